@@ -1,0 +1,112 @@
+"""structmagic: schema-validated, streamed LLM answers in Jupyter.
+
+``%load_ext structmagic`` registers ``%%structured`` and ``%structured_config``; the same
+machinery is available from Python as :func:`structured` and :func:`batch`.
+
+Importing the package is cheap and has no side effects: every public name below is loaded
+on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "APITimeoutError",
+    "AnswerError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CassetteMissError",
+    "ConfigError",
+    "ContentFilterError",
+    "InvalidOutputError",
+    "RateLimitError",
+    "RefusalError",
+    "Result",
+    "SchemaError",
+    "SchemaSpec",
+    "ServerError",
+    "StreamError",
+    "StructuredError",
+    "StructuredMagics",
+    "TransportError",
+    "TruncatedError",
+    "UnsupportedFormatError",
+    "ValidationIssue",
+    "__version__",
+    "batch",
+    "configure",
+    "load_ipython_extension",
+    "load_schema",
+    "structured",
+    "unload_ipython_extension",
+]
+
+_LAZY = {
+    "structured": "api",
+    "batch": "batch",
+    "configure": "config",
+    "Result": "result",
+    "SchemaSpec": "schema",
+    "load_schema": "schema",
+    "StructuredMagics": "magic",
+}
+
+if TYPE_CHECKING:
+    from .api import structured
+    from .batch import batch
+    from .config import configure
+    from .errors import (
+        AnswerError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        CassetteMissError,
+        ConfigError,
+        ContentFilterError,
+        InvalidOutputError,
+        RateLimitError,
+        RefusalError,
+        SchemaError,
+        ServerError,
+        StreamError,
+        StructuredError,
+        TransportError,
+        TruncatedError,
+        UnsupportedFormatError,
+        ValidationIssue,
+    )
+    from .magic import StructuredMagics
+    from .result import Result
+    from .schema import SchemaSpec, load_schema
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in __all__:
+        value = getattr(import_module(".errors", __name__), name)
+    else:
+        raise AttributeError(f"module 'structmagic' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext structmagic``: register ``%%structured`` and ``%structured_config``."""
+    from .magic import StructuredMagics
+
+    ipython.register_magics(StructuredMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext structmagic``: nothing global to undo (no hooks were installed)."""

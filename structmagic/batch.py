@@ -1,0 +1,202 @@
+"""``batch()``: one schema over many prompts, concurrently, in input order.
+
+Worker threads run the same :func:`structured` call as a single cell (so retries, re-asks,
+the cassette and every error are the same); at most ``concurrency`` items are in flight and
+only that many are ever queued, so memory stays flat in the number of items. Threads, not
+asyncio: a Jupyter kernel already runs an event loop, and the main thread stays free to
+take a KeyboardInterrupt at once.
+
+A failed item is a :class:`Result` with ``.error`` set and ``.data`` None; it never stops
+the others. An interrupt stops new items from starting and raises
+:class:`BatchInterrupted`, which carries every result so far (unfinished items marked).
+
+Rate limits are shared: a 429 on one item pauses every worker (the shared backoff), and
+``max_requests_per_minute`` / ``max_tokens_per_minute`` pace the whole batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StructuredError
+from .result import Result
+
+__all__ = ["BatchInterrupted", "BatchProgress", "RateGate", "batch"]
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was interrupted. ``results`` holds every item, unfinished ones marked."""
+
+    def __init__(self, results: list[Result]) -> None:
+        self.results = results
+        done = sum(1 for r in results if r.error is None or not _unfinished(r))
+        super().__init__(f"batch interrupted: {done} of {len(results)} items finished")
+
+
+class Interrupted(StructuredError):
+    """Marks an item that had not finished when the batch was interrupted."""
+
+
+def _unfinished(result: Result) -> bool:
+    return isinstance(result.error, Interrupted)
+
+
+@dataclass
+class BatchProgress:
+    """Counts shown by the progress bar; updated in place."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed · "
+            f"{self.in_flight} in flight · {self.rate:.1f}/s · {self.tokens} tokens"
+        )
+
+
+class RateGate:
+    """Shared pacing for every worker: a pause after a 429, and per-minute budgets."""
+
+    def __init__(
+        self,
+        *,
+        max_requests_per_minute: float | None = None,
+        max_tokens_per_minute: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._paused_until = 0.0
+        self._rpm = max_requests_per_minute
+        self._tpm = max_tokens_per_minute
+        self._next_request = 0.0
+        self._tokens_free_at = 0.0
+
+    def before_request(self) -> None:
+        """Block until this worker may send (called before every HTTP attempt)."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                ready = max(self._paused_until, self._next_request, self._tokens_free_at)
+                if ready <= now:
+                    if self._rpm:
+                        self._next_request = max(now, self._next_request) + 60.0 / self._rpm
+                    return
+                delay = ready - now
+            self._sleep(min(delay, 0.25))
+
+    def pause(self, seconds: float) -> None:
+        """A 429 came back: every worker waits ``seconds`` before its next request."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def spent(self, tokens: int) -> None:
+        """Tokens used by a finished request (paces against ``max_tokens_per_minute``)."""
+        if not self._tpm or tokens <= 0:
+            return
+        with self._lock:
+            start = max(self._tokens_free_at, self._clock())
+            self._tokens_free_at = start + 60.0 * tokens / self._tpm
+
+
+def batch(
+    prompts: Iterable[Any],
+    schema: Any,
+    *,
+    concurrency: int = 16,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    max_requests_per_minute: float | None = None,
+    max_tokens_per_minute: float | None = None,
+    **options: Any,
+) -> list[Result]:
+    """Run :func:`structured` over ``prompts``; results in input order, failures kept.
+
+    ``options`` are those of :func:`structured` (``model``, ``system``, ``retries``,
+    ``cache`` ...). ``on_progress(progress)`` is called from the calling thread after each
+    item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the
+    results) on interrupt; bad input (schema, options) raises before any request.
+    """
+    from .api import structured
+    from .config import resolve
+    from .schema import SchemaSpec, load_schema
+
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
+    resolve({k: v for k, v in options.items() if k not in ("stream", "on_partial")})
+    gate = RateGate(
+        max_requests_per_minute=max_requests_per_minute,
+        max_tokens_per_minute=max_tokens_per_minute,
+    )
+    progress = BatchProgress(total=len(items))
+    results: list[Result | None] = [None] * len(items)
+    stop = threading.Event()
+
+    def run_one(index: int) -> tuple[int, Result]:
+        if stop.is_set():
+            return index, _interrupted(spec.name)
+        try:
+            res = structured(items[index], spec, _gate=gate, **options)
+        except StructuredError as exc:
+            res = Result(error=exc, schema_name=spec.name, attempts=getattr(exc, "attempts", 0))
+        gate.spent(res.usage.get("total_tokens", 0))
+        return index, res
+
+    pending: set[Future[tuple[int, Result]]] = set()
+    next_index = 0
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="structmagic")
+    try:
+        while next_index < len(items) or pending:
+            while next_index < len(items) and len(pending) < concurrency:
+                pending.add(pool.submit(run_one, next_index))
+                next_index += 1
+            progress.in_flight = len(pending)
+            # Short waits so a KeyboardInterrupt lands in this (main) thread at once.
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                index, res = fut.result()
+                results[index] = res
+                if res.error is None:
+                    progress.done += 1
+                else:
+                    progress.failed += 1
+                progress.tokens += res.usage.get("total_tokens", 0)
+            if finished:
+                progress.in_flight = len(pending)
+                if on_progress is not None:
+                    on_progress(progress)
+    except KeyboardInterrupt:
+        stop.set()
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        marked = [r if r is not None else _interrupted(spec.name) for r in results]
+        raise BatchInterrupted(marked) from None
+    pool.shutdown(wait=True)
+    return [r for r in results if r is not None]
+
+
+def _interrupted(name: str) -> Result:
+    return Result(error=Interrupted("not finished: the batch was interrupted"), schema_name=name)

@@ -1,0 +1,275 @@
+"""Settings: where a value comes from, and the one place that resolves them.
+
+Resolution order, highest first::
+
+    argument (structured(..., model=...))  >  magic option (--model)  >  configured value
+    (%structured_config, %config StructuredMagics.<trait>, structmagic.configure)  >
+    environment (OPENAI_API_KEY, OPENAI_BASE_URL, STRUCTMAGIC_MODEL, ...)  >  default
+
+The API key is held in a :class:`Secret` (its repr never shows it) and is looked up only
+when a request really goes to the network, so replaying a recording needs no key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError, register_secret
+
+__all__ = [
+    "CACHE_MODES",
+    "MODES",
+    "PROVIDERS",
+    "Secret",
+    "Settings",
+    "configure",
+    "configured",
+    "resolve",
+]
+
+PROVIDERS = ("openai", "responses", "anthropic", "gemini")
+MODES = ("auto", "json_schema", "json_object", "tools")
+CACHE_MODES = ("off", "replay", "record", "cache")
+
+#: default base URL of each provider (its vendor's own host)
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "responses": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+}
+#: environment variables that may hold the key, per provider, in order
+KEY_ENVS = {
+    "openai": ("OPENAI_API_KEY",),
+    "responses": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"),
+}
+DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "responses": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+}
+
+
+class Secret:
+    """An API key that never shows itself: ``repr``/``str`` give a mask and where it came from."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source
+        register_secret(value)
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('********', source={self.source!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:  # never pickled (a cache, a multiprocessing queue ...)
+        raise TypeError("structmagic.Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings of one call. Frozen; build with :func:`resolve`."""
+
+    provider: str = "openai"
+    model: str = ""
+    base_url: str = ""
+    api_key: Secret | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    mode: str = "auto"
+    retries: int = 2
+    reasks: int = 1
+    timeout: float = 600.0
+    connect_timeout: float = 5.0
+    max_retry_wait: float = 60.0
+    cache: str = "off"
+    cassette: str | None = None
+    system: str | None = None
+    thinking: bool = False
+
+    def key(self) -> Secret | None:
+        """The API key for a live request, looked up now (argument > configured > env)."""
+        if self.api_key is not None:
+            return self.api_key
+        envs = (self.api_key_env,) if self.api_key_env else KEY_ENVS.get(self.provider, ())
+        for name in envs:
+            value = os.environ.get(name or "")
+            if value:
+                return Secret(value, f"environment variable {name}")
+        return None
+
+    def key_help(self) -> str:
+        envs = (self.api_key_env,) if self.api_key_env else KEY_ENVS.get(self.provider, ())
+        return (
+            f"Set the environment variable {' or '.join(e for e in envs if e)}, or call "
+            "structmagic.configure(api_key=...), or run %structured_config --key to type it "
+            "(never put a key on a magic line: the history database keeps every line)."
+        )
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting for display, the key replaced by where it comes from."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        key = self.key()
+        shown["api_key"] = f"set ({key.source})" if key else "not set"
+        return shown
+
+
+# --- the configured layer (traits, %structured_config, structmagic.configure) ---------------
+
+_lock = threading.Lock()
+_configured: dict[str, Any] = {}
+
+_ENV = {
+    "provider": "STRUCTMAGIC_PROVIDER",
+    "model": "STRUCTMAGIC_MODEL",
+    "cache": "STRUCTMAGIC_CACHE",
+    "cassette": "STRUCTMAGIC_CASSETTE",
+    "mode": "STRUCTMAGIC_MODE",
+    "timeout": "STRUCTMAGIC_TIMEOUT",
+    "retries": "STRUCTMAGIC_RETRIES",
+}
+_NAMES = {f.name for f in fields(Settings)}
+
+
+def configure(**values: Any) -> None:
+    """Set configured defaults for every later call (``None`` removes a setting).
+
+    ``api_key`` may be given here (a str); it is kept in a :class:`Secret`.
+    """
+    unknown = set(values) - _NAMES
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s): {', '.join(sorted(unknown))}. "
+            f"Known: {', '.join(sorted(_NAMES))}."
+        )
+    with _lock:
+        for name, value in values.items():
+            if value is None:
+                _configured.pop(name, None)
+                continue
+            if name == "api_key" and not isinstance(value, Secret):
+                value = Secret(str(value), "structmagic.configure(api_key=...)")
+            _configured[name] = value
+
+
+def configured() -> dict[str, Any]:
+    """A copy of the configured layer (the key stays a :class:`Secret`)."""
+    with _lock:
+        return dict(_configured)
+
+
+def _env_value(name: str, provider: str) -> Any:
+    if name == "base_url":
+        if provider in ("openai", "responses"):
+            return os.environ.get("OPENAI_BASE_URL") or None
+        if provider == "anthropic":
+            return os.environ.get("ANTHROPIC_BASE_URL") or None
+        return os.environ.get("GEMINI_BASE_URL") or None
+    env = _ENV.get(name)
+    return os.environ.get(env) or None if env else None
+
+
+def normalize_base_url(url: str, provider: str = "openai") -> str:
+    """Strip trailing slashes; a URL with no path gets the provider's version path."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"The base URL {url!r} is not an http(s) URL (expected e.g. https://api.openai.com/v1)."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("The base URL must not carry a query or fragment (keys go in headers).")
+    path = parts.path.rstrip("/")
+    if not path:
+        path = "/v1beta" if provider == "gemini" else "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+_INT = re.compile(r"^-?\d+$")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check and convert one setting's value (strings from the environment included)."""
+    try:
+        if name in ("retries", "reasks", "max_tokens"):
+            if isinstance(value, str) and _INT.match(value.strip()):
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError
+            if value < (1 if name == "max_tokens" else 0):
+                raise ValueError
+        elif name in ("temperature", "timeout", "connect_timeout", "max_retry_wait"):
+            value = float(value)
+            if value < 0 or (name in ("timeout", "connect_timeout") and value == 0):
+                raise ValueError
+        elif name == "thinking":
+            value = bool(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Bad value for {name}: {value!r}.") from None
+    choices = {"provider": PROVIDERS, "mode": MODES, "cache": CACHE_MODES}.get(name)
+    if choices and value not in choices:
+        raise ConfigError(f"Bad value for {name}: {value!r}; choose one of {', '.join(choices)}.")
+    return value
+
+
+def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:
+    """Build the effective :class:`Settings` from options (None = unset) and the layers below."""
+    given = {k: v for k, v in {**(options or {}), **more}.items() if v is not None}
+    unknown = set(given) - _NAMES
+    if unknown:
+        raise ConfigError(f"Unknown option(s): {', '.join(sorted(unknown))}.")
+    layer = configured()
+    provider = given.get("provider") or layer.get("provider") or _env_value("provider", "")
+    provider = _coerce("provider", provider or "openai")
+    values: dict[str, Any] = {"provider": provider}
+    for name in _NAMES - {"provider"}:
+        for source in (given, layer):
+            if name in source:
+                values[name] = source[name]
+                break
+        else:
+            env = _env_value(name, provider)
+            if env is not None:
+                values[name] = env
+    if isinstance(values.get("api_key"), str):
+        values["api_key"] = Secret(values["api_key"], "the api_key argument")
+    for name in list(values):
+        if name not in ("api_key", "base_url", "model", "cassette", "system", "api_key_env"):
+            values[name] = _coerce(name, values[name])
+    values["base_url"] = normalize_base_url(
+        values.get("base_url") or DEFAULT_BASE_URLS[provider], provider
+    )
+    values.setdefault("model", DEFAULT_MODELS[provider])
+    if values.get("cache", "off") != "off" and not values.get("cassette"):
+        raise ConfigError(
+            f"Cache mode {values['cache']!r} needs a cassette file: set "
+            "%structured_config --cassette PATH or STRUCTMAGIC_CASSETTE."
+        )
+    return Settings(**values)
+
+
+def with_options(settings: Settings, **values: Any) -> Settings:
+    """A copy of ``settings`` with some values replaced (checked like the others)."""
+    return replace(settings, **{k: _coerce(k, v) for k, v in values.items()})

@@ -1,0 +1,385 @@
+"""The ``%%structured`` cell magic and ``%structured_config``.
+
+Usage::
+
+    %load_ext structmagic
+
+    %%structured math_reasoning -o answer --system "You are a helpful math tutor."
+    Which is larger, 9.11 or 9.8?
+
+The schema comes from a notebook variable; the cell body (with ``{name}`` filled from the
+notebook) is the user message; the validated value is bound to ``answer``. ``%%structured?``
+lists every option.
+
+Configuration (``%structured_config`` shows and sets it; ``%config`` works too)::
+
+    %structured_config --model gpt-4o-mini --base-url https://relay.example/v1
+    %config StructuredMagics.model = "gpt-4o-mini"
+
+The API key comes from the environment (``OPENAI_API_KEY``, or the variable named by
+``--key-env``), from ``structmagic.configure(api_key=...)``, or from ``%structured_config
+--key``, which asks for it without echo. There is no key option on the magic line: IPython's
+history keeps every line.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CFloat, CInt, Enum, Unicode, observe
+
+__all__ = ["StructuredMagics"]
+
+_KEY_OPTION = re.compile(r"(^|\s)--?(api[-_]?key|key|token)(=|\s|$)", re.I)
+_TRAITS = (
+    "model", "base_url", "provider", "api_key_env", "system", "temperature", "max_tokens",
+    "mode", "retries", "reasks", "timeout", "cache", "cassette",
+)
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if value in ("", None) else value
+
+
+@magics_class
+class StructuredMagics(Magics):
+    """Schema-validated LLM answers in a cell: ``%%structured`` and ``%structured_config``."""
+
+    model = Unicode("", help="Model name (default: STRUCTMAGIC_MODEL, else gpt-4o-mini).").tag(
+        config=True
+    )
+    base_url = Unicode(
+        "", help="Base URL of the API, e.g. https://api.openai.com/v1 (default: OPENAI_BASE_URL)."
+    ).tag(config=True)
+    provider = Unicode(
+        "", help="Wire format: openai, responses, anthropic or gemini (default: openai)."
+    ).tag(config=True)
+    api_key_env = Unicode(
+        "", help="Name of the environment variable that holds the API key "
+        "(default: OPENAI_API_KEY). The key itself is never a trait."
+    ).tag(config=True)
+    system = Unicode("", help="Default system prompt.").tag(config=True)
+    temperature = CFloat(-1.0, help="Sampling temperature (-1: the server's default).").tag(
+        config=True
+    )
+    max_tokens = CInt(0, help="Maximum tokens of the answer (0: the server's default).").tag(
+        config=True
+    )
+    mode = Enum(
+        ["auto", "json_schema", "json_object", "tools"], default_value="auto",
+        help="How the schema is asked for; auto steps down when a server rejects json_schema.",
+    ).tag(config=True)
+    retries = CInt(2, help="Retries of a failed request (connection, 408/409/429/5xx).").tag(
+        config=True
+    )
+    reasks = CInt(1, help="Times an invalid answer is sent back with its errors.").tag(config=True)
+    timeout = CFloat(600.0, help="Timeout in seconds (read; connect is 5 s).").tag(config=True)
+    cache = Enum(
+        ["off", "replay", "record", "cache"], default_value="off",
+        help="Recording: replay (file only), record (always call, append), cache (file first).",
+    ).tag(config=True)
+    cassette = Unicode("", help="The recording file (JSON lines) for the cache modes.").tag(
+        config=True
+    )
+    stream = Bool(True, help="Stream answers into the live widget by default.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._sync_all()
+
+    # --- configuration -------------------------------------------------------------------------
+
+    def _layer_value(self, name: str) -> Any:
+        """A trait's value for the configured layer (None: unset, let lower layers show)."""
+        value = _none_if_empty(getattr(self, name))
+        if name == "temperature" and value is not None and value < 0:
+            return None
+        if name == "max_tokens" and not value:
+            return None
+        return value
+
+    def _sync_all(self) -> None:
+        # Only traits given a value (by a config file or %config) enter the configured layer;
+        # the others leave structmagic.configure() and the environment visible.
+        from .config import configure
+
+        configure(**{name: self._layer_value(name) for name in _TRAITS
+                     if self.trait_has_value(name) and getattr(self, name)
+                     != self.trait_defaults(name)})
+
+    @observe(*_TRAITS)
+    def _trait_changed(self, change: Any) -> None:
+        from .config import configure
+
+        configure(**{change["name"]: self._layer_value(change["name"])})
+
+    @magic_arguments()
+    @argument("--model", help="Model name.")
+    @argument("--base-url", help="Base URL of the API (a URL with no path gets /v1).")
+    @argument("--provider", choices=["openai", "responses", "anthropic", "gemini"])
+    @argument("--key-env", metavar="VAR", help="Environment variable that holds the API key.")
+    @argument("--key", action="store_true", help="Type the API key (not echoed, not stored).")
+    @argument("--system", help="Default system prompt.")
+    @argument("--mode", choices=["auto", "json_schema", "json_object", "tools"])
+    @argument("--retries", type=int)
+    @argument("--reasks", type=int)
+    @argument("--timeout", type=float)
+    @argument("--cache", choices=["off", "replay", "record", "cache"],
+              help="Recording mode (needs --cassette).")
+    @argument("--cassette", metavar="PATH", help="Recording file (JSON lines).")
+    @line_magic
+    def structured_config(self, line: str) -> None:
+        """Show the effective settings (the key masked), or set some.
+
+        With no option, prints every setting and where the key comes from.
+        """
+        if _KEY_OPTION.search(line) and not re.search(r"(^|\s)--key(\s|$)", line):
+            raise UsageError(_KEY_REFUSED)
+        args = parse_argstring(self.structured_config, line)
+        updates = {
+            "model": args.model, "base_url": args.base_url, "provider": args.provider,
+            "api_key_env": args.key_env, "system": args.system, "mode": args.mode,
+            "retries": args.retries, "reasks": args.reasks, "timeout": args.timeout,
+            "cache": args.cache, "cassette": args.cassette,
+        }
+        from .config import _coerce, normalize_base_url
+
+        for name, value in updates.items():
+            if value is None:
+                continue
+            try:
+                if name == "base_url":
+                    normalize_base_url(value)
+                elif name not in ("model", "api_key_env", "system", "cassette"):
+                    _coerce(name, value)
+            except Exception as exc:  # a ConfigError: the user's own mistake
+                raise UsageError(str(exc)) from None
+            setattr(self, name, value)
+        if args.key:
+            _prompt_key(self.shell, "API key")
+        self._show_config()
+
+    def _show_config(self) -> None:
+        from .config import resolve
+        from .errors import StructuredError
+
+        try:
+            shown = resolve().masked()
+        except StructuredError as exc:
+            raise UsageError(str(exc)) from None
+        width = max(len(k) for k in shown)
+        lines = ["structmagic settings:"]
+        for name in sorted(shown):
+            lines.append(f"  {name.ljust(width)}  {shown[name]}")
+        print("\n".join(lines))
+
+    # --- the cell magic ---------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("schema", help="Notebook variable (or dotted attribute) holding the schema.")
+    @argument("-o", "--out", metavar="NAME", help="Bind the validated value to NAME.")
+    @argument("--model", help="Model name.")
+    @argument("--system", help="System prompt.")
+    @argument("--temperature", type=float)
+    @argument("--max-tokens", type=int)
+    @argument("--mode", choices=["auto", "json_schema", "json_object", "tools"],
+              help="How the schema is asked for (default auto: steps down when rejected).")
+    @argument("--provider", choices=["openai", "responses", "anthropic", "gemini"])
+    @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("--retries", type=int, help="Retries of a failed request (default 2).")
+    @argument("--reasks", type=int, help="Re-asks after an invalid answer (default 1).")
+    @argument("--timeout", type=float, help="Timeout in seconds (default 600).")
+    @argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps.")
+    @argument("--reveal", action="store_true",
+              help="Teaching mode: show one step at a time with Next/Previous buttons.")
+    @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
+    @argument("--concurrency", type=int, default=None, help="Parallel requests with --each.")
+    @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
+    @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
+    @cell_magic
+    def structured(self, line: str, cell: str) -> Any:
+        """Ask a model for a value that matches SCHEMA; validate it; bind it.
+
+        The cell body is the user message; ``{name}`` is filled from the notebook
+        (``{{``/``}}`` for literal braces). On any error nothing is bound and an earlier
+        value of NAME stays as it was.
+        """
+        if _KEY_OPTION.search(line):
+            raise UsageError(_KEY_REFUSED)
+        args = parse_argstring(self.structured, line)
+        ns = self.shell.user_ns
+        schema_obj = _lookup(ns, args.schema, "schema")
+        out = args.out
+        if out is not None and (not out.isidentifier() or keyword.iskeyword(out)):
+            raise UsageError(f"-o needs a plain variable name, not {out!r}.")
+        if args.concurrency is not None and args.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1.")
+        for opt in ("retries", "reasks"):
+            if getattr(args, opt) is not None and getattr(args, opt) < 0:
+                raise UsageError(f"--{opt} cannot be negative.")
+        if args.max_tokens is not None and args.max_tokens < 1:
+            raise UsageError("--max-tokens must be at least 1.")
+        if args.timeout is not None and args.timeout <= 0:
+            raise UsageError("--timeout must be positive.")
+        body = cell.strip("\n")
+        if not body.strip():
+            raise UsageError("The cell body is empty: write the prompt below the magic line.")
+
+        from .errors import StructuredError
+        from .schema import load_schema
+
+        try:
+            spec = load_schema(schema_obj, name=args.schema.rsplit(".", 1)[-1])
+        except StructuredError as exc:
+            raise UsageError(f"{args.schema}: {exc}") from None
+        options = {
+            "model": args.model, "system": args.system, "temperature": args.temperature,
+            "max_tokens": args.max_tokens, "mode": args.mode, "provider": args.provider,
+            "retries": args.retries, "reasks": args.reasks, "timeout": args.timeout,
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        try:
+            from .config import resolve
+
+            settings = resolve(options)
+        except StructuredError as exc:
+            raise UsageError(str(exc)) from None
+        self._ensure_key(settings)
+
+        if args.each is not None:
+            from .each import run_each
+
+            return run_each(self, args, spec, body, options, _lookup(ns, args.each, "--each"))
+
+        if not args.no_interpolate:
+            from .prompt import TemplateError, fill_template
+
+            try:
+                body = fill_template(body, ns)
+            except TemplateError as exc:
+                raise UsageError(str(exc)) from None
+
+        stream = self.stream and not args.no_stream
+        show = not args.quiet
+        widget = handle = None
+        if show and _has_kernel(self.shell):
+            from .widget import StructuredWidget
+
+            widget = StructuredWidget(
+                title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal
+            )
+            handle = _show_live(widget)
+            widget.start()
+
+        from .api import structured
+
+        try:
+            result = structured(
+                body, spec, stream=stream, steps_field=args.steps, observer=widget, **options
+            )
+        except StructuredError as exc:
+            if widget is not None:
+                widget.fail(exc, partial=getattr(exc, "partial", None))
+            raise
+        except KeyboardInterrupt:
+            if widget is not None:
+                widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
+            raise
+        if widget is not None:
+            widget.finish(result)
+            result._widget = widget
+            handle.update({"text/plain": ""}, raw=True)  # the final display takes its place
+        if out is not None:
+            ns[out] = result.data
+            if show:
+                from IPython.display import display
+
+                display(result)
+            return None
+        return None if args.quiet else result
+
+    def _ensure_key(self, settings: Any) -> None:
+        """Ask for a missing key where a person can answer (never in a headless kernel)."""
+        from .client import _is_loopback
+
+        if settings.cache in ("replay", "cache") or settings.key() is not None:
+            return
+        if _is_loopback(settings.base_url):
+            return
+        if _interactive(self.shell):
+            _prompt_key(self.shell, f"API key for {settings.base_url}")
+
+
+_KEY_REFUSED = (
+    "The magic has no key option: IPython's history keeps every magic line. Set the key in "
+    "the environment (OPENAI_API_KEY, or the variable named by %structured_config --key-env), "
+    "call structmagic.configure(api_key=...) in a cell you do not save, or run "
+    "%structured_config --key to type it without echo."
+)
+
+
+def _lookup(ns: dict[str, Any], dotted: str, what: str) -> Any:
+    """A variable or dotted attribute from the user namespace, or a UsageError."""
+    head, *rest = dotted.split(".")
+    if not head.isidentifier() or not all(part.isidentifier() for part in rest):
+        raise UsageError(f"{what}: {dotted!r} is not a variable name.")
+    if head not in ns:
+        raise UsageError(f"{what}: no variable named {head!r} in the notebook.")
+    obj = ns[head]
+    for i, part in enumerate(rest):
+        if part.startswith("__"):
+            raise UsageError(f"{what}: {dotted!r}: dunder attributes are not looked up.")
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            where = ".".join([head, *rest[:i]])
+            raise UsageError(f"{what}: {where!r} has no attribute {part!r}.") from None
+    return obj
+
+
+def _has_kernel(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None
+
+
+def _interactive(shell: Any) -> bool:
+    if _has_kernel(shell):
+        return True  # the kernel's getpass fails at once when the frontend has no stdin
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _prompt_key(shell: Any, label: str) -> None:
+    from .config import Secret, configure
+    from .errors import ConfigError
+
+    if not _interactive(shell):
+        raise ConfigError("No API key, and no one to ask for it (not an interactive session).")
+    import getpass
+
+    try:
+        typed = getpass.getpass(f"{label} (not echoed, not saved): ")
+    except Exception:  # StdinNotImplementedError in a headless kernel, EOFError, ...
+        raise ConfigError(
+            "No API key, and this kernel cannot ask for one (no input channel). Set "
+            "OPENAI_API_KEY in the kernel's environment or call structmagic.configure(api_key=...)."
+        ) from None
+    typed = typed.strip()
+    if not typed:
+        raise ConfigError("No API key was typed.")
+    configure(api_key=Secret(typed, "typed at the %structured_config prompt"))
+
+
+def _show_live(widget: Any) -> Any:
+    from IPython.display import display
+
+    bundle = dict(widget._repr_mimebundle_())
+    bundle["text/plain"] = ""  # constant while live: nbval and saved notebooks stay stable
+    return display(bundle, raw=True, display_id=True)

@@ -1,0 +1,155 @@
+"""Messages: the conversation sent for a call, the re-ask turn, and reading JSON out of text.
+
+Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from string import Formatter
+from typing import Any
+
+from .errors import ValidationIssue
+
+__all__ = [
+    "build_messages",
+    "extract_json",
+    "fill_template",
+    "reask_messages",
+    "schema_instruction",
+]
+
+
+def schema_instruction(schema_text: str, *, tool: bool = False) -> str:
+    """The system-prompt text that asks for JSON matching a schema (json_object/prompt modes)."""
+    if tool:
+        return ""
+    return (
+        "Answer with a single JSON value that conforms to this JSON Schema, and nothing "
+        "else: no prose, no Markdown fences.\nJSON Schema:\n" + schema_text
+    )
+
+
+def build_messages(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    system: str | None,
+    mode: str,
+    schema_text: str,
+) -> tuple[dict[str, Any], ...]:
+    """The messages of a call: system (+ schema instruction where the mode needs it), user.
+
+    ``prompt`` is the user message, or a whole list of messages to send as they are.
+    """
+    if isinstance(prompt, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    else:
+        messages = [dict(m) for m in prompt]
+    parts = [system] if system else []
+    if mode in ("json_object", "prompt"):
+        parts.append(schema_instruction(schema_text))
+    if parts:
+        if messages and messages[0].get("role") == "system" and isinstance(
+            messages[0].get("content"), str
+        ):
+            parts.insert(0, messages[0]["content"])
+            messages = messages[1:]
+        messages.insert(0, {"role": "system", "content": "\n\n".join(parts)})
+    return tuple(messages)
+
+
+def reask_messages(raw: str, issues: Sequence[ValidationIssue]) -> tuple[dict[str, Any], ...]:
+    """The two turns appended after an invalid answer: the answer, then what was wrong."""
+    listed = "\n".join(f"- {issue.path}: {issue.message}" for issue in issues[:50])
+    return (
+        {"role": "assistant", "content": raw},
+        {
+            "role": "user",
+            "content": "Your answer did not match the required JSON Schema:\n"
+            + listed
+            + "\nAnswer again with the complete, corrected JSON value only.",
+        },
+    )
+
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\r?\n?(.*?)```", re.S)
+_decoder = json.JSONDecoder()
+
+
+def extract_json(text: str) -> tuple[Any, str | None]:
+    """Read the JSON value out of an answer: ``(value, None)`` or ``(None, reason)``.
+
+    Tries the whole text, then a fenced code block, then the first ``{``/``[`` from which
+    a complete JSON value decodes (servers that ignore ``response_format`` add prose).
+    """
+    stripped = text.strip()
+    if not stripped:
+        return None, "the answer is empty"
+    try:
+        return json.loads(stripped), None
+    except ValueError as exc:
+        first_error = f"not valid JSON ({exc})"
+    for match in _FENCE.finditer(stripped):
+        try:
+            return json.loads(match.group(1).strip()), None
+        except ValueError:
+            continue
+    for i, ch in enumerate(stripped):
+        if ch in "{[":
+            try:
+                value, _ = _decoder.raw_decode(stripped, i)
+            except ValueError:
+                continue
+            return value, None
+    if "{" not in stripped and "[" not in stripped:
+        return None, "the answer contains no JSON value"
+    return None, first_error
+
+
+class TemplateError(ValueError):
+    """A ``{name}`` in a cell body that cannot be filled."""
+
+
+def fill_template(template: str, lookup: Mapping[str, Any]) -> str:
+    """Fill ``{name}``, ``{name.attr}``, ``{name[0]}`` and ``{name!r:>10}`` from ``lookup``.
+
+    ``{{`` and ``}}`` are literal braces. An unknown name raises :class:`TemplateError`
+    naming it (never a silent leftover). Attribute access is limited to plain names
+    (no dunder attributes), as ``str.format`` with user data should be.
+    """
+    out: list[str] = []
+    fmt = Formatter()
+    try:
+        parsed = list(fmt.parse(template))
+    except ValueError as exc:
+        raise TemplateError(
+            f"The cell body has an unbalanced brace ({exc}); write {{{{ and }}}} for "
+            "literal braces, or use --no-interpolate."
+        ) from None
+    for literal, field, spec, conversion in parsed:
+        out.append(literal)
+        if field is None:
+            continue
+        if field == "" or field.isdigit():
+            raise TemplateError(
+                "The cell body has an empty or positional field {}; name a variable, "
+                "write {{ }} for literal braces, or use --no-interpolate."
+            )
+        if "__" in field:
+            raise TemplateError(f"{{{field}}}: names with double underscores are not filled.")
+        first = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if first not in lookup:
+            raise TemplateError(
+                f"The cell body refers to {{{field}}}, but {first!r} is not defined "
+                "(write {{ and }} for literal braces, or use --no-interpolate)."
+            )
+        try:
+            value, _ = fmt.get_field(field, (), lookup)
+            value = fmt.convert_field(value, conversion)
+            spec_text = fmt.vformat(spec, (), lookup) if spec else ""
+            out.append(format(value, spec_text))
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise TemplateError(f"Could not fill {{{field}}} in the cell body: {exc}") from None
+    return "".join(out)

@@ -1,0 +1,109 @@
+"""The :class:`Result` of a call, and how it shows itself.
+
+A Result displays as the steps widget where a widget frontend runs, with a deterministic
+``text/plain`` (for nbval, terminals) and a self-contained, escaped ``text/html`` fallback
+(nbconvert HTML, GitHub) beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Result"]
+
+
+@dataclass(eq=False)
+class Result:
+    """A validated answer.
+
+    ``data`` is the value (an instance of the Python type you gave, or plain JSON),
+    ``plain`` the same as plain JSON, ``raw`` the JSON text as received, ``reasoning`` the
+    model's own reasoning text when the server sent any, ``usage`` the token counts summed
+    over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
+    be retried or re-asked), ``elapsed`` seconds. In a batch, a failed item has ``error``
+    set and ``data``/``plain`` None.
+    """
+
+    data: Any = None
+    plain: Any = None
+    raw: str = ""
+    reasoning: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str | None = None
+    attempts: int = 0
+    elapsed: float = 0.0
+    schema_name: str = "response"
+    steps_field: str | None = None
+    provider: str = "openai"
+    mode: str = "json_schema"
+    error: BaseException | None = None
+    from_cache: bool = False
+    _widget: Any = field(default=None, repr=False)
+    _shown_live: bool = field(default=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __repr__(self) -> str:
+        if self.error is not None:
+            return f"<Result {self.schema_name}: error {type(self.error).__name__}>"
+        from .render import find_steps
+
+        _, steps = find_steps(self.plain, field=self.steps_field)
+        what = f"{len(steps)} steps" if steps else type(self.plain).__name__
+        tokens = self.usage.get("total_tokens")
+        extra = f", {tokens} tokens" if tokens is not None else ""
+        return f"<Result {self.schema_name}: {what}, model {self.model}{extra}>"
+
+    # --- display --------------------------------------------------------------------------
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _text(self) -> str:
+        from .render import error_text, result_text
+
+        if self.error is not None:
+            return error_text(self.error)
+        return result_text(self)
+
+    def _repr_html_(self) -> str:
+        from .render import error_html, result_html
+
+        if self.error is not None:
+            return error_html(self.error)
+        return result_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": self._text(), "text/html": self._repr_html_()}
+        widget = self.widget(create=False)
+        if widget is not None:
+            view = widget.widget._repr_mimebundle_()
+            key = "application/vnd.jupyter.widget-view+json"
+            if isinstance(view, dict) and key in view:
+                bundle[key] = view[key]
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self._shown_live:
+            # The magic already shows this result's live widget in this cell.
+            self._shown_live = False
+            return
+        display(self._repr_mimebundle_(), raw=True)
+
+    def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
+        """The steps widget of this result (built on first use when ``create``)."""
+        if self._widget is None and create and self.error is None:
+            from .widget import StructuredWidget
+
+            w = StructuredWidget(
+                title=self.schema_name, model=self.model, steps_field=self.steps_field,
+                reveal=reveal,
+            )
+            w.finish(self)
+            self._widget = w
+        return self._widget

@@ -1,0 +1,138 @@
+"""%%structured through a real InteractiveShell: success, failure, namespace and outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from IPython.core.error import UsageError
+
+import structmagic as sm
+
+from fakeserver import Reply, chat
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+ANSWER = {"name": "Ada", "age": 36}
+
+
+def run(ip, cell: str):
+    return ip.run_cell(cell, store_history=False)
+
+
+def test_binds_value_and_sends_body(ip, server, settings):
+    server.queue(chat(json.dumps(ANSWER)))
+    ip.user_ns["person"] = SCHEMA
+    ip.user_ns["who"] = "Ada Lovelace"
+    res = run(ip, "%%structured person -o rec --system 'Extract.'\nTell me about {who}, {{age}}.")
+    assert res.success, res.error_in_exec
+    assert ip.user_ns["rec"] == ANSWER
+    body = server.requests[0].json
+    assert body["messages"][-1] == {"role": "user", "content": "Tell me about Ada Lovelace, {age}."}
+    assert body["messages"][0] == {"role": "system", "content": "Extract."}
+    assert body["response_format"]["json_schema"]["name"] == "person"
+
+
+def test_without_out_the_value_is_the_result(ip, server, settings):
+    server.queue(chat(json.dumps(ANSWER)))
+    ip.user_ns["person"] = SCHEMA
+    res = run(ip, "%%structured person\nq")
+    assert res.success
+    assert isinstance(res.result, sm.Result)
+    assert res.result.data == ANSWER
+
+
+def test_no_interpolate_sends_braces(ip, server, settings):
+    server.queue(chat(json.dumps(ANSWER)))
+    ip.user_ns["person"] = SCHEMA
+    assert run(ip, "%%structured person -o rec --no-interpolate\n{not_a_var}").success
+    assert server.requests[0].json["messages"][-1]["content"] == "{not_a_var}"
+
+
+def test_dotted_schema_lookup(ip, server, settings):
+    server.queue(chat(json.dumps(ANSWER)))
+
+    class Holder:
+        schema = SCHEMA
+
+    ip.user_ns["h"] = Holder
+    assert run(ip, "%%structured h.schema -o rec\nq").success
+    assert ip.user_ns["rec"] == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("%%structured nothing -o x\nq", "no variable named 'nothing'"),
+        ("%%structured person -o 1x\nq", "plain variable name"),
+        ("%%structured person -o a.b\nq", "plain variable name"),
+        ("%%structured person -o x\n   \n", "empty"),
+        ("%%structured person -o x\nHello {unknown_name}", "'unknown_name' is not defined"),
+        ("%%structured notaschema -o x\nq", "notaschema"),
+        ("%%structured badschema -o x\nq", "badschema"),
+        ("%%structured person -o x --api-key sk-zzz\nq", "no key option"),
+        ("%%structured person -o x --temperature hot\nq", "temperature"),
+        ("%%structured person -o x --max-tokens 0\nq", "max-tokens"),
+    ],
+)
+def test_user_mistakes_are_usage_errors_and_bind_nothing(ip, server, settings, cell, message):
+    ip.user_ns.update(person=SCHEMA, notaschema=42, badschema={"type": "strin"}, x="before")
+    res = run(ip, cell)
+    assert not res.success
+    assert type(res.error_in_exec) is UsageError, repr(res.error_in_exec)
+    assert message in str(res.error_in_exec)
+    assert ip.user_ns["x"] == "before"
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "cls", "text"),
+    [
+        (Reply.status(401, "Incorrect API key provided"), sm.AuthenticationError, "HTTP 401"),
+        (Reply.status(404, "model not found"), sm.BadRequestError, "HTTP 404"),
+        (Reply.status(400, "messages must not be empty"), sm.BadRequestError, "must not be empty"),
+        (Reply.status(500, "boom"), sm.ServerError, "HTTP 500"),
+    ],
+)
+def test_http_errors_fail_the_cell_and_keep_name(ip, server, settings, capsys, reply, cls, text):
+    server.queue(reply, reply, reply)
+    ip.user_ns.update(person=SCHEMA, rec="before")
+    res = run(ip, "%%structured person -o rec --retries 0 --mode json_schema\nq")
+    assert not res.success
+    assert isinstance(res.error_in_exec, cls)
+    assert text in str(res.error_in_exec)
+    assert ip.user_ns["rec"] == "before"
+    shown = capsys.readouterr()
+    assert "Traceback" not in shown.out + shown.err
+    assert cls.__name__ in shown.out + shown.err
+
+
+def test_structured_config_shows_masked_key(ip, settings, capsys):
+    assert run(ip, "%structured_config").success
+    out = capsys.readouterr().out
+    assert "sk-test-key-0123456789" not in out and "456789" not in out
+    assert "api_key" in out and "set (" in out
+
+
+def test_structured_config_sets_and_config_magic_works(ip, server, settings, capsys):
+    assert run(ip, "%structured_config --model configured-model").success
+    ip.user_ns["person"] = SCHEMA
+    server.queue(chat(json.dumps(ANSWER)), chat(json.dumps(ANSWER)))
+    assert run(ip, "%%structured person -o rec\nq").success
+    assert server.requests[-1].json["model"] == "configured-model"
+    assert run(ip, "%config StructuredMagics.model = 'trait-model'").success
+    assert run(ip, "%%structured person -o rec --model arg-model\nq").success
+    assert server.requests[-1].json["model"] == "arg-model"
+    assert run(ip, "%structured_config --base-url ftp://nope").error_in_exec is not None
+
+
+def test_help_lists_options(ip):
+    from structmagic.magic import StructuredMagics
+
+    doc = StructuredMagics.structured.__doc__
+    for option in ("--out", "--model", "--system", "--no-stream", "--reveal", "--each"):
+        assert option in doc

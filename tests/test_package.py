@@ -1,0 +1,71 @@
+"""The package surface: the pinned __all__, cheap side-effect-free import, the extension."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import structmagic
+
+EXPECTED_ALL = {
+    "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
+    "CassetteMissError", "ConfigError", "ContentFilterError", "InvalidOutputError",
+    "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
+    "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
+    "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
+    "load_ipython_extension", "load_schema", "structured", "unload_ipython_extension",
+}
+
+
+def test_all_is_pinned_and_every_name_resolves():
+    assert set(structmagic.__all__) == EXPECTED_ALL
+    for name in structmagic.__all__:
+        assert getattr(structmagic, name) is not None, name
+
+
+def test_error_tree():
+    e = structmagic
+    assert issubclass(e.APITimeoutError, e.TransportError)
+    for cls in (e.AuthenticationError, e.RateLimitError, e.ServerError, e.BadRequestError):
+        assert issubclass(cls, e.APIError)
+    assert issubclass(e.UnsupportedFormatError, e.BadRequestError)
+    for cls in (e.RefusalError, e.TruncatedError, e.ContentFilterError, e.InvalidOutputError):
+        assert issubclass(cls, e.AnswerError)
+    for cls in (e.ConfigError, e.SchemaError, e.APIError, e.AnswerError, e.StreamError,
+                e.TransportError, e.CassetteMissError):
+        assert issubclass(cls, e.StructuredError)
+
+
+def test_import_is_cheap_and_has_no_side_effects():
+    code = (
+        "import sys, json, os; before = set(sys.modules); env = dict(os.environ);"
+        "import structmagic;"
+        "new = sorted(set(sys.modules) - before);"
+        "print(json.dumps({'new': new, 'env_same': env == dict(os.environ)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    info = json.loads(out.stdout)
+    heavy = {"httpx", "jsonschema", "ipywidgets", "pydantic", "pandas", "IPython"}
+    assert not heavy & {m.split(".")[0] for m in info["new"]}, info["new"]
+    assert info["env_same"]
+
+
+def test_load_ext_registers_magics_and_stays_light():
+    code = (
+        "import sys, json; from IPython.core.interactiveshell import InteractiveShell;"
+        "ip = InteractiveShell.instance(); before = set(sys.modules);"
+        "ip.run_line_magic('load_ext', 'structmagic');"
+        "m = ip.magics_manager.magics;"
+        "new = {x.split('.')[0] for x in set(sys.modules) - before};"
+        "print(json.dumps({'cell': 'structured' in m['cell'],"
+        " 'line': 'structured_config' in m['line'], 'new': sorted(new),"
+        " 'hook': sys.excepthook.__module__}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["cell"] and info["line"]
+    assert not {"httpx", "jsonschema", "ipywidgets", "pydantic", "pandas"} & set(info["new"])
+    assert info["hook"] != "structmagic"

@@ -1,0 +1,85 @@
+"""Messages, re-asks, JSON recovery and cell-body templates (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from structmagic.errors import ValidationIssue
+from structmagic.prompt import (
+    TemplateError,
+    build_messages,
+    extract_json,
+    fill_template,
+    reask_messages,
+)
+
+
+def test_messages_per_mode():
+    assert build_messages("hi", system=None, mode="json_schema", schema_text="{}") == (
+        {"role": "user", "content": "hi"},
+    )
+    msgs = build_messages("hi", system="Be brief.", mode="json_object", schema_text='{"x":1}')
+    assert msgs[0]["role"] == "system"
+    assert msgs[0]["content"].startswith("Be brief.")
+    assert '{"x":1}' in msgs[0]["content"]
+    assert msgs[1] == {"role": "user", "content": "hi"}
+
+
+def test_messages_list_is_kept_and_system_merged():
+    msgs = build_messages(
+        [{"role": "system", "content": "A"}, {"role": "user", "content": "q"}],
+        system="B", mode="json_schema", schema_text="{}",
+    )
+    assert msgs == ({"role": "system", "content": "A\n\nB"}, {"role": "user", "content": "q"})
+
+
+def test_reask_lists_paths():
+    turns = reask_messages('{"a": 1}', [ValidationIssue("$.a", "1 is not of type 'string'")])
+    assert turns[0] == {"role": "assistant", "content": '{"a": 1}'}
+    assert "$.a: 1 is not of type 'string'" in turns[1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('  [1, 2] ', [1, 2]),
+        ('```json\n{"a": 1}\n```', {"a": 1}),
+        ('Sure! Here it is:\n```\n{"a": [1]}\n```\nAnything else?', {"a": [1]}),
+        ('The answer is {"a": "}"} as requested.', {"a": "}"}),
+        ('```JSON\r\n{"a": 2}```', {"a": 2}),
+    ],
+)
+def test_extract_json_recovers(text, value):
+    assert extract_json(text) == (value, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("", "empty"), ("I think 42.", "no JSON"), ('{"a": ', "not valid JSON")],
+)
+def test_extract_json_reports(text, reason):
+    value, problem = extract_json(text)
+    assert value is None and reason in problem
+
+
+def test_fill_template():
+    ns = {"who": "Ada", "n": 3.14159, "rec": {"k": "v"}, "items": ["x", "y"]}
+    assert fill_template("{who} {n:.2f} {rec[k]} {items[1]} {{lit}}", ns) == "Ada 3.14 v y {lit}"
+    assert fill_template("{who!r}", ns) == "'Ada'"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{missing}", "'missing' is not defined"),
+        ("{}", "empty or positional"),
+        ("{0}", "empty or positional"),
+        ("{who.__class__}", "double underscores"),
+        ("{who", "unbalanced"),
+        ("{rec[zz]}", "Could not fill"),
+    ],
+)
+def test_fill_template_errors(template, message):
+    with pytest.raises(TemplateError, match=message):
+        fill_template(template, {"who": "Ada", "rec": {}})
