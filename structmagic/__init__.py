@@ -48,7 +48,7 @@ __all__ = [
 
 _LAZY = {
     "structured": "api",
-    "batch": "batch",
+    "batch": "batching",
     "configure": "config",
     "Result": "result",
     "SchemaSpec": "schema",
@@ -58,7 +58,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import structured
-    from .batch import batch
+    from .batching import batch
     from .config import configure
     from .errors import (
         AnswerError,

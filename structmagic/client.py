@@ -308,7 +308,7 @@ def send(
 ) -> Sent:
     """Send one request (with retries) and return its completion.
 
-    ``gate`` (a :class:`structmagic.batch.RateGate`) paces requests shared by a batch.
+    ``gate`` (a :class:`structmagic.batching.RateGate`) paces requests shared by a batch.
     """
     url, body = wire.build(call, settings.base_url)
     path = urlsplit(url).path

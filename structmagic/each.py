@@ -59,7 +59,7 @@ def results_frame(results: list[Any], index: list[Any]) -> Any:
 def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
              source: Any) -> Any:
     """Run the cell over every row of ``source``; bind or return the values."""
-    from .batch import BatchInterrupted, BatchProgress, batch
+    from .batching import BatchInterrupted, BatchProgress, batch
     from .magic import _has_kernel
     from .progress import BatchBar
     from .prompt import TemplateError, fill_template

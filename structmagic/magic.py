@@ -31,7 +31,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, Unicode, observe
 
 __all__ = ["StructuredMagics"]
@@ -141,7 +141,7 @@ class StructuredMagics(Magics):
         """
         if _KEY_OPTION.search(line) and not re.search(r"(^|\s)--key(\s|$)", line):
             raise UsageError(_KEY_REFUSED)
-        args = parse_argstring(self.structured_config, line)
+        args = _parse(self.structured_config, line)
         updates = {
             "model": args.model, "base_url": args.base_url, "provider": args.provider,
             "api_key_env": args.key_env, "system": args.system, "mode": args.mode,
@@ -212,7 +212,7 @@ class StructuredMagics(Magics):
         """
         if _KEY_OPTION.search(line):
             raise UsageError(_KEY_REFUSED)
-        args = parse_argstring(self.structured, line)
+        args = _parse(self.structured, line)
         ns = self.shell.user_ns
         schema_obj = _lookup(ns, args.schema, "schema")
         out = args.out
@@ -322,6 +322,17 @@ _KEY_REFUSED = (
     "call structmagic.configure(api_key=...) in a cell you do not save, or run "
     "%structured_config --key to type it without echo."
 )
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """Parse a magic line the way a shell would (quotes removed), or a UsageError."""
+    import shlex
+
+    try:
+        argv = shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the magic line: {exc}.") from None
+    return magic.parser.parse_args(argv)
 
 
 def _lookup(ns: dict[str, Any], dotted: str, what: str) -> Any:

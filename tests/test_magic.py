@@ -98,7 +98,7 @@ def test_user_mistakes_are_usage_errors_and_bind_nothing(ip, server, settings, c
         (Reply.status(500, "boom"), sm.ServerError, "HTTP 500"),
     ],
 )
-def test_http_errors_fail_the_cell_and_keep_name(ip, server, settings, capsys, reply, cls, text):
+def test_http_errors_fail_the_cell_and_keep_name(ip, server, settings, capfd, reply, cls, text):
     server.queue(reply, reply, reply)
     ip.user_ns.update(person=SCHEMA, rec="before")
     res = run(ip, "%%structured person -o rec --retries 0 --mode json_schema\nq")
@@ -106,19 +106,19 @@ def test_http_errors_fail_the_cell_and_keep_name(ip, server, settings, capsys, r
     assert isinstance(res.error_in_exec, cls)
     assert text in str(res.error_in_exec)
     assert ip.user_ns["rec"] == "before"
-    shown = capsys.readouterr()
+    shown = capfd.readouterr()
     assert "Traceback" not in shown.out + shown.err
     assert cls.__name__ in shown.out + shown.err
 
 
-def test_structured_config_shows_masked_key(ip, settings, capsys):
+def test_structured_config_shows_masked_key(ip, settings, capfd):
     assert run(ip, "%structured_config").success
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "sk-test-key-0123456789" not in out and "456789" not in out
     assert "api_key" in out and "set (" in out
 
 
-def test_structured_config_sets_and_config_magic_works(ip, server, settings, capsys):
+def test_structured_config_sets_and_config_magic_works(ip, server, settings, capfd):
     assert run(ip, "%structured_config --model configured-model").success
     ip.user_ns["person"] = SCHEMA
     server.queue(chat(json.dumps(ANSWER)), chat(json.dumps(ANSWER)))

@@ -1,0 +1,36 @@
+"""Shared by the benchmarks: the loopback fake server and timing helpers."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from fakeserver import FakeLLMServer, Reply, chat, chat_stream  # noqa: E402
+
+__all__ = ["FakeLLMServer", "Reply", "best", "chat", "chat_stream", "interleave", "median"]
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def best(xs: list[float]) -> float:
+    return min(xs)
+
+
+def interleave(runs: int, **fns: Callable[[], object]) -> dict[str, list[float]]:
+    """Time each function ``runs`` times, interleaved (a, b, a, b ...) against drift."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times

@@ -1,0 +1,77 @@
+"""Cost of one non-streaming structured() call against a loopback server (issue 2).
+
+Baseline, in the same process against the same server and answer: a bare
+``httpx.Client.post`` + ``json.loads`` + jsonschema validation (validator built once).
+Target: structmagic at most 1.3x the baseline.
+
+    python benchmarks/bench_call.py [calls]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import httpx
+import jsonschema
+from _common import FakeLLMServer, chat, interleave, median
+
+import structmagic as sm
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
+            "required": ["explanation", "output"], "additionalProperties": False}},
+        "final_answer": {"type": "string"},
+    },
+    "required": ["steps", "final_answer"],
+    "additionalProperties": False,
+}
+ANSWER = {
+    "steps": [{"explanation": f"step {i}: compare the digits", "output": f"{i}"} for i in range(8)],
+    "final_answer": "9.8 is larger",
+}
+
+
+def main() -> None:
+    calls = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    reply = chat(json.dumps(ANSWER))
+    with FakeLLMServer() as server:
+        server.responder = lambda req: reply
+        base = server.url + "/v1"
+        sm.configure(base_url=base, api_key="sk-bench-000000000000", model="bench")
+        http = httpx.Client()
+        validator = jsonschema.Draft202012Validator(SCHEMA)
+        body = {
+            "model": "bench",
+            "messages": [{"role": "user", "content": "q"}],
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "response", "schema": SCHEMA, "strict": True}},
+        }
+
+        def bare() -> None:
+            for _ in range(calls):
+                r = http.post(base + "/chat/completions", json=body,
+                              headers={"Authorization": "Bearer sk-bench-000000000000"})
+                data = json.loads(json.loads(r.content)["choices"][0]["message"]["content"])
+                validator.validate(data)
+
+        def ours() -> None:
+            for _ in range(calls):
+                sm.structured("q", SCHEMA)
+
+        bare()
+        ours()  # warm both (connections, imports, validator cache)
+        times = interleave(7, bare=bare, ours=ours)
+    b, o = median(times["bare"]), median(times["ours"])
+    print(f"{calls} calls, median of 7 runs each, interleaved")
+    print(f"bare httpx post + json.loads + validate : {b * 1000 / calls:7.3f} ms/call")
+    print(f"structmagic.structured()                : {o * 1000 / calls:7.3f} ms/call")
+    print(f"ratio                                   : {o / b:7.3f}  (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()

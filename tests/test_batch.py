@@ -1,0 +1,245 @@
+"""batch() and %%structured --each against the fake server, with injected faults (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+import structmagic as sm
+from structmagic.batching import BatchInterrupted, RateGate
+
+from fakeserver import Reply, chat
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}, "label": {"type": "string"}},
+    "required": ["n", "label"],
+    "additionalProperties": False,
+}
+
+
+def prompt_number(req) -> int:
+    text = req.json["messages"][-1]["content"]
+    if req.json["messages"][-1]["role"] != "user" or "did not match" in text:
+        # a re-ask: find the item number in the first user turn
+        text = next(m["content"] for m in req.json["messages"] if m["role"] == "user")
+    return int(re.search(r"item (\d+)", text).group(1))
+
+
+class Faults:
+    """A responder: item k answers {"n": k}; some items misbehave once or always."""
+
+    def __init__(self, *, once=None, always=None, delay=0.0):
+        self.once = dict(once or {})
+        self.always = dict(always or {})
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.count: dict[int, int] = {}
+
+    def __call__(self, req):
+        k = prompt_number(req)
+        with self.lock:
+            self.count[k] = self.count.get(k, 0) + 1
+            first = self.count[k] == 1
+        if self.delay:
+            time.sleep(self.delay)
+        if k in self.always:
+            return self.always[k]
+        if first and k in self.once:
+            return self.once[k]
+        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
+
+
+def test_order_kept_with_faults(server, settings):
+    faults = Faults(
+        once={1: Reply.status(500, "flaky"), 2: Reply.status(429, "slow",
+                                                             headers={"retry-after": "0"}),
+              3: chat('{"n": "three"}'), 4: Reply.drop()},
+        always={5: chat(None, refusal="no"), 6: Reply.status(400, "bad item")},
+    )
+    server.responder = faults
+    results = sm.batch([f"item {i}" for i in range(12)], SCHEMA, concurrency=4,
+                       mode="json_schema")
+    assert len(results) == 12
+    for i, res in enumerate(results):
+        if i == 5:
+            assert isinstance(res.error, sm.RefusalError) and res.data is None
+        elif i == 6:
+            assert isinstance(res.error, sm.BadRequestError) and res.data is None
+        else:
+            assert res.error is None, (i, res.error)
+            assert res.data == {"n": i, "label": f"item {i}"}
+    assert results[1].attempts == 2 and results[3].attempts == 2
+    # nothing duplicated: every item asked once, plus the retries and the one re-ask
+    assert sum(faults.count.values()) == 12 + 4 + 0
+
+
+def test_concurrency_is_bounded_and_used(server, settings):
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def responder(req):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        k = prompt_number(req)
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = responder
+    results = sm.batch([f"item {i}" for i in range(20)], SCHEMA, concurrency=5)
+    assert [r.data["n"] for r in results] == list(range(20))
+    assert 2 <= peak <= 5
+
+
+def test_progress_reports_end_state(server, settings):
+    server.responder = Faults(always={2: chat(None, refusal="no")})
+    seen = []
+    sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=3,
+             on_progress=lambda p: seen.append((p.done, p.failed, p.in_flight, p.tokens)))
+    assert seen[-1] == (5, 1, 0, 10)
+    assert [d + f for d, f, _, _ in seen] == sorted(d + f for d, f, _, _ in seen)
+
+
+def test_bad_input_fails_before_any_request(server, settings):
+    with pytest.raises(sm.SchemaError):
+        sm.batch(["item 1"], {"type": "nope"})
+    with pytest.raises(sm.ConfigError):
+        sm.batch(["item 1"], SCHEMA, retries=-1)
+    assert server.requests == []
+
+
+def test_shared_backoff_pauses_every_worker():
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(s):
+        slept.append(s)
+        clock[0] += s
+
+    gate = RateGate(clock=lambda: clock[0], sleep=sleep)
+    gate.pause(1.0)
+    gate.before_request()
+    assert clock[0] >= 1.0
+    paced = RateGate(max_requests_per_minute=120, clock=lambda: clock[0], sleep=sleep)
+    start = clock[0]
+    for _ in range(3):
+        paced.before_request()
+    assert clock[0] - start == pytest.approx(1.0, abs=0.01)  # 2 gaps of 0.5 s
+
+
+def test_429_slows_the_whole_batch(server, settings):
+    calls = []
+    lock = threading.Lock()
+    t429 = []
+
+    def responder(req):
+        k = prompt_number(req)
+        now = time.monotonic()
+        with lock:
+            calls.append((now, k))
+            first429 = k == 0 and sum(1 for _, j in calls if j == 0) == 1
+        if first429:
+            t429.append(now)
+            return Reply.status(429, "slow", headers={"retry-after": "0.4"})
+        time.sleep(0.1)  # the other worker is busy until the pause is surely set
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = responder
+    results = sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=2)
+    assert all(r.ok for r in results)
+    # after the 429, no request starts for ~0.4 s, from either worker
+    later = [t - t429[0] for t, _ in calls if t > t429[0] + 0.05]
+    assert min(later) >= 0.35
+
+
+def test_interrupt_keeps_finished_results(server, settings):
+    def responder(req):
+        k = prompt_number(req)
+        time.sleep(0.01 if k < 3 else 3)
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = responder
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(BatchInterrupted) as info:
+        sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=1)
+    timer.join()
+    assert time.monotonic() - t0 < 2
+    results = info.value.results
+    assert [r.data["n"] for r in results[:3]] == [0, 1, 2]
+    assert all(r.error is not None and r.data is None for r in results[3:])
+
+
+def test_each_over_list(ip, server, settings):
+    server.responder = Faults(always={1: chat(None, refusal="no")})
+    ip.user_ns.update(schema=SCHEMA, texts=["a", "b", "c"])
+    res = ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
+                      store_history=False)
+    # templates use {item}; the row number comes from a notebook variable here
+    assert not res.success and "'i' is not defined" in str(res.error_in_exec)
+    ip.user_ns["i"] = 0
+    server.responder = lambda req: chat(json.dumps(
+        {"n": 0, "label": req.json["messages"][-1]["content"]}))
+    assert ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
+                       store_history=False).success
+    assert [v["label"] for v in ip.user_ns["out"]] == ["item 0: a", "item 0: b", "item 0: c"]
+
+
+def test_each_over_dataframe_gives_aligned_frame(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"k": [10, 11, 12], "text": ["x", "y", "z"]}, index=["r1", "r2", "r3"])
+    server.responder = Faults(always={11: chat(None, refusal="no")})
+    ip.user_ns.update(schema=SCHEMA, df=df)
+    res = ip.run_cell("%%structured schema --each df -o out --concurrency 2\nitem {k}: {text}",
+                      store_history=False)
+    assert res.success, res.error_in_exec
+    out = ip.user_ns["out"]
+    assert list(out.index) == ["r1", "r2", "r3"]
+    assert list(out.columns) == ["n", "label", "error"]
+    assert out.loc["r1", "n"] == 10 and out.loc["r3", "label"] == "item 12"
+    assert "RefusalError" in out.loc["r2", "error"]
+    assert pd.isna(out.loc["r1", "error"])
+
+
+def test_each_over_series(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    s = pd.Series(["p", "q"], index=[7, 9])
+    server.responder = lambda req: chat(json.dumps(
+        {"n": 1, "label": req.json["messages"][-1]["content"]}))
+    ip.user_ns.update(schema=SCHEMA, s=s)
+    assert ip.run_cell("%%structured schema --each s -o out\n{item}", store_history=False).success
+    assert list(ip.user_ns["out"]["label"]) == ["p", "q"]
+    assert list(ip.user_ns["out"].index) == [7, 9]
+
+
+def test_each_rejects_non_iterables(ip, server, settings):
+    ip.user_ns.update(schema=SCHEMA, x=5, st="abc")
+    for var in ("x", "st"):
+        res = ip.run_cell(f"%%structured schema --each {var} -o out\n{{item}}",
+                          store_history=False)
+        assert "--each needs a list" in str(res.error_in_exec)
+    assert server.requests == []
+
+
+def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
+    server.responder = Faults()
+    cassette = str(tmp_path / "batch.jsonl")
+    prompts = [f"item {i}" for i in range(5)]
+    first = sm.batch(prompts, SCHEMA, cache="cache", cassette=cassette)
+    assert len(server.requests) == 5
+    second = sm.batch(prompts, SCHEMA, cache="cache", cassette=cassette)
+    assert len(server.requests) == 5
+    assert [r.data for r in first] == [r.data for r in second]
+    assert all(r.from_cache for r in second)
