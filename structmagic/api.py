@@ -199,6 +199,8 @@ def structured(
             thinking=settings.thinking,
         )
         partials = _Partials(on_partial, observer) if stream else None
+        if attempts and observer is not None and hasattr(observer, "restart"):
+            observer.restart()  # a re-ask or a step down streams a new answer from the start
         try:
             sent = send(call, settings, wire, on_deltas=partials, gate=_gate)
         except E.UnsupportedFormatError:

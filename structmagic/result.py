@@ -78,7 +78,7 @@ class Result:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self._text(), "text/html": self._repr_html_()}
-        widget = self.widget(create=False)
+        widget = self.widget(create=_in_kernel())
         if widget is not None:
             view = widget.widget._repr_mimebundle_()
             key = "application/vnd.jupyter.widget-view+json"
@@ -107,3 +107,14 @@ class Result:
             w.finish(self)
             self._widget = w
         return self._widget
+
+
+def _in_kernel() -> bool:
+    """Whether a Jupyter kernel (with a widget frontend, possibly) runs this code."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return getattr(shell, "kernel", None) is not None

@@ -1,0 +1,222 @@
+"""Model text never runs in the browser, and the key never leaves the kernel (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import structmagic as sm
+from structmagic.render import error_html, result_html
+from structmagic.widget import StructuredWidget
+
+from fakeserver import Reply, chat, chat_stream
+from sm_fixtures import CANARY
+
+POISON = [
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<script>alert(1)</script>",
+    '<a href="javascript:alert(1)">click</a>',
+    "<style>body{display:none}</style>",
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    "![x](https://evil.example/x.png)",
+]
+ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
+                "details", "summary", "br", "p", "small", "em"}
+ALLOWED_ATTRS = {"style", "class", "title", "open", "start"}
+
+
+class _Audit(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.bad: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ALLOWED_TAGS:
+            self.bad.append(f"tag <{tag}>")
+        for name, value in attrs:
+            if name not in ALLOWED_ATTRS:
+                self.bad.append(f"attribute {name}= on <{tag}>")
+            if value and ("javascript:" in value or "url(" in value):
+                self.bad.append(f"active value {value!r}")
+
+
+def assert_inert(markup: str) -> None:
+    audit = _Audit()
+    audit.feed(markup)
+    assert audit.bad == [], audit.bad  # so no <img src>, no <a href>: a URL stays text
+
+
+def poisoned_value() -> dict:
+    return {
+        "steps": [{"explanation": p, "output": p, p: "key is poison"} for p in POISON],
+        "final_answer": " ".join(POISON),
+    }
+
+
+POISON_SCHEMA = {
+    "title": "<img src=x onerror=alert('title')>",
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {"type": "object"}},
+        "final_answer": {"type": "string", "description": "<script>alert('desc')</script>"},
+    },
+    "required": ["steps", "final_answer"],
+}
+
+
+def widget_texts(widget) -> list[str]:
+    """Every HTML/description/tooltip/title string in a widget tree."""
+    out = []
+    stack = [widget]
+    while stack:
+        node = stack.pop()
+        for attr in ("value", "description", "tooltip", "placeholder"):
+            v = getattr(node, attr, None)
+            if isinstance(v, str):
+                out.append(v)
+        titles = getattr(node, "titles", None)
+        if titles:
+            out.extend(t for t in titles if isinstance(t, str))
+        stack.extend(getattr(node, "children", ()) or ())
+    return out
+
+
+def test_poisoned_answer_binds_unchanged_and_renders_inert(server, settings):
+    value = poisoned_value()
+    server.queue(chat_stream(json.dumps(value), pieces=11, reasoning="<script>x()</script>"))
+    wdg = StructuredWidget(title="<b onmouseover=alert(1)>t</b>", model="<i>m</i>",
+                           min_interval=0)
+    wdg.start()
+    res = sm.structured("q", POISON_SCHEMA, stream=True, observer=wdg)
+    wdg.finish(res)
+    assert res.data == value  # the data is the user's, unchanged
+    texts = widget_texts(wdg.widget)
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in texts)
+    for text in texts:
+        assert_inert(text)
+    for markup in (result_html(res), res._repr_html_(), res._repr_mimebundle_()["text/html"]):
+        assert_inert(markup)
+        assert "&lt;script&gt;" in markup
+
+
+def test_poisoned_error_messages_render_inert(server, settings):
+    page = "<html><body><script>alert(1)</script><img src=x onerror=alert(2)>Bad</body></html>"
+    server.queue(*[Reply.text(page, status=502, content_type="text/html")] * 3)
+    with pytest.raises(sm.ServerError) as info:
+        sm.structured("q", POISON_SCHEMA)
+    assert "<script" not in str(info.value) and "onerror" not in str(info.value)
+    assert_inert(error_html(info.value))
+    err = sm.RefusalError("<img src=x onerror=alert(1)>")
+    assert_inert(error_html(err))
+    wdg = StructuredWidget(title="t")
+    wdg.fail(err)
+    for text in widget_texts(wdg.widget):
+        assert_inert(text)
+
+
+def test_magic_line_refuses_a_key_option(ip, server):
+    ip.user_ns["s"] = POISON_SCHEMA
+    for line in ("--api-key sk-abc", "--api_key=sk-abc", "--key sk-abc", "--token sk-abc"):
+        res = ip.run_cell(f"%%structured s -o x {line}\nq", store_history=False)
+        assert "no key option" in str(res.error_in_exec), line
+    assert server.requests == []
+
+
+def test_headless_kernel_without_key_fails_at_once(monkeypatch):
+    from structmagic import config
+    from structmagic.magic import _prompt_key
+
+    class Shell:
+        kernel = None
+
+    saved = config.configured()
+    config._configured.clear()
+    try:
+        with pytest.raises(sm.ConfigError, match="not an interactive session"):
+            _prompt_key(Shell(), "API key")
+    finally:
+        config._configured.update(saved)
+
+
+def test_key_never_in_reprs_config_or_logs(ip, server, settings, caplog, capfd, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    cassette = tmp_path / "rec.jsonl"
+    server.queue(chat(json.dumps({"steps": [], "final_answer": "x"})))
+    res = sm.structured("q", POISON_SCHEMA, cache="record", cassette=str(cassette))
+    ip.run_cell("%structured_config", store_history=False)
+    ip.run_cell("%config StructuredMagics", store_history=False)
+    ip.run_cell("%xmode Verbose", store_history=False)
+    server.queue(Reply.status(401, "bad key", echo_auth=True))
+    ip.user_ns["s"] = POISON_SCHEMA
+    failed = ip.run_cell("%%structured s -o x --mode json_schema\nq", store_history=False)
+    ip.run_cell("%xmode Context", store_history=False)
+    assert isinstance(failed.error_in_exec, sm.AuthenticationError)
+    out, err = capfd.readouterr()
+    from structmagic import config
+
+    surfaces = [
+        out, err, repr(res), str(res), repr(sm.load_schema(POISON_SCHEMA)),
+        repr(config.resolve()), str(config.resolve().masked()), repr(config.configured()),
+        repr(failed.error_in_exec), str(failed.error_in_exec),
+        failed.error_in_exec.body_excerpt, cassette.read_text(),
+        *(r.getMessage() for r in caplog.records),
+    ]
+    assert server.requests[-1].headers["authorization"] == f"Bearer {CANARY}"
+    for text in surfaces:
+        assert CANARY not in text and CANARY[-6:] not in text
+    assert "authorization" not in cassette.read_text().lower()
+
+
+def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
+    """Run a notebook that shows a poisoned answer, save it, export it with nbconvert."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbconvert")
+    from nbclient import NotebookClient
+
+    fake_server.reset()
+    value = poisoned_value()
+    fake_server.responder = lambda req: (
+        chat_stream(json.dumps(value), pieces=7) if (req.json or {}).get("stream")
+        else chat(json.dumps(value)))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import structmagic as sm\n"
+            f"sm.configure(base_url={fake_server.url + '/v1'!r}, api_key={CANARY!r}, "
+            "model='m')\n%load_ext structmagic"),
+        nbformat.v4.new_code_cell(f"schema = {json.dumps(POISON_SCHEMA)}"),
+        nbformat.v4.new_code_cell("%%structured schema -o answer\nq"),
+        nbformat.v4.new_code_cell("%%structured schema\nq"),
+        nbformat.v4.new_code_cell("answer['final_answer'][:8]"),
+    ]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}},
+                            store_widget_state=True)
+    client.execute()
+    path = tmp_path / "poison.ipynb"
+    nbformat.write(nb, path)
+    saved = path.read_text()
+    assert "<img src=x" in json.dumps(value)  # the test really is poisoned
+    for cell in nb.cells[2:4]:
+        assert cell.outputs, "the magic showed nothing"
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html",
+                    str(path), "--output-dir", str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    exported = (tmp_path / "poison.html").read_text()
+    for p in POISON[:6]:
+        assert p not in exported, p
+    assert "https://evil.example" not in exported.replace("https://evil.example/x.png)", "")
+    # the widget state saved in the notebook holds escaped text only
+    state = nb.metadata.get("widgets", {})
+    text = json.dumps(state)
+    for p in POISON[:6]:
+        assert p not in text
+    assert CANARY[-6:] not in saved.replace(CANARY, "")  # only the setup cell's own source
+    assert Path(path).exists()
