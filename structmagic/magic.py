@@ -137,7 +137,8 @@ class StructuredMagics(Magics):
     def structured_config(self, line: str) -> None:
         """Show the effective settings (the key masked), or set some.
 
-        With no option, prints every setting and where the key comes from.
+        With no option, prints every setting and where the key comes from; with options,
+        sets them and says which.
         """
         if _KEY_OPTION.search(line) and not re.search(r"(^|\s)--key(\s|$)", line):
             raise UsageError(_KEY_REFUSED)
@@ -161,9 +162,14 @@ class StructuredMagics(Magics):
             except Exception as exc:  # a ConfigError: the user's own mistake
                 raise UsageError(str(exc)) from None
             setattr(self, name, value)
+        changed = [name for name, value in updates.items() if value is not None]
         if args.key:
             _prompt_key(self.shell, "API key")
-        self._show_config()
+            changed.append("api_key")
+        if changed:
+            print(f"structmagic: set {', '.join(changed)} (%structured_config shows all)")
+        else:
+            self._show_config()
 
     def _show_config(self) -> None:
         from .config import resolve

@@ -1,0 +1,312 @@
+"""Build the notebooks under notebooks/, their recordings, and their stored outputs.
+
+    python notebooks/make_notebooks.py
+
+1. writes each notebook's cells (this file is their source of truth);
+2. records: runs each notebook with an empty recording against the loopback fake server
+   (tests/fakeserver.py), which answers in the exact Chat Completions wire format with the
+   scripted answers below, so the cassette fills with real-format exchanges;
+3. runs each notebook again offline — no key, no server — answering from the recording,
+   and saves the outputs that nbval compares.
+
+To record against a live endpoint instead, delete a notebook's ``*.cassette.jsonl``, set
+OPENAI_API_KEY (and OPENAI_BASE_URL), and run the notebook: its cells use ``--cache cache``,
+so every missing exchange is called once and appended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from fakeserver import FakeLLMServer, chat, chat_stream  # noqa: E402
+
+MODEL = "gpt-4o-2024-08-06"
+SYSTEM = "You are a helpful math tutor. Guide the user through the solution step by step."
+
+MATH_ANSWER = {
+    "steps": [
+        {"explanation": "先比较整数部分：9.11 和 9.8 的整数部分都是 9，所以要继续比较小数部分。",
+         "output": "9 = 9"},
+        {"explanation": "把小数位数对齐：9.8 可以写成 9.80，这样两个数都有两位小数。",
+         "output": "9.11 与 9.80"},
+        {"explanation": "比较十分位：9.11 的十分位是 1，9.80 的十分位是 8，而 1 < 8。",
+         "output": "0.1 < 0.8"},
+        {"explanation": "十分位已经分出大小，后面的百分位不必再比较，因此 9.80 大于 9.11。",
+         "output": "9.8 > 9.11"},
+    ],
+    "final_answer": "9.8 比 9.11 大。",
+}
+
+PRIMES_ANSWER = {
+    "steps": [
+        {"explanation": "List the numbers from 10 to 20 and cross out the even ones, "
+                        "which are divisible by 2.", "output": "11, 13, 15, 17, 19"},
+        {"explanation": "15 = 3 × 5, so it is not prime.", "output": "11, 13, 17, 19"},
+        {"explanation": "Check each remaining number against the primes up to its square "
+                        "root (2 and 3): none of 11, 13, 17, 19 is divisible by them.",
+         "output": "11, 13, 17, 19 are prime"},
+        {"explanation": "Add them up.", "output": "11 + 13 + 17 + 19 = 60"},
+    ],
+    "final_answer": "60",
+}
+
+REVIEWS = [
+    "The battery lasts two full days and the screen is gorgeous. Worth every cent.",
+    "Stopped charging after a week. Support never answered my emails.",
+    "It's fine. Does what it says, nothing more.",
+]
+REVIEW_ANSWERS = [
+    {"sentiment": "positive", "topics": ["battery", "screen", "price"], "stars": 5},
+    {"sentiment": "negative", "topics": ["charging", "support"], "stars": 1},
+    {"sentiment": "neutral", "topics": ["general"], "stars": 3},
+]
+INVOICE_TEXT = (
+    "Invoice INV-2024-0042 from Acme Tools GmbH, dated 2024-03-05. 3 x cordless drill at "
+    "89.90 EUR, 10 x drill bit set at 12.50 EUR. Total 394.70 EUR."
+)
+INVOICE_ANSWER = {
+    "number": "INV-2024-0042",
+    "vendor": "Acme Tools GmbH",
+    "date": "2024-03-05",
+    "currency": "EUR",
+    "lines": [
+        {"description": "cordless drill", "quantity": 3, "unit_price": 89.9},
+        {"description": "drill bit set", "quantity": 10, "unit_price": 12.5},
+    ],
+    "total": 394.7,
+}
+
+
+def _answer_for(body: dict) -> dict:
+    text = json.dumps(body.get("messages", []), ensure_ascii=False)
+    if "9.11" in text:
+        return MATH_ANSWER
+    if "prime" in text:
+        return PRIMES_ANSWER
+    if "INV-2024-0042" in text:
+        return INVOICE_ANSWER
+    for review, answer in zip(REVIEWS, REVIEW_ANSWERS, strict=True):
+        if review in text:
+            return answer
+    raise ValueError(f"no scripted answer for {text[:200]}")
+
+
+def responder(req):  # type: ignore[no-untyped-def]
+    body = req.json or {}
+    answer = json.dumps(_answer_for(body), ensure_ascii=False)
+    prompt_tokens = 40 + len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4
+    usage = (prompt_tokens, len(answer) // 3)
+    reasoning = None
+    if body.get("stream"):
+        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage, reasoning=reasoning)
+    return chat(answer, model=MODEL, usage=usage)
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text.strip())
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(text.strip())
+
+
+def quickstart() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# structmagic quickstart
+
+`%%structured` sends the cell body to an OpenAI-compatible chat endpoint with a JSON Schema as
+`response_format`, validates the answer on our side, binds it to a variable, and shows each
+reasoning step as it streams in.
+
+This notebook runs offline: `--cache cache` answers from `quickstart.cassette.jsonl` (the
+recorded exchanges beside it) and would call the endpoint only for a request that is not
+recorded yet. To go live, set `OPENAI_API_KEY` (and `OPENAI_BASE_URL` for a relay).
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette quickstart.cassette.jsonl --model gpt-4o-2024-08-06
+"""),
+        md("The schema is the seed's whole `response_format` dict; its name `math_reasoning` is kept."),
+        code("""
+math_reasoning = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "math_reasoning",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "explanation": {"type": "string"},
+                            "output": {"type": "string"},
+                        },
+                        "required": ["explanation", "output"],
+                        "additionalProperties": False,
+                    },
+                },
+                "final_answer": {"type": "string"},
+            },
+            "required": ["steps", "final_answer"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+"""),
+        code("""
+%%structured math_reasoning -o answer --system "You are a helpful math tutor. Guide the user through the solution step by step."
+9.11和9.8谁大
+"""),
+        md("`answer` holds the validated value, a plain dict:"),
+        code('answer["final_answer"], len(answer["steps"])'),
+        md("""
+## The same from Python
+
+`structmagic.structured()` is what the magic calls. Options left out come from the
+configuration set above.
+"""),
+        code("""
+import structmagic as sm
+
+res = sm.structured("9.11和9.8谁大", math_reasoning, system="You are a helpful math tutor. "
+                    "Guide the user through the solution step by step.", stream=True)
+res.data == answer, res.model, res.usage["total_tokens"] > 0
+"""),
+        md("""
+## Teaching mode
+
+`--reveal` shows one step at a time with *Previous* / *Next* / *Show all* buttons once the
+answer is complete. Without `-o`, the cell's value is the `Result`, shown as the widget
+(and as text where no widget can be drawn).
+"""),
+        code("""
+%%structured math_reasoning --reveal --system "You are a helpful math tutor. Guide the user through the solution step by step."
+9.11和9.8谁大
+"""),
+        code("""
+%%structured math_reasoning -o primes --system "You are a helpful math tutor. Guide the user through the solution step by step."
+What is the sum of the prime numbers between 10 and 20?
+"""),
+        code('primes["final_answer"]'),
+    ]
+    return nb
+
+
+def extraction() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# Structured extraction over a column
+
+A Pydantic model as the schema (the value comes back as a model instance), and `--each`
+over a DataFrame column: one request per row, in parallel, results aligned with the index.
+Offline from `extraction.cassette.jsonl`.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette extraction.cassette.jsonl --model gpt-4o-2024-08-06
+"""),
+        code("""
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Line(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+    unit_price: float
+
+
+class Invoice(BaseModel):
+    number: str
+    vendor: str
+    date: date
+    currency: Literal["EUR", "USD", "GBP"]
+    lines: list[Line]
+    total: float
+
+text = ("Invoice INV-2024-0042 from Acme Tools GmbH, dated 2024-03-05. 3 x cordless drill at "
+        "89.90 EUR, 10 x drill bit set at 12.50 EUR. Total 394.70 EUR.")
+"""),
+        code("""
+%%structured Invoice -o invoice --no-stream --quiet
+Extract the invoice: {text}
+"""),
+        code("invoice.vendor, invoice.date, [line.quantity for line in invoice.lines]"),
+        md("## A whole column"),
+        code(f"""
+import pandas as pd
+
+reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"])
+review_schema = {{
+    "type": "object",
+    "properties": {{
+        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
+        "topics": {{"type": "array", "items": {{"type": "string"}}}},
+        "stars": {{"type": "integer", "minimum": 1, "maximum": 5}},
+    }},
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}}
+"""),
+        code("""
+%%structured review_schema --each reviews -o scored --concurrency 4
+Classify this product review: {text}
+"""),
+        code('scored[["sentiment", "stars"]]'),
+    ]
+    return nb
+
+
+NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction}
+
+
+def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def main() -> None:
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
+    with FakeLLMServer() as server:
+        server.responder = responder
+        for name, build in NOTEBOOKS.items():
+            cassette = HERE / f"{name}.cassette.jsonl"
+            cassette.unlink(missing_ok=True)
+            nb = build()
+            run(nb, {**base_env, "OPENAI_BASE_URL": server.url + "/v1",
+                     "OPENAI_API_KEY": "sk-recording-not-a-real-key"})
+            print(f"{name}: recorded {len(cassette.read_text().splitlines())} exchanges")
+    for name, build in NOTEBOOKS.items():
+        nb = build()
+        run(nb, base_env)  # offline: no key, no server
+        nbformat.write(nb, HERE / f"{name}.ipynb")
+        print(f"{name}: outputs stored")
+
+
+if __name__ == "__main__":
+    main()
