@@ -73,7 +73,15 @@ def _ladder(settings: Settings, spec: Any) -> list[_Step]:
 
 
 class _Partials:
-    """Feeds streamed text to the partial parser and reports partial values."""
+    """Feeds streamed text to the partial parser and reports partial values.
+
+    Every delta is parsed (the parser is incremental: linear in the answer), but partial
+    values are taken and reported at most every ``min_interval`` seconds, and once more
+    at the end (:meth:`flush`): a notebook cannot show more than that anyway, and it keeps
+    the streaming path close to the cost of merely receiving the stream.
+    """
+
+    min_interval = 0.005
 
     def __init__(self, on_partial: Callable[[Any], None] | None, observer: Any) -> None:
         from .stream import MISSING, PartialJSONError, PartialJSONParser
@@ -86,24 +94,36 @@ class _Partials:
         self._observer = observer
         self._reasoning: list[str] = []
         self._usage: dict[str, int] | None = None
+        self._pending = False
+        self._next = 0.0
         self.last: Any = None
 
     def __call__(self, deltas: list[Delta]) -> None:
-        grew = False
         for d in deltas:
             if d.text and not self._broken:
                 try:
                     self._parser.feed(d.text)
-                    grew = True
+                    self._pending = True
                 except self._error:
                     self._broken = True  # prose around JSON: the final read recovers it
             if d.reasoning:
                 self._reasoning.append(d.reasoning)
-                grew = True
+                self._pending = True
             if d.usage:
                 self._usage = d.usage
-        if not grew:
-            return
+        if self._pending:
+            now = time.monotonic()
+            if now >= self._next:
+                self._next = now + self.min_interval
+                self._report()
+
+    def flush(self) -> None:
+        """Report the last partial value if one is waiting."""
+        if self._pending:
+            self._report()
+
+    def _report(self) -> None:
+        self._pending = False
         value = self._parser.snapshot()
         if value is self._missing:
             value = None
@@ -211,8 +231,11 @@ def structured(
             continue
         except E.StreamError as err:
             if partials is not None:
+                partials.flush()
                 err.partial = partials.last
             raise
+        if partials is not None:
+            partials.flush()
         attempts += sent.attempts
         from_cache = from_cache or sent.from_cassette
         completion = sent.completion

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ class SchemaSpec:
         kind = getattr(self.python_type, "__name__", None) or "JSON Schema"
         return f"<SchemaSpec {self.name!r} ({kind}, strict={self.strict})>"
 
+    @functools.cached_property
+    def _validator(self) -> Any:
+        return validator_for(self.original)
+
     def response_format(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -94,7 +99,7 @@ class SchemaSpec:
                 return None, None, [ValidationIssue("$", "expected an object with 'value'")]
             plain = answer["value"]
         plain = map_back(self.original, plain)
-        validator = validator_for(self.original)
+        validator = self._validator
         issues = [
             ValidationIssue(json_path(err.absolute_path), err.message)
             for err in sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path)
@@ -131,6 +136,38 @@ def load_schema(obj: Any, *, name: str | None = None) -> SchemaSpec:
     """
     if isinstance(obj, SchemaSpec):
         return obj
+    key: Any
+    if isinstance(obj, dict):
+        # The same schema in every cell of a column: check and convert it once. The key keeps
+        # the key order (it is the order the model is asked to write the fields in).
+        try:
+            key = ("dict", json.dumps(obj, ensure_ascii=False), name)
+        except (TypeError, ValueError):
+            return _load(obj, name)
+    elif isinstance(obj, (str, Path)):
+        return _load(obj, name)  # a file may change between calls: read it each time
+    else:
+        try:
+            key = ("type", obj, name)
+            hash(key)
+        except TypeError:
+            return _load(obj, name)
+    with _cache_lock:
+        spec = _specs.get(key)
+    if spec is None:
+        spec = _load(obj, name)
+        with _cache_lock:
+            if len(_specs) >= 256:
+                _specs.pop(next(iter(_specs)))
+            _specs[key] = spec
+    return spec
+
+
+_specs: dict[Any, SchemaSpec] = {}
+_cache_lock = threading.Lock()
+
+
+def _load(obj: Any, name: str | None) -> SchemaSpec:
     python_type = None
     given_name: str | None = None
     description: str | None = None

@@ -13,6 +13,7 @@ functions build OpenAI Chat Completions answers (:func:`chat`, :func:`chat_strea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -231,10 +232,22 @@ def echo_schema_responder(make_instance: Callable[[Any], Any]) -> Callable[[Reco
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        # Clients hang up mid-stream on purpose (interrupts, timeouts): not a server error.
+        try:
+            super().handle()
+        except (ConnectionError, OSError, ValueError):
+            self.close_connection = True
+
+    def finish(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError, ValueError):
+            super().finish()
 
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
