@@ -33,7 +33,7 @@ def json_path(parts: Any) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+        elif isinstance(part, str) and re.fullmatch(r"\$?[A-Za-z_][A-Za-z0-9_]*", part):
             out += f".{part}"
         else:
             out += f"[{json.dumps(part, ensure_ascii=False)}]"
