@@ -54,14 +54,17 @@ class _Step:
     strict: bool
 
 
-def _ladder(settings: Settings, spec: Any) -> list[_Step]:
+def _ladder(settings: Settings, spec: Any, wire: Any) -> list[_Step]:
+    """The ways to ask for the schema, best first, for this server and format."""
     if settings.mode != "auto":
         return [_Step(settings.mode, spec.strict and settings.mode in ("json_schema", "tools"))]
-    steps = [_Step("json_schema", True)] if spec.strict else []
-    steps += [_Step("json_schema", False), _Step("json_object", False)]
-    if not settings.thinking:  # never a forced tool together with thinking
-        steps.append(_Step("tools", False))
-    steps.append(_Step("prompt", False))
+    steps: list[_Step] = []
+    for mode in wire.modes:
+        if mode == "tools" and settings.thinking:
+            continue  # never a forced tool together with thinking
+        if mode == "json_schema" and wire.has_strict and spec.strict:
+            steps.append(_Step("json_schema", True))
+        steps.append(_Step(mode, False))
     key = (settings.provider, settings.base_url, settings.model)
     with _learned_lock:
         learned = _learned.get(key)
@@ -143,7 +146,8 @@ def _sum_usage(total: dict[str, int], more: Mapping[str, int]) -> None:
 
 def _check_finish(c: Completion) -> None:
     if c.refusal or c.finish == "refusal":
-        raise E.RefusalError(c.refusal or "(no refusal text was given)", raw=c.text)
+        text = c.refusal or c.text.strip() or "(no refusal text was given)"
+        raise E.RefusalError(text, raw=c.text)
     if c.finish == "length":
         raise E.TruncatedError(
             "The answer was cut off before the JSON was complete (finish_reason 'length').",
@@ -191,7 +195,7 @@ def structured(
 
     usage: dict[str, int] = {}
     attempts = 0
-    ladder = _ladder(settings, spec)
+    ladder = _ladder(settings, spec, wire)
     key = (settings.provider, settings.base_url, settings.model)
     schema_text = spec.describe()
     extra: tuple[Mapping[str, Any], ...] = ()

@@ -197,6 +197,8 @@ class StructuredMagics(Magics):
     @argument("--mode", choices=["auto", "json_schema", "json_object", "tools"],
               help="How the schema is asked for (default auto: steps down when rejected).")
     @argument("--provider", choices=["openai", "responses", "anthropic", "gemini"])
+    @argument("--thinking", action="store_true",
+              help="Ask for the model's reasoning (Claude thinking, Gemini thoughts).")
     @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
     @argument("--retries", type=int, help="Retries of a failed request (default 2).")
     @argument("--reasks", type=int, help="Re-asks after an invalid answer (default 1).")
@@ -248,6 +250,7 @@ class StructuredMagics(Magics):
             "model": args.model, "system": args.system, "temperature": args.temperature,
             "max_tokens": args.max_tokens, "mode": args.mode, "provider": args.provider,
             "retries": args.retries, "reasks": args.reasks, "timeout": args.timeout,
+            "thinking": args.thinking or None,
         }
         options = {k: v for k, v in options.items() if v is not None}
         try:

@@ -79,6 +79,8 @@ class StreamTranslator(Protocol):
 
 class WireFormat(Protocol):
     name: str
+    modes: tuple[str, ...]
+    has_strict: bool
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The full URL and the JSON body for ``call``."""

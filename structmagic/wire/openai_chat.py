@@ -46,6 +46,10 @@ class ChatCompletions:
     """The Chat Completions wire format."""
 
     name = "openai"
+    #: the ways to ask for a schema, best first (the auto ladder)
+    modes = ("json_schema", "json_object", "tools", "prompt")
+    #: whether json_schema has a strict switch
+    has_strict = True
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": call.model, "messages": [dict(m) for m in call.messages]}
