@@ -28,6 +28,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fakeserver import FakeLLMServer, chat, chat_stream  # noqa: E402
+from providers import (  # noqa: E402
+    anthropic,
+    anthropic_stream,
+    gemini,
+    gemini_stream,
+    responses,
+    responses_stream,
+)
 
 MODEL = "gpt-4o-2024-08-06"
 SYSTEM = "You are a helpful math tutor. Guide the user through the solution step by step."
@@ -101,13 +109,24 @@ def _answer_for(body: dict) -> dict:
 
 
 def responder(req):  # type: ignore[no-untyped-def]
+    """Answer in the wire format of the endpoint asked (chat, responses, messages, gemini)."""
     body = req.json or {}
-    answer = json.dumps(_answer_for(body), ensure_ascii=False)
-    prompt_tokens = 40 + len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4
+    asked = body.get("messages") or body.get("input") or body.get("contents")
+    answer = json.dumps(_answer_for({"messages": asked}), ensure_ascii=False)
+    prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
     usage = (prompt_tokens, len(answer) // 3)
-    reasoning = None
-    if body.get("stream"):
-        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage, reasoning=reasoning)
+    stream = body.get("stream") or "streamGenerateContent" in req.path
+    if req.path.endswith("/responses"):
+        return (responses_stream(answer, pieces=40, usage=usage) if stream
+                else responses(answer, usage=usage))
+    if req.path.endswith("/messages"):
+        return (anthropic_stream(answer, pieces=40, usage=usage) if stream
+                else anthropic(answer, usage=usage))
+    if ":" in req.path.rsplit("/", 1)[-1]:
+        return (gemini_stream(answer, pieces=40, usage=usage) if stream
+                else gemini(answer, usage=usage))
+    if stream:
+        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage)
     return chat(answer, model=MODEL, usage=usage)
 
 
@@ -274,7 +293,36 @@ Classify this product review: {text}
     return nb
 
 
-NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction}
+def providers() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    magic = ('%%structured math_reasoning -o {out} --provider {provider} --model {model} '
+             '--system "You are a helpful math tutor. Guide the user through the solution '
+             'step by step."\n9.11和9.8谁大')
+    cells = [
+        md("""
+# One cell, four wire formats
+
+The same `math_reasoning` cell through OpenAI Chat Completions, the OpenAI Responses API,
+Claude Messages and Gemini (`--provider`). The same widget, the same validated value.
+Offline from `providers.cassette.jsonl`; live, set the base URL and key of each provider
+(`OPENAI_*`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`), or one relay URL and key for all.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette providers.cassette.jsonl
+"""),
+        code(quickstart().cells[3].source),
+    ]
+    for provider, model in (("openai", MODEL), ("responses", MODEL),
+                            ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-2.5-flash")):
+        cells.append(md(f"## `--provider {provider}`"))
+        cells.append(code(magic.format(out=f"via_{provider}", provider=provider, model=model)))
+    cells.append(code("via_openai == via_responses == via_anthropic == via_gemini"))
+    nb.cells = cells
+    return nb
+
+
+NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers}
 
 
 def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
@@ -299,6 +347,8 @@ def main() -> None:
             cassette.unlink(missing_ok=True)
             nb = build()
             run(nb, {**base_env, "OPENAI_BASE_URL": server.url + "/v1",
+                     "ANTHROPIC_BASE_URL": server.url + "/v1",
+                     "GEMINI_BASE_URL": server.url + "/v1beta",
                      "OPENAI_API_KEY": "sk-recording-not-a-real-key"})
             print(f"{name}: recorded {len(cassette.read_text().splitlines())} exchanges")
     for name, build in NOTEBOOKS.items():
