@@ -38,6 +38,7 @@ from providers import (  # noqa: E402
 )
 
 MODEL = "gpt-4o-2024-08-06"
+SLOW = 0.0  # seconds between streamed pieces (the browser test slows the walkthrough down)
 SYSTEM = "You are a helpful math tutor. Guide the user through the solution step by step."
 
 MATH_ANSWER = {
@@ -94,6 +95,11 @@ INVOICE_ANSWER = {
 }
 
 
+WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
+                  "Tenths: 8 > 1, so 9.8 is larger.")
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
 def _answer_for(body: dict) -> dict:
     text = json.dumps(body.get("messages", []), ensure_ascii=False)
     if "9.11" in text:
@@ -112,10 +118,15 @@ def responder(req):  # type: ignore[no-untyped-def]
     """Answer in the wire format of the endpoint asked (chat, responses, messages, gemini)."""
     body = req.json or {}
     asked = body.get("messages") or body.get("input") or body.get("contents")
-    answer = json.dumps(_answer_for({"messages": asked}), ensure_ascii=False)
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
+    if "refuse" in json.dumps(asked):
+        return chat_stream("", refusal=REFUSAL, pieces=4, model=MODEL, usage=(prompt_tokens, 9))
+    answer = json.dumps(_answer_for({"messages": asked}), ensure_ascii=False)
     usage = (prompt_tokens, len(answer) // 3)
     stream = body.get("stream") or "streamGenerateContent" in req.path
+    if "Explain step by step" in json.dumps(asked, ensure_ascii=False):
+        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage,
+                           reasoning=WALK_REASONING, delay=SLOW)
     if req.path.endswith("/responses"):
         return (responses_stream(answer, pieces=40, usage=usage) if stream
                 else responses(answer, usage=usage))
@@ -322,7 +333,49 @@ Offline from `providers.cassette.jsonl`; live, set the base URL and key of each 
     return nb
 
 
-NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers}
+def walkthrough() -> nbformat.NotebookNode:
+    """The teaching walkthrough; tests/test_browser.py runs it in JupyterLab."""
+    nb = nbformat.v4.new_notebook()
+    system = "You are a helpful math tutor. Guide the user through the solution step by step."
+    error_cell = code("""
+%%structured math_reasoning -o refused
+Please refuse this request.
+""")
+    error_cell.metadata["tags"] = ["raises-exception"]
+    nb.cells = [
+        md("""
+# A step-by-step walkthrough
+
+The tutor's steps appear one by one while the answer streams; the model's own reasoning is
+in the collapsed section under them. By default this notebook answers from
+`walkthrough.cassette.jsonl`; set `STRUCTMAGIC_CACHE=off` and a key to ask a live model.
+"""),
+        code("""
+import os
+
+os.environ.setdefault("STRUCTMAGIC_CACHE", "cache")
+os.environ.setdefault("STRUCTMAGIC_CASSETTE", "walkthrough.cassette.jsonl")
+os.environ.setdefault("STRUCTMAGIC_MODEL", "gpt-4o-2024-08-06")
+%load_ext structmagic
+"""),
+        code(quickstart().cells[3].source),
+        code(f"""
+%%structured math_reasoning -o answer --system "{system}"
+Explain step by step: which is larger, 9.11 or 9.8?
+"""),
+        md("## Teaching mode: one step at a time"),
+        code(f"""
+%%structured math_reasoning --reveal --system "{system}"
+Explain step by step: which is larger, 9.11 or 9.8?
+"""),
+        md("## When the model refuses, the widget says so (and nothing is bound)"),
+        error_cell,
+    ]
+    return nb
+
+
+NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
+             "walkthrough": walkthrough}
 
 
 def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
+import structmagic as sm
+from structmagic.wire.gemini import to_openapi_schema
+
 from providers import (
     anthropic,
     anthropic_error,
@@ -15,10 +19,6 @@ from providers import (
     responses,
     responses_stream,
 )
-
-import structmagic as sm
-from structmagic.wire.gemini import to_openapi_schema
-
 from sm_fixtures import CANARY
 
 SCHEMA = {
