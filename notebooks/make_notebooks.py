@@ -378,7 +378,11 @@ NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": pr
              "walkthrough": walkthrough}
 
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
 def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
+    nb.metadata["kernelspec"] = KERNELSPEC
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
