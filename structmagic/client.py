@@ -456,6 +456,12 @@ def _post_once(
         raise _Retry(_transport_error(exc, settings)) from None
     if resp.status_code >= 400:
         _raise_status(resp.status_code, resp.text, resp.headers, wire, settings)
+    return _read_body(resp, wire, settings)
+
+
+def _read_body(resp: httpx.Response, wire: WireFormat, settings: Settings) -> tuple[Completion,
+                                                                                     Any]:
+    """A whole JSON answer: its completion and the parsed body (for the recording)."""
     try:
         data = resp.json()
     except ValueError:
@@ -518,7 +524,10 @@ def _stream_once(
             if "json" in ctype and "event-stream" not in ctype:
                 # A server (or proxy) that ignored stream=true and sent one JSON body.
                 resp.read()
-                return _post_body(resp, wire, settings, call, sink)
+                completion, data = _read_body(resp, wire, settings)
+                if sink is not None:
+                    sink([Delta(text=completion.text, reasoning=completion.reasoning or "")])
+                return completion, data
             _play_sse(chunks(resp), wire, sink, asm)
     except httpx.TransportError as exc:
         err = _transport_error(exc, settings)
@@ -530,20 +539,3 @@ def _stream_once(
             hint="Nothing was bound; run the cell again.",
         ) from None
     return _finish_stream(asm, settings), b"".join(raw).decode("utf-8", "replace")
-
-
-def _post_body(
-    resp: httpx.Response, wire: WireFormat, settings: Settings, call: Call, sink: DeltaSink | None
-) -> tuple[Completion, Any]:
-    try:
-        data = resp.json()
-        completion = wire.parse(data)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise E.BadRequestError(
-            f"HTTP {resp.status_code} from {settings.base_url}: unreadable answer ({exc}).",
-            status=resp.status_code,
-            body_excerpt=excerpt(resp.text, 500),
-        ) from None
-    if sink is not None:
-        sink([Delta(text=completion.text, reasoning=completion.reasoning or "")])
-    return completion, data

@@ -243,3 +243,22 @@ def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
     assert len(server.requests) == 5
     assert [r.data for r in first] == [r.data for r in second]
     assert all(r.from_cache for r in second)
+
+
+def test_progress_bar_final_state():
+    from structmagic.batching import BatchProgress
+    from structmagic.progress import BatchBar
+
+    bar = BatchBar(4, title="<b>x</b>", live=True, min_interval=10)
+    progress = BatchProgress(total=4, done=3, failed=1, tokens=40)
+    bar.update(progress)  # the first update renders
+    progress.done = 3
+    bar.update(progress, final=True)
+    assert bar.bar.value == 4 and bar.bar.max == 4
+    assert bar.bar.bar_style == "warning"  # a failed item
+    assert "3 ok" in bar.label.value and "1 failed" in bar.label.value
+    assert "40 tokens" in bar.label.value
+    assert "&lt;b&gt;" in bar.label.value  # the title is escaped
+    bar.interrupted(progress)
+    assert bar.bar.bar_style == "danger" and "interrupted" in bar.label.value
+    assert repr(bar).startswith("<BatchBar")
