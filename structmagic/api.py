@@ -179,12 +179,38 @@ def structured(
     dict, a ``json_schema`` object or ``response_format`` dict, a JSON string or ``.json``
     path, or a Python type (Pydantic model, dataclass, TypedDict, ``list[...]``, ...).
     Options: ``base_url``, ``api_key``, ``provider``, ``temperature``, ``max_tokens``,
-    ``mode``, ``retries``, ``reasks``, ``timeout``, ``cache``, ``cassette``; unset ones come
+    ``mode``, ``retries``, ``reasks``, ``timeout``, ``thinking``, ``cache``, ``cassette``;
+    unset ones come
     from the configuration. With ``stream=True``, ``on_partial(value)`` is called with
     successive partial values, each a consistent prefix of the final one.
 
     Raises a :class:`structmagic.StructuredError` subclass on any failure.
     """
+    try:
+        return _structured(
+            prompt, schema, model=model, system=system, stream=stream, on_partial=on_partial,
+            steps_field=steps_field, observer=observer, _gate=_gate, **options,
+        )
+    except KeyboardInterrupt:
+        # A fresh interrupt, without the frames of httpx/httpcore below: a verbose
+        # traceback shows each frame's locals, and the request headers live there.
+        raise KeyboardInterrupt("interrupted: the request was closed and nothing was bound") \
+            from None
+
+
+def _structured(
+    prompt: str | Sequence[Mapping[str, Any]],
+    schema: Any,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    stream: bool = False,
+    on_partial: Callable[[Any], None] | None = None,
+    steps_field: str | None = None,
+    observer: Observer | None = None,
+    _gate: Any = None,
+    **options: Any,
+) -> Result:
     from .schema import SchemaSpec, load_schema
 
     started = time.perf_counter()

@@ -220,3 +220,27 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
         assert p not in text
     assert CANARY[-6:] not in saved.replace(CANARY, "")  # only the setup cell's own source
     assert Path(path).exists()
+
+
+def test_verbose_traceback_of_an_interrupt_shows_no_key(ip, server, settings, capfd):
+    import os
+    import signal
+    import threading
+
+    from fakeserver import Reply
+
+    server.queue(Reply.hang(5))
+    ip.user_ns["s"] = POISON_SCHEMA
+    ip.run_cell("%xmode Verbose", store_history=False)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        res = ip.run_cell("%%structured s -o x --no-stream\nq", store_history=False)
+    finally:
+        timer.join()
+        ip.run_cell("%xmode Context", store_history=False)
+    assert isinstance(res.error_in_exec, KeyboardInterrupt)
+    out, err = capfd.readouterr()
+    assert "KeyboardInterrupt" in out + err
+    assert CANARY not in out + err and CANARY[-6:] not in out + err
+    assert "site-packages/httpcore" not in out + err  # no library frames, nor their locals
