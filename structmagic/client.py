@@ -77,23 +77,31 @@ def _client() -> httpx.Client:
     return _http
 
 
+_KeyAuth: Any = None
+
+
 def _auth(wire: WireFormat, settings: Settings) -> Any:
-    import httpx
+    """An ``httpx.Auth`` that adds the key headers as the request leaves (repr: no key)."""
+    global _KeyAuth
+    if _KeyAuth is None:
+        import httpx
 
-    key = settings.key()
+        class KeyAuth(httpx.Auth):
+            def __init__(self, wire: WireFormat, key: Any) -> None:
+                self._wire = wire
+                self._key = key
 
-    class KeyAuth(httpx.Auth):
-        """Adds the key headers to the request as it leaves; its repr shows no key."""
+            def __repr__(self) -> str:
+                return f"<KeyAuth {self._key.source if self._key else 'no key'}>"
 
-        def __repr__(self) -> str:
-            return f"<KeyAuth {key.source if key else 'no key'}>"
+            def auth_flow(self, request: httpx.Request) -> Any:
+                if self._key is not None:
+                    request.headers.update(self._wire.auth_headers(
+                        self._key.get_secret_value()))
+                yield request
 
-        def auth_flow(self, request: httpx.Request) -> Any:
-            if key is not None:
-                request.headers.update(wire.auth_headers(key.get_secret_value()))
-            yield request
-
-    return KeyAuth()
+        _KeyAuth = KeyAuth
+    return _KeyAuth(wire, settings.key())
 
 
 def _is_loopback(url: str) -> bool:

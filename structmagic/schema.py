@@ -65,7 +65,7 @@ class SchemaSpec:
     strict: bool
     wrapped: bool = False
     python_type: Any = None
-    optional_paths: frozenset[str] = frozenset()
+    maps_back: bool = False  # whether nulls of optional properties must be dropped
 
     def __repr__(self) -> str:
         kind = getattr(self.python_type, "__name__", None) or "JSON Schema"
@@ -98,7 +98,8 @@ class SchemaSpec:
             if not isinstance(answer, dict) or "value" not in answer:
                 return None, None, [ValidationIssue("$", "expected an object with 'value'")]
             plain = answer["value"]
-        plain = map_back(self.original, plain)
+        if self.maps_back:
+            plain = map_back(self.original, plain)
         validator = self._validator
         issues = [
             ValidationIssue(json_path(err.absolute_path), err.message)
@@ -201,7 +202,7 @@ def _load(obj: Any, name: str | None) -> SchemaSpec:
 
     from .strict import to_request
 
-    request, strict, wrapped, optional_paths = to_request(schema)
+    request, strict, wrapped, maps_back = to_request(schema)
     return SchemaSpec(
         name=final_name,
         description=description,
@@ -210,7 +211,7 @@ def _load(obj: Any, name: str | None) -> SchemaSpec:
         strict=strict,
         wrapped=wrapped,
         python_type=python_type,
-        optional_paths=optional_paths,
+        maps_back=maps_back,
     )
 
 

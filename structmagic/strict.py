@@ -180,6 +180,7 @@ class _Converter:
     def __init__(self, root: Any) -> None:
         self.root = root
         self.strict = True
+        self.made_nullable = False  # an optional property became required + null
 
     def nonstrict(self) -> None:
         self.strict = False
@@ -266,6 +267,7 @@ class _Converter:
             conv = self.convert(sub)
             if name not in required:
                 conv = _nullable(conv)
+                self.made_nullable = True
             new_props[name] = conv
         node["properties"] = new_props
         node["required"] = list(new_props)
@@ -318,8 +320,12 @@ def _is_object_root(schema: Any) -> bool:
     return typ == "object" or (typ is None and "properties" in schema)
 
 
-def to_request(schema: Any) -> tuple[dict[str, Any], bool, bool, frozenset[str]]:
-    """``(request_schema, strict, wrapped, optional_paths)`` for a checked schema."""
+def to_request(schema: Any) -> tuple[dict[str, Any], bool, bool, bool]:
+    """``(request_schema, strict, wrapped, maps_back)`` for a checked schema.
+
+    ``maps_back`` is whether answers need :func:`map_back` (some optional property was
+    made required + null).
+    """
     conv = _Converter(schema)
     if _is_object_root(schema):
         request = conv.convert(copy.deepcopy(schema))
@@ -339,7 +345,7 @@ def to_request(schema: Any) -> tuple[dict[str, Any], bool, bool, frozenset[str]]
             request[key] = {k: conv.convert(_rewrite_root_refs(v)) for k, v in value.items()}
         wrapped = True
     strict = conv.strict and not strict_violations(request)
-    return request, strict, wrapped, frozenset()
+    return request, strict, wrapped, conv.made_nullable
 
 
 def _rewrite_root_refs(node: Any) -> Any:
