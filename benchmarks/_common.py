@@ -14,7 +14,13 @@ sys.path.insert(0, str(ROOT))
 
 from fakeserver import FakeLLMServer, Reply, chat, chat_stream  # noqa: E402
 
-__all__ = ["FakeLLMServer", "Reply", "best", "chat", "chat_stream", "interleave", "median"]
+__all__ = ["MATH_SCHEMA", "FakeLLMServer", "Reply", "best", "chat", "chat_stream",
+           "interleave", "median"]
+
+#: the seed's math_reasoning schema (from the test corpus)
+from schema_corpus import MATH  # noqa: E402
+
+MATH_SCHEMA = MATH["json_schema"]["schema"]
 
 
 def median(xs: list[float]) -> float:

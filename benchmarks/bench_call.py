@@ -14,22 +14,11 @@ import sys
 
 import httpx
 import jsonschema
-from _common import FakeLLMServer, chat, interleave, median
+from _common import MATH_SCHEMA, FakeLLMServer, chat, interleave, median
 
 import structmagic as sm
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "steps": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
-            "required": ["explanation", "output"], "additionalProperties": False}},
-        "final_answer": {"type": "string"},
-    },
-    "required": ["steps", "final_answer"],
-    "additionalProperties": False,
-}
+SCHEMA = MATH_SCHEMA
 ANSWER = {
     "steps": [{"explanation": f"step {i}: compare the digits", "output": f"{i}"} for i in range(8)],
     "final_answer": "9.8 is larger",

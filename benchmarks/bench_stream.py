@@ -16,22 +16,11 @@ import json
 import sys
 
 import httpx
-from _common import FakeLLMServer, chat_stream, interleave, median
+from _common import MATH_SCHEMA, FakeLLMServer, chat_stream, interleave, median
 
 import structmagic as sm
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "steps": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
-            "required": ["explanation", "output"], "additionalProperties": False}},
-        "final_answer": {"type": "string"},
-    },
-    "required": ["steps", "final_answer"],
-    "additionalProperties": False,
-}
+SCHEMA = MATH_SCHEMA
 
 
 def answer(n: int) -> str:

@@ -188,8 +188,9 @@ def structured(
     """
     try:
         return _structured(
-            prompt, schema, model=model, system=system, stream=stream, on_partial=on_partial,
-            steps_field=steps_field, observer=observer, _gate=_gate, **options,
+            prompt, schema, {**options, "model": model, "system": system},
+            stream=bool(stream or on_partial is not None), on_partial=on_partial,
+            steps_field=steps_field, observer=observer, gate=_gate,
         )
     except KeyboardInterrupt:
         # A fresh interrupt, without the frames of httpx/httpcore below: a verbose
@@ -201,23 +202,20 @@ def structured(
 def _structured(
     prompt: str | Sequence[Mapping[str, Any]],
     schema: Any,
+    options: dict[str, Any],
     *,
-    model: str | None = None,
-    system: str | None = None,
-    stream: bool = False,
-    on_partial: Callable[[Any], None] | None = None,
-    steps_field: str | None = None,
-    observer: Observer | None = None,
-    _gate: Any = None,
-    **options: Any,
+    stream: bool,
+    on_partial: Callable[[Any], None] | None,
+    steps_field: str | None,
+    observer: Observer | None,
+    gate: Any,
 ) -> Result:
     from .schema import SchemaSpec, load_schema
 
     started = time.perf_counter()
-    settings = resolve(options, model=model, system=system)
+    settings = resolve(options)
     spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
     wire = wire_for(settings.provider)
-    stream = bool(stream or on_partial is not None)
 
     usage: dict[str, int] = {}
     attempts = 0
@@ -252,7 +250,7 @@ def _structured(
         if attempts and observer is not None and hasattr(observer, "restart"):
             observer.restart()  # a re-ask or a step down streams a new answer from the start
         try:
-            sent = send(call, settings, wire, on_deltas=partials, gate=_gate)
+            sent = send(call, settings, wire, on_deltas=partials, gate=gate)
         except E.UnsupportedFormatError:
             if settings.mode != "auto" or step_index + 1 >= len(ladder):
                 raise

@@ -9,24 +9,9 @@ import pytest
 import structmagic as sm
 
 from fakeserver import Reply, chat, chat_stream
+from schema_corpus import MATH as MATH_REASONING
 
-MATH = {
-    "type": "object",
-    "properties": {
-        "steps": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
-                "required": ["explanation", "output"],
-                "additionalProperties": False,
-            },
-        },
-        "final_answer": {"type": "string"},
-    },
-    "required": ["steps", "final_answer"],
-    "additionalProperties": False,
-}
+MATH = MATH_REASONING["json_schema"]["schema"]
 RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": "math_reasoning", "schema": MATH, "strict": True},

@@ -19,20 +19,10 @@ from providers import (
     responses,
     responses_stream,
 )
+from schema_corpus import MATH
 from sm_fixtures import CANARY
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "steps": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
-            "required": ["explanation", "output"], "additionalProperties": False}},
-        "final_answer": {"type": "string"},
-    },
-    "required": ["steps", "final_answer"],
-    "additionalProperties": False,
-}
+SCHEMA = MATH["json_schema"]["schema"]
 ANSWER = {"steps": [{"explanation": "compare tenths", "output": "0.8 > 0.1"}],
           "final_answer": "9.8"}
 TEXT = json.dumps(ANSWER)
