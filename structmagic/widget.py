@@ -1,28 +1,50 @@
 """The steps widget: a composite of stock ipywidgets, updated in place while a stream arrives.
 
-    header      HTML: schema name, model, status badge, tokens, elapsed
-    progress    HTML: "receiving step 3…" (reveal mode, while streaming)
-    steps       VBox of HTML cards, one per reasoning step
-    answer      HTML: the other top-level fields, highlighted (or the whole value as a tree
-                when the schema has no steps)
-    error       HTML: the error's message, kept visible
-    nav         HBox: Previous / Next / Show all (reveal mode, after the answer is complete)
-    reasoning   Accordion (collapsed): the model's own reasoning text
-    raw         Accordion (collapsed): the raw JSON
+Modelled on tqdm's notebook bar: built once from stock widgets, its state changed in place
+from a plain loop (no asyncio), failures kept visible::
 
-Every model string is escaped in the kernel (see render.py) before it reaches an ``HTML``
-value; reasoning and raw JSON go into ``Textarea``-free ``<pre>`` blocks, escaped too.
-Updates are throttled (``min_interval``; at most ~20 renders a second by default) because
-each one is a message on IOPub; :meth:`finish` and :meth:`fail` always render the final
-state. Only the open (last) step is re-rendered while streaming; finished steps render once.
+    widget (VBox, class "structmagic-widget")
+    ├── header      HTML: schema name, model, status badge, tokens, elapsed
+    ├── progress    HTML: "receiving step 3…" (reveal mode, while streaming)
+    ├── steps_box   VBox of HTML cards, one per reasoning step
+    ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
+    │               steps, the whole value as a tree, updated live)
+    ├── error_view  HTML: the error's type and message, kept visible
+    ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
+    ├── reasoning_box  Accordion (collapsed): the model's own reasoning text
+    └── raw_box        Accordion (collapsed): the raw JSON as received
 
-A widget button's click cannot be handled while its own cell is still running (the kernel
-is busy), so the reveal buttons work once the cell has finished.
+Usage (what the magic does)::
+
+    w = StructuredWidget(title="math_reasoning", model="gpt-4o")
+    display(w)                  # or w.widget
+    w.start()
+    for partial in stream:      # once per network read: cheap, throttled
+        w.update(partial, reasoning=..., usage=...)
+    w.finish(result)            # or w.fail(error, partial=...)
+
+Safety: every model, schema and error string is escaped in the kernel (see ``render.py``)
+into fixed templates before it reaches an ``HTML`` value, so saved widget state and HTML
+exports replay inert text too. Titles, labels and button texts are our own constants.
+
+Cost: :meth:`update` only stores the latest state unless ``min_interval`` has passed since
+the last render (each render is a few messages on IOPub, which Jupyter Server rate-limits
+and silently drops beyond the limit); :meth:`finish` and :meth:`fail` always render the final
+state. A render re-renders only the open (last) step; a finished step's card is rendered
+once and never again, and new cards are added by replacing ``steps_box.children`` with a new
+tuple. So streaming costs O(new content) per render, not O(all steps). The cards share
+one ``Layout`` and one style, so each new step opens one widget comm, not three.
+
+Reveal mode (teaching): while streaming the steps stay hidden (out of ``steps_box.children``)
+behind a "receiving step N…" line; after :meth:`finish` step 1 shows, with Previous / Next /
+Show all (disabled at the ends); the final answer shows once the last step is revealed.
+A widget button's click is handled by the kernel only when it is idle, i.e. once the cell
+that made the widget has finished: the buttons are enabled by :meth:`finish`, never while
+the answer streams.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,16 +55,24 @@ from . import render as R
 
 __all__ = ["StructuredWidget"]
 
-_BADGE = {
-    "waiting": ("waiting", R.FG_MUTED),
-    "streaming": ("streaming", R.ACCENT),
-    "done": ("done", R.OK),
-    "error": ("error", R.BAD),
+_BADGE_COLOUR = {
+    "waiting": R.FG_MUTED,
+    "streaming": R.ACCENT,
+    "done": R.OK,
+    "error": R.BAD,
 }
+_HIDDEN = "none"
+_SHOWN = None  # Layout.display None: the widget's default display
 
 
 class StructuredWidget:
-    """Live view of one call. Build, :meth:`start`, :meth:`update` often, then finish/fail."""
+    """Live view of one call. Build, :meth:`start`, :meth:`update` often, then finish/fail.
+
+    ``title`` is the schema name, ``model`` the model asked for (replaced by the one that
+    answered), ``steps_field`` the field holding the steps (``None``: detect, ``""``: the
+    root list), ``reveal`` the teaching mode, ``min_interval`` the least time in seconds
+    between two renders while streaming, ``clock`` a monotonic clock (tests pass a fake).
+    """
 
     def __init__(
         self,
@@ -60,28 +90,38 @@ class StructuredWidget:
         self.reveal = reveal
         self.min_interval = min_interval
         self._clock = clock
+        #: "waiting" | "streaming" | "done" | "error"
         self.status = "waiting"
+        #: reveal mode: how many steps are shown (1..n after finish)
         self.revealed = 0
-        self.renders = 0  # how many times the view was re-rendered (tests, benchmarks)
+        #: how many times the view was rendered (tests, benchmarks)
+        self.renders = 0
         self._t0: float | None = None
+        self._elapsed: float | None = None  # the result's own elapsed time, once done
         self._last_render = float("-inf")
         self._value: Any = None
         self._reasoning: str | None = None
-        self._usage: dict[str, int] | None = None
+        self._shown_reasoning: str | None = None
+        self._usage: dict[str, Any] | None = None
         self._dirty = False
-        self._step_cache: list[str] = []  # rendered HTML of finished steps
-        self._field: str | None = None
+        self._field: str | None = None  # where the steps were found (kept while streaming)
         self._steps: list[Any] = []
+        self._cards: list[w.HTML] = []  # one per step, in order (children: those shown)
+        self._complete = 0  # the first _complete cards are final: never rendered again
         self._result: Any = None
         self._error: BaseException | None = None
 
-        self.header = w.HTML()
+        # every step card shares one Layout and one style: a card is one widget (one comm
+        # message to open), not three, which matters for 800 steps under the IOPub limit
+        self._card_layout = w.Layout(width="100%")
+        self._card_style: Any = None
+        self.header = w.HTML(layout=w.Layout(width="100%"))
         self.progress = w.HTML()
         self.steps_box = w.VBox(layout=w.Layout(width="100%"))
         self.answer = w.HTML(layout=w.Layout(width="100%"))
-        self.error_html = w.HTML()
-        self.prev_button = w.Button(description="Previous", icon="arrow-left",
-                                    disabled=True, layout=w.Layout(width="auto"))
+        self.error_view = w.HTML(layout=w.Layout(width="100%"))
+        self.prev_button = w.Button(description="Previous", icon="arrow-left", disabled=True,
+                                    layout=w.Layout(width="auto"))
         self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True,
                                     layout=w.Layout(width="auto"))
         self.all_button = w.Button(description="Show all", disabled=True,
@@ -90,56 +130,72 @@ class StructuredWidget:
         self.next_button.on_click(lambda _: self.show_step(self.revealed + 1))
         self.all_button.on_click(lambda _: self.show_step(len(self._steps)))
         self.nav = w.HBox([self.prev_button, self.next_button, self.all_button],
-                          layout=w.Layout(display="none"))
-        self.reasoning_html = w.HTML()
+                          layout=w.Layout(display=_HIDDEN))
+        self.reasoning_html = w.HTML(layout=w.Layout(width="100%"))
         self.reasoning_box = w.Accordion(children=[self.reasoning_html], selected_index=None,
-                                         layout=w.Layout(display="none"))
+                                         layout=w.Layout(display=_HIDDEN, width="100%"))
         self.reasoning_box.set_title(0, "Model reasoning")
-        self.raw_html = w.HTML()
+        self.raw_html = w.HTML(layout=w.Layout(width="100%"))
         self.raw_box = w.Accordion(children=[self.raw_html], selected_index=None,
-                                   layout=w.Layout(display="none"))
+                                   layout=w.Layout(display=_HIDDEN, width="100%"))
         self.raw_box.set_title(0, "Raw JSON")
         self.widget = w.VBox(
-            [self.header, self.progress, self.steps_box, self.answer, self.error_html,
+            [self.header, self.progress, self.steps_box, self.answer, self.error_view,
              self.nav, self.reasoning_box, self.raw_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
         self._render_header()
 
-    # --- display ---------------------------------------------------------------------------
+    # --- display -----------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The root widget's view, with our own short ``text/plain``."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle = {**bundle, "text/plain": repr(self)}
+        return bundle
 
     def __repr__(self) -> str:
-        n = len(self._steps)
-        return (f"<StructuredWidget {self.title}: {self.status}, "
-                f"{n} step{'s' if n != 1 else ''}>")
+        steps = R.plural(len(self._steps), "step")
+        return f"<StructuredWidget {self.title}: {self.status}, {steps}>"
 
     @property
-    def step_widgets(self) -> tuple[Any, ...]:
-        return tuple(self.steps_box.children)
+    def step_widgets(self) -> tuple[w.HTML, ...]:
+        """The step cards (``HTML`` widgets), in order."""
+        return tuple(self._cards)
 
-    # --- the life of a call -----------------------------------------------------------------
+    @property
+    def steps_html(self) -> list[str]:
+        """The HTML of each step card, in order."""
+        return [card.value for card in self._cards]
+
+    # --- the life of a call ------------------------------------------------------------------
 
     def start(self) -> None:
+        """The request is on its way: status ``waiting``, the timer starts."""
         self._t0 = self._clock()
         self.status = "waiting"
         self._render_header()
 
     def restart(self) -> None:
-        """A new attempt (a re-ask) streams from the start: forget the steps shown."""
+        """A new attempt (a re-ask, a step down) streams from the start: drop the steps shown."""
         self._value = None
-        self._steps = []
-        self._step_cache = []
         self._field = None
-        self.steps_box.children = ()
+        self._steps = []
+        self._set_cards([])
         self.answer.value = ""
 
     def update(self, partial: Any, *, reasoning: str | None = None,
-               usage: dict[str, int] | None = None) -> None:
-        """A newer partial value; rendered at most once per ``min_interval``."""
+               usage: dict[str, Any] | None = None) -> None:
+        """A newer partial value (and reasoning text so far, token counts).
+
+        Called once per network read: stores the state, and renders only when
+        ``min_interval`` has passed since the last render (O(1) otherwise). The state kept
+        shows at the next render, or at :meth:`finish` / :meth:`fail`.
+        """
+        if self.status in ("done", "error"):
+            return  # the final state stays
         if partial is not None:
             self._value = partial
         if reasoning is not None:
@@ -152,124 +208,177 @@ class StructuredWidget:
             return
         self._last_render = now
         self.status = "streaming"
-        self._render_live()
+        self._render()
 
     def finish(self, result: Any) -> None:
-        """The validated result: render everything now."""
+        """The validated result: render the final state now (all steps, answer, raw JSON)."""
         self._result = result
         self._value = result.plain
-        self._reasoning = result.reasoning
-        self._usage = result.usage or self._usage
-        self.model = result.model or self.model
+        self._reasoning = getattr(result, "reasoning", None) or self._reasoning
+        self._usage = getattr(result, "usage", None) or self._usage
+        self.model = getattr(result, "model", None) or self.model
+        if self.steps_field is None:
+            self.steps_field = getattr(result, "steps_field", None)
+        elapsed = getattr(result, "elapsed", None)
+        self._elapsed = float(elapsed) if isinstance(elapsed, (int, float)) else None
         self.status = "done"
-        self._render_live(final=True)
-        if result.raw:
-            self.raw_html.value = _pre(result.raw, mono=True)
-            self.raw_box.layout.display = None
+        self.progress.value = ""
+        self._render(final=True)
+        raw = getattr(result, "raw", "")
+        if raw:
+            self.raw_box.set_title(0, "Raw JSON")
+            self.raw_html.value = R.pre_html(raw, mono=True)
+            self.raw_box.layout.display = _SHOWN
         if self.reveal and self._steps:
-            self.nav.layout.display = None
-            self.progress.value = ""
+            self.nav.layout.display = _SHOWN
             self.show_step(1)
+        else:
+            self.answer.layout.display = _SHOWN
         self._render_header()
 
     def fail(self, error: BaseException, *, partial: Any = None) -> None:
-        """The call failed: keep what arrived, show the error in the widget."""
+        """The call failed: keep the steps received so far, show the error (escaped)."""
         self._error = error
+        if partial is None:
+            partial = getattr(error, "partial", None)
         if partial is not None:
             self._value = partial
         self.status = "error"
-        if self._value is not None:
-            self._render_live()
-        if self.reveal:
-            self.show_step(len(self._steps))
         self.progress.value = ""
-        self.error_html.value = R.error_html(error)
+        if self._value is not None or self._dirty:
+            self._render()
+        self.error_view.value = R.error_html(error, details=False)
+        raw = getattr(error, "raw", None)
+        if isinstance(raw, str) and raw:
+            self.raw_box.set_title(0, "Raw answer")
+            self.raw_html.value = R.pre_html(raw, mono=True)
+            self.raw_box.layout.display = _SHOWN
+        if self.reveal:  # nothing more will come: show everything that did
+            self.revealed = len(self._cards)
+            self._show_cards()
+            self.answer.layout.display = _SHOWN
         self._render_header()
 
     # --- reveal mode -------------------------------------------------------------------------
 
     def show_step(self, k: int) -> None:
-        """Reveal steps 1..k (reveal mode); the answer shows once the last step is revealed."""
-        n = len(self._steps)
+        """Reveal steps 1..k (clamped); the final answer shows once the last step is revealed."""
+        n = len(self._cards)
         k = max(1 if n else 0, min(k, n))
         self.revealed = k
-        for i, child in enumerate(self.steps_box.children):
-            child.layout.display = None if i < k else "none"
-        self.answer.layout.display = None if k >= n else "none"
+        self._show_cards()
+        self.answer.layout.display = _SHOWN if k >= n else _HIDDEN
         done = self.status == "done"
         self.prev_button.disabled = not done or k <= 1
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
 
-    # --- rendering ----------------------------------------------------------------------------
+    # --- rendering ---------------------------------------------------------------------------
 
     def _render_header(self) -> None:
-        label, colour = _BADGE.get(self.status, (self.status, R.FG_MUTED))
+        colour = _BADGE_COLOUR.get(self.status, R.FG_MUTED)
+        muted = f'<span style="color:{R.FG_MUTED}">'
         parts = [f'<b style="color:{R.FG}">{R.esc(self.title)}</b>']
         if self.model:
-            parts.append(f'<span style="color:{R.FG_MUTED}">{R.esc(self.model)}</span>')
+            parts.append(f"{muted}{R.esc(self.model)}</span>")
         parts.append(
             f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
-            f'padding:0 6px;font-size:90%">{html.escape(label)}</span>'
+            f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>'
         )
-        if self._usage:
-            total = self._usage.get("total_tokens")
-            if total is not None:
-                parts.append(f'<span style="color:{R.FG_MUTED}">{int(total)} tokens</span>')
-        if self._t0 is not None:
+        tokens = R.usage_text(self._usage)
+        if tokens:
+            parts.append(f"{muted}{R.esc(tokens)}</span>")
+        elapsed = self._elapsed
+        if elapsed is None and self._t0 is not None:
             elapsed = self._clock() - self._t0
-            parts.append(f'<span style="color:{R.FG_MUTED}">{elapsed:.1f} s</span>')
-        self.header.value = " · ".join(parts)
+        if elapsed is not None:
+            parts.append(f"{muted}{elapsed:.1f} s</span>")
+        self.header.value = (
+            f'<div style="color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
+        )
 
-    def _render_live(self, final: bool = False) -> None:
+    def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:
+        """Where the steps are. While streaming, the field found first is kept (O(1))."""
+        if self.steps_field is not None or final:
+            return R.find_steps(value, field=self.steps_field)
+        field = self._field
+        if field is not None:
+            if field == "" and isinstance(value, list):
+                return "", value
+            if isinstance(value, dict) and isinstance(value.get(field), list):
+                return field, value[field]
+        return R.find_steps(value)
+
+    def _render(self, final: bool = False) -> None:
+        """Render the latest state: the open step, new steps, the answer, reasoning, header."""
         self.renders += 1
         self._dirty = False
         value = self._value
-        field, steps = R.find_steps(value, field=self.steps_field)
-        if self.steps_field is None and field is None and isinstance(value, dict) and (
-                self._field is not None):
-            field, steps = self._field, value.get(self._field) or []
-        if steps is None:
-            self._steps = []
+        field, steps = self._locate(value, final)
+        if steps is None:  # no steps: the whole value as a tree
+            if self._cards:
+                self._set_cards([])
+            self._field, self._steps = None, []
             self.answer.value = R.value_html(value) if value is not None else ""
         else:
-            self._field = field
-            self._sync_steps(steps, final)
+            self._sync_steps(field, steps, final)
             self.answer.value = R.final_html(R.other_fields(value, field))
-        if self.reveal and not final and self.status != "error":
+        live_reveal = self.reveal and self.status == "streaming"
+        if live_reveal:
             n = len(self._steps)
+            done = f" · {R.plural(self._complete, 'step')} complete" if self._complete else ""
             self.progress.value = (
-                f'<span style="color:{R.FG_MUTED}">receiving step {n}…</span>' if n else "")
-            for child in self.steps_box.children:
-                child.layout.display = "none"
-            self.answer.layout.display = "none"
-        if self._reasoning:
-            self.reasoning_html.value = _pre(self._reasoning)
-            self.reasoning_box.layout.display = None
+                f'<span style="color:{R.FG_MUTED}">receiving step {n}…{done}</span>'
+                if n else f'<span style="color:{R.FG_MUTED}">waiting for the first step…</span>'
+            )
+            self.answer.layout.display = _HIDDEN
+        if self._reasoning and self._reasoning != self._shown_reasoning:
+            self._shown_reasoning = self._reasoning
+            self.reasoning_html.value = R.pre_html(self._reasoning)
+            self.reasoning_box.layout.display = _SHOWN
         self._render_header()
 
-    def _sync_steps(self, steps: list[Any], final: bool) -> None:
-        """Cards for new steps; only the open (last) step is re-rendered."""
-        children = list(self.steps_box.children)
+    def _sync_steps(self, field: str | None, steps: list[Any], final: bool) -> None:
+        """Cards for new steps; only the open (last) step and newly finished ones render."""
         n = len(steps)
-        if n < len(self._step_cache):  # a new attempt (re-ask) started over
-            children, self._step_cache = [], []
-        # steps before the last are finished: render each once
-        for i in range(len(self._step_cache), n):
-            done = final or i < n - 1
-            card = R.step_html(i + 1, steps[i], partial=not done)
-            if i < len(children):
-                children[i].value = card
+        if field != self._field or n < self._complete:
+            self._set_cards([])  # another list, or a new attempt: start over
+        self._field = field
+        cards = self._cards
+        added: list[w.HTML] = []
+        for i in range(self._complete, n):
+            complete = final or i < n - 1
+            markup = R.step_html(i + 1, steps[i], partial=not complete)
+            if i < len(cards):
+                cards[i].value = markup
             else:
-                children.append(w.HTML(value=card, layout=w.Layout(width="100%")))
-            if done:
-                self._step_cache.append(card)
-        if len(children) != len(self.steps_box.children):
-            self.steps_box.children = tuple(children)  # replace, never append in place
-        self._steps = list(steps)
+                shared = {"style": self._card_style} if self._card_style is not None else {}
+                card = w.HTML(value=markup, layout=self._card_layout, **shared)
+                self._card_style = card.style
+                added.append(card)
+            if complete:
+                self._complete = i + 1
+        if added:
+            self._set_cards(cards + added)
+        elif n < len(cards):  # cannot happen with a growing stream; kept consistent anyway
+            self._set_cards(cards[:n])
+        self._steps = steps
 
+    def _set_cards(self, cards: list[w.HTML]) -> None:
+        """Set the step cards (all of them, shown or not) and show those due."""
+        self._cards = cards
+        self._complete = min(self._complete, len(cards)) if cards else 0
+        self._show_cards()
 
-def _pre(text: str, *, mono: bool = False) -> str:
-    font = f"font-family:{R.MONO};" if mono else ""
-    return (f'<pre style="{R.TEXT_STYLE}{font}max-height:24em;overflow:auto;margin:0;'
-            f'color:{R.FG};background:{R.BG_SOFT};padding:0.5em">{html.escape(text)}</pre>')
+    def _show_cards(self) -> None:
+        """Show the cards due: all of them, none while a reveal streams, else the revealed.
+
+        ``children`` is replaced by a new tuple (never appended to in place), and only when
+        what is shown changed.
+        """
+        cards = self._cards
+        if self.reveal and self.status != "error":
+            cards = cards[: self.revealed] if self.status == "done" else []
+        shown = tuple(cards)
+        if shown != self.steps_box.children:
+            self.steps_box.children = shown

@@ -1,87 +1,156 @@
-"""The steps widget without a frontend: structure, live updates, throttling, reveal, errors."""
+"""The steps widget without a frontend: structure, live updates, throttling, cost, reveal, errors.
+
+ipywidgets objects work without a kernel comm, so these tests drive the widget as the magic
+does (start, update per read, finish/fail) and read the widgets' values.
+"""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+from typing import Any
+
 import pytest
 
+from structmagic import render
+from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
 from structmagic.result import Result
 from structmagic.widget import StructuredWidget
 
+POISON = [
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<script>alert(1)</script>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<style>body{display:none}</style>",
+    '<iframe srcdoc="<script>alert(1)</script>">',
+    "![x](https://evil.example/x.png)",
+]
+ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
+                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
+ALLOWED_ATTRS = {"style", "class", "title", "open"}
+
 
 class Clock:
-    def __init__(self):
+    """A fake monotonic clock: tests move ``t`` by hand."""
+
+    def __init__(self) -> None:
         self.t = 0.0
 
-    def __call__(self):
+    def __call__(self) -> float:
         return self.t
 
 
-def steps_value(n, *, last_partial=False, final=None):
+class _Audit(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.bad: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.bad.append(f"tag <{tag}>")
+        for name, value in attrs:
+            if name not in ALLOWED_ATTRS:
+                self.bad.append(f"attribute {name}= on <{tag}>")
+            if value and ("javascript:" in value or "url(" in value):
+                self.bad.append(f"active value {value!r}")
+
+    handle_startendtag = handle_starttag
+
+
+def assert_inert(markup: str) -> None:
+    audit = _Audit()
+    audit.feed(markup)
+    audit.close()
+    assert audit.bad == [], audit.bad
+
+
+def widget_texts(root: Any) -> list[str]:
+    """Every value / description / tooltip / placeholder / title string in a widget tree."""
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for attr in ("value", "description", "tooltip", "placeholder"):
+            v = getattr(node, attr, None)
+            if isinstance(v, str):
+                out.append(v)
+        out.extend(t for t in getattr(node, "titles", ()) or () if isinstance(t, str))
+        stack.extend(getattr(node, "children", ()) or ())
+    return out
+
+
+def steps_value(n: int, *, last_partial: bool = False, final: str | None = None) -> dict:
     steps = [{"explanation": f"explain {i}", "output": f"out {i}"} for i in range(n)]
     if last_partial and steps:
         steps[-1] = {"explanation": "expl"}
-    value = {"steps": steps}
+    value: dict[str, Any] = {"steps": steps}
     if final is not None:
         value["final_answer"] = final
     return value
 
 
-def result_of(value, **kw):
-    return Result(data=value, plain=value, raw='{"steps": []}', model="m", usage={
-        "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}, schema_name="math",
-        **kw)
+def result_of(value: Any, **kw: Any) -> Result:
+    kw.setdefault("raw", '{"steps": []}')
+    kw.setdefault("model", "m")
+    kw.setdefault("schema_name", "math")
+    kw.setdefault("usage", {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})
+    return Result(data=value, plain=value, **kw)
+
+
+def visible(wdg: StructuredWidget) -> list[bool]:
+    """Which step cards the steps box shows."""
+    shown = wdg.steps_box.children
+    return [any(c is s for s in shown) for c in wdg.step_widgets]
+
+
+# --- structure and the life of a call ----------------------------------------------------------
 
 
 def test_live_updates_then_final_state():
     clock = Clock()
     wdg = StructuredWidget(title="math", model="m", clock=clock)
+    assert wdg.status == "waiting" and "math" in wdg.header.value
     wdg.start()
-    assert wdg.status == "waiting"
+    assert "waiting" in wdg.header.value
     for n in range(1, 4):
         clock.t += 1
         wdg.update(steps_value(n, last_partial=True))
         assert wdg.status == "streaming"
         assert len(wdg.step_widgets) == n
-    assert "expl" in wdg.step_widgets[-1].value
+        assert f"{n}.0 s" in wdg.header.value  # elapsed, from the clock
+    assert "expl" in wdg.steps_html[-1]
     final = steps_value(3, final="9.8")
-    wdg.finish(result_of(final, reasoning="thinking hard"))
+    wdg.finish(result_of(final, reasoning="thinking hard", elapsed=2.25))
     assert wdg.status == "done"
-    assert all(f"explain {i}" in c.value for i, c in enumerate(wdg.step_widgets))
+    assert list(wdg.steps_box.children) == list(wdg.step_widgets)
+    assert all(f"explain {i}" in c.value and f"out {i}" in c.value
+               for i, c in enumerate(wdg.step_widgets))
+    assert [f"Step {i}<" in h for i, h in enumerate(wdg.steps_html, 1)] == [True] * 3
     assert "9.8" in wdg.answer.value and "final_answer" in wdg.answer.value
+    assert "var(--jp-success-color1" in wdg.answer.value  # highlighted
     assert wdg.reasoning_box.selected_index is None  # collapsed
+    assert wdg.reasoning_box.layout.display != "none"
     assert "thinking hard" in wdg.reasoning_html.value
-    assert wdg.raw_box.selected_index is None
-    assert "done" in wdg.header.value and "3 tokens" in wdg.header.value
+    assert wdg.raw_box.selected_index is None and "&quot;steps&quot;" in wdg.raw_html.value
+    header = wdg.header.value
+    assert "done" in header and "3 tokens (1 prompt + 2 completion)" in header
+    assert "2.2 s" in header  # the result's own elapsed time once done
     assert repr(wdg) == "<StructuredWidget math: done, 3 steps>"
+    assert "structmagic-widget" in wdg.widget._dom_classes
+    # the cards share one layout and one style (one comm per card in a kernel, not three)
+    assert len({id(c.layout) for c in wdg.step_widgets}) == 1
+    assert len({id(c.style) for c in wdg.step_widgets}) == 1
 
 
-def test_updates_are_throttled_and_finish_always_renders():
-    clock = Clock()
-    wdg = StructuredWidget(title="t", clock=clock, min_interval=0.05)
-    wdg.start()
-    clock.t = 1.0
-    for i in range(100):
-        clock.t += 0.0001
-        wdg.update(steps_value(1 + i // 10))
-    assert wdg.renders <= 2
-    wdg.finish(result_of(steps_value(12, final="x")))
-    assert len(wdg.step_widgets) == 12
-
-
-def test_finished_steps_render_once():
-    clock = Clock()
-    wdg = StructuredWidget(title="t", clock=clock, min_interval=0)
-    wdg.start()
-    first_cards = {}
-    for n in range(1, 30):
-        wdg.update(steps_value(n, last_partial=True))
-        for i, child in enumerate(wdg.step_widgets[:-1]):
-            first_cards.setdefault(i, child.value)
-            assert child.value == first_cards[i]
-    # the widget objects are kept, not rebuilt
-    ids = [id(c) for c in wdg.step_widgets]
-    wdg.update(steps_value(29, last_partial=False))
-    assert [id(c) for c in wdg.step_widgets] == ids
+def test_repr_and_mimebundle():
+    wdg = StructuredWidget(title="math")
+    assert repr(wdg) == "<StructuredWidget math: waiting, 0 steps>"
+    bundle = wdg._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(wdg)  # short and deterministic, not the VBox repr
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == wdg.widget.model_id
+    wdg.finish(result_of(steps_value(1, final="x")))
+    assert repr(wdg) == "<StructuredWidget math: done, 1 step>"
 
 
 def test_without_steps_the_value_is_a_tree():
@@ -89,56 +158,307 @@ def test_without_steps_the_value_is_a_tree():
     wdg.start()
     wdg.update({"name": "Ada"})
     assert "Ada" in wdg.answer.value and wdg.step_widgets == ()
+    wdg.update({"name": "Ada", "langs": ["Analytical"]})
+    assert "Analytical" in wdg.answer.value  # the tree updates live
     wdg.finish(result_of({"name": "Ada", "age": 36}))
-    assert "36" in wdg.answer.value
+    assert "36" in wdg.answer.value and wdg.step_widgets == ()
 
 
-def test_fail_keeps_steps_and_shows_error():
-    from structmagic.errors import StreamError
+@pytest.mark.parametrize("field", ["items", None])
+def test_explicit_or_detected_steps_field(field):
+    value = {"items": [{"a": 1}, {"a": 2}], "other": [{"b": 1}]}
+    wdg = StructuredWidget(title="t", steps_field=field, min_interval=0)
+    wdg.finish(result_of(value))
+    assert len(wdg.step_widgets) == 2
+    assert "other" in wdg.answer.value
 
+
+def test_root_list_of_steps():
+    wdg = StructuredWidget(title="rows", steps_field="", min_interval=0)
+    wdg.update([{"a": 1}])
+    wdg.update([{"a": 1}, {"a": 2}])
+    wdg.finish(result_of([{"a": 1}, {"a": 2}, {"a": 3}]))
+    assert len(wdg.step_widgets) == 3 and wdg.answer.value == ""
+
+
+def test_detected_field_changes_at_the_end():
+    """Live detection sees 'items' first; the final value prefers 'steps': cards start over."""
     wdg = StructuredWidget(title="t", min_interval=0)
-    wdg.start()
-    wdg.update(steps_value(2))
-    wdg.fail(StreamError("The stream broke off"), partial=steps_value(3, last_partial=True))
-    assert wdg.status == "error"
-    assert len(wdg.step_widgets) == 3
-    assert "The stream broke off" in wdg.error_html.value
-    assert "StreamError" in wdg.error_html.value and "error" in wdg.header.value
+    wdg.update({"items": [{"i": "item 0"}, {"i": "item 1"}]})
+    assert len(wdg.step_widgets) == 2
+    wdg.update({"items": [{"i": "item 0"}, {"i": "item 1"}], "steps": [{"s": "step 0"}]})
+    assert "item 1" in wdg.steps_html[1]  # kept while streaming (no flicker)
+    wdg.finish(result_of({"items": [{"i": "item 0"}, {"i": "item 1"}],
+                          "steps": [{"s": "step 0"}, {"s": "step 1"}, {"s": "step 2"}]}))
+    assert len(wdg.step_widgets) == 3 and all("step" in h for h in wdg.steps_html)
+    assert "item 0" in wdg.answer.value
 
 
 def test_restart_forgets_steps():
     wdg = StructuredWidget(title="t", min_interval=0)
     wdg.update(steps_value(5))
     wdg.restart()
+    assert wdg.step_widgets == () and wdg.steps_box.children == ()
     wdg.update(steps_value(1))
     assert len(wdg.step_widgets) == 1
+
+
+def test_a_shorter_attempt_without_restart_starts_over():
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.update(steps_value(5))
+    wdg.update({"steps": [{"explanation": "again"}]})
+    assert len(wdg.step_widgets) == 1 and "again" in wdg.steps_html[0]
+
+
+def test_reasoning_shows_live_collapsed():
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    assert wdg.reasoning_box.layout.display == "none"  # nothing to show yet
+    wdg.update(None, reasoning="First, compare")
+    assert wdg.reasoning_box.layout.display != "none"
+    assert wdg.reasoning_box.selected_index is None
+    assert "First, compare" in wdg.reasoning_html.value
+    assert wdg.reasoning_box.titles == ("Model reasoning",)
+
+
+# --- throttling and cost -----------------------------------------------------------------------
+
+
+def test_updates_are_throttled_and_finish_always_renders():
+    clock = Clock()
+    wdg = StructuredWidget(title="t", clock=clock, min_interval=0.05)
+    wdg.start()
+    clock.t = 1.0
+    for i in range(100):  # 100 updates within 10 ms
+        clock.t += 0.0001
+        wdg.update(steps_value(1 + i // 10))
+    assert wdg.renders <= 2
+    assert len(wdg.step_widgets) == 1  # only the first update rendered
+    wdg.finish(result_of(steps_value(12, final="x")))
+    assert len(wdg.step_widgets) == 12 and "x" in wdg.answer.value
+
+
+def test_a_render_once_the_interval_has_passed_shows_the_latest_state():
+    clock = Clock()
+    wdg = StructuredWidget(title="t", clock=clock, min_interval=0.05)
+    wdg.update(steps_value(1))
+    for n in range(2, 6):
+        clock.t += 0.01
+        wdg.update(steps_value(n), usage={"total_tokens": n})
+    assert wdg.renders == 1
+    clock.t += 0.05
+    wdg.update(steps_value(6, last_partial=True))
+    assert wdg.renders == 2 and len(wdg.step_widgets) == 6 and "5 tokens" in wdg.header.value
+
+
+def test_fail_renders_the_latest_throttled_state():
+    clock = Clock()
+    wdg = StructuredWidget(title="t", clock=clock, min_interval=10)
+    wdg.update(steps_value(1))
+    wdg.update(steps_value(4, last_partial=True))  # throttled
+    wdg.fail(StreamError("broke off"))
+    assert len(wdg.step_widgets) == 4
+
+
+def test_a_throttled_update_does_no_rendering(monkeypatch):
+    clock = Clock()
+    wdg = StructuredWidget(title="t", clock=clock, min_interval=1)
+    wdg.update(steps_value(3, last_partial=True))
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise AssertionError("rendered while throttled")
+
+    for name in ("find_steps", "step_html", "final_html", "value_html", "other_fields"):
+        monkeypatch.setattr(render, name, boom)
+    for n in range(4, 200):
+        wdg.update(steps_value(n), reasoning="r" * n)
+
+
+def test_finished_steps_render_once():
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    first_cards: dict[int, str] = {}
+    for n in range(1, 30):
+        wdg.update(steps_value(n, last_partial=True))
+        for i, child in enumerate(wdg.step_widgets[:-1]):
+            first_cards.setdefault(i, child.value)
+            assert child.value == first_cards[i]
+    ids = [id(c) for c in wdg.step_widgets]  # the widget objects are kept, not rebuilt
+    wdg.update(steps_value(29, last_partial=False))
+    assert [id(c) for c in wdg.step_widgets] == ids
+
+
+def test_update_cost_is_linear_in_new_content(monkeypatch):
+    """800 steps in ~20,000 deltas, every update rendered: earlier steps never re-render."""
+    calls: dict[int, int] = {}
+    real = render.step_html
+
+    def counting(i: int, step: Any, **kw: Any) -> str:
+        calls[i] = calls.get(i, 0) + 1
+        return real(i, step, **kw)
+
+    monkeypatch.setattr(render, "step_html", counting)
+    wdg = StructuredWidget(title="t", min_interval=0)
+    children_changes: list[int] = []
+    wdg.steps_box.observe(lambda ch: children_changes.append(len(ch["new"])), "children")
+    value_changes: dict[int, int] = {}
+    steps: list[dict[str, str]] = []
+    value = {"steps": steps}
+    updates = 0
+    per_step = 25  # deltas per step: 800 * 25 = 20,000
+    text = "compare the digits after the decimal point, one at a time"
+    for i in range(800):
+        for d in range(1, per_step + 1):
+            step = {"explanation": text[: d * len(text) // per_step]}
+            steps = [*steps[:i], step]  # a new partial value each time: arrays only grow
+            wdg.update({"steps": steps})
+            updates += 1
+        if i < 3:
+            for card in wdg.step_widgets[len(value_changes):]:
+                k = len(value_changes)
+                value_changes[k] = 0
+                card.observe(lambda ch, k=k: value_changes.__setitem__(k, value_changes[k] + 1),
+                             "value")
+    value = {"steps": steps, "final_answer": "9.8"}
+    wdg.finish(result_of(value))
+    assert updates == 20_000 and len(wdg.step_widgets) == 800
+    # each step renders while it is the open one, once more when it completes; never after
+    assert all(calls[i] <= per_step + 1 for i in range(1, 801))
+    assert sum(calls.values()) <= updates + 800
+    assert value_changes[0] == 1  # step 1: rendered per delta, then its final form once
+    # children replaced (a new tuple) only when a step was added
+    assert len(children_changes) == 800 and children_changes == list(range(1, 801))
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def test_fail_keeps_steps_and_shows_error():
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    wdg.update(steps_value(2))
+    wdg.fail(StreamError("The stream broke off"), partial=steps_value(3, last_partial=True))
+    assert wdg.status == "error"
+    assert len(wdg.step_widgets) == 3 and "expl" in wdg.steps_html[-1]
+    assert "The stream broke off" in wdg.error_view.value
+    assert "StreamError" in wdg.error_view.value and "error" in wdg.header.value
+    assert repr(wdg) == "<StructuredWidget t: error, 3 steps>"
+    wdg.update(steps_value(9))  # late updates do not change the final state
+    assert len(wdg.step_widgets) == 3
+
+
+def test_fail_uses_the_errors_partial_and_raw():
+    err = InvalidOutputError("No valid answer after 2 re-asks.", raw='{"steps": "<b>"}',
+                             errors=[ValidationIssue("$.steps", "'<b>' is not of type 'array'")])
+    wdg = StructuredWidget(title="t")
+    wdg.fail(err)
+    assert "$.steps" in wdg.error_view.value and "&lt;b&gt;" in wdg.error_view.value
+    assert wdg.raw_box.layout.display != "none" and wdg.raw_box.titles == ("Raw answer",)
+    assert "&lt;b&gt;" in wdg.raw_html.value and wdg.raw_box.selected_index is None
+    wdg2 = StructuredWidget(title="t")
+    wdg2.fail(StreamError("broke", partial=steps_value(2)))
+    assert len(wdg2.step_widgets) == 2
+
+
+def test_fail_before_anything_arrived():
+    wdg = StructuredWidget(title="t")
+    wdg.start()
+    wdg.fail(KeyboardInterrupt("interrupted; nothing was bound"))
+    assert wdg.step_widgets == () and "interrupted; nothing was bound" in wdg.error_view.value
+
+
+# --- reveal mode -------------------------------------------------------------------------------
 
 
 def test_reveal_mode_buttons():
     wdg = StructuredWidget(title="t", reveal=True, min_interval=0)
     wdg.start()
     wdg.update(steps_value(2, last_partial=True))
-    assert "receiving step 2" in wdg.progress.value
-    assert all(c.layout.display == "none" for c in wdg.step_widgets)
+    assert "receiving step 2" in wdg.progress.value and "1 step complete" in wdg.progress.value
+    assert not any(visible(wdg))
     assert wdg.next_button.disabled  # buttons only after the answer is complete
+    assert wdg.nav.layout.display == "none"
+    wdg.update(steps_value(3, final="9.8"))
+    assert not any(visible(wdg)) and wdg.answer.layout.display == "none"
     wdg.finish(result_of(steps_value(3, final="9.8")))
-    visible = lambda: [c.layout.display != "none" for c in wdg.step_widgets]  # noqa: E731
-    assert visible() == [True, False, False] and wdg.revealed == 1
+    assert wdg.progress.value == "" and wdg.nav.layout.display != "none"
+    assert visible(wdg) == [True, False, False] and wdg.revealed == 1
     assert wdg.prev_button.disabled and not wdg.next_button.disabled
+    assert not wdg.all_button.disabled
     assert wdg.answer.layout.display == "none"
+    wdg.prev_button.click()  # at the start: stays at step 1
+    assert wdg.revealed == 1
     wdg.next_button.click()
-    assert visible() == [True, True, False]
+    assert visible(wdg) == [True, True, False] and wdg.revealed == 2
+    assert not wdg.prev_button.disabled and not wdg.next_button.disabled
     wdg.prev_button.click()
-    assert visible() == [True, False, False]
-    wdg.all_button.click()
-    assert visible() == [True, True, True] and wdg.revealed == 3
+    assert visible(wdg) == [True, False, False]
+    wdg.next_button.click()
+    wdg.next_button.click()  # the last step: the final answer shows
+    assert visible(wdg) == [True, True, True] and wdg.revealed == 3
+    assert wdg.answer.layout.display != "none"
     assert wdg.next_button.disabled and wdg.all_button.disabled
+    wdg.prev_button.click()
+    assert wdg.answer.layout.display == "none"
+    wdg.all_button.click()
+    assert visible(wdg) == [True, True, True] and wdg.revealed == 3
+    assert wdg.next_button.disabled and wdg.all_button.disabled
+    assert not wdg.prev_button.disabled
     assert wdg.answer.layout.display != "none"
 
 
-@pytest.mark.parametrize("field", ["items", None])
-def test_explicit_steps_field(field):
-    value = {"items": [{"a": 1}, {"a": 2}], "other": [{"b": 1}]}
-    wdg = StructuredWidget(title="t", steps_field=field, min_interval=0)
-    wdg.finish(result_of(value))
-    assert len(wdg.step_widgets) == 2
+def test_reveal_mode_without_steps_shows_the_answer():
+    wdg = StructuredWidget(title="t", reveal=True, min_interval=0)
+    wdg.update({"name": "Ada"})
+    wdg.finish(result_of({"name": "Ada"}))
+    assert wdg.answer.layout.display != "none" and wdg.nav.layout.display == "none"
+
+
+def test_reveal_mode_failure_shows_what_arrived():
+    wdg = StructuredWidget(title="t", reveal=True, min_interval=0)
+    wdg.update(steps_value(2, last_partial=True))
+    wdg.fail(StreamError("broke"))
+    assert all(visible(wdg)) and wdg.progress.value == ""
+    assert wdg.nav.layout.display == "none" and wdg.next_button.disabled
+
+
+# --- untrusted text ----------------------------------------------------------------------------
+
+
+def poisoned_value() -> dict[str, Any]:
+    return {
+        "steps": [{"explanation": p, "output": [p, {p: p}], p: "key is poison"} for p in POISON],
+        **{p: p for p in POISON},
+        "final_answer": " ".join(POISON),
+    }
+
+
+@pytest.mark.parametrize("reveal", [False, True])
+def test_poisoned_strings_stay_text_everywhere(reveal):
+    value = poisoned_value()
+    wdg = StructuredWidget(title=POISON[0], model=POISON[1], reveal=reveal, min_interval=0)
+    wdg.start()
+    wdg.update({"steps": value["steps"][:3]}, reasoning=POISON[2],
+               usage={"total_tokens": POISON[3]})
+    texts = widget_texts(wdg.widget)
+    wdg.finish(result_of(value, raw=" ".join(POISON), reasoning=" ".join(POISON),
+                         model=POISON[4], schema_name=POISON[5]))
+    texts += widget_texts(wdg.widget)
+    for text in texts:
+        assert_inert(text)
+    joined = "\n".join(texts)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in joined
+    assert "&lt;script&gt;" in joined and "&lt;svg onload" in joined
+    assert "![x](https://evil.example/x.png)" in joined  # shown as text, no image
+
+
+def test_poisoned_error_and_tree_stay_text():
+    wdg = StructuredWidget(title=POISON[2], min_interval=0)
+    wdg.update({p: [p] for p in POISON})  # keys too, no steps: the tree
+    texts = widget_texts(wdg.widget)
+    wdg.fail(RefusalError(" ".join(POISON), raw=POISON[0]), partial={p: p for p in POISON})
+    texts += widget_texts(wdg.widget)
+    for text in texts:
+        assert_inert(text)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.error_view.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.raw_html.value

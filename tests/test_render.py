@@ -1,0 +1,320 @@
+"""render.py: where the steps are, deterministic text, and HTML in which model text stays inert."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
+from structmagic.render import (
+    error_html,
+    error_text,
+    find_steps,
+    other_fields,
+    result_html,
+    result_text,
+    step_html,
+    step_text,
+    value_html,
+    value_text,
+)
+
+POISON = [
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<script>alert(1)</script>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<style>body{display:none}</style>",
+    '<iframe srcdoc="<script>alert(1)</script>">',
+    "![x](https://evil.example/x.png)",
+]
+ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
+                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
+ALLOWED_ATTRS = {"style", "class", "title", "open"}
+
+
+class Audit(HTMLParser):
+    """Collects every tag/attribute outside our templates' allowlist, and the text shown."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.bad: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.bad.append(f"tag <{tag}>")
+        for name, value in attrs:
+            if name not in ALLOWED_ATTRS:
+                self.bad.append(f"attribute {name}= on <{tag}>")
+            if value and ("javascript:" in value or "url(" in value or "expression(" in value):
+                self.bad.append(f"active value {value!r}")
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def assert_inert(markup: str) -> str:
+    """No live tag or handler in ``markup``; returns the text a browser would show."""
+    audit = Audit()
+    audit.feed(markup)
+    audit.close()
+    assert audit.bad == [], audit.bad
+    return "".join(audit.text)
+
+
+@dataclass
+class FakeResult:
+    """A duck-typed result, as the lead's Result provides it."""
+
+    plain: Any
+    raw: str = ""
+    reasoning: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str | None = "fake-model"
+    attempts: int = 1
+    elapsed: float = 1.234
+    schema_name: str = "math_reasoning"
+    steps_field: str | None = None
+
+    @property
+    def data(self) -> Any:
+        return self.plain
+
+
+MATH = {
+    "steps": [
+        {"explanation": "Align the decimals: 9.80 and 9.11.", "output": "9.80 vs 9.11"},
+        {"explanation": "Compare the tenths: 8 > 1.", "output": "9.8 > 9.11"},
+        {"explanation": "So 9.8 is larger.", "output": "9.8"},
+    ],
+    "final_answer": "9.8",
+}
+
+
+# --- find_steps -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "expected"),
+    [
+        # explicit field
+        ({"items": [{"a": 1}], "steps": [{"b": 2}]}, "items", ("items", [{"a": 1}])),
+        ({"final": "x"}, "items", ("items", [])),  # not arrived yet
+        (None, "items", ("items", [])),
+        ({"items": "not a list"}, "items", ("items", [])),
+        ([{"a": 1}, "x"], "", ("", [{"a": 1}, "x"])),  # "" is the root list
+        ([], "", ("", [])),
+        # detected: a root list of objects
+        ([{"a": 1}, {"a": 2}], None, ("", [{"a": 1}, {"a": 2}])),
+        ([1, 2], None, (None, None)),
+        ([], None, (None, None)),
+        # detected: preferred names first, in order, then any key in order
+        ({"thoughts": [{"t": 1}], "steps": [{"s": 1}]}, None, ("steps", [{"s": 1}])),
+        ({"chain_of_thought": [{"c": 1}], "reasoning_steps": [{"r": 1}]}, None,
+         ("reasoning_steps", [{"r": 1}])),
+        ({"a": [{"x": 1}], "thoughts": [{"t": 1}]}, None, ("thoughts", [{"t": 1}])),
+        ({"a": [{"x": 1}], "b": [{"y": 1}]}, None, ("a", [{"x": 1}])),
+        ({"reasoning": "prose", "items": [{"x": 1}]}, None, ("items", [{"x": 1}])),
+        ({"steps": [], "items": [{"x": 1}]}, None, ("items", [{"x": 1}])),  # non-empty only
+        ({"steps": ["a", "b"]}, None, (None, None)),  # a list of strings is not steps
+        ({"steps": [{"a": 1}, "b"]}, None, (None, None)),
+        ({"name": "Ada", "age": 36}, None, (None, None)),
+        ("text", None, (None, None)),
+        (None, None, (None, None)),
+    ],
+)
+def test_find_steps(value, field, expected):
+    assert find_steps(value, field=field) == expected
+
+
+def test_other_fields():
+    assert other_fields(MATH, "steps") == {"final_answer": "9.8"}
+    assert other_fields(MATH, None) == MATH
+    assert other_fields([{"a": 1}], "") == {}
+    assert list(other_fields({"z": 1, "steps": [], "a": 2}, "steps")) == ["z", "a"]  # in order
+
+
+# --- plain text -------------------------------------------------------------------------------
+
+
+def test_value_text_tree():
+    value = {"name": "Ada", "tags": ["x", {"k": 1}], "empty": {}, "none": None,
+             "note": "line one\nline two", "ok": True}
+    assert value_text(value) == (
+        "name: Ada\n"
+        "tags:\n"
+        "  - x\n"
+        "  - k: 1\n"
+        "empty: {}\n"
+        "none: null\n"
+        "note: line one\n"
+        "  line two\n"
+        "ok: true"
+    )
+    assert value_text([]) == "[]"
+    assert value_text("s", 1) == "  s"
+    assert value_text({"a": {"b": [1, 2]}}, 1) == "  a:\n    b:\n      - 1\n      - 2"
+
+
+def test_step_text():
+    assert step_text(3, {"explanation": "why", "output": "x"}) == (
+        "  3. explanation: why\n     output: x")
+    assert step_text(1, {"e": "a\nb"}) == "  1. e: a\n        b"
+    assert step_text(2, "plain") == "  2. plain"
+    assert step_text(4, {}) == "  4."
+
+
+def test_result_text_is_deterministic():
+    text = result_text(FakeResult(MATH))
+    assert text == (
+        "math_reasoning — 3 steps (model fake-model)\n"
+        "  1. explanation: Align the decimals: 9.80 and 9.11.\n"
+        "     output: 9.80 vs 9.11\n"
+        "  2. explanation: Compare the tenths: 8 > 1.\n"
+        "     output: 9.8 > 9.11\n"
+        "  3. explanation: So 9.8 is larger.\n"
+        "     output: 9.8\n"
+        "final_answer: 9.8"
+    )
+    # same value, another run: other timing, tokens, attempts -> the same text
+    again = FakeResult(MATH, elapsed=99.9, attempts=3, usage={"total_tokens": 7},
+                       reasoning="r", raw="{}")
+    assert result_text(again) == text
+    assert "1.2" not in text and "99.9" not in text
+
+
+def test_result_text_variants():
+    one = FakeResult({"steps": [{"a": "x"}]}, model=None)
+    assert result_text(one) == "math_reasoning — 1 step\n  1. a: x"
+    tree = FakeResult({"name": "Ada", "age": 36}, schema_name="person")
+    assert result_text(tree) == "person (model fake-model)\n  name: Ada\n  age: 36"
+    root = FakeResult([{"a": 1}, {"a": 2}], schema_name="rows")
+    assert result_text(root).startswith("rows — 2 steps")
+    explicit = FakeResult({"items": [{"a": 1}], "steps": [{"b": 2}]}, steps_field="items")
+    assert result_text(explicit) == (
+        "math_reasoning — 1 step (model fake-model)\n  1. a: 1\nsteps:\n  - b: 2")
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+
+def test_result_html():
+    res = FakeResult(MATH, raw='{"steps": [], "final_answer": "9.8"}', reasoning="I think",
+                     usage={"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12})
+    markup = result_html(res)
+    shown = assert_inert(markup)
+    assert "Step 1" in shown and "Step 3" in shown
+    assert "Compare the tenths: 8 &gt; 1." in markup  # escaped
+    assert "var(--jp-success-color1" in markup and "final_answer" in shown  # highlighted
+    assert markup.count("<details") == 2 and "<details open" not in markup  # collapsed
+    assert "I think" in shown and "Model reasoning" in shown and "Raw JSON" in shown
+    assert "&quot;final_answer&quot;" in markup  # raw JSON escaped, quotes too
+    assert "fake-model" in shown
+    assert "var(--jp-border-color2, #e0e0e0)" in markup  # theme variables with fallbacks
+    assert "pre-wrap" in markup and "overflow-wrap: anywhere" in markup
+    assert "max-height" in markup and "overflow:auto" in markup
+    assert result_html(res) == markup  # deterministic
+    assert "1.2" not in shown  # no elapsed time
+
+
+def test_result_html_without_steps_is_a_tree():
+    shown = assert_inert(result_html(FakeResult({"name": "Ada", "tags": ["a", "b"]})))
+    assert "name" in shown and "Ada" in shown and "Step" not in shown
+
+
+def test_step_and_value_html():
+    card = step_html(2, {"explanation": "a\nb", "data": {"k": [1, 2]}})
+    shown = assert_inert(card)
+    assert shown.startswith("Step 2") and "explanation" in shown and "a\nb" in shown
+    assert "<b" in card  # field names in bold
+    assert step_html(1, {"a": "x"}, partial=True) != step_html(1, {"a": "x"})
+    tree = value_html({"a": [1, "two", None, {}], "b": {"c": True}})
+    assert assert_inert(tree) == "a1twonull{}bctrue"
+
+
+def test_errors():
+    err = StreamError("The stream broke off after 2 steps.",
+                      partial={"steps": [{"explanation": "half"}]}, raw='{"steps": [')
+    assert error_text(err) == "StreamError: The stream broke off after 2 steps."
+    shown = assert_inert(error_html(err))
+    assert "StreamError" in shown and "broke off" in shown
+    assert "Received before the error" in shown and "half" in shown and "Raw answer" in shown
+    bare = assert_inert(error_html(err, details=False))
+    assert "half" not in bare
+    invalid = InvalidOutputError("No valid answer.", errors=[
+        ValidationIssue("$.steps[0].output", "'<b>' is not of type 'integer'")])
+    assert "&#x27;&lt;b&gt;&#x27;" in error_html(invalid)
+    assert error_text(KeyboardInterrupt("interrupted")) == "KeyboardInterrupt: interrupted"
+
+
+# --- untrusted text ---------------------------------------------------------------------------
+
+
+def poisoned_value() -> dict[str, Any]:
+    return {
+        "steps": [{"explanation": p, "output": [p, {p: p}], p: "key is poison"} for p in POISON],
+        **{p: p for p in POISON},
+        "final_answer": " ".join(POISON),
+    }
+
+
+def test_poisoned_strings_render_inert():
+    value = poisoned_value()
+    res = FakeResult(value, raw=str(value), reasoning=" ".join(POISON), model=POISON[0],
+                     schema_name=POISON[2], usage={"total_tokens": POISON[1]})  # type: ignore
+    outputs = [result_html(res), value_html(value), *(step_html(i, s) for i, s in
+                                                      enumerate(value["steps"], 1))]
+    for p in POISON:
+        outputs.append(error_html(RefusalError(p, raw=p)))
+        outputs.append(error_html(StreamError(p, partial={p: p}, raw=p)))
+    tree = FakeResult({p: [p] for p in POISON}, schema_name=POISON[0])  # keys too, no steps
+    outputs.append(result_html(tree))
+    for markup in outputs:
+        shown = assert_inert(markup)
+        if "![x]" not in shown:  # (the Markdown image has no tag: it stays plain text)
+            assert "<" in shown  # the poison is shown as text...
+            assert "&lt;" in markup  # ...because it was escaped
+    page = result_html(res)
+    for p in POISON:
+        assert p in assert_inert(page)  # every poisoned string shows as itself, as text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img" not in page and "<a " not in page and "<script" not in page
+    assert "href=" not in page.replace("href=&quot;", "") and "src=" not in page.replace(
+        "src=x", "")
+
+
+json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_value, title=st.text(), model=st.text() | st.none())
+def test_any_value_renders_inert_and_deterministic(value, title, model):
+    res = FakeResult(value, raw=repr(value), reasoning=title, model=model, schema_name=title)
+    for markup in (value_html(value), result_html(res),
+                   error_html(StreamError(title, partial=value, raw=title))):
+        assert_inert(markup)
+    assert result_text(res) == result_text(res)
+    assert value_text(value) == value_text(value)
+    if isinstance(value, str):
+        assert assert_inert(value_html(value)) == value  # text round-trips through escaping
+
+
+def test_render_imports_no_widgets():
+    code = ("import sys, structmagic.render; "
+            "assert 'ipywidgets' not in sys.modules and 'structmagic.widget' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
