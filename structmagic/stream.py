@@ -1,21 +1,45 @@
 """Streams, pure and incremental: a Server-Sent Events decoder and a partial JSON parser.
 
-No I/O here. :class:`SSEDecoder` turns bytes, split anywhere (inside a line, inside a
-UTF-8 character), into events. :class:`PartialJSONParser` turns JSON text, fed in any
-pieces, into the value parsed so far — with total work linear in the text: it keeps a
-stack of open containers and never re-reads what it has parsed, where the common approach
-re-parses the whole buffer on every piece (quadratic).
+No I/O here.
 
-Partial values are *prefix-consistent* with the final value: open strings appear as far as
-they go, numbers and literals only once terminated, an object key only once its value has
-started; arrays only grow and a finished element never changes.
+:class:`SSEDecoder` turns bytes, split anywhere (inside a line, inside a UTF-8 character,
+between the CR and the LF of a CRLF), into :class:`SSEEvent` objects, following the WHATWG
+rules: CR, LF and CRLF line endings, ``:`` comments, ``data:`` with or without the space,
+multi-line data joined with ``"\\n"``, ``event:`` names, ``id:``, a leading BOM stripped,
+events without data not dispatched. It keeps text back until a blank line ends an event,
+then splits all complete events out at once with bulk string operations (no per-character
+Python work, and a long line arriving in many small chunks is joined once). Usage::
+
+    decoder = SSEDecoder()
+    for chunk in response.iter_raw():
+        for event in decoder.feed(chunk):
+            handle(event.event, event.data)
+    for event in decoder.close():                 # EOF: a last event without a blank line
+        handle(event.event, event.data)
+
+:class:`PartialJSONParser` turns JSON text, fed in any pieces, into the value parsed so far,
+with total work linear in the text: it keeps a stack of open containers and the state of the
+token in progress, scans string contents in bulk with compiled patterns, and touches each
+character a bounded number of times — where the common approach re-parses the whole buffer
+on every piece (quadratic). Iterative, so nesting depth is limited only by memory.
+
+Partial values (:meth:`PartialJSONParser.snapshot`) are *prefix-consistent* with the final
+value: an open string appears as far as it goes (without a half-received escape or a high
+surrogate still waiting for its low half), numbers only once terminated, literals once
+spelled out, an object member only once its value has started; arrays only grow and a
+finished element never changes. Usage::
+
+    parser = PartialJSONParser(skip_prefix=True)   # tolerate a ```json fence or prose
+    for piece in pieces:
+        parser.feed(piece)                        # PartialJSONError on invalid JSON
+        show(parser.snapshot())                   # MISSING until a value has started
+    value = parser.finish()                       # PartialJSONError if incomplete
 """
 
 from __future__ import annotations
 
-import codecs
-import json
 import re
+from codecs import utf_8_decode as _utf8_decode
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,85 +51,138 @@ __all__ = ["MISSING", "PartialJSONError", "PartialJSONParser", "SSEDecoder", "SS
 
 @dataclass(slots=True)
 class SSEEvent:
+    """One dispatched event: its type (``"message"`` by default), data and last event ID."""
+
     event: str
     data: str
     id: str | None = None
 
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
 class SSEDecoder:
-    """Incremental SSE decoder (WHATWG rules): feed bytes, get complete events."""
+    """Incremental SSE decoder (WHATWG rules): feed bytes split anywhere, get complete events.
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr", "_started", "_utf8")
+    The ``retry`` field and unknown fields are ignored. ``id`` persists across events, as
+    the spec's "last event ID" does. Bytes that are not UTF-8 become U+FFFD. Text is held
+    back, unparsed, until a blank line ends an event; then all complete events are split
+    out at once (``str.split`` on the blank lines), with a fast path for the common
+    one-line ``data:`` event.
+    """
+
+    __slots__ = ("_head", "_id", "_raw", "_started", "_tail")
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buf = ""
-        self._data: list[str] = []
-        self._event = ""
+        self._raw = b""  # the bytes of a UTF-8 character cut by the end of the last chunk
+        self._tail: list[str] = []  # text after the last blank line, in pieces (joined once)
         self._id: str | None = None
-        self._pending_cr = False
-        self._started = False
+        self._started = False  # text has arrived (a BOM is stripped only at the start)
+        self._head = True  # look at the next text's first character: a BOM, or a LF that
+        #                    completes a CR ending the previous chunk (one line break)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        text = self._utf8.decode(chunk)
+        """Decode ``chunk``; return the events it completed (often none, or several)."""
+        if self._raw:
+            chunk = self._raw + chunk
+        text, used = _utf8_decode(chunk, "replace", False)
+        self._raw = chunk[used:] if used < len(chunk) else b""
         if not text:
             return []
-        if not self._started:
-            self._started = True
-            if text.startswith("\ufeff"):
+        if self._head:
+            self._head = False
+            if not self._started:
+                self._started = True
+                if text[0] == "\ufeff":
+                    text = text[1:]
+            elif text[0] == "\n":
                 text = text[1:]
-        if self._pending_cr:
-            # a CR ended the previous chunk: a LF starting this one belongs to it
-            self._pending_cr = False
-            if text.startswith("\n"):
-                text = text[1:]
-        buf = self._buf + text if self._buf else text
-        lines = _LINE_BREAK.split(buf)
-        self._buf = lines.pop()  # the unfinished last line ("" when buf ended in a break)
-        if buf.endswith("\r"):
-            self._pending_cr = True
-        events: list[SSEEvent] = []
-        for line in lines:
-            self._line(line, events)
-        return events
+            if not text:
+                return []
+        if "\r" in text:
+            if text[-1] == "\r":
+                self._head = True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        tail = self._tail
+        if not tail and text[-2:] == "\n\n":  # the common case: the chunk ends an event
+            if text[:6] == "data: " and text.find("\n") == len(text) - 2:  # a single one
+                return [SSEEvent("message", text[6:-2], self._id)]
+            return self._events(text[:-2])
+        end = text.rfind("\n\n")
+        if end < 0:
+            # no blank line inside this chunk; perhaps one across the boundary
+            if not (text[0] == "\n" and tail and tail[-1][-1] == "\n"):
+                tail.append(text)
+                return []
+            end = -1
+        rest = text[end + 2 :]
+        if tail:
+            tail.append(text[: end + 2])
+            text = "".join(tail)
+            end = len(text) - 2
+        self._tail = [rest] if rest else []
+        return self._events(text[:end])
 
     def close(self) -> list[SSEEvent]:
         """At end of stream: a last line without a break, and a pending event, are dispatched."""
-        rest = self._buf + self._utf8.decode(b"", final=True)
-        self._buf = ""
-        events: list[SSEEvent] = []
-        if rest:
-            self._line(rest, events)
-        self._line("", events)
-        return events
+        text = "".join(self._tail)
+        if self._raw:
+            text += _utf8_decode(self._raw, "replace", True)[0]
+        self._raw = b""
+        self._tail = []
+        if text.endswith("\n"):
+            text = text[:-1]
+        return self._blocks([text]) if text else []
 
-    def _line(self, line: str, events: list[SSEEvent]) -> None:
-        if not line:
-            if self._data:
-                events.append(SSEEvent(self._event or "message", "\n".join(self._data), self._id))
-            self._data = []
-            self._event = ""
-            return
-        if line[0] == ":":
-            return  # a comment / keep-alive
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\x00" not in value:
-            self._id = value
+    def _events(self, text: str) -> list[SSEEvent]:
+        """Events from ``text``: whole events, separated by blank lines ("\\n\\n")."""
+        if text[:6] == "data: ":
+            if "\n" not in text:  # one event of one line
+                return [SSEEvent("message", text[6:], self._id)]
+            # many events, each one "data: " line: one split, no line loop
+            values = text.split("\n\ndata: ")
+            if text.count("\n") == 2 * len(values) - 2:
+                values[0] = values[0][6:]
+                last_id = self._id
+                return [SSEEvent("message", v, last_id) for v in values]
+        return self._blocks(text.split("\n\n"))
+
+    def _blocks(self, blocks: list[str]) -> list[SSEEvent]:
+        """Events from ``blocks``: the text between blank lines (each ends an event)."""
+        events: list[SSEEvent] = []
+        for block in blocks:
+            if block[:5] == "data:" and "\n" not in block:  # one data line
+                data = block[6:] if block[5:6] == " " else block[5:]
+                events.append(SSEEvent("message", data, self._id))
+                continue
+            lines: list[str] = []
+            event = ""
+            for line in block.split("\n"):
+                if not line:  # a blank line (a block may begin with some)
+                    if lines:
+                        events.append(SSEEvent(event or "message", "\n".join(lines), self._id))
+                        lines = []
+                    event = ""
+                    continue
+                if line[0] == ":":
+                    continue  # a comment / keep-alive
+                name, _, value = line.partition(":")
+                if value[:1] == " ":
+                    value = value[1:]
+                if name == "data":
+                    lines.append(value)
+                elif name == "event":
+                    event = value
+                elif name == "id" and "\x00" not in value:
+                    self._id = value
+            if lines:
+                events.append(SSEEvent(event or "message", "\n".join(lines), self._id))
+        return events
 
 
 # --- partial JSON -------------------------------------------------------------------------------
 
 
 class _Missing:
+    """The type of :data:`MISSING`: one instance, kept by copy, deepcopy and pickle."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -114,8 +191,18 @@ class _Missing:
     def __bool__(self) -> bool:
         return False
 
+    def __copy__(self) -> _Missing:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Missing:
+        return self
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
 
 MISSING: Final = _Missing()
+"""What :meth:`PartialJSONParser.snapshot` returns before any value has started."""
 
 
 class PartialJSONError(ValueError):
@@ -124,17 +211,25 @@ class PartialJSONError(ValueError):
 
 _WS = re.compile(r"[ \t\n\r]*")
 _STR_RUN = re.compile(r'[^"\\\x00-\x1f]*')
+_HEX = re.compile(r"[0-9a-fA-F]*")
 _NUM_CHARS = re.compile(r"[-+0-9.eE]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\Z")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
             "t": "\t"}
-_LITERALS = {"true": True, "false": False, "null": None}
+_LITERALS: dict[str, tuple[str, Any]] = {"t": ("true", True), "f": ("false", False),
+                                         "n": ("null", None)}
+_OPEN = re.compile(r"[{\[]")
 
-# what the parser expects next
+# what the parser expects next (outside a token)
 _VALUE, _KEY_OR_END, _KEY, _COLON, _COMMA_OR_END, _ITEM_OR_END, _DONE = range(7)
+# the token in progress
+_NONE, _STR, _KEYSTR, _NUM, _LIT = range(5)
+_TOKEN_NAMES = {_STR: "a string", _KEYSTR: "a key", _NUM: "a number", _LIT: "a literal"}
 
 
 class _Frame:
+    """An open object or array; ``key`` is the member whose value is being read."""
+
     __slots__ = ("container", "is_obj", "key")
 
     def __init__(self, container: Any, is_obj: bool) -> None:
@@ -144,71 +239,115 @@ class _Frame:
 
 
 class PartialJSONParser:
-    """Feed JSON text in pieces; :meth:`snapshot` gives the value so far (see module doc)."""
+    """Feed JSON text in pieces; :meth:`snapshot` gives the value so far (see module doc).
+
+    ``skip_prefix=True`` skips any text before the first ``{`` or ``[`` and ignores any text
+    after the complete value (a ```json fence, prose); without it only whitespace may
+    surround the value, which may then also be a top-level string, number or literal.
+    Once :class:`PartialJSONError` has been raised the parser stays failed: later
+    :meth:`feed` and :meth:`finish` calls raise the same error.
+    """
+
+    __slots__ = ("_chunks", "_esc", "_expect", "_failed", "_high", "_lit", "_parts", "_pos",
+                 "_root", "_skip_prefix", "_stack", "_started", "_tok", "_tok_start")
 
     def __init__(self, *, skip_prefix: bool = False) -> None:
         self._skip_prefix = skip_prefix
         self._chunks: list[str] = []
-        self._pos = 0  # characters consumed so far (for error messages)
+        self._pos = 0  # characters before the chunk being parsed (for error messages)
         self._stack: list[_Frame] = []
         self._expect = _VALUE
         self._root: Any = MISSING
         self._started = False
+        self._failed: PartialJSONError | None = None
         # the token in progress
-        self._tok: str | None = None  # "str", "key", "num", "lit"
-        self._parts: list[str] = []
-        self._esc = ""  # an escape sequence not yet complete
+        self._tok = _NONE
+        self._tok_start = 0  # where it started (for error messages)
+        self._parts: list[str] = []  # its text so far (a string's decoded text)
+        self._esc = ""  # a string escape not yet complete: "\\", "\\u", "\\u12", ...
+        self._high: int | None = None  # a high surrogate escape waiting for its low half
+        self._lit = ""  # the literal being spelled: "true", "false" or "null"
 
     # public ----------------------------------------------------------------------------------
 
     @property
     def text(self) -> str:
-        if len(self._chunks) > 1:
-            self._chunks = ["".join(self._chunks)]
-        return self._chunks[0] if self._chunks else ""
+        """Everything fed so far, including skipped prefix and trailing text."""
+        chunks = self._chunks
+        if len(chunks) > 1:
+            self._chunks = chunks = ["".join(chunks)]
+        return chunks[0] if chunks else ""
 
     @property
     def done(self) -> bool:
+        """True once a complete top-level value has been parsed."""
         return self._expect == _DONE
 
     def feed(self, text: str) -> None:
+        """Parse the next piece of text; :class:`PartialJSONError` if it is not valid JSON."""
+        if self._failed is not None:
+            raise PartialJSONError(*self._failed.args)
         if not text:
             return
         self._chunks.append(text)
-        self._parse(text)
+        if self._tok == _STR and not self._esc and self._high is None and (
+                _STR_RUN.fullmatch(text) is not None):
+            self._parts.append(text)  # the common case: a piece inside a string value
+            self._pos += len(text)
+            return
+        try:
+            i = self._string(text, 0) if self._tok == _STR else 0
+            if i < len(text):
+                self._parse(text, i)
+        except PartialJSONError as exc:
+            self._failed = exc
+            raise
         self._pos += len(text)
 
     def finish(self) -> Any:
         """The complete value; :class:`PartialJSONError` if the text is incomplete."""
-        if self._tok in ("num", "lit") and not self._stack:
-            self._end_scalar(self._pos)
+        if self._failed is not None:
+            raise PartialJSONError(*self._failed.args)
+        if self._tok == _NUM and not self._stack:
+            try:
+                self._end_number()  # at the end of input a top-level number is complete
+            except PartialJSONError as exc:
+                self._failed = exc
+                raise
         if self._expect != _DONE:
             if not self._started:
-                raise PartialJSONError("no JSON value was received")
-            raise PartialJSONError(f"the JSON text ends early, at character {self._pos}")
+                raise PartialJSONError("invalid JSON: no JSON value was received")
+            unfinished = [_TOKEN_NAMES[self._tok]] if self._tok != _NONE else []
+            if self._stack:
+                unfinished.append(f"{len(self._stack)} unclosed object(s)/array(s)")
+            raise PartialJSONError(
+                f"invalid JSON at character {self._pos}: the text ends early "
+                f"(unfinished: {', '.join(unfinished) or 'a value'})"
+            )
         return self._root
 
     def snapshot(self) -> Any:
-        """The value parsed so far, as plain dicts/lists/strings.
+        """The value parsed so far, as plain dicts/lists/strings; MISSING before any.
 
         Open containers on the current path are shallow copies, so an earlier snapshot never
-        changes; finished sub-values are shared (they never change either).
+        changes; finished sub-values are shared (they never change either). Cost: the size
+        of the open containers on the path, not of the whole value.
         """
         if self._expect == _DONE:
             return self._root
         child: Any = MISSING
-        if self._tok == "str":
-            if self._esc == "" and len(self._parts) > 1:
-                self._parts = ["".join(self._parts)]
-            child = "".join(self._parts)
+        if self._tok == _STR:
+            parts = self._parts
+            if len(parts) > 1:
+                self._parts = parts = ["".join(parts)]  # compact: the next join is cheap
+            child = parts[0] if parts else ""
         for frame in reversed(self._stack):
-            c = frame.container
             if frame.is_obj:
-                c = dict(c)
+                c: Any = dict(frame.container)
                 if child is not MISSING and frame.key is not None:
                     c[frame.key] = child
             else:
-                c = list(c)
+                c = list(frame.container)
                 if child is not MISSING:
                     c.append(child)
             child = c
@@ -217,62 +356,69 @@ class PartialJSONParser:
     # parsing -----------------------------------------------------------------------------------
 
     def _error(self, at: int, what: str) -> PartialJSONError:
+        """An error at index ``at`` of the chunk being parsed."""
         return PartialJSONError(f"invalid JSON at character {self._pos + at}: {what}")
 
-    def _parse(self, s: str) -> None:
-        i, n = 0, len(s)
+    def _parse(self, s: str, i: int) -> None:
+        n = len(s)
         while i < n:
             tok = self._tok
-            if tok is not None:
-                i = self._string(s, i) if tok in ("str", "key") else self._scalar(s, i)
+            if tok != _NONE:
+                if tok in (_STR, _KEYSTR):
+                    i = self._string(s, i)
+                elif tok == _NUM:
+                    i = self._number(s, i)
+                else:
+                    i = self._literal(s, i)
                 continue
-            i = _WS.match(s, i).end()
-            if i >= n:
-                return
             c = s[i]
+            if c in " \t\n\r":
+                i = _WS.match(s, i).end()
+                if i >= n:
+                    return
+                c = s[i]
             expect = self._expect
-            if expect == _DONE:
-                if self._skip_prefix:
-                    return  # trailing text after the value (a closing fence, prose)
-                raise self._error(i, f"unexpected {c!r} after the JSON value")
-            if expect in (_VALUE, _ITEM_OR_END):
-                if expect == _ITEM_OR_END and c == "]":
-                    self._close(i)
+            if expect == _COMMA_OR_END:
+                frame = self._stack[-1]
+                if c == ",":
+                    self._expect = _KEY if frame.is_obj else _VALUE
+                elif c == ("}" if frame.is_obj else "]"):
+                    self._close()
+                else:
+                    want = "'}'" if frame.is_obj else "']'"
+                    raise self._error(i, f"expected ',' or {want}, got {c!r}")
+                i += 1
+            elif expect in (_VALUE, _ITEM_OR_END):
+                if c == "]" and expect == _ITEM_OR_END:
+                    self._close()
                     i += 1
                     continue
                 if not self._started and self._skip_prefix and c not in "{[":
-                    j = _find_open(s, i)
-                    if j < 0:
-                        return
-                    i = j
+                    m = _OPEN.search(s, i)
+                    if m is None:
+                        return  # still in the prefix
+                    i = m.start()
                     c = s[i]
                 i = self._value_start(s, i, c)
             elif expect in (_KEY_OR_END, _KEY):
                 if c == '"':
-                    self._tok = "key"
-                    self._parts = []
+                    self._tok = _KEYSTR
+                    self._tok_start = self._pos + i
                     i += 1
                 elif c == "}" and expect == _KEY_OR_END:
-                    self._close(i)
+                    self._close()
                     i += 1
                 else:
-                    raise self._error(i, f"expected a key in quotes, got {c!r}")
+                    raise self._error(i, f"expected a key in double quotes, got {c!r}")
             elif expect == _COLON:
                 if c != ":":
-                    raise self._error(i, f"expected ':', got {c!r}")
+                    raise self._error(i, f"expected ':' after the key, got {c!r}")
                 self._expect = _VALUE
                 i += 1
-            else:  # _COMMA_OR_END
-                frame = self._stack[-1]
-                if c == ",":
-                    self._expect = _KEY if frame.is_obj else _VALUE
-                    i += 1
-                elif c == ("}" if frame.is_obj else "]"):
-                    self._close(i)
-                    i += 1
-                else:
-                    want = "'}'" if frame.is_obj else "']'"
-                    raise self._error(i, f"expected ',' or {want}, got {c!r}")
+            else:  # _DONE
+                if self._skip_prefix:
+                    return  # trailing text after the value (a closing fence, prose)
+                raise self._error(i, f"unexpected {c!r} after the JSON value")
 
     def _value_start(self, s: str, i: int, c: str) -> int:
         self._started = True
@@ -284,140 +430,167 @@ class PartialJSONParser:
             self._stack.append(_Frame([], False))
             self._expect = _ITEM_OR_END
             return i + 1
+        self._tok_start = self._pos + i
         if c == '"':
-            self._tok = "str"
-            self._parts = []
+            self._tok = _STR
             return i + 1
-        if c == "-" or c.isdigit():
-            self._tok = "num"
-            self._parts = []
+        if c == "-" or "0" <= c <= "9":
+            self._tok = _NUM
             return i
-        if c in "tfn":
-            self._tok = "lit"
-            self._parts = []
+        lit = _LITERALS.get(c)
+        if lit is not None:
+            self._tok = _LIT
+            self._lit = lit[0]
             return i
-        raise self._error(i, f"expected a value, got {c!r}")
+        raise self._error(i, f"expected a value (object, array, string, number, true, false "
+                             f"or null), got {c!r}")
 
     def _string(self, s: str, i: int) -> int:
+        """Continue the string token; return where it stopped (its end, or the chunk's)."""
         n = len(s)
         parts = self._parts
         while i < n:
             if self._esc:
                 i = self._escape(s, i)
-                if self._tok is None:
-                    return i  # the escape's leftover text closed the string
-                parts = self._parts
                 continue
             j = _STR_RUN.match(s, i).end()
             if j > i:
+                if self._high is not None:
+                    self._flush_high()
                 parts.append(s[i:j])
                 i = j
                 if i >= n:
                     break
             c = s[i]
             if c == '"':
+                if self._high is not None:
+                    self._flush_high()
                 self._end_string()
                 return i + 1
             if c == "\\":
+                if self._high is None and i + 1 < n:
+                    ch = _ESCAPES.get(s[i + 1])
+                    if ch is not None:  # a one-character escape, whole in this piece
+                        parts.append(ch)
+                        i += 2
+                        continue
                 self._esc = "\\"
                 i += 1
                 continue
-            raise self._error(i, "a control character inside a string")
+            raise self._error(i, f"unescaped control character {c!r} inside a string")
         return i
 
     def _escape(self, s: str, i: int) -> int:
-        """Continue the escape sequence in ``self._esc`` with characters of ``s``."""
+        """Continue the escape sequence in ``self._esc``; return where it stopped."""
         n = len(s)
-        while i < n:
-            self._esc += s[i]
-            i += 1
-            resolved = self._resolve_escape(i)
-            if resolved is not None:
-                text, leftover = resolved
-                self._esc = ""
-                self._parts.append(text)
-                if leftover:
-                    # characters read ahead (after a lone high surrogate) are string text
-                    self._string(leftover, 0)
-                return i
-        return i
-
-    def _resolve_escape(self, at: int) -> tuple[str, str] | None:
-        """``(text, leftover)`` once the escape in ``self._esc`` is complete, else None."""
         esc = self._esc
-        if len(esc) < 2:
-            return None
-        if esc[1] != "u":
-            ch = _ESCAPES.get(esc[1])
-            if ch is None:
-                raise self._error(at, f"bad escape {esc!r}")
-            return ch, ""
+        if esc == "\\":
+            c = s[i]
+            if c != "u":
+                ch = _ESCAPES.get(c)
+                if ch is None:
+                    raise self._error(i, f"invalid escape '\\{c}' inside a string")
+                self._esc = ""
+                if self._high is not None:
+                    self._flush_high()
+                self._parts.append(ch)
+                return i + 1
+            esc = "\\u"
+            i += 1
+        stop = min(n, i + 6 - len(esc))
+        j = _HEX.match(s, i, stop).end()
+        if j < stop:
+            raise self._error(j, f"expected 4 hex digits after '\\u', got {s[j]!r}")
+        esc += s[i:j]
         if len(esc) < 6:
-            return None
-        first = _hex4(esc[2:6])
-        if first is None:
-            raise self._error(at, f"bad unicode escape {esc[:6]!r}")
-        if not 0xD800 <= first <= 0xDBFF:
-            return chr(first), ""
-        # a high surrogate: a low one may follow as another \\u escape
-        if len(esc) >= 7 and esc[6] != "\\":
-            return chr(first), esc[6:]
-        if len(esc) >= 8 and esc[7] != "u":
-            return chr(first), esc[6:]
-        if len(esc) < 12:
-            return None
-        second = _hex4(esc[8:12])
-        if second is None:
-            raise self._error(at, f"bad unicode escape {esc[6:]!r}")
-        if 0xDC00 <= second <= 0xDFFF:
-            return chr(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)), ""
-        return chr(first), esc[6:]
+            self._esc = esc
+            return j
+        self._esc = ""
+        self._code(int(esc[2:], 16))
+        return j
+
+    def _code(self, code: int) -> None:
+        """A complete ``\\uXXXX`` escape: pair surrogates as ``json.loads`` does."""
+        high = self._high
+        if 0xD800 <= code <= 0xDBFF:
+            if high is not None:
+                self._parts.append(chr(high))  # two highs in a row: the first stays alone
+            self._high = code
+        elif high is not None and 0xDC00 <= code <= 0xDFFF:
+            self._high = None
+            self._parts.append(chr(0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)))
+        else:
+            if high is not None:
+                self._flush_high()
+            self._parts.append(chr(code))
+
+    def _flush_high(self) -> None:
+        """No low surrogate followed: the high one stands alone (as in ``json.loads``)."""
+        self._parts.append(chr(self._high))  # type: ignore[arg-type]
+        self._high = None
 
     def _end_string(self) -> None:
-        value = "".join(self._parts)
+        parts = self._parts
+        value = parts[0] if len(parts) == 1 else "".join(parts)
         self._parts = []
-        if self._tok == "key":
-            self._tok = None
+        if self._tok == _KEYSTR:
+            self._tok = _NONE
             self._stack[-1].key = value
             self._expect = _COLON
             return
-        self._tok = None
+        self._tok = _NONE
         self._add(value)
 
-    def _scalar(self, s: str, i: int) -> int:
-        if self._tok == "num":
-            j = _NUM_CHARS.match(s, i).end()
-        else:
-            j = i
-            while j < len(s) and s[j].isalpha():
-                j += 1
+    def _number(self, s: str, i: int) -> int:
+        j = _NUM_CHARS.match(s, i).end()
         if j > i:
             self._parts.append(s[i:j])
         if j < len(s):
-            self._end_scalar(j)
+            self._end_number()  # any other character ends it (and is then parsed)
         return j
 
-    def _end_scalar(self, at: int) -> None:
-        text = "".join(self._parts)
+    def _end_number(self) -> None:
+        parts = self._parts
+        text = parts[0] if len(parts) == 1 else "".join(parts)
         self._parts = []
-        tok, self._tok = self._tok, None
-        if tok == "num":
-            if not _NUMBER.match(text):
-                raise self._error(at, f"bad number {text!r}")
-            value = json.loads(text)
-        else:
-            if text not in _LITERALS:
-                raise self._error(at, f"expected true, false or null, got {text!r}")
-            value = _LITERALS[text]
+        self._tok = _NONE
+        if _NUMBER.fullmatch(text) is None:
+            raise PartialJSONError(
+                f"invalid JSON at character {self._tok_start}: bad number {text[:40]!r}")
+        try:
+            # as json.loads: int for integers (any size), float otherwise (1e400 is inf)
+            value = float(text) if "." in text or "e" in text or "E" in text else int(text)
+        except ValueError as exc:  # an integer beyond sys.get_int_max_str_digits()
+            raise PartialJSONError(
+                f"invalid JSON at character {self._tok_start}: {exc}") from None
         self._add(value)
+
+    def _literal(self, s: str, i: int) -> int:
+        word = self._lit
+        have = sum(map(len, self._parts))
+        piece = s[i : i + len(word) - have]
+        if not word.startswith(piece, have):
+            k = 0
+            while piece[k] == word[have + k]:
+                k += 1
+            raise self._error(i + k, f"expected {word!r}, got {s[i + k]!r}")
+        j = i + len(piece)
+        if have + len(piece) < len(word):
+            self._parts.append(piece)
+            return j
+        self._parts = []
+        self._tok = _NONE
+        self._add(_LITERALS[word[0]][1])
+        return j
 
     def _add(self, value: Any) -> None:
         """A complete value: into its container, or as the root."""
-        if not self._stack:
+        stack = self._stack
+        if not stack:
             self._root = value
             self._expect = _DONE
             return
-        frame = self._stack[-1]
+        frame = stack[-1]
         if frame.is_obj:
             frame.container[frame.key] = value
             frame.key = None
@@ -425,23 +598,5 @@ class PartialJSONParser:
             frame.container.append(value)
         self._expect = _COMMA_OR_END
 
-    def _close(self, at: int) -> None:
-        frame = self._stack.pop()
-        if frame.is_obj and frame.key is not None:
-            raise self._error(at, "an object closed before its last value")
-        self._add(frame.container)
-
-
-def _hex4(text: str) -> int | None:
-    if len(text) != 4 or any(h not in "0123456789abcdefABCDEF" for h in text):
-        return None
-    return int(text, 16)
-
-
-def _find_open(s: str, i: int) -> int:
-    a, b = s.find("{", i), s.find("[", i)
-    if a < 0:
-        return b
-    if b < 0:
-        return a
-    return min(a, b)
+    def _close(self) -> None:
+        self._add(self._stack.pop().container)
