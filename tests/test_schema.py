@@ -3,127 +3,462 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
 import json
+import subprocess
 import sys
+import typing
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+import typing_extensions
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic as sm
-from structmagic.schema import load_schema, validator_for
-from structmagic.strict import strict_violations
+from structmagic import schema as schema_module
+from structmagic.schema import load_schema, strict_violations, validator_for
 
 from fakeserver import echo_schema_responder
 from instances import make_instance
-from schema_corpus import CONTACT, CORPUS, INVOICE, NOT_STRICT, Colour, Person, Step
+from schema_corpus import (
+    ADDRESSES,
+    CONTACT,
+    CORPUS,
+    IDS,
+    INVOICE,
+    MATH,
+    NOT_STRICT,
+    ONEOF_DEFAULT,
+    UI_TREE,
+    Booking,
+    Colour,
+    Person,
+    Point,
+    Step,
+    UIComponent,
+)
 
-IDS = [c[0] for c in CORPUS]
+IDS_ = [c[0] for c in CORPUS]
+
+
+@pytest.fixture(autouse=True)
+def fresh_spec_cache():
+    schema_module._specs.clear()
+    yield
+    schema_module._specs.clear()
 
 
 def request_shape(spec, example):
     return {"value": example} if spec.wrapped else example
 
 
-@pytest.mark.parametrize(("name", "schema", "example"), CORPUS, ids=IDS)
+def assert_typed(spec, data):
+    """``data`` is what the spec's Python type makes of a value."""
+    tp = spec.python_type
+    if tp is None:
+        assert isinstance(data, (dict, list, str, int, float, bool)) or data is None
+        return
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        assert isinstance(data, list) and all(isinstance(x, item) for x in data)
+    elif origin is typing.Literal:
+        assert data in typing.get_args(tp)
+    elif typing_extensions.is_typeddict(tp):
+        assert type(data) is dict and set(data) <= set(tp.__annotations__)
+    else:
+        assert isinstance(data, tp), (tp, data)
+
+
+# --- the corpus -----------------------------------------------------------------------------
+
+
+def test_corpus_is_big_enough():
+    assert len(CORPUS) >= 20
+    assert len({c[0] for c in CORPUS}) == len(CORPUS)
+    assert set(NOT_STRICT) <= set(IDS_)
+    assert len(NOT_STRICT) <= len(CORPUS) // 5  # most entries are strict
+
+
+@pytest.mark.parametrize(("name", "schema", "example"), CORPUS, ids=IDS_)
 def test_corpus_converts_and_checks(name, schema, example):
     before = copy.deepcopy(schema) if isinstance(schema, dict) else None
     spec = load_schema(schema, name=name)
-    if before is not None:
-        assert schema == before  # the user's schema is never changed
-    assert spec.strict == (name not in NOT_STRICT), strict_violations(spec.request_schema)
+    assert spec.strict == (name not in NOT_STRICT), spec.nonstrict_reasons
     if spec.strict:
         assert strict_violations(spec.request_schema) == []
+        assert spec.nonstrict_reasons == ()
+    else:
+        assert spec.nonstrict_reasons
+        assert not spec.maps_back
     assert spec.request_schema["type"] == "object"
+    assert spec.response_format()["json_schema"]["strict"] is spec.strict
     # a generated instance of the request schema is accepted
     plain, data, issues = spec.check(make_instance(spec.request_schema))
     assert issues == [], issues
+    assert_typed(spec, data)
     # the corpus example (in request shape) is accepted and typed
-    plain, data, issues = spec.check(request_shape(spec, example))
+    answer = request_shape(spec, copy.deepcopy(example))
+    plain, data, issues = spec.check(answer)
     assert issues == [], issues
+    assert_typed(spec, data)
     if spec.python_type is None:
-        assert data == plain
-    elif isinstance(spec.python_type, type) and hasattr(spec.python_type, "model_validate"):
-        assert isinstance(data, spec.python_type)
+        assert data == plain == example
+    if before is not None:
+        assert schema == before  # the user's schema is never changed
 
 
-@pytest.mark.parametrize(("name", "schema", "example"), CORPUS, ids=IDS)
+@pytest.mark.parametrize(("name", "schema", "example"), CORPUS, ids=IDS_)
 def test_corpus_end_to_end_against_the_fake_server(server, settings, name, schema, example):
     server.responder = echo_schema_responder(make_instance)
     res = sm.structured("Extract.", schema)
     assert res.attempts == 1
-    body = server.requests[0].json
-    sent = body["response_format"]["json_schema"]
+    sent = server.requests[0].json["response_format"]["json_schema"]
+    spec = load_schema(schema)
     assert sent["strict"] is (name not in NOT_STRICT)
-    assert res.plain is not None or res.data is None
+    assert sent["schema"] == spec.request_schema
+    assert sent["name"] == spec.name
+    assert_typed(spec, res.data)
+
+
+@given(st.sampled_from([c for c in CORPUS if c[0] not in NOT_STRICT]), st.data())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_property_corpus_request_instances_are_valid_originals(entry, data):
+    """Any instance of a strict request maps back to a value valid for the original."""
+    name, schema, _ = entry
+    spec = load_schema(schema, name=name)
+    instance = make_instance(spec.request_schema, choose=chooser(data))
+    assert validator_for(spec.request_schema).is_valid(instance), instance
+    plain, _, _ = spec.check(instance)
+    errors = [e.message for e in validator_for(spec.original).iter_errors(plain)]
+    assert errors == [], (instance, plain)
+
+
+# --- names and inputs -----------------------------------------------------------------------
 
 
 def test_names_are_kept_or_derived():
-    from schema_corpus import MATH, UI_TREE
-
     assert load_schema(MATH).name == "math_reasoning"
     assert load_schema(MATH["json_schema"]).name == "math_reasoning"
-    assert load_schema(UI_TREE).name == "ui"
-    assert load_schema(CONTACT).name == "contact"  # from the title
+    assert load_schema(UI_TREE, name="other").name == "ui"  # json_schema name first
+    assert load_schema(CONTACT, name="var").name == "contact"  # then the title
+    assert load_schema(ADDRESSES).name == "order_addresses"  # sanitised title
     assert load_schema({"type": "object"}, name="my var").name == "my_var"
-    assert load_schema(Person).name == "Person"
-    with pytest.raises(sm.SchemaError, match=r"a-zA-Z0-9_-"):
-        load_schema({"name": "bad name!", "schema": {"type": "object"}})
+    assert load_schema({"type": "object"}).name == "response"
+    assert load_schema(Person, name="var").name == "Person"  # the type's __name__
+    assert load_schema(list[Step], name="steps").name == "steps"  # an alias has none
+    assert load_schema(typing.Literal["a", "b"], name="sentiment").name == "sentiment"
+    assert load_schema({"type": "object"}, name="x" * 80).name == "x" * 64
+
+
+@pytest.mark.parametrize("bad", ["bad name!", "", "x" * 65, "naïve", 42])
+def test_a_given_name_that_breaks_the_rule_is_an_error(bad):
+    with pytest.raises(sm.SchemaError, match=r"a-zA-Z0-9_-\]\{1,64\}") as info:
+        load_schema({"name": bad, "schema": {"type": "object"}})
+    assert info.value.path == "$.name"
+    with pytest.raises(sm.SchemaError) as info:
+        load_schema({"type": "json_schema", "json_schema": {"name": bad, "schema": {}}})
+    assert info.value.path == "$.json_schema.name"
+
+
+def test_every_input_form(tmp_path):
+    inner = MATH["json_schema"]["schema"]
+    forms = [
+        inner,
+        MATH["json_schema"],
+        MATH,
+        {"type": "json_schema", "name": "math_reasoning", "schema": inner, "strict": True},
+        json.dumps(MATH),
+        json.dumps(inner),
+    ]
+    path = tmp_path / "math.json"
+    path.write_text(json.dumps(MATH), encoding="utf-8")
+    forms += [str(path), path]
+    specs = [load_schema(f, name="math_reasoning") for f in forms]
+    assert {s.name for s in specs} == {"math_reasoning"}
+    assert all(s.request_schema == specs[0].request_schema and s.strict for s in specs)
+
+
+def test_description_comes_from_the_json_schema_object_or_the_schema():
+    from schema_corpus import ENTITIES_RF
+
+    spec = load_schema(ENTITIES_RF)
+    assert spec.description == "Named entities found in the text."
+    assert spec.response_format()["json_schema"]["description"] == spec.description
+    assert load_schema(UIComponent).description.startswith("A node of a user interface")
+    assert "description" not in load_schema(CONTACT).response_format()["json_schema"]
+
+
+def test_a_given_strict_false_is_honoured():
+    spec = load_schema({"name": "c", "strict": False, "schema": CONTACT})
+    assert spec.strict is False and spec.request_schema == CONTACT and not spec.maps_back
+    plain, _, issues = spec.check({"name": "Ada", "email": "ada@example.com"})
+    assert issues == [] and plain == {"name": "Ada", "email": "ada@example.com"}
+
+
+def test_the_spec_is_built_once_per_schema_and_owns_a_copy():
+    schema = copy.deepcopy(CONTACT)
+    spec = load_schema(schema)
+    assert load_schema(copy.deepcopy(CONTACT)) is spec
+    assert load_schema(spec) is spec
+    schema["properties"]["name"]["type"] = "integer"  # the user edits their dict later
+    assert spec.original["properties"]["name"]["type"] == "string"
+    assert load_schema(schema) is not spec
+
+
+# --- the conversion -------------------------------------------------------------------------
 
 
 def test_optional_becomes_required_null_union_and_nulls_are_dropped():
     spec = load_schema(CONTACT)
+    req = spec.request_schema
+    assert req["required"] == ["name", "email", "birthday", "phone"]
+    assert req["properties"]["phone"] == {"type": ["string", "null"],
+                                          "description": "E.164 if known"}
+    assert req["additionalProperties"] is False and "title" not in req
+    plain, data, issues = spec.check({"name": "Ada", "email": "ada@example.com",
+                                      "birthday": None, "phone": None})
+    assert issues == [] and plain == data == {"name": "Ada", "email": "ada@example.com"}
+
+
+def test_a_null_the_original_allows_is_kept():
+    spec = load_schema(Person)
+    _, data, issues = spec.check({"name": "Ada", "age": 36, "nickname": None,
+                                  "languages": None})
+    assert issues == [] and data.nickname is None and data.languages == []
+    _, _, issues = spec.check({"name": None, "age": 36, "nickname": None, "languages": None})
+    assert [i.path for i in issues] == ["$.name"]  # a required property may not be null
+
+
+def test_defaults_oneof_and_unsupported_keywords():
+    spec = load_schema(ONEOF_DEFAULT)
+    text = json.dumps(spec.request_schema)
+    assert '"default"' not in text and '"oneOf"' not in text
     props = spec.request_schema["properties"]
-    assert spec.request_schema["required"] == ["name", "email", "birthday", "phone"]
-    assert props["phone"]["type"] == ["string", "null"]
-    assert spec.request_schema["additionalProperties"] is False
-    plain, _, issues = spec.check({"name": "Ada", "email": "ada@example.com",
-                                   "birthday": None, "phone": None})
-    assert issues == [] and plain == {"name": "Ada", "email": "ada@example.com"}
+    assert props["status"]["anyOf"] == [{"const": "open", "type": "string"},
+                                        {"const": "closed", "type": "string"}]
+    assert props["status"]["description"] == 'Default: "open"'
+    assert props["priority"] == {"type": ["integer", "null"], "minimum": 1, "maximum": 5,
+                                 "description": "Default: 3"}
+    assert props["tags"]["anyOf"][0]["maxItems"] == 5  # kept: strict mode has it
+    line = load_schema(INVOICE).request_schema["properties"]["lines"]["items"]
+    assert line["properties"]["discount"]["description"] == "Default: 0"
+    assert line["additionalProperties"] is False
 
 
-def test_defaults_and_unsupported_keywords_move_to_description():
-    spec = load_schema(INVOICE)
-    line = spec.request_schema["properties"]["lines"]["items"]
-    discount = line["properties"]["discount"]
-    assert "default" not in json.dumps(spec.request_schema)
-    assert "Default: 0" in json.dumps(discount)
-    # our own validation still enforces the original schema
-    bad = make_instance(spec.request_schema)
-    bad["number"] = "nope"
-    _, _, issues = spec.check(bad)
-    assert [i.path for i in issues] == ["$.number"]
+def test_constraints_strict_mode_lacks_move_into_the_description():
+    spec = load_schema({"type": "object", "properties": {
+        "code": {"type": "string", "minLength": 2, "maxLength": 2, "pattern": "^[A-Z]+$"},
+        "site": {"type": "string", "format": "uri", "description": "home page"},
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "x": {"type": "integer", "x-vendor": {"a": 1}, "examples": [1], "$comment": "c"},
+    }, "required": ["code", "site", "tags", "x"]})
+    props = spec.request_schema["properties"]
+    assert props["code"] == {"type": "string", "pattern": "^[A-Z]+$",
+                             "description": "Constraint: minLength 2\nConstraint: maxLength 2"}
+    assert props["site"] == {"type": "string", "description": "home page\nFormat: uri"}
+    assert props["tags"]["description"] == "Constraint: uniqueItems true"
+    assert props["x"] == {"type": "integer"}  # annotations and unknown keys: dropped
+    assert spec.strict
+    # our own validation still enforces them
+    _, _, issues = spec.check({"code": "abc", "site": "x", "tags": ["a", "a"], "x": 1})
+    assert {i.path for i in issues} >= {"$.code", "$.tags"}
+
+
+def test_ref_with_siblings_becomes_a_one_branch_anyof():
+    spec = load_schema(ADDRESSES)
+    props = spec.request_schema["properties"]
+    assert props["billing"] == {"anyOf": [{"$ref": "#/$defs/address"}],
+                                "description": "where the invoice goes"}
+    # optional + default null: the description keeps the default, null joins the union
+    assert props["shipping"] == {"anyOf": [{"$ref": "#/$defs/address"}, {"type": "null"}],
+                                 "description": "Default: null"}
+    assert spec.strict
+    # Pydantic writes {"$ref", "description"} for a described nested model
+    guest = load_schema(Booking).request_schema["properties"]["guest"]
+    assert guest == {"anyOf": [{"$ref": "#/$defs/Guest"}], "description": "who booked"}
+
+
+def test_single_allof_is_merged():
+    owner = load_schema(IDS).request_schema["properties"]["owner"]
+    assert owner == {"anyOf": [{"$ref": "#/$defs/user"}], "description": "who owns it"}
+    spec = load_schema({"type": "object", "properties": {"a": {
+        "type": "object", "properties": {"x": {"type": "string"}},
+        "allOf": [{"properties": {"y": {"type": "integer"}}, "required": ["y"]}]}},
+        "required": ["a"]})
+    assert spec.strict
+    a = spec.request_schema["properties"]["a"]
+    assert a["properties"] == {"x": {"type": ["string", "null"]}, "y": {"type": "integer"}}
+    assert a["required"] == ["x", "y"]
+
+
+@pytest.mark.parametrize(("schema", "reason"), [
+    ({"type": "object", "properties": {"a": {"type": "integer",
+                                             "allOf": [{"type": "string"}]}}},
+     "cannot be merged"),
+    ({"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}],
+                                             "anyOf": [{"type": "integer"}]}}},
+     "`oneOf` and `anyOf`"),
+    ({"type": "object", "properties": {"a": {"description": "anything"}}, "required": ["a"]},
+     "accepts any value"),
+    ({"type": "object", "properties": {"a": {"type": "array"}}}, "without `items`"),
+    ({"type": "object", "properties": {"a": True}}, "`true`"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/b", "minimum": 1}},
+      "$defs": {"b": {"type": "integer"}}}, "$ref beside"),
+    ({"type": "object", "patternProperties": {"^x": {"type": "string"}}},
+     "patternProperties"),
+    ({"type": "object", "properties": {"a": {"type": "string"}},
+      "dependentRequired": {"a": ["b"]}}, "dependentRequired"),
+])
+def test_what_strict_mode_cannot_say_goes_non_strict_unchanged(schema, reason):
+    spec = load_schema(schema)
+    assert not spec.strict
+    assert any(reason in r for r in spec.nonstrict_reasons), spec.nonstrict_reasons
+    assert spec.request_schema == schema  # "the schema unchanged otherwise"
+
+
+def test_recursion_by_root_ref_and_defs():
+    spec = load_schema(UI_TREE)
+    assert spec.request_schema["properties"]["children"]["items"] == {"$ref": "#"}
+    spec = load_schema(UIComponent)  # Pydantic: {"$ref": "#/$defs/UIComponent", "$defs": ...}
+    assert not spec.wrapped and spec.strict
+    req = spec.request_schema
+    assert req["type"] == "object" and "$ref" not in req
+    assert req["properties"]["children"]["items"] == {"$ref": "#/$defs/UIComponent"}
+    assert req["$defs"]["UIComponent"]["additionalProperties"] is False
+    value = {"type": "div", "label": "a", "attributes": [], "children": [
+        {"type": "button", "label": "b", "attributes": [], "children": []}]}
+    _, data, issues = spec.check(value)
+    assert issues == [] and isinstance(data.children[0], UIComponent)
+
+
+def test_a_wrapped_recursive_root_is_hoisted_into_defs():
+    tree = {"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#"}]}}
+    spec = load_schema(tree)
+    assert spec.wrapped and spec.strict, spec.nonstrict_reasons
+    req = spec.request_schema
+    assert req["properties"]["value"] == {"$ref": "#/$defs/root"}
+    assert req["$defs"]["root"]["items"]["anyOf"][1] == {"$ref": "#/$defs/root"}
+    plain, _, issues = spec.check({"value": ["a", ["b", ["c"]]]})
+    assert issues == [] and plain == ["a", ["b", ["c"]]]
+
+
+def test_refs_into_properties_and_branches_are_hoisted():
+    schema = {"type": "object", "properties": {
+        "home": {"type": "object", "properties": {"city": {"type": "string"}},
+                 "required": ["city"]},
+        "work": {"$ref": "#/properties/home"}}, "required": ["home"]}
+    spec = load_schema(schema)
+    assert spec.strict
+    assert spec.request_schema["properties"]["work"] == {
+        "anyOf": [{"$ref": "#/$defs/properties_home"}, {"type": "null"}]}
+    assert spec.request_schema["$defs"]["properties_home"]["required"] == ["city"]
+    plain, _, issues = spec.check({"home": {"city": "A"}, "work": None})
+    assert issues == [] and plain == {"home": {"city": "A"}}
+
+
+def test_non_object_roots_are_wrapped_and_unwrapped():
+    spec = load_schema(list[Step])
+    assert spec.wrapped and spec.request_schema["required"] == ["value"]
+    assert spec.request_schema["properties"]["value"]["type"] == "array"
+    assert "$defs" in spec.request_schema  # hoisted to the root
+    _, data, issues = spec.check({"value": [{"explanation": "a", "output": "b"}]})
+    assert issues == [] and isinstance(data[0], Step)
+    _, data, _ = load_schema(Colour).check({"value": "red"})
+    assert data is Colour.RED
+    spec = load_schema({"type": "string", "enum": ["yes", "no"]})
+    assert spec.check({"value": "yes"})[1] == "yes"
+    # a server that ignored the wrapper: the bare value is fine when it is valid
+    assert spec.check("no")[1] == "no"
+    _, _, issues = spec.check({"answer": "no"})
+    assert issues[0].path == "$" and '{"value": ...}' in issues[0].message
+
+
+def test_map_back_follows_the_union_branch_the_value_is_in():
+    schema = {"type": "object", "properties": {"item": {"anyOf": [
+        {"type": "object", "properties": {"kind": {"const": "a"}, "x": {"type": "string"}},
+         "required": ["kind"]},
+        {"type": "object", "properties": {"kind": {"const": "b"}, "x": {"type": ["string",
+                                                                                 "null"]}},
+         "required": ["kind", "x"]},
+    ]}}, "required": ["item"]}
+    spec = load_schema(schema)
+    assert spec.strict
+    assert spec.check({"item": {"kind": "a", "x": None}})[0] == {"item": {"kind": "a"}}
+    assert spec.check({"item": {"kind": "b", "x": None}})[0] == {"item": {"kind": "b",
+                                                                          "x": None}}
+
+
+# --- validation issues ----------------------------------------------------------------------
 
 
 def test_format_checking():
     spec = load_schema(CONTACT)
     _, _, issues = spec.check({"name": "A", "email": "not-an-email", "birthday": "2024-13-45",
                                "phone": None})
-    assert {i.path for i in issues} == {"$.email", "$.birthday"}
+    assert [i.path for i in issues] == ["$.birthday", "$.email"]
     uuid_spec = load_schema({"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}}, "required": ["id"]})
-    assert uuid_spec.check({"id": "nope"})[2][0].path == "$.id"
+        "id": {"type": "string", "format": "uuid"},
+        "at": {"type": "string", "format": "date-time"}}, "required": ["id", "at"]})
+    _, _, issues = uuid_spec.check({"id": "nope", "at": "yesterday"})
+    assert [i.path for i in issues] == ["$.at", "$.id"]
+    assert "uuid" in issues[1].message and "date-time" in issues[0].message
+
+
+def test_formats_follow_the_dialect():
+    time = {"type": "string", "format": "time"}
+    assert validator_for(time).is_valid("10:00:00Z")  # RFC 3339 time (2020-12)
+    assert not validator_for(time).is_valid("10:00")
+    draft3 = {"$schema": "http://json-schema.org/draft-03/schema#", **time}
+    assert validator_for(draft3).is_valid("10:00:00")  # draft 3: HH:MM:SS
+
+
+def test_date_time_is_checked_even_without_the_format_extras():
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=["date", "email"])  # as if rfc3339 missing
+    checker = schema_module._with_fallbacks(checker)
+    assert checker.conforms("2024-05-01T12:00:00Z", "date-time")
+    assert checker.conforms("2024-05-01T12:00:00.5+02:00", "date-time")
+    assert not checker.conforms("2024-05-01", "date-time")
+    assert not checker.conforms("2024-02-30T12:00:00Z", "date-time")
+    assert not checker.conforms("2024-05-01T12:00:00", "date-time")  # no offset
+    assert checker.conforms("12:00:00Z", "time") and not checker.conforms("25:00:00Z", "time")
 
 
 def test_issue_paths_point_into_arrays():
-    from schema_corpus import MATH
-
     spec = load_schema(MATH)
-    _, _, issues = spec.check({"steps": [{"explanation": "a", "output": "b"},
-                                         {"explanation": "c"}], "final_answer": 1})
-    assert {i.path for i in issues} == {"$.steps[1]", "$.final_answer"}
+    _, data, issues = spec.check({"steps": [{"explanation": "a", "output": "b"},
+                                            {"explanation": "c", "output": 3}],
+                                  "final_answer": 1})
+    assert data is None
+    assert [(i.path, i.message) for i in issues] == [
+        ("$.final_answer", "1 is not of type 'string'"),
+        ("$.steps[1].output", "3 is not of type 'string'"),
+    ]
+    assert str(issues[1]) == "$.steps[1].output: 3 is not of type 'string'"
 
 
-def test_typed_values_back():
-    spec = load_schema(list[Step])
-    assert spec.wrapped and spec.request_schema["properties"]["value"]["type"] == "array"
-    _, data, issues = spec.check({"value": [{"explanation": "a", "output": "b"}]})
-    assert issues == [] and isinstance(data[0], Step)
-    _, data, _ = load_schema(Colour).check({"value": "red"})
-    assert data is Colour.RED
+def test_a_failed_union_is_explained_by_the_branch_the_value_is_shaped_like():
+    from schema_corpus import UNION
+
+    _, _, issues = load_schema(UNION).check({"shape": {"kind": "circle", "r": "big"}})
+    assert [(i.path, i.message) for i in issues] == [("$.shape.r",
+                                                      "'big' is not of type 'number'")]
+
+
+def test_pydantic_errors_become_issues_with_paths():
     _, data, issues = load_schema(Person).check({"name": "ada", "age": 3, "nickname": None,
                                                  "languages": []})
     assert data is None and issues[0].path == "$.name" and "capital" in issues[0].message
+    _, data, issues = load_schema(list[Step]).check({"value": [{"explanation": "a",
+                                                                "output": 1}]})
+    assert data is None and issues[0].path == "$[0].output"
+
+
+# --- bad schemas ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -132,93 +467,372 @@ def test_typed_values_back():
         ({"type": "strin"}, "$.type", "Not a valid JSON Schema"),
         ({"type": "object", "properties": {"a": {"minimum": "x"}}}, "$.properties.a.minimum",
          "Not a valid JSON Schema"),
+        ({"type": "object", "properties": {"steps": {"type": "array", "items": 3}}},
+         "$.properties.steps.items", "Not a valid JSON Schema"),
         ({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
          "$.properties.a.$ref", "does not resolve"),
         ({"type": "object", "properties": {"a": {"$ref": "https://evil.example/s.json"}}},
-         "$.properties.a.$ref", "no remote URL"),
+         "$.properties.a.$ref", "no remote schema"),
+        (False, "$", "admits no value"),
         ({"not": {}}, "$.not", "admits no value"),
         ({"type": "object", "properties": {"a": {"enum": []}}}, "$.properties.a.enum",
-         "admits no value"),
+         "`enum` is empty"),
+        ({"type": "object", "properties": {"a": {"type": []}}}, "$.properties.a.type",
+         "Not a valid JSON Schema"),  # the metaschema already says so
         ({"type": "object", "properties": {"a": {"type": "integer", "minimum": 5,
                                                   "maximum": 1}}},
-         "$.properties.a.minimum", "greater than"),
-        (False, "$", "admits no value"),
+         "$.properties.a.minimum", "minimum 5 leaves nothing up to maximum 1"),
+        ({"type": "object", "properties": {"a": {"type": "string", "minLength": 3,
+                                                  "maxLength": 2}}},
+         "$.properties.a.minLength", "greater than maxLength"),
+        ({"type": "object", "properties": {"a": False}, "required": ["a"]},
+         "$.properties.a", "required property 'a' has the schema `false`"),
+        ({"type": "array", "items": False, "minItems": 1}, "$.items",
+         "`items` is `false` but minItems asks for more items"),
+        ({"type": "object", "properties": {"a": {"type": "string", "enum": [1, 2]}}},
+         "$.properties.a.enum", "no enum value is of type 'string'"),
+        ({"type": "object", "properties": {"a": {"anyOf": [{"enum": []}, False]}}},
+         "$.properties.a.anyOf", "no `anyOf` branch"),
+        ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"],
+          "additionalProperties": False}, "$.required", "'b' is required but not a property"),
+        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {
+            "type": "object", "properties": {"a": {"type": "nope"}}}}},
+         "$.json_schema.schema.properties.a.type", "Not a valid JSON Schema"),
+        ({"type": "object", "properties": {"a": {"type": "number",
+                                                  "default": float("nan")}}},
+         "$.properties.a.default", "JSON cannot carry"),
     ],
 )
 def test_bad_schemas_have_paths(schema, path, message):
     with pytest.raises(sm.SchemaError, match=message) as info:
         load_schema(schema)
     assert info.value.path == path
+    assert "\n" not in str(info.value)  # one clear message
+
+
+@pytest.mark.parametrize("fine", [
+    {"type": "object", "properties": {"a": {"not": {"enum": []}}}},  # not of nothing
+    {"type": "object", "properties": {"a": False}},  # an optional property forbidden
+    {"type": "object", "properties": {"a": {"anyOf": [{"enum": []}, {"type": "string"}]}}},
+    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 1}}},
+    {"type": "array", "prefixItems": [{"type": "integer"}], "items": False, "minItems": 1},
+    tuple[int, str],
+])
+def test_schemas_that_admit_something_are_not_rejected(fine):
+    load_schema(fine)
 
 
 def test_limits():
     many = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5001)}}
-    with pytest.raises(sm.SchemaError, match="5000 properties"):
+    with pytest.raises(sm.SchemaError, match="more than 5000 properties") as info:
         load_schema(many)
-    deep: dict = {"type": "string"}
-    for _ in range(11):
-        deep = {"type": "object", "properties": {"x": deep}}
+    assert info.value.path == "$.properties"
+    many["properties"].pop("p0")
+    assert load_schema(many).strict
+    with pytest.raises(sm.SchemaError, match="5000 properties"):  # the wrapper's one counts
+        load_schema({"type": "array", "items": many})
+
+    def nested(levels):
+        node: dict = {"type": "string"}
+        for _ in range(levels):
+            node = {"type": "object", "properties": {"x": node}, "required": ["x"]}
+        return node
+
+    assert load_schema(nested(10)).strict
     with pytest.raises(sm.SchemaError, match="10 levels") as info:
-        load_schema(deep)
-    assert info.value.path.count("properties") == 10
-    enums = {"type": "object", "properties": {"e": {"enum": list(range(1001))}}}
-    with pytest.raises(sm.SchemaError, match="1000 enum values"):
+        load_schema(nested(11))
+    assert info.value.path == "$" + ".properties.x" * 10
+    with pytest.raises(sm.SchemaError, match="10 levels"):  # nesting through $ref counts
+        load_schema({"type": "object", "properties": {"a": {"$ref": "#/$defs/deep"}},
+                     "$defs": {"deep": nested(10)}})
+    with pytest.raises(sm.SchemaError, match="10 levels"):  # so does the wrapper
+        load_schema({"type": "array", "items": nested(10)})
+
+    enums = {"type": "object", "properties": {"e": {"enum": list(range(1000))}}}
+    assert load_schema(enums).strict
+    enums["properties"]["f"] = {"enum": ["x"]}
+    with pytest.raises(sm.SchemaError, match="more than 1000 enum values") as info:
         load_schema(enums)
+    assert info.value.path == "$.properties.f.enum"
+    long_enum = {"type": "object", "properties": {
+        "e": {"enum": [f"{i:03d}" + "x" * 60 for i in range(251)]}}}
+    with pytest.raises(sm.SchemaError, match="15000 characters") as info:
+        load_schema(long_enum)
+    assert info.value.path == "$.properties.e.enum"
+    long_enum["properties"]["e"]["enum"] = long_enum["properties"]["e"]["enum"][:250]
+    assert load_schema(long_enum).strict  # 250 values: no character limit
 
 
-@pytest.mark.parametrize("bad", [42, len, sys, {"type": "json_object"}, "not json, no file"])
-def test_wrong_kinds(bad):
-    with pytest.raises(sm.SchemaError):
+def test_strict_violations_lists_every_rule():
+    assert strict_violations(load_schema(CONTACT).request_schema) == []
+    found = strict_violations({
+        "anyOf": [{"type": "object"}],
+    })
+    assert any("root must be an object" in f for f in found)
+    found = strict_violations({
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "default": "x"},
+            "b": {"$ref": "#/$defs/b", "description": "d"},
+            "c": {"type": "object", "properties": {"d": {"type": "string"}}},
+            "e": {"type": "string", "format": "uri"},
+            "f": {"type": "array"},
+            "g": {"allOf": [{"type": "string"}]},
+            "h": {},
+        },
+        "required": ["a", "b", "c", "e", "f", "g"],
+        "$defs": {"b": {"type": "string"}},
+    })
+    expected = [
+        "$: additionalProperties must be false",
+        "$: every property must be required",
+        "$.properties.a: keyword 'default' is not supported",
+        "$.properties.b: $ref must not have sibling keywords (description)",
+        "$.properties.c: additionalProperties must be false",
+        "$.properties.c: every property must be required",
+        "$.properties.e: format 'uri' is not supported",
+        "$.properties.f: an array needs an `items` schema",
+        "$.properties.g: keyword 'allOf' is not supported",
+        "$.properties.h: no type",
+    ]
+    for text in expected:
+        assert any(f.startswith(text) for f in found), (text, found)
+
+
+# --- wrong kinds and pydantic-less use ------------------------------------------------------
+
+
+def _function():
+    return None
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (42, "an int is not a schema"),
+    (None, "None is not a schema"),
+    (3.5, "a float is not a schema"),
+    (_function, "a function is not a schema"),
+    (len, "a function is not a schema"),
+    (sys, "a module is not a schema"),
+    ({"foo": 1, "bar": 2}, "not a JSON Schema: none of its keys"),
+    ({"name": "x", "strict": True}, "has no 'schema'"),
+    ({"type": "json_object"}, "has no schema"),
+    ({"type": "json_schema"}, "needs a 'json_schema' object"),
+    ({"name": "x", "schema": [1]}, "'schema' must be a JSON Schema object"),
+    ("not json, no file", "neither JSON nor the path"),
+    ("x" * 5000, "neither JSON nor the path"),
+    ("nul\x00byte", "neither JSON nor the path"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "a list is not a schema"),
+    ("/nonexistent/dir/schema.json", "Could not read the schema file"),
+    (Person(name="Ada", age=3), "instance of Person, not a schema: pass the class"),
+    (Point(1, 2), "instance of Point"),
+])
+def test_wrong_kinds(bad, message):
+    with pytest.raises(sm.SchemaError, match=message) as info:
         load_schema(bad)
-
-
-def test_json_file_path(tmp_path):
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps(CONTACT))
-    assert load_schema(str(path)).name == "contact"
-    with pytest.raises(sm.SchemaError, match="Could not read"):
-        load_schema(str(tmp_path / "missing.json"))
+    if "not a schema" in message and "instance" not in message:
+        assert "Pydantic model, dataclass, TypedDict" in str(info.value)
 
 
 def test_without_pydantic(monkeypatch):
-    from structmagic import schema as schema_module
+    @dataclasses.dataclass
+    class Fresh:
+        x: int
 
-    from schema_corpus import Point
+    class Mood(enum.Enum):
+        UP = "up"
 
     monkeypatch.setitem(sys.modules, "pydantic", None)
-    schema_module._specs.clear()
-    with pytest.raises(sm.SchemaError, match=r"structmagic\[pydantic\]"):
-        load_schema(Point)
-    assert load_schema(CONTACT).name == "contact"
-    schema_module._specs.clear()
+    for tp in (Fresh, Mood, list[int], typing.Literal["a"]):
+        with pytest.raises(sm.SchemaError, match=r'pip install "structmagic\[pydantic\]"'):
+            load_schema(tp)
+    spec = load_schema(CONTACT)
+    assert spec.name == "contact" and spec.strict
+    assert spec.check({"name": "A", "email": "a@b.c", "birthday": None, "phone": None})[2] == []
+
+
+def test_a_type_pydantic_cannot_describe():
+    with pytest.raises(sm.SchemaError, match="Could not make a JSON Schema"):
+        load_schema(typing.Callable[[int], int])
+
+
+def test_importing_the_module_stays_light():
+    code = ("import sys; import structmagic.schema, structmagic.strict;"
+            "print(sorted(m for m in ('jsonschema', 'pydantic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
 
 
 def test_validator_is_cached():
-    assert validator_for(CONTACT) is validator_for(json.loads(json.dumps(CONTACT)))
+    same = json.loads(json.dumps(CONTACT))
+    reordered = dict(reversed(list(CONTACT.items())))
+    assert validator_for(CONTACT) is validator_for(same) is validator_for(reordered)
+    assert validator_for(CONTACT) is not validator_for(MATH["json_schema"]["schema"])
+    assert validator_for(CONTACT).format_checker is not None
 
 
-optional_object = st.dictionaries(
-    st.sampled_from(["a", "b", "c", "d"]),
-    st.sampled_from([{"type": "string"}, {"type": "integer"},
-                     {"type": "array", "items": {"type": "string"}},
-                     {"type": "object", "properties": {"z": {"type": "boolean"}}}]),
-    min_size=1,
-)
+def test_unused_definitions_are_not_sent():
+    spec = load_schema({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}},
+                        "required": ["a"], "$defs": {"A": {"$ref": "#/$defs/B"},
+                                                     "B": {"type": "string"},
+                                                     "unused": {"not": {"type": "null"}}}})
+    assert spec.strict and set(spec.request_schema["$defs"]) == {"A", "B"}
 
 
-@given(optional_object, st.data())
-@settings(max_examples=100, deadline=None)
-def test_property_strict_roundtrip_preserves_validity(props, data):
-    required = data.draw(st.lists(st.sampled_from(sorted(props)), unique=True))
-    schema = {"type": "object", "properties": props, "required": required}
+def test_response_format():
+    spec = load_schema(MATH)
+    assert spec.response_format() == {"type": "json_schema", "json_schema": {
+        "name": "math_reasoning", "schema": spec.request_schema, "strict": True}}
+    assert spec.request_schema == MATH["json_schema"]["schema"]  # strict-ready: unchanged
+
+
+def test_describe_is_compact_json_of_the_request():
+    spec = load_schema(MATH)
+    assert json.loads(spec.describe()) == spec.request_schema
+    assert ": " not in spec.describe()
+
+
+# --- property: strict conversion + mapping back preserves validity --------------------------
+
+
+def chooser(data):
+    def choose(kind, n):
+        return data.draw(st.integers(0, n - 1), label=kind)
+
+    return choose
+
+
+_KEYS = st.sampled_from(["a", "b", "c", "d", "e"])
+_LEAVES = st.sampled_from([
+    {"type": "string"},
+    {"type": "integer", "minimum": 0},
+    {"type": "number"},
+    {"type": "boolean"},
+    {"enum": ["red", "green"]},
+    {"type": "string", "format": "date"},
+    {"type": ["string", "null"]},
+    {"type": "string", "default": "x", "title": "T"},
+    {"type": "string", "maxLength": 40, "description": "short"},
+    {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
+])
+
+
+def _object(fields):
+    return {"type": "object",
+            "properties": {k: s for k, (s, _) in fields.items()},
+            "required": [k for k, (_, req) in fields.items() if req]}
+
+
+def _tagged_union(objects, key):
+    branches = []
+    for i, obj in enumerate(objects):
+        props = {"kind": {"const": f"k{i}"}, **obj["properties"]}
+        branches.append({**obj, "properties": props, "required": ["kind", *obj["required"]]})
+    return {key: branches}
+
+
+def _schemas(children):
+    fields = st.dictionaries(_KEYS, st.tuples(children, st.booleans()), min_size=1, max_size=4)
+    objects = fields.map(_object)
+    return st.one_of(
+        objects,
+        children.map(lambda s: {"type": "array", "items": s}),
+        st.tuples(st.lists(objects, min_size=2, max_size=3),
+                  st.sampled_from(["anyOf", "oneOf"])).map(lambda t: _tagged_union(*t)),
+        children.map(lambda s: {"anyOf": [s, {"type": "null"}]}),
+        children.map(lambda s: {"allOf": [s], "description": "one allOf"}),
+    )
+
+
+_ROOT_FIELDS = st.dictionaries(
+    _KEYS, st.tuples(st.recursive(_LEAVES, _schemas, max_leaves=8), st.booleans()),
+    min_size=1, max_size=5)
+
+
+def _with_defs(fields, use_defs):
+    root = _object(fields)
+    if use_defs:  # move the first property into $defs, referenced twice (once described)
+        first = next(iter(root["properties"]))
+        root["$defs"] = {"shared": root["properties"][first]}
+        root["properties"][first] = {"$ref": "#/$defs/shared", "description": "shared"}
+        root["properties"]["again"] = {"$ref": "#/$defs/shared"}
+    return root
+
+
+@given(st.builds(_with_defs, _ROOT_FIELDS, st.booleans()), st.data())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_property_strict_roundtrip_preserves_validity(schema, data):
     spec = load_schema(schema)
+    assert spec.strict, spec.nonstrict_reasons
     assert strict_violations(spec.request_schema) == []
-    instance = make_instance(spec.request_schema)
-    # the model may write null for every property that was optional
-    for key in props:
-        if key not in required and data.draw(st.booleans()):
-            instance[key] = None
-    plain, _, issues = spec.check(instance)
-    assert issues == [], (schema, instance)
-    assert all(v is not None for v in plain.values())
+    instance = make_instance(spec.request_schema, choose=chooser(data))
+    assert validator_for(spec.request_schema).is_valid(instance)
+    plain, got, issues = spec.check(instance)
+    assert issues == [], (schema, instance, issues)
     assert validator_for(schema).is_valid(plain)
+    assert got == plain
+    # nulls the conversion asked for are gone; real ones stay
+    for key, sub in schema["properties"].items():
+        if key not in schema["required"] and instance.get(key) is None:
+            admits_null = validator_for(schema).evolve(schema=sub).is_valid(None)
+            assert (key in plain) == admits_null, (key, plain)
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["s", ""]))
+_ANY_LEAF = st.one_of(st.booleans(), st.fixed_dictionaries({}, optional={
+    "type": st.one_of(
+        st.sampled_from(["string", "integer", "number", "boolean", "null", "object", "array"]),
+        st.lists(st.sampled_from(["string", "integer", "null", "object"]), max_size=3,
+                 unique=True)),
+    "enum": st.lists(_SCALARS, max_size=3),
+    "const": _SCALARS,
+    "format": st.sampled_from(["date", "uuid", "email", "uri", "date-time", "weird"]),
+    "minimum": st.integers(-2, 2), "maximum": st.integers(-2, 2),
+    "minLength": st.integers(0, 3), "maxLength": st.integers(0, 3),
+    "minItems": st.integers(0, 2), "maxItems": st.integers(0, 3),
+    "default": _SCALARS, "title": st.just("T"), "description": st.just("d"),
+    "pattern": st.sampled_from(["^a", "[0-9]+", "^x?$"]),
+}))
+
+
+def _any_schemas(children):
+    names = st.sampled_from(["a", "b", "x y", "$ref"])
+    return st.one_of(
+        st.builds(lambda p, r, extra: {"type": "object", "properties": p, "required": r,
+                                       **extra},
+                  st.dictionaries(names, children, max_size=3),
+                  st.lists(names, max_size=2, unique=True),
+                  st.fixed_dictionaries({}, optional={
+                      "additionalProperties": st.one_of(st.booleans(), children)})),
+        children.map(lambda c: {"type": "array", "items": c}),
+        st.lists(children, min_size=1, max_size=3).map(lambda b: {"anyOf": b}),
+        st.lists(children, min_size=1, max_size=3).map(lambda b: {"oneOf": b}),
+        st.lists(children, min_size=1, max_size=2).map(lambda b: {"allOf": b}),
+        children.map(lambda c: {"not": c}),
+        st.just({"$ref": "#/$defs/d", "description": "x"}),
+        st.just({"$ref": "#"}),
+    )
+
+
+@given(st.recursive(_ANY_LEAF, _any_schemas, max_leaves=10), _ANY_LEAF, st.data())
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_property_any_schema_is_loaded_or_refused_cleanly(tree, shared, data):
+    """Whatever the schema: a SchemaError or a spec whose request obeys what it claims,
+    and whose checks never crash on an instance of the request."""
+    schema = {**tree, "$defs": {"d": shared}} if isinstance(tree, dict) else tree
+    try:
+        spec = load_schema(schema)
+    except sm.SchemaError as exc:
+        assert exc.path.startswith("$")
+        return
+    if spec.strict:
+        assert strict_violations(spec.request_schema) == []
+    try:
+        instance = make_instance(spec.request_schema, choose=chooser(data))
+    except ValueError:  # no finite instance (an object that requires itself)
+        return
+    _, value, issues = spec.check(instance)
+    assert all(i.path.startswith("$") for i in issues)
+    if issues:
+        assert value is None
