@@ -1,10 +1,30 @@
 """Claude Messages (``POST {base}/messages``), Anthropic's format.
 
-The key goes in ``x-api-key`` with an ``anthropic-version`` header; ``max_tokens`` is always
-sent. Structured output: ``output_config.format`` (json_schema); or one forced tool whose
-``input_schema`` is the schema (its ``input`` is the value) — never a forced tool together
-with extended thinking (the engine uses the schema-in-prompt path then). Thinking blocks
-are the reasoning text; ``stop_reason`` ``max_tokens`` is truncation, ``refusal`` a refusal.
+Headers: the key in ``x-api-key``; ``anthropic-version: 2023-06-01`` and
+``content-type: application/json`` (:meth:`Messages.extra_headers`).
+
+Request: ``model``, ``max_tokens`` (always: the API requires it; 4096 when not given),
+``system`` (the system messages, joined), ``messages`` (user / assistant turns; consecutive
+turns of one role merged, as the API wants them alternating), ``temperature``, and per mode:
+
+- ``json_schema``: ``output_config = {"format": {"type": "json_schema", "schema"}}``;
+- ``tools``: one tool ``{"name", "description"?, "input_schema"}`` forced with
+  ``tool_choice = {"type": "tool", "name"}`` -- its ``input`` is the value;
+- ``prompt`` / ``json_object``: nothing added (Claude has no JSON mode; the engine has put the
+  schema into the system message).
+
+Thinking (``call.thinking``) adds ``thinking = {"type": "enabled", "budget_tokens": 2048}``,
+raises ``max_tokens`` above the budget if needed and leaves ``temperature`` out (the API takes
+neither a lower ``max_tokens`` nor a changed temperature with thinking). A forced tool together
+with thinking is refused by the API, so :meth:`Messages.build` raises ``ValueError`` for it
+(the engine skips that step).
+
+Answer: ``content`` blocks ``text``, ``thinking`` (reasoning), ``tool_use`` (``input``, sent
+on as JSON text); ``stop_reason`` ``end_turn`` / ``stop_sequence`` / ``max_tokens`` /
+``refusal`` / ``tool_use``. Stream: ``message_start``, ``content_block_start`` /
+``_delta`` (``text_delta``, ``thinking_delta``, ``input_json_delta``, ``signature_delta``) /
+``_stop``, ``message_delta`` (stop reason, output tokens), ``message_stop``, ``ping`` and
+``event: error``.
 """
 
 from __future__ import annotations
@@ -14,19 +34,49 @@ from typing import Any
 
 from .base import Call, Completion, Delta, finish_kind, mentions_format
 
-__all__ = ["Messages"]
+__all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION", "Messages", "error_message"]
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGET = 2048
+MODES = ("json_schema", "tools", "prompt")
+_KNOWN_MODES = (*MODES, "json_object")
+#: wording of this API's format rejections that base.mentions_format does not know
+_HINTS = ("output_format", "json outputs", "forced tool use")
+#: "Extra inputs are not permitted" is a format rejection only when it names the format
+_EXTRA = "extra inputs are not permitted"
+_REFUSED = "The model declined to answer."
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as one string (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+        )
+    return str(content)
+
+
+def _finish(reason: Any) -> str | None:
+    if reason == "model_context_window_exceeded":
+        return "length"
+    return finish_kind(reason)
 
 
 def _usage(raw: Any) -> dict[str, int]:
+    """``input_tokens`` (plus cache reads and writes) / ``output_tokens`` in the engine's names."""
     if not isinstance(raw, dict):
         return {}
     out: dict[str, int] = {}
-    if isinstance(raw.get("input_tokens"), int):
-        out["prompt_tokens"] = raw["input_tokens"]
+    prompt = [raw.get(k) for k in ("input_tokens", "cache_creation_input_tokens",
+                                   "cache_read_input_tokens")]
+    if isinstance(prompt[0], int):
+        out["prompt_tokens"] = sum(n for n in prompt if isinstance(n, int))
     if isinstance(raw.get("output_tokens"), int):
         out["completion_tokens"] = raw["output_tokens"]
     if out:
@@ -35,17 +85,17 @@ def _usage(raw: Any) -> dict[str, int]:
 
 
 def error_message(body: Any) -> str | None:
-    """``{"type": "error", "error": {"type", "message"}}``."""
+    """The message of ``{"type": "error", "error": {"type", "message"}}``, with its type."""
     if not isinstance(body, dict):
         return None
     err = body.get("error")
     if isinstance(err, dict) and isinstance(err.get("message"), str):
         kind = err.get("type")
         return f"{err['message']} ({kind})" if kind else err["message"]
-    if isinstance(err, str):
+    if isinstance(err, str) and err:
         return err
     msg = body.get("message")
-    return msg if isinstance(msg, str) else None
+    return msg if isinstance(msg, str) and msg else None
 
 
 class Messages:
@@ -53,24 +103,29 @@ class Messages:
 
     name = "anthropic"
     #: the ways to ask for a schema, best first (the auto ladder)
-    modes = ("json_schema", "tools", "prompt")
+    modes = MODES
     #: whether json_schema has a strict switch
     has_strict = False
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
+        """The URL and body. ``ValueError`` for a forced tool with thinking, or a bad mode."""
+        if call.mode not in _KNOWN_MODES:
+            raise ValueError(f"mode {call.mode!r} is not one of Claude Messages' {MODES}")
         if call.mode == "tools" and call.thinking:
             raise ValueError("a forced tool cannot be combined with extended thinking")
-        system = [str(m["content"]) for m in call.messages if m.get("role") == "system"]
+        system: list[str] = []
         messages: list[dict[str, Any]] = []
         for m in call.messages:
             role = m.get("role")
-            if role == "system":
+            text = _content_text(m.get("content"))
+            if role in ("system", "developer"):
+                system.append(text)
                 continue
             role = "assistant" if role == "assistant" else "user"
             if messages and messages[-1]["role"] == role:
-                messages[-1]["content"] += "\n\n" + str(m["content"])
+                messages[-1]["content"] += "\n\n" + text
             else:
-                messages.append({"role": role, "content": str(m["content"])})
+                messages.append({"role": role, "content": text})
         body: dict[str, Any] = {
             "model": call.model,
             "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
@@ -81,70 +136,95 @@ class Messages:
         if call.mode == "json_schema":
             body["output_config"] = {"format": {"type": "json_schema", "schema": call.schema}}
         elif call.mode == "tools":
-            tool: dict[str, Any] = {"name": call.schema_name, "input_schema": call.schema}
+            tool: dict[str, Any] = {"name": call.schema_name}
             if call.description:
                 tool["description"] = call.description
+            tool["input_schema"] = call.schema
             body["tools"] = [tool]
             body["tool_choice"] = {"type": "tool", "name": call.schema_name}
-        if call.temperature is not None and not call.thinking:
-            body["temperature"] = call.temperature
         if call.thinking:
             body["thinking"] = {"type": "enabled", "budget_tokens": THINKING_BUDGET}
+            # max_tokens must exceed the budget; leave room for the answer itself
             body["max_tokens"] = max(body["max_tokens"], THINKING_BUDGET + 1024)
+        elif call.temperature is not None:
+            body["temperature"] = call.temperature
         if call.stream:
             body["stream"] = True
         return f"{base_url}/messages", body
 
     def auth_headers(self, key: str) -> dict[str, str]:
+        """``x-api-key: KEY``."""
         return {"x-api-key": key}
 
     def extra_headers(self) -> dict[str, str]:
-        return {"anthropic-version": VERSION}
+        """The API version and the body's type."""
+        return {"anthropic-version": VERSION, "content-type": "application/json"}
 
     def parse(self, body: Any) -> Completion:
+        """A whole message as a :class:`Completion`.
+
+        A ``tool_use`` block's ``input`` is the text (a forced tool); else the text blocks.
+        A refusal keeps whatever text came and is also the refusal message.
+        """
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
             raise ValueError("the answer has no 'content' list")
         text: list[str] = []
         thinking: list[str] = []
+        tool_input: str | None = None
         for block in body["content"]:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind == "text":
-                text.append(block.get("text") or "")
+                text.append(str(block.get("text") or ""))
             elif kind == "thinking":
-                thinking.append(block.get("thinking") or "")
-            elif kind == "tool_use":
-                text.append(json.dumps(block.get("input"), ensure_ascii=False))
-        finish = finish_kind(body.get("stop_reason"))
+                thinking.append(str(block.get("thinking") or ""))
+            elif kind == "tool_use" and tool_input is None:
+                tool_input = json.dumps(block.get("input"), ensure_ascii=False)
+        finish = _finish(body.get("stop_reason"))
+        answer = tool_input if tool_input is not None else "".join(text)
         return Completion(
-            text="".join(text),
+            text=answer,
             reasoning="".join(thinking) or None,
-            refusal=("".join(text) or "The model declined to answer.")
-            if finish == "refusal" else None,
+            refusal=(answer.strip() or _REFUSED) if finish == "refusal" else None,
             finish=finish,
             usage=_usage(body.get("usage")),
             model=body.get("model"),
         )
 
     def stream(self) -> _MessagesStream:
+        """A fresh translator for one streamed message."""
         return _MessagesStream()
 
     def rejects_format(self, status: int, message: str) -> bool:
+        """Whether the error means "this model does not take ``output_config`` / this tool"."""
         text = message.lower()
-        return mentions_format(status, message) or (
-            status in (400, 422) and ("extra inputs are not permitted" in text
-                                      or "does not support" in text))
+        if mentions_format(status, message):
+            return True
+        ours = any(h in text for h in _HINTS) or (
+            _EXTRA in text and ("format" in text or "output" in text))
+        # appending a base hint word makes mentions_format check only status and negatives
+        return ours and mentions_format(status, f"{message} schema")
 
     def error_message(self, body: Any) -> str | None:
+        """See :func:`error_message`."""
         return error_message(body)
 
 
 class _MessagesStream:
-    __slots__ = ("_input_tokens",)
+    """Translates the events of one streamed message into :class:`Delta` pieces.
+
+    Only the first ``tool_use`` block's ``input_json_delta`` pieces are text (a forced tool
+    makes one call); usage is the input tokens of ``message_start`` with the output tokens
+    of ``message_delta`` (both cumulative).
+    """
+
+    __slots__ = ("_prompt", "_tool_index")
 
     def __init__(self) -> None:
-        self._input_tokens = 0
+        self._prompt: dict[str, int] = {}
+        self._tool_index: int | None = None
 
     def feed(self, event: str, data: str) -> list[Delta]:
+        """Translate one SSE event (its ``event:`` name and ``data:`` text)."""
         if not data.strip():
             return []
         obj = json.loads(data)
@@ -155,23 +235,39 @@ class _MessagesStream:
             delta = obj.get("delta") or {}
             dk = delta.get("type")
             if dk == "text_delta":
-                return [Delta(text=delta.get("text") or "")]
+                return [Delta(text=str(delta.get("text") or ""))]
             if dk == "input_json_delta":
-                return [Delta(text=delta.get("partial_json") or "")]
+                index = obj.get("index")
+                if self._tool_index is None:
+                    self._tool_index = index
+                elif index is not None and index != self._tool_index:
+                    return []  # a second tool call: not our answer
+                return [Delta(text=str(delta.get("partial_json") or ""))]
             if dk == "thinking_delta":
-                return [Delta(reasoning=delta.get("thinking") or "")]
+                return [Delta(reasoning=str(delta.get("thinking") or ""))]
+            return []  # signature_delta, citations_delta
+        if kind == "content_block_start":
+            block = obj.get("content_block") or {}
+            if block.get("type") == "tool_use" and self._tool_index is None:
+                self._tool_index = obj.get("index")
+            elif block.get("type") == "text" and block.get("text"):
+                return [Delta(text=str(block["text"]))]
+            elif block.get("type") == "thinking" and block.get("thinking"):
+                return [Delta(reasoning=str(block["thinking"]))]
             return []
         if kind == "message_start":
             message = obj.get("message") or {}
-            self._input_tokens = (message.get("usage") or {}).get("input_tokens") or 0
+            usage = message.get("usage") or {}
+            self._prompt = {k: v for k, v in usage.items()
+                            if k != "output_tokens" and isinstance(v, int)}
             return [Delta(model=message.get("model"))]
         if kind == "message_delta":
-            usage = dict(obj.get("usage") or {})
-            usage.setdefault("input_tokens", self._input_tokens)
-            return [Delta(finish=finish_kind((obj.get("delta") or {}).get("stop_reason")),
+            more = obj.get("usage") or {}
+            usage = {**self._prompt, **{k: v for k, v in more.items() if isinstance(v, int)}}
+            return [Delta(finish=_finish((obj.get("delta") or {}).get("stop_reason")),
                           usage=_usage(usage) or None)]
         if kind == "message_stop":
             return [Delta(done=True)]
         if kind == "error":
             return [Delta(error=error_message(obj) or "the server sent an error event")]
-        return []  # ping, content_block_start/stop, signature deltas
+        return []  # ping, content_block_stop

@@ -1,45 +1,108 @@
-"""OpenAI Responses API (``POST {base}/responses``).
+"""OpenAI Responses API (``POST {base}/responses``, ``Authorization: Bearer KEY``).
 
-Structured output goes in ``text.format`` (``json_schema`` with name, schema, strict);
-the answer is in ``output`` items: ``message`` with ``output_text`` / ``refusal`` parts,
-``reasoning`` with summary texts, ``function_call`` with arguments. Streams are typed SSE
-events (``response.output_text.delta``, ``response.completed`` ...).
+Request: ``model``, ``instructions`` (the system messages, joined), ``input`` (the other
+messages as ``{"role", "content"}`` items), and per mode:
+
+- ``json_schema``: ``text.format = {"type": "json_schema", "name", "description"?, "schema",
+  "strict"}``;
+- ``json_object``: ``text.format = {"type": "json_object"}`` (the schema is in the
+  instructions already);
+- ``tools``: one function tool ``{"type": "function", "name", "description"?, "parameters",
+  "strict"}`` forced with ``tool_choice = {"type": "function", "name"}``;
+- ``prompt``: nothing added.
+
+Plus ``temperature``, ``max_output_tokens``, ``reasoning.summary = "auto"`` when thinking is
+asked for (so reasoning models send their summaries) and ``stream``.
+
+Answer: ``output`` items -- ``message`` (``output_text`` / ``refusal`` parts), ``reasoning``
+(``summary_text`` parts, or ``reasoning_text`` content on open-weight servers),
+``function_call`` (``arguments``); ``status: incomplete`` with ``incomplete_details.reason``
+``max_output_tokens`` / ``content_filter`` is truncation / a content filter.
+
+Stream: typed SSE events whose data carries ``type``: ``response.output_text.delta``,
+``response.refusal.delta``, ``response.reasoning_summary_text.delta``,
+``response.function_call_arguments.delta``; ``response.completed`` / ``response.incomplete``
+carry the whole response (usage, status) and end the stream; ``response.failed`` and
+``error`` are errors inside the stream.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .base import Call, Completion, Delta, finish_kind, mentions_format
-from .openai_chat import error_message
 
-__all__ = ["Responses"]
+__all__ = ["Responses", "error_message"]
+
+MODES = ("json_schema", "json_object", "tools", "prompt")
+#: wording of this API's rejections that base.mentions_format does not know
+_HINTS = ("text.format", "'text'", "response_format")
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as one string (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+        )
+    return str(content)
 
 
 def _usage(raw: Any) -> dict[str, int]:
+    """``input_tokens`` / ``output_tokens`` / ``total_tokens`` in the engine's names."""
     if not isinstance(raw, dict):
         return {}
-    p, c = raw.get("input_tokens"), raw.get("output_tokens")
     out: dict[str, int] = {}
-    if isinstance(p, int):
-        out["prompt_tokens"] = p
-    if isinstance(c, int):
-        out["completion_tokens"] = c
+    if isinstance(raw.get("input_tokens"), int):
+        out["prompt_tokens"] = raw["input_tokens"]
+    if isinstance(raw.get("output_tokens"), int):
+        out["completion_tokens"] = raw["output_tokens"]
     if out:
         total = raw.get("total_tokens")
         out["total_tokens"] = total if isinstance(total, int) else sum(out.values())
     return out
 
 
-def _finish(resp: dict[str, Any]) -> str | None:
+def _finish(resp: Mapping[str, Any]) -> str | None:
+    """The normalized finish of a response object, from its ``status``."""
     status = resp.get("status")
     if status == "incomplete":
         reason = (resp.get("incomplete_details") or {}).get("reason")
         return finish_kind(reason) or "length"
     if status == "completed":
         return "stop"
-    return finish_kind(status)
+    return None
+
+
+def _dicts(items: Any) -> Iterable[dict[str, Any]]:
+    return (x for x in items if isinstance(x, dict)) if isinstance(items, list) else ()
+
+
+def error_message(body: Any) -> str | None:
+    """The message of an error body or event.
+
+    ``{"error": {"message", "code"}}`` (HTTP errors, ``response.failed``'s response),
+    ``{"type": "error", "message", "code"}`` (the stream's error event) or
+    ``{"error": "..."}``.
+    """
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    if isinstance(err, str) and err:
+        return err
+    if not isinstance(err, dict):
+        err = body
+    message = err.get("message")
+    if isinstance(message, str) and message:
+        return message
+    return None
 
 
 class Responses:
@@ -47,19 +110,24 @@ class Responses:
 
     name = "responses"
     #: the ways to ask for a schema, best first (the auto ladder)
-    modes = ("json_schema", "json_object", "tools", "prompt")
+    modes = MODES
     #: whether json_schema has a strict switch
     has_strict = True
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
-        system = [m["content"] for m in call.messages if m.get("role") == "system"]
+        """The URL and body; system messages become ``instructions``."""
+        if call.mode not in MODES:
+            raise ValueError(f"mode {call.mode!r} is not one of the Responses API's {MODES}")
+        system = [_content_text(m.get("content")) for m in call.messages
+                  if m.get("role") in ("system", "developer")]
         body: dict[str, Any] = {"model": call.model}
         if system:
-            body["instructions"] = "\n\n".join(str(s) for s in system)
+            body["instructions"] = "\n\n".join(system)
         body["input"] = [
-            {"role": m["role"], "content": m["content"]}
+            {"role": "assistant" if m.get("role") == "assistant" else "user",
+             "content": _content_text(m.get("content"))}
             for m in call.messages
-            if m.get("role") != "system"
+            if m.get("role") not in ("system", "developer")
         ]
         if call.mode == "json_schema":
             fmt: dict[str, Any] = {"type": "json_schema", "name": call.schema_name}
@@ -71,10 +139,11 @@ class Responses:
         elif call.mode == "json_object":
             body["text"] = {"format": {"type": "json_object"}}
         elif call.mode == "tools":
-            tool: dict[str, Any] = {"type": "function", "name": call.schema_name,
-                                    "parameters": call.schema, "strict": call.strict}
+            tool: dict[str, Any] = {"type": "function", "name": call.schema_name}
             if call.description:
                 tool["description"] = call.description
+            tool["parameters"] = call.schema
+            tool["strict"] = call.strict
             body["tools"] = [tool]
             body["tool_choice"] = {"type": "function", "name": call.schema_name}
         if call.temperature is not None:
@@ -88,82 +157,127 @@ class Responses:
         return f"{base_url}/responses", body
 
     def auth_headers(self, key: str) -> dict[str, str]:
+        """``Authorization: Bearer KEY``."""
         return {"Authorization": f"Bearer {key}"}
 
     def extra_headers(self) -> dict[str, str]:
+        """None needed."""
         return {}
 
     def parse(self, body: Any) -> Completion:
+        """A whole response object as a :class:`Completion`.
+
+        The first function call's arguments, if any, are the text (a forced tool); else the
+        messages' ``output_text`` parts. A ``failed`` response raises ``ValueError``.
+        """
         if not isinstance(body, dict) or not isinstance(body.get("output"), list):
             raise ValueError("the answer has no 'output' list")
+        if body.get("status") == "failed":
+            raise ValueError(f"the response failed: {error_message(body) or 'no reason given'}")
         text: list[str] = []
         reasoning: list[str] = []
         refusal: list[str] = []
-        tool = False
-        for item in body["output"]:
-            kind = item.get("type") if isinstance(item, dict) else None
+        arguments: list[str] = []
+        for item in _dicts(body["output"]):
+            kind = item.get("type")
             if kind == "message":
-                for part in item.get("content") or ():
-                    if part.get("type") == "output_text":
-                        text.append(part.get("text") or "")
+                for part in _dicts(item.get("content")):
+                    if part.get("type") in ("output_text", "text"):
+                        text.append(str(part.get("text") or ""))
                     elif part.get("type") == "refusal":
-                        refusal.append(part.get("refusal") or "")
+                        refusal.append(str(part.get("refusal") or ""))
             elif kind == "reasoning":
-                for part in item.get("summary") or ():
-                    if isinstance(part, dict) and part.get("text"):
-                        reasoning.append(part["text"])
+                pieces = [str(p["text"]) for p in _dicts(item.get("summary")) if p.get("text")]
+                if not pieces:  # open-weight servers put the raw reasoning in content
+                    pieces = [str(p["text"]) for p in _dicts(item.get("content"))
+                              if p.get("text")]
+                reasoning.extend(pieces)
             elif kind == "function_call":
-                text.append(item.get("arguments") or "")
-                tool = True
+                arguments.append(str(item.get("arguments") or ""))
         finish = _finish(body)
-        if refusal and finish == "stop":
+        if finish == "stop" and refusal:
             finish = "refusal"
+        elif finish == "stop" and arguments:
+            finish = "tool"
         return Completion(
-            text="".join(text),
+            text=arguments[0] if arguments else "".join(text),
             reasoning="\n\n".join(reasoning) or None,
             refusal="".join(refusal) or None,
-            finish="tool" if tool and finish == "stop" else finish,
+            finish=finish,
             usage=_usage(body.get("usage")),
             model=body.get("model"),
         )
 
     def stream(self) -> _ResponsesStream:
+        """A fresh translator for one streamed answer."""
         return _ResponsesStream()
 
     def rejects_format(self, status: int, message: str) -> bool:
-        return mentions_format(status, message) or "text.format" in message.lower()
+        """Whether the error means "this server does not take this ``text.format`` / tool"."""
+        text = message.lower()
+        # appending a base hint word makes mentions_format check only status and negatives
+        return mentions_format(status, message) or (
+            any(h in text for h in _HINTS) and mentions_format(status, f"{message} schema"))
 
     def error_message(self, body: Any) -> str | None:
+        """See :func:`error_message`."""
         return error_message(body)
 
 
 class _ResponsesStream:
-    __slots__ = ()
+    """Translates the typed events of one streamed response into :class:`Delta` pieces.
+
+    Only the first function call's arguments are text (a forced tool makes one call);
+    the final event's finish is ``refusal`` / ``tool`` when refusal text / arguments came.
+    """
+
+    __slots__ = ("_call_item", "_refused", "_tool")
+
+    def __init__(self) -> None:
+        self._call_item: str | None = None
+        self._tool = False
+        self._refused = False
 
     def feed(self, event: str, data: str) -> list[Delta]:
-        if not data.strip() or data == "[DONE]":
-            return [Delta(done=True)] if data == "[DONE]" else []
+        """Translate one SSE event (its ``event:`` name and ``data:`` text)."""
+        if data == "[DONE]":  # some relays add it after response.completed
+            return [Delta(done=True)]
+        if not data.strip():
+            return []
         obj = json.loads(data)
         if not isinstance(obj, dict):
             return []
         kind = obj.get("type") or event
-        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
-            return [Delta(text=obj.get("delta") or "")]
+        if kind == "response.output_text.delta":
+            return [Delta(text=str(obj.get("delta") or ""))]
+        if kind == "response.function_call_arguments.delta":
+            item = obj.get("item_id")
+            if self._call_item is None:
+                self._call_item = item
+            elif item is not None and item != self._call_item:
+                return []  # a second, parallel call: not our answer
+            self._tool = True
+            return [Delta(text=str(obj.get("delta") or ""))]
         if kind == "response.refusal.delta":
-            return [Delta(refusal=obj.get("delta") or "")]
+            self._refused = True
+            return [Delta(refusal=str(obj.get("delta") or ""))]
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            return [Delta(reasoning=obj.get("delta") or "")]
+            return [Delta(reasoning=str(obj.get("delta") or ""))]
+        if kind in ("response.created", "response.in_progress"):
+            model = (obj.get("response") or {}).get("model")
+            return [Delta(model=model)] if model else []
         if kind in ("response.completed", "response.incomplete"):
             resp = obj.get("response") or {}
-            return [Delta(finish=_finish(resp) or ("stop" if kind.endswith("completed")
-                                                  else "length"),
-                          usage=_usage(resp.get("usage")) or None, model=resp.get("model"),
-                          done=True)]
-        if kind == "response.created":
-            return [Delta(model=(obj.get("response") or {}).get("model"))]
-        if kind in ("response.failed", "error"):
-            resp = obj.get("response") or {}
-            message = (error_message(resp) or error_message(obj)
-                       or obj.get("message") or "the response failed")
-            return [Delta(error=str(message))]
-        return []
+            finish = _finish(resp) or ("stop" if kind == "response.completed" else "length")
+            if finish == "stop" and self._refused:
+                finish = "refusal"
+            elif finish == "stop" and self._tool:
+                finish = "tool"
+            return [Delta(finish=finish, usage=_usage(resp.get("usage")) or None,
+                          model=resp.get("model"), done=True)]
+        if kind == "response.failed":
+            message = error_message(obj.get("response") or {}) or error_message(obj)
+            return [Delta(error=message or "the response failed", done=True)]
+        if kind == "error":
+            return [Delta(error=error_message(obj) or "the server sent an error event")]
+        return []  # output_item.added/done, content_part.*, *.done, queued ...
