@@ -251,11 +251,11 @@ def _structured(
             observer.restart()  # a re-ask or a step down streams a new answer from the start
         try:
             sent = send(call, settings, wire, on_deltas=partials, gate=gate)
-        except E.UnsupportedFormatError:
+        except E.UnsupportedFormatError as err:
             if settings.mode != "auto" or step_index + 1 >= len(ladder):
                 raise
             step_index += 1
-            attempts += 1
+            attempts += 1 if err.status else 0  # status 0: the format could not even build it
             continue
         except E.StreamError as err:
             if partials is not None:

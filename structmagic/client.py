@@ -318,7 +318,14 @@ def send(
 
     ``gate`` (a :class:`structmagic.batching.RateGate`) paces requests shared by a batch.
     """
-    url, body = wire.build(call, settings.base_url)
+    try:
+        url, body = wire.build(call, settings.base_url)
+    except ValueError as exc:  # this format cannot carry this schema in this mode
+        raise E.UnsupportedFormatError(
+            f"The {wire.name} format cannot send this schema as {call.mode}: {exc}",
+            status=0,
+            hint="--mode auto (the default) steps down to the next way of asking.",
+        ) from None
     path = urlsplit(url).path
     cassette = None
     key = ""

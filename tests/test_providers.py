@@ -299,3 +299,17 @@ def test_magic_provider_option(ip, server, settings):
     assert res.success, res.error_in_exec
     assert ip.user_ns["out"] == ANSWER
     assert server.requests[0].path == "/v1/messages"
+
+
+def test_gemini_recursive_schema_steps_past_the_openapi_subset(server, settings):
+    tree = {"type": "object", "properties": {"name": {"type": "string"},
+                                             "kids": {"type": "array", "items": {"$ref": "#"}}},
+            "required": ["name", "kids"], "additionalProperties": False}
+    reject = gemini_error(400, "Invalid JSON payload received. Unknown name "
+                               "\"responseJsonSchema\" at 'generation_config'")
+    server.queue(reject, gemini('{"name": "a", "kids": []}'))
+    res = sm.structured("q", tree, provider="gemini", model="m-1")
+    assert res.data == {"name": "a", "kids": []}
+    # responseSchema cannot say a recursive schema: the next step (json_object) was sent
+    assert res.mode == "json_object"
+    assert "responseSchema" not in server.requests[1].json["generationConfig"]
