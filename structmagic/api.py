@@ -171,6 +171,7 @@ def structured(
     steps_field: str | None = None,
     observer: Observer | None = None,
     _gate: Any = None,
+    _settings: Settings | None = None,
     **options: Any,
 ) -> Result:
     """Ask for a value that conforms to ``schema`` and return it validated.
@@ -190,7 +191,7 @@ def structured(
         return _structured(
             prompt, schema, {**options, "model": model, "system": system},
             stream=bool(stream or on_partial is not None), on_partial=on_partial,
-            steps_field=steps_field, observer=observer, gate=_gate,
+            steps_field=steps_field, observer=observer, gate=_gate, settings=_settings,
         )
     except KeyboardInterrupt:
         # A fresh interrupt, without the frames of httpx/httpcore below: a verbose
@@ -209,11 +210,13 @@ def _structured(
     steps_field: str | None,
     observer: Observer | None,
     gate: Any,
+    settings: Settings | None = None,
 ) -> Result:
     from .schema import SchemaSpec, load_schema
 
     started = time.perf_counter()
-    settings = resolve(options)
+    if settings is None:  # a batch resolves once for all its items
+        settings = resolve(options)
     spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
     wire = wire_for(settings.provider)
 

@@ -145,7 +145,9 @@ def batch(
         raise ValueError("concurrency must be at least 1")
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
     spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
-    resolve({k: v for k, v in options.items() if k not in ("stream", "on_partial")})
+    settings = resolve({k: v for k, v in options.items()
+                        if k not in ("stream", "on_partial", "model", "system")},
+                       model=options.get("model"), system=options.get("system"))
     gate = RateGate(
         max_requests_per_minute=max_requests_per_minute,
         max_tokens_per_minute=max_tokens_per_minute,
@@ -158,7 +160,7 @@ def batch(
         if stop.is_set():
             return index, _interrupted(spec.name)
         try:
-            res = structured(items[index], spec, _gate=gate, **options)
+            res = structured(items[index], spec, _gate=gate, _settings=settings, **options)
         except StructuredError as exc:
             res = Result(error=exc, schema_name=spec.name, attempts=getattr(exc, "attempts", 0))
         gate.spent(res.usage.get("total_tokens", 0))

@@ -234,6 +234,10 @@ class SchemaSpec:
 
     def describe(self) -> str:
         """The request schema as compact JSON text, for a prompt (json_object / prompt)."""
+        return self._described
+
+    @functools.cached_property
+    def _described(self) -> str:
         return json.dumps(self.request_schema, ensure_ascii=False, separators=(",", ":"))
 
     def check(self, answer: Any) -> tuple[Any, Any, list[ValidationIssue]]:
