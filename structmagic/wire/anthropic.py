@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Call, Completion, Delta, finish_kind, mentions_format
+from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
 
 __all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION", "Messages", "error_message"]
 
@@ -46,20 +46,6 @@ _HINTS = ("output_format", "json outputs", "forced tool use")
 #: "Extra inputs are not permitted" is a format rejection only when it names the format
 _EXTRA = "extra inputs are not permitted"
 _REFUSED = "The model declined to answer."
-
-
-def _content_text(content: Any) -> str:
-    """A message's content as one string (a string, or a list of text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) if isinstance(part, dict) else str(part)
-            for part in content
-        )
-    return str(content)
 
 
 def _finish(reason: Any) -> str | None:
@@ -117,7 +103,7 @@ class Messages:
         messages: list[dict[str, Any]] = []
         for m in call.messages:
             role = m.get("role")
-            text = _content_text(m.get("content"))
+            text = content_text(m.get("content"))
             if role in ("system", "developer"):
                 system.append(text)
                 continue

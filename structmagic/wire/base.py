@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Call", "Completion", "Delta", "StreamTranslator", "WireFormat", "finish_kind"]
+__all__ = [
+    "Call",
+    "Completion",
+    "Delta",
+    "StreamTranslator",
+    "WireFormat",
+    "content_text",
+    "finish_kind",
+]
 
 
 @dataclass(frozen=True)
@@ -158,3 +166,17 @@ def finish_kind(reason: str | None) -> str | None:
     if r in ("stop", "end_turn", "stop_sequence", "completed", "eos"):
         return "stop"
     return r
+
+
+def content_text(content: Any) -> str:
+    """A message's content as one string (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+        )
+    return str(content)

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .base import Call, Completion, Delta, finish_kind, mentions_format
+from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
 
 __all__ = ["MAX_REF_DEPTH", "Gemini", "error_message", "to_openapi_schema"]
 
@@ -222,20 +222,6 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
 # --- answers -----------------------------------------------------------------------------------
 
 
-def _content_text(content: Any) -> str:
-    """A message's content as one string (a string, or a list of text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) if isinstance(part, dict) else str(part)
-            for part in content
-        )
-    return str(content)
-
-
 def _finish(reason: Any) -> str | None:
     if not reason:
         return None
@@ -302,7 +288,7 @@ class Gemini:
         system: list[str] = []
         contents: list[dict[str, Any]] = []
         for m in call.messages:
-            text = _content_text(m.get("content"))
+            text = content_text(m.get("content"))
             if m.get("role") in ("system", "developer"):
                 system.append(text)
                 continue

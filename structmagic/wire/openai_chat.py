@@ -5,22 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Call, Completion, Delta, finish_kind, mentions_format
+from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
 
 __all__ = ["ChatCompletions"]
-
-
-def _text_of(content: Any) -> str:
-    """Message content as text: a string, or a list of text parts (some relays send that)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
-        )
-    return str(content)
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -93,10 +80,10 @@ class ChatCompletions:
             raise ValueError("the answer's 'choices' list is empty")
         choice = body["choices"][0] or {}
         message = choice.get("message") or {}
-        text = _text_of(message.get("content"))
+        text = content_text(message.get("content"))
         calls = message.get("tool_calls") or []
         if calls and not text:
-            text = _text_of(((calls[0] or {}).get("function") or {}).get("arguments"))
+            text = content_text(((calls[0] or {}).get("function") or {}).get("arguments"))
         return Completion(
             text=text,
             reasoning=_reasoning(message) or None,
@@ -159,7 +146,7 @@ class _ChatStream:
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
-                out.text += _text_of(content)
+                out.text += content_text(content)
             refusal = delta.get("refusal")
             if refusal:
                 out.refusal += refusal

@@ -32,27 +32,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .base import Call, Completion, Delta, finish_kind, mentions_format
+from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
 
 __all__ = ["Responses", "error_message"]
 
 MODES = ("json_schema", "json_object", "tools", "prompt")
 #: wording of this API's rejections that base.mentions_format does not know
 _HINTS = ("text.format", "'text'", "response_format")
-
-
-def _content_text(content: Any) -> str:
-    """A message's content as one string (a string, or a list of text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) if isinstance(part, dict) else str(part)
-            for part in content
-        )
-    return str(content)
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -118,14 +104,14 @@ class Responses:
         """The URL and body; system messages become ``instructions``."""
         if call.mode not in MODES:
             raise ValueError(f"mode {call.mode!r} is not one of the Responses API's {MODES}")
-        system = [_content_text(m.get("content")) for m in call.messages
+        system = [content_text(m.get("content")) for m in call.messages
                   if m.get("role") in ("system", "developer")]
         body: dict[str, Any] = {"model": call.model}
         if system:
             body["instructions"] = "\n\n".join(system)
         body["input"] = [
             {"role": "assistant" if m.get("role") == "assistant" else "user",
-             "content": _content_text(m.get("content"))}
+             "content": content_text(m.get("content"))}
             for m in call.messages
             if m.get("role") not in ("system", "developer")
         ]
