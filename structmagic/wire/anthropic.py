@@ -183,12 +183,11 @@ class Messages:
     def rejects_format(self, status: int, message: str) -> bool:
         """Whether the error means "this model does not take ``output_config`` / this tool"."""
         text = message.lower()
-        if mentions_format(status, message):
+        if mentions_format(status, message, _HINTS):
             return True
-        ours = any(h in text for h in _HINTS) or (
-            _EXTRA in text and ("format" in text or "output" in text))
-        # appending a base hint word makes mentions_format check only status and negatives
-        return ours and mentions_format(status, f"{message} schema")
+        # "Extra inputs are not permitted" counts only when it names the output format
+        return ("format" in text or "output" in text) and mentions_format(
+            status, message, (_EXTRA,))
 
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""

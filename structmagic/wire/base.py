@@ -140,14 +140,17 @@ _REJECTION_HINTS = (
 _REJECTION_NEGATIVE = ("api key", "apikey", "unauthorized", "rate limit", "quota")
 
 
-def mentions_format(status: int, message: str) -> bool:
-    """Whether an error answer reads like "this response format is not supported here"."""
+def mentions_format(status: int, message: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether an error answer reads like "this response format is not supported here".
+
+    ``extra`` adds a format's own wording (lower case) to the shared hint words.
+    """
     if status not in (400, 404, 415, 422, 500, 501, 502):
         return False
     text = message.lower()
     if any(word in text for word in _REJECTION_NEGATIVE):
         return False
-    return any(hint in text for hint in _REJECTION_HINTS)
+    return any(hint in text for hint in (*_REJECTION_HINTS, *extra))
 
 
 def finish_kind(reason: str | None) -> str | None:

@@ -200,10 +200,7 @@ class Responses:
 
     def rejects_format(self, status: int, message: str) -> bool:
         """Whether the error means "this server does not take this ``text.format`` / tool"."""
-        text = message.lower()
-        # appending a base hint word makes mentions_format check only status and negatives
-        return mentions_format(status, message) or (
-            any(h in text for h in _HINTS) and mentions_format(status, f"{message} schema"))
+        return mentions_format(status, message, _HINTS)
 
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""
