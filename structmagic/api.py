@@ -87,7 +87,7 @@ class _Partials:
     min_interval = 0.005
 
     def __init__(self, on_partial: Callable[[Any], None] | None, observer: Any) -> None:
-        from .stream import MISSING, PartialJSONError, PartialJSONParser
+        from .partial import MISSING, PartialJSONError, PartialJSONParser
 
         self._missing = MISSING
         self._error = PartialJSONError

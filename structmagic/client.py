@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from . import errors as E
 from .cache import Exchange, cassette_for, request_key
 from .config import Settings
-from .stream import SSEDecoder
+from .transport.sse import SSEDecoder
 from .wire.base import Call, Completion, Delta, WireFormat
 
 if TYPE_CHECKING:
