@@ -20,9 +20,12 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInterrupted",
+    "CassetteError",
     "CassetteMissError",
     "ConfigError",
     "ContentFilterError",
+    "InputError",
     "InvalidOutputError",
     "RateLimitError",
     "RefusalError",
@@ -49,6 +52,7 @@ __all__ = [
 _LAZY = {
     "structured": "api",
     "batch": "batching",
+    "BatchInterrupted": "batching",
     "configure": "config",
     "Result": "result",
     "SchemaSpec": "schema",
@@ -58,7 +62,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import structured
-    from .batching import batch
+    from .batching import BatchInterrupted, batch
     from .config import configure
     from .errors import (
         AnswerError,
@@ -66,9 +70,11 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        CassetteError,
         CassetteMissError,
         ConfigError,
         ContentFilterError,
+        InputError,
         InvalidOutputError,
         RateLimitError,
         RefusalError,

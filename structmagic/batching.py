@@ -1,7 +1,7 @@
 """``batch()``: one schema over many prompts, concurrently, in input order.
 
-Worker threads run the same :func:`structured` call as a single cell (so retries, re-asks,
-the cassette and every error are the same); at most ``concurrency`` items are in flight and
+Worker threads run the same call as a single cell (so retries, re-asks, the cassette and
+every error are the same); at most ``concurrency`` items are in flight and
 only that many are ever queued, so memory stays flat in the number of items. Threads, not
 asyncio: a Jupyter kernel already runs an event loop, and the main thread stays free to
 take a KeyboardInterrupt at once.
@@ -133,21 +133,25 @@ def batch(
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
 
     ``options`` are those of :func:`structured` (``model``, ``system``, ``retries``,
-    ``cache`` ...). ``on_progress(progress)`` is called from the calling thread after each
-    item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the
-    results) on interrupt; bad input (schema, options) raises before any request.
+    ``cache``, ``http_client`` ...). ``on_progress(progress)`` is called from the calling
+    thread after each item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt
+    carrying the results) on interrupt; bad input (schema, options) raises before any
+    request; a bad item (a prompt that cannot be sent) fails alone.
     """
-    from .api import structured
+    from .api import guarded, run
     from .config import resolve
-    from .schema import SchemaSpec, load_schema
+    from .errors import ConfigError
+    from .schema import load_schema
 
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"concurrency must be a whole number of at least 1, not "
+                          f"{concurrency!r}.")
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
-    spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
-    settings = resolve({k: v for k, v in options.items()
-                        if k not in ("stream", "on_partial", "model", "system")},
-                       model=options.get("model"), system=options.get("system"))
+    spec = load_schema(schema)
+    stream = bool(options.pop("stream", False))
+    steps_field = options.pop("steps_field", None)
+    options.pop("on_partial", None)
+    settings = resolve(options)
     gate = RateGate(
         max_requests_per_minute=max_requests_per_minute,
         max_tokens_per_minute=max_tokens_per_minute,
@@ -160,9 +164,10 @@ def batch(
         if stop.is_set():
             return index, _interrupted(spec.name)
         try:
-            res = structured(items[index], spec, _gate=gate, _settings=settings, **options)
+            res = guarded(run, items[index], spec, settings, stream=stream,
+                          steps_field=steps_field, gate=gate)
         except StructuredError as exc:
-            res = Result(error=exc, schema_name=spec.name, attempts=getattr(exc, "attempts", 0))
+            res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts)
         gate.spent(res.usage.get("total_tokens", 0))
         return index, res
 

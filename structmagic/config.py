@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, register_secret
+from .providers import DEFAULT_PROVIDER
+from .providers.base import AUTO
 
 __all__ = [
     "CACHE_MODES",
-    "MODES",
-    "PROVIDERS",
     "Secret",
     "Settings",
     "configure",
@@ -33,30 +33,7 @@ __all__ = [
     "resolve",
 ]
 
-PROVIDERS = ("openai", "responses", "anthropic", "gemini")
-MODES = ("auto", "json_schema", "json_object", "tools")
 CACHE_MODES = ("off", "replay", "record", "cache")
-
-#: default base URL of each provider (its vendor's own host)
-DEFAULT_BASE_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "responses": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com/v1",
-    "gemini": "https://generativelanguage.googleapis.com/v1beta",
-}
-#: environment variables that may hold the key, per provider, in order
-KEY_ENVS = {
-    "openai": ("OPENAI_API_KEY",),
-    "responses": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"),
-}
-DEFAULT_MODELS = {
-    "openai": "gpt-4o-mini",
-    "responses": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
-    "gemini": "gemini-2.5-flash",
-}
 
 
 class Secret:
@@ -91,14 +68,14 @@ class Secret:
 class Settings:
     """The effective settings of one call. Frozen; build with :func:`resolve`."""
 
-    provider: str = "openai"
+    provider: str = DEFAULT_PROVIDER
     model: str = ""
     base_url: str = ""
     api_key: Secret | None = field(default=None, repr=False)
     api_key_env: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
-    mode: str = "auto"
+    mode: str = AUTO
     retries: int = 2
     reasks: int = 1
     timeout: float = 600.0
@@ -108,20 +85,29 @@ class Settings:
     cassette: str | None = None
     system: str | None = None
     thinking: bool = False
+    #: an ``httpx.Client`` the user owns (proxies, CA bundles, mTLS, mock transports);
+    #: structmagic sends through it and never closes it
+    http_client: Any = field(default=None, repr=False, compare=False)
+
+    def _key_envs(self) -> tuple[str, ...]:
+        if self.api_key_env:
+            return (self.api_key_env,)
+        from .providers import get_provider
+
+        return get_provider(self.provider).key_envs
 
     def key(self) -> Secret | None:
         """The API key for a live request, looked up now (argument > configured > env)."""
         if self.api_key is not None:
             return self.api_key
-        envs = (self.api_key_env,) if self.api_key_env else KEY_ENVS.get(self.provider, ())
-        for name in envs:
+        for name in self._key_envs():
             value = os.environ.get(name or "")
             if value:
                 return Secret(value, f"environment variable {name}")
         return None
 
     def key_help(self) -> str:
-        envs = (self.api_key_env,) if self.api_key_env else KEY_ENVS.get(self.provider, ())
+        envs = self._key_envs()
         return (
             f"Set the environment variable {' or '.join(e for e in envs if e)}, or call "
             "structmagic.configure(api_key=...), or run %structured_config --key to type it "
@@ -130,7 +116,10 @@ class Settings:
 
     def masked(self) -> dict[str, Any]:
         """Every setting for display, the key replaced by where it comes from."""
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        shown = {f.name: getattr(self, f.name) for f in fields(self)
+                 if f.name not in ("api_key", "http_client")}
+        if self.http_client is not None:
+            shown["http_client"] = f"{type(self.http_client).__name__} (yours)"
         key = self.key()
         shown["api_key"] = f"set ({key.source})" if key else "not set"
         return shown
@@ -182,16 +171,17 @@ def configured() -> dict[str, Any]:
 
 def _env_value(name: str, provider: str) -> Any:
     if name == "base_url":
-        if provider in ("openai", "responses"):
-            return os.environ.get("OPENAI_BASE_URL") or None
-        if provider == "anthropic":
-            return os.environ.get("ANTHROPIC_BASE_URL") or None
-        return os.environ.get("GEMINI_BASE_URL") or None
+        from .providers import get_provider
+
+        for env in get_provider(provider).base_url_envs:
+            if os.environ.get(env):
+                return os.environ[env]
+        return None
     env = _ENV.get(name)
     return os.environ.get(env) or None if env else None
 
 
-def normalize_base_url(url: str, provider: str = "openai") -> str:
+def normalize_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> str:
     """Strip trailing slashes; a URL with no path gets the provider's version path."""
     url = url.strip()
     parts = urlsplit(url)
@@ -203,7 +193,9 @@ def normalize_base_url(url: str, provider: str = "openai") -> str:
         raise ConfigError("The base URL must not carry a query or fragment (keys go in headers).")
     path = parts.path.rstrip("/")
     if not path:
-        path = "/v1beta" if provider == "gemini" else "/v1"
+        from .providers import get_provider
+
+        path = get_provider(provider).version_path
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
@@ -228,10 +220,22 @@ def _coerce(name: str, value: Any) -> Any:
             value = bool(value)
     except (TypeError, ValueError):
         raise ConfigError(f"Bad value for {name}: {value!r}.") from None
-    choices = {"provider": PROVIDERS, "mode": MODES, "cache": CACHE_MODES}.get(name)
+    choices = _choices(name)
     if choices and value not in choices:
         raise ConfigError(f"Bad value for {name}: {value!r}; choose one of {', '.join(choices)}.")
     return value
+
+
+def _choices(name: str) -> tuple[str, ...] | None:
+    if name == "provider":
+        from .providers import provider_names
+
+        return provider_names()
+    if name == "mode":
+        from .providers.base import USER_MODES
+
+        return USER_MODES
+    return CACHE_MODES if name == "cache" else None
 
 
 def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:
@@ -240,9 +244,11 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
     unknown = set(given) - _NAMES
     if unknown:
         raise ConfigError(f"Unknown option(s): {', '.join(sorted(unknown))}.")
+    from .providers import get_provider
+
     layer = configured()
     provider = given.get("provider") or layer.get("provider") or _env_value("provider", "")
-    provider = _coerce("provider", provider or "openai")
+    provider = _coerce("provider", provider or DEFAULT_PROVIDER)
     values: dict[str, Any] = {"provider": provider}
     for name in _NAMES - {"provider"}:
         for source in (given, layer):
@@ -256,12 +262,13 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
     if isinstance(values.get("api_key"), str):
         values["api_key"] = Secret(values["api_key"], "the api_key argument")
     for name in list(values):
-        if name not in ("api_key", "base_url", "model", "cassette", "system", "api_key_env"):
+        if name not in ("api_key", "base_url", "model", "cassette", "system", "api_key_env",
+                        "http_client"):
             values[name] = _coerce(name, values[name])
-    values["base_url"] = normalize_base_url(
-        values.get("base_url") or DEFAULT_BASE_URLS[provider], provider
-    )
-    values.setdefault("model", DEFAULT_MODELS[provider])
+    facts = get_provider(provider)
+    values["base_url"] = normalize_base_url(values.get("base_url") or facts.default_base_url,
+                                            provider)
+    values.setdefault("model", facts.default_model)
     if values.get("cache", "off") != "off" and not values.get("cassette"):
         raise ConfigError(
             f"Cache mode {values['cache']!r} needs a cassette file: set "

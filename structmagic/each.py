@@ -60,7 +60,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
              source: Any) -> Any:
     """Run the cell over every row of ``source``; bind or return the values."""
     from .batching import BatchInterrupted, BatchProgress, batch
-    from .magic import _has_kernel
+    from .kernel import has_kernel
     from .progress import BatchBar
     from .prompt import TemplateError, fill_template
 
@@ -75,7 +75,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             prompts.append(fill_template(body, _Layered(row, ns)))
         except TemplateError as exc:
             raise UsageError(f"--each row {i!r}: {exc}") from None
-    bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and _has_kernel(magics.shell))
+    bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
     bar.show()
     concurrency = args.concurrency or 16
     interrupted: BatchInterrupted | None = None

@@ -4,8 +4,11 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
 
     StructuredError
     ├── ConfigError                 no key, bad base URL, bad option value
+    ├── InputError                  a prompt or input that cannot be sent (a lone surrogate,
+    │                               NaN, an unreadable or unsupported image or file)
     ├── SchemaError                 the schema given cannot be used (carries .path)
-    ├── CassetteMissError           replay mode and the request is not in the recording
+    ├── CassetteError               a recording that cannot be read or written
+    │   └── CassetteMissError       replay mode and the request is not in the recording
     ├── TransportError              the request did not get an HTTP answer
     │   └── APITimeoutError         connect / read timeout, or a stalled stream
     ├── APIError                    the server answered with an error status (.status)
@@ -41,9 +44,11 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "CassetteError",
     "CassetteMissError",
     "ConfigError",
     "ContentFilterError",
+    "InputError",
     "InvalidOutputError",
     "RateLimitError",
     "RefusalError",
@@ -98,6 +103,8 @@ class StructuredError(Exception):
 
     #: a short hint on what to do next, appended to the message when set
     hint: str | None = None
+    #: how many HTTP requests were made for the call that failed (0: none)
+    attempts: int = 0
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         message = scrub(str(message))
@@ -138,7 +145,15 @@ class SchemaError(StructuredError):
         super().__init__(message, hint=hint)
 
 
-class CassetteMissError(StructuredError):
+class InputError(StructuredError):
+    """A prompt or an input that cannot be sent as it is."""
+
+
+class CassetteError(StructuredError):
+    """A recording that cannot be read or written (a damaged line, an unwritable file)."""
+
+
+class CassetteMissError(CassetteError):
     """Replay mode is on and the request is not in the recording."""
 
 

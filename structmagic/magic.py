@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import keyword
 import re
-import sys
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, Unicode, observe
+
+from .config import CACHE_MODES
+from .kernel import has_kernel, interactive
+from .providers import DEFAULT_PROVIDER, get_provider, provider_names
+from .providers.base import AUTO, USER_MODES
 
 __all__ = ["StructuredMagics"]
 
@@ -51,14 +55,15 @@ def _none_if_empty(value: Any) -> Any:
 class StructuredMagics(Magics):
     """Schema-validated LLM answers in a cell: ``%%structured`` and ``%structured_config``."""
 
-    model = Unicode("", help="Model name (default: STRUCTMAGIC_MODEL, else gpt-4o-mini).").tag(
-        config=True
-    )
+    model = Unicode(
+        "", help="Model name (default: STRUCTMAGIC_MODEL, else the provider's default model, "
+        f"{get_provider(DEFAULT_PROVIDER).default_model} for {DEFAULT_PROVIDER})."
+    ).tag(config=True)
     base_url = Unicode(
         "", help="Base URL of the API, e.g. https://api.openai.com/v1 (default: OPENAI_BASE_URL)."
     ).tag(config=True)
     provider = Unicode(
-        "", help="Wire format: openai, responses, anthropic or gemini (default: openai)."
+        "", help=f"Wire format: {', '.join(provider_names())} (default: {DEFAULT_PROVIDER})."
     ).tag(config=True)
     api_key_env = Unicode(
         "", help="Name of the environment variable that holds the API key "
@@ -72,7 +77,7 @@ class StructuredMagics(Magics):
         config=True
     )
     mode = Enum(
-        ["auto", "json_schema", "json_object", "tools"], default_value="auto",
+        list(USER_MODES), default_value=AUTO,
         help="How the schema is asked for; auto steps down when a server rejects json_schema.",
     ).tag(config=True)
     retries = CInt(2, help="Retries of a failed request (connection, 408/409/429/5xx).").tag(
@@ -81,7 +86,7 @@ class StructuredMagics(Magics):
     reasks = CInt(1, help="Times an invalid answer is sent back with its errors.").tag(config=True)
     timeout = CFloat(600.0, help="Timeout in seconds (read; connect is 5 s).").tag(config=True)
     cache = Enum(
-        ["off", "replay", "record", "cache"], default_value="off",
+        list(CACHE_MODES), default_value="off",
         help="Recording: replay (file only), record (always call, append), cache (file first).",
     ).tag(config=True)
     cassette = Unicode("", help="The recording file (JSON lines) for the cache modes.").tag(
@@ -122,15 +127,15 @@ class StructuredMagics(Magics):
     @magic_arguments()
     @argument("--model", help="Model name.")
     @argument("--base-url", help="Base URL of the API (a URL with no path gets /v1).")
-    @argument("--provider", choices=["openai", "responses", "anthropic", "gemini"])
+    @argument("--provider", choices=provider_names())
     @argument("--key-env", metavar="VAR", help="Environment variable that holds the API key.")
     @argument("--key", action="store_true", help="Type the API key (not echoed, not stored).")
     @argument("--system", help="Default system prompt.")
-    @argument("--mode", choices=["auto", "json_schema", "json_object", "tools"])
+    @argument("--mode", choices=USER_MODES)
     @argument("--retries", type=int)
     @argument("--reasks", type=int)
     @argument("--timeout", type=float)
-    @argument("--cache", choices=["off", "replay", "record", "cache"],
+    @argument("--cache", choices=CACHE_MODES,
               help="Recording mode (needs --cassette).")
     @argument("--cassette", metavar="PATH", help="Recording file (JSON lines).")
     @line_magic
@@ -194,9 +199,9 @@ class StructuredMagics(Magics):
     @argument("--system", help="System prompt.")
     @argument("--temperature", type=float)
     @argument("--max-tokens", type=int)
-    @argument("--mode", choices=["auto", "json_schema", "json_object", "tools"],
+    @argument("--mode", choices=USER_MODES,
               help="How the schema is asked for (default auto: steps down when rejected).")
-    @argument("--provider", choices=["openai", "responses", "anthropic", "gemini"])
+    @argument("--provider", choices=provider_names(), help="The wire format.")
     @argument("--thinking", action="store_true",
               help="Ask for the model's reasoning (Claude thinking, Gemini thoughts).")
     @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
@@ -277,7 +282,7 @@ class StructuredMagics(Magics):
         stream = self.stream and not args.no_stream
         show = not args.quiet
         widget = handle = None
-        if show and _has_kernel(self.shell):
+        if show and has_kernel(self.shell):
             from .widget import StructuredWidget
 
             widget = StructuredWidget(
@@ -315,13 +320,13 @@ class StructuredMagics(Magics):
 
     def _ensure_key(self, settings: Any) -> None:
         """Ask for a missing key where a person can answer (never in a headless kernel)."""
-        from .client import _is_loopback
+        from .transport.http import is_loopback
 
         if settings.cache in ("replay", "cache") or settings.key() is not None:
             return
-        if _is_loopback(settings.base_url):
+        if is_loopback(settings.base_url):
             return
-        if _interactive(self.shell):
+        if interactive(self.shell):
             _prompt_key(self.shell, f"API key for {settings.base_url}")
 
 
@@ -363,24 +368,11 @@ def _lookup(ns: dict[str, Any], dotted: str, what: str) -> Any:
     return obj
 
 
-def _has_kernel(shell: Any) -> bool:
-    return getattr(shell, "kernel", None) is not None
-
-
-def _interactive(shell: Any) -> bool:
-    if _has_kernel(shell):
-        return True  # the kernel's getpass fails at once when the frontend has no stdin
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _prompt_key(shell: Any, label: str) -> None:
     from .config import Secret, configure
     from .errors import ConfigError
 
-    if not _interactive(shell):
+    if not interactive(shell):
         raise ConfigError("No API key, and no one to ask for it (not an interactive session).")
     import getpass
 

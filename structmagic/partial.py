@@ -96,7 +96,8 @@ class PartialJSONParser:
     """
 
     __slots__ = ("_chunks", "_esc", "_expect", "_failed", "_high", "_lit", "_parts", "_pos",
-                 "_root", "_skip_prefix", "_stack", "_started", "_tok", "_tok_start")
+                 "_root", "_skip_prefix", "_stack", "_started", "_tok", "_tok_start",
+                 "max_depth")
 
     def __init__(self, *, skip_prefix: bool = False) -> None:
         self._skip_prefix = skip_prefix
@@ -114,6 +115,8 @@ class PartialJSONParser:
         self._esc = ""  # a string escape not yet complete: "\\", "\\u", "\\u12", ...
         self._high: int | None = None  # a high surrogate escape waiting for its low half
         self._lit = ""  # the literal being spelled: "true", "false" or "null"
+        #: the deepest nesting of objects and arrays seen so far
+        self.max_depth = 0
 
     # public ----------------------------------------------------------------------------------
 
@@ -269,13 +272,12 @@ class PartialJSONParser:
 
     def _value_start(self, s: str, i: int, c: str) -> int:
         self._started = True
-        if c == "{":
-            self._stack.append(_Frame({}, True))
-            self._expect = _KEY_OR_END
-            return i + 1
-        if c == "[":
-            self._stack.append(_Frame([], False))
-            self._expect = _ITEM_OR_END
+        if c == "{" or c == "[":
+            stack = self._stack
+            stack.append(_Frame({}, True) if c == "{" else _Frame([], False))
+            if len(stack) > self.max_depth:
+                self.max_depth = len(stack)
+            self._expect = _KEY_OR_END if c == "{" else _ITEM_OR_END
             return i + 1
         self._tok_start = self._pos + i
         if c == '"':

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from string import Formatter
 from typing import Any
 
 from .errors import ValidationIssue
 
 __all__ = [
+    "MAX_ANSWER_DEPTH",
+    "answer_depth",
     "build_messages",
     "extract_json",
     "fill_template",
@@ -72,6 +75,27 @@ def reask_messages(raw: str, issues: Sequence[ValidationIssue]) -> tuple[dict[st
             + "\nAnswer again with the complete, corrected JSON value only.",
         },
     )
+
+
+#: the deepest nesting of objects and arrays an answer may have; a deeper answer is refused
+#: as invalid before it is parsed (no real schema comes near it, and Python's parsers and
+#: validators recurse once per level)
+MAX_ANSWER_DEPTH = 100
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def answer_depth(text: str) -> int:
+    """How deep objects and arrays nest in ``text`` (brackets inside strings not counted).
+
+    Cheap: a text with at most :data:`MAX_ANSWER_DEPTH` brackets in all is not scanned.
+    """
+    if text.count("{") + text.count("[") <= MAX_ANSWER_DEPTH:
+        return 0
+    plain = text.replace("\\\\", "").replace('\\"', "")
+    outside = "".join(plain.split('"')[::2])
+    brackets = _NOT_BRACKET.sub("", outside)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\r?\n?(.*?)```", re.S)

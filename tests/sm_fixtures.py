@@ -28,7 +28,7 @@ def server(fake_server):
 @pytest.fixture
 def settings(server, tmp_path):
     """structmagic configured for the fake server, with the canary key; restored after."""
-    from structmagic import api, config
+    from structmagic import config, loop
 
     saved = config.configured()
     config._configured.clear()
@@ -36,20 +36,20 @@ def settings(server, tmp_path):
         base_url=server.url + "/v1", api_key=CANARY, model="test-model", timeout=10.0,
         connect_timeout=2.0,
     )
-    api.forget_learned_modes()
+    loop.forget_learned_modes()
     yield config.resolve()
     config._configured.clear()
     config._configured.update(saved)
-    api.forget_learned_modes()
+    loop.forget_learned_modes()
 
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch):
     """Retry waits are recorded, not slept (the backoff is asserted, tests stay fast)."""
-    import structmagic.client as client
+    import structmagic.transport.retry as retry
 
     waited: list[float] = []
-    monkeypatch.setattr(client, "_sleep", waited.append)
+    monkeypatch.setattr(retry, "_sleep", waited.append)
     return waited
 
 

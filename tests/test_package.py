@@ -10,7 +10,8 @@ import structmagic
 
 EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
-    "CassetteMissError", "ConfigError", "ContentFilterError", "InvalidOutputError",
+    "BatchInterrupted", "CassetteError", "CassetteMissError", "ConfigError",
+    "ContentFilterError", "InputError", "InvalidOutputError",
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
@@ -32,8 +33,10 @@ def test_error_tree():
     assert issubclass(e.UnsupportedFormatError, e.BadRequestError)
     for cls in (e.RefusalError, e.TruncatedError, e.ContentFilterError, e.InvalidOutputError):
         assert issubclass(cls, e.AnswerError)
+    assert issubclass(e.CassetteMissError, e.CassetteError)
+    assert issubclass(e.BatchInterrupted, KeyboardInterrupt)
     for cls in (e.ConfigError, e.SchemaError, e.APIError, e.AnswerError, e.StreamError,
-                e.TransportError, e.CassetteMissError):
+                e.TransportError, e.CassetteError, e.InputError):
         assert issubclass(cls, e.StructuredError)
 
 

@@ -17,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic as sm
-from structmagic import schema as schema_module
-from structmagic.schema import load_schema, strict_violations, validator_for
+from structmagic.providers.openai_chat import OPENAI_STRICT
+from structmagic.schema import intake as schema_module
+from structmagic.schema import load_schema, validator_for, violations
+from structmagic.schema import validate as validate_module
 
 from fakeserver import echo_schema_responder
 from instances import make_instance
@@ -43,6 +45,20 @@ from schema_corpus import (
 IDS_ = [c[0] for c in CORPUS]
 
 
+def oa(spec):
+    """What OpenAI's formats send for ``spec`` (its strict conversion)."""
+    return spec.request_for("openai")
+
+
+def check(spec, answer):
+    """Check an answer written in OpenAI's request shape."""
+    return spec.check(answer, oa(spec))
+
+
+def strict_violations(schema):
+    return violations(schema, OPENAI_STRICT)
+
+
 @pytest.fixture(autouse=True)
 def fresh_spec_cache():
     schema_module._specs.clear()
@@ -51,7 +67,7 @@ def fresh_spec_cache():
 
 
 def request_shape(spec, example):
-    return {"value": example} if spec.wrapped else example
+    return {"value": example} if oa(spec).wrapped else example
 
 
 def assert_typed(spec, data):
@@ -86,22 +102,21 @@ def test_corpus_is_big_enough():
 def test_corpus_converts_and_checks(name, schema, example):
     before = copy.deepcopy(schema) if isinstance(schema, dict) else None
     spec = load_schema(schema, name=name)
-    assert spec.strict == (name not in NOT_STRICT), spec.nonstrict_reasons
-    if spec.strict:
-        assert strict_violations(spec.request_schema) == []
-        assert spec.nonstrict_reasons == ()
+    assert oa(spec).strict == (name not in NOT_STRICT), oa(spec).reasons
+    if oa(spec).strict:
+        assert strict_violations(oa(spec).request) == []
+        assert oa(spec).reasons == ()
     else:
-        assert spec.nonstrict_reasons
-        assert not spec.maps_back
-    assert spec.request_schema["type"] == "object"
-    assert spec.response_format()["json_schema"]["strict"] is spec.strict
+        assert oa(spec).reasons
+        assert not oa(spec).maps_back
+    assert oa(spec).request["type"] == "object"
     # a generated instance of the request schema is accepted
-    plain, data, issues = spec.check(make_instance(spec.request_schema))
+    plain, data, issues = check(spec, make_instance(oa(spec).request))
     assert issues == [], issues
     assert_typed(spec, data)
     # the corpus example (in request shape) is accepted and typed
     answer = request_shape(spec, copy.deepcopy(example))
-    plain, data, issues = spec.check(answer)
+    plain, data, issues = check(spec, answer)
     assert issues == [], issues
     assert_typed(spec, data)
     if spec.python_type is None:
@@ -118,7 +133,7 @@ def test_corpus_end_to_end_against_the_fake_server(server, settings, name, schem
     sent = server.requests[0].json["response_format"]["json_schema"]
     spec = load_schema(schema)
     assert sent["strict"] is (name not in NOT_STRICT)
-    assert sent["schema"] == spec.request_schema
+    assert sent["schema"] == oa(spec).request
     assert sent["name"] == spec.name
     assert_typed(spec, res.data)
 
@@ -129,9 +144,9 @@ def test_property_corpus_request_instances_are_valid_originals(entry, data):
     """Any instance of a strict request maps back to a value valid for the original."""
     name, schema, _ = entry
     spec = load_schema(schema, name=name)
-    instance = make_instance(spec.request_schema, choose=chooser(data))
-    assert validator_for(spec.request_schema).is_valid(instance), instance
-    plain, _, _ = spec.check(instance)
+    instance = make_instance(oa(spec).request, choose=chooser(data))
+    assert validator_for(oa(spec).request).is_valid(instance), instance
+    plain, _, _ = check(spec, instance)
     errors = [e.message for e in validator_for(spec.original).iter_errors(plain)]
     assert errors == [], (instance, plain)
 
@@ -178,7 +193,7 @@ def test_every_input_form(tmp_path):
     forms += [str(path), path]
     specs = [load_schema(f, name="math_reasoning") for f in forms]
     assert {s.name for s in specs} == {"math_reasoning"}
-    assert all(s.request_schema == specs[0].request_schema and s.strict for s in specs)
+    assert all(oa(s).request == oa(specs[0]).request and oa(s).strict for s in specs)
 
 
 def test_description_comes_from_the_json_schema_object_or_the_schema():
@@ -186,15 +201,14 @@ def test_description_comes_from_the_json_schema_object_or_the_schema():
 
     spec = load_schema(ENTITIES_RF)
     assert spec.description == "Named entities found in the text."
-    assert spec.response_format()["json_schema"]["description"] == spec.description
     assert load_schema(UIComponent).description.startswith("A node of a user interface")
-    assert "description" not in load_schema(CONTACT).response_format()["json_schema"]
+    assert load_schema(CONTACT).description is None
 
 
 def test_a_given_strict_false_is_honoured():
     spec = load_schema({"name": "c", "strict": False, "schema": CONTACT})
-    assert spec.strict is False and spec.request_schema == CONTACT and not spec.maps_back
-    plain, _, issues = spec.check({"name": "Ada", "email": "ada@example.com"})
+    assert oa(spec).strict is False and oa(spec).request == CONTACT and not oa(spec).maps_back
+    plain, _, issues = check(spec, {"name": "Ada", "email": "ada@example.com"})
     assert issues == [] and plain == {"name": "Ada", "email": "ada@example.com"}
 
 
@@ -213,37 +227,37 @@ def test_the_spec_is_built_once_per_schema_and_owns_a_copy():
 
 def test_optional_becomes_required_null_union_and_nulls_are_dropped():
     spec = load_schema(CONTACT)
-    req = spec.request_schema
+    req = oa(spec).request
     assert req["required"] == ["name", "email", "birthday", "phone"]
     assert req["properties"]["phone"] == {"type": ["string", "null"],
                                           "description": "E.164 if known"}
     assert req["additionalProperties"] is False and "title" not in req
-    plain, data, issues = spec.check({"name": "Ada", "email": "ada@example.com",
+    plain, data, issues = check(spec, {"name": "Ada", "email": "ada@example.com",
                                       "birthday": None, "phone": None})
     assert issues == [] and plain == data == {"name": "Ada", "email": "ada@example.com"}
 
 
 def test_a_null_the_original_allows_is_kept():
     spec = load_schema(Person)
-    _, data, issues = spec.check({"name": "Ada", "age": 36, "nickname": None,
+    _, data, issues = check(spec, {"name": "Ada", "age": 36, "nickname": None,
                                   "languages": None})
     assert issues == [] and data.nickname is None and data.languages == []
-    _, _, issues = spec.check({"name": None, "age": 36, "nickname": None, "languages": None})
+    _, _, issues = check(spec, {"name": None, "age": 36, "nickname": None, "languages": None})
     assert [i.path for i in issues] == ["$.name"]  # a required property may not be null
 
 
 def test_defaults_oneof_and_unsupported_keywords():
     spec = load_schema(ONEOF_DEFAULT)
-    text = json.dumps(spec.request_schema)
+    text = json.dumps(oa(spec).request)
     assert '"default"' not in text and '"oneOf"' not in text
-    props = spec.request_schema["properties"]
+    props = oa(spec).request["properties"]
     assert props["status"]["anyOf"] == [{"const": "open", "type": "string"},
                                         {"const": "closed", "type": "string"}]
     assert props["status"]["description"] == 'Default: "open"'
     assert props["priority"] == {"type": ["integer", "null"], "minimum": 1, "maximum": 5,
                                  "description": "Default: 3"}
     assert props["tags"]["anyOf"][0]["maxItems"] == 5  # kept: strict mode has it
-    line = load_schema(INVOICE).request_schema["properties"]["lines"]["items"]
+    line = oa(load_schema(INVOICE)).request["properties"]["lines"]["items"]
     assert line["properties"]["discount"]["description"] == "Default: 0"
     assert line["additionalProperties"] is False
 
@@ -255,41 +269,41 @@ def test_constraints_strict_mode_lacks_move_into_the_description():
         "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
         "x": {"type": "integer", "x-vendor": {"a": 1}, "examples": [1], "$comment": "c"},
     }, "required": ["code", "site", "tags", "x"]})
-    props = spec.request_schema["properties"]
+    props = oa(spec).request["properties"]
     assert props["code"] == {"type": "string", "pattern": "^[A-Z]+$",
                              "description": "Constraint: minLength 2\nConstraint: maxLength 2"}
     assert props["site"] == {"type": "string", "description": "home page\nFormat: uri"}
     assert props["tags"]["description"] == "Constraint: uniqueItems true"
     assert props["x"] == {"type": "integer"}  # annotations and unknown keys: dropped
-    assert spec.strict
+    assert oa(spec).strict
     # our own validation still enforces them
-    _, _, issues = spec.check({"code": "abc", "site": "x", "tags": ["a", "a"], "x": 1})
+    _, _, issues = check(spec, {"code": "abc", "site": "x", "tags": ["a", "a"], "x": 1})
     assert {i.path for i in issues} >= {"$.code", "$.tags"}
 
 
 def test_ref_with_siblings_becomes_a_one_branch_anyof():
     spec = load_schema(ADDRESSES)
-    props = spec.request_schema["properties"]
+    props = oa(spec).request["properties"]
     assert props["billing"] == {"anyOf": [{"$ref": "#/$defs/address"}],
                                 "description": "where the invoice goes"}
     # optional + default null: the description keeps the default, null joins the union
     assert props["shipping"] == {"anyOf": [{"$ref": "#/$defs/address"}, {"type": "null"}],
                                  "description": "Default: null"}
-    assert spec.strict
+    assert oa(spec).strict
     # Pydantic writes {"$ref", "description"} for a described nested model
-    guest = load_schema(Booking).request_schema["properties"]["guest"]
+    guest = oa(load_schema(Booking)).request["properties"]["guest"]
     assert guest == {"anyOf": [{"$ref": "#/$defs/Guest"}], "description": "who booked"}
 
 
 def test_single_allof_is_merged():
-    owner = load_schema(IDS).request_schema["properties"]["owner"]
+    owner = oa(load_schema(IDS)).request["properties"]["owner"]
     assert owner == {"anyOf": [{"$ref": "#/$defs/user"}], "description": "who owns it"}
     spec = load_schema({"type": "object", "properties": {"a": {
         "type": "object", "properties": {"x": {"type": "string"}},
         "allOf": [{"properties": {"y": {"type": "integer"}}, "required": ["y"]}]}},
         "required": ["a"]})
-    assert spec.strict
-    a = spec.request_schema["properties"]["a"]
+    assert oa(spec).strict
+    a = oa(spec).request["properties"]["a"]
     assert a["properties"] == {"x": {"type": ["string", "null"]}, "y": {"type": "integer"}}
     assert a["required"] == ["x", "y"]
 
@@ -314,34 +328,34 @@ def test_single_allof_is_merged():
 ])
 def test_what_strict_mode_cannot_say_goes_non_strict_unchanged(schema, reason):
     spec = load_schema(schema)
-    assert not spec.strict
-    assert any(reason in r for r in spec.nonstrict_reasons), spec.nonstrict_reasons
-    assert spec.request_schema == schema  # "the schema unchanged otherwise"
+    assert not oa(spec).strict
+    assert any(reason in r for r in oa(spec).reasons), oa(spec).reasons
+    assert oa(spec).request == schema  # "the schema unchanged otherwise"
 
 
 def test_recursion_by_root_ref_and_defs():
     spec = load_schema(UI_TREE)
-    assert spec.request_schema["properties"]["children"]["items"] == {"$ref": "#"}
+    assert oa(spec).request["properties"]["children"]["items"] == {"$ref": "#"}
     spec = load_schema(UIComponent)  # Pydantic: {"$ref": "#/$defs/UIComponent", "$defs": ...}
-    assert not spec.wrapped and spec.strict
-    req = spec.request_schema
+    assert not oa(spec).wrapped and oa(spec).strict
+    req = oa(spec).request
     assert req["type"] == "object" and "$ref" not in req
     assert req["properties"]["children"]["items"] == {"$ref": "#/$defs/UIComponent"}
     assert req["$defs"]["UIComponent"]["additionalProperties"] is False
     value = {"type": "div", "label": "a", "attributes": [], "children": [
         {"type": "button", "label": "b", "attributes": [], "children": []}]}
-    _, data, issues = spec.check(value)
+    _, data, issues = check(spec, value)
     assert issues == [] and isinstance(data.children[0], UIComponent)
 
 
 def test_a_wrapped_recursive_root_is_hoisted_into_defs():
     tree = {"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#"}]}}
     spec = load_schema(tree)
-    assert spec.wrapped and spec.strict, spec.nonstrict_reasons
-    req = spec.request_schema
+    assert oa(spec).wrapped and oa(spec).strict, oa(spec).reasons
+    req = oa(spec).request
     assert req["properties"]["value"] == {"$ref": "#/$defs/root"}
     assert req["$defs"]["root"]["items"]["anyOf"][1] == {"$ref": "#/$defs/root"}
-    plain, _, issues = spec.check({"value": ["a", ["b", ["c"]]]})
+    plain, _, issues = check(spec, {"value": ["a", ["b", ["c"]]]})
     assert issues == [] and plain == ["a", ["b", ["c"]]]
 
 
@@ -351,28 +365,28 @@ def test_refs_into_properties_and_branches_are_hoisted():
                  "required": ["city"]},
         "work": {"$ref": "#/properties/home"}}, "required": ["home"]}
     spec = load_schema(schema)
-    assert spec.strict
-    assert spec.request_schema["properties"]["work"] == {
+    assert oa(spec).strict
+    assert oa(spec).request["properties"]["work"] == {
         "anyOf": [{"$ref": "#/$defs/properties_home"}, {"type": "null"}]}
-    assert spec.request_schema["$defs"]["properties_home"]["required"] == ["city"]
-    plain, _, issues = spec.check({"home": {"city": "A"}, "work": None})
+    assert oa(spec).request["$defs"]["properties_home"]["required"] == ["city"]
+    plain, _, issues = check(spec, {"home": {"city": "A"}, "work": None})
     assert issues == [] and plain == {"home": {"city": "A"}}
 
 
 def test_non_object_roots_are_wrapped_and_unwrapped():
     spec = load_schema(list[Step])
-    assert spec.wrapped and spec.request_schema["required"] == ["value"]
-    assert spec.request_schema["properties"]["value"]["type"] == "array"
-    assert "$defs" in spec.request_schema  # hoisted to the root
-    _, data, issues = spec.check({"value": [{"explanation": "a", "output": "b"}]})
+    assert oa(spec).wrapped and oa(spec).request["required"] == ["value"]
+    assert oa(spec).request["properties"]["value"]["type"] == "array"
+    assert "$defs" in oa(spec).request  # hoisted to the root
+    _, data, issues = check(spec, {"value": [{"explanation": "a", "output": "b"}]})
     assert issues == [] and isinstance(data[0], Step)
-    _, data, _ = load_schema(Colour).check({"value": "red"})
+    _, data, _ = check(load_schema(Colour), {"value": "red"})
     assert data is Colour.RED
     spec = load_schema({"type": "string", "enum": ["yes", "no"]})
-    assert spec.check({"value": "yes"})[1] == "yes"
+    assert check(spec, {"value": "yes"})[1] == "yes"
     # a server that ignored the wrapper: the bare value is fine when it is valid
-    assert spec.check("no")[1] == "no"
-    _, _, issues = spec.check({"answer": "no"})
+    assert check(spec, "no")[1] == "no"
+    _, _, issues = check(spec, {"answer": "no"})
     assert issues[0].path == "$" and '{"value": ...}' in issues[0].message
 
 
@@ -385,9 +399,9 @@ def test_map_back_follows_the_union_branch_the_value_is_in():
          "required": ["kind", "x"]},
     ]}}, "required": ["item"]}
     spec = load_schema(schema)
-    assert spec.strict
-    assert spec.check({"item": {"kind": "a", "x": None}})[0] == {"item": {"kind": "a"}}
-    assert spec.check({"item": {"kind": "b", "x": None}})[0] == {"item": {"kind": "b",
+    assert oa(spec).strict
+    assert check(spec, {"item": {"kind": "a", "x": None}})[0] == {"item": {"kind": "a"}}
+    assert check(spec, {"item": {"kind": "b", "x": None}})[0] == {"item": {"kind": "b",
                                                                           "x": None}}
 
 
@@ -396,13 +410,13 @@ def test_map_back_follows_the_union_branch_the_value_is_in():
 
 def test_format_checking():
     spec = load_schema(CONTACT)
-    _, _, issues = spec.check({"name": "A", "email": "not-an-email", "birthday": "2024-13-45",
+    _, _, issues = check(spec, {"name": "A", "email": "not-an-email", "birthday": "2024-13-45",
                                "phone": None})
     assert [i.path for i in issues] == ["$.birthday", "$.email"]
     uuid_spec = load_schema({"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"},
         "at": {"type": "string", "format": "date-time"}}, "required": ["id", "at"]})
-    _, _, issues = uuid_spec.check({"id": "nope", "at": "yesterday"})
+    _, _, issues = check(uuid_spec, {"id": "nope", "at": "yesterday"})
     assert [i.path for i in issues] == ["$.at", "$.id"]
     assert "uuid" in issues[1].message and "date-time" in issues[0].message
 
@@ -419,7 +433,7 @@ def test_date_time_is_checked_even_without_the_format_extras():
     import jsonschema
 
     checker = jsonschema.FormatChecker(formats=["date", "email"])  # as if rfc3339 missing
-    checker = schema_module._with_fallbacks(checker)
+    checker = validate_module._with_fallbacks(checker)
     assert checker.conforms("2024-05-01T12:00:00Z", "date-time")
     assert checker.conforms("2024-05-01T12:00:00.5+02:00", "date-time")
     assert not checker.conforms("2024-05-01", "date-time")
@@ -430,7 +444,7 @@ def test_date_time_is_checked_even_without_the_format_extras():
 
 def test_issue_paths_point_into_arrays():
     spec = load_schema(MATH)
-    _, data, issues = spec.check({"steps": [{"explanation": "a", "output": "b"},
+    _, data, issues = check(spec, {"steps": [{"explanation": "a", "output": "b"},
                                             {"explanation": "c", "output": 3}],
                                   "final_answer": 1})
     assert data is None
@@ -444,16 +458,16 @@ def test_issue_paths_point_into_arrays():
 def test_a_failed_union_is_explained_by_the_branch_the_value_is_shaped_like():
     from schema_corpus import UNION
 
-    _, _, issues = load_schema(UNION).check({"shape": {"kind": "circle", "r": "big"}})
+    _, _, issues = check(load_schema(UNION), {"shape": {"kind": "circle", "r": "big"}})
     assert [(i.path, i.message) for i in issues] == [("$.shape.r",
                                                       "'big' is not of type 'number'")]
 
 
 def test_pydantic_errors_become_issues_with_paths():
-    _, data, issues = load_schema(Person).check({"name": "ada", "age": 3, "nickname": None,
+    _, data, issues = check(load_schema(Person), {"name": "ada", "age": 3, "nickname": None,
                                                  "languages": []})
     assert data is None and issues[0].path == "$.name" and "capital" in issues[0].message
-    _, data, issues = load_schema(list[Step]).check({"value": [{"explanation": "a",
+    _, data, issues = check(load_schema(list[Step]), {"value": [{"explanation": "a",
                                                                 "output": 1}]})
     assert data is None and issues[0].path == "$[0].output"
 
@@ -522,15 +536,24 @@ def test_schemas_that_admit_something_are_not_rejected(fine):
     load_schema(fine)
 
 
-def test_limits():
+def _over(schema, message):
+    """OpenAI's request for ``schema`` is not strict, for the limit ``message`` names; the
+    schema itself is accepted (Claude's and Gemini's rules are their own)."""
+    spec = load_schema(schema)
+    request = oa(spec)
+    assert not request.strict
+    found = [r for r in request.reasons if message in r]
+    assert found, request.reasons
+    return found[0]
+
+
+def test_openai_limits_make_the_request_non_strict():
     many = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5001)}}
-    with pytest.raises(sm.SchemaError, match="more than 5000 properties") as info:
-        load_schema(many)
-    assert info.value.path == "$.properties"
+    assert _over(many, "more than 5000 properties").startswith("$.properties:")
+    assert "OpenAI's strict mode's limit is 5000" in _over(many, "5000 properties")
     many["properties"].pop("p0")
-    assert load_schema(many).strict
-    with pytest.raises(sm.SchemaError, match="5000 properties"):  # the wrapper's one counts
-        load_schema({"type": "array", "items": many})
+    assert oa(load_schema(many)).strict
+    _over({"type": "array", "items": many}, "5000 properties")  # the wrapper's one counts
 
     def nested(levels):
         node: dict = {"type": "string"}
@@ -538,33 +561,46 @@ def test_limits():
             node = {"type": "object", "properties": {"x": node}, "required": ["x"]}
         return node
 
-    assert load_schema(nested(10)).strict
-    with pytest.raises(sm.SchemaError, match="10 levels") as info:
-        load_schema(nested(11))
-    assert info.value.path == "$" + ".properties.x" * 10
-    with pytest.raises(sm.SchemaError, match="10 levels"):  # nesting through $ref counts
-        load_schema({"type": "object", "properties": {"a": {"$ref": "#/$defs/deep"}},
-                     "$defs": {"deep": nested(10)}})
-    with pytest.raises(sm.SchemaError, match="10 levels"):  # so does the wrapper
-        load_schema({"type": "array", "items": nested(10)})
+    assert oa(load_schema(nested(10))).strict
+    where = _over(nested(11), "10 levels")
+    assert where.startswith("$" + ".properties.x" * 10 + ":")
+    _over({"type": "object", "properties": {"a": {"$ref": "#/$defs/deep"}},  # through $ref
+           "$defs": {"deep": nested(10)}}, "10 levels")
+    _over({"type": "array", "items": nested(10)}, "10 levels")  # so does the wrapper
 
     enums = {"type": "object", "properties": {"e": {"enum": list(range(1000))}}}
-    assert load_schema(enums).strict
+    assert oa(load_schema(enums)).strict
     enums["properties"]["f"] = {"enum": ["x"]}
-    with pytest.raises(sm.SchemaError, match="more than 1000 enum values") as info:
-        load_schema(enums)
-    assert info.value.path == "$.properties.f.enum"
+    assert _over(enums, "more than 1000 enum values").startswith("$.properties.f.")
     long_enum = {"type": "object", "properties": {
         "e": {"enum": [f"{i:03d}" + "x" * 60 for i in range(251)]}}}
-    with pytest.raises(sm.SchemaError, match="15000 characters") as info:
-        load_schema(long_enum)
-    assert info.value.path == "$.properties.e.enum"
+    assert _over(long_enum, "15000 characters").startswith("$.properties.e.")
     long_enum["properties"]["e"]["enum"] = long_enum["properties"]["e"]["enum"][:250]
-    assert load_schema(long_enum).strict  # 250 values: no character limit
+    assert oa(load_schema(long_enum)).strict  # 250 values: no character limit
+
+    # 120,000 characters of property names, definition names, enum and const values
+    names = {"type": "object", "properties": {
+        f"{i:04d}" + "n" * 36: {"type": "string"} for i in range(3001)}}
+    _over(names, "120000 characters")
+    names["properties"] = dict(list(names["properties"].items())[:2999])
+    assert oa(load_schema(names)).strict
+
+
+def test_a_schema_over_openai_limits_is_not_refused_for_other_providers():
+    big_enum = {"type": "object", "properties": {"e": {"enum": [f"v{i}" for i in range(1001)]}},
+                "required": ["e"], "additionalProperties": False}
+    spec = load_schema(big_enum)
+    assert not oa(spec).strict
+    assert spec.request_for("gemini").request["properties"]["e"]["enum"][1000] == "v1000"
+    claude = spec.request_for("anthropic")
+    assert claude.strict and len(claude.request["properties"]["e"]["enum"]) == 1001
+    # and with "strict": false, OpenAI's request is the schema as it is: no limit applies
+    loose = load_schema({"name": "big", "schema": big_enum, "strict": False})
+    assert oa(loose).request == big_enum and not oa(loose).strict
 
 
 def test_strict_violations_lists_every_rule():
-    assert strict_violations(load_schema(CONTACT).request_schema) == []
+    assert strict_violations(oa(load_schema(CONTACT)).request) == []
     found = strict_violations({
         "anyOf": [{"type": "object"}],
     })
@@ -647,8 +683,8 @@ def test_without_pydantic(monkeypatch):
         with pytest.raises(sm.SchemaError, match=r'pip install "structmagic\[pydantic\]"'):
             load_schema(tp)
     spec = load_schema(CONTACT)
-    assert spec.name == "contact" and spec.strict
-    assert spec.check({"name": "A", "email": "a@b.c", "birthday": None, "phone": None})[2] == []
+    assert spec.name == "contact" and oa(spec).strict
+    assert check(spec, {"name": "A", "email": "a@b.c", "birthday": None, "phone": None})[2] == []
 
 
 def test_a_type_pydantic_cannot_describe():
@@ -657,7 +693,7 @@ def test_a_type_pydantic_cannot_describe():
 
 
 def test_importing_the_module_stays_light():
-    code = ("import sys; import structmagic.schema, structmagic.strict;"
+    code = ("import sys; import structmagic.schema, structmagic.schema.dialect;"
             "print(sorted(m for m in ('jsonschema', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60, cwd=Path(__file__).parent.parent)
@@ -677,20 +713,19 @@ def test_unused_definitions_are_not_sent():
                         "required": ["a"], "$defs": {"A": {"$ref": "#/$defs/B"},
                                                      "B": {"type": "string"},
                                                      "unused": {"not": {"type": "null"}}}})
-    assert spec.strict and set(spec.request_schema["$defs"]) == {"A", "B"}
+    assert oa(spec).strict and set(oa(spec).request["$defs"]) == {"A", "B"}
 
 
-def test_response_format():
+def test_a_strict_ready_schema_is_sent_unchanged():
     spec = load_schema(MATH)
-    assert spec.response_format() == {"type": "json_schema", "json_schema": {
-        "name": "math_reasoning", "schema": spec.request_schema, "strict": True}}
-    assert spec.request_schema == MATH["json_schema"]["schema"]  # strict-ready: unchanged
+    assert spec.name == "math_reasoning" and oa(spec).strict
+    assert oa(spec).request == MATH["json_schema"]["schema"]
 
 
-def test_describe_is_compact_json_of_the_request():
+def test_the_prompt_text_is_compact_json_of_the_request():
     spec = load_schema(MATH)
-    assert json.loads(spec.describe()) == spec.request_schema
-    assert ": " not in spec.describe()
+    assert json.loads(oa(spec).text) == oa(spec).request
+    assert ": " not in oa(spec).text
 
 
 # --- property: strict conversion + mapping back preserves validity --------------------------
@@ -764,11 +799,11 @@ def _with_defs(fields, use_defs):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_strict_roundtrip_preserves_validity(schema, data):
     spec = load_schema(schema)
-    assert spec.strict, spec.nonstrict_reasons
-    assert strict_violations(spec.request_schema) == []
-    instance = make_instance(spec.request_schema, choose=chooser(data))
-    assert validator_for(spec.request_schema).is_valid(instance)
-    plain, got, issues = spec.check(instance)
+    assert oa(spec).strict, oa(spec).reasons
+    assert strict_violations(oa(spec).request) == []
+    instance = make_instance(oa(spec).request, choose=chooser(data))
+    assert validator_for(oa(spec).request).is_valid(instance)
+    plain, got, issues = check(spec, instance)
     assert issues == [], (schema, instance, issues)
     assert validator_for(schema).is_valid(plain)
     assert got == plain
@@ -826,13 +861,13 @@ def test_property_any_schema_is_loaded_or_refused_cleanly(tree, shared, data):
     except sm.SchemaError as exc:
         assert exc.path.startswith("$")
         return
-    if spec.strict:
-        assert strict_violations(spec.request_schema) == []
+    if oa(spec).strict:
+        assert strict_violations(oa(spec).request) == []
     try:
-        instance = make_instance(spec.request_schema, choose=chooser(data))
+        instance = make_instance(oa(spec).request, choose=chooser(data))
     except ValueError:  # no finite instance (an object that requires itself)
         return
-    _, value, issues = spec.check(instance)
+    _, value, issues = check(spec, instance)
     assert all(i.path.startswith("$") for i in issues)
     if issues:
         assert value is None

@@ -1,7 +1,10 @@
 """OpenAI Responses API (``POST {base}/responses``, ``Authorization: Bearer KEY``).
 
 Request: ``model``, ``instructions`` (the system messages, joined), ``input`` (the other
-messages as ``{"role", "content"}`` items), and per mode:
+messages as typed message items, ``{"type": "message", "role", "content": [parts]}`` with
+``input_text`` parts for the user's turns and ``output_text`` parts for the assistant's
+earlier answer — the canonical form, which OpenAI and stricter implementations such as
+llama.cpp's server both accept), and per mode:
 
 - ``json_schema``: ``text.format = {"type": "json_schema", "name", "description"?, "schema",
   "strict"}``;
@@ -24,6 +27,9 @@ Stream: typed SSE events whose data carries ``type``: ``response.output_text.del
 ``response.function_call_arguments.delta``; ``response.completed`` / ``response.incomplete``
 carry the whole response (usage, status) and end the stream; ``response.failed`` and
 ``error`` are errors inside the stream.
+
+Schema policy: OpenAI's strict mode, as for Chat Completions
+(:data:`~structmagic.providers.openai_chat.OPENAI_STRICT`).
 """
 
 from __future__ import annotations
@@ -32,13 +38,25 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
+from . import register
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_text,
+    finish_kind,
+)
+from .openai_chat import OPENAI_STRICT
 
 __all__ = ["Responses", "error_message"]
 
-MODES = ("json_schema", "json_object", "tools", "prompt")
-#: wording of this API's rejections that base.mentions_format does not know
-_HINTS = ("text.format", "'text'", "response_format")
+MODES = (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT)
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -91,14 +109,21 @@ def error_message(body: Any) -> str | None:
     return None
 
 
-class Responses:
+@register
+class Responses(Provider):
     """The Responses API wire format."""
 
     name = "responses"
-    #: the ways to ask for a schema, best first (the auto ladder)
+    title = "OpenAI Responses API"
+    default_base_url = "https://api.openai.com/v1"
+    base_url_envs = ("OPENAI_BASE_URL",)
+    default_model = "gpt-4o-mini"
+    key_envs = ("OPENAI_API_KEY",)
     modes = MODES
-    #: whether json_schema has a strict switch
-    has_strict = True
+    capabilities = Capabilities(strict_schema=True, streaming=True, thinking=True,
+                                images=True, documents=True, batch_api=True)
+    dialect = OPENAI_STRICT
+    rejection_words = ("text.format", "'text'", "response_format")
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body; system messages become ``instructions``."""
@@ -109,22 +134,18 @@ class Responses:
         body: dict[str, Any] = {"model": call.model}
         if system:
             body["instructions"] = "\n\n".join(system)
-        body["input"] = [
-            {"role": "assistant" if m.get("role") == "assistant" else "user",
-             "content": content_text(m.get("content"))}
-            for m in call.messages
-            if m.get("role") not in ("system", "developer")
-        ]
-        if call.mode == "json_schema":
+        body["input"] = [_input_item(m) for m in call.messages
+                         if m.get("role") not in ("system", "developer")]
+        if call.mode == JSON_SCHEMA:
             fmt: dict[str, Any] = {"type": "json_schema", "name": call.schema_name}
             if call.description:
                 fmt["description"] = call.description
             fmt["schema"] = call.schema
             fmt["strict"] = call.strict
             body["text"] = {"format": fmt}
-        elif call.mode == "json_object":
+        elif call.mode == JSON_OBJECT:
             body["text"] = {"format": {"type": "json_object"}}
-        elif call.mode == "tools":
+        elif call.mode == TOOLS:
             tool: dict[str, Any] = {"type": "function", "name": call.schema_name}
             if call.description:
                 tool["description"] = call.description
@@ -145,10 +166,6 @@ class Responses:
     def auth_headers(self, key: str) -> dict[str, str]:
         """``Authorization: Bearer KEY``."""
         return {"Authorization": f"Bearer {key}"}
-
-    def extra_headers(self) -> dict[str, str]:
-        """None needed."""
-        return {}
 
     def parse(self, body: Any) -> Completion:
         """A whole response object as a :class:`Completion`.
@@ -198,13 +215,19 @@ class Responses:
         """A fresh translator for one streamed answer."""
         return _ResponsesStream()
 
-    def rejects_format(self, status: int, message: str) -> bool:
-        """Whether the error means "this server does not take this ``text.format`` / tool"."""
-        return mentions_format(status, message, _HINTS)
-
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""
         return error_message(body)
+
+
+def _input_item(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as a typed input item: the user's text as ``input_text``, an earlier
+    answer of the assistant as ``output_text``."""
+    if message.get("role") == "assistant":
+        return {"type": "message", "role": "assistant",
+                "content": [{"type": "output_text", "text": content_text(message.get("content"))}]}
+    return {"type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": content_text(message.get("content"))}]}
 
 
 class _ResponsesStream:

@@ -25,24 +25,79 @@ on as JSON text); ``stop_reason`` ``end_turn`` / ``stop_sequence`` / ``max_token
 ``_delta`` (``text_delta``, ``thinking_delta``, ``input_json_delta``, ``signature_delta``) /
 ``_stop``, ``message_delta`` (stop reason, output tokens), ``message_stop``, ``ping`` and
 ``event: error``.
+
+Schema policy (:data:`CLAUDE_OUTPUTS`): Claude's structured outputs keep optional properties
+optional and need ``additionalProperties: false`` on every object; they take no numeric or
+length constraints (said in the description instead, and validated on our side), ``minItems``
+only as 0 or 1, a ``pattern`` without lookaround or backreferences, enums of primitive values,
+no recursive ``$ref``, at most 24 optional properties and 16 union-typed properties. A schema
+outside these rules is asked for with the forced tool (``input_schema`` takes any JSON Schema),
+never with ``output_config``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
+from ..schema import Dialect, Limits
+from . import register
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_text,
+    finish_kind,
+    mentions_format,
+)
 
-__all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION", "Messages", "error_message"]
+__all__ = ["CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION", "Anthropic",
+           "error_message"]
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGET = 2048
-MODES = ("json_schema", "tools", "prompt")
-_KNOWN_MODES = (*MODES, "json_object")
-#: wording of this API's format rejections that base.mentions_format does not know
-_HINTS = ("output_format", "json outputs", "forced tool use")
+MODES = (JSON_SCHEMA, TOOLS, PROMPT)
+_KNOWN_MODES = (*MODES, JSON_OBJECT)
+_LOOKAROUND = re.compile(r"\(\?[=!<]|\\[1-9bB]")
+
+
+def _min_items_ok(value: Any) -> bool:
+    return value in (0, 1)
+
+
+def _pattern_ok(value: Any) -> bool:
+    return isinstance(value, str) and not _LOOKAROUND.search(value)
+
+
+#: Claude's structured outputs (``output_config.format``)
+CLAUDE_OUTPUTS = Dialect(
+    title="Claude's structured outputs",
+    keywords=frozenset({
+        "type", "properties", "required", "additionalProperties", "items", "enum", "const",
+        "anyOf", "$ref", "$defs", "definitions", "description", "format", "pattern",
+        "minItems",
+    }),
+    formats=frozenset({
+        "date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6",
+        "uuid",
+    }),
+    all_required=False,
+    closed_objects=True,
+    object_root=True,
+    recursion=False,
+    typed=True,
+    enum_types=frozenset({"string", "number", "integer", "boolean", "null"}),
+    keyword_rules={"minItems": _min_items_ok, "pattern": _pattern_ok},
+    limits=Limits(max_optional=24, max_unions=16),
+)
 #: "Extra inputs are not permitted" is a format rejection only when it names the format
 _EXTRA = "extra inputs are not permitted"
 _REFUSED = "The model declined to answer."
@@ -84,20 +139,27 @@ def error_message(body: Any) -> str | None:
     return msg if isinstance(msg, str) and msg else None
 
 
-class Messages:
+@register
+class Anthropic(Provider):
     """The Claude Messages wire format."""
 
     name = "anthropic"
-    #: the ways to ask for a schema, best first (the auto ladder)
+    title = "Claude Messages"
+    default_base_url = "https://api.anthropic.com/v1"
+    base_url_envs = ("ANTHROPIC_BASE_URL",)
+    default_model = "claude-sonnet-4-5"
+    key_envs = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
     modes = MODES
-    #: whether json_schema has a strict switch
-    has_strict = False
+    capabilities = Capabilities(strict_schema=False, streaming=True, thinking=True,
+                                images=True, documents=True, batch_api=True)
+    dialect = CLAUDE_OUTPUTS
+    rejection_words = ("output_format", "json outputs", "forced tool use")
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body. ``ValueError`` for a forced tool with thinking, or a bad mode."""
         if call.mode not in _KNOWN_MODES:
             raise ValueError(f"mode {call.mode!r} is not one of Claude Messages' {MODES}")
-        if call.mode == "tools" and call.thinking:
+        if call.mode == TOOLS and call.thinking:
             raise ValueError("a forced tool cannot be combined with extended thinking")
         system: list[str] = []
         messages: list[dict[str, Any]] = []
@@ -119,9 +181,9 @@ class Messages:
         if system:
             body["system"] = "\n\n".join(system)
         body["messages"] = messages
-        if call.mode == "json_schema":
+        if call.mode == JSON_SCHEMA:
             body["output_config"] = {"format": {"type": "json_schema", "schema": call.schema}}
-        elif call.mode == "tools":
+        elif call.mode == TOOLS:
             tool: dict[str, Any] = {"name": call.schema_name}
             if call.description:
                 tool["description"] = call.description
@@ -183,7 +245,7 @@ class Messages:
     def rejects_format(self, status: int, message: str) -> bool:
         """Whether the error means "this model does not take ``output_config`` / this tool"."""
         text = message.lower()
-        if mentions_format(status, message, _HINTS):
+        if mentions_format(status, message, self.rejection_words):
             return True
         # "Extra inputs are not permitted" counts only when it names the output format
         return ("format" in text or "output" in text) and mentions_format(

@@ -30,193 +30,67 @@ Answer: ``candidates[0].content.parts`` -- ``thought: true`` parts are reasoning
 ``usageMetadata`` (thought tokens count as completion tokens), the model from
 ``modelVersion``. A stream sends whole response chunks as ``data:`` and has no end marker:
 the chunk that carries a finish reason ends it.
+
+Schema policy (:data:`GEMINI_JSON`): ``responseJsonSchema`` takes a subset of JSON Schema
+(``$ref``/``$defs``, ``anyOf``, ``enum`` of strings and numbers, ``minimum``/``maximum``,
+``minItems``/``maxItems``, ``prefixItems``, ``additionalProperties``, ...). Optional
+properties stay optional and any root type is sent as it is; other keywords are said in the
+description (and validated on our side). The OpenAPI subset of ``responseSchema`` and of
+function declarations is :func:`structmagic.schema.to_openapi_schema` of that request.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
+from ..schema import Dialect, to_openapi_schema
+from . import register
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Accumulator,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_text,
+    finish_kind,
+)
 
-__all__ = ["MAX_REF_DEPTH", "Gemini", "error_message", "to_openapi_schema"]
+if TYPE_CHECKING:
+    from ..schema import Conversion
 
-MODES = ("json_schema", "json_schema_openapi", "json_object", "tools")
-_KNOWN_MODES = (*MODES, "prompt")
-#: how many ``$ref`` levels :func:`to_openapi_schema` inlines before giving up
-MAX_REF_DEPTH = 16
-#: the keywords of the OpenAPI subset that are copied as they are
-_KEEP = ("title", "description", "format", "minimum", "maximum", "minLength", "maxLength",
-         "pattern", "minItems", "maxItems", "minProperties", "maxProperties")
-_TYPES = ("string", "number", "integer", "boolean", "array", "object")
+__all__ = ["GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "error_message"]
+
+#: Gemini's own mode: the OpenAPI-subset ``responseSchema`` (no ``$ref``)
+JSON_SCHEMA_OPENAPI = "json_schema_openapi"
+MODES = (JSON_SCHEMA, JSON_SCHEMA_OPENAPI, JSON_OBJECT, TOOLS)
+_KNOWN_MODES = (*MODES, PROMPT)
+
+#: what ``responseJsonSchema`` takes
+GEMINI_JSON = Dialect(
+    title="Gemini's responseJsonSchema",
+    keywords=frozenset({
+        "$id", "$defs", "$ref", "$anchor", "type", "format", "title", "description", "enum",
+        "items", "prefixItems", "minItems", "maxItems", "minimum", "maximum", "anyOf",
+        "oneOf", "properties", "additionalProperties", "required", "propertyOrdering",
+    }),
+    formats=None,
+    all_required=False,
+    closed_objects=False,
+    object_root=False,
+    recursion=True,
+    typed=False,
+    enum_types=frozenset({"string", "number", "integer"}),
+    describe_meaning=True,
+)
 _FILTERED = ("safety", "recitation", "blocklist", "prohibited_content", "spii",
              "image_safety", "image_prohibited_content", "image_recitation")
-#: wording of this API's format rejections that base.mentions_format does not know
-_HINTS = ("function_declarations", "functiondeclarations", "tool_config", "toolconfig",
-          "function_calling_config", "functioncallingconfig", "mime type")
-
-
-# --- the OpenAPI subset ------------------------------------------------------------------------
-
-
-def to_openapi_schema(schema: Any, *, max_depth: int = MAX_REF_DEPTH) -> dict[str, Any]:
-    """``schema`` in the OpenAPI subset that Gemini's ``responseSchema`` takes.
-
-    Local ``$ref`` s are inlined (their sibling keywords win), ``$defs`` / ``definitions`` /
-    ``additionalProperties`` and other unknown keywords are dropped, ``const`` becomes an
-    ``enum`` of one, ``anyOf`` / ``oneOf`` / a type list with ``null`` becomes the other
-    branch with ``nullable: true``, ``allOf`` is merged, and objects get ``propertyOrdering``
-    (Gemini writes properties in that order). ``enum`` takes strings only there, so an enum
-    of other values is dropped and listed in the description instead.
-
-    Raises ``ValueError`` for a ``$ref`` that does not resolve, a recursive ``$ref`` (a
-    recursive type cannot be written out in a language without references) or refs nested
-    deeper than ``max_depth``. Dropped constraints are still checked on our side.
-    """
-    root = schema
-
-    def resolve(ref: str) -> Any:
-        if ref != "#" and not ref.startswith("#/"):
-            raise ValueError(f"$ref {ref!r} does not resolve: only local JSON pointers "
-                             "('#/...') can be inlined for Gemini's responseSchema")
-        node = root
-        for raw in ref[2:].split("/") if ref != "#" else ():
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, Mapping) and part in node:
-                node = node[part]
-            else:
-                raise ValueError(f"$ref {ref!r} does not resolve")
-        return node
-
-    def conv(node: Any, chain: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(node, Mapping):
-            return {}  # true / false / junk: no constraint Gemini can express
-        if "$ref" in node:
-            ref = node["$ref"]
-            if not isinstance(ref, str):
-                raise ValueError(f"$ref {ref!r} is not a string")
-            if ref in chain:
-                path = " -> ".join((*chain, ref))
-                raise ValueError(
-                    f"the schema is recursive ({path}); Gemini's responseSchema has no $ref, "
-                    "so a recursive type cannot be inlined")
-            if len(chain) >= max_depth:
-                raise ValueError(f"$refs nest deeper than {max_depth} levels at {ref!r}; "
-                                 "the schema cannot be inlined for Gemini's responseSchema")
-            target = resolve(ref)
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            merged = {**target, **siblings} if isinstance(target, Mapping) else siblings
-            return conv(merged, (*chain, ref))
-
-        if isinstance(node.get("allOf"), list):
-            out = conv({k: v for k, v in node.items() if k != "allOf"}, chain)
-            for branch in node["allOf"]:
-                _merge(out, conv(branch, chain))
-            return out
-
-        nullable = node.get("nullable") is True
-        branches = node.get("anyOf") if "anyOf" in node else node.get("oneOf")
-        if isinstance(branches, list):
-            rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
-            others = [b for b in branches if not _is_null(b)]
-            nullable = nullable or len(others) < len(branches)
-            if len(others) == 1:
-                out = conv(others[0], chain)
-                for key, value in conv(rest, chain).items():
-                    if key in ("title", "description") or key not in out:
-                        out[key] = value
-            else:
-                out = conv(rest, chain)
-                out["anyOf"] = [conv(b, chain) for b in others]
-            if nullable:
-                out["nullable"] = True
-            return out
-
-        out = {}
-        typ = node.get("type")
-        types = typ if isinstance(typ, list) else [typ] if isinstance(typ, str) else []
-        if "null" in types:
-            nullable = True
-        types = [t for t in types if t in _TYPES]
-
-        values: list[Any] | None = None
-        if "const" in node:
-            values = [node["const"]]
-        elif isinstance(node.get("enum"), list):
-            values = list(node["enum"])
-        if values is not None:
-            if None in values:
-                nullable = True
-                values = [v for v in values if v is not None]
-            if values and all(isinstance(v, str) for v in values):
-                out["enum"] = values
-                types = types or ["string"]
-            elif values:
-                types = types or [_type_of(values)]
-                listed = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
-                note = f"One of: {listed}."
-                desc = node.get("description")
-                out["description"] = f"{desc} ({note})" if desc else note
-
-        if len(types) == 1:
-            out["type"] = types[0]
-        elif len(types) > 1:
-            out["anyOf"] = [{"type": t} for t in types]
-        for key in _KEEP:
-            if key in node and key not in out:
-                out[key] = node[key]
-
-        props = node.get("properties")
-        if isinstance(props, Mapping):
-            out["type"] = "object"
-            out["properties"] = {str(k): conv(v, chain) for k, v in props.items()}
-            required = [r for r in node.get("required") or () if r in props]
-            if required:
-                out["required"] = required
-            out["propertyOrdering"] = [str(k) for k in props]
-        items = node.get("items")
-        if isinstance(items, Mapping):
-            out["items"] = conv(items, chain)
-        elif isinstance(node.get("prefixItems"), list) and node["prefixItems"]:
-            out["items"] = {"anyOf": [conv(b, chain) for b in node["prefixItems"]]}
-        if nullable:
-            out["nullable"] = True
-        return out
-
-    return conv(schema, ())
-
-
-def _is_null(branch: Any) -> bool:
-    if not isinstance(branch, Mapping):
-        return False
-    return (branch.get("type") == "null" or branch.get("type") == ["null"]
-            or ("const" in branch and branch["const"] is None)
-            or branch.get("enum") == [None])
-
-
-def _type_of(values: list[Any]) -> str:
-    if all(isinstance(v, bool) for v in values):
-        return "boolean"
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return "integer"
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return "number"
-    return "string"
-
-
-def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
-    """Merge an ``allOf`` branch: properties and required lists are unions."""
-    for key, value in more.items():
-        if key == "properties" and isinstance(into.get(key), dict):
-            into[key].update(value)
-        elif key in ("required", "propertyOrdering") and isinstance(into.get(key), list):
-            into[key] += [v for v in value if v not in into[key]]
-        else:
-            into.setdefault(key, value)
 
 
 # --- answers -----------------------------------------------------------------------------------
@@ -268,14 +142,34 @@ def error_message(body: Any) -> str | None:
     return None
 
 
-class Gemini:
+@register
+class Gemini(Provider):
     """The Gemini generateContent wire format."""
 
     name = "gemini"
-    #: the ways to ask for a schema, best first (the auto ladder)
+    title = "Gemini generateContent"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    version_path = "/v1beta"
+    base_url_envs = ("GEMINI_BASE_URL",)
+    default_model = "gemini-2.5-flash"
+    key_envs = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY")
     modes = MODES
-    #: whether json_schema has a strict switch
-    has_strict = False
+    capabilities = Capabilities(strict_schema=False, streaming=True, thinking=True,
+                                images=True, documents=True, batch_api=True)
+    dialect = GEMINI_JSON
+    rejection_words = ("function_declarations", "functiondeclarations", "tool_config",
+                       "toolconfig", "function_calling_config", "functioncallingconfig",
+                       "mime type")
+
+    def can_send(self, mode: str, request: Conversion) -> bool:
+        """The OpenAPI subset cannot carry a recursive schema (it has no ``$ref``)."""
+        if mode != JSON_SCHEMA_OPENAPI:
+            return True
+        try:
+            to_openapi_schema(request.request)
+        except ValueError:
+            return False
+        return True
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL (no key in it) and body.
@@ -301,13 +195,13 @@ class Gemini:
         if system:
             body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
         gen: dict[str, Any] = {}
-        if call.mode != "tools":
+        if call.mode != TOOLS:
             gen["responseMimeType"] = "application/json"
-        if call.mode == "json_schema":
+        if call.mode == JSON_SCHEMA:
             gen["responseJsonSchema"] = call.schema
-        elif call.mode == "json_schema_openapi":
+        elif call.mode == JSON_SCHEMA_OPENAPI:
             gen["responseSchema"] = to_openapi_schema(call.schema)
-        elif call.mode == "tools":
+        elif call.mode == TOOLS:
             decl: dict[str, Any] = {"name": call.schema_name}
             if call.description:
                 decl["description"] = call.description
@@ -338,10 +232,6 @@ class Gemini:
         """``x-goog-api-key: KEY`` (never ``?key=`` in the URL)."""
         return {"x-goog-api-key": key}
 
-    def extra_headers(self) -> dict[str, str]:
-        """None needed."""
-        return {}
-
     def parse(self, body: Any) -> Completion:
         """A whole answer (or the JSON array a non-SSE stream gives) as a :class:`Completion`."""
         chunks = body if isinstance(body, list) else [body]
@@ -352,27 +242,14 @@ class Gemini:
             raise ValueError(f"the answer is an error: {problem}" if problem
                              else "the answer has no 'candidates'")
         translator = _GeminiStream()
-        text: list[str] = []
-        reasoning: list[str] = []
-        out = Completion()
+        acc = Accumulator()
         for chunk in chunks:
-            for d in translator.translate(chunk):
-                text.append(d.text)
-                reasoning.append(d.reasoning)
-                out.finish = d.finish or out.finish
-                out.usage = d.usage or out.usage
-                out.model = out.model or d.model
-        out.text = "".join(text)
-        out.reasoning = "".join(reasoning) or None
-        return out
+            acc.add(translator.translate(chunk))
+        return acc.completion()
 
     def stream(self) -> _GeminiStream:
         """A fresh translator for one streamed answer."""
         return _GeminiStream()
-
-    def rejects_format(self, status: int, message: str) -> bool:
-        """Whether the error means "this server does not take this schema field / tool"."""
-        return mentions_format(status, message, _HINTS)
 
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""

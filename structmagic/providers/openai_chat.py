@@ -1,13 +1,77 @@
-"""OpenAI Chat Completions (``POST {base}/chat/completions``), the format most servers speak."""
+"""OpenAI Chat Completions (``POST {base}/chat/completions``), the format most servers speak.
+
+Headers: ``Authorization: Bearer KEY``. Request: ``model``, ``messages`` (as given), and per
+mode: ``json_schema`` — ``response_format = {"type": "json_schema", "json_schema": {"name",
+"description"?, "schema", "strict"}}``; ``json_object`` — ``response_format = {"type":
+"json_object"}`` (the schema is in the system message); ``tools`` — one function tool
+``{"name", "description"?, "parameters", "strict"?}`` forced by ``tool_choice``; ``prompt`` —
+nothing added. Plus ``temperature``, ``max_tokens``, and ``stream`` with
+``stream_options.include_usage``.
+
+Schema policy: OpenAI's strict mode (:data:`OPENAI_STRICT`): every property required (optional
+ones as a null union, mapped back), closed objects, an object root, the keywords and formats
+strict mode supports, and every limit OpenAI documents. A schema that cannot be made strict
+is sent with ``strict: false``.
+
+Answer: ``choices[0].message`` — ``content`` (or the first tool call's ``arguments``),
+``refusal``, ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM, OpenRouter);
+``finish_reason``. Stream: ``chat.completion.chunk`` events with ``choices[0].delta``, a
+usage-only last chunk with empty ``choices``, ``data: [DONE]``; an ``error`` object in a
+chunk (with or without ``choices``) is an error inside the stream.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .base import Call, Completion, Delta, content_text, finish_kind, mentions_format
+from ..schema import Dialect, Limits
+from . import register
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_text,
+    finish_kind,
+)
 
-__all__ = ["ChatCompletions"]
+__all__ = ["OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIChat", "error_message"]
+
+#: the limits OpenAI documents for one strict schema
+OPENAI_LIMITS = Limits(
+    max_properties=5000,
+    max_depth=10,
+    max_enum_values=1000,
+    max_enum_chars=15000,
+    enum_chars_from=250,
+    max_total_chars=120_000,
+)
+
+#: OpenAI's strict structured outputs (Chat Completions and the Responses API alike)
+OPENAI_STRICT = Dialect(
+    title="OpenAI's strict mode",
+    keywords=frozenset({
+        "type", "properties", "required", "additionalProperties", "items", "enum", "const",
+        "anyOf", "$ref", "$defs", "definitions", "description", "pattern", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minItems", "maxItems",
+    }),
+    formats=frozenset({
+        "date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uuid",
+    }),
+    all_required=True,
+    closed_objects=True,
+    object_root=True,
+    recursion=True,
+    typed=True,
+    limits=OPENAI_LIMITS,
+)
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -29,27 +93,33 @@ def _reasoning(message: dict[str, Any]) -> str:
     return ""
 
 
-class ChatCompletions:
+@register
+class OpenAIChat(Provider):
     """The Chat Completions wire format."""
 
     name = "openai"
-    #: the ways to ask for a schema, best first (the auto ladder)
-    modes = ("json_schema", "json_object", "tools", "prompt")
-    #: whether json_schema has a strict switch
-    has_strict = True
+    title = "OpenAI Chat Completions"
+    default_base_url = "https://api.openai.com/v1"
+    base_url_envs = ("OPENAI_BASE_URL",)
+    default_model = "gpt-4o-mini"
+    key_envs = ("OPENAI_API_KEY",)
+    modes = (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT)
+    capabilities = Capabilities(strict_schema=True, streaming=True, thinking=False,
+                                images=True, documents=True, batch_api=True)
+    dialect = OPENAI_STRICT
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": call.model, "messages": [dict(m) for m in call.messages]}
-        if call.mode == "json_schema":
+        if call.mode == JSON_SCHEMA:
             spec: dict[str, Any] = {"name": call.schema_name}
             if call.description:
                 spec["description"] = call.description
             spec["schema"] = call.schema
             spec["strict"] = call.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
-        elif call.mode == "json_object":
+        elif call.mode == JSON_OBJECT:
             body["response_format"] = {"type": "json_object"}
-        elif call.mode == "tools":
+        elif call.mode == TOOLS:
             function: dict[str, Any] = {"name": call.schema_name}
             if call.description:
                 function["description"] = call.description
@@ -69,9 +139,6 @@ class ChatCompletions:
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
-
-    def extra_headers(self) -> dict[str, str]:
-        return {}
 
     def parse(self, body: Any) -> Completion:
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
@@ -95,9 +162,6 @@ class ChatCompletions:
 
     def stream(self) -> _ChatStream:
         return _ChatStream()
-
-    def rejects_format(self, status: int, message: str) -> bool:
-        return mentions_format(status, message)
 
     def error_message(self, body: Any) -> str | None:
         return error_message(body)
@@ -134,7 +198,7 @@ class _ChatStream:
         obj = json.loads(data)
         if not isinstance(obj, dict):
             return []
-        if "error" in obj and not obj.get("choices"):
+        if obj.get("error"):  # with or without choices (OpenRouter sends both)
             return [Delta(error=error_message(obj) or "the server sent an error event")]
         out = Delta(model=obj.get("model"))
         usage = obj.get("usage")

@@ -1,0 +1,81 @@
+"""Live partial values while a stream arrives: for ``on_partial`` and the widget.
+
+:class:`PartialReporter` feeds every streamed piece of text to the incremental parser
+(:mod:`structmagic.partial`, linear in the answer) but takes and reports partial values at
+most every ``min_interval`` seconds, and once more at the end (:meth:`flush`): a notebook
+cannot show more than that anyway, and it keeps the streaming path close to the cost of
+merely receiving the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .partial import MISSING, PartialJSONError, PartialJSONParser
+from .providers.base import Delta
+
+__all__ = ["Observer", "PartialReporter"]
+
+
+class Observer(Protocol):
+    """What the widget implements to follow a call (``restart`` is optional)."""
+
+    def update(self, partial: Any, *, reasoning: str | None = ..., usage: Any = ...) -> None: ...
+
+
+class PartialReporter:
+    """Feeds streamed deltas to the partial parser and reports partial values."""
+
+    min_interval = 0.005
+
+    def __init__(self, on_partial: Callable[[Any], None] | None,
+                 observer: Observer | None) -> None:
+        self._parser = PartialJSONParser(skip_prefix=True)
+        self._broken = False
+        self._on_partial = on_partial
+        self._observer = observer
+        self._reasoning: list[str] = []
+        self._usage: dict[str, int] | None = None
+        self._pending = False
+        self._next = 0.0
+        #: the last partial value reported (None before any)
+        self.last: Any = None
+
+    def __call__(self, deltas: list[Delta]) -> None:
+        for d in deltas:
+            if d.text and not self._broken:
+                try:
+                    self._parser.feed(d.text)
+                    self._pending = True
+                except PartialJSONError:
+                    self._broken = True  # prose around JSON: the final read recovers it
+            if d.reasoning:
+                self._reasoning.append(d.reasoning)
+                self._pending = True
+            if d.usage:
+                self._usage = d.usage
+        if self._pending:
+            now = time.monotonic()
+            if now >= self._next:
+                self._next = now + self.min_interval
+                self._report()
+
+    def flush(self) -> None:
+        """Report the last partial value if one is waiting."""
+        if self._pending:
+            self._report()
+
+    def _report(self) -> None:
+        self._pending = False
+        value = self._parser.snapshot()
+        if value is MISSING:
+            value = None
+        else:
+            self.last = value
+            if self._on_partial is not None:
+                self._on_partial(value)
+        if self._observer is not None:
+            reasoning = "".join(self._reasoning) if self._reasoning else None
+            self._observer.update(value, reasoning=reasoning, usage=self._usage)

@@ -1,0 +1,301 @@
+"""The request loop of one call, as named steps: plan → ask → (step down) → read → (re-ask).
+
+- :func:`plan` — the ladder of ways to ask for the schema: the provider's, best first
+  (``--mode auto``), or the one mode asked for; it starts at the way that worked last time
+  for this (provider, base URL, model), or — when answers come from a recording — at the
+  first way the recording holds;
+- :func:`ask` — one request of a step through the transport (which does the HTTP retries);
+- :func:`step_down` — a server that rejects a way of asking is asked the next way;
+- :func:`read_answer` — the finish checked (refusal, truncation, filter), the JSON read out
+  of the text, mapped back and validated against the user's own schema;
+- :class:`Conversation` — the messages of each request, and the re-ask turns appended after
+  an invalid answer.
+
+:func:`run` ties them together and returns a :class:`~structmagic.Result`; every error it
+raises carries ``attempts``, the HTTP requests made for the call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import errors as E
+from .live import Observer, PartialReporter
+from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
+from .providers import DEFAULT_PROVIDER, get_provider
+from .providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Step
+from .result import Result
+from .transport import send
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .providers import Provider
+    from .schema import Conversion, SchemaSpec
+
+__all__ = [
+    "Conversation",
+    "LearnedModes",
+    "ask",
+    "forget_learned_modes",
+    "learned",
+    "plan",
+    "read_answer",
+    "run",
+    "step_down",
+]
+
+
+class LearnedModes:
+    """Which way of asking worked, per (provider, base URL, model), for this session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._steps: dict[tuple[str, str, str], Step] = {}
+
+    def get(self, key: tuple[str, str, str]) -> Step | None:
+        with self._lock:
+            return self._steps.get(key)
+
+    def remember(self, key: tuple[str, str, str], step: Step) -> None:
+        with self._lock:
+            self._steps[key] = step
+
+    def forget(self) -> None:
+        with self._lock:
+            self._steps.clear()
+
+
+learned = LearnedModes()
+
+
+def forget_learned_modes() -> None:
+    """Forget which response format worked for each server (tests, or a changed server)."""
+    learned.forget()
+
+
+def _server(settings: Settings) -> tuple[str, str, str]:
+    return (settings.provider, settings.base_url, settings.model)
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+
+def plan(settings: Settings, provider: Provider, request: Conversion) -> list[Step]:
+    """The ways to ask for ``request``, best first; never empty."""
+    if settings.mode != AUTO:
+        return [Step(settings.mode, request.strict and settings.mode in (JSON_SCHEMA, TOOLS))]
+    steps = [s for s in provider.ladder(request, thinking=settings.thinking)
+             if provider.can_send(s.mode, request)]
+    start = learned.get(_server(settings))
+    if start is not None and start in steps:
+        steps = steps[steps.index(start):]
+    return steps
+
+
+class Conversation:
+    """The messages of a call's requests: the prompt, the system prompt (with the schema
+    where the mode needs it), and the re-ask turns appended after invalid answers."""
+
+    def __init__(self, prompt: str | Sequence[Mapping[str, Any]], system: str | None,
+                 schema_text: str) -> None:
+        self.prompt = prompt
+        self.system = system
+        self.schema_text = schema_text
+        self.extra: tuple[Mapping[str, Any], ...] = ()
+
+    def messages(self, mode: str) -> tuple[Mapping[str, Any], ...]:
+        return build_messages(self.prompt, system=self.system, mode=mode,
+                              schema_text=self.schema_text) + self.extra
+
+    def reask(self, answer: str, issues: Sequence[E.ValidationIssue]) -> None:
+        """Append the invalid answer and what was wrong with it."""
+        self.extra = self.extra + reask_messages(answer, issues)
+
+
+def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
+              messages: tuple[Mapping[str, Any], ...], stream: bool) -> Call:
+    """The provider-neutral request of one step."""
+    return Call(
+        model=settings.model,
+        messages=messages,
+        schema_name=spec.name,
+        schema=request.request,
+        strict=step.strict,
+        mode=step.mode,
+        description=spec.description,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        stream=stream,
+        thinking=settings.thinking,
+    )
+
+
+@dataclass
+class Tally:
+    """What the requests of a call added up to."""
+
+    attempts: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    from_cache: bool = False
+
+    def add(self, sent: send.Sent) -> None:
+        self.attempts += sent.attempts
+        self.from_cache = self.from_cache or sent.from_cassette
+        for k, v in sent.completion.usage.items():
+            self.usage[k] = self.usage.get(k, 0) + int(v)
+
+
+def ask(call: Call, settings: Settings, provider: Provider, tally: Tally, *,
+        reporter: PartialReporter | None, gate: Any) -> Completion:
+    """Send one request; its HTTP attempts are counted in ``tally`` even when it fails."""
+    try:
+        sent = send.send(call, settings, provider, on_deltas=reporter, gate=gate)
+    except E.StreamError as err:
+        tally.attempts += err.attempts
+        if reporter is not None:
+            reporter.flush()
+            err.partial = reporter.last
+        raise
+    except E.StructuredError as err:
+        tally.attempts += err.attempts
+        raise
+    if reporter is not None:
+        reporter.flush()
+    tally.add(sent)
+    return sent.completion
+
+
+def step_down(steps: list[Step], index: int, error: E.UnsupportedFormatError,
+              settings: Settings) -> int:
+    """The index of the next way to ask after ``error``; re-raises it when there is none
+    (or the mode was chosen explicitly)."""
+    if settings.mode != AUTO or index + 1 >= len(steps):
+        raise error
+    return index + 1
+
+
+def check_finish(c: Completion) -> None:
+    """Refusal, truncation and the content filter, as errors (never re-asked)."""
+    if c.refusal or c.finish == "refusal":
+        text = c.refusal or c.text.strip() or "(no refusal text was given)"
+        raise E.RefusalError(text, raw=c.text)
+    if c.finish == "length":
+        raise E.TruncatedError(
+            "The answer was cut off before the JSON was complete (finish_reason 'length').",
+            raw=c.text,
+            hint="Raise --max-tokens (or max_tokens=...), or ask for a shorter answer.",
+        )
+    if c.finish == "content_filter":
+        raise E.ContentFilterError("The provider's content filter stopped the answer.",
+                                   raw=c.text)
+
+
+def read_answer(c: Completion, spec: SchemaSpec, request: Conversion
+                ) -> tuple[Any, Any, list[E.ValidationIssue]]:
+    """``(plain, data, issues)`` of an answer; ``issues == []`` means accepted."""
+    check_finish(c)
+    if answer_depth(c.text) > MAX_ANSWER_DEPTH:
+        raise E.InvalidOutputError(
+            f"The answer nests objects and arrays more than {MAX_ANSWER_DEPTH} levels deep; "
+            "it is not read.",
+            errors=[E.ValidationIssue("$", f"nested deeper than {MAX_ANSWER_DEPTH} levels")],
+            raw=c.text[:2000])
+    value, problem = extract_json(c.text)
+    if problem is not None:
+        return None, None, [E.ValidationIssue("$", problem)]
+    try:
+        return spec.check(value, request)
+    except RecursionError:
+        raise E.InvalidOutputError(
+            "The answer nests too deep to be validated.",
+            errors=[E.ValidationIssue("$", "nested too deep to validate")],
+            raw=c.text[:2000]) from None
+
+
+def _invalid(spec: SchemaSpec, settings: Settings, issues: list[E.ValidationIssue], raw: str,
+             step: Step, provider: Provider) -> E.InvalidOutputError:
+    n = settings.reasks + 1
+    hint = "Raise --reasks, simplify the schema, or try another model."
+    if issues and all(i.path == "$" and "JSON" in i.message for i in issues):
+        hint = (f"The server may have ignored the structured-output request ({step.mode} in "
+                f"the {provider.name} format). {_honoured_by(provider)}{hint}")
+    return E.InvalidOutputError(
+        f"The answer did not match the schema {spec.name!r} after {n} "
+        f"{'try' if n == 1 else 'tries'} ({len(issues)} "
+        f"{'problem' if len(issues) == 1 else 'problems'}):",
+        errors=issues, raw=raw, hint=hint)
+
+
+def _honoured_by(provider: Provider) -> str:
+    if provider.name == DEFAULT_PROVIDER:
+        return ""
+    return ("Servers that convert other formats to chat completions (llama.cpp's, for one) "
+            f"honour the schema only there: try --provider {DEFAULT_PROVIDER}. ")
+
+
+# --- the call -----------------------------------------------------------------------------------
+
+
+def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: Settings, *,
+        stream: bool = False, on_partial: Callable[[Any], None] | None = None,
+        observer: Observer | None = None, steps_field: str | None = None,
+        gate: Any = None) -> Result:
+    """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``."""
+    started = time.perf_counter()
+    provider = get_provider(settings.provider)
+    request = spec.request_for(provider)
+    talk = Conversation(prompt, settings.system, request.text)
+    steps = _start(plan(settings, provider, request), settings, provider, spec, request, talk,
+                   stream)
+    tally = Tally()
+    reasks_left = settings.reasks
+    index = 0
+    try:
+        while True:
+            step = steps[index]
+            call = make_call(settings, spec, request, step, talk.messages(step.mode), stream)
+            reporter = PartialReporter(on_partial, observer) if stream else None
+            if tally.attempts and observer is not None and hasattr(observer, "restart"):
+                observer.restart()  # a re-ask or a step down streams a new answer
+            try:
+                completion = ask(call, settings, provider, tally, reporter=reporter, gate=gate)
+            except E.UnsupportedFormatError as err:
+                index = step_down(steps, index, err, settings)
+                continue
+            plain, data, issues = read_answer(completion, spec, request)
+            if not issues:
+                if settings.mode == AUTO:
+                    learned.remember(_server(settings), step)
+                return Result(
+                    data=data, plain=plain, raw=completion.text,
+                    reasoning=completion.reasoning, usage=tally.usage,
+                    model=completion.model or settings.model, attempts=tally.attempts,
+                    elapsed=time.perf_counter() - started, schema_name=spec.name,
+                    steps_field=steps_field, provider=settings.provider, mode=step.mode,
+                    from_cache=tally.from_cache,
+                )
+            if reasks_left <= 0:
+                raise _invalid(spec, settings, issues, completion.text, step, provider)
+            reasks_left -= 1
+            talk.reask(completion.text, issues)
+    except E.StructuredError as err:
+        err.attempts = tally.attempts
+        raise
+
+
+def _start(steps: list[Step], settings: Settings, provider: Provider, spec: SchemaSpec,
+           request: Conversion, talk: Conversation, stream: bool) -> list[Step]:
+    """In replay and cache modes, start at the first way of asking that the recording holds
+    (so a notebook recorded against a server that needed a step down replays offline, and
+    the cache does not pay for a request the server will reject)."""
+    if settings.cache not in ("replay", "cache") or not settings.cassette or len(steps) < 2:
+        return steps
+    for i, step in enumerate(steps):
+        call = make_call(settings, spec, request, step, talk.messages(step.mode), stream)
+        if send.is_recorded(call, settings, provider):
+            return steps[i:]
+    return steps

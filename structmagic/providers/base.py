@@ -1,0 +1,386 @@
+"""The provider interface, and the provider-neutral shapes every provider speaks.
+
+A provider is one wire format (Chat Completions, Responses, Claude Messages, Gemini): one
+class in one module, holding its facts as data — name, default base URL and model, the
+environment variables of its key and base URL, its ladder of modes, its capabilities, the
+:class:`~structmagic.schema.Dialect` of its native structured output — plus pure
+translations, no I/O:
+
+- :meth:`Provider.request_schema` — its schema policy: what it sends for a schema;
+- :meth:`Provider.ladder` — the ways to ask for that schema, best first (``--mode auto``);
+- :meth:`Provider.build` — a :class:`Call` (what the loop wants) into a URL and a JSON body;
+- :meth:`Provider.parse` — a whole JSON answer into a :class:`Completion`;
+- :meth:`Provider.stream` — a translator from SSE events to :class:`Delta` pieces, which the
+  one :class:`Accumulator` puts together into a :class:`Completion`;
+- :meth:`Provider.rejects_format` — whether an error answer means "this server does not take
+  this response format" (so the loop steps down instead of failing).
+
+The transport, retries, re-asks, cassette, partial parser and widget are shared by all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from ..schema import Conversion, Dialect, SchemaSpec
+
+__all__ = [
+    "AUTO",
+    "JSON_OBJECT",
+    "JSON_SCHEMA",
+    "PROMPT",
+    "PROMPT_MODES",
+    "TOOLS",
+    "USER_MODES",
+    "Accumulator",
+    "Call",
+    "Capabilities",
+    "Completion",
+    "Delta",
+    "Provider",
+    "Step",
+    "StreamTranslator",
+    "content_text",
+    "finish_kind",
+    "mentions_format",
+]
+
+# --- modes: the ways of asking for a schema ----------------------------------------------------
+
+#: native structured output (``response_format`` / ``text.format`` / ``output_config`` /
+#: ``responseJsonSchema``)
+JSON_SCHEMA = "json_schema"
+#: the provider's JSON mode, with the schema in the system prompt
+JSON_OBJECT = "json_object"
+#: one forced function tool whose parameters are the schema
+TOOLS = "tools"
+#: the schema in the system prompt only
+PROMPT = "prompt"
+#: step down the provider's ladder when a server rejects a way of asking
+AUTO = "auto"
+#: what ``--mode`` / ``mode=`` take
+USER_MODES = (AUTO, JSON_SCHEMA, JSON_OBJECT, TOOLS)
+#: modes that put the schema into the system prompt
+PROMPT_MODES = frozenset({JSON_OBJECT, PROMPT})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One way of asking for the schema: a mode, and whether to send it strict."""
+
+    mode: str
+    strict: bool
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider's API can do."""
+
+    #: native structured output with a strict (constrained) switch
+    strict_schema: bool = False
+    #: streamed answers (SSE)
+    streaming: bool = True
+    #: the model's reasoning can be asked for (``--thinking``)
+    thinking: bool = False
+    #: images as input
+    images: bool = False
+    #: PDF documents as input
+    documents: bool = False
+    #: an asynchronous batch API
+    batch_api: bool = False
+
+
+# --- the shapes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request, provider-neutral.
+
+    ``mode`` is how the schema is asked for (:data:`JSON_SCHEMA`, :data:`JSON_OBJECT`,
+    :data:`TOOLS`, :data:`PROMPT`, or a provider's own such as Gemini's
+    ``json_schema_openapi``); ``schema`` is the provider's request schema; ``strict`` says
+    whether to send it strict.
+    """
+
+    model: str
+    messages: tuple[Mapping[str, Any], ...]
+    schema_name: str
+    schema: Any
+    strict: bool
+    mode: str = JSON_SCHEMA
+    description: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stream: bool = False
+    thinking: bool = False
+
+
+@dataclass
+class Completion:
+    """A parsed answer. ``finish`` is normalized: stop, length, content_filter, refusal, tool."""
+
+    text: str = ""
+    reasoning: str | None = None
+    refusal: str | None = None
+    finish: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class Delta:
+    """One piece of a streamed answer; all fields optional."""
+
+    text: str = ""
+    reasoning: str = ""
+    refusal: str = ""
+    finish: str | None = None
+    usage: dict[str, int] | None = None
+    model: str | None = None
+    done: bool = False  # the format's terminal event ([DONE], message_stop, ...)
+    error: str | None = None  # an error event inside the stream (message)
+
+
+class StreamTranslator(Protocol):
+    def feed(self, event: str, data: str) -> list[Delta]:
+        """Translate one SSE event (its event name and data text)."""
+        ...
+
+
+class Accumulator:
+    """Puts :class:`Delta` pieces together into a :class:`Completion` — for every provider, and
+    for streamed and chunked answers alike. Pure: no I/O."""
+
+    __slots__ = ("done", "error", "finish", "model", "reasoning", "refusal", "text", "usage")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.finish: str | None = None
+        self.usage: dict[str, int] = {}
+        self.model: str | None = None
+        self.done = False
+        self.error: str | None = None
+
+    def add(self, deltas: list[Delta]) -> None:
+        """Take some pieces: text, reasoning and refusal are appended; the latest finish,
+        usage and error win; the first model named wins; ``done`` is sticky."""
+        for d in deltas:
+            if d.text:
+                self.text.append(d.text)
+            if d.reasoning:
+                self.reasoning.append(d.reasoning)
+            if d.refusal:
+                self.refusal.append(d.refusal)
+            if d.finish:
+                self.finish = d.finish
+            if d.usage:
+                self.usage = d.usage
+            if d.model and self.model is None:
+                self.model = d.model
+            if d.error:
+                self.error = d.error
+            if d.done:
+                self.done = True
+
+    @property
+    def started(self) -> bool:
+        """Whether any content (text, reasoning, refusal) has arrived."""
+        return bool(self.text or self.reasoning or self.refusal)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the answer ended properly (an end marker or a finish reason came)."""
+        return self.done or self.finish is not None
+
+    def partial_text(self) -> str:
+        return "".join(self.text)
+
+    def completion(self) -> Completion:
+        return Completion(
+            text="".join(self.text),
+            reasoning="".join(self.reasoning) or None,
+            refusal="".join(self.refusal) or None,
+            finish=self.finish,
+            usage=self.usage,
+            model=self.model,
+        )
+
+
+# --- the provider --------------------------------------------------------------------------
+
+
+class Provider:
+    """One wire format: its facts as class attributes, its translations as methods.
+
+    Subclasses set every attribute below and implement :meth:`build`, :meth:`parse`,
+    :meth:`stream`, :meth:`auth_headers` and :meth:`error_message`; register with
+    :func:`structmagic.providers.register`.
+    """
+
+    #: the name users pick it by (``--provider``)
+    name: ClassVar[str]
+    #: a human name, for help and messages
+    title: ClassVar[str]
+    #: the vendor's own base URL
+    default_base_url: ClassVar[str]
+    #: the version path a base URL with no path gets
+    version_path: ClassVar[str] = "/v1"
+    #: environment variables that may hold the base URL, in order
+    base_url_envs: ClassVar[tuple[str, ...]] = ()
+    #: the model used when none is given
+    default_model: ClassVar[str]
+    #: environment variables that may hold the key, in order
+    key_envs: ClassVar[tuple[str, ...]]
+    #: the ways to ask for a schema, best first (the ``--mode auto`` ladder)
+    modes: ClassVar[tuple[str, ...]]
+    #: what the API can do
+    capabilities: ClassVar[Capabilities]
+    #: the schema rules of its native structured output
+    dialect: ClassVar[Dialect]
+    #: its own wording of format rejections (lower case), beyond the shared words
+    rejection_words: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"<provider {self.name!r}: {self.title}>"
+
+    # --- schema policy ---------------------------------------------------------------------
+
+    def request_schema(self, spec: SchemaSpec) -> Conversion:
+        """What this provider sends for ``spec``: its dialect's conversion of the schema."""
+        from ..schema import convert
+
+        return convert(spec.original, self.dialect, strict=spec.wants_strict)
+
+    def ladder(self, request: Conversion, *, thinking: bool = False) -> list[Step]:
+        """The ways to ask for ``request``, best first.
+
+        Native structured output first (strict when the provider has a strict switch and the
+        request obeys the dialect; a provider without a switch skips it when the request does
+        not obey), then the provider's other modes. Never a forced tool with thinking.
+        """
+        steps: list[Step] = []
+        for mode in self.modes:
+            if mode == TOOLS and thinking:
+                continue
+            if mode == JSON_SCHEMA:
+                if self.capabilities.strict_schema:
+                    if request.strict:
+                        steps.append(Step(JSON_SCHEMA, True))
+                elif not request.strict:
+                    continue
+            if self.can_send(mode, request):
+                steps.append(Step(mode, False))
+        return steps
+
+    def can_send(self, mode: str, request: Conversion) -> bool:
+        """Whether :meth:`build` can carry ``request`` in ``mode`` (e.g. Gemini's OpenAPI
+        subset cannot carry a recursive schema). Checked before any request is made."""
+        return True
+
+    # --- the wire ----------------------------------------------------------------------------
+
+    def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
+        """The full URL (never with a key in it) and the JSON body for ``call``."""
+        raise NotImplementedError
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        """The headers that carry the API key."""
+        raise NotImplementedError
+
+    def extra_headers(self) -> dict[str, str]:
+        """Other headers the format needs (versions); never secret."""
+        return {}
+
+    def parse(self, body: Any) -> Completion:
+        """A whole JSON answer as a :class:`Completion`; ``ValueError`` for another shape."""
+        raise NotImplementedError
+
+    def stream(self) -> StreamTranslator:
+        """A fresh translator for one streamed answer."""
+        raise NotImplementedError
+
+    def rejects_format(self, status: int, message: str) -> bool:
+        """Whether an error answer means "this server does not take this response format"."""
+        return mentions_format(status, message, self.rejection_words)
+
+    def error_message(self, body: Any) -> str | None:
+        """The server's error message from an error body, if it has the format's shape."""
+        raise NotImplementedError
+
+
+# Wording servers use when they do not take a response format / schema feature. Matched
+# case-insensitively against the error message of a 400/422/500/502 answer.
+_REJECTION_HINTS = (
+    "response_format",
+    "json_schema",
+    "json schema",
+    "structured output",
+    "not supported with this model",
+    "supported values are",
+    "xgrammar",
+    "outlines",
+    "grammar",
+    "guided_json",
+    "schema",
+    "strict",
+    "tool_choice",
+    "tools are not supported",
+    "function calling",
+    "output_config",
+    "responsejsonschema",
+    "responseschema",
+    "response_mime_type",
+    "responsemimetype",
+)
+_REJECTION_NEGATIVE = ("api key", "apikey", "unauthorized", "rate limit", "quota")
+
+
+def mentions_format(status: int, message: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether an error answer reads like "this response format is not supported here".
+
+    ``extra`` adds a format's own wording (lower case) to the shared hint words.
+    """
+    if status not in (400, 404, 415, 422, 500, 501, 502):
+        return False
+    text = message.lower()
+    if any(word in text for word in _REJECTION_NEGATIVE):
+        return False
+    return any(hint in text for hint in (*_REJECTION_HINTS, *extra))
+
+
+def finish_kind(reason: str | None) -> str | None:
+    """Normalize a provider's finish/stop reason; empty strings mean "not finished"."""
+    if not reason:
+        return None
+    r = str(reason).lower()
+    if r in ("length", "max_tokens", "max_output_tokens"):
+        return "length"
+    if r in ("content_filter", "safety", "prohibited_content", "blocklist", "spii", "recitation"):
+        return "content_filter"
+    if r == "refusal":
+        return "refusal"
+    if r in ("tool_calls", "function_call", "tool_use"):
+        return "tool"
+    if r in ("stop", "end_turn", "stop_sequence", "completed", "eos"):
+        return "stop"
+    return r
+
+
+def content_text(content: Any) -> str:
+    """A message's content as one string (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+        )
+    return str(content)

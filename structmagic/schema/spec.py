@@ -1,0 +1,146 @@
+"""A :class:`SchemaSpec`: the user's schema, what each provider sends for it, and how an answer
+is checked against it.
+
+The ``original`` schema is always the one enforced. What goes out depends on the provider:
+:meth:`SchemaSpec.request_for` asks the provider's schema policy once and keeps the
+:class:`~structmagic.schema.dialect.Conversion`; :meth:`SchemaSpec.check` maps an answer
+written in the request's shape back to the original's, validates it with jsonschema (formats
+included) and, for a Python type, returns the typed value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationIssue
+from .mapback import map_back
+from .tree import json_path
+from .validate import issues_of, short, validator_for
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+    from .dialect import Conversion
+
+__all__ = ["SchemaSpec"]
+
+_WRAPPED = ('expected an object {"value": ...} (the schema\'s root is not an object, so the '
+            "answer is wrapped)")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SchemaSpec:
+    """A checked schema: its name, description, the original JSON Schema, the Python type."""
+
+    #: the schema name sent (``[a-zA-Z0-9_-]{1,64}``)
+    name: str
+    description: str | None
+    #: the user's schema as JSON Schema (for a Python type: the generated schema)
+    original: dict[str, Any] | bool
+    #: the Python type given (None for JSON Schema inputs)
+    python_type: Any = None
+    #: False when the user's json_schema object said ``"strict": false``
+    wants_strict: bool = True
+    _requests: dict[str, Conversion] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = dataclasses.field(
+        default_factory=threading.Lock, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        kind = getattr(self.python_type, "__name__", None) or (
+            "JSON Schema" if self.python_type is None else repr(self.python_type))
+        return f"<SchemaSpec {self.name!r} ({kind})>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the lock, the requests made and the validator are rebuilt after unpickling
+        drop = ("_requests", "_lock", "_validator", "_adapter")
+        return {k: v for k, v in self.__dict__.items() if k not in drop}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _requests={}, _lock=threading.Lock())
+
+    def request_for(self, provider: Any) -> Conversion:
+        """What ``provider`` (a provider object or its name) sends for this schema; made once.
+
+        Raises :class:`~structmagic.SchemaError` if the provider cannot take the schema at all.
+        """
+        if isinstance(provider, str):
+            from ..providers import get_provider
+
+            provider = get_provider(provider)
+        with self._lock:
+            found = self._requests.get(provider.name)
+        if found is None:
+            found = provider.request_schema(self)
+            with self._lock:
+                found = self._requests.setdefault(provider.name, found)
+        return found
+
+    @functools.cached_property
+    def _validator(self) -> Validator:
+        return validator_for(self.original)
+
+    @functools.cached_property
+    def _adapter(self) -> Any:
+        from pydantic import BaseModel, TypeAdapter
+
+        tp = self.python_type
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        return TypeAdapter(tp)
+
+    def check(self, answer: Any, request: Conversion | None = None
+              ) -> tuple[Any, Any, list[ValidationIssue]]:
+        """Map the answer back to the original shape, validate it, convert it.
+
+        ``answer`` is the parsed JSON the model wrote, shaped like ``request.request`` (or
+        like the original schema when ``request`` is None). Returns ``(plain, data, issues)``:
+        ``plain`` in the original schema's shape (unwrapped, nulls of optional properties
+        dropped); ``data`` the value to bind (``plain`` for JSON Schema inputs, an instance
+        of the Python type otherwise; None when there are issues); ``issues == []`` means
+        accepted.
+        """
+        validator = self._validator
+        wrapped = request is not None and request.wrapped
+        maps_back = request is not None and request.maps_back
+        if wrapped:
+            if isinstance(answer, dict) and "value" in answer:
+                plain = answer["value"]
+            else:
+                # a server that ignored the wrapper and wrote the bare value: fine if valid
+                plain = self._mapped(answer, maps_back)
+                if not validator.is_valid(plain):
+                    return plain, None, [ValidationIssue("$", _WRAPPED)]
+                return self._typed(plain)
+        else:
+            plain = answer
+        plain = self._mapped(plain, maps_back)
+        issues = issues_of(validator, plain)
+        if issues:
+            return plain, None, issues
+        return self._typed(plain)
+
+    def _mapped(self, value: Any, maps_back: bool) -> Any:
+        if not maps_back:
+            return value
+        validator = self._validator
+        return map_back(self.original, value,
+                        lambda sub, inst: validator.evolve(schema=sub).is_valid(inst))
+
+    def _typed(self, plain: Any) -> tuple[Any, Any, list[ValidationIssue]]:
+        if self.python_type is None:
+            return plain, plain, []
+        from pydantic import ValidationError
+
+        adapter = self._adapter
+        try:
+            if hasattr(adapter, "model_validate"):
+                return plain, adapter.model_validate(plain), []
+            return plain, adapter.validate_python(plain), []
+        except ValidationError as exc:
+            issues = [ValidationIssue(json_path(e["loc"]), short(e["msg"]))
+                      for e in exc.errors()]
+            return plain, None, issues

@@ -1,0 +1,133 @@
+"""Validation of answers with jsonschema: a validator per schema, built once, and every issue
+with its JSON path.
+
+jsonschema is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationIssue
+from .tree import json_path
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+__all__ = ["issues_of", "short", "validator_for"]
+
+_MAX_MESSAGE = 300
+
+
+def validator_for(schema: dict[str, Any] | bool) -> Validator:
+    """A jsonschema validator for ``schema``, with format checking, built once per schema.
+
+    The dialect is ``$schema``'s (Draft 2020-12 when absent). The cache key is the schema's
+    canonical JSON text, so equal schemas share one validator.
+    """
+    return _validator_cached(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _validator_cached(text: str) -> Validator:
+    import jsonschema
+
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, format_checker=_format_checker(cls))
+
+
+@functools.lru_cache(maxsize=8)
+def _format_checker(cls: Any) -> Any:
+    """The dialect's own format checker (``time`` differs between drafts), copied so that
+    adding fallbacks changes nothing in jsonschema itself."""
+    import jsonschema
+
+    base = getattr(cls, "FORMAT_CHECKER", None) or jsonschema.FormatChecker()
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = dict(base.checkers)
+    return _with_fallbacks(checker)
+
+
+_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+_TIME = re.compile(r"^\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _is_datetime(value: Any) -> bool:
+    """RFC 3339 date-time (with its offset), for when rfc3339-validator is not installed."""
+    import datetime
+
+    if not isinstance(value, str):
+        return True
+    if not _DATETIME.match(value):
+        return False
+    datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # ValueError: bad
+    return True
+
+
+def _is_time(value: Any) -> bool:
+    """RFC 3339 full-time, for when rfc3339-validator is not installed."""
+    import datetime
+
+    if not isinstance(value, str):
+        return True
+    if not _TIME.match(value):
+        return False
+    datetime.time.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return True
+
+
+def _with_fallbacks(checker: Any) -> Any:
+    """``checker`` with date-time / time checks even without jsonschema's format extras."""
+    if "date-time" not in checker.checkers:
+        checker.checks("date-time", raises=ValueError)(_is_datetime)
+    if "time" not in checker.checkers:
+        checker.checks("time", raises=ValueError)(_is_time)
+    return checker
+
+
+def short(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def issues_of(validator: Validator, instance: Any) -> list[ValidationIssue]:
+    """Every validation error of ``instance``, each with its JSON path (``$.steps[1]``).
+
+    A failed ``anyOf`` / ``oneOf`` is explained by the one branch the value has the shape
+    of (same type, same discriminator) when there is exactly one such branch.
+    """
+    errors = sorted(validator.iter_errors(instance), key=_path_key)
+    issues: list[ValidationIssue] = []
+    for err in errors:
+        for leaf in _explain(err):
+            issue = ValidationIssue(json_path(leaf.absolute_path), short(leaf.message))
+            if issue not in issues:
+                issues.append(issue)
+    return issues
+
+
+def _path_key(err: Any) -> list[tuple[int, Any]]:
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in err.absolute_path]
+
+
+def _explain(err: Any) -> list[Any]:
+    if err.validator not in ("anyOf", "oneOf") or not err.context:
+        return [err]
+    depth = len(err.absolute_path)
+    by_branch: dict[Any, list[Any]] = {}
+    for sub in err.context:
+        branch = sub.relative_schema_path[0] if sub.relative_schema_path else id(sub)
+        by_branch.setdefault(branch, []).append(sub)
+    shaped = [
+        subs for subs in by_branch.values()
+        if all(len(s.absolute_path) > depth for s in subs)
+        and not any(s.validator in ("const", "enum") and len(s.absolute_path) == depth + 1
+                    for s in subs)
+    ]
+    if len(shaped) != 1:
+        return [err]
+    return [leaf for sub in sorted(shaped[0], key=_path_key) for leaf in _explain(sub)]
+
