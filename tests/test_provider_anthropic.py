@@ -11,6 +11,7 @@ import pytest
 from wire_helpers import (
     ANSWER,
     BASE,
+    CITY_TEXT,
     DESCRIPTION,
     KEY,
     MATH_ANSWER,
@@ -18,7 +19,9 @@ from wire_helpers import (
     MESSAGES,
     SCHEMA,
     SYSTEM,
+    SYSTEM_WITH_SCHEMA,
     UNI,
+    ask_city,
     ask_provider,
     load,
     make_call,
@@ -228,3 +231,31 @@ def test_anthropic_thinking_never_forces_a_tool(server, settings):
 def test_anthropic_streamed_tool_input(server, settings):
     server.queue(anthropic_stream(MATH_TEXT, tool=True, stop_reason="tool_use"))
     assert ask_provider("anthropic", stream=True, mode="tools").data == MATH_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("mode", "reply", "extra"),
+    [
+        ("json_schema", lambda: anthropic(CITY_TEXT), {
+            "system": "Be brief.",
+            "output_config": {"format": {"type": "json_schema", "schema": SCHEMA}}}),
+        ("json_object", lambda: anthropic(CITY_TEXT), {"system": SYSTEM_WITH_SCHEMA}),
+        ("tools", lambda: anthropic(CITY_TEXT, tool=True, stop_reason="tool_use"), {
+            "system": "Be brief.",
+            "tools": [{"name": "city", "description": DESCRIPTION, "input_schema": SCHEMA}],
+            "tool_choice": {"type": "tool", "name": "city"}}),
+    ],
+)
+def test_request_sent_in_every_mode(server, settings, mode, reply, extra):
+    server.queue(reply())
+    res = ask_city("anthropic", mode=mode)
+    assert res.data == ANSWER and res.mode == mode
+    (req,) = server.requests
+    assert req.path == "/v1/messages"
+    assert req.json == {
+        "model": "m-1", "max_tokens": 99,
+        "messages": [{"role": "user", "content": "Population of Paris?"}],
+        "temperature": 0.5, **extra}
+    assert req.headers["x-api-key"] == CANARY
+    assert req.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in req.headers

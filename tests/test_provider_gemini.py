@@ -13,6 +13,7 @@ import pytest
 from wire_helpers import (
     ANSWER,
     BASE,
+    CITY_TEXT,
     DESCRIPTION,
     KEY,
     MATH_ANSWER,
@@ -21,7 +22,9 @@ from wire_helpers import (
     OPENAPI,
     SCHEMA,
     SYSTEM,
+    SYSTEM_WITH_SCHEMA,
     UNI,
+    ask_city,
     ask_provider,
     load,
     make_call,
@@ -369,3 +372,31 @@ def test_gemini_recursive_schema_steps_past_the_openapi_subset(server, settings)
     assert res.mode == "json_object"
     assert "responseSchema" not in server.requests[1].json["generationConfig"]
 
+
+@pytest.mark.parametrize(
+    ("mode", "reply", "extra", "config"),
+    [
+        ("json_schema", lambda: gemini(CITY_TEXT), {"systemInstruction": {"parts": [
+            {"text": "Be brief."}]}},
+         {"responseMimeType": "application/json", "responseJsonSchema": SCHEMA}),
+        ("json_object", lambda: gemini(CITY_TEXT), {"systemInstruction": {"parts": [
+            {"text": SYSTEM_WITH_SCHEMA}]}}, {"responseMimeType": "application/json"}),
+        ("tools", lambda: gemini(CITY_TEXT, tool=True), {
+            "systemInstruction": {"parts": [{"text": "Be brief."}]},
+            "tools": [{"functionDeclarations": [{"name": "city", "description": DESCRIPTION,
+                                                 "parameters": OPENAPI}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": "ANY",
+                                                     "allowedFunctionNames": ["city"]}}}, {}),
+    ],
+)
+def test_request_sent_in_every_mode(server, settings, mode, reply, extra, config):
+    server.queue(reply())
+    res = ask_city("gemini", mode=mode)
+    assert res.data == ANSWER and res.mode == mode
+    (req,) = server.requests
+    assert req.path == "/v1/models/m-1:generateContent"
+    assert req.json == {
+        "contents": [{"role": "user", "parts": [{"text": "Population of Paris?"}]}],
+        **extra,
+        "generationConfig": {**config, "temperature": 0.5, "maxOutputTokens": 99}}
+    assert req.headers["x-goog-api-key"] == CANARY and CANARY not in req.path

@@ -11,6 +11,7 @@ import pytest
 from wire_helpers import (
     ANSWER,
     BASE,
+    CITY_TEXT,
     DESCRIPTION,
     KEY,
     MATH_ANSWER,
@@ -18,7 +19,9 @@ from wire_helpers import (
     MESSAGES,
     SCHEMA,
     SYSTEM,
+    SYSTEM_WITH_SCHEMA,
     UNI,
+    ask_city,
     ask_provider,
     load,
     make_call,
@@ -213,3 +216,46 @@ def test_responses_request_shape(server, settings):
     assert (fmt["type"], fmt["name"], fmt["strict"]) == ("json_schema", "response", True)
     assert fmt["schema"]["required"] == ["steps", "final_answer"]
     assert (body["temperature"], body["max_output_tokens"]) == (0, 300)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reply", "extra"),
+    [
+        ("json_schema", lambda: responses(CITY_TEXT), {
+            "instructions": "Be brief.",
+            "text": {"format": {"type": "json_schema", "name": "city",
+                                "description": DESCRIPTION, "schema": SCHEMA,
+                                "strict": True}}}),
+        ("json_object", lambda: responses(CITY_TEXT), {
+            "instructions": SYSTEM_WITH_SCHEMA,
+            "text": {"format": {"type": "json_object"}}}),
+        ("tools", lambda: responses(CITY_TEXT, tool=True), {
+            "instructions": "Be brief.",
+            "tools": [{"type": "function", "name": "city", "description": DESCRIPTION,
+                       "parameters": SCHEMA, "strict": True}],
+            "tool_choice": {"type": "function", "name": "city"}}),
+    ],
+)
+def test_request_sent_in_every_mode(server, settings, mode, reply, extra):
+    server.queue(reply())
+    res = ask_city("responses", mode=mode)
+    assert res.data == ANSWER and res.mode == mode
+    (req,) = server.requests
+    assert req.path == "/v1/responses"
+    assert req.json == {
+        "model": "m-1",
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "Population of Paris?"}]}],
+        "temperature": 0.5, "max_output_tokens": 99, **extra}
+
+
+def test_the_reask_sends_typed_items_with_the_previous_answer(server, settings):
+    bad = '{"city": "Paris"}'
+    server.queue(responses(bad), responses(CITY_TEXT))
+    assert ask_city("responses").data == ANSWER
+    items = server.requests[1].json["input"]
+    assert items[1] == {"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": bad}]}
+    assert items[2]["type"] == "message" and items[2]["role"] == "user"
+    assert items[2]["content"][0]["type"] == "input_text"
+    assert "'population' is a required property" in items[2]["content"][0]["text"]

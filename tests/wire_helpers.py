@@ -130,3 +130,21 @@ def ask_provider(provider: str, **kw: Any) -> Any:
 
     return sm.structured("9.11 or 9.8?", MATH_SCHEMA, provider=provider, system="Be a tutor.",
                          model="m-1", **kw)
+
+
+# --- one request through ``structured``, to compare whole with what was sent ----------------
+
+CITY = {"name": "city", "description": DESCRIPTION, "schema": SCHEMA, "strict": True}
+CITY_TEXT = json.dumps(ANSWER)
+SCHEMA_TEXT = json.dumps(SCHEMA, separators=(",", ":"))
+SYSTEM_WITH_SCHEMA = (
+    "Be brief.\n\nAnswer with a single JSON value that conforms to this JSON Schema, and "
+    "nothing else: no prose, no Markdown fences.\nJSON Schema:\n" + SCHEMA_TEXT)
+
+
+def ask_city(provider: str, **kw: Any) -> Any:
+    """``structured`` with a named, described schema, a system prompt and sampling options."""
+    import structmagic as sm
+
+    return sm.structured("Population of Paris?", CITY, provider=provider, system="Be brief.",
+                         model="m-1", temperature=0.5, max_tokens=99, **kw)
