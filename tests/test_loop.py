@@ -1,0 +1,146 @@
+"""The request loop's steps, each alone: plan, step down, read the answer, the conversation;
+and the attempts a call counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import structmagic as sm
+from structmagic import loop
+from structmagic.config import resolve
+from structmagic.providers import get_provider
+from structmagic.providers.base import Completion, Step
+from structmagic.schema import load_schema
+
+from fakeserver import Reply, chat
+from schema_corpus import MATH
+
+SCHEMA = MATH["json_schema"]["schema"]
+ANSWER = {"steps": [{"explanation": "e", "output": "o"}], "final_answer": "9.8"}
+TEXT = json.dumps(ANSWER)
+TREE = {"type": "object", "properties": {"name": {"type": "string"},
+                                         "kids": {"type": "array", "items": {"$ref": "#"}}},
+        "required": ["name", "kids"], "additionalProperties": False}
+OPEN = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_learned():
+    loop.forget_learned_modes()
+    yield
+    loop.forget_learned_modes()
+
+
+def _plan(provider, schema, **options):
+    settings = resolve(provider=provider, **options)
+    p = get_provider(provider)
+    return loop.plan(settings, p, load_schema(schema).request_for(p))
+
+
+def test_plan_per_provider():
+    assert _plan("openai", SCHEMA) == [Step("json_schema", True), Step("json_schema", False),
+                                       Step("json_object", False), Step("tools", False),
+                                       Step("prompt", False)]
+    # a schema strict mode cannot say starts non-strict
+    assert _plan("openai", OPEN)[0] == Step("json_schema", False)
+    assert _plan("responses", SCHEMA)[0] == Step("json_schema", True)
+    assert _plan("anthropic", SCHEMA) == [Step("json_schema", False), Step("tools", False),
+                                          Step("prompt", False)]
+    # Claude's outputs take no recursion and no open object: the forced tool comes first
+    assert _plan("anthropic", TREE)[0] == Step("tools", False)
+    assert _plan("anthropic", OPEN)[0] == Step("tools", False)
+    assert [s.mode for s in _plan("gemini", SCHEMA)] == [
+        "json_schema", "json_schema_openapi", "json_object", "tools"]
+    # the OpenAPI subset has no $ref: a recursive schema skips it before any request
+    assert [s.mode for s in _plan("gemini", TREE)] == ["json_schema", "json_object", "tools"]
+
+
+def test_plan_never_forces_a_tool_with_thinking():
+    for provider in ("openai", "anthropic", "gemini", "responses"):
+        assert "tools" not in [s.mode for s in _plan(provider, SCHEMA, thinking=True)]
+
+
+def test_plan_with_an_explicit_mode_is_that_mode():
+    assert _plan("openai", SCHEMA, mode="tools") == [Step("tools", True)]
+    assert _plan("openai", OPEN, mode="json_schema") == [Step("json_schema", False)]
+
+
+def test_plan_starts_where_the_server_was_learned_to_answer():
+    settings = resolve(provider="openai")
+    loop.learned.remember(("openai", settings.base_url, settings.model),
+                          Step("json_object", False))
+    assert [s.mode for s in _plan("openai", SCHEMA)] == ["json_object", "tools", "prompt"]
+
+
+def test_step_down():
+    steps = _plan("openai", SCHEMA)
+    err = sm.UnsupportedFormatError("no", status=400)
+    assert loop.step_down(steps, 0, err, resolve()) == 1
+    with pytest.raises(sm.UnsupportedFormatError):
+        loop.step_down(steps, len(steps) - 1, err, resolve())
+    with pytest.raises(sm.UnsupportedFormatError):
+        loop.step_down(steps, 0, err, resolve(mode="json_schema"))
+
+
+def _read(text, schema=SCHEMA, **kw):
+    spec = load_schema(schema)
+    return loop.read_answer(Completion(text=text, **kw), spec, spec.request_for("openai"))
+
+
+def test_read_answer():
+    plain, data, issues = _read(TEXT)
+    assert plain == data == ANSWER and issues == []
+    _, _, issues = _read('{"steps": []}')
+    assert [str(i) for i in issues] == ["$: 'final_answer' is a required property"]
+    assert _read("no json here")[2][0].message == "the answer contains no JSON value"
+    with pytest.raises(sm.RefusalError, match="nope"):
+        _read("", refusal="nope")
+    with pytest.raises(sm.TruncatedError):
+        _read('{"steps": [', finish="length")
+    with pytest.raises(sm.ContentFilterError):
+        _read("", finish="content_filter")
+
+
+def test_an_answer_nested_too_deep_is_refused_clearly():
+    deep = "[" * 1500 + "]" * 1500
+    with pytest.raises(sm.InvalidOutputError, match="more than 100 levels deep"):
+        _read(deep, schema=True)
+    ok = json.dumps({"a": {"b": [[[[1]]]]}})
+    assert _read(ok, schema=True)[2] == []
+
+
+def test_the_conversation_carries_each_invalid_answer():
+    talk = loop.Conversation("Q?", "Be brief.", '{"type":"object"}')
+    assert talk.messages("json_schema") == (
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q?"})
+    assert "JSON Schema:\n{\"type\":\"object\"}" in talk.messages("json_object")[0]["content"]
+    talk.reask('{"bad": 1}', [sm.ValidationIssue("$", "'x' is a required property")])
+    messages = talk.messages("json_schema")
+    assert messages[2] == {"role": "assistant", "content": '{"bad": 1}'}
+    assert "- $: 'x' is a required property" in messages[3]["content"]
+
+
+def test_attempts_count_every_http_request(server, settings):
+    server.queue(Reply.status(500, "boom"), Reply.status(400, "json_schema is not supported"),
+                 chat('{"steps": 1}'), chat(TEXT))
+    res = sm.structured("q", SCHEMA)
+    assert res.attempts == 4 == len(server.requests)
+
+
+def test_a_failed_call_says_how_many_requests_it_made(server, settings):
+    server.queue(chat("{}"), chat("{}"))
+    with pytest.raises(sm.InvalidOutputError) as info:
+        sm.structured("q", SCHEMA)
+    assert info.value.attempts == 2
+    server.queue(Reply.status(503, "down"), Reply.status(503, "down"), Reply.status(503, "down"))
+    with pytest.raises(sm.ServerError) as info:
+        sm.structured("q", SCHEMA)
+    assert info.value.attempts == 3
+
+
+def test_failed_batch_items_carry_their_attempts(server, settings):
+    server.responder = lambda req: chat("{}")
+    (res,) = sm.batch(["q"], SCHEMA, reasks=2)
+    assert isinstance(res.error, sm.InvalidOutputError) and res.attempts == 3
