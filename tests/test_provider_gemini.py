@@ -10,6 +10,14 @@ import json
 from typing import Any
 
 import pytest
+
+import structmagic as sm
+from structmagic.providers import get_provider
+from structmagic.providers.base import Completion
+from structmagic.schema import to_openapi_schema
+
+from providers import gemini, gemini_error, gemini_stream
+from sm_fixtures import CANARY
 from wire_helpers import (
     ANSWER,
     BASE,
@@ -31,14 +39,6 @@ from wire_helpers import (
     no_key_anywhere,
     play,
 )
-
-import structmagic as sm
-from structmagic.providers import get_provider
-from structmagic.providers.base import Completion
-from structmagic.schema import to_openapi_schema
-
-from providers import gemini, gemini_error, gemini_stream
-from sm_fixtures import CANARY
 
 G = get_provider("gemini")
 G_CONTENTS = [

@@ -6,6 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+
+import structmagic as sm
+from structmagic.providers import get_provider
+from structmagic.providers.base import Accumulator, Completion, Delta
+from structmagic.providers.openai_chat import OPENAI_LIMITS, OPENAI_STRICT
+
+from fakeserver import Reply, chat, chat_stream
+from sm_fixtures import CANARY
 from wire_helpers import (
     ANSWER,
     BASE,
@@ -16,14 +24,6 @@ from wire_helpers import (
     make_call,
     no_key_anywhere,
 )
-
-import structmagic as sm
-from structmagic.providers import get_provider
-from structmagic.providers.base import Accumulator, Completion, Delta
-from structmagic.providers.openai_chat import OPENAI_LIMITS, OPENAI_STRICT
-
-from fakeserver import Reply, chat, chat_stream
-from sm_fixtures import CANARY
 
 CHAT = get_provider("openai")
 TEXT = json.dumps(ANSWER)

@@ -8,6 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from structmagic.providers import get_provider
+from structmagic.providers.base import Completion, Delta
+
+from providers import responses
+from sm_fixtures import CANARY
 from wire_helpers import (
     ANSWER,
     BASE,
@@ -28,12 +34,6 @@ from wire_helpers import (
     no_key_anywhere,
     play,
 )
-
-from structmagic.providers import get_provider
-from structmagic.providers.base import Completion, Delta
-
-from providers import responses
-from sm_fixtures import CANARY
 
 R = get_provider("responses")
 R_INPUT = [
