@@ -10,9 +10,10 @@ import pytest
 
 import structmagic as sm
 from structmagic import config
+from structmagic import errors as E
 from structmagic.secret import Secret
 
-from fakeserver import chat
+from fakeserver import Reply, chat
 
 SCHEMA = {
     "type": "object",
@@ -128,3 +129,90 @@ def test_configure_refuses_an_illegal_key_at_once(canary):
 
 def test_config_secret_is_the_secret_class():
     assert config.Secret is Secret
+
+
+# --- scrubbing the key and pieces of it ----------------------------------------------------------
+
+KEY = "sk-Hx7Qp2Lm9Vt4Rw8Zk3Nb"
+
+
+@pytest.fixture
+def key():
+    E.register_secret(KEY)
+    return KEY
+
+
+def test_scrub_head_only_run(key):
+    text = f"Incorrect API key provided: {key[:8]}***. See the docs."
+    assert E.scrub(text) == "Incorrect API key provided: ******. See the docs."
+
+
+def test_scrub_tail_only_run(key):
+    for tail in (key[-4:], key[-5:], key[-9:]):
+        text = f"key ending in ...{tail}, request req_1"
+        clean = E.scrub(text)
+        assert tail not in clean and clean == "key ending in ...***, request req_1"
+
+
+def test_scrub_relay_mask_first_8_last_4(key):
+    masked = f"{key[:8]}***{key[-4:]}"
+    clean = E.scrub(f'{{"error": "invalid key {masked}"}}')
+    assert key[:8] not in clean and key[-4:] not in clean
+    assert clean.startswith('{"error": "invalid key ***')
+
+
+def test_scrub_whole_key_anywhere(key):
+    assert E.scrub(f"x{key}y and {key}") == "x***y and ***"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "risk-averse sk-a task-planning",  # the public head "sk-" with fewer than 4 more
+        "keys look like sk-... or sk-proj-...",
+        f"the word {KEY[-4:]}s goes on",  # a tail run inside a longer word
+        f"pre{KEY[:9]}",  # a head run not at the start of a word
+        "HTTP 401 Unauthorized: invalid_api_key",
+        "",
+    ],
+)
+def test_scrub_leaves_text_without_key_pieces_unchanged(key, text):
+    assert E.scrub(text) == text
+
+
+def test_vendor_prefix_does_not_count_toward_a_head_run():
+    proj = "sk-proj-Q8vWm3Kd7Tq1Zr5Yp9Hc"
+    E.register_secret(proj)
+    assert E.scrub("all project keys start with sk-proj-") == (
+        "all project keys start with sk-proj-")
+    assert E.scrub(f"{proj[:12]}*** was rejected") == "****** was rejected"
+    assert E.scrub(f"{proj[:11]}***") == f"{proj[:11]}***"  # 3 characters past the prefix
+
+
+def test_hint_is_scrubbed_when_given_and_when_set(key):
+    err = E.StructuredError("failed", hint=f"the key {key} was rejected")
+    assert key not in err.hint and key not in str(err)
+    err.hint = f"Gave up after 3 attempts. The key {key[:9]}*** ..."
+    assert key[:9] not in err.hint and key[:9] not in str(err)
+    err.hint = None
+    assert str(err) == "failed"
+
+
+def test_401_echoing_a_masked_key_shows_no_piece_of_it(server, settings, canary):
+    masked = f"{canary[:8]}***{canary[-4:]}"
+    server.queue(Reply.status(401, f"Incorrect API key provided: {masked}. Find yours at ..."))
+    with pytest.raises(sm.AuthenticationError) as info:
+        ask()
+    err = info.value
+    for text in (str(err), repr(err), err.body_excerpt):
+        assert canary[:8] not in text and canary[-4:] not in text
+    assert "Incorrect API key provided: ***" in str(err)
+
+
+def test_401_echoing_only_the_key_tail_is_scrubbed(server, settings, canary):
+    server.queue(Reply.status(401, f"No key ending in {canary[-5:]} exists."))
+    with pytest.raises(sm.AuthenticationError) as info:
+        ask()
+    assert canary[-5:] not in str(info.value)
+    assert canary[-5:] not in info.value.body_excerpt
+    assert "No key ending in *** exists." in str(info.value)
