@@ -6,6 +6,9 @@ Every test runs under the canary check of ``sm_fixtures.no_key_leaks``.
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 
 import structmagic as sm
@@ -216,3 +219,60 @@ def test_401_echoing_only_the_key_tail_is_scrubbed(server, settings, canary):
     assert canary[-5:] not in str(info.value)
     assert canary[-5:] not in info.value.body_excerpt
     assert "No key ending in *** exists." in str(info.value)
+
+
+# --- log records -------------------------------------------------------------------------------
+
+
+def test_key_echoed_in_a_response_header_never_reaches_a_log_record(server, settings, canary,
+                                                                    caplog):
+    from structmagic import redact
+
+    redact.install()
+    redact.install()  # idempotent
+    assert logging.getLogger("httpcore.http11").filters.count(redact._filter) == 1
+    server.responder = lambda req: Reply.status(
+        401, "bad key", headers={"www-authenticate": f'Bearer realm="api", error="invalid", '
+                                 f'key="{req.headers["authorization"]}"'})
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(sm.AuthenticationError):
+        ask()
+    messages = [r.getMessage() for r in caplog.records]
+    headers = [m for m in messages if "www-authenticate" in m]
+    assert headers, "httpcore logged no response headers: the test proves nothing"
+    assert all("***" in m for m in headers)
+    for record in caplog.records:
+        text = record.getMessage() + (record.exc_text or "")
+        assert canary not in text and canary[-6:] not in text
+    assert server.requests[0].headers["authorization"] == f"Bearer {canary}"
+
+
+def test_filter_scrubs_args_of_any_type_and_exception_text(canary):
+    from structmagic.redact import RedactingFilter
+
+    try:
+        raise ValueError(f"Illegal header value b'Bearer {canary}'")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("httpcore.http11", logging.DEBUG, __file__, 1,
+                               "headers=%r note=%s", ([(b"x-key", canary.encode())], canary),
+                               exc_info)
+    assert RedactingFilter().filter(record) is True
+    assert canary not in record.getMessage() and "headers=[(b'x-key', b'***')]" in \
+        record.getMessage()
+    assert canary not in record.exc_text and "Illegal header value" in record.exc_text
+    plain = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s",
+                              ("POST", "http://x/v1"), None)
+    RedactingFilter().filter(plain)
+    assert (plain.msg, plain.args) == ("HTTP Request: %s %s", ("POST", "http://x/v1"))
+
+
+def test_filter_does_not_mind_a_record_without_secrets():
+    record = logging.LogRecord("structmagic", logging.INFO, __file__, 1, "%d items", (3,), None)
+    assert json.dumps(record.args) == "[3]"
+    from structmagic.redact import RedactingFilter
+
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "3 items"
