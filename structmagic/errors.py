@@ -25,7 +25,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
 
 Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary with
 ``raise ... from``. Every message and hint is scrubbed of the API key, and of pieces of it
-(see :func:`scrub`), before it is stored.
+(see :func:`scrub`), before it is stored. Every error pickles and unpickles with its
+attributes (results are cached with pickle/joblib); the pickle is scrubbed too.
 
 In IPython, these errors render as one short paragraph (``_render_traceback_``), not a
 library traceback; the cell still fails.
@@ -182,6 +183,14 @@ class StructuredError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    def __reduce__(self) -> Any:
+        # Exception's own pickling calls ``cls(*args)``, which fails for every class with
+        # keyword-only fields; rebuild from args + attributes instead (text scrubbed again:
+        # a pickle goes to disk and to other processes).
+        state = {k: scrub(v) if isinstance(v, str) else v for k, v in self.__dict__.items()}
+        args = tuple(scrub(a) if isinstance(a, str) else a for a in self.args)
+        return _rebuild, (type(self), args, state)
+
     def __str__(self) -> str:
         text = self.message
         if self.hint:
@@ -197,6 +206,15 @@ class StructuredError(Exception):
         red, reset = "\x1b[0;31m", "\x1b[0m"
         lines = str(self).splitlines() or [""]
         return [f"{red}{type(self).__name__}{reset}: {lines[0]}", *lines[1:]]
+
+
+def _rebuild(cls: type[StructuredError], args: tuple[Any, ...],
+             state: dict[str, Any]) -> StructuredError:
+    """Unpickle a :class:`StructuredError` without calling its ``__init__``."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigError(StructuredError):
