@@ -5,7 +5,9 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     StructuredError
     ├── ConfigError                 no key, bad base URL, bad option value
     ├── SchemaError                 the schema given cannot be used (carries .path)
-    ├── CassetteMissError           replay mode and the request is not in the recording
+    ├── CassetteError               a recording that cannot be used (file:line of the entry,
+    │   │                           or a file that cannot be written)
+    │   └── CassetteMissError       replay mode and the request is not in the recording
     ├── TransportError              the request did not get an HTTP answer
     │   └── APITimeoutError         connect / read timeout, or a stalled stream
     ├── APIError                    the server answered with an error status (.status)
@@ -44,6 +46,7 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "CassetteError",
     "CassetteMissError",
     "ConfigError",
     "ContentFilterError",
@@ -229,7 +232,12 @@ class SchemaError(StructuredError):
         super().__init__(message, hint=hint)
 
 
-class CassetteMissError(StructuredError):
+class CassetteError(StructuredError):
+    """A recording cannot be used: an entry that is not an answer, a file that cannot be
+    written. The message names the file (and the line)."""
+
+
+class CassetteMissError(CassetteError):
     """Replay mode is on and the request is not in the recording."""
 
 

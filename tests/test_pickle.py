@@ -28,6 +28,7 @@ EXAMPLES = {
     E.StructuredError: lambda: E.StructuredError("base", hint="do this"),
     E.ConfigError: lambda: E.ConfigError("No API key.", hint="Set OPENAI_API_KEY."),
     E.SchemaError: lambda: E.SchemaError("bad type", path="$.properties.a", hint="fix it"),
+    E.CassetteError: lambda: E.CassetteError("rec.jsonl:3: not an answer", hint="re-record"),
     E.CassetteMissError: lambda: E.CassetteMissError("not in the recording", hint="record"),
     E.TransportError: lambda: E.TransportError("Could not reach x", hint="check the URL"),
     E.APITimeoutError: lambda: E.APITimeoutError("Timed out", hint="--timeout"),
