@@ -77,19 +77,32 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
     """One call with settings and schema already resolved (what :func:`batch` runs per item)."""
     from .loop import run as run_loop
 
-    _check_prompt(prompt)
+    _check_prompt(prompt, settings.system)
     return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
                     observer=observer, steps_field=steps_field, gate=gate)
 
 
-def _check_prompt(prompt: Any) -> None:
-    if isinstance(prompt, str):
-        return
-    if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and all(
-            isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in prompt):
-        if not prompt:
-            raise E.InputError("The list of messages is empty.")
-        return
+def _check_prompt(prompt: Any, system: str | None) -> None:
+    """Refuse what no request can carry, before any request: a prompt of the wrong kind, or
+    text with a lone surrogate (which cannot be encoded as UTF-8)."""
+    from .prompt import TemplateError, check_text
+
+    try:
+        if system is not None:
+            check_text(system, "The system prompt")
+        if isinstance(prompt, str):
+            check_text(prompt, "The prompt")
+            return
+        if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and all(
+                isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in prompt):
+            if not prompt:
+                raise E.InputError("The list of messages is empty.")
+            for i, m in enumerate(prompt):
+                if isinstance(m.get("content"), str):
+                    check_text(m["content"], f"Message {i + 1}")
+            return
+    except TemplateError as exc:
+        raise E.InputError(str(exc)) from None
     raise E.InputError(
         f"The prompt must be a string or a list of chat messages ({{'role', 'content'}} "
         f"dicts), not {type(prompt).__name__}.")

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError, register_secret
+from .errors import ConfigError
 from .providers import DEFAULT_PROVIDER
 from .providers.base import AUTO
+from .secret import Secret
 
 __all__ = [
     "CACHE_MODES",
@@ -34,34 +35,6 @@ __all__ = [
 ]
 
 CACHE_MODES = ("off", "replay", "record", "cache")
-
-
-class Secret:
-    """An API key that never shows itself: ``repr``/``str`` give a mask and where it came from."""
-
-    __slots__ = ("_value", "source")
-
-    def __init__(self, value: str, source: str) -> None:
-        self._value = value
-        self.source = source
-        register_secret(value)
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret('********', source={self.source!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __reduce__(self) -> Any:  # never pickled (a cache, a multiprocessing queue ...)
-        raise TypeError("structmagic.Secret cannot be pickled")
 
 
 @dataclass(frozen=True)

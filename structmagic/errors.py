@@ -7,7 +7,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     ├── InputError                  a prompt or input that cannot be sent (a lone surrogate,
     │                               NaN, an unreadable or unsupported image or file)
     ├── SchemaError                 the schema given cannot be used (carries .path)
-    ├── CassetteError               a recording that cannot be read or written
+    ├── CassetteError               a recording that cannot be used (file:line of the entry,
+    │   │                           or a file that cannot be written)
     │   └── CassetteMissError       replay mode and the request is not in the recording
     ├── TransportError              the request did not get an HTTP answer
     │   └── APITimeoutError         connect / read timeout, or a stalled stream
@@ -27,7 +28,9 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
                                     (.partial: the value received so far)
 
 Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary with
-``raise ... from``. Every message is scrubbed of the API key before it is stored.
+``raise ... from``. Every message and hint is scrubbed of the API key, and of pieces of it
+(see :func:`scrub`), before it is stored. Every error pickles and unpickles with its
+attributes (results are cached with pickle/joblib); the pickle is scrubbed too.
 
 In IPython, these errors render as one short paragraph (``_render_traceback_``), not a
 library traceback; the cell still fails.
@@ -35,6 +38,7 @@ library traceback; the cell still fails.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,29 +66,92 @@ __all__ = [
     "ValidationIssue",
 ]
 
-# Secrets registered here are replaced in every error message (see config.py, which
-# registers each key it resolves). Kept as a module-level set so that errors raised deep
+# Secrets registered here are replaced in every error message (see secret.py: each key is
+# registered when its Secret is made). Kept as a module-level set so that errors raised deep
 # in the stack are scrubbed without having the key passed around.
 _SECRETS: set[str] = set()
+
+#: a run of a key's characters this long (or longer) at the key's head or tail is scrubbed
+MIN_RUN = 4
+#: vendor prefixes that are the same in every key of a kind ("sk-", "sk-proj-", "AIza" ...):
+#: a head run must carry MIN_RUN characters past them to count
+_PUBLIC_PREFIX = re.compile(
+    r"sk-(?:proj-|svcacct-|admin-|None-|ant-(?:api|admin)\d*-|or-v\d+-)?"
+    r"|AIza|[A-Za-z]{2,5}[-_]"
+)
+_REPLACEMENT = "***"
 
 
 def register_secret(secret: str | None) -> None:
     """Remember ``secret`` so that no error message ever carries it."""
-    if secret and len(secret) >= 4:
+    if secret and len(secret) >= MIN_RUN:
         _SECRETS.add(secret)
 
 
+def _outside(text: str, i: int) -> bool:
+    """Whether position ``i`` of ``text`` is outside a word (an edge, or not a letter/digit)."""
+    return i < 0 or i >= len(text) or not text[i].isalnum()
+
+
+def _spans(text: str, secret: str) -> list[tuple[int, int]]:
+    """Where ``secret``, or a run of its head or its tail, occurs in ``text``."""
+    spans: list[tuple[int, int]] = []
+    i = text.find(secret)
+    while i != -1:  # the whole key, wherever it is
+        spans.append((i, i + len(secret)))
+        i = text.find(secret, i + 1)
+    public = _PUBLIC_PREFIX.match(secret)
+    head = max(MIN_RUN, (public.end() if public else 0) + MIN_RUN)
+    if head < len(secret):
+        seed = secret[:head]
+        i = text.find(seed)
+        while i != -1:  # a head run: starts where a word starts, as a masked key does
+            if _outside(text, i - 1):
+                j, k = i + head, head
+                while k < len(secret) and j < len(text) and text[j] == secret[k]:
+                    j, k = j + 1, k + 1
+                spans.append((i, j))
+            i = text.find(seed, i + 1)
+    if len(secret) > MIN_RUN:
+        seed = secret[-MIN_RUN:]
+        i = text.find(seed)
+        while i != -1:  # a tail run: ends where a word ends
+            end = i + MIN_RUN
+            if _outside(text, end):
+                s, k = i, len(secret) - MIN_RUN
+                while k > 0 and s > 0 and text[s - 1] == secret[k - 1]:
+                    s, k = s - 1, k - 1
+                spans.append((s, end))
+            i = text.find(seed, i + 1)
+    return spans
+
+
 def scrub(text: str) -> str:
-    """Return ``text`` with every registered secret (and its tail) replaced."""
-    if not text:
+    """Return ``text`` with every registered secret, and every piece of one, replaced.
+
+    Replaced: the whole key anywhere; a run of the key's first characters that starts a word
+    (``sk-abcd1***`` as some relays echo a masked key) and carries at least :data:`MIN_RUN`
+    characters past the key's vendor prefix (so ``sk-a`` or ``sk-proj-`` alone, which say
+    nothing about the key and occur in ordinary text, stay); a run of at least
+    :data:`MIN_RUN` of its last characters that ends a word (``***wxyz``).
+    """
+    if not text or not _SECRETS:
         return text
-    for secret in _SECRETS:
-        if secret in text:
-            text = text.replace(secret, "***")
-        tail = secret[-6:]
-        if len(secret) > 8 and tail in text:
-            text = text.replace(tail, "***")
-    return text
+    spans: list[tuple[int, int]] = []
+    for secret in tuple(_SECRETS):  # a copy: other threads may register keys meanwhile
+        spans.extend(_spans(text, secret))
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:  # overlapping pieces become one replacement
+        if start > pos or not out:
+            out.append(text[pos:start])
+            out.append(_REPLACEMENT)
+        pos = max(pos, end)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -101,20 +168,36 @@ class ValidationIssue:
 class StructuredError(Exception):
     """Base of every structmagic error. ``str(err)`` is one clear paragraph."""
 
-    #: a short hint on what to do next, appended to the message when set
-    hint: str | None = None
+    _hint: str | None = None
     #: how many HTTP requests were made for the call that failed (0: none)
     attempts: int = 0
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         message = scrub(str(message))
         if hint is not None:
-            self.hint = scrub(hint)
+            self.hint = hint
         super().__init__(message)
+
+    @property
+    def hint(self) -> str | None:
+        """A short hint on what to do next, appended to the message when set (scrubbed)."""
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = None if value is None else scrub(str(value))
 
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:
+        # Exception's own pickling calls ``cls(*args)``, which fails for every class with
+        # keyword-only fields; rebuild from args + attributes instead (text scrubbed again:
+        # a pickle goes to disk and to other processes).
+        state = {k: scrub(v) if isinstance(v, str) else v for k, v in self.__dict__.items()}
+        args = tuple(scrub(a) if isinstance(a, str) else a for a in self.args)
+        return _rebuild, (type(self), args, state)
 
     def __str__(self) -> str:
         text = self.message
@@ -131,6 +214,15 @@ class StructuredError(Exception):
         red, reset = "\x1b[0;31m", "\x1b[0m"
         lines = str(self).splitlines() or [""]
         return [f"{red}{type(self).__name__}{reset}: {lines[0]}", *lines[1:]]
+
+
+def _rebuild(cls: type[StructuredError], args: tuple[Any, ...],
+             state: dict[str, Any]) -> StructuredError:
+    """Unpickle a :class:`StructuredError` without calling its ``__init__``."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigError(StructuredError):
@@ -150,7 +242,8 @@ class InputError(StructuredError):
 
 
 class CassetteError(StructuredError):
-    """A recording that cannot be read or written (a damaged line, an unwritable file)."""
+    """A recording cannot be used: an entry that is not an answer, a file that cannot be
+    written. The message names the file (and the line)."""
 
 
 class CassetteMissError(CassetteError):

@@ -229,8 +229,8 @@ class StructuredMagics(Magics):
         ns = self.shell.user_ns
         schema_obj = _lookup(ns, args.schema, "schema")
         out = args.out
-        if out is not None and (not out.isidentifier() or keyword.iskeyword(out)):
-            raise UsageError(f"-o needs a plain variable name, not {out!r}.")
+        if out is not None:
+            _check_out(out)
         if args.concurrency is not None and args.concurrency < 1:
             raise UsageError("--concurrency must be at least 1.")
         for opt in ("retries", "reasks"):
@@ -243,6 +243,7 @@ class StructuredMagics(Magics):
         body = cell.strip("\n")
         if not body.strip():
             raise UsageError("The cell body is empty: write the prompt below the magic line.")
+        _check_texts(("The cell body", body), ("--system", args.system))
 
         from .errors import StructuredError
         from .schema import load_schema
@@ -339,14 +340,93 @@ _KEY_REFUSED = (
 
 
 def _parse(magic: Any, line: str) -> Any:
-    """Parse a magic line the way a shell would (quotes removed), or a UsageError."""
+    """Parse a magic line the way a shell would (quotes removed), or a UsageError.
+
+    An option given twice is a UsageError too (argparse would silently keep the last),
+    except options that collect several values (``action="append"``, ``"count"``, ...).
+    """
+    import argparse
     import shlex
 
     try:
         argv = shlex.split(line, posix=True)
     except ValueError as exc:
         raise UsageError(f"Could not read the magic line: {exc}.") from None
-    return magic.parser.parse_args(argv)
+    parser = magic.parser
+    namespace = _CountingNamespace()
+    for action in parser._actions:  # the defaults, set before argparse counts anything
+        if action.dest is not argparse.SUPPRESS and action.default is not argparse.SUPPRESS:
+            object.__setattr__(namespace, action.dest, action.default)
+    args = parser.parse_args(argv, namespace=namespace)
+    for action in parser._actions:
+        if (
+            action.option_strings
+            and namespace._counts.get(action.dest, 0) > 1
+            and not isinstance(action, _REPEATABLE)
+        ):
+            raise UsageError(
+                f"{'/'.join(action.option_strings)} was given more than once; give it once."
+            )
+    return args
+
+
+class _CountingNamespace:
+    """An argparse namespace that counts how many times each option was set."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_counts", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._counts[name] = self._counts.get(name, 0) + 1
+        object.__setattr__(self, name, value)
+
+    def __contains__(self, name: str) -> bool:  # argparse asks this of namespaces
+        return name in self.__dict__
+
+
+def _repeatable() -> tuple[type, ...]:
+    import argparse
+
+    return tuple(
+        getattr(argparse, name)
+        for name in ("_AppendAction", "_AppendConstAction", "_CountAction", "_ExtendAction")
+        if hasattr(argparse, name)
+    )
+
+
+_REPEATABLE = _repeatable()
+
+# Names IPython itself keeps in the user namespace (the output history, the input history,
+# the shell) or that it relies on: binding a result there breaks the next cells.
+_IPYTHON_NAMES = frozenset({
+    "In", "Out", "get_ipython", "exit", "quit", "_", "__", "___", "_i", "_ii", "_iii",
+    "_oh", "_dh", "_ih", "_sh", "_exit_code",
+})
+_HISTORY_NAME = re.compile(r"_i?\d+")
+
+
+def _check_out(out: str) -> None:
+    """A UsageError unless ``out`` is a plain name the result may be bound to."""
+    if not out.isidentifier() or keyword.iskeyword(out):
+        raise UsageError(f"-o needs a plain variable name, not {out!r}.")
+    if out.startswith("__") or out in _IPYTHON_NAMES or _HISTORY_NAME.fullmatch(out):
+        raise UsageError(
+            f"-o {out}: that name belongs to Python or IPython (binding it would break the "
+            "next cells); choose another name."
+        )
+
+
+def _check_texts(*texts: tuple[str, str | None]) -> None:
+    """A UsageError if a text of the magic cannot be sent (a lone surrogate)."""
+    from .prompt import TemplateError, check_text
+
+    for what, text in texts:
+        if text is None:
+            continue
+        try:
+            check_text(text, what)
+        except TemplateError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _lookup(ns: dict[str, Any], dotted: str, what: str) -> Any:

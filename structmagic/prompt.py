@@ -16,8 +16,10 @@ from .errors import ValidationIssue
 
 __all__ = [
     "MAX_ANSWER_DEPTH",
+    "TemplateError",
     "answer_depth",
     "build_messages",
+    "check_text",
     "extract_json",
     "fill_template",
     "reask_messages",
@@ -133,7 +135,29 @@ def extract_json(text: str) -> tuple[Any, str | None]:
 
 
 class TemplateError(ValueError):
-    """A ``{name}`` in a cell body that cannot be filled."""
+    """A ``{name}`` in a cell body that cannot be filled, or text that cannot be sent."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, what: str) -> None:
+    """Raise :class:`TemplateError` if ``text`` cannot be sent as UTF-8 (a lone surrogate).
+
+    ``what`` names the text in the message ("The cell body", "The value of {x}"). Lone
+    surrogates come from bytes decoded with ``errors="surrogateescape"`` (file names, some
+    CSV readers) or a JSON ``"\\ud800"`` escape; no request can carry them.
+    """
+    if text.isascii():
+        return
+    found = _SURROGATE.search(text)
+    if found is None:
+        return
+    raise TemplateError(
+        f"{what} contains a lone surrogate (U+{ord(found.group()):04X} at character "
+        f"{found.start() + 1}), which is not valid Unicode text and cannot be sent; clean it "
+        "first, e.g. text.encode('utf-8', 'replace').decode('utf-8')."
+    )
 
 
 def fill_template(template: str, lookup: Mapping[str, Any]) -> str:
@@ -173,7 +197,9 @@ def fill_template(template: str, lookup: Mapping[str, Any]) -> str:
             value, _ = fmt.get_field(field, (), lookup)
             value = fmt.convert_field(value, conversion)
             spec_text = fmt.vformat(spec, (), lookup) if spec else ""
-            out.append(format(value, spec_text))
+            filled = format(value, spec_text)
         except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise TemplateError(f"Could not fill {{{field}}} in the cell body: {exc}") from None
+        check_text(filled, f"The value of {{{field}}} (variable {first!r})")
+        out.append(filled)
     return "".join(out)

@@ -46,6 +46,14 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (joblib, a cache, a process pool) without its live widget, which belongs
+        # to one kernel's frontend; ``error`` pickles too (see structmagic.errors).
+        state = dict(self.__dict__)
+        state["_widget"] = None
+        state["_shown_live"] = False
+        return state
+
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<Result {self.schema_name}: error {type(self.error).__name__}>"

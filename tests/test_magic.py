@@ -136,3 +136,111 @@ def test_help_lists_options(ip):
     doc = StructuredMagics.structured.__doc__
     for option in ("--out", "--model", "--system", "--no-stream", "--reveal", "--each"):
         assert option in doc
+
+
+# --- text that cannot be sent ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "cell", "message"),
+    [
+        ({"x": "caf\ud800"}, "%%structured person -o rec\nAbout {x}.",
+         "The value of {x} (variable 'x') contains a lone surrogate"),
+        ({}, "%%structured person -o rec\nAbout caf\udce9.",
+         "The cell body contains a lone surrogate"),
+        ({}, "%%structured person -o rec --no-interpolate\n{x} caf\udce9",
+         "The cell body contains a lone surrogate"),
+        ({}, "%%structured person -o rec --system 'be \ud800 brief'\nq",
+         "--system contains a lone surrogate"),
+    ],
+)
+def test_lone_surrogates_are_one_line_usage_errors(ip, server, settings, capfd, setup, cell,
+                                                   message):
+    ip.user_ns.update(person=SCHEMA, rec="before", **setup)
+    res = run(ip, cell)
+    assert type(res.error_in_exec) is UsageError
+    assert message in str(res.error_in_exec)
+    assert ip.user_ns["rec"] == "before"
+    assert server.requests == []
+    shown = capfd.readouterr()
+    assert "UnicodeEncodeError" not in shown.out + shown.err
+    assert shown.err.strip().splitlines() == [f"UsageError: {res.error_in_exec}"]
+
+
+def test_lone_surrogate_through_run_cell_magic(ip, server, settings):
+    ip.user_ns.update(person=SCHEMA, x="\ud800")
+    with pytest.raises(UsageError, match=r"\{x\}"):
+        ip.run_cell_magic("structured", "person -o rec", "{x}")
+    assert server.requests == []
+
+
+# --- options given twice -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "option"),
+    [
+        ("person -o first -o second", "-o/--out"),
+        ("person -o first --out second", "-o/--out"),
+        ("person -o x --model one --model two", "--model"),
+        ("person -o x --model=one --model two", "--model"),
+        ("person -o x --retries 1 --retries 2", "--retries"),
+        ("person -o x --no-stream --no-stream", "--no-stream"),
+        ("person -o x --mode json_schema --mode tools", "--mode"),
+    ],
+)
+def test_an_option_given_twice_is_a_usage_error(ip, server, settings, line, option):
+    ip.user_ns.update(person=SCHEMA)
+    res = run(ip, f"%%structured {line}\nq")
+    assert type(res.error_in_exec) is UsageError
+    assert str(res.error_in_exec) == f"{option} was given more than once; give it once."
+    assert server.requests == []
+    assert "first" not in ip.user_ns and "second" not in ip.user_ns
+
+
+@pytest.mark.parametrize("line", ["--model a --model b", "--cache cache --cache replay",
+                                  "--retries 1 --retries=2"])
+def test_config_option_given_twice_is_a_usage_error(ip, settings, line):
+    from structmagic import config
+
+    before = config.configured()
+    res = run(ip, f"%structured_config {line}")
+    assert type(res.error_in_exec) is UsageError
+    assert "was given more than once" in str(res.error_in_exec)
+    assert config.configured() == before
+
+
+def test_options_given_once_still_parse(ip, server, settings):
+    server.queue(chat(json.dumps(ANSWER)))
+    ip.user_ns.update(person=SCHEMA)
+    res = run(ip, "%%structured person -o rec --model m1 --retries 0 --no-stream --system s\nq")
+    assert res.success, res.error_in_exec
+    assert server.requests[0].json["model"] == "m1"
+
+
+# --- names -o must not take --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["__builtins__", "__name__", "__doc__", "__x__", "__private", "In", "Out", "get_ipython",
+     "exit", "quit", "_", "__", "___", "_i", "_ii", "_iii", "_oh", "_dh", "_ih", "_1", "_42",
+     "_i1", "_i42"],
+)
+def test_out_refuses_names_python_and_ipython_rely_on(ip, server, settings, name):
+    ip.user_ns.update(person=SCHEMA)
+    saved = ip.user_ns.get(name, "missing")
+    res = run(ip, f"%%structured person -o {name}\nq")
+    assert type(res.error_in_exec) is UsageError
+    assert str(res.error_in_exec).startswith(f"-o {name}: that name belongs to Python or IPython")
+    assert ip.user_ns.get(name, "missing") is saved
+    assert server.requests == []
+    assert run(ip, "1 + 1").success  # the next cell still works
+
+
+@pytest.mark.parametrize("name", ["_private", "i1", "x_1", "In2", "output", "_x_"])
+def test_out_takes_ordinary_names(ip, server, settings, name):
+    server.queue(chat(json.dumps(ANSWER)))
+    ip.user_ns.update(person=SCHEMA)
+    assert run(ip, f"%%structured person -o {name}\nq").success
+    assert ip.user_ns[name] == ANSWER

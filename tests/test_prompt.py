@@ -8,6 +8,7 @@ from structmagic.errors import ValidationIssue
 from structmagic.prompt import (
     TemplateError,
     build_messages,
+    check_text,
     extract_json,
     fill_template,
     reask_messages,
@@ -83,3 +84,28 @@ def test_fill_template():
 def test_fill_template_errors(template, message):
     with pytest.raises(TemplateError, match=message):
         fill_template(template, {"who": "Ada", "rec": {}})
+
+
+def test_lone_surrogate_in_a_filled_value_names_the_variable():
+    with pytest.raises(TemplateError) as info:
+        fill_template("Summarise {doc} please", {"doc": "abc\ud800def"})
+    text = str(info.value)
+    assert "{doc}" in text and "'doc'" in text and "lone surrogate" in text
+    assert "U+D800 at character 4" in text and "\n" not in text
+    with pytest.raises(TemplateError, match=r"\{rec\[k\]\}"):
+        fill_template("{rec[k]}", {"rec": {"k": "\udcff"}})
+
+
+def test_text_that_can_be_sent_passes():
+    assert fill_template("{x} {y!r}", {"x": "héllo 😀 中文", "y": "\ud800"}) == \
+        "héllo 😀 中文 '\\ud800'"  # repr escapes the surrogate: plain ASCII, fine
+    check_text("plain", "the prompt")
+    check_text("😀 é", "the prompt")
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "x\udfff", "pair written apart: \ud83d\ude00"])
+def test_check_text_refuses_lone_surrogates(bad):
+    with pytest.raises(TemplateError, match="The prompt contains a lone surrogate"):
+        check_text(bad, "The prompt")
+    with pytest.raises(UnicodeEncodeError):
+        bad.encode("utf-8")  # what a request would have hit

@@ -10,7 +10,8 @@ the timeout of each request is structmagic's (``--timeout``), everything else is
 client's.
 
 The key is added by an ``httpx.Auth`` as the request leaves, so no local variable of ours
-holds it and no header is logged or recorded.
+holds it and no header is recorded; a logging filter (:mod:`structmagic.redact`) keeps it
+out of httpx's and httpcore's log records, which show response headers at DEBUG level.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .. import redact
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ def _shared_client() -> httpx.Client:
             if _shared is None:
                 import httpx
 
+                redact.install()
                 _shared = httpx.Client(
                     limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
                     follow_redirects=False,
@@ -61,6 +64,7 @@ def client_for(settings: Settings) -> httpx.Client:
             "httpx.AsyncClient cannot be used: structmagic sends from threads).")
     if client.is_closed:
         raise ConfigError("The http_client given has been closed; pass an open httpx.Client.")
+    redact.install()  # once: the key never reaches a log record of httpx or httpcore
     return client
 
 

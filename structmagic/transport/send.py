@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from ..cache import Exchange, cassette_for, request_key
+from ..cache import Exchange, bad_entry, cassette_for, request_key
 from ..providers.base import Accumulator, Call, Completion, Delta
 from .http import client_for, is_loopback, key_auth
 from .retry import should_retry, sleep_for_retry, wait_before_retry
@@ -95,8 +95,7 @@ def send(call: Call, settings: Settings, provider: Provider, *,
         if settings.cache in ("replay", "cache"):
             hit = cassette.get(key)
             if hit is not None:
-                return Sent(_replay(hit, call, provider, on_deltas, str(cassette.path)), 1,
-                            from_cassette=True)
+                return Sent(_replay(hit, call, provider, on_deltas), 1, from_cassette=True)
             if settings.cache == "replay":
                 raise E.CassetteMissError(
                     f"Replay mode: this request is not in the recording {cassette.path} "
@@ -106,6 +105,8 @@ def send(call: Call, settings: Settings, provider: Provider, *,
                 )
     if settings.key() is None and not is_loopback(request.url):
         raise E.ConfigError(f"No API key for {settings.base_url}.", hint=settings.key_help())
+    if cassette is not None and settings.cache in ("record", "cache"):
+        cassette.check_writable()  # before paying for an answer that could not be kept
     completion, attempts, recorded = _send_live(request, settings, provider, on_deltas, gate)
     if cassette is not None and settings.cache in ("record", "cache"):
         streamed = isinstance(recorded, str)  # SSE text, or a JSON body
@@ -151,8 +152,8 @@ def _prepare(call: Call, settings: Settings, provider: Provider) -> _Request:
     return _Request(url, urlsplit(url).path, body, content, headers, call.stream)
 
 
-def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | None,
-            where: str) -> Completion:
+def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | None
+            ) -> Completion:
     try:
         if hit.stream:
             text = str(hit.body).encode("utf-8")
@@ -163,10 +164,7 @@ def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | Non
             return _finished(acc)
         completion = provider.parse(hit.body)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise E.CassetteError(
-            f"{where}: the recorded answer is not a {provider.name} answer ({exc}).",
-            hint="Delete that line of the recording (or the whole file) and record again.",
-        ) from None
+        raise bad_entry(hit, exc) from None
     if call.stream and sink is not None:
         sink([Delta(text=completion.text, reasoning=completion.reasoning or "")])
     return completion
