@@ -94,7 +94,8 @@ def _check_prompt(prompt: Any, system: str | None) -> None:
             check_text(prompt, "The prompt")
             return
         if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and all(
-                isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in prompt):
+                isinstance(m, Mapping) and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), (str, list)) for m in prompt):
             if not prompt:
                 raise E.InputError("The list of messages is empty.")
             for i, m in enumerate(prompt):
@@ -105,7 +106,15 @@ def _check_prompt(prompt: Any, system: str | None) -> None:
         raise E.InputError(str(exc)) from None
     raise E.InputError(
         f"The prompt must be a string or a list of chat messages ({{'role', 'content'}} "
-        f"dicts), not {type(prompt).__name__}.")
+        f"dicts with text content), not {_kind(prompt)}.")
+
+
+def _kind(prompt: Any) -> str:
+    if isinstance(prompt, list) and prompt:
+        return "a list holding " + ", ".join(sorted({type(m).__name__ for m in prompt})) + (
+            " without 'role' and 'content'" if all(isinstance(m, Mapping) for m in prompt)
+            else "")
+    return type(prompt).__name__
 
 
 def guarded(fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:

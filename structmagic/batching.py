@@ -7,8 +7,12 @@ asyncio: a Jupyter kernel already runs an event loop, and the main thread stays 
 take a KeyboardInterrupt at once.
 
 A failed item is a :class:`Result` with ``.error`` set and ``.data`` None; it never stops
-the others. An interrupt stops new items from starting and raises
-:class:`BatchInterrupted`, which carries every result so far (unfinished items marked).
+the others. An interrupt sends nothing more (no new item, retry, re-ask or step down: every
+request passes the shared gate, which is closed), cuts the requests in flight (the batch's
+own connections are shut down; an answer that had fully arrived is kept, and recorded in a
+cassette), and raises :class:`BatchInterrupted`, which carries every result at its input
+position, unfinished items marked. With your own ``http_client`` the requests in flight are
+left to finish on their own, but nothing new is sent.
 
 Rate limits are shared: a 429 on one item pauses every worker (the shared backoff), and
 ``max_requests_per_minute`` / ``max_tokens_per_minute`` pace the whole batch.
@@ -16,11 +20,12 @@ Rate limits are shared: a 429 on one item pauses every worker (the shared backof
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import StructuredError
@@ -36,6 +41,9 @@ class BatchInterrupted(KeyboardInterrupt):
         self.results = results
         done = sum(1 for r in results if r.error is None or not _unfinished(r))
         super().__init__(f"batch interrupted: {done} of {len(results)} items finished")
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.results,)
 
 
 class Interrupted(StructuredError):
@@ -92,10 +100,20 @@ class RateGate:
         self._tpm = max_tokens_per_minute
         self._next_request = 0.0
         self._tokens_free_at = 0.0
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Close the gate: every later :meth:`before_request` raises :class:`Interrupted`."""
+        self._stopped = True
 
     def before_request(self) -> None:
-        """Block until this worker may send (called before every HTTP attempt)."""
+        """Block until this worker may send (called before every HTTP attempt).
+
+        Raises :class:`Interrupted` once the batch has been stopped.
+        """
         while True:
+            if self._stopped:
+                raise Interrupted("not finished: the batch was interrupted")
             with self._lock:
                 now = self._clock()
                 ready = max(self._paused_until, self._next_request, self._tokens_free_at)
@@ -158,11 +176,14 @@ def batch(
     )
     progress = BatchProgress(total=len(items))
     results: list[Result | None] = [None] * len(items)
-    stop = threading.Event()
+    own = None
+    if settings.http_client is None:  # connections the batch can cut on an interrupt
+        from .transport.http import closable_client
+
+        own = closable_client()
+        settings = replace(settings, http_client=own.client)
 
     def run_one(index: int) -> tuple[int, Result]:
-        if stop.is_set():
-            return index, _interrupted(spec.name)
         try:
             res = guarded(run, items[index], spec, settings, stream=stream,
                           steps_field=steps_field, gate=gate)
@@ -170,6 +191,16 @@ def batch(
             res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts)
         gate.spent(res.usage.get("total_tokens", 0))
         return index, res
+
+    def take(finished: set[Future[tuple[int, Result]]]) -> None:
+        for fut in finished:
+            index, res = fut.result()
+            results[index] = res
+            if res.error is None:
+                progress.done += 1
+            else:
+                progress.failed += 1
+            progress.tokens += res.usage.get("total_tokens", 0)
 
     pending: set[Future[tuple[int, Result]]] = set()
     next_index = 0
@@ -182,27 +213,32 @@ def batch(
             progress.in_flight = len(pending)
             # Short waits so a KeyboardInterrupt lands in this (main) thread at once.
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                index, res = fut.result()
-                results[index] = res
-                if res.error is None:
-                    progress.done += 1
-                else:
-                    progress.failed += 1
-                progress.tokens += res.usage.get("total_tokens", 0)
+            take(finished)
             if finished:
                 progress.in_flight = len(pending)
                 if on_progress is not None:
                     on_progress(progress)
     except KeyboardInterrupt:
-        stop.set()
-        for fut in pending:
-            fut.cancel()
+        gate.stop()  # nothing new is sent: no item, retry, re-ask or step down
+        if own is not None:
+            own.shutdown()  # the requests in flight fail at once
+        with contextlib.suppress(KeyboardInterrupt):
+            finished, pending = wait(pending, timeout=_DRAIN_SECONDS)
+            take(finished)  # answers that had arrived are kept (and recorded)
         pool.shutdown(wait=False, cancel_futures=True)
+        if own is not None:
+            own.close()
         marked = [r if r is not None else _interrupted(spec.name) for r in results]
         raise BatchInterrupted(marked) from None
     pool.shutdown(wait=True)
+    if own is not None:
+        own.close()
     return [r for r in results if r is not None]
+
+
+#: how long an interrupted batch waits for its workers to notice (they are woken at once;
+#: this bounds a worker stuck elsewhere)
+_DRAIN_SECONDS = 5.0
 
 
 def _interrupted(name: str) -> Result:

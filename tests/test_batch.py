@@ -262,3 +262,97 @@ def test_progress_bar_final_state():
     bar.interrupted(progress)
     assert bar.bar.bar_style == "danger" and "interrupted" in bar.label.value
     assert repr(bar).startswith("<BatchBar")
+
+
+# --- interrupts: nothing new is sent, what is in flight is cut, positions are kept ------------
+
+
+def _interrupt_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def _slow_from(first_slow: int, seconds: float, fast: tuple[int, ...] = ()):
+    def respond(req):
+        k = prompt_number(req)
+        if k >= first_slow and k not in fast:
+            time.sleep(seconds)
+        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
+    return respond
+
+
+def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, settings):
+    server.responder = _slow_from(2, 1.2)
+    timer = _interrupt_after(0.4)
+    t0 = time.monotonic()
+    with pytest.raises(BatchInterrupted) as info:
+        sm.batch([f"item {i}" for i in range(12)], SCHEMA, concurrency=4, retries=3)
+    timer.join()
+    assert time.monotonic() - t0 < 1.1  # the cut requests did not wait for their answers
+    sent = len(server.requests)
+    time.sleep(1.4)  # long enough for the slow answers, and for retries if any were made
+    assert len(server.requests) == sent, "a request was sent after the interrupt"
+    results = info.value.results
+    assert [r.data["n"] for r in results[:2]] == [0, 1]
+    assert all(r.data is None and r.error is not None for r in results[2:])
+
+
+def test_interrupted_results_stay_at_their_input_positions(server, settings):
+    server.responder = _slow_from(0, 1.0, fast=(1, 2, 4))
+    timer = _interrupt_after(0.4)
+    with pytest.raises(BatchInterrupted) as info:
+        sm.batch([f"item {i}" for i in range(8)], SCHEMA, concurrency=3)
+    timer.join()
+    results = info.value.results
+    assert len(results) == 8
+    assert [i for i, r in enumerate(results) if r.error is None] == [1, 2, 4]
+    assert [results[i].data["n"] for i in (1, 2, 4)] == [1, 2, 4]
+
+
+def test_a_rerun_after_an_interrupt_pays_for_nothing_twice(server, settings, tmp_path):
+    cassette = str(tmp_path / "run.jsonl")
+    server.responder = lambda req: (time.sleep(0.02 * (prompt_number(req) % 7)),
+                                    chat(json.dumps({"n": prompt_number(req), "label": "x"}),
+                                         usage=(1, 1)))[1]
+    prompts = [f"item {i}" for i in range(60)]
+    timer = _interrupt_after(0.3)
+    with pytest.raises(BatchInterrupted) as info:
+        sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
+    timer.join()
+    done = {i for i, r in enumerate(info.value.results) if r.error is None}
+    assert 0 < len(done) < 60
+    server.reset()
+    server.responder = lambda req: chat(json.dumps({"n": prompt_number(req), "label": "x"}))
+    again = sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
+    assert all(r.error is None for r in again)
+    asked = sorted(prompt_number(r) for r in server.requests)
+    assert not done & set(asked), "an answer paid for before the interrupt was paid again"
+    assert asked == sorted(set(range(60)) - done)
+
+
+# --- one bad item never sinks a batch --------------------------------------------------------
+
+
+def test_items_that_cannot_be_sent_fail_alone(server, settings):
+    server.responder = lambda req: chat(json.dumps({"n": prompt_number(req), "label": "x"}))
+    prompts = ["item 0", "item 1 \ud800", float("nan"), [{"role": "user"}], None, "item 5"]
+    results = sm.batch(prompts, SCHEMA, concurrency=3)
+    assert [r.data["n"] if r.ok else None for r in results] == [0, None, None, None, None, 5]
+    assert all(isinstance(r.error, sm.InputError) for r in results[1:5])
+    assert "lone surrogate" in str(results[1].error)
+    assert len(server.requests) == 2
+
+
+def test_an_answer_nested_too_deep_fails_alone(server, settings):
+    def respond(req):
+        k = prompt_number(req)
+        if k == 1:
+            return chat('{"n": ' + "[" * 1500 + "]" * 1500 + ', "label": "x"}')
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = respond
+    results = sm.batch([f"item {i}" for i in range(3)], SCHEMA)
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].error, sm.InvalidOutputError)
+    assert "more than 100 levels deep" in str(results[1].error)

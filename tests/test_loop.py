@@ -144,3 +144,31 @@ def test_failed_batch_items_carry_their_attempts(server, settings):
     server.responder = lambda req: chat("{}")
     (res,) = sm.batch(["q"], SCHEMA, reasks=2)
     assert isinstance(res.error, sm.InvalidOutputError) and res.attempts == 3
+
+
+def test_a_recording_made_after_a_step_down_replays_in_a_fresh_kernel(server, settings,
+                                                                     tmp_path):
+    cassette = str(tmp_path / "rec.jsonl")
+    server.queue(Reply.status(400, "response_format json_schema is not supported with this "
+                                   "model"), chat(TEXT))
+    recorded = sm.structured("q", SCHEMA, cache="record", cassette=cassette)
+    assert recorded.data == ANSWER and recorded.attempts == 2
+    loop.forget_learned_modes()  # a fresh kernel knows nothing about the server
+    server.reset()
+    replayed = sm.structured("q", SCHEMA, cache="replay", cassette=cassette)
+    assert replayed.data == ANSWER and replayed.mode == recorded.mode
+    assert server.requests == []
+    # cache mode starts at the recorded step too: the rejected request is not sent again
+    loop.forget_learned_modes()
+    assert sm.structured("q", SCHEMA, cache="cache", cassette=cassette).from_cache
+    assert server.requests == []
+
+
+def test_no_json_at_all_says_the_server_may_have_ignored_the_format(server, settings):
+    from providers import responses
+
+    server.queue(responses("Sure! 9.8 is larger."), responses("It is 9.8."))
+    with pytest.raises(sm.InvalidOutputError) as info:
+        sm.structured("q", SCHEMA, provider="responses")
+    assert "may have ignored the structured-output request" in str(info.value)
+    assert "try --provider openai" in str(info.value)

@@ -16,7 +16,10 @@ out of httpx's and httpcore's log records, which show response headers at DEBUG 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,7 +32,10 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["client_for", "is_loopback", "key_auth"]
+__all__ = ["ClosableClient", "client_for", "closable_client", "is_loopback", "key_auth"]
+
+#: the connection pool of structmagic's own clients (a batch's threads share it)
+_LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
 
 _shared: httpx.Client | None = None
 _shared_lock = threading.Lock()
@@ -43,11 +49,8 @@ def _shared_client() -> httpx.Client:
                 import httpx
 
                 redact.install()
-                _shared = httpx.Client(
-                    limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                    follow_redirects=False,
-                    trust_env=True,
-                )
+                _shared = httpx.Client(limits=httpx.Limits(**_LIMITS), follow_redirects=False,
+                                       trust_env=True)
     return _shared
 
 
@@ -66,6 +69,77 @@ def client_for(settings: Settings) -> httpx.Client:
         raise ConfigError("The http_client given has been closed; pass an open httpx.Client.")
     redact.install()  # once: the key never reaches a log record of httpx or httpcore
     return client
+
+
+class ClosableClient:
+    """An ``httpx.Client`` of structmagic's own whose open connections can be shut down from
+    another thread — what a batch uses, so that an interrupt closes the requests in flight at
+    once instead of leaving worker threads waiting for answers nobody will read."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        redact.install()
+        self._backend = _tracking_backend()
+        transport = httpx.HTTPTransport(limits=httpx.Limits(**_LIMITS), trust_env=True)
+        if self._backend is not None:
+            import httpcore
+
+            # the same pool httpx builds, with a network backend that keeps its sockets
+            transport._pool = httpcore.ConnectionPool(
+                ssl_context=httpx.create_ssl_context(trust_env=True), keepalive_expiry=5.0,
+                network_backend=self._backend, **_LIMITS)
+        self.client = httpx.Client(transport=transport, follow_redirects=False,
+                                   trust_env=True)
+
+    def shutdown(self) -> None:
+        """Cut every open connection now (blocked reads in other threads fail at once)."""
+        if self._backend is not None:
+            self._backend.shutdown()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.client.close()
+
+
+def closable_client() -> ClosableClient:
+    """A :class:`ClosableClient` (for a batch that owns its connections)."""
+    return ClosableClient()
+
+
+def _tracking_backend() -> Any:
+    """httpcore's own socket backend, remembering the sockets it opens (None if httpcore
+    has no such backend: then connections are left to close on their own)."""
+    try:
+        import httpcore
+    except ImportError:  # pragma: no cover - httpx always brings it
+        return None
+    base = getattr(httpcore, "SyncBackend", None)
+    if base is None:  # pragma: no cover
+        return None
+
+    class TrackingBackend(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self._lock = threading.Lock()
+            self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
+
+        def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
+            stream = super().connect_tcp(*args, **kwargs)
+            with self._lock:
+                self._streams.add(stream)
+            return stream
+
+        def shutdown(self) -> None:
+            with self._lock:
+                streams = list(self._streams)
+            for stream in streams:
+                sock = stream.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+    return TrackingBackend()
 
 
 _KeyAuth: Any = None
