@@ -146,9 +146,9 @@ def _env_value(name: str, provider: str) -> Any:
     if name == "base_url":
         from .providers import get_provider
 
-        for env in get_provider(provider).base_url_envs:
-            if os.environ.get(env):
-                return os.environ[env]
+        for var in get_provider(provider).base_url_envs:
+            if os.environ.get(var):
+                return os.environ[var]
         return None
     env = _ENV.get(name)
     return os.environ.get(env) or None if env else None

@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 __all__ = ["collect_rows", "results_frame", "run_each"]
 
 
-def collect_rows(source: Any) -> tuple[list[Any], list[Mapping[str, Any]], str]:
+def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
     """The index and the template fields of each row, and the kind of input."""
     kind = type(source).__name__
     module = type(source).__module__.split(".", 1)[0]

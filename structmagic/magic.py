@@ -226,6 +226,7 @@ class StructuredMagics(Magics):
         if _KEY_OPTION.search(line):
             raise UsageError(_KEY_REFUSED)
         args = _parse(self.structured, line)
+        assert self.shell is not None  # a registered magic always has its shell
         ns = self.shell.user_ns
         schema_obj = _lookup(ns, args.schema, "schema")
         out = args.out
@@ -309,7 +310,8 @@ class StructuredMagics(Magics):
         if widget is not None:
             widget.finish(result)
             result._widget = widget
-            handle.update({"text/plain": ""}, raw=True)  # the final display takes its place
+            if handle is not None:
+                handle.update({"text/plain": ""}, raw=True)  # the final display takes its place
         if out is not None:
             ns[out] = result.data
             if show:
@@ -372,6 +374,8 @@ def _parse(magic: Any, line: str) -> Any:
 
 class _CountingNamespace:
     """An argparse namespace that counts how many times each option was set."""
+
+    _counts: dict[str, int]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_counts", {})

@@ -56,6 +56,7 @@ class PartialJSONError(ValueError):
     """The text is not JSON (position and what was expected are in the message)."""
 
 
+# _WS, _STR_RUN, _HEX and _NUM_CHARS match the empty string too: their match() is never None
 _WS = re.compile(r"[ \t\n\r]*")
 _STR_RUN = re.compile(r'[^"\\\x00-\x1f]*')
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -223,7 +224,7 @@ class PartialJSONParser:
                 continue
             c = s[i]
             if c in " \t\n\r":
-                i = _WS.match(s, i).end()
+                i = _WS.match(s, i).end()  # type: ignore[union-attr]
                 if i >= n:
                     return
                 c = s[i]
@@ -302,7 +303,7 @@ class PartialJSONParser:
             if self._esc:
                 i = self._escape(s, i)
                 continue
-            j = _STR_RUN.match(s, i).end()
+            j = _STR_RUN.match(s, i).end()  # type: ignore[union-attr]
             if j > i:
                 if self._high is not None:
                     self._flush_high()
@@ -347,7 +348,7 @@ class PartialJSONParser:
             esc = "\\u"
             i += 1
         stop = min(n, i + 6 - len(esc))
-        j = _HEX.match(s, i, stop).end()
+        j = _HEX.match(s, i, stop).end()  # type: ignore[union-attr]
         if j < stop:
             raise self._error(j, f"expected 4 hex digits after '\\u', got {s[j]!r}")
         esc += s[i:j]
@@ -391,7 +392,7 @@ class PartialJSONParser:
         self._add(value)
 
     def _number(self, s: str, i: int) -> int:
-        j = _NUM_CHARS.match(s, i).end()
+        j = _NUM_CHARS.match(s, i).end()  # type: ignore[union-attr]
         if j > i:
             self._parts.append(s[i:j])
         if j < len(s):

@@ -62,7 +62,8 @@ def limit_problems(schema: Any, limits: Limits, *, what: str = "the limit") -> l
         if isinstance(props, dict):
             counts["props"] += len(props)
             counts["chars"] += sum(len(str(k)) for k in props)
-            required = node.get("required") if isinstance(node.get("required"), list) else []
+            given = node.get("required")
+            required: list[Any] = given if isinstance(given, list) else []
             counts["optional"] += sum(1 for k in props if k not in required)
             counts["unions"] += sum(1 for sub in props.values() if _is_union(sub))
             where = [*path, "properties"]

@@ -87,8 +87,10 @@ class ClosableClient:
 
             # the same pool httpx builds, with a network backend that keeps its sockets
             transport._pool = httpcore.ConnectionPool(
-                ssl_context=httpx.create_ssl_context(trust_env=True), keepalive_expiry=5.0,
-                network_backend=self._backend, **_LIMITS)
+                ssl_context=httpx.create_ssl_context(trust_env=True),
+                max_connections=_LIMITS["max_connections"],
+                max_keepalive_connections=_LIMITS["max_keepalive_connections"],
+                keepalive_expiry=5.0, network_backend=self._backend)
         self.client = httpx.Client(transport=transport, follow_redirects=False,
                                    trust_env=True)
 
