@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import threading
 import time
@@ -14,46 +13,8 @@ import pytest
 import structmagic as sm
 from structmagic.batching import BatchInterrupted, RateGate
 
+from batch_helpers import SCHEMA, Faults, prompt_number
 from fakeserver import Reply, chat
-
-SCHEMA = {
-    "type": "object",
-    "properties": {"n": {"type": "integer"}, "label": {"type": "string"}},
-    "required": ["n", "label"],
-    "additionalProperties": False,
-}
-
-
-def prompt_number(req) -> int:
-    text = req.json["messages"][-1]["content"]
-    if req.json["messages"][-1]["role"] != "user" or "did not match" in text:
-        # a re-ask: find the item number in the first user turn
-        text = next(m["content"] for m in req.json["messages"] if m["role"] == "user")
-    return int(re.search(r"item (\d+)", text).group(1))
-
-
-class Faults:
-    """A responder: item k answers {"n": k}; some items misbehave once or always."""
-
-    def __init__(self, *, once=None, always=None, delay=0.0):
-        self.once = dict(once or {})
-        self.always = dict(always or {})
-        self.delay = delay
-        self.lock = threading.Lock()
-        self.count: dict[int, int] = {}
-
-    def __call__(self, req):
-        k = prompt_number(req)
-        with self.lock:
-            self.count[k] = self.count.get(k, 0) + 1
-            first = self.count[k] == 1
-        if self.delay:
-            time.sleep(self.delay)
-        if k in self.always:
-            return self.always[k]
-        if first and k in self.once:
-            return self.once[k]
-        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
 
 
 def test_order_kept_with_faults(server, settings):
@@ -180,57 +141,6 @@ def test_interrupt_keeps_finished_results(server, settings):
     results = info.value.results
     assert [r.data["n"] for r in results[:3]] == [0, 1, 2]
     assert all(r.error is not None and r.data is None for r in results[3:])
-
-
-def test_each_over_list(ip, server, settings):
-    server.responder = Faults(always={1: chat(None, refusal="no")})
-    ip.user_ns.update(schema=SCHEMA, texts=["a", "b", "c"])
-    res = ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
-                      store_history=False)
-    # templates use {item}; the row number comes from a notebook variable here
-    assert not res.success and "'i' is not defined" in str(res.error_in_exec)
-    ip.user_ns["i"] = 0
-    server.responder = lambda req: chat(json.dumps(
-        {"n": 0, "label": req.json["messages"][-1]["content"]}))
-    assert ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
-                       store_history=False).success
-    assert [v["label"] for v in ip.user_ns["out"]] == ["item 0: a", "item 0: b", "item 0: c"]
-
-
-def test_each_over_dataframe_gives_aligned_frame(ip, server, settings):
-    pd = pytest.importorskip("pandas")
-    df = pd.DataFrame({"k": [10, 11, 12], "text": ["x", "y", "z"]}, index=["r1", "r2", "r3"])
-    server.responder = Faults(always={11: chat(None, refusal="no")})
-    ip.user_ns.update(schema=SCHEMA, df=df)
-    res = ip.run_cell("%%structured schema --each df -o out --concurrency 2\nitem {k}: {text}",
-                      store_history=False)
-    assert res.success, res.error_in_exec
-    out = ip.user_ns["out"]
-    assert list(out.index) == ["r1", "r2", "r3"]
-    assert list(out.columns) == ["n", "label", "error"]
-    assert out.loc["r1", "n"] == 10 and out.loc["r3", "label"] == "item 12"
-    assert "RefusalError" in out.loc["r2", "error"]
-    assert pd.isna(out.loc["r1", "error"])
-
-
-def test_each_over_series(ip, server, settings):
-    pd = pytest.importorskip("pandas")
-    s = pd.Series(["p", "q"], index=[7, 9])
-    server.responder = lambda req: chat(json.dumps(
-        {"n": 1, "label": req.json["messages"][-1]["content"]}))
-    ip.user_ns.update(schema=SCHEMA, s=s)
-    assert ip.run_cell("%%structured schema --each s -o out\n{item}", store_history=False).success
-    assert list(ip.user_ns["out"]["label"]) == ["p", "q"]
-    assert list(ip.user_ns["out"].index) == [7, 9]
-
-
-def test_each_rejects_non_iterables(ip, server, settings):
-    ip.user_ns.update(schema=SCHEMA, x=5, st="abc")
-    for var in ("x", "st"):
-        res = ip.run_cell(f"%%structured schema --each {var} -o out\n{{item}}",
-                          store_history=False)
-        assert "--each needs a list" in str(res.error_in_exec)
-    assert server.requests == []
 
 
 def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):

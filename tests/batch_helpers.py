@@ -1,0 +1,50 @@
+"""Shared pieces of the batch tests: a small schema, and a responder whose item k answers
+``{"n": k}`` (some items misbehaving once or always)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+from fakeserver import chat
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}, "label": {"type": "string"}},
+    "required": ["n", "label"],
+    "additionalProperties": False,
+}
+
+
+def prompt_number(req) -> int:
+    text = req.json["messages"][-1]["content"]
+    if req.json["messages"][-1]["role"] != "user" or "did not match" in text:
+        # a re-ask: find the item number in the first user turn
+        text = next(m["content"] for m in req.json["messages"] if m["role"] == "user")
+    return int(re.search(r"item (\d+)", text).group(1))
+
+
+class Faults:
+    """A responder: item k answers {"n": k}; some items misbehave once or always."""
+
+    def __init__(self, *, once=None, always=None, delay=0.0):
+        self.once = dict(once or {})
+        self.always = dict(always or {})
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.count: dict[int, int] = {}
+
+    def __call__(self, req):
+        k = prompt_number(req)
+        with self.lock:
+            self.count[k] = self.count.get(k, 0) + 1
+            first = self.count[k] == 1
+        if self.delay:
+            time.sleep(self.delay)
+        if k in self.always:
+            return self.always[k]
+        if first and k in self.once:
+            return self.once[k]
+        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))

@@ -1,0 +1,100 @@
+"""``%%structured SCHEMA --each VAR``: rows collected from a list, a Series or a DataFrame,
+one prompt per row, and the list or aligned DataFrame bound."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from IPython.core.error import UsageError
+
+from structmagic.each import collect_rows, results_frame
+from structmagic.result import Result
+
+from batch_helpers import SCHEMA, Faults
+from fakeserver import chat
+
+
+def test_collect_rows_from_each_kind():
+    index, rows, kind = collect_rows(["a", "b"])
+    assert (index, rows, kind) == ([0, 1], [{"item": "a"}, {"item": "b"}], "list")
+    index, rows, kind = collect_rows(x for x in (1, 2, 3))
+    assert index == [0, 1, 2] and kind == "list"
+    with pytest.raises(UsageError, match="--each needs a list"):
+        collect_rows({"a": 1})
+
+
+def test_collect_rows_from_pandas():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"k": [1, 2], "t": ["x", "y"]}, index=["r1", "r2"])
+    index, rows, kind = collect_rows(df)
+    assert kind == "DataFrame" and index == ["r1", "r2"]
+    assert rows[0] == {"k": 1, "t": "x", "item": {"k": 1, "t": "x"}}
+    index, rows, kind = collect_rows(pd.Series([5, 6], index=[7, 9]))
+    assert (index, rows, kind) == ([7, 9], [{"item": 5}, {"item": 6}], "Series")
+
+
+def test_results_frame_aligns_values_and_errors():
+    pd = pytest.importorskip("pandas")
+    from structmagic.errors import RefusalError
+
+    ok = Result(data={"n": 1, "label": "a"}, plain={"n": 1, "label": "a"})
+    bad = Result(error=RefusalError("no"))
+    scalar = Result(data=3, plain=3)
+    frame = results_frame([ok, bad, scalar], ["x", "y", "z"])
+    assert list(frame.index) == ["x", "y", "z"]
+    assert list(frame.columns) == ["n", "label", "value", "error"]
+    assert frame.loc["x", "n"] == 1 and frame.loc["z", "value"] == 3
+    assert frame.loc["y", "error"].startswith("RefusalError: The model refused")
+    assert pd.isna(frame.loc["x", "error"])
+
+
+def test_each_over_list(ip, server, settings):
+    server.responder = Faults(always={1: chat(None, refusal="no")})
+    ip.user_ns.update(schema=SCHEMA, texts=["a", "b", "c"])
+    res = ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
+                      store_history=False)
+    # templates use {item}; the row number comes from a notebook variable here
+    assert not res.success and "'i' is not defined" in str(res.error_in_exec)
+    ip.user_ns["i"] = 0
+    server.responder = lambda req: chat(json.dumps(
+        {"n": 0, "label": req.json["messages"][-1]["content"]}))
+    assert ip.run_cell("%%structured schema --each texts -o out\nitem {i}: {item}",
+                       store_history=False).success
+    assert [v["label"] for v in ip.user_ns["out"]] == ["item 0: a", "item 0: b", "item 0: c"]
+
+
+def test_each_over_dataframe_gives_aligned_frame(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"k": [10, 11, 12], "text": ["x", "y", "z"]}, index=["r1", "r2", "r3"])
+    server.responder = Faults(always={11: chat(None, refusal="no")})
+    ip.user_ns.update(schema=SCHEMA, df=df)
+    res = ip.run_cell("%%structured schema --each df -o out --concurrency 2\nitem {k}: {text}",
+                      store_history=False)
+    assert res.success, res.error_in_exec
+    out = ip.user_ns["out"]
+    assert list(out.index) == ["r1", "r2", "r3"]
+    assert list(out.columns) == ["n", "label", "error"]
+    assert out.loc["r1", "n"] == 10 and out.loc["r3", "label"] == "item 12"
+    assert "RefusalError" in out.loc["r2", "error"]
+    assert pd.isna(out.loc["r1", "error"])
+
+
+def test_each_over_series(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    s = pd.Series(["p", "q"], index=[7, 9])
+    server.responder = lambda req: chat(json.dumps(
+        {"n": 1, "label": req.json["messages"][-1]["content"]}))
+    ip.user_ns.update(schema=SCHEMA, s=s)
+    assert ip.run_cell("%%structured schema --each s -o out\n{item}", store_history=False).success
+    assert list(ip.user_ns["out"]["label"]) == ["p", "q"]
+    assert list(ip.user_ns["out"].index) == [7, 9]
+
+
+def test_each_rejects_non_iterables(ip, server, settings):
+    ip.user_ns.update(schema=SCHEMA, x=5, st="abc")
+    for var in ("x", "st"):
+        res = ip.run_cell(f"%%structured schema --each {var} -o out\n{{item}}",
+                          store_history=False)
+        assert "--each needs a list" in str(res.error_in_exec)
+    assert server.requests == []
