@@ -35,7 +35,7 @@ from traitlets import Bool, CFloat, CInt, Enum, Unicode, observe
 
 from .config import CACHE_MODES
 from .kernel import has_kernel, interactive
-from .providers import DEFAULT_PROVIDER, get_provider, provider_names
+from .providers import DEFAULT_PROVIDER, provider_names
 from .providers.base import AUTO, USER_MODES
 
 __all__ = ["StructuredMagics"]
@@ -56,8 +56,7 @@ class StructuredMagics(Magics):
     """Schema-validated LLM answers in a cell: ``%%structured`` and ``%structured_config``."""
 
     model = Unicode(
-        "", help="Model name (default: STRUCTMAGIC_MODEL, else the provider's default model, "
-        f"{get_provider(DEFAULT_PROVIDER).default_model} for {DEFAULT_PROVIDER})."
+        "", help="Model name (default: STRUCTMAGIC_MODEL, else the provider's own default)."
     ).tag(config=True)
     base_url = Unicode(
         "", help="Base URL of the API, e.g. https://api.openai.com/v1 (default: OPENAI_BASE_URL)."

@@ -8,7 +8,7 @@ import typing
 import typing_extensions
 from hypothesis import strategies as st
 
-from structmagic.providers.openai_chat import OPENAI_STRICT
+from structmagic.providers.openai import OPENAI_STRICT
 from structmagic.schema import violations
 
 

@@ -10,7 +10,7 @@ import pytest
 import structmagic as sm
 from structmagic.providers import get_provider
 from structmagic.providers.base import Accumulator, Completion, Delta
-from structmagic.providers.openai_chat import OPENAI_LIMITS, OPENAI_STRICT
+from structmagic.providers.openai import OPENAI_LIMITS, OPENAI_STRICT
 
 from fakeserver import Reply, chat, chat_stream
 from sm_fixtures import CANARY

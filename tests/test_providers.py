@@ -178,3 +178,57 @@ def test_magic_provider_option(ip, server, settings):
     assert server.requests[0].path == "/v1/messages"
 
 
+
+
+def test_every_shipped_module_defines_the_provider_it_is_named_after():
+    import pkgutil
+
+    import structmagic.providers as registry
+
+    modules = [m.name for m in pkgutil.iter_modules(registry.__path__) if m.name != "base"]
+    assert sorted(modules) == sorted(registry.provider_names())
+    assert registry.provider_names()[0] == "openai"
+    for name in modules:
+        provider = registry.get_provider(name)
+        assert provider.name == name and type(provider).__module__.endswith(f".{name}")
+        for fact in ("title", "default_base_url", "default_model", "key_envs", "modes",
+                     "capabilities", "dialect"):
+            assert getattr(provider, fact), (name, fact)
+
+
+def test_providers_load_on_first_use_only():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json; import structmagic.magic;"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('structmagic.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    loaded = json.loads(out.stdout)
+    assert not [m for m in loaded if m.startswith(("structmagic.providers.openai",
+                                                   "structmagic.providers.gemini",
+                                                   "structmagic.schema"))], loaded
+
+
+def test_a_provider_registered_from_outside(server, settings):
+    from structmagic.providers import provider_names, register
+    from structmagic.providers.openai import OpenAIChat
+
+    @register
+    class Relay(OpenAIChat):
+        name = "relay_test"
+        title = "A relay speaking chat completions"
+        key_envs = ("RELAY_TEST_KEY",)
+
+    try:
+        assert "relay_test" in provider_names()
+        from fakeserver import chat
+
+        server.queue(chat(TEXT))
+        assert ask("relay_test").data == ANSWER
+        assert server.requests[0].path == "/v1/chat/completions"
+    finally:
+        from structmagic.providers import _registry
+
+        _registry.pop("relay_test", None)

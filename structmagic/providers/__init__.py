@@ -1,9 +1,11 @@
 """Providers: one module per wire format, each one class holding its facts, and the registry.
 
-Every module of this package (other than ``base``) defines one :class:`Provider` subclass and
-registers it with :func:`register`; :func:`get_provider` and :func:`provider_names` load them
-on first use. The configuration, the magic's options and help, and the request loop all read
-this registry, so adding a provider is one new module here (plus its tests)::
+Every module of this package other than ``base`` is named after the provider it defines
+(``openai.py`` defines the provider ``openai``): one :class:`Provider` subclass, registered
+with :func:`register`. :func:`provider_names` lists them without importing them, and
+:func:`get_provider` imports a provider's module on first use, so loading the extension stays
+cheap. The configuration, the magic's options and help, and the request loop all read this
+registry, so adding a provider is one new module here (plus its tests)::
 
     # structmagic/providers/myformat.py
     from . import register
@@ -33,7 +35,6 @@ __all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names", "re
 DEFAULT_PROVIDER = "openai"
 
 _registry: dict[str, Provider] = {}
-_loaded = False
 _lock = threading.RLock()
 
 P = TypeVar("P", bound=type[Provider])
@@ -49,23 +50,25 @@ def register(cls: P) -> P:
     return cls
 
 
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    with _lock:
-        if _loaded:
-            return
-        for module in pkgutil.iter_modules(__path__):
-            if module.name != "base" and not module.name.startswith("_"):
-                import_module(f"{__name__}.{module.name}")
-        _loaded = True
+def _builtin_names() -> tuple[str, ...]:
+    """The provider modules shipped in this package (named after their providers)."""
+    global _builtin
+    if _builtin is None:
+        _builtin = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                                if m.name != "base" and not m.name.startswith("_")))
+    return _builtin
+
+
+_builtin: tuple[str, ...] | None = None
 
 
 def get_provider(name: str) -> Provider:
     """The registered provider called ``name``; :class:`~structmagic.ConfigError` if none."""
-    _load_builtin()
     found = _registry.get(name)
+    if found is None and name in _builtin_names():
+        with _lock:
+            import_module(f"{__name__}.{name}")
+        found = _registry.get(name)
     if found is None:
         from ..errors import ConfigError
 
@@ -75,7 +78,7 @@ def get_provider(name: str) -> Provider:
 
 
 def provider_names() -> tuple[str, ...]:
-    """Every registered provider's name, the default first, then alphabetically."""
-    _load_builtin()
-    rest = sorted(n for n in _registry if n != DEFAULT_PROVIDER)
-    return (DEFAULT_PROVIDER, *rest) if DEFAULT_PROVIDER in _registry else tuple(rest)
+    """Every provider's name (shipped or registered), the default first, then alphabetically."""
+    names = set(_builtin_names()) | set(_registry)
+    rest = sorted(n for n in names if n != DEFAULT_PROVIDER)
+    return (DEFAULT_PROVIDER, *rest) if DEFAULT_PROVIDER in names else tuple(rest)

@@ -29,7 +29,7 @@ carry the whole response (usage, status) and end the stream; ``response.failed``
 ``error`` are errors inside the stream.
 
 Schema policy: OpenAI's strict mode, as for Chat Completions
-(:data:`~structmagic.providers.openai_chat.OPENAI_STRICT`).
+(:data:`~structmagic.providers.openai.OPENAI_STRICT`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .base import (
     content_text,
     finish_kind,
 )
-from .openai_chat import OPENAI_STRICT
+from .openai import OPENAI_STRICT
 
 __all__ = ["Responses", "error_message"]
 
