@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from .live import Observer
+from .loop import run as run_loop
+from .prompt import TemplateError, check_text
 from .result import Result
 
 if TYPE_CHECKING:
@@ -75,8 +77,6 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
         on_partial: Callable[[Any], None] | None = None, observer: Observer | None = None,
         steps_field: str | None = None, gate: Any = None) -> Result:
     """One call with settings and schema already resolved (what :func:`batch` runs per item)."""
-    from .loop import run as run_loop
-
     _check_prompt(prompt, settings.system)
     return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
                     observer=observer, steps_field=steps_field, gate=gate)
@@ -85,8 +85,6 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
 def _check_prompt(prompt: Any, system: str | None) -> None:
     """Refuse what no request can carry, before any request: a prompt of the wrong kind, or
     text with a lone surrogate (which cannot be encoded as UTF-8)."""
-    from .prompt import TemplateError, check_text
-
     try:
         if system is not None:
             check_text(system, "The system prompt")

@@ -1,8 +1,8 @@
 """``batch()``: one schema over many prompts, concurrently, in input order.
 
 Worker threads run the same call as a single cell (so retries, re-asks, the cassette and
-every error are the same); at most ``concurrency`` items are in flight and
-only that many are ever queued, so memory stays flat in the number of items. Threads, not
+every error are the same); at most ``concurrency`` items are in flight and as many again are
+queued, so memory stays flat in the number of items. Threads, not
 asyncio: a Jupyter kernel already runs an event loop, and the main thread stays free to
 take a KeyboardInterrupt at once.
 
@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import StructuredError
@@ -176,12 +176,8 @@ def batch(
     )
     progress = BatchProgress(total=len(items))
     results: list[Result | None] = [None] * len(items)
-    own = None
-    if settings.http_client is None:  # connections the batch can cut on an interrupt
-        from .transport.http import closable_client
-
-        own = closable_client()
-        settings = replace(settings, http_client=own.client)
+    owns_connections = settings.http_client is None  # structmagic's own client: cut on
+    #                                                    an interrupt
 
     def run_one(index: int) -> tuple[int, Result]:
         try:
@@ -207,32 +203,32 @@ def batch(
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="structmagic")
     try:
         while next_index < len(items) or pending:
-            while next_index < len(items) and len(pending) < concurrency:
+            # One item queued behind each worker, so no worker waits for this thread to hand
+            # it the next; memory stays bounded by 2 x concurrency items.
+            while next_index < len(items) and len(pending) < 2 * concurrency:
                 pending.add(pool.submit(run_one, next_index))
                 next_index += 1
-            progress.in_flight = len(pending)
+            progress.in_flight = min(len(pending), concurrency)
             # Short waits so a KeyboardInterrupt lands in this (main) thread at once.
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             take(finished)
             if finished:
-                progress.in_flight = len(pending)
+                progress.in_flight = min(len(pending), concurrency)
                 if on_progress is not None:
                     on_progress(progress)
     except KeyboardInterrupt:
         gate.stop()  # nothing new is sent: no item, retry, re-ask or step down
-        if own is not None:
-            own.shutdown()  # the requests in flight fail at once
+        if owns_connections:
+            from .transport.http import cut_connections
+
+            cut_connections()  # the requests in flight fail at once
         with contextlib.suppress(KeyboardInterrupt):
             finished, pending = wait(pending, timeout=_DRAIN_SECONDS)
             take(finished)  # answers that had arrived are kept (and recorded)
         pool.shutdown(wait=False, cancel_futures=True)
-        if own is not None:
-            own.close()
         marked = [r if r is not None else _interrupted(spec.name) for r in results]
         raise BatchInterrupted(marked) from None
     pool.shutdown(wait=True)
-    if own is not None:
-        own.close()
     return [r for r in results if r is not None]
 
 

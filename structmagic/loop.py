@@ -88,8 +88,7 @@ def plan(settings: Settings, provider: Provider, request: Conversion) -> list[St
     """The ways to ask for ``request``, best first; never empty."""
     if settings.mode != AUTO:
         return [Step(settings.mode, request.strict and settings.mode in (JSON_SCHEMA, TOOLS))]
-    steps = [s for s in provider.ladder(request, thinking=settings.thinking)
-             if provider.can_send(s.mode, request)]
+    steps = list(provider.ladder(request, thinking=settings.thinking))
     start = learned.get(_server(settings))
     if start is not None and start in steps:
         steps = steps[steps.index(start):]

@@ -257,13 +257,26 @@ class Provider:
 
         return convert(spec.original, self.dialect, strict=spec.wants_strict)
 
-    def ladder(self, request: Conversion, *, thinking: bool = False) -> list[Step]:
-        """The ways to ask for ``request``, best first.
+    def ladder(self, request: Conversion, *, thinking: bool = False) -> tuple[Step, ...]:
+        """The ways to ask for ``request`` that :meth:`can_send` allows, best first.
 
         Native structured output first (strict when the provider has a strict switch and the
         request obeys the dialect; a provider without a switch skips it when the request does
         not obey), then the provider's other modes. Never a forced tool with thinking.
+        Worked out once per request and thinking switch (a batch asks for it per item).
         """
+        cache = self.__dict__.setdefault("_ladders", {})
+        key = (id(request), thinking)
+        found = cache.get(key)
+        if found is not None and found[0] is request:
+            return found[1]
+        steps = self._ladder(request, thinking)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[key] = (request, steps)
+        return steps
+
+    def _ladder(self, request: Conversion, thinking: bool) -> tuple[Step, ...]:
         steps: list[Step] = []
         for mode in self.modes:
             if mode == TOOLS and thinking:
@@ -276,7 +289,7 @@ class Provider:
                     continue
             if self.can_send(mode, request):
                 steps.append(Step(mode, False))
-        return steps
+        return tuple(steps)
 
     def can_send(self, mode: str, request: Conversion) -> bool:
         """Whether :meth:`build` can carry ``request`` in ``mode`` (e.g. Gemini's OpenAPI

@@ -43,6 +43,7 @@ Nothing heavy is imported here: no jsonschema, no pydantic.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -118,7 +119,7 @@ class Conversion:
     #: why the request does not obey the dialect ("<path>: <reason>"), empty when it does
     reasons: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         """The request schema as compact JSON text (for a prompt)."""
         return json.dumps(self.request, ensure_ascii=False, separators=(",", ":"))

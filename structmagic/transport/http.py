@@ -17,6 +17,7 @@ out of httpx's and httpcore's log records, which show response headers at DEBUG 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import weakref
@@ -32,26 +33,45 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["ClosableClient", "client_for", "closable_client", "is_loopback", "key_auth"]
+__all__ = ["client_for", "cut_connections", "is_loopback", "key_auth"]
 
-#: the connection pool of structmagic's own clients (a batch's threads share it)
+#: the connection pool of structmagic's own client (a batch's threads share it)
 _LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
 
 _shared: httpx.Client | None = None
+_backend: Any = None
 _shared_lock = threading.Lock()
 
 
 def _shared_client() -> httpx.Client:
-    global _shared
+    global _shared, _backend
     if _shared is None:
         with _shared_lock:
             if _shared is None:
                 import httpx
 
                 redact.install()
-                _shared = httpx.Client(limits=httpx.Limits(**_LIMITS), follow_redirects=False,
+                _backend = _tracking_backend()
+                _shared = httpx.Client(transport=_transport(_backend), follow_redirects=False,
                                        trust_env=True)
     return _shared
+
+
+def _transport(backend: Any) -> httpx.HTTPTransport:
+    """httpx's own transport, its pool built on ``backend`` (whose sockets can be cut)."""
+    import httpx
+
+    ssl_context = httpx.create_ssl_context(trust_env=True)
+    limits = httpx.Limits(**_LIMITS)
+    transport = httpx.HTTPTransport(verify=ssl_context, limits=limits, trust_env=True)
+    if backend is not None:
+        import httpcore
+
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context, max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, network_backend=backend)
+    return transport
 
 
 def client_for(settings: Settings) -> httpx.Client:
@@ -71,42 +91,12 @@ def client_for(settings: Settings) -> httpx.Client:
     return client
 
 
-class ClosableClient:
-    """An ``httpx.Client`` of structmagic's own whose open connections can be shut down from
-    another thread — what a batch uses, so that an interrupt closes the requests in flight at
-    once instead of leaving worker threads waiting for answers nobody will read."""
-
-    def __init__(self) -> None:
-        import httpx
-
-        redact.install()
-        self._backend = _tracking_backend()
-        transport = httpx.HTTPTransport(limits=httpx.Limits(**_LIMITS), trust_env=True)
-        if self._backend is not None:
-            import httpcore
-
-            # the same pool httpx builds, with a network backend that keeps its sockets
-            transport._pool = httpcore.ConnectionPool(
-                ssl_context=httpx.create_ssl_context(trust_env=True),
-                max_connections=_LIMITS["max_connections"],
-                max_keepalive_connections=_LIMITS["max_keepalive_connections"],
-                keepalive_expiry=5.0, network_backend=self._backend)
-        self.client = httpx.Client(transport=transport, follow_redirects=False,
-                                   trust_env=True)
-
-    def shutdown(self) -> None:
-        """Cut every open connection now (blocked reads in other threads fail at once)."""
-        if self._backend is not None:
-            self._backend.shutdown()
-
-    def close(self) -> None:
-        self.shutdown()
-        self.client.close()
-
-
-def closable_client() -> ClosableClient:
-    """A :class:`ClosableClient` (for a batch that owns its connections)."""
-    return ClosableClient()
+def cut_connections() -> None:
+    """Shut down every open connection of structmagic's own client, at once: requests in
+    flight in other threads fail immediately (what an interrupted batch does). The next
+    request opens a fresh connection. The user's own ``http_client`` is never touched."""
+    if _backend is not None:
+        _backend.shutdown()
 
 
 def _tracking_backend() -> Any:
@@ -149,6 +139,11 @@ _KeyAuth: Any = None
 
 def key_auth(provider: Provider, settings: Settings) -> Any:
     """An ``httpx.Auth`` that adds the key headers as the request leaves (repr: no key)."""
+    return _key_auth(provider, settings.key())
+
+
+@functools.lru_cache(maxsize=16)
+def _key_auth(provider: Provider, key: Any) -> Any:
     global _KeyAuth
     if _KeyAuth is None:
         import httpx
@@ -168,7 +163,7 @@ def key_auth(provider: Provider, settings: Settings) -> Any:
                 yield request
 
         _KeyAuth = KeyAuth
-    return _KeyAuth(provider, settings.key())
+    return _KeyAuth(provider, key)
 
 
 def is_loopback(url: str) -> bool:

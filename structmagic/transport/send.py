@@ -19,6 +19,7 @@ progress in the answer (keep-alive comments are not progress).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -210,7 +211,6 @@ class _Attempt:
 
     def __init__(self, request: _Request, settings: Settings, provider: Provider,
                  sink: DeltaSink | None) -> None:
-        import httpx
 
         self.request = request
         self.settings = settings
@@ -218,7 +218,7 @@ class _Attempt:
         self.sink = sink
         self.http = client_for(settings)
         self.auth = key_auth(provider, settings)
-        self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        self.timeout = _timeout(settings.timeout, settings.connect_timeout)
 
     def run(self) -> tuple[Completion, Any]:
         """The completion, and what to record (the JSON body, or the SSE text)."""
@@ -320,8 +320,15 @@ class _Attempt:
             ) from None
 
 
+@functools.lru_cache(maxsize=32)
+def _timeout(read: float, connect: float) -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(read, connect=connect)
+
+
 def _too_deep(text: str) -> E.InvalidOutputError:
-    from ..loop import MAX_ANSWER_DEPTH
+    from ..prompt import MAX_ANSWER_DEPTH
 
     return E.InvalidOutputError(
         f"The answer nests deeper than {MAX_ANSWER_DEPTH} levels; it is not read.",
