@@ -17,22 +17,28 @@ as a user sees it. Variants, interleaved over the samples:
 Each reports its first cell and its second cell (same cell again); structmagic also its
 ``%load_ext``. Target: structmagic's first cell within 150 ms of ``bare``'s first cell.
 
-    python benchmarks/bench_cold.py [N] [--code PATH]
+    python benchmarks/bench_cold.py [N] [--code PATH] [--from-source]
 
-``N`` samples (default 5, the median is shown); ``--code PATH`` puts another checkout of
-structmagic first on the kernel's path (default: this one), to compare before and after.
+``N`` samples (default 5, the median is shown); ``--code PATH`` measures another checkout of
+structmagic (default: this one), to compare before and after. The package is copied to a
+temporary directory and compiled to bytecode there, as an installed wheel is (the checkout
+is left untouched, and ``PYTHONDONTWRITEBYTECODE`` would otherwise make every kernel compile
+structmagic from source); ``--from-source`` skips the compilation.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import multiprocessing
 import os
 import queue
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -160,8 +166,21 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=5, help="samples (default 5)")
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="checkout of structmagic to measure (default: this one)")
+    parser.add_argument("--from-source", action="store_true",
+                        help="do not compile the package to bytecode first")
     args = parser.parse_args()
-    code_root = args.code.resolve()
+    with tempfile.TemporaryDirectory(prefix="bench_cold_") as tmp:
+        code_root = Path(tmp)
+        shutil.copytree(args.code.resolve() / "structmagic", code_root / "structmagic",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        if not args.from_source:
+            compileall.compile_dir(code_root, quiet=1)
+        results = _measure(args.n, code_root)
+    _report(results, args.n, f"{args.code.resolve()} ("
+            f"{'from source' if args.from_source else 'bytecode compiled'})")
+
+
+def _measure(n: int, code_root: Path) -> dict[str, dict[str, list[float]]]:
     ctx = multiprocessing.get_context("fork")
     urls, stop = ctx.Queue(), ctx.Event()
     child = ctx.Process(target=_serve, args=(urls, stop), daemon=True)
@@ -169,19 +188,22 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {v: {} for v in VARIANTS}
     try:
         url = urls.get(timeout=30) + "/v1"
-        for i in range(args.n):
+        for i in range(n):
             for variant in VARIANTS:
                 for label, t in sample(variant, url, code_root).items():
                     results[variant].setdefault(label, []).append(t)
-            print(f"sample {i + 1}/{args.n} done", file=sys.stderr)
+            print(f"sample {i + 1}/{n} done", file=sys.stderr)
     finally:
         stop.set()
         child.join(5)
+    return results
 
+
+def _report(results: dict[str, dict[str, list[float]]], n: int, code: str) -> None:
     def med(variant: str, label: str) -> float:
         return statistics.median(results[variant][label])
 
-    print(f"fresh kernels, median of {args.n}; code: {code_root}")
+    print(f"fresh kernels, median of {n}; code: {code}")
     print(f"{'variant':26} {'load_ext':>9} {'first cell':>11} {'second cell':>12}  (ms)")
     for variant, cells in results.items():
         load = f"{med(variant, 'load_ext') * 1000:9.1f}" if "load_ext" in cells else " " * 9
