@@ -17,7 +17,8 @@ the strict-mode limits, the name) and returns a :class:`SchemaSpec`: the ``origi
 :mod:`structmagic.strict`). :meth:`SchemaSpec.check` maps an answer back, validates it with
 jsonschema (formats included) and, for a Python type, returns the typed value.
 
-jsonschema and pydantic are imported on first use only.
+jsonschema and pydantic are imported on first use only (jsonschema through
+:func:`structmagic.fastimport.import_jsonschema`, which defers rfc3987_syntax's grammars).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SchemaError, ValidationIssue
+from .fastimport import import_jsonschema
 from .strict import (
     SCHEMA_KEYWORDS,
     Conversion,
@@ -80,7 +82,7 @@ def validator_for(schema: dict[str, Any] | bool) -> Validator:
 
 @functools.lru_cache(maxsize=256)
 def _validator_cached(text: str) -> Validator:
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -91,7 +93,7 @@ def _validator_cached(text: str) -> Validator:
 def _format_checker(cls: Any) -> Any:
     """The dialect's own format checker (``time`` differs between drafts), copied so that
     adding fallbacks changes nothing in jsonschema itself."""
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     base = getattr(cls, "FORMAT_CHECKER", None) or jsonschema.FormatChecker()
     checker = jsonschema.FormatChecker(formats=())
@@ -549,7 +551,7 @@ def _schema_of_type(tp: Any) -> Any:
 
 def _check_schema(schema: Any) -> None:
     """The metaschema, ``$ref``s, a schema admitting nothing, the limits; before a request."""
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"A JSON Schema is an object, not {type(schema).__name__}.")
