@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemaError
+from ..fastimport import import_jsonschema
 from .checks import precheck
 from .spec import SchemaSpec
 from .tree import SCHEMA_KEYWORDS, json_path, resolve_ref
@@ -311,7 +312,7 @@ def _schema_of_type(tp: Any) -> Any:
 
 def _check_schema(schema: Any) -> None:
     """The metaschema, ``$ref``s, a schema admitting nothing; before any request."""
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"A JSON Schema is an object, not {type(schema).__name__}.")

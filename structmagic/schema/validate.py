@@ -1,7 +1,9 @@
 """Validation of answers with jsonschema: a validator per schema, built once, and every issue
 with its JSON path.
 
-jsonschema is imported on first use only.
+jsonschema is imported on first use only, through
+:func:`structmagic.fastimport.import_jsonschema` (which defers the grammars that
+``rfc3987_syntax`` compiles at import time to the first ``iri`` check).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationIssue
+from ..fastimport import import_jsonschema
 from .tree import json_path
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ def validator_for(schema: dict[str, Any] | bool) -> Validator:
 
 @functools.lru_cache(maxsize=256)
 def _validator_cached(text: str) -> Validator:
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -44,7 +47,7 @@ def _validator_cached(text: str) -> Validator:
 def _format_checker(cls: Any) -> Any:
     """The dialect's own format checker (``time`` differs between drafts), copied so that
     adding fallbacks changes nothing in jsonschema itself."""
-    import jsonschema
+    jsonschema = import_jsonschema()
 
     base = getattr(cls, "FORMAT_CHECKER", None) or jsonschema.FormatChecker()
     checker = jsonschema.FormatChecker(formats=())
