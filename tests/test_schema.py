@@ -386,3 +386,19 @@ def test_validator_is_cached():
     assert validator_for(CONTACT) is validator_for(same) is validator_for(reordered)
     assert validator_for(CONTACT) is not validator_for(MATH["json_schema"]["schema"])
     assert validator_for(CONTACT).format_checker is not None
+
+
+def test_a_schema_dict_that_contains_itself_is_refused_with_its_path():
+    d: dict = {"type": "object", "properties": {}}
+    d["properties"]["child"] = d
+    with pytest.raises(sm.SchemaError, match="contains itself") as info:
+        load_schema(d)
+    assert info.value.path == "$.properties.child"
+
+
+def test_a_schema_nested_hundreds_of_levels_is_refused_clearly():
+    node: dict = {"type": "string"}
+    for _ in range(400):
+        node = {"type": "object", "properties": {"x": node}}
+    with pytest.raises(sm.SchemaError, match="nests"):
+        load_schema(node)
