@@ -374,8 +374,90 @@ Explain step by step: which is larger, 9.11 or 9.8?
     return nb
 
 
+def engines() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# A column on an engine you already run: Dask
+
+`structmagic.Extractor` is a picklable function from a pandas partition to a DataFrame of
+validated fields (plus `error`, `attempts` and token columns), with the same index and order.
+Map it over a Dask DataFrame; the magic does the same with `--engine dask`. Here Dask runs in
+this kernel (the synchronous scheduler) and answers come from `engines.cassette.jsonl`; on a
+cluster, the workers read the key from their environment (it never travels in a pickle).
+"""),
+        code("""
+import dask
+import dask.dataframe as dd
+import pandas as pd
+
+import structmagic as sm
+
+%load_ext structmagic
+%structured_config --cache cache --cassette engines.cassette.jsonl --model gpt-4o-2024-08-06
+_ = dask.config.set(scheduler="synchronous")
+"""),
+        code(f"""
+reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"])
+review_schema = {{
+    "type": "object",
+    "properties": {{
+        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
+        "topics": {{"type": "array", "items": {{"type": "string"}}}},
+        "stars": {{"type": "integer", "minimum": 1, "maximum": 5}},
+    }},
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}}
+ddf = dd.from_pandas(reviews, npartitions=2)
+"""),
+        code("""
+extractor = sm.Extractor(review_schema, "Classify this product review: {text}")
+lazy = ddf.map_partitions(extractor, meta=extractor.meta(ddf))
+lazy.compute()[["sentiment", "stars", "error", "attempts"]]
+"""),
+        md("The same from a cell: `--engine dask` (lazy) or `--engine dask --compute`."),
+        code("""
+%%structured review_schema --each ddf --engine dask --compute -o scored
+Classify this product review: {text}
+"""),
+        code('scored[["sentiment", "stars"]]'),
+        md("""
+## Recipes for a cluster
+
+**Dask**, two worker processes; the job-wide rate is split over the workers:
+
+```python
+from distributed import Client, LocalCluster
+client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
+extractor = sm.Extractor(review_schema, "Classify this product review: {text}",
+                         max_requests_per_minute=600, workers=2, concurrency=8)
+scored = ddf.map_partitions(extractor, meta=extractor.meta(ddf)).compute()
+```
+
+**Ray Data** does not keep the order: keep a row number and sort by it.
+
+```python
+import ray
+ds = ray.data.from_pandas(reviews.reset_index(names="row"))
+out = ds.map_batches(sm.Extractor, fn_constructor_args=(review_schema, "Classify: {text}"),
+                     fn_constructor_kwargs={"keep": ["row"]}, batch_format="pandas",
+                     num_cpus=0.5, concurrency=2).to_pandas().sort_values("row")
+```
+
+**Spark**: `mapInPandas` with the extractor's schema (objects and arrays as JSON text);
+set `PYSPARK_PYTHON` to the interpreter that has structmagic.
+
+```python
+out = sdf.mapInPandas(extractor.spark_batches, schema=extractor.spark_schema())
+```
+"""),
+    ]
+    return nb
+
+
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
-             "walkthrough": walkthrough}
+             "walkthrough": walkthrough, "engines": engines}
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -395,11 +477,18 @@ def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
 
 
 def main() -> None:
+    """Build every notebook, or only those named on the command line."""
+    chosen = sys.argv[1:] or list(NOTEBOOKS)
+    unknown = set(chosen) - set(NOTEBOOKS)
+    if unknown:
+        raise SystemExit(f"unknown notebook(s): {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(NOTEBOOKS)}")
+    notebooks = {name: NOTEBOOKS[name] for name in chosen}
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
     with FakeLLMServer() as server:
         server.responder = responder
-        for name, build in NOTEBOOKS.items():
+        for name, build in notebooks.items():
             cassette = HERE / f"{name}.cassette.jsonl"
             cassette.unlink(missing_ok=True)
             nb = build()
@@ -408,7 +497,7 @@ def main() -> None:
                      "GEMINI_BASE_URL": server.url + "/v1beta",
                      "OPENAI_API_KEY": "sk-recording-not-a-real-key"})
             print(f"{name}: recorded {len(cassette.read_text().splitlines())} exchanges")
-    for name, build in NOTEBOOKS.items():
+    for name, build in notebooks.items():
         nb = build()
         run(nb, base_env)  # offline: no key, no server
         nbformat.write(nb, HERE / f"{name}.ipynb")

@@ -25,6 +25,7 @@ __all__ = [
     "CassetteMissError",
     "ConfigError",
     "ContentFilterError",
+    "Extractor",
     "InputError",
     "InvalidOutputError",
     "RateLimitError",
@@ -52,6 +53,7 @@ __all__ = [
 _LAZY = {
     "structured": "api",
     "batch": "batching",
+    "Extractor": "engines",
     "BatchInterrupted": "batching",
     "configure": "config",
     "Result": "result",
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     from .api import structured
     from .batching import BatchInterrupted, batch
     from .config import configure
+    from .engines import Extractor
     from .errors import (
         AnswerError,
         APIError,

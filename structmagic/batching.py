@@ -146,15 +146,21 @@ def batch(
     on_progress: Callable[[BatchProgress], None] | None = None,
     max_requests_per_minute: float | None = None,
     max_tokens_per_minute: float | None = None,
+    gate: RateGate | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
 
     ``options`` are those of :func:`structured` (``model``, ``system``, ``retries``,
     ``cache``, ``http_client`` ...). ``on_progress(progress)`` is called from the calling
-    thread after each item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt
-    carrying the results) on interrupt; bad input (schema, options) raises before any
-    request; a bad item (a prompt that cannot be sent) fails alone.
+    thread after each item finishes. ``gate`` shares one :class:`RateGate` (its per-minute
+    budgets and 429 pauses) among several batches, e.g. the partitions one worker runs;
+    otherwise each batch has its own, from ``max_requests_per_minute`` /
+    ``max_tokens_per_minute``. An interrupted batch closes its gate.
+
+    Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
+    interrupt; bad input (schema, options) raises before any request; a bad item (a prompt
+    that cannot be sent) fails alone.
     """
     from .api import guarded, run
     from .config import resolve
@@ -170,10 +176,12 @@ def batch(
     steps_field = options.pop("steps_field", None)
     options.pop("on_partial", None)
     settings = resolve(options)
-    gate = RateGate(
-        max_requests_per_minute=max_requests_per_minute,
-        max_tokens_per_minute=max_tokens_per_minute,
-    )
+    if gate is None:
+        gate = RateGate(max_requests_per_minute=max_requests_per_minute,
+                        max_tokens_per_minute=max_tokens_per_minute)
+    elif max_requests_per_minute is not None or max_tokens_per_minute is not None:
+        raise ConfigError("Give either a gate or per-minute limits, not both: the gate "
+                          "carries its own limits.")
     progress = BatchProgress(total=len(items))
     results: list[Result | None] = [None] * len(items)
     owns_connections = settings.http_client is None  # structmagic's own client: cut on

@@ -59,6 +59,8 @@ def results_frame(results: list[Any], index: list[Any]) -> Any:
 def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
              source: Any) -> Any:
     """Run the cell over every row of ``source``; bind or return the values."""
+    if args.engine is not None:
+        return _run_on_engine(magics, args, spec, body, options, source)
     from .batching import BatchInterrupted, BatchProgress, batch
     from .kernel import has_kernel
     from .progress import BatchBar
@@ -107,6 +109,40 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             f"{' to ' + args.out if args.out else ''}; unfinished ones are marked)"
         )
     return None if args.out is not None else value
+
+
+def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
+                   source: Any) -> Any:
+    """``--engine dask``: the cell mapped over the partitions of a Dask DataFrame."""
+    from .engines import Extractor, template_fields
+
+    if type(source).__module__.split(".", 1)[0] != "dask" or not hasattr(
+            source, "map_partitions"):
+        raise UsageError(f"--engine dask needs a Dask DataFrame for --each, not "
+                         f"{type(source).__name__}.")
+    template = body.replace("{", "{{").replace("}", "}}") if args.no_interpolate else body
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    missing = sorted(n for n in names if n != "item" and n not in set(map(str, source.columns)))
+    if missing:
+        raise UsageError(
+            f"With --engine, the template's fields must be columns of {args.each}: "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not (the notebook's "
+            "variables do not travel to the workers).")
+    from .errors import StructuredError
+
+    try:
+        extractor = Extractor(spec, template, concurrency=args.concurrency or 8, **options)
+    except StructuredError as exc:
+        raise UsageError(str(exc)) from None
+    lazy = source.map_partitions(extractor, meta=extractor.meta(source))
+    value = lazy.compute() if args.compute else lazy
+    if args.out is not None:
+        magics.shell.user_ns[args.out] = value
+        return None
+    return value
 
 
 def _has_pandas() -> bool:

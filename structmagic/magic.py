@@ -212,6 +212,11 @@ class StructuredMagics(Magics):
               help="Teaching mode: show one step at a time with Next/Previous buttons.")
     @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
     @argument("--concurrency", type=int, default=None, help="Parallel requests with --each.")
+    @argument("--engine", choices=["dask"],
+              help="With --each over a Dask DataFrame: map the cell over its partitions on "
+              "the Dask workers (lazy; see --compute).")
+    @argument("--compute", action="store_true",
+              help="With --engine: compute the result and bind a pandas DataFrame.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
     @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
     @cell_magic
@@ -267,6 +272,10 @@ class StructuredMagics(Magics):
             raise UsageError(str(exc)) from None
         self._ensure_key(settings)
 
+        if (args.engine or args.compute) and args.each is None:
+            raise UsageError("--engine and --compute go with --each VAR.")
+        if args.compute and not args.engine:
+            raise UsageError("--compute goes with --engine.")
         if args.each is not None:
             from .each import run_each
 

@@ -11,7 +11,7 @@ import structmagic
 EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
     "BatchInterrupted", "CassetteError", "CassetteMissError", "ConfigError",
-    "ContentFilterError", "InputError", "InvalidOutputError",
+    "ContentFilterError", "Extractor", "InputError", "InvalidOutputError",
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
