@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -26,50 +25,7 @@ from structmagic.render import (
     value_text,
 )
 
-POISON = [
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "<script>alert(1)</script>",
-    '<a href="javascript:alert(1)">x</a>',
-    "<style>body{display:none}</style>",
-    '<iframe srcdoc="<script>alert(1)</script>">',
-    "![x](https://evil.example/x.png)",
-]
-ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
-ALLOWED_ATTRS = {"style", "class", "title", "open"}
-
-
-class Audit(HTMLParser):
-    """Collects every tag/attribute outside our templates' allowlist, and the text shown."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            self.bad.append(f"tag <{tag}>")
-        for name, value in attrs:
-            if name not in ALLOWED_ATTRS:
-                self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and ("javascript:" in value or "url(" in value or "expression(" in value):
-                self.bad.append(f"active value {value!r}")
-
-    handle_startendtag = handle_starttag
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def assert_inert(markup: str) -> str:
-    """No live tag or handler in ``markup``; returns the text a browser would show."""
-    audit = Audit()
-    audit.feed(markup)
-    audit.close()
-    assert audit.bad == [], audit.bad
-    return "".join(audit.text)
+from htmlaudit import POISON, POISON_HTML, assert_inert
 
 
 @dataclass
@@ -318,3 +274,19 @@ def test_render_imports_no_widgets():
     code = ("import sys, structmagic.render; "
             "assert 'ipywidgets' not in sys.modules and 'structmagic.widget' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("markup", [
+    *POISON_HTML,
+    '<div onclick="x()">a</div>',
+    '<span style="background:URL(https://evil.example/a.png)">a</span>',
+    '<div style="width:expression(alert(1))">a</div>',
+    '<ol start="3"><li>a</li></ol>',
+    "<table><tr><td>a</td></tr></table>",
+    "<img src=x/>",
+])
+def test_the_audit_rejects_live_markup(markup):
+    """The shared audit (tests/htmlaudit.py) fails on markup a model could have slipped in."""
+    with pytest.raises(AssertionError):
+        assert_inert(markup)
+    assert assert_inert(error_html(RefusalError(markup))).count(markup) == 1  # escaped: text

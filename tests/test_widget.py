@@ -6,7 +6,6 @@ does (start, update per read, finish/fail) and read the widgets' values.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -16,18 +15,7 @@ from structmagic.errors import InvalidOutputError, RefusalError, StreamError, Va
 from structmagic.result import Result
 from structmagic.widget import StructuredWidget
 
-POISON = [
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "<script>alert(1)</script>",
-    '<a href="javascript:alert(1)">x</a>',
-    "<style>body{display:none}</style>",
-    '<iframe srcdoc="<script>alert(1)</script>">',
-    "![x](https://evil.example/x.png)",
-]
-ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
-ALLOWED_ATTRS = {"style", "class", "title", "open"}
+from htmlaudit import POISON, assert_inert, widget_texts
 
 
 class Clock:
@@ -38,45 +26,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-class _Audit(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            self.bad.append(f"tag <{tag}>")
-        for name, value in attrs:
-            if name not in ALLOWED_ATTRS:
-                self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and ("javascript:" in value or "url(" in value):
-                self.bad.append(f"active value {value!r}")
-
-    handle_startendtag = handle_starttag
-
-
-def assert_inert(markup: str) -> None:
-    audit = _Audit()
-    audit.feed(markup)
-    audit.close()
-    assert audit.bad == [], audit.bad
-
-
-def widget_texts(root: Any) -> list[str]:
-    """Every value / description / tooltip / placeholder / title string in a widget tree."""
-    out: list[str] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for attr in ("value", "description", "tooltip", "placeholder"):
-            v = getattr(node, attr, None)
-            if isinstance(v, str):
-                out.append(v)
-        out.extend(t for t in getattr(node, "titles", ()) or () if isinstance(t, str))
-        stack.extend(getattr(node, "children", ()) or ())
-    return out
 
 
 def steps_value(n: int, *, last_partial: bool = False, final: str | None = None) -> dict:
