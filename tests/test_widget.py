@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import structmagic as sm
 from structmagic import render
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
 from structmagic.result import Result
@@ -590,3 +591,98 @@ def test_poisoned_labels_stay_text():
         assert_inert(text)
     assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.answer.value
 
+
+# --- an error shows once: in the widget (the magic) ---------------------------------------------
+
+MATH = {
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {"type": "object", "properties": {
+            "explanation": {"type": "string", "title": "Why"}, "output": {"type": "string"}}}},
+        "final_answer": {"type": "string"},
+    },
+    "required": ["steps", "final_answer"],
+}
+
+
+@pytest.fixture
+def kernel_ip(ip, monkeypatch):
+    """The shell as a kernel's: the magic draws its widget. Records what it displays."""
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    shown: list[tuple[dict[str, Any], bool]] = []
+    real = ip.display_pub.publish
+
+    def publish(data: dict[str, Any], *args: Any, update: bool = False, **kw: Any) -> None:
+        shown.append((data, update))
+        real(data, *args, update=update, **kw)
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    ip.user_ns["math"] = MATH
+    ip.shown = shown
+    return ip
+
+
+def failing_reply(kind: str) -> Any:
+    from fakeserver import Reply, chat_stream
+
+    if kind == "refusal":
+        return chat_stream("", refusal="I can't help with <that>.", pieces=2)
+    return Reply.status(401, "Incorrect API key provided.")
+
+
+@pytest.mark.parametrize("kind", ["refusal", "401"])
+def test_a_failed_call_shows_its_error_once(kernel_ip, server, settings, capfd, kind):
+    from structmagic.render import error_text
+
+    server.queue(failing_reply(kind))
+    res = kernel_ip.run_cell("%%structured math -o x --mode json_schema --retries 0\nq",
+                             store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, (RefusalError, sm.AuthenticationError))  # the cell failed
+    assert "x" not in kernel_ip.user_ns
+    # the traceback IPython shows is one short line; the message is in the widget's display
+    assert exc._render_traceback_() == [f"\x1b[0;31m{type(exc).__name__}\x1b[0m: see above"]
+    (live, _), (emptied, update), (final, final_update) = kernel_ip.shown
+    assert update and emptied == {"text/plain": ""}  # the live display makes way...
+    assert not final_update  # ...for a final one, as on success (nbval sees no updates)
+    view = "application/vnd.jupyter.widget-view+json"
+    assert final[view] == live[view]  # the same widget, now showing the error
+    assert final["text/plain"] == error_text(exc)  # where no widget is drawn: text...
+    html = assert_inert(final["text/html"])  # ...and HTML, escaped
+    assert str(exc).splitlines()[0] in html
+    out = capfd.readouterr().out
+    first_line = str(exc).splitlines()[0]
+    assert out.count(first_line) == 1, out  # once (the display's text), not twice
+    assert f"{type(exc).__name__}\x1b[0m: see above" in out
+
+
+def test_without_a_widget_the_error_stays_one_paragraph(ip, kernel_ip, server, settings, capfd):
+    server.queue(failing_reply("refusal"))
+    res = kernel_ip.run_cell("%%structured math -o x --quiet\nq", store_history=False)
+    assert isinstance(res.error_in_exec, RefusalError)
+    assert not getattr(res.error_in_exec, "_shown_in_widget", False)
+    out = capfd.readouterr().out
+    assert "The model refused to answer: I can't help with <that>." in out
+    assert "see above" not in out
+    lines = res.error_in_exec._render_traceback_()
+    assert lines[0].endswith("The model refused to answer: I can't help with <that>.")
+
+
+def test_the_magic_passes_labels_from_the_schema_and_the_option(kernel_ip, server, settings):
+    import json
+
+    from fakeserver import chat_stream
+
+    answer = {"steps": [{"explanation": "e", "output": "o"}], "final_answer": "f"}
+    server.queue(chat_stream(json.dumps(answer), pieces=3))
+    res = kernel_ip.run_cell("%%structured math --label \"final_answer=The answer\" "
+                             "--label 'output=Result so far'\nq", store_history=False)
+    assert res.success, res.error_in_exec
+    result = res.result
+    assert result.labels == {"explanation": "Why", "final_answer": "The answer",
+                             "output": "Result so far"}
+    wdg = result.widget(create=False)
+    assert ">Why</b>" in wdg.steps_html[0] and ">Result so far</b>" in wdg.steps_html[0]
+    assert ">The answer</b>" in wdg.answer.value
+    bad = kernel_ip.run_cell("%%structured math --label final_answer\nq", store_history=False)
+    assert "FIELD=TEXT" in str(bad.error_in_exec)
