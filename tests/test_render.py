@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -424,3 +426,63 @@ def test_waiting_html():
     assert assert_inert(waiting_html()) == "waiting for the answer…"
     assert assert_inert(waiting_html("<b>")) == "<b>"
 
+
+# --- the exported page ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+_DATA_SCRIPTS = {"application/vnd.jupyter.widget-state+json",
+                 "application/vnd.jupyter.widget-view+json"}
+
+
+class _PageAudit(HTMLParser):
+    """Everything in a page that could make a request: scripts, links, sources, CSS urls."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.requests: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "script" and a.get("type") not in _DATA_SCRIPTS:
+            self.requests.append(f"<script type={a.get('type')!r} src={a.get('src')!r}>")
+        if tag in ("link", "iframe", "embed", "object"):
+            self.requests.append(f"<{tag}>")
+        for name in ("src", "href", "srcset", "data", "poster"):
+            value = a.get(name)
+            if value is not None and not value.startswith(("#", "data:")):
+                self.requests.append(f"{name}={value!r} on <{tag}>")
+        self._style = tag == "style"
+
+    def handle_data(self, data: str) -> None:
+        if self._style:
+            if "@import" in data:
+                self.requests.append("@import")
+            for target in re.findall(r"url\(\s*['\"]?([^'\")\s]*)", data):
+                if not target.startswith("data:"):
+                    self.requests.append(f"url({target})")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+
+
+def test_the_exported_page_loads_nothing_from_the_network(tmp_path):
+    """The README's export config: no script, stylesheet, font or image from anywhere."""
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--config", "notebooks/export_config.py",
+         "--to", "html", "notebooks/walkthrough.ipynb", "--output-dir", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True, timeout=120)
+    page = (tmp_path / "walkthrough.html").read_text(encoding="utf-8")
+    audit = _PageAudit()
+    audit.feed(page)
+    audit.close()
+    assert audit.requests == []
+    assert "cdnjs" not in page and "unpkg" not in page and "mathjax" not in page.lower()
+    assert page.count('class="structmagic-result"') >= 2  # the content is all there
+    assert "'WenQuanYi Zen Hei'" in page and "--jp-code-font-family" in page  # CJK fonts
+    # the failed cell's message shows once without a widget renderer: its display's HTML
+    # (the saved widget state, inert data here, holds it too), then a one-line traceback
+    shown = re.sub(r"<script type=\"application/vnd\.jupyter\.widget-state\+json\">.*?</script>",
+                   "", page, flags=re.S)
+    assert shown.count("The model refused to answer") == 1
+    assert "RefusalError</span>: see above" in shown
