@@ -30,8 +30,8 @@ Usage (what the magic does)::
 
 Safety: every model, schema and error string is escaped in the kernel (see ``render.py``)
 into fixed templates before it reaches an ``HTML`` value, so saved widget state and HTML
-exports replay inert text too. Titles, labels and button texts are our own constants.
-Field labels (schema titles, ``--label``, or the key made readable) are escaped like the rest.
+exports replay inert text too. Section titles and button texts are our own constants; field
+labels (schema titles, ``--label``, or the key made readable) are escaped like the rest.
 
 Shape: a long answer keeps its header and final answer in view. Past
 ``render.COLLAPSE_AFTER`` steps, all but the last ``render.KEEP_RECENT`` fold into the
@@ -49,7 +49,7 @@ new tuple: the recent box (a few cards), and one chunk of at most ``_CHUNK`` fol
 render, not O(all steps). The cards share one ``Layout`` and one style, so each new step
 opens one widget comm, not three.
 
-Reveal mode (teaching): while streaming the steps stay hidden (out of ``steps_box.children``)
+Reveal mode (teaching): while streaming the steps stay hidden (out of the steps box)
 behind a "receiving step N…" line; after :meth:`finish` step 1 shows, with Previous / Next /
 Show all (disabled at the ends); the final answer shows once the last step is revealed.
 A widget button's click is handled by the kernel only when it is idle, i.e. once the cell
@@ -82,12 +82,13 @@ _WAITING = "waiting for the answer…"
 
 
 def _has_content(value: Any) -> bool:
-    """Whether a partial value holds anything to show (``{}``, ``{"steps": []}``: not yet)."""
+    """Whether a partial value holds anything to show (``{}``, ``{"steps": []}``, ``""``,
+    ``None``: not yet)."""
     if isinstance(value, dict):
         return any(_has_content(v) for v in value.values())
     if isinstance(value, list):
         return any(_has_content(v) for v in value)
-    return value != ""
+    return value is not None and value != ""
 
 
 class StructuredWidget:

@@ -529,6 +529,11 @@ def test_waiting_state_until_content_arrives():
         assert wdg.answer.value == ""
     wdg.update(None, reasoning="thinking")  # reasoning streams: no longer merely waiting
     assert wdg.status == "streaming" and "waiting for the answer" in wdg.progress.value
+    thinking = StructuredWidget(title="t", min_interval=0)
+    thinking.start()
+    thinking.update(None, reasoning="First, compare")  # nothing of the answer yet
+    assert thinking.status == "streaming" and "waiting for the answer" in thinking.progress.value
+    assert thinking.answer.value == "" and "First, compare" in thinking.reasoning_html.value
     wdg.update({"steps": [{"explanation": "Align"}]}, reasoning="thinking")
     assert wdg.progress.value == "" and len(wdg.step_widgets) == 1
     wdg.update({"steps": [{"explanation": "Align"}], "final_answer": ""})
