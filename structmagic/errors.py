@@ -210,8 +210,11 @@ class StructuredError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of formatting a traceback: one paragraph, no frames
-        # (so no locals can leak under %xmode Verbose), and the cell still fails.
+        # (so no locals can leak under %xmode Verbose), and the cell still fails. When the
+        # magic's widget already shows the message (it sets _shown_in_widget), one short line.
         red, reset = "\x1b[0;31m", "\x1b[0m"
+        if getattr(self, "_shown_in_widget", False):
+            return [f"{red}{type(self).__name__}{reset}: see above"]
         lines = str(self).splitlines() or [""]
         return [f"{red}{type(self).__name__}{reset}: {lines[0]}", *lines[1:]]
 

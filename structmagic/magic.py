@@ -208,6 +208,9 @@ class StructuredMagics(Magics):
     @argument("--reasks", type=int, help="Re-asks after an invalid answer (default 1).")
     @argument("--timeout", type=float, help="Timeout in seconds (default 600).")
     @argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps.")
+    @argument("--label", action="append", metavar="FIELD=TEXT",
+              help="Show FIELD as TEXT in the widget (repeatable). Default: the schema's "
+              "title, else the name made readable (final_answer: Final answer).")
     @argument("--reveal", action="store_true",
               help="Teaching mode: show one step at a time with Next/Previous buttons.")
     @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
@@ -257,6 +260,7 @@ class StructuredMagics(Magics):
             spec = load_schema(schema_obj, name=args.schema.rsplit(".", 1)[-1])
         except StructuredError as exc:
             raise UsageError(f"{args.schema}: {exc}") from None
+        labels = _labels(args.label, spec)
         options = {
             "model": args.model, "system": args.system, "temperature": args.temperature,
             "max_tokens": args.max_tokens, "mode": args.mode, "provider": args.provider,
@@ -296,7 +300,8 @@ class StructuredMagics(Magics):
             from .widget import StructuredWidget
 
             widget = StructuredWidget(
-                title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal
+                title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal,
+                labels=labels,
             )
             handle = _show_live(widget)
             widget.start()
@@ -310,11 +315,17 @@ class StructuredMagics(Magics):
         except StructuredError as exc:
             if widget is not None:
                 widget.fail(exc, partial=getattr(exc, "partial", None))
-            raise
+                _shown_in_widget(handle, widget, exc)
+            raise  # the cell fails; its traceback is one short line when the widget shows it
         except KeyboardInterrupt:
             if widget is not None:
                 widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
             raise
+        except Exception as exc:  # a bug: the widget stops streaming, the traceback stays
+            if widget is not None:
+                widget.fail(exc)
+            raise
+        result.labels = labels
         if widget is not None:
             widget.finish(result)
             result._widget = widget
@@ -479,6 +490,41 @@ def _prompt_key(shell: Any, label: str) -> None:
     if not typed:
         raise ConfigError("No API key was typed.")
     configure(api_key=Secret(typed, "typed at the %structured_config prompt"))
+
+
+def _labels(pairs: list[str] | None, spec: Any) -> dict[str, str]:
+    """The field labels: the schema's titles, then each ``--label FIELD=TEXT``."""
+    from .render import field_labels
+
+    given: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise UsageError(f"--label takes FIELD=TEXT, not {pair!r}.")
+        given[name.strip()] = text.strip()
+    return field_labels(spec.original, given)
+
+
+def _shown_in_widget(handle: Any, widget: Any, exc: BaseException) -> None:
+    """The failed widget says it all: it is shown again with the error, the traceback is short.
+
+    As on success, the live display is emptied and a final one takes its place: the widget
+    with the error as ``text/html`` and ``text/plain`` too, for the frontends that draw no
+    widget (an export without widget state, a console). A new display rather than an update
+    of the live one, which nbval would not see. The exception is marked, so that IPython
+    renders it as one short line instead of the same paragraph again (see
+    ``StructuredError._render_traceback_``). The cell still fails.
+    """
+    from IPython.display import display
+
+    from .render import error_html, error_text
+
+    handle.update({"text/plain": ""}, raw=True)
+    bundle = dict(widget._repr_mimebundle_())
+    bundle["text/plain"] = error_text(exc)
+    bundle["text/html"] = error_html(exc)
+    display(bundle, raw=True)
+    exc._shown_in_widget = True  # type: ignore[attr-defined]
 
 
 def _show_live(widget: Any) -> Any:

@@ -23,6 +23,12 @@ class Result:
     over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
     be retried or re-asked), ``elapsed`` seconds. In a batch, a failed item has ``error``
     set and ``data``/``plain`` None.
+
+    ``labels`` (display only) maps field names to the labels the widget and the HTML show
+    (the magic fills it from the schema's titles and ``--label``); a field without one
+    shows its key made readable (``final_answer`` → "Final answer"). The text form keeps
+    the keys. Set it before the result is displayed, e.g. ``res.labels = {"final_answer":
+    "Answer"}``.
     """
 
     data: Any = None
@@ -39,6 +45,7 @@ class Result:
     mode: str = "json_schema"
     error: BaseException | None = None
     from_cache: bool = False
+    labels: dict[str, str] | None = field(default=None, repr=False)
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 
@@ -110,7 +117,7 @@ class Result:
 
             w = StructuredWidget(
                 title=self.schema_name, model=self.model, steps_field=self.steps_field,
-                reveal=reveal,
+                reveal=reveal, labels=self.labels,
             )
             w.finish(self)
             self._widget = w
