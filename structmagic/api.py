@@ -39,6 +39,7 @@ def structured(
     on_partial: Callable[[Any], None] | None = None,
     steps_field: str | None = None,
     observer: Observer | None = None,
+    labels: Mapping[str, str] | None = None,
     **options: Any,
 ) -> Result:
     """Ask for a value that conforms to ``schema`` and return it validated.
@@ -51,15 +52,22 @@ def structured(
     ``http_client`` (an ``httpx.Client`` you own, for proxies, CA bundles, mTLS or a mock
     transport; never closed by structmagic); unset ones come from the configuration. With
     ``stream=True``, ``on_partial(value)`` is called with successive partial values, each a
-    consistent prefix of the final one.
+    consistent prefix of the final one. ``labels`` renames fields in the widget and the HTML
+    (``{"final_answer": "Answer"}``); by default they show the schema's titles, or the keys
+    made readable.
 
     Raises a :class:`structmagic.StructuredError` subclass on any failure.
     """
     try:
-        return guarded(_structured, prompt, schema, {**options, "model": model,
-                                                     "system": system},
-                       stream=bool(stream or on_partial is not None), on_partial=on_partial,
-                       steps_field=steps_field, observer=observer)
+        result = guarded(_structured, prompt, schema, {**options, "model": model,
+                                                       "system": system},
+                         stream=bool(stream or on_partial is not None), on_partial=on_partial,
+                         steps_field=steps_field, observer=observer)
+        from .render import field_labels
+        from .schema import load_schema
+
+        result.labels = field_labels(load_schema(schema).original, labels)
+        return result
     except KeyboardInterrupt:
         raise interrupted() from None
 
