@@ -100,6 +100,13 @@ WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9
 REFUSAL = "I'm sorry, but I can't help with that request."
 
 
+#: how each model of the comparison notebook answers differently (the others answer as
+#: scripted): the small model rates the neutral review too kindly
+MODEL_QUIRKS = {
+    "gpt-4o-mini": {REVIEWS[2]: {"sentiment": "positive", "topics": ["general"], "stars": 4}},
+}
+
+
 def _answer_for(body: dict) -> dict:
     text = json.dumps(body.get("messages", []), ensure_ascii=False)
     if "9.11" in text:
@@ -121,7 +128,11 @@ def responder(req):  # type: ignore[no-untyped-def]
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
     if "refuse" in json.dumps(asked):
         return chat_stream("", refusal=REFUSAL, pieces=4, model=MODEL, usage=(prompt_tokens, 9))
-    answer = json.dumps(_answer_for({"messages": asked}), ensure_ascii=False)
+    scripted = _answer_for({"messages": asked})
+    quirks = MODEL_QUIRKS.get(str(body.get("model")), {})
+    text = json.dumps(asked, ensure_ascii=False)
+    scripted = next((a for review, a in quirks.items() if review in text), scripted)
+    answer = json.dumps(scripted, ensure_ascii=False)
     usage = (prompt_tokens, len(answer) // 3)
     stream = body.get("stream") or "streamGenerateContent" in req.path
     if "Explain step by step" in json.dumps(asked, ensure_ascii=False):
@@ -136,9 +147,10 @@ def responder(req):  # type: ignore[no-untyped-def]
     if ":" in req.path.rsplit("/", 1)[-1]:
         return (gemini_stream(answer, pieces=40, usage=usage) if stream
                 else gemini(answer, usage=usage))
+    model = str(body.get("model") or MODEL)  # the model asked answers
     if stream:
-        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage)
-    return chat(answer, model=MODEL, usage=usage)
+        return chat_stream(answer, piece_size=6, model=model, usage=usage)
+    return chat(answer, model=model, usage=usage)
 
 
 def md(text: str) -> nbformat.NotebookNode:
@@ -456,8 +468,63 @@ out = sdf.mapInPandas(extractor.spark_batches, schema=extractor.spark_schema())
     return nb
 
 
+def compare() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# Which model gets it right?
+
+`--compare` sends the same cell to several models at once and shows them side by side:
+each model's answer (or error), tokens and time, with the fields where they disagree
+marked. Over a column, `--expect` scores each model against labelled rows. Offline from
+`compare.cassette.jsonl`.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette compare.cassette.jsonl
+"""),
+        code(f"""
+review_schema = {{
+    "type": "object",
+    "properties": {{
+        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
+        "topics": {{"type": "array", "items": {{"type": "string"}}}},
+        "stars": {{"type": "integer", "minimum": 1, "maximum": 5, "title": "Stars"}},
+    }},
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}}
+review = {REVIEWS[2]!r}
+"""),
+        code("""
+%%structured review_schema -o rated --compare gpt-4o-mini,gpt-4o,anthropic:claude-sonnet-4-5 --no-stream
+Classify this product review: {review}
+"""),
+        code("rated"),
+        md("""
+## A labelled column
+
+`NAME` gets one column per field and model (`field@model`); the per-model summary and the
+scores are shown, and kept in `NAME.attrs["summary"]` and `NAME.attrs["scores"]`.
+"""),
+        code(f"""
+import pandas as pd
+
+reviews = pd.DataFrame({{"text": {REVIEWS!r},
+                        "label": {REVIEW_ANSWERS!r}}}, index=["r-101", "r-102", "r-103"])
+"""),
+        code("""
+%%structured review_schema --each reviews -o scored --compare gpt-4o-mini,gpt-4o --expect label
+Classify this product review: {text}
+"""),
+        code('scored[["stars@gpt-4o-mini", "stars@gpt-4o"]]'),
+        code('scored.attrs["scores"][["n", "accuracy", "precision", "recall"]]'),
+    ]
+    return nb
+
+
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
-             "walkthrough": walkthrough, "engines": engines}
+             "walkthrough": walkthrough, "engines": engines, "compare": compare}
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}

@@ -43,9 +43,12 @@ __all__ = [
     "ValidationIssue",
     "__version__",
     "batch",
+    "compare",
+    "compare_each",
     "configure",
     "load_ipython_extension",
     "load_schema",
+    "score",
     "structured",
     "unload_ipython_extension",
 ]
@@ -54,6 +57,9 @@ _LAZY = {
     "structured": "api",
     "batch": "batching",
     "Extractor": "engines",
+    "compare": "comparison",
+    "compare_each": "comparison",
+    "score": "scoring",
     "BatchInterrupted": "batching",
     "configure": "config",
     "Result": "result",
@@ -65,6 +71,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .api import structured
     from .batching import BatchInterrupted, batch
+    from .comparison import compare, compare_each
     from .config import configure
     from .engines import Extractor
     from .errors import (
@@ -93,6 +100,7 @@ if TYPE_CHECKING:
     from .magic import StructuredMagics
     from .result import Result
     from .schema import SchemaSpec, load_schema
+    from .scoring import score
 
 
 def __getattr__(name: str) -> Any:

@@ -61,22 +61,14 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     """Run the cell over every row of ``source``; bind or return the values."""
     if args.engine is not None:
         return _run_on_engine(magics, args, spec, body, options, source)
+    if getattr(args, "compare", None) is not None:
+        return _run_compare(magics, args, spec, body, options, source)
     from .batching import BatchInterrupted, BatchProgress, batch
     from .kernel import has_kernel
     from .progress import BatchBar
-    from .prompt import TemplateError, fill_template
 
     index, rows, kind = collect_rows(source)
-    ns = magics.shell.user_ns
-    prompts: list[str] = []
-    for i, row in zip(index, rows, strict=True):
-        if args.no_interpolate:
-            prompts.append(body)
-            continue
-        try:
-            prompts.append(fill_template(body, _Layered(row, ns)))
-        except TemplateError as exc:
-            raise UsageError(f"--each row {i!r}: {exc}") from None
+    prompts = _prompts(magics, args, body, index, rows)
     bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
     bar.show()
     concurrency = args.concurrency or 16
@@ -97,6 +89,11 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
         value = results_frame(results, index)
+        if getattr(args, "expect", None) is not None and interrupted is None:
+            scores = _scores(args, spec, source, {"": results})
+            value.attrs["scores"] = scores
+            if not args.quiet:
+                _show_scores(scores)
     else:
         value = [r.data for r in results]
     if args.out is not None:
@@ -109,6 +106,119 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             f"{' to ' + args.out if args.out else ''}; unfinished ones are marked)"
         )
     return None if args.out is not None else value
+
+
+def _prompts(magics: Any, args: Any, body: str, index: list[Any],
+             rows: list[dict[str, Any]]) -> list[str]:
+    from .prompt import TemplateError, fill_template
+
+    ns = magics.shell.user_ns
+    prompts: list[str] = []
+    for i, row in zip(index, rows, strict=True):
+        if args.no_interpolate:
+            prompts.append(body)
+            continue
+        try:
+            prompts.append(fill_template(body, _Layered(row, ns)))
+        except TemplateError as exc:
+            raise UsageError(f"--each row {i!r}: {exc}") from None
+    return prompts
+
+
+def _expected(args: Any, spec: Any, source: Any) -> list[Any]:
+    """The expected values of ``--expect COLUMN``, in the schema's shape."""
+    from .scoring import field_kinds
+
+    if type(source).__name__ != "DataFrame" or args.expect not in source.columns:
+        raise UsageError(f"--expect needs a column of the --each DataFrame: {args.expect!r} "
+                         "is not one.")
+    fields = list(field_kinds(spec.original))
+    out: list[Any] = []
+    for value in source[args.expect].tolist():
+        if isinstance(value, Mapping):
+            out.append(dict(value))
+        elif len(fields) == 1:
+            out.append({fields[0]: value})
+        else:
+            raise UsageError(f"--expect {args.expect}: each value must be the expected answer "
+                             f"(a dict with the fields {', '.join(fields)}), not "
+                             f"{type(value).__name__}.")
+    return out
+
+
+def _scores(args: Any, spec: Any, source: Any, results: dict[str, list[Any]]) -> Any:
+    """Per field (and per model when there are several) scores against ``--expect``."""
+    import pandas as pd
+
+    from .scoring import score
+
+    labels = _expected(args, spec, source)
+    tol = 1e-6 if args.tol is None else args.tol
+    tables = {model: score(rows, labels, spec.original, tol=tol).table
+              for model, rows in results.items()}
+    if list(tables) == [""]:
+        return tables[""]
+    return pd.concat(tables, names=["model", "field"])
+
+
+def _show_scores(scores: Any) -> None:
+    from IPython.display import display
+
+    display(scores)
+
+
+def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
+                 source: Any) -> Any:
+    """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
+    columns, its per-model summary (and scores with ``--expect``) shown and kept in
+    ``frame.attrs``."""
+    from .batching import BatchProgress
+    from .comparison import compare_each, parse_targets
+    from .errors import StructuredError
+    from .kernel import has_kernel
+    from .progress import BatchBar
+
+    if not _has_pandas():
+        raise UsageError('--each with --compare binds a DataFrame: pip install '
+                         '"structmagic[pandas]".')
+    try:
+        targets = parse_targets(args.compare)
+    except StructuredError as exc:
+        raise UsageError(f"--compare: {exc}") from None
+    index, rows, _ = collect_rows(source)
+    prompts = _prompts(magics, args, body, index, rows)
+    if args.expect is not None:
+        _expected(args, spec, source)  # a bad column fails before any request
+    live = not args.quiet and has_kernel(magics.shell)
+    bars = {t.label: BatchBar(len(prompts), title=f"{spec.name} · {t.label}", live=live)
+            for t in targets}
+    for bar in bars.values():
+        bar.show()
+    table = compare_each(prompts, spec, [t.label for t in targets], index=index,
+                         concurrency=args.concurrency or 16,
+                         on_progress=lambda label, p: bars[label].update(p), **options)
+    for label, results in table.results.items():
+        final = BatchProgress(total=len(results))
+        final.done = sum(1 for r in results if r.error is None)
+        final.failed = len(results) - final.done
+        final.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
+        bars[label].update(final, final=True)
+        if bars[label].box is None and not args.quiet:
+            print(bars[label].text)
+    frame = table.frame
+    frame.attrs["summary"] = table.summary
+    if args.expect is not None:
+        frame.attrs["scores"] = _scores(args, spec, source, table.results)
+    if not args.quiet:
+        from IPython.display import display
+
+        display(table.summary)
+        if args.expect is not None:
+            display(frame.attrs["scores"])
+    if args.out is not None:
+        magics.shell.user_ns[args.out] = frame
+        return None
+    return frame
 
 
 def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],

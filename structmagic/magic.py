@@ -215,6 +215,16 @@ class StructuredMagics(Magics):
               help="Teaching mode: show one step at a time with Next/Previous buttons.")
     @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
     @argument("--concurrency", type=int, default=None, help="Parallel requests with --each.")
+    @argument("--compare", metavar="MODELS",
+              help="Ask several models at once, side by side: MODEL[,MODEL...], each "
+              "optionally PROVIDER:MODEL. NAME gets {model: value}; with --each, a frame of "
+              "field@model columns.")
+    @argument("--expect", metavar="COLUMN",
+              help="With --each over a DataFrame: score the answers against the expected "
+              "values in COLUMN, field by field.")
+    @argument("--tol", type=float, default=None,
+              help="With --expect: how far a number may be from the expected one (default "
+              "1e-6).")
     @argument("--engine", choices=["dask"],
               help="With --each over a Dask DataFrame: map the cell over its partitions on "
               "the Dask workers (lazy; see --compute).")
@@ -278,6 +288,14 @@ class StructuredMagics(Magics):
 
         if (args.engine or args.compute) and args.each is None:
             raise UsageError("--engine and --compute go with --each VAR.")
+        if args.compare is not None and args.model is not None:
+            raise UsageError("Give the models with --compare (MODEL,MODEL...), not --model.")
+        if (args.expect is not None or args.tol is not None) and args.each is None:
+            raise UsageError("--expect and --tol go with --each VAR.")
+        if args.tol is not None and args.expect is None:
+            raise UsageError("--tol goes with --expect.")
+        if args.engine and (args.compare or args.expect):
+            raise UsageError("--engine cannot be combined with --compare or --expect.")
         if args.compute and not args.engine:
             raise UsageError("--compute goes with --engine.")
         if args.each is not None:
@@ -295,6 +313,8 @@ class StructuredMagics(Magics):
 
         stream = self.stream and not args.no_stream
         show = not args.quiet
+        if args.compare is not None:
+            return self._compare(args, spec, body, options, labels, stream, show)
         widget = handle = None
         if show and has_kernel(self.shell):
             from .widget import StructuredWidget
@@ -339,6 +359,54 @@ class StructuredMagics(Magics):
                 display(result)
             return None
         return None if args.quiet else result
+
+    def _compare(self, args: Any, spec: Any, body: str, options: dict[str, Any],
+                 labels: dict[str, str], stream: bool, show: bool) -> Any:
+        """``--compare``: the cell to every model at once, in one side-by-side widget."""
+        from .comparison import compare, parse_targets
+        from .errors import StructuredError
+
+        assert self.shell is not None
+        try:
+            targets = parse_targets(args.compare)
+        except StructuredError as exc:
+            raise UsageError(f"--compare: {exc}") from None
+        widget = handle = None
+        if show and has_kernel(self.shell):
+            from .compare_widget import ComparisonWidget
+
+            widget = ComparisonWidget(targets, title=spec.name, steps_field=args.steps,
+                                      reveal=args.reveal, labels=labels)
+            handle = _show_live(widget)
+            widget.start()
+        try:
+            comparison = compare(body, spec, [t.label for t in targets], stream=stream,
+                                 observers=widget.observers() if widget else None,
+                                 steps_field=args.steps, labels=labels, **options)
+        except KeyboardInterrupt:
+            if widget is not None:
+                widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
+            raise
+        failed = [r.error for r in comparison.results.values() if r.error is not None]
+        if widget is not None:
+            widget.finish(comparison)
+            comparison._widget = widget
+            if handle is not None:
+                handle.update({"text/plain": ""}, raw=True)
+        if len(failed) == len(comparison.results):  # nothing to bind: the cell fails
+            error = failed[0]
+            if widget is not None and handle is not None and isinstance(error,
+                                                                       StructuredError):
+                _shown_in_widget(handle, widget, error)
+            raise error
+        if args.out is not None:
+            self.shell.user_ns[args.out] = comparison.values()
+            if show:
+                from IPython.display import display
+
+                display(comparison)
+            return None
+        return None if args.quiet else comparison
 
     def _ensure_key(self, settings: Any) -> None:
         """Ask for a missing key where a person can answer (never in a headless kernel)."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 __all__ = [
@@ -69,6 +69,9 @@ BORDER = "var(--jp-border-color2, #e0e0e0)"
 ACCENT = "var(--jp-brand-color1, #1976d2)"
 OK = "var(--jp-success-color1, #388e3c)"
 BAD = "var(--jp-error-color1, #d32f2f)"
+WARN = "var(--jp-warn-color1, #f57c00)"
+#: the background of a field whose answers differ between models
+DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
 # CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
 # font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
 # fonts-wqy-zenhei), before the browser's last-resort fallback.
@@ -324,19 +327,21 @@ def error_text(error: BaseException) -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def value_html(value: Any, labels: Mapping[str, str] | None = None) -> str:
+def value_html(value: Any, labels: Mapping[str, str] | None = None,
+               highlight: Collection[str] = ()) -> str:
     """A readable tree as HTML (nested ``<dl>``/``<ol>`` of our own), every key/string escaped.
 
     With ``labels`` (even empty), the top level's keys show as labels (:func:`label_for`);
-    deeper keys, which may be data rather than field names, are shown as they are.
+    deeper keys, which may be data rather than field names, are shown as they are. Top-level
+    keys in ``highlight`` are marked (answers that differ between models).
     """
     if isinstance(value, dict):
         if not value:
             return "<code>{}</code>"
         items = "".join(
-            f'<dt style="font-weight:600;color:{FG_MUTED}">'
+            f'<dt style="font-weight:600;color:{FG_MUTED}{_differ(k, highlight)}">'
             f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
-            f'<dd style="margin:0 0 0.3em 1.2em">{value_html(v)}</dd>'
+            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">{value_html(v)}</dd>'
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
@@ -398,12 +403,26 @@ def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None) -> str
     return earlier_html(split, "".join(cards[:split])) + "".join(cards[split:])
 
 
-def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None) -> str:
-    """The other top-level fields (the final answer), highlighted; ``""`` when none."""
+def _differ(key: Any, highlight: Collection[str]) -> str:
+    """The extra style of a field whose answers differ between models (``""`` otherwise)."""
+    return f";background:{DIFFER_BG}" if key in highlight else ""
+
+
+def _marked(key: Any, highlight: Collection[str]) -> str:
+    """The style attribute of a marked (differing) row; ``""`` for the others."""
+    return f' style="padding:0 0.2em{_differ(key, highlight)}"' if key in highlight else ""
+
+
+def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
+               highlight: Collection[str] = ()) -> str:
+    """The other top-level fields (the final answer), highlighted; ``""`` when none.
+
+    Fields in ``highlight`` (answers that differ between models) are marked."""
     if not fields:
         return ""
     rows = "".join(
-        f"<div>{_label_html(k, labels, '')}: {_field_html(v)}</div>" for k, v in fields.items()
+        f"<div{_marked(k, highlight)}>{_label_html(k, labels, '')}: {_field_html(v)}</div>"
+        for k, v in fields.items()
     )
     return (
         f'<div class="structmagic-answer" style="{BLOCK}border:2px solid {OK};'
@@ -494,3 +513,48 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+
+def comparison_text(comparison: Any) -> str:
+    """Deterministic text/plain of a comparison: each model's answer (or error), then the
+    fields on which they differ. No timings or token counts."""
+    results = comparison.results
+    lines = [f"{comparison.schema_name} — {plural(len(results), 'model')}"]
+    for label, result in results.items():
+        lines.append(f"== {label} ==")
+        lines.append(error_text(result.error) if result.error is not None
+                     else result_text(result))
+    differ = comparison.disagreements()
+    lines.append(f"Answers differ on: {', '.join(differ)}" if differ
+                 else "The answers agree." if sum(r.error is None for r in results.values()) > 1
+                 else "")
+    return "\n".join(line for line in lines if line)
+
+
+def comparison_html(comparison: Any) -> str:
+    """Self-contained HTML of a comparison: a column per model, differing fields marked."""
+    differ = comparison.disagreements()
+    labels = getattr(comparison, "labels", None) or {}
+    cells = []
+    for label, result in comparison.results.items():
+        if result.error is not None:
+            body = error_html(result.error, details=False)
+        else:
+            value = result.plain
+            field, steps = find_steps(value, field=getattr(result, "steps_field", None))
+            body = (value_html(value, labels, differ) if steps is None else
+                    steps_html(steps, labels) + final_html(other_fields(value, field), labels,
+                                                           differ))
+        cells.append(
+            f'<div style="flex:1 1 0;min-width:0;border:1px solid {BORDER};border-radius:4px;'
+            f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'
+            f"{body}</div>")
+    note = (f'<div style="color:{WARN}">Answers differ on: '
+            f"{esc(', '.join(label_for(k, labels) for k in differ))}</div>" if differ else "")
+    return (f'<div class="structmagic-comparison" style="{BLOCK}color:{FG}">'
+            f'<div style="font-weight:600">{esc(comparison.schema_name)}</div>'
+            f'<div style="display:flex;gap:0.6em;align-items:flex-start">{"".join(cells)}</div>'
+            f"{note}</div>")

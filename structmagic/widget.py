@@ -143,6 +143,8 @@ class StructuredWidget:
         self._chunks: list[w.VBox] = []  # the earlier section's boxes, _CHUNK cards each
         self._result: Any = None
         self._error: BaseException | None = None
+        #: top-level fields marked as differing from other models' answers (comparisons)
+        self.differ: tuple[str, ...] = ()
 
         # every step card shares one Layout and one style: a card is one widget (one comm
         # message to open), not three, which matters for 800 steps under the IOPub limit
@@ -307,6 +309,17 @@ class StructuredWidget:
             self.answer.layout.display = _SHOWN
         self._render_header()
 
+    def mark_differences(self, fields: tuple[str, ...] | list[str]) -> None:
+        """Mark the top-level fields whose answers differ from other models' (re-renders the
+        answer only)."""
+        self.differ = tuple(fields)
+        if self._result is not None:
+            value = self._value
+            field, steps = self._locate(value, True)
+            self.answer.value = (
+                R.final_html(R.other_fields(value, field), self.labels, self.differ)
+                if steps is not None else R.value_html(value, self.labels, self.differ))
+
     # --- reveal mode -------------------------------------------------------------------------
 
     def show_step(self, k: int) -> None:
@@ -372,9 +385,11 @@ class StructuredWidget:
         if not self._content:  # O(size) only until something has arrived
             self._content = final or bool(self._cards) or _has_content(value)
         if steps is not None:
-            self.answer.value = R.final_html(R.other_fields(value, field), self.labels)
+            self.answer.value = R.final_html(R.other_fields(value, field), self.labels,
+                                             self.differ)
         elif self._content:
-            self.answer.value = R.value_html(value, self.labels) if value is not None else ""
+            self.answer.value = (R.value_html(value, self.labels, self.differ)
+                                 if value is not None else "")
         else:
             self.answer.value = ""  # not "{}": the waiting line says what is going on
         if self.status in ("waiting", "streaming"):

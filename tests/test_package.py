@@ -14,8 +14,9 @@ EXPECTED_ALL = {
     "ContentFilterError", "Extractor", "InputError", "InvalidOutputError",
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
-    "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
-    "load_ipython_extension", "load_schema", "structured", "unload_ipython_extension",
+    "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "compare",
+    "compare_each", "configure", "load_ipython_extension", "load_schema", "score",
+    "structured", "unload_ipython_extension",
 }
 
 
