@@ -12,11 +12,10 @@ the cluster is up.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 import time
 
-from _common import FakeLLMServer, chat, median
+from _common import chat, median, server_process
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}},
           "required": ["name", "n"], "additionalProperties": False}
@@ -29,13 +28,6 @@ def _slow(req):
     return REPLY
 
 
-def _serve(urls, stop) -> None:
-    with FakeLLMServer() as server:
-        server.responder = _slow
-        urls.put(server.url)
-        stop.wait()
-
-
 def main() -> None:
     import dask.dataframe as dd
     import pandas as pd
@@ -44,12 +36,8 @@ def main() -> None:
     import structmagic as sm
 
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    ctx = multiprocessing.get_context("fork")
-    urls, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(urls, stop), daemon=True)
-    child.start()
-    try:
-        base = urls.get(timeout=30) + "/v1"
+    with server_process(_slow) as url:
+        base = url + "/v1"
         frame = pd.DataFrame({"text": [f"row {i}" for i in range(rows)]})
         options = {"base_url": base, "model": "bench"}
 
@@ -86,9 +74,6 @@ def main() -> None:
         print(f"in-process batch()                     : {a:6.2f} s")
         print(f"Dask map_partitions, 2 workers         : {b:6.2f} s  ({b / a:.2f}x in-process,"
               " target <= 1.5)")
-    finally:
-        stop.set()
-        child.join(timeout=10)
 
 
 if __name__ == "__main__":

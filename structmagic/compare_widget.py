@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import render as R
-from .widget import StructuredWidget
+from .widget import StructuredWidget, reveal_buttons
 
 __all__ = ["ComparisonWidget"]
 
@@ -52,17 +52,9 @@ class ComparisonWidget:
             f'{R.esc(R.plural(len(self.columns), "model"))}</span></div>'))
         self.row = w.HBox([c.widget for c in self.columns.values()],
                           layout=w.Layout(width="100%", align_items="flex-start"))
-        self.prev_button = w.Button(description="Previous", icon="arrow-left", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.all_button = w.Button(description="Show all", disabled=True,
-                                   layout=w.Layout(width="auto"))
-        self.prev_button.on_click(lambda _: self.show_step(self.revealed - 1))
-        self.next_button.on_click(lambda _: self.show_step(self.revealed + 1))
-        self.all_button.on_click(lambda _: self.show_step(self.steps()))
-        self.nav = w.HBox([self.prev_button, self.next_button, self.all_button],
-                          layout=w.Layout(display="none"))
+        self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
+            lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
+            lambda: self.show_step(self.steps()))
         self.note = w.HTML()
         self.widget = w.VBox([self.header, self.row, self.nav, self.note],
                              layout=w.Layout(width="100%"))

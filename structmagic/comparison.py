@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import ConfigError, StructuredError
 from .result import Result
+from .showing import ShowsWidget
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
            "parse_targets"]
@@ -75,7 +76,7 @@ def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
 
 
 @dataclass(eq=False)
-class Comparison:
+class Comparison(ShowsWidget):
     """Each model's result for one prompt (see the module doc)."""
 
     schema_name: str
@@ -100,9 +101,6 @@ class Comparison:
         return (f"<Comparison {self.schema_name}: {len(self.results)} models, {ok} answered, "
                 f"{len(self.disagreements())} fields differ>")
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self._text())
-
     def _text(self) -> str:
         from .render import comparison_text
 
@@ -112,26 +110,6 @@ class Comparison:
         from .render import comparison_html
 
         return comparison_html(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .kernel import in_kernel
-
-        bundle: dict[str, Any] = {"text/plain": self._text(), "text/html": self._repr_html_()}
-        widget = self.widget(create=in_kernel())
-        if widget is not None:
-            view = widget.widget._repr_mimebundle_()
-            key = "application/vnd.jupyter.widget-view+json"
-            if isinstance(view, dict) and key in view:
-                bundle[key] = view[key]
-        return bundle
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self._shown_live:
-            self._shown_live = False
-            return
-        display(self._repr_mimebundle_(), raw=True)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The side-by-side widget of this comparison (built on first use when ``create``)."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .showing import ShowsWidget
+
 __all__ = ["Result"]
 
 
 @dataclass(eq=False)
-class Result:
+class Result(ShowsWidget):
     """A validated answer.
 
     ``data`` is the value (an instance of the Python type you gave, or plain JSON),
@@ -74,9 +76,6 @@ class Result:
 
     # --- display --------------------------------------------------------------------------
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self._text())
-
     def _text(self) -> str:
         from .render import error_text, result_text
 
@@ -91,25 +90,6 @@ class Result:
             return error_html(self.error)
         return result_html(self)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": self._text(), "text/html": self._repr_html_()}
-        widget = self.widget(create=_in_kernel())
-        if widget is not None:
-            view = widget.widget._repr_mimebundle_()
-            key = "application/vnd.jupyter.widget-view+json"
-            if isinstance(view, dict) and key in view:
-                bundle[key] = view[key]
-        return bundle
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self._shown_live:
-            # The magic already shows this result's live widget in this cell.
-            self._shown_live = False
-            return
-        display(self._repr_mimebundle_(), raw=True)
-
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The steps widget of this result (built on first use when ``create``)."""
         if self._widget is None and create and self.error is None:
@@ -122,14 +102,3 @@ class Result:
             w.finish(self)
             self._widget = w
         return self._widget
-
-
-def _in_kernel() -> bool:
-    """Whether a Jupyter kernel (with a widget frontend, possibly) runs this code."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return getattr(shell, "kernel", None) is not None

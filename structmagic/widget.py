@@ -67,7 +67,7 @@ import ipywidgets as w
 
 from . import render as R
 
-__all__ = ["StructuredWidget"]
+__all__ = ["StructuredWidget", "reveal_buttons"]
 
 _BADGE_COLOUR = {
     "waiting": R.FG_MUTED,
@@ -79,6 +79,22 @@ _HIDDEN = "none"
 _SHOWN = None  # Layout.display None: the widget's default display
 _CHUNK = 32  # folded cards per chunk box: a fold or unfold resends at most this many ids
 _WAITING = "waiting for the answer…"
+
+
+def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
+                   show_all: Callable[[], None]) -> tuple[w.HBox, tuple[w.Button, ...]]:
+    """The hidden, disabled Previous / Next / Show all row of reveal mode, wired to the three
+    callbacks."""
+    buttons = (
+        w.Button(description="Previous", icon="arrow-left", disabled=True,
+                 layout=w.Layout(width="auto")),
+        w.Button(description="Next", icon="arrow-right", disabled=True,
+                 layout=w.Layout(width="auto")),
+        w.Button(description="Show all", disabled=True, layout=w.Layout(width="auto")),
+    )
+    for button, action in zip(buttons, (previous, next_, show_all), strict=True):
+        button.on_click(lambda _, act=action: act())
+    return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
 
 
 def _has_content(value: Any) -> bool:
@@ -161,17 +177,9 @@ class StructuredWidget:
         self.steps_box = w.VBox([self.earlier, self.recent], layout=w.Layout(width="100%"))
         self.answer = w.HTML(layout=w.Layout(width="100%"))
         self.error_view = w.HTML(layout=w.Layout(width="100%"))
-        self.prev_button = w.Button(description="Previous", icon="arrow-left", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.all_button = w.Button(description="Show all", disabled=True,
-                                   layout=w.Layout(width="auto"))
-        self.prev_button.on_click(lambda _: self.show_step(self.revealed - 1))
-        self.next_button.on_click(lambda _: self.show_step(self.revealed + 1))
-        self.all_button.on_click(lambda _: self.show_step(len(self._steps)))
-        self.nav = w.HBox([self.prev_button, self.next_button, self.all_button],
-                          layout=w.Layout(display=_HIDDEN))
+        self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
+            lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
+            lambda: self.show_step(len(self._steps)))
         self.reasoning_html = w.HTML(layout=w.Layout(width="100%"))
         self.reasoning_box = w.Accordion(children=[self.reasoning_html], selected_index=None,
                                          layout=w.Layout(display=_HIDDEN, width="100%"))
