@@ -39,6 +39,7 @@ __all__ = [
     "TransportError",
     "TruncatedError",
     "UnsupportedFormatError",
+    "UnsupportedInputError",
     "ValidationIssue",
     "__version__",
     "batch",
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
         TransportError,
         TruncatedError,
         UnsupportedFormatError,
+        UnsupportedInputError,
         ValidationIssue,
     )
     from .magic import StructuredMagics
