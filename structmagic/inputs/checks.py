@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InputError
-from .parts import DOCUMENT, IMAGE, TYPE_NAMES, InputLimits, Part, human_size
+from .parts import DOCUMENT, IMAGE, TYPE_NAMES, InputLimits, Part, sizes
 
 __all__ = ["check_part", "check_request", "encoded_size"]
 
@@ -55,12 +55,12 @@ def check_part(part: Part, limits: InputLimits, provider: str, what: str, *,
         if part.kind == IMAGE and not pillow:
             hint = f"{hint}, or {PILLOW_HINT_SHORT} to have it downscaled"
         elif part.kind == IMAGE and not downscale:
-            hint = "leave downscaling on (no --no-downscale), or make it smaller"
+            hint = "make it smaller, or let it be downscaled: drop --no-downscale"
         elif part.kind == DOCUMENT:
             hint = "split it, or send fewer pages"
-        raise InputError(f"{what} is {human_size(part.size)}; the {provider} format takes at "
-                         f"most {human_size(limit)} per {'image' if part.kind == IMAGE else 'PDF'}"
-                         f" ({hint}).")
+        size, most = sizes(part.size, limit)
+        raise InputError(f"{what} is {size}; the {provider} format takes at most {most} per "
+                         f"{'image' if part.kind == IMAGE else 'PDF'} ({hint}).")
 
 
 PILLOW_HINT_SHORT = "install Pillow (pip install 'structmagic[pillow]')"
@@ -78,8 +78,8 @@ def check_request(parts: Sequence[Part], limits: InputLimits, provider: str) -> 
                          f"at most {limits.max_documents}.")
     total = sum(encoded_size(p) for p in parts)
     if limits.max_request_bytes and total > limits.max_request_bytes:
+        size, most = sizes(total, limits.max_request_bytes)
         raise InputError(
-            f"The images and documents of this request take {human_size(total)} as sent "
-            f"(base64); the {provider} format takes at most "
-            f"{human_size(limits.max_request_bytes)} per request (send fewer or smaller "
+            f"The images and documents of this request take {size} as sent (base64); the "
+            f"{provider} format takes at most {most} per request (send fewer or smaller "
             "files).")

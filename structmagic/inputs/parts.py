@@ -35,6 +35,7 @@ __all__ = [
     "Part",
     "describe_inputs",
     "human_size",
+    "sizes",
     "sniff",
 ]
 
@@ -75,9 +76,15 @@ def human_size(n: int) -> str:
     """``"512 B"``, ``"12 KB"``, ``"5.2 MB"`` (decimal units, as the vendors state limits)."""
     if n < 1000:
         return f"{n} B"
-    if n < 1_000_000:
-        return f"{n / 1000:.0f} KB"
-    return f"{n / 1_000_000:.1f} MB".replace(".0 MB", " MB")
+    value, unit = (n / 1000, "KB") if n < 999_500 else (n / 1_000_000, "MB")
+    text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+    return f"{text.removesuffix('.0')} {unit}"
+
+
+def sizes(size: int, limit: int) -> tuple[str, str]:
+    """Both sizes for a message, in bytes when they would read the same rounded."""
+    a, b = human_size(size), human_size(limit)
+    return (a, b) if a != b else (f"{size:,} bytes", f"{limit:,} bytes")
 
 
 @dataclass(frozen=True)

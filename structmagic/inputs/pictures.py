@@ -62,9 +62,9 @@ def pillow(what: str) -> Any:
 
 def is_pil_image(value: Any) -> bool:
     """Whether ``value`` is a ``PIL.Image.Image`` (without importing Pillow for others)."""
-    if "PIL.Image" not in sys.modules:
-        return False
-    return isinstance(value, sys.modules["PIL.Image"].Image)
+    module = sys.modules.get("PIL.Image")
+    cls = getattr(module, "Image", None)
+    return isinstance(cls, type) and isinstance(value, cls)
 
 
 def open_image(data: bytes, what: str) -> Any:
