@@ -190,7 +190,8 @@ def thumbnail_url(img: Any) -> str | None:
             img.draft("RGB", (THUMB_EDGE * 2, THUMB_EDGE * 2))
         thumb = _upright(img).copy()
         thumb.thumbnail((THUMB_EDGE, THUMB_EDGE))
-        mime = PNG if _has_alpha(thumb) or thumb.mode in ("P", "1") else JPEG
+        few = thumb.mode in ("P", "1") or thumb.getcolors(256) is not None
+        mime = PNG if _has_alpha(thumb) or few else JPEG
         buf = io.BytesIO()
         if mime == JPEG:
             thumb.convert("RGB").save(buf, "JPEG", quality=70)
