@@ -4,9 +4,9 @@ Without Pillow, images given as bytes or files are sent as they are (no downscal
 conversion); every feature that needs it (a PIL image, another format converted, a
 thumbnail of a large image) says what to install: ``pip install 'structmagic[pillow]'``.
 
-Downscaling is fast on big photos: a JPEG is decoded at a reduced scale (``draft``), an image
-in memory is first reduced by an integer factor (a box filter) and then resampled with
-Lanczos from less than twice the target size.
+Downscaling is fast on big photos: a JPEG is decoded at a reduced scale (``draft``), and an
+image is area-averaged (a box filter: by an integer factor first, then by the rest), which is
+the usual filter for shrinking and about three times cheaper than Lanczos.
 """
 
 from __future__ import annotations
@@ -93,25 +93,37 @@ class Picture:
     image: Any
 
 
+#: a JPEG decoded at a reduced scale is kept as it is when it is at least this share of the
+#: target size (a few per cent smaller than the provider's maximum, and no resampling)
+DRAFT_SLACK = 0.9
+
+
 def shrink(img: Any, size: tuple[int, int], what: str, *, own: bool = False) -> Any:
-    """``img``, upright, at ``size``: reduced by an integer factor, then Lanczos.
+    """``img``, upright, at about ``size``: area-averaged (a box filter, as OpenCV's
+    ``INTER_AREA``), first by an integer factor, then by the rest.
 
     ``own``: the image was opened here (not the user's object), so a JPEG may be decoded at
-    a reduced scale; the user's own image is never changed.
+    1/2, 1/4 or 1/8 scale; a result within :data:`DRAFT_SLACK` of ``size`` is kept as it is.
+    The user's own image is never changed.
     """
     Image = pillow(what)
     try:
-        if own and img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that suffices
-            img.draft("RGB", size[::-1] if _orientation(img) in _TURNED else size)
+        drafted = False
+        if own and img.format == "JPEG" and img.size != size:
+            turned = _orientation(img) in _TURNED
+            want = (int(size[0] * DRAFT_SLACK), int(size[1] * DRAFT_SLACK))
+            drafted = img.draft("RGB", want[::-1] if turned else want) is not None
         img = _upright(img)
         if img.size == size:
             return img
+        if drafted and img.width <= size[0] and img.height <= size[1]:
+            return img  # decoded within the slack of the target: no resampling
         factor = min(img.width // size[0], img.height // size[1])
         if factor >= 2:
             img = img.reduce(factor)
         if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "F"):
             img = img.convert("RGBA" if _has_alpha(img) else "RGB")
-        return img.resize(size, Image.Resampling.LANCZOS)
+        return img.resize(size, Image.Resampling.BOX)
     except InputError:
         raise
     except Exception as exc:  # a truncated or damaged file shows only when decoded
