@@ -455,3 +455,13 @@ def test_answer_in_format_helper_covers_every_format(server):
 
         reply = answer_in_format(RecordedRequest("POST", path, "", {}, b"{}"))
         assert reply.code == 200
+
+
+def test_result_with_inputs_pickles_without_payloads(server, settings):
+    import pickle
+
+    server.responder = respond
+    res = sm.structured("Total?", SCHEMA, images=[picture()], files=[PDF])
+    data = pickle.dumps(res)
+    assert pickle.loads(data).inputs == res.inputs
+    assert PDF not in data and b64(PDF).encode() not in data
