@@ -465,3 +465,26 @@ def test_result_with_inputs_pickles_without_payloads(server, settings):
     data = pickle.dumps(res)
     assert pickle.loads(data).inputs == res.inputs
     assert PDF not in data and b64(PDF).encode() not in data
+
+
+def test_a_whole_call_without_pillow(server, settings, monkeypatch, tmp_path):
+    """An install without Pillow: PNG bytes and a JPEG file go as they are."""
+    import sys
+
+    data = png((12, 12))
+    photo_file = tmp_path / "scan"
+    photo_file.write_bytes(jpeg((16, 16)))
+    for name in list(sys.modules):
+        if name == "PIL" or name.startswith("PIL."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    server.queue(chat(json.dumps(ANSWER)))
+    res = sm.structured("Total?", SCHEMA, images=[data, photo_file], provider="openai")
+    assert res.data == ANSWER
+    got = received_parts(server.requests[0])
+    assert [p.data for p in got] == [data, photo_file.read_bytes()]
+    assert res.inputs[0].thumbnail == "data:image/png;base64," + b64(data)
+    with pytest.raises(sm.InputError, match=r"needs Pillow; install Pillow: pip install "
+                                            r"'structmagic\[pillow\]'"):
+        sm.structured("Total?", SCHEMA, images=[type("Image", (), {"__module__": "PIL.Image"})()])
