@@ -1,6 +1,7 @@
 """Build the notebooks under notebooks/, their recordings, and their stored outputs.
 
-    python notebooks/make_notebooks.py
+    python notebooks/make_notebooks.py             # every notebook
+    python notebooks/make_notebooks.py receipts    # only the ones named
 
 1. writes each notebook's cells (this file is their source of truth);
 2. records: runs each notebook with an empty recording against the loopback fake server
@@ -95,6 +96,68 @@ INVOICE_ANSWER = {
 }
 
 
+RECEIPTS = {  # the receipts the notebook draws, by the height of their image
+    "Corner Bakery": {"date": "2024-05-02",
+                      "items": [("sourdough loaf", 1, 4.5), ("croissant", 3, 1.8),
+                                ("flat white", 2, 3.2)]},
+    "Hardware & Co": {"date": "2024-05-03",
+                      "items": [("wood screws 4x40", 2, 3.95), ("hinge", 4, 2.5),
+                                ("sandpaper P120", 5, 0.8), ("wood glue", 1, 6.4),
+                                ("paint brush", 2, 4.25)]},
+}
+RECEIPT_SOURCE = """
+from PIL import Image, ImageDraw, ImageFont
+
+RECEIPTS = {receipts!r}
+
+
+def draw_receipt(shop, date, items):
+    \"\"\"A till receipt, drawn with Pillow's built-in bitmap font.\"\"\"
+    font = ImageFont.load_default_imagefont()
+    img = Image.new("RGB", (320, 120 + 18 * len(items)), "white")
+    pen = ImageDraw.Draw(img)
+    pen.text((12, 12), shop.upper(), fill="black", font=font)
+    pen.text((12, 28), date, fill="black", font=font)
+    pen.line((12, 48, 308, 48), fill="black")
+    y = 58
+    for description, quantity, price in items:
+        pen.text((12, y), f"{{quantity}} x {{description}}", fill="black", font=font)
+        pen.text((240, y), f"{{quantity * price:8.2f}}", fill="black", font=font)
+        y += 18
+    pen.line((12, y + 4, 308, y + 4), fill="black")
+    total = sum(quantity * price for _, quantity, price in items)
+    pen.text((12, y + 14), "TOTAL EUR", fill="black", font=font)
+    pen.text((240, y + 14), f"{{total:8.2f}}", fill="black", font=font)
+    return img
+
+
+bakery, hardware = (draw_receipt(shop, r["date"], r["items"]) for shop, r in RECEIPTS.items())
+bakery.size, hardware.size
+"""
+
+
+def _receipt_answer(height: int) -> dict:
+    for shop, receipt in RECEIPTS.items():
+        if 120 + 18 * len(receipt["items"]) == height:
+            items = [{"description": d, "quantity": q, "price": p}
+                     for d, q, p in receipt["items"]]
+            total = round(sum(q * p for _, q, p in receipt["items"]), 2)
+            return {"shop": shop, "date": receipt["date"], "items": items, "total": total}
+    raise ValueError(f"no receipt is {height} px high")
+
+
+def _image_height(req) -> int | None:  # type: ignore[no-untyped-def]
+    """The height of the first image a request carries (the fake server reads it)."""
+    import io
+
+    from PIL import Image
+
+    from fake_media import received_parts
+
+    images = [p for p in received_parts(req) if p.kind == "image" and p.data]
+    return Image.open(io.BytesIO(images[0].data)).height if images else None
+
+
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -125,6 +188,10 @@ def responder(req):  # type: ignore[no-untyped-def]
     """Answer in the wire format of the endpoint asked (chat, responses, messages, gemini)."""
     body = req.json or {}
     asked = body.get("messages") or body.get("input") or body.get("contents")
+    height = _image_height(req)
+    if height is not None:  # a receipt: answered from the picture the server was sent
+        answer = json.dumps(_receipt_answer(height), ensure_ascii=False)
+        return chat(answer, model=MODEL, usage=(85 + 40, len(answer) // 3))
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
     if "refuse" in json.dumps(asked):
         return chat_stream("", refusal=REFUSAL, pieces=4, model=MODEL, usage=(prompt_tokens, 9))
@@ -386,6 +453,71 @@ Explain step by step: which is larger, 9.11 or 9.8?
     return nb
 
 
+def receipts() -> nbformat.NotebookNode:
+    """Receipts drawn with Pillow, read by a model into Pydantic records."""
+    nb = nbformat.v4.new_notebook()
+    single = code("""
+%%structured Receipt -o first --image bakery --no-stream
+Read this receipt.
+""")
+    single.metadata["tags"] = ["nbval-ignore-output"]  # thumbnails: pixels of this Pillow
+    nb.cells = [
+        md("""
+# Receipts: images in, validated records out
+
+Two till receipts are drawn right here with Pillow (no data files), then read by a model with
+`--image`: the picture goes into the user message (as a data URL in the Chat Completions
+format), the answer is validated against a Pydantic model, and the widget shows the
+thumbnails of what was sent above the answer. Offline from `receipts.cassette.jsonl`, which
+stores each picture's hash, not the picture. Needs Pillow: `pip install 'structmagic[pillow]'`.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette receipts.cassette.jsonl --model gpt-4o-2024-08-06
+"""),
+        code(RECEIPT_SOURCE.format(receipts={shop: r for shop, r in RECEIPTS.items()}).strip()),
+        code("""
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+    price: float = Field(description="unit price")
+
+
+class Receipt(BaseModel):
+    shop: str
+    date: str = Field(description="YYYY-MM-DD")
+    items: list[Item]
+    total: float
+"""),
+        md("## One receipt"),
+        single,
+        code("first.shop, first.total, [item.description for item in first.items]"),
+        md("""
+## A stack of scans
+
+With `--each`, `--image COLUMN` takes each row's picture; the result is a DataFrame aligned
+with the input's index.
+"""),
+        code("""
+import pandas as pd
+
+scans = pd.DataFrame({"scan": [bakery, hardware]}, index=["scan-1", "scan-2"])
+"""),
+        code("""
+%%structured Receipt -o read --each scans --image scan --quiet
+Read this receipt.
+"""),
+        code('read[["shop", "date", "total"]]'),
+        code("""
+sum(item["quantity"] * item["price"] for item in read.loc["scan-2", "items"])
+"""),
+    ]
+    return nb
+
+
 def engines() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -524,7 +656,8 @@ Classify this product review: {text}
 
 
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
-             "walkthrough": walkthrough, "engines": engines, "compare": compare}
+             "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
+             "compare": compare}
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}

@@ -40,6 +40,7 @@ __all__ = [
     "TransportError",
     "TruncatedError",
     "UnsupportedFormatError",
+    "UnsupportedInputError",
     "ValidationIssue",
     "__version__",
     "batch",
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         TransportError,
         TruncatedError,
         UnsupportedFormatError,
+        UnsupportedInputError,
         ValidationIssue,
     )
     from .magic import StructuredMagics

@@ -1,7 +1,9 @@
 """``%%structured SCHEMA --each VAR``: the cell body as a template over a list or a column.
 
 VAR may be a list (``{item}``), a pandas Series (``{item}``, index kept) or a DataFrame
-(``{column}`` per row, and ``{item}`` for the row as a dict). NAME gets a list of values,
+(``{column}`` per row, and ``{item}`` for the row as a dict). ``--image NAME`` / ``--file
+NAME`` take each row's value when NAME is one of its fields (a column, or ``item``), else
+the notebook variable NAME for every row. NAME gets a list of values,
 or — for a Series or DataFrame when pandas is installed — a DataFrame with one column per
 top-level field plus an ``error`` column, aligned with the input's index.
 """
@@ -69,6 +71,11 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
 
     index, rows, kind = collect_rows(source)
     prompts = _prompts(magics, args, body, index, rows)
+    ns = magics.shell.user_ns
+    for flag, names in (("images", args.image), ("files", args.file)):
+        if names:
+            options[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
+                             for i, row in zip(index, rows, strict=True)]
     bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
     bar.show()
     concurrency = args.concurrency or 16
@@ -253,6 +260,18 @@ def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[s
         magics.shell.user_ns[args.out] = value
         return None
     return value
+
+
+def _row_value(row: Mapping[str, Any], ns: Mapping[str, Any], name: str, flag: str,
+               index: Any) -> Any:
+    """``--image NAME`` for one row: the row's field NAME, else the notebook's variable."""
+    if name in row:
+        return row[name]
+    if name.isidentifier() and name in ns:
+        return ns[name]
+    option = "--image" if flag == "images" else "--file"
+    raise UsageError(f"{option} {name}: row {index!r} has no field {name!r} and the notebook "
+                     "has no such variable.")
 
 
 def _has_pandas() -> bool:

@@ -14,7 +14,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   └── APITimeoutError         connect / read timeout, or a stalled stream
     ├── APIError                    the server answered with an error status (.status)
     │   ├── BadRequestError         400, 404, 422 and other 4xx
-    │   │   └── UnsupportedFormatError   the server does not take this response format
+    │   │   ├── UnsupportedFormatError   the server does not take this response format
+    │   │   └── UnsupportedInputError    the model does not take images / documents
     │   ├── AuthenticationError     401, 403 (.key_source says where the key came from)
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
@@ -63,6 +64,7 @@ __all__ = [
     "TransportError",
     "TruncatedError",
     "UnsupportedFormatError",
+    "UnsupportedInputError",
     "ValidationIssue",
 ]
 
@@ -285,6 +287,10 @@ class BadRequestError(APIError):
 
 class UnsupportedFormatError(BadRequestError):
     """The server rejected the response format (json_schema, a schema feature, tools)."""
+
+
+class UnsupportedInputError(BadRequestError):
+    """The model (or server) does not take the images or documents sent. Never retried."""
 
 
 class AuthenticationError(APIError):

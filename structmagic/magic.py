@@ -213,6 +213,20 @@ class StructuredMagics(Magics):
               "title, else the name made readable (final_answer: Final answer).")
     @argument("--reveal", action="store_true",
               help="Teaching mode: show one step at a time with Next/Previous buttons.")
+    @argument("--image", metavar="VAR", action="append",
+              help="An image to send with the prompt (repeatable): a PIL image, a path, bytes, "
+                   "a URL, a data URL, an IPython Image or a matplotlib figure. With --each, a "
+                   "column (or item) gives each row's image.")
+    @argument("--file", metavar="VAR", action="append",
+              help="A document to send with the prompt (repeatable): a PDF path or bytes.")
+    @argument("--inline", action="store_true",
+              help="Fetch image and file URLs here and send their bytes (for servers that "
+                   "cannot reach them); by default a URL is sent as a URL.")
+    @argument("--detail", choices=("low", "high", "auto"),
+              help="How closely the model looks at images (OpenAI formats).")
+    @argument("--no-downscale", action="store_true",
+              help="Send images at full size (by default, larger than the provider makes use "
+                   "of are downscaled first).")
     @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
     @argument("--concurrency", type=int, default=None, help="Parallel requests with --each.")
     @argument("--compare", metavar="MODELS",
@@ -298,10 +312,18 @@ class StructuredMagics(Magics):
             raise UsageError("--engine cannot be combined with --compare or --expect.")
         if args.compute and not args.engine:
             raise UsageError("--compute goes with --engine.")
+        media = {"detail": args.detail, "inline": args.inline or None,
+                 "downscale": False if args.no_downscale else None}
+        media = {k: v for k, v in media.items() if v is not None}
         if args.each is not None:
             from .each import run_each
 
-            return run_each(self, args, spec, body, options, _lookup(ns, args.each, "--each"))
+            return run_each(self, args, spec, body, {**options, **media},
+                            _lookup(ns, args.each, "--each"))
+        if args.image:
+            media["images"] = [_lookup(ns, name, "--image") for name in args.image]
+        if args.file:
+            media["files"] = [_lookup(ns, name, "--file") for name in args.file]
 
         if not args.no_interpolate:
             from .prompt import TemplateError, fill_template
@@ -330,7 +352,8 @@ class StructuredMagics(Magics):
 
         try:
             result = structured(
-                body, spec, stream=stream, steps_field=args.steps, observer=widget, **options
+                body, spec, stream=stream, steps_field=args.steps, observer=widget, **media,
+                **options,
             )
         except StructuredError as exc:
             if widget is not None:

@@ -48,6 +48,9 @@ class Result(ShowsWidget):
     error: BaseException | None = None
     from_cache: bool = False
     labels: dict[str, str] | None = field(default=None, repr=False)
+    #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
+    #: type, size, label, thumbnail; never the bytes)
+    inputs: tuple[Any, ...] = ()
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 
@@ -72,6 +75,10 @@ class Result(ShowsWidget):
         what = f"{len(steps)} steps" if steps else type(self.plain).__name__
         tokens = self.usage.get("total_tokens")
         extra = f", {tokens} tokens" if tokens is not None else ""
+        if self.inputs:
+            from .inputs import describe_inputs
+
+            extra = f", {describe_inputs(self.inputs)}{extra}"
         return f"<Result {self.schema_name}: {what}, model {self.model}{extra}>"
 
     # --- display --------------------------------------------------------------------------
@@ -81,13 +88,23 @@ class Result(ShowsWidget):
 
         if self.error is not None:
             return error_text(self.error)
-        return result_text(self)
+        text = result_text(self)
+        if self.inputs:  # "inputs: 2 images, 1 PDF" under the first line
+            from .inputs.thumbs import inputs_text
+
+            head, newline, rest = text.partition("\n")
+            text = f"{head}\n{inputs_text(self.inputs)}{newline}{rest}"
+        return text
 
     def _repr_html_(self) -> str:
         from .render import error_html, result_html
 
         if self.error is not None:
             return error_html(self.error)
+        if self.inputs:  # the thumbnails above the result
+            from .inputs.thumbs import thumbnails_html
+
+            return thumbnails_html(self.inputs) + result_html(self)
         return result_html(self)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:

@@ -5,6 +5,7 @@ from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
     ├── header      HTML: schema name, model, status badge, tokens, elapsed
+    ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
     │               (reveal mode, while streaming)
     ├── steps_box   VBox
@@ -188,9 +189,10 @@ class StructuredWidget:
         self.raw_box = w.Accordion(children=[self.raw_html], selected_index=None,
                                    layout=w.Layout(display=_HIDDEN, width="100%"))
         self.raw_box.set_title(0, "Raw JSON")
+        self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
-            [self.header, self.progress, self.steps_box, self.answer, self.error_view,
-             self.nav, self.reasoning_box, self.raw_box],
+            [self.header, self.inputs_view, self.progress, self.steps_box, self.answer,
+             self.error_view, self.nav, self.reasoning_box, self.raw_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -224,6 +226,16 @@ class StructuredWidget:
         """The step cards on show, in order: folded ones (in the earlier section) first."""
         folded = tuple(c for chunk in self.earlier_list.children for c in chunk.children)
         return folded + tuple(self.recent.children)
+
+    def show_inputs(self, inputs: Any) -> None:
+        """Thumbnails of the call's images and documents above the steps: small data URLs
+        made in the kernel from the user's own bytes, escaped; a URL input as its text."""
+        from .inputs.thumbs import thumbnails_html
+
+        markup = thumbnails_html(tuple(inputs or ()))
+        if markup != self.inputs_view.value:
+            self.inputs_view.value = markup
+        self.inputs_view.layout.display = _SHOWN if markup else _HIDDEN
 
     # --- the life of a call ------------------------------------------------------------------
 
@@ -272,6 +284,8 @@ class StructuredWidget:
         """The validated result: render the final state now (all steps, answer, raw JSON)."""
         self._result = result
         self._value = result.plain
+        if getattr(result, "inputs", None):
+            self.show_inputs(result.inputs)
         self._reasoning = getattr(result, "reasoning", None) or self._reasoning
         self._usage = getattr(result, "usage", None) or self._usage
         self.model = getattr(result, "model", None) or self.model
