@@ -142,6 +142,14 @@ def find_steps(value: Any, *, field: str | None = None) -> tuple[str | None, lis
     return None, None
 
 
+def count_steps(field: str | None, steps: list[Any], *, explicit: bool = False) -> str:
+    """``"4 steps"`` for the steps field named by ``--steps`` (``explicit``), one named like
+    reasoning steps, or a root list; else the field's own name: ``"3 items"``."""
+    if explicit or not field or field in PREFERRED_STEPS:
+        return plural(len(steps), "step")
+    return f"{len(steps)} {humanize(field).lower()}"
+
+
 def other_fields(value: Any, steps_field: str | None) -> dict[str, Any]:
     """The top-level fields besides the steps (e.g. ``final_answer``), in order."""
     if not isinstance(value, dict):
@@ -311,7 +319,8 @@ def result_text(result: Any) -> str:
     about = f" (model {model})" if model else ""
     if steps is None:
         return f"{result.schema_name}{about}\n{value_text(value, 1)}"
-    lines = [f"{result.schema_name} — {plural(len(steps), 'step')}{about}"]
+    explicit = getattr(result, "steps_field", None) is not None
+    lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"]
     lines += [step_text(i, s) for i, s in enumerate(steps, 1)]
     rest = other_fields(value, field)
     if rest:

@@ -69,10 +69,11 @@ class Result(ShowsWidget):
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<Result {self.schema_name}: error {type(self.error).__name__}>"
-        from .render import find_steps
+        from .render import count_steps, find_steps
 
-        _, steps = find_steps(self.plain, field=self.steps_field)
-        what = f"{len(steps)} steps" if steps else type(self.plain).__name__
+        field, steps = find_steps(self.plain, field=self.steps_field)
+        what = (count_steps(field, steps, explicit=self.steps_field is not None) if steps
+                else type(self.plain).__name__)
         tokens = self.usage.get("total_tokens")
         extra = f", {tokens} tokens" if tokens is not None else ""
         if self.inputs:

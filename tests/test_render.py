@@ -486,3 +486,11 @@ def test_the_exported_page_loads_nothing_from_the_network(tmp_path):
                    "", page, flags=re.S)
     assert shown.count("The model refused to answer") == 1
     assert "RefusalError</span>: see above" in shown
+
+
+def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
+    receipt = FakeResult({"shop": "Bakery", "items": [{"d": "bread"}, {"d": "milk"}]},
+                         schema_name="Receipt", model=None)
+    assert result_text(receipt).splitlines()[0] == "Receipt — 2 items"
+    lines = FakeResult({"line_items": [{"d": "x"}]}, schema_name="Invoice", model=None)
+    assert result_text(lines).splitlines()[0] == "Invoice — 1 line items"
