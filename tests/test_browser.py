@@ -11,6 +11,8 @@ through Playwright) against the loopback fake server, checking what a person wou
   earlier steps folded, opened by a click while the answer still streams), field labels,
   the waiting state (never ``{}``), and a 401 shown once while run-all stops at that cell;
   screenshots in the light and the dark theme;
+- a comparison of three models (one slow, one refusing): a column each, the differing field
+  marked, the refusal kept in its column while the others bind;
 - the README's export, opened with every request blocked and counted: none.
 
 Screenshots go to test-artifacts/. Skipped, saying so, when Chromium or Playwright is not
@@ -83,6 +85,12 @@ SHAPES = [
     "never_run = True",
 ]
 LONG, FORTY_CELL, SLOW, DENIED, AFTER = 1, 2, 3, 4, 5
+COMPARE = [
+    f"%load_ext structmagic\nmath = {SCHEMA!r}",
+    "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
+    "compare please",
+    "sorted(trio)",
+]
 
 
 def _free_port() -> int:
@@ -93,6 +101,14 @@ def _free_port() -> int:
 
 def _responder(req: Any) -> Reply:
     text = json.dumps(req.json or {})
+    if "compare please" in text:
+        model = (req.json or {}).get("model")
+        if model == "model-refuses":
+            return chat_stream("", refusal="I would rather not compare numbers.", pieces=3)
+        answer = dict(ANSWER, final_answer="9.8 is larger" if model == "model-quick"
+                      else "9.11 is larger")
+        return chat_stream(json.dumps(answer), pieces=30 if model == "model-quick" else 60,
+                           delay=0.02 if model == "model-quick" else 0.05)
     if "unauthorized please" in text:
         return Reply.status(401, "Incorrect API key provided.")
     if "refuse" in text:
@@ -120,6 +136,10 @@ def _write_notebooks(work: Path) -> None:
         {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
          "execution_count": None, "id": f"shape-{i}"} for i, src in enumerate(SHAPES)]}
     (work / "shapes.ipynb").write_text(json.dumps(shapes), encoding="utf-8")
+    compare = {**nb, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
+         "execution_count": None, "id": f"compare-{i}"} for i, src in enumerate(COMPARE)]}
+    (work / "compare.ipynb").write_text(json.dumps(compare), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -490,6 +510,38 @@ def test_shapes_in_jupyterlab(lab, browser):
                 cell.scroll_into_view_if_needed()
                 cell.screenshot(path=str(ARTIFACTS / f"shapes-{name}-{theme}.png"))
         _theme(page, "light")
+    finally:
+        page.close()
+
+
+@pytest.mark.timeout(300)
+def test_three_models_side_by_side(lab, browser):
+    page = _open(browser, lab, "compare.ipynb", 1300)
+    try:
+        _run_all(page)
+        _wait_idle(page)
+        shown = page.evaluate("""() => {
+            const box = document.querySelector('.structmagic-comparison');
+            box.scrollIntoView({block: 'start'});
+            const columns = Array.from(box.querySelectorAll('.structmagic-widget'));
+            const rects = columns.map(c => c.getBoundingClientRect());
+            return {columns: columns.map(c => c.innerText), tops: rects.map(r => Math.round(r.top)),
+                    lefts: rects.map(r => Math.round(r.left)), text: box.innerText,
+                    marked: box.querySelectorAll('[style*="warn-color3"]').length,
+                    errors: box.querySelectorAll('.structmagic-error').length};
+        }""")
+        assert len(shown["columns"]) == 3
+        assert len(set(shown["tops"])) == 1, shown["tops"]  # side by side, one row
+        assert shown["lefts"] == sorted(shown["lefts"])
+        assert "9.8 is larger" in shown["columns"][0]
+        assert "9.11 is larger" in shown["columns"][1]
+        assert "I would rather not compare numbers." in shown["columns"][2]
+        assert shown["errors"] == 1 and shown["marked"] >= 2
+        assert "Answers differ on: Final answer" in shown["text"]
+        last = page.locator(".jp-Notebook .jp-Cell").nth(2)
+        assert "['model-quick', 'model-refuses', 'model-slow']" in last.inner_text()
+        page.locator(".structmagic-comparison").first.screenshot(
+            path=str(ARTIFACTS / "compare-three-models.png"))
     finally:
         page.close()
 
