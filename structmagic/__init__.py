@@ -1,7 +1,8 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
 ``%load_ext structmagic`` registers ``%%structured`` and ``%structured_config``; the same
-machinery is available from Python as :func:`structured` and :func:`batch`.
+machinery is available from Python as :func:`structured` and :func:`batch`, and
+:func:`estimate` says what a batch would cost before it runs.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "batch",
     "configure",
+    "estimate",
     "load_ipython_extension",
     "load_schema",
     "structured",
@@ -54,6 +56,7 @@ _LAZY = {
     "batch": "batching",
     "BatchInterrupted": "batching",
     "configure": "config",
+    "estimate": "cost",
     "Result": "result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
     from .api import structured
     from .batching import BatchInterrupted, batch
     from .config import configure
+    from .cost import estimate
     from .errors import (
         AnswerError,
         APIError,

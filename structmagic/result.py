@@ -21,8 +21,10 @@ class Result:
     ``plain`` the same as plain JSON, ``raw`` the JSON text as received, ``reasoning`` the
     model's own reasoning text when the server sent any, ``usage`` the token counts summed
     over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
-    be retried or re-asked), ``elapsed`` seconds. In a batch, a failed item has ``error``
-    set and ``data``/``plain`` None.
+    be retried or re-asked), ``elapsed`` seconds. ``cost`` is what the call cost in USD
+    (re-asks included; 0 for an answer from the recording; None when the price or the
+    token counts are unknown), ``saved`` what the answers from the recording would have
+    cost. In a batch, a failed item has ``error`` set and ``data``/``plain`` None.
     """
 
     data: Any = None
@@ -39,6 +41,8 @@ class Result:
     mode: str = "json_schema"
     error: BaseException | None = None
     from_cache: bool = False
+    cost: float | None = None
+    saved: float | None = None
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 

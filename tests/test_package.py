@@ -15,7 +15,7 @@ EXPECTED_ALL = {
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
-    "load_ipython_extension", "load_schema", "structured", "unload_ipython_extension",
+    "estimate", "load_ipython_extension", "load_schema", "structured", "unload_ipython_extension",
 }
 
 

@@ -245,6 +245,11 @@ class Provider:
     dialect: ClassVar[Dialect]
     #: its own wording of format rejections (lower case), beyond the shared words
     rejection_words: ClassVar[tuple[str, ...]] = ()
+    #: its id in the price table (genai-prices), tried first for its models' prices
+    price_table_id: ClassVar[str | None] = None
+    #: what its batch API charges, as a share of the synchronous price (0.5: half); None
+    #: when it has no batch API
+    batch_price_factor: ClassVar[float | None] = None
 
     def __repr__(self) -> str:
         return f"<provider {self.name!r}: {self.title}>"
@@ -326,6 +331,17 @@ class Provider:
         """The server's error message from an error body, if it has the format's shape."""
         raise NotImplementedError
 
+    # --- token counting --------------------------------------------------------------------
+
+    def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]] | None:
+        """The URL and body that ask the provider's token-count endpoint how many input
+        tokens ``call`` would take; None when the format has no such endpoint."""
+        return None
+
+    def parse_count(self, body: Any) -> int:
+        """The input-token count from the count endpoint's answer; ``ValueError`` otherwise."""
+        raise ValueError("this format has no token-count endpoint")
+
 
 # Wording servers use when they do not take a response format / schema feature. Matched
 # case-insensitively against the error message of a 400/422/500/502 answer.
@@ -383,6 +399,14 @@ def finish_kind(reason: str | None) -> str | None:
     if r in ("stop", "end_turn", "stop_sequence", "completed", "eos"):
         return "stop"
     return r
+
+
+def read_count(body: Any, key: str) -> int:
+    """The whole number ``body[key]`` of a token-count answer; ``ValueError`` otherwise."""
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"the answer has no {key!r} count")
+    return value
 
 
 def content_text(content: Any) -> str:

@@ -1,0 +1,173 @@
+"""A spending cap for a batch (``--max-cost USD``, ``batch(..., max_cost=USD)``).
+
+Before an item is handed to a worker, its cost is estimated and reserved; the item starts
+only if what was spent, plus what the items in flight are expected to cost, plus its own
+estimate stays within the cap. When an item does not fit, no new item starts until those in
+flight have finished (their real cost replaces their estimate); if it still does not fit,
+the batch stops there: the finished items are kept, and every item from that one on is a
+:class:`NotRun` ("not run: budget"). So the total can pass the cap only by what the items in
+flight cost beyond their estimates: at most one in-flight window.
+
+An item's estimate (:class:`ItemEstimator`): its input tokens counted locally (as the
+estimator does), times the ratio of real to counted input tokens of the items finished so
+far (1.25 before any has); its output tokens: the mean plus two standard errors of the
+finished items' real output (re-asks included), before any has finished ``max_tokens``, or
+twice the schema's typical answer, capped by ``max_tokens``. An item the recording already
+holds (``cache`` / ``replay`` mode) is estimated at 0: it costs nothing, which is how a
+re-run with a higher cap resumes without paying twice for the finished rows.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, StructuredError
+from .calc import cost_of, money
+from .prices import price_for, unknown_price_hint
+from .tokens import answer_tokens
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..result import Result
+    from ..schema import SchemaSpec
+
+__all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun"]
+
+NOT_RUN = "not run: budget"
+
+
+class NotRun(StructuredError):
+    """An item that was not sent: the batch stopped at its budget (``--max-cost``)."""
+
+
+class ItemEstimator:
+    """The expected cost of one more item of a batch, learning from the finished ones."""
+
+    def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings) -> None:
+        from ..providers import get_provider
+
+        self.items = items
+        self.spec = spec
+        self.settings = settings
+        self.provider = get_provider(settings.provider)
+        self.price = price_for(self.provider, settings.model, base_url=settings.base_url,
+                               overrides=settings.prices)
+        if self.price is None:
+            raise ConfigError(
+                f"--max-cost needs a price, and the {unknown_price_hint(settings.model)}.")
+        _, typical = answer_tokens(spec.original)
+        # before any item has finished: the most an answer may take, else a generous guess
+        self._first_output = float(settings.max_tokens or 2 * typical)
+        self._lock = threading.Lock()
+        self._counted: dict[int, int] = {}
+        self._real_in = 0
+        self._counted_in = 0
+        self._outputs: list[int] = []
+
+    def counted(self, index: int) -> int:
+        """The local input-token count of item ``index``'s first request (0 when recorded)."""
+        from ..transport.send import is_recorded
+        from .estimate import local_counts, row_calls
+
+        try:
+            call = row_calls([self.items[index]], self.spec, self.settings, self.provider)[0]
+        except StructuredError:
+            return 0  # the item will fail before any request: it costs nothing
+        if self.settings.cache in ("cache", "replay") and is_recorded(
+                call, self.settings, self.provider):
+            return -1
+        return local_counts([call], self.settings, self.provider)[0]
+
+    def estimate(self, index: int) -> float:
+        """USD item ``index`` is expected to cost (0 for one the recording holds)."""
+        tokens = self.counted(index)
+        if tokens < 0:
+            return 0.0
+        with self._lock:
+            self._counted[index] = tokens
+            ratio = self._real_in / self._counted_in if self._counted_in else 1.25
+            out = self._output()
+        usage = {"prompt_tokens": math.ceil(tokens * ratio), "completion_tokens": math.ceil(out)}
+        return cost_of(usage, self.price) or 0.0
+
+    def _output(self) -> float:
+        if not self._outputs:
+            return self._first_output
+        values = [float(v) for v in self._outputs]
+        mean = statistics.fmean(values)
+        sd = statistics.stdev(values) if len(values) > 1 else 0.5 * mean
+        guess = mean + 2 * sd / math.sqrt(len(values))
+        cap = self.settings.max_tokens
+        return min(guess, cap) if cap else guess
+
+    def learn(self, index: int, result: Result) -> None:
+        """Take a finished item's real usage into the next estimates."""
+        usage = result.usage or {}
+        with self._lock:
+            counted = self._counted.pop(index, None)
+            real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if counted and isinstance(real_in, int):
+                self._real_in += real_in
+                self._counted_in += counted
+            if isinstance(real_out, int):
+                self._outputs.append(real_out)
+
+
+class Budget:
+    """Reservations against a cap, from the batch's one submitting thread and its workers."""
+
+    def __init__(self, max_cost: float, estimator: ItemEstimator | None = None) -> None:
+        if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
+                math.isfinite(max_cost) and max_cost >= 0):
+            raise ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
+        self.max_cost = float(max_cost)
+        self.estimator = estimator
+        self.spent = 0.0
+        self.saved = 0.0
+        self._reserved: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self.stopped_at: int | None = None
+
+    @property
+    def reserved(self) -> float:
+        with self._lock:
+            return sum(self._reserved.values())
+
+    def admit(self, index: int) -> bool:
+        """Reserve item ``index``'s estimate if it fits under the cap (True), else False."""
+        cost = self.estimator.estimate(index) if self.estimator is not None else 0.0
+        with self._lock:
+            if self.spent + sum(self._reserved.values()) + cost > self.max_cost + 1e-12:
+                return False
+            self._reserved[index] = cost
+            return True
+
+    def settle(self, index: int, result: Result) -> None:
+        """Item ``index`` finished: its real cost replaces its reservation."""
+        if self.estimator is not None:
+            self.estimator.learn(index, result)
+        with self._lock:
+            reserved = self._reserved.pop(index, 0.0)
+            self.spent += reserved if result.cost is None else result.cost
+            self.saved += result.saved or 0.0
+
+    def stop(self, index: int) -> None:
+        """The batch stops before item ``index``."""
+        self.stopped_at = index
+
+    def not_run(self, schema_name: str) -> Result:
+        """The result of an item the budget stopped."""
+        from ..result import Result
+
+        return Result(error=NotRun(f"{NOT_RUN} (the cap {money(self.max_cost)} was reached)",
+                                   hint="Run again with a higher --max-cost; with --cache "
+                                        "cache the finished rows cost nothing again."),
+                      schema_name=schema_name, cost=0.0)
+
+    def __repr__(self) -> str:
+        return (f"<Budget {money(self.spent)} spent of {money(self.max_cost)}, "
+                f"{money(self.reserved)} reserved>")
