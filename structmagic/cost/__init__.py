@@ -7,7 +7,7 @@
   batch tier), and money as text;
 - :mod:`~structmagic.cost.tokens` — the documented local token heuristics;
   :mod:`~structmagic.cost.count` — exact counts from a provider's count endpoint;
-- :mod:`~structmagic.cost.estimate` — :func:`estimate` a column before it runs;
+- :mod:`~structmagic.cost.estimator` — :func:`estimate` a column before it runs;
 - :mod:`~structmagic.cost.budget` — ``max_cost``: a batch stops before it would pass its cap.
 
 The small API other parts use (the batch API's expected cost among them)::
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .budget import NOT_RUN, Budget, NotRun
 from .calc import cost_of, money, spend_label
-from .estimate import Estimate, Range, estimate
+from .estimator import Estimate, Range, estimate
 from .prices import Price, parse_price, parse_prices, price_for, table_info, warm
 from .tokens import answer_tokens, count_body, count_text
 

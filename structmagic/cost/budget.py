@@ -63,7 +63,6 @@ class ItemEstimator:
         # before any item has finished: the most an answer may take, else a generous guess
         self._first_output = float(settings.max_tokens or 2 * typical)
         self._lock = threading.Lock()
-        self._counted: dict[int, int] = {}
         self._real_in = 0
         self._counted_in = 0
         self._outputs: list[int] = []
@@ -71,7 +70,7 @@ class ItemEstimator:
     def counted(self, index: int) -> int:
         """The local input-token count of item ``index``'s first request (0 when recorded)."""
         from ..transport.send import is_recorded
-        from .estimate import local_counts, row_calls
+        from .estimator import local_counts, row_calls
 
         try:
             call = row_calls([self.items[index]], self.spec, self.settings, self.provider)[0]
@@ -82,13 +81,12 @@ class ItemEstimator:
             return -1
         return local_counts([call], self.settings, self.provider)[0]
 
-    def estimate(self, index: int) -> float:
-        """USD item ``index`` is expected to cost (0 for one the recording holds)."""
-        tokens = self.counted(index)
+    def cost(self, tokens: int) -> float:
+        """USD an item of ``tokens`` counted input tokens is expected to cost, with what the
+        finished items taught so far (0 for one the recording holds: ``tokens < 0``)."""
         if tokens < 0:
             return 0.0
         with self._lock:
-            self._counted[index] = tokens
             ratio = self._real_in / self._counted_in if self._counted_in else 1.25
             out = self._output()
         usage = {"prompt_tokens": math.ceil(tokens * ratio), "completion_tokens": math.ceil(out)}
@@ -104,13 +102,12 @@ class ItemEstimator:
         cap = self.settings.max_tokens
         return min(guess, cap) if cap else guess
 
-    def learn(self, index: int, result: Result) -> None:
-        """Take a finished item's real usage into the next estimates."""
+    def learn(self, counted: int, result: Result) -> None:
+        """Take a finished item's real usage (and its local count) into the estimates."""
         usage = result.usage or {}
         with self._lock:
-            counted = self._counted.pop(index, None)
             real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            if counted and isinstance(real_in, int):
+            if counted > 0 and isinstance(real_in, int):
                 self._real_in += real_in
                 self._counted_in += counted
             if isinstance(real_out, int):
@@ -118,7 +115,8 @@ class ItemEstimator:
 
 
 class Budget:
-    """Reservations against a cap, from the batch's one submitting thread and its workers."""
+    """A cap, what was spent, and the items in flight (estimated anew as the finished ones
+    teach the estimator), used from the batch's submitting thread."""
 
     def __init__(self, max_cost: float, estimator: ItemEstimator | None = None) -> None:
         if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
@@ -128,32 +126,40 @@ class Budget:
         self.estimator = estimator
         self.spent = 0.0
         self.saved = 0.0
-        self._reserved: dict[int, float] = {}
+        self._in_flight: dict[int, int] = {}  # item -> its counted input tokens (-1: recorded)
         self._lock = threading.Lock()
         self.stopped_at: int | None = None
 
+    def _expected(self, tokens: int) -> float:
+        return self.estimator.cost(tokens) if self.estimator is not None else 0.0
+
     @property
-    def reserved(self) -> float:
+    def in_flight(self) -> float:
+        """What the items in flight are expected to cost now."""
         with self._lock:
-            return sum(self._reserved.values())
+            counts = list(self._in_flight.values())
+        return sum(self._expected(t) for t in counts)
 
     def admit(self, index: int) -> bool:
-        """Reserve item ``index``'s estimate if it fits under the cap (True), else False."""
-        cost = self.estimator.estimate(index) if self.estimator is not None else 0.0
+        """Whether item ``index`` may start: the cost so far, plus the items in flight, plus
+        its own estimate stay within the cap. If so it counts as in flight."""
+        tokens = self.estimator.counted(index) if self.estimator is not None else -1
+        ahead = self.spent + self.in_flight + self._expected(tokens)
+        if ahead > self.max_cost + 1e-12:
+            return False
         with self._lock:
-            if self.spent + sum(self._reserved.values()) + cost > self.max_cost + 1e-12:
-                return False
-            self._reserved[index] = cost
-            return True
+            self._in_flight[index] = tokens
+        return True
 
     def settle(self, index: int, result: Result) -> None:
-        """Item ``index`` finished: its real cost replaces its reservation."""
-        if self.estimator is not None:
-            self.estimator.learn(index, result)
+        """Item ``index`` finished: its real cost (else its estimate) counts as spent."""
         with self._lock:
-            reserved = self._reserved.pop(index, 0.0)
-            self.spent += reserved if result.cost is None else result.cost
-            self.saved += result.saved or 0.0
+            tokens = self._in_flight.pop(index, -1)
+        cost = result.cost if result.cost is not None else self._expected(tokens)
+        if self.estimator is not None:
+            self.estimator.learn(tokens, result)
+        self.spent += cost
+        self.saved += result.saved or 0.0
 
     def stop(self, index: int) -> None:
         """The batch stops before item ``index``."""
@@ -170,4 +176,4 @@ class Budget:
 
     def __repr__(self) -> str:
         return (f"<Budget {money(self.spent)} spent of {money(self.max_cost)}, "
-                f"{money(self.reserved)} reserved>")
+                f"{money(self.in_flight)} in flight>")

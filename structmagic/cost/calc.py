@@ -14,7 +14,7 @@ from typing import Any
 
 from .prices import Price
 
-__all__ = ["cost_of", "money", "spend_label"]
+__all__ = ["cost_of", "money", "result_spend", "spend_label"]
 
 
 def cost_of(usage: Mapping[str, Any] | None, price: Price | None, *,
@@ -69,3 +69,13 @@ def spend_label(cost: float | None, saved: float | None = None) -> str:
     if saved:
         text += f" · {money(saved)} saved"
     return text
+
+
+def result_spend(result: Any) -> str:
+    """What a finished call cost, for the widget's header (``""`` before it finishes)."""
+    if result is None or getattr(result, "error", None) is not None:
+        return ""
+    cost, saved = getattr(result, "cost", None), getattr(result, "saved", None)
+    if cost is None and not saved and not getattr(result, "usage", None):
+        return ""
+    return spend_label(cost, saved)
