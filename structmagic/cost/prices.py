@@ -283,15 +283,15 @@ def price_for(provider: Any, model: str, *, base_url: str | None = None,
     model = (model or "").strip()
     if not model:
         return None
-    mine = overrides.get(model) or overrides.get(model.lower())
-    if mine is not None:
-        return mine
     if isinstance(provider, str):
         from ..providers import get_provider
 
         provider = get_provider(provider)
     table_id = getattr(provider, "price_table_id", None)
     factor = getattr(provider, "batch_price_factor", None)
+    mine = overrides.get(model) or overrides.get(model.lower())
+    if mine is not None:  # the batch tier: yours, else the provider's share of your price
+        return mine if mine.batch_factor is not None else replace(mine, batch_factor=factor)
     # A price in effect now: time-of-day prices (some vendors' off-peak hours) stay current.
     slot = int(time.time() // 1800)
     key = (table_id, factor, model, base_url, slot)
