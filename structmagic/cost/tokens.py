@@ -36,7 +36,9 @@ def count_text(text: str) -> int:
     """Tokens of ``text`` by the heuristic: ASCII characters / 4, plus one per other one."""
     if not text:
         return 0
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    if text.isascii():
+        return math.ceil(len(text) / 4)
+    ascii_chars = len(text.encode("ascii", "ignore"))
     return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
 
 
