@@ -153,16 +153,19 @@ class _Flat:
 
     def __init__(self, recorded=()):
         self.recorded = set(recorded)
-        self.learned = []
+        self.taught = []
 
     def counted(self, index):
         return -1 if index in self.recorded else 100
 
-    def cost(self, tokens):
+    def learned(self):
+        return 1.0, 0.0
+
+    def cost(self, tokens, learned=None):
         return 0.0 if tokens < 0 else 1.0
 
     def learn(self, tokens, result):
-        self.learned.append(tokens)
+        self.taught.append(tokens)
 
 
 def test_budget_counts_what_is_in_flight():

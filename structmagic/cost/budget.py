@@ -20,7 +20,6 @@ re-run with a higher cap resumes without paying twice for the finished rows.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -62,56 +61,73 @@ class ItemEstimator:
         _, typical = answer_tokens(spec.original)
         # before any item has finished: the most an answer may take, else a generous guess
         self._first_output = float(settings.max_tokens or 2 * typical)
+        self._first: tuple[Any, Any] | None = None  # the request schema and first step
         self._lock = threading.Lock()
         self._real_in = 0
         self._counted_in = 0
-        self._outputs: list[int] = []
+        self._n_out, self._sum_out, self._sq_out = 0, 0.0, 0.0
 
     def counted(self, index: int) -> int:
-        """The local input-token count of item ``index``'s first request (0 when recorded)."""
+        """The local input-token count of item ``index``'s first request (-1 when the
+        recording holds it, 0 when it cannot be sent: it will fail before any request)."""
+        from ..loop import Conversation, make_call, plan
         from ..transport.send import is_recorded
-        from .estimator import local_counts, row_calls
+        from .tokens import count_body
 
+        if self._first is None:
+            request = self.spec.request_for(self.provider)
+            self._first = (request, plan(self.settings, self.provider, request)[0])
+        request, step = self._first
         try:
-            call = row_calls([self.items[index]], self.spec, self.settings, self.provider)[0]
-        except StructuredError:
-            return 0  # the item will fail before any request: it costs nothing
-        if self.settings.cache in ("cache", "replay") and is_recorded(
-                call, self.settings, self.provider):
-            return -1
-        return local_counts([call], self.settings, self.provider)[0]
+            talk = Conversation(self.items[index], self.settings.system, request.text)
+            call = make_call(self.settings, self.spec, request, step,
+                             talk.messages(step.mode), stream=False)
+            if self.settings.cache in ("cache", "replay") and is_recorded(
+                    call, self.settings, self.provider):
+                return -1
+            _, body = self.provider.build(call, self.settings.base_url)
+            return count_body(body)
+        except (StructuredError, ValueError, TypeError, AttributeError):
+            return 0
 
-    def cost(self, tokens: int) -> float:
-        """USD an item of ``tokens`` counted input tokens is expected to cost, with what the
-        finished items taught so far (0 for one the recording holds: ``tokens < 0``)."""
-        if tokens < 0:
-            return 0.0
+    def learned(self) -> tuple[float, float]:
+        """``(input ratio, output tokens)`` for the next estimates: the ratio of real to
+        counted input tokens so far (1.25 before any item has finished), and the mean plus
+        two standard errors of the real output tokens (before any: the first guess)."""
         with self._lock:
             ratio = self._real_in / self._counted_in if self._counted_in else 1.25
-            out = self._output()
+            n, total, squares = self._n_out, self._sum_out, self._sq_out
+        if not n:
+            return ratio, self._first_output
+        mean = total / n
+        # one answer says little about the spread: assume half its size
+        spread = (squares - n * mean * mean) / (n - 1) if n > 1 else (0.5 * mean) ** 2
+        sd = math.sqrt(max(0.0, spread))
+        guess = mean + 2 * sd / math.sqrt(n)
+        cap = self.settings.max_tokens
+        return ratio, (min(guess, cap) if cap else guess)
+
+    def cost(self, tokens: int, learned: tuple[float, float] | None = None) -> float:
+        """USD an item of ``tokens`` counted input tokens is expected to cost (0 for one the
+        recording holds: ``tokens < 0``); ``learned`` as :meth:`learned` gives it."""
+        if tokens < 0:
+            return 0.0
+        ratio, out = learned or self.learned()
         usage = {"prompt_tokens": math.ceil(tokens * ratio), "completion_tokens": math.ceil(out)}
         return cost_of(usage, self.price) or 0.0
-
-    def _output(self) -> float:
-        if not self._outputs:
-            return self._first_output
-        values = [float(v) for v in self._outputs]
-        mean = statistics.fmean(values)
-        sd = statistics.stdev(values) if len(values) > 1 else 0.5 * mean
-        guess = mean + 2 * sd / math.sqrt(len(values))
-        cap = self.settings.max_tokens
-        return min(guess, cap) if cap else guess
 
     def learn(self, counted: int, result: Result) -> None:
         """Take a finished item's real usage (and its local count) into the estimates."""
         usage = result.usage or {}
+        real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
         with self._lock:
-            real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
             if counted > 0 and isinstance(real_in, int):
                 self._real_in += real_in
                 self._counted_in += counted
             if isinstance(real_out, int):
-                self._outputs.append(real_out)
+                self._n_out += 1
+                self._sum_out += real_out
+                self._sq_out += real_out * real_out
 
 
 class Budget:
@@ -127,18 +143,25 @@ class Budget:
         self.spent = 0.0
         self.saved = 0.0
         self._in_flight: dict[int, int] = {}  # item -> its counted input tokens (-1: recorded)
+        self._n_flying = 0
+        self._tokens_flying = 0
         self._lock = threading.Lock()
         self.stopped_at: int | None = None
 
-    def _expected(self, tokens: int) -> float:
-        return self.estimator.cost(tokens) if self.estimator is not None else 0.0
+    def _expected(self, tokens: int, learned: tuple[float, float] | None = None) -> float:
+        if self.estimator is None:
+            return 0.0
+        return self.estimator.cost(tokens, learned)
 
     @property
     def in_flight(self) -> float:
-        """What the items in flight are expected to cost now."""
+        """What the items in flight are expected to cost now (priced as that many items of
+        their mean counted size: one sum, not one price per item, as each item starts)."""
         with self._lock:
-            counts = list(self._in_flight.values())
-        return sum(self._expected(t) for t in counts)
+            n, tokens = self._n_flying, self._tokens_flying
+        if self.estimator is None or not n:
+            return 0.0
+        return n * self.estimator.cost(round(tokens / n))
 
     def admit(self, index: int) -> bool:
         """Whether item ``index`` may start: the cost so far, plus the items in flight, plus
@@ -149,12 +172,18 @@ class Budget:
             return False
         with self._lock:
             self._in_flight[index] = tokens
+            if tokens >= 0:  # a recorded item costs nothing: not counted as flying
+                self._n_flying += 1
+                self._tokens_flying += tokens
         return True
 
     def settle(self, index: int, result: Result) -> None:
         """Item ``index`` finished: its real cost (else its estimate) counts as spent."""
         with self._lock:
             tokens = self._in_flight.pop(index, -1)
+            if tokens >= 0:
+                self._n_flying -= 1
+                self._tokens_flying -= tokens
         cost = result.cost if result.cost is not None else self._expected(tokens)
         if self.estimator is not None:
             self.estimator.learn(tokens, result)
