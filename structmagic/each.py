@@ -115,6 +115,8 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         bar.interrupted(progress)
     else:
         bar.update(progress, final=True)
+        if progress.not_run and bar.bar is not None:
+            bar.bar.bar_style = "warning"  # stopped at the budget: not every row ran
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
         value = results_frame(results, index)

@@ -242,6 +242,12 @@ class StructuredMagics(Magics):
         The cell body is the user message; ``{name}`` is filled from the notebook
         (``{{``/``}}`` for literal braces). On any error nothing is bound and an earlier
         value of NAME stays as it was.
+
+        Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
+        sends nothing (``-o NAME`` binds the estimate; ``--exact`` counts input tokens with
+        the provider's count endpoint, ``--sample K`` runs K rows first and extrapolates);
+        ``--max-cost USD`` stops an ``--each`` column before it would cost more, marking the
+        rows not run ("not run: budget"). Prices: ``%structured_config --price``.
         """
         if _KEY_OPTION.search(line):
             raise UsageError(_KEY_REFUSED)

@@ -312,3 +312,21 @@ def test_cost_of_ignores_nonsense_usage():
                     "cached_tokens": 99}, price) == pytest.approx(10 * 1 / 1e6 * 1)
     assert Decimal(str(cost_of({"prompt_tokens": 10**6, "completion_tokens": 10**6},
                                price))) == Decimal("3.0")
+
+
+def test_the_table_loads_in_the_background_and_not_at_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, structmagic, structmagic.cost\n"
+        "before = 'genai_prices' in sys.modules\n"
+        "from structmagic.cost import prices\n"
+        "prices.warm(); prices._table.thread.join(60)\n"
+        "print(json.dumps({'before': before, 'loaded': prices._table.loaded,\n"
+        "                  'after': 'genai_prices' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "before": False, "loaded": True, "after": True}
