@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors as E
-from .cost.calc import cost_of
-from .cost.prices import price_for, warm
+from .cost.prices import warm
+from .cost.spend import Spend
 from .live import Observer, PartialReporter
 from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
 from .providers import DEFAULT_PROVIDER, get_provider
@@ -137,42 +137,25 @@ def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: S
 
 @dataclass
 class Tally:
-    """What the requests of a call added up to: attempts, tokens, and money.
+    """What the requests of a call added up to: attempts, tokens, and what they cost.
 
-    Each answer is priced on its own (a price tier depends on one request's prompt): an
-    answer from the recording costs nothing and adds to ``saved``; a live one adds to
-    ``cost``, which becomes None (unknown) when the price or its token counts are.
+    ``spend`` keeps each answer's usage, priced on its own when the cost is first read (a
+    price tier depends on one request's prompt; an answer from the recording costs
+    nothing and counts as saved) -- never while the call runs.
     """
 
     attempts: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     from_cache: bool = False
-    #: the call's price, looked up when the first answer arrives (None: unknown)
-    settings: Settings | None = None
-    cost: float | None = 0.0
-    saved: float | None = None
-    _price: Any = field(default=False, repr=False)
+    spend: Spend | None = None
 
     def add(self, sent: send.Sent) -> None:
         self.attempts += sent.attempts
         self.from_cache = self.from_cache or sent.from_cassette
         for k, v in sent.completion.usage.items():
             self.usage[k] = self.usage.get(k, 0) + int(v)
-        spend = cost_of(sent.completion.usage, self.price())
-        if sent.from_cassette:
-            if spend is not None:
-                self.saved = (self.saved or 0.0) + spend
-        elif self.cost is not None:
-            self.cost = None if spend is None else self.cost + spend
-
-    def price(self) -> Any:
-        if self._price is False:
-            self._price = None
-            if self.settings is not None:
-                self._price = price_for(self.settings.provider, self.settings.model,
-                                        base_url=self.settings.base_url,
-                                        overrides=self.settings.prices)
-        return self._price
+        if self.spend is not None:
+            self.spend.add(sent.completion.usage, sent.from_cassette)
 
 
 def ask(call: Call, settings: Settings, provider: Provider, tally: Tally, *,
@@ -277,7 +260,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     talk = Conversation(prompt, settings.system, request.text)
     steps = _start(plan(settings, provider, request), settings, provider, spec, request, talk,
                    stream)
-    tally = Tally(settings=settings)
+    tally = Tally(spend=Spend(settings.provider, settings.model, settings.base_url,
+                              settings.prices))
     warm()  # the price table loads while the request is out
     reasks_left = settings.reasks
     index = 0
@@ -303,7 +287,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     model=completion.model or settings.model, attempts=tally.attempts,
                     elapsed=time.perf_counter() - started, schema_name=spec.name,
                     steps_field=steps_field, provider=settings.provider, mode=step.mode,
-                    from_cache=tally.from_cache, cost=tally.cost, saved=tally.saved,
+                    from_cache=tally.from_cache, _spend=tally.spend,
                 )
             if reasks_left <= 0:
                 raise _invalid(spec, settings, issues, completion.text, step, provider)
@@ -311,8 +295,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             talk.reask(completion.text, issues)
     except E.StructuredError as err:
         err.attempts = tally.attempts
-        if tally.usage:  # answers that came before the failure were paid for
-            err.usage, err.cost = dict(tally.usage), tally.cost
+        if tally.usage and tally.spend is not None:  # answers before the failure were paid
+            err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]
         raise
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cost.spend import Lazy
+
 __all__ = ["Result"]
 
 
@@ -41,8 +43,11 @@ class Result:
     mode: str = "json_schema"
     error: BaseException | None = None
     from_cache: bool = False
-    cost: float | None = None
-    saved: float | None = None
+    # descriptors (a dataclass takes them as fields): worked out when first read
+    cost: Lazy = Lazy()  # noqa: RUF009
+    saved: Lazy = Lazy()  # noqa: RUF009
+    #: the answers' usage, priced on the first read of ``cost`` or ``saved``
+    _spend: Any = field(default=None, repr=False)
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 
@@ -50,9 +55,23 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    def _settle(self) -> None:
+        """Price the answers, once (the price table may have been loading until now)."""
+        spend = self.__dict__.get("_spend")
+        if spend is not None:
+            self.__dict__["_spend"] = None
+            self.cost, self.saved = spend.resolve()
+
+    @property
+    def cost_pending(self) -> bool:
+        """Whether reading ``cost`` would wait for the price table to load."""
+        spend = self.__dict__.get("_spend")
+        return spend is not None and not spend.ready()
+
     def __getstate__(self) -> dict[str, Any]:
         # Pickled (joblib, a cache, a process pool) without its live widget, which belongs
         # to one kernel's frontend; ``error`` pickles too (see structmagic.errors).
+        self._settle()
         state = dict(self.__dict__)
         state["_widget"] = None
         state["_shown_live"] = False

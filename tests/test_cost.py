@@ -330,3 +330,22 @@ def test_the_table_loads_in_the_background_and_not_at_import():
                          check=True, timeout=120)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "before": False, "loaded": True, "after": True}
+
+
+def test_a_call_never_waits_for_the_price_table(server, settings, monkeypatch):
+    """The first answer of a kernel may come back before the table has loaded: the call
+    and the widget's header do not wait; reading ``cost`` prices it then."""
+    from structmagic.cost import prices
+
+    fresh = prices._Table()
+    monkeypatch.setattr(prices, "_table", fresh)
+    monkeypatch.setattr(prices, "warm", lambda: None)  # as if still loading
+    prices.clear_cache()
+    server.queue(chat(json.dumps({"n": 1, "label": "a"}), usage=(1000, 200)))
+    res = sm.structured("item 1", SCHEMA, model="gpt-4o-mini")
+    assert not fresh.loaded and res.cost_pending
+    assert result_spend(res) == "" and "$" not in res.widget().header.value
+    usage = {"prompt_tokens": 1000, "completion_tokens": 200}
+    assert res.cost == pytest.approx(oracle(usage, "gpt-4o-mini", "openai"))
+    assert fresh.loaded and not res.cost_pending and result_spend(res).startswith("$")
+    prices.clear_cache()

@@ -72,8 +72,11 @@ def spend_label(cost: float | None, saved: float | None = None) -> str:
 
 
 def result_spend(result: Any) -> str:
-    """What a finished call cost, for the widget's header (``""`` before it finishes)."""
+    """What a finished call cost, for the widget's header (``""`` before it finishes, and
+    while the price table is still loading: the header never waits for it)."""
     if result is None or getattr(result, "error", None) is not None:
+        return ""
+    if getattr(result, "cost_pending", False):
         return ""
     cost, saved = getattr(result, "cost", None), getattr(result, "saved", None)
     if cost is None and not saved and not getattr(result, "usage", None):

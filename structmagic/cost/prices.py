@@ -41,6 +41,7 @@ __all__ = [
     "price_for",
     "table_available",
     "table_info",
+    "table_ready",
     "unknown_price_hint",
     "warm",
 ]
@@ -218,6 +219,11 @@ def table_available() -> bool:
         return find_spec("genai_prices") is not None
     except (ImportError, ValueError):
         return False
+
+
+def table_ready() -> bool:
+    """Whether a price can be looked up now without waiting for the table to load."""
+    return _table.loaded or not table_available()
 
 
 def warm() -> None:
