@@ -11,10 +11,12 @@ flight cost beyond their estimates: at most one in-flight window.
 An item's estimate (:class:`ItemEstimator`): its input tokens counted locally (as the
 estimator does), times the ratio of real to counted input tokens of the items finished so
 far (1.25 before any has); its output tokens: the mean plus two standard errors of the
-finished items' real output (re-asks included), before any has finished ``max_tokens``, or
-twice the schema's typical answer, capped by ``max_tokens``. An item the recording already
-holds (``cache`` / ``replay`` mode) is estimated at 0: it costs nothing, which is how a
-re-run with a higher cap resumes without paying twice for the finished rows.
+finished items' real output (re-asks included), capped by ``max_tokens`` -- before any item
+has finished, ``max_tokens``, or else twice the schema's typical answer. The items in flight
+are re-estimated as the finished ones teach (as that many items of their mean size). An
+item the recording already holds (``cache`` / ``replay`` mode) is estimated at 0: it costs
+nothing, which is how a re-run with a higher cap resumes without paying twice for the
+finished rows.
 """
 
 from __future__ import annotations

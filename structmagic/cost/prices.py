@@ -18,8 +18,10 @@ the provider's :attr:`~structmagic.providers.Provider.batch_price_factor` (half,
 shipped provider). Prompts above a tier's start (e.g. 200k tokens) are priced at the tier.
 
 Loading the table imports ``genai-prices`` (pydantic and about 1.6 MB of data, some 200 ms):
-:func:`warm` does it in a background thread, which ``%load_ext structmagic`` and the first
-request start, so that a cell waits for it only when its answer comes back first.
+:func:`warm` does it in a background thread, which the first request starts, and a call
+never waits for it (its answers are priced when ``Result.cost`` is first read: see
+:mod:`structmagic.cost.spend`). ``%load_ext`` does not start it, so loading the extension
+stays light.
 """
 
 from __future__ import annotations
