@@ -17,11 +17,12 @@ The batch tier: the table's batch price where it has one, else the synchronous p
 the provider's :attr:`~structmagic.providers.Provider.batch_price_factor` (half, for every
 shipped provider). Prompts above a tier's start (e.g. 200k tokens) are priced at the tier.
 
-Loading the table imports ``genai-prices`` (pydantic and about 1.6 MB of data, some 200 ms):
-:func:`warm` does it in a background thread, which the first request starts, and a call
-never waits for it (its answers are priced when ``Result.cost`` is first read: see
-:mod:`structmagic.cost.spend`). ``%load_ext`` does not start it, so loading the extension
-stays light.
+Loading the table imports ``genai-prices`` (pydantic and about 1.6 MB of data, some 200 ms
+of Python work): :func:`warm` does it in a background thread a second after the first
+request starts (overlapping the wait for a real answer, or after a quick first cell), and a
+call never waits for it: its answers are priced when ``Result.cost`` is first read (see
+:mod:`structmagic.cost.spend`), which loads the table then if it has not loaded yet.
+``%load_ext`` does not start it, so loading the extension stays light.
 """
 
 from __future__ import annotations
@@ -228,16 +229,27 @@ def table_ready() -> bool:
     return _table.loaded or not table_available()
 
 
-def warm() -> None:
-    """Load the price table in a background thread (once); a no-op without the package."""
+#: seconds after the first request before the table loads in the background
+WARM_DELAY = 1.0
+
+
+def warm(delay: float = WARM_DELAY) -> None:
+    """Load the price table in a background thread, ``delay`` seconds from now (once); a
+    no-op without the package.
+
+    The load is some 200 ms of Python work, which would compete for the GIL with whatever
+    the kernel does at the same moment; a second after the first request it overlaps the
+    wait for a real answer, or comes once the first cell has finished.
+    """
     if _table.loaded or _table.thread is not None or not table_available():
         return
     with _cache_lock:
         if _table.thread is not None:
             return
-        _table.thread = threading.Thread(target=_table.load, name="structmagic-prices",
-                                         daemon=True)
-        _table.thread.start()
+        timer = threading.Timer(delay, _table.load)
+        timer.name, timer.daemon = "structmagic-prices", True
+        _table.thread = timer
+        timer.start()
 
 
 def table_info() -> str:
