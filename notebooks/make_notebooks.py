@@ -1,6 +1,6 @@
 """Build the notebooks under notebooks/, their recordings, and their stored outputs.
 
-    python notebooks/make_notebooks.py
+    python notebooks/make_notebooks.py [NAME ...]     # all notebooks, or only those named
 
 1. writes each notebook's cells (this file is their source of truth);
 2. records: runs each notebook with an empty recording against the loopback fake server
@@ -300,6 +300,19 @@ review_schema = {{
 Classify this product review: {text}
 """),
         code('scored[["sentiment", "stars"]]'),
+        md("""
+## What a column costs
+
+`--estimate` says what the cell would cost over the whole column before anything is sent
+(here with a price of our own, in USD per million tokens; `pip install 'structmagic[cost]'`
+brings the price table). `scored` has a `cost` column too: 0 for every row here, as each
+answer came from the recording (what it would have cost shows in the widget as "saved").
+"""),
+        code("%structured_config --price gpt-4o-2024-08-06=2.50,10.00"),
+        code("""
+%%structured review_schema --each reviews --estimate --max-tokens 200
+Classify this product review: {text}
+"""),
     ]
     return nb
 
@@ -395,11 +408,17 @@ def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
 
 
 def main() -> None:
+    wanted = sys.argv[1:] or list(NOTEBOOKS)
+    unknown = sorted(set(wanted) - set(NOTEBOOKS))
+    if unknown:
+        raise SystemExit(f"unknown notebook(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(NOTEBOOKS)}")
+    chosen = {name: build for name, build in NOTEBOOKS.items() if name in wanted}
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
     with FakeLLMServer() as server:
         server.responder = responder
-        for name, build in NOTEBOOKS.items():
+        for name, build in chosen.items():
             cassette = HERE / f"{name}.cassette.jsonl"
             cassette.unlink(missing_ok=True)
             nb = build()
@@ -408,7 +427,7 @@ def main() -> None:
                      "GEMINI_BASE_URL": server.url + "/v1beta",
                      "OPENAI_API_KEY": "sk-recording-not-a-real-key"})
             print(f"{name}: recorded {len(cassette.read_text().splitlines())} exchanges")
-    for name, build in NOTEBOOKS.items():
+    for name, build in chosen.items():
         nb = build()
         run(nb, base_env)  # offline: no key, no server
         nbformat.write(nb, HERE / f"{name}.ipynb")
