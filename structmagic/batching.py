@@ -124,7 +124,7 @@ class BatchProgress:
         return text + self.cost_text()
 
     def cost_text(self) -> str:
-        """`` · $0.0123 (+2 unknown) · $0.004 saved of $1.00 · 3 not run: budget``."""
+        """`` · $0.0123 (+2 unknown) of $1.00 · $0.004 saved · 3 not run: budget``."""
         from .cost import NOT_RUN, money
 
         text = ""
