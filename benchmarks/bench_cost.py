@@ -2,8 +2,9 @@
 
 Three ratios, each against a baseline run in the same process, in A B B A order:
 
-- ``call``: ``structured()`` with a model the price table prices (gpt-4o-mini: every answer
-  is priced) vs the same calls with pricing switched off (``price_for`` returning None).
+- ``call``: ``structured()`` with a model the price table prices (gpt-4o-mini), reading each
+  ``Result.cost`` (every answer priced) vs the same calls and reads with pricing switched
+  off (``price_for`` returning None).
   Target: at most 1.05x.
 - ``budget``: ``batch()`` of 400 items at concurrency 16 against a loopback server with
   5 ms latency, with a ``max_cost`` it never reaches (every item estimated, reserved and
@@ -25,8 +26,7 @@ import time
 from _common import FakeLLMServer, chat, median
 
 import structmagic as sm
-from structmagic import loop
-from structmagic.cost import estimate, price_for
+from structmagic.cost import estimate, price_for, spend
 
 SCHEMA = {
     "type": "object",
@@ -72,24 +72,24 @@ def _serve(urls, stop) -> None:
 
 def bench_call(base: str, calls: int) -> None:
     sm.configure(base_url=base, api_key="sk-bench-000000000000", model="gpt-4o-mini")
-    real = loop.price_for
+    real = spend.price_for
 
     def priced() -> None:
-        loop.price_for = real
+        spend.price_for = real
         for i in range(calls):
             res = sm.structured(f"Classify: {TEXTS[i % 3]}", SCHEMA)
-        assert res.cost is not None
+            assert res.cost is not None
 
     def unpriced() -> None:
-        loop.price_for = lambda *a, **k: None
+        spend.price_for = lambda *a, **k: None
         for i in range(calls):
             res = sm.structured(f"Classify: {TEXTS[i % 3]}", SCHEMA)
-        assert res.cost is None
+            assert res.cost is None
 
     priced()
     unpriced()
     times = abba(8, unpriced=unpriced, priced=priced)
-    loop.price_for = real
+    spend.price_for = real
     b, o = median(times["unpriced"]), median(times["priced"])
     print(f"call      {calls} calls, median of 8: without pricing {b * 1000 / calls:6.3f} "
           f"ms/call, priced {o * 1000 / calls:6.3f} ms/call, ratio {o / b:5.3f} "

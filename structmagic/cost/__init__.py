@@ -20,11 +20,8 @@ The small API other parts use (the batch API's expected cost among them)::
 
 from __future__ import annotations
 
-from .budget import NOT_RUN, Budget, NotRun
-from .calc import cost_of, money, spend_label
-from .estimator import Estimate, Range, estimate
-from .prices import Price, parse_price, parse_prices, price_for, table_info, warm
-from .tokens import answer_tokens, count_body, count_text
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "NOT_RUN",
@@ -46,3 +43,32 @@ __all__ = [
     "table_info",
     "warm",
 ]
+
+# Loaded on first use: a Result imports only what prices a call (spend, calc, prices).
+_WHERE = {
+    "NOT_RUN": "budget", "Budget": "budget", "NotRun": "budget",
+    "Estimate": "estimator", "Range": "estimator", "estimate": "estimator",
+    "Price": "prices", "parse_price": "prices", "parse_prices": "prices",
+    "price_for": "prices", "table_info": "prices", "warm": "prices",
+    "cost_of": "calc", "money": "calc", "spend_label": "calc",
+    "answer_tokens": "tokens", "count_body": "tokens", "count_text": "tokens",
+}
+
+if TYPE_CHECKING:
+    from .budget import NOT_RUN, Budget, NotRun
+    from .calc import cost_of, money, spend_label
+    from .estimator import Estimate, Range, estimate
+    from .prices import Price, parse_price, parse_prices, price_for, table_info, warm
+    from .tokens import answer_tokens, count_body, count_text
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'structmagic.cost' has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
