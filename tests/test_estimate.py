@@ -246,3 +246,11 @@ def test_help_lists_the_cost_options(ip):
     for option in ("--estimate", "--exact", "--sample", "--max-cost"):
         assert option in doc
     assert "--price" in ip.find_line_magic("structured_config").__doc__
+
+
+def test_a_sample_takes_the_batch_pacing_options(server, priced):
+    usage = SyntheticUsage()
+    server.responder = usage
+    est = estimate(column(10), SCHEMA, sample=2, max_requests_per_minute=6000,
+                   stream=True, max_cost=5)
+    assert len(est.sample) == 2 and len(usage.answered) == 2
