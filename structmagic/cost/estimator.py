@@ -229,8 +229,8 @@ def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: boo
         raise E.ConfigError(f"sample must be a whole number of rows >= 0, not {sample!r}.")
     for name in ("stream", "steps_field", "on_partial", "on_progress", "max_cost"):
         options.pop(name, None)
-    pacing = {name: options.pop(name) for name in ("max_requests_per_minute",
-                                                    "max_tokens_per_minute") if name in options}
+    pacing: dict[str, Any] = {name: options.pop(name) for name in (
+        "max_requests_per_minute", "max_tokens_per_minute") if name in options}
     spec = load_schema(schema)
     settings = resolve(options)
     options = {**options, **pacing}  # the sample's batch paces like any other
