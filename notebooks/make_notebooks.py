@@ -379,6 +379,19 @@ review_schema = {{
 Classify this product review: {text}
 """),
         code('scored[["sentiment", "stars"]]'),
+        md("""
+## What a column costs
+
+`--estimate` says what the cell would cost over the whole column before anything is sent
+(here with a price of our own, in USD per million tokens; `pip install 'structmagic[cost]'`
+brings the price table). `scored` has a `cost` column too: 0 for every row here, as each
+answer came from the recording (what it would have cost shows in the widget as "saved").
+"""),
+        code("%structured_config --price gpt-4o-2024-08-06=2.50,10.00"),
+        code("""
+%%structured review_schema --each reviews --estimate --max-tokens 200
+Classify this product review: {text}
+"""),
     ]
     return nb
 

@@ -1,7 +1,8 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
 ``%load_ext structmagic`` registers ``%%structured`` and ``%structured_config``; the same
-machinery is available from Python as :func:`structured` and :func:`batch`.
+machinery is available from Python as :func:`structured` and :func:`batch`, and
+:func:`estimate` says what a batch would cost before it runs.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -47,6 +48,7 @@ __all__ = [
     "compare",
     "compare_each",
     "configure",
+    "estimate",
     "load_ipython_extension",
     "load_schema",
     "score",
@@ -63,6 +65,7 @@ _LAZY = {
     "score": "scoring",
     "BatchInterrupted": "batching",
     "configure": "config",
+    "estimate": "cost",
     "Result": "result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
     from .batching import BatchInterrupted, batch
     from .comparison import compare, compare_each
     from .config import configure
+    from .cost import estimate
     from .engines import Extractor
     from .errors import (
         AnswerError,

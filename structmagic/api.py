@@ -14,7 +14,7 @@ httpx, whose locals hold the request headers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import errors as E
 from .live import Observer
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .schema import SchemaSpec
 
 __all__ = ["Media", "Observer", "structured"]
+
+T = TypeVar("T")
 
 
 def structured(
@@ -176,7 +178,7 @@ def _kind(prompt: Any) -> str:
     return type(prompt).__name__
 
 
-def guarded(fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, with anything that is not a StructuredError (nor an interrupt)
     wrapped in one: nothing from below escapes as a bare traceback."""
     try:

@@ -16,6 +16,12 @@ left to finish on their own, but nothing new is sent.
 
 Rate limits are shared: a 429 on one item pauses every worker (the shared backoff), and
 ``max_requests_per_minute`` / ``max_tokens_per_minute`` pace the whole batch.
+
+``max_cost`` caps the spending (:mod:`structmagic.cost.budget`): an item starts only if the
+cost so far, plus what the items in flight are expected to cost, plus its own estimate stays
+within the cap; otherwise the batch stops cleanly there, the finished items kept and the
+rest marked "not run: budget". Answers from the recording cost nothing, so a re-run in
+``cache`` mode with a higher cap resumes without paying twice.
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ def _unfinished(result: Result) -> bool:
 
 @dataclass
 class BatchProgress:
-    """Counts shown by the progress bar; updated in place."""
+    """Counts shown by the progress bar; updated in place. ``cost`` sums the known costs
+    (``unpriced`` counts items whose cost is unknown), ``saved`` what the recording saved,
+    ``not_run`` the items a budget (``max_cost``) stopped."""
 
     total: int
     done: int = 0
@@ -64,6 +72,40 @@ class BatchProgress:
     in_flight: int = 0
     tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    cost: float = 0.0
+    saved: float = 0.0
+    priced: int = 0
+    unpriced: int = 0
+    not_run: int = 0
+    max_cost: float | None = None
+
+    @classmethod
+    def of(cls, results: Sequence[Result], *, max_cost: float | None = None
+           ) -> BatchProgress:
+        """The final counts of a batch's results."""
+        progress = cls(total=len(results), max_cost=max_cost)
+        for res in results:
+            progress.add(res)
+        return progress
+
+    def add(self, res: Result) -> None:
+        """Count one finished item."""
+        from .cost import NotRun
+
+        if isinstance(res.error, NotRun):
+            self.not_run += 1
+            return
+        if res.error is None:
+            self.done += 1
+        else:
+            self.failed += 1
+        self.tokens += res.usage.get("total_tokens", 0)
+        if res.cost is None:
+            self.unpriced += 1
+        else:
+            self.priced += 1
+            self.cost += res.cost
+        self.saved += res.saved or 0.0
 
     @property
     def finished(self) -> int:
@@ -75,10 +117,30 @@ class BatchProgress:
         return self.finished / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
-        return (
+        text = (
             f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed · "
             f"{self.in_flight} in flight · {self.rate:.1f}/s · {self.tokens} tokens"
         )
+        return text + self.cost_text()
+
+    def cost_text(self) -> str:
+        """`` · $0.0123 (+2 unknown) of $1.00 · $0.004 saved · 3 not run: budget``."""
+        from .cost import NOT_RUN, money
+
+        text = ""
+        if self.priced:
+            text += f" · {money(self.cost)}"
+            if self.unpriced:
+                text += f" (+{self.unpriced} unknown)"
+            if self.max_cost is not None:
+                text += f" of {money(self.max_cost)}"
+        elif self.unpriced:
+            text += " · price unknown"
+        if self.saved:
+            text += f" · {money(self.saved)} saved"
+        if self.not_run:
+            text += f" · {self.not_run} {NOT_RUN}"
+        return text
 
 
 class RateGate:
@@ -152,6 +214,7 @@ def batch(
     detail: str | None = None,
     inline: bool = False,
     downscale: bool = True,
+    max_cost: float | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -165,11 +228,12 @@ def batch(
     :class:`RateGate` (its per-minute budgets and 429 pauses) among several batches, e.g. the
     partitions one worker runs; otherwise each batch has its own, from
     ``max_requests_per_minute`` / ``max_tokens_per_minute``. An interrupted batch closes its
-    gate.
+    gate. ``max_cost`` (USD) stops the batch before it would pass that cap (see the module
+    docstring); it needs a known price.
 
     Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
-    interrupt; bad input (schema, options) raises before any request; a bad item (a prompt
-    that cannot be sent) fails alone.
+    interrupt; bad input (schema, options, a cap without a price) raises before any request;
+    a bad item (a prompt that cannot be sent) fails alone.
     """
     from .api import Media, guarded, run
     from .config import resolve
@@ -194,7 +258,13 @@ def batch(
     elif max_requests_per_minute is not None or max_tokens_per_minute is not None:
         raise ConfigError("Give either a gate or per-minute limits, not both: the gate "
                           "carries its own limits.")
-    progress = BatchProgress(total=len(items))
+    budget = None
+    if max_cost is not None:
+        from .cost.budget import Budget, ItemEstimator
+
+        budget = Budget(max_cost)  # the cap checked before the price is looked up
+        budget.estimator = ItemEstimator(items, spec, settings)
+    progress = BatchProgress(total=len(items), max_cost=max_cost)
     results: list[Result | None] = [None] * len(items)
     owns_connections = settings.http_client is None  # structmagic's own client: cut on
     #                                                    an interrupt
@@ -209,7 +279,8 @@ def batch(
         try:
             res = guarded(call, index)
         except StructuredError as exc:
-            res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts)
+            res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
+                         usage=dict(exc.usage or {}), cost=exc.cost if exc.usage else 0.0)
         gate.spent(res.usage.get("total_tokens", 0))
         return index, res
 
@@ -217,11 +288,9 @@ def batch(
         for fut in finished:
             index, res = fut.result()
             results[index] = res
-            if res.error is None:
-                progress.done += 1
-            else:
-                progress.failed += 1
-            progress.tokens += res.usage.get("total_tokens", 0)
+            if budget is not None:
+                budget.settle(index, res)
+            progress.add(res)
 
     pending: set[Future[tuple[int, Result]]] = set()
     next_index = 0
@@ -231,6 +300,16 @@ def batch(
             # One item queued behind each worker, so no worker waits for this thread to hand
             # it the next; memory stays bounded by 2 x concurrency items.
             while next_index < len(items) and len(pending) < 2 * concurrency:
+                if budget is not None and not budget.admit(next_index):
+                    if not pending:  # nothing in flight will free any of the budget
+                        budget.stop(next_index)
+                        for i in range(next_index, len(items)):
+                            results[i] = budget.not_run(spec.name)
+                            progress.add(results[i])  # type: ignore[arg-type]
+                        next_index = len(items)
+                        if on_progress is not None:
+                            on_progress(progress)
+                    break  # wait for items in flight: their real cost may leave room
                 pending.add(pool.submit(run_one, next_index))
                 next_index += 1
             progress.in_flight = min(len(pending), concurrency)

@@ -61,6 +61,9 @@ class Settings:
     #: an ``httpx.Client`` the user owns (proxies, CA bundles, mTLS, mock transports);
     #: structmagic sends through it and never closes it
     http_client: Any = field(default=None, repr=False, compare=False)
+    #: your prices (model name -> :class:`structmagic.cost.Price`, USD per million tokens),
+    #: used before the price table
+    prices: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def _key_envs(self) -> tuple[str, ...]:
         if self.api_key_env:
@@ -90,9 +93,12 @@ class Settings:
     def masked(self) -> dict[str, Any]:
         """Every setting for display, the key replaced by where it comes from."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in ("api_key", "http_client")}
+                 if f.name not in ("api_key", "http_client", "prices")}
         if self.http_client is not None:
             shown["http_client"] = f"{type(self.http_client).__name__} (yours)"
+        shown["prices"] = "; ".join(
+            f"{model} {price.describe()}" for model, price in sorted(self.prices.items())
+        ) or "from the price table (none of your own)"
         key = self.key()
         shown["api_key"] = f"set ({key.source})" if key else "not set"
         return shown
@@ -118,7 +124,9 @@ _NAMES = {f.name for f in fields(Settings)}
 def configure(**values: Any) -> None:
     """Set configured defaults for every later call (``None`` removes a setting).
 
-    ``api_key`` may be given here (a str); it is kept in a :class:`Secret`.
+    ``api_key`` may be given here (a str); it is kept in a :class:`Secret`. ``prices`` is
+    a dict of model name to ``(input, output)`` USD per million tokens (see
+    :func:`structmagic.cost.parse_price`); it replaces your earlier prices.
     """
     unknown = set(values) - _NAMES
     if unknown:
@@ -133,6 +141,9 @@ def configure(**values: Any) -> None:
                 continue
             if name == "api_key" and not isinstance(value, Secret):
                 value = Secret(str(value), "structmagic.configure(api_key=...)")
+            if name == "prices":
+                value = _coerce(name, value)
+                _clear_price_cache()
             _configured[name] = value
 
 
@@ -191,6 +202,13 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError
         elif name == "thinking":
             value = bool(value)
+        elif name == "prices":
+            from .cost.prices import parse_prices
+
+            try:
+                value = parse_prices(value)
+            except ValueError as exc:
+                raise ConfigError(f"Bad prices: {exc}.") from None
     except (TypeError, ValueError):
         raise ConfigError(f"Bad value for {name}: {value!r}.") from None
     choices = _choices(name)
@@ -232,6 +250,8 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
             env = _env_value(name, provider)
             if env is not None:
                 values[name] = env
+    if "prices" in given and "prices" in layer:  # a call's prices add to the configured
+        values["prices"] = {**layer["prices"], **_coerce("prices", given["prices"])}
     if isinstance(values.get("api_key"), str):
         values["api_key"] = Secret(values["api_key"], "the api_key argument")
     for name in list(values):
@@ -248,6 +268,12 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
             "%structured_config --cassette PATH or STRUCTMAGIC_CASSETTE."
         )
     return Settings(**values)
+
+
+def _clear_price_cache() -> None:
+    from .cost.prices import clear_cache
+
+    clear_cache()
 
 
 def with_options(settings: Settings, **values: Any) -> Settings:

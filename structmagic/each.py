@@ -5,7 +5,10 @@ VAR may be a list (``{item}``), a pandas Series (``{item}``, index kept) or a Da
 NAME`` take each row's value when NAME is one of its fields (a column, or ``item``), else
 the notebook variable NAME for every row. NAME gets a list of values,
 or — for a Series or DataFrame when pandas is installed — a DataFrame with one column per
-top-level field plus an ``error`` column, aligned with the input's index.
+top-level field plus an ``error`` column and a ``cost`` column (USD per row; 0 for a row
+answered from the recording, NaN when unknown; ``cost_usd`` when the answers have a field
+called ``cost``), aligned with the input's index. With
+``--max-cost``, rows the budget stopped have ``error`` "not run: budget".
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-__all__ = ["collect_rows", "results_frame", "run_each"]
+__all__ = ["collect_rows", "results_frame", "row_prompts", "run_each"]
 
 
 def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
@@ -40,10 +43,14 @@ def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
 
 
 def results_frame(results: list[Any], index: list[Any]) -> Any:
-    """A DataFrame: one column per top-level field, plus ``error``; aligned with ``index``."""
+    """A DataFrame: one column per top-level field, plus ``error`` and ``cost``; aligned
+    with ``index``."""
     import pandas as pd
 
+    from .cost import NOT_RUN, NotRun
+
     records: list[dict[str, Any]] = []
+    costs: list[float] = []
     for res in results:
         rec: dict[str, Any] = {}
         if res.error is None:
@@ -51,11 +58,29 @@ def results_frame(results: list[Any], index: list[Any]) -> Any:
                 rec.update(res.plain)
             else:
                 rec["value"] = res.data
-        rec["error"] = None if res.error is None else f"{type(res.error).__name__}: {res.error}"
+        if res.error is None:
+            rec["error"] = None
+        elif isinstance(res.error, NotRun):
+            rec["error"] = NOT_RUN
+        else:
+            rec["error"] = f"{type(res.error).__name__}: {res.error}"
         records.append(rec)
+        costs.append(float("nan") if res.cost is None else float(res.cost))
     frame = pd.DataFrame.from_records(records, index=pd.Index(index) if index else None)
     cols = [c for c in frame.columns if c != "error"] + ["error"]
-    return frame[cols]
+    frame = frame[cols]
+    # a field of the answers called "cost" keeps its name; the money goes in "cost_usd"
+    frame["cost" if "cost" not in cols else "cost_usd"] = pd.Series(
+        costs, index=frame.index, dtype="float64")
+    return frame
+
+
+def row_prompts(magics: Any, args: Any, body: str, source: Any
+                ) -> tuple[list[Any], list[str], str]:
+    """The index, the prompt of every row (the body filled from the row, then the
+    notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
+    index, rows, kind = collect_rows(source)
+    return index, _prompts(magics, args, body, index, rows), kind
 
 
 def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
@@ -85,14 +110,13 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
                         **options)
     except BatchInterrupted as exc:
         interrupted, results = exc, exc.results
-    progress = BatchProgress(total=len(results))
-    progress.done = sum(1 for r in results if r.error is None)
-    progress.failed = len(results) - progress.done
-    progress.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
+    progress = BatchProgress.of(results, max_cost=options.get("max_cost"))
     if interrupted is not None:
         bar.interrupted(progress)
     else:
         bar.update(progress, final=True)
+        if progress.not_run and bar.bar is not None:
+            bar.bar.bar_style = "warning"  # stopped at the budget: not every row ran
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
         value = results_frame(results, index)

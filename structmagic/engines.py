@@ -17,8 +17,9 @@ threaded :func:`structmagic.batch` a cell uses::
 
 Calling it maps a pandas DataFrame (or Series) partition to a DataFrame with the same index
 and order: one column per top-level field of the schema (or one ``value`` column), then
-``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``. A row
-that fails keeps its error and never fails the partition.
+``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
+``cost`` (USD; NaN when the price is unknown). A row that fails keeps its error and never
+fails the partition.
 
 What travels to the workers: the schema, the template and the options, as plain data. No
 HTTP client is made before the first call on a worker, and none is pickled. The key is not
@@ -54,7 +55,8 @@ from .result import Result
 __all__ = ["Extractor", "template_fields"]
 
 #: the columns after the schema's fields, in order
-EXTRA_COLUMNS = ("error", "attempts", "prompt_tokens", "completion_tokens", "total_tokens")
+EXTRA_COLUMNS = ("error", "attempts", "prompt_tokens", "completion_tokens", "total_tokens",
+                 "cost")
 _COUNTS = ("attempts", "prompt_tokens", "completion_tokens", "total_tokens")
 _NOT_SHIPPED = ("http_client",)
 
@@ -166,8 +168,7 @@ class Extractor:
             sample = getattr(like, "_meta", like)
             index = getattr(sample, "index", None)
             kept = {c: sample[c].dtype for c in self.keep if c in getattr(sample, "columns", ())}
-        frame = pd.DataFrame({c: pd.Series(dtype=(kept or {}).get(c, "int64" if c in _COUNTS
-                                                                 else "object"))
+        frame = pd.DataFrame({c: pd.Series(dtype=(kept or {}).get(c, _dtype(c)))
                               for c in self.columns()})
         if index is not None:
             frame.index = index[:0]
@@ -180,7 +181,7 @@ class Extractor:
         kinds = self._field_types()
         parts = [f"`{name}` STRING" for name in self.keep]
         parts += [f"`{name}` {kinds[name]}" for name in self.fields()]
-        parts += ["`error` STRING", *(f"`{c}` BIGINT" for c in _COUNTS)]
+        parts += ["`error` STRING", *(f"`{c}` BIGINT" for c in _COUNTS), "`cost` DOUBLE"]
         return ", ".join(parts)
 
     def _field_types(self) -> dict[str, str]:
@@ -244,6 +245,9 @@ class Extractor:
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
             out[key] = pd.Series([int(r.usage.get(key, 0)) for r in results],
                                  index=frame.index, dtype="int64")
+        # USD; NaN when the price (or a count) is unknown: never a made-up number
+        out["cost"] = pd.Series([float("nan") if r.cost is None else float(r.cost)
+                                 for r in results], index=frame.index, dtype="float64")
         return out
 
     def spark_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
@@ -292,6 +296,12 @@ def _plain_key(key: Any) -> str:
 
 def _row_error(exc: Exception) -> ConfigError:
     return ConfigError(f"The template could not be filled for this row: {exc}")
+
+
+def _dtype(column: str) -> str:
+    if column in _COUNTS:
+        return "int64"
+    return "float64" if column == "cost" else "object"
 
 
 def _missing(value: Any) -> bool:

@@ -173,6 +173,10 @@ class StructuredError(Exception):
     _hint: str | None = None
     #: how many HTTP requests were made for the call that failed (0: none)
     attempts: int = 0
+    #: the token counts of the answers that came before the failure (re-asks), and what they
+    #: cost in USD (None: unknown) -- a failed call can still have been paid for
+    usage: dict[str, int] | None = None
+    cost: float | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         message = scrub(str(message))

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors as E
+from .cost.prices import warm
+from .cost.spend import Spend
 from .live import Observer, PartialReporter
 from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
 from .providers import DEFAULT_PROVIDER, get_provider
@@ -136,17 +138,25 @@ def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: S
 
 @dataclass
 class Tally:
-    """What the requests of a call added up to."""
+    """What the requests of a call added up to: attempts, tokens, and what they cost.
+
+    ``spend`` keeps each answer's usage, priced on its own when the cost is first read (a
+    price tier depends on one request's prompt; an answer from the recording costs
+    nothing and counts as saved) -- never while the call runs.
+    """
 
     attempts: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     from_cache: bool = False
+    spend: Spend | None = None
 
     def add(self, sent: send.Sent) -> None:
         self.attempts += sent.attempts
         self.from_cache = self.from_cache or sent.from_cassette
         for k, v in sent.completion.usage.items():
             self.usage[k] = self.usage.get(k, 0) + int(v)
+        if self.spend is not None:
+            self.spend.add(sent.completion.usage, sent.from_cassette)
 
 
 def ask(call: Call, settings: Settings, provider: Provider, tally: Tally, *,
@@ -255,7 +265,9 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     talk = Conversation(prompt, settings.system, request.text, parts)
     steps = _start(plan(settings, provider, request), settings, provider, spec, request, talk,
                    stream)
-    tally = Tally()
+    tally = Tally(spend=Spend(settings.provider, settings.model, settings.base_url,
+                              settings.prices))
+    warm()  # the price table loads while the request is out
     reasks_left = settings.reasks
     index = 0
     try:
@@ -281,6 +293,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     elapsed=time.perf_counter() - started, schema_name=spec.name,
                     steps_field=steps_field, provider=settings.provider, mode=step.mode,
                     from_cache=tally.from_cache, inputs=tuple(p.summary() for p in parts),
+                    _spend=tally.spend,
                 )
             if reasks_left <= 0:
                 raise _invalid(spec, settings, issues, completion.text, step, provider)
@@ -288,6 +301,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             talk.reask(completion.text, issues)
     except E.StructuredError as err:
         err.attempts = tally.attempts
+        if tally.usage and tally.spend is not None:  # answers before the failure were paid
+            err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]
         raise
 
 

@@ -14,7 +14,11 @@ lists every option.
 Configuration (``%structured_config`` shows and sets it; ``%config`` works too)::
 
     %structured_config --model gpt-4o-mini --base-url https://relay.example/v1
+    %structured_config --price my-model=0.2,0.8     # USD per million tokens, in / out
     %config StructuredMagics.model = "gpt-4o-mini"
+
+Cost: ``--each VAR --estimate`` says what a column will cost before it runs (``--exact``,
+``--sample K``); ``--max-cost USD`` stops a column before it would pass USD.
 
 The API key comes from the environment (``OPENAI_API_KEY``, or the variable named by
 ``--key-env``), from ``structmagic.configure(api_key=...)``, or from ``%structured_config
@@ -137,6 +141,9 @@ class StructuredMagics(Magics):
     @argument("--cache", choices=CACHE_MODES,
               help="Recording mode (needs --cassette).")
     @argument("--cassette", metavar="PATH", help="Recording file (JSON lines).")
+    @argument("--price", metavar="MODEL=IN,OUT", action="append",
+              help="Your price for MODEL in USD per million tokens (input, output[, cached "
+                   "input]), used before the price table; MODEL= removes it. Repeatable.")
     @line_magic
     def structured_config(self, line: str) -> None:
         """Show the effective settings (the key masked), or set some.
@@ -167,6 +174,8 @@ class StructuredMagics(Magics):
                 raise UsageError(str(exc)) from None
             setattr(self, name, value)
         changed = [name for name, value in updates.items() if value is not None]
+        for spec in args.price or ():
+            changed.append(_set_price(spec))
         if args.key:
             _prompt_key(self.shell, "API key")
             changed.append("api_key")
@@ -183,6 +192,9 @@ class StructuredMagics(Magics):
             shown = resolve().masked()
         except StructuredError as exc:
             raise UsageError(str(exc)) from None
+        from .cost import table_info
+
+        shown["price_table"] = table_info()
         width = max(len(k) for k in shown)
         lines = ["structmagic settings:"]
         for name in sorted(shown):
@@ -244,6 +256,15 @@ class StructuredMagics(Magics):
               "the Dask workers (lazy; see --compute).")
     @argument("--compute", action="store_true",
               help="With --engine: compute the result and bind a pandas DataFrame.")
+    @argument("--estimate", action="store_true",
+              help="Say what the cell (or the --each column) would cost; send nothing.")
+    @argument("--exact", action="store_true",
+              help="With --estimate: count input tokens with the provider's count endpoint.")
+    @argument("--sample", metavar="K", type=int, default=None,
+              help="With --estimate: run K rows first and extrapolate from their real usage.")
+    @argument("--max-cost", metavar="USD", type=float, default=None,
+              help="With --each: stop before the column would cost more than USD (rows not "
+                   "run are marked 'not run: budget').")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
     @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
     @cell_magic
@@ -253,6 +274,12 @@ class StructuredMagics(Magics):
         The cell body is the user message; ``{name}`` is filled from the notebook
         (``{{``/``}}`` for literal braces). On any error nothing is bound and an earlier
         value of NAME stays as it was.
+
+        Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
+        sends nothing (``-o NAME`` binds the estimate; ``--exact`` counts input tokens with
+        the provider's count endpoint, ``--sample K`` runs K rows first and extrapolates);
+        ``--max-cost USD`` stops an ``--each`` column before it would cost more, marking the
+        rows not run ("not run: budget"). Prices: ``%structured_config --price``.
         """
         if _KEY_OPTION.search(line):
             raise UsageError(_KEY_REFUSED)
@@ -272,6 +299,7 @@ class StructuredMagics(Magics):
             raise UsageError("--max-tokens must be at least 1.")
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError("--timeout must be positive.")
+        _check_cost_options(args)
         body = cell.strip("\n")
         if not body.strip():
             raise UsageError("The cell body is empty: write the prompt below the magic line.")
@@ -298,6 +326,8 @@ class StructuredMagics(Magics):
             settings = resolve(options)
         except StructuredError as exc:
             raise UsageError(str(exc)) from None
+        if args.estimate:
+            return self._estimate(args, spec, body, options, settings)
         self._ensure_key(settings)
 
         if (args.engine or args.compute) and args.each is None:
@@ -318,6 +348,9 @@ class StructuredMagics(Magics):
         if args.each is not None:
             from .each import run_each
 
+            if args.max_cost is not None:
+                _check_priced(settings)
+                options["max_cost"] = args.max_cost
             return run_each(self, args, spec, body, {**options, **media},
                             _lookup(ns, args.each, "--each"))
         if args.image:
@@ -431,6 +464,38 @@ class StructuredMagics(Magics):
             return None
         return None if args.quiet else comparison
 
+    def _estimate(self, args: Any, spec: Any, body: str, options: dict[str, Any],
+                  settings: Any) -> Any:
+        """``--estimate``: what the cell or column would cost (sends nothing, unless
+        ``--exact`` asks the count endpoint or ``--sample K`` runs K rows)."""
+        from .cost import estimate
+
+        assert self.shell is not None
+        ns = self.shell.user_ns
+        if args.each is not None:
+            from .each import row_prompts
+
+            _, prompts, _ = row_prompts(self, args, body, _lookup(ns, args.each, "--each"))
+        elif args.no_interpolate:
+            prompts = [body]
+        else:
+            from .prompt import TemplateError, fill_template
+
+            try:
+                prompts = [fill_template(body, ns)]
+            except TemplateError as exc:
+                raise UsageError(str(exc)) from None
+        if args.exact or args.sample:
+            self._ensure_key(settings)
+        found = estimate(prompts, spec, sample=args.sample or 0, exact=args.exact,
+                         concurrency=args.concurrency or 16, **options)
+        if args.out is not None:
+            ns[args.out] = found
+            if not args.quiet:
+                print(found.text())
+            return None
+        return None if args.quiet else found
+
     def _ensure_key(self, settings: Any) -> None:
         """Ask for a missing key where a person can answer (never in a headless kernel)."""
         from .transport.http import is_loopback
@@ -441,6 +506,55 @@ class StructuredMagics(Magics):
             return
         if interactive(self.shell):
             _prompt_key(self.shell, f"API key for {settings.base_url}")
+
+
+def _check_cost_options(args: Any) -> None:
+    """The cost options' own rules, as UsageErrors."""
+    if (args.exact or args.sample is not None) and not args.estimate:
+        raise UsageError("--exact and --sample go with --estimate.")
+    if args.sample is not None and args.sample < 1:
+        raise UsageError("--sample needs at least 1 row.")
+    if args.max_cost is not None:
+        import math
+
+        if not math.isfinite(args.max_cost) or args.max_cost < 0:
+            raise UsageError("--max-cost must be a number of USD >= 0.")
+        if args.each is None:
+            raise UsageError("--max-cost caps a column: use it with --each VAR.")
+        if args.estimate:
+            raise UsageError("--max-cost caps a run; --estimate sends nothing to cap.")
+
+
+def _check_priced(settings: Any) -> None:
+    """A UsageError when ``--max-cost`` is given for a model without a price."""
+    from .cost.prices import price_for, unknown_price_hint
+
+    if price_for(settings.provider, settings.model, base_url=settings.base_url,
+                 overrides=settings.prices) is None:
+        raise UsageError(f"--max-cost needs a price, and the "
+                         f"{unknown_price_hint(settings.model)}.")
+
+
+def _set_price(spec: str) -> str:
+    """``%structured_config --price MODEL=IN,OUT[,CACHED]`` (``MODEL=`` removes it)."""
+    from .config import configure, configured
+    from .cost.prices import parse_price
+
+    model, sep, rates = spec.rpartition("=")
+    model = model.strip()
+    if not sep or not model:
+        raise UsageError(f"--price needs MODEL=INPUT,OUTPUT (USD per million tokens), not "
+                         f"{spec!r}.")
+    prices = dict(configured().get("prices") or {})
+    if not rates.strip():
+        prices.pop(model, None)
+    else:
+        try:
+            prices[model] = parse_price(model, rates)
+        except ValueError as exc:
+            raise UsageError(f"--price {spec}: {exc}.") from None
+    configure(prices=prices or None)
+    return f"price of {model}"
 
 
 _KEY_REFUSED = (

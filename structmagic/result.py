@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cost.spend import Lazy
 from .showing import ShowsWidget
 
 __all__ = ["Result"]
@@ -23,8 +24,10 @@ class Result(ShowsWidget):
     ``plain`` the same as plain JSON, ``raw`` the JSON text as received, ``reasoning`` the
     model's own reasoning text when the server sent any, ``usage`` the token counts summed
     over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
-    be retried or re-asked), ``elapsed`` seconds. In a batch, a failed item has ``error``
-    set and ``data``/``plain`` None.
+    be retried or re-asked), ``elapsed`` seconds. ``cost`` is what the call cost in USD
+    (re-asks included; 0 for an answer from the recording; None when the price or the
+    token counts are unknown), ``saved`` what the answers from the recording would have
+    cost. In a batch, a failed item has ``error`` set and ``data``/``plain`` None.
 
     ``labels`` (display only) maps field names to the labels the widget and the HTML show
     (the magic fills it from the schema's titles and ``--label``); a field without one
@@ -51,6 +54,11 @@ class Result(ShowsWidget):
     #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
     #: type, size, label, thumbnail; never the bytes)
     inputs: tuple[Any, ...] = ()
+    # descriptors (a dataclass takes them as fields): worked out when first read
+    cost: Lazy = Lazy()  # noqa: RUF009
+    saved: Lazy = Lazy()  # noqa: RUF009
+    #: the answers' usage, priced on the first read of ``cost`` or ``saved``
+    _spend: Any = field(default=None, repr=False)
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 
@@ -58,9 +66,23 @@ class Result(ShowsWidget):
     def ok(self) -> bool:
         return self.error is None
 
+    def _settle(self) -> None:
+        """Price the answers, once (the price table may have been loading until now)."""
+        spend = self.__dict__.get("_spend")
+        if spend is not None:
+            self.__dict__["_spend"] = None
+            self.cost, self.saved = spend.resolve()
+
+    @property
+    def cost_pending(self) -> bool:
+        """Whether reading ``cost`` would wait for the price table to load."""
+        spend = self.__dict__.get("_spend")
+        return spend is not None and not spend.ready()
+
     def __getstate__(self) -> dict[str, Any]:
         # Pickled (joblib, a cache, a process pool) without its live widget, which belongs
         # to one kernel's frontend; ``error`` pickles too (see structmagic.errors).
+        self._settle()
         state = dict(self.__dict__)
         state["_widget"] = None
         state["_shown_live"] = False

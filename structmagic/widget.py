@@ -4,7 +4,7 @@ Modelled on tqdm's notebook bar: built once from stock widgets, its state change
 from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
-    ├── header      HTML: schema name, model, status badge, tokens, elapsed
+    ├── header      HTML: schema name, model, status badge, tokens, cost, elapsed
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
     │               (reveal mode, while streaming)
@@ -67,6 +67,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import render as R
+from .cost.calc import result_spend
 
 __all__ = ["StructuredWidget", "reveal_buttons"]
 
@@ -371,6 +372,9 @@ class StructuredWidget:
         tokens = R.usage_text(self._usage)
         if tokens:
             parts.append(f"{muted}{R.esc(tokens)}</span>")
+        spend = result_spend(self._result)  # what the call cost (structmagic.cost)
+        if spend:
+            parts.append(f"{muted}{R.esc(spend)}</span>")
         elapsed = self._elapsed
         if elapsed is None and self._t0 is not None:
             elapsed = self._clock() - self._t0

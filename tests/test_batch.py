@@ -68,7 +68,7 @@ def test_progress_reports_end_state(server, settings):
     seen = []
     sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=3,
              on_progress=lambda p: seen.append((p.done, p.failed, p.in_flight, p.tokens)))
-    assert seen[-1] == (5, 1, 0, 10)
+    assert seen[-1] == (5, 1, 0, 10 + 30)  # the refusal's 30 tokens were paid for too
     assert [d + f for d, f, _, _ in seen] == sorted(d + f for d, f, _, _ in seen)
 
 

@@ -43,7 +43,7 @@ def test_results_frame_aligns_values_and_errors():
     scalar = Result(data=3, plain=3)
     frame = results_frame([ok, bad, scalar], ["x", "y", "z"])
     assert list(frame.index) == ["x", "y", "z"]
-    assert list(frame.columns) == ["n", "label", "value", "error"]
+    assert list(frame.columns) == ["n", "label", "value", "error", "cost"]
     assert frame.loc["x", "n"] == 1 and frame.loc["z", "value"] == 3
     assert frame.loc["y", "error"].startswith("RefusalError: The model refused")
     assert pd.isna(frame.loc["x", "error"])
@@ -74,7 +74,7 @@ def test_each_over_dataframe_gives_aligned_frame(ip, server, settings):
     assert res.success, res.error_in_exec
     out = ip.user_ns["out"]
     assert list(out.index) == ["r1", "r2", "r3"]
-    assert list(out.columns) == ["n", "label", "error"]
+    assert list(out.columns) == ["n", "label", "error", "cost"]
     assert out.loc["r1", "n"] == 10 and out.loc["r3", "label"] == "item 12"
     assert "RefusalError" in out.loc["r2", "error"]
     assert pd.isna(out.loc["r1", "error"])

@@ -120,12 +120,13 @@ def test_the_frame_keeps_index_and_order_and_failures_stay_per_row(server, setti
     out = ex(_frame(5))
     assert list(out.index) == [100, 101, 102, 103, 104]
     assert list(out.columns) == ["name", "size", "tags", "error", "attempts", "prompt_tokens",
-                                 "completion_tokens", "total_tokens"]
+                                 "completion_tokens", "total_tokens", "cost"]
+    assert out["cost"].isna().all()  # no price for this model: unknown, never made up
     assert list(out["name"]) == ["n0", "n1", None, "n3", "n4"]
     assert out.loc[101, "tags"] == ["a", "1"]
     assert out.loc[102, "error"].startswith("RefusalError")
     assert list(out["attempts"]) == [1] * 5
-    assert out["total_tokens"].sum() == 28  # the refusal counted no usage
+    assert out["total_tokens"].sum() == 28 + 30  # a refusal's tokens are billed too
     assert out.dtypes["size"] == "object" and out.dtypes["attempts"] == "int64"
     assert list(ex.meta().columns) == list(out.columns)
     assert dict(ex.meta().dtypes) == dict(out.dtypes)
@@ -139,6 +140,15 @@ def test_a_row_whose_template_cannot_be_filled_fails_alone(server, settings):
     assert server.requests == []
     out = Extractor(SCHEMA, "Row {k}: {item[txt]}")(frame)
     assert list(out["name"]) == ["n0", "n1"]
+
+
+def test_the_cost_column_prices_each_row(server, settings):
+    server.responder = _answer
+    ex = Extractor(SCHEMA, TEMPLATE, prices={"test-model": (1.0, 2.0)})
+    out = ex(_frame(2))
+    # 3 prompt and 4 completion tokens a row at $1 / $2 per million
+    assert list(out["cost"]) == pytest.approx([3e-6 + 8e-6] * 2)
+    assert pickle.loads(pickle.dumps(ex))(_frame(1))["cost"].iloc[0] == pytest.approx(11e-6)
 
 
 def test_kept_columns_come_first(server, settings):
@@ -159,7 +169,8 @@ def test_a_series_and_the_spark_shapes(server, settings):
     assert list(out.index) == [5, 6]
     assert ex.spark_schema() == ("`name` STRING, `size` BIGINT, `tags` STRING, "
                                  "`error` STRING, `attempts` BIGINT, `prompt_tokens` BIGINT, "
-                                 "`completion_tokens` BIGINT, `total_tokens` BIGINT")
+                                 "`completion_tokens` BIGINT, `total_tokens` BIGINT, "
+                                 "`cost` DOUBLE")
     (batch,) = list(ex.spark_batches(iter([pd.DataFrame({"x": [1]})])))
     assert batch.loc[0, "tags"] == '["t"]' and batch.loc[0, "size"] == 1
 

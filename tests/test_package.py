@@ -15,8 +15,8 @@ EXPECTED_ALL = {
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
-    "batch", "compare", "compare_each", "configure", "load_ipython_extension", "load_schema",
-    "score", "structured", "unload_ipython_extension",
+    "batch", "compare", "compare_each", "configure", "estimate", "load_ipython_extension",
+    "load_schema", "score", "structured", "unload_ipython_extension",
 }
 
 

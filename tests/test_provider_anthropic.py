@@ -90,7 +90,8 @@ def test_anthropic_build_options_and_thinking():
     [
         ("normal.json", Completion(  # cache reads count as prompt tokens
             text=json.dumps(ANSWER), finish="stop", model="claude-sonnet-4-5-20250929",
-            usage={"prompt_tokens": 412, "completion_tokens": 17, "total_tokens": 429})),
+            usage={"prompt_tokens": 412, "completion_tokens": 17, "total_tokens": 429,
+                   "cached_tokens": 400})),
         ("thinking.json", Completion(
             text=json.dumps(ANSWER), finish="stop", model="claude-sonnet-4-5-20250929",
             reasoning="The user wants Paris's population. The latest INSEE census (2021) "
@@ -259,3 +260,30 @@ def test_request_sent_in_every_mode(server, settings, mode, reply, extra):
     assert req.headers["x-api-key"] == CANARY
     assert req.headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in req.headers
+
+
+# --- cost facts ---------------------------------------------------------------------------------
+
+
+def test_count_request_is_the_messages_body_without_answer_settings():
+    p = get_provider("anthropic")
+    call = make_call("tools", temperature=0.5, max_tokens=99, stream=True)
+    url, body = p.count_request(call, BASE)
+    assert url == f"{BASE}/messages/count_tokens"
+    assert not {"max_tokens", "stream", "temperature"} & set(body)
+    assert body["system"] == SYSTEM and body["tools"][0]["input_schema"] == SCHEMA
+    assert body["tool_choice"] == {"type": "tool", "name": "city"}
+    assert p.parse_count({"input_tokens": 1234}) == 1234
+    with pytest.raises(ValueError):
+        p.parse_count({"type": "error"})
+    assert p.price_table_id == "anthropic" and p.batch_price_factor == 0.5
+
+
+def test_cache_reads_and_writes_are_read():
+    p = get_provider("anthropic")
+    body = json.loads(anthropic('{"a": 1}').body)
+    body["usage"] = {"input_tokens": 10, "cache_creation_input_tokens": 200,
+                     "cache_read_input_tokens": 3000, "output_tokens": 5}
+    assert p.parse(body).usage == {"prompt_tokens": 3210, "completion_tokens": 5,
+                                   "total_tokens": 3215, "cached_tokens": 3000,
+                                   "cache_write_tokens": 200}

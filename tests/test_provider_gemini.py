@@ -400,3 +400,28 @@ def test_request_sent_in_every_mode(server, settings, mode, reply, extra, config
         **extra,
         "generationConfig": {**config, "temperature": 0.5, "maxOutputTokens": 99}}
     assert req.headers["x-goog-api-key"] == CANARY and CANARY not in req.path
+
+
+# --- cost facts ---------------------------------------------------------------------------------
+
+
+def test_count_request_wraps_the_whole_request():
+    p = get_provider("gemini")
+    call = make_call("json_schema", max_tokens=99, stream=True)
+    url, body = p.count_request(call, BASE)
+    assert url == f"{BASE}/models/m-1:countTokens"
+    _, sent = p.build(call, BASE)
+    assert body == {"generateContentRequest": {"model": "models/m-1", **sent}}
+    tuned = make_call("json_schema", model="tunedModels/x")
+    assert p.count_request(tuned, BASE)[0] == f"{BASE}/tunedModels/x:countTokens"
+    assert p.parse_count({"totalTokens": 77, "promptTokensDetails": []}) == 77
+    with pytest.raises(ValueError):
+        p.parse_count({"error": {}})
+    assert p.price_table_id == "google" and p.batch_price_factor == 0.5
+
+
+def test_cached_content_tokens_are_read():
+    p = get_provider("gemini")
+    body = json.loads(gemini('{"a": 1}').body)
+    body["usageMetadata"]["cachedContentTokenCount"] = 9
+    assert p.parse(body).usage["cached_tokens"] == 9

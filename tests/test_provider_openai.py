@@ -261,3 +261,21 @@ def test_optional_fields_are_sent_nullable_and_mapped_back(server, settings):
     assert sent["schema"] == {"type": "object", "properties": {
         "a": {"type": "string"}, "b": {"type": ["integer", "null"], "minimum": 1}},
         "required": ["a", "b"], "additionalProperties": False}
+
+
+# --- cost facts ---------------------------------------------------------------------------------
+
+
+def test_cost_facts_no_count_endpoint_and_cached_tokens():
+    p = get_provider("openai")
+    assert p.price_table_id == "openai" and p.batch_price_factor == 0.5
+    assert p.count_request(make_call("json_schema"), BASE) is None
+    with pytest.raises(ValueError):
+        p.parse_count({"input_tokens": 3})
+    body = json.loads(chat('{"a": 1}').body)
+    body["usage"] = {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105,
+                     "prompt_tokens_details": {"cached_tokens": 64}}
+    assert p.parse(body).usage == {"prompt_tokens": 100, "completion_tokens": 5,
+                                   "total_tokens": 105, "cached_tokens": 64}
+    body["usage"]["prompt_tokens_details"]["cached_tokens"] = 0
+    assert "cached_tokens" not in p.parse(body).usage

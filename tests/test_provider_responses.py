@@ -259,3 +259,29 @@ def test_the_reask_sends_typed_items_with_the_previous_answer(server, settings):
     assert items[2]["type"] == "message" and items[2]["role"] == "user"
     assert items[2]["content"][0]["type"] == "input_text"
     assert "'population' is a required property" in items[2]["content"][0]["text"]
+
+
+# --- cost facts ---------------------------------------------------------------------------------
+
+
+def test_count_request_is_the_body_without_answer_settings():
+    p = get_provider("responses")
+    call = make_call("json_schema", temperature=0.5, max_tokens=99, stream=True)
+    url, body = p.count_request(call, BASE)
+    assert url == f"{BASE}/responses/input_tokens"
+    _, sent = p.build(call, BASE)
+    assert body == {k: v for k, v in sent.items()
+                    if k not in ("stream", "max_output_tokens", "temperature")}
+    assert body["text"]["format"]["schema"] == SCHEMA and body["instructions"] == SYSTEM
+    assert p.parse_count({"object": "response.input_tokens", "input_tokens": 321}) == 321
+    for bad in ({}, {"input_tokens": -1}, {"input_tokens": True}, [], {"input_tokens": "3"}):
+        with pytest.raises(ValueError):
+            p.parse_count(bad)
+    assert p.price_table_id == "openai" and p.batch_price_factor == 0.5
+
+
+def test_cached_input_tokens_are_read():
+    p = get_provider("responses")
+    body = json.loads(responses('{"a": 1}').body)
+    body["usage"]["input_tokens_details"] = {"cached_tokens": 7}
+    assert p.parse(body).usage["cached_tokens"] == 7

@@ -64,6 +64,7 @@ from .base import (
     finish_kind,
     has_parts,
     mentions_format,
+    read_count,
 )
 
 __all__ = ["CLAUDE_INPUTS", "CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION",
@@ -146,6 +147,11 @@ def _usage(raw: Any) -> dict[str, int]:
         out["completion_tokens"] = raw["output_tokens"]
     if out:
         out["total_tokens"] = out.get("prompt_tokens", 0) + out.get("completion_tokens", 0)
+    read, written = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
+    if isinstance(read, int) and read > 0:  # part of prompt_tokens, priced lower
+        out["cached_tokens"] = read
+    if isinstance(written, int) and written > 0:  # part of prompt_tokens, priced higher
+        out["cache_write_tokens"] = written
     return out
 
 
@@ -179,6 +185,9 @@ class Anthropic(Provider):
     dialect = CLAUDE_OUTPUTS
     rejection_words = ("output_format", "json outputs", "forced tool use")
     inputs = CLAUDE_INPUTS
+    price_table_id = "anthropic"
+    #: Message Batches: 50% of the synchronous price, within 24 h
+    batch_price_factor = 0.5
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body. ``ValueError`` for a forced tool with thinking, or a bad mode."""
@@ -230,6 +239,18 @@ class Anthropic(Provider):
     def auth_headers(self, key: str) -> dict[str, str]:
         """``x-api-key: KEY``."""
         return {"x-api-key": key}
+
+    def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
+        """``POST {base}/messages/count_tokens``: the Messages body without ``max_tokens``,
+        ``stream`` and ``temperature`` (the endpoint takes none of them)."""
+        _, body = self.build(call, base_url)
+        for key in ("max_tokens", "stream", "temperature"):
+            body.pop(key, None)
+        return f"{base_url}/messages/count_tokens", body
+
+    def parse_count(self, body: Any) -> int:
+        """``{"input_tokens": N}``."""
+        return read_count(body, "input_tokens")
 
     def extra_headers(self) -> dict[str, str]:
         """The API version and the body's type."""

@@ -260,6 +260,11 @@ class Provider:
     rejection_words: ClassVar[tuple[str, ...]] = ()
     #: the images and documents it takes, their limits, the largest image it makes use of
     inputs: ClassVar[InputLimits] = InputLimits()
+    #: its id in the price table (genai-prices), tried first for its models' prices
+    price_table_id: ClassVar[str | None] = None
+    #: what its batch API charges, as a share of the synchronous price (0.5: half); None
+    #: when it has no batch API
+    batch_price_factor: ClassVar[float | None] = None
 
     def __repr__(self) -> str:
         return f"<provider {self.name!r}: {self.title}>"
@@ -352,6 +357,16 @@ class Provider:
     def rejects_inputs(self, status: int, message: str) -> bool:
         """Whether an error answer means "this model does not take images / documents"."""
         return mentions_inputs(status, message)
+    # --- token counting --------------------------------------------------------------------
+
+    def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]] | None:
+        """The URL and body that ask the provider's token-count endpoint how many input
+        tokens ``call`` would take; None when the format has no such endpoint."""
+        return None
+
+    def parse_count(self, body: Any) -> int:
+        """The input-token count from the count endpoint's answer; ``ValueError`` otherwise."""
+        raise ValueError("this format has no token-count endpoint")
 
 
 # Wording servers use when they do not take a response format / schema feature. Matched
@@ -449,6 +464,12 @@ def content_items(content: Any) -> list[Any]:
 def has_parts(content: Any) -> bool:
     """Whether a message's content carries an image or document part."""
     return isinstance(content, (list, tuple)) and any(isinstance(i, Part) for i in content)
+def read_count(body: Any, key: str) -> int:
+    """The whole number ``body[key]`` of a token-count answer; ``ValueError`` otherwise."""
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"the answer has no {key!r} count")
+    return value
 
 
 def content_text(content: Any) -> str:

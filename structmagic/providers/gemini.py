@@ -68,6 +68,7 @@ from .base import (
     content_text,
     finish_kind,
     has_parts,
+    read_count,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +146,9 @@ def _usage(raw: Any) -> dict[str, int]:
         out["total_tokens"] = raw["totalTokenCount"]
     elif out:
         out["total_tokens"] = sum(out.values())
+    cached = raw.get("cachedContentTokenCount")
+    if isinstance(cached, int) and cached > 0:  # part of promptTokenCount, priced lower
+        out["cached_tokens"] = cached
     return out
 
 
@@ -185,6 +189,9 @@ class Gemini(Provider):
                        "toolconfig", "function_calling_config", "functioncallingconfig",
                        "mime type")
     inputs = GEMINI_INPUTS
+    price_table_id = "google"
+    #: batchGenerateContent: 50% of the synchronous price, target 24 h
+    batch_price_factor = 0.5
 
     def can_send(self, mode: str, request: Conversion) -> bool:
         """The OpenAPI subset cannot carry a recursive schema (it has no ``$ref``)."""
@@ -258,6 +265,19 @@ class Gemini(Provider):
     def auth_headers(self, key: str) -> dict[str, str]:
         """``x-goog-api-key: KEY`` (never ``?key=`` in the URL)."""
         return {"x-goog-api-key": key}
+
+    def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
+        """``POST {base}/models/{model}:countTokens`` with the whole request as
+        ``generateContentRequest`` (so the system instruction and the schema count too)."""
+        url, body = self.build(call, base_url)
+        model = call.model if call.model.startswith(("models/", "tunedModels/")) else (
+            f"models/{call.model}")
+        return (f"{url[: url.rindex(':')]}:countTokens",
+                {"generateContentRequest": {"model": model, **body}})
+
+    def parse_count(self, body: Any) -> int:
+        """``{"totalTokens": N}``."""
+        return read_count(body, "totalTokens")
 
     def parse(self, body: Any) -> Completion:
         """A whole answer (or the JSON array a non-SSE stream gives) as a :class:`Completion`."""

@@ -108,6 +108,9 @@ def _usage(raw: Any) -> dict[str, int]:
            if isinstance(raw.get(k), int)}
     if out and "total_tokens" not in out:
         out["total_tokens"] = out.get("prompt_tokens", 0) + out.get("completion_tokens", 0)
+    cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if isinstance(cached, int) and cached > 0:  # part of prompt_tokens, priced lower
+        out["cached_tokens"] = cached
     return out
 
 
@@ -135,6 +138,9 @@ class OpenAIChat(Provider):
                                 images=True, documents=True, batch_api=True)
     dialect = OPENAI_STRICT
     inputs = OPENAI_INPUTS
+    price_table_id = "openai"
+    #: the Batch API: 50% of the synchronous price, results within 24 h
+    batch_price_factor = 0.5
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": call.model,

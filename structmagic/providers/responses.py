@@ -60,6 +60,7 @@ from .base import (
     content_text,
     finish_kind,
     has_parts,
+    read_count,
 )
 from .openai import OPENAI_INPUTS, OPENAI_STRICT
 
@@ -83,6 +84,9 @@ def _usage(raw: Any) -> dict[str, int]:
     if out:
         total = raw.get("total_tokens")
         out["total_tokens"] = total if isinstance(total, int) else sum(out.values())
+    cached = (raw.get("input_tokens_details") or {}).get("cached_tokens")
+    if isinstance(cached, int) and cached > 0:  # part of input_tokens, priced lower
+        out["cached_tokens"] = cached
     return out
 
 
@@ -137,6 +141,9 @@ class Responses(Provider):
     dialect = OPENAI_STRICT
     rejection_words = ("text.format", "'text'", "response_format")
     inputs = RESPONSES_INPUTS
+    price_table_id = "openai"
+    #: the Batch API (``/v1/responses`` lines): 50% of the synchronous price, within 24 h
+    batch_price_factor = 0.5
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body; system messages become ``instructions``."""
@@ -179,6 +186,18 @@ class Responses(Provider):
     def auth_headers(self, key: str) -> dict[str, str]:
         """``Authorization: Bearer KEY``."""
         return {"Authorization": f"Bearer {key}"}
+
+    def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
+        """``POST {base}/responses/input_tokens``: the request's body without the fields that
+        only shape the answer (``stream``, ``max_output_tokens``, ``temperature``)."""
+        _, body = self.build(call, base_url)
+        for key in ("stream", "max_output_tokens", "temperature"):
+            body.pop(key, None)
+        return f"{base_url}/responses/input_tokens", body
+
+    def parse_count(self, body: Any) -> int:
+        """``{"object": "response.input_tokens", "input_tokens": N}``."""
+        return read_count(body, "input_tokens")
 
     def parse(self, body: Any) -> Completion:
         """A whole response object as a :class:`Completion`.

@@ -1,0 +1,210 @@
+"""A spending cap for a batch (``--max-cost USD``, ``batch(..., max_cost=USD)``).
+
+Before an item is handed to a worker, its cost is estimated and reserved; the item starts
+only if what was spent, plus what the items in flight are expected to cost, plus its own
+estimate stays within the cap. When an item does not fit, no new item starts until those in
+flight have finished (their real cost replaces their estimate); if it still does not fit,
+the batch stops there: the finished items are kept, and every item from that one on is a
+:class:`NotRun` ("not run: budget"). So the total can pass the cap only by what the items in
+flight cost beyond their estimates: at most one in-flight window.
+
+An item's estimate (:class:`ItemEstimator`): its input tokens counted locally (as the
+estimator does), times the ratio of real to counted input tokens of the items finished so
+far (1.25 before any has); its output tokens: the mean plus two standard errors of the
+finished items' real output (re-asks included), capped by ``max_tokens`` -- before any item
+has finished, ``max_tokens``, or else twice the schema's typical answer. The items in flight
+are re-estimated as the finished ones teach (as that many items of their mean size). An
+item the recording already holds (``cache`` / ``replay`` mode) is estimated at 0: it costs
+nothing, which is how a re-run with a higher cap resumes without paying twice for the
+finished rows.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, StructuredError
+from .calc import cost_of, money
+from .prices import price_for, unknown_price_hint
+from .tokens import answer_tokens
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..result import Result
+    from ..schema import SchemaSpec
+
+__all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun"]
+
+NOT_RUN = "not run: budget"
+
+
+class NotRun(StructuredError):
+    """An item that was not sent: the batch stopped at its budget (``--max-cost``)."""
+
+
+class ItemEstimator:
+    """The expected cost of one more item of a batch, learning from the finished ones."""
+
+    def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings) -> None:
+        from ..providers import get_provider
+
+        self.items = items
+        self.spec = spec
+        self.settings = settings
+        self.provider = get_provider(settings.provider)
+        self.price = price_for(self.provider, settings.model, base_url=settings.base_url,
+                               overrides=settings.prices)
+        if self.price is None:
+            raise ConfigError(
+                f"--max-cost needs a price, and the {unknown_price_hint(settings.model)}.")
+        _, typical = answer_tokens(spec.original)
+        # before any item has finished: the most an answer may take, else a generous guess
+        self._first_output = float(settings.max_tokens or 2 * typical)
+        self._first: tuple[Any, Any] | None = None  # the request schema and first step
+        self._lock = threading.Lock()
+        self._real_in = 0
+        self._counted_in = 0
+        self._n_out, self._sum_out, self._sq_out = 0, 0.0, 0.0
+
+    def counted(self, index: int) -> int:
+        """The local input-token count of item ``index``'s first request (-1 when the
+        recording holds it, 0 when it cannot be sent: it will fail before any request)."""
+        from ..loop import Conversation, make_call, plan
+        from ..transport.send import is_recorded
+        from .tokens import count_body
+
+        if self._first is None:
+            request = self.spec.request_for(self.provider)
+            self._first = (request, plan(self.settings, self.provider, request)[0])
+        request, step = self._first
+        try:
+            talk = Conversation(self.items[index], self.settings.system, request.text)
+            call = make_call(self.settings, self.spec, request, step,
+                             talk.messages(step.mode), stream=False)
+            if self.settings.cache in ("cache", "replay") and is_recorded(
+                    call, self.settings, self.provider):
+                return -1
+            _, body = self.provider.build(call, self.settings.base_url)
+            return count_body(body)
+        except (StructuredError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def learned(self) -> tuple[float, float]:
+        """``(input ratio, output tokens)`` for the next estimates: the ratio of real to
+        counted input tokens so far (1.25 before any item has finished), and the mean plus
+        two standard errors of the real output tokens (before any: the first guess)."""
+        with self._lock:
+            ratio = self._real_in / self._counted_in if self._counted_in else 1.25
+            n, total, squares = self._n_out, self._sum_out, self._sq_out
+        if not n:
+            return ratio, self._first_output
+        mean = total / n
+        # one answer says little about the spread: assume half its size
+        spread = (squares - n * mean * mean) / (n - 1) if n > 1 else (0.5 * mean) ** 2
+        sd = math.sqrt(max(0.0, spread))
+        guess = mean + 2 * sd / math.sqrt(n)
+        cap = self.settings.max_tokens
+        return ratio, (min(guess, cap) if cap else guess)
+
+    def cost(self, tokens: int, learned: tuple[float, float] | None = None) -> float:
+        """USD an item of ``tokens`` counted input tokens is expected to cost (0 for one the
+        recording holds: ``tokens < 0``); ``learned`` as :meth:`learned` gives it."""
+        if tokens < 0:
+            return 0.0
+        ratio, out = learned or self.learned()
+        usage = {"prompt_tokens": math.ceil(tokens * ratio), "completion_tokens": math.ceil(out)}
+        return cost_of(usage, self.price) or 0.0
+
+    def learn(self, counted: int, result: Result) -> None:
+        """Take a finished item's real usage (and its local count) into the estimates."""
+        usage = result.usage or {}
+        real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        with self._lock:
+            if counted > 0 and isinstance(real_in, int):
+                self._real_in += real_in
+                self._counted_in += counted
+            if isinstance(real_out, int):
+                self._n_out += 1
+                self._sum_out += real_out
+                self._sq_out += real_out * real_out
+
+
+class Budget:
+    """A cap, what was spent, and the items in flight (estimated anew as the finished ones
+    teach the estimator), used from the batch's submitting thread."""
+
+    def __init__(self, max_cost: float, estimator: ItemEstimator | None = None) -> None:
+        if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
+                math.isfinite(max_cost) and max_cost >= 0):
+            raise ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
+        self.max_cost = float(max_cost)
+        self.estimator = estimator
+        self.spent = 0.0
+        self.saved = 0.0
+        self._in_flight: dict[int, int] = {}  # item -> its counted input tokens (-1: recorded)
+        self._n_flying = 0
+        self._tokens_flying = 0
+        self._lock = threading.Lock()
+        self.stopped_at: int | None = None
+
+    def _expected(self, tokens: int, learned: tuple[float, float] | None = None) -> float:
+        if self.estimator is None:
+            return 0.0
+        return self.estimator.cost(tokens, learned)
+
+    @property
+    def in_flight(self) -> float:
+        """What the items in flight are expected to cost now (priced as that many items of
+        their mean counted size: one sum, not one price per item, as each item starts)."""
+        with self._lock:
+            n, tokens = self._n_flying, self._tokens_flying
+        if self.estimator is None or not n:
+            return 0.0
+        return n * self.estimator.cost(round(tokens / n))
+
+    def admit(self, index: int) -> bool:
+        """Whether item ``index`` may start: the cost so far, plus the items in flight, plus
+        its own estimate stay within the cap. If so it counts as in flight."""
+        tokens = self.estimator.counted(index) if self.estimator is not None else -1
+        ahead = self.spent + self.in_flight + self._expected(tokens)
+        if ahead > self.max_cost + 1e-12:
+            return False
+        with self._lock:
+            self._in_flight[index] = tokens
+            if tokens >= 0:  # a recorded item costs nothing: not counted as flying
+                self._n_flying += 1
+                self._tokens_flying += tokens
+        return True
+
+    def settle(self, index: int, result: Result) -> None:
+        """Item ``index`` finished: its real cost (else its estimate) counts as spent."""
+        with self._lock:
+            tokens = self._in_flight.pop(index, -1)
+            if tokens >= 0:
+                self._n_flying -= 1
+                self._tokens_flying -= tokens
+        cost = result.cost if result.cost is not None else self._expected(tokens)
+        if self.estimator is not None:
+            self.estimator.learn(tokens, result)
+        self.spent += cost
+        self.saved += result.saved or 0.0
+
+    def stop(self, index: int) -> None:
+        """The batch stops before item ``index``."""
+        self.stopped_at = index
+
+    def not_run(self, schema_name: str) -> Result:
+        """The result of an item the budget stopped."""
+        from ..result import Result
+
+        return Result(error=NotRun(f"{NOT_RUN} (the cap {money(self.max_cost)} was reached)",
+                                   hint="Run again with a higher --max-cost; with --cache "
+                                        "cache the finished rows cost nothing again."),
+                      schema_name=schema_name, cost=0.0)
+
+    def __repr__(self) -> str:
+        return (f"<Budget {money(self.spent)} spent of {money(self.max_cost)}, "
+                f"{money(self.in_flight)} in flight>")

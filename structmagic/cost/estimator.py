@@ -1,0 +1,377 @@
+"""What a column will cost, before it runs: :func:`estimate`.
+
+By default nothing is sent. For every row the request is built exactly as it would go out
+(the first way of asking of the provider's ladder), and its input tokens are counted:
+
+- locally, by the heuristic of :mod:`structmagic.cost.tokens` (low / high: -20% / +25%);
+- exactly, with ``exact=True`` (``--exact``), by the provider's token-count endpoint (one
+  free request a row; Chat Completions has none);
+- calibrated, with ``sample=K`` (``--sample K``): K rows spread evenly over the column are
+  really run (and paid for, or answered from the cassette in ``cache`` mode), and the ratio
+  of their real input tokens to the local count scales every row.
+
+Output tokens come from the sample's real answers (mean ± two standard errors, re-asks
+included), else from the schema's shape (low: a minimal answer; expected: a typical one),
+capped by ``max_tokens``, which is also the high end (without a sample or ``max_tokens``
+there is no high end: nothing bounds an answer). The cost range is given for the ordinary
+(threaded) path and for the provider's batch API (its batch tier, half price for every
+shipped provider). Prompt caching is not assumed (it can only make the run cheaper).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import errors as E
+from .calc import cost_of, money
+from .prices import Price, price_for, table_info
+from .tokens import answer_tokens, count_body
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers import Provider
+    from ..providers.base import Call
+    from ..result import Result
+    from ..schema import SchemaSpec
+
+__all__ = ["Estimate", "Range", "estimate", "row_calls"]
+
+#: the local count's band: a vendor's tokenizer is rarely further off on prose
+LOCAL_LOW, LOCAL_HIGH = 0.8, 1.25
+
+
+@dataclass(frozen=True)
+class Range:
+    """Low, expected and high figures (high None: unbounded)."""
+
+    low: float
+    expected: float
+    high: float | None
+
+    def scaled(self, k: float) -> Range:
+        return Range(self.low * k, self.expected * k, None if self.high is None else
+                     self.high * k)
+
+
+@dataclass
+class Estimate:
+    """What a column will cost: rows, tokens, the price, and cost ranges (USD).
+
+    ``cost`` is the ordinary (threaded) path; ``batch_cost`` the provider's batch API (None
+    without one, or without a price); both None when the price is unknown. ``sample`` holds
+    the sampled rows' results (their real ``cost``), ``sample_cost`` what they cost.
+    """
+
+    rows: int
+    schema_name: str
+    provider: str
+    model: str
+    input_tokens: Range
+    output_tokens: Range
+    input_from: str
+    output_from: str
+    price: Price | None
+    table: str
+    cost: Range | None
+    batch_cost: Range | None
+    batch_note: str = ""
+    sample: list[Result] = field(default_factory=list, repr=False)
+    sample_cost: float | None = None
+    sample_saved: float | None = None
+    sent: str = "nothing was sent"
+
+    def __repr__(self) -> str:
+        expected = money(self.cost.expected) if self.cost else "price unknown"
+        return (f"<Estimate {self.rows} rows of {self.schema_name}: {expected} expected, "
+                f"model {self.model}>")
+
+    def text(self) -> str:
+        """The estimate as lines of text (what the magic prints)."""
+        lines = [f"Estimate for {_n(self.rows)} {'row' if self.rows == 1 else 'rows'} of "
+                 f"{self.schema_name} (model {self.model}, {self.provider} format):"]
+        lines.append(f"  input tokens   {_tokens(self.input_tokens)}  ({self.input_from})")
+        lines.append(f"  output tokens  {_tokens(self.output_tokens)}  ({self.output_from})")
+        if self.price is None:
+            lines.append(f"  price          unknown for {self.model} (not in {self.table})")
+            lines.append(f"                 set one: %structured_config --price "
+                         f"{self.model}=INPUT,OUTPUT (USD per million tokens)")
+        else:
+            lines.append(f"  price          {self.price.describe()}  ({self.price.source}"
+                         + ("" if self.price.source.startswith(self.table.split(" (")[0])
+                            or self.price.source.startswith("your") else f"; {self.table}")
+                         + ")")
+        if self.cost is not None:
+            lines.append(f"  cost           {_money_range(self.cost)}")
+        if self.batch_cost is not None:
+            lines.append(f"  batch API      {_money_range(self.batch_cost)}  ({self.batch_note})")
+        elif self.price is not None and self.batch_note:
+            lines.append(f"  batch API      {self.batch_note}")
+        if self.sample:
+            spent = money(self.sample_cost)
+            saved = f", {money(self.sample_saved)} saved by the recording" if (
+                self.sample_saved) else ""
+            lines.append(f"  the sample of {len(self.sample)} rows cost {spent}{saved}")
+        else:
+            lines.append(f"  {self.sent}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return ('<pre style="white-space:pre-wrap;margin:0">' + html.escape(self.text())
+                + "</pre>")
+
+
+def _n(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def _tokens(r: Range) -> str:
+    high = "no bound" if r.high is None else _n(r.high)
+    if r.low == r.expected == r.high:
+        return _n(r.expected)
+    return f"low {_n(r.low)} · expected {_n(r.expected)} · high {high}"
+
+
+def _money_range(r: Range) -> str:
+    high = "no bound (give --max-tokens or --sample K)" if r.high is None else money(r.high)
+    return f"low {money(r.low)} · expected {money(r.expected)} · high {high}"
+
+
+# --- the requests of the rows ----------------------------------------------------------------
+
+
+def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
+              provider: Provider) -> list[Call]:
+    """The first request of each row, as the request loop would send it."""
+    from ..api import _check_prompt
+    from ..loop import Conversation, make_call, plan
+
+    request = spec.request_for(provider)
+    step = plan(settings, provider, request)[0]
+    calls = []
+    for i, prompt in enumerate(prompts):
+        try:
+            _check_prompt(prompt, settings.system)
+        except E.InputError as exc:
+            raise E.InputError(f"Row {i}: {exc.message}") from None
+        talk = Conversation(prompt, settings.system, request.text)
+        calls.append(make_call(settings, spec, request, step, talk.messages(step.mode),
+                               stream=False))
+    return calls
+
+
+def local_counts(calls: Iterable[Call], settings: Settings, provider: Provider) -> list[int]:
+    """The heuristic input tokens of each request (its body as it would be sent)."""
+    out = []
+    for call in calls:
+        try:
+            _, body = provider.build(call, settings.base_url)
+        except ValueError as exc:
+            raise E.ConfigError(f"The {provider.name} format cannot send this request: "
+                                f"{exc}") from None
+        out.append(count_body(body))
+    return out
+
+
+def exact_counts(calls: Sequence[Call], settings: Settings, provider: Provider,
+                 concurrency: int) -> list[int]:
+    """The provider's own input-token count of each request (``concurrency`` at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .count import count_tokens, has_count_endpoint, no_count_endpoint
+
+    if not has_count_endpoint(provider):
+        raise no_count_endpoint(provider)
+    if not calls:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(calls))),
+                              thread_name_prefix="structmagic-count")
+    try:
+        return list(pool.map(lambda c: count_tokens(c, settings, provider), calls))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``k`` row indices spread evenly over ``n`` rows (the first row always among them)."""
+    k = max(0, min(k, n))
+    return sorted({(i * n) // k for i in range(k)}) if k else []
+
+
+# --- the estimate ----------------------------------------------------------------------------
+
+
+def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: bool = False,
+             concurrency: int = 16, **options: Any) -> Estimate:
+    """Estimate what running ``schema`` over ``prompts`` will cost, without running it.
+
+    Options are those of :func:`structmagic.batch` (``model``, ``provider``, ``max_tokens``,
+    ``prices`` ...). ``exact=True`` counts input tokens with the provider's count endpoint;
+    ``sample=K`` runs K rows (spread over the column) and extrapolates from their real usage.
+    Returns an :class:`Estimate`; raises a :class:`~structmagic.StructuredError` on bad
+    input, before any request.
+    """
+    from ..api import guarded
+    from ..config import resolve
+    from ..providers import get_provider
+    from ..schema import load_schema
+
+    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+        raise E.ConfigError(f"sample must be a whole number of rows >= 0, not {sample!r}.")
+    for name in ("stream", "steps_field", "on_partial", "on_progress", "max_cost"):
+        options.pop(name, None)
+    pacing: dict[str, Any] = {name: options.pop(name) for name in (
+        "max_requests_per_minute", "max_tokens_per_minute") if name in options}
+    spec = load_schema(schema)
+    settings = resolve(options)
+    options = {**options, **pacing}  # the sample's batch paces like any other
+    provider = get_provider(settings.provider)
+
+    def work() -> Estimate:
+        return _estimate(items, spec, settings, provider, sample=sample, exact=exact,
+                         concurrency=concurrency, options=options)
+
+    try:
+        return guarded(work)
+    except KeyboardInterrupt:
+        from ..api import interrupted
+
+        raise interrupted() from None
+
+
+def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provider: Provider,
+              *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any]
+              ) -> Estimate:
+    n = len(items)
+    calls = row_calls(items, spec, settings, provider)
+    counted = local_counts(calls, settings, provider)
+    price = price_for(provider, settings.model, base_url=settings.base_url,
+                      overrides=settings.prices)
+    sampled: list[Result] = []
+    ratio_range: Range | None = None
+    outputs: list[int] = []
+    if sample:
+        sampled, ratio_range, outputs = _run_sample(items, spec, counted, sample, concurrency,
+                                                    options)
+    if exact:
+        exact_in = exact_counts(calls, settings, provider, concurrency)
+        total = float(sum(exact_in))
+        input_tokens = Range(total, total, total)
+        input_from = f"counted by the {provider.name} token-count endpoint"
+    elif ratio_range is not None:
+        input_tokens = ratio_range.scaled(sum(counted))
+        input_from = f"counted locally, scaled by the sample's ratio {ratio_range.expected:.2f}"
+    else:
+        total = float(sum(counted))
+        input_tokens = Range(total * LOCAL_LOW, total, total * LOCAL_HIGH)
+        input_from = "counted locally: ~4 characters a token; --exact asks the server"
+    output_tokens, output_from = _outputs(n, spec, settings.max_tokens, outputs)
+    cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
+    batch_cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=True)
+    factor = provider.batch_price_factor
+    if factor is None:
+        note = f"the {provider.name} format has no batch API"
+    elif price is not None and price.batch_input is not None and not price.tiers:
+        note = "the table's batch price; results within 24 h"
+    else:
+        note = f"{_share(factor)} the price; results within 24 h"
+    spent = [r.cost for r in sampled]
+    return Estimate(
+        rows=n, schema_name=spec.name, provider=provider.name, model=settings.model,
+        input_tokens=input_tokens, output_tokens=output_tokens, input_from=input_from,
+        output_from=output_from, price=price, table=table_info(), cost=cost,
+        batch_cost=batch_cost, batch_note=note, sample=sampled,
+        sample_cost=None if any(c is None for c in spent) else sum(c or 0.0 for c in spent),
+        sample_saved=sum(r.saved or 0.0 for r in sampled) or None,
+        sent=(f"sent only the {_n(n)} token-count requests" if exact
+              else "nothing was sent"),
+    )
+
+
+def _share(factor: float) -> str:
+    return "half" if factor == 0.5 else f"{factor:.0%} of"
+
+
+def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: list[int], k: int,
+                concurrency: int, options: Mapping[str, Any]
+                ) -> tuple[list[Result], Range | None, list[int]]:
+    """Run ``k`` rows for real; the input ratio (real / local count) and each row's output."""
+    from ..batching import batch
+
+    picks = spread(len(items), k)
+    results = batch([items[i] for i in picks], spec, concurrency=concurrency, **options)
+    ratios: list[float] = []
+    outputs: list[int] = []
+    for i, res in zip(picks, results, strict=True):
+        usage = res.usage or {}
+        real_in, real_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(real_in, int) and counted[i] > 0:
+            ratios.append(real_in / counted[i])
+        if isinstance(real_out, int):
+            outputs.append(real_out)
+    if not ratios and not outputs:
+        failed = next((r.error for r in results if r.error is not None), None)
+        raise E.StructuredError(
+            f"None of the {len(picks)} sampled rows came back with token counts"
+            + (f" (the first error: {type(failed).__name__}: {failed})" if failed else "")
+            + ".", hint="Run the estimate without --sample, or check the server.")
+    ratio = None
+    if ratios:
+        mean = statistics.fmean(ratios)
+        half = _half_width(ratios, mean)
+        ratio = Range(max(0.0, mean - half), mean, mean + half)
+    return results, ratio, outputs
+
+
+def _half_width(values: list[float], mean: float) -> float:
+    """Two standard errors of the mean, and at least 5% of it (a small sample says little)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return max(2 * sd / math.sqrt(len(values)), 0.05 * mean)
+
+
+def _outputs(n: int, spec: SchemaSpec, max_tokens: int | None, sampled: list[int]
+             ) -> tuple[Range, str]:
+    """Output tokens of the whole column, and where the figure comes from."""
+    cap = float(max_tokens) if max_tokens else None
+    if sampled:
+        mean = statistics.fmean(sampled)
+        half = _half_width([float(v) for v in sampled], mean)
+        low, high = max(0.0, mean - half), mean + half
+        if cap is not None:
+            mean, low, high = min(mean, cap), min(low, cap), min(high, cap)
+        where = f"from a sample of {len(sampled)} rows, re-asks included"
+        return Range(low * n, mean * n, high * n), where
+    low_one, typical = answer_tokens(spec.original)
+    if cap is not None:
+        return (Range(min(low_one, cap) * n, min(typical, cap) * n, cap * n),
+                "guessed from the schema; high: --max-tokens; --sample K measures it")
+    return (Range(float(low_one * n), float(typical * n), None),
+            "guessed from the schema; --sample K measures it")
+
+
+def _cost_range(n: int, inp: Range, out: Range, price: Price | None, *, batch_tier: bool
+                ) -> Range | None:
+    """The column's cost at each end (each row priced on its own: tiers are per request)."""
+    if price is None or n == 0:
+        return None if price is None else Range(0.0, 0.0, 0.0)
+
+    def one(tokens_in: float, tokens_out: float) -> float | None:
+        usage = {"prompt_tokens": round(tokens_in / n), "completion_tokens":
+                 round(tokens_out / n)}
+        each = cost_of(usage, price, batch_tier=batch_tier)
+        return None if each is None else each * n
+
+    low, expected = one(inp.low, out.low), one(inp.expected, out.expected)
+    if low is None or expected is None:
+        return None
+    high = None if inp.high is None or out.high is None else one(inp.high, out.high)
+    return Range(low, expected, high)
