@@ -1,7 +1,8 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
-``%load_ext structmagic`` registers ``%%structured`` and ``%structured_config``; the same
-machinery is available from Python as :func:`structured` and :func:`batch`.
+``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
+``%structured_batches``; the same machinery is available from Python as :func:`structured`,
+:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`).
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -20,7 +21,11 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
     "BatchInterrupted",
+    "BatchJob",
+    "BatchRowError",
+    "BatchUnavailableError",
     "CassetteError",
     "CassetteMissError",
     "ConfigError",
@@ -46,6 +51,7 @@ __all__ = [
     "load_ipython_extension",
     "load_schema",
     "structured",
+    "submit_batch",
     "unload_ipython_extension",
 ]
 
@@ -53,6 +59,8 @@ _LAZY = {
     "structured": "api",
     "batch": "batching",
     "BatchInterrupted": "batching",
+    "BatchJob": "batchapi",
+    "submit_batch": "batchapi",
     "configure": "config",
     "Result": "result",
     "SchemaSpec": "schema",
@@ -62,6 +70,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import structured
+    from .batchapi import BatchJob, submit_batch
     from .batching import BatchInterrupted, batch
     from .config import configure
     from .errors import (
@@ -70,6 +79,9 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BatchError,
+        BatchRowError,
+        BatchUnavailableError,
         CassetteError,
         CassetteMissError,
         ConfigError,

@@ -146,6 +146,8 @@ def batch(
     on_progress: Callable[[BatchProgress], None] | None = None,
     max_requests_per_minute: float | None = None,
     max_tokens_per_minute: float | None = None,
+    via: str = "threads",
+    batch_retry: str = "sync",
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -155,7 +157,22 @@ def batch(
     thread after each item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt
     carrying the results) on interrupt; bad input (schema, options) raises before any
     request; a bad item (a prompt that cannot be sent) fails alone.
+
+    ``via="batch-api"`` sends the rows through the provider's asynchronous batch API
+    instead (half the price, no rate limits, resumable: see
+    :func:`structmagic.submit_batch`), waits, and re-runs the rows that failed there
+    synchronously (``batch_retry="sync"``, or ``"none"`` to leave them failed);
+    ``via="auto"`` does the same, or uses threads on a server without batch routes.
     """
+    if via != "threads":
+        from .batchapi import VIAS, run_batch
+
+        if via not in VIAS:
+            from .errors import ConfigError
+
+            raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
+        return run_batch(prompts, schema, via=via, batch_retry=batch_retry,
+                         concurrency=concurrency, **options)
     from .api import guarded, run
     from .config import resolve
     from .errors import ConfigError

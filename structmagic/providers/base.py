@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
+    from ._batch import BatchAPI
 
 __all__ = [
     "AUTO",
@@ -325,6 +326,12 @@ class Provider:
     def error_message(self, body: Any) -> str | None:
         """The server's error message from an error body, if it has the format's shape."""
         raise NotImplementedError
+
+    # --- the batch API -----------------------------------------------------------------------
+
+    #: its asynchronous batch API's facts and translations (None: it has none); see
+    #: :mod:`structmagic.providers._batch`
+    batch_api: ClassVar[BatchAPI | None] = None
 
 
 # Wording servers use when they do not take a response format / schema feature. Matched

@@ -52,7 +52,7 @@ from .base import (
     content_text,
     finish_kind,
 )
-from .openai import OPENAI_STRICT
+from .openai import OPENAI_STRICT, OpenAIBatchAPI
 
 __all__ = ["Responses", "error_message"]
 
@@ -218,6 +218,11 @@ class Responses(Provider):
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""
         return error_message(body)
+
+    # --- the batch API ------------------------------------------------------------------------
+
+    #: OpenAI's batch API, with lines for ``/v1/responses``
+    batch_api = OpenAIBatchAPI()
 
 
 def _input_item(message: Mapping[str, Any]) -> dict[str, Any]:
