@@ -120,7 +120,8 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext structmagic``: register ``%%structured`` and ``%structured_config``."""
+    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config`` and
+    ``%structured_batches``."""
     from .magic import StructuredMagics
 
     ipython.register_magics(StructuredMagics)

@@ -3,7 +3,9 @@
 VAR may be a list (``{item}``), a pandas Series (``{item}``, index kept) or a DataFrame
 (``{column}`` per row, and ``{item}`` for the row as a dict). NAME gets a list of values,
 or — for a Series or DataFrame when pandas is installed — a DataFrame with one column per
-top-level field plus an ``error`` column, aligned with the input's index.
+top-level field plus an ``error`` column, aligned with the input's index. With
+``--batch-api`` the rows go through the provider's batch API instead of parallel requests
+(:mod:`structmagic.batchapi.cell`); they are bound the same way.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             prompts.append(fill_template(body, _Layered(row, ns)))
         except TemplateError as exc:
             raise UsageError(f"--each row {i!r}: {exc}") from None
+    if getattr(args, "batch_api", None):
+        from .batchapi.cell import via_batch_api
+
+        outcome = via_batch_api(magics, args, spec, prompts, options)
+        if isinstance(outcome, tuple):
+            found, stopped = outcome
+            return _bind(magics, args, found, stopped, index, kind)
+        if outcome is not None:
+            return outcome  # --no-wait: the job, still running
     bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
     bar.show()
     concurrency = args.concurrency or 16
@@ -92,6 +103,14 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         bar.interrupted(progress)
     else:
         bar.update(progress, final=True)
+    if bar.box is None and not args.quiet:
+        print(bar.text)
+    return _bind(magics, args, results, interrupted, index, kind)
+
+
+def _bind(magics: Any, args: Any, results: list[Any], interrupted: Any, index: list[Any],
+          kind: str) -> Any:
+    """Bind (or return) the values of the rows, as a list or an aligned DataFrame."""
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
         value = results_frame(results, index)
@@ -99,8 +118,6 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         value = [r.data for r in results]
     if args.out is not None:
         magics.shell.user_ns[args.out] = value
-    if bar.box is None and not args.quiet:
-        print(bar.text)
     if interrupted is not None:
         raise KeyboardInterrupt(
             f"{interrupted} (the finished items are bound"

@@ -47,7 +47,7 @@ from .wire import Wire
 if TYPE_CHECKING:
     from .rows import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus"]
+__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "poll_parts", "record_status"]
 
 _now: Callable[[], float] = time.time  # wall clock: the manifest's times (tests replace it)
 _sleep: Callable[[float], None] = time.sleep  # the wait between polls (tests replace it)
@@ -156,29 +156,9 @@ class BatchJob:
     def status(self) -> BatchStatus:
         """Poll each part that has not ended (and each part once per session), keep what
         was seen in the manifest, and return where the job stands."""
-        api, base = self.plan.api, self.plan.settings.base_url
-        replayed, repeated = True, True
-        changed = False
-        for part in self.record.parts:
-            if part.batch_id is None:
-                continue
-            if part.status in TERMINAL and part.index in self._infos:
-                continue
-            try:
-                answer = self.wire.json("GET", api.job_url(base, part.batch_id))
-            except E.APIError as err:
-                if err.status == 404:
-                    raise E.BatchError(
-                        f"The batch job {part.batch_id} is not known to {base} (HTTP 404): it "
-                        "was deleted, or belongs to another account or base URL.",
-                        job=self.key) from None
-                raise
-            info = self._info(answer.body, part.batch_id)
-            replayed = replayed and answer.from_cassette
-            repeated = repeated and answer.repeated
-            self._infos[part.index] = info
-            changed = _update(part, info) or changed
-        self._replayed, self._repeated = replayed, repeated and replayed
+        changed, replayed, repeated = poll_parts(self.record, self.wire, self.plan.api,
+                                                 self.plan.settings.base_url, self._infos)
+        self._replayed, self._repeated = replayed, repeated
         status = self._last_status()
         if changed or self.record.status != status.status:
             self.record.status = status.status
@@ -232,18 +212,7 @@ class BatchJob:
     def cancel(self) -> BatchStatus:
         """Ask every part that has not ended to stop. Rows it finished are kept (and billed);
         :meth:`results` collects them."""
-        api, base = self.plan.api, self.plan.settings.base_url
-        for part in self.record.parts:
-            if part.batch_id is None or part.status in TERMINAL:
-                continue
-            answer = self.wire.json("POST", api.cancel_url(base, part.batch_id))
-            if isinstance(answer.body, dict) and answer.body:
-                try:
-                    info = api.job(answer.body)
-                except ValueError:
-                    continue
-                if info.id == part.batch_id:
-                    _update(part, info)
+        cancel_parts(self.record, self.wire, self.plan.api, self.plan.settings.base_url)
         self._save()
         return self.status()
 
@@ -348,35 +317,91 @@ class BatchJob:
         return info
 
     def _last_status(self) -> BatchStatus:
-        parts = self.record.parts
-        statuses = [p.status or "validating" for p in parts]
-        running = [s for s in statuses if s not in TERMINAL]
-        if running:
-            order = {s: i for i, s in enumerate((*STATUSES[:3], CANCELLING))}
-            status = min(running, key=lambda s: order.get(s, 1))
-        elif not parts:
-            status = COMPLETED
-        else:
-            status = next((s for s in (FAILED, EXPIRED, CANCELLED) if s in statuses), COMPLETED)
-        sent = sum(p.count for p in parts)
-        done = sum(p.completed for p in parts)
-        failed = sum(p.failed for p in parts)
-        if self.summary:
-            done = self.summary.get("ok", 0) + self.summary.get("retried_ok", 0)
-            failed = self.record.rows - done
-            sent = self.record.rows
-        cost, estimated = self.record.cost, False
-        if cost is None and self.record.state != COLLECTED:
-            cost, estimated = self.record.estimated_cost, True
-        return BatchStatus(
-            job=self.key, status=status, total=sent, done=done, failed=failed,
-            parts=len(parts), ended=not running, elapsed=_now() - self.record.created,
-            schema=self.record.schema, provider=self.record.provider, model=self.record.model,
-            cost=cost, cost_estimated=estimated, summary=dict(self.summary))
+        return record_status(self.record, self.summary)
 
     def _save(self) -> None:
         if self._persisted:
             self.manifest.put(self.record)
+
+
+def record_status(record: JobRecord, summary: dict[str, int] | None = None) -> BatchStatus:
+    """Where a job stands by its record: the least advanced status of the parts still
+    running; once all have ended, the first of failed, expired, cancelled that one of them
+    ended with, else completed."""
+    parts = record.parts
+    summary = summary if summary is not None else record.summary
+    statuses = [p.status or "validating" for p in parts]
+    running = [s for s in statuses if s not in TERMINAL]
+    if running:
+        order = {s: i for i, s in enumerate((*STATUSES[:3], CANCELLING))}
+        status = min(running, key=lambda s: order.get(s, 1))
+    elif not parts:
+        status = COMPLETED
+    else:
+        status = next((s for s in (FAILED, EXPIRED, CANCELLED) if s in statuses), COMPLETED)
+    sent = sum(p.count for p in parts)
+    done = sum(p.completed for p in parts)
+    failed = sum(p.failed for p in parts)
+    if summary:
+        done = summary.get("ok", 0) + summary.get("retried_ok", 0)
+        failed = record.rows - done
+        sent = record.rows
+    cost, estimated = record.cost, False
+    if cost is None and record.state != COLLECTED:
+        cost, estimated = record.estimated_cost, True
+    return BatchStatus(
+        job=record.key, status=status, total=sent, done=done, failed=failed,
+        parts=len(parts), ended=not running, elapsed=_now() - record.created,
+        schema=record.schema, provider=record.provider, model=record.model,
+        cost=cost, cost_estimated=estimated, summary=dict(summary))
+
+
+def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[int, JobInfo]
+               ) -> tuple[bool, bool, bool]:
+    """One poll of each part of ``record`` that has not ended (or has no entry in
+    ``infos``, which gets the polls). Whether a part changed, whether every answer came from
+    a recording, and whether each was one it had given already."""
+    replayed = repeated = True
+    changed = False
+    for part in record.parts:
+        if part.batch_id is None:
+            continue
+        if part.status in TERMINAL and part.index in infos:
+            continue
+        try:
+            answer = wire.json("GET", api.job_url(base, part.batch_id))
+        except E.APIError as err:
+            if err.status == 404:
+                raise E.BatchError(
+                    f"The batch job {part.batch_id} is not known to {base} (HTTP 404): it "
+                    "was deleted, or belongs to another account or base URL.",
+                    job=record.key) from None
+            raise
+        try:
+            info = api.job(answer.body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise E.BatchError(f"The answer about batch job {part.batch_id} is not a job of "
+                               f"this batch API ({exc}).", job=record.key) from None
+        replayed = replayed and answer.from_cassette
+        repeated = repeated and answer.repeated
+        infos[part.index] = info
+        changed = _update(part, info) or changed
+    return changed, replayed, repeated and replayed
+
+
+def cancel_parts(record: JobRecord, wire: Wire, api: Any, base: str) -> None:
+    """Ask every part of ``record`` that has not ended to stop."""
+    for part in record.parts:
+        if part.batch_id is None or part.status in TERMINAL:
+            continue
+        answer = wire.json("POST", api.cancel_url(base, part.batch_id))
+        if isinstance(answer.body, dict) and answer.body:
+            try:
+                info = api.job(answer.body)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if info.id == part.batch_id:
+                _update(part, info)
 
 
 def _update(part: PartRecord, info: JobInfo) -> bool:
