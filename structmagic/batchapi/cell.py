@@ -123,7 +123,10 @@ def _wire_for(record: Any, settings: Any) -> tuple[Any, Any, str]:
         settings = replace(settings, provider=record.provider, api_key_env=None)
     settings = replace(settings, base_url=normalize_base_url(record.base_url, record.provider),
                        model=record.model)
-    return Wire(settings, provider), provider.batch_api, settings.base_url
+    from .job import _ended_by
+
+    return (Wire(settings, provider, settled=_ended_by(provider.batch_api)),
+            provider.batch_api, settings.base_url)
 
 
 def _table(jobs: list[Any], store: Any) -> str:

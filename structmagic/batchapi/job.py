@@ -122,7 +122,7 @@ class BatchJob:
         #: True when this job was found in the manifest (submitted earlier)
         self.attached = attached
         self._persisted = persisted
-        self.wire = Wire(plan.settings, plan.provider)
+        self.wire = Wire(plan.settings, plan.provider, settled=_ended_by(plan.api))
         self._infos: dict[int, JobInfo] = {}
         self._replayed = False  # the last poll was answered from the recording
         self._repeated = False  # ... by an answer it had given already
@@ -322,6 +322,20 @@ class BatchJob:
     def _save(self) -> None:
         if self._persisted:
             self.manifest.put(self.record)
+
+
+def _ended_by(api: Any) -> Callable[[Any], bool]:
+    """Whether an answer is final: a job that has ended, or anything that is not a job
+    (a downloaded results file)."""
+    def settled(body: Any) -> bool:
+        if not isinstance(body, dict):
+            return True
+        try:
+            return bool(api.job(body).ended)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return True
+
+    return settled
 
 
 def record_status(record: JobRecord, summary: dict[str, int] | None = None) -> BatchStatus:

@@ -9,9 +9,11 @@ elsewhere)::
       "endpoint", "schema", "rows", "state", "status", "parts": [{"index", "start", "stop",
       "count", "bytes", "name", "intent_at", "file_id", "batch_id", "status", ...}], ...}}}
 
-``key`` is the SHA-256 of the job's content: provider, base URL, endpoint, and every row's
-id (its position and the hash of its request), so the same rows asked the same way find
-the same job; each part's ``start``/``stop`` give its rows, whose ids the re-run rebuilds.
+``key`` is the SHA-256 of the job's content — provider, endpoint, model, schema name, and
+every row's id (its position and the hash of its request) — and of the base URL, so the
+same rows asked the same way of the same server find the same job (``name``, the job's name
+at the provider, hashes the content only); each part's ``start``/``stop`` give its rows,
+whose ids the re-run rebuilds.
 A part's ``intent_at`` is written before anything of it is sent, and its ``file_id`` /
 ``batch_id`` as soon as they are known: a re-run that finds an intent without a job id
 looks the job up at the provider (by its name, or by creation time and size) before
@@ -161,7 +163,7 @@ class Manifest:
     def _read(self) -> dict[str, Any]:
         try:
             text = self.path.read_text("utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {"version": VERSION, "jobs": {}}
         except (OSError, UnicodeDecodeError) as exc:
             raise E.BatchError(f"The batch manifest {self.path} cannot be read ({exc})."

@@ -93,9 +93,12 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     store = Manifest(manifest_path(settings, manifest))
     folder = Path(tempfile.mkdtemp(prefix="structmagic-batch-"))
     try:
-        parts, index, unsent, key = _write(plan, items, folder, limits)
+        parts, index, unsent, content = _write(plan, items, folder, limits)
+        # the manifest's key: the content, on this server; the job's name at the provider
+        # (and in recordings): the content only, so a recording replays on any base URL
+        key = hashlib.sha256(f"{content}\n{safe_url(settings.base_url)}".encode()).hexdigest()
         if not parts:  # nothing could be sent: no job, every row keeps its error
-            record = _record(plan, key, items, [], generation=0)
+            record = _record(plan, key, content, items, [], generation=0)
             return BatchJob(record, store, plan, index, items, unsent, persisted=False)
         with store.locked():
             known = store.get(key)
@@ -103,7 +106,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
             if known is None or resubmit:
                 store.check_writable()
                 generation = known.generation + 1 if known is not None else 0
-                record = _record(plan, key, items, parts, generation=generation)
+                record = _record(plan, key, content, items, parts, generation=generation)
                 record.estimated_cost = batch_cost(
                     record.provider, record.model,
                     estimated_usage(sum(p.size for p in parts)))
@@ -112,8 +115,14 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 record = known
             job = BatchJob(record, store, plan, index, items, unsent, attached=attached)
             if record.state == SUBMITTING:
-                _Submitter(job, {p.index: p for p in parts}, limits, now=_now).run(
-                    fresh=not attached)
+                try:
+                    _Submitter(job, {p.index: p for p in parts}, limits, now=_now).run(
+                        fresh=not attached)
+                except E.BatchUnavailableError:
+                    if not attached and not any(p.batch_id or p.file_id
+                                                for p in record.parts):
+                        store.remove(key)  # nothing exists at the provider: no job
+                    raise
         return job
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -122,7 +131,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits
            ) -> tuple[list[Part], RowIndex, dict[int, E.StructuredError], str]:
     """Every row's line into the input files; the parts, the row index, the rows that
-    cannot be sent (with their errors), and the job key."""
+    cannot be sent (with their errors), and the hash of the job's content."""
     api = plan.api
     container = api.inline_container("x" * 64)
     overhead = len(container[0]) + len(container[2]) if container else 0
@@ -130,8 +139,8 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits
     index = RowIndex(len(items))
     unsent: dict[int, E.StructuredError] = {}
     key = hashlib.sha256("\n".join((
-        "structmagic batch 1", plan.provider.name, safe_url(plan.settings.base_url),
-        plan.endpoint, plan.settings.model, plan.spec.name, "")).encode("utf-8"))
+        "structmagic batch 1", plan.provider.name, plan.endpoint, plan.settings.model,
+        plan.spec.name, "")).encode("utf-8"))
     for position, prompt in enumerate(items):
         try:
             line, digest = build_line(plan, position, prompt)
@@ -152,11 +161,11 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits
     return writer.close(), index, unsent, key.hexdigest()
 
 
-def _record(plan: Plan, key: str, items: Sequence[Any], parts: list[Part], *,
+def _record(plan: Plan, key: str, content: str, items: Sequence[Any], parts: list[Part], *,
             generation: int) -> JobRecord:
     from .job import _now
 
-    name = f"structmagic-{key[:20]}" + (f"-g{generation}" if generation else "")
+    name = f"structmagic-{content[:20]}" + (f"-g{generation}" if generation else "")
     return JobRecord(
         key=key, name=name, provider=plan.provider.name,
         base_url=safe_url(plan.settings.base_url), model=plan.settings.model,
@@ -199,7 +208,6 @@ class _Submitter:
         self.store.put(self.record)
 
     def _part(self, part: PartRecord, local: Part, *, maybe_created: bool) -> None:
-        api, base = self.plan.api, self.plan.settings.base_url
         if maybe_created:
             found = self._find(part)
             if found is not None:
@@ -207,6 +215,16 @@ class _Submitter:
                 return
         part.intent_at = self.now()
         self.store.put(self.record)  # before anything of this part is sent
+        try:
+            self._send(part, local, maybe_created=maybe_created)
+        except E.APIError as err:
+            if err.status < 500 and err.status not in (408, 409, 429):
+                part.intent_at = None  # refused outright: nothing was created
+                self.store.put(self.record)
+            raise
+
+    def _send(self, part: PartRecord, local: Part, *, maybe_created: bool) -> None:
+        api, base = self.plan.api, self.plan.settings.base_url
         container = api.inline_container(part.name)
         inline = container is not None and (self.limits.inline_bytes is None
                                             or local.size <= self.limits.inline_bytes)

@@ -12,8 +12,9 @@ job up first, so nothing is created twice).
 Recordings: in the cache modes the exchanges of the batch API go into the same cassette as
 the synchronous answers. Each is keyed by provider, method, path and body (an upload by its
 file's name and SHA-256, never its bytes) plus how many times that request was made in this
-process: the n-th poll of a job replays the n-th recorded answer (and a poll made more often
-than recorded replays the last one), so a recorded job replays its whole life —
+process: the n-th poll of a job replays the n-th recorded answer (a poll made more often than
+recorded replays the last one in the replay mode, and in the cache mode when that one says
+the job has ended), so a recorded job replays its whole life —
 ``validating`` → ``in_progress`` → ... → ``completed`` — offline. Downloads record their
 text; a recording holds no header and no key.
 """
@@ -67,9 +68,13 @@ class Answer:
 class Wire:
     """The batch API's requests for one provider and settings."""
 
-    def __init__(self, settings: Settings, provider: Provider) -> None:
+    def __init__(self, settings: Settings, provider: Provider,
+                 settled: Callable[[Any], bool] | None = None) -> None:
         self.settings = settings
         self.provider = provider
+        #: whether a recorded answer is final (a job that has ended): only such an answer is
+        #: given again, in the cache mode, to a request made more often than recorded
+        self.settled = settled or (lambda body: True)
         self.cassette = (cassette_for(settings.cassette)
                          if settings.cache != "off" and settings.cassette else None)
 
@@ -274,10 +279,12 @@ class Wire:
             n = _counts.get((str(self.cassette.path), base), 0)
         hit = self.cassette.get(f"{base}#{n}")
         repeated = False
-        if hit is None and method == "GET":  # polled more often than recorded: the last one
-            hit = next((h for m in range(n - 1, -1, -1)
-                        if (h := self.cassette.get(f"{base}#{m}")) is not None), None)
-            repeated = hit is not None
+        if hit is None and method == "GET" and n:  # polled more often than recorded
+            last = next((h for m in range(n - 1, -1, -1)
+                         if (h := self.cassette.get(f"{base}#{m}")) is not None), None)
+            if last is not None and (self.settings.cache == "replay"
+                                     or self.settled(last.body)):
+                hit, repeated = last, True
         if hit is not None:
             self._count(base)
             return hit, repeated
