@@ -546,8 +546,11 @@ def test_a_relay_without_batch_routes_says_so(fake, server):
 def test_auto_falls_back_to_threads(fake, server):
     use(server, "openai")
     fake.unavailable = 404
-    with pytest.warns(UserWarning, match="parallel requests instead"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
         results = sm.batch(items(3), SCHEMA, via="auto")
+    notes = [str(w.message) for w in caught if w.category is UserWarning]
+    assert len(notes) == 1 and "parallel requests instead" in notes[0]
     assert [r.data["n"] for r in results] == [0, 1, 2]
     with pytest.raises(sm.BatchUnavailableError):
         sm.batch(items(3), SCHEMA, via="batch-api")

@@ -259,3 +259,16 @@ def test_the_reask_sends_typed_items_with_the_previous_answer(server, settings):
     assert items[2]["type"] == "message" and items[2]["role"] == "user"
     assert items[2]["content"][0]["type"] == "input_text"
     assert "'population' is a required property" in items[2]["content"][0]["text"]
+
+
+# --- the batch API (pure) ------------------------------------------------------------------------
+
+
+def test_responses_batch_lines_name_the_responses_endpoint():
+    from structmagic.providers.base import Call
+
+    provider = get_provider("responses")
+    url, _ = provider.build(Call(model="m", messages=({"role": "user", "content": "x"},),
+                                 schema_name="s", schema={"type": "object"}, strict=True),
+                            "http://h/v1")
+    assert provider.batch_api.endpoint(url, "http://h/v1") == "/v1/responses"
