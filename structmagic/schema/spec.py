@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationIssue
 from .mapback import map_back
 from .tree import json_path
-from .validate import issues_of, short, validator_for
+from .validate import fast_validator_for, issues_of, short, validator_for
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -56,7 +57,7 @@ class SchemaSpec:
 
     def __getstate__(self) -> dict[str, Any]:
         # the lock, the requests made and the validator are rebuilt after unpickling
-        drop = ("_requests", "_lock", "_validator", "_adapter")
+        drop = ("_requests", "_lock", "_validator", "_adapter", "_fast")
         return {k: v for k, v in self.__dict__.items() if k not in drop}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -82,6 +83,11 @@ class SchemaSpec:
     @functools.cached_property
     def _validator(self) -> Validator:
         return validator_for(self.original)
+
+    @functools.cached_property
+    def _fast(self) -> Callable[[Any], bool] | None:
+        """The compiled first check (the ``fast`` extra), or None."""
+        return fast_validator_for(self.original)
 
     @functools.cached_property
     def _adapter(self) -> Any:
@@ -118,7 +124,8 @@ class SchemaSpec:
         else:
             plain = answer
         plain = self._mapped(plain, maps_back)
-        issues = issues_of(validator, plain)
+        fast = self._fast
+        issues = [] if fast is not None and fast(plain) else issues_of(validator, plain)
         if issues:
             return plain, None, issues
         return self._typed(plain)
