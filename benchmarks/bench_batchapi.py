@@ -150,7 +150,7 @@ def traced(fn, *args):
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    settings, spec, plan = setup()
+    plan = setup()[2]
     items = prompts(n)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
