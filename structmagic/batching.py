@@ -172,7 +172,10 @@ def batch(
 
             raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
         return run_batch(prompts, schema, via=via, batch_retry=batch_retry,
-                         concurrency=concurrency, **options)
+                         concurrency=concurrency, threads={
+                             "on_progress": on_progress,
+                             "max_requests_per_minute": max_requests_per_minute,
+                             "max_tokens_per_minute": max_tokens_per_minute}, **options)
     from .api import guarded, run
     from .config import resolve
     from .errors import ConfigError

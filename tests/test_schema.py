@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import structmagic as sm
 from structmagic.schema import intake as schema_module
 from structmagic.schema import load_schema, validator_for
+from structmagic.schema import spec as spec_module
 from structmagic.schema import validate as validate_module
 
 from fakeserver import echo_schema_responder
@@ -443,6 +444,7 @@ def test_the_fast_check_is_used_and_jsonschema_gives_the_issues(monkeypatch):
     pytest.importorskip("jsonschema_rs")
     spec = load_schema(INVOICE)
     assert spec._fast is not None
+    spec.__dict__["_checks"] = spec_module.FAST_AFTER  # past the first few answers
     calls = []
     real = validate_module.issues_of
     monkeypatch.setattr("structmagic.schema.spec.issues_of",
@@ -478,6 +480,16 @@ def test_without_the_extra_jsonschema_checks_alone(monkeypatch):
         assert spec.check({"n": 1})[2] == [] and spec.check({"n": "x"})[2]
     finally:
         validate_module._fast_cached.cache_clear()
+
+
+def test_a_single_answer_never_imports_the_compiled_check():
+    code = ("import sys; from structmagic.schema import load_schema;"
+            "spec = load_schema({'type': 'object'});"
+            "[spec.check({}) for _ in range(3)];"
+            "print('jsonschema_rs' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_fast_check_hands_values_it_cannot_take_to_jsonschema():

@@ -38,18 +38,16 @@ VIAS = ("threads", "batch-api", "auto")
 
 def run_batch(prompts: Iterable[Any], schema: Any, *, via: str, batch_retry: str = "sync",
               concurrency: int = 16, on_status: Callable[[BatchStatus], None] | None = None,
-              **options: Any) -> list[Any]:
+              threads: dict[str, Any] | None = None, **options: Any) -> list[Any]:
     """What ``batch(..., via="batch-api" | "auto")`` runs: submit (or re-attach), wait,
     collect. With ``"auto"``, a server without batch routes runs the rows with threads
-    instead, and a warning says so."""
+    instead (``threads``: the options only they take, such as ``on_progress``), and a
+    warning says so."""
     from ..errors import BatchUnavailableError
 
     items = list(prompts)
     try:
-        job = submit_batch(items, schema, **{k: v for k, v in options.items()
-                                             if k not in ("on_progress",
-                                                          "max_requests_per_minute",
-                                                          "max_tokens_per_minute")})
+        job = submit_batch(items, schema, **options)
     except BatchUnavailableError as exc:
         if via != "auto":
             raise
@@ -59,5 +57,5 @@ def run_batch(prompts: Iterable[Any], schema: Any, *, via: str, batch_retry: str
 
         for name in ("manifest", "max_requests", "max_bytes", "inline_bytes", "resubmit"):
             options.pop(name, None)
-        return batch(items, schema, concurrency=concurrency, **options)
+        return batch(items, schema, concurrency=concurrency, **(threads or {}), **options)
     return job.results(retry=batch_retry, concurrency=concurrency, on_status=on_status)

@@ -101,13 +101,20 @@ def list_batches(args: Any) -> None:
     if not jobs:
         print(f"structmagic: no batch jobs in {store.path}")
         return
+    problems: list[str] = []
     if not args.no_refresh:
         for record in jobs:
             if not record_status(record).ended and any(p.batch_id for p in record.parts):
-                wire, api, base = _wire_for(record, settings)
-                if poll_parts(record, wire, api, base, {})[0]:
-                    store.put(record)
+                try:
+                    wire, api, base = _wire_for(record, settings)
+                    if poll_parts(record, wire, api, base, {})[0]:
+                        store.put(record)
+                except E.StructuredError as exc:  # the others are still worth listing
+                    problems.append(f"  {record.key[:12]}: not refreshed: "
+                                    f"{exc.message.splitlines()[0]}")
     print(_table(jobs, store))
+    if problems:
+        print("\n".join(problems))
 
 
 def _wire_for(record: Any, settings: Any) -> tuple[Any, Any, str]:

@@ -5,8 +5,8 @@ the ids that match each result back to its row.
 (:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.loop.plan`),
 the endpoint. :func:`build_line` then makes one row's line with the same steps the
 synchronous call takes (``Conversation`` → :func:`~structmagic.loop.make_call` →
-``provider.build``), so schema conversion, messages and options are the same — and so are
-image and document parts, which ``provider.build`` renders.
+``provider.build``), so schema conversion, messages and options are the same — and so is
+any content part that ``provider.build`` renders.
 
 Each row gets a ``custom_id`` ``r{position}-{hash}`` (``^[A-Za-z0-9_-]{1,64}$``): its
 position, and the first 8 bytes of a SHA-256 of its request body. :class:`RowIndex` keeps

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SchemaSpec"]
 
+#: answers a spec checks with jsonschema alone before it asks for the compiled first check:
+#: its import (about 40 ms) is paid where many answers are checked, not by a single cell
+FAST_AFTER = 32
 _WRAPPED = ('expected an object {"value": ...} (the schema\'s root is not an object, so the '
             "answer is wrapped)")
 
@@ -57,7 +60,7 @@ class SchemaSpec:
 
     def __getstate__(self) -> dict[str, Any]:
         # the lock, the requests made and the validator are rebuilt after unpickling
-        drop = ("_requests", "_lock", "_validator", "_adapter", "_fast")
+        drop = ("_requests", "_lock", "_validator", "_adapter", "_fast", "_checks")
         return {k: v for k, v in self.__dict__.items() if k not in drop}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -88,6 +91,12 @@ class SchemaSpec:
     def _fast(self) -> Callable[[Any], bool] | None:
         """The compiled first check (the ``fast`` extra), or None."""
         return fast_validator_for(self.original)
+
+    def _count(self) -> int:
+        """How many answers this spec has checked (roughly: threads may race)."""
+        n = self.__dict__.get("_checks", 0) + 1
+        self.__dict__["_checks"] = n
+        return n
 
     @functools.cached_property
     def _adapter(self) -> Any:
@@ -124,7 +133,7 @@ class SchemaSpec:
         else:
             plain = answer
         plain = self._mapped(plain, maps_back)
-        fast = self._fast
+        fast = self._fast if self._count() > FAST_AFTER else None
         issues = [] if fast is not None and fast(plain) else issues_of(validator, plain)
         if issues:
             return plain, None, issues
