@@ -177,6 +177,7 @@ def main() -> None:
                   f"{n / base:9,.0f} rows/s   ours/baseline time {ours / base:4.2f}x")
 
         print("peak traced memory (tracemalloc):")
+        peaks = {}
         for rows in (10_000, 100_000):
             if rows > n:
                 continue
@@ -186,10 +187,15 @@ def main() -> None:
             del parts_
             gc.collect()
             collector, held, peak_c = traced(collect, plan, index_, out)
-            print(f"  {rows:>7,} rows: write peak {peak_w / rows:7.1f} B/row;  collect peak "
-                  f"beyond the results {(peak_c - held) / rows:7.1f} B/row (results hold "
+            peaks[rows] = (peak_w, peak_c - held)
+            print(f"  {rows:>7,} rows: write peak {peak_w / 1024:8.0f} KiB;  collect peak "
+                  f"beyond the results {(peak_c - held) / 1024:8.0f} KiB (the results hold "
                   f"{held / rows / 1024:5.2f} KiB/row)")
             del collector, index_
+        if len(peaks) == 2:
+            (w1, c1), (w2, c2) = peaks[10_000], peaks[100_000]
+            print(f"  growth per row from 10k to 100k rows: write {(w2 - w1) / 90_000:5.1f} "
+                  f"B/row, collect {(c2 - c1) / 90_000:5.1f} B/row (target < 1,024)")
 
 
 if __name__ == "__main__":

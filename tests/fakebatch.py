@@ -138,6 +138,7 @@ class FakeBatchAPI:
         self.drop_after_upload = False
         self.drop_after_create = False
         self.shuffle = True
+        self.inline_keys = True  # Gemini's inline results carry their request's key
         self.usage = (12, 8)
         self._serial = 0
         self._uploads: dict[str, dict[str, Any]] = {}  # resumable uploads in progress
@@ -394,8 +395,11 @@ class FakeBatchAPI:
                 item: dict[str, Any] = {"error": {"code": 400, "message": "bad row"}}
             else:
                 item = {"response": gemini_body(self._text(cid, body), usage=self.usage)}
-            results.append(item | ({"metadata": {"key": cid}} if job.inline
-                                   else {"key": cid}))
+            if job.inline:
+                results.append(item | ({"metadata": {"key": cid}} if self.inline_keys
+                                       else {}))
+            else:
+                results.append(item | {"key": cid})
         return results
 
     # --- objects ------------------------------------------------------------------------------

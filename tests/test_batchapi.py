@@ -141,6 +141,18 @@ def test_gemini_inline_under_the_limit_and_a_file_above(fake, server):
     assert [r.data["n"] for r in job.results()] == [10, 11, 12]
 
 
+def test_gemini_inline_results_without_keys_are_taken_in_input_order(fake, server):
+    use(server, "gemini")
+    fake.inline_keys = False
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert [r.data["n"] for r in job.results(retry="none")] == [0, 1, 2]
+    fake.faults = {1: "missing"}  # they no longer line up with the requests: no guessing
+    job = sm.submit_batch(items(3, start=5), SCHEMA)
+    results = job.results(retry="none")
+    assert {r.error.outcome for r in results} == {"missing"}
+    assert job.summary == {"missing": 3, "unknown_lines": 2}
+
+
 def test_gemini_upload_is_never_sent_to_another_host(fake, server):
     use(server, "gemini")
     server.queue(Reply.json({}, headers={"x-goog-upload-url": "http://elsewhere.invalid/up"}))
