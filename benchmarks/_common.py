@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -15,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from fakeserver import FakeLLMServer, Reply, chat, chat_stream  # noqa: E402
 
 __all__ = ["MATH_SCHEMA", "FakeLLMServer", "Reply", "best", "chat", "chat_stream",
-           "interleave", "median"]
+           "interleave", "median", "server_process"]
 
 #: the seed's math_reasoning schema (from the test corpus)
 from schema_corpus import MATH  # noqa: E402
@@ -40,3 +43,25 @@ def interleave(runs: int, **fns: Callable[[], object]) -> dict[str, list[float]]
             fn()
             times[name].append(time.perf_counter() - t0)
     return times
+
+
+def _serve(responder: Callable[[Any], Any], urls: Any, stop: Any) -> None:
+    with FakeLLMServer() as server:
+        server.responder = responder
+        urls.put(server.url)
+        stop.wait()
+
+
+@contextlib.contextmanager
+def server_process(responder: Callable[[Any], Any]) -> Iterator[str]:
+    """The loopback fake server in a child process (its threads never take the measured
+    process's GIL), answering with ``responder`` (a module-level function); yields its URL."""
+    ctx = multiprocessing.get_context("fork")
+    urls, stop = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_serve, args=(responder, urls, stop), daemon=True)
+    child.start()
+    try:
+        yield urls.get(timeout=30)
+    finally:
+        stop.set()
+        child.join(timeout=10)

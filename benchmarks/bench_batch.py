@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import sys
 import time
 import tracemalloc
@@ -21,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jsonschema
-from _common import FakeLLMServer, chat, interleave, median
+from _common import chat, interleave, median, server_process
 
 import structmagic as sm
 
@@ -40,23 +39,11 @@ def _slow(req):
     return REPLY
 
 
-def _serve(urls, stop) -> None:
-    """The loopback server, in its own process: its work does not take the client's GIL."""
-    with FakeLLMServer() as server:
-        server.responder = _slow
-        urls.put(server.url)
-        stop.wait()
-
-
 def main() -> None:
     items = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 32
-    ctx = multiprocessing.get_context("fork")
-    urls, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(urls, stop), daemon=True)
-    child.start()
-    try:
-        base = urls.get(timeout=30) + "/v1"
+    with server_process(_slow) as url:
+        base = url + "/v1"
         sm.configure(base_url=base, api_key="sk-bench-000000000000", model="bench")
         prompts = [f"text number {i}" for i in range(items)]
         validator = jsonschema.Draft202012Validator(SCHEMA)
@@ -100,9 +87,6 @@ def main() -> None:
             del res
         for n, b_per in per_item:
             print(f"peak traced memory, {n:>5} items: {b_per / 1024:6.2f} KiB per item")
-    finally:
-        stop.set()
-        child.join(timeout=10)
 
 
 if __name__ == "__main__":

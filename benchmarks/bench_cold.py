@@ -34,7 +34,6 @@ import argparse
 import compileall
 import json
 import math
-import multiprocessing
 import os
 import queue
 import shutil
@@ -46,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import MATH_SCHEMA, ROOT, FakeLLMServer, chat, chat_stream
+from _common import MATH_SCHEMA, ROOT, chat, chat_stream, server_process
 from jupyter_client import KernelManager
 
 KEY = "sk-bench-000000000000"
@@ -97,14 +96,6 @@ VARIANTS: dict[str, list[tuple[str, str]]] = {
 def _respond(req: Any) -> Any:
     text = json.dumps(ANSWER)
     return chat_stream(text) if (req.json or {}).get("stream") else chat(text)
-
-
-def _serve(urls: Any, stop: Any) -> None:
-    """The loopback server, in its own process (its threads never share the kernel's GIL)."""
-    with FakeLLMServer() as server:
-        server.responder = _respond
-        urls.put(server.url)
-        stop.wait()
 
 
 def _run(kc: Any, code: str, timeout: float = 60.0) -> tuple[float, float, list[dict[str, Any]]]:
@@ -195,21 +186,14 @@ Samples = dict[str, dict[str, list[tuple[float, float]]]]  # variant -> label ->
 
 
 def _measure(n: int, code_root: Path) -> Samples:
-    ctx = multiprocessing.get_context("fork")
-    urls, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(urls, stop), daemon=True)
-    child.start()
     results: Samples = {v: {} for v in VARIANTS}
-    try:
-        url = urls.get(timeout=30) + "/v1"
+    with server_process(_respond) as server_url:
+        url = server_url + "/v1"
         for i in range(n):
             for variant in VARIANTS:
                 for label, t in sample(variant, url, code_root).items():
                     results[variant].setdefault(label, []).append(t)
             print(f"sample {i + 1}/{n} done", file=sys.stderr)
-    finally:
-        stop.set()
-        child.join(5)
     return results
 
 

@@ -1,7 +1,7 @@
 """Build the notebooks under notebooks/, their recordings, and their stored outputs.
 
-    python notebooks/make_notebooks.py              # every notebook
-    python notebooks/make_notebooks.py batch_api    # only the ones named
+    python notebooks/make_notebooks.py             # every notebook
+    python notebooks/make_notebooks.py receipts    # only the ones named
 
 1. writes each notebook's cells (this file is their source of truth);
 2. records: runs each notebook with an empty recording against the loopback fake server
@@ -96,6 +96,68 @@ INVOICE_ANSWER = {
     "total": 394.7,
 }
 
+
+RECEIPTS = {  # the receipts the notebook draws, by the height of their image
+    "Corner Bakery": {"date": "2024-05-02",
+                      "items": [("sourdough loaf", 1, 4.5), ("croissant", 3, 1.8),
+                                ("flat white", 2, 3.2)]},
+    "Hardware & Co": {"date": "2024-05-03",
+                      "items": [("wood screws 4x40", 2, 3.95), ("hinge", 4, 2.5),
+                                ("sandpaper P120", 5, 0.8), ("wood glue", 1, 6.4),
+                                ("paint brush", 2, 4.25)]},
+}
+RECEIPT_SOURCE = """
+from PIL import Image, ImageDraw, ImageFont
+
+RECEIPTS = {receipts!r}
+
+
+def draw_receipt(shop, date, items):
+    \"\"\"A till receipt, drawn with Pillow's built-in bitmap font.\"\"\"
+    font = ImageFont.load_default_imagefont()
+    img = Image.new("RGB", (320, 120 + 18 * len(items)), "white")
+    pen = ImageDraw.Draw(img)
+    pen.text((12, 12), shop.upper(), fill="black", font=font)
+    pen.text((12, 28), date, fill="black", font=font)
+    pen.line((12, 48, 308, 48), fill="black")
+    y = 58
+    for description, quantity, price in items:
+        pen.text((12, y), f"{{quantity}} x {{description}}", fill="black", font=font)
+        pen.text((240, y), f"{{quantity * price:8.2f}}", fill="black", font=font)
+        y += 18
+    pen.line((12, y + 4, 308, y + 4), fill="black")
+    total = sum(quantity * price for _, quantity, price in items)
+    pen.text((12, y + 14), "TOTAL EUR", fill="black", font=font)
+    pen.text((240, y + 14), f"{{total:8.2f}}", fill="black", font=font)
+    return img
+
+
+bakery, hardware = (draw_receipt(shop, r["date"], r["items"]) for shop, r in RECEIPTS.items())
+bakery.size, hardware.size
+"""
+
+
+def _receipt_answer(height: int) -> dict:
+    for shop, receipt in RECEIPTS.items():
+        if 120 + 18 * len(receipt["items"]) == height:
+            items = [{"description": d, "quantity": q, "price": p}
+                     for d, q, p in receipt["items"]]
+            total = round(sum(q * p for _, q, p in receipt["items"]), 2)
+            return {"shop": shop, "date": receipt["date"], "items": items, "total": total}
+    raise ValueError(f"no receipt is {height} px high")
+
+
+def _image_height(req) -> int | None:  # type: ignore[no-untyped-def]
+    """The height of the first image a request carries (the fake server reads it)."""
+    import io
+
+    from PIL import Image
+
+    from fake_media import received_parts
+
+    images = [p for p in received_parts(req) if p.kind == "image" and p.data]
+    return Image.open(io.BytesIO(images[0].data)).height if images else None
+
 BATCH_INVOICES = [
     "Invoice INV-2024-0101 from Acme Tools GmbH, 2024-03-05: 3 x cordless drill at 89.90 EUR. "
     "Total 269.70 EUR.",
@@ -127,9 +189,17 @@ BATCH_ANSWERS = [
 ]
 
 
+
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
 REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+#: how each model of the comparison notebook answers differently (the others answer as
+#: scripted): the small model rates the neutral review too kindly
+MODEL_QUIRKS = {
+    "gpt-4o-mini": {REVIEWS[2]: {"sentiment": "positive", "topics": ["general"], "stars": 4}},
+}
 
 
 def _answer_for(body: dict) -> dict:
@@ -153,10 +223,18 @@ def responder(req):  # type: ignore[no-untyped-def]
     """Answer in the wire format of the endpoint asked (chat, responses, messages, gemini)."""
     body = req.json or {}
     asked = body.get("messages") or body.get("input") or body.get("contents")
+    height = _image_height(req)
+    if height is not None:  # a receipt: answered from the picture the server was sent
+        answer = json.dumps(_receipt_answer(height), ensure_ascii=False)
+        return chat(answer, model=MODEL, usage=(85 + 40, len(answer) // 3))
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
     if "refuse" in json.dumps(asked):
         return chat_stream("", refusal=REFUSAL, pieces=4, model=MODEL, usage=(prompt_tokens, 9))
-    answer = json.dumps(_answer_for({"messages": asked}), ensure_ascii=False)
+    scripted = _answer_for({"messages": asked})
+    quirks = MODEL_QUIRKS.get(str(body.get("model")), {})
+    text = json.dumps(asked, ensure_ascii=False)
+    scripted = next((a for review, a in quirks.items() if review in text), scripted)
+    answer = json.dumps(scripted, ensure_ascii=False)
     usage = (prompt_tokens, len(answer) // 3)
     stream = body.get("stream") or "streamGenerateContent" in req.path
     if "Explain step by step" in json.dumps(asked, ensure_ascii=False):
@@ -171,9 +249,10 @@ def responder(req):  # type: ignore[no-untyped-def]
     if ":" in req.path.rsplit("/", 1)[-1]:
         return (gemini_stream(answer, pieces=40, usage=usage) if stream
                 else gemini(answer, usage=usage))
+    model = str(body.get("model") or MODEL)  # the model asked answers
     if stream:
-        return chat_stream(answer, piece_size=6, model=MODEL, usage=usage)
-    return chat(answer, model=MODEL, usage=usage)
+        return chat_stream(answer, piece_size=6, model=model, usage=usage)
+    return chat(answer, model=model, usage=usage)
 
 
 def md(text: str) -> nbformat.NotebookNode:
@@ -409,6 +488,208 @@ Explain step by step: which is larger, 9.11 or 9.8?
     return nb
 
 
+def receipts() -> nbformat.NotebookNode:
+    """Receipts drawn with Pillow, read by a model into Pydantic records."""
+    nb = nbformat.v4.new_notebook()
+    single = code("""
+%%structured Receipt -o first --image bakery --no-stream
+Read this receipt.
+""")
+    single.metadata["tags"] = ["nbval-ignore-output"]  # thumbnails: pixels of this Pillow
+    nb.cells = [
+        md("""
+# Receipts: images in, validated records out
+
+Two till receipts are drawn right here with Pillow (no data files), then read by a model with
+`--image`: the picture goes into the user message (as a data URL in the Chat Completions
+format), the answer is validated against a Pydantic model, and the widget shows the
+thumbnails of what was sent above the answer. Offline from `receipts.cassette.jsonl`, which
+stores each picture's hash, not the picture. Needs Pillow: `pip install 'structmagic[pillow]'`.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette receipts.cassette.jsonl --model gpt-4o-2024-08-06
+"""),
+        code(RECEIPT_SOURCE.format(receipts={shop: r for shop, r in RECEIPTS.items()}).strip()),
+        code("""
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+    price: float = Field(description="unit price")
+
+
+class Receipt(BaseModel):
+    shop: str
+    date: str = Field(description="YYYY-MM-DD")
+    items: list[Item]
+    total: float
+"""),
+        md("## One receipt"),
+        single,
+        code("first.shop, first.total, [item.description for item in first.items]"),
+        md("""
+## A stack of scans
+
+With `--each`, `--image COLUMN` takes each row's picture; the result is a DataFrame aligned
+with the input's index.
+"""),
+        code("""
+import pandas as pd
+
+scans = pd.DataFrame({"scan": [bakery, hardware]}, index=["scan-1", "scan-2"])
+"""),
+        code("""
+%%structured Receipt -o read --each scans --image scan --quiet
+Read this receipt.
+"""),
+        code('read[["shop", "date", "total"]]'),
+        code("""
+sum(item["quantity"] * item["price"] for item in read.loc["scan-2", "items"])
+"""),
+    ]
+    return nb
+
+
+def engines() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# A column on an engine you already run: Dask
+
+`structmagic.Extractor` is a picklable function from a pandas partition to a DataFrame of
+validated fields (plus `error`, `attempts` and token columns), with the same index and order.
+Map it over a Dask DataFrame; the magic does the same with `--engine dask`. Here Dask runs in
+this kernel (the synchronous scheduler) and answers come from `engines.cassette.jsonl`; on a
+cluster, the workers read the key from their environment (it never travels in a pickle).
+"""),
+        code("""
+import dask
+import dask.dataframe as dd
+import pandas as pd
+
+import structmagic as sm
+
+%load_ext structmagic
+%structured_config --cache cache --cassette engines.cassette.jsonl --model gpt-4o-2024-08-06
+_ = dask.config.set(scheduler="synchronous")
+"""),
+        code(f"""
+reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"])
+review_schema = {{
+    "type": "object",
+    "properties": {{
+        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
+        "topics": {{"type": "array", "items": {{"type": "string"}}}},
+        "stars": {{"type": "integer", "minimum": 1, "maximum": 5}},
+    }},
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}}
+ddf = dd.from_pandas(reviews, npartitions=2)
+"""),
+        code("""
+extractor = sm.Extractor(review_schema, "Classify this product review: {text}")
+lazy = ddf.map_partitions(extractor, meta=extractor.meta(ddf))
+lazy.compute()[["sentiment", "stars", "error", "attempts"]]
+"""),
+        md("The same from a cell: `--engine dask` (lazy) or `--engine dask --compute`."),
+        code("""
+%%structured review_schema --each ddf --engine dask --compute -o scored
+Classify this product review: {text}
+"""),
+        code('scored[["sentiment", "stars"]]'),
+        md("""
+## Recipes for a cluster
+
+**Dask**, two worker processes; the job-wide rate is split over the workers:
+
+```python
+from distributed import Client, LocalCluster
+client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
+extractor = sm.Extractor(review_schema, "Classify this product review: {text}",
+                         max_requests_per_minute=600, workers=2, concurrency=8)
+scored = ddf.map_partitions(extractor, meta=extractor.meta(ddf)).compute()
+```
+
+**Ray Data** does not keep the order: keep a row number and sort by it.
+
+```python
+import ray
+ds = ray.data.from_pandas(reviews.reset_index(names="row"))
+out = ds.map_batches(sm.Extractor, fn_constructor_args=(review_schema, "Classify: {text}"),
+                     fn_constructor_kwargs={"keep": ["row"]}, batch_format="pandas",
+                     num_cpus=0.5, concurrency=2).to_pandas().sort_values("row")
+```
+
+**Spark**: `mapInPandas` with the extractor's schema (objects and arrays as JSON text);
+set `PYSPARK_PYTHON` to the interpreter that has structmagic.
+
+```python
+out = sdf.mapInPandas(extractor.spark_batches, schema=extractor.spark_schema())
+```
+"""),
+    ]
+    return nb
+
+
+def compare() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# Which model gets it right?
+
+`--compare` sends the same cell to several models at once and shows them side by side:
+each model's answer (or error), tokens and time, with the fields where they disagree
+marked. Over a column, `--expect` scores each model against labelled rows. Offline from
+`compare.cassette.jsonl`.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette compare.cassette.jsonl
+"""),
+        code(f"""
+review_schema = {{
+    "type": "object",
+    "properties": {{
+        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
+        "topics": {{"type": "array", "items": {{"type": "string"}}}},
+        "stars": {{"type": "integer", "minimum": 1, "maximum": 5, "title": "Stars"}},
+    }},
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}}
+review = {REVIEWS[2]!r}
+"""),
+        code("""
+%%structured review_schema -o rated --compare gpt-4o-mini,gpt-4o,anthropic:claude-sonnet-4-5 --no-stream
+Classify this product review: {review}
+"""),
+        code("rated"),
+        md("""
+## A labelled column
+
+`NAME` gets one column per field and model (`field@model`); the per-model summary and the
+scores are shown, and kept in `NAME.attrs["summary"]` and `NAME.attrs["scores"]`.
+"""),
+        code(f"""
+import pandas as pd
+
+reviews = pd.DataFrame({{"text": {REVIEWS!r},
+                        "label": {REVIEW_ANSWERS!r}}}, index=["r-101", "r-102", "r-103"])
+"""),
+        code("""
+%%structured review_schema --each reviews -o scored --compare gpt-4o-mini,gpt-4o --expect label
+Classify this product review: {text}
+"""),
+        code('scored[["stars@gpt-4o-mini", "stars@gpt-4o"]]'),
+        code('scored.attrs["scores"][["n", "accuracy", "precision", "recall"]]'),
+    ]
+    return nb
+
+
 def batch_api() -> nbformat.NotebookNode:
     """Submit, leave, re-attach, collect: a whole column through the provider's batch API."""
     nb = nbformat.v4.new_notebook()
@@ -504,7 +785,8 @@ print(job.summary_line())
 
 
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
-             "walkthrough": walkthrough, "batch_api": batch_api}
+             "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
+             "compare": compare, "batch_api": batch_api}
 
 #: the row faults of the recorded batch job of batch_api.ipynb: an answer that is not an
 #: Invoice, and a line with status_code 400 (and "error": null)
@@ -527,18 +809,20 @@ def run(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
         os.environ.update(saved)
 
 
-def main(names: list[str]) -> None:
-    unknown = set(names) - set(NOTEBOOKS)
+def main() -> None:
+    """Build every notebook, or only those named on the command line."""
+    chosen = sys.argv[1:] or list(NOTEBOOKS)
+    unknown = set(chosen) - set(NOTEBOOKS)
     if unknown:
-        raise SystemExit(f"no such notebook: {', '.join(sorted(unknown))}; choose from "
-                         f"{', '.join(NOTEBOOKS)}")
-    chosen = {name: NOTEBOOKS[name] for name in names or NOTEBOOKS}
+        raise SystemExit(f"unknown notebook(s): {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(NOTEBOOKS)}")
+    notebooks = {name: NOTEBOOKS[name] for name in chosen}
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
-    for name, build in chosen.items():
-        with FakeLLMServer() as server:
+    with FakeLLMServer() as server:
+        for name, build in notebooks.items():
             server.responder = responder
-            if name == "batch_api":  # batch routes; each poll moves the job one state on
+            if name == "batch_api":  # the batch routes; each poll moves the job one state on
                 fake = FakeBatchAPI(server, step_per_poll=True,
                                     answer=lambda body: json.dumps(_answer_for(body),
                                                                    ensure_ascii=False))
@@ -551,7 +835,7 @@ def main(names: list[str]) -> None:
                      "GEMINI_BASE_URL": server.url + "/v1beta",
                      "OPENAI_API_KEY": "sk-recording-not-a-real-key"})
             print(f"{name}: recorded {len(cassette.read_text().splitlines())} exchanges")
-    for name, build in chosen.items():
+    for name, build in notebooks.items():
         nb = build()
         run(nb, base_env)  # offline: no key, no server
         nbformat.write(nb, HERE / f"{name}.ipynb")
@@ -561,4 +845,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

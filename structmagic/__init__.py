@@ -30,6 +30,7 @@ __all__ = [
     "CassetteMissError",
     "ConfigError",
     "ContentFilterError",
+    "Extractor",
     "InputError",
     "InvalidOutputError",
     "RateLimitError",
@@ -44,12 +45,16 @@ __all__ = [
     "TransportError",
     "TruncatedError",
     "UnsupportedFormatError",
+    "UnsupportedInputError",
     "ValidationIssue",
     "__version__",
     "batch",
+    "compare",
+    "compare_each",
     "configure",
     "load_ipython_extension",
     "load_schema",
+    "score",
     "structured",
     "submit_batch",
     "unload_ipython_extension",
@@ -58,6 +63,10 @@ __all__ = [
 _LAZY = {
     "structured": "api",
     "batch": "batching",
+    "Extractor": "engines",
+    "compare": "comparison",
+    "compare_each": "comparison",
+    "score": "scoring",
     "BatchInterrupted": "batching",
     "BatchJob": "batchapi",
     "submit_batch": "batchapi",
@@ -72,7 +81,9 @@ if TYPE_CHECKING:
     from .api import structured
     from .batchapi import BatchJob, submit_batch
     from .batching import BatchInterrupted, batch
+    from .comparison import compare, compare_each
     from .config import configure
+    from .engines import Extractor
     from .errors import (
         AnswerError,
         APIError,
@@ -97,11 +108,13 @@ if TYPE_CHECKING:
         TransportError,
         TruncatedError,
         UnsupportedFormatError,
+        UnsupportedInputError,
         ValidationIssue,
     )
     from .magic import StructuredMagics
     from .result import Result
     from .schema import SchemaSpec, load_schema
+    from .scoring import score
 
 
 def __getattr__(name: str) -> Any:

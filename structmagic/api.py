@@ -24,9 +24,10 @@ from .result import Result
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .inputs import Part
     from .schema import SchemaSpec
 
-__all__ = ["Observer", "structured"]
+__all__ = ["Media", "Observer", "structured"]
 
 
 def structured(
@@ -39,6 +40,12 @@ def structured(
     on_partial: Callable[[Any], None] | None = None,
     steps_field: str | None = None,
     observer: Observer | None = None,
+    labels: Mapping[str, str] | None = None,
+    images: Any = None,
+    files: Any = None,
+    detail: str | None = None,
+    inline: bool = False,
+    downscale: bool = True,
     **options: Any,
 ) -> Result:
     """Ask for a value that conforms to ``schema`` and return it validated.
@@ -46,40 +53,94 @@ def structured(
     ``prompt`` is the user message (or a list of chat messages). ``schema`` is a JSON Schema
     dict, a ``json_schema`` object or ``response_format`` dict, a JSON string or ``.json``
     path, or a Python type (Pydantic model, dataclass, TypedDict, ``list[...]``, ...).
+
+    ``images`` and ``files`` (one value or a list) go into the user message: PIL images,
+    paths, bytes, http(s) URLs, data URLs, IPython Images, matplotlib figures, PDFs; the kind
+    is decided by the value's type and magic bytes, never by a file name. URLs are sent as
+    URLs unless ``inline=True`` (fetched here, sent as bytes); ``detail`` is ``"low"``,
+    ``"high"`` or ``"auto"`` (the OpenAI formats); images larger than the provider makes use
+    of are downscaled first (with Pillow) unless ``downscale=False``. Every limit is checked
+    before anything is sent (:class:`InputError`).
     Options: ``base_url``, ``api_key``, ``provider``, ``temperature``, ``max_tokens``,
     ``mode``, ``retries``, ``reasks``, ``timeout``, ``thinking``, ``cache``, ``cassette``,
     ``http_client`` (an ``httpx.Client`` you own, for proxies, CA bundles, mTLS or a mock
     transport; never closed by structmagic); unset ones come from the configuration. With
     ``stream=True``, ``on_partial(value)`` is called with successive partial values, each a
-    consistent prefix of the final one.
+    consistent prefix of the final one. ``labels`` renames fields in the widget and the HTML
+    (``{"final_answer": "Answer"}``); by default they show the schema's titles, or the keys
+    made readable.
 
     Raises a :class:`structmagic.StructuredError` subclass on any failure.
     """
+    media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
     try:
-        return guarded(_structured, prompt, schema, {**options, "model": model,
-                                                     "system": system},
-                       stream=bool(stream or on_partial is not None), on_partial=on_partial,
-                       steps_field=steps_field, observer=observer)
+        result = guarded(_structured, prompt, schema, {**options, "model": model,
+                                                       "system": system}, media,
+                         stream=bool(stream or on_partial is not None), on_partial=on_partial,
+                         steps_field=steps_field, observer=observer)
+        from .render import field_labels
+        from .schema import load_schema
+
+        result.labels = field_labels(load_schema(schema).original, labels)
+        return result
     except KeyboardInterrupt:
         raise interrupted() from None
 
 
-def _structured(prompt: Any, schema: Any, options: dict[str, Any], **kw: Any) -> Result:
+def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
+                **kw: Any) -> Result:
     from .config import resolve
     from .schema import load_schema
 
     settings = resolve(options)
     spec = load_schema(schema)
-    return run(prompt, spec, settings, **kw)
+    _check_prompt(prompt, settings.system)
+    return run(prompt, spec, settings, parts=media.parts(settings, thumbnails=True), **kw)
+
+
+class Media:
+    """The images and files of a call (or of one batch item), and how to send them."""
+
+    def __init__(self, images: Any = None, files: Any = None, *, detail: str | None = None,
+                 inline: bool = False, downscale: bool = True) -> None:
+        self.images = images
+        self.files = files
+        self.detail = detail
+        self.inline = bool(inline)
+        self.downscale = bool(downscale)
+
+    def __bool__(self) -> bool:
+        return self.images is not None or self.files is not None
+
+    def parts(self, settings: Settings, *, images: Any = None, files: Any = None,
+              thumbnails: bool = False) -> tuple[Part, ...]:
+        """The parts for ``settings``' provider (``images``/``files`` override this one's:
+        a batch item's own). Raises :class:`InputError` before anything is sent."""
+        images = self.images if images is None else images
+        files = self.files if files is None else files
+        if images is None and files is None:
+            return ()
+        from .inputs import prepare_inputs
+        from .providers import get_provider
+
+        return prepare_inputs(images, files, get_provider(settings.provider),
+                              settings=settings, detail=self.detail, inline=self.inline,
+                              downscale=self.downscale, thumbnails=thumbnails)
 
 
 def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = False,
         on_partial: Callable[[Any], None] | None = None, observer: Observer | None = None,
-        steps_field: str | None = None, gate: Any = None) -> Result:
-    """One call with settings and schema already resolved (what :func:`batch` runs per item)."""
+        steps_field: str | None = None, gate: Any = None, parts: Sequence[Part] = ()
+        ) -> Result:
+    """One call with settings and schema already resolved (what :func:`batch` runs per item).
+
+    ``parts``: the call's images and documents, prepared for the provider (:class:`Media`).
+    """
     _check_prompt(prompt, settings.system)
+    if parts and observer is not None and hasattr(observer, "show_inputs"):
+        observer.show_inputs([p.summary() for p in parts])
     return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
-                    observer=observer, steps_field=steps_field, gate=gate)
+                    observer=observer, steps_field=steps_field, gate=gate, parts=parts)
 
 
 def _check_prompt(prompt: Any, system: str | None) -> None:

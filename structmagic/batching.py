@@ -146,17 +146,32 @@ def batch(
     on_progress: Callable[[BatchProgress], None] | None = None,
     max_requests_per_minute: float | None = None,
     max_tokens_per_minute: float | None = None,
+    gate: RateGate | None = None,
     via: str = "threads",
     batch_retry: str = "sync",
+    images: Sequence[Any] | None = None,
+    files: Sequence[Any] | None = None,
+    detail: str | None = None,
+    inline: bool = False,
+    downscale: bool = True,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
 
     ``options`` are those of :func:`structured` (``model``, ``system``, ``retries``,
-    ``cache``, ``http_client`` ...). ``on_progress(progress)`` is called from the calling
-    thread after each item finishes. Raises :class:`BatchInterrupted` (a KeyboardInterrupt
-    carrying the results) on interrupt; bad input (schema, options) raises before any
-    request; a bad item (a prompt that cannot be sent) fails alone.
+    ``cache``, ``http_client`` ...). ``images`` and ``files`` are per item: one entry per
+    prompt, each an image (or file), a list of them, or None; ``detail``, ``inline`` and
+    ``downscale`` apply to all (see :func:`structured`). Each item's images are prepared in
+    its worker; one that cannot be sent fails that item alone. ``on_progress(progress)`` is
+    called from the calling thread after each item finishes. ``gate`` shares one
+    :class:`RateGate` (its per-minute budgets and 429 pauses) among several batches, e.g. the
+    partitions one worker runs; otherwise each batch has its own, from
+    ``max_requests_per_minute`` / ``max_tokens_per_minute``. An interrupted batch closes its
+    gate.
+
+    Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
+    interrupt; bad input (schema, options) raises before any request; a bad item (a prompt
+    that cannot be sent) fails alone.
 
     ``via="batch-api"`` sends the rows through the provider's asynchronous batch API
     instead (half the price, no rate limits, resumable: see
@@ -173,10 +188,12 @@ def batch(
             raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
         return run_batch(prompts, schema, via=via, batch_retry=batch_retry,
                          concurrency=concurrency, threads={
-                             "on_progress": on_progress,
+                             "on_progress": on_progress, "gate": gate,
                              "max_requests_per_minute": max_requests_per_minute,
-                             "max_tokens_per_minute": max_tokens_per_minute}, **options)
-    from .api import guarded, run
+                             "max_tokens_per_minute": max_tokens_per_minute},
+                         images=images, files=files, detail=detail, inline=inline,
+                         downscale=downscale, **options)
+    from .api import Media, guarded, run
     from .config import resolve
     from .errors import ConfigError
     from .schema import load_schema
@@ -185,24 +202,34 @@ def batch(
         raise ConfigError(f"concurrency must be a whole number of at least 1, not "
                           f"{concurrency!r}.")
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    per_item = {name: _per_item(name, value, len(items))
+                for name, value in (("images", images), ("files", files))}
+    media = Media(detail=detail, inline=inline, downscale=downscale)
     spec = load_schema(schema)
     stream = bool(options.pop("stream", False))
     steps_field = options.pop("steps_field", None)
     options.pop("on_partial", None)
     settings = resolve(options)
-    gate = RateGate(
-        max_requests_per_minute=max_requests_per_minute,
-        max_tokens_per_minute=max_tokens_per_minute,
-    )
+    if gate is None:
+        gate = RateGate(max_requests_per_minute=max_requests_per_minute,
+                        max_tokens_per_minute=max_tokens_per_minute)
+    elif max_requests_per_minute is not None or max_tokens_per_minute is not None:
+        raise ConfigError("Give either a gate or per-minute limits, not both: the gate "
+                          "carries its own limits.")
     progress = BatchProgress(total=len(items))
     results: list[Result | None] = [None] * len(items)
     owns_connections = settings.http_client is None  # structmagic's own client: cut on
     #                                                    an interrupt
 
+    def call(index: int) -> Result:
+        parts = media.parts(settings, images=per_item["images"][index],
+                            files=per_item["files"][index])
+        return run(items[index], spec, settings, stream=stream, steps_field=steps_field,
+                   gate=gate, parts=parts)
+
     def run_one(index: int) -> tuple[int, Result]:
         try:
-            res = guarded(run, items[index], spec, settings, stream=stream,
-                          steps_field=steps_field, gate=gate)
+            res = guarded(call, index)
         except StructuredError as exc:
             res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts)
         gate.spent(res.usage.get("total_tokens", 0))
@@ -250,6 +277,22 @@ def batch(
         raise BatchInterrupted(marked) from None
     pool.shutdown(wait=True)
     return [r for r in results if r is not None]
+
+
+def _per_item(name: str, value: Sequence[Any] | None, n: int) -> Sequence[Any]:
+    """``images`` / ``files`` of a batch: one entry per prompt (None: none for any)."""
+    if value is None:
+        return [None] * n
+    from .errors import InputError
+
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise InputError(f"{name} of a batch needs one entry per prompt (a list), not a "
+                         f"{type(value).__name__}.")
+    value = list(value)
+    if len(value) != n:
+        raise InputError(f"{name} has {len(value)} entries for {n} prompts; give one entry "
+                         "(an image, a list of them, or None) per prompt.")
+    return value
 
 
 #: how long an interrupted batch waits for its workers to notice (they are woken at once;

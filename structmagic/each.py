@@ -1,7 +1,9 @@
 """``%%structured SCHEMA --each VAR``: the cell body as a template over a list or a column.
 
 VAR may be a list (``{item}``), a pandas Series (``{item}``, index kept) or a DataFrame
-(``{column}`` per row, and ``{item}`` for the row as a dict). NAME gets a list of values,
+(``{column}`` per row, and ``{item}`` for the row as a dict). ``--image NAME`` / ``--file
+NAME`` take each row's value when NAME is one of its fields (a column, or ``item``), else
+the notebook variable NAME for every row. NAME gets a list of values,
 or — for a Series or DataFrame when pandas is installed — a DataFrame with one column per
 top-level field plus an ``error`` column, aligned with the input's index. With
 ``--batch-api`` the rows go through the provider's batch API instead of parallel requests
@@ -61,12 +63,75 @@ def results_frame(results: list[Any], index: list[Any]) -> Any:
 def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
              source: Any) -> Any:
     """Run the cell over every row of ``source``; bind or return the values."""
+    if args.engine is not None:
+        return _run_on_engine(magics, args, spec, body, options, source)
+    if getattr(args, "compare", None) is not None:
+        return _run_compare(magics, args, spec, body, options, source)
     from .batching import BatchInterrupted, BatchProgress, batch
     from .kernel import has_kernel
     from .progress import BatchBar
-    from .prompt import TemplateError, fill_template
 
     index, rows, kind = collect_rows(source)
+    prompts = _prompts(magics, args, body, index, rows)
+    ns = magics.shell.user_ns
+    for flag, names in (("images", args.image), ("files", args.file)):
+        if names:
+            options[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
+                             for i, row in zip(index, rows, strict=True)]
+    outcome = None
+    if getattr(args, "batch_api", None):
+        from .batchapi.cell import via_batch_api
+
+        outcome = via_batch_api(magics, args, spec, prompts, options)
+        if outcome is not None and not isinstance(outcome, tuple):
+            return outcome  # --no-wait: the job, still running
+    bar = BatchBar(len(prompts), title=spec.name,
+                   live=outcome is None and not args.quiet and has_kernel(magics.shell))
+    concurrency = args.concurrency or 16
+    interrupted: BatchInterrupted | None = None
+    if outcome is not None:  # the batch API's results (its own bar showed the job)
+        results, interrupted = outcome
+    else:
+        bar.show()
+        try:
+            results = batch(prompts, spec, concurrency=concurrency, on_progress=bar.update,
+                            **options)
+        except BatchInterrupted as exc:
+            interrupted, results = exc, exc.results
+    progress = BatchProgress(total=len(results))
+    progress.done = sum(1 for r in results if r.error is None)
+    progress.failed = len(results) - progress.done
+    progress.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
+    if interrupted is not None:
+        bar.interrupted(progress)
+    else:
+        bar.update(progress, final=True)
+    value: Any
+    if kind in ("DataFrame", "Series") and _has_pandas():
+        value = results_frame(results, index)
+        if getattr(args, "expect", None) is not None and interrupted is None:
+            scores = _scores(args, spec, source, {"": results})
+            value.attrs["scores"] = scores
+            if not args.quiet:
+                _show_scores(scores)
+    else:
+        value = [r.data for r in results]
+    if args.out is not None:
+        magics.shell.user_ns[args.out] = value
+    if bar.box is None and not args.quiet and outcome is None:
+        print(bar.text)
+    if interrupted is not None:
+        raise KeyboardInterrupt(
+            f"{interrupted} (the finished items are bound"
+            f"{' to ' + args.out if args.out else ''}; unfinished ones are marked)"
+        )
+    return None if args.out is not None else value
+
+
+def _prompts(magics: Any, args: Any, body: str, index: list[Any],
+             rows: list[dict[str, Any]]) -> list[str]:
+    from .prompt import TemplateError, fill_template
+
     ns = magics.shell.user_ns
     prompts: list[str] = []
     for i, row in zip(index, rows, strict=True):
@@ -77,53 +142,149 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             prompts.append(fill_template(body, _Layered(row, ns)))
         except TemplateError as exc:
             raise UsageError(f"--each row {i!r}: {exc}") from None
-    if getattr(args, "batch_api", None):
-        from .batchapi.cell import via_batch_api
+    return prompts
 
-        outcome = via_batch_api(magics, args, spec, prompts, options)
-        if isinstance(outcome, tuple):
-            found, stopped = outcome
-            return _bind(magics, args, found, stopped, index, kind)
-        if outcome is not None:
-            return outcome  # --no-wait: the job, still running
-    bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
-    bar.show()
-    concurrency = args.concurrency or 16
-    interrupted: BatchInterrupted | None = None
+
+def _expected(args: Any, spec: Any, source: Any) -> list[Any]:
+    """The expected values of ``--expect COLUMN``, in the schema's shape."""
+    from .scoring import field_kinds
+
+    if type(source).__name__ != "DataFrame" or args.expect not in source.columns:
+        raise UsageError(f"--expect needs a column of the --each DataFrame: {args.expect!r} "
+                         "is not one.")
+    fields = list(field_kinds(spec.original))
+    out: list[Any] = []
+    for value in source[args.expect].tolist():
+        if isinstance(value, Mapping):
+            out.append(dict(value))
+        elif len(fields) == 1:
+            out.append({fields[0]: value})
+        else:
+            raise UsageError(f"--expect {args.expect}: each value must be the expected answer "
+                             f"(a dict with the fields {', '.join(fields)}), not "
+                             f"{type(value).__name__}.")
+    return out
+
+
+def _scores(args: Any, spec: Any, source: Any, results: dict[str, list[Any]]) -> Any:
+    """Per field (and per model when there are several) scores against ``--expect``."""
+    import pandas as pd
+
+    from .scoring import score
+
+    labels = _expected(args, spec, source)
+    tol = 1e-6 if args.tol is None else args.tol
+    tables = {model: score(rows, labels, spec.original, tol=tol).table
+              for model, rows in results.items()}
+    if list(tables) == [""]:
+        return tables[""]
+    return pd.concat(tables, names=["model", "field"])
+
+
+def _show_scores(scores: Any) -> None:
+    from IPython.display import display
+
+    display(scores)
+
+
+def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
+                 source: Any) -> Any:
+    """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
+    columns, its per-model summary (and scores with ``--expect``) shown and kept in
+    ``frame.attrs``."""
+    from .batching import BatchProgress
+    from .comparison import compare_each, parse_targets
+    from .errors import StructuredError
+    from .kernel import has_kernel
+    from .progress import BatchBar
+
+    if not _has_pandas():
+        raise UsageError('--each with --compare binds a DataFrame: pip install '
+                         '"structmagic[pandas]".')
     try:
-        results = batch(prompts, spec, concurrency=concurrency, on_progress=bar.update,
-                        **options)
-    except BatchInterrupted as exc:
-        interrupted, results = exc, exc.results
-    progress = BatchProgress(total=len(results))
-    progress.done = sum(1 for r in results if r.error is None)
-    progress.failed = len(results) - progress.done
-    progress.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
-    if interrupted is not None:
-        bar.interrupted(progress)
-    else:
-        bar.update(progress, final=True)
-    if bar.box is None and not args.quiet:
-        print(bar.text)
-    return _bind(magics, args, results, interrupted, index, kind)
+        targets = parse_targets(args.compare)
+    except StructuredError as exc:
+        raise UsageError(f"--compare: {exc}") from None
+    index, rows, _ = collect_rows(source)
+    prompts = _prompts(magics, args, body, index, rows)
+    if args.expect is not None:
+        _expected(args, spec, source)  # a bad column fails before any request
+    live = not args.quiet and has_kernel(magics.shell)
+    bars = {t.label: BatchBar(len(prompts), title=f"{spec.name} · {t.label}", live=live)
+            for t in targets}
+    for bar in bars.values():
+        bar.show()
+    table = compare_each(prompts, spec, [t.label for t in targets], index=index,
+                         concurrency=args.concurrency or 16,
+                         on_progress=lambda label, p: bars[label].update(p), **options)
+    for label, results in table.results.items():
+        final = BatchProgress(total=len(results))
+        final.done = sum(1 for r in results if r.error is None)
+        final.failed = len(results) - final.done
+        final.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
+        bars[label].update(final, final=True)
+        if bars[label].box is None and not args.quiet:
+            print(bars[label].text)
+    frame = table.frame
+    frame.attrs["summary"] = table.summary
+    if args.expect is not None:
+        frame.attrs["scores"] = _scores(args, spec, source, table.results)
+    if not args.quiet:
+        from IPython.display import display
+
+        display(table.summary)
+        if args.expect is not None:
+            display(frame.attrs["scores"])
+    if args.out is not None:
+        magics.shell.user_ns[args.out] = frame
+        return None
+    return frame
 
 
-def _bind(magics: Any, args: Any, results: list[Any], interrupted: Any, index: list[Any],
-          kind: str) -> Any:
-    """Bind (or return) the values of the rows, as a list or an aligned DataFrame."""
-    value: Any
-    if kind in ("DataFrame", "Series") and _has_pandas():
-        value = results_frame(results, index)
-    else:
-        value = [r.data for r in results]
+def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
+                   source: Any) -> Any:
+    """``--engine dask``: the cell mapped over the partitions of a Dask DataFrame."""
+    from .engines import Extractor, template_fields
+
+    if type(source).__module__.split(".", 1)[0] != "dask" or not hasattr(
+            source, "map_partitions"):
+        raise UsageError(f"--engine dask needs a Dask DataFrame for --each, not "
+                         f"{type(source).__name__}.")
+    template = body.replace("{", "{{").replace("}", "}}") if args.no_interpolate else body
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    missing = sorted(n for n in names if n != "item" and n not in set(map(str, source.columns)))
+    if missing:
+        raise UsageError(
+            f"With --engine, the template's fields must be columns of {args.each}: "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not (the notebook's "
+            "variables do not travel to the workers).")
+    from .errors import StructuredError
+
+    try:
+        extractor = Extractor(spec, template, concurrency=args.concurrency or 8, **options)
+    except StructuredError as exc:
+        raise UsageError(str(exc)) from None
+    lazy = source.map_partitions(extractor, meta=extractor.meta(source))
+    value = lazy.compute() if args.compute else lazy
     if args.out is not None:
         magics.shell.user_ns[args.out] = value
-    if interrupted is not None:
-        raise KeyboardInterrupt(
-            f"{interrupted} (the finished items are bound"
-            f"{' to ' + args.out if args.out else ''}; unfinished ones are marked)"
-        )
-    return None if args.out is not None else value
+        return None
+    return value
+
+
+def _row_value(row: Mapping[str, Any], ns: Mapping[str, Any], name: str, flag: str,
+               index: Any) -> Any:
+    """``--image NAME`` for one row: the row's field NAME, else the notebook's variable."""
+    if name in row:
+        return row[name]
+    if name.isidentifier() and name in ns:
+        return ns[name]
+    option = "--image" if flag == "images" else "--file"
+    raise UsageError(f"{option} {name}: row {index!r} has no field {name!r} and the notebook "
+                     "has no such variable.")
 
 
 def _has_pandas() -> bool:

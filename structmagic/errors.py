@@ -14,7 +14,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   └── APITimeoutError         connect / read timeout, or a stalled stream
     ├── APIError                    the server answered with an error status (.status)
     │   ├── BadRequestError         400, 404, 422 and other 4xx
-    │   │   └── UnsupportedFormatError   the server does not take this response format
+    │   │   ├── UnsupportedFormatError   the server does not take this response format
+    │   │   └── UnsupportedInputError    the model does not take images / documents
     │   ├── AuthenticationError     401, 403 (.key_source says where the key came from)
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
@@ -71,6 +72,7 @@ __all__ = [
     "TransportError",
     "TruncatedError",
     "UnsupportedFormatError",
+    "UnsupportedInputError",
     "ValidationIssue",
 ]
 
@@ -218,8 +220,11 @@ class StructuredError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of formatting a traceback: one paragraph, no frames
-        # (so no locals can leak under %xmode Verbose), and the cell still fails.
+        # (so no locals can leak under %xmode Verbose), and the cell still fails. When the
+        # magic's widget already shows the message (it sets _shown_in_widget), one short line.
         red, reset = "\x1b[0;31m", "\x1b[0m"
+        if getattr(self, "_shown_in_widget", False):
+            return [f"{red}{type(self).__name__}{reset}: see above"]
         lines = str(self).splitlines() or [""]
         return [f"{red}{type(self).__name__}{reset}: {lines[0]}", *lines[1:]]
 
@@ -290,6 +295,10 @@ class BadRequestError(APIError):
 
 class UnsupportedFormatError(BadRequestError):
     """The server rejected the response format (json_schema, a schema feature, tools)."""
+
+
+class UnsupportedInputError(BadRequestError):
+    """The model (or server) does not take the images or documents sent. Never retried."""
 
 
 class AuthenticationError(APIError):

@@ -27,7 +27,7 @@ from . import errors as E
 from .live import Observer, PartialReporter
 from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
 from .providers import DEFAULT_PROVIDER, get_provider
-from .providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Step
+from .providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Part, Step
 from .result import Result
 from .transport import send
 
@@ -100,15 +100,16 @@ class Conversation:
     where the mode needs it), and the re-ask turns appended after invalid answers."""
 
     def __init__(self, prompt: str | Sequence[Mapping[str, Any]], system: str | None,
-                 schema_text: str) -> None:
+                 schema_text: str, parts: Sequence[Part] = ()) -> None:
         self.prompt = prompt
         self.system = system
         self.schema_text = schema_text
+        self.parts = tuple(parts)  # images and documents, in the user message
         self.extra: tuple[Mapping[str, Any], ...] = ()
 
     def messages(self, mode: str) -> tuple[Mapping[str, Any], ...]:
         return build_messages(self.prompt, system=self.system, mode=mode,
-                              schema_text=self.schema_text) + self.extra
+                              schema_text=self.schema_text, parts=self.parts) + self.extra
 
     def reask(self, answer: str, issues: Sequence[E.ValidationIssue]) -> None:
         """Append the invalid answer and what was wrong with it."""
@@ -242,12 +243,16 @@ def _honoured_by(provider: Provider) -> str:
 def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: Settings, *,
         stream: bool = False, on_partial: Callable[[Any], None] | None = None,
         observer: Observer | None = None, steps_field: str | None = None,
-        gate: Any = None) -> Result:
-    """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``."""
+        gate: Any = None, parts: Sequence[Part] = ()) -> Result:
+    """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``.
+
+    ``parts`` are the call's images and documents, already prepared for the provider
+    (:func:`structmagic.inputs.prepare_inputs`).
+    """
     started = time.perf_counter()
     provider = get_provider(settings.provider)
     request = spec.request_for(provider)
-    talk = Conversation(prompt, settings.system, request.text)
+    talk = Conversation(prompt, settings.system, request.text, parts)
     steps = _start(plan(settings, provider, request), settings, provider, spec, request, talk,
                    stream)
     tally = Tally()
@@ -275,7 +280,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     model=completion.model or settings.model, attempts=tally.attempts,
                     elapsed=time.perf_counter() - started, schema_name=spec.name,
                     steps_field=steps_field, provider=settings.provider, mode=step.mode,
-                    from_cache=tally.from_cache,
+                    from_cache=tally.from_cache, inputs=tuple(p.summary() for p in parts),
                 )
             if reasks_left <= 0:
                 raise _invalid(spec, settings, issues, completion.text, step, provider)

@@ -224,10 +224,42 @@ class StructuredMagics(Magics):
     @argument("--reasks", type=int, help="Re-asks after an invalid answer (default 1).")
     @argument("--timeout", type=float, help="Timeout in seconds (default 600).")
     @argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps.")
+    @argument("--label", action="append", metavar="FIELD=TEXT",
+              help="Show FIELD as TEXT in the widget (repeatable). Default: the schema's "
+              "title, else the name made readable (final_answer: Final answer).")
     @argument("--reveal", action="store_true",
               help="Teaching mode: show one step at a time with Next/Previous buttons.")
+    @argument("--image", metavar="VAR", action="append",
+              help="An image to send with the prompt (repeatable): a PIL image, a path, bytes, "
+                   "a URL, a data URL, an IPython Image or a matplotlib figure. With --each, a "
+                   "column (or item) gives each row's image.")
+    @argument("--file", metavar="VAR", action="append",
+              help="A document to send with the prompt (repeatable): a PDF path or bytes.")
+    @argument("--inline", action="store_true",
+              help="Fetch image and file URLs here and send their bytes (for servers that "
+                   "cannot reach them); by default a URL is sent as a URL.")
+    @argument("--detail", choices=("low", "high", "auto"),
+              help="How closely the model looks at images (OpenAI formats).")
+    @argument("--no-downscale", action="store_true",
+              help="Send images at full size (by default, larger than the provider makes use "
+                   "of are downscaled first).")
     @argument("--each", metavar="VAR", help="Run once per item of VAR (list, Series, DataFrame).")
     @argument("--concurrency", type=int, default=None, help="Parallel requests with --each.")
+    @argument("--compare", metavar="MODELS",
+              help="Ask several models at once, side by side: MODEL[,MODEL...], each "
+              "optionally PROVIDER:MODEL. NAME gets {model: value}; with --each, a frame of "
+              "field@model columns.")
+    @argument("--expect", metavar="COLUMN",
+              help="With --each over a DataFrame: score the answers against the expected "
+              "values in COLUMN, field by field.")
+    @argument("--tol", type=float, default=None,
+              help="With --expect: how far a number may be from the expected one (default "
+              "1e-6).")
+    @argument("--engine", choices=["dask"],
+              help="With --each over a Dask DataFrame: map the cell over its partitions on "
+              "the Dask workers (lazy; see --compute).")
+    @argument("--compute", action="store_true",
+              help="With --engine: compute the result and bind a pandas DataFrame.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
     @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
     @argument("--batch-api", nargs="?", const="on", choices=("on", "auto"), default=None,
@@ -282,6 +314,7 @@ class StructuredMagics(Magics):
             spec = load_schema(schema_obj, name=args.schema.rsplit(".", 1)[-1])
         except StructuredError as exc:
             raise UsageError(f"{args.schema}: {exc}") from None
+        labels = _labels(args.label, spec)
         options = {
             "model": args.model, "system": args.system, "temperature": args.temperature,
             "max_tokens": args.max_tokens, "mode": args.mode, "provider": args.provider,
@@ -297,10 +330,30 @@ class StructuredMagics(Magics):
             raise UsageError(str(exc)) from None
         self._ensure_key(settings)
 
+        if (args.engine or args.compute) and args.each is None:
+            raise UsageError("--engine and --compute go with --each VAR.")
+        if args.compare is not None and args.model is not None:
+            raise UsageError("Give the models with --compare (MODEL,MODEL...), not --model.")
+        if (args.expect is not None or args.tol is not None) and args.each is None:
+            raise UsageError("--expect and --tol go with --each VAR.")
+        if args.tol is not None and args.expect is None:
+            raise UsageError("--tol goes with --expect.")
+        if args.engine and (args.compare or args.expect):
+            raise UsageError("--engine cannot be combined with --compare or --expect.")
+        if args.compute and not args.engine:
+            raise UsageError("--compute goes with --engine.")
+        media = {"detail": args.detail, "inline": args.inline or None,
+                 "downscale": False if args.no_downscale else None}
+        media = {k: v for k, v in media.items() if v is not None}
         if args.each is not None:
             from .each import run_each
 
-            return run_each(self, args, spec, body, options, _lookup(ns, args.each, "--each"))
+            return run_each(self, args, spec, body, {**options, **media},
+                            _lookup(ns, args.each, "--each"))
+        if args.image:
+            media["images"] = [_lookup(ns, name, "--image") for name in args.image]
+        if args.file:
+            media["files"] = [_lookup(ns, name, "--file") for name in args.file]
 
         if not args.no_interpolate:
             from .prompt import TemplateError, fill_template
@@ -312,12 +365,15 @@ class StructuredMagics(Magics):
 
         stream = self.stream and not args.no_stream
         show = not args.quiet
+        if args.compare is not None:
+            return self._compare(args, spec, body, options, labels, stream, show)
         widget = handle = None
         if show and has_kernel(self.shell):
             from .widget import StructuredWidget
 
             widget = StructuredWidget(
-                title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal
+                title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal,
+                labels=labels,
             )
             handle = _show_live(widget)
             widget.start()
@@ -326,16 +382,23 @@ class StructuredMagics(Magics):
 
         try:
             result = structured(
-                body, spec, stream=stream, steps_field=args.steps, observer=widget, **options
+                body, spec, stream=stream, steps_field=args.steps, observer=widget, **media,
+                **options,
             )
         except StructuredError as exc:
             if widget is not None:
                 widget.fail(exc, partial=getattr(exc, "partial", None))
-            raise
+                _shown_in_widget(handle, widget, exc)
+            raise  # the cell fails; its traceback is one short line when the widget shows it
         except KeyboardInterrupt:
             if widget is not None:
                 widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
             raise
+        except Exception as exc:  # a bug: the widget stops streaming, the traceback stays
+            if widget is not None:
+                widget.fail(exc)
+            raise
+        result.labels = labels
         if widget is not None:
             widget.finish(result)
             result._widget = widget
@@ -368,6 +431,54 @@ class StructuredMagics(Magics):
         from .batchapi.cell import list_batches
 
         list_batches(args)
+
+    def _compare(self, args: Any, spec: Any, body: str, options: dict[str, Any],
+                 labels: dict[str, str], stream: bool, show: bool) -> Any:
+        """``--compare``: the cell to every model at once, in one side-by-side widget."""
+        from .comparison import compare, parse_targets
+        from .errors import StructuredError
+
+        assert self.shell is not None
+        try:
+            targets = parse_targets(args.compare)
+        except StructuredError as exc:
+            raise UsageError(f"--compare: {exc}") from None
+        widget = handle = None
+        if show and has_kernel(self.shell):
+            from .compare_widget import ComparisonWidget
+
+            widget = ComparisonWidget(targets, title=spec.name, steps_field=args.steps,
+                                      reveal=args.reveal, labels=labels)
+            handle = _show_live(widget)
+            widget.start()
+        try:
+            comparison = compare(body, spec, [t.label for t in targets], stream=stream,
+                                 observers=widget.observers() if widget else None,
+                                 steps_field=args.steps, labels=labels, **options)
+        except KeyboardInterrupt:
+            if widget is not None:
+                widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
+            raise
+        failed = [r.error for r in comparison.results.values() if r.error is not None]
+        if widget is not None:
+            widget.finish(comparison)
+            comparison._widget = widget
+            if handle is not None:
+                handle.update({"text/plain": ""}, raw=True)
+        if len(failed) == len(comparison.results):  # nothing to bind: the cell fails
+            error = failed[0]
+            if widget is not None and handle is not None and isinstance(error,
+                                                                       StructuredError):
+                _shown_in_widget(handle, widget, error)
+            raise error
+        if args.out is not None:
+            self.shell.user_ns[args.out] = comparison.values()
+            if show:
+                from IPython.display import display
+
+                display(comparison)
+            return None
+        return None if args.quiet else comparison
 
     def _ensure_key(self, settings: Any) -> None:
         """Ask for a missing key where a person can answer (never in a headless kernel)."""
@@ -519,6 +630,41 @@ def _prompt_key(shell: Any, label: str) -> None:
     if not typed:
         raise ConfigError("No API key was typed.")
     configure(api_key=Secret(typed, "typed at the %structured_config prompt"))
+
+
+def _labels(pairs: list[str] | None, spec: Any) -> dict[str, str]:
+    """The field labels: the schema's titles, then each ``--label FIELD=TEXT``."""
+    from .render import field_labels
+
+    given: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise UsageError(f"--label takes FIELD=TEXT, not {pair!r}.")
+        given[name.strip()] = text.strip()
+    return field_labels(spec.original, given)
+
+
+def _shown_in_widget(handle: Any, widget: Any, exc: BaseException) -> None:
+    """The failed widget says it all: it is shown again with the error, the traceback is short.
+
+    As on success, the live display is emptied and a final one takes its place: the widget
+    with the error as ``text/html`` and ``text/plain`` too, for the frontends that draw no
+    widget (an export without widget state, a console). A new display rather than an update
+    of the live one, which nbval would not see. The exception is marked, so that IPython
+    renders it as one short line instead of the same paragraph again (see
+    ``StructuredError._render_traceback_``). The cell still fails.
+    """
+    from IPython.display import display
+
+    from .render import error_html, error_text
+
+    handle.update({"text/plain": ""}, raw=True)
+    bundle = dict(widget._repr_mimebundle_())
+    bundle["text/plain"] = error_text(exc)
+    bundle["text/html"] = error_html(exc)
+    display(bundle, raw=True)
+    exc._shown_in_widget = True  # type: ignore[attr-defined]
 
 
 def _show_live(widget: Any) -> Any:

@@ -43,15 +43,21 @@ def build_messages(
     system: str | None,
     mode: str,
     schema_text: str,
+    parts: Sequence[Any] = (),
 ) -> tuple[dict[str, Any], ...]:
     """The messages of a call: system (+ schema instruction where the mode needs it), user.
 
     ``prompt`` is the user message, or a whole list of messages to send as they are.
+    ``parts`` (images and documents, :class:`structmagic.inputs.Part`) go into the user
+    message, before its text: its content becomes ``[*parts, text]`` (with a list of
+    messages, the last user message's).
     """
     if isinstance(prompt, str):
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     else:
         messages = [dict(m) for m in prompt]
+    if parts:
+        _attach(messages, parts)
     parts = [system] if system else []
     if mode in ("json_object", "prompt"):
         parts.append(schema_instruction(schema_text))
@@ -63,6 +69,17 @@ def build_messages(
             messages = messages[1:]
         messages.insert(0, {"role": "system", "content": "\n\n".join(parts)})
     return tuple(messages)
+
+
+def _attach(messages: list[dict[str, Any]], parts: Sequence[Any]) -> None:
+    """Put ``parts`` at the front of the last user message's content (a new list)."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            content = messages[i].get("content")
+            items = list(content) if isinstance(content, (list, tuple)) else [content or ""]
+            messages[i] = {**messages[i], "content": [*parts, *items]}
+            return
+    messages.append({"role": "user", "content": list(parts)})
 
 
 def reask_messages(raw: str, issues: Sequence[ValidationIssue]) -> tuple[dict[str, Any], ...]:

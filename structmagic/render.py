@@ -8,7 +8,16 @@ summary`` with ``style``/``class`` attributes. Markdown is not rendered: text is
 text, keeping its line breaks (``white-space: pre-wrap``), and long words wrap
 (``overflow-wrap: anywhere``); long raw JSON scrolls (``max-height`` + ``overflow: auto``).
 Colours are JupyterLab CSS variables with fallbacks, so light and dark themes both read well,
-and the HTML needs no script (nbconvert HTML, GitHub).
+and the HTML needs no script (nbconvert HTML, GitHub). Each block sets its own line height
+(an ipywidgets ``HTML`` value otherwise inherits a 28 px one, which double-spaces wrapped
+lines) and a font list that falls back to the common CJK fonts.
+
+Field names are shown by label: the schema's ``title`` when it has one, else the key made
+readable (``final_answer`` → "Final answer"), unless a ``labels`` map (``--label``) says
+otherwise; see :func:`field_labels`. The plain text keeps the keys as they are.
+
+Long answers keep their shape: past :data:`COLLAPSE_AFTER` steps, all but the last
+:data:`KEEP_RECENT` fold into one collapsed "… N earlier steps" section.
 
 ``text/plain`` output is deterministic (no timings, no ids): nbval compares it.
 
@@ -25,19 +34,27 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 __all__ = [
     "error_html",
     "error_text",
+    "field_labels",
     "find_steps",
+    "humanize",
+    "label_for",
     "other_fields",
     "result_html",
     "result_text",
+    "schema_titles",
     "step_html",
     "step_text",
+    "steps_html",
     "value_html",
     "value_text",
+    "waiting_html",
 ]
 
 #: top-level keys tried first, in this order, when looking for the reasoning steps
@@ -52,8 +69,28 @@ BORDER = "var(--jp-border-color2, #e0e0e0)"
 ACCENT = "var(--jp-brand-color1, #1976d2)"
 OK = "var(--jp-success-color1, #388e3c)"
 BAD = "var(--jp-error-color1, #d32f2f)"
-MONO = "var(--jp-code-font-family, monospace)"
+WARN = "var(--jp-warn-color1, #f57c00)"
+#: the background of a field whose answers differ between models
+DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
+# CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
+# font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
+# fonts-wqy-zenhei), before the browser's last-resort fallback.
+CJK_FONTS = ("'PingFang SC', 'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', "
+             "'WenQuanYi Zen Hei'")
+FONT = ("var(--jp-content-font-family, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, "
+        f"sans-serif), {CJK_FONTS}, sans-serif")
+MONO = f"var(--jp-code-font-family, monospace), {CJK_FONTS}, monospace"
+LINE_HEIGHT = "1.5"
+#: the style every block of ours starts with: its own line height and font list
+BLOCK = f"line-height:{LINE_HEIGHT};font-family:{FONT};"
 TEXT_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;"
+
+#: more steps than this: the earlier ones fold into one collapsed section...
+COLLAPSE_AFTER = 8
+#: ...and this many of the last ones stay in view
+KEEP_RECENT = 4
+#: the collapsed section, once opened, scrolls beyond this height
+EARLIER_MAX_HEIGHT = "60vh"
 
 
 def esc(value: Any) -> str:
@@ -105,11 +142,114 @@ def find_steps(value: Any, *, field: str | None = None) -> tuple[str | None, lis
     return None, None
 
 
+def count_steps(field: str | None, steps: list[Any], *, explicit: bool = False) -> str:
+    """``"4 steps"`` for the steps field named by ``--steps`` (``explicit``), one named like
+    reasoning steps, or a root list; else the field's own name: ``"3 items"``."""
+    if explicit or not field or field in PREFERRED_STEPS:
+        return plural(len(steps), "step")
+    return f"{len(steps)} {humanize(field).lower()}"
+
+
 def other_fields(value: Any, steps_field: str | None) -> dict[str, Any]:
     """The top-level fields besides the steps (e.g. ``final_answer``), in order."""
     if not isinstance(value, dict):
         return {}
     return {k: v for k, v in value.items() if k != steps_field}
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def humanize(key: str) -> str:
+    """A field name made readable: ``final_answer``/``finalAnswer`` → ``"Final answer"``.
+
+    Only plain ASCII names are changed (acronyms stay: ``HTTPStatus`` → ``"HTTP status"``);
+    any other key is shown as it is.
+    """
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        return key if isinstance(key, str) else _scalar(key)
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in _WORDS.findall(key)]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def _resolve(node: Any, defs: Mapping[str, Any]) -> Any:
+    """``node`` with local ``$ref``s followed, and a nullable ``anyOf``/``oneOf`` unwrapped."""
+    for _ in range(16):  # a ref chain or a recursive schema: give up quietly
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
+            node = defs.get(ref.rsplit("/", 1)[-1])
+            continue
+        options = node.get("anyOf") or node.get("oneOf")
+        if isinstance(options, list) and "properties" not in node and "items" not in node:
+            real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            if len(real) == 1:
+                node = real[0]
+                continue
+        return node
+    return None
+
+
+def _properties(node: Any) -> dict[str, Any]:
+    props = node.get("properties") if isinstance(node, dict) else None
+    return props if isinstance(props, dict) else {}
+
+
+def schema_titles(schema: Any) -> dict[str, str]:
+    """Field name → ``title`` from a JSON Schema, for the fields the display labels.
+
+    Those are the root's properties, and the properties of the objects its arrays hold
+    (the steps), local ``$ref``s followed. A root title wins over a step field's.
+    """
+    if not isinstance(schema, dict):
+        return {}
+    defs: dict[str, Any] = {}
+    for name in ("definitions", "$defs"):
+        if isinstance(schema.get(name), dict):
+            defs.update(schema[name])
+    root = _resolve(schema, defs)
+    objects = [root]
+    if isinstance(root, dict) and "items" in root:  # a root list of steps
+        objects.append(_resolve(root["items"], defs))
+    for prop in _properties(root).values():
+        resolved = _resolve(prop, defs)
+        if isinstance(resolved, dict) and "items" in resolved:
+            objects.append(_resolve(resolved["items"], defs))
+    titles: dict[str, str] = {}
+    for obj in objects:
+        for key, prop in _properties(obj).items():
+            title = prop.get("title") if isinstance(prop, dict) else None
+            if isinstance(title, str) and title.strip():
+                titles.setdefault(key, title.strip())
+    return titles
+
+
+def field_labels(schema: Any = None, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels to show: the schema's titles, overridden by ``labels`` (``--label``)."""
+    merged = schema_titles(schema)
+    merged.update({str(k): str(v) for k, v in (labels or {}).items()})
+    return merged
+
+
+def label_for(key: Any, labels: Mapping[str, str] | None = None) -> str:
+    """The label of one field: from ``labels`` when there, else the key made readable."""
+    if labels and isinstance(key, str) and key in labels:
+        return labels[key]
+    return humanize(key)
+
+
+def _label_html(key: Any, labels: Mapping[str, str] | None, style: str) -> str:
+    """A field's label in bold; a label other than its (plain) key has the key as tooltip."""
+    text = label_for(key, labels)
+    tip = f' title="{esc(key)}"' if text != key and isinstance(key, str) and _KEY.fullmatch(
+        key) else ""
+    css = f' style="{style}"' if style else ""
+    return f"<b{css}{tip}>{esc(text)}</b>"
 
 
 # --- plain text -------------------------------------------------------------------------------
@@ -179,7 +319,8 @@ def result_text(result: Any) -> str:
     about = f" (model {model})" if model else ""
     if steps is None:
         return f"{result.schema_name}{about}\n{value_text(value, 1)}"
-    lines = [f"{result.schema_name} — {plural(len(steps), 'step')}{about}"]
+    explicit = getattr(result, "steps_field", None) is not None
+    lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"]
     lines += [step_text(i, s) for i, s in enumerate(steps, 1)]
     rest = other_fields(value, field)
     if rest:
@@ -195,14 +336,21 @@ def error_text(error: BaseException) -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def value_html(value: Any) -> str:
-    """A readable tree as HTML (nested ``<dl>``/``<ol>`` of our own), every key/string escaped."""
+def value_html(value: Any, labels: Mapping[str, str] | None = None,
+               highlight: Collection[str] = ()) -> str:
+    """A readable tree as HTML (nested ``<dl>``/``<ol>`` of our own), every key/string escaped.
+
+    With ``labels`` (even empty), the top level's keys show as labels (:func:`label_for`);
+    deeper keys, which may be data rather than field names, are shown as they are. Top-level
+    keys in ``highlight`` are marked (answers that differ between models).
+    """
     if isinstance(value, dict):
         if not value:
             return "<code>{}</code>"
         items = "".join(
-            f'<dt style="font-weight:600;color:{FG_MUTED}">{esc(k)}</dt>'
-            f'<dd style="margin:0 0 0.3em 1.2em">{value_html(v)}</dd>'
+            f'<dt style="font-weight:600;color:{FG_MUTED}{_differ(k, highlight)}">'
+            f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
+            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">{value_html(v)}</dd>'
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
@@ -223,14 +371,15 @@ def _field_html(v: Any) -> str:
     return f'<span style="{TEXT_STYLE}">{esc(v)}</span>'
 
 
-def step_html(i: int, step: Any, *, partial: bool = False) -> str:
-    """Step ``i`` as a numbered card: each field's name in bold, its value as text.
+def step_html(i: int, step: Any, *, partial: bool = False,
+              labels: Mapping[str, str] | None = None) -> str:
+    """Step ``i`` as a numbered card: each field's label in bold, its value as text.
 
     ``partial`` marks the step still arriving (a muted edge instead of the accent colour).
     """
     if isinstance(step, dict):
         fields = "".join(
-            f'<div style="margin:0.15em 0"><b style="color:{FG_MUTED}">{esc(k)}</b> '
+            f'<div style="margin:0.15em 0">{_label_html(k, labels, f"color:{FG_MUTED}")} '
             f"{_field_html(v)}</div>"
             for k, v in step.items()
         )
@@ -238,29 +387,70 @@ def step_html(i: int, step: Any, *, partial: bool = False) -> str:
         fields = f"<div>{_field_html(step)}</div>"
     edge = BORDER if partial else ACCENT
     return (
-        f'<div style="border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
+        f'<div style="{BLOCK}border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
         f'padding:0.35em 0.7em;margin:0.3em 0;border-radius:3px">'
         f'<div style="font-weight:600;color:{ACCENT}">Step {int(i)}</div>{fields}</div>'
     )
 
 
-def final_html(fields: dict[str, Any]) -> str:
-    """The other top-level fields (the final answer), highlighted; ``""`` when none."""
+def earlier_html(count: int, cards: str) -> str:
+    """Steps folded into one collapsed section: "… 36 earlier steps" (opens on click)."""
+    return (
+        f'<details class="structmagic-earlier" style="{BLOCK}margin:0.3em 0">'
+        f'<summary style="cursor:pointer;color:{FG_MUTED}">… {plural(int(count), "earlier step")}'
+        f'</summary><div style="max-height:{EARLIER_MAX_HEIGHT};overflow:auto">{cards}</div>'
+        f"</details>"
+    )
+
+
+def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None) -> str:
+    """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded."""
+    cards = [step_html(i, s, labels=labels) for i, s in enumerate(steps, 1)]
+    if len(cards) <= COLLAPSE_AFTER:
+        return "".join(cards)
+    split = len(cards) - KEEP_RECENT
+    return earlier_html(split, "".join(cards[:split])) + "".join(cards[split:])
+
+
+def _differ(key: Any, highlight: Collection[str]) -> str:
+    """The extra style of a field whose answers differ between models (``""`` otherwise)."""
+    return f";background:{DIFFER_BG}" if key in highlight else ""
+
+
+def _marked(key: Any, highlight: Collection[str]) -> str:
+    """The style attribute of a marked (differing) row; ``""`` for the others."""
+    return f' style="padding:0 0.2em{_differ(key, highlight)}"' if key in highlight else ""
+
+
+def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
+               highlight: Collection[str] = ()) -> str:
+    """The other top-level fields (the final answer), highlighted; ``""`` when none.
+
+    Fields in ``highlight`` (answers that differ between models) are marked."""
     if not fields:
         return ""
-    rows = "".join(f"<div><b>{esc(k)}</b>: {_field_html(v)}</div>" for k, v in fields.items())
-    return (
-        f'<div style="border:2px solid {OK};border-radius:4px;padding:0.4em 0.7em;'
-        f'margin:0.4em 0;color:{FG};background:{BG_SOFT}">{rows}</div>'
+    rows = "".join(
+        f"<div{_marked(k, highlight)}>{_label_html(k, labels, '')}: {_field_html(v)}</div>"
+        for k, v in fields.items()
     )
+    return (
+        f'<div class="structmagic-answer" style="{BLOCK}border:2px solid {OK};'
+        f'border-radius:4px;padding:0.4em 0.7em;margin:0.4em 0;color:{FG};background:{BG_SOFT}">'
+        f"{rows}</div>"
+    )
+
+
+def waiting_html(text: str = "waiting for the answer…") -> str:
+    """A muted one-line state ("waiting for the answer…", "receiving step 3…")."""
+    return f'<div style="{BLOCK}color:{FG_MUTED}">{esc(text)}</div>'
 
 
 def pre_html(text: str, *, mono: bool = False) -> str:
     """Escaped text in a ``<pre>`` that wraps long lines and scrolls when very long."""
     font = f"font-family:{MONO};" if mono else ""
     return (
-        f'<pre style="{TEXT_STYLE}{font}max-height:24em;overflow:auto;background:{BG_SOFT};'
-        f'color:{FG};padding:0.5em;margin:0.2em 0">{esc(text)}</pre>'
+        f'<pre style="{TEXT_STYLE}line-height:{LINE_HEIGHT};{font}max-height:24em;overflow:auto;'
+        f'background:{BG_SOFT};color:{FG};padding:0.5em;margin:0.2em 0">{esc(text)}</pre>'
     )
 
 
@@ -291,6 +481,7 @@ def usage_text(usage: Any) -> str:
 def result_html(result: Any) -> str:
     """Self-contained HTML of a result: no script, no remote resource, deterministic."""
     value = result.plain
+    labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     about = f" · {esc(result.model)}" if getattr(result, "model", None) else ""
     head = (
@@ -298,17 +489,16 @@ def result_html(result: Any) -> str:
         f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'
     )
     if steps is None:
-        body = value_html(value)
+        body = value_html(value, labels)
     else:
-        body = "".join(step_html(i, s) for i, s in enumerate(steps, 1))
-        body += final_html(other_fields(value, field))
+        body = steps_html(steps, labels) + final_html(other_fields(value, field), labels)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += details_html("Model reasoning", result.reasoning)
     if getattr(result, "raw", ""):
         extra += details_html("Raw JSON", result.raw, mono=True)
     return (
-        f'<div class="structmagic-result" style="color:{FG};border:1px solid {BORDER};'
+        f'<div class="structmagic-result" style="{BLOCK}color:{FG};border:1px solid {BORDER};'
         f'border-radius:4px;padding:0.5em 0.8em;max-width:100%">{head}{body}{extra}</div>'
     )
 
@@ -328,7 +518,52 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         if isinstance(raw, str) and raw:
             extra += details_html("Raw answer", raw, mono=True)
     return (
-        f'<div class="structmagic-error" style="border-left:3px solid {BAD};padding:0.4em 0.7em;'
-        f'color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
+        f'<div class="structmagic-error" style="{BLOCK}border-left:3px solid {BAD};'
+        f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+
+def comparison_text(comparison: Any) -> str:
+    """Deterministic text/plain of a comparison: each model's answer (or error), then the
+    fields on which they differ. No timings or token counts."""
+    results = comparison.results
+    lines = [f"{comparison.schema_name} — {plural(len(results), 'model')}"]
+    for label, result in results.items():
+        lines.append(f"== {label} ==")
+        lines.append(error_text(result.error) if result.error is not None
+                     else result_text(result))
+    differ = comparison.disagreements()
+    lines.append(f"Answers differ on: {', '.join(differ)}" if differ
+                 else "The answers agree." if sum(r.error is None for r in results.values()) > 1
+                 else "")
+    return "\n".join(line for line in lines if line)
+
+
+def comparison_html(comparison: Any) -> str:
+    """Self-contained HTML of a comparison: a column per model, differing fields marked."""
+    differ = comparison.disagreements()
+    labels = getattr(comparison, "labels", None) or {}
+    cells = []
+    for label, result in comparison.results.items():
+        if result.error is not None:
+            body = error_html(result.error, details=False)
+        else:
+            value = result.plain
+            field, steps = find_steps(value, field=getattr(result, "steps_field", None))
+            body = (value_html(value, labels, differ) if steps is None else
+                    steps_html(steps, labels) + final_html(other_fields(value, field), labels,
+                                                           differ))
+        cells.append(
+            f'<div style="flex:1 1 0;min-width:0;border:1px solid {BORDER};border-radius:4px;'
+            f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'
+            f"{body}</div>")
+    note = (f'<div style="color:{WARN}">Answers differ on: '
+            f"{esc(', '.join(label_for(k, labels) for k in differ))}</div>" if differ else "")
+    return (f'<div class="structmagic-comparison" style="{BLOCK}color:{FG}">'
+            f'<div style="font-weight:600">{esc(comparison.schema_name)}</div>'
+            f'<div style="display:flex;gap:0.6em;align-items:flex-start">{"".join(cells)}</div>'
+            f"{note}</div>")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .showing import ShowsWidget
+
 __all__ = ["Result"]
 
 
 @dataclass(eq=False)
-class Result:
+class Result(ShowsWidget):
     """A validated answer.
 
     ``data`` is the value (an instance of the Python type you gave, or plain JSON),
@@ -23,6 +25,12 @@ class Result:
     over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
     be retried or re-asked), ``elapsed`` seconds. In a batch, a failed item has ``error``
     set and ``data``/``plain`` None.
+
+    ``labels`` (display only) maps field names to the labels the widget and the HTML show
+    (the magic fills it from the schema's titles and ``--label``); a field without one
+    shows its key made readable (``final_answer`` → "Final answer"). The text form keeps
+    the keys. Set it before the result is displayed, e.g. ``res.labels = {"final_answer":
+    "Answer"}``.
     """
 
     data: Any = None
@@ -39,6 +47,10 @@ class Result:
     mode: str = "json_schema"
     error: BaseException | None = None
     from_cache: bool = False
+    labels: dict[str, str] | None = field(default=None, repr=False)
+    #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
+    #: type, size, label, thumbnail; never the bytes)
+    inputs: tuple[Any, ...] = ()
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
 
@@ -57,51 +69,44 @@ class Result:
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<Result {self.schema_name}: error {type(self.error).__name__}>"
-        from .render import find_steps
+        from .render import count_steps, find_steps
 
-        _, steps = find_steps(self.plain, field=self.steps_field)
-        what = f"{len(steps)} steps" if steps else type(self.plain).__name__
+        field, steps = find_steps(self.plain, field=self.steps_field)
+        what = (count_steps(field, steps, explicit=self.steps_field is not None) if steps
+                else type(self.plain).__name__)
         tokens = self.usage.get("total_tokens")
         extra = f", {tokens} tokens" if tokens is not None else ""
+        if self.inputs:
+            from .inputs import describe_inputs
+
+            extra = f", {describe_inputs(self.inputs)}{extra}"
         return f"<Result {self.schema_name}: {what}, model {self.model}{extra}>"
 
     # --- display --------------------------------------------------------------------------
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self._text())
 
     def _text(self) -> str:
         from .render import error_text, result_text
 
         if self.error is not None:
             return error_text(self.error)
-        return result_text(self)
+        text = result_text(self)
+        if self.inputs:  # "inputs: 2 images, 1 PDF" under the first line
+            from .inputs.thumbs import inputs_text
+
+            head, newline, rest = text.partition("\n")
+            text = f"{head}\n{inputs_text(self.inputs)}{newline}{rest}"
+        return text
 
     def _repr_html_(self) -> str:
         from .render import error_html, result_html
 
         if self.error is not None:
             return error_html(self.error)
+        if self.inputs:  # the thumbnails above the result
+            from .inputs.thumbs import thumbnails_html
+
+            return thumbnails_html(self.inputs) + result_html(self)
         return result_html(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": self._text(), "text/html": self._repr_html_()}
-        widget = self.widget(create=_in_kernel())
-        if widget is not None:
-            view = widget.widget._repr_mimebundle_()
-            key = "application/vnd.jupyter.widget-view+json"
-            if isinstance(view, dict) and key in view:
-                bundle[key] = view[key]
-        return bundle
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self._shown_live:
-            # The magic already shows this result's live widget in this cell.
-            self._shown_live = False
-            return
-        display(self._repr_mimebundle_(), raw=True)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The steps widget of this result (built on first use when ``create``)."""
@@ -110,19 +115,8 @@ class Result:
 
             w = StructuredWidget(
                 title=self.schema_name, model=self.model, steps_field=self.steps_field,
-                reveal=reveal,
+                reveal=reveal, labels=self.labels,
             )
             w.finish(self)
             self._widget = w
         return self._widget
-
-
-def _in_kernel() -> bool:
-    """Whether a Jupyter kernel (with a widget frontend, possibly) runs this code."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return getattr(shell, "kernel", None) is not None

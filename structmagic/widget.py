@@ -5,8 +5,13 @@ from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
     ├── header      HTML: schema name, model, status badge, tokens, elapsed
-    ├── progress    HTML: "receiving step 3…" (reveal mode, while streaming)
-    ├── steps_box   VBox of HTML cards, one per reasoning step
+    ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
+    ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
+    │               (reveal mode, while streaming)
+    ├── steps_box   VBox
+    │   ├── earlier     Accordion (collapsed): "… 36 earlier steps", a VBox of chunk VBoxes
+    │   │               of step cards (shown past COLLAPSE_AFTER steps; scrolls when open)
+    │   └── recent      VBox of the last step cards (all of them up to COLLAPSE_AFTER)
     ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
     │               steps, the whole value as a tree, updated live)
     ├── error_view  HTML: the error's type and message, kept visible
@@ -16,7 +21,8 @@ from a plain loop (no asyncio), failures kept visible::
 
 Usage (what the magic does)::
 
-    w = StructuredWidget(title="math_reasoning", model="gpt-4o")
+    w = StructuredWidget(title="math_reasoning", model="gpt-4o",
+                         labels={"final_answer": "Answer"})
     display(w)                  # or w.widget
     w.start()
     for partial in stream:      # once per network read: cheap, throttled
@@ -25,17 +31,26 @@ Usage (what the magic does)::
 
 Safety: every model, schema and error string is escaped in the kernel (see ``render.py``)
 into fixed templates before it reaches an ``HTML`` value, so saved widget state and HTML
-exports replay inert text too. Titles, labels and button texts are our own constants.
+exports replay inert text too. Section titles and button texts are our own constants; field
+labels (schema titles, ``--label``, or the key made readable) are escaped like the rest.
+
+Shape: a long answer keeps its header and final answer in view. Past
+``render.COLLAPSE_AFTER`` steps, all but the last ``render.KEEP_RECENT`` fold into the
+collapsed "… N earlier steps" section, while streaming and after; opened (the frontend
+does that alone, so it works while the cell still runs) it scrolls within a bounded
+height. Folding moves card widgets between containers: no card is rendered again.
 
 Cost: :meth:`update` only stores the latest state unless ``min_interval`` has passed since
 the last render (each render is a few messages on IOPub, which Jupyter Server rate-limits
 and silently drops beyond the limit); :meth:`finish` and :meth:`fail` always render the final
 state. A render re-renders only the open (last) step; a finished step's card is rendered
-once and never again, and new cards are added by replacing ``steps_box.children`` with a new
-tuple. So streaming costs O(new content) per render, not O(all steps). The cards share
-one ``Layout`` and one style, so each new step opens one widget comm, not three.
+once and never again, and new cards are added by replacing a container's ``children`` with a
+new tuple: the recent box (a few cards), and one chunk of at most ``_CHUNK`` folded cards
+(plus, every ``_CHUNK`` steps, the list of chunks). So streaming costs O(new content) per
+render, not O(all steps). The cards share one ``Layout`` and one style, so each new step
+opens one widget comm, not three.
 
-Reveal mode (teaching): while streaming the steps stay hidden (out of ``steps_box.children``)
+Reveal mode (teaching): while streaming the steps stay hidden (out of the steps box)
 behind a "receiving step N…" line; after :meth:`finish` step 1 shows, with Previous / Next /
 Show all (disabled at the ends); the final answer shows once the last step is revealed.
 A widget button's click is handled by the kernel only when it is idle, i.e. once the cell
@@ -46,14 +61,14 @@ the answer streams.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as w
 
 from . import render as R
 
-__all__ = ["StructuredWidget"]
+__all__ = ["StructuredWidget", "reveal_buttons"]
 
 _BADGE_COLOUR = {
     "waiting": R.FG_MUTED,
@@ -63,6 +78,34 @@ _BADGE_COLOUR = {
 }
 _HIDDEN = "none"
 _SHOWN = None  # Layout.display None: the widget's default display
+_CHUNK = 32  # folded cards per chunk box: a fold or unfold resends at most this many ids
+_WAITING = "waiting for the answer…"
+
+
+def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
+                   show_all: Callable[[], None]) -> tuple[w.HBox, tuple[w.Button, ...]]:
+    """The hidden, disabled Previous / Next / Show all row of reveal mode, wired to the three
+    callbacks."""
+    buttons = (
+        w.Button(description="Previous", icon="arrow-left", disabled=True,
+                 layout=w.Layout(width="auto")),
+        w.Button(description="Next", icon="arrow-right", disabled=True,
+                 layout=w.Layout(width="auto")),
+        w.Button(description="Show all", disabled=True, layout=w.Layout(width="auto")),
+    )
+    for button, action in zip(buttons, (previous, next_, show_all), strict=True):
+        button.on_click(lambda _, act=action: act())
+    return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
+
+
+def _has_content(value: Any) -> bool:
+    """Whether a partial value holds anything to show (``{}``, ``{"steps": []}``, ``""``,
+    ``None``: not yet)."""
+    if isinstance(value, dict):
+        return any(_has_content(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_content(v) for v in value)
+    return value is not None and value != ""
 
 
 class StructuredWidget:
@@ -70,8 +113,10 @@ class StructuredWidget:
 
     ``title`` is the schema name, ``model`` the model asked for (replaced by the one that
     answered), ``steps_field`` the field holding the steps (``None``: detect, ``""``: the
-    root list), ``reveal`` the teaching mode, ``min_interval`` the least time in seconds
-    between two renders while streaming, ``clock`` a monotonic clock (tests pass a fake).
+    root list), ``reveal`` the teaching mode, ``labels`` field name → label shown (see
+    :func:`structmagic.render.field_labels`; other fields show their key made readable),
+    ``min_interval`` the least time in seconds between two renders while streaming,
+    ``clock`` a monotonic clock (tests pass a fake).
     """
 
     def __init__(
@@ -81,6 +126,7 @@ class StructuredWidget:
         model: str | None = None,
         steps_field: str | None = None,
         reveal: bool = False,
+        labels: Mapping[str, str] | None = None,
         min_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -88,6 +134,7 @@ class StructuredWidget:
         self.model = model
         self.steps_field = steps_field
         self.reveal = reveal
+        self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self.min_interval = min_interval
         self._clock = clock
         #: "waiting" | "streaming" | "done" | "error"
@@ -104,12 +151,17 @@ class StructuredWidget:
         self._shown_reasoning: str | None = None
         self._usage: dict[str, Any] | None = None
         self._dirty = False
+        self._content = False  # something to show has arrived (sticky until restart)
         self._field: str | None = None  # where the steps were found (kept while streaming)
         self._steps: list[Any] = []
         self._cards: list[w.HTML] = []  # one per step, in order (children: those shown)
         self._complete = 0  # the first _complete cards are final: never rendered again
+        self._folded = 0  # the first _folded cards sit in the collapsed "earlier" section
+        self._chunks: list[w.VBox] = []  # the earlier section's boxes, _CHUNK cards each
         self._result: Any = None
         self._error: BaseException | None = None
+        #: top-level fields marked as differing from other models' answers (comparisons)
+        self.differ: tuple[str, ...] = ()
 
         # every step card shares one Layout and one style: a card is one widget (one comm
         # message to open), not three, which matters for 800 steps under the IOPub limit
@@ -117,20 +169,18 @@ class StructuredWidget:
         self._card_style: Any = None
         self.header = w.HTML(layout=w.Layout(width="100%"))
         self.progress = w.HTML()
-        self.steps_box = w.VBox(layout=w.Layout(width="100%"))
+        self.earlier_list = w.VBox(layout=w.Layout(
+            width="100%", max_height=R.EARLIER_MAX_HEIGHT, overflow="auto"))
+        self.earlier = w.Accordion(children=[self.earlier_list], selected_index=None,
+                                   layout=w.Layout(display=_HIDDEN, width="100%"))
+        self.earlier.set_title(0, "")
+        self.recent = w.VBox(layout=w.Layout(width="100%"))
+        self.steps_box = w.VBox([self.earlier, self.recent], layout=w.Layout(width="100%"))
         self.answer = w.HTML(layout=w.Layout(width="100%"))
         self.error_view = w.HTML(layout=w.Layout(width="100%"))
-        self.prev_button = w.Button(description="Previous", icon="arrow-left", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True,
-                                    layout=w.Layout(width="auto"))
-        self.all_button = w.Button(description="Show all", disabled=True,
-                                   layout=w.Layout(width="auto"))
-        self.prev_button.on_click(lambda _: self.show_step(self.revealed - 1))
-        self.next_button.on_click(lambda _: self.show_step(self.revealed + 1))
-        self.all_button.on_click(lambda _: self.show_step(len(self._steps)))
-        self.nav = w.HBox([self.prev_button, self.next_button, self.all_button],
-                          layout=w.Layout(display=_HIDDEN))
+        self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
+            lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
+            lambda: self.show_step(len(self._steps)))
         self.reasoning_html = w.HTML(layout=w.Layout(width="100%"))
         self.reasoning_box = w.Accordion(children=[self.reasoning_html], selected_index=None,
                                          layout=w.Layout(display=_HIDDEN, width="100%"))
@@ -139,9 +189,10 @@ class StructuredWidget:
         self.raw_box = w.Accordion(children=[self.raw_html], selected_index=None,
                                    layout=w.Layout(display=_HIDDEN, width="100%"))
         self.raw_box.set_title(0, "Raw JSON")
+        self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
-            [self.header, self.progress, self.steps_box, self.answer, self.error_view,
-             self.nav, self.reasoning_box, self.raw_box],
+            [self.header, self.inputs_view, self.progress, self.steps_box, self.answer,
+             self.error_view, self.nav, self.reasoning_box, self.raw_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -170,12 +221,29 @@ class StructuredWidget:
         """The HTML of each step card, in order."""
         return [card.value for card in self._cards]
 
+    @property
+    def shown_cards(self) -> tuple[w.HTML, ...]:
+        """The step cards on show, in order: folded ones (in the earlier section) first."""
+        folded = tuple(c for chunk in self.earlier_list.children for c in chunk.children)
+        return folded + tuple(self.recent.children)
+
+    def show_inputs(self, inputs: Any) -> None:
+        """Thumbnails of the call's images and documents above the steps: small data URLs
+        made in the kernel from the user's own bytes, escaped; a URL input as its text."""
+        from .inputs.thumbs import thumbnails_html
+
+        markup = thumbnails_html(tuple(inputs or ()))
+        if markup != self.inputs_view.value:
+            self.inputs_view.value = markup
+        self.inputs_view.layout.display = _SHOWN if markup else _HIDDEN
+
     # --- the life of a call ------------------------------------------------------------------
 
     def start(self) -> None:
         """The request is on its way: status ``waiting``, the timer starts."""
         self._t0 = self._clock()
         self.status = "waiting"
+        self.progress.value = R.waiting_html(_WAITING)
         self._render_header()
 
     def restart(self) -> None:
@@ -183,8 +251,11 @@ class StructuredWidget:
         self._value = None
         self._field = None
         self._steps = []
+        self._content = False
         self._set_cards([])
         self.answer.value = ""
+        if self.status in ("waiting", "streaming"):
+            self.progress.value = R.waiting_html(_WAITING)
 
     def update(self, partial: Any, *, reasoning: str | None = None,
                usage: dict[str, Any] | None = None) -> None:
@@ -207,13 +278,14 @@ class StructuredWidget:
         if now - self._last_render < self.min_interval:
             return
         self._last_render = now
-        self.status = "streaming"
         self._render()
 
     def finish(self, result: Any) -> None:
         """The validated result: render the final state now (all steps, answer, raw JSON)."""
         self._result = result
         self._value = result.plain
+        if getattr(result, "inputs", None):
+            self.show_inputs(result.inputs)
         self._reasoning = getattr(result, "reasoning", None) or self._reasoning
         self._usage = getattr(result, "usage", None) or self._usage
         self.model = getattr(result, "model", None) or self.model
@@ -259,6 +331,17 @@ class StructuredWidget:
             self.answer.layout.display = _SHOWN
         self._render_header()
 
+    def mark_differences(self, fields: tuple[str, ...] | list[str]) -> None:
+        """Mark the top-level fields whose answers differ from other models' (re-renders the
+        answer only)."""
+        self.differ = tuple(fields)
+        if self._result is not None:
+            value = self._value
+            field, steps = self._locate(value, True)
+            self.answer.value = (
+                R.final_html(R.other_fields(value, field), self.labels, self.differ)
+                if steps is not None else R.value_html(value, self.labels, self.differ))
+
     # --- reveal mode -------------------------------------------------------------------------
 
     def show_step(self, k: int) -> None:
@@ -294,7 +377,7 @@ class StructuredWidget:
         if elapsed is not None:
             parts.append(f"{muted}{elapsed:.1f} s</span>")
         self.header.value = (
-            f'<div style="color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
+            f'<div style="{R.BLOCK}color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
         )
 
     def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:
@@ -319,24 +402,40 @@ class StructuredWidget:
             if self._cards:
                 self._set_cards([])
             self._field, self._steps = None, []
-            self.answer.value = R.value_html(value) if value is not None else ""
         else:
             self._sync_steps(field, steps, final)
-            self.answer.value = R.final_html(R.other_fields(value, field))
-        live_reveal = self.reveal and self.status == "streaming"
-        if live_reveal:
-            n = len(self._steps)
-            done = f" · {R.plural(self._complete, 'step')} complete" if self._complete else ""
-            self.progress.value = (
-                f'<span style="color:{R.FG_MUTED}">receiving step {n}…{done}</span>'
-                if n else f'<span style="color:{R.FG_MUTED}">waiting for the first step…</span>'
-            )
-            self.answer.layout.display = _HIDDEN
+        if not self._content:  # O(size) only until something has arrived
+            self._content = final or bool(self._cards) or _has_content(value)
+        if steps is not None:
+            self.answer.value = R.final_html(R.other_fields(value, field), self.labels,
+                                             self.differ)
+        elif self._content:
+            self.answer.value = (R.value_html(value, self.labels, self.differ)
+                                 if value is not None else "")
+        else:
+            self.answer.value = ""  # not "{}": the waiting line says what is going on
+        if self.status in ("waiting", "streaming"):
+            self.status = "streaming" if self._content or self._reasoning else "waiting"
+            self.progress.value = self._progress_html()
+            if self.reveal:
+                self.answer.layout.display = _HIDDEN
         if self._reasoning and self._reasoning != self._shown_reasoning:
             self._shown_reasoning = self._reasoning
             self.reasoning_html.value = R.pre_html(self._reasoning)
             self.reasoning_box.layout.display = _SHOWN
         self._render_header()
+
+    def _progress_html(self) -> str:
+        """The line under the header while the answer streams (``""`` when none is needed)."""
+        if not self._content:
+            return R.waiting_html(_WAITING)
+        if not self.reveal:
+            return ""
+        n = len(self._steps)
+        if not n:
+            return R.waiting_html("waiting for the first step…")
+        done = f" · {R.plural(self._complete, 'step')} complete" if self._complete else ""
+        return R.waiting_html(f"receiving step {n}…{done}")
 
     def _sync_steps(self, field: str | None, steps: list[Any], final: bool) -> None:
         """Cards for new steps; only the open (last) step and newly finished ones render."""
@@ -348,7 +447,7 @@ class StructuredWidget:
         added: list[w.HTML] = []
         for i in range(self._complete, n):
             complete = final or i < n - 1
-            markup = R.step_html(i + 1, steps[i], partial=not complete)
+            markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels)
             if i < len(cards):
                 cards[i].value = markup
             else:
@@ -373,12 +472,34 @@ class StructuredWidget:
     def _show_cards(self) -> None:
         """Show the cards due: all of them, none while a reveal streams, else the revealed.
 
-        ``children`` is replaced by a new tuple (never appended to in place), and only when
-        what is shown changed.
+        The first of them fold into the earlier section once there are more than
+        ``COLLAPSE_AFTER``; the last few stay in the recent box. ``children`` is replaced by
+        a new tuple (never appended to in place), and only where what is shown changed.
         """
-        cards = self._cards
+        n = len(self._cards)
         if self.reveal and self.status != "error":
-            cards = cards[: self.revealed] if self.status == "done" else []
-        shown = tuple(cards)
-        if shown != self.steps_box.children:
-            self.steps_box.children = shown
+            n = min(self.revealed, n) if self.status == "done" else 0
+        split = n - R.KEEP_RECENT if n > R.COLLAPSE_AFTER else 0
+        self._fold(split)
+        recent = tuple(self._cards[split:n])  # at most COLLAPSE_AFTER cards
+        if recent != self.recent.children:
+            self.recent.children = recent
+
+    def _fold(self, split: int) -> None:
+        """Put cards ``[0, split)`` in the earlier section, touching only the chunks changed."""
+        old = self._folded
+        if split == old:
+            return
+        cards = self._cards
+        for j in range(min(old, split) // _CHUNK, (max(old, split) - 1) // _CHUNK + 1):
+            while j >= len(self._chunks):
+                self._chunks.append(w.VBox(layout=w.Layout(width="100%")))
+            chunk = tuple(cards[j * _CHUNK:min((j + 1) * _CHUNK, split)])
+            if chunk != self._chunks[j].children:
+                self._chunks[j].children = chunk
+        used = -(-split // _CHUNK)
+        if len(self.earlier_list.children) != used:
+            self.earlier_list.children = tuple(self._chunks[:used])
+        self._folded = split
+        self.earlier.set_title(0, f"… {R.plural(split, 'earlier step')}" if split else "")
+        self.earlier.layout.display = _SHOWN if split else _HIDDEN

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_helpers import Faults
 from fakebatch import FakeBatchAPI, FakeClock
-from fakeserver import RecordedRequest, Reply
+from fakeserver import RecordedRequest, Reply, chat
 from providers import anthropic, gemini, responses
 
 #: where each provider's base URL points on the fake server
@@ -35,17 +34,18 @@ def fake(server, settings, tmp_path, monkeypatch):
     wire.forget_counts()
 
 
-class SyncAnswers(Faults):
-    """``Faults`` in the format of the endpoint asked: item k answers ``{"n": k}``."""
+class SyncAnswers:
+    """Answers in the format of the endpoint asked: item k answers ``{"n": k}`` (the item's
+    number found anywhere in the request, whatever its content parts)."""
 
     def __call__(self, req: RecordedRequest) -> Reply:
-        if req.path.endswith("/chat/completions"):
-            return super().__call__(req)
-        text = json.dumps(req.json, ensure_ascii=False)
         import re
 
+        text = json.dumps(req.json, ensure_ascii=False)
         k = int(re.search(r"item (\d+)", text).group(1))
         answer = json.dumps({"n": k, "label": f"item {k}"})
+        if req.path.endswith("/chat/completions"):
+            return chat(answer, usage=(1, 1))
         if req.path.endswith("/responses"):
             return responses(answer)
         if req.path.endswith("/messages"):

@@ -144,3 +144,18 @@ def test_base_url_without_path_gets_v1(server, settings):
     server.queue(chat(json.dumps(ANSWER)))
     sm.structured("q", MATH, base_url=server.url)
     assert server.requests[0].path == "/v1/chat/completions"
+
+
+def test_labels_come_from_titles_and_the_labels_option(server, settings):
+    schema = {"type": "object", "properties": {
+        "final_answer": {"type": "string", "title": "The answer"},
+        "score": {"type": "integer"}}, "required": ["final_answer", "score"],
+        "additionalProperties": False}
+    server.queue(chat('{"final_answer": "9.8", "score": 3}'),
+                 chat('{"final_answer": "9.8", "score": 3}'))
+    res = sm.structured("q", schema)
+    assert res.labels == {"final_answer": "The answer"}
+    assert ">The answer<" in res._repr_html_()
+    res = sm.structured("q", schema, labels={"score": "Points"})
+    assert res.labels == {"final_answer": "The answer", "score": "Points"}
+    assert ">Points<" in res._repr_html_()

@@ -80,6 +80,36 @@ def _sync_answer(provider: str) -> Reply:
             "anthropic": anthropic(text), "gemini": gemini(text)}[provider]
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_images_and_documents_go_into_the_lines_as_parts(fake, server, provider):
+    """A row's images and files are rendered by provider.build, as in a synchronous call."""
+    from media_helpers import PDF, png
+
+    use(server, provider)
+    image = png()
+    job = sm.submit_batch(items(3), SCHEMA, images=[image, None, [image, image]],
+                          files=[None, PDF, None])
+    body = json.dumps(_sent_rows(fake, job.ids[0]), ensure_ascii=False)
+    import base64
+
+    data = base64.b64encode(image).decode()
+    assert body.count(data) == 3 and base64.b64encode(PDF).decode() in body
+    server.queue(_sync_answer(provider))
+    sm.structured("item 1", SCHEMA, files=[PDF])
+    assert _sent_rows(fake, job.ids[0])[1] == server.requests[-1].json
+    fake.faults = {2: "http400"}
+    job = sm.submit_batch(items(3, start=7), SCHEMA, images=[None, None, image])
+    before = len(server.requests)
+    results = job.results()
+    retried = [r for r in server.requests[before:] if not r.path.startswith(
+        ("/v1/files", "/v1/batches", "/v1/messages/batches", "/v1beta/batches",
+         "/download/"))]
+    assert len(retried) == 1 and data in retried[0].body.decode()  # re-run with its image
+    assert results[2].ok
+    bad = sm.submit_batch(items(2, start=20), SCHEMA, images=[b"not an image", None])
+    assert isinstance(bad.results()[0].error, sm.InputError) and bad.summary["unsent"] == 1
+
+
 def test_the_openai_line_shape(fake, server):
     use(server, "openai")
     job = sm.submit_batch(items(2), SCHEMA)

@@ -12,12 +12,12 @@ EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
     "BatchError", "BatchInterrupted", "BatchJob", "BatchRowError", "BatchUnavailableError",
     "CassetteError", "CassetteMissError", "ConfigError",
-    "ContentFilterError", "InputError", "InvalidOutputError",
+    "ContentFilterError", "Extractor", "InputError", "InvalidOutputError",
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
-    "UnsupportedFormatError", "ValidationIssue", "__version__", "batch", "configure",
-    "load_ipython_extension", "load_schema", "structured", "submit_batch",
-    "unload_ipython_extension",
+    "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
+    "batch", "compare", "compare_each", "configure", "load_ipython_extension", "load_schema",
+    "score", "structured", "submit_batch", "unload_ipython_extension",
 }
 
 
@@ -33,6 +33,7 @@ def test_error_tree():
     for cls in (e.AuthenticationError, e.RateLimitError, e.ServerError, e.BadRequestError):
         assert issubclass(cls, e.APIError)
     assert issubclass(e.UnsupportedFormatError, e.BadRequestError)
+    assert issubclass(e.UnsupportedInputError, e.BadRequestError)
     for cls in (e.RefusalError, e.TruncatedError, e.ContentFilterError, e.InvalidOutputError):
         assert issubclass(cls, e.AnswerError)
     assert issubclass(e.CassetteMissError, e.CassetteError)

@@ -39,6 +39,9 @@ EXAMPLES = {
                                                  hint="h"),
     E.UnsupportedFormatError: lambda: E.UnsupportedFormatError(
         "json_schema rejected", status=400, body_excerpt="not supported", hint="--mode auto"),
+    E.UnsupportedInputError: lambda: E.UnsupportedInputError(
+        "the model m does not take images", status=400, body_excerpt="image_url is only "
+        "supported by certain models", hint="Use a model that reads images."),
     E.AuthenticationError: lambda: E.AuthenticationError(
         "HTTP 401", status=401, body_excerpt="bad key", key_source="environment variable X",
         hint="The key came from environment variable X."),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,60 +18,25 @@ from structmagic.errors import InvalidOutputError, RefusalError, StreamError, Va
 from structmagic.render import (
     error_html,
     error_text,
+    field_labels,
+    final_html,
     find_steps,
+    humanize,
+    label_for,
     other_fields,
+    pre_html,
     result_html,
     result_text,
+    schema_titles,
     step_html,
     step_text,
+    steps_html,
     value_html,
     value_text,
+    waiting_html,
 )
 
-POISON = [
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "<script>alert(1)</script>",
-    '<a href="javascript:alert(1)">x</a>',
-    "<style>body{display:none}</style>",
-    '<iframe srcdoc="<script>alert(1)</script>">',
-    "![x](https://evil.example/x.png)",
-]
-ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
-ALLOWED_ATTRS = {"style", "class", "title", "open"}
-
-
-class Audit(HTMLParser):
-    """Collects every tag/attribute outside our templates' allowlist, and the text shown."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            self.bad.append(f"tag <{tag}>")
-        for name, value in attrs:
-            if name not in ALLOWED_ATTRS:
-                self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and ("javascript:" in value or "url(" in value or "expression(" in value):
-                self.bad.append(f"active value {value!r}")
-
-    handle_startendtag = handle_starttag
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def assert_inert(markup: str) -> str:
-    """No live tag or handler in ``markup``; returns the text a browser would show."""
-    audit = Audit()
-    audit.feed(markup)
-    audit.close()
-    assert audit.bad == [], audit.bad
-    return "".join(audit.text)
+from htmlaudit import POISON, POISON_HTML, assert_inert
 
 
 @dataclass
@@ -229,13 +196,13 @@ def test_result_html():
 
 def test_result_html_without_steps_is_a_tree():
     shown = assert_inert(result_html(FakeResult({"name": "Ada", "tags": ["a", "b"]})))
-    assert "name" in shown and "Ada" in shown and "Step" not in shown
+    assert shown.endswith("NameAdaTagsab") and "Step" not in shown  # top-level keys labelled
 
 
 def test_step_and_value_html():
     card = step_html(2, {"explanation": "a\nb", "data": {"k": [1, 2]}})
     shown = assert_inert(card)
-    assert shown.startswith("Step 2") and "explanation" in shown and "a\nb" in shown
+    assert shown.startswith("Step 2") and "Explanation a\nb" in shown and "Data k" in shown
     assert "<b" in card  # field names in bold
     assert step_html(1, {"a": "x"}, partial=True) != step_html(1, {"a": "x"})
     tree = value_html({"a": [1, "two", None, {}], "b": {"c": True}})
@@ -318,3 +285,212 @@ def test_render_imports_no_widgets():
     code = ("import sys, structmagic.render; "
             "assert 'ipywidgets' not in sys.modules and 'structmagic.widget' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("markup", [
+    *POISON_HTML,
+    '<div onclick="x()">a</div>',
+    '<span style="background:URL(https://evil.example/a.png)">a</span>',
+    '<div style="width:expression(alert(1))">a</div>',
+    '<ol start="3"><li>a</li></ol>',
+    "<table><tr><td>a</td></tr></table>",
+    "<img src=x/>",
+])
+def test_the_audit_rejects_live_markup(markup):
+    """The shared audit (tests/htmlaudit.py) fails on markup a model could have slipped in."""
+    with pytest.raises(AssertionError):
+        assert_inert(markup)
+    assert assert_inert(error_html(RefusalError(markup))).count(markup) == 1  # escaped: text
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "label"), [
+    ("final_answer", "Final answer"),
+    ("finalAnswer", "Final answer"),
+    ("FinalAnswer", "Final answer"),
+    ("explanation", "Explanation"),
+    ("unit-price", "Unit price"),
+    ("HTTPStatus", "HTTP status"),
+    ("page_URL", "Page URL"),
+    ("step2", "Step 2"),
+    ("x", "X"),
+    ("答案", "答案"),  # not a plain ASCII name: as it is
+    ("two words", "two words"),
+    ("_private", "_private"),
+    ("<img src=x>", "<img src=x>"),
+    ("", ""),
+])
+def test_humanize(key, label):
+    assert humanize(key) == label
+
+
+def test_schema_titles_from_properties_refs_and_items():
+    schema = {
+        "$defs": {"Step": {"type": "object", "properties": {
+            "explanation": {"type": "string", "title": "Why"},
+            "output": {"type": "string"}}}},
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}},
+            "final_answer": {"type": "string", "title": "  Answer  "},
+            "notes": {"anyOf": [{"type": "array", "items": {"type": "object", "properties": {
+                "text": {"title": "Note"}}}}, {"type": "null"}]},
+            "blank": {"type": "string", "title": " "},
+        },
+    }
+    assert schema_titles(schema) == {"final_answer": "Answer", "explanation": "Why",
+                                     "text": "Note"}
+    root_list = {"type": "array", "items": {"properties": {"a": {"title": "A!"}}}}
+    assert schema_titles(root_list) == {"a": "A!"}
+    recursive = {"$ref": "#/$defs/N", "$defs": {"N": {"$ref": "#/$defs/N"}}}
+    assert schema_titles(recursive) == {}
+    assert schema_titles(True) == {} and schema_titles(None) == {}
+    # the user's labels win over the titles
+    assert field_labels(schema, {"final_answer": "Result", "output": "Out"}) == {
+        "final_answer": "Result", "explanation": "Why", "text": "Note", "output": "Out"}
+
+
+def test_schema_titles_of_a_pydantic_model():
+    pydantic = pytest.importorskip("pydantic")
+
+    class Step(pydantic.BaseModel):
+        explanation: str = pydantic.Field(title="Reasoning")
+        output: str
+
+    class Math(pydantic.BaseModel):
+        steps: list[Step]
+        final_answer: str
+
+    titles = schema_titles(Math.model_json_schema())
+    assert titles["explanation"] == "Reasoning" and titles["final_answer"] == "Final Answer"
+    assert label_for("output", titles) == "Output"
+
+
+def test_labels_in_html():
+    res = FakeResult(MATH)
+    shown = assert_inert(result_html(res))
+    assert "Explanation" in shown and "Final answer" in shown and "explanation" not in shown
+    res.labels = {"final_answer": "Answer"}  # type: ignore[attr-defined]
+    markup = result_html(res)
+    assert '<b title="final_answer">Answer</b>' in markup
+    card = step_html(1, {"explanation": "x"}, labels={"explanation": "<b>Why</b>"})
+    assert "&lt;b&gt;Why&lt;/b&gt;" in card and 'title="explanation"' in card
+    assert 'title=' not in step_html(1, {"答案": "x", POISON[0]: "y"})  # no key as tooltip
+
+
+# --- line height, fonts, shape ----------------------------------------------------------------
+
+
+def _root_style(markup: str) -> str:
+    m = re.match(r'<\w+[^>]*?style="([^"]*)"', markup)
+    assert m, markup[:80]
+    return m.group(1)
+
+
+def test_blocks_set_line_height_and_cjk_fonts():
+    """Each block sets its own line height (an ipywidgets HTML value inherits 28 px) and a
+    font list ending in CJK fonts."""
+    err = StreamError("broke", partial={"a": 1}, raw="{")
+    blocks = [step_html(1, {"a": "b"}), final_html({"a": "b"}), result_html(FakeResult(MATH)),
+              error_html(err), waiting_html(), steps_html([{"a": i} for i in range(20)])]
+    for markup in blocks:
+        style = _root_style(markup)
+        assert "line-height:1.5" in style
+        assert "'Noto Sans CJK SC'" in style and "'WenQuanYi Zen Hei'" in style
+        assert style.index("--jp-content-font-family") < style.index("'Noto Sans CJK SC'")
+    assert "line-height:1.5" in _root_style(pre_html("x\ny", mono=True))
+    assert "'Noto Sans CJK SC'" in _root_style(pre_html("x", mono=True))
+
+
+def test_long_answers_fold_their_earlier_steps():
+    steps = [{"explanation": f"step text {i}"} for i in range(1, 41)]
+    markup = result_html(FakeResult({"steps": steps, "final_answer": "done"}))
+    shown = assert_inert(markup)
+    assert markup.count("<details") == 1  # the fold (no reasoning, no raw JSON here)
+    assert '<details class="structmagic-earlier"' in markup and "<details open" not in markup
+    assert "… 36 earlier steps" in shown
+    folded, _, rest = markup.partition("</details>")
+    assert "step text 36<" in folded and "step text 37<" not in folded  # last 4 in view
+    assert all(f"step text {i}<" in rest for i in range(37, 41))
+    assert "overflow:auto" in folded and "max-height:60vh" in folded  # opened: it scrolls
+    assert rest.index("step text 40") < rest.index("done")  # the answer after the steps
+    few = result_html(FakeResult(MATH))
+    assert "earlier step" not in few and few.count("<details") == 0
+    assert steps_html(steps[:8]).count("<details") == 0  # COLLAPSE_AFTER steps: no fold
+    assert "… 5 earlier steps" in steps_html(steps[:9])
+
+
+def test_waiting_html():
+    assert assert_inert(waiting_html()) == "waiting for the answer…"
+    assert assert_inert(waiting_html("<b>")) == "<b>"
+
+
+# --- the exported page ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+_DATA_SCRIPTS = {"application/vnd.jupyter.widget-state+json",
+                 "application/vnd.jupyter.widget-view+json"}
+
+
+class _PageAudit(HTMLParser):
+    """Everything in a page that could make a request: scripts, links, sources, CSS urls."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.requests: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "script" and a.get("type") not in _DATA_SCRIPTS:
+            self.requests.append(f"<script type={a.get('type')!r} src={a.get('src')!r}>")
+        if tag in ("link", "iframe", "embed", "object"):
+            self.requests.append(f"<{tag}>")
+        for name in ("src", "href", "srcset", "data", "poster"):
+            value = a.get(name)
+            if value is not None and not value.startswith(("#", "data:")):
+                self.requests.append(f"{name}={value!r} on <{tag}>")
+        self._style = tag == "style"
+
+    def handle_data(self, data: str) -> None:
+        if self._style:
+            if "@import" in data:
+                self.requests.append("@import")
+            for target in re.findall(r"url\(\s*['\"]?([^'\")\s]*)", data):
+                if not target.startswith("data:"):
+                    self.requests.append(f"url({target})")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+
+
+def test_the_exported_page_loads_nothing_from_the_network(tmp_path):
+    """The README's export config: no script, stylesheet, font or image from anywhere."""
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--config", "notebooks/export_config.py",
+         "--to", "html", "notebooks/walkthrough.ipynb", "--output-dir", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True, timeout=120)
+    page = (tmp_path / "walkthrough.html").read_text(encoding="utf-8")
+    audit = _PageAudit()
+    audit.feed(page)
+    audit.close()
+    assert audit.requests == []
+    assert "cdnjs" not in page and "unpkg" not in page and "mathjax" not in page.lower()
+    assert page.count('class="structmagic-result"') >= 2  # the content is all there
+    assert "'WenQuanYi Zen Hei'" in page and "--jp-code-font-family" in page  # CJK fonts
+    # the failed cell's message shows once without a widget renderer: its display's HTML
+    # (the saved widget state, inert data here, holds it too), then a one-line traceback
+    shown = re.sub(r"<script type=\"application/vnd\.jupyter\.widget-state\+json\">.*?</script>",
+                   "", page, flags=re.S)
+    assert shown.count("The model refused to answer") == 1
+    assert "RefusalError</span>: see above" in shown
+
+
+def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
+    receipt = FakeResult({"shop": "Bakery", "items": [{"d": "bread"}, {"d": "milk"}]},
+                         schema_name="Receipt", model=None)
+    assert result_text(receipt).splitlines()[0] == "Receipt — 2 items"
+    lines = FakeResult({"line_items": [{"d": "x"}]}, schema_name="Invoice", model=None)
+    assert result_text(lines).splitlines()[0] == "Invoice — 1 line items"

@@ -1,4 +1,4 @@
-"""Model text never runs in the browser, and the key never leaves the kernel (issue 10)."""
+"""Model text never runs in the browser, and the key never leaves the kernel."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,41 +15,8 @@ from structmagic.render import error_html, result_html
 from structmagic.widget import StructuredWidget
 
 from fakeserver import Reply, chat, chat_stream
+from htmlaudit import POISON, POISON_HTML, assert_inert, widget_texts
 from sm_fixtures import CANARY
-
-POISON = [
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "<script>alert(1)</script>",
-    '<a href="javascript:alert(1)">click</a>',
-    "<style>body{display:none}</style>",
-    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
-    "![x](https://evil.example/x.png)",
-]
-ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-                "details", "summary", "br", "p", "small", "em"}
-ALLOWED_ATTRS = {"style", "class", "title", "open", "start"}
-
-
-class _Audit(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag not in ALLOWED_TAGS:
-            self.bad.append(f"tag <{tag}>")
-        for name, value in attrs:
-            if name not in ALLOWED_ATTRS:
-                self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and ("javascript:" in value or "url(" in value):
-                self.bad.append(f"active value {value!r}")
-
-
-def assert_inert(markup: str) -> None:
-    audit = _Audit()
-    audit.feed(markup)
-    assert audit.bad == [], audit.bad  # so no <img src>, no <a href>: a URL stays text
 
 
 def poisoned_value() -> dict:
@@ -69,23 +35,6 @@ POISON_SCHEMA = {
     },
     "required": ["steps", "final_answer"],
 }
-
-
-def widget_texts(widget) -> list[str]:
-    """Every HTML/description/tooltip/title string in a widget tree."""
-    out = []
-    stack = [widget]
-    while stack:
-        node = stack.pop()
-        for attr in ("value", "description", "tooltip", "placeholder"):
-            v = getattr(node, attr, None)
-            if isinstance(v, str):
-                out.append(v)
-        titles = getattr(node, "titles", None)
-        if titles:
-            out.extend(t for t in titles if isinstance(t, str))
-        stack.extend(getattr(node, "children", ()) or ())
-    return out
 
 
 def test_poisoned_answer_binds_unchanged_and_renders_inert(server, settings):
@@ -210,13 +159,13 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
                     str(path), "--output-dir", str(tmp_path)], check=True,
                    capture_output=True, timeout=120)
     exported = (tmp_path / "poison.html").read_text()
-    for p in POISON[:6]:
+    for p in POISON_HTML:
         assert p not in exported, p
     assert "https://evil.example" not in exported.replace("https://evil.example/x.png)", "")
     # the widget state saved in the notebook holds escaped text only
     state = nb.metadata.get("widgets", {})
     text = json.dumps(state)
-    for p in POISON[:6]:
+    for p in POISON_HTML:
         assert p not in text
     assert CANARY[-6:] not in saved.replace(CANARY, "")  # only the setup cell's own source
     assert Path(path).exists()

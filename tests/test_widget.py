@@ -6,28 +6,18 @@ does (start, update per read, finish/fail) and read the widgets' values.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+import re
 from typing import Any
 
 import pytest
 
+import structmagic as sm
 from structmagic import render
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
 from structmagic.result import Result
 from structmagic.widget import StructuredWidget
 
-POISON = [
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "<script>alert(1)</script>",
-    '<a href="javascript:alert(1)">x</a>',
-    "<style>body{display:none}</style>",
-    '<iframe srcdoc="<script>alert(1)</script>">',
-    "![x](https://evil.example/x.png)",
-]
-ALLOWED_TAGS = {"div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-                "details", "summary", "table", "tr", "td", "th", "br", "p", "small", "em"}
-ALLOWED_ATTRS = {"style", "class", "title", "open"}
+from htmlaudit import POISON, assert_inert, widget_texts
 
 
 class Clock:
@@ -38,45 +28,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-class _Audit(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            self.bad.append(f"tag <{tag}>")
-        for name, value in attrs:
-            if name not in ALLOWED_ATTRS:
-                self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and ("javascript:" in value or "url(" in value):
-                self.bad.append(f"active value {value!r}")
-
-    handle_startendtag = handle_starttag
-
-
-def assert_inert(markup: str) -> None:
-    audit = _Audit()
-    audit.feed(markup)
-    audit.close()
-    assert audit.bad == [], audit.bad
-
-
-def widget_texts(root: Any) -> list[str]:
-    """Every value / description / tooltip / placeholder / title string in a widget tree."""
-    out: list[str] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for attr in ("value", "description", "tooltip", "placeholder"):
-            v = getattr(node, attr, None)
-            if isinstance(v, str):
-                out.append(v)
-        out.extend(t for t in getattr(node, "titles", ()) or () if isinstance(t, str))
-        stack.extend(getattr(node, "children", ()) or ())
-    return out
 
 
 def steps_value(n: int, *, last_partial: bool = False, final: str | None = None) -> dict:
@@ -98,8 +49,8 @@ def result_of(value: Any, **kw: Any) -> Result:
 
 
 def visible(wdg: StructuredWidget) -> list[bool]:
-    """Which step cards the steps box shows."""
-    shown = wdg.steps_box.children
+    """Which step cards the steps box shows (folded or recent)."""
+    shown = wdg.shown_cards
     return [any(c is s for s in shown) for c in wdg.step_widgets]
 
 
@@ -122,11 +73,11 @@ def test_live_updates_then_final_state():
     final = steps_value(3, final="9.8")
     wdg.finish(result_of(final, reasoning="thinking hard", elapsed=2.25))
     assert wdg.status == "done"
-    assert list(wdg.steps_box.children) == list(wdg.step_widgets)
+    assert wdg.shown_cards == wdg.step_widgets
     assert all(f"explain {i}" in c.value and f"out {i}" in c.value
                for i, c in enumerate(wdg.step_widgets))
     assert [f"Step {i}<" in h for i, h in enumerate(wdg.steps_html, 1)] == [True] * 3
-    assert "9.8" in wdg.answer.value and "final_answer" in wdg.answer.value
+    assert "9.8" in wdg.answer.value and ">Final answer</b>" in wdg.answer.value
     assert "var(--jp-success-color1" in wdg.answer.value  # highlighted
     assert wdg.reasoning_box.selected_index is None  # collapsed
     assert wdg.reasoning_box.layout.display != "none"
@@ -198,7 +149,7 @@ def test_restart_forgets_steps():
     wdg = StructuredWidget(title="t", min_interval=0)
     wdg.update(steps_value(5))
     wdg.restart()
-    assert wdg.step_widgets == () and wdg.steps_box.children == ()
+    assert wdg.step_widgets == () and wdg.shown_cards == ()
     wdg.update(steps_value(1))
     assert len(wdg.step_widgets) == 1
 
@@ -289,7 +240,10 @@ def test_finished_steps_render_once():
 
 
 def test_update_cost_is_linear_in_new_content(monkeypatch):
-    """800 steps in ~20,000 deltas, every update rendered: earlier steps never re-render."""
+    """800 steps in ~20,000 deltas, every update rendered: earlier steps never re-render, and
+    what goes to the frontend per step stays small (no message lists every card)."""
+    import ipywidgets
+
     calls: dict[int, int] = {}
     real = render.step_html
 
@@ -298,9 +252,14 @@ def test_update_cost_is_linear_in_new_content(monkeypatch):
         return real(i, step, **kw)
 
     monkeypatch.setattr(render, "step_html", counting)
+    sent: list[tuple[str, int]] = []  # (trait, length) of every state update a kernel sends
+
+    def record(widget: Any, msg: dict[str, Any], buffers: Any = None) -> None:
+        for name, value in msg.get("state", {}).items():
+            sent.append((name, len(value) if isinstance(value, (list, tuple, str)) else 1))
+
+    monkeypatch.setattr(ipywidgets.Widget, "_send", record)
     wdg = StructuredWidget(title="t", min_interval=0)
-    children_changes: list[int] = []
-    wdg.steps_box.observe(lambda ch: children_changes.append(len(ch["new"])), "children")
     value_changes: dict[int, int] = {}
     steps: list[dict[str, str]] = []
     value = {"steps": steps}
@@ -326,8 +285,14 @@ def test_update_cost_is_linear_in_new_content(monkeypatch):
     assert all(calls[i] <= per_step + 1 for i in range(1, 801))
     assert sum(calls.values()) <= updates + 800
     assert value_changes[0] == 1  # step 1: rendered per delta, then its final form once
-    # children replaced (a new tuple) only when a step was added
-    assert len(children_changes) == 800 and children_changes == list(range(1, 801))
+    # every card is on show, in order: the last few in view, the others folded
+    assert wdg.shown_cards == wdg.step_widgets
+    assert wdg.recent.children == wdg.step_widgets[-render.KEEP_RECENT:]
+    # children lists sent: a few per step, none of them long (never the 800 cards at once)
+    children = [n for name, n in sent if name == "children"]
+    assert 800 <= len(children) <= 4 * 800
+    assert max(children) <= max(render.COLLAPSE_AFTER, 32, 800 // 32 + 1)
+    assert sum(children) <= 800 * (32 + render.COLLAPSE_AFTER)  # linear, not 800 * 800 / 2
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -462,3 +427,267 @@ def test_poisoned_error_and_tree_stay_text():
         assert_inert(text)
     assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.error_view.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.raw_html.value
+
+
+# --- shape: line height, folding, waiting, labels ---------------------------------------------
+
+
+def root_style(markup: str) -> str:
+    """The style attribute of the first tag in ``markup``."""
+    m = re.match(r'\s*<\w+[^>]*?style="([^"]*)"', markup)
+    assert m, markup[:80]
+    return m.group(1)
+
+
+def test_every_block_sets_its_own_line_height():
+    """An HTML widget's content inherits a 28 px line height; each of our blocks sets 1.5."""
+    wdg = StructuredWidget(title="t", labels={"final_answer": "Answer"}, min_interval=0)
+    wdg.start()
+    wdg.update({"steps": [{"explanation": "a " * 200}]}, reasoning="r " * 100)
+    wdg.finish(result_of(steps_value(12, final="9.8"), reasoning="why", raw='{"a": 1}'))
+    failed = StructuredWidget(title="t")
+    failed.start()
+    failed.fail(RefusalError("no " * 100))
+    values = [wdg.header.value, *wdg.steps_html, wdg.answer.value, wdg.raw_html.value,
+              wdg.reasoning_html.value, failed.error_view.value, failed.header.value]
+    waiting = StructuredWidget(title="t")
+    waiting.start()
+    values.append(waiting.progress.value)  # "waiting for the answer…"
+    for value in values:
+        assert "line-height:1.5" in root_style(value), value[:120]
+
+
+def test_a_long_answer_folds_its_earlier_steps():
+    keep, after = render.KEEP_RECENT, render.COLLAPSE_AFTER
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    for n in range(1, 41):
+        wdg.update(steps_value(n, last_partial=True))
+        cards = wdg.step_widgets
+        assert wdg.shown_cards == cards  # every card on show, in order
+        if n <= after:
+            assert wdg.recent.children == cards and wdg.earlier.layout.display == "none"
+        else:  # while streaming: the last few in view, the others folded
+            assert wdg.recent.children == cards[-keep:]
+            assert wdg.earlier.layout.display != "none"
+            assert wdg.earlier.titles == (f"… {n - keep} earlier steps",)
+    ids = [id(c) for c in wdg.step_widgets]
+    wdg.finish(result_of(steps_value(40, final="9.8")))
+    assert [id(c) for c in wdg.step_widgets] == ids  # folding moved cards, rebuilt none
+    assert wdg.earlier.titles == ("… 36 earlier steps",)
+    assert wdg.earlier.selected_index is None  # collapsed
+    assert wdg.recent.children == wdg.step_widgets[-keep:]
+    assert all(len(chunk.children) <= 32 for chunk in wdg.earlier_list.children)
+    assert wdg.earlier_list.layout.max_height and wdg.earlier_list.layout.overflow == "auto"
+    # the header first, the final answer right after the steps, both outside the fold
+    kids = wdg.widget.children
+    assert kids[0] is wdg.header and kids.index(wdg.answer) == kids.index(wdg.steps_box) + 1
+    assert "9.8" in wdg.answer.value and wdg.answer.layout.display != "none"
+    wdg.earlier.selected_index = 0  # opened (a click in the frontend): still the same cards
+    assert wdg.shown_cards == wdg.step_widgets
+
+
+def test_few_steps_do_not_fold():
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.finish(result_of(steps_value(render.COLLAPSE_AFTER, final="x")))
+    assert wdg.recent.children == wdg.step_widgets and wdg.earlier_list.children == ()
+    assert wdg.earlier.layout.display == "none"
+
+
+def test_folding_follows_reveal_and_restart():
+    wdg = StructuredWidget(title="t", reveal=True, min_interval=0)
+    wdg.update(steps_value(20, last_partial=True))
+    assert wdg.shown_cards == ()  # reveal: nothing shown while streaming
+    wdg.finish(result_of(steps_value(20, final="x")))
+    wdg.all_button.click()
+    assert wdg.shown_cards == wdg.step_widgets and wdg.earlier.titles == ("… 16 earlier steps",)
+    wdg.prev_button.click()
+    assert wdg.shown_cards == wdg.step_widgets[:19]
+    assert wdg.recent.children == wdg.step_widgets[15:19]
+    wdg.show_step(3)
+    assert wdg.shown_cards == wdg.step_widgets[:3] and wdg.earlier.layout.display == "none"
+    assert wdg.earlier_list.children == ()
+    plain = StructuredWidget(title="t", min_interval=0)
+    plain.update(steps_value(40))
+    plain.restart()
+    assert plain.shown_cards == () and plain.earlier.layout.display == "none"
+    assert all(chunk.children == () for chunk in plain._chunks)
+    plain.update(steps_value(10))
+    assert plain.shown_cards == plain.step_widgets
+
+
+def test_waiting_state_until_content_arrives():
+    """No "{}" (nor "[]") before the first step: the waiting line instead."""
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    assert "waiting for the answer" in wdg.progress.value and wdg.answer.value == ""
+    for partial in ({}, {"steps": []}, {"final_answer": ""}, {"steps": [], "x": {}}):
+        wdg.update(partial)
+        texts = widget_texts(wdg.widget)
+        assert not any("{}" in t or "[]" in t for t in texts), partial
+        assert wdg.status == "waiting" and "waiting for the answer" in wdg.progress.value
+        assert wdg.answer.value == ""
+    wdg.update(None, reasoning="thinking")  # reasoning streams: no longer merely waiting
+    assert wdg.status == "streaming" and "waiting for the answer" in wdg.progress.value
+    thinking = StructuredWidget(title="t", min_interval=0)
+    thinking.start()
+    thinking.update(None, reasoning="First, compare")  # nothing of the answer yet
+    assert thinking.status == "streaming" and "waiting for the answer" in thinking.progress.value
+    assert thinking.answer.value == "" and "First, compare" in thinking.reasoning_html.value
+    wdg.update({"steps": [{"explanation": "Align"}]}, reasoning="thinking")
+    assert wdg.progress.value == "" and len(wdg.step_widgets) == 1
+    wdg.update({"steps": [{"explanation": "Align"}], "final_answer": ""})
+    assert wdg.progress.value == ""  # once something showed, the line does not come back
+    tree = StructuredWidget(title="t", min_interval=0)
+    tree.start()
+    tree.update({"name": ""})
+    assert tree.answer.value == "" and "waiting" in tree.header.value
+    tree.update({"name": "Ada"})
+    assert "Ada" in tree.answer.value and tree.progress.value == ""
+    empty = StructuredWidget(title="t", min_interval=0)
+    empty.start()
+    empty.update({})
+    empty.finish(result_of({}))  # an empty object really is the answer: shown as such
+    assert "{}" in empty.answer.value and empty.progress.value == ""
+
+
+def test_explicit_steps_field_waits_too():
+    wdg = StructuredWidget(title="t", steps_field="items", min_interval=0)
+    wdg.start()
+    wdg.update({})
+    assert wdg.answer.value == "" and "waiting for the answer" in wdg.progress.value
+    wdg.fail(StreamError("broke off"))
+    assert wdg.progress.value == "" and "broke off" in wdg.error_view.value
+
+
+def test_labels_humanised_by_default_and_renamed_on_request():
+    value = {"steps": [{"explanation": "why", "output": "x", "unitPrice": 1}],
+             "final_answer": "9.8"}
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.finish(result_of(value))
+    card = wdg.steps_html[0]
+    assert ">Explanation</b>" in card and ">Output</b>" in card and ">Unit price</b>" in card
+    assert ">explanation<" not in card
+    assert ">Final answer</b>" in wdg.answer.value
+    assert 'title="final_answer"' in wdg.answer.value  # the key, as a tooltip
+    named = StructuredWidget(title="t", min_interval=0,
+                             labels={"final_answer": "Answer", "explanation": "Why so"})
+    named.finish(result_of(value))
+    assert ">Why so</b>" in named.steps_html[0] and ">Output</b>" in named.steps_html[0]
+    assert ">Answer</b>" in named.answer.value
+    tree = StructuredWidget(title="t", min_interval=0, labels={"age": "Age (years)"})
+    tree.finish(result_of({"first_name": "Ada", "age": 36, "tags": {"raw_key": 1}}))
+    assert ">First name</b>" in tree.answer.value and ">Age (years)</b>" in tree.answer.value
+    assert ">raw_key<" in tree.answer.value  # deeper keys may be data: shown as they are
+
+
+def test_result_labels_reach_its_widget_and_html():
+    res = result_of(steps_value(2, final="9.8"), labels={"final_answer": "Answer"})
+    assert ">Answer</b>" in res.widget().answer.value
+    assert ">Answer</b>" in res._repr_html_()
+    assert "final_answer: 9.8" in res._text()  # the text keeps the keys
+
+
+def test_poisoned_labels_stay_text():
+    labels = {"final_answer": POISON[0], "explanation": POISON[2]}
+    wdg = StructuredWidget(title="t", labels=labels, min_interval=0)
+    wdg.finish(result_of(steps_value(2, final="x")))
+    for text in widget_texts(wdg.widget):
+        assert_inert(text)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.answer.value
+
+
+# --- an error shows once: in the widget (the magic) ---------------------------------------------
+
+MATH = {
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {"type": "object", "properties": {
+            "explanation": {"type": "string", "title": "Why"}, "output": {"type": "string"}}}},
+        "final_answer": {"type": "string"},
+    },
+    "required": ["steps", "final_answer"],
+}
+
+
+@pytest.fixture
+def kernel_ip(ip, monkeypatch):
+    """The shell as a kernel's: the magic draws its widget. Records what it displays."""
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    shown: list[tuple[dict[str, Any], bool]] = []
+    real = ip.display_pub.publish
+
+    def publish(data: dict[str, Any], *args: Any, update: bool = False, **kw: Any) -> None:
+        shown.append((data, update))
+        real(data, *args, update=update, **kw)
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    ip.user_ns["math"] = MATH
+    ip.shown = shown
+    return ip
+
+
+def failing_reply(kind: str) -> Any:
+    from fakeserver import Reply, chat_stream
+
+    if kind == "refusal":
+        return chat_stream("", refusal="I can't help with <that>.", pieces=2)
+    return Reply.status(401, "Incorrect API key provided.")
+
+
+@pytest.mark.parametrize("kind", ["refusal", "401"])
+def test_a_failed_call_shows_its_error_once(kernel_ip, server, settings, capfd, kind):
+    from structmagic.render import error_text
+
+    server.queue(failing_reply(kind))
+    res = kernel_ip.run_cell("%%structured math -o x --mode json_schema --retries 0\nq",
+                             store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, (RefusalError, sm.AuthenticationError))  # the cell failed
+    assert "x" not in kernel_ip.user_ns
+    # the traceback IPython shows is one short line; the message is in the widget's display
+    assert exc._render_traceback_() == [f"\x1b[0;31m{type(exc).__name__}\x1b[0m: see above"]
+    (live, _), (emptied, update), (final, final_update) = kernel_ip.shown
+    assert update and emptied == {"text/plain": ""}  # the live display makes way...
+    assert not final_update  # ...for a final one, as on success (nbval sees no updates)
+    view = "application/vnd.jupyter.widget-view+json"
+    assert final[view] == live[view]  # the same widget, now showing the error
+    assert final["text/plain"] == error_text(exc)  # where no widget is drawn: text...
+    html = assert_inert(final["text/html"])  # ...and HTML, escaped
+    assert str(exc).splitlines()[0] in html
+    out = capfd.readouterr().out
+    first_line = str(exc).splitlines()[0]
+    assert out.count(first_line) == 1, out  # once (the display's text), not twice
+    assert f"{type(exc).__name__}\x1b[0m: see above" in out
+
+
+def test_without_a_widget_the_error_stays_one_paragraph(ip, kernel_ip, server, settings, capfd):
+    server.queue(failing_reply("refusal"))
+    res = kernel_ip.run_cell("%%structured math -o x --quiet\nq", store_history=False)
+    assert isinstance(res.error_in_exec, RefusalError)
+    assert not getattr(res.error_in_exec, "_shown_in_widget", False)
+    out = capfd.readouterr().out
+    assert "The model refused to answer: I can't help with <that>." in out
+    assert "see above" not in out
+    lines = res.error_in_exec._render_traceback_()
+    assert lines[0].endswith("The model refused to answer: I can't help with <that>.")
+
+
+def test_the_magic_passes_labels_from_the_schema_and_the_option(kernel_ip, server, settings):
+    import json
+
+    from fakeserver import chat_stream
+
+    answer = {"steps": [{"explanation": "e", "output": "o"}], "final_answer": "f"}
+    server.queue(chat_stream(json.dumps(answer), pieces=3))
+    res = kernel_ip.run_cell("%%structured math --label \"final_answer=The answer\" "
+                             "--label 'output=Result so far'\nq", store_history=False)
+    assert res.success, res.error_in_exec
+    result = res.result
+    assert result.labels == {"explanation": "Why", "final_answer": "The answer",
+                             "output": "Result so far"}
+    wdg = result.widget(create=False)
+    assert ">Why</b>" in wdg.steps_html[0] and ">Result so far</b>" in wdg.steps_html[0]
+    assert ">The answer</b>" in wdg.answer.value
+    bad = kernel_ip.run_cell("%%structured math --label final_answer\nq", store_history=False)
+    assert "FIELD=TEXT" in str(bad.error_in_exec)

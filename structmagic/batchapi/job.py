@@ -112,13 +112,14 @@ class BatchJob:
 
     def __init__(self, record: JobRecord, manifest: Manifest, plan: Plan, index: RowIndex,
                  prompts: Sequence[Any], unsent: dict[int, E.StructuredError], *,
-                 attached: bool = False, persisted: bool = True) -> None:
+                 attached: bool = False, persisted: bool = True, media: Any = None) -> None:
         self.record = record
         self.manifest = manifest
         self.plan = plan
         self.index = index
         self.prompts = prompts
         self.unsent = unsent
+        self.media = media  # each row's images and files (submit.RowMedia), for re-runs
         #: True when this job was found in the manifest (submitted earlier)
         self.attached = attached
         self._persisted = persisted
@@ -296,6 +297,8 @@ class BatchJob:
         from ..batching import BatchInterrupted, batch
 
         options = settings_options(self.plan.settings)
+        if self.media is not None:
+            options.update(self.media.batch_options(positions))
         try:
             again = batch([self.prompts[p] for p in positions], self.plan.spec,
                           concurrency=concurrency, **options)

@@ -5,8 +5,8 @@ the ids that match each result back to its row.
 (:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.loop.plan`),
 the endpoint. :func:`build_line` then makes one row's line with the same steps the
 synchronous call takes (``Conversation`` → :func:`~structmagic.loop.make_call` →
-``provider.build``), so schema conversion, messages and options are the same — and so is
-any content part that ``provider.build`` renders.
+``provider.build``), so schema conversion, messages and options are the same — and so are
+a row's images and documents, which ``provider.build`` renders as the provider's parts.
 
 Each row gets a ``custom_id`` ``r{position}-{hash}`` (``^[A-Za-z0-9_-]{1,64}$``): its
 position, and the first 8 bytes of a SHA-256 of its request body. :class:`RowIndex` keeps
@@ -82,9 +82,10 @@ def custom_id(position: int, digest: bytes) -> str:
     return f"r{position}-{digest.hex()}"
 
 
-def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]]
-               ) -> tuple[bytes, bytes]:
-    """One row's input line (UTF-8, newline-terminated) and its request hash.
+def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]],
+               parts: Sequence[Any] = ()) -> tuple[bytes, bytes]:
+    """One row's input line (UTF-8, newline-terminated) and its request hash; ``parts``:
+    the row's images and documents, prepared for the provider.
 
     Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
     row that cannot be sent, exactly as the synchronous call would.
@@ -94,7 +95,7 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
 
     settings = plan.settings
     _check_prompt(prompt, settings.system)
-    talk = Conversation(prompt, settings.system, plan.request.text)
+    talk = Conversation(prompt, settings.system, plan.request.text, parts)
     call = make_call(settings, plan.spec, plan.request, plan.step, talk.messages(plan.step.mode),
                      False)
     try:

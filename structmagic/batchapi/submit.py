@@ -24,6 +24,7 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ _UNAVAILABLE_WORDS = ("not implemented", "not_implemented", "invalid url", "no r
 def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = None,
                  max_requests: int | None = None, max_bytes: int | None = None,
                  inline_bytes: int | None = None, resubmit: bool = False,
+                 images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
+                 detail: str | None = None, inline: bool = False, downscale: bool = True,
                  **options: Any) -> Any:
     """Submit one request per prompt to the provider's batch API; a :class:`BatchJob`.
 
@@ -66,6 +69,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     the same rows (same provider, base URL, model, schema and prompts), that job is
     re-attached instead and nothing is sent again — unless ``resubmit=True``.
 
+    ``images`` / ``files``: one entry per prompt, as for :func:`structmagic.batch` (each
+    row's parts go into its line; ``detail``, ``inline``, ``downscale`` apply to all).
     ``manifest``: the manifest file (default: the ``batch_manifest`` setting, else beside
     the cassette, else ``structmagic-batches.json`` here). ``max_requests`` / ``max_bytes``
     / ``inline_bytes`` replace the provider's limits per input file (tests use tiny ones).
@@ -75,11 +80,16 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     and other :class:`~structmagic.StructuredError` subclasses; rows that cannot be sent
     fail alone (their results carry the error).
     """
+    from ..api import Media
+    from ..batching import _per_item
     from ..config import resolve
     from ..schema import load_schema
     from .job import BatchJob, _now
 
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
+                          _per_item("images", images, len(items)),
+                          _per_item("files", files, len(items)))
     spec = load_schema(schema)
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
@@ -93,13 +103,14 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     store = Manifest(manifest_path(settings, manifest))
     folder = Path(tempfile.mkdtemp(prefix="structmagic-batch-"))
     try:
-        parts, index, unsent, content = _write(plan, items, folder, limits)
+        parts, index, unsent, content = _write(plan, items, folder, limits, rows_media)
         # the manifest's key: the content, on this server; the job's name at the provider
         # (and in recordings): the content only, so a recording replays on any base URL
         key = hashlib.sha256(f"{content}\n{safe_url(settings.base_url)}".encode()).hexdigest()
         if not parts:  # nothing could be sent: no job, every row keeps its error
             record = _record(plan, key, content, items, [], generation=0)
-            return BatchJob(record, store, plan, index, items, unsent, persisted=False)
+            return BatchJob(record, store, plan, index, items, unsent, persisted=False,
+                            media=rows_media)
         with store.locked():
             known = store.get(key)
             attached = known is not None and not resubmit
@@ -113,7 +124,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 store.put(record)
             else:
                 record = known
-            job = BatchJob(record, store, plan, index, items, unsent, attached=attached)
+            job = BatchJob(record, store, plan, index, items, unsent, attached=attached,
+                           media=rows_media)
             if record.state == SUBMITTING:
                 try:
                     _Submitter(job, {p.index: p for p in parts}, limits, now=_now).run(
@@ -128,7 +140,33 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits
+@dataclass(frozen=True)
+class RowMedia:
+    """The images and files of each row (one entry per row, None: none), and how to send
+    them (a :class:`structmagic.api.Media`)."""
+
+    media: Any
+    images: Sequence[Any]
+    files: Sequence[Any]
+
+    def parts(self, settings: Any, position: int) -> tuple[Any, ...]:
+        images, files = self.images[position], self.files[position]
+        if images is None and files is None:
+            return ()
+        return tuple(self.media.parts(settings, images=images, files=files))
+
+    def batch_options(self, positions: Sequence[int]) -> dict[str, Any]:
+        """What :func:`structmagic.batch` takes for the rows at ``positions``."""
+        out: dict[str, Any] = {"detail": self.media.detail, "inline": self.media.inline,
+                               "downscale": self.media.downscale}
+        for name, values in (("images", self.images), ("files", self.files)):
+            if any(v is not None for v in values):
+                out[name] = [values[p] for p in positions]
+        return out
+
+
+def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
+           media: RowMedia | None = None
            ) -> tuple[list[Part], RowIndex, dict[int, E.StructuredError], str]:
     """Every row's line into the input files; the parts, the row index, the rows that
     cannot be sent (with their errors), and the hash of the job's content."""
@@ -143,7 +181,8 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits
         plan.spec.name, "")).encode("utf-8"))
     for position, prompt in enumerate(items):
         try:
-            line, digest = build_line(plan, position, prompt)
+            parts = media.parts(plan.settings, position) if media is not None else ()
+            line, digest = build_line(plan, position, prompt, parts)
         except E.StructuredError as err:
             unsent[position] = err
             continue

@@ -13,6 +13,11 @@ turns of one role merged, as the API wants them alternating), ``temperature``, a
 - ``prompt`` / ``json_object``: nothing added (Claude has no JSON mode; the engine has put the
   schema into the system message).
 
+Images and PDFs (:data:`CLAUDE_INPUTS`): a turn with parts has content blocks -- ``{"type":
+"text", "text"}``, ``{"type": "image", "source": {"type": "base64", "media_type", "data"}}``
+(JPEG, PNG, GIF, WebP only) or ``{"type": "image", "source": {"type": "url", "url"}}``, and
+``{"type": "document", "source": ...}`` with ``application/pdf`` the same ways.
+
 Thinking (``call.thinking``) adds ``thinking = {"type": "enabled", "budget_tokens": 2048}``,
 raises ``max_tokens`` above the budget if needed and leaves ``temperature`` out (the API takes
 neither a lower ``max_tokens`` nor a changed temperature with thinking). A forced tool together
@@ -42,6 +47,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
 from ..schema import Dialect, Limits
 from . import register
 from ._batch import (
@@ -71,13 +77,15 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    content_items,
     content_text,
     finish_kind,
+    has_parts,
     mentions_format,
 )
 
-__all__ = ["CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION", "Anthropic",
-           "MessageBatches", "error_message"]
+__all__ = ["CLAUDE_INPUTS", "CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION",
+           "Anthropic", "MessageBatches", "error_message"]
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -115,6 +123,22 @@ CLAUDE_OUTPUTS = Dialect(
     enum_types=frozenset({"string", "number", "integer", "boolean", "null"}),
     keyword_rules={"minItems": _min_items_ok, "pattern": _pattern_ok},
     limits=Limits(max_optional=24, max_unions=16),
+)
+#: Anthropic's documented input limits: JPEG, PNG, GIF and WebP images up to 5 MB each and
+#: 100 per request, PDFs up to 32 MB, 32 MB per request; an image whose long edge is over
+#: 1568 px or that has more than about 1.15 megapixels is scaled down by the API, so nothing
+#: larger is of use
+CLAUDE_INPUTS = InputLimits(
+    image_types=IMAGE_TYPES,
+    document_types=frozenset({PDF}),
+    image_urls=True,
+    document_urls=True,
+    max_image_bytes=5_000_000,
+    max_document_bytes=32_000_000,
+    max_request_bytes=32_000_000,
+    max_images=100,
+    max_edge=1568,
+    max_pixels=1_150_000,
 )
 #: "Extra inputs are not permitted" is a format rejection only when it names the format
 _EXTRA = "extra inputs are not permitted"
@@ -267,6 +291,7 @@ class Anthropic(Provider):
                                 images=True, documents=True, batch_api=True)
     dialect = CLAUDE_OUTPUTS
     rejection_words = ("output_format", "json outputs", "forced tool use")
+    inputs = CLAUDE_INPUTS
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body. ``ValueError`` for a forced tool with thinking, or a bad mode."""
@@ -278,15 +303,17 @@ class Anthropic(Provider):
         messages: list[dict[str, Any]] = []
         for m in call.messages:
             role = m.get("role")
-            text = content_text(m.get("content"))
+            content: str | list[Any] = content_text(m.get("content"))
             if role in ("system", "developer"):
-                system.append(text)
+                system.append(str(content))
                 continue
             role = "assistant" if role == "assistant" else "user"
+            if has_parts(m.get("content")):
+                content = [self._block(item) for item in content_items(m["content"])]
             if messages and messages[-1]["role"] == role:
-                messages[-1]["content"] += "\n\n" + text
+                messages[-1]["content"] = _merged(messages[-1]["content"], content)
             else:
-                messages.append({"role": role, "content": text})
+                messages.append({"role": role, "content": content})
         body: dict[str, Any] = {
             "model": call.model,
             "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
@@ -368,9 +395,34 @@ class Anthropic(Provider):
         """See :func:`error_message`."""
         return error_message(body)
 
+    def render_part(self, part: Part) -> dict[str, Any]:
+        """An ``image`` or ``document`` block, its source ``base64`` or ``url``."""
+        if part.url is not None:
+            source: dict[str, Any] = {"type": "url", "url": part.url}
+        else:
+            source = {"type": "base64", "media_type": part.mime, "data": part.b64}
+        return {"type": "image" if part.kind == IMAGE else "document", "source": source}
+
+    def _block(self, item: Any) -> Any:
+        if isinstance(item, str):
+            return {"type": "text", "text": item}
+        return self.render_part(item) if isinstance(item, Part) else item
+
+
     # --- the batch API ------------------------------------------------------------------------
 
     batch_api = MessageBatches()
+
+
+def _blocks(content: str | list[Any]) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+def _merged(first: str | list[Any], second: str | list[Any]) -> str | list[Any]:
+    """Two turns of one role as one (the API wants roles alternating)."""
+    if isinstance(first, str) and isinstance(second, str):
+        return first + "\n\n" + second
+    return _blocks(first) + _blocks(second)
 
 
 class _MessagesStream:

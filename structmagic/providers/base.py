@@ -13,7 +13,13 @@ translations, no I/O:
 - :meth:`Provider.stream` — a translator from SSE events to :class:`Delta` pieces, which the
   one :class:`Accumulator` puts together into a :class:`Completion`;
 - :meth:`Provider.rejects_format` — whether an error answer means "this server does not take
-  this response format" (so the loop steps down instead of failing).
+  this response format" (so the loop steps down instead of failing);
+- :meth:`Provider.render_part` — an image or document (a provider-neutral
+  :class:`~structmagic.inputs.Part` in a message's content) in the format's own shape; what
+  it takes, and its limits, are the data in :attr:`Provider.inputs`.
+
+A message's ``content`` is a string, or a list of text (``str`` or ``{"type": "text",
+"text"}``) and :class:`~structmagic.inputs.Part` objects (see :func:`content_items`).
 
 The transport, retries, re-asks, cassette, partial parser and widget are shared by all.
 """
@@ -23,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ..inputs.parts import InputLimits, Part
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
@@ -41,12 +49,17 @@ __all__ = [
     "Capabilities",
     "Completion",
     "Delta",
+    "InputLimits",
+    "Part",
     "Provider",
     "Step",
     "StreamTranslator",
+    "content_items",
     "content_text",
     "finish_kind",
+    "has_parts",
     "mentions_format",
+    "mentions_inputs",
 ]
 
 # --- modes: the ways of asking for a schema ----------------------------------------------------
@@ -246,6 +259,8 @@ class Provider:
     dialect: ClassVar[Dialect]
     #: its own wording of format rejections (lower case), beyond the shared words
     rejection_words: ClassVar[tuple[str, ...]] = ()
+    #: the images and documents it takes, their limits, the largest image it makes use of
+    inputs: ClassVar[InputLimits] = InputLimits()
 
     def __repr__(self) -> str:
         return f"<provider {self.name!r}: {self.title}>"
@@ -327,6 +342,18 @@ class Provider:
         """The server's error message from an error body, if it has the format's shape."""
         raise NotImplementedError
 
+    def render_part(self, part: Part) -> dict[str, Any]:
+        """An image or document part in this format's own shape (a content block).
+
+        ``ValueError`` for a part the format cannot carry (checked earlier, against
+        :attr:`inputs`, with a clearer message).
+        """
+        raise ValueError(f"the {self.name} format does not take images or documents")
+
+    def rejects_inputs(self, status: int, message: str) -> bool:
+        """Whether an error answer means "this model does not take images / documents"."""
+        return mentions_inputs(status, message)
+
     # --- the batch API -----------------------------------------------------------------------
 
     #: its asynchronous batch API's facts and translations (None: it has none); see
@@ -392,15 +419,56 @@ def finish_kind(reason: str | None) -> str | None:
     return r
 
 
+# Wording of "this model does not take images / PDFs": a media word and a refusal word.
+_MEDIA_WORDS = ("image", "vision", "multimodal", "multi-modal", "pdf", "document", "file",
+                "input_file", "inline_data", "file_data", "media")
+_NOT_TAKEN = ("not support", "unsupported", "only supported", "not supported", "not allowed",
+              "does not accept", "doesn't support", "cannot process", "not available",
+              "no endpoints found that support", "not enabled", "invalid content type")
+
+
+def mentions_inputs(status: int, message: str) -> bool:
+    """Whether an error answer reads like "this model does not take images (or PDFs)"."""
+    if status in (401, 403, 408, 409, 429) or status < 400:
+        return False
+    text = message.lower()
+    if any(word in text for word in _REJECTION_NEGATIVE):
+        return False
+    return any(w in text for w in _MEDIA_WORDS) and any(w in text for w in _NOT_TAKEN)
+
+
+def content_items(content: Any) -> list[Any]:
+    """A message's content as a list of text (``str``), :class:`Part` and other blocks
+    (dicts in a format's own shape, passed on as they are)."""
+    if content is None:
+        return []
+    if isinstance(content, (list, tuple)):
+        out: list[Any] = []
+        for item in content:
+            if isinstance(item, dict) and item.get("type") == "text" and len(item) == 2:
+                out.append(str(item.get("text", "")))
+            else:
+                out.append(item)
+        return out
+    return [content if isinstance(content, str) else str(content)]
+
+
+def has_parts(content: Any) -> bool:
+    """Whether a message's content carries an image or document part."""
+    return isinstance(content, (list, tuple)) and any(isinstance(i, Part) for i in content)
+
+
 def content_text(content: Any) -> str:
-    """A message's content as one string (a string, or a list of text parts)."""
+    """A message's content as one string (a string, or a list of text parts; images and
+    documents left out)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
+    if isinstance(content, (list, tuple)):
         return "".join(
-            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            str(part.get("text", "")) if isinstance(part, dict)
+            else "" if isinstance(part, Part) else str(part)
             for part in content
         )
     return str(content)

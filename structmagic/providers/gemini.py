@@ -23,6 +23,11 @@ when thinking is asked for), and per mode:
   the OpenAPI subset; ``parametersJsonSchema`` when the schema cannot be inlined), forced with
   ``toolConfig.functionCallingConfig = {"mode": "ANY", "allowedFunctionNames": [name]}``.
 
+Images and PDFs (:data:`GEMINI_INPUTS`): parts beside the text -- ``{"inline_data":
+{"mime_type", "data"}}`` for bytes, ``{"file_data": {"mime_type", "file_uri"}}`` for a URL
+(whose type is taken from its name, the only thing known of it here); PNG, JPEG and WebP
+images (a GIF is converted) and ``application/pdf``.
+
 Answer: ``candidates[0].content.parts`` -- ``thought: true`` parts are reasoning, other
 ``text`` parts the answer, a ``functionCall``'s ``args`` the answer as JSON; ``finishReason``
 ``MAX_TOKENS`` is truncation, ``SAFETY`` / ``PROHIBITED_CONTENT`` / ``RECITATION`` /
@@ -45,6 +50,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from ..inputs.parts import JPEG, PDF, PNG, WEBP, InputLimits, Part
 from ..schema import Dialect, to_openapi_schema
 from . import register
 from ._batch import (
@@ -78,14 +84,33 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    content_items,
     content_text,
     finish_kind,
+    has_parts,
 )
 
 if TYPE_CHECKING:
     from ..schema import Conversion
 
-__all__ = ["GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "GeminiBatches", "error_message"]
+__all__ = ["GEMINI_INPUTS", "GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "GeminiBatches",
+           "error_message"]
+
+#: Gemini's documented input limits: PNG, JPEG, WebP (and HEIC/HEIF, not recognised here)
+#: images, PDFs; inline data up to 20 MB per request; up to 3,600 images; images are scaled
+#: to fit 3072 x 3072, so nothing larger is of use
+GEMINI_INPUTS = InputLimits(
+    image_types=frozenset({PNG, JPEG, WEBP}),
+    document_types=frozenset({PDF}),
+    image_urls=True,
+    document_urls=True,
+    url_needs_type=True,
+    max_image_bytes=20_000_000,
+    max_document_bytes=20_000_000,
+    max_request_bytes=20_000_000,
+    max_images=3600,
+    max_edge=3072,
+)
 
 #: Gemini's own mode: the OpenAPI-subset ``responseSchema`` (no ``$ref``)
 JSON_SCHEMA_OPENAPI = "json_schema_openapi"
@@ -341,6 +366,7 @@ class Gemini(Provider):
     rejection_words = ("function_declarations", "functiondeclarations", "tool_config",
                        "toolconfig", "function_calling_config", "functioncallingconfig",
                        "mime type")
+    inputs = GEMINI_INPUTS
 
     def can_send(self, mode: str, request: Conversion) -> bool:
         """The OpenAPI subset cannot carry a recursive schema (it has no ``$ref``)."""
@@ -368,10 +394,12 @@ class Gemini(Provider):
                 system.append(text)
                 continue
             role = "model" if m.get("role") == "assistant" else "user"
+            parts = [self._part(item) for item in content_items(m.get("content"))] \
+                if has_parts(m.get("content")) else [{"text": text}]
             if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].append({"text": text})
+                contents[-1]["parts"].extend(parts)
             else:
-                contents.append({"role": role, "parts": [{"text": text}]})
+                contents.append({"role": role, "parts": parts})
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
@@ -435,6 +463,19 @@ class Gemini(Provider):
     def error_message(self, body: Any) -> str | None:
         """See :func:`error_message`."""
         return error_message(body)
+
+    def render_part(self, part: Part) -> dict[str, Any]:
+        """``inline_data`` for bytes, ``file_data`` for a URL."""
+        if part.url is not None:
+            if part.mime is None:
+                raise ValueError("Gemini needs the MIME type of a URL's content")
+            return {"file_data": {"mime_type": part.mime, "file_uri": part.url}}
+        return {"inline_data": {"mime_type": part.mime, "data": part.b64}}
+
+    def _part(self, item: Any) -> Any:
+        if isinstance(item, str):
+            return {"text": item}
+        return self.render_part(item) if isinstance(item, Part) else item
 
     # --- the batch API ------------------------------------------------------------------------
 

@@ -8,6 +8,11 @@ mode: ``json_schema`` — ``response_format = {"type": "json_schema", "json_sche
 nothing added. Plus ``temperature``, ``max_tokens``, and ``stream`` with
 ``stream_options.include_usage``.
 
+Images and PDFs (:data:`OPENAI_INPUTS`): a user message with parts has list content — text as
+``{"type": "text", "text"}``, an image as ``{"type": "image_url", "image_url": {"url": <URL or
+data URL>, "detail"?}}``, a PDF as ``{"type": "file", "file": {"filename", "file_data": <data
+URL>}}`` (Chat Completions takes no PDF by URL).
+
 Schema policy: OpenAI's strict mode (:data:`OPENAI_STRICT`): every property required (optional
 ones as a null union, mapped back), closed objects, an object root, the keywords and formats
 strict mode supports, and every limit OpenAI documents. A schema that cannot be made strict
@@ -26,6 +31,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
 from ..schema import Dialect, Limits
 from . import register
 from ._batch import (
@@ -59,11 +65,33 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    content_items,
     content_text,
     finish_kind,
+    has_parts,
 )
 
-__all__ = ["OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIBatchAPI", "OpenAIChat", "error_message"]
+__all__ = ["OPENAI_INPUTS", "OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIBatchAPI", "OpenAIChat",
+           "error_message"]
+
+#: OpenAI's documented input limits (Chat Completions): PNG, JPEG, WebP and non-animated GIF,
+#: up to 500 images and 50 MB of payload per request (20 MB per image), PDFs as data up to
+#: 32 MB; a high-detail image is scaled to fit 2048 x 2048 and then to 768 px on its short
+#: side (512 x 512 for detail "low"), so nothing larger is of use
+OPENAI_INPUTS = InputLimits(
+    image_types=IMAGE_TYPES,
+    document_types=frozenset({PDF}),
+    image_urls=True,
+    document_urls=False,
+    detail=True,
+    max_image_bytes=20_000_000,
+    max_document_bytes=32_000_000,
+    max_request_bytes=50_000_000,
+    max_images=500,
+    max_edge=2048,
+    max_short_edge=768,
+    low_detail_edge=512,
+)
 
 #: the limits OpenAI documents for one strict schema
 OPENAI_LIMITS = Limits(
@@ -256,9 +284,11 @@ class OpenAIChat(Provider):
     capabilities = Capabilities(strict_schema=True, streaming=True, thinking=False,
                                 images=True, documents=True, batch_api=True)
     dialect = OPENAI_STRICT
+    inputs = OPENAI_INPUTS
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": call.model, "messages": [dict(m) for m in call.messages]}
+        body: dict[str, Any] = {"model": call.model,
+                                "messages": [self._message(m) for m in call.messages]}
         if call.mode == JSON_SCHEMA:
             spec: dict[str, Any] = {"name": call.schema_name}
             if call.description:
@@ -285,6 +315,27 @@ class OpenAIChat(Provider):
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return f"{base_url}/chat/completions", body
+
+    def _message(self, message: Any) -> dict[str, Any]:
+        """A message as sent: as given, or with its parts rendered as content blocks."""
+        if not has_parts(message.get("content")):
+            return dict(message)
+        blocks = [{"type": "text", "text": item} if isinstance(item, str)
+                  else self.render_part(item) if isinstance(item, Part) else item
+                  for item in content_items(message["content"])]
+        return {**message, "content": blocks}
+
+    def render_part(self, part: Part) -> dict[str, Any]:
+        """``image_url`` (a URL or a data URL, with ``detail`` when asked) or ``file``."""
+        if part.kind == IMAGE:
+            image: dict[str, Any] = {"url": part.url or part.data_url}
+            if part.detail:
+                image["detail"] = part.detail
+            return {"type": "image_url", "image_url": image}
+        if part.url is not None:
+            raise ValueError("Chat Completions takes a PDF as data only, not by URL")
+        return {"type": "file", "file": {"filename": part.filename,
+                                         "file_data": part.data_url}}
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}

@@ -14,6 +14,11 @@ llama.cpp's server both accept), and per mode:
   "strict"}`` forced with ``tool_choice = {"type": "function", "name"}``;
 - ``prompt``: nothing added.
 
+Images and PDFs (the limits of Chat Completions, :data:`RESPONSES_INPUTS`): the user's turn
+carries ``{"type": "input_image", "image_url": <URL or data URL>, "detail"}`` (``detail``
+is required: ``auto`` unless asked) and ``{"type": "input_file", "filename", "file_data":
+<data URL>}`` or ``{"type": "input_file", "file_url"}`` beside its ``input_text``.
+
 Plus ``temperature``, ``max_output_tokens``, ``reasoning.summary = "auto"`` when thinking is
 asked for (so reasoning models send their summaries) and ``stream``.
 
@@ -36,8 +41,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from ..inputs.parts import IMAGE, Part
 from . import register
 from .base import (
     JSON_OBJECT,
@@ -49,12 +56,17 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    content_items,
     content_text,
     finish_kind,
+    has_parts,
 )
-from .openai import OPENAI_STRICT, OpenAIBatchAPI
+from .openai import OPENAI_INPUTS, OPENAI_STRICT, OpenAIBatchAPI
 
-__all__ = ["Responses", "error_message"]
+__all__ = ["RESPONSES_INPUTS", "Responses", "error_message"]
+
+#: as Chat Completions, and PDFs by URL too (``input_file.file_url``)
+RESPONSES_INPUTS = replace(OPENAI_INPUTS, document_urls=True)
 
 MODES = (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT)
 
@@ -124,6 +136,7 @@ class Responses(Provider):
                                 images=True, documents=True, batch_api=True)
     dialect = OPENAI_STRICT
     rejection_words = ("text.format", "'text'", "response_format")
+    inputs = RESPONSES_INPUTS
 
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         """The URL and body; system messages become ``instructions``."""
@@ -134,7 +147,7 @@ class Responses(Provider):
         body: dict[str, Any] = {"model": call.model}
         if system:
             body["instructions"] = "\n\n".join(system)
-        body["input"] = [_input_item(m) for m in call.messages
+        body["input"] = [self._input_item(m) for m in call.messages
                          if m.get("role") not in ("system", "developer")]
         if call.mode == JSON_SCHEMA:
             fmt: dict[str, Any] = {"type": "json_schema", "name": call.schema_name}
@@ -219,20 +232,34 @@ class Responses(Provider):
         """See :func:`error_message`."""
         return error_message(body)
 
+    def render_part(self, part: Part) -> dict[str, Any]:
+        """``input_image`` (``detail`` always: the API requires it) or ``input_file``."""
+        if part.kind == IMAGE:
+            return {"type": "input_image", "image_url": part.url or part.data_url,
+                    "detail": part.detail or "auto"}
+        if part.url is not None:
+            return {"type": "input_file", "file_url": part.url}
+        return {"type": "input_file", "filename": part.filename, "file_data": part.data_url}
+
     # --- the batch API ------------------------------------------------------------------------
 
     #: OpenAI's batch API, with lines for ``/v1/responses``
     batch_api = OpenAIBatchAPI()
 
-
-def _input_item(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A message as a typed input item: the user's text as ``input_text``, an earlier
-    answer of the assistant as ``output_text``."""
-    if message.get("role") == "assistant":
-        return {"type": "message", "role": "assistant",
-                "content": [{"type": "output_text", "text": content_text(message.get("content"))}]}
-    return {"type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": content_text(message.get("content"))}]}
+    def _input_item(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """A message as a typed input item: the user's text as ``input_text`` (and its
+        images and files), an earlier answer of the assistant as ``output_text``."""
+        content = message.get("content")
+        if message.get("role") == "assistant":
+            return {"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": content_text(content)}]}
+        if not has_parts(content):
+            return {"type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": content_text(content)}]}
+        blocks = [{"type": "input_text", "text": item} if isinstance(item, str)
+                  else self.render_part(item) if isinstance(item, Part) else item
+                  for item in content_items(content)]
+        return {"type": "message", "role": "user", "content": blocks}
 
 
 class _ResponsesStream:

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from .. import errors as E
 from ..cache import Exchange, bad_entry, cassette_for, request_key
-from ..providers.base import Accumulator, Call, Completion, Delta
+from ..inputs.record import message_parts, payload_refs
+from ..providers.base import Accumulator, Call, Completion, Delta, Part
 from .http import client_for, is_loopback, key_auth
 from .retry import should_retry, sleep_for_retry, wait_before_retry
 from .sse import SSEDecoder
@@ -70,6 +71,11 @@ class _Request:
     content: bytes
     headers: dict[str, str]
     stream: bool
+    parts: tuple[Part, ...] = ()  # the images and documents it carries
+
+    def recorded_body(self) -> Any:
+        """The body as a recording keys and keeps it: each payload replaced by its hash."""
+        return payload_refs(self.body, self.parts) if self.parts else self.body
 
 
 class _Retry(Exception):
@@ -90,9 +96,11 @@ def send(call: Call, settings: Settings, provider: Provider, *,
     request = _prepare(call, settings, provider)
     cassette = None
     key = ""
+    recorded_body: Any = None
     if settings.cache != "off" and settings.cassette:
         cassette = cassette_for(settings.cassette)
-        key = request_key(provider.name, request.path, request.body)
+        recorded_body = request.recorded_body()
+        key = request_key(provider.name, request.path, recorded_body)
         if settings.cache in ("replay", "cache"):
             hit = cassette.get(key)
             if hit is not None:
@@ -114,7 +122,7 @@ def send(call: Call, settings: Settings, provider: Provider, *,
         cassette.add(Exchange(
             key=key, provider=provider.name, path=request.path, status=200,
             headers={"content-type": "text/event-stream" if streamed else "application/json"},
-            stream=streamed, body=recorded, request=request.body,
+            stream=streamed, body=recorded, request=recorded_body,
         ))
     return Sent(completion, attempts)
 
@@ -124,7 +132,7 @@ def is_recorded(call: Call, settings: Settings, provider: Provider) -> bool:
     if settings.cache == "off" or not settings.cassette:
         return False
     request = _prepare(call, settings, provider)
-    key = request_key(provider.name, request.path, request.body)
+    key = request_key(provider.name, request.path, request.recorded_body())
     return cassette_for(settings.cassette).get(key) is not None
 
 
@@ -150,7 +158,8 @@ def _prepare(call: Call, settings: Settings, provider: Provider) -> _Request:
         raise E.InputError("The request nests too deep to be sent.") from None
     headers = {"Accept": "text/event-stream" if call.stream else "application/json",
                "Content-Type": "application/json", **provider.extra_headers()}
-    return _Request(url, urlsplit(url).path, body, content, headers, call.stream)
+    return _Request(url, urlsplit(url).path, body, content, headers, call.stream,
+                    message_parts(call.messages))
 
 
 def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | None
@@ -293,9 +302,10 @@ class _Attempt:
         return _finished(acc), text
 
     def _raise_status(self, resp: httpx.Response) -> None:
-        err = api_error(resp.status_code, resp.text, resp.headers, self.provider, self.settings)
-        if not isinstance(err, E.UnsupportedFormatError) and should_retry(resp.status_code,
-                                                                          resp.headers):
+        err = api_error(resp.status_code, resp.text, resp.headers, self.provider, self.settings,
+                        inputs=bool(self.request.parts))
+        if not isinstance(err, (E.UnsupportedFormatError, E.UnsupportedInputError)) and \
+                should_retry(resp.status_code, resp.headers):
             raise _Retry(err, err.retry_after)
         raise err
 

@@ -39,8 +39,13 @@ def where(settings: Settings) -> str:
 
 
 def api_error(status: int, body_text: str, headers: Any, provider: Provider,
-              settings: Settings) -> E.APIError:
-    """The structmagic error for an error answer."""
+              settings: Settings, *, inputs: bool = False) -> E.APIError:
+    """The structmagic error for an error answer.
+
+    ``inputs``: the request carried images or documents, so an answer saying the model does
+    not take them is an :class:`~structmagic.UnsupportedInputError` (whatever its status:
+    proxies wrap it in a 500 or 502), never a format rejection nor worth a retry.
+    """
     try:
         message = provider.error_message(json.loads(body_text)) if body_text else None
     except (ValueError, RecursionError):
@@ -55,6 +60,14 @@ def api_error(status: int, body_text: str, headers: Any, provider: Provider,
             f"HTTP {status} from {at}: {short}",
             key_source=source,
             hint=f"The key came from {source}. {settings.key_help()}",
+            **kw,
+        )
+    if inputs and provider.rejects_inputs(status, message or body_text):
+        return E.UnsupportedInputError(
+            f"HTTP {status} from {at}: the model {settings.model} does not take the images or "
+            f"documents sent: {short}",
+            hint="Use a model that reads images (or PDFs) on this server, or send the text "
+                 "alone.",
             **kw,
         )
     if provider.rejects_format(status, message or body_text):

@@ -1,0 +1,126 @@
+"""The side-by-side widget of a comparison: one steps widget per model, in columns.
+
+::
+
+    widget (VBox, class "structmagic-comparison")
+    ├── header   HTML: the schema name and the models
+    ├── columns  HBox: one StructuredWidget per model (its own header: model, status, tokens,
+    │            latency; steps streaming in; the final answer; the error, kept)
+    ├── nav      HBox: Previous / Next / Show all (reveal mode: every column in lockstep)
+    └── note     HTML: the fields on which the answers differ (marked in each column too)
+
+Each column follows its own model's stream (:meth:`ComparisonWidget.observer`); every model
+string is escaped in the kernel, as in the steps widget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from . import render as R
+from .widget import StructuredWidget, reveal_buttons
+
+__all__ = ["ComparisonWidget"]
+
+
+class ComparisonWidget:
+    """Live view of a comparison: :meth:`start`, columns follow their streams, :meth:`finish`."""
+
+    def __init__(self, targets: Sequence[Any], *, title: str, steps_field: str | None = None,
+                 reveal: bool = False, labels: Mapping[str, str] | None = None,
+                 min_interval: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.title = title
+        self.reveal = reveal
+        self.labels = dict(labels or {})
+        self.columns: dict[str, StructuredWidget] = {
+            t.label: StructuredWidget(title=t.label, model=t.model, steps_field=steps_field,
+                                      reveal=reveal, labels=labels, min_interval=min_interval,
+                                      clock=clock)
+            for t in targets}
+        for column in self.columns.values():
+            column.widget.layout.flex = "1 1 0"
+            column.widget.layout.min_width = "0"
+        self.revealed = 0
+        self.header = w.HTML(value=(
+            f'<div style="{R.BLOCK}color:{R.FG};font-weight:600">{R.esc(title)}'
+            f'<span style="font-weight:400;color:{R.FG_MUTED}"> · '
+            f'{R.esc(R.plural(len(self.columns), "model"))}</span></div>'))
+        self.row = w.HBox([c.widget for c in self.columns.values()],
+                          layout=w.Layout(width="100%", align_items="flex-start"))
+        self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
+            lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
+            lambda: self.show_step(self.steps()))
+        self.note = w.HTML()
+        self.widget = w.VBox([self.header, self.row, self.nav, self.note],
+                             layout=w.Layout(width="100%"))
+        self.widget.add_class("structmagic-comparison")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle = {**bundle, "text/plain": repr(self)}
+        return bundle
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{k}: {c.status}" for k, c in self.columns.items())
+        return f"<ComparisonWidget {self.title}: {states}>"
+
+    def start(self) -> None:
+        for column in self.columns.values():
+            column.start()
+
+    def observer(self, label: str) -> StructuredWidget:
+        """The column that follows model ``label``'s stream."""
+        return self.columns[label]
+
+    def observers(self) -> dict[str, StructuredWidget]:
+        return dict(self.columns)
+
+    def finish(self, comparison: Any) -> None:
+        """Every model's final state, and the fields on which the answers differ."""
+        for label, result in comparison.results.items():
+            column = self.columns[label]
+            if result.error is None:
+                column.finish(result)
+            else:
+                column.fail(result.error)
+        differ = comparison.disagreements()
+        for column in self.columns.values():
+            column.mark_differences(differ)
+            if self.reveal:
+                column.nav.layout.display = "none"  # one set of buttons drives every column
+        if differ:
+            shown = ", ".join(R.label_for(k, self.labels) for k in differ)
+            self.note.value = (f'<div style="{R.BLOCK}color:{R.WARN}">Answers differ on: '
+                               f"{R.esc(shown)}</div>")
+        if self.reveal and self.steps():
+            self.nav.layout.display = None
+            self.show_step(1)
+
+    def fail(self, error: BaseException) -> None:
+        """The whole comparison failed (an interrupt): every column shows it."""
+        for column in self.columns.values():
+            if column.status in ("waiting", "streaming"):
+                column.fail(error)
+
+    def steps(self) -> int:
+        """The most steps any column has."""
+        return max((len(c.step_widgets) for c in self.columns.values()), default=0)
+
+    def show_step(self, k: int) -> None:
+        """Reveal steps 1..k in every column at once (each clamps to its own steps)."""
+        n = self.steps()
+        k = max(1 if n else 0, min(k, n))
+        self.revealed = k
+        for column in self.columns.values():
+            if column.status == "done":
+                column.show_step(k)
+                column.nav.layout.display = "none"
+        self.prev_button.disabled = k <= 1
+        self.next_button.disabled = k >= n
+        self.all_button.disabled = k >= n

@@ -1,0 +1,309 @@
+"""Models side by side: the same prompt (or column) to several models at once.
+
+- :func:`compare` — one prompt to each model, concurrently: a :class:`Comparison` with each
+  model's :class:`~structmagic.Result` (a failed model keeps its error, the others their
+  values), the fields where the valid answers disagree, and a side-by-side display;
+- :func:`compare_each` — a whole column to each model: a :class:`ColumnComparison` whose
+  ``frame`` has one column per field and model, named ``field@model`` (and ``error@model``),
+  and whose ``summary`` has one row per model: the share of valid answers, the mean latency
+  (of answers from the server, not from a recording), the tokens and the cost.
+
+A model is written ``MODEL`` or ``PROVIDER:MODEL`` (``openai:gpt-4o-mini``,
+``anthropic:claude-sonnet-4-5``, ``gemini:gemini-2.5-flash``); the prefix counts as a
+provider only when it names one, so a model name with a colon (``llama3:8b``) stays whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, StructuredError
+from .result import Result
+from .showing import ShowsWidget
+
+__all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
+           "parse_targets"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model to ask: how the user wrote it, the model, and the provider (None: default)."""
+
+    label: str
+    model: str
+    provider: str | None = None
+
+
+def parse_targets(models: str | Sequence[str]) -> list[Target]:
+    """``"gpt-4o,anthropic:claude-sonnet-4-5"`` (or a list) as :class:`Target` s."""
+    from .providers import provider_names
+
+    items = models.split(",") if isinstance(models, str) else list(models)
+    names = set(provider_names())
+    targets: list[Target] = []
+    for raw in items:
+        text = str(raw).strip()
+        if not text:
+            raise ConfigError("An empty model name in the models to compare.")
+        head, sep, rest = text.partition(":")
+        if sep and head in names and rest.strip():
+            targets.append(Target(text, rest.strip(), head))
+        else:
+            targets.append(Target(text, text))
+    labels = [t.label for t in targets]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"A model is named twice in {', '.join(labels)}.")
+    if len(targets) < 2:
+        raise ConfigError("Compare needs at least two models (e.g. gpt-4o-mini,gpt-4o).")
+    return targets
+
+
+def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
+    from .config import resolve
+
+    given = {**options, "model": target.model}
+    if target.provider is not None:
+        given["provider"] = target.provider
+    return resolve(given)
+
+
+# --- one prompt ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Comparison(ShowsWidget):
+    """Each model's result for one prompt (see the module doc)."""
+
+    schema_name: str
+    targets: list[Target]
+    results: dict[str, Result]
+    steps_field: str | None = None
+    labels: dict[str, str] | None = None
+    _widget: Any = field(default=None, repr=False)
+    _shown_live: bool = field(default=False, repr=False)
+
+    def values(self) -> dict[str, Any]:
+        """``{model: value}``, a failed model's entry being its error."""
+        return {label: (r.data if r.error is None else r.error)
+                for label, r in self.results.items()}
+
+    def disagreements(self) -> list[str]:
+        """The top-level fields on which the valid answers differ, in field order."""
+        return disagreements(r.plain for r in self.results.values() if r.error is None)
+
+    def __repr__(self) -> str:
+        ok = sum(1 for r in self.results.values() if r.error is None)
+        return (f"<Comparison {self.schema_name}: {len(self.results)} models, {ok} answered, "
+                f"{len(self.disagreements())} fields differ>")
+
+    def _text(self) -> str:
+        from .render import comparison_text
+
+        return comparison_text(self)
+
+    def _repr_html_(self) -> str:
+        from .render import comparison_html
+
+        return comparison_html(self)
+
+    def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
+        """The side-by-side widget of this comparison (built on first use when ``create``)."""
+        if self._widget is None and create:
+            from .compare_widget import ComparisonWidget
+
+            w = ComparisonWidget(self.targets, title=self.schema_name,
+                                 steps_field=self.steps_field, reveal=reveal,
+                                 labels=self.labels)
+            w.finish(self)
+            self._widget = w
+        return self._widget
+
+
+def disagreements(values: Any) -> list[str]:
+    """The top-level fields whose values differ among ``values`` (dicts; others compared
+    whole as ``value``)."""
+    plain = list(values)
+    if len(plain) < 2:
+        return []
+    if not all(isinstance(v, dict) for v in plain):
+        return ["value"] if len({_canon(v) for v in plain}) > 1 else []
+    keys: list[str] = []
+    for v in plain:
+        keys.extend(k for k in v if k not in keys)
+    return [k for k in keys if len({_canon(v.get(k)) for v in plain}) > 1]
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bool = False,
+            observers: Mapping[str, Any] | None = None, steps_field: str | None = None,
+            labels: Mapping[str, str] | None = None, **options: Any) -> Comparison:
+    """Ask every model of ``models`` the same ``prompt`` at once (see the module doc).
+
+    ``options`` are those of :func:`structmagic.structured`, for every model;
+    ``observers`` maps a model's label to the widget that follows its stream.
+    Bad options or model names raise before any request; a model that fails keeps its
+    error in the comparison.
+    """
+    from .api import guarded, run
+    from .batching import RateGate
+    from .render import field_labels
+    from .schema import load_schema
+
+    targets = parse_targets(models)
+    spec = load_schema(schema)
+    settings = {t.label: _settings_for(t, options) for t in targets}
+    gate = RateGate()
+    observers = observers or {}
+
+    def one(target: Target) -> Result:
+        try:
+            return guarded(run, prompt, spec, settings[target.label], stream=stream,
+                           observer=observers.get(target.label), steps_field=steps_field,
+                           gate=gate)
+        except StructuredError as exc:
+            return Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
+                          model=target.model, provider=settings[target.label].provider)
+
+    results = _run_all(targets, one, gate)
+    return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
+                      steps_field=steps_field, labels=field_labels(spec.original, labels))
+
+
+def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any
+             ) -> dict[str, Any]:
+    """``fn`` for every target in threads; an interrupt closes the gate, cuts the
+    connections and is raised again once the threads have stopped."""
+    pool = ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="structmagic")
+    futures: dict[Future[Any], Target] = {pool.submit(fn, t): t for t in targets}
+    out: dict[str, Any] = {}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for fut in done:
+                out[futures[fut].label] = fut.result()
+    except KeyboardInterrupt:
+        gate.stop()
+        from .transport.http import cut_connections
+
+        cut_connections()
+        with contextlib.suppress(KeyboardInterrupt):
+            wait(pending, timeout=5.0)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise KeyboardInterrupt("interrupted: the comparison was stopped and nothing was "
+                                "bound") from None
+    pool.shutdown(wait=True)
+    return out
+
+
+# --- a column -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ColumnComparison:
+    """A column through every model: ``frame`` (``field@model`` columns), ``summary`` (one
+    row per model) and ``results`` (each model's list of Results)."""
+
+    targets: list[Target]
+    results: dict[str, list[Result]]
+    frame: Any
+    summary: Any
+
+    def __repr__(self) -> str:
+        rows = len(next(iter(self.results.values()), []))
+        return f"<ColumnComparison: {rows} rows x {len(self.targets)} models>"
+
+
+def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str], *,
+                 index: Sequence[Any] | None = None, concurrency: int = 16,
+                 on_progress: Callable[[str, Any], None] | None = None,
+                 **options: Any) -> ColumnComparison:
+    """Run :func:`structmagic.batch` of ``prompts`` on every model at once.
+
+    ``concurrency`` is per model. ``on_progress(model, progress)`` follows each model's
+    batch. The frame's columns are grouped by model, in the order given: each field as
+    ``field@model``, then ``error@model``; its index is ``index`` (or 0..n-1).
+    """
+    from .batching import RateGate, batch
+    from .schema import load_schema
+
+    targets = parse_targets(models)
+    spec = load_schema(schema)
+    for t in targets:  # bad options fail before any request
+        _settings_for(t, options)
+    items = list(prompts)
+    gates = {t.label: RateGate() for t in targets}
+
+    class _Gates:
+        def stop(self) -> None:
+            for g in gates.values():
+                g.stop()
+
+    def one(target: Target) -> list[Result]:
+        given = {**options, "model": target.model}
+        if target.provider is not None:
+            given["provider"] = target.provider
+        report = None if on_progress is None else (lambda p: on_progress(target.label, p))
+        return batch(items, spec, concurrency=concurrency, gate=gates[target.label],
+                     on_progress=report, **given)
+
+    results = _run_all(targets, one, _Gates())
+    ordered = {t.label: results[t.label] for t in targets}
+    return ColumnComparison(targets, ordered, _column_frame(spec, ordered, index),
+                            _summary(ordered))
+
+
+def _column_frame(spec: Any, results: dict[str, list[Result]], index: Any) -> Any:
+    import pandas as pd
+
+    from .scoring import field_kinds
+
+    fields = list(field_kinds(spec.original))
+    n = len(next(iter(results.values()), []))
+    columns: dict[str, list[Any]] = {}
+    for label, rows in results.items():
+        for name in fields:
+            columns[f"{name}@{label}"] = [_field(r, name) for r in rows]
+        columns[f"error@{label}"] = [None if r.error is None else
+                                     f"{type(r.error).__name__}: {r.error}" for r in rows]
+    return pd.DataFrame(columns, index=pd.Index(list(index)) if index is not None
+                        else pd.RangeIndex(n), dtype="object")
+
+
+def _field(result: Result, name: str) -> Any:
+    if result.error is not None:
+        return None
+    plain = result.plain
+    if isinstance(plain, dict):
+        return plain.get(name)
+    return plain if name == "value" else None
+
+
+def _summary(results: dict[str, list[Result]]) -> Any:
+    import pandas as pd
+
+    records = []
+    for label, rows in results.items():
+        ok = [r for r in rows if r.error is None]
+        live = [r for r in ok if not r.from_cache]  # a replayed answer's time is not the model's
+        costs: list[float | None] = [getattr(r, "cost", None) for r in rows]
+        records.append({
+            "model": label,
+            "valid": len(ok) / len(rows) if rows else None,
+            "mean_latency_s": (sum(r.elapsed for r in live) / len(live)) if live else None,
+            "tokens": sum(int(r.usage.get("total_tokens", 0)) for r in rows),
+            "cost": (None if not costs or any(c is None for c in costs)
+                     else sum(c for c in costs if c is not None)),
+        })
+    frame = pd.DataFrame.from_records(records).set_index("model")
+    for column in ("valid", "mean_latency_s", "cost"):  # NaN where not known
+        frame[column] = frame[column].astype("float64")
+    return frame

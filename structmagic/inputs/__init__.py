@@ -1,0 +1,54 @@
+"""Images and documents as input: user values into provider-neutral parts.
+
+::
+
+    values (PIL image, path, bytes, URL, data URL, IPython Image, matplotlib figure, PDF)
+      -> prepare_inputs(images, files, provider)     convert.py: sniff, downscale, encode,
+                                                      checks.py: limits, before any request
+      -> tuple[Part, ...]                             parts.py: immutable, provider-neutral
+      -> the user message's content: [*parts, text]  each provider renders a Part its own way
+      -> payload_refs(body, parts)                    record.py: recordings keep hashes only
+      -> InputSummary on the Result                   thumbs.py: thumbnails and "2 images"
+
+Pillow is optional (``pip install 'structmagic[pillow]'``): without it, images given as
+bytes or files are sent as they are, and whatever needs it says so.
+
+Only :mod:`.parts` is imported with this package (the providers declare their limits with
+it); the rest loads on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .parts import (
+    DOCUMENT,
+    IMAGE,
+    PDF,
+    InputLimits,
+    InputSummary,
+    Part,
+    describe_inputs,
+    human_size,
+    sniff,
+)
+
+__all__ = [
+    "DOCUMENT",
+    "IMAGE",
+    "PDF",
+    "InputLimits",
+    "InputSummary",
+    "Part",
+    "describe_inputs",
+    "human_size",
+    "prepare_inputs",
+    "sniff",
+]
+
+
+def prepare_inputs(*args: Any, **kwargs: Any) -> tuple[Part, ...]:
+    """See :func:`structmagic.inputs.convert.prepare_inputs`."""
+    from .convert import prepare_inputs as prepare
+
+    return prepare(*args, **kwargs)

@@ -1,0 +1,237 @@
+"""Scoring answers against labels, field by field: :func:`score`.
+
+For each top-level field of the schema, the kind of comparison follows the field's schema:
+
+============================  ===========================================================
+field                         measured as
+============================  ===========================================================
+enum, boolean, integer        ``accuracy``: exact matches / labelled rows; enums also get a
+                              confusion table (expected × predicted)
+string                        ``accuracy`` (exact) and ``normalised`` (equal after Unicode
+                              NFKC, case folding and collapsing whitespace)
+number                        ``within_tol``: ``|predicted - expected| <= tol`` (absolute)
+array                         ``precision`` and ``recall`` of the items as sets (items
+                              compared as strings normalised like above, or canonical JSON),
+                              summed over rows (micro average); plus exact ``accuracy``
+anything else (objects ...)   ``accuracy``: equal as canonical JSON
+============================  ===========================================================
+
+A row counts only for the fields its label has (a label may leave a field out). A failed
+answer (no value) counts as wrong for every labelled field, and as predicting nothing for
+set fields. Labels are plain values in the schema's shape (dicts with the fields).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Score", "score"]
+
+_MISSING = object()
+NONE_LABEL = "(none)"  # the predicted class of a failed answer in a confusion table
+
+
+@dataclass
+class Score:
+    """What :func:`score` measured: ``table`` (one row per field) and ``confusion`` (one
+    table per enum field). Both are pandas DataFrames when pandas is installed, else lists
+    of dicts."""
+
+    table: Any
+    confusion: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
+
+    def _repr_html_(self) -> str:
+        html = getattr(self.table, "to_html", None)
+        return html(float_format=lambda x: f"{x:.3f}", na_rep="") if html else ""
+
+    def __repr__(self) -> str:
+        return f"<Score: {self.rows} rows, {len(_records(self.table))} fields>"
+
+
+def score(answers: Sequence[Any], labels: Sequence[Any], schema: Any, *,
+          tol: float = 1e-6) -> Score:
+    """Score ``answers`` (values, or :class:`~structmagic.Result` objects) against ``labels``
+    (the expected values, aligned with them), field by field (see the module doc)."""
+    from .errors import ConfigError
+    from .schema import load_schema
+
+    if len(answers) != len(labels):
+        raise ConfigError(f"{len(answers)} answers but {len(labels)} labels: they must align.")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ConfigError(f"tol must be a finite number of at least 0, not {tol!r}.")
+    spec = load_schema(schema)
+    kinds = field_kinds(spec.original)
+    predicted = [_value(a) for a in answers]
+    rows: list[dict[str, Any]] = []
+    confusion: dict[str, Any] = {}
+    for name, (kind, enum) in kinds.items():
+        pairs = [(_get(p, name), _get(lab, name))
+                 for p, lab in zip(predicted, labels, strict=True)]
+        pairs = [(p, e) for p, e in pairs if e is not _MISSING]
+        rows.append(_measure(name, kind, pairs, tol))
+        if enum is not None:
+            confusion[name] = _confusion(pairs, enum)
+    table = _frame(rows, index="field")
+    if not isinstance(table, list):  # the measures as floats (NaN where they do not apply)
+        for column in ("accuracy", "normalised", "within_tol", "precision", "recall"):
+            table[column] = table[column].astype("float64")
+    return Score(table=table, confusion=confusion, rows=len(labels))
+
+
+def field_kinds(schema: Any) -> dict[str, tuple[str, list[Any] | None]]:
+    """``{field: (kind, enum values or None)}`` for the top-level fields of ``schema``."""
+    node = schema
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        from .schema.tree import resolve_ref
+
+        try:
+            node = resolve_ref(schema, node["$ref"])
+        except KeyError:
+            node = {}
+    props = node.get("properties") if isinstance(node, dict) else None
+    if not isinstance(props, dict):
+        return {"value": ("exact", None)}
+    out: dict[str, tuple[str, list[Any] | None]] = {}
+    for name, sub in props.items():
+        out[name] = _kind(_resolved(schema, sub))
+    return out
+
+
+def _resolved(root: Any, sub: Any) -> Any:
+    from .schema.tree import resolve_ref
+
+    seen = 0
+    while isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and seen < 16:
+        try:
+            sub = resolve_ref(root, sub["$ref"])
+        except KeyError:
+            return {}
+        seen += 1
+    if isinstance(sub, dict):  # a null union: the other branch
+        branches = sub.get("anyOf") or sub.get("oneOf")
+        if isinstance(branches, list):
+            rest = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+            if len(rest) == 1:
+                return _resolved(root, rest[0])
+    return sub
+
+
+def _kind(sub: Any) -> tuple[str, list[Any] | None]:
+    if not isinstance(sub, dict):
+        return "exact", None
+    if isinstance(sub.get("enum"), list):
+        return "exact", [v for v in sub["enum"] if v is not None]
+    typ = sub.get("type")
+    if isinstance(typ, list):
+        rest = [t for t in typ if t != "null"]
+        typ = rest[0] if len(rest) == 1 else None
+    kinds = {"boolean": "exact", "integer": "exact", "string": "text", "number": "number",
+             "array": "set"}
+    return (kinds.get(typ, "exact") if isinstance(typ, str) else "exact"), None
+
+
+def _measure(name: str, kind: str, pairs: list[tuple[Any, Any]], tol: float
+             ) -> dict[str, Any]:
+    n = len(pairs)
+    row: dict[str, Any] = {"field": name, "kind": kind, "n": n, "accuracy": None,
+                           "normalised": None, "within_tol": None, "precision": None,
+                           "recall": None}
+    if not n:
+        return row
+    row["accuracy"] = sum(_canon(p) == _canon(e) for p, e in pairs) / n
+    if kind == "text":
+        row["normalised"] = sum(_norm(p) == _norm(e) for p, e in pairs) / n
+    elif kind == "number":
+        row["within_tol"] = sum(_close(p, e, tol) for p, e in pairs) / n
+    elif kind == "set":
+        tp = fp = fn = 0
+        for p, e in pairs:
+            got, want = _items(p), _items(e)
+            tp += len(got & want)
+            fp += len(got - want)
+            fn += len(want - got)
+        row["precision"] = tp / (tp + fp) if tp + fp else None
+        row["recall"] = tp / (tp + fn) if tp + fn else None
+    return row
+
+
+def _confusion(pairs: list[tuple[Any, Any]], classes: list[Any]) -> Any:
+    names = [_label(c) for c in classes]
+    predicted_names = [*names, NONE_LABEL]
+    counts = {e: dict.fromkeys(predicted_names, 0) for e in names}
+    for p, e in pairs:
+        expected = _label(e)
+        if expected not in counts:
+            counts[expected] = dict.fromkeys(predicted_names, 0)
+        got = NONE_LABEL if p is _MISSING or p is None else _label(p)
+        counts[expected][got] = counts[expected].get(got, 0) + 1
+    records = [{"expected": e, **row} for e, row in counts.items()]
+    return _frame(records, index="expected")
+
+
+def _frame(records: list[dict[str, Any]], *, index: str) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        return records
+    frame = pd.DataFrame.from_records(records)
+    return frame.set_index(index) if len(frame) else frame
+
+
+def _records(table: Any) -> list[Any]:
+    return table if isinstance(table, list) else list(range(len(table)))
+
+
+def _value(answer: Any) -> Any:
+    if hasattr(answer, "error") and hasattr(answer, "plain"):  # a Result
+        return _MISSING if answer.error is not None else answer.plain
+    return _MISSING if answer is None else answer
+
+
+def _get(value: Any, name: str) -> Any:
+    if value is _MISSING:
+        return _MISSING
+    if name == "value" and not isinstance(value, Mapping):
+        return value
+    if isinstance(value, Mapping):
+        return value.get(name, _MISSING)
+    return _MISSING
+
+
+def _canon(value: Any) -> str:
+    if value is _MISSING:
+        return "\x00missing"
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _norm(value: Any) -> str:
+    if value is _MISSING:
+        return "\x00missing"
+    if not isinstance(value, str):
+        return _canon(value)
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def _close(p: Any, e: Any, tol: float) -> bool:
+    ok = (isinstance(p, (int, float)) and not isinstance(p, bool)
+          and isinstance(e, (int, float)) and not isinstance(e, bool))
+    return ok and math.isfinite(p) and abs(p - e) <= tol
+
+
+def _items(value: Any) -> set[str]:
+    if not isinstance(value, list):
+        return set()
+    return {_norm(v) for v in value}
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else _canon(value)

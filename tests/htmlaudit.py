@@ -1,0 +1,100 @@
+"""One HTML-safety audit for every test that checks our markup (render, widget, security).
+
+Our templates use a small set of tags and attributes (see ``structmagic/render.py``); model
+text must never add to them. :func:`assert_inert` parses markup and fails on any tag or
+attribute outside the allowlist, and on any attribute value that could run or fetch
+something (``javascript:``, ``url(``, ``expression(``). So no ``<img src>``, no ``<a href>``,
+no ``<script>``, no ``<style>``, no event handler: a URL a model wrote stays text.
+
+    >>> assert_inert('<div style="color:red">&lt;img src=x onerror=alert(1)&gt;</div>')
+    '<img src=x onerror=alert(1)>'
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+__all__ = [
+    "ALLOWED_ATTRS",
+    "ALLOWED_TAGS",
+    "MARKDOWN_IMAGE",
+    "POISON",
+    "POISON_HTML",
+    "Audit",
+    "assert_inert",
+    "widget_texts",
+]
+
+#: strings that would be live HTML if not escaped
+POISON_HTML = [
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<script>alert(1)</script>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<style>body{display:none}</style>",
+    '<iframe srcdoc="<script>alert(1)</script>">',
+    '<a href="javascript:alert(1)">click</a>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+]
+#: a Markdown image: harmless as text, a remote request if rendered as Markdown
+MARKDOWN_IMAGE = "![x](https://evil.example/x.png)"
+#: everything a model might write to get markup or a request into the page
+POISON = [*POISON_HTML, MARKDOWN_IMAGE]
+
+#: the tags our templates may use
+ALLOWED_TAGS = frozenset({
+    "div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
+    "details", "summary", "br", "p", "small", "em",
+})
+#: the attributes our templates may use
+ALLOWED_ATTRS = frozenset({"style", "class", "title", "open"})
+#: attribute values containing one of these could run or fetch something
+ACTIVE_VALUES = ("javascript:", "url(", "expression(")
+
+
+class Audit(HTMLParser):
+    """Collects every tag/attribute outside the allowlist (``bad``) and the text shown."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.bad: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.bad.append(f"tag <{tag}>")
+        for name, value in attrs:
+            if name not in ALLOWED_ATTRS:
+                self.bad.append(f"attribute {name}= on <{tag}>")
+            if value and any(active in value.lower() for active in ACTIVE_VALUES):
+                self.bad.append(f"active value {value!r}")
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def assert_inert(markup: str) -> str:
+    """No live tag, handler or active value in ``markup``; returns the text a browser shows."""
+    audit = Audit()
+    audit.feed(markup)
+    audit.close()
+    assert audit.bad == [], audit.bad
+    return "".join(audit.text)
+
+
+def widget_texts(root: Any) -> list[str]:
+    """Every value / description / tooltip / placeholder / title string in a widget tree."""
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for attr in ("value", "description", "tooltip", "placeholder"):
+            v = getattr(node, attr, None)
+            if isinstance(v, str):
+                out.append(v)
+        out.extend(t for t in getattr(node, "titles", ()) or () if isinstance(t, str))
+        stack.extend(getattr(node, "children", ()) or ())
+    return out

@@ -1,0 +1,266 @@
+"""Models side by side (``compare``, ``compare_each``, ``--compare``), scores against labels
+(``score``, ``--expect``), and the comparison's widget and HTML."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+import structmagic as sm
+from structmagic.comparison import Target, parse_targets
+from structmagic.render import DIFFER_BG
+
+from fakeserver import Reply, chat
+from htmlaudit import POISON_HTML, assert_inert, widget_texts
+from providers import anthropic
+
+SCHEMA = {"type": "object",
+          "properties": {"sentiment": {"enum": ["positive", "neutral", "negative"]},
+                         "stars": {"type": "integer"}, "summary": {"type": "string"}},
+          "required": ["sentiment", "stars", "summary"], "additionalProperties": False}
+ANSWERS = {
+    "model-a": {"sentiment": "positive", "stars": 5, "summary": "great"},
+    "model-b": {"sentiment": "positive", "stars": 4, "summary": "great"},
+}
+
+
+def _by_model(req) -> Reply:
+    model = req.json["model"]
+    if model == "model-refuses":
+        return chat(None, refusal="I will not rate this.")
+    return chat(json.dumps(ANSWERS[model]), usage=(5, 7))
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+def test_parse_targets():
+    targets = parse_targets("gpt-4o-mini, anthropic:claude-sonnet-4-5,llama3:8b")
+    assert targets == [Target("gpt-4o-mini", "gpt-4o-mini"),
+                       Target("anthropic:claude-sonnet-4-5", "claude-sonnet-4-5", "anthropic"),
+                       Target("llama3:8b", "llama3:8b")]  # "llama3" is no provider
+    assert parse_targets(["a", "gemini:g"])[1].provider == "gemini"
+    for bad, message in (("a,,b", "empty"), ("a,a", "twice"), ("a", "at least two")):
+        with pytest.raises(sm.ConfigError, match=message):
+            parse_targets(bad)
+
+
+# --- one prompt ---------------------------------------------------------------------------------
+
+
+def test_every_model_is_asked_at_once_and_each_keeps_its_own_outcome(server, settings):
+    arrived = threading.Barrier(3, timeout=5)
+
+    def respond(req):
+        arrived.wait()  # all three requests are in flight together, or this times out
+        return _by_model(req)
+
+    server.responder = respond
+    comp = sm.compare("Rate: loved it", SCHEMA, "model-a,model-b,model-refuses")
+    assert list(comp.results) == ["model-a", "model-b", "model-refuses"]
+    values = comp.values()
+    assert values["model-a"] == ANSWERS["model-a"] and values["model-b"] == ANSWERS["model-b"]
+    assert isinstance(values["model-refuses"], sm.RefusalError)
+    assert comp.disagreements() == ["stars"]
+    assert sorted(r.json["model"] for r in server.requests) == [
+        "model-a", "model-b", "model-refuses"]
+    assert all(r.json["messages"][-1]["content"] == "Rate: loved it" for r in server.requests)
+
+
+def test_a_provider_prefix_picks_that_models_format(server, settings):
+    text = json.dumps(ANSWERS["model-a"])
+    server.responder = lambda req: (anthropic(text) if req.path.endswith("/messages")
+                                    else chat(text))
+    comp = sm.compare("q", SCHEMA, ["anthropic:claude-x", "gpt-x"])
+    assert all(r.error is None for r in comp.results.values())
+    paths = sorted(r.path for r in server.requests)
+    assert paths == ["/v1/chat/completions", "/v1/messages"]
+    assert comp.disagreements() == []
+
+
+def test_the_comparison_text_is_stable_and_its_html_inert(server, settings):
+    poison = POISON_HTML[0]
+    server.responder = lambda req: chat(json.dumps(
+        {"sentiment": "neutral", "stars": 3 if req.json["model"] == "m1" else 2,
+         "summary": poison}))
+    comp = sm.compare("q", SCHEMA, "m1,m2")
+    text = comp._text()
+    assert text.splitlines()[0] == "response — 2 models"
+    assert "== m1 ==" in text and "Answers differ on: stars" in text
+    assert "tokens" not in text and " s" not in text.splitlines()[0]
+    html = comp._repr_html_()
+    assert poison in assert_inert(html)
+    assert DIFFER_BG in html
+
+
+# --- the magic ----------------------------------------------------------------------------------
+
+
+def test_the_magic_binds_every_models_value(ip, server, settings):
+    server.responder = _by_model
+    ip.user_ns["schema"] = SCHEMA
+    res = ip.run_cell("%%structured schema -o rated --compare model-a,model-b,model-refuses\n"
+                      "Rate: fine", store_history=False)
+    assert res.success, res.error_in_exec
+    rated = ip.user_ns["rated"]
+    assert rated["model-a"] == ANSWERS["model-a"]
+    assert isinstance(rated["model-refuses"], sm.RefusalError)
+
+
+def test_the_magic_fails_when_every_model_fails_and_binds_nothing(ip, server, settings):
+    server.responder = lambda req: chat(None, refusal="no")
+    ip.user_ns.update(schema=SCHEMA, rated="earlier")
+    res = ip.run_cell("%%structured schema -o rated --compare m1,m2\nq", store_history=False)
+    assert isinstance(res.error_in_exec, sm.RefusalError)
+    assert ip.user_ns["rated"] == "earlier"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("--compare a,b --model c", "not --model"),
+    ("--compare a", "at least two"),
+    ("--expect label", "go with --each"),
+])
+def test_compare_usage_errors(ip, server, settings, line, message):
+    ip.user_ns["schema"] = SCHEMA
+    res = ip.run_cell(f"%%structured schema -o x {line}\nq", store_history=False)
+    assert message in str(res.error_in_exec)
+    assert server.requests == []
+
+
+# --- a column, and scores -------------------------------------------------------------------------
+
+ROWS = [("great phone", {"sentiment": "positive", "stars": 5, "summary": "Great"}),
+        ("awful", {"sentiment": "negative", "stars": 1, "summary": "awful"}),
+        ("ok i guess", {"sentiment": "neutral", "stars": 3, "summary": "OK"})]
+
+
+def _column_answer(req):
+    text = req.json["messages"][-1]["content"].removeprefix("Rate: ")
+    model = req.json["model"]
+    expected = dict(dict(ROWS)[text])
+    if model == "sloppy":  # gets the neutral row wrong, and writes summaries in lower case
+        expected["summary"] = expected["summary"].lower()
+        if text == "ok i guess":
+            expected.update(sentiment="positive", stars=4)
+    return chat(json.dumps(expected), usage=(10, 5))
+
+
+def test_compare_each_gives_field_at_model_columns_and_a_summary(server, settings):
+    server.responder = _column_answer
+    table = sm.compare_each([f"Rate: {t}" for t, _ in ROWS], SCHEMA, "exact,sloppy",
+                            index=["r1", "r2", "r3"], concurrency=2)
+    frame = table.frame
+    assert list(frame.index) == ["r1", "r2", "r3"]
+    assert list(frame.columns) == [
+        "sentiment@exact", "stars@exact", "summary@exact", "error@exact",
+        "sentiment@sloppy", "stars@sloppy", "summary@sloppy", "error@sloppy"]
+    assert list(frame["stars@sloppy"]) == [5, 1, 4]
+    summary = table.summary
+    assert list(summary.index) == ["exact", "sloppy"]
+    assert summary.loc["exact", "valid"] == 1.0 and summary.loc["sloppy", "tokens"] == 45
+
+
+def test_score_on_a_hand_computed_fixture():
+    schema = {"type": "object", "properties": {
+        "sentiment": {"enum": ["pos", "neg", "neu"]}, "title": {"type": "string"},
+        "price": {"type": "number"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "ok": {"type": "boolean"}}, "required": ["sentiment"]}
+    answers = [{"sentiment": "pos", "title": "Hello  World", "price": 9.99, "tags": ["a", "B"],
+                "ok": True},
+               {"sentiment": "neg", "title": "x", "price": 5.0, "tags": ["c"], "ok": False},
+               None]
+    labels = [{"sentiment": "pos", "title": "hello world", "price": 10.0,
+               "tags": ["a", "b", "c"], "ok": True},
+              {"sentiment": "neu", "title": "x", "price": 5.0, "tags": ["c"]},
+              {"sentiment": "pos"}]
+    result = sm.score(answers, labels, schema, tol=0.05)
+    t = result.table
+    assert t.loc["sentiment", "n"] == 3 and t.loc["sentiment", "accuracy"] == pytest.approx(1 / 3)
+    assert (t.loc["title", "accuracy"], t.loc["title", "normalised"]) == (0.5, 1.0)
+    assert (t.loc["price", "accuracy"], t.loc["price", "within_tol"]) == (0.5, 1.0)
+    assert (t.loc["tags", "precision"], t.loc["tags", "recall"]) == (1.0, 0.75)
+    assert (t.loc["ok", "n"], t.loc["ok", "accuracy"]) == (1, 1.0)
+    confusion = result.confusion["sentiment"]
+    assert confusion.loc["pos", "pos"] == 1 and confusion.loc["pos", "(none)"] == 1
+    assert confusion.loc["neu", "neg"] == 1 and int(confusion.values.sum()) == 3
+    with pytest.raises(sm.ConfigError, match="align"):
+        sm.score(answers, labels[:2], schema)
+
+
+def test_the_magic_compares_a_column_and_scores_it(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    server.responder = _column_answer
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame(
+        {"text": [t for t, _ in ROWS], "label": [e for _, e in ROWS]}, index=[7, 8, 9]))
+    res = ip.run_cell("%%structured schema --each df -o out --compare exact,sloppy "
+                      "--expect label\nRate: {text}", store_history=False)
+    assert res.success, res.error_in_exec
+    out = ip.user_ns["out"]
+    assert list(out.index) == [7, 8, 9] and "stars@sloppy" in out.columns
+    scores = out.attrs["scores"]
+    assert scores.loc[("exact", "stars"), "accuracy"] == 1.0
+    assert scores.loc[("sloppy", "stars"), "accuracy"] == pytest.approx(2 / 3)
+    assert scores.loc[("sloppy", "summary"), "accuracy"] == pytest.approx(1 / 3)
+    assert scores.loc[("sloppy", "summary"), "normalised"] == 1.0
+    assert out.attrs["summary"].loc["sloppy", "valid"] == 1.0
+
+
+def test_expect_alone_scores_the_one_model(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    server.responder = _column_answer
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame(
+        {"text": [t for t, _ in ROWS], "label": [e for _, e in ROWS]}))
+    ip.run_cell("%structured_config --model sloppy", store_history=False)
+    res = ip.run_cell("%%structured schema --each df -o out --expect label\nRate: {text}",
+                      store_history=False)
+    assert res.success, res.error_in_exec
+    assert ip.user_ns["out"].attrs["scores"].loc["sentiment", "accuracy"] == pytest.approx(2 / 3)
+    res = ip.run_cell("%%structured schema --each df -o out --expect nope\nRate: {text}",
+                      store_history=False)
+    assert "'nope' is not one" in str(res.error_in_exec)
+
+
+# --- the widget -----------------------------------------------------------------------------------
+
+
+def test_the_widget_has_a_column_per_model_and_marks_differences(server, settings):
+    from structmagic.compare_widget import ComparisonWidget
+
+    server.responder = _by_model
+    comp = sm.compare("q", SCHEMA, "model-a,model-b,model-refuses")
+    widget = ComparisonWidget(comp.targets, title="review")
+    widget.start()
+    widget.finish(comp)
+    assert [c.status for c in widget.columns.values()] == ["done", "done", "error"]
+    assert len(widget.row.children) == 3
+    stars_row = [v for v in widget.columns["model-a"].answer.value.split("<div")
+                 if "Stars" in v]
+    assert stars_row and DIFFER_BG in stars_row[0]
+    assert "Answers differ on: Stars" in widget.note.value
+    for text in widget_texts(widget.widget):
+        assert_inert(text)
+
+
+def test_reveal_steps_every_column_in_lockstep(server, settings):
+    from structmagic.compare_widget import ComparisonWidget
+
+    step = {"type": "object", "properties": {"explanation": {"type": "string"}},
+            "required": ["explanation"], "additionalProperties": False}
+    steps = {"type": "object", "properties": {
+        "steps": {"type": "array", "items": step}, "answer": {"type": "string"}},
+        "required": ["steps", "answer"], "additionalProperties": False}
+    server.responder = lambda req: chat(json.dumps(
+        {"steps": [{"explanation": e} for e in ("abc" if req.json["model"] == "long" else "a")],
+         "answer": "x"}))
+    comp = sm.compare("q", steps, "long,short")
+    widget = ComparisonWidget(comp.targets, title="steps", reveal=True)
+    widget.finish(comp)
+    assert widget.revealed == 1 and not widget.next_button.disabled
+    widget.next_button.click()
+    assert [c.revealed for c in widget.columns.values()] == [2, 1]
+    widget.all_button.click()
+    assert [c.revealed for c in widget.columns.values()] == [3, 1]
+    assert widget.next_button.disabled
+    assert all(c.nav.layout.display == "none" for c in widget.columns.values())

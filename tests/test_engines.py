@@ -1,0 +1,278 @@
+"""The picklable Extractor: what it carries (never a client, never the key), the frame it
+returns, and a real Dask LocalCluster with two worker processes against the loopback fake
+server (order, every row once, the job-wide rate, no key in any pickle or worker log).
+Ray and Spark: the optional suite at the end (markers ``ray`` and ``spark``)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import structmagic as sm
+from structmagic.engines import Extractor
+
+from fakeserver import Reply, chat
+from sm_fixtures import CANARY
+
+pd = pytest.importorskip("pandas")
+
+SCHEMA = {"type": "object",
+          "properties": {"name": {"type": "string"}, "size": {"type": "integer"},
+                         "tags": {"type": "array", "items": {"type": "string"}}},
+          "required": ["name", "size", "tags"], "additionalProperties": False}
+TEMPLATE = "Row {k}: {text}"
+
+
+def _frame(n: int, index_from: int = 100) -> pd.DataFrame:
+    return pd.DataFrame({"k": list(range(n)), "text": [f"t{i}" for i in range(n)]},
+                        index=list(range(index_from, index_from + n)))
+
+
+def _row(req) -> int:
+    text = next(m["content"] for m in req.json["messages"] if m["role"] == "user")
+    return int(text.split(":")[0].split()[1])
+
+
+def _answer(req) -> Reply:
+    k = _row(req)
+    return chat(json.dumps({"name": f"n{k}", "size": k, "tags": ["a", str(k)]}), usage=(3, 4))
+
+
+# --- what it carries ----------------------------------------------------------------------------
+
+
+def test_pickling_keeps_every_setting_and_no_key(settings):
+    ex = Extractor(SCHEMA, TEMPLATE, model="m-7", system="Be exact.", temperature=0.1,
+                   retries=4, reasks=2, concurrency=3, max_requests_per_minute=90, workers=3)
+    data = pickle.dumps(ex)
+    assert CANARY.encode() not in data and CANARY[-6:].encode() not in data
+    back = pickle.loads(data)
+    assert back.options == {"model": "m-7", "system": "Be exact.", "temperature": 0.1,
+                            "retries": 4, "reasks": 2}
+    assert (back.concurrency, back.max_requests_per_minute, back.workers) == (3, 90, 3)
+    assert back.template == TEMPLATE and back.schema == SCHEMA
+
+
+def test_a_key_travels_only_when_asked(settings):
+    with pytest.raises(sm.ConfigError, match="ship_key=True"):
+        Extractor(SCHEMA, TEMPLATE, api_key="sk-worker-key-123456")
+    ex = Extractor(SCHEMA, TEMPLATE, api_key="sk-worker-key-123456", ship_key=True)
+    assert b"sk-worker-key-123456" in pickle.dumps(ex)  # the documented risk
+    assert "sk-worker-key" not in repr(ex)
+    with pytest.raises(sm.ConfigError, match="cannot travel"):
+        Extractor(SCHEMA, TEMPLATE, http_client=object())
+
+
+def test_bad_input_fails_on_the_driver(settings):
+    with pytest.raises(sm.SchemaError):
+        Extractor({"type": "object", "properties": {"a": {"$ref": "#/nope"}}}, TEMPLATE)
+    with pytest.raises(sm.ConfigError):
+        Extractor(SCHEMA, TEMPLATE, mode="telepathy")
+    with pytest.raises(sm.ConfigError):
+        Extractor(SCHEMA, "  ")
+
+
+def test_no_client_before_the_first_call_and_the_key_read_on_the_worker(server, tmp_path):
+    """In a fresh process: unpickling makes no HTTP client; the call reads the key from the
+    environment variable the options name."""
+    ex = Extractor(SCHEMA, TEMPLATE, base_url=server.url + "/v1", model="m",
+                   api_key_env="WORKER_KEY")
+    path = tmp_path / "extractor.pkl"
+    path.write_bytes(pickle.dumps(ex))
+    server.responder = _answer
+    code = (
+        "import pickle, sys, json; import pandas as pd;"
+        "import structmagic.transport.http as h;"
+        f"ex = pickle.loads(open({str(path)!r}, 'rb').read());"
+        "before = h._shared is None;"
+        "out = ex(pd.DataFrame({'k': [1, 2], 'text': ['a', 'b']}));"
+        "print(json.dumps({'before': before, 'after': h._shared is not None,"
+        " 'names': list(out['name'])}))")
+    env = {**__import__("os").environ, "WORKER_KEY": "sk-from-the-worker-env-1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info == {"before": True, "after": True, "names": ["n1", "n2"]}
+    assert {r.headers["authorization"] for r in server.requests} == {
+        "Bearer sk-from-the-worker-env-1"}
+
+
+# --- the frame it returns -----------------------------------------------------------------------
+
+
+def test_the_frame_keeps_index_and_order_and_failures_stay_per_row(server, settings):
+    def answer(req):
+        k = _row(req)
+        if k == 2:
+            return chat(None, refusal="no")
+        return _answer(req)
+
+    server.responder = answer
+    ex = Extractor(SCHEMA, TEMPLATE, concurrency=4)
+    out = ex(_frame(5))
+    assert list(out.index) == [100, 101, 102, 103, 104]
+    assert list(out.columns) == ["name", "size", "tags", "error", "attempts", "prompt_tokens",
+                                 "completion_tokens", "total_tokens"]
+    assert list(out["name"]) == ["n0", "n1", None, "n3", "n4"]
+    assert out.loc[101, "tags"] == ["a", "1"]
+    assert out.loc[102, "error"].startswith("RefusalError")
+    assert list(out["attempts"]) == [1] * 5
+    assert out["total_tokens"].sum() == 28  # the refusal counted no usage
+    assert out.dtypes["size"] == "object" and out.dtypes["attempts"] == "int64"
+    assert list(ex.meta().columns) == list(out.columns)
+    assert dict(ex.meta().dtypes) == dict(out.dtypes)
+
+
+def test_a_row_whose_template_cannot_be_filled_fails_alone(server, settings):
+    server.responder = _answer
+    frame = pd.DataFrame({"k": [0, 1], "txt": ["a", "b"]})
+    out = Extractor(SCHEMA, "Row {k}: {text}")(frame)
+    assert list(out["error"].str.contains("could not be filled")) == [True, True]
+    assert server.requests == []
+    out = Extractor(SCHEMA, "Row {k}: {item[txt]}")(frame)
+    assert list(out["name"]) == ["n0", "n1"]
+
+
+def test_kept_columns_come_first(server, settings):
+    server.responder = _answer
+    frame = _frame(3).reset_index(names="row")
+    ex = Extractor(SCHEMA, TEMPLATE, keep=["row"])
+    out = ex(frame)
+    assert list(out.columns[:2]) == ["row", "name"] and list(out["row"]) == [100, 101, 102]
+    assert ex.meta(frame).dtypes["row"] == frame.dtypes["row"]
+    with pytest.raises(sm.ConfigError, match="keep names columns"):
+        Extractor(SCHEMA, TEMPLATE, keep=["nope"])(frame)
+
+
+def test_a_series_and_the_spark_shapes(server, settings):
+    server.responder = lambda req: chat(json.dumps({"name": "x", "size": 1, "tags": ["t"]}))
+    ex = Extractor(SCHEMA, "Row 1: {item}")
+    out = ex(pd.Series(["a", "b"], index=[5, 6]))
+    assert list(out.index) == [5, 6]
+    assert ex.spark_schema() == ("`name` STRING, `size` BIGINT, `tags` STRING, "
+                                 "`error` STRING, `attempts` BIGINT, `prompt_tokens` BIGINT, "
+                                 "`completion_tokens` BIGINT, `total_tokens` BIGINT")
+    (batch,) = list(ex.spark_batches(iter([pd.DataFrame({"x": [1]})])))
+    assert batch.loc[0, "tags"] == '["t"]' and batch.loc[0, "size"] == 1
+
+
+# --- Dask, two worker processes ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_map_partitions_on_two_workers(server, settings, dask_cluster):
+    dd = pytest.importorskip("dask.dataframe")
+    lock = threading.Lock()
+    seen: dict[int, int] = {}
+    times: list[float] = []
+
+    def answer(req):
+        k = _row(req)
+        with lock:
+            times.append(time.monotonic())
+            seen[k] = seen.get(k, 0) + 1
+            first = seen[k] == 1
+        if first and k % 7 == 3:
+            return Reply.status(429, "slow down", headers={"retry-after": "0.2"})
+        return _answer(req)
+
+    server.responder = answer
+    frame = _frame(40)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    ex = Extractor(SCHEMA, TEMPLATE, base_url=server.url + "/v1", model="m",
+                   concurrency=4, max_requests_per_minute=600, workers=2)
+    out = ddf.map_partitions(ex, meta=ex.meta(ddf)).compute()
+    # order and index restored, every row present once and answered
+    assert list(out.index) == list(frame.index)
+    assert list(out["size"]) == list(range(40))
+    assert out["error"].isna().all()
+    assert sorted(seen) == list(range(40))
+    assert all(n == (2 if k % 7 == 3 else 1) for k, n in seen.items())
+    # the job-wide rate: 600 a minute, 10 a second, split over the two workers
+    times.sort()
+    busiest = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
+    assert busiest <= 12, busiest
+    # no key in any worker's log, nor in what was shipped
+    for lines in dask_cluster.get_worker_logs().values():
+        assert all(CANARY not in str(line) and CANARY[-6:] not in str(line) for line in lines)
+    assert CANARY.encode() not in pickle.dumps(ex)
+
+
+def test_the_magic_hands_a_dask_frame_to_the_engine(ip, server, settings):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    server.responder = _answer
+    ip.user_ns.update(schema=SCHEMA, ddf=dd.from_pandas(_frame(6), npartitions=2),
+                      local="x")
+    with dask.config.set(scheduler="synchronous"):
+        res = ip.run_cell("%%structured schema --each ddf --engine dask -o lazy\n"
+                          "Row {k}: {text}", store_history=False)
+        assert res.success, res.error_in_exec
+        lazy = ip.user_ns["lazy"]
+        assert hasattr(lazy, "compute") and server.requests == []  # nothing sent yet
+        assert list(lazy.compute()["size"]) == list(range(6))
+        res = ip.run_cell("%%structured schema --each ddf --engine dask --compute -o out\n"
+                          "Row {k}: {text}", store_history=False)
+        assert res.success and isinstance(ip.user_ns["out"], pd.DataFrame)
+        res = ip.run_cell("%%structured schema --each ddf --engine dask -o out\n"
+                          "Row {k}: {local}", store_history=False)
+        assert "must be columns of ddf: local is not" in str(res.error_in_exec)
+    ip.user_ns["plain"] = _frame(2)
+    res = ip.run_cell("%%structured schema --each plain --engine dask -o out\n{text}",
+                      store_history=False)
+    assert "needs a Dask DataFrame" in str(res.error_in_exec)
+
+
+# --- Ray and Spark: the optional suite (python -m pytest -m "ray or spark") ------------------
+
+
+@pytest.mark.ray
+def test_ray_map_batches_with_the_order_restored(server, settings):
+    ray = pytest.importorskip("ray")
+    server.responder = _answer
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    try:
+        frame = _frame(12).reset_index(names="row")
+        ds = ray.data.from_pandas(frame)
+        out = ds.map_batches(
+            Extractor, fn_constructor_args=(SCHEMA, TEMPLATE),
+            fn_constructor_kwargs={"base_url": server.url + "/v1", "model": "m",
+                                   "keep": ["row"]},
+            batch_format="pandas", num_cpus=0.5, concurrency=2).to_pandas()
+        out = out.sort_values("row").reset_index(drop=True)
+        assert list(out["row"]) == list(frame["row"]) and list(out["size"]) == list(range(12))
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.spark
+def test_spark_map_in_pandas(server, settings, monkeypatch):
+    pyspark = pytest.importorskip("pyspark")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    server.responder = _answer
+    spark = (pyspark.sql.SparkSession.builder.master("local[2,3]")
+             .config("spark.ui.enabled", "false").getOrCreate())
+    try:
+        ex = Extractor(SCHEMA, TEMPLATE, base_url=server.url + "/v1", model="m")
+        sdf = spark.createDataFrame(_frame(8).reset_index(drop=True))
+        out = sdf.mapInPandas(ex.spark_batches, schema=ex.spark_schema()).toPandas()
+        assert sorted(out["size"]) == list(range(8))
+        assert json.loads(out.loc[0, "tags"])[0] == "a"
+    finally:
+        spark.stop()
