@@ -338,6 +338,8 @@ class StructuredMagics(Magics):
             raise UsageError("--expect and --tol go with --each VAR.")
         if args.tol is not None and args.expect is None:
             raise UsageError("--tol goes with --expect.")
+        if args.batch_api and (args.engine or args.compare):
+            raise UsageError("--batch-api cannot be combined with --engine or --compare.")
         if args.engine and (args.compare or args.expect):
             raise UsageError("--engine cannot be combined with --compare or --expect.")
         if args.compute and not args.engine:

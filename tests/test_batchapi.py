@@ -770,7 +770,9 @@ def test_magic_batch_options_are_checked(ip, fake):
     ip.user_ns.update(schema=SCHEMA, texts=items(2))
     for line in ("schema --batch-api", "schema --each texts --no-wait",
                  "schema --each texts --batch-api sometimes",
-                 "schema --each texts --batch-api --batch-retry maybe"):
+                 "schema --each texts --batch-api --batch-retry maybe",
+                 "schema --each texts --batch-api --compare a,b",
+                 "schema --each texts --batch-api --engine dask"):
         res = ip.run_cell(f"%%structured {line}\n{{item}}", store_history=False)
         assert type(res.error_in_exec) is UsageError, line
     assert not fake.creates
