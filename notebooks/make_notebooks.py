@@ -28,6 +28,7 @@ from nbclient import NotebookClient
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from fakebatch import FakeBatchAPI  # noqa: E402
 from fakeserver import FakeLLMServer, chat, chat_stream  # noqa: E402
 from providers import (  # noqa: E402
     anthropic,
@@ -157,6 +158,37 @@ def _image_height(req) -> int | None:  # type: ignore[no-untyped-def]
     images = [p for p in received_parts(req) if p.kind == "image" and p.data]
     return Image.open(io.BytesIO(images[0].data)).height if images else None
 
+BATCH_INVOICES = [
+    "Invoice INV-2024-0101 from Acme Tools GmbH, 2024-03-05: 3 x cordless drill at 89.90 EUR. "
+    "Total 269.70 EUR.",
+    "Rechnung RE-77 von Müller & Söhne KG vom 12.04.2024: 2 x Schraubstock zu je 45,00 EUR. "
+    "Summe 90,00 EUR.",
+    "INVOICE #A-5531 | Bright Paper Co. | 2024-05-20 | 10 reams copy paper @ 4.20 USD | "
+    "TOTAL 42.00 USD",
+    "Invoice INV-2024-0107 from Acme Tools GmbH, 2024-06-01: 1 x workbench at 310.00 EUR. "
+    "Total 310.00 EUR.",
+    "Facture F-2024-019, Atelier Lumière SARL, 2024-06-15: 4 x lampe LED à 12,50 EUR. "
+    "Total 50,00 EUR.",
+]
+BATCH_ANSWERS = [
+    {"number": "INV-2024-0101", "vendor": "Acme Tools GmbH", "date": "2024-03-05",
+     "currency": "EUR", "lines": [{"description": "cordless drill", "quantity": 3,
+                                   "unit_price": 89.9}], "total": 269.7},
+    {"number": "RE-77", "vendor": "Müller & Söhne KG", "date": "2024-04-12", "currency": "EUR",
+     "lines": [{"description": "Schraubstock", "quantity": 2, "unit_price": 45.0}],
+     "total": 90.0},
+    {"number": "A-5531", "vendor": "Bright Paper Co.", "date": "2024-05-20", "currency": "USD",
+     "lines": [{"description": "copy paper (ream)", "quantity": 10, "unit_price": 4.2}],
+     "total": 42.0},
+    {"number": "INV-2024-0107", "vendor": "Acme Tools GmbH", "date": "2024-06-01",
+     "currency": "EUR", "lines": [{"description": "workbench", "quantity": 1,
+                                   "unit_price": 310.0}], "total": 310.0},
+    {"number": "F-2024-019", "vendor": "Atelier Lumière SARL", "date": "2024-06-15",
+     "currency": "EUR", "lines": [{"description": "lampe LED", "quantity": 4,
+                                   "unit_price": 12.5}], "total": 50.0},
+]
+
+
 
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
@@ -178,6 +210,9 @@ def _answer_for(body: dict) -> dict:
         return PRIMES_ANSWER
     if "INV-2024-0042" in text:
         return INVOICE_ANSWER
+    for invoice, answer in zip(BATCH_INVOICES, BATCH_ANSWERS, strict=True):
+        if invoice in text:
+            return answer
     for review, answer in zip(REVIEWS, REVIEW_ANSWERS, strict=True):
         if review in text:
             return answer
@@ -668,9 +703,109 @@ Classify this product review: {text}
     return nb
 
 
+def batch_api() -> nbformat.NotebookNode:
+    """Submit, leave, re-attach, collect: a whole column through the provider's batch API."""
+    nb = nbformat.v4.new_notebook()
+    magic = ('%%structured Invoice --each invoices -o extracted --batch-api --no-wait '
+             '--batch-retry none\nExtract the invoice: {text}')
+    nb.cells = [
+        md("""
+# A whole column through the provider's batch API
+
+`--batch-api` sends one request per row to the provider's asynchronous batch API (half the
+price, past the rate limits, done within 24 hours), exactly as the synchronous call would ask:
+same schema, messages and options. The job is written down in a manifest beside the
+recording, so leaving the wait, restarting the kernel or coming back the next day and running
+the same cell again re-attaches to the job — nothing is submitted twice.
+
+This notebook runs offline: the whole life of a recorded job (upload, create, the polls,
+the result files) and the synchronous re-runs are answered from `batch_api.cassette.jsonl`.
+"""),
+        code("""
+from pathlib import Path
+
+Path("batch_api.batches.json").unlink(missing_ok=True)  # this demo starts afresh each run
+%load_ext structmagic
+%structured_config --cache cache --cassette batch_api.cassette.jsonl --model gpt-4o-mini
+# your price, USD per million tokens in and out (the batch API: half of it)
+%structured_config --price gpt-4o-mini=0.15,0.6
+"""),
+        code(f"""
+from datetime import date
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+
+class Line(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+    unit_price: float
+
+
+class Invoice(BaseModel):
+    number: str
+    vendor: str
+    date: date
+    currency: Literal["EUR", "USD", "GBP"]
+    lines: list[Line]
+    total: float
+
+
+invoices = pd.DataFrame({{"text": {BATCH_INVOICES!r}}},
+                        index=["mail-01", "mail-02", "mail-03", "mail-04", "mail-05"])
+"""),
+        md("""
+## Submit, and leave
+
+`--no-wait` returns at once: the cell's value is the job. The progress bar shows its status,
+the rows done and failed, the time and — once prices are known — the expected cost.
+"""),
+        code(magic),
+        md("""
+`%structured_batches` lists the jobs of the manifest (still running ones are asked once), with
+their status and cost; `%structured_batches --cancel ID` cancels one (its finished rows are
+kept).
+"""),
+        code("%structured_batches"),
+        md("""
+## Re-attach and collect
+
+Run the same cell again — here, or after a kernel restart, or tomorrow. The manifest maps these
+rows to the job, so it re-attaches; the job has ended, so the results are collected: each line
+matched to its row by `custom_id` (the output comes back shuffled), each answer validated
+against `Invoice`. `--batch-retry none` leaves the rows that failed in the batch with their
+error, in the `error` column; the `cost` column is each row's cost at the batch price.
+"""),
+        code(magic),
+        code('extracted[["vendor", "total", "cost", "error"]]'),
+        md("""
+## The same from Python, re-running the failures
+
+`submit_batch` finds the same job (same rows, same model and schema). `results()` re-runs the
+rows that came back errored, expired, cancelled, missing or invalid through the normal path,
+with its retries and re-asks (`retry="sync"`, the default).
+"""),
+        code("""
+import structmagic as sm
+
+job = sm.submit_batch([f"Extract the invoice: {t}" for t in invoices.text], Invoice)
+results = job.results()
+print(job.summary_line())
+[r.data.vendor for r in results]
+"""),
+    ]
+    return nb
+
+
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
              "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
-             "compare": compare}
+             "compare": compare, "batch_api": batch_api}
+
+#: the row faults of the recorded batch job of batch_api.ipynb: an answer that is not an
+#: Invoice, and a line with status_code 400 (and "error": null)
+BATCH_FAULTS = {1: "invalid", 3: "http400"}
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -700,8 +835,13 @@ def main() -> None:
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
     with FakeLLMServer() as server:
-        server.responder = responder
         for name, build in notebooks.items():
+            server.responder = responder
+            if name == "batch_api":  # the batch routes; each poll moves the job one state on
+                fake = FakeBatchAPI(server, step_per_poll=True,
+                                    answer=lambda body: json.dumps(_answer_for(body),
+                                                                   ensure_ascii=False))
+                fake.faults = dict(BATCH_FAULTS)
             cassette = HERE / f"{name}.cassette.jsonl"
             cassette.unlink(missing_ok=True)
             nb = build()
@@ -715,6 +855,8 @@ def main() -> None:
         run(nb, base_env)  # offline: no key, no server
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print(f"{name}: outputs stored")
+    for leftover in ("batch_api.batches.json", ".batch_api.batches.json.lock"):
+        (HERE / leftover).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

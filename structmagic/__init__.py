@@ -1,7 +1,8 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
-``%load_ext structmagic`` registers ``%%structured`` and ``%structured_config``; the same
-machinery is available from Python as :func:`structured` and :func:`batch`, and
+``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
+``%structured_batches``; the same machinery is available from Python as :func:`structured`,
+:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`), and
 :func:`estimate` says what a batch would cost before it runs.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
@@ -21,7 +22,11 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
     "BatchInterrupted",
+    "BatchJob",
+    "BatchRowError",
+    "BatchUnavailableError",
     "CassetteError",
     "CassetteMissError",
     "ConfigError",
@@ -53,6 +58,7 @@ __all__ = [
     "load_schema",
     "score",
     "structured",
+    "submit_batch",
     "unload_ipython_extension",
 ]
 
@@ -64,6 +70,8 @@ _LAZY = {
     "compare_each": "comparison",
     "score": "scoring",
     "BatchInterrupted": "batching",
+    "BatchJob": "batchapi",
+    "submit_batch": "batchapi",
     "configure": "config",
     "estimate": "cost",
     "Result": "result",
@@ -74,6 +82,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import structured
+    from .batchapi import BatchJob, submit_batch
     from .batching import BatchInterrupted, batch
     from .comparison import compare, compare_each
     from .config import configure
@@ -85,6 +94,9 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BatchError,
+        BatchRowError,
+        BatchUnavailableError,
         CassetteError,
         CassetteMissError,
         ConfigError,
@@ -125,7 +137,8 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext structmagic``: register ``%%structured`` and ``%structured_config``."""
+    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config`` and
+    ``%structured_batches``."""
     from .magic import StructuredMagics
 
     ipython.register_magics(StructuredMagics)

@@ -209,6 +209,8 @@ def batch(
     max_requests_per_minute: float | None = None,
     max_tokens_per_minute: float | None = None,
     gate: RateGate | None = None,
+    via: str = "threads",
+    batch_retry: str = "sync",
     images: Sequence[Any] | None = None,
     files: Sequence[Any] | None = None,
     detail: str | None = None,
@@ -234,7 +236,29 @@ def batch(
     Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
     interrupt; bad input (schema, options, a cap without a price) raises before any request;
     a bad item (a prompt that cannot be sent) fails alone.
+
+    ``via="batch-api"`` sends the rows through the provider's asynchronous batch API
+    instead (half the price, no rate limits, resumable: see
+    :func:`structmagic.submit_batch`), waits, and re-runs the rows that failed there
+    synchronously (``batch_retry="sync"``, or ``"none"`` to leave them failed);
+    ``via="auto"`` does the same, or uses threads on a server without batch routes. A batch
+    job cannot stop part way, so there ``max_cost`` is checked once, before the job is
+    created: the job is submitted only if the high end of its batch-price estimate fits.
     """
+    if via != "threads":
+        from .batchapi import VIAS, run_batch
+
+        if via not in VIAS:
+            from .errors import ConfigError
+
+            raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
+        return run_batch(prompts, schema, via=via, batch_retry=batch_retry,
+                         concurrency=concurrency, threads={
+                             "on_progress": on_progress, "gate": gate,
+                             "max_requests_per_minute": max_requests_per_minute,
+                             "max_tokens_per_minute": max_tokens_per_minute},
+                         images=images, files=files, detail=detail, inline=inline,
+                         downscale=downscale, max_cost=max_cost, **options)
     from .api import Media, guarded, run
     from .config import resolve
     from .errors import ConfigError

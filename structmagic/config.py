@@ -58,6 +58,9 @@ class Settings:
     cassette: str | None = None
     system: str | None = None
     thinking: bool = False
+    #: the manifest of provider batch jobs (default: beside the cassette, else
+    #: ``structmagic-batches.json`` in the working folder)
+    batch_manifest: str | None = None
     #: an ``httpx.Client`` the user owns (proxies, CA bundles, mTLS, mock transports);
     #: structmagic sends through it and never closes it
     http_client: Any = field(default=None, repr=False, compare=False)
@@ -117,6 +120,7 @@ _ENV = {
     "mode": "STRUCTMAGIC_MODE",
     "timeout": "STRUCTMAGIC_TIMEOUT",
     "retries": "STRUCTMAGIC_RETRIES",
+    "batch_manifest": "STRUCTMAGIC_BATCH_MANIFEST",
 }
 _NAMES = {f.name for f in fields(Settings)}
 
@@ -256,7 +260,7 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
         values["api_key"] = Secret(values["api_key"], "the api_key argument")
     for name in list(values):
         if name not in ("api_key", "base_url", "model", "cassette", "system", "api_key_env",
-                        "http_client"):
+                        "http_client", "batch_manifest"):
             values[name] = _coerce(name, values[name])
     facts = get_provider(provider)
     values["base_url"] = normalize_base_url(values.get("base_url") or facts.default_base_url,

@@ -8,7 +8,9 @@ or — for a Series or DataFrame when pandas is installed — a DataFrame with o
 top-level field plus an ``error`` column and a ``cost`` column (USD per row; 0 for a row
 answered from the recording, NaN when unknown; ``cost_usd`` when the answers have a field
 called ``cost``), aligned with the input's index. With
-``--max-cost``, rows the budget stopped have ``error`` "not run: budget".
+``--max-cost``, rows the budget stopped have ``error`` "not run: budget". With
+``--batch-api`` the rows go through the provider's batch API instead of parallel requests
+(:mod:`structmagic.batchapi.cell`); they are bound the same way.
 """
 
 from __future__ import annotations
@@ -101,15 +103,26 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         if names:
             options[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
                              for i, row in zip(index, rows, strict=True)]
-    bar = BatchBar(len(prompts), title=spec.name, live=not args.quiet and has_kernel(magics.shell))
-    bar.show()
+    outcome = None
+    if getattr(args, "batch_api", None):
+        from .batchapi.cell import via_batch_api
+
+        outcome = via_batch_api(magics, args, spec, prompts, options)
+        if outcome is not None and not isinstance(outcome, tuple):
+            return outcome  # --no-wait: the job, still running
+    bar = BatchBar(len(prompts), title=spec.name,
+                   live=outcome is None and not args.quiet and has_kernel(magics.shell))
     concurrency = args.concurrency or 16
     interrupted: BatchInterrupted | None = None
-    try:
-        results = batch(prompts, spec, concurrency=concurrency, on_progress=bar.update,
-                        **options)
-    except BatchInterrupted as exc:
-        interrupted, results = exc, exc.results
+    if outcome is not None:  # the batch API's results (its own bar showed the job)
+        results, interrupted = outcome
+    else:
+        bar.show()
+        try:
+            results = batch(prompts, spec, concurrency=concurrency, on_progress=bar.update,
+                            **options)
+        except BatchInterrupted as exc:
+            interrupted, results = exc, exc.results
     progress = BatchProgress.of(results, max_cost=options.get("max_cost"))
     if interrupted is not None:
         bar.interrupted(progress)
@@ -129,7 +142,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         value = [r.data for r in results]
     if args.out is not None:
         magics.shell.user_ns[args.out] = value
-    if bar.box is None and not args.quiet:
+    if bar.box is None and not args.quiet and outcome is None:
         print(bar.text)
     if interrupted is not None:
         raise KeyboardInterrupt(

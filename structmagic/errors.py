@@ -25,8 +25,13 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   ├── ContentFilterError      finish_reason "content_filter" / safety
     │   └── InvalidOutputError      not JSON, or not valid against the schema after the
     │                               re-asks (.errors: list of ValidationIssue, .raw)
-    └── StreamError                 the stream broke off or carried an error event
-                                    (.partial: the value received so far)
+    ├── StreamError                 the stream broke off or carried an error event
+    │                               (.partial: the value received so far)
+    └── BatchError                  a provider batch job cannot be used (.job)
+        ├── BatchUnavailableError   the server has no batch routes (a relay: 404 / 501)
+        └── BatchRowError           one row of a batch job came back without an answer
+                                    (.outcome: errored, expired, cancelled, missing,
+                                    failed; .status, .code)
 
 Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary with
 ``raise ... from``. Every message and hint is scrubbed of the API key, and of pieces of it
@@ -49,6 +54,9 @@ __all__ = [
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
+    "BatchRowError",
+    "BatchUnavailableError",
     "CassetteError",
     "CassetteMissError",
     "ConfigError",
@@ -368,3 +376,40 @@ class StreamError(StructuredError):
         self.partial = partial
         self.raw = raw
         super().__init__(message, hint=hint)
+
+
+class BatchError(StructuredError):
+    """A provider batch job cannot be submitted, found, followed or collected. ``job`` is its
+    key in the manifest (or the provider's job id), when there is one."""
+
+    def __init__(self, message: str, *, job: str | None = None, hint: str | None = None
+                 ) -> None:
+        self.job = job
+        super().__init__(message, hint=hint)
+
+
+class BatchUnavailableError(BatchError):
+    """The server has no batch API (a relay of the one-api / new-api family answers the
+    batch routes with 404 or 501). ``status`` is the HTTP status it answered."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None
+                 ) -> None:
+        self.status = status
+        super().__init__(message, hint=hint)
+
+
+class BatchRowError(BatchError):
+    """One row of a batch job came back without an answer.
+
+    ``outcome`` says how: ``errored`` (the provider's error for this request, with its HTTP
+    ``status`` and ``code`` when the line has them), ``expired`` or ``cancelled`` (the job
+    ended before the request ran), ``missing`` (no line came back for it), ``failed`` (the
+    job failed, naming this row's line or the whole input file).
+    """
+
+    def __init__(self, message: str, *, outcome: str, status: int | None = None,
+                 code: str | None = None, job: str | None = None) -> None:
+        self.outcome = outcome
+        self.status = status
+        self.code = code
+        super().__init__(message, job=job)

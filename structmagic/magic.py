@@ -1,4 +1,4 @@
-"""The ``%%structured`` cell magic and ``%structured_config``.
+"""The ``%%structured`` cell magic, ``%structured_config`` and ``%structured_batches``.
 
 Usage::
 
@@ -19,6 +19,15 @@ Configuration (``%structured_config`` shows and sets it; ``%config`` works too):
 
 Cost: ``--each VAR --estimate`` says what a column will cost before it runs (``--exact``,
 ``--sample K``); ``--max-cost USD`` stops a column before it would pass USD.
+
+A whole column through the provider's batch API (half the price, past the rate limits;
+re-running the cell re-attaches to the job instead of submitting again)::
+
+    %%structured invoice_schema --each texts -o invoices --batch-api
+    Extract the invoice: {item}
+
+    %structured_batches                  # the jobs of the manifest, with status and cost
+    %structured_batches --cancel 3f2a9c
 
 The API key comes from the environment (``OPENAI_API_KEY``, or the variable named by
 ``--key-env``), from ``structmagic.configure(api_key=...)``, or from ``%structured_config
@@ -47,7 +56,7 @@ __all__ = ["StructuredMagics"]
 _KEY_OPTION = re.compile(r"(^|\s)--?(api[-_]?key|key|token)(=|\s|$)", re.I)
 _TRAITS = (
     "model", "base_url", "provider", "api_key_env", "system", "temperature", "max_tokens",
-    "mode", "retries", "reasks", "timeout", "cache", "cassette",
+    "mode", "retries", "reasks", "timeout", "cache", "cassette", "batch_manifest",
 )
 
 
@@ -96,6 +105,10 @@ class StructuredMagics(Magics):
         config=True
     )
     stream = Bool(True, help="Stream answers into the live widget by default.").tag(config=True)
+    batch_manifest = Unicode(
+        "", help="The manifest of provider batch jobs (default: beside the cassette, else "
+        "structmagic-batches.json in the working folder)."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -144,6 +157,8 @@ class StructuredMagics(Magics):
     @argument("--price", metavar="MODEL=IN,OUT", action="append",
               help="Your price for MODEL in USD per million tokens (input, output[, cached "
                    "input]), used before the price table; MODEL= removes it. Repeatable.")
+    @argument("--batch-manifest", metavar="PATH",
+              help="The manifest of provider batch jobs (--batch-api).")
     @line_magic
     def structured_config(self, line: str) -> None:
         """Show the effective settings (the key masked), or set some.
@@ -159,6 +174,7 @@ class StructuredMagics(Magics):
             "api_key_env": args.key_env, "system": args.system, "mode": args.mode,
             "retries": args.retries, "reasks": args.reasks, "timeout": args.timeout,
             "cache": args.cache, "cassette": args.cassette,
+            "batch_manifest": args.batch_manifest,
         }
         from .config import _coerce, normalize_base_url
 
@@ -168,7 +184,8 @@ class StructuredMagics(Magics):
             try:
                 if name == "base_url":
                     normalize_base_url(value)
-                elif name not in ("model", "api_key_env", "system", "cassette"):
+                elif name not in ("model", "api_key_env", "system", "cassette",
+                                  "batch_manifest"):
                     _coerce(name, value)
             except Exception as exc:  # a ConfigError: the user's own mistake
                 raise UsageError(str(exc)) from None
@@ -267,6 +284,15 @@ class StructuredMagics(Magics):
                    "run are marked 'not run: budget').")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
     @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
+    @argument("--batch-api", nargs="?", const="on", choices=("on", "auto"), default=None,
+              help="With --each: send the rows through the provider's batch API (half the "
+              "price, no rate limits, up to 24 h; re-running the cell re-attaches to the job). "
+              "auto: parallel requests instead on a server without batch routes.")
+    @argument("--no-wait", action="store_true",
+              help="With --batch-api: return the job at once; run the cell again to collect.")
+    @argument("--batch-retry", choices=("sync", "none"), default="sync",
+              help="With --batch-api: re-run rows that failed in the batch as normal requests "
+              "(sync, the default), or leave them with their error (none).")
     @cell_magic
     def structured(self, line: str, cell: str) -> Any:
         """Ask a model for a value that matches SCHEMA; validate it; bind it.
@@ -292,6 +318,11 @@ class StructuredMagics(Magics):
             _check_out(out)
         if args.concurrency is not None and args.concurrency < 1:
             raise UsageError("--concurrency must be at least 1.")
+        if (args.batch_api or args.no_wait) and args.each is None:
+            raise UsageError("--batch-api and --no-wait go with --each VAR (a batch job runs "
+                             "one request per row).")
+        if args.no_wait and not args.batch_api:
+            raise UsageError("--no-wait goes with --batch-api.")
         for opt in ("retries", "reasks"):
             if getattr(args, opt) is not None and getattr(args, opt) < 0:
                 raise UsageError(f"--{opt} cannot be negative.")
@@ -338,6 +369,8 @@ class StructuredMagics(Magics):
             raise UsageError("--expect and --tol go with --each VAR.")
         if args.tol is not None and args.expect is None:
             raise UsageError("--tol goes with --expect.")
+        if args.batch_api and (args.engine or args.compare):
+            raise UsageError("--batch-api cannot be combined with --engine or --compare.")
         if args.engine and (args.compare or args.expect):
             raise UsageError("--engine cannot be combined with --compare or --expect.")
         if args.compute and not args.engine:
@@ -415,6 +448,25 @@ class StructuredMagics(Magics):
                 display(result)
             return None
         return None if args.quiet else result
+
+    @magic_arguments()
+    @argument("--cancel", metavar="ID",
+              help="Cancel a job: its key (6 characters or more) or a provider batch id.")
+    @argument("--manifest", metavar="PATH", help="The manifest to read (default: the "
+              "configured one).")
+    @argument("--no-refresh", action="store_true",
+              help="Show the statuses last seen, without asking the servers.")
+    @line_magic
+    def structured_batches(self, line: str) -> None:
+        """List the provider batch jobs of the manifest, with status and cost; or cancel one.
+
+        Jobs still running are polled once (``--no-refresh`` shows the last statuses seen).
+        A cancelled job keeps the rows it finished: run its cell again to collect them.
+        """
+        args = _parse(self.structured_batches, line)
+        from .batchapi.cell import list_batches
+
+        list_batches(args)
 
     def _compare(self, args: Any, spec: Any, body: str, options: dict[str, Any],
                  labels: dict[str, str], stream: bool, show: bool) -> Any:

@@ -15,7 +15,7 @@ import pytest
 
 from fakeserver import FakeLLMServer
 
-pytest_plugins = ["sm_fixtures"]
+pytest_plugins = ["sm_fixtures", "batchapi_helpers"]
 
 _ENV = frozenset({
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",

@@ -10,13 +10,14 @@ import structmagic
 
 EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
-    "BatchInterrupted", "CassetteError", "CassetteMissError", "ConfigError",
+    "BatchError", "BatchInterrupted", "BatchJob", "BatchRowError", "BatchUnavailableError",
+    "CassetteError", "CassetteMissError", "ConfigError",
     "ContentFilterError", "Extractor", "InputError", "InvalidOutputError",
     "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "batch", "compare", "compare_each", "configure", "estimate", "load_ipython_extension",
-    "load_schema", "score", "structured", "unload_ipython_extension",
+    "load_schema", "score", "structured", "submit_batch", "unload_ipython_extension",
 }
 
 
@@ -37,8 +38,10 @@ def test_error_tree():
         assert issubclass(cls, e.AnswerError)
     assert issubclass(e.CassetteMissError, e.CassetteError)
     assert issubclass(e.BatchInterrupted, KeyboardInterrupt)
+    assert issubclass(e.BatchUnavailableError, e.BatchError)
+    assert issubclass(e.BatchRowError, e.BatchError)
     for cls in (e.ConfigError, e.SchemaError, e.APIError, e.AnswerError, e.StreamError,
-                e.TransportError, e.CassetteError, e.InputError):
+                e.TransportError, e.CassetteError, e.InputError, e.BatchError):
         assert issubclass(cls, e.StructuredError)
 
 

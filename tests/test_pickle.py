@@ -57,9 +57,14 @@ EXAMPLES = {
                                                        raw='{"a": "x", "b": 1}', hint="h"),
     E.StreamError: lambda: E.StreamError("broke off", partial={"a": [1, 2]}, raw='{"a": [1, 2',
                                          hint="run again"),
+    E.BatchError: lambda: E.BatchError("job gone", job="3f2a", hint="re-run"),
+    E.BatchUnavailableError: lambda: E.BatchUnavailableError("no batch API", status=501,
+                                                             hint="--batch-api auto"),
+    E.BatchRowError: lambda: E.BatchRowError("Row 3 errored", outcome="errored", status=400,
+                                             code="invalid_request", job="3f2a"),
 }
 ATTRIBUTES = ("message", "hint", "status", "body_excerpt", "retry_after", "key_source",
-              "refusal", "raw", "errors", "partial", "path", "args")
+              "refusal", "raw", "errors", "partial", "path", "args", "job", "outcome", "code")
 
 
 def error_classes():

@@ -287,3 +287,43 @@ def test_cache_reads_and_writes_are_read():
     assert p.parse(body).usage == {"prompt_tokens": 3210, "completion_tokens": 5,
                                    "total_tokens": 3215, "cached_tokens": 3000,
                                    "cache_write_tokens": 200}
+# --- the batch API (pure) ------------------------------------------------------------------------
+
+
+def test_message_batches_translations():
+    api = get_provider("anthropic").batch_api
+    assert json.loads(api.line("r0-00", "/messages", '{"model":"m"}')) == {
+        "custom_id": "r0-00", "params": {"model": "m"}}
+    assert api.inline_container("n") == (b'{"requests":[', b",", b"]}")
+    assert api.create("B", endpoint="/messages", name="n", file_id=None) == (
+        "B/messages/batches", None)
+    assert api.limits.max_requests == 100_000 and not api.named
+    running = api.job({"id": "msgbatch_1", "processing_status": "in_progress",
+                       "request_counts": {"processing": 2, "succeeded": 0, "errored": 0,
+                                          "canceled": 0, "expired": 0},
+                       "created_at": "2024-08-20T18:37:24.100435Z"})
+    assert (running.status, running.total, running.outputs) == ("in_progress", 2, ())
+    assert running.created == pytest.approx(1724179044.100435)
+    ended = api.job({"id": "msgbatch_1", "processing_status": "ended",
+                     "request_counts": {"processing": 0, "succeeded": 1, "errored": 0,
+                                        "canceled": 0, "expired": 1},
+                     "results_url": "https://elsewhere/results"})
+    assert ended.status == "expired" and ended.failed == 1
+    assert api.result_urls("B", ended) == ["B/messages/batches/msgbatch_1/results"]
+    cancelled = api.job({"id": "x", "processing_status": "ended",
+                         "cancel_initiated_at": "2024-08-20T18:37:24Z"})
+    assert cancelled.status == "cancelled"
+
+
+def test_message_batches_result_lines():
+    api = get_provider("anthropic").batch_api
+    ok = api.outcome({"custom_id": "a", "result": {"type": "succeeded", "message": {
+        "content": []}}})
+    assert ok.kind == "succeeded" and ok.body == {"content": []}
+    err = api.outcome({"custom_id": "a", "result": {"type": "errored", "error": {
+        "type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}}})
+    assert err.kind == "errored" and err.code == "invalid_request_error" and "bad" in err.message
+    assert api.outcome({"custom_id": "a", "result": {"type": "canceled"}}).kind == "cancelled"
+    assert api.outcome({"custom_id": "a", "result": {"type": "expired"}}).kind == "expired"
+    with pytest.raises(ValueError):
+        api.outcome({"custom_id": "a"})

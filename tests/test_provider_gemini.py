@@ -425,3 +425,57 @@ def test_cached_content_tokens_are_read():
     body = json.loads(gemini('{"a": 1}').body)
     body["usageMetadata"]["cachedContentTokenCount"] = 9
     assert p.parse(body).usage["cached_tokens"] == 9
+# --- the batch API (pure) ------------------------------------------------------------------------
+
+
+def test_gemini_batch_translations():
+    api = get_provider("gemini").batch_api
+    base = "https://generativelanguage.googleapis.com/v1beta"
+    assert json.loads(api.line("r0-00", "/models/m:generateContent", '{"contents":[]}')) == {
+        "key": "r0-00", "request": {"contents": []}}
+    head, sep, tail = api.inline_container("name-0")
+    item = api.inline_item(b'{"key":"r0-00","request":{"contents":[]}}')
+    body = json.loads(head + item + sep + item + tail)
+    assert body["batch"]["displayName"] == "name-0"
+    assert body["batch"]["inputConfig"]["requests"]["requests"][0] == {
+        "request": {"contents": []}, "metadata": {"key": "r0-00"}}
+    assert api.create(base, endpoint="/models/m:generateContent", name="n", file_id=None) == (
+        f"{base}/models/m:batchGenerateContent", None)
+    assert api.create(base, endpoint="/models/m:generateContent", name="n",
+                      file_id="files/f")[1] == {"batch": {"displayName": "n", "inputConfig": {
+                          "fileName": "files/f"}}}
+    upload = api.upload(base, "n.jsonl", 123)
+    assert upload.url == "https://generativelanguage.googleapis.com/upload/v1beta/files"
+    assert upload.headers["X-Goog-Upload-Header-Content-Length"] == "123"
+    assert api.job_url(base, "batches/1") == f"{base}/batches/1"
+    assert api.cancel_url(base, "batches/1") == f"{base}/batches/1:cancel"
+
+
+def test_gemini_batch_operations_and_results():
+    api = get_provider("gemini").batch_api
+    base = "https://generativelanguage.googleapis.com/v1beta"
+    op = {"name": "batches/1", "done": True, "metadata": {
+        "state": "BATCH_STATE_SUCCEEDED", "displayName": "n-0",
+        "createTime": "2025-01-01T00:00:00.123456789Z",
+        "batchStats": {"requestCount": "2", "successfulRequestCount": "1",
+                       "failedRequestCount": "1"}},
+        "response": {"inlinedResponses": {"inlinedResponses": [
+            {"response": {"candidates": []}, "metadata": {"key": "r0-00"}},
+            {"error": {"code": 400, "message": "bad"}}]}}}
+    info = api.job(op)
+    assert (info.status, info.total, info.completed, info.failed, info.name) == (
+        "completed", 2, 1, 1, "n-0")
+    assert info.created == pytest.approx(1735689600.123456)
+    outcomes = api.inline_outcomes(info)
+    assert [(o.custom_id, o.kind) for o in outcomes] == [("r0-00", "succeeded"),
+                                                        (None, "errored")]
+    filed = api.job({"name": "batches/2", "metadata": {"state": "JOB_STATE_SUCCEEDED"},
+                     "response": {"responsesFile": "files/out"}})
+    assert api.result_urls(base, filed) == [
+        "https://generativelanguage.googleapis.com/download/v1beta/files/out:download?alt=media"]
+    for raw, status in (("BATCH_STATE_PENDING", "validating"),
+                        ("BATCH_STATE_RUNNING", "in_progress"),
+                        ("BATCH_STATE_FAILED", "failed"), ("BATCH_STATE_EXPIRED", "expired"),
+                        ("BATCH_STATE_CANCELLED", "cancelled")):
+        assert api.job({"name": "b", "metadata": {"state": raw}}).status == status
+    assert api.outcome({"key": "k", "response": {"candidates": []}}).custom_id == "k"

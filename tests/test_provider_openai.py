@@ -279,3 +279,60 @@ def test_cost_facts_no_count_endpoint_and_cached_tokens():
                                    "total_tokens": 105, "cached_tokens": 64}
     body["usage"]["prompt_tokens_details"]["cached_tokens"] = 0
     assert "cached_tokens" not in p.parse(body).usage
+# --- the batch API (pure) ------------------------------------------------------------------------
+
+
+def test_batch_line_embeds_the_body_as_sent():
+    api = get_provider("openai").batch_api
+    assert api.endpoint("http://relay/openai/v1/chat/completions",
+                        "http://relay/openai/v1") == "/v1/chat/completions"
+    line = api.line("r0-00ff", "/v1/chat/completions", '{"model":"m"}')
+    assert json.loads(line) == {"custom_id": "r0-00ff", "method": "POST",
+                                "url": "/v1/chat/completions", "body": {"model": "m"}}
+    assert api.limits.max_requests == 50_000 and api.limits.max_bytes == 200 * 1024 * 1024
+    url, body = api.create("B", endpoint="/v1/chat/completions", name="n-0", file_id="file-1")
+    assert url == "B/batches" and body == {"input_file_id": "file-1",
+                                           "endpoint": "/v1/chat/completions",
+                                           "completion_window": "24h",
+                                           "metadata": {"structmagic_job": "n-0"}}
+
+
+def test_batch_object_and_status_names():
+    api = get_provider("openai").batch_api
+    info = api.job({"id": "batch_1", "object": "batch", "status": "failed",
+                    "request_counts": {"total": 3, "completed": 1, "failed": 2},
+                    "output_file_id": "file-o", "error_file_id": "file-e", "created_at": 5,
+                    "errors": {"object": "list", "data": [
+                        {"code": "invalid_request", "line": 2, "message": "bad"}]},
+                    "metadata": {"structmagic_job": "n-0"}})
+    assert (info.status, info.total, info.completed, info.failed) == ("failed", 3, 1, 2)
+    assert info.outputs == ("file-o", "file-e") and info.name == "n-0" and info.ended
+    assert info.errors[0].line == 2 and info.errors[0].code == "invalid_request"
+    assert api.result_urls("B", info) == ["B/files/file-o/content", "B/files/file-e/content"]
+    for word in ("validating", "in_progress", "finalizing", "completed", "expired",
+                 "cancelling", "cancelled"):
+        assert api.job({"id": "b", "status": word}).status == word
+    with pytest.raises(ValueError):
+        api.job({"object": "error"})
+
+
+@pytest.mark.parametrize(("line", "kind", "status"), [
+    ({"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}},
+      "error": None}, "succeeded", 200),
+    ({"custom_id": "a", "response": {"status_code": 400, "body": {"error": {
+        "message": "bad"}}}, "error": None}, "errored", 400),
+    ({"custom_id": "a", "response": {"status_code": 0, "body": None}, "error": None},
+     "errored", 0),
+    ({"custom_id": "a", "response": None, "error": {"code": "batch_expired",
+                                                    "message": "x"}}, "expired", None),
+    ({"custom_id": "a", "response": None, "error": {"code": "batch_cancelled",
+                                                    "message": "x"}}, "cancelled", None),
+    ({"custom_id": "a", "response": {"status_code": 200, "body": {}},
+      "error": {"code": "x", "message": "both"}}, "errored", 200),
+    ({"custom_id": "a"}, "errored", None),
+])
+def test_batch_result_lines(line, kind, status):
+    outcome = get_provider("openai").batch_api.outcome(line)
+    assert (outcome.custom_id, outcome.kind, outcome.status) == ("a", kind, status)
+    if kind == "errored" and status == 400:
+        assert outcome.message == "bad"

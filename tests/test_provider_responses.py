@@ -285,3 +285,14 @@ def test_cached_input_tokens_are_read():
     body = json.loads(responses('{"a": 1}').body)
     body["usage"]["input_tokens_details"] = {"cached_tokens": 7}
     assert p.parse(body).usage["cached_tokens"] == 7
+# --- the batch API (pure) ------------------------------------------------------------------------
+
+
+def test_responses_batch_lines_name_the_responses_endpoint():
+    from structmagic.providers.base import Call
+
+    provider = get_provider("responses")
+    url, _ = provider.build(Call(model="m", messages=({"role": "user", "content": "x"},),
+                                 schema_name="s", schema={"type": "object"}, strict=True),
+                            "http://h/v1")
+    assert provider.batch_api.endpoint(url, "http://h/v1") == "/v1/responses"

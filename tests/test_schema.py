@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import structmagic as sm
 from structmagic.schema import intake as schema_module
 from structmagic.schema import load_schema, validator_for
+from structmagic.schema import spec as spec_module
 from structmagic.schema import validate as validate_module
 
 from fakeserver import echo_schema_responder
@@ -27,6 +28,7 @@ from schema_corpus import (
     ADDRESSES,
     CONTACT,
     CORPUS,
+    INVOICE,
     MATH,
     NOT_STRICT,
     UI_TREE,
@@ -402,3 +404,98 @@ def test_a_schema_nested_hundreds_of_levels_is_refused_clearly():
         node = {"type": "object", "properties": {"x": node}}
     with pytest.raises(sm.SchemaError, match="nests"):
         load_schema(node)
+
+
+# --- the compiled first check (the ``fast`` extra) -----------------------------------------------
+
+
+def _mutations(value):
+    """Values near ``value``, most of them invalid: a key dropped, a leaf of another type."""
+    yield value
+    if isinstance(value, dict):
+        for key in list(value)[:4]:
+            yield {k: v for k, v in value.items() if k != key}
+            for other in (None, "", "2024-13-45", -1, 1.5, [], {"x": 1}, "x\n"):
+                yield {**value, key: other}
+            for inner in _mutations(value[key]):
+                yield {**value, key: inner}
+    elif isinstance(value, list) and value:
+        yield []
+        yield [*value, value[0]]
+        for inner in _mutations(value[0]):
+            yield [inner, *value[1:]]
+
+
+@given(st.sampled_from(CORPUS), st.data())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_property_the_fast_check_accepts_only_what_jsonschema_accepts(entry, data):
+    pytest.importorskip("jsonschema_rs")
+    name, schema, example = entry
+    spec = load_schema(schema, name=name)
+    fast = validate_module.fast_validator_for(spec.original)
+    slow = validator_for(spec.original)
+    base = make_instance(spec.original, choose=chooser(data))
+    for value in [*_mutations(base), *_mutations(example)]:
+        if fast is not None and fast(value):
+            assert slow.is_valid(value), (name, value)
+
+
+def test_the_fast_check_is_used_and_jsonschema_gives_the_issues(monkeypatch):
+    pytest.importorskip("jsonschema_rs")
+    spec = load_schema(INVOICE)
+    assert spec._fast is not None
+    spec.__dict__["_checks"] = spec_module.FAST_AFTER  # past the first few answers
+    calls = []
+    real = validate_module.issues_of
+    monkeypatch.setattr("structmagic.schema.spec.issues_of",
+                        lambda v, x: calls.append(x) or real(v, x))
+    good = {"number": "INV-2024-0001", "issued": "2024-01-31", "currency": "EUR",
+            "lines": [{"sku": "A", "qty": 2, "price": 3.5}], "total": 7.0}
+    assert spec.check(good)[2] == [] and calls == []
+    bad = {**good, "issued": "2024-02-30"}
+    issues = spec.check(bad)[2]
+    assert [i.path for i in issues] == ["$.issued"] and calls == [bad]
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "string", "format": "uri"},
+    {"type": "string", "pattern": "[[:alpha:]]+"},
+    {"type": "string", "pattern": "\\p{L}"},
+    {"type": "string", "pattern": "(?i)abc"},
+    {"type": "object", "patternProperties": {"\\Aa": {}}},
+    {"type": "number", "multipleOf": 0.1},
+])
+def test_the_fast_check_is_not_trusted_where_python_and_rust_differ(schema):
+    assert not validate_module.fast_safe(schema)
+    assert validate_module.fast_validator_for(schema) is None
+
+
+def test_without_the_extra_jsonschema_checks_alone(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    validate_module._fast_cached.cache_clear()
+    try:
+        assert validate_module.fast_validator_for({"type": "integer"}) is None
+        spec = load_schema({"type": "object", "properties": {"n": {"type": "integer"}},
+                            "required": ["n"]})
+        assert spec.check({"n": 1})[2] == [] and spec.check({"n": "x"})[2]
+    finally:
+        validate_module._fast_cached.cache_clear()
+
+
+def test_a_single_answer_never_imports_the_compiled_check():
+    code = ("import sys; from structmagic.schema import load_schema;"
+            "spec = load_schema({'type': 'object'});"
+            "[spec.check({}) for _ in range(3)];"
+            "print('jsonschema_rs' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_fast_check_hands_values_it_cannot_take_to_jsonschema():
+    pytest.importorskip("jsonschema_rs")
+    fast = validate_module.fast_validator_for({"type": "integer"})
+    assert fast(10**40) in (True, False)  # never raises
+    spec = load_schema({"type": "object", "properties": {"n": {"type": "integer"}},
+                        "required": ["n"]})
+    assert spec.check({"n": 10**40})[2] == []

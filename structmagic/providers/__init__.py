@@ -1,7 +1,8 @@
 """Providers: one module per wire format, each one class holding its facts, and the registry.
 
-Every module of this package other than ``base`` is named after the provider it defines
-(``openai.py`` defines the provider ``openai``): one :class:`Provider` subclass, registered
+Every module of this package other than ``base`` and the private ones (``_batch``: the batch
+APIs' shared shapes) is named after the provider it defines (``openai.py`` defines the
+provider ``openai``): one :class:`Provider` subclass, registered
 with :func:`register`. :func:`provider_names` lists them without importing them, and
 :func:`get_provider` imports a provider's module on first use, so loading the extension stays
 cheap. The configuration, the magic's options and help, and the request loop all read this

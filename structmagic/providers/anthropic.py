@@ -44,11 +44,29 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
 from ..schema import Dialect, Limits
 from . import register
+from ._batch import (
+    CANCELLED,
+    CANCELLING,
+    COMPLETED,
+    ERRORED,
+    EXPIRED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    BatchAPI,
+    BatchLimits,
+    JobInfo,
+    RowOutcome,
+    as_object,
+    dump,
+    json_int,
+    unix_time,
+)
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -68,7 +86,7 @@ from .base import (
 )
 
 __all__ = ["CLAUDE_INPUTS", "CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION",
-           "Anthropic", "error_message"]
+           "Anthropic", "MessageBatches", "error_message"]
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -167,6 +185,101 @@ def error_message(body: Any) -> str | None:
         return err
     msg = body.get("message")
     return msg if isinstance(msg, str) and msg else None
+
+
+class MessageBatches(BatchAPI):
+    """Anthropic's Message Batches (``/v1/messages/batches``).
+
+    Submit: ``POST /v1/messages/batches {"requests": [{"custom_id", "params"}]}`` (``params``
+    a Messages body, no ``stream``), up to 100,000 requests or 256 MB. Poll
+    ``GET /v1/messages/batches/{id}``: ``processing_status`` ``in_progress`` / ``canceling``
+    / ``ended`` (the per-outcome counts stay 0 until it ends). Results: the JSONL of
+    ``GET /v1/messages/batches/{id}/results`` (always on the configured base URL, so the key
+    goes nowhere else), one ``{"custom_id", "result": {"type": "succeeded", "message"} |
+    {"type": "errored", "error"} | canceled | expired}`` per request, in any order. A batch
+    keeps no name of ours: one created just before a crash is found by its creation time and
+    size.
+    """
+
+    flow = "inline"
+    limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+    statuses: ClassVar[Mapping[str, str]] = {
+        "in_progress": IN_PROGRESS, "canceling": CANCELLING, "ended": COMPLETED}
+    named = False
+
+    def line(self, custom_id: str, endpoint: str, body_json: str) -> str:
+        return f'{{"custom_id":{dump(custom_id)},"params":{body_json}}}'
+
+    def inline_container(self, name: str) -> tuple[bytes, bytes, bytes]:
+        return b'{"requests":[', b",", b"]}"
+
+    def create(self, base_url: str, *, endpoint: str, name: str, file_id: str | None
+               ) -> tuple[str, None]:
+        return f"{base_url}/messages/batches", None
+
+    def job_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/messages/batches/{job_id}"
+
+    def cancel_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/messages/batches/{job_id}/cancel"
+
+    def list_url(self, base_url: str, cursor: str | None = None) -> str:
+        return f"{base_url}/messages/batches?limit=100" + (f"&after_id={cursor}" if cursor
+                                                           else "")
+
+    def list_page(self, body: Any) -> tuple[list[JobInfo], str | None]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ValueError("the list has no 'data'")
+        jobs = [self.job(item) for item in data if isinstance(item, dict) and item.get("id")]
+        more = bool(body.get("has_more")) and jobs
+        return jobs, (str(body.get("last_id") or jobs[-1].id) if more else None)
+
+    def job(self, body: Any) -> JobInfo:
+        """An ended batch is ``cancelled`` when a cancel was asked, ``expired`` when requests
+        expired, else ``completed`` (each request's own outcome is in its result line)."""
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ValueError("the answer is not a message batch (no 'id')")
+        raw = str(body.get("processing_status") or "")
+        counts = as_object(body.get("request_counts"))
+        n = {k: json_int(counts.get(k)) for k in ("processing", "succeeded", "errored",
+                                                    "canceled", "expired")}
+        status = self.status_of(raw)
+        if status == COMPLETED:
+            if body.get("cancel_initiated_at"):
+                status = CANCELLED
+            elif n["expired"]:
+                status = EXPIRED
+        return JobInfo(
+            id=body["id"], status=status, raw_status=raw,
+            total=sum(n.values()) if counts else None, completed=n["succeeded"],
+            failed=n["errored"] + n["canceled"] + n["expired"],
+            created=unix_time(body.get("created_at")),
+            outputs=("results",) if raw == "ended" else (),
+        )
+
+    def result_urls(self, base_url: str, info: JobInfo) -> list[str]:
+        return [f"{base_url}/messages/batches/{info.id}/results"] if info.outputs else []
+
+    def outcome(self, obj: Any) -> RowOutcome:
+        if not isinstance(obj, dict) or not isinstance(obj.get("result"), dict):
+            raise ValueError("the line has no 'result' object")
+        cid = obj.get("custom_id")
+        cid = cid if isinstance(cid, str) else None
+        result = obj["result"]
+        kind = result.get("type")
+        if kind == "succeeded":
+            return RowOutcome(cid, SUCCEEDED, body=result.get("message"), status=200)
+        if kind == "canceled":
+            return RowOutcome(cid, CANCELLED, message="the request was cancelled")
+        if kind == "expired":
+            return RowOutcome(cid, EXPIRED, message="the batch expired before this request ran")
+        err = result.get("error")
+        inner = err.get("error") if isinstance(err, dict) and isinstance(err.get("error"),
+                                                                          dict) else err
+        code = inner.get("type") if isinstance(inner, dict) else None
+        return RowOutcome(cid, ERRORED, code=str(code) if code else None,
+                          message=error_message(err) or str(kind or "errored"))
 
 
 @register
@@ -315,6 +428,11 @@ class Anthropic(Provider):
         if isinstance(item, str):
             return {"type": "text", "text": item}
         return self.render_part(item) if isinstance(item, Part) else item
+
+
+    # --- the batch API ------------------------------------------------------------------------
+
+    batch_api = MessageBatches()
 
 
 def _blocks(content: str | list[Any]) -> list[Any]:

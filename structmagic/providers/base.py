@@ -34,6 +34,7 @@ from ..inputs.parts import InputLimits, Part
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
+    from ._batch import BatchAPI
 
 __all__ = [
     "AUTO",
@@ -367,6 +368,12 @@ class Provider:
     def parse_count(self, body: Any) -> int:
         """The input-token count from the count endpoint's answer; ``ValueError`` otherwise."""
         raise ValueError("this format has no token-count endpoint")
+
+    # --- the batch API -----------------------------------------------------------------------
+
+    #: its asynchronous batch API's facts and translations (None: it has none); see
+    #: :mod:`structmagic.providers._batch`
+    batch_api: ClassVar[BatchAPI | None] = None
 
 
 # Wording servers use when they do not take a response format / schema feature. Matched

@@ -48,11 +48,31 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..inputs.parts import JPEG, PDF, PNG, WEBP, InputLimits, Part
 from ..schema import Dialect, to_openapi_schema
 from . import register
+from ._batch import (
+    CANCELLED,
+    COMPLETED,
+    ERRORED,
+    EXPIRED,
+    FAILED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    VALIDATING,
+    BatchAPI,
+    BatchLimits,
+    JobInfo,
+    LineError,
+    RowOutcome,
+    Upload,
+    as_object,
+    dump,
+    json_int,
+    unix_time,
+)
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -74,7 +94,8 @@ from .base import (
 if TYPE_CHECKING:
     from ..schema import Conversion
 
-__all__ = ["GEMINI_INPUTS", "GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "error_message"]
+__all__ = ["GEMINI_INPUTS", "GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "GeminiBatches",
+           "error_message"]
 
 #: Gemini's documented input limits: PNG, JPEG, WebP (and HEIC/HEIF, not recognised here)
 #: images, PDFs; inline data up to 20 MB per request; up to 3,600 images; images are scaled
@@ -168,6 +189,167 @@ def error_message(body: Any) -> str | None:
     if isinstance(err, str) and err:
         return err
     return None
+
+
+def _states() -> dict[str, str]:
+    words = {"PENDING": VALIDATING, "UNSPECIFIED": VALIDATING, "RUNNING": IN_PROGRESS,
+             "SUCCEEDED": COMPLETED, "FAILED": FAILED, "CANCELLED": CANCELLED,
+             "EXPIRED": EXPIRED}
+    return {f"{prefix}_STATE_{word}": status for prefix in ("BATCH", "JOB")
+            for word, status in words.items()}
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+class GeminiBatches(BatchAPI):
+    """Gemini's batch mode (``models/{model}:batchGenerateContent``).
+
+    Submit: ``POST {base}/models/{m}:batchGenerateContent {"batch": {"displayName",
+    "inputConfig": ...}}``: the requests inline (``{"requests": {"requests": [{"request",
+    "metadata": {"key"}}]}}``) up to 20 MB, else an uploaded JSONL file of ``{"key",
+    "request"}`` lines (``{"fileName": "files/..."}``; uploaded with the Files API's
+    resumable protocol on ``/upload{version}/files``). The answer is an operation named
+    ``batches/{id}``; poll ``GET {base}/batches/{id}``: ``metadata.state``
+    ``BATCH_STATE_PENDING`` / ``RUNNING`` / ``SUCCEEDED`` / ``FAILED`` / ``CANCELLED`` /
+    ``EXPIRED`` and ``metadata.batchStats``. Results, in input order: inline responses
+    (``response.inlinedResponses.inlinedResponses[]``, each ``{"response"}`` or ``{"error"}``
+    with its ``metadata.key``), or the lines of ``response.responsesFile``
+    (``GET /download{version}/{file}:download?alt=media``). Our job name is the display name.
+    """
+
+    flow = "mixed"
+    limits = BatchLimits(max_requests=None, max_bytes=2 * 1024**3,
+                         inline_bytes=20 * 1024 * 1024)
+    statuses = _states()
+
+    def line(self, custom_id: str, endpoint: str, body_json: str) -> str:
+        return f'{{"key":{dump(custom_id)},"request":{body_json}}}'
+
+    def inline_container(self, name: str) -> tuple[bytes, bytes, bytes]:
+        head = ('{"batch":{"displayName":' + dump(name)
+                + ',"inputConfig":{"requests":{"requests":[')
+        return head.encode("utf-8"), b",", b"]}}}}"
+
+    def inline_item(self, line: bytes) -> bytes:
+        obj = json.loads(line)
+        return dump({"request": obj["request"], "metadata": {"key": obj["key"]}}).encode(
+            "utf-8")
+
+    @staticmethod
+    def _root(base_url: str) -> tuple[str, str]:
+        """``(scheme://host, /v1beta)`` of the base URL."""
+        parts = urlsplit(base_url)
+        return f"{parts.scheme}://{parts.netloc}", parts.path
+
+    def upload(self, base_url: str, name: str, size: int) -> Upload:
+        root, version = self._root(base_url)
+        return Upload("resumable", f"{root}/upload{version}/files", headers={
+            "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+        }, json={"file": {"displayName": name}})
+
+    def file_id(self, body: Any) -> str:
+        file = body.get("file") if isinstance(body, dict) else None
+        if not isinstance(file, dict) or not isinstance(file.get("name"), str):
+            raise ValueError("the upload's answer has no 'file.name'")
+        return file["name"]
+
+    def create(self, base_url: str, *, endpoint: str, name: str, file_id: str | None
+               ) -> tuple[str, dict[str, Any] | None]:
+        url = base_url + endpoint.replace(":generateContent", ":batchGenerateContent")
+        if file_id is None:
+            return url, None
+        return url, {"batch": {"displayName": name, "inputConfig": {"fileName": file_id}}}
+
+    def job_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/{job_id}"
+
+    def cancel_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/{job_id}:cancel"
+
+    def list_url(self, base_url: str, cursor: str | None = None) -> str:
+        return f"{base_url}/batches?pageSize=100" + (f"&pageToken={cursor}" if cursor else "")
+
+    def list_page(self, body: Any) -> tuple[list[JobInfo], str | None]:
+        if not isinstance(body, dict):
+            raise ValueError("the list is not a JSON object")
+        items = _first(body.get("operations"), body.get("batches")) or []
+        jobs = [self.job(item) for item in items if isinstance(item, dict) and item.get("name")]
+        token = body.get("nextPageToken")
+        return jobs, (str(token) if token else None)
+
+    def files_url(self, base_url: str, cursor: str | None = None) -> str:
+        return f"{base_url}/files?pageSize=100" + (f"&pageToken={cursor}" if cursor else "")
+
+    def files_page(self, body: Any) -> tuple[list[tuple[str, str]], str | None]:
+        if not isinstance(body, dict):
+            raise ValueError("the list is not a JSON object")
+        files = [(str(f["name"]), str(f.get("displayName") or "")) for f in
+                 body.get("files") or () if isinstance(f, dict) and f.get("name")]
+        token = body.get("nextPageToken")
+        return files, (str(token) if token else None)
+
+    def job(self, body: Any) -> JobInfo:
+        """An operation (``{"name", "metadata": <batch>, "done", "response"}``) or a batch."""
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise ValueError("the answer is not a batch operation (no 'name')")
+        meta = as_object(body.get("metadata")) or body
+        raw = str(_first(meta.get("state"), body.get("state")) or "")
+        stats = as_object(meta.get("batchStats"))
+        output = self._output(body, meta)
+        inline = output.get("inlinedResponses")
+        if isinstance(inline, dict):
+            inline = _first(inline.get("inlinedResponses"), inline.get("responses"))
+        file = output.get("responsesFile")
+        err = as_object(body.get("error"))
+        return JobInfo(
+            id=body["name"], status=self.status_of(raw), raw_status=raw,
+            total=json_int(stats["requestCount"]) if "requestCount" in stats else None,
+            completed=json_int(stats.get("successfulRequestCount")),
+            failed=json_int(stats.get("failedRequestCount")),
+            name=meta.get("displayName"), created=unix_time(meta.get("createTime")),
+            outputs=(file,) if isinstance(file, str) and file else (),
+            errors=(LineError(None, str(err.get("code") or "") or None,
+                              str(err.get("message") or "the batch failed")),) if err else (),
+            inline=inline if isinstance(inline, list) else None,
+        )
+
+    @staticmethod
+    def _output(body: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        for holder in (body.get("response"), meta.get("output"), body.get("output")):
+            if not isinstance(holder, dict):
+                continue
+            if isinstance(holder.get("output"), dict):
+                holder = holder["output"]
+            if "inlinedResponses" in holder or "responsesFile" in holder:
+                return holder
+        return {}
+
+    def result_urls(self, base_url: str, info: JobInfo) -> list[str]:
+        root, version = self._root(base_url)
+        return [f"{root}/download{version}/{quote(f, safe='/')}:download?alt=media"
+                for f in info.outputs]
+
+    def outcome(self, obj: Any) -> RowOutcome:
+        if not isinstance(obj, dict):
+            raise ValueError("the result is not a JSON object")
+        meta = as_object(obj.get("metadata"))
+        key = _first(obj.get("key"), meta.get("key"))
+        key = str(key) if key is not None else None
+        if isinstance(obj.get("response"), dict):
+            return RowOutcome(key, SUCCEEDED, body=obj["response"], status=200)
+        err = obj.get("error")
+        if isinstance(err, dict):
+            code = err.get("code")
+            return RowOutcome(key, ERRORED, code=str(code) if code is not None else None,
+                              message=str(err.get("message") or "error"))
+        return RowOutcome(key, ERRORED, message="the result has neither a response nor an error")
+
+    def inline_outcomes(self, info: JobInfo) -> list[RowOutcome]:
+        return [self.outcome(item) for item in info.inline or ()]
 
 
 @register
@@ -314,6 +496,10 @@ class Gemini(Provider):
         if isinstance(item, str):
             return {"text": item}
         return self.render_part(item) if isinstance(item, Part) else item
+
+    # --- the batch API ------------------------------------------------------------------------
+
+    batch_api = GeminiBatches()
 
 
 class _GeminiStream:

@@ -28,11 +28,33 @@ chunk (with or without ``choices``) is an error inside the stream.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
 from ..schema import Dialect, Limits
 from . import register
+from ._batch import (
+    CANCELLED,
+    CANCELLING,
+    COMPLETED,
+    ERRORED,
+    EXPIRED,
+    FAILED,
+    FINALIZING,
+    IN_PROGRESS,
+    SUCCEEDED,
+    VALIDATING,
+    BatchAPI,
+    BatchLimits,
+    JobInfo,
+    LineError,
+    RowOutcome,
+    Upload,
+    as_object,
+    dump,
+    json_int,
+)
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -49,7 +71,8 @@ from .base import (
     has_parts,
 )
 
-__all__ = ["OPENAI_INPUTS", "OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIChat", "error_message"]
+__all__ = ["OPENAI_INPUTS", "OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIBatchAPI", "OpenAIChat",
+           "error_message"]
 
 #: OpenAI's documented input limits (Chat Completions): PNG, JPEG, WebP and non-animated GIF,
 #: up to 500 images and 50 MB of payload per request (20 MB per image), PDFs as data up to
@@ -121,6 +144,133 @@ def _reasoning(message: dict[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+class OpenAIBatchAPI(BatchAPI):
+    """The OpenAI batch API (``/v1/files`` + ``/v1/batches``), for Chat Completions and the
+    Responses API alike; LiteLLM's proxy, vLLM and other compatible servers speak it too.
+
+    Submit: upload the JSONL input file (multipart, ``purpose=batch``; one line
+    ``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`` per request),
+    then ``POST /v1/batches {input_file_id, endpoint, completion_window: "24h", metadata}``;
+    our job name goes in ``metadata`` (and the file's name), so a job created just before a
+    crash is found again. Poll ``GET /v1/batches/{id}``; results are the lines of
+    ``output_file_id`` and ``error_file_id`` (``GET /v1/files/{id}/content``). A line's
+    ``response.status_code`` decides: anything but 200 is a failure, even with ``"error":
+    null``.
+    """
+
+    flow = "files"
+    limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
+    statuses: ClassVar[Mapping[str, str]] = {s: s for s in (
+        VALIDATING, IN_PROGRESS, FINALIZING, COMPLETED, FAILED, EXPIRED, CANCELLING, CANCELLED)}
+    #: the metadata key that carries our job name
+    metadata_key = "structmagic_job"
+
+    def endpoint(self, url: str, base_url: str) -> str:
+        """``/v1`` + the path after the base URL (``/v1/chat/completions``), whatever the
+        base URL's own path is: batch lines name OpenAI's endpoints."""
+        return "/v1" + super().endpoint(url, base_url)
+
+    def line(self, custom_id: str, endpoint: str, body_json: str) -> str:
+        return (f'{{"custom_id":{dump(custom_id)},"method":"POST","url":{dump(endpoint)},'
+                f'"body":{body_json}}}')
+
+    def upload(self, base_url: str, name: str, size: int) -> Upload:
+        return Upload("multipart", f"{base_url}/files", fields={"purpose": "batch"})
+
+    def file_id(self, body: Any) -> str:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ValueError("the upload's answer has no file 'id'")
+        return body["id"]
+
+    def create(self, base_url: str, *, endpoint: str, name: str, file_id: str | None
+               ) -> tuple[str, dict[str, Any]]:
+        return f"{base_url}/batches", {"input_file_id": file_id, "endpoint": endpoint,
+                                       "completion_window": self.window,
+                                       "metadata": {self.metadata_key: name}}
+
+    def job_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/batches/{job_id}"
+
+    def cancel_url(self, base_url: str, job_id: str) -> str:
+        return f"{base_url}/batches/{job_id}/cancel"
+
+    def list_url(self, base_url: str, cursor: str | None = None) -> str:
+        return f"{base_url}/batches?limit=100" + (f"&after={cursor}" if cursor else "")
+
+    def list_page(self, body: Any) -> tuple[list[JobInfo], str | None]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ValueError("the list has no 'data'")
+        jobs = [self.job(item) for item in data if isinstance(item, dict) and item.get("id")]
+        more = bool(body.get("has_more")) and jobs
+        return jobs, (jobs[-1].id if more else None)
+
+    def files_url(self, base_url: str, cursor: str | None = None) -> str:
+        return f"{base_url}/files?purpose=batch&limit=100" + (f"&after={cursor}" if cursor
+                                                              else "")
+
+    def files_page(self, body: Any) -> tuple[list[tuple[str, str]], str | None]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ValueError("the list has no 'data'")
+        files = [(str(f["id"]), str(f.get("filename") or "")) for f in data
+                 if isinstance(f, dict) and f.get("id")]
+        more = bool(body.get("has_more")) and files
+        return files, (files[-1][0] if more else None)
+
+    def job(self, body: Any) -> JobInfo:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ValueError("the answer is not a batch object (no 'id')")
+        raw = str(body.get("status") or "")
+        counts = as_object(body.get("request_counts"))
+        errors = as_object(body.get("errors"))
+        lines = tuple(
+            LineError(json_int(e.get("line"), 0) or None,
+                      str(e["code"]) if e.get("code") else None,
+                      str(e.get("message") or e.get("code") or "error"))
+            for e in errors.get("data") or () if isinstance(e, dict))
+        metadata = as_object(body.get("metadata"))
+        created = body.get("created_at")
+        return JobInfo(
+            id=body["id"], status=self.status_of(raw), raw_status=raw,
+            total=json_int(counts.get("total"), 0) if "total" in counts else None,
+            completed=json_int(counts.get("completed")), failed=json_int(counts.get("failed")),
+            name=metadata.get(self.metadata_key),
+            created=float(created) if isinstance(created, (int, float)) else None,
+            outputs=tuple(f for f in (body.get("output_file_id"), body.get("error_file_id"))
+                          if isinstance(f, str) and f),
+            errors=lines,
+        )
+
+    def result_urls(self, base_url: str, info: JobInfo) -> list[str]:
+        return [f"{base_url}/files/{file_id}/content" for file_id in info.outputs]
+
+    def outcome(self, obj: Any) -> RowOutcome:
+        if not isinstance(obj, dict):
+            raise ValueError("the line is not a JSON object")
+        cid = obj.get("custom_id")
+        cid = cid if isinstance(cid, str) else None
+        err = obj.get("error") if isinstance(obj.get("error"), dict) else None
+        code = str(err["code"]) if err and err.get("code") else None
+        kind = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(code or "",
+                                                                           ERRORED)
+        resp = obj.get("response")
+        if isinstance(resp, dict):
+            status = resp.get("status_code")
+            if status == 200 and err is None:
+                return RowOutcome(cid, SUCCEEDED, body=resp.get("body"), status=200)
+            status = status if isinstance(status, int) and not isinstance(status, bool) else None
+            message = (error_message(resp.get("body")) or (error_message({"error": err})
+                                                           if err else None)
+                       or ("no answer (status_code 0)" if status == 0
+                           else f"HTTP {status}" if status else "no status code"))
+            return RowOutcome(cid, kind, status=status, code=code, message=message)
+        if err is not None:
+            return RowOutcome(cid, kind, code=code,
+                              message=error_message({"error": err}) or code or "error")
+        return RowOutcome(cid, ERRORED, message="the line has neither a response nor an error")
 
 
 @register
@@ -221,6 +371,10 @@ class OpenAIChat(Provider):
 
     def error_message(self, body: Any) -> str | None:
         return error_message(body)
+
+    # --- the batch API ------------------------------------------------------------------------
+
+    batch_api = OpenAIBatchAPI()
 
 
 def error_message(body: Any) -> str | None:

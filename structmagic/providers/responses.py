@@ -62,7 +62,7 @@ from .base import (
     has_parts,
     read_count,
 )
-from .openai import OPENAI_INPUTS, OPENAI_STRICT
+from .openai import OPENAI_INPUTS, OPENAI_STRICT, OpenAIBatchAPI
 
 __all__ = ["RESPONSES_INPUTS", "Responses", "error_message"]
 
@@ -259,6 +259,11 @@ class Responses(Provider):
         if part.url is not None:
             return {"type": "input_file", "file_url": part.url}
         return {"type": "input_file", "filename": part.filename, "file_data": part.data_url}
+
+    # --- the batch API ------------------------------------------------------------------------
+
+    #: OpenAI's batch API, with lines for ``/v1/responses``
+    batch_api = OpenAIBatchAPI()
 
     def _input_item(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """A message as a typed input item: the user's text as ``input_text`` (and its

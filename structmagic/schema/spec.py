@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationIssue
 from .mapback import map_back
 from .tree import json_path
-from .validate import issues_of, short, validator_for
+from .validate import fast_validator_for, issues_of, short, validator_for
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SchemaSpec"]
 
+#: answers a spec checks with jsonschema alone before it asks for the compiled first check:
+#: its import (about 40 ms) is paid where many answers are checked, not by a single cell
+FAST_AFTER = 32
 _WRAPPED = ('expected an object {"value": ...} (the schema\'s root is not an object, so the '
             "answer is wrapped)")
 
@@ -56,7 +60,7 @@ class SchemaSpec:
 
     def __getstate__(self) -> dict[str, Any]:
         # the lock, the requests made and the validator are rebuilt after unpickling
-        drop = ("_requests", "_lock", "_validator", "_adapter")
+        drop = ("_requests", "_lock", "_validator", "_adapter", "_fast", "_checks")
         return {k: v for k, v in self.__dict__.items() if k not in drop}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -82,6 +86,17 @@ class SchemaSpec:
     @functools.cached_property
     def _validator(self) -> Validator:
         return validator_for(self.original)
+
+    @functools.cached_property
+    def _fast(self) -> Callable[[Any], bool] | None:
+        """The compiled first check (the ``fast`` extra), or None."""
+        return fast_validator_for(self.original)
+
+    def _count(self) -> int:
+        """How many answers this spec has checked (roughly: threads may race)."""
+        n = self.__dict__.get("_checks", 0) + 1
+        self.__dict__["_checks"] = n
+        return n
 
     @functools.cached_property
     def _adapter(self) -> Any:
@@ -118,7 +133,8 @@ class SchemaSpec:
         else:
             plain = answer
         plain = self._mapped(plain, maps_back)
-        issues = issues_of(validator, plain)
+        fast = self._fast if self._count() > FAST_AFTER else None
+        issues = [] if fast is not None and fast(plain) else issues_of(validator, plain)
         if issues:
             return plain, None, issues
         return self._typed(plain)

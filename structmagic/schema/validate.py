@@ -4,6 +4,14 @@ with its JSON path.
 jsonschema is imported on first use only, through
 :func:`structmagic.fastimport.import_jsonschema` (which defers the grammars that
 ``rfc3987_syntax`` compiles at import time to the first ``iri`` check).
+
+With the ``fast`` extra (``pip install structmagic[fast]``: jsonschema-rs, a compiled
+validator), :func:`fast_validator_for` gives a first check a hundred times quicker — what a
+batch of 10^5 answers needs. It only ever accepts: a value it accepts is valid, anything it
+does not accept is checked again by jsonschema, which gives the verdict and the issues. It is
+used only for schemas whose every keyword it checks at least as strictly as jsonschema does
+(:func:`fast_safe`): formats from a short list, regular expressions without the constructs
+whose meaning differs between Python's ``re`` and Rust's, ``multipleOf`` of whole numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationIssue
@@ -20,7 +29,7 @@ from .tree import json_path
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-__all__ = ["issues_of", "short", "validator_for"]
+__all__ = ["fast_safe", "fast_validator_for", "issues_of", "short", "validator_for"]
 
 _MAX_MESSAGE = 300
 
@@ -90,6 +99,76 @@ def _with_fallbacks(checker: Any) -> Any:
     if "time" not in checker.checkers:
         checker.checks("time", raises=ValueError)(_is_time)
     return checker
+
+
+#: formats jsonschema-rs checks at least as strictly as jsonschema does
+FAST_FORMATS = frozenset({"date", "date-time", "time", "email", "ipv4", "ipv6", "uuid"})
+#: regular-expression pieces whose meaning differs between Python's ``re`` and Rust's
+_REGEX_TRAPS = re.compile(r"\[\[:|\\[pPZzAGKQE]|\(\?(?!:)")
+
+
+def fast_safe(schema: Any) -> bool:
+    """Whether the compiled validator may be trusted to accept for ``schema`` (see the module
+    docstring): no format outside :data:`FAST_FORMATS`, no pattern with a construct that
+    Python and Rust read differently, no ``multipleOf`` that is not a whole number."""
+    todo = [schema]
+    seen = 0
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if seen > 100_000:
+            return False
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key in ("enum", "const", "default", "examples"):
+                continue  # values, not schemas
+            if key == "format" and isinstance(value, str) and value not in FAST_FORMATS:
+                return False
+            if key == "pattern" and isinstance(value, str) and _REGEX_TRAPS.search(value):
+                return False
+            if key == "patternProperties" and isinstance(value, dict) and any(
+                    _REGEX_TRAPS.search(k) for k in value):
+                return False
+            if key == "multipleOf" and not (isinstance(value, int) or (
+                    isinstance(value, float) and value.is_integer())):
+                return False
+            if isinstance(value, (dict, list)):
+                todo.append(value)
+    return True
+
+
+def fast_validator_for(schema: dict[str, Any] | bool) -> Callable[[Any], bool] | None:
+    """A compiled ``is_valid`` for ``schema`` that only ever accepts what jsonschema accepts,
+    or None (jsonschema-rs not installed, or the schema outside :func:`fast_safe`)."""
+    return _fast_cached(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _fast_cached(text: str) -> Callable[[Any], bool] | None:
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    schema = json.loads(text)
+    if not fast_safe(schema):
+        return None
+    try:
+        compiled = jsonschema_rs.validator_for(schema, validate_formats=True)
+    except Exception:  # a schema it cannot take: jsonschema alone, as without the extra
+        return None
+    is_valid = compiled.is_valid
+
+    def accepts(instance: Any) -> bool:
+        try:
+            return bool(is_valid(instance))
+        except Exception:  # a value it cannot take (a huge integer, NaN): ask jsonschema
+            return False
+
+    return accepts
 
 
 def short(message: str) -> str:

@@ -1,0 +1,61 @@
+"""Provider batch APIs: a whole column at the batch price, past the rate limits, resumable.
+
+::
+
+    import structmagic as sm
+    job = sm.submit_batch(texts, Invoice)     # submits, or re-attaches to the same rows' job
+    job.status()                              # BatchStatus: status, done / failed / total
+    results = job.results()                   # waits, collects, validates, re-runs failures
+    results = sm.batch(texts, Invoice, via="batch-api")   # the same in one call
+
+In the magic: ``%%structured SCHEMA --each VAR -o NAME --batch-api`` (``--no-wait``,
+``--batch-retry sync|none``), and ``%structured_batches`` lists the jobs of the manifest
+(``--cancel ID`` cancels one).
+
+The modules, in the order a job uses them: ``rows`` (one request per row, as the
+synchronous path builds it; ids and the row index), ``jsonl`` (input files streamed to disk,
+split at the provider's limits), ``manifest`` (the jobs on disk), ``wire`` (the batch API's
+HTTP, through the same client, key and error mapping as every call; recordings), ``submit``
+(submit or re-attach, never twice), ``job`` (:class:`BatchJob`: status, wait, results,
+cancel), ``collect`` (results matched by id and validated), ``pricing`` (the cost hook),
+``display`` (the progress bar), ``cell`` (the magic's side). Each provider's own facts and
+translations are on its class in :mod:`structmagic.providers` (``batch_api``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .job import BatchJob, BatchStatus
+from .submit import submit_batch
+
+__all__ = ["BatchJob", "BatchStatus", "run_batch", "submit_batch"]
+
+VIAS = ("threads", "batch-api", "auto")
+
+
+def run_batch(prompts: Iterable[Any], schema: Any, *, via: str, batch_retry: str = "sync",
+              concurrency: int = 16, on_status: Callable[[BatchStatus], None] | None = None,
+              threads: dict[str, Any] | None = None, **options: Any) -> list[Any]:
+    """What ``batch(..., via="batch-api" | "auto")`` runs: submit (or re-attach), wait,
+    collect. With ``"auto"``, a server without batch routes runs the rows with threads
+    instead (``threads``: the options only they take, such as ``on_progress``), and a
+    warning says so."""
+    from ..errors import BatchUnavailableError
+
+    items = list(prompts)
+    try:
+        job = submit_batch(items, schema, **options)
+    except BatchUnavailableError as exc:
+        if via != "auto":
+            raise
+        warnings.warn(f"{exc.message} Running the {len(items)} rows as parallel requests "
+                      "instead.", stacklevel=3)
+        from ..batching import batch
+
+        for name in ("manifest", "max_requests", "max_bytes", "inline_bytes", "resubmit"):
+            options.pop(name, None)
+        return batch(items, schema, concurrency=concurrency, **(threads or {}), **options)
+    return job.results(retry=batch_retry, concurrency=concurrency, on_status=on_status)

@@ -1,0 +1,215 @@
+"""Collecting a job: every result line matched to its row by id and validated.
+
+Each line is read by the provider's batch API into a
+:class:`~structmagic.providers._batch.RowOutcome`, matched to its row by
+:class:`~structmagic.batchapi.rows.RowIndex` (id and request hash; order means nothing), and
+a succeeded answer is read exactly as a synchronous answer is: ``provider.parse`` →
+:func:`structmagic.loop.read_answer` (finish checked, JSON read, mapped back, validated
+against the user's schema). Every row ends as a :class:`~structmagic.Result` — with
+``.error`` when it has no valid value — and is counted under one outcome:
+
+``ok``, ``invalid`` (an answer that does not match the schema), ``errored`` (the provider's
+error for the request, e.g. a line with ``status_code`` 400 even when its ``error`` is
+null), ``expired`` / ``cancelled`` (the job ended first; the rows it finished are kept),
+``missing`` (no line came back), ``failed`` (the job failed, naming the row's line or the
+whole file), ``refused`` (a refusal, a truncated answer or a content filter: answers, not
+re-run), and ``unsent`` (a row that could not be sent at all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .. import errors as E
+from ..providers._batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
+from ..result import Result
+
+if TYPE_CHECKING:
+    from .rows import Plan, RowIndex
+
+__all__ = ["RETRIED", "Collector"]
+
+#: the outcomes re-run through the synchronous path by ``--batch-retry sync``
+RETRIED = frozenset({"invalid", "errored", "expired", "cancelled", "missing", "failed"})
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+class Collector:
+    """The results of a job's rows, filled line by line."""
+
+    def __init__(self, plan: Plan, index: RowIndex, job: str) -> None:
+        self.plan = plan
+        self.index = index
+        self.job = job
+        self.results: list[Result | None] = [None] * index.size
+        self.kinds: list[str | None] = [None] * index.size
+        self.unknown = 0  # lines whose id is none of this job's
+        self.unreadable = 0  # lines that are not JSON or not in the provider's shape
+        self.usage: Counter[str] = Counter()
+        self._pricer: Any = None  # each row's batch-tier cost, the price looked up once
+
+    # --- lines ------------------------------------------------------------------------------
+
+    def feed_lines(self, lines: Iterable[bytes]) -> None:
+        """Every line of a results file. The cyclic garbage collector is paused meanwhile:
+        the results are many objects and no cycles, and the collector's passes over them
+        would otherwise take a third of the time."""
+        api = self.plan.api
+        with _no_gc():
+            for line in lines:
+                try:
+                    outcome = api.outcome(json.loads(line))
+                except (ValueError, RecursionError):
+                    self.unreadable += 1
+                    continue
+                self.add(outcome)
+
+    def add(self, outcome: RowOutcome, position: int | None = None) -> None:
+        """One outcome; ``position`` when the API gives results in input order without ids."""
+        found = self.index.position(outcome.custom_id)
+        if found is None:
+            if outcome.custom_id is not None or position is None:
+                self.unknown += 1
+                return
+            found = position
+        if self.kinds[found] == "ok":
+            return  # a duplicate line after a good one
+        if outcome.kind == SUCCEEDED:
+            self._answer(found, outcome.body)
+        else:
+            kind = outcome.kind if outcome.kind in (EXPIRED, CANCELLED) else "errored"
+            what = {"errored": "came back with an error", EXPIRED: "expired",
+                    CANCELLED: "was cancelled"}[kind]
+            detail = f": {outcome.message}" if outcome.message else ""
+            if kind == "errored" and outcome.status not in (None, 200) and str(
+                    outcome.status) not in outcome.message:
+                detail = f": HTTP {outcome.status}{detail}"
+            self._fail(found, kind, E.BatchRowError(
+                f"Row {found} {what} in the batch job{detail}", outcome=kind,
+                status=outcome.status, code=outcome.code, job=self.job))
+
+    def _answer(self, position: int, body: Any) -> None:
+        from ..loop import read_answer
+
+        plan = self.plan
+        try:
+            completion = plan.provider.parse(body)
+        except RecursionError:
+            self._fail(position, "invalid", E.InvalidOutputError(
+                "The answer nests too deep to be read.",
+                errors=[E.ValidationIssue("$", "nested too deep to read")]))
+            return
+        except _PARSE_ERRORS as exc:
+            self._fail(position, "errored", E.BatchRowError(
+                f"Row {position}: the answer is not in the {plan.provider.name} shape ({exc}).",
+                outcome="errored", job=self.job))
+            return
+        for k, v in completion.usage.items():
+            self.usage[k] += int(v)
+        try:
+            plain, data, issues = read_answer(completion, plan.spec, plan.request)
+        except E.InvalidOutputError as err:
+            self._fail(position, "invalid", err)
+            return
+        except E.AnswerError as err:  # a refusal, a truncated answer, a content filter
+            self._fail(position, "refused", err)
+            return
+        except RecursionError:
+            self._fail(position, "invalid", E.InvalidOutputError(
+                "The answer nests too deep to be validated.",
+                errors=[E.ValidationIssue("$", "nested too deep to validate")],
+                raw=completion.text[:2000]))
+            return
+        if issues:
+            n = len(issues)
+            self._fail(position, "invalid", E.InvalidOutputError(
+                f"Row {position}: the answer from the batch job did not match the schema "
+                f"{plan.spec.name!r} ({n} {'problem' if n == 1 else 'problems'}):",
+                errors=issues, raw=completion.text))
+            return
+        result = Result(
+            data=data, plain=plain, raw=completion.text, reasoning=completion.reasoning,
+            usage=completion.usage, model=completion.model or plan.settings.model, attempts=1,
+            schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode)
+        result.cost = self._row_cost(completion.usage)
+        self.results[position] = result
+        self.kinds[position] = "ok"
+
+    def _row_cost(self, usage: Any) -> float | None:
+        if self._pricer is None:
+            from .pricing import batch_pricer
+
+            self._pricer = batch_pricer(self.plan.provider.name, self.plan.settings.model)
+        cost: float | None = self._pricer(usage)
+        return cost
+
+    def _fail(self, position: int, kind: str, error: E.StructuredError) -> None:
+        error.attempts = 1
+        self.results[position] = Result(error=error, schema_name=self.plan.spec.name,
+                                        attempts=1, provider=self.plan.provider.name)
+        self.kinds[position] = kind
+
+    # --- what the job says about its rows ---------------------------------------------------------
+
+    def line_errors(self, start: int, stop: int, errors: Iterable[LineError]) -> None:
+        """A failed job's errors: one about a line fails that line's row; one about no line
+        fails every row of the part that has no outcome yet."""
+        rows = [p for p in range(start, stop) if self.index.sent(p)]
+        whole: list[LineError] = []
+        for err in errors:
+            if err.line is not None and 1 <= err.line <= len(rows):
+                position = rows[err.line - 1]
+                if self.kinds[position] in (None, "missing"):
+                    code = f" ({err.code})" if err.code else ""
+                    self._fail(position, FAILED, E.BatchRowError(
+                        f"Row {position} was rejected by the batch job (line {err.line} of "
+                        f"its input file){code}: {err.message}", outcome=FAILED,
+                        code=err.code, job=self.job))
+            else:
+                whole.append(err)
+        if whole:
+            text = "; ".join(f"{e.message}" + (f" ({e.code})" if e.code else "")
+                             for e in whole[:3])
+            for position in rows:
+                if self.kinds[position] is None:
+                    self._fail(position, FAILED, E.BatchRowError(
+                        f"Row {position}: the batch job failed: {text}", outcome=FAILED,
+                        code=whole[0].code, job=self.job))
+
+    def finish_part(self, start: int, stop: int, status: str) -> None:
+        """Rows of an ended part with no outcome: ``expired`` / ``cancelled`` when the job
+        ended so, ``failed`` when it failed, else ``missing``."""
+        kind = {EXPIRED: EXPIRED, CANCELLED: CANCELLED, FAILED: FAILED}.get(status, "missing")
+        what = {EXPIRED: "the batch job expired before it ran",
+                CANCELLED: "the batch job was cancelled before it ran",
+                FAILED: "the batch job failed",
+                "missing": "no result line came back for it"}[kind]
+        for position in range(start, stop):
+            if self.index.sent(position) and self.kinds[position] is None:
+                self._fail(position, kind, E.BatchRowError(
+                    f"Row {position}: {what}.", outcome=kind, job=self.job))
+
+    def unsent(self, position: int, error: E.StructuredError) -> None:
+        self._fail(position, "unsent", error)
+
+    # --- the end ----------------------------------------------------------------------------------
+
+    def counts(self) -> Counter[str]:
+        return Counter(k for k in self.kinds if k is not None)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused (reference counting goes on), then as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -1,0 +1,447 @@
+"""A submitted batch job: its state machine, and what a notebook does with it.
+
+::
+
+    submit_batch()  ─ build rows → write parts → manifest (intent) → upload → create ─┐
+                    └ (the same rows again) re-attach through the manifest ─────────────┤
+    BatchJob.status()   one poll of each part that has not ended (manifest updated)   ◄─┘
+    BatchJob.wait()     polls until every part has ended, sleeping in short slices
+    BatchJob.results()  downloads, matches by id, validates, re-runs what failed
+    BatchJob.cancel()   asks each running part to stop (finished rows are kept)
+
+Leaving :meth:`BatchJob.wait` (an interrupt, a timeout) leaves the job running: it is in the
+manifest, and running the same rows again (the same cell, in a new kernel, the next day)
+re-attaches to it instead of submitting again.
+
+Waiting uses ``_sleep`` and ``_now`` of this module (tests replace them, so no test sleeps),
+in slices of at most :data:`SLICE` seconds so that an interrupt lands at once. Polls that
+were answered from a recording are not waited for.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import errors as E
+from ..providers._batch import (
+    CANCELLED,
+    CANCELLING,
+    COMPLETED,
+    EXPIRED,
+    FAILED,
+    STATUSES,
+    TERMINAL,
+    JobInfo,
+)
+from ..result import Result
+from .collect import RETRIED, Collector
+from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
+from .pricing import batch_cost
+from .wire import Wire
+
+if TYPE_CHECKING:
+    from .rows import Plan, RowIndex
+
+__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "poll_parts", "record_status"]
+
+_now: Callable[[], float] = time.time  # wall clock: the manifest's times (tests replace it)
+_sleep: Callable[[float], None] = time.sleep  # the wait between polls (tests replace it)
+
+#: the longest single sleep while waiting (an interrupt lands within it)
+SLICE = 0.25
+#: the first wait between polls, and the longest
+FIRST_POLL, MAX_POLL = 5.0, 60.0
+#: outcomes in the order a summary lists them
+_ORDER = ("ok", "invalid", "refused", "errored", "expired", "cancelled", "missing", "failed",
+          "unsent")
+
+
+@dataclass
+class BatchStatus:
+    """Where a job stands: its common status (see
+    :mod:`structmagic.providers._batch`), and its rows."""
+
+    job: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    parts: int
+    ended: bool
+    elapsed: float
+    schema: str = ""
+    provider: str = ""
+    model: str = ""
+    cost: float | None = None
+    cost_estimated: bool = False
+    summary: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> str:
+        """``done/total done · failed failed`` (no clock: stable for saved outputs)."""
+        return f"{self.done}/{self.total} done · {self.failed} failed"
+
+    def line(self) -> str:
+        """One line for a progress bar."""
+        parts = [self.schema or "batch", f"{self.provider} {self.model}".strip(), self.status,
+                 self.counts(), _clock_text(self.elapsed)]
+        if self.cost is not None:
+            parts.append(f"{'expected ≥ ' if self.cost_estimated else 'cost '}"
+                         f"${self.cost:,.4f}")
+        return " · ".join(p for p in parts if p)
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class BatchJob:
+    """A provider batch job over the rows of one schema: ``status()``, ``wait()``,
+    ``results()``, ``cancel()``.
+
+    Made by :func:`structmagic.submit_batch` (which submits the rows, or re-attaches to the
+    job that already holds them). ``key`` is the job's content hash (its manifest entry),
+    ``ids`` the provider's job ids (one per part), ``summary`` the count of each row outcome
+    once collected.
+    """
+
+    def __init__(self, record: JobRecord, manifest: Manifest, plan: Plan, index: RowIndex,
+                 prompts: Sequence[Any], unsent: dict[int, E.StructuredError], *,
+                 attached: bool = False, persisted: bool = True, media: Any = None) -> None:
+        self.record = record
+        self.manifest = manifest
+        self.plan = plan
+        self.index = index
+        self.prompts = prompts
+        self.unsent = unsent
+        self.media = media  # each row's images and files (submit.RowMedia), for re-runs
+        #: True when this job was found in the manifest (submitted earlier)
+        self.attached = attached
+        self._persisted = persisted
+        self.wire = Wire(plan.settings, plan.provider, settled=_ended_by(plan.api))
+        self._infos: dict[int, JobInfo] = {}
+        self._replayed = False  # the last poll was answered from the recording
+        self._repeated = False  # ... by an answer it had given already
+        self.summary: dict[str, int] = dict(record.summary)
+
+    # --- identity -----------------------------------------------------------------------
+
+    @property
+    def key(self) -> str:
+        return self.record.key
+
+    @property
+    def ids(self) -> list[str]:
+        """The provider's job ids, one per part (parts not yet created left out)."""
+        return [p.batch_id for p in self.record.parts if p.batch_id]
+
+    def __repr__(self) -> str:
+        st = self._last_status()
+        return (f"<BatchJob {self.key[:12]} {self.record.provider} {self.record.model}: "
+                f"{st.status}, {st.counts()}, {len(self.record.parts)} "
+                f"{'part' if len(self.record.parts) == 1 else 'parts'}>")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return f"<code>{html.escape(repr(self))}</code>"
+
+    # --- the state machine -----------------------------------------------------------------------
+
+    def status(self) -> BatchStatus:
+        """Poll each part that has not ended (and each part once per session), keep what
+        was seen in the manifest, and return where the job stands."""
+        changed, replayed, repeated = poll_parts(self.record, self.wire, self.plan.api,
+                                                 self.plan.settings.base_url, self._infos)
+        self._replayed, self._repeated = replayed, repeated
+        status = self._last_status()
+        if changed or self.record.status != status.status:
+            self.record.status = status.status
+            self._save()
+        return status
+
+    def wait(self, *, poll: float | None = None, timeout: float | None = None,
+             on_status: Callable[[BatchStatus], None] | None = None) -> BatchStatus:
+        """Poll until every part has ended; ``on_status`` sees each poll.
+
+        ``poll`` fixes the seconds between polls (default: 5 s growing to 60 s);
+        ``timeout`` returns the status not ended after that many seconds. An interrupt
+        leaves the wait and the job running (a ``KeyboardInterrupt`` saying how to come
+        back).
+        """
+        interval = poll if poll is not None else FIRST_POLL
+        started = _now()
+        try:
+            while True:
+                status = self.status()
+                if on_status is not None:
+                    on_status(status)
+                if status.ended:
+                    return status
+                if self._repeated:
+                    raise E.CassetteMissError(
+                        f"The recording ends before the batch job {self.key[:12]} did "
+                        f"(last status {status.status}).",
+                        hint="Record it to the end with --cache cache, or wait live.")
+                if timeout is not None and _now() - started >= timeout:
+                    return status
+                if not self._replayed:
+                    self._pause(interval if timeout is None
+                                else min(interval, timeout - (_now() - started)))
+                if poll is None:
+                    interval = min(MAX_POLL, interval * 1.5)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"left the wait: the batch job {self.key[:12]} keeps running at "
+                f"{self.record.provider}; run the same cell (or submit_batch with the same "
+                "rows) again to re-attach") from None
+
+    def _pause(self, seconds: float) -> None:
+        end = _now() + max(0.0, seconds)
+        while True:
+            left = end - _now()
+            if left <= 0:
+                return
+            _sleep(min(SLICE, left))
+
+    def cancel(self) -> BatchStatus:
+        """Ask every part that has not ended to stop. Rows it finished are kept (and billed);
+        :meth:`results` collects them."""
+        cancel_parts(self.record, self.wire, self.plan.api, self.plan.settings.base_url)
+        self._save()
+        return self.status()
+
+    # --- results -----------------------------------------------------------------------
+
+    def results(self, *, retry: str = "sync", wait: bool = True, concurrency: int = 16,
+                on_status: Callable[[BatchStatus], None] | None = None) -> list[Result]:
+        """Every row's :class:`~structmagic.Result`, in input order.
+
+        Waits for the job unless ``wait=False`` (then a job that has not ended is a
+        :class:`~structmagic.BatchError`). Each answer is validated against the schema;
+        rows that came back errored, expired, cancelled, missing or invalid are re-run
+        through the synchronous path (with its retries and re-asks) when ``retry="sync"``,
+        or left with their error (``retry="none"``). :attr:`summary` counts each outcome.
+        """
+        if retry not in ("sync", "none"):
+            raise E.ConfigError(f"retry must be 'sync' or 'none', not {retry!r}.")
+        status = self.wait(on_status=on_status) if wait else self.status()
+        if not status.ended:
+            raise E.BatchError(
+                f"The batch job {self.key[:12]} has not ended ({status.status}, "
+                f"{status.counts()}).", job=self.key,
+                hint="Wait for it (results() waits by default), or run the cell again later.")
+        collector = self._collect()
+        counts = collector.counts()
+        results: list[Result] = [r if r is not None else _lost(self.plan) for r in
+                                 collector.results]
+        if retry == "sync":
+            self._rerun(results, collector.kinds, counts, concurrency)
+        usage = dict(collector.usage)
+        self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok")
+                        if counts.get(k)}
+        if collector.unknown:
+            self.summary["unknown_lines"] = collector.unknown
+        if collector.unreadable:
+            self.summary["unreadable_lines"] = collector.unreadable
+        self.record.summary = self.summary
+        self.record.usage = usage
+        self.record.cost = batch_cost(self.record.provider, self.record.model, usage)
+        self.record.state = COLLECTED
+        self._save()
+        return results
+
+    def summary_line(self) -> str:
+        """How many rows ended how, in one line (after :meth:`results`)."""
+        s = self.summary
+        head = ", ".join(f"{s[k]} {k}" for k in _ORDER if s.get(k))
+        text = f"{self.record.rows} rows: {head or 'none'}"
+        if s.get("retried"):
+            text += (f"; {s['retried']} re-run synchronously: {s.get('retried_ok', 0)} ok, "
+                     f"{s['retried'] - s.get('retried_ok', 0)} failed")
+        return text
+
+    def _collect(self) -> Collector:
+        api, base = self.plan.api, self.plan.settings.base_url
+        collector = Collector(self.plan, self.index, self.key)
+        for position, error in self.unsent.items():
+            collector.unsent(position, error)
+        for part in self.record.parts:
+            info = self._infos.get(part.index)
+            if info is None:
+                continue
+            if info.inline is not None:
+                # in input order; without their keys, trusted only when they line up
+                rows = [p for p in range(part.start, part.stop) if self.index.sent(p)]
+                outcomes = list(api.inline_outcomes(info))
+                lined_up = len(outcomes) == len(rows)
+                for i, outcome in enumerate(outcomes):
+                    collector.add(outcome, position=rows[i] if lined_up else None)
+            for url in api.result_urls(base, info):
+                collector.feed_lines(self.wire.lines(url))
+            collector.line_errors(part.start, part.stop, info.errors)
+            collector.finish_part(part.start, part.stop, info.status)
+        return collector
+
+    def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],
+               concurrency: int) -> None:
+        positions = [p for p, kind in enumerate(kinds) if kind in RETRIED]
+        if not positions:
+            return
+        from ..batching import BatchInterrupted, batch
+
+        options = settings_options(self.plan.settings)
+        if self.media is not None:
+            options.update(self.media.batch_options(positions))
+        try:
+            again = batch([self.prompts[p] for p in positions], self.plan.spec,
+                          concurrency=concurrency, **options)
+        except BatchInterrupted as exc:
+            for p, res in zip(positions, exc.results, strict=True):
+                results[p] = res
+            raise BatchInterrupted(results) from None
+        for p, res in zip(positions, again, strict=True):
+            results[p] = res
+        counts["retried"] = len(positions)
+        counts["retried_ok"] = sum(1 for r in again if r.error is None)
+
+    # --- pieces -----------------------------------------------------------------------
+
+    def _info(self, body: Any, expected: str | None = None) -> JobInfo:
+        try:
+            info = self.plan.api.job(body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise E.BatchError(f"The answer about batch job {expected or '?'} is not a job of "
+                               f"the {self.plan.provider.name} batch API ({exc}).",
+                               job=self.key) from None
+        return info
+
+    def _last_status(self) -> BatchStatus:
+        return record_status(self.record, self.summary)
+
+    def _save(self) -> None:
+        if self._persisted:
+            self.manifest.put(self.record)
+
+
+def _ended_by(api: Any) -> Callable[[Any], bool]:
+    """Whether an answer is final: a job that has ended, or anything that is not a job
+    (a downloaded results file)."""
+    def settled(body: Any) -> bool:
+        if not isinstance(body, dict):
+            return True
+        try:
+            return bool(api.job(body).ended)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return True
+
+    return settled
+
+
+def record_status(record: JobRecord, summary: dict[str, int] | None = None) -> BatchStatus:
+    """Where a job stands by its record: the least advanced status of the parts still
+    running; once all have ended, the first of failed, expired, cancelled that one of them
+    ended with, else completed."""
+    parts = record.parts
+    summary = summary if summary is not None else record.summary
+    statuses = [p.status or "validating" for p in parts]
+    running = [s for s in statuses if s not in TERMINAL]
+    if running:
+        order = {s: i for i, s in enumerate((*STATUSES[:3], CANCELLING))}
+        status = min(running, key=lambda s: order.get(s, 1))
+    elif not parts:
+        status = COMPLETED
+    else:
+        status = next((s for s in (FAILED, EXPIRED, CANCELLED) if s in statuses), COMPLETED)
+    sent = sum(p.count for p in parts)
+    done = sum(p.completed for p in parts)
+    failed = sum(p.failed for p in parts)
+    if summary:
+        done = summary.get("ok", 0) + summary.get("retried_ok", 0)
+        failed = record.rows - done
+        sent = record.rows
+    cost, estimated = record.cost, False
+    if cost is None and record.state != COLLECTED:
+        cost, estimated = record.estimated_cost, True
+    return BatchStatus(
+        job=record.key, status=status, total=sent, done=done, failed=failed,
+        parts=len(parts), ended=not running, elapsed=_now() - record.created,
+        schema=record.schema, provider=record.provider, model=record.model,
+        cost=cost, cost_estimated=estimated, summary=dict(summary))
+
+
+def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[int, JobInfo]
+               ) -> tuple[bool, bool, bool]:
+    """One poll of each part of ``record`` that has not ended (or has no entry in
+    ``infos``, which gets the polls). Whether a part changed, whether every answer came from
+    a recording, and whether each was one it had given already."""
+    replayed = repeated = True
+    changed = False
+    for part in record.parts:
+        if part.batch_id is None:
+            continue
+        if part.status in TERMINAL and part.index in infos:
+            continue
+        try:
+            answer = wire.json("GET", api.job_url(base, part.batch_id))
+        except E.APIError as err:
+            if err.status == 404:
+                raise E.BatchError(
+                    f"The batch job {part.batch_id} is not known to {base} (HTTP 404): it "
+                    "was deleted, or belongs to another account or base URL.",
+                    job=record.key) from None
+            raise
+        try:
+            info = api.job(answer.body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise E.BatchError(f"The answer about batch job {part.batch_id} is not a job of "
+                               f"this batch API ({exc}).", job=record.key) from None
+        replayed = replayed and answer.from_cassette
+        repeated = repeated and answer.repeated
+        infos[part.index] = info
+        changed = _update(part, info) or changed
+    return changed, replayed, repeated and replayed
+
+
+def cancel_parts(record: JobRecord, wire: Wire, api: Any, base: str) -> None:
+    """Ask every part of ``record`` that has not ended to stop."""
+    for part in record.parts:
+        if part.batch_id is None or part.status in TERMINAL:
+            continue
+        answer = wire.json("POST", api.cancel_url(base, part.batch_id))
+        if isinstance(answer.body, dict) and answer.body:
+            try:
+                info = api.job(answer.body)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if info.id == part.batch_id:
+                _update(part, info)
+
+
+def _update(part: PartRecord, info: JobInfo) -> bool:
+    """Copy a poll into the part's record; whether anything changed."""
+    before = (part.status, part.raw_status, part.total, part.completed, part.failed)
+    part.batch_id = info.id
+    part.status, part.raw_status = info.status, info.raw_status
+    part.total = info.total
+    part.completed, part.failed = info.completed, info.failed
+    return before != (part.status, part.raw_status, part.total, part.completed, part.failed)
+
+
+def _lost(plan: Plan) -> Result:  # pragma: no cover - every row gets an outcome
+    return Result(error=E.BatchRowError("This row has no outcome.", outcome="missing"),
+                  schema_name=plan.spec.name)
+
+
+def settings_options(settings: Any) -> dict[str, Any]:
+    """Options that :func:`structmagic.config.resolve` turns back into ``settings``."""
+    from dataclasses import fields
+
+    return {f.name: getattr(settings, f.name) for f in fields(settings)
+            if getattr(settings, f.name) is not None}

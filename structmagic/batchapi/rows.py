@@ -1,0 +1,159 @@
+"""One request per row, built exactly as the synchronous path builds its first request, and
+the ids that match each result back to its row.
+
+:class:`Plan` is worked out once per batch: the provider, its batch API, the request schema
+(:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.loop.plan`),
+the endpoint. :func:`build_line` then makes one row's line with the same steps the
+synchronous call takes (``Conversation`` → :func:`~structmagic.loop.make_call` →
+``provider.build``), so schema conversion, messages and options are the same — and so are
+a row's images and documents, which ``provider.build`` renders as the provider's parts.
+
+Each row gets a ``custom_id`` ``r{position}-{hash}`` (``^[A-Za-z0-9_-]{1,64}$``): its
+position, and the first 8 bytes of a SHA-256 of its request body. :class:`RowIndex` keeps
+those 8 bytes per row (not the ids), and maps a result's id back to its row only when both
+the position and the hash match: results are matched by id, never by order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import errors as E
+from ..providers import get_provider
+from ..providers._batch import dump
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..providers import Provider
+    from ..providers._batch import BatchAPI
+    from ..providers.base import Step
+    from ..schema import Conversion, SchemaSpec
+
+__all__ = ["Plan", "RowIndex", "build_line", "custom_id", "plan_for"]
+
+_ID = re.compile(r"r(\d{1,12})-([0-9a-f]{16})")
+DIGEST = 8  # bytes of the request hash kept per row
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every row of a batch shares."""
+
+    settings: Settings
+    spec: SchemaSpec
+    provider: Provider
+    api: BatchAPI
+    request: Conversion
+    step: Step
+    url: str  # the full URL a synchronous call would POST to
+    endpoint: str  # what the batch API calls that endpoint
+
+
+def plan_for(spec: SchemaSpec, settings: Settings) -> Plan:
+    """The shared plan of a batch; :class:`~structmagic.BatchUnavailableError` for a provider
+    without a batch API."""
+    from ..loop import Conversation, make_call, plan
+
+    provider = get_provider(settings.provider)
+    api = provider.batch_api
+    if api is None:
+        raise E.BatchUnavailableError(
+            f"The {provider.name} format has no batch API in structmagic.",
+            hint="Leave the batch API off (the rows then run as parallel requests).")
+    request = spec.request_for(provider)
+    step = plan(settings, provider, request)[0]
+    talk = Conversation("x", settings.system, request.text)
+    call = make_call(settings, spec, request, step, talk.messages(step.mode), False)
+    try:
+        url, _ = provider.build(call, settings.base_url)
+    except ValueError as exc:
+        raise E.ConfigError(f"The {provider.name} format cannot send this request as "
+                            f"{call.mode}: {exc}") from None
+    return Plan(settings, spec, provider, api, request, step, url,
+                api.endpoint(url, settings.base_url))
+
+
+def custom_id(position: int, digest: bytes) -> str:
+    """The id of a row: its position and the hash of its request."""
+    return f"r{position}-{digest.hex()}"
+
+
+def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]],
+               parts: Sequence[Any] = ()) -> tuple[bytes, bytes]:
+    """One row's input line (UTF-8, newline-terminated) and its request hash; ``parts``:
+    the row's images and documents, prepared for the provider.
+
+    Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
+    row that cannot be sent, exactly as the synchronous call would.
+    """
+    from ..api import _check_prompt
+    from ..loop import Conversation, make_call
+
+    settings = plan.settings
+    _check_prompt(prompt, settings.system)
+    talk = Conversation(prompt, settings.system, plan.request.text, parts)
+    call = make_call(settings, plan.spec, plan.request, plan.step, talk.messages(plan.step.mode),
+                     False)
+    try:
+        url, body = plan.provider.build(call, settings.base_url)
+    except ValueError as exc:
+        raise E.ConfigError(f"The {plan.provider.name} format cannot send this request as "
+                            f"{call.mode}: {exc}") from None
+    if url != plan.url:
+        raise E.InputError(f"Row {position} goes to {url}, not to {plan.url} as the others: "
+                           "a batch job has one endpoint.")
+    try:
+        body_json = dump(body)
+        data = body_json.encode("utf-8")
+    except UnicodeEncodeError:
+        raise E.InputError(
+            "The request holds text that cannot be sent: a lone surrogate (a half of a "
+            "UTF-16 pair, such as '\\ud800') in the prompt or a value filled into it.") from None
+    except ValueError as exc:
+        raise E.InputError(f"The request holds a value JSON cannot carry ({exc}).") from None
+    except RecursionError:
+        raise E.InputError("The request nests too deep to be sent.") from None
+    digest = hashlib.sha256(data).digest()[:DIGEST]
+    line = plan.api.line(custom_id(position, digest), plan.endpoint, body_json)
+    return line.encode("utf-8") + b"\n", digest
+
+
+class RowIndex:
+    """The request hash of every row (8 bytes each), to match result ids back to rows."""
+
+    __slots__ = ("_digests", "_sent", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._digests = bytearray(DIGEST * size)
+        self._sent = bytearray(size)  # 1: the row went into the job
+
+    def add(self, position: int, digest: bytes) -> None:
+        self._digests[DIGEST * position: DIGEST * (position + 1)] = digest
+        self._sent[position] = 1
+
+    def sent(self, position: int) -> bool:
+        return bool(self._sent[position])
+
+    def custom_id(self, position: int) -> str:
+        return custom_id(position, bytes(self._digests[DIGEST * position:
+                                                       DIGEST * (position + 1)]))
+
+    def position(self, cid: str | None) -> int | None:
+        """The row of a result id, or None when it is not one of this job's ids."""
+        if not cid:
+            return None
+        found = _ID.fullmatch(cid)
+        if found is None:
+            return None
+        position = int(found.group(1))
+        if position >= self.size or not self._sent[position]:
+            return None
+        if self._digests[DIGEST * position: DIGEST * (position + 1)] != bytes.fromhex(
+                found.group(2)):
+            return None
+        return position

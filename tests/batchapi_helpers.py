@@ -1,0 +1,82 @@
+"""Shared pieces of the provider batch API tests: the fake's fixture and small helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fakebatch import FakeBatchAPI, FakeClock
+from fakeserver import RecordedRequest, Reply, chat
+from providers import anthropic, gemini, responses
+
+#: where each provider's base URL points on the fake server
+BASES = {"openai": "/v1", "responses": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+
+
+@pytest.fixture
+def fake(server, settings, tmp_path, monkeypatch):
+    """The fake server with batch routes (its synchronous answers from ``Faults``), a fake
+    clock that the job's waits advance, and a manifest in ``tmp_path``."""
+    from structmagic import config
+    from structmagic.batchapi import job as jobmod
+    from structmagic.batchapi import wire
+
+    server.responder = SyncAnswers()
+    clock = FakeClock()
+    api = FakeBatchAPI(server, clock=clock)
+    monkeypatch.setattr(jobmod, "_now", clock)
+    monkeypatch.setattr(jobmod, "_sleep", clock.advance)
+    wire.forget_counts()
+    config.configure(batch_manifest=str(tmp_path / "batches.json"))
+    yield api
+    wire.forget_counts()
+
+
+class SyncAnswers:
+    """Answers in the format of the endpoint asked: item k answers ``{"n": k}`` (the item's
+    number found anywhere in the request, whatever its content parts)."""
+
+    def __call__(self, req: RecordedRequest) -> Reply:
+        import re
+
+        text = json.dumps(req.json, ensure_ascii=False)
+        k = int(re.search(r"item (\d+)", text).group(1))
+        answer = json.dumps({"n": k, "label": f"item {k}"})
+        if req.path.endswith("/chat/completions"):
+            return chat(answer, usage=(1, 1))
+        if req.path.endswith("/responses"):
+            return responses(answer)
+        if req.path.endswith("/messages"):
+            return anthropic(answer)
+        return gemini(answer)
+
+
+def use(server, provider: str, **more) -> None:
+    """Point structmagic at the fake server in ``provider``'s format."""
+    from structmagic import config
+
+    config.configure(provider=provider, base_url=server.url + BASES[provider], **more)
+
+
+def items(n: int, start: int = 0) -> list[str]:
+    return [f"item {i}" for i in range(start, start + n)]
+
+
+def restart() -> None:
+    """What a new kernel forgets: every in-memory count and learned mode (the manifest and
+    the provider's jobs stay)."""
+    from structmagic import loop
+    from structmagic.batchapi import wire
+
+    wire.forget_counts()
+    loop.forget_learned_modes()
+
+
+def manifest_text(tmp_path: Path) -> str:
+    return (tmp_path / "batches.json").read_text()
+
+
+def manifest(tmp_path: Path) -> dict:
+    return json.loads(manifest_text(tmp_path))
