@@ -10,7 +10,8 @@ Every environment with JupyterLab has it (``jupyter-events`` and ``nbformat`` as
 ``jsonschema[format-nongpl]``), so the first ``%%structured`` cell of a kernel would spend
 almost all of its time there, for the ``iri`` and ``iri-reference`` formats that most
 schemas never use. ``rfc3986_validator`` (``uri``, ``uri-reference``) is imported the same
-way and compiles two large regular expressions (about 10 ms).
+way and compiles two large regular expressions (about 10 ms), and ``isoduration``
+(``duration``) imports ``arrow`` (about 14 ms).
 
 How: :func:`import_jsonschema` imports jsonschema with a stand-in for each of these modules
 in ``sys.modules``, and removes the stand-ins as soon as the import is done. A stand-in's
@@ -19,6 +20,11 @@ call and delegates to it, so jsonschema registers exactly the format checkers it
 registered, and they give exactly the same answers; only the real module's import moves to
 the first check of its formats (in this kernel, by anyone: the user's own jsonschema is the
 same module). Any other attribute of a stand-in loads the real module and delegates too.
+jsonschema also reads one exception class from ``isoduration`` when it registers the
+``duration`` checker (the error that checker expects): the stand-in holds a class of the
+same name and base, and its function turns the real module's exception into a subclass of
+it named as the real one (``EmptyDuration`` ...), with the same arguments and the real
+exception as its cause, so a bad duration is the same format error with the same message.
 
 Nothing is deferred, and this is a plain ``import jsonschema``, when jsonschema is already
 imported (or being imported), or when ``rfc3987`` is installed (jsonschema then uses it and
@@ -26,7 +32,8 @@ imports neither module). A module is not deferred when it is already imported (j
 uses it as it is), or when it or a module it needs cannot be found (jsonschema's import of
 it would fail, so jsonschema would not register its checkers, and a stand-in must not make
 it do so). If the real module still fails to import at the first check (a broken
-installation), the check passes, as an unregistered format does in plain jsonschema.
+installation), the check passes, as an unregistered format does in plain jsonschema (for
+``duration``, only jsonschema's own last-letter test of the value remains).
 
 One lock serialises the imports made here: two threads importing at once see one set of
 stand-ins, and a thread that calls a stand-in while it is installed waits for the import to
@@ -45,10 +52,13 @@ from typing import Any
 __all__ = ["import_jsonschema"]
 
 #: modules that jsonschema's format module imports one function from and only calls later:
-#: module -> (that function's name, the modules it needs to import)
-DEFERRED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rfc3987_syntax": ("is_valid_syntax", ("lark",)),  # iri, iri-reference
-    "rfc3986_validator": ("validate_rfc3986", ()),  # uri, uri-reference
+#: module -> (that function's name, the modules it needs to import, the exception classes
+#: jsonschema reads from it at once: name -> base)
+DEFERRED: dict[str, tuple[str, tuple[str, ...], dict[str, type[Exception]]]] = {
+    "rfc3987_syntax": ("is_valid_syntax", ("lark",), {}),  # iri, iri-reference
+    "rfc3986_validator": ("validate_rfc3986", (), {}),  # uri, uri-reference
+    "isoduration": ("parse_duration", ("arrow", "dateutil"),  # duration
+                    {"DurationParsingException": ValueError}),
 }
 #: jsonschema imports this instead of the modules above when it is installed
 _PREFERRED = "rfc3987"
@@ -75,7 +85,7 @@ def _deferrable() -> list[str]:
     try:
         if importlib.util.find_spec(_PREFERRED) is not None:
             return []
-        return [name for name, (_, needs) in DEFERRED.items()
+        return [name for name, (_, needs, _errors) in DEFERRED.items()
                 if name not in sys.modules and name not in _real
                 and all(importlib.util.find_spec(m) is not None for m in (name, *needs))]
     except (ImportError, ValueError):  # a broken path entry or module: stay out of the way
@@ -84,7 +94,8 @@ def _deferrable() -> list[str]:
 
 def _import_with_stand_ins() -> None:
     for name in _deferrable():
-        _installed[name] = sys.modules[name] = _make_stand_in(name, DEFERRED[name][0])
+        function, _, errors = DEFERRED[name]
+        _installed[name] = sys.modules[name] = _make_stand_in(name, function, errors)
     try:
         import jsonschema  # noqa: F401
     finally:
@@ -94,14 +105,24 @@ def _import_with_stand_ins() -> None:
             del _installed[name]
 
 
-def _make_stand_in(name: str, function: str) -> types.ModuleType:
+def _make_stand_in(name: str, function: str, errors: dict[str, type[Exception]]
+                   ) -> types.ModuleType:
     module = types.ModuleType(name, f"Stand-in: imports {name} on first use.")
+    # the classes jsonschema takes at once, named as the real ones
+    mine = {error: type(error, (base,), {"__module__": name}) for error, base in errors.items()}
 
     def proxy(*args: Any, **kwargs: Any) -> Any:
         real = _load(name)
         if real is None:
             return True  # as an unregistered format: not checked
-        return getattr(real, function)(*args, **kwargs)
+        try:
+            return getattr(real, function)(*args, **kwargs)
+        except Exception as exc:
+            for error, cls in mine.items():
+                theirs = getattr(real, error, None)
+                if isinstance(theirs, type) and isinstance(exc, theirs):
+                    raise _mirror(cls, type(exc))(*exc.args) from exc
+            raise
 
     def delegate(attr: str) -> Any:
         """Every other attribute (the module's ``__getattr__``): from the real module."""
@@ -116,8 +137,26 @@ def _make_stand_in(name: str, function: str) -> types.ModuleType:
     proxy.__module__ = name
     proxy.__doc__ = f"{name}.{function}, imported on its first call."
     setattr(module, function, proxy)
+    for error, cls in mine.items():
+        setattr(module, error, cls)
     module.__getattr__ = delegate  # type: ignore[method-assign]
     return module
+
+
+_mirrors: dict[tuple[type, type], type] = {}
+
+
+def _mirror(mine: type, theirs: type) -> type:
+    """A subclass of our stand-in class ``mine`` named as the real exception ``theirs`` (a
+    subclass of the real class it stands for, such as isoduration's ``EmptyDuration``)."""
+    key = (mine, theirs)
+    if key not in _mirrors:
+        if theirs.__name__ == mine.__name__:
+            _mirrors[key] = mine
+        else:
+            _mirrors[key] = type(theirs.__name__, (mine,), {"__module__": theirs.__module__,
+                                                            "__qualname__": theirs.__qualname__})
+    return _mirrors[key]
 
 
 def _load(name: str) -> types.ModuleType | None:

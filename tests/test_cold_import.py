@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 HAS_SYNTAX = all(importlib.util.find_spec(m) is not None for m in ("rfc3987_syntax", "lark"))
 HAS_RFC3987 = importlib.util.find_spec("rfc3987") is not None
+HAS_DURATION = all(importlib.util.find_spec(m) is not None
+                   for m in ("isoduration", "arrow", "dateutil"))
 needs_syntax = pytest.mark.skipif(
     not HAS_SYNTAX or HAS_RFC3987,
     reason="needs rfc3987_syntax and lark (jsonschema[format-nongpl]) and no rfc3987",
@@ -39,7 +41,8 @@ VALUES: list[Any] = [
     "ht!tp://x", "http://h:port/", "http://h/<>", "http://h/\u00e9", "http://h/\ue000",
     "http://h/\U0001f600", "http://h/\x7f", "http://h/\\", "HTTP://H/", "x:", "a:b:c",
     "2024-02-29", "2023-02-29", "2024-01-01T12:00:00Z", "2024-01-01t12:00:00+05:30",
-    "12:00:00Z", "25:00:00Z", "12:00:00", "P1Y2M3DT4H5M6S", "P1W", "PT", "a@example.com",
+    "12:00:00Z", "25:00:00Z", "12:00:00", "P1Y2M3DT4H5M6S", "P1W", "PT", "P1Y2W", "P",
+    "PT1.5S", "P1M", "1Y", "P-1D", "a@example.com",
     "not-an-email", "127.0.0.1", "256.0.0.1", "::1", "fe80::1%eth0", "example.com",
     "-bad-.com", "xn--bcher-kva.example", "bücher.example", "/a/b~0c", "a/b", "0#", "1/x",
     "{var}", "{var", "#fff", "red", "not-a-color", "^[a-z]+$", "(",
@@ -121,9 +124,13 @@ def test_every_format_checker_gives_the_same_answers_as_a_plain_import():
         for fmt in ("iri", "iri-reference", "uri", "uri-reference"):
             row = ours["Draft202012Validator"][fmt]
             assert "ok" in row and any(r.startswith("FormatError") for r in row), fmt
+    if HAS_DURATION:
+        row = ours["Draft202012Validator"]["duration"]
+        assert "ok" in row and "FormatError:EmptyDuration" in row  # isoduration's own names
 
 
-@pytest.mark.parametrize("missing", ["rfc3987_syntax", "lark", "rfc3986_validator"])
+@pytest.mark.parametrize("missing", ["rfc3987_syntax", "lark", "rfc3986_validator",
+                                     "isoduration", "arrow"])
 def test_a_missing_module_registers_nothing_as_in_a_plain_import(missing):
     """Not installed (``sys.modules[name] = None`` makes both the import and find_spec fail):
     no stand-in, so jsonschema registers no checker for it, exactly as without us."""
@@ -133,6 +140,8 @@ def test_a_missing_module_registers_nothing_as_in_a_plain_import(missing):
     formats = set(ours["Draft202012Validator"])
     if missing in ("rfc3987_syntax", "lark"):
         assert not {"iri", "iri-reference"} & formats
+    elif missing in ("isoduration", "arrow"):
+        assert "duration" not in formats
     else:
         assert not {"uri", "uri-reference"} & formats
 
@@ -171,8 +180,8 @@ def test_no_stand_in_is_left_and_a_later_import_is_the_real_module():
     import json, sys, types
     from structmagic.fastimport import import_jsonschema
     jsonschema = import_jsonschema()
-    after_import = sorted(m for m in ("rfc3987_syntax", "rfc3986_validator", "lark")
-                          if m in sys.modules)
+    after_import = sorted(m for m in ("rfc3987_syntax", "rfc3986_validator", "lark",
+                                      "isoduration", "arrow") if m in sys.modules)
     import rfc3987_syntax, rfc3986_validator   # the user's own imports
     real = all(type(m) is types.ModuleType and m.__spec__ is not None and m.__file__
                for m in (rfc3987_syntax, rfc3986_validator))
@@ -192,6 +201,7 @@ def test_no_stand_in_is_left_and_a_later_import_is_the_real_module():
 
 
 @needs_syntax
+@pytest.mark.skipif(not HAS_DURATION, reason="needs isoduration, arrow and dateutil")
 def test_the_real_module_is_imported_on_the_first_check_of_its_format():
     code = """
     import json, sys
@@ -199,10 +209,10 @@ def test_the_real_module_is_imported_on_the_first_check_of_its_format():
     jsonschema = import_jsonschema()
     checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
     seen = {}
-    for fmt in ("date", "email", "uri", "iri"):
+    for fmt in ("date", "email", "uri", "iri", "duration"):
         checker.conforms("x", fmt)
-        seen[fmt] = sorted(m for m in ("rfc3986_validator", "rfc3987_syntax", "lark")
-                           if m in sys.modules)
+        seen[fmt] = sorted(m for m in ("rfc3986_validator", "rfc3987_syntax", "lark",
+                                       "isoduration", "arrow") if m in sys.modules)
     real = sys.modules["rfc3987_syntax"]
     print(json.dumps({"seen": seen, "real": hasattr(real, "syntax_parser")}))
     """
@@ -210,6 +220,7 @@ def test_the_real_module_is_imported_on_the_first_check_of_its_format():
     assert info["seen"] == {
         "date": [], "email": [], "uri": ["rfc3986_validator"],
         "iri": ["lark", "rfc3986_validator", "rfc3987_syntax"],
+        "duration": ["arrow", "isoduration", "lark", "rfc3986_validator", "rfc3987_syntax"],
     }
     assert info["real"]
 
