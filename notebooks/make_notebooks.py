@@ -158,6 +158,22 @@ def _image_height(req) -> int | None:  # type: ignore[no-untyped-def]
     images = [p for p in received_parts(req) if p.kind == "image" and p.data]
     return Image.open(io.BytesIO(images[0].data)).height if images else None
 
+#: the invoice types of the extraction and batch API notebooks (each notebook shows its own)
+INVOICE_MODELS = '''class Line(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+    unit_price: float
+
+
+class Invoice(BaseModel):
+    number: str
+    vendor: str
+    date: date
+    currency: Literal["EUR", "USD", "GBP"]
+    lines: list[Line]
+    total: float
+'''
+
 BATCH_INVOICES = [
     "Invoice INV-2024-0101 from Acme Tools GmbH, 2024-03-05: 3 x cordless drill at 89.90 EUR. "
     "Total 269.70 EUR.",
@@ -364,27 +380,14 @@ Offline from `extraction.cassette.jsonl`.
 %load_ext structmagic
 %structured_config --cache cache --cassette extraction.cassette.jsonl --model gpt-4o-2024-08-06
 """),
-        code("""
+        code(f"""
 from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 
-class Line(BaseModel):
-    description: str
-    quantity: int = Field(ge=1)
-    unit_price: float
-
-
-class Invoice(BaseModel):
-    number: str
-    vendor: str
-    date: date
-    currency: Literal["EUR", "USD", "GBP"]
-    lines: list[Line]
-    total: float
-
+{INVOICE_MODELS}
 text = ("Invoice INV-2024-0042 from Acme Tools GmbH, dated 2024-03-05. 3 x cordless drill at "
         "89.90 EUR, 10 x drill bit set at 12.50 EUR. Total 394.70 EUR.")
 """),
@@ -738,20 +741,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 
-class Line(BaseModel):
-    description: str
-    quantity: int = Field(ge=1)
-    unit_price: float
-
-
-class Invoice(BaseModel):
-    number: str
-    vendor: str
-    date: date
-    currency: Literal["EUR", "USD", "GBP"]
-    lines: list[Line]
-    total: float
-
+{INVOICE_MODELS}
 
 invoices = pd.DataFrame({{"text": {BATCH_INVOICES!r}}},
                         index=["mail-01", "mail-02", "mail-03", "mail-04", "mail-05"])
