@@ -4,7 +4,8 @@
   model's :class:`~structmagic.Result` (a failed model keeps its error, the others their
   values), the fields where the valid answers disagree, and a side-by-side display;
 - :func:`compare_each` — a whole column to each model: a :class:`ColumnComparison` whose
-  ``frame`` has one column per field and model, named ``field@model`` (and ``error@model``),
+  ``frame`` has one column per field and model, named ``field@model`` (and ``error@model``,
+  ``row_error@model`` when the schema has a field called ``error``),
   and whose ``summary`` has one row per model: the share of valid answers, the mean latency
   (of answers from the server, not from a recording), the tokens and the cost.
 
@@ -264,15 +265,17 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
 def _column_frame(spec: Any, results: dict[str, list[Result]], index: Any) -> Any:
     import pandas as pd
 
+    from .columns import own_column
     from .scoring import field_kinds
 
     fields = list(field_kinds(spec.original))
+    error = own_column("error", fields)  # a field called "error" keeps its name
     n = len(next(iter(results.values()), []))
     columns: dict[str, list[Any]] = {}
     for label, rows in results.items():
         for name in fields:
             columns[f"{name}@{label}"] = [_field(r, name) for r in rows]
-        columns[f"error@{label}"] = [None if r.error is None else
+        columns[f"{error}@{label}"] = [None if r.error is None else
                                      f"{type(r.error).__name__}: {r.error}" for r in rows]
     return pd.DataFrame(columns, index=pd.Index(list(index)) if index is not None
                         else pd.RangeIndex(n), dtype="object")

@@ -6,8 +6,9 @@ NAME`` take each row's value when NAME is one of its fields (a column, or ``item
 the notebook variable NAME for every row. NAME gets a list of values,
 or — for a Series or DataFrame when pandas is installed — a DataFrame with one column per
 top-level field plus an ``error`` column and a ``cost`` column (USD per row; 0 for a row
-answered from the recording, NaN when unknown; ``cost_usd`` when the answers have a field
-called ``cost``), aligned with the input's index. With
+answered from the recording, NaN when unknown), aligned with the input's index; a field of
+the schema called ``error`` or ``cost`` keeps its name, and those columns are then
+``row_error`` / ``cost_usd``. With
 ``--max-cost``, rows the budget stopped have ``error`` "not run: budget". With
 ``--batch-api`` the rows go through the provider's batch API instead of parallel requests
 (:mod:`structmagic.batchapi.cell`); they are bound the same way.
@@ -15,7 +16,7 @@ called ``cost``), aligned with the input's index. With
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -44,13 +45,26 @@ def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
     return list(range(len(items))), [{"item": v} for v in items], "list"
 
 
-def results_frame(results: list[Any], index: list[Any]) -> Any:
-    """A DataFrame: one column per top-level field, plus ``error`` and ``cost``; aligned
-    with ``index``."""
+def results_frame(results: list[Any], index: list[Any],
+                  fields: Sequence[str] | None = None) -> Any:
+    """A DataFrame: one column per top-level field (``fields``, the schema's; by default the
+    answers' own keys), plus ``error`` and ``cost``, aligned with ``index``. A field named
+    ``error`` or ``cost`` keeps its name; structmagic's column is then ``row_error`` or
+    ``cost_usd`` (:mod:`structmagic.columns`)."""
     import pandas as pd
 
+    from .columns import own_column
     from .cost import NOT_RUN, NotRun
 
+    if fields is None:
+        seen: dict[str, None] = {}
+        for res in results:
+            if res.error is None:
+                keys = res.plain if isinstance(res.plain, dict) else ("value",)
+                seen.update(dict.fromkeys(map(str, keys)))
+        fields = list(seen)
+    error_col = own_column("error", fields)
+    cost_col = own_column("cost", [*fields, error_col])
     records: list[dict[str, Any]] = []
     costs: list[float] = []
     for res in results:
@@ -61,19 +75,20 @@ def results_frame(results: list[Any], index: list[Any]) -> Any:
             else:
                 rec["value"] = res.data
         if res.error is None:
-            rec["error"] = None
+            rec[error_col] = None
         elif isinstance(res.error, NotRun):
-            rec["error"] = NOT_RUN
+            rec[error_col] = NOT_RUN
         else:
-            rec["error"] = f"{type(res.error).__name__}: {res.error}"
+            rec[error_col] = f"{type(res.error).__name__}: {res.error}"
         records.append(rec)
         costs.append(float("nan") if res.cost is None else float(res.cost))
     frame = pd.DataFrame.from_records(records, index=pd.Index(index) if index else None)
-    cols = [c for c in frame.columns if c != "error"] + ["error"]
-    frame = frame[cols]
-    # a field of the answers called "cost" keeps its name; the money goes in "cost_usd"
-    frame["cost" if "cost" not in cols else "cost_usd"] = pd.Series(
-        costs, index=frame.index, dtype="float64")
+    # the schema's fields in its order (a column even when no row has a value), then any
+    # other key the answers have, then the error
+    cols = [*fields, *(c for c in frame.columns if c not in fields and c != error_col),
+            error_col]
+    frame = frame.reindex(columns=cols)
+    frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
     return frame
 
 
@@ -132,7 +147,9 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             bar.bar.bar_style = "warning"  # stopped at the budget: not every row ran
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
-        value = results_frame(results, index)
+        from .columns import top_fields
+
+        value = results_frame(results, index, top_fields(spec))
         if getattr(args, "expect", None) is not None and interrupted is None:
             scores = _scores(args, spec, source, {"": results})
             value.attrs["scores"] = scores

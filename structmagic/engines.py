@@ -18,8 +18,9 @@ threaded :func:`structmagic.batch` a cell uses::
 Calling it maps a pandas DataFrame (or Series) partition to a DataFrame with the same index
 and order: one column per top-level field of the schema (or one ``value`` column), then
 ``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
-``cost`` (USD; NaN when the price is unknown). A row that fails keeps its error and never
-fails the partition.
+``cost`` (USD; NaN when the price is unknown) — renamed ``row_error``, ``row_attempts``,
+``cost_usd`` ... when the schema has a field of that name, which keeps it
+(:meth:`Extractor.added`). A row that fails keeps its error and never fails the partition.
 
 What travels to the workers: the schema, the template and the options, as plain data. No
 HTTP client is made before the first call on a worker, and none is pickled. The key is not
@@ -41,7 +42,6 @@ appends are locked, so workers share one file).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import uuid
@@ -49,6 +49,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .batching import RateGate
+from .columns import own_column, top_fields
 from .errors import ConfigError
 from .result import Result
 
@@ -105,6 +106,11 @@ class Extractor:
         resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options too
         if isinstance(keep, str) or not all(isinstance(c, str) for c in keep):
             raise ConfigError("keep must be a list of column names.")
+        clash = [c for c in keep if c in top_fields(self._spec)]
+        if clash:
+            raise ConfigError(f"keep names {', '.join(map(repr, clash))}, which the schema "
+                              "also has as a field: the output would have two columns of that "
+                              "name. Keep it under another name (rename the input column).")
         self.schema = schema
         self.template = template
         self.keep = list(keep)
@@ -141,18 +147,21 @@ class Extractor:
 
     def fields(self) -> list[str]:
         """The columns of the schema's top-level fields (``["value"]`` for another root)."""
-        node = self._spec.original
-        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            from .schema.tree import resolve_ref
+        return top_fields(self._spec)
 
-            with contextlib.suppress(KeyError):
-                node = resolve_ref(node, node["$ref"])
-        props = node.get("properties") if isinstance(node, dict) else None
-        return list(props) if isinstance(props, dict) and props else ["value"]
+    def added(self) -> dict[str, str]:
+        """The columns added after the fields, by role (``error``, ``attempts``, the token
+        counts, ``cost``) -> their name: the role's own, unless a field or a kept column has
+        it (then ``row_error``, ``cost_usd``, ``row_<role>``: :mod:`structmagic.columns`)."""
+        taken = [*self.keep, *self.fields()]
+        names: dict[str, str] = {}
+        for role in EXTRA_COLUMNS:
+            names[role] = own_column(role, [*taken, *names.values()])
+        return names
 
     def columns(self) -> list[str]:
         """Every output column, in order."""
-        return [*self.keep, *self.fields(), *EXTRA_COLUMNS]
+        return [*self.keep, *self.fields(), *self.added().values()]
 
     def meta(self, like: Any = None) -> Any:
         """An empty DataFrame with the output's columns and dtypes (Dask's ``meta=``).
@@ -168,8 +177,10 @@ class Extractor:
             sample = getattr(like, "_meta", like)
             index = getattr(sample, "index", None)
             kept = {c: sample[c].dtype for c in self.keep if c in getattr(sample, "columns", ())}
-        frame = pd.DataFrame({c: pd.Series(dtype=(kept or {}).get(c, _dtype(c)))
-                              for c in self.columns()})
+        dtypes = {c: (kept or {}).get(c, "object") for c in self.keep}
+        dtypes.update(dict.fromkeys(self.fields(), "object"))
+        dtypes.update({name: _dtype(role) for role, name in self.added().items()})
+        frame = pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in self.columns()})
         if index is not None:
             frame.index = index[:0]
         return frame
@@ -181,7 +192,9 @@ class Extractor:
         kinds = self._field_types()
         parts = [f"`{name}` STRING" for name in self.keep]
         parts += [f"`{name}` {kinds[name]}" for name in self.fields()]
-        parts += ["`error` STRING", *(f"`{c}` BIGINT" for c in _COUNTS), "`cost` DOUBLE"]
+        added = self.added()
+        parts += [f"`{added['error']}` STRING", *(f"`{added[c]}` BIGINT" for c in _COUNTS),
+                  f"`{added['cost']}` DOUBLE"]
         return ", ".join(parts)
 
     def _field_types(self) -> dict[str, str]:
@@ -229,25 +242,28 @@ class Extractor:
                          gate=self._gate(), **self.options)
             for i, res in zip(todo, done, strict=True):
                 results[i] = res
-        frame = results_frame(results, index) if results else pd.DataFrame(
+        fields = self.fields()
+        added = self.added()
+        frame = results_frame(results, index, fields) if results else pd.DataFrame(
             {"error": []}, index=pd.Index(index))
+        error_col = own_column("error", fields)  # results_frame's name for it
         out = pd.DataFrame(index=frame.index)
         for name in self.keep:
             out[name] = list(partition[name])
-        for name in (*self.fields(), "error"):
-            column = frame[name] if name in frame.columns else pd.Series(
+        for name, source in [*((f, f) for f in fields), (added["error"], error_col)]:
+            column = frame[source] if source in frame.columns else pd.Series(
                 [None] * len(frame), index=frame.index)
             # Python values, with None (never NaN) where a row has none
             out[name] = pd.Series([None if _missing(v) else v for v in column],
                                   index=frame.index, dtype="object")
-        out["attempts"] = pd.Series([r.attempts for r in results], index=frame.index,
-                                    dtype="int64")
+        out[added["attempts"]] = pd.Series([r.attempts for r in results], index=frame.index,
+                                           dtype="int64")
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            out[key] = pd.Series([int(r.usage.get(key, 0)) for r in results],
-                                 index=frame.index, dtype="int64")
+            out[added[key]] = pd.Series([int(r.usage.get(key, 0)) for r in results],
+                                        index=frame.index, dtype="int64")
         # USD; NaN when the price (or a count) is unknown: never a made-up number
-        out["cost"] = pd.Series([float("nan") if r.cost is None else float(r.cost)
-                                 for r in results], index=frame.index, dtype="float64")
+        out[added["cost"]] = pd.Series([float("nan") if r.cost is None else float(r.cost)
+                                        for r in results], index=frame.index, dtype="float64")
         return out
 
     def spark_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
@@ -298,10 +314,11 @@ def _row_error(exc: Exception) -> ConfigError:
     return ConfigError(f"The template could not be filled for this row: {exc}")
 
 
-def _dtype(column: str) -> str:
-    if column in _COUNTS:
+def _dtype(role: str) -> str:
+    """The dtype of an added column, by its role."""
+    if role in _COUNTS:
         return "int64"
-    return "float64" if column == "cost" else "object"
+    return "float64" if role == "cost" else "object"
 
 
 def _missing(value: Any) -> bool:

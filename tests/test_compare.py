@@ -162,6 +162,18 @@ def test_compare_each_gives_field_at_model_columns_and_a_summary(server, setting
     assert summary.loc["exact", "valid"] == 1.0 and summary.loc["sloppy", "tokens"] == 45
 
 
+def test_a_field_called_error_keeps_its_column_in_compare_each(server, settings):
+    schema = {"type": "object", "properties": {"error": {"type": "string"}},
+              "required": ["error"], "additionalProperties": False}
+    server.responder = lambda req: (chat(None, refusal="no") if req.json["model"] == "m2"
+                                    else chat(json.dumps({"error": "E1"})))
+    frame = sm.compare_each(["a"], schema, "m1,m2").frame
+    assert list(frame.columns) == ["error@m1", "row_error@m1", "error@m2", "row_error@m2"]
+    assert frame.loc[0, "error@m1"] == "E1" and frame.loc[0, "row_error@m1"] is None
+    assert frame.loc[0, "error@m2"] is None
+    assert frame.loc[0, "row_error@m2"].startswith("RefusalError")
+
+
 def test_score_on_a_hand_computed_fixture():
     schema = {"type": "object", "properties": {
         "sentiment": {"enum": ["pos", "neg", "neu"]}, "title": {"type": "string"},

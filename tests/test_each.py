@@ -49,6 +49,44 @@ def test_results_frame_aligns_values_and_errors():
     assert pd.isna(frame.loc["x", "error"])
 
 
+def test_fields_named_like_the_added_columns_keep_their_values():
+    pd = pytest.importorskip("pandas")
+    from structmagic.errors import RefusalError
+
+    answer = {"error": "E42 paper jam", "cost": 19.5, "n": 1}
+    ok = Result(data=answer, plain=answer)
+    ok.cost = 0.002
+    bad = Result(error=RefusalError("no"))
+    frame = results_frame([ok, bad], ["x", "y"], ["n", "error", "cost"])
+    assert list(frame.columns) == ["n", "error", "cost", "row_error", "cost_usd"]
+    assert frame.loc["x", "error"] == "E42 paper jam" and frame.loc["x", "cost"] == 19.5
+    assert frame.loc["x", "cost_usd"] == 0.002 and pd.isna(frame.loc["x", "row_error"])
+    assert frame.loc["y", "row_error"].startswith("RefusalError")
+    assert pd.isna(frame.loc["y", "error"]) and pd.isna(frame.loc["y", "cost_usd"])
+    # the schema's fields are columns even when every row failed
+    frame = results_frame([bad], ["y"], ["n", "label"])
+    assert list(frame.columns) == ["n", "label", "error", "cost"]
+
+
+def test_each_binds_a_field_called_error_beside_its_own_error_column(ip, server, settings):
+    pytest.importorskip("pandas")
+    import pandas as pd
+
+    schema = {"type": "object", "properties": {"error": {"type": "string"}},
+              "required": ["error"], "additionalProperties": False}
+    server.responder = lambda req: (
+        chat(None, refusal="no") if "failed: b" in json.dumps(req.json)
+        else chat(json.dumps({"error": "jam"})))
+    ip.user_ns.update(schema=schema, logs=pd.Series(["a", "b"], index=["p", "q"]))
+    res = ip.run_cell("%%structured schema --each logs -o out --quiet\nWhat failed: {item}",
+                      store_history=False)
+    assert res.success
+    out = ip.user_ns["out"]
+    assert list(out.columns) == ["error", "row_error", "cost"]
+    assert out.loc["p", "error"] == "jam" and pd.isna(out.loc["p", "row_error"])
+    assert out.loc["q", "row_error"].startswith("RefusalError")
+
+
 def test_each_over_list(ip, server, settings):
     server.responder = Faults(always={1: chat(None, refusal="no")})
     ip.user_ns.update(schema=SCHEMA, texts=["a", "b", "c"])

@@ -162,6 +162,30 @@ def test_kept_columns_come_first(server, settings):
         Extractor(SCHEMA, TEMPLATE, keep=["nope"])(frame)
 
 
+def test_fields_named_like_the_added_columns_keep_their_values(server, settings):
+    schema = {"type": "object",
+              "properties": {"error": {"type": "string"}, "attempts": {"type": "integer"},
+                             "cost": {"type": "number"}},
+              "required": ["error", "attempts", "cost"], "additionalProperties": False}
+    server.responder = lambda req: chat(json.dumps({"error": "E7", "attempts": 3,
+                                                    "cost": 9.5}), usage=(3, 4))
+    ex = Extractor(schema, TEMPLATE, prices={"test-model": (1.0, 2.0)})
+    out = ex(_frame(2))
+    assert list(out.columns) == ["error", "attempts", "cost", "row_error", "row_attempts",
+                                 "prompt_tokens", "completion_tokens", "total_tokens",
+                                 "cost_usd"]
+    assert list(out["error"]) == ["E7", "E7"] and list(out["attempts"]) == [3, 3]
+    assert list(out["cost"]) == [9.5, 9.5] and list(out["row_error"]) == [None, None]
+    assert list(out["row_attempts"]) == [1, 1]
+    assert list(out["cost_usd"]) == pytest.approx([11e-6] * 2)
+    assert dict(ex.meta().dtypes) == {**dict(out.dtypes), "attempts": "object",
+                                      "cost": "object"}  # fields: Python values
+    assert "`row_error` STRING, `row_attempts` BIGINT" in ex.spark_schema()
+    assert ex.spark_schema().endswith("`cost_usd` DOUBLE")
+    with pytest.raises(sm.ConfigError, match="also has as a field"):
+        Extractor(SCHEMA, TEMPLATE, keep=["name"])
+
+
 def test_a_series_and_the_spark_shapes(server, settings):
     server.responder = lambda req: chat(json.dumps({"name": "x", "size": 1, "tags": ["t"]}))
     ex = Extractor(SCHEMA, "Row 1: {item}")
