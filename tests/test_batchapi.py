@@ -767,6 +767,22 @@ def test_magic_binds_the_dataframe_with_an_error_column(ip, fake, server, capfd)
     assert "submitted batch job" in printed and "3 rows: 2 ok, 1 errored" in printed
 
 
+def test_magic_max_cost_refuses_a_job_that_may_pass_it_and_binds_nothing(ip, fake, server):
+    pd = pytest.importorskip("pandas")
+    use(server, "openai", prices={"test-model": (2.0, 10.0)})
+    fake.usage = (1000, 200)
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame({"t": items(3)}), out="earlier")
+    cell = "%%structured schema --each df -o out --batch-api --max-tokens 1000 --max-cost {}\n{{t}}"
+    res = ip.run_cell(cell.format("0.01"), store_history=False)
+    assert not res.success and "not submitted" in str(res.error_in_exec)
+    assert ip.user_ns["out"] == "earlier" and creates(fake) == 0
+    res = ip.run_cell(cell.format("1"), store_history=False)
+    assert res.success, res.error_in_exec
+    out = ip.user_ns["out"]
+    assert list(out["n"]) == [0, 1, 2] and creates(fake) == 1
+    assert list(out["cost"]) == pytest.approx([(1000 * 2.0 + 200 * 10.0) / 1e6 * 0.5] * 3)
+
+
 def test_magic_no_wait_returns_the_job_and_a_rerun_collects(ip, fake, server, capfd):
     use(server, "openai")
     ip.user_ns.update(schema=SCHEMA, texts=items(3))
