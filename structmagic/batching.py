@@ -168,6 +168,11 @@ class RateGate:
         """Close the gate: every later :meth:`before_request` raises :class:`Interrupted`."""
         self._stopped = True
 
+    @property
+    def stopped(self) -> bool:
+        """Whether an interrupted batch has closed this gate (it stays closed)."""
+        return self._stopped
+
     def before_request(self) -> None:
         """Block until this worker may send (called before every HTTP attempt).
 
@@ -282,6 +287,9 @@ def batch(
     elif max_requests_per_minute is not None or max_tokens_per_minute is not None:
         raise ConfigError("Give either a gate or per-minute limits, not both: the gate "
                           "carries its own limits.")
+    elif gate.stopped:
+        raise ConfigError("This gate was closed by an interrupted batch and lets nothing "
+                          "through: give a new RateGate.")
     budget = None
     if max_cost is not None:
         from .cost.budget import Budget, ItemEstimator

@@ -284,7 +284,7 @@ class Extractor:
         """This worker's gate: the job's per-minute budgets split across ``workers``."""
         with _gates_lock:
             gate = _gates.get(self._token)
-            if gate is None:
+            if gate is None or gate.stopped:  # a new one after an interrupted partition
                 share = self.workers
                 gate = RateGate(
                     max_requests_per_minute=None if self.max_requests_per_minute is None

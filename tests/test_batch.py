@@ -99,6 +99,15 @@ def test_shared_backoff_pauses_every_worker():
     assert clock[0] - start == pytest.approx(1.0, abs=0.01)  # 2 gaps of 0.5 s
 
 
+def test_a_gate_closed_by_an_interrupt_is_refused_before_any_request(server, settings):
+    gate = RateGate()
+    gate.stop()
+    assert gate.stopped
+    with pytest.raises(sm.ConfigError, match="closed by an interrupted batch"):
+        sm.batch(["item 0"], SCHEMA, gate=gate)
+    assert server.requests == []
+
+
 def test_429_slows_the_whole_batch(server, settings):
     calls = []
     lock = threading.Lock()

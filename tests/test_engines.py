@@ -186,6 +186,14 @@ def test_fields_named_like_the_added_columns_keep_their_values(server, settings)
         Extractor(SCHEMA, TEMPLATE, keep=["name"])
 
 
+def test_an_interrupted_partition_does_not_leave_the_extractor_closed(server, settings):
+    server.responder = _answer
+    ex = Extractor(SCHEMA, TEMPLATE)
+    ex._gate().stop()  # what an interrupt in a partition does to this worker's gate
+    out = ex(_frame(2))
+    assert list(out["name"]) == ["n0", "n1"] and list(out["error"]) == [None, None]
+
+
 def test_a_series_and_the_spark_shapes(server, settings):
     server.responder = lambda req: chat(json.dumps({"name": "x", "size": 1, "tags": ["t"]}))
     ex = Extractor(SCHEMA, "Row 1: {item}")
