@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -178,6 +179,7 @@ class StructuredMagics(Magics):
         }
         from .config import _coerce, normalize_base_url
 
+        # every option checked before any is set: a bad one changes nothing
         for name, value in updates.items():
             if value is None:
                 continue
@@ -189,10 +191,16 @@ class StructuredMagics(Magics):
                     _coerce(name, value)
             except Exception as exc:  # a ConfigError: the user's own mistake
                 raise UsageError(str(exc)) from None
-            setattr(self, name, value)
+        prices = _new_prices(args.price or ())
+        for name, value in updates.items():
+            if value is not None:
+                setattr(self, name, value)
         changed = [name for name, value in updates.items() if value is not None]
-        for spec in args.price or ():
-            changed.append(_set_price(spec))
+        if prices is not None:
+            from .config import configure
+
+            configure(prices=prices or None)
+            changed += [f"price of {model}" for model in _price_models(args.price)]
         if args.key:
             _prompt_key(self.shell, "API key")
             changed.append("api_key")
@@ -588,26 +596,33 @@ def _check_priced(settings: Any) -> None:
                          f"{unknown_price_hint(settings.model)}.")
 
 
-def _set_price(spec: str) -> str:
-    """``%structured_config --price MODEL=IN,OUT[,CACHED]`` (``MODEL=`` removes it)."""
-    from .config import configure, configured
+def _new_prices(specs: Sequence[str]) -> dict[str, Any] | None:
+    """Your prices after ``%structured_config --price MODEL=IN,OUT[,CACHED]`` (``MODEL=``
+    removes one), or None when no ``--price`` was given; a UsageError for a bad one."""
+    if not specs:
+        return None
+    from .config import configured
     from .cost.prices import parse_price
 
-    model, sep, rates = spec.rpartition("=")
-    model = model.strip()
-    if not sep or not model:
-        raise UsageError(f"--price needs MODEL=INPUT,OUTPUT (USD per million tokens), not "
-                         f"{spec!r}.")
     prices = dict(configured().get("prices") or {})
-    if not rates.strip():
-        prices.pop(model, None)
-    else:
+    for spec in specs:
+        model, sep, rates = spec.rpartition("=")
+        model = model.strip()
+        if not sep or not model:
+            raise UsageError(f"--price needs MODEL=INPUT,OUTPUT (USD per million tokens), "
+                             f"not {spec!r}.")
+        if not rates.strip():
+            prices.pop(model, None)
+            continue
         try:
             prices[model] = parse_price(model, rates)
         except ValueError as exc:
             raise UsageError(f"--price {spec}: {exc}.") from None
-    configure(prices=prices or None)
-    return f"price of {model}"
+    return prices
+
+
+def _price_models(specs: Sequence[str]) -> list[str]:
+    return [spec.rpartition("=")[0].strip() for spec in specs]
 
 
 _KEY_REFUSED = (

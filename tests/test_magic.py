@@ -130,6 +130,21 @@ def test_structured_config_sets_and_config_magic_works(ip, server, settings, cap
     assert run(ip, "%structured_config --base-url ftp://nope").error_in_exec is not None
 
 
+def test_structured_config_sets_nothing_when_one_option_is_bad(ip, server, settings):
+    from structmagic.config import resolve
+    from structmagic.cost import price_for
+
+    before = resolve().model
+    for line in ("--model other-model --timeout -5", "--model other-model --price m=a,b",
+                 "--price fine=1,2 --retries -1"):
+        res = run(ip, f"%structured_config {line}")
+        assert isinstance(res.error_in_exec, UsageError), line
+        assert resolve().model == before and price_for("openai", "fine") is None, line
+    assert run(ip, "%structured_config --model other-model --price fine=1,2").success
+    assert resolve().model == "other-model" and price_for("openai", "fine").input == 1
+    sm.configure(prices=None)
+
+
 def test_help_lists_options(ip):
     from structmagic.magic import StructuredMagics
 
