@@ -76,28 +76,27 @@ def structured(
     """
     media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
     try:
-        result = guarded(_structured, prompt, schema, {**options, "model": model,
-                                                       "system": system}, media,
-                         stream=bool(stream or on_partial is not None), on_partial=on_partial,
-                         steps_field=steps_field, observer=observer)
-        from .render import field_labels
-        from .schema import load_schema
-
-        result.labels = field_labels(load_schema(schema).original, labels)
-        return result
+        return guarded(_structured, prompt, schema, {**options, "model": model,
+                                                     "system": system}, media, labels,
+                       stream=bool(stream or on_partial is not None), on_partial=on_partial,
+                       steps_field=steps_field, observer=observer)
     except KeyboardInterrupt:
         raise interrupted() from None
 
 
 def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
-                **kw: Any) -> Result:
+                labels: Mapping[str, str] | None, **kw: Any) -> Result:
     from .config import resolve
+    from .render import field_labels
     from .schema import load_schema
 
     settings = resolve(options)
     spec = load_schema(schema)
-    _check_prompt(prompt, settings.system)
-    return run(prompt, spec, settings, parts=media.parts(settings, thumbnails=True), **kw)
+    shown = field_labels(spec.original, labels)  # checked before anything is sent
+    _check_prompt(prompt, settings.system)  # before images are fetched (run checks it too)
+    result = run(prompt, spec, settings, parts=media.parts(settings, thumbnails=True), **kw)
+    result.labels = shown
+    return result
 
 
 class Media:
@@ -110,9 +109,6 @@ class Media:
         self.detail = detail
         self.inline = bool(inline)
         self.downscale = bool(downscale)
-
-    def __bool__(self) -> bool:
-        return self.images is not None or self.files is not None
 
     def parts(self, settings: Settings, *, images: Any = None, files: Any = None,
               thumbnails: bool = False) -> tuple[Part, ...]:

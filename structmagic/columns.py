@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["RENAMED", "own_column", "top_fields"]
+__all__ = ["RENAMED", "own_column", "top_fields", "top_properties"]
 
 #: the name an added column takes when a field already has its own
 RENAMED = {"error": "row_error", "cost": "cost_usd"}
@@ -31,8 +31,9 @@ def own_column(name: str, taken: Collection[str]) -> str:
     return alt
 
 
-def top_fields(spec: Any) -> list[str]:
-    """The columns of a schema's top-level fields (``["value"]`` for another root)."""
+def top_properties(spec: Any) -> dict[str, Any]:
+    """The schema's top-level fields and their sub-schemas (a root ``$ref`` followed);
+    ``{"value": root}`` when the root is not an object with ``properties``."""
     node = spec.original
     if isinstance(node, dict) and isinstance(node.get("$ref"), str):
         from .schema.tree import resolve_ref
@@ -40,4 +41,9 @@ def top_fields(spec: Any) -> list[str]:
         with contextlib.suppress(KeyError):
             node = resolve_ref(node, node["$ref"])
     props = node.get("properties") if isinstance(node, dict) else None
-    return list(props) if isinstance(props, dict) and props else ["value"]
+    return dict(props) if isinstance(props, dict) else {"value": node}
+
+
+def top_fields(spec: Any) -> list[str]:
+    """The columns of a schema's top-level fields (``["value"]`` for another root)."""
+    return list(top_properties(spec))

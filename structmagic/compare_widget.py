@@ -74,11 +74,8 @@ class ComparisonWidget:
         for column in self.columns.values():
             column.start()
 
-    def observer(self, label: str) -> StructuredWidget:
-        """The column that follows model ``label``'s stream."""
-        return self.columns[label]
-
     def observers(self) -> dict[str, StructuredWidget]:
+        """Each model's column, which follows its stream, by the model's label."""
         return dict(self.columns)
 
     def finish(self, comparison: Any) -> None:

@@ -64,13 +64,18 @@ def parse_targets(models: str | Sequence[str]) -> list[Target]:
     return targets
 
 
-def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
-    from .config import resolve
-
+def _options_for(target: Target, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with the target's model (and provider, when it names one)."""
     given = {**options, "model": target.model}
     if target.provider is not None:
         given["provider"] = target.provider
-    return resolve(given)
+    return given
+
+
+def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
+    from .config import resolve
+
+    return resolve(_options_for(target, options))
 
 
 # --- one prompt ---------------------------------------------------------------------------------
@@ -145,37 +150,50 @@ def _canon(value: Any) -> str:
 
 def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bool = False,
             observers: Mapping[str, Any] | None = None, steps_field: str | None = None,
-            labels: Mapping[str, str] | None = None, **options: Any) -> Comparison:
+            labels: Mapping[str, str] | None = None, images: Any = None, files: Any = None,
+            detail: str | None = None, inline: bool = False, downscale: bool = True,
+            **options: Any) -> Comparison:
     """Ask every model of ``models`` the same ``prompt`` at once (see the module doc).
 
-    ``options`` are those of :func:`structmagic.structured`, for every model;
-    ``observers`` maps a model's label to the widget that follows its stream.
-    Bad options or model names raise before any request; a model that fails keeps its
-    error in the comparison.
+    ``options`` are those of :func:`structmagic.structured`, for every model, and so are
+    ``images``, ``files``, ``detail``, ``inline`` and ``downscale`` (each model gets them
+    in its own provider's format; one whose provider cannot take them fails alone, with an
+    :class:`~structmagic.InputError`). ``observers`` maps a model's label to the widget that
+    follows its stream. Bad options, labels or model names raise before any request; a
+    model that fails keeps its error in the comparison.
     """
-    from .api import guarded, run
+    from .api import Media, guarded, run
     from .batching import RateGate
     from .render import field_labels
     from .schema import load_schema
 
-    targets = parse_targets(models)
-    spec = load_schema(schema)
-    settings = {t.label: _settings_for(t, options) for t in targets}
+    def setup() -> tuple[list[Target], Any, dict[str, Any], dict[str, str]]:
+        targets = parse_targets(models)
+        spec = load_schema(schema)
+        settings = {t.label: _settings_for(t, options) for t in targets}
+        return targets, spec, settings, field_labels(spec.original, labels)
+
+    targets, spec, settings, shown = guarded(setup)
+    media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
     gate = RateGate()
     observers = observers or {}
 
+    def ask(target: Target) -> Result:
+        given = settings[target.label]
+        return run(prompt, spec, given, stream=stream, observer=observers.get(target.label),
+                   steps_field=steps_field, gate=gate,
+                   parts=media.parts(given, thumbnails=True))
+
     def one(target: Target) -> Result:
         try:
-            return guarded(run, prompt, spec, settings[target.label], stream=stream,
-                           observer=observers.get(target.label), steps_field=steps_field,
-                           gate=gate)
+            return guarded(ask, target)
         except StructuredError as exc:
             return Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
                           model=target.model, provider=settings[target.label].provider)
 
     results = _run_all(targets, one, gate)
     return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
-                      steps_field=steps_field, labels=field_labels(spec.original, labels))
+                      steps_field=steps_field, labels=shown)
 
 
 def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any
@@ -226,21 +244,33 @@ class ColumnComparison:
 def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str], *,
                  index: Sequence[Any] | None = None, concurrency: int = 16,
                  on_progress: Callable[[str, Any], None] | None = None,
+                 images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
+                 detail: str | None = None, inline: bool = False, downscale: bool = True,
                  **options: Any) -> ColumnComparison:
     """Run :func:`structmagic.batch` of ``prompts`` on every model at once.
 
     ``concurrency`` is per model. ``on_progress(model, progress)`` follows each model's
-    batch. The frame's columns are grouped by model, in the order given: each field as
-    ``field@model``, then ``error@model``; its index is ``index`` (or 0..n-1).
+    batch. ``images`` / ``files`` are per row, as for :func:`structmagic.batch`. The
+    frame's columns are grouped by model, in the order given: each field as ``field@model``,
+    then ``error@model``; its index is ``index`` (or 0..n-1). ``max_cost`` is refused (it
+    caps one batch: cap each model's own :func:`structmagic.batch` instead).
     """
+    from .api import guarded
     from .batching import RateGate, batch
     from .schema import load_schema
 
-    targets = parse_targets(models)
-    spec = load_schema(schema)
+    if "max_cost" in options:
+        from .errors import ConfigError
+
+        raise ConfigError("max_cost caps one batch; compare_each runs one per model. Run "
+                          "structmagic.batch with max_cost for each model instead.")
+    targets = guarded(parse_targets, models)
+    spec = guarded(load_schema, schema)
     for t in targets:  # bad options fail before any request
-        _settings_for(t, options)
+        guarded(_settings_for, t, options)
     items = list(prompts)
+    media: dict[str, Any] = {"images": images, "files": files, "detail": detail,
+                             "inline": inline, "downscale": downscale}
     gates = {t.label: RateGate() for t in targets}
 
     class _Gates:
@@ -249,12 +279,9 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
                 g.stop()
 
     def one(target: Target) -> list[Result]:
-        given = {**options, "model": target.model}
-        if target.provider is not None:
-            given["provider"] = target.provider
         report = None if on_progress is None else (lambda p: on_progress(target.label, p))
         return batch(items, spec, concurrency=concurrency, gate=gates[target.label],
-                     on_progress=report, **given)
+                     on_progress=report, **media, **_options_for(target, options))
 
     results = _run_all(targets, one, _Gates())
     ordered = {t.label: results[t.label] for t in targets}

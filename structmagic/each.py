@@ -46,11 +46,13 @@ def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
 
 
 def results_frame(results: list[Any], index: list[Any],
-                  fields: Sequence[str] | None = None) -> Any:
+                  fields: Sequence[str] | None = None, *, typed: bool = True) -> Any:
     """A DataFrame: one column per top-level field (``fields``, the schema's; by default the
     answers' own keys), plus ``error`` and ``cost``, aligned with ``index``. A field named
     ``error`` or ``cost`` keeps its name; structmagic's column is then ``row_error`` or
-    ``cost_usd`` (:mod:`structmagic.columns`)."""
+    ``cost_usd`` (:mod:`structmagic.columns`). An answer that is not an object goes in a
+    ``value`` column: the typed value (a Pydantic model ...), or with ``typed=False`` the
+    plain JSON value."""
     import pandas as pd
 
     from .columns import own_column
@@ -73,7 +75,7 @@ def results_frame(results: list[Any], index: list[Any],
             if isinstance(res.plain, dict):
                 rec.update(res.plain)
             else:
-                rec["value"] = res.data
+                rec["value"] = res.data if typed else res.plain
         if res.error is None:
             rec[error_col] = None
         elif isinstance(res.error, NotRun):
@@ -105,19 +107,21 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     """Run the cell over every row of ``source``; bind or return the values."""
     if args.engine is not None:
         return _run_on_engine(magics, args, spec, body, options, source)
-    if getattr(args, "compare", None) is not None:
-        return _run_compare(magics, args, spec, body, options, source)
     from .batching import BatchInterrupted, BatchProgress, batch
     from .kernel import has_kernel
     from .progress import BatchBar
 
     index, rows, kind = collect_rows(source)
     prompts = _prompts(magics, args, body, index, rows)
+    if getattr(args, "expect", None) is not None:
+        _expected(args, spec, source)  # a bad column fails before any request
     ns = magics.shell.user_ns
     for flag, names in (("images", args.image), ("files", args.file)):
         if names:
             options[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
                              for i, row in zip(index, rows, strict=True)]
+    if getattr(args, "compare", None) is not None:
+        return _run_compare(magics, args, spec, options, source, index, prompts)
     outcome = None
     if getattr(args, "batch_api", None):
         from .batchapi.cell import via_batch_api
@@ -150,15 +154,16 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         from .columns import top_fields
 
         value = results_frame(results, index, top_fields(spec))
-        if getattr(args, "expect", None) is not None and interrupted is None:
-            scores = _scores(args, spec, source, {"": results})
-            value.attrs["scores"] = scores
-            if not args.quiet:
-                _show_scores(scores)
     else:
         value = [r.data for r in results]
     if args.out is not None:
-        magics.shell.user_ns[args.out] = value
+        magics.shell.user_ns[args.out] = value  # bound before scoring: paid for already
+    if kind in ("DataFrame", "Series") and getattr(args, "expect", None) is not None and (
+            interrupted is None and _has_pandas()):
+        scores = _scores(args, spec, source, {"": results})
+        value.attrs["scores"] = scores
+        if not args.quiet:
+            _show_scores(scores)
     if bar.box is None and not args.quiet and outcome is None:
         print(bar.text)
     if interrupted is not None:
@@ -228,8 +233,8 @@ def _show_scores(scores: Any) -> None:
     display(scores)
 
 
-def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
-                 source: Any) -> Any:
+def _run_compare(magics: Any, args: Any, spec: Any, options: dict[str, Any], source: Any,
+                 index: list[Any], prompts: list[str]) -> Any:
     """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
     columns, its per-model summary (and scores with ``--expect``) shown and kept in
     ``frame.attrs``."""
@@ -246,10 +251,6 @@ def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str
         targets = parse_targets(args.compare)
     except StructuredError as exc:
         raise UsageError(f"--compare: {exc}") from None
-    index, rows, _ = collect_rows(source)
-    prompts = _prompts(magics, args, body, index, rows)
-    if args.expect is not None:
-        _expected(args, spec, source)  # a bad column fails before any request
     live = not args.quiet and has_kernel(magics.shell)
     bars = {t.label: BatchBar(len(prompts), title=f"{spec.name} · {t.label}", live=live)
             for t in targets}
@@ -259,15 +260,13 @@ def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str
                          concurrency=args.concurrency or 16,
                          on_progress=lambda label, p: bars[label].update(p), **options)
     for label, results in table.results.items():
-        final = BatchProgress(total=len(results))
-        final.done = sum(1 for r in results if r.error is None)
-        final.failed = len(results) - final.done
-        final.tokens = sum(r.usage.get("total_tokens", 0) for r in results)
-        bars[label].update(final, final=True)
+        bars[label].update(BatchProgress.of(results), final=True)
         if bars[label].box is None and not args.quiet:
             print(bars[label].text)
     frame = table.frame
     frame.attrs["summary"] = table.summary
+    if args.out is not None:
+        magics.shell.user_ns[args.out] = frame  # bound before scoring: paid for already
     if args.expect is not None:
         frame.attrs["scores"] = _scores(args, spec, source, table.results)
     if not args.quiet:
@@ -276,10 +275,7 @@ def _run_compare(magics: Any, args: Any, spec: Any, body: str, options: dict[str
         display(table.summary)
         if args.expect is not None:
             display(frame.attrs["scores"])
-    if args.out is not None:
-        magics.shell.user_ns[args.out] = frame
-        return None
-    return frame
+    return None if args.out is not None else frame
 
 
 def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],

@@ -49,7 +49,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .batching import RateGate
-from .columns import own_column, top_fields
+from .columns import own_column, top_fields, top_properties
 from .errors import ConfigError
 from .result import Result
 
@@ -200,11 +200,8 @@ class Extractor:
     def _field_types(self) -> dict[str, str]:
         spark = {"string": "STRING", "integer": "BIGINT", "number": "DOUBLE",
                  "boolean": "BOOLEAN"}
-        original = self._spec.original
-        props = original.get("properties", {}) if isinstance(original, dict) else {}
         out: dict[str, str] = {}
-        for name in self.fields():
-            sub = props.get(name) if isinstance(props, dict) else None
+        for name, sub in top_properties(self._spec).items():
             typ = sub.get("type") if isinstance(sub, dict) else None
             if isinstance(typ, list):
                 rest = [t for t in typ if t != "null"]
@@ -244,7 +241,7 @@ class Extractor:
                 results[i] = res
         fields = self.fields()
         added = self.added()
-        frame = results_frame(results, index, fields) if results else pd.DataFrame(
+        frame = results_frame(results, index, fields, typed=False) if results else pd.DataFrame(
             {"error": []}, index=pd.Index(index))
         error_col = own_column("error", fields)  # results_frame's name for it
         out = pd.DataFrame(index=frame.index)
@@ -277,7 +274,8 @@ class Extractor:
             for name in self.fields():
                 if kinds[name] == "STRING":
                     out[name] = [v if v is None or isinstance(v, str) else
-                                 json.dumps(v, ensure_ascii=False) for v in out[name]]
+                                 json.dumps(v, ensure_ascii=False, default=str)
+                                 for v in out[name]]
             yield out.reset_index(drop=True)
 
     def _gate(self) -> RateGate:

@@ -38,6 +38,7 @@ history keeps every line.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -253,9 +254,11 @@ class StructuredMagics(Magics):
     @argument("--image", metavar="VAR", action="append",
               help="An image to send with the prompt (repeatable): a PIL image, a path, bytes, "
                    "a URL, a data URL, an IPython Image or a matplotlib figure. With --each, a "
-                   "column (or item) gives each row's image.")
+                   "column (or item) gives each row's image; with --compare, every model gets "
+                   "it (not with --engine).")
     @argument("--file", metavar="VAR", action="append",
-              help="A document to send with the prompt (repeatable): a PDF path or bytes.")
+              help="A document to send with the prompt (repeatable): a PDF as a path, bytes, "
+                   "a URL or a data URL; with --each, a column works as for --image.")
     @argument("--inline", action="store_true",
               help="Fetch image and file URLs here and send their bytes (for servers that "
                    "cannot reach them); by default a URL is sent as a URL.")
@@ -366,24 +369,10 @@ class StructuredMagics(Magics):
             settings = resolve(options)
         except StructuredError as exc:
             raise UsageError(str(exc)) from None
+        _check_combinations(args)
         if args.estimate:
             return self._estimate(args, spec, body, options, settings)
         self._ensure_key(settings)
-
-        if (args.engine or args.compute) and args.each is None:
-            raise UsageError("--engine and --compute go with --each VAR.")
-        if args.compare is not None and args.model is not None:
-            raise UsageError("Give the models with --compare (MODEL,MODEL...), not --model.")
-        if (args.expect is not None or args.tol is not None) and args.each is None:
-            raise UsageError("--expect and --tol go with --each VAR.")
-        if args.tol is not None and args.expect is None:
-            raise UsageError("--tol goes with --expect.")
-        if args.batch_api and (args.engine or args.compare):
-            raise UsageError("--batch-api cannot be combined with --engine or --compare.")
-        if args.engine and (args.compare or args.expect):
-            raise UsageError("--engine cannot be combined with --compare or --expect.")
-        if args.compute and not args.engine:
-            raise UsageError("--compute goes with --engine.")
         media = {"detail": args.detail, "inline": args.inline or None,
                  "downscale": False if args.no_downscale else None}
         media = {k: v for k, v in media.items() if v is not None}
@@ -411,7 +400,7 @@ class StructuredMagics(Magics):
         stream = self.stream and not args.no_stream
         show = not args.quiet
         if args.compare is not None:
-            return self._compare(args, spec, body, options, labels, stream, show)
+            return self._compare(args, spec, body, {**options, **media}, labels, stream, show)
         widget = handle = None
         if show and has_kernel(self.shell):
             from .widget import StructuredWidget
@@ -576,14 +565,42 @@ def _check_cost_options(args: Any) -> None:
     if args.sample is not None and args.sample < 1:
         raise UsageError("--sample needs at least 1 row.")
     if args.max_cost is not None:
-        import math
-
         if not math.isfinite(args.max_cost) or args.max_cost < 0:
             raise UsageError("--max-cost must be a number of USD >= 0.")
         if args.each is None:
             raise UsageError("--max-cost caps a column: use it with --each VAR.")
         if args.estimate:
             raise UsageError("--max-cost caps a run; --estimate sends nothing to cap.")
+
+
+def _check_combinations(args: Any) -> None:
+    """Options that do not go together, as UsageErrors (before anything is sent)."""
+    if (args.engine or args.compute) and args.each is None:
+        raise UsageError("--engine and --compute go with --each VAR.")
+    if args.compare is not None and args.model is not None:
+        raise UsageError("Give the models with --compare (MODEL,MODEL...), not --model.")
+    if (args.expect is not None or args.tol is not None) and args.each is None:
+        raise UsageError("--expect and --tol go with --each VAR.")
+    if args.tol is not None and args.expect is None:
+        raise UsageError("--tol goes with --expect.")
+    if args.tol is not None and not (math.isfinite(args.tol) and args.tol >= 0):
+        raise UsageError("--tol must be a number >= 0.")
+    if args.batch_api and (args.engine or args.compare):
+        raise UsageError("--batch-api cannot be combined with --engine or --compare.")
+    if args.engine and (args.compare or args.expect):
+        raise UsageError("--engine cannot be combined with --compare or --expect.")
+    if args.compute and not args.engine:
+        raise UsageError("--compute goes with --engine.")
+    if args.engine and (args.image or args.file or args.detail or args.inline
+                        or args.no_downscale):
+        raise UsageError("--engine takes text rows only: --image, --file, --detail, --inline "
+                         "and --no-downscale are not sent to the workers.")
+    if args.max_cost is not None and (args.engine or args.compare):
+        raise UsageError("--max-cost caps one column on one model: it cannot be combined with "
+                         "--engine or --compare.")
+    if args.estimate and (args.engine or args.compare):
+        raise UsageError("--estimate prices one model in this kernel: run it without "
+                         "--engine, and once per model instead of --compare.")
 
 
 def _check_priced(settings: Any) -> None:

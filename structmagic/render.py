@@ -230,7 +230,13 @@ def schema_titles(schema: Any) -> dict[str, str]:
 
 
 def field_labels(schema: Any = None, labels: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The labels to show: the schema's titles, overridden by ``labels`` (``--label``)."""
+    """The labels to show: the schema's titles, overridden by ``labels`` (``--label``);
+    a :class:`~structmagic.ConfigError` when ``labels`` is not a mapping."""
+    if labels is not None and not isinstance(labels, Mapping):
+        from .errors import ConfigError
+
+        raise ConfigError(f"labels must map field names to the text shown, such as "
+                          f"{{'final_answer': 'Answer'}}; not a {type(labels).__name__}.")
     merged = schema_titles(schema)
     merged.update({str(k): str(v) for k, v in (labels or {}).items()})
     return merged

@@ -7,6 +7,7 @@ import json
 import threading
 
 import pytest
+from IPython.core.error import UsageError
 
 import structmagic as sm
 from structmagic.comparison import Target, parse_targets
@@ -121,11 +122,45 @@ def test_the_magic_fails_when_every_model_fails_and_binds_nothing(ip, server, se
     ("--compare a,b --model c", "not --model"),
     ("--compare a", "at least two"),
     ("--expect label", "go with --each"),
+    ("--each rows --compare a,b --max-cost 1", "cannot be combined with --engine or --compare"),
+    ("--each rows --compare a,b --estimate", "once per model instead of --compare"),
+    ("--each rows --expect label --tol -1", "--tol must be a number >= 0"),
+    ("--each rows --engine dask --image pic", "--engine takes text rows only"),
 ])
 def test_compare_usage_errors(ip, server, settings, line, message):
-    ip.user_ns["schema"] = SCHEMA
+    ip.user_ns.update(schema=SCHEMA, rows=["a"], pic=b"")
     res = ip.run_cell(f"%%structured schema -o x {line}\nq", store_history=False)
     assert message in str(res.error_in_exec)
+    assert server.requests == []
+
+
+def test_every_model_gets_the_image_in_its_own_format(ip, server, settings):
+    from fake_media import received_parts
+    from media_helpers import png
+
+    def answer(req):
+        if "messages" in req.json and req.json.get("model") == "m1":
+            return chat(json.dumps(ANSWERS["model-a"]))
+        return anthropic(json.dumps(ANSWERS["model-b"]))
+
+    server.responder = answer
+    picture = png()
+    ip.user_ns.update(schema=SCHEMA, pic=picture)
+    res = ip.run_cell("%%structured schema -o rated --compare m1,anthropic:m2 --image pic "
+                      "--quiet\nRate the photo", store_history=False)
+    assert res.success, res.error_in_exec
+    assert len(server.requests) == 2
+    for req in server.requests:
+        (part,) = received_parts(req)
+        assert part.kind == "image" and part.data == picture
+    assert set(ip.user_ns["rated"]) == {"m1", "anthropic:m2"}
+
+
+def test_bad_labels_fail_before_any_request(server, settings):
+    with pytest.raises(sm.ConfigError, match="labels must map field names"):
+        sm.structured("q", SCHEMA, labels=["sentiment"])
+    with pytest.raises(sm.ConfigError, match="labels must map field names"):
+        sm.compare("q", SCHEMA, "a,b", labels=["sentiment"])
     assert server.requests == []
 
 
@@ -232,6 +267,43 @@ def test_expect_alone_scores_the_one_model(ip, server, settings):
     res = ip.run_cell("%%structured schema --each df -o out --expect nope\nRate: {text}",
                       store_history=False)
     assert "'nope' is not one" in str(res.error_in_exec)
+
+
+def test_a_bad_expect_fails_before_the_column_is_sent(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    server.responder = _column_answer
+    ip.user_ns.update(schema=SCHEMA, out="earlier", texts=[t for t, _ in ROWS],
+                      df=pd.DataFrame({"text": [t for t, _ in ROWS]}))
+    for line, body in (("--each df --expect nope", "{text}"),
+                       ("--each df --compare exact,sloppy --expect nope", "{text}"),
+                       ("--each texts --expect label", "{item}")):
+        res = ip.run_cell(f"%%structured schema -o out {line}\nRate: {body}",
+                          store_history=False)
+        assert isinstance(res.error_in_exec, UsageError), line
+        assert "--expect needs a column of the --each DataFrame" in str(res.error_in_exec)
+    assert server.requests == [] and ip.user_ns["out"] == "earlier"
+
+
+def test_each_compare_sends_each_rows_image_to_every_model(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    from fake_media import received_parts
+    from media_helpers import jpeg, png
+
+    pictures = [png(), jpeg()]
+    seen: list[tuple[str, bytes]] = []
+
+    def answer(req):
+        (part,) = received_parts(req)
+        seen.append((req.json["model"], part.data))
+        return chat(json.dumps(ANSWERS["model-a"]))
+
+    server.responder = answer
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame({"photo": pictures}))
+    res = ip.run_cell("%%structured schema --each df -o out --compare m1,m2 --image photo "
+                      "--quiet\nRate the photo", store_history=False)
+    assert res.success, res.error_in_exec
+    assert sorted(seen) == sorted((m, p) for m in ("m1", "m2") for p in pictures)
+    assert list(ip.user_ns["out"]["stars@m2"]) == [5, 5]
 
 
 # --- the widget -----------------------------------------------------------------------------------

@@ -194,6 +194,20 @@ def test_an_interrupted_partition_does_not_leave_the_extractor_closed(server, se
     assert list(out["name"]) == ["n0", "n1"] and list(out["error"]) == [None, None]
 
 
+def test_a_root_that_is_not_an_object_gives_plain_values_and_spark_json(server, settings):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Item(pydantic.BaseModel):
+        name: str
+
+    server.responder = lambda req: chat(json.dumps({"value": [{"name": "a"}]}))  # wrapped
+    ex = Extractor(list[Item], TEMPLATE)
+    out = ex(_frame(1))
+    assert out["value"].iloc[0] == [{"name": "a"}] and out["error"].iloc[0] is None
+    (batch,) = list(ex.spark_batches(iter([_frame(1)])))
+    assert json.loads(batch.loc[0, "value"]) == [{"name": "a"}]
+
+
 def test_a_series_and_the_spark_shapes(server, settings):
     server.responder = lambda req: chat(json.dumps({"name": "x", "size": 1, "tags": ["t"]}))
     ex = Extractor(SCHEMA, "Row 1: {item}")
