@@ -1,4 +1,4 @@
-"""How much `%load_ext structmagic` adds to a bare IPython start (issue 2: under 50 ms).
+"""How much `%load_ext structmagic` adds to a bare IPython start (target: under 50 ms).
 
 Each sample is a fresh interpreter (imports are cached within one): it starts an
 InteractiveShell, then times `%load_ext structmagic`, and, as the baseline in the same

@@ -1,4 +1,4 @@
-"""batch() and %%structured --each against the fake server, with injected faults (issue 6)."""
+"""batch() and %%structured --each against the fake server, with injected faults."""
 
 from __future__ import annotations
 

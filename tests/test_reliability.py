@@ -1,4 +1,4 @@
-"""Faults and bad answers against the loopback fake server made to misbehave (issue 4).
+"""Faults and bad answers against the loopback fake server made to misbehave.
 
 Every case is named; the README's "Reliability" section lists them with their behaviour.
 Every test here runs with a distinctive canary key; an autouse check searches each error's
