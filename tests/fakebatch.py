@@ -31,7 +31,8 @@ The state machine of a job, driven by ``clock`` (never by sleeping)::
 Row faults (``faults``, by row position): ``http400`` (a line with ``status_code`` 400 and
 ``"error": null``), ``status0``, ``error_file`` (a line only in the error file), ``missing``
 (no line), ``invalid`` (an answer that does not match ``invalid_text``), ``errored`` (the
-provider's per-request error). Output lines are shuffled (seeded) — results must be matched
+provider's per-request error), ``garbled`` (Gemini: a result that is not a JSON object, inline
+or in the file). Output lines are shuffled (seeded) — results must be matched
 by id. Crash points: ``drop_after_upload`` / ``drop_after_create`` store the upload / job
 and then drop the connection instead of answering, as if the kernel died in between.
 """
@@ -390,6 +391,9 @@ class FakeBatchAPI:
         for _, cid, body in done:
             fault = self._fault(cid)
             if fault == "missing":
+                continue
+            if fault == "garbled":
+                results.append(["not", "an", "object"])
                 continue
             if fault in ("http400", "status0", "error_file", "errored"):
                 item: dict[str, Any] = {"error": {"code": 400, "message": "bad row"}}

@@ -22,7 +22,7 @@ import contextlib
 import gc
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
@@ -64,10 +64,27 @@ class Collector:
             for line in lines:
                 try:
                     outcome = api.outcome(json.loads(line))
-                except (ValueError, RecursionError):
+                except (*_PARSE_ERRORS, RecursionError):
                     self.unreadable += 1
                     continue
                 self.add(outcome)
+
+    def feed_inline(self, outcomes: Sequence[RowOutcome | None], rows: Sequence[int]) -> None:
+        """The results a job carries inline, in input order (None: one not in the provider's
+        shape, counted as unreadable). Those without an id are matched by order, and only
+        when there is one for each row sent (``rows``): then an unreadable one fails its
+        row alone."""
+        lined_up = len(outcomes) == len(rows)
+        for i, outcome in enumerate(outcomes):
+            position = rows[i] if lined_up else None
+            if outcome is not None:
+                self.add(outcome, position=position)
+                continue
+            self.unreadable += 1
+            if position is not None and self.kinds[position] is None:
+                self._fail(position, "errored", E.BatchRowError(
+                    f"Row {position}: its result in the batch job is not in the "
+                    f"{self.plan.provider.name} shape.", outcome="errored", job=self.job))
 
     def add(self, outcome: RowOutcome, position: int | None = None) -> None:
         """One outcome; ``position`` when the API gives results in input order without ids."""

@@ -277,12 +277,8 @@ class BatchJob:
             if info is None:
                 continue
             if info.inline is not None:
-                # in input order; without their keys, trusted only when they line up
-                rows = [p for p in range(part.start, part.stop) if self.index.sent(p)]
-                outcomes = list(api.inline_outcomes(info))
-                lined_up = len(outcomes) == len(rows)
-                for i, outcome in enumerate(outcomes):
-                    collector.add(outcome, position=rows[i] if lined_up else None)
+                collector.feed_inline(api.inline_outcomes(info), [
+                    p for p in range(part.start, part.stop) if self.index.sent(p)])
             for url in api.result_urls(base, info):
                 collector.feed_lines(self.wire.lines(url))
             collector.line_errors(part.start, part.stop, info.errors)

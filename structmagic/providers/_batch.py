@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -278,6 +278,14 @@ class BatchAPI:
         another shape."""
         raise NotImplementedError
 
-    def inline_outcomes(self, info: JobInfo) -> Iterable[RowOutcome]:
-        """The results carried inline in an ended job, in input order."""
-        return ()
+    def inline_outcomes(self, info: JobInfo) -> list[RowOutcome | None]:
+        """The results carried inline in an ended job, in input order, each read on its own
+        by :meth:`outcome`: None for one not in this API's shape (it is one row's result;
+        the others are still read)."""
+        out: list[RowOutcome | None] = []
+        for item in info.inline or ():
+            try:
+                out.append(self.outcome(item))
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                out.append(None)
+        return out

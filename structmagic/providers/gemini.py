@@ -348,9 +348,6 @@ class GeminiBatches(BatchAPI):
                               message=str(err.get("message") or "error"))
         return RowOutcome(key, ERRORED, message="the result has neither a response nor an error")
 
-    def inline_outcomes(self, info: JobInfo) -> list[RowOutcome]:
-        return [self.outcome(item) for item in info.inline or ()]
-
 
 @register
 class Gemini(Provider):
