@@ -95,19 +95,36 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _shown(text: str, n: int = 60) -> str:
+    """``text`` as a label on one line: control characters, lone surrogates and other
+    unprintable characters escaped (``\\n``, ``\\x00``, ``\\ud800``), then shortened."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _short(text, n)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip().split("\n", 1)[0]
+    return _short(text, 160) if text else type(exc).__name__
+
+
 def _classify(value: Any, what: str) -> _Source:
     if P.is_pil_image(value):
         return _Source(f"PIL image {value.width}×{value.height}", image=value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _Source("bytes", data=bytes(value))
     if isinstance(value, (PurePath, os.PathLike)):
-        return _read_path(Path(os.fspath(value)), what)
+        try:
+            name = os.fsdecode(value)  # a bytes path (os.scandir(b".")) decoded as os does
+        except TypeError:
+            raise InputError(f"{what}: the {type(value).__name__}'s __fspath__ gives neither "
+                             "a str nor bytes; give the path as a string.") from None
+        return _read_path(Path(name), what)
     if isinstance(value, str):
         lowered = value[:8].lower()
         if lowered.startswith(("http://", "https://")):
-            if not urlsplit(value).netloc:
-                raise InputError(f"{what}: {_short(value)!r} is not a whole URL.")
-            return _Source(_short(value), url=value)
+            return _url_source(value, what)
         if lowered.startswith("data:"):
             return _Source("data URL", data=_data_url(value, what))
         return _read_path(Path(value), what)
@@ -123,10 +140,27 @@ def _classify(value: Any, what: str) -> _Source:
         "bytes, an http(s) URL, a data: URL, an IPython Image or a matplotlib figure.")
 
 
+def _url_source(url: str, what: str) -> _Source:
+    """An http(s) URL that parses (a host, a valid port, brackets that hold an IP address)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed on access: a port that is not a number 0-65535
+    except ValueError as exc:  # "http://[::1/a.png", "http://[zz]/", "http://h:99999/"
+        raise InputError(f"{what}: {_short(url)!r} is not a valid URL ({_reason(exc)}); "
+                         "correct it.") from None
+    if not parts.netloc:
+        raise InputError(f"{what}: {_short(url)!r} is not a whole URL.")
+    return _Source(_shown(url), url=url)
+
+
 def _read_path(path: Path, what: str) -> _Source:
     shown = _short(str(path), 80)
     try:
         path = path.expanduser()
+    except RuntimeError:  # "~someone" who is not a user here, or no home directory at all
+        raise InputError(f"{what}: cannot expand the ~ in {shown!r} (no such user, or no "
+                         "home directory); give the full path.") from None
+    try:
         st = path.stat()
         if not path.is_file():
             raise InputError(f"{what}: {shown!r} is not a file.")
@@ -137,21 +171,25 @@ def _read_path(path: Path, what: str) -> _Source:
     except InputError:
         raise
     except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the name, ...
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        reason = getattr(exc, "strerror", None) or _reason(exc)
         raise InputError(f"{what}: cannot read {shown!r} ({reason}).") from None
-    return _Source(path.name, data=data, filename=path.name)
+    return _Source(_shown(path.name, 255), data=data, filename=path.name)
 
 
 def _data_url(text: str, what: str) -> bytes:
     header, comma, payload = text[5:].partition(",")
     if not comma:
         raise InputError(f"{what}: the data: URL has no comma before its data.")
-    try:
-        if header.lower().endswith(";base64"):
+    if header.lower().endswith(";base64"):
+        try:
             return base64.b64decode("".join(payload.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError(f"{what}: the data: URL's base64 data is damaged.") from None
+    try:
         return unquote_to_bytes(payload)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{what}: the data: URL's base64 data is damaged.") from None
+    except ValueError:  # a lone surrogate: not text that has bytes
+        raise InputError(f"{what}: the data: URL's data holds characters that are not text "
+                         "(a lone surrogate); encode the data in base64.") from None
 
 
 def _ipython_image(value: Any, what: str) -> _Source | None:
@@ -163,9 +201,10 @@ def _ipython_image(value: Any, what: str) -> _Source | None:
         return None
     if isinstance(value.data, bytes):
         name = os.path.basename(value.filename) if getattr(value, "filename", None) else None
-        return _Source(name or "IPython Image", data=value.data, filename=name)
+        return _Source(_shown(name, 255) if name else "IPython Image", data=value.data,
+                       filename=name)
     if isinstance(value.url, str) and value.url.lower().startswith(("http://", "https://")):
-        return _Source(_short(value.url), url=value.url)
+        return _url_source(value.url, what)
     raise InputError(f"{what}: the IPython Image holds neither bytes nor an http(s) URL.")
 
 
@@ -248,7 +287,7 @@ class _Job:
         if not self.pillow:
             return self._raw_image(src, mime, what)
         img = P.open_image(data, what)
-        w, h = P.upright_size(img)
+        w, h = _size(img, what)
         target = self.limits.target_size(w, h, self.detail) if self.downscale else (w, h)
         if (mime in IMAGE_TYPES and self.limits.takes(IMAGE, mime) and target == (w, h)
                 and not P.needs_turning(img)):
@@ -287,7 +326,7 @@ class _Job:
         """Downscaled and/or converted with Pillow, then encoded."""
         if img is None:
             img = src.image
-        w, h = P.upright_size(img)
+        w, h = _size(img, what)
         target = self.limits.target_size(w, h, self.detail) if self.downscale else (w, h)
         small = P.shrink(img, target, what, own=src.image is None)
         mime = P.choose_type(small, source_mime)
@@ -301,6 +340,15 @@ class _Job:
                     digest=digest, detail=self.detail, width=pic.width, height=pic.height,
                     label=src.label,
                     thumbnail=P.thumbnail_url(pic.image) if self.thumbnails else None)
+
+
+def _size(img: Any, what: str) -> tuple[int, int]:
+    """The image's size as shown; an empty image (no pixels) is refused."""
+    w, h = P.upright_size(img)
+    if w <= 0 or h <= 0:
+        raise InputError(f"{what} is empty ({w}×{h} pixels): there is nothing to send; give "
+                         "an image at least 1×1 pixel.")
+    return w, h
 
 
 def _pixel_digest(img: Any, mime: str) -> str:
@@ -330,8 +378,17 @@ def _fetch(url: str, settings: Settings | None, what: str) -> bytes:
                 if len(buf) > MAX_READ_BYTES:
                     raise InputError(f"{what}: more than {MAX_READ_BYTES // 1_000_000} MB at "
                                      "that URL; not fetched.")
-    except httpx.HTTPError as exc:
-        raise InputError(f"{what}: could not fetch it for --inline ({exc}).") from None
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        # httpx refuses the URL (a NUL or another control character, a host that is not
+        # IDNA), or it cannot be encoded (a lone surrogate; a host label empty or over 63
+        # characters, which the socket's IDNA codec refuses before any lookup)
+        raise InputError(f"{what}: not a URL that can be fetched for --inline "
+                         f"({_reason(exc)}); correct it.") from None
+    except (httpx.HTTPError, httpx.StreamError, httpx.CookieConflict) as exc:
+        # HTTPError: TransportError (connect, timeout, protocol, an unsupported scheme after
+        # a redirect), DecodingError, TooManyRedirects; StreamError and CookieConflict are
+        # httpx's other exceptions (a stream read twice, say by a user's event hook)
+        raise InputError(f"{what}: could not fetch it for --inline ({_reason(exc)}).") from None
     finally:
         if settings is None:
             client.close()

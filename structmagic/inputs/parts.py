@@ -223,7 +223,13 @@ class InputLimits:
 
     def target_size(self, width: int, height: int, detail: str | None = None
                     ) -> tuple[int, int]:
-        """The size an image of ``width`` × ``height`` is downscaled to (never up)."""
+        """The size an image of ``width`` × ``height`` is downscaled to (never up).
+
+        An empty image (a side of 0 pixels) has nothing to scale: its size comes back as it
+        is (the caller refuses it, naming the input).
+        """
+        if width <= 0 or height <= 0:
+            return width, height
         edge = self.low_detail_edge if detail == "low" and self.low_detail_edge else self.max_edge
         scale = 1.0
         if edge:

@@ -1,0 +1,209 @@
+"""Inputs that used to escape as a raw exception (ValueError, RuntimeError, httpx.InvalidURL,
+UnicodeError, ZeroDivisionError, TypeError) are an InputError naming the input, on one line:
+URLs that do not parse or cannot be fetched, ``~user`` paths, bytes paths, empty images,
+data: URLs that are not text."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+import structmagic as sm
+from structmagic.errors import InputError
+from structmagic.inputs import prepare_inputs
+from structmagic.inputs.parts import InputLimits
+from structmagic.providers import get_provider
+
+from media_helpers import SCHEMA, png
+
+PROVIDERS = [get_provider(name) for name in ("openai", "responses", "anthropic", "gemini")]
+OPENAI = PROVIDERS[0]
+
+
+def one(value, provider=OPENAI, **kw):
+    (part,) = prepare_inputs([value], None, provider, **kw)
+    return part
+
+
+def refused(value, match, provider=OPENAI, **kw) -> str:
+    """The InputError's message (one line) for ``value``."""
+    with pytest.raises(InputError, match=match) as info:
+        prepare_inputs([value], None, provider, **kw)
+    message = str(info.value)
+    assert "\n" not in message and "\r" not in message
+    return message
+
+
+# --- URLs that do not parse --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://[::1/a.png", "Invalid IPv6 URL"),
+    ("https://[zz]/a.png", "does not appear to be an IPv4 or IPv6 address"),
+    ("http://example.test:99999/a.png", "Port out of range"),
+    ("http://example.test:ab/a.png", "Port could not be cast"),
+])
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
+def test_url_that_does_not_parse_names_the_input(url, why, provider):
+    shown = url.replace("[", r"\[").replace(".", r"\.")
+    refused(url, rf"^Image 1: '{shown}' is not a valid URL \(.*{why}.*\); correct it\.$",
+            provider)
+    refused(url, "is not a valid URL", provider, inline=True)  # before any fetch
+
+
+def test_ipython_image_url_is_checked_like_a_string():
+    from IPython.display import Image
+
+    refused(Image(url="http://[::1/a.png"), r"^Image 1: 'http://\[::1/a\.png' is not a valid "
+                                            r"URL", get_provider("gemini"))
+    refused(Image(url="http:///a.png"), "is not a whole URL")
+
+
+def test_a_url_label_is_one_line():
+    part = one("http://example.test/a\nb\x00.png")
+    assert part.label == r"http://example.test/a\nb\x00.png"
+    assert part.url == "http://example.test/a\nb\x00.png"  # sent as given
+
+
+# --- URLs fetched with inline that httpx or the socket refuse -------------------------------
+
+
+@pytest.mark.parametrize(("path_or_url", "why"), [
+    ("/a\x00.png", "non-printable"),  # httpx.InvalidURL
+    ("/\ud800.png", "surrogates not allowed"),  # UnicodeEncodeError in httpx
+    ("http://" + "a" * 64 + ".test/a.png", "idna"),  # UnicodeError in getaddrinfo
+    ("http://a..test/a.png", "idna"),
+    ("http://\ud800x.test/a.png", "IDNA"),  # httpx.InvalidURL
+])
+def test_inline_url_that_cannot_be_fetched_is_an_input_error(server, settings, path_or_url,
+                                                             why):
+    url = server.url + path_or_url if path_or_url.startswith("/") else path_or_url
+    with pytest.raises(sm.InputError, match=rf"^Image 1 \(http.*\): not a URL that can be "
+                                            rf"fetched for --inline \(.*{why}.*\); correct "
+                                            r"it\.$") as info:
+        sm.structured("q", SCHEMA, images=[url], inline=True)
+    assert "\n" not in str(info.value) and "\x00" not in str(info.value)
+    assert server.requests == []
+    # without settings (structmagic's own client for the fetch) too
+    refused(url, "not a URL that can be fetched for --inline", inline=True)
+
+
+@pytest.mark.parametrize("error", [httpx.StreamClosed(), httpx.StreamConsumed(),
+                                   httpx.ResponseNotRead(), httpx.CookieConflict("two")],
+                         ids=lambda e: type(e).__name__)
+def test_inline_fetch_httpx_errors_outside_http_error(server, settings, error):
+    """httpx's exceptions that are not an HTTPError (say, from a user's event hook)."""
+    assert not isinstance(error, httpx.HTTPError)
+
+    def hook(request):
+        raise error
+
+    with httpx.Client(event_hooks={"request": [hook]}) as client:
+        mine = replace(settings, http_client=client)
+        message = refused(server.url + "/a.png", r"^Image 1 \(http.*\): could not fetch it for "
+                                                 r"--inline \(.+\)\.$", inline=True,
+                          settings=mine)
+    assert type(error).__name__ in message or str(error).split("\n")[0][:40] in message
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrap", [str, Path], ids=["str", "Path"])
+def test_tilde_of_no_such_user(wrap):
+    value = wrap("~no_such_user_of_structmagic/a.png")
+    refused(value, r"^Image 1: cannot expand the ~ in '~no_such_user_of_structmagic/a\.png' "
+                   r"\(no such user, or no home directory\); give the full path\.$")
+
+
+def test_bytes_path_is_read(tmp_path):
+    (tmp_path / "x.png").write_bytes(png())
+    (entry,) = os.scandir(os.fsencode(tmp_path))  # a DirEntry whose path is bytes
+    part = one(entry)
+    assert part.mime == "image/png" and part.label == "x.png"
+
+
+def test_pathlike_without_a_path():
+    class Broken:
+        def __fspath__(self):
+            return 42
+
+    refused(Broken(), r"^Image 1: the Broken's __fspath__ gives neither a str nor bytes")
+
+
+def test_file_name_label_is_one_line(tmp_path):
+    path = tmp_path / "a\nb.png"
+    path.write_bytes(png())
+    assert one(path).label == r"a\nb.png"
+
+
+# --- data: URLs ------------------------------------------------------------------------------
+
+
+def test_data_url_that_is_not_text():
+    refused("data:,\ud800", r"^Image 1: the data: URL's data holds characters that are not "
+                            r"text \(a lone surrogate\); encode the data in base64\.$")
+    refused("data:;base64,\u00e9", r"base64 data is damaged")
+
+
+# --- empty images ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (5, 0)])
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
+def test_empty_pil_image_is_refused(size, provider):
+    from PIL import Image
+
+    w, h = size
+    for downscale in (True, False):
+        refused(Image.new("RGB", size), rf"^Image 1 \(PIL image {w}×{h}\) is empty \({w}×{h} "
+                                        r"pixels\): there is nothing to send; give an image "
+                                        r"at least 1×1 pixel\.$",
+                provider, downscale=downscale, thumbnails=True)
+
+
+def _png_header(w: int, h: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _gif_header(w: int, h: int) -> bytes:
+    return (b"GIF89a" + struct.pack("<HH", w, h) + b"\x00\x00\x00,"
+            + struct.pack("<HHHH", 0, 0, w, h) + b"\x00\x02\x02\x44\x01\x00;")
+
+
+@pytest.mark.parametrize("data", [_png_header(0, 0), _png_header(0, 5), _gif_header(0, 0),
+                                  _gif_header(5, 0)], ids=["png0x0", "png0x5", "gif0x0",
+                                                           "gif5x0"])
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
+def test_bytes_whose_header_says_empty(data, provider):
+    refused(data, r"^Image 1 \(bytes\) (cannot be read as an image|is empty)", provider)
+
+
+def test_bytes_that_pillow_opens_as_empty_are_refused(monkeypatch):
+    """Should a Pillow open an empty image from bytes, it is refused like a PIL image."""
+    from PIL import Image
+
+    from structmagic.inputs import pictures
+
+    empty = Image.new("RGB", (0, 3))
+    monkeypatch.setattr(pictures, "open_image", lambda data, what: empty)
+    refused(png(), r"^Image 1 \(bytes\) is empty \(0×3 pixels\)")
+
+
+def test_target_size_of_an_empty_image_does_not_divide():
+    limits = InputLimits(max_edge=100, max_short_edge=50, max_pixels=1000)
+    assert limits.target_size(0, 0) == (0, 0)
+    assert limits.target_size(0, 500) == (0, 500)
+    assert limits.target_size(500, 0, "low") == (500, 0)
+    assert limits.target_size(400, 100) == (63, 15)  # unchanged for real images
