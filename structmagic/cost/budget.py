@@ -71,7 +71,9 @@ class ItemEstimator:
 
     def counted(self, index: int) -> int:
         """The local input-token count of item ``index``'s first request (-1 when the
-        recording holds it, 0 when it cannot be sent: it will fail before any request)."""
+        recording holds it, 0 when it cannot be sent: the item then fails alone, before any
+        request, as it does without a cap)."""
+        from ..api import _check_prompt
         from ..loop import Conversation, make_call, plan
         from ..transport.send import is_recorded
         from .tokens import count_body
@@ -81,6 +83,7 @@ class ItemEstimator:
             self._first = (request, plan(self.settings, self.provider, request)[0])
         request, step = self._first
         try:
+            _check_prompt(self.items[index], self.settings.system)
             talk = Conversation(self.items[index], self.settings.system, request.text)
             call = make_call(self.settings, self.spec, request, step,
                              talk.messages(step.mode), stream=False)
@@ -89,8 +92,8 @@ class ItemEstimator:
                 return -1
             _, body = self.provider.build(call, self.settings.base_url)
             return count_body(body)
-        except (StructuredError, ValueError, TypeError, AttributeError):
-            return 0
+        except (StructuredError, ValueError, TypeError, AttributeError, RecursionError):
+            return 0  # ValueError: a value JSON cannot carry; RecursionError: nested too deep
 
     def learned(self) -> tuple[float, float]:
         """``(input ratio, output tokens)`` for the next estimates: the ratio of real to
