@@ -63,7 +63,7 @@ def score(answers: Sequence[Any], labels: Sequence[Any], schema: Any, *,
 
     if len(answers) != len(labels):
         raise ConfigError(f"{len(answers)} answers but {len(labels)} labels: they must align.")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+    if not (isinstance(tol, (int, float)) and _finite(tol) and tol >= 0):
         raise ConfigError(f"tol must be a finite number of at least 0, not {tol!r}.")
     spec = load_schema(schema)
     kinds = field_kinds(spec.original)
@@ -77,9 +77,10 @@ def score(answers: Sequence[Any], labels: Sequence[Any], schema: Any, *,
         rows.append(_measure(name, kind, pairs, tol))
         if enum is not None:
             confusion[name] = _confusion(pairs, enum)
-    table = _frame(rows, index="field")
+    table = _frame(rows, index="field", columns=_COLUMNS)
     if not isinstance(table, list):  # the measures as floats (NaN where they do not apply)
-        for column in ("accuracy", "normalised", "within_tol", "precision", "recall"):
+        table["n"] = table["n"].astype("int64")
+        for column in _MEASURES:
             table[column] = table[column].astype("float64")
     return Score(table=table, confusion=confusion, rows=len(labels))
 
@@ -136,12 +137,15 @@ def _kind(sub: Any) -> tuple[str, list[Any] | None]:
     return (kinds.get(typ, "exact") if isinstance(typ, str) else "exact"), None
 
 
+_MEASURES = ("accuracy", "normalised", "within_tol", "precision", "recall")
+#: the columns of a score table (a schema without fields gives the table with no rows)
+_COLUMNS = ("field", "kind", "n", *_MEASURES)
+
+
 def _measure(name: str, kind: str, pairs: list[tuple[Any, Any]], tol: float
              ) -> dict[str, Any]:
     n = len(pairs)
-    row: dict[str, Any] = {"field": name, "kind": kind, "n": n, "accuracy": None,
-                           "normalised": None, "within_tol": None, "precision": None,
-                           "recall": None}
+    row: dict[str, Any] = {"field": name, "kind": kind, "n": n, **dict.fromkeys(_MEASURES)}
     if not n:
         return row
     row["accuracy"] = sum(_canon(p) == _canon(e) for p, e in pairs) / n
@@ -171,17 +175,21 @@ def _confusion(pairs: list[tuple[Any, Any]], classes: list[Any]) -> Any:
             counts[expected] = dict.fromkeys(predicted_names, 0)
         got = NONE_LABEL if p is _MISSING or p is None else _label(p)
         counts[expected][got] = counts[expected].get(got, 0) + 1
-    records = [{"expected": e, **row} for e, row in counts.items()]
-    return _frame(records, index="expected")
+    columns = list(predicted_names)
+    for row in counts.values():  # a predicted value outside the enum is a column too
+        columns.extend(k for k in row if k not in columns)
+    records = [{"expected": e, **dict.fromkeys(columns, 0), **row} for e, row in counts.items()]
+    return _frame(records, index="expected", columns=["expected", *columns])
 
 
-def _frame(records: list[dict[str, Any]], *, index: str) -> Any:
+def _frame(records: list[dict[str, Any]], *, index: str, columns: Sequence[str]) -> Any:
+    """A DataFrame of ``records`` indexed by ``index``, with ``columns`` even when there are
+    no records (a schema without fields); the records themselves without pandas."""
     try:
         import pandas as pd
     except ImportError:
         return records
-    frame = pd.DataFrame.from_records(records)
-    return frame.set_index(index) if len(frame) else frame
+    return pd.DataFrame.from_records(records, columns=list(columns)).set_index(index)
 
 
 def _records(table: Any) -> list[Any]:
@@ -204,13 +212,29 @@ def _get(value: Any, name: str) -> Any:
     return _MISSING
 
 
-def _canon(value: Any) -> str:
-    if value is _MISSING:
-        return "\x00missing"
+def canonical_json(value: Any) -> str:
+    """``value`` as a string that is equal for equal values: JSON with sorted keys (other
+    objects as their ``str``), for comparing values (here and in :mod:`.comparison`).
+
+    Never raises: a value JSON cannot hold (keys of mixed types, a cycle, an object whose
+    ``str`` fails) is its ``repr``; an integer too long to write in decimal, its hex; a value
+    too deeply nested for either (or whose ``repr`` fails), a string equal only for that very
+    object (so it counts as different from any other).
+    """
     try:
         return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+    except Exception:  # TypeError, ValueError (a cycle, a long int), RecursionError, str()
+        pass
+    if type(value) is int:  # over sys.get_int_max_str_digits() digits
+        return f"\x00int {value:#x}"
+    try:
         return repr(value)
+    except Exception:  # RecursionError, a long int inside, a broken __repr__
+        return f"\x00{type(value).__name__} at {id(value):#x}"
+
+
+def _canon(value: Any) -> str:
+    return "\x00missing" if value is _MISSING else canonical_json(value)
 
 
 def _norm(value: Any) -> str:
@@ -221,10 +245,26 @@ def _norm(value: Any) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: int | float) -> bool:
+    """Not NaN nor infinite; any int is finite (math.isfinite overflows past 1e308)."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _close(p: Any, e: Any, tol: float) -> bool:
-    ok = (isinstance(p, (int, float)) and not isinstance(p, bool)
-          and isinstance(e, (int, float)) and not isinstance(e, bool))
-    return ok and math.isfinite(p) and abs(p - e) <= tol
+    """Both numbers, finite and at most ``tol`` apart. An int too large for a float
+    (``abs(p - e)`` overflows) is compared exactly, as a fraction."""
+    if not (_is_number(p) and _is_number(e) and _finite(p) and _finite(e)):
+        return False
+    try:
+        return bool(abs(p - e) <= tol)
+    except OverflowError:  # an int past 1e308 and a float: exactly
+        from fractions import Fraction
+
+        return abs(Fraction(p) - Fraction(e)) <= tol
 
 
 def _items(value: Any) -> set[str]:

@@ -1,0 +1,150 @@
+"""Scores of values that used to raise (OverflowError, KeyError, ValueError, RecursionError):
+integers too large for a float, a schema without fields, integers too long for decimal,
+deeply nested values; and the canonical JSON both scores and comparisons use."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import structmagic as sm
+from structmagic.scoring import canonical_json
+
+NUMBER = {"type": "object", "properties": {"x": {"type": "number"}}}
+INTEGER = {"type": "object", "properties": {"x": {"type": "integer"}}}
+ANY = {"type": "object", "properties": {"x": {}}}
+TAGS = {"type": "object", "properties": {"x": {"type": "array", "items": {}}}}
+BIG = 10**400  # math.isfinite(BIG) and BIG - 1.0 overflow
+MAX_FLOAT = sys.float_info.max
+
+
+def measures(answers, labels, schema, **kw):
+    table = sm.score(answers, labels, schema, **kw).table
+    return {k: v for k, v in table.loc["x"].to_dict().items() if v == v}  # NaN left out
+
+
+# --- numbers past a float ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "label"), [(BIG, 1.0), (1.0, BIG), (BIG, 2.5e300),
+                                               (-BIG, MAX_FLOAT), (BIG, float("inf"))],
+                         ids=["big-1", "1-big", "big-2.5e300", "-big-max", "big-inf"])
+def test_a_huge_integer_against_a_float_is_a_mismatch(answer, label):
+    assert measures([{"x": answer}], [{"x": label}], NUMBER) == {
+        "kind": "number", "n": 1, "accuracy": 0.0, "within_tol": 0.0}
+
+
+def test_huge_integers_compare_exactly():
+    got = measures([{"x": BIG}, {"x": BIG + 1}, {"x": BIG + 2}],
+                   [{"x": BIG}, {"x": BIG}, {"x": BIG}], NUMBER, tol=1)
+    assert (got["accuracy"], got["within_tol"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert measures([{"x": BIG}], [{"x": BIG}], INTEGER)["accuracy"] == 1.0
+
+
+def test_an_int_just_past_a_float_against_the_largest_float_exactly():
+    over = 2**1024  # the smallest power of two no float holds
+    gap = over - int(MAX_FLOAT)
+    assert measures([{"x": over}], [{"x": MAX_FLOAT}], NUMBER, tol=gap)["within_tol"] == 1.0
+    assert measures([{"x": over}], [{"x": MAX_FLOAT}], NUMBER, tol=gap - 1)["within_tol"] == 0.0
+
+
+def test_tol_may_be_a_huge_integer_but_not_infinite():
+    assert measures([{"x": 1.5}], [{"x": -1e300}], NUMBER, tol=BIG)["within_tol"] == 1.0
+    for tol in (float("inf"), float("nan"), -1):
+        with pytest.raises(sm.ConfigError, match="tol must be a finite number"):
+            sm.score([{"x": 1}], [{"x": 1}], NUMBER, tol=tol)
+
+
+def test_integers_too_long_for_decimal():
+    limit = sys.get_int_max_str_digits()
+    if not limit:  # pragma: no cover - the limit switched off
+        pytest.skip("no limit on int digits in this interpreter")
+    long = 10 ** (limit + 10)
+    assert measures([{"x": long}, {"x": long + 1}], [{"x": long}, {"x": long}],
+                    INTEGER)["accuracy"] == 0.5
+    assert measures([{"x": [long]}], [{"x": [long]}], TAGS)["n"] == 1  # no exception
+    enum = {"type": "object", "properties": {"x": {"enum": ["a", "b"]}}}
+    confusion = sm.score([{"x": long}], [{"x": "a"}], enum).confusion["x"]
+    assert int(confusion.values.sum()) == 1
+
+
+# --- a schema without fields -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [0, 2])
+def test_a_schema_without_fields_gives_an_empty_table(rows):
+    pd = pytest.importorskip("pandas")
+    schema = {"type": "object", "properties": {}}
+    result = sm.score([{}] * rows, [{}] * rows, schema)
+    table = result.table
+    assert isinstance(table, pd.DataFrame) and len(table) == 0
+    assert table.index.name == "field"
+    assert list(table.columns) == ["kind", "n", "accuracy", "normalised", "within_tol",
+                                   "precision", "recall"]
+    assert str(table["n"].dtype) == "int64" and str(table["accuracy"].dtype) == "float64"
+    assert result.confusion == {} and result.rows == rows
+    assert repr(result) == f"<Score: {rows} rows, 0 fields>"
+    assert "<table" in result._repr_html_()
+
+
+def test_confusion_keeps_a_prediction_outside_the_enum():
+    schema = {"type": "object", "properties": {"x": {"enum": ["a", "b"]}}}
+    confusion = sm.score([{"x": "c"}, None], [{"x": "a"}, {"x": "b"}], schema).confusion["x"]
+    assert list(confusion.columns) == ["a", "b", "(none)", "c"]
+    assert (confusion.loc["a", "c"], confusion.loc["b", "(none)"]) == (1, 1)
+
+
+# --- deeply nested values ---------------------------------------------------------------------
+
+
+def _deep(depth: int, leaf: object = 0) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_values_too_deep_for_json_are_a_mismatch_not_an_error():
+    deep = _deep(sys.getrecursionlimit() * 2)
+    other = _deep(sys.getrecursionlimit() * 2)
+    got = measures([{"x": deep}, {"x": 1}], [{"x": other}, {"x": 1}], ANY)
+    assert got["accuracy"] == 0.5  # the deep ones count as different, never raise
+    assert measures([{"x": [deep]}], [{"x": [other]}], TAGS)["n"] == 1
+    assert measures([{"x": "a"}], [{"x": deep}], {"type": "object", "properties": {
+        "x": {"type": "string"}}})["normalised"] == 0.0
+
+
+def test_text_with_lone_surrogates_is_normalised():
+    schema = {"type": "object", "properties": {"x": {"type": "string"}}}
+    got = measures([{"x": "A\ud800  b"}], [{"x": "a\ud800 b"}], schema)
+    assert (got["accuracy"], got["normalised"]) == (0.0, 1.0)
+
+
+# --- the canonical JSON -------------------------------------------------------------------------
+
+
+def test_canonical_json_of_plain_values():
+    assert canonical_json({"b": 1, "a": [1.5, None, True, "é"]}) == \
+        '{"a": [1.5, null, true, "é"], "b": 1}'
+    assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
+    assert canonical_json(float("nan")) == "NaN"
+
+
+def test_canonical_json_never_raises():
+    cycle: list = []
+    cycle.append(cycle)
+    long = 10 ** (sys.get_int_max_str_digits() or 5000) * 3
+    deep = _deep(sys.getrecursionlimit() * 2)
+
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+        __str__ = __repr__
+
+    for value in (cycle, {1: "a", "b": 2}, long, [long], deep, Broken(), {"k": {1, 2}}):
+        assert isinstance(canonical_json(value), str)
+    assert canonical_json(long) == canonical_json(long * 1) != canonical_json(long + 1)
+    assert canonical_json(deep) == canonical_json(deep)  # the very same object
+    assert canonical_json(deep) != canonical_json(_deep(sys.getrecursionlimit() * 2))
