@@ -17,7 +17,6 @@ provider only when it names one, so a model name with a colon (``llama3:8b``) st
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 from .errors import ConfigError, StructuredError
 from .result import Result
+from .scoring import canonical_json
 from .showing import ShowsWidget
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
@@ -137,15 +137,11 @@ def disagreements(values: Any) -> list[str]:
     if len(plain) < 2:
         return []
     if not all(isinstance(v, dict) for v in plain):
-        return ["value"] if len({_canon(v) for v in plain}) > 1 else []
+        return ["value"] if len({canonical_json(v) for v in plain}) > 1 else []
     keys: list[str] = []
     for v in plain:
         keys.extend(k for k in v if k not in keys)
-    return [k for k in keys if len({_canon(v.get(k)) for v in plain}) > 1]
-
-
-def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return [k for k in keys if len({canonical_json(v.get(k)) for v in plain}) > 1]
 
 
 def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bool = False,
