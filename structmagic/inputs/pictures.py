@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,8 @@ def open_image(data: bytes, what: str) -> Any:
 
 def _why(exc: BaseException) -> str:
     text = str(exc).split("\n", 1)[0]
+    # Pillow names the in-memory file by its address: nothing the user can act on
+    text = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", text)
     return text[:160] or type(exc).__name__
 
 
