@@ -207,3 +207,12 @@ def test_target_size_of_an_empty_image_does_not_divide():
     assert limits.target_size(0, 500) == (0, 500)
     assert limits.target_size(500, 0, "low") == (500, 0)
     assert limits.target_size(400, 100) == (63, 15)  # unchanged for real images
+
+
+def test_an_unreadable_image_says_so_without_a_memory_address():
+    pytest.importorskip("PIL")
+    from structmagic.inputs.pictures import open_image
+
+    with pytest.raises(InputError, match="cannot be read as an image") as info:
+        open_image(b"GIF89a" + b"\0" * 4, "Image 1")
+    assert "0x" not in str(info.value) and "BytesIO" not in str(info.value)
