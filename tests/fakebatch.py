@@ -597,7 +597,7 @@ class FakeBatchAPI:
         if body.get("completion_window") != "24h":
             return Reply.status(400, "completion_window must be 24h")
         rows = []
-        for line in file["content"].splitlines():
+        for line in file["content"].split("\n"):  # JSONL: "\n" only
             if not line.strip():
                 continue
             obj = json.loads(line)
@@ -636,7 +636,7 @@ class FakeBatchAPI:
             file = self.files.get(config.get("fileName", ""))
             if file is None:
                 return Reply.status(400, "fileName does not exist")
-            for line in file["content"].splitlines():
+            for line in file["content"].split("\n"):  # JSONL: "\n" only
                 if line.strip():
                     obj = json.loads(line)
                     rows.append((obj["key"], obj["request"]))

@@ -117,12 +117,13 @@ class Wire:
         return self._exchange("POST", upload.url, key, send)
 
     def lines(self, url: str) -> Iterator[bytes]:
-        """The lines of a download (a JSONL results file), read as they arrive."""
+        """The lines of a download (a JSONL results file), read as they arrive: split on
+        ``\n`` only (U+2028, U+0085 ... may stand unescaped inside a JSON string), blank
+        lines left out."""
         if self.cassette is not None:
             found = self._recorded("GET", url, None)
             if found is not None:
-                yield from (line.encode("utf-8") for line in str(found[0].body).splitlines()
-                            if line.strip())
+                yield from _split_lines([str(found[0].body).encode("utf-8")])
                 return
         record = self.cassette is not None and self.settings.cache in ("record", "cache")
         kept: list[bytes] = []
@@ -137,10 +138,7 @@ class Wire:
                         resp.read()
                         self._raise(resp, attempt if attempt < self.settings.retries
                                     else None)
-                    for line in resp.iter_lines():
-                        if not line.strip():
-                            continue
-                        data = line.encode("utf-8")
+                    for data in _split_lines(resp.iter_bytes()):
                         if record:
                             kept.append(data)
                         started = True
@@ -153,6 +151,10 @@ class Wire:
                     raise err from None
                 sleep_for_retry(wait_before_retry(attempt, err, None,
                                                   self.settings.max_retry_wait))
+            except httpx.HTTPError as exc:  # e.g. a body that does not decode (bad gzip)
+                err = transport_error(exc, self.settings)
+                err.attempts = attempt + 1
+                raise err from None
             except _Retry as retry:
                 sleep_for_retry(retry.wait)
         if record:
@@ -322,6 +324,26 @@ class Wire:
 class _Retry(Exception):
     def __init__(self, wait: float) -> None:
         self.wait = wait
+
+
+def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The non-blank lines of a byte stream, split on ``b"\n"`` only (a ``\r`` before it
+    dropped); only the unfinished line is held between chunks."""
+    pending = bytearray()
+    for chunk in chunks:
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            pending += chunk
+            continue
+        pending += chunk[:end]
+        for line in bytes(pending).split(b"\n"):
+            line = line.rstrip(b"\r")
+            if line.strip():
+                yield line
+        pending = bytearray(chunk[end + 1:])
+    line = bytes(pending).rstrip(b"\r")
+    if line.strip():
+        yield line
 
 
 def _chunks(fh: Any, size: int = 1 << 16) -> Iterator[bytes]:
