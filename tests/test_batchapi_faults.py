@@ -88,3 +88,22 @@ def test_lines_are_split_on_newlines_only_however_the_bytes_arrive(fake, server)
         lines = list(wire.lines(server.url + "/v1/files/x/content"))
         assert lines == [f'{{"a":"{ODD}"}}'.encode(), '{"b":"\u00e9\u2028"}'.encode(),
                          b'{"c":1}'], size
+
+
+def test_a_download_that_does_not_decode_is_a_structmagic_error(fake, server):
+    """A corrupt gzip body (httpx.DecodingError, not a TransportError) is mapped like any
+    other failure of the wire."""
+    from structmagic.batchapi.wire import Wire
+    from structmagic.config import resolve
+    from structmagic.providers import get_provider
+
+    from fakeserver import Reply
+
+    use(server, "openai")
+    wire = Wire(resolve({}), get_provider("openai"))
+    server.queue(Reply.text(b"\x1f\x8b\x08\x00 this is not gzip at all" * 20,
+                            content_type="application/octet-stream",
+                            headers={"content-encoding": "gzip"}))
+    with pytest.raises(sm.TransportError) as info:
+        list(wire.lines(server.url + "/v1/files/x/content"))
+    assert info.value.attempts == 1
