@@ -873,7 +873,9 @@ def test_help_names_the_batch_options(ip):
     assert "--cancel" in ip.find_line_magic("structured_batches").__doc__
 
 
-def test_the_progress_bar_has_a_cost_slot(monkeypatch):
+def test_the_progress_bar_has_a_cost_slot(settings):
+    from dataclasses import replace
+
     from structmagic.batchapi import pricing
     from structmagic.batchapi.display import JobBar
     from structmagic.batchapi.job import BatchStatus
@@ -888,4 +890,5 @@ def test_the_progress_bar_has_a_cost_slot(monkeypatch):
     st.cost, st.cost_estimated = 0.25, True
     bar.update(st, final=True)
     assert bar.cost.layout.display == "" and "expected ≥ $0.2500" in bar.cost.value
-    assert pricing.batch_cost("openai", "m", {"prompt_tokens": 1}) is None  # no price for m
+    unpriced = pricing.BatchPricer(replace(settings, model="m", prices={}))
+    assert unpriced.price is None and unpriced({"prompt_tokens": 1}) is None  # no price for m

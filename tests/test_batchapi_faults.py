@@ -107,3 +107,80 @@ def test_a_download_that_does_not_decode_is_a_structmagic_error(fake, server):
     with pytest.raises(sm.TransportError) as info:
         list(wire.lines(server.url + "/v1/files/x/content"))
     assert info.value.attempts == 1
+
+
+# --- prices, and the job's cost -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ("openai", "anthropic", "gemini"))
+def test_prices_given_for_one_call_price_the_rows_and_the_job(fake, server, provider,
+                                                              monkeypatch):
+    from structmagic.batchapi import pricing
+
+    asked: list[dict] = []
+    real = pricing.price_for
+
+    def spy(*args, **kw):
+        asked.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pricing, "price_for", spy)
+    use(server, provider)  # no price configured for test-model
+    fake.usage = (1000, 200)
+    one = (1000 * 2.0 + 200 * 10.0) / 1e6 * 0.5  # the batch tier: half the price
+    job = sm.submit_batch(items(3), SCHEMA, prices={"test-model": (2.0, 10.0)})
+    assert job.record.estimated_cost and job.record.estimated_cost > 0
+    results = job.results(retry="none")
+    assert [r.cost for r in results] == pytest.approx([one] * 3)
+    assert job.record.cost == pytest.approx(3 * one)
+    assert job.status().cost == pytest.approx(3 * one)
+    assert asked and all(kw["base_url"] == job.plan.settings.base_url
+                         and "test-model" in kw["overrides"] for kw in asked)
+    again = sm.batch(items(3, start=10), SCHEMA, via="batch-api", batch_retry="none",
+                     prices={"test-model": (4.0, 20.0)})
+    assert [r.cost for r in again] == pytest.approx([2 * one] * 3)
+
+
+def test_the_job_costs_the_sum_of_its_rows_each_priced_at_its_tier(fake, server, tmp_path):
+    """A price tier applies per request: three rows of 1,000 input tokens stay under a tier
+    that starts at 1,500, though together they are past it."""
+    from structmagic.cost import Price
+
+    from batchapi_helpers import manifest
+
+    tiered = Price(input=1.0, output=1.0, tiers=((1500, 3.0, 3.0, None),), batch_factor=0.5)
+    use(server, "openai", prices={"test-model": tiered})
+    fake.usage = (1000, 200)
+    fake.faults = {1: "invalid"}  # an answer that is not valid is billed all the same
+    one = (1000 + 200) * 1.0 * 0.5 / 1e6
+    job = sm.submit_batch(items(3), SCHEMA)
+    results = job.results(retry="none")
+    assert results[1].error is not None and results[1].cost == pytest.approx(one)
+    assert results[1].error.usage["prompt_tokens"] == 1000
+    assert job.record.cost == pytest.approx(3 * one)
+    assert manifest(tmp_path)["jobs"][job.key]["cost"] == pytest.approx(3 * one)
+
+
+def test_the_expected_cost_prices_each_row_on_its_own(fake, server):
+    from structmagic.cost import Price
+
+    tiered = Price(input=1.0, output=1.0, tiers=((2000, 3.0, 3.0, None),), batch_factor=0.5)
+    use(server, "openai", prices={"test-model": tiered})
+    text = "word " * 1200  # some 1,600 tokens a row: under the tier; three rows: over it
+    job = sm.submit_batch([f"item {i} {text}" for i in range(3)], SCHEMA)
+    tokens = sum(p.bytes for p in job.record.parts) / 4
+    assert job.record.estimated_cost == pytest.approx(tokens * 1.0 * 0.5 / 1e6, rel=0.2)
+
+
+def test_the_expected_cost_does_not_count_image_data_as_text(fake, server):
+    from media_helpers import encoded, photo
+
+    use(server, "openai", prices={"test-model": (1.0, 1.0)})
+    image = encoded(photo((400, 300)), "PNG")
+    assert len(image) > 100_000
+    job = sm.submit_batch(items(2), SCHEMA, images=[image, None])
+    text_only = sm.submit_batch(items(2), SCHEMA)
+    assert job.record.parts[0].bytes > 100_000
+    # the image counts some hundreds of tokens, not its 130k+ characters of base64 / 4
+    extra = (job.record.estimated_cost - text_only.record.estimated_cost) / (0.5 / 1e6)
+    assert 100 < extra < 2000

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..providers._batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
 from ..result import Result
+from .pricing import BatchPricer
 
 if TYPE_CHECKING:
     from .rows import Plan, RowIndex
@@ -51,7 +52,9 @@ class Collector:
         self.unknown = 0  # lines whose id is none of this job's
         self.unreadable = 0  # lines that are not JSON or not in the provider's shape
         self.usage: Counter[str] = Counter()
-        self._pricer: Any = None  # each row's batch-tier cost, the price looked up once
+        self._pricer: BatchPricer | None = None  # the price looked up once, on first use
+        self._cost = 0.0  # what the answered rows cost at the batch tier
+        self._cost_known = True  # ... as long as each of them could be priced
 
     # --- lines ------------------------------------------------------------------------------
 
@@ -128,47 +131,63 @@ class Collector:
             return
         for k, v in completion.usage.items():
             self.usage[k] += int(v)
+        usage = dict(completion.usage)
+        cost = self._row_cost(usage)  # an answer is billed, whether it is valid or not
         try:
             plain, data, issues = read_answer(completion, plan.spec, plan.request)
         except E.InvalidOutputError as err:
-            self._fail(position, "invalid", err)
+            self._fail(position, "invalid", err, usage=usage, cost=cost)
             return
         except E.AnswerError as err:  # a refusal, a truncated answer, a content filter
-            self._fail(position, "refused", err)
+            self._fail(position, "refused", err, usage=usage, cost=cost)
             return
         except RecursionError:
             self._fail(position, "invalid", E.InvalidOutputError(
                 "The answer nests too deep to be validated.",
                 errors=[E.ValidationIssue("$", "nested too deep to validate")],
-                raw=completion.text[:2000]))
+                raw=completion.text[:2000]), usage=usage, cost=cost)
             return
         if issues:
             n = len(issues)
             self._fail(position, "invalid", E.InvalidOutputError(
                 f"Row {position}: the answer from the batch job did not match the schema "
                 f"{plan.spec.name!r} ({n} {'problem' if n == 1 else 'problems'}):",
-                errors=issues, raw=completion.text))
+                errors=issues, raw=completion.text), usage=usage, cost=cost)
             return
         result = Result(
             data=data, plain=plain, raw=completion.text, reasoning=completion.reasoning,
-            usage=completion.usage, model=completion.model or plan.settings.model, attempts=1,
+            usage=usage, model=completion.model or plan.settings.model, attempts=1,
             schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode)
-        result.cost = self._row_cost(completion.usage)
+        result.cost = cost
         self.results[position] = result
         self.kinds[position] = "ok"
 
-    def _row_cost(self, usage: Any) -> float | None:
+    def _price(self) -> BatchPricer:
         if self._pricer is None:
-            from .pricing import batch_pricer
+            self._pricer = BatchPricer(self.plan.settings)
+        return self._pricer
 
-            self._pricer = batch_pricer(self.plan.provider.name, self.plan.settings.model)
-        cost: float | None = self._pricer(usage)
+    def _row_cost(self, usage: dict[str, int]) -> float | None:
+        """One answer's cost at the batch tier (priced on its own: tiers are per request),
+        added to the job's."""
+        cost = self._price()(usage)
+        if cost is None:
+            self._cost_known = False
+        else:
+            self._cost += cost
         return cost
 
-    def _fail(self, position: int, kind: str, error: E.StructuredError) -> None:
+    def _fail(self, position: int, kind: str, error: E.StructuredError, *,
+              usage: dict[str, int] | None = None, cost: float | None = None) -> None:
+        """Row ``position`` ends with ``error``; ``usage`` and ``cost``: what its answer
+        (one that came back, but is not a valid value) used and cost."""
         error.attempts = 1
-        self.results[position] = Result(error=error, schema_name=self.plan.spec.name,
-                                        attempts=1, provider=self.plan.provider.name)
+        result = Result(error=error, schema_name=self.plan.spec.name, attempts=1,
+                        provider=self.plan.provider.name, usage=usage or {})
+        if usage:
+            error.usage, error.cost = usage, cost
+            result.cost = cost
+        self.results[position] = result
         self.kinds[position] = kind
 
     # --- what the job says about its rows ---------------------------------------------------------
@@ -218,6 +237,13 @@ class Collector:
 
     def counts(self) -> Counter[str]:
         return Counter(k for k in self.kinds if k is not None)
+
+    def cost(self) -> float | None:
+        """What the job cost: the sum of its answered rows' costs (each priced on its own),
+        None when no price is known or one of them could not be priced (no token counts)."""
+        if self._price().price is None or not self._cost_known:
+            return None
+        return self._cost
 
 
 @contextlib.contextmanager

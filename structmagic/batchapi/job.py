@@ -41,7 +41,6 @@ from ..providers._batch import (
 from ..result import Result
 from .collect import RETRIED, Collector
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
-from .pricing import batch_cost
 from .wire import Wire
 
 if TYPE_CHECKING:
@@ -252,7 +251,7 @@ class BatchJob:
             self.summary["unreadable_lines"] = collector.unreadable
         self.record.summary = self.summary
         self.record.usage = usage
-        self.record.cost = batch_cost(self.record.provider, self.record.model, usage)
+        self.record.cost = collector.cost()
         self.record.state = COLLECTED
         self._save()
         return results

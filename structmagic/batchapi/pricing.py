@@ -1,76 +1,86 @@
-"""The cost of a batch job, when structmagic knows prices.
+"""What a batch job's rows cost at the batch price tier.
 
-The one place batch jobs ask for prices: :func:`batch_cost` uses the cost module
-(``structmagic.cost``: ``price_for(provider, model)`` and ``cost_of(usage, price,
-batch_tier=True)``) when it is there, and answers None otherwise — the progress bar then
-leaves its cost slot empty. A pricing problem never stops a batch.
+The one place batch jobs ask for prices: :class:`BatchPricer` looks up the price of the
+job's settings once — your prices (configured, and any given for the call: ``submit_batch(...,
+prices=...)``) first, then the price table by the base URL's vendor, as
+:func:`structmagic.cost.prices.price_for` does for every call — and prices each request on
+its own (price tiers are per request) with :func:`structmagic.cost.calc.cost_of`. Unknown is
+None, never a guess; the progress bar then leaves its cost slot empty. A pricing problem
+never stops a batch.
+
+:func:`expected_cost` is what a job is expected to cost while it runs: each row's input
+tokens (counted over its request as written, its images' and documents' data not at 4
+characters a token: :func:`media_adjusted`) priced on its own, and summed — a lower bound,
+since no answer is counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from importlib import import_module
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["batch_cost", "batch_pricer", "estimated_usage"]
+from ..cost.calc import cost_of
+from ..cost.prices import price_for
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..cost.prices import Price
+
+__all__ = ["MEDIA_TOKENS", "BatchPricer", "expected_cost", "media_adjusted"]
 
 log = logging.getLogger("structmagic")
 
-
-def _cost_module() -> Any:
-    try:
-        return import_module("structmagic.cost")
-    except ImportError:
-        return None
-
-
-def batch_cost(provider: str, model: str, usage: Mapping[str, int]) -> float | None:
-    """The batch-tier cost of ``usage`` (token counts), or None when no price is known."""
-    module = _cost_module()
-    price_for = getattr(module, "price_for", None)
-    cost_of = getattr(module, "cost_of", None)
-    if not callable(price_for) or not callable(cost_of):
-        return None
-    try:
-        price = price_for(provider, model)
-        if price is None:
-            return None
-        value = cost_of(dict(usage), price, batch_tier=True)
-    except Exception as exc:  # an optional estimate: never a reason to fail a batch
-        log.debug("no batch cost for %s %s: %s", provider, model, exc)
-        return None
-    return float(value) if isinstance(value, (int, float)) else None
+#: a run of base64 at least this long in a line is an image's or a document's data
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]{1024,}={0,2}")
+#: the input tokens one image or document is taken to cost (Gemini's fixed size of an image;
+#: OpenAI's low detail is 85, a large image at Claude some 1,600): not 4 bytes a token
+MEDIA_TOKENS = 258
 
 
-def batch_pricer(provider: str, model: str) -> Callable[[Mapping[str, int]], float | None]:
-    """What each row's answer cost at the batch tier: the price looked up once (a job's
-    rows share it), then ``pricer(usage)`` per row; None per row when no price is known."""
-    module = _cost_module()
-    price_for = getattr(module, "price_for", None)
-    cost_of = getattr(module, "cost_of", None)
-    price = None
-    if callable(price_for) and callable(cost_of):
+class BatchPricer:
+    """The batch-tier cost of one request's usage, for the job of ``settings``: the price
+    looked up once (a job's rows share it); ``price`` None when none is known."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.price: Price | None = None
         try:
-            price = price_for(provider, model)
+            self.price = price_for(settings.provider, settings.model,
+                                   base_url=settings.base_url, overrides=settings.prices)
         except Exception as exc:  # an optional figure: never a reason to fail a batch
-            log.debug("no batch price for %s %s: %s", provider, model, exc)
-    if price is None or not callable(cost_of):
-        return lambda usage: None
-    calc: Callable[..., Any] = cost_of
+            log.debug("no batch price for %s %s: %s", settings.provider, settings.model, exc)
 
-    def pricer(usage: Mapping[str, int]) -> float | None:
-        try:
-            value = calc(dict(usage), price, batch_tier=True)
-        except Exception:
+    def __call__(self, usage: Mapping[str, Any] | None) -> float | None:
+        if self.price is None:
             return None
-        return float(value) if isinstance(value, (int, float)) else None
+        try:
+            return cost_of(usage, self.price, batch_tier=True)
+        except Exception as exc:  # pragma: no cover - cost_of is total on its input
+            log.debug("no batch cost for %s: %s", usage, exc)
+            return None
 
-    return pricer
+
+def media_adjusted(tokens: int, line: bytes) -> int:
+    """A row's ``tokens`` counted over its request (about 4 characters a token), with each
+    run of base64 data in its ``line`` (an image's, a document's) counted as
+    :data:`MEDIA_TOKENS` instead."""
+    if len(line) <= 1024:
+        return tokens
+    for found in _BASE64.finditer(line):
+        tokens -= -(-(found.end() - found.start()) // 4) - MEDIA_TOKENS
+    return max(0, tokens)
 
 
-def estimated_usage(request_bytes: int) -> dict[str, int]:
-    """Input tokens guessed from the requests' size (about 4 bytes a token), before any
-    answer: what an expected cost can be based on while the job runs."""
-    tokens = request_bytes // 4
-    return {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+def expected_cost(pricer: BatchPricer, tokens: Iterable[int]) -> float | None:
+    """The batch-tier cost of rows of ``tokens`` input tokens each, each priced on its own
+    (no answer counted: a lower bound); None when no price is known."""
+    if pricer.price is None:
+        return None
+    total = 0.0
+    for n in tokens:
+        cost = pricer({"prompt_tokens": n, "completion_tokens": 0})
+        if cost is None:
+            return None
+        total += cost
+    return total

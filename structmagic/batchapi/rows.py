@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..cost.tokens import count_json
 from ..providers import get_provider
 from ..providers._batch import dump
 
@@ -83,9 +84,10 @@ def custom_id(position: int, digest: bytes) -> str:
 
 
 def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]],
-               parts: Sequence[Any] = ()) -> tuple[bytes, bytes]:
-    """One row's input line (UTF-8, newline-terminated) and its request hash; ``parts``:
-    the row's images and documents, prepared for the provider.
+               parts: Sequence[Any] = ()) -> tuple[bytes, bytes, int]:
+    """One row's input line (UTF-8, newline-terminated), its request hash, and its input
+    tokens as the estimator counts them (:func:`structmagic.cost.tokens.count_json`);
+    ``parts``: the row's images and documents, prepared for the provider.
 
     Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
     row that cannot be sent, exactly as the synchronous call would.
@@ -119,7 +121,7 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
         raise E.InputError("The request nests too deep to be sent.") from None
     digest = hashlib.sha256(data).digest()[:DIGEST]
     line = plan.api.line(custom_id(position, digest), plan.endpoint, body_json)
-    return line.encode("utf-8") + b"\n", digest
+    return line.encode("utf-8") + b"\n", digest, count_json(body, body_json)
 
 
 class RowIndex:

@@ -21,15 +21,15 @@ routes (404, 405, 501 on the first request) is a
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import errors as E
+from ..cost.budget import check_cap
 from ..providers._batch import BatchLimits, JobInfo
 from ..transport.retry import sleep_for_retry, wait_before_retry
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
@@ -42,7 +42,7 @@ from .manifest import (
     manifest_path,
     safe_url,
 )
-from .pricing import batch_cost, estimated_usage
+from .pricing import BatchPricer, expected_cost, media_adjusted
 from .rows import Plan, RowIndex, build_line, plan_for
 
 __all__ = ["submit_batch"]
@@ -57,24 +57,15 @@ _UNAVAILABLE_WORDS = ("not implemented", "not_implemented", "invalid url", "no r
                       "unknown route", "not found")
 
 
-def _check_cap_value(max_cost: Any) -> None:
-    if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
-            math.isfinite(max_cost) and max_cost >= 0):
-        raise E.ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
-
-
-def _check_cap(max_cost: Any, items: Sequence[Any], spec: Any, settings: Any) -> None:
+def _check_cap(max_cost: float, counted: Sequence[int], spec: Any, settings: Any) -> None:
     """Refuse a new job whose batch-price estimate may pass ``max_cost``: once created, a
-    job is paid for whatever it does."""
+    job is paid for whatever it does. ``counted``: each sent row's input tokens, counted from
+    its line as written (no request is built again)."""
     from ..cost.calc import money
-    from ..cost.estimator import _estimate
+    from ..cost.estimator import local_estimate
     from ..providers import get_provider
 
-    try:
-        found = _estimate(items, spec, settings, get_provider(settings.provider), sample=0,
-                          exact=False, concurrency=1, options={})
-    except E.InputError as exc:  # a row the estimate cannot count
-        raise E.ConfigError(f"max_cost could not be checked: {exc.message}") from None
+    found = local_estimate(counted, spec, settings, get_provider(settings.provider))
     if found.batch_cost is None:
         why = ("no price is known for " + settings.model if found.price is None
                else found.batch_note)
@@ -87,7 +78,7 @@ def _check_cap(max_cost: Any, items: Sequence[Any], spec: Any, settings: Any) ->
         upto = "an unbounded amount" if high is None else money(high)
         raise E.ConfigError(
             f"This batch job may cost up to {upto} (expected {expected}), more than "
-            f"max_cost {money(float(max_cost))}; a job cannot stop part way, so it was not "
+            f"max_cost {money(max_cost)}; a job cannot stop part way, so it was not "
             "submitted. Raise the cap, set max_tokens to bound the answers, or use "
             "via='threads', which stops at the cap.")
 
@@ -126,8 +117,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     from ..schema import load_schema
     from .job import BatchJob, _now
 
-    if max_cost is not None:
-        _check_cap_value(max_cost)
+    cap = check_cap(max_cost) if max_cost is not None else None
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
     rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
                           _per_item("images", images, len(items)),
@@ -145,7 +135,9 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     store = Manifest(manifest_path(settings, manifest))
     folder = Path(tempfile.mkdtemp(prefix="structmagic-batch-"))
     try:
-        parts, index, unsent, content = _write(plan, items, folder, limits, rows_media)
+        tokens = RowTokens()
+        parts, index, unsent, content = _write(plan, items, folder, limits, rows_media,
+                                               tokens)
         # the manifest's key: the content, on this server; the job's name at the provider
         # (and in recordings): the content only, so a recording replays on any base URL
         key = hashlib.sha256(f"{content}\n{safe_url(settings.base_url)}".encode()).hexdigest()
@@ -157,15 +149,12 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
             known = store.get(key)
             attached = known is not None and not resubmit
             if known is None or resubmit:
-                if max_cost is not None:
-                    _check_cap(max_cost, [item for i, item in enumerate(items)
-                                          if i not in unsent], spec, settings)
+                if cap is not None:
+                    _check_cap(cap, tokens.counted, spec, settings)
                 store.check_writable()
                 generation = known.generation + 1 if known is not None else 0
                 record = _record(plan, key, content, items, parts, generation=generation)
-                record.estimated_cost = batch_cost(
-                    record.provider, record.model,
-                    estimated_usage(sum(p.size for p in parts)))
+                record.estimated_cost = expected_cost(BatchPricer(settings), tokens.expected)
                 store.put(record)
             else:
                 record = known
@@ -210,11 +199,26 @@ class RowMedia:
         return out
 
 
+@dataclass
+class RowTokens:
+    """Each sent row's input tokens, in order: ``counted`` as the estimator counts them
+    (about 4 characters a token over the request), ``expected`` with its images' and
+    documents' data counted as :data:`~structmagic.batchapi.pricing.MEDIA_TOKENS` each."""
+
+    counted: list[int] = field(default_factory=list)
+    expected: list[int] = field(default_factory=list)
+
+    def add(self, counted: int, line: bytes) -> None:
+        self.counted.append(counted)
+        self.expected.append(media_adjusted(counted, line))
+
+
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
-           media: RowMedia | None = None
+           media: RowMedia | None = None, tokens: RowTokens | None = None
            ) -> tuple[list[Part], RowIndex, dict[int, E.StructuredError], str]:
     """Every row's line into the input files; the parts, the row index, the rows that
-    cannot be sent (with their errors), and the hash of the job's content."""
+    cannot be sent (with their errors), and the hash of the job's content. ``tokens``
+    gets each sent row's input tokens."""
     api = plan.api
     container = api.inline_container("x" * 64)
     overhead = len(container[0]) + len(container[2]) if container else 0
@@ -227,7 +231,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
     for position, prompt in enumerate(items):
         try:
             parts = media.parts(plan.settings, position) if media is not None else ()
-            line, digest = build_line(plan, position, prompt, parts)
+            line, digest, counted = build_line(plan, position, prompt, parts)
         except E.StructuredError as err:
             unsent[position] = err
             continue
@@ -241,6 +245,8 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
             continue
         writer.add(position, line)
         index.add(position, digest)
+        if tokens is not None:
+            tokens.add(counted, line)
         key.update(b"%d:%s;" % (position, digest))
     return writer.close(), index, unsent, key.hexdigest()
 

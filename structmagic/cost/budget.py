@@ -36,13 +36,22 @@ if TYPE_CHECKING:
     from ..result import Result
     from ..schema import SchemaSpec
 
-__all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun"]
+__all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun", "check_cap"]
 
 NOT_RUN = "not run: budget"
 
 
 class NotRun(StructuredError):
     """An item that was not sent: the batch stopped at its budget (``--max-cost``)."""
+
+
+def check_cap(max_cost: Any) -> float:
+    """``max_cost`` as a float of USD; :class:`~structmagic.ConfigError` for anything but a
+    finite number >= 0."""
+    if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
+            math.isfinite(max_cost) and max_cost >= 0):
+        raise ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
+    return float(max_cost)
 
 
 class ItemEstimator:
@@ -140,10 +149,7 @@ class Budget:
     teach the estimator), used from the batch's submitting thread."""
 
     def __init__(self, max_cost: float, estimator: ItemEstimator | None = None) -> None:
-        if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
-                math.isfinite(max_cost) and max_cost >= 0):
-            raise ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
-        self.max_cost = float(max_cost)
+        self.max_cost = check_cap(max_cost)
         self.estimator = estimator
         self.spent = 0.0
         self.saved = 0.0

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..result import Result
     from ..schema import SchemaSpec
 
-__all__ = ["Estimate", "Range", "estimate", "row_calls"]
+__all__ = ["Estimate", "Range", "estimate", "local_estimate", "row_calls"]
 
 #: the local count's band: a vendor's tokenizer is rarely further off on prose
 LOCAL_LOW, LOCAL_HIGH = 0.8, 1.25
@@ -251,19 +251,37 @@ def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: boo
 def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provider: Provider,
               *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any]
               ) -> Estimate:
-    n = len(items)
     calls = row_calls(items, spec, settings, provider)
     counted = local_counts(calls, settings, provider)
-    price = price_for(provider, settings.model, base_url=settings.base_url,
-                      overrides=settings.prices)
     sampled: list[Result] = []
     ratio_range: Range | None = None
     outputs: list[int] = []
     if sample:
         sampled, ratio_range, outputs = _run_sample(items, spec, counted, sample, concurrency,
                                                     options)
-    if exact:
-        exact_in = exact_counts(calls, settings, provider, concurrency)
+    exact_in = exact_counts(calls, settings, provider, concurrency) if exact else None
+    return _assemble(counted, spec, settings, provider, sampled=sampled,
+                     ratio_range=ratio_range, outputs=outputs, exact_in=exact_in)
+
+
+def local_estimate(counted: Sequence[int], spec: SchemaSpec, settings: Settings,
+                   provider: Provider) -> Estimate:
+    """The estimate of rows whose input tokens are already counted locally (``counted``,
+    one a row, e.g. from a batch job's input lines): what :func:`estimate` gives without
+    ``sample`` or ``exact``, with no request built again."""
+    return _assemble(counted, spec, settings, provider)
+
+
+def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, provider: Provider,
+              *, sampled: Sequence[Result] = (), ratio_range: Range | None = None,
+              outputs: Sequence[int] = (), exact_in: Sequence[int] | None = None) -> Estimate:
+    """The estimate from each row's input-token count (and what a sample or the count
+    endpoint measured)."""
+    n = len(counted)
+    exact = exact_in is not None
+    price = price_for(provider, settings.model, base_url=settings.base_url,
+                      overrides=settings.prices)
+    if exact_in is not None:
         total = float(sum(exact_in))
         input_tokens = Range(total, total, total)
         input_from = f"counted by the {provider.name} token-count endpoint"
@@ -274,7 +292,7 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
         total = float(sum(counted))
         input_tokens = Range(total * LOCAL_LOW, total, total * LOCAL_HIGH)
         input_from = "counted locally: ~4 characters a token; --exact asks the server"
-    output_tokens, output_from = _outputs(n, spec, settings.max_tokens, outputs)
+    output_tokens, output_from = _outputs(n, spec, settings.max_tokens, list(outputs))
     cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
     batch_cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=True)
     factor = provider.batch_price_factor
@@ -289,7 +307,7 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
         rows=n, schema_name=spec.name, provider=provider.name, model=settings.model,
         input_tokens=input_tokens, output_tokens=output_tokens, input_from=input_from,
         output_from=output_from, price=price, table=table_info(), cost=cost,
-        batch_cost=batch_cost, batch_note=note, sample=sampled,
+        batch_cost=batch_cost, batch_note=note, sample=list(sampled),
         sample_cost=None if any(c is None for c in spent) else sum(c or 0.0 for c in spent),
         sample_saved=sum(r.saved or 0.0 for r in sampled) or None,
         sent=(f"sent only the {_n(n)} token-count requests" if exact

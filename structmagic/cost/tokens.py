@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MESSAGE_OVERHEAD", "answer_tokens", "count_body", "count_text"]
+__all__ = ["MESSAGE_OVERHEAD", "answer_tokens", "count_body", "count_json", "count_text"]
 
 #: tokens a chat message costs beyond its text (role, separators), as vendors document
 MESSAGE_OVERHEAD = 4
@@ -49,6 +49,18 @@ def count_body(body: Mapping[str, Any]) -> int:
              if k not in ("model", "stream", "stream_options", "max_tokens",
                           "max_output_tokens", "temperature")}
     text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
+    return count_text(text) + MESSAGE_OVERHEAD * _messages(body)
+
+
+def count_json(body: Mapping[str, Any], text: str) -> int:
+    """:func:`count_body` of a request body already written as compact JSON ``text`` (as
+    a batch input line carries it): its ``model`` and settings then count too, a few tokens
+    more, never fewer."""
+    return count_text(text) + MESSAGE_OVERHEAD * _messages(body)
+
+
+def _messages(body: Mapping[str, Any]) -> int:
+    """How many messages a request body holds (the system prompt is one)."""
     messages = 0
     for key in ("messages", "input", "contents"):
         value = body.get(key)
@@ -57,7 +69,7 @@ def count_body(body: Mapping[str, Any]) -> int:
     for key in ("system", "instructions", "systemInstruction"):
         if body.get(key):
             messages += 1
-    return count_text(text) + MESSAGE_OVERHEAD * messages
+    return messages
 
 
 def answer_tokens(schema: Any) -> tuple[int, int]:
