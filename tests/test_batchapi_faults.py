@@ -184,3 +184,58 @@ def test_the_expected_cost_does_not_count_image_data_as_text(fake, server):
     # the image counts some hundreds of tokens, not its 130k+ characters of base64 / 4
     extra = (job.record.estimated_cost - text_only.record.estimated_cost) / (0.5 / 1e6)
     assert 100 < extra < 2000
+
+
+# --- a damaged manifest ---------------------------------------------------------------------------
+
+_GOOD = {"key": "k" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
+         "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0,
+         "parts": [{"index": 0, "start": 0, "stop": 1, "count": 1, "bytes": 10,
+                    "sha256": "x", "name": "n-0"}]}
+
+
+def _without(data: dict, name: str) -> dict:
+    return {k: v for k, v in data.items() if k != name}
+
+
+@pytest.mark.parametrize("job", [
+    _without(_GOOD, "model"),
+    {**_GOOD, "created": None},
+    {**_GOOD, "rows": "3"},
+    {**_GOOD, "parts": 5},
+    {**_GOOD, "parts": [_without(_GOOD["parts"][0], "start")]},
+    {**_GOOD, "parts": [{**_GOOD["parts"][0], "stop": None}]},
+    {**_GOOD, "summary": {"ok": "3"}},
+    {**_GOOD, "cost": "cheap"},
+    {**_GOOD, "state": 1},
+], ids=["missing", "created-null", "rows-text", "parts-number", "part-missing",
+        "part-null", "summary-text", "cost-text", "state-number"])
+def test_a_damaged_manifest_record_is_a_batch_error(fake, server, tmp_path, job, capfd):
+    import json
+
+    from structmagic.batchapi.manifest import Manifest
+
+    path = tmp_path / "batches.json"
+    other = {**_GOOD, "key": "o" * 64, "created": 2.0}
+    path.write_text(json.dumps({"version": 1, "jobs": {job.get("key", "k" * 64): job,
+                                                        other["key"]: other}}))
+    store = Manifest(path)
+    for read in (store.jobs, lambda: store.get("k" * 64), lambda: store.find("oooooo")):
+        with pytest.raises(sm.BatchError, match="damaged"):
+            read()
+    use(server, "openai")
+    with pytest.raises(sm.BatchError, match="damaged"):
+        sm.submit_batch(items(2), SCHEMA)
+    assert not fake.uploads
+    ip_free = Manifest(tmp_path / "fine.json")
+    assert ip_free.jobs() == []
+
+
+def test_structured_batches_says_the_manifest_is_damaged(ip, fake, tmp_path):
+    import json
+
+    (tmp_path / "batches.json").write_text(json.dumps({"version": 1, "jobs": {
+        "k" * 64: {**_GOOD, "created": None}, "o" * 64: {**_GOOD, "key": "o" * 64}}}))
+    res = ip.run_cell("%structured_batches --no-refresh")
+    assert isinstance(res.error_in_exec, sm.BatchError)
+    assert "damaged" in str(res.error_in_exec)

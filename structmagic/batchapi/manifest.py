@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -80,9 +81,10 @@ class PartRecord:
     failed: int = 0
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PartRecord:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_json(cls, data: Any) -> PartRecord:
+        """The part of a manifest record; ``ValueError`` when it is damaged (a field
+        missing or of another type)."""
+        return cls(**_values(cls, data))
 
 
 @dataclass
@@ -108,11 +110,11 @@ class JobRecord:
     estimated_cost: float | None = None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobRecord:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
-        values["parts"] = [PartRecord.from_json(p) for p in values.get("parts") or ()
-                           if isinstance(p, dict)]
+    def from_json(cls, data: Any) -> JobRecord:
+        """A record of the manifest; ``ValueError`` when it is damaged (a field missing or
+        of another type)."""
+        values = _values(cls, data)
+        values["parts"] = [PartRecord.from_json(p) for p in values.get("parts") or ()]
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -120,6 +122,40 @@ class JobRecord:
 
     def find_part(self, batch_id: str) -> PartRecord | None:
         return next((p for p in self.parts if p.batch_id == batch_id), None)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: what a record's field may hold, by its declared type (``X | None`` also takes null)
+_KINDS: dict[str, Any] = {
+    "int": _is_int,
+    "float": lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v),
+    "str": lambda v: isinstance(v, str),
+    "dict[str, int]": lambda v: isinstance(v, dict) and all(_is_int(x) for x in v.values()),
+    "list[PartRecord]": lambda v: isinstance(v, list),
+}
+
+
+def _values(cls: Any, data: Any) -> dict[str, Any]:
+    """The fields of ``cls`` found in ``data`` (others left out), each checked against its
+    declared type; ``ValueError`` for one missing without a default, or of another type."""
+    what = cls.__name__.removesuffix("Record").lower()  # job, part
+    if not isinstance(data, dict):
+        raise ValueError(f"a {what} is {type(data).__name__}, not an object")
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ValueError(f"a {what} has no {f.name!r}")
+            continue
+        value, kind = data[f.name], str(f.type)
+        if not ((value is None and kind.endswith(" | None"))
+                or _KINDS[kind.removesuffix(" | None")](value)):
+            raise ValueError(f"the {f.name!r} of a {what} is {json.dumps(value)[:40]}")
+        values[f.name] = value
+    return values
 
 
 def safe_url(url: str) -> str:
@@ -172,6 +208,8 @@ class Manifest:
             data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("jobs"), dict):
                 raise ValueError("no 'jobs' object")
+            for job in data["jobs"].values():
+                JobRecord.from_json(job)
         except (ValueError, RecursionError) as exc:
             raise E.BatchError(
                 f"The batch manifest {self.path} is damaged ({exc}); nothing was sent.",
@@ -181,13 +219,12 @@ class Manifest:
 
     def jobs(self) -> list[JobRecord]:
         """Every job, oldest first."""
-        found = [JobRecord.from_json(j) for j in self._read()["jobs"].values()
-                 if isinstance(j, dict)]
+        found = [JobRecord.from_json(j) for j in self._read()["jobs"].values()]
         return sorted(found, key=lambda j: j.created)
 
     def get(self, key: str) -> JobRecord | None:
         data = self._read()["jobs"].get(key)
-        return JobRecord.from_json(data) if isinstance(data, dict) else None
+        return None if data is None else JobRecord.from_json(data)
 
     def find(self, ident: str) -> JobRecord | None:
         """The job whose key starts with ``ident`` (at least 6 characters), or one of whose
