@@ -33,3 +33,23 @@ def test_a_prompt_nested_too_deep_fails_alone_with_or_without_a_cap(server, sett
     assert isinstance(results[2].error, sm.InputError)  # not a prompt at all
     assert results[1].data == {"n": 1, "label": "item 1"}
     assert len(server.requests) == 1  # only the good row was sent
+
+
+@pytest.mark.parametrize("price", [(None, 1), (1, None), {"input": None, "output": 2},
+                                   {"input": 1, "output": None, "cached_input": 0.1}])
+def test_a_price_without_its_input_or_output_is_a_config_error(settings, price):
+    from structmagic.cost import parse_price
+
+    with pytest.raises(ValueError, match="needs both input and output"):
+        parse_price("m", price)
+    with pytest.raises(sm.ConfigError, match="needs both input and output"):
+        sm.configure(prices={"m": price})
+    with pytest.raises(sm.ConfigError, match="needs both input and output"):
+        sm.structured("item 1", SCHEMA, prices={"m": price})
+
+
+def test_a_price_may_leave_its_optional_parts_none(settings):
+    from structmagic.cost import parse_price
+
+    price = parse_price("m", {"input": 1, "output": 2, "cached_input": None})
+    assert (price.input, price.output, price.cached_input) == (1.0, 2.0, None)

@@ -138,8 +138,6 @@ def parse_price(model: str, value: Any) -> Price:
         fields = dict(zip(("input", "output", "cached_input"), value, strict=False))
     else:
         raise ValueError("give (input, output) in USD per million tokens, e.g. (0.15, 0.6)")
-    if "input" not in fields or "output" not in fields:
-        raise ValueError("a price needs both input and output (USD per million tokens)")
     clean: dict[str, float] = {}
     for key, v in fields.items():
         if v is None:
@@ -152,6 +150,8 @@ def parse_price(model: str, value: Any) -> Price:
         if not math.isfinite(number) or number < 0:
             raise ValueError(f"{key} must be a finite number >= 0, not {v!r}")
         clean[key] = number
+    if "input" not in clean or "output" not in clean:  # missing, or None
+        raise ValueError("a price needs both input and output (USD per million tokens)")
     return Price(input=clean["input"], output=clean["output"],
                  cached_input=clean.get("cached_input"), batch_input=clean.get("batch_input"),
                  batch_output=clean.get("batch_output"), model=model,
