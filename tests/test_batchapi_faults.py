@@ -239,3 +239,41 @@ def test_structured_batches_says_the_manifest_is_damaged(ip, fake, tmp_path):
     res = ip.run_cell("%structured_batches --no-refresh")
     assert isinstance(res.error_in_exec, sm.BatchError)
     assert "damaged" in str(res.error_in_exec)
+
+
+# --- the input files cannot be written ------------------------------------------------------------
+
+
+def test_no_folder_for_the_input_files_is_a_batch_error(fake, server, tmp_path, monkeypatch):
+    import tempfile
+
+    use(server, "openai")
+    real = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: real(
+        dir=str(tmp_path / "no" / "such" / "folder"), **kw))  # e.g. a bad TMPDIR
+    with pytest.raises(sm.BatchError, match="input files") as info:
+        sm.submit_batch(items(2), SCHEMA)
+    assert str(tmp_path / "no" / "such" / "folder") in str(info.value)
+    assert "nothing was submitted" in str(info.value)
+    assert not fake.uploads and not fake.creates
+    assert not (tmp_path / "batches.json").exists()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("provider", ("openai", "anthropic"))
+def test_a_full_disk_while_writing_the_input_files_is_a_batch_error(fake, server, tmp_path,
+                                                                    monkeypatch, provider):
+    """The input file is /dev/full: every write fails with ENOSPC, as on a full disk."""
+    import tempfile
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "part-0.jsonl").symlink_to("/dev/full")
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: str(folder))
+    use(server, provider)
+    with pytest.raises(sm.BatchError, match="No space left on device") as info:
+        sm.submit_batch(items(3), SCHEMA)
+    assert "part-0.jsonl" in str(info.value) and "nothing was submitted" in str(info.value)
+    assert not fake.uploads and not fake.creates
+    assert not (tmp_path / "batches.json").exists()
+    assert not folder.exists()  # cleaned up all the same

@@ -13,11 +13,13 @@ of a create request that carries them (``head``, the items joined by ``sep``, ``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import errors as E
 from ..providers._batch import BatchLimits
 
 __all__ = ["Part", "PartWriter", "inline_body", "inline_size", "read_lines"]
@@ -62,13 +64,18 @@ class PartWriter:
         return len(line) + self.overhead <= self.max_bytes
 
     def add(self, position: int, line: bytes) -> None:
-        """Append one row's line (newline-terminated); ``fits_alone`` must hold."""
-        part = self._part
-        if part is None or (self.max_requests is not None and part.count >= self.max_requests
-                            ) or part.size + len(line) + self.overhead > self.max_bytes:
-            part = self._open(position)
-        assert self._write is not None and self._update is not None
-        self._write(line)
+        """Append one row's line (newline-terminated); ``fits_alone`` must hold.
+        :class:`~structmagic.BatchError` when the file cannot be written (a full disk)."""
+        try:
+            part = self._part
+            if part is None or (self.max_requests is not None
+                                and part.count >= self.max_requests
+                                ) or part.size + len(line) + self.overhead > self.max_bytes:
+                part = self._open(position)
+            assert self._write is not None and self._update is not None
+            self._write(line)
+        except OSError as exc:
+            raise self._failed(exc) from None
         self._update(line)
         part.count += 1
         part.size += len(line)
@@ -88,15 +95,31 @@ class PartWriter:
 
     def _close(self) -> None:
         if self._part is not None:
-            self._file.close()  # type: ignore[attr-defined]
+            self._file.close()  # type: ignore[attr-defined]  # flushes: may raise OSError
             self._part.sha256 = self._part._hash.hexdigest()  # type: ignore[attr-defined]
             self._part._hash = None
         self._file = self._part = self._write = self._update = None
 
     def close(self) -> list[Part]:
         """Finish the last part; the parts written."""
-        self._close()
+        try:
+            self._close()
+        except OSError as exc:
+            raise self._failed(exc) from None
         return self.parts
+
+    def _failed(self, exc: OSError) -> E.BatchError:
+        """The error for a file that could not be written; the open file closed."""
+        where = exc.filename or (self._part.path if self._part is not None else self.folder)
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()  # type: ignore[attr-defined]
+        self._file = self._part = self._write = self._update = None
+        return E.BatchError(
+            f"Could not write the batch input file {where} ({exc.strerror or exc}); nothing "
+            "was submitted.",
+            hint="Free some disk space, or point TMPDIR at a folder with room (the input "
+            "files are written there before they are sent).")
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ routes (404, 405, 501 on the first request) is a
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -133,7 +134,15 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
         max_bytes=max_bytes if max_bytes is not None else defaults.max_bytes,
         inline_bytes=inline_bytes if inline_bytes is not None else defaults.inline_bytes)
     store = Manifest(manifest_path(settings, manifest))
-    folder = Path(tempfile.mkdtemp(prefix="structmagic-batch-"))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="structmagic-batch-"))
+    except OSError as exc:  # no such folder, not writable, a full disk
+        where = os.path.dirname(exc.filename) if exc.filename else tempfile.gettempdir()
+        raise E.BatchError(
+            f"Could not make a folder for the batch input files in {where} "
+            f"({exc.strerror or exc}); nothing was submitted.",
+            hint="Point TMPDIR at a writable folder with room (the input files are written "
+            "there before they are sent).") from None
     try:
         tokens = RowTokens()
         parts, index, unsent, content = _write(plan, items, folder, limits, rows_media,
