@@ -277,3 +277,68 @@ def test_a_full_disk_while_writing_the_input_files_is_a_batch_error(fake, server
     assert not fake.uploads and not fake.creates
     assert not (tmp_path / "batches.json").exists()
     assert not folder.exists()  # cleaned up all the same
+
+
+# --- the cap and the synchronous re-run ------------------------------------------------------------
+
+
+def _sync_requests(server, before: int) -> list:
+    return [r for r in server.requests[before:] if r.path == "/v1/chat/completions"]
+
+
+def test_the_rerun_of_failed_rows_gets_what_is_left_of_the_cap(fake, server, tmp_path):
+    from batchapi_helpers import manifest, restart
+
+    use(server, "openai", prices={"test-model": (2.0, 10.0)}, max_tokens=1000)
+    fake.usage = (1000, 1500)  # each answered row: $0.0085 at the batch tier
+    fake.faults = {1: "http400", 2: "http400"}
+    # the high end: 4 rows of ~60 tokens in and at most 1000 out, at half price: ~$0.0203
+    job = sm.submit_batch(items(4), SCHEMA, max_cost=0.021)
+    assert job.max_cost == 0.021 and manifest(tmp_path)["jobs"][job.key]["max_cost"] == 0.021
+    before = len(server.requests)
+    results = job.results()
+    assert job.record.cost == pytest.approx(2 * 0.0085)
+    # $0.004 left: less than one synchronous row may cost (up to 1000 tokens at $10/M)
+    assert not _sync_requests(server, before)
+    for i in (1, 2):
+        assert isinstance(results[i].error, sm.cost.NotRun)
+        assert "not run: budget" in str(results[i].error)
+    assert results[0].ok and results[3].ok
+    assert job.summary["not_run"] == 2 and "2 not run: budget" in job.summary_line()
+
+    restart()  # a new kernel re-attaches: the job keeps its cap
+    again = sm.submit_batch(items(4), SCHEMA)
+    assert again.attached and again.max_cost == 0.021
+    before = len(server.requests)
+    assert [r.ok for r in again.results()] == [True, False, False, True]
+    assert not _sync_requests(server, before)
+
+    restart()  # a cap given again is the one the re-run keeps to
+    wide = sm.submit_batch(items(4), SCHEMA, max_cost=1.0)
+    before = len(server.requests)
+    assert all(r.ok for r in wide.results())
+    assert len(_sync_requests(server, before)) == 2
+    assert wide.summary["retried"] == 2 and "not_run" not in wide.summary
+
+
+def test_a_job_without_a_cap_reruns_every_failed_row(fake, server):
+    use(server, "openai", prices={"test-model": (2.0, 10.0)})
+    fake.faults = {1: "http400"}
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert job.max_cost is None and job.record.max_cost is None
+    assert all(r.ok for r in job.results()) and job.summary["retried_ok"] == 1
+
+
+def test_without_the_jobs_cost_the_capped_rerun_sends_nothing(fake, server):
+    """Answers without token counts: the job's cost is unknown, so is what is left of the
+    cap; the failed rows are not re-run (never a made-up figure)."""
+    use(server, "openai", prices={"test-model": (2.0, 10.0)}, max_tokens=1000)
+    fake.usage = None
+    fake.faults = {1: "http400"}
+    job = sm.submit_batch(items(3), SCHEMA, max_cost=1.0)
+    before = len(server.requests)
+    results = job.results()
+    assert job.record.cost is None and results[0].ok and results[0].cost is None
+    assert isinstance(results[1].error, sm.cost.NotRun)
+    assert "cost is unknown" in str(results[1].error) and "$1.00" in str(results[1].error)
+    assert not _sync_requests(server, before)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..cost.budget import NOT_RUN, NotRun
+from ..cost.calc import money
 from ..providers._batch import (
     CANCELLED,
     CANCELLING,
@@ -127,6 +129,8 @@ class BatchJob:
         self._replayed = False  # the last poll was answered from the recording
         self._repeated = False  # ... by an answer it had given already
         self.summary: dict[str, int] = dict(record.summary)
+        #: the cap (USD) on what this job and the re-run of its failed rows cost
+        self.max_cost: float | None = record.max_cost
 
     # --- identity -----------------------------------------------------------------------
 
@@ -224,9 +228,12 @@ class BatchJob:
 
         Waits for the job unless ``wait=False`` (then a job that has not ended is a
         :class:`~structmagic.BatchError`). Each answer is validated against the schema;
-        rows that came back errored, expired, cancelled, missing or invalid are re-run
-        through the synchronous path (with its retries and re-asks) when ``retry="sync"``,
-        or left with their error (``retry="none"``). :attr:`summary` counts each outcome.
+        rows that came back errored, expired, cancelled, missing, failed or invalid are
+        re-run through the synchronous path (with its retries and re-asks) when
+        ``retry="sync"``, or left with their error (``retry="none"``). With a
+        :attr:`max_cost`, the re-run gets what the job's cost left of it as its own
+        ``max_cost``: the rows it cannot afford are "not run: budget". :attr:`summary`
+        counts each outcome.
         """
         if retry not in ("sync", "none"):
             raise E.ConfigError(f"retry must be 'sync' or 'none', not {retry!r}.")
@@ -240,18 +247,17 @@ class BatchJob:
         counts = collector.counts()
         results: list[Result] = [r if r is not None else _lost(self.plan) for r in
                                  collector.results]
+        self.record.usage = dict(collector.usage)
+        self.record.cost = collector.cost()
         if retry == "sync":
             self._rerun(results, collector.kinds, counts, concurrency)
-        usage = dict(collector.usage)
-        self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok")
+        self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok", "not_run")
                         if counts.get(k)}
         if collector.unknown:
             self.summary["unknown_lines"] = collector.unknown
         if collector.unreadable:
             self.summary["unreadable_lines"] = collector.unreadable
         self.record.summary = self.summary
-        self.record.usage = usage
-        self.record.cost = collector.cost()
         self.record.state = COLLECTED
         self._save()
         return results
@@ -264,6 +270,8 @@ class BatchJob:
         if s.get("retried"):
             text += (f"; {s['retried']} re-run synchronously: {s.get('retried_ok', 0)} ok, "
                      f"{s['retried'] - s.get('retried_ok', 0)} failed")
+        if s.get("not_run"):
+            text += f"; {s['not_run']} {NOT_RUN}"
         return text
 
     def _collect(self) -> Collector:
@@ -294,17 +302,42 @@ class BatchJob:
         options = settings_options(self.plan.settings)
         if self.media is not None:
             options.update(self.media.batch_options(positions))
-        try:
-            again = batch([self.prompts[p] for p in positions], self.plan.spec,
-                          concurrency=concurrency, **options)
-        except BatchInterrupted as exc:
-            for p, res in zip(positions, exc.results, strict=True):
-                results[p] = res
-            raise BatchInterrupted(results) from None
+        cap, spent = self.max_cost, self.record.cost
+        if cap is not None and spent is None:
+            again = [self._not_run("the batch job's cost is unknown, so what is left of the "
+                                   f"cap {money(cap)} cannot be told") for _ in positions]
+        else:
+            if cap is not None and spent is not None:
+                options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
+            try:
+                again = batch([self.prompts[p] for p in positions], self.plan.spec,
+                              concurrency=concurrency, **options)
+            except BatchInterrupted as exc:
+                for p, res in zip(positions, exc.results, strict=True):
+                    results[p] = res
+                raise BatchInterrupted(results) from None
+            except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
+                if cap is None:
+                    raise
+                again = [self._not_run(exc.message) for _ in positions]
+            else:
+                if cap is not None:
+                    reached = (f"the cap {money(cap)} was reached: the batch job cost "
+                               f"{money(spent)}")
+                    again = [self._not_run(reached) if isinstance(r.error, NotRun) else r
+                             for r in again]
         for p, res in zip(positions, again, strict=True):
             results[p] = res
-        counts["retried"] = len(positions)
+        stopped = sum(1 for r in again if isinstance(r.error, NotRun))
+        counts["retried"] = len(positions) - stopped
         counts["retried_ok"] = sum(1 for r in again if r.error is None)
+        counts["not_run"] = stopped
+
+    def _not_run(self, why: str) -> Result:
+        """A failed row the cap leaves out of the re-run."""
+        return Result(error=NotRun(f"{NOT_RUN} ({why})", hint="Run again with a higher "
+                                   "max_cost (--max-cost) to re-run it."),
+                      schema_name=self.plan.spec.name, cost=0.0)
 
     # --- pieces -----------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ elsewhere)::
 
     {"version": 1, "jobs": {"<key>": {"key", "name", "provider", "base_url", "model",
       "endpoint", "schema", "rows", "state", "status", "parts": [{"index", "start", "stop",
-      "count", "bytes", "name", "intent_at", "file_id", "batch_id", "status", ...}], ...}}}
+      "count", "bytes", "name", "intent_at", "file_id", "batch_id", "status", ...}],
+      "cost", "estimated_cost", "max_cost", ...}}}
 
 ``key`` is the SHA-256 of the job's content — provider, endpoint, model, schema name, and
 every row's id (its position and the hash of its request) — and of the base URL, so the
@@ -108,6 +109,8 @@ class JobRecord:
     usage: dict[str, int] = field(default_factory=dict)
     cost: float | None = None
     estimated_cost: float | None = None
+    #: the job's ``max_cost`` (USD): what is left of it bounds the re-run of failed rows
+    max_cost: float | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> JobRecord:

@@ -105,8 +105,10 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     ``max_cost`` (USD): a new job is created only if the high end of its batch-price
     estimate (:func:`structmagic.estimate`) is within the cap; otherwise a
     :class:`~structmagic.ConfigError` says why and nothing is sent. A job being re-attached
-    is not checked again (it was when it was created). Other options are those of
-    :func:`structmagic.structured`.
+    is not checked again (it was when it was created). What the job cost leaves of the cap
+    bounds the synchronous re-run of its failed rows (:meth:`BatchJob.results`); the cap is
+    kept in the manifest, so a job re-attached without one keeps it, and one given again
+    replaces it. Other options are those of :func:`structmagic.structured`.
 
     Raises :class:`~structmagic.BatchUnavailableError` when the server has no batch API,
     and other :class:`~structmagic.StructuredError` subclasses; rows that cannot be sent
@@ -164,11 +166,14 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 generation = known.generation + 1 if known is not None else 0
                 record = _record(plan, key, content, items, parts, generation=generation)
                 record.estimated_cost = expected_cost(BatchPricer(settings), tokens.expected)
+                record.max_cost = cap
                 store.put(record)
             else:
                 record = known
             job = BatchJob(record, store, plan, index, items, unsent, attached=attached,
                            media=rows_media)
+            if cap is not None:
+                job.max_cost = cap  # this call's cap bounds what is spent from now on
             if record.state == SUBMITTING:
                 try:
                     _Submitter(job, {p.index: p for p in parts}, limits, now=_now).run(
