@@ -342,3 +342,27 @@ def test_without_the_jobs_cost_the_capped_rerun_sends_nothing(fake, server):
     assert isinstance(results[1].error, sm.cost.NotRun)
     assert "cost is unknown" in str(results[1].error) and "$1.00" in str(results[1].error)
     assert not _sync_requests(server, before)
+
+
+# --- inline or a file ------------------------------------------------------------------------------
+
+
+def test_gemini_goes_inline_only_when_the_inline_body_fits(fake, server):
+    """The inline body is larger than the input file (each line becomes a request with its
+    metadata): the limit is held against the body, not the file."""
+    use(server, "gemini")
+    first = sm.submit_batch(items(3), SCHEMA)
+    create = next(r for r in server.requests if r.path.endswith(":batchGenerateContent"))
+    body, file = len(create.body), first.record.parts[0].bytes
+    assert body > file
+    sm.submit_batch(items(3, start=3), SCHEMA, inline_bytes=body - 1)  # the file would fit
+    assert len(fake.uploads) == 1
+    sm.submit_batch(items(3, start=6), SCHEMA, inline_bytes=body)
+    assert len(fake.uploads) == 1 and len(fake.creates) == 3
+    assert "requests" in fake.server.requests[-1].json["batch"]["inputConfig"]
+
+
+def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, server):
+    use(server, "anthropic")
+    job = sm.submit_batch(items(3), SCHEMA, inline_bytes=10)
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2]

@@ -330,15 +330,12 @@ class _Submitter:
     def _send(self, part: PartRecord, local: Part, *, maybe_created: bool) -> None:
         api, base = self.plan.api, self.plan.settings.base_url
         container = api.inline_container(part.name)
-        inline = container is not None and (self.limits.inline_bytes is None
-                                            or local.size <= self.limits.inline_bytes)
-        if inline:
+        inline = self._inline_size(local, container)
+        if inline is not None:
             assert container is not None
             head, sep, tail = container
             item = None if api.flow == "inline" else api.inline_item
-            size = (inline_size(local, head, sep, tail) if item is None
-                    else len(head) + len(tail) + sum(len(item(line)) for line in read_lines(
-                        local.path)) + max(0, local.count - 1) * len(sep))
+            size = inline
             url, _ = api.create(base, endpoint=self.plan.endpoint, name=part.name,
                                 file_id=None)
             info = self._create(part, lambda: self.wire.stream_json(
@@ -354,6 +351,28 @@ class _Submitter:
                                    file_id=part.file_id)
             info = self._create(part, lambda: self.wire.json("POST", url, body, once=True))
         self._attach(part, info)
+
+    def _inline_size(self, local: Part, container: tuple[bytes, bytes, bytes] | None
+                     ) -> int | None:
+        """The size of the create body that carries ``local``'s requests inline, when they
+        go inline: always for an API that takes them only so, else (``mixed``) when that
+        body — each line made an inline item, larger than the line — is within
+        ``inline_bytes``. None: the part goes as an uploaded file."""
+        if container is None:
+            return None
+        api, limit = self.plan.api, self.limits.inline_bytes
+        head, sep, tail = container
+        if api.flow == "inline":
+            return inline_size(local, head, sep, tail)
+        if limit is not None and local.size - local.count > limit:
+            return None  # the items are no smaller than the lines: too large already
+        try:
+            size = len(head) + len(tail) + max(0, local.count - 1) * len(sep) + sum(
+                len(api.inline_item(line)) for line in read_lines(local.path))
+        except OSError as exc:
+            raise E.BatchError(f"Could not read the batch input file {local.path} "
+                               f"({exc.strerror or exc}).", job=self.record.key) from None
+        return size if limit is None or size <= limit else None
 
     def _upload(self, part: PartRecord, local: Part) -> str:
         api, base = self.plan.api, self.plan.settings.base_url

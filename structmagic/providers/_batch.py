@@ -218,7 +218,8 @@ class BatchAPI:
         return None
 
     def inline_item(self, line: bytes) -> bytes:
-        """One input line as an item of the inline create body."""
+        """One input line as an item of the inline create body (never shorter than the
+        line: a part whose lines alone pass ``limits.inline_bytes`` goes as a file unread)."""
         return line
 
     def upload(self, base_url: str, name: str, size: int) -> Upload | None:
