@@ -77,18 +77,31 @@ def answer_tokens(schema: Any) -> tuple[int, int]:
     defs: Mapping[str, Any] = {}
     if isinstance(schema, Mapping):
         defs = schema.get("$defs") or schema.get("definitions") or {}
-    low = _size(schema, defs, typical=False, depth=0)
-    typical = _size(schema, defs, typical=True, depth=0)
+    low = _size(schema, defs, typical=False, depth=0, seen={})
+    typical = _size(schema, defs, typical=True, depth=0, seen={})
     return max(1, low), max(1, typical)
 
 
-def _size(node: Any, defs: Mapping[str, Any], *, typical: bool, depth: int) -> int:
+def _size(node: Any, defs: Mapping[str, Any], *, typical: bool, depth: int,
+          seen: dict[tuple[int, int], int]) -> int:
+    """The tokens of an answer to ``node`` at ``depth``; ``seen`` holds each (node, depth)
+    already sized, so a schema that refers to itself (``$ref``, or a Python cycle) is sized
+    in polynomial time instead of once per path to each node."""
     if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
         return 1
+    key = (id(node), depth)
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = _node_size(node, defs, typical=typical, depth=depth, seen=seen)
+    return found
+
+
+def _node_size(node: Mapping[str, Any], defs: Mapping[str, Any], *, typical: bool,
+               depth: int, seen: dict[tuple[int, int], int]) -> int:
     ref = node.get("$ref")
     if isinstance(ref, str):
         target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/") else None
-        return _size(target, defs, typical=typical, depth=depth + 1) if target else 2
+        return _size(target, defs, typical=typical, depth=depth + 1, seen=seen) if target else 2
     if "const" in node:
         return _value_tokens(node["const"])
     if isinstance(node.get("enum"), list) and node["enum"]:
@@ -97,7 +110,8 @@ def _size(node: Any, defs: Mapping[str, Any], *, typical: bool, depth: int) -> i
     for key in ("anyOf", "oneOf"):
         branches = node.get(key)
         if isinstance(branches, list) and branches:
-            sizes = [_size(b, defs, typical=typical, depth=depth + 1) for b in branches]
+            sizes = [_size(b, defs, typical=typical, depth=depth + 1, seen=seen)
+                     for b in branches]
             return max(sizes) if typical else min(sizes)
     kind = node.get("type")
     if isinstance(kind, list):
@@ -111,7 +125,7 @@ def _size(node: Any, defs: Mapping[str, Any], *, typical: bool, depth: int) -> i
             if not typical and name not in required:
                 continue
             total += count_text(str(name)) + 3 + _size(sub, defs, typical=typical,
-                                                       depth=depth + 1)
+                                                       depth=depth + 1, seen=seen)
         return total
     if kind == "array" or "items" in node:
         lo: int = node["minItems"] if isinstance(node.get("minItems"), int) else 0
@@ -119,7 +133,7 @@ def _size(node: Any, defs: Mapping[str, Any], *, typical: bool, depth: int) -> i
         n = max(lo, _ARRAY_ITEMS) if typical else lo
         if hi is not None:
             n = min(n, hi)
-        item = _size(node.get("items"), defs, typical=typical, depth=depth + 1)
+        item = _size(node.get("items"), defs, typical=typical, depth=depth + 1, seen=seen)
         return 2 + n * (item + 1)
     if kind == "string":
         limit = node.get("maxLength")
