@@ -889,6 +889,6 @@ def test_the_progress_bar_has_a_cost_slot(settings):
     assert "3/10 done · 1 failed · 0:01:05" in bar.label.value
     st.cost, st.cost_estimated = 0.25, True
     bar.update(st, final=True)
-    assert bar.cost.layout.display == "" and "expected ≥ $0.2500" in bar.cost.value
+    assert bar.cost.layout.display == "" and "expected ≥ $0.25" in bar.cost.value
     unpriced = pricing.BatchPricer(replace(settings, model="m", prices={}))
     assert unpriced.price is None and unpriced({"prompt_tokens": 1}) is None  # no price for m

@@ -366,3 +366,36 @@ def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, serve
     use(server, "anthropic")
     job = sm.submit_batch(items(3), SCHEMA, inline_bytes=10)
     assert [r.data["n"] for r in job.results()] == [0, 1, 2]
+
+
+# --- money as the rest of structmagic writes it ----------------------------------------------------
+
+
+def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
+    import json
+
+    from structmagic.batchapi.display import JobBar
+    from structmagic.batchapi.job import BatchStatus
+
+    st = BatchStatus(job="k", status="completed", total=2, done=2, failed=0, parts=1,
+                     ended=True, elapsed=5, cost=0.0000909, cost_estimated=True)
+    assert st.line().endswith("expected ≥ $0.0000909")
+    st.cost, st.cost_estimated = 1234.5, False
+    assert st.line().endswith("cost $1,234.50")
+    bar = JobBar(title="t", live=True)
+    bar.update(st, final=True)
+    assert bar.cost.value == "· cost $1,234.50"
+    record = {"key": "a" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
+              "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0, "state": "collected",
+              "cost": 0.0123, "estimated_cost": 0.02}
+    running = {**record, "key": "b" * 64, "state": "submitted", "cost": None,
+               "estimated_cost": 0.0000909, "parts": [
+                   {"index": 0, "start": 0, "stop": 1, "count": 1, "bytes": 9, "sha256": "x",
+                    "name": "n-0", "status": "in_progress"}]}
+    (tmp_path / "batches.json").write_text(json.dumps({"version": 1, "jobs": {
+        record["key"]: record, running["key"]: running}}))
+    capfd.readouterr()
+    ip.run_line_magic("structured_batches", "--no-refresh")
+    table = capfd.readouterr().out
+    assert "completed" in table and table.count("$0.0123") == 1
+    assert "≥ $0.0000909" in table

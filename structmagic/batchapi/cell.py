@@ -137,14 +137,15 @@ def _wire_for(record: Any, settings: Any) -> tuple[Any, Any, str]:
 
 
 def _table(jobs: list[Any], store: Any) -> str:
+    from ..cost.calc import money
     from .job import record_status
 
     rows = [("job", "provider", "model", "schema", "rows", "status", "done", "failed",
              "cost")]
     for record in jobs:
         st = record_status(record)
-        cost = "—" if st.cost is None else (f"≥ ${st.cost:,.4f}" if st.cost_estimated
-                                            else f"${st.cost:,.4f}")
+        cost = "—" if st.cost is None else (f"≥ {money(st.cost)}" if st.cost_estimated
+                                            else money(st.cost))
         rows.append((record.key[:12], record.provider, record.model, record.schema,
                      str(record.rows), st.status, str(st.done), str(st.failed), cost))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -13,6 +13,7 @@ import html
 import time
 from typing import Any
 
+from ..cost.calc import money
 from .job import BatchStatus
 
 __all__ = ["JobBar"]
@@ -71,7 +72,7 @@ class JobBar:
         self.label.value = html.escape(counts)
         if status.cost is not None:
             what = "expected ≥" if status.cost_estimated else "cost"
-            self.cost.value = html.escape(f"· {what} ${status.cost:,.4f}")
+            self.cost.value = html.escape(f"· {what} {money(status.cost)}")
             self.cost.layout.display = ""
 
     def note(self, text: str, *, style: str | None = None) -> None:

@@ -91,8 +91,8 @@ class BatchStatus:
         parts = [self.schema or "batch", f"{self.provider} {self.model}".strip(), self.status,
                  self.counts(), _clock_text(self.elapsed)]
         if self.cost is not None:
-            parts.append(f"{'expected ≥ ' if self.cost_estimated else 'cost '}"
-                         f"${self.cost:,.4f}")
+            parts.append(f"{'expected ≥' if self.cost_estimated else 'cost'} "
+                         f"{money(self.cost)}")
         return " · ".join(p for p in parts if p)
 
 
