@@ -399,3 +399,16 @@ def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
     table = capfd.readouterr().out
     assert "completed" in table and table.count("$0.0123") == 1
     assert "≥ $0.0000909" in table
+
+
+def test_an_answer_that_is_not_a_job_names_the_batch_api(fake, server):
+    from fakeserver import Reply
+
+    use(server, "anthropic")
+    job = sm.submit_batch(items(2), SCHEMA)
+    server.queue(Reply.json({"type": "not a batch"}))
+    with pytest.raises(sm.BatchError, match="not a job of the anthropic batch API"):
+        job.status()
+    server.queue(Reply.json(["nor this"]))
+    with pytest.raises(sm.BatchError, match=r"batch job \? is not a job of the anthropic"):
+        sm.submit_batch(items(2, start=5), SCHEMA)

@@ -48,7 +48,8 @@ from .wire import Wire
 if TYPE_CHECKING:
     from .rows import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "poll_parts", "record_status"]
+__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "poll_parts", "read_job",
+           "record_status"]
 
 _now: Callable[[], float] = time.time  # wall clock: the manifest's times (tests replace it)
 _sleep: Callable[[float], None] = time.sleep  # the wait between polls (tests replace it)
@@ -341,14 +342,9 @@ class BatchJob:
 
     # --- pieces -----------------------------------------------------------------------
 
-    def _info(self, body: Any, expected: str | None = None) -> JobInfo:
-        try:
-            info = self.plan.api.job(body)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise E.BatchError(f"The answer about batch job {expected or '?'} is not a job of "
-                               f"the {self.plan.provider.name} batch API ({exc}).",
-                               job=self.key) from None
-        return info
+    def _info(self, body: Any) -> JobInfo:
+        """The job a create answered with."""
+        return read_job(self.plan.api, body, self.plan.provider.name, job=self.key)
 
     def _last_status(self) -> BatchStatus:
         return record_status(self.record, self.summary)
@@ -356,6 +352,22 @@ class BatchJob:
     def _save(self) -> None:
         if self._persisted:
             self.manifest.put(self.record)
+
+
+#: what a batch API's ``job()`` raises for an answer that is not one of its jobs
+_NOT_A_JOB = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def read_job(api: Any, body: Any, provider: str, *, job: str, about: str | None = None
+             ) -> JobInfo:
+    """The provider job in an answer (about the provider job ``about``, of our job
+    ``job``); :class:`~structmagic.BatchError` when it is not one."""
+    try:
+        info: JobInfo = api.job(body)
+    except _NOT_A_JOB as exc:
+        raise E.BatchError(f"The answer about batch job {about or '?'} is not a job of the "
+                           f"{provider} batch API ({exc}).", job=job) from None
+    return info
 
 
 def _ended_by(api: Any) -> Callable[[Any], bool]:
@@ -366,7 +378,7 @@ def _ended_by(api: Any) -> Callable[[Any], bool]:
             return True
         try:
             return bool(api.job(body).ended)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except _NOT_A_JOB:
             return True
 
     return settled
@@ -425,11 +437,8 @@ def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[i
                     "was deleted, or belongs to another account or base URL.",
                     job=record.key) from None
             raise
-        try:
-            info = api.job(answer.body)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise E.BatchError(f"The answer about batch job {part.batch_id} is not a job of "
-                               f"this batch API ({exc}).", job=record.key) from None
+        info = read_job(api, answer.body, wire.provider.name, job=record.key,
+                        about=part.batch_id)
         replayed = replayed and answer.from_cassette
         repeated = repeated and answer.repeated
         infos[part.index] = info
@@ -446,7 +455,7 @@ def cancel_parts(record: JobRecord, wire: Wire, api: Any, base: str) -> None:
         if isinstance(answer.body, dict) and answer.body:
             try:
                 info = api.job(answer.body)
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except _NOT_A_JOB:
                 continue
             if info.id == part.batch_id:
                 _update(part, info)
