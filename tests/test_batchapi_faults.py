@@ -32,7 +32,7 @@ def test_a_gemini_result_that_is_not_an_object_fails_its_row_alone(fake, server,
     assert [r.data["n"] for r in again.results()] == [0, 1, 2]  # re-run synchronously
 
 
-# --- result lines split on "\n" only --------------------------------------------------------------
+# --- result lines split on "\n" only -------------------------------------------------------------
 
 ODD = "a\u2028b\u2029c\x85d\x1ce\x0bf"  # line breaks to str.splitlines(), not to JSON
 
@@ -109,7 +109,7 @@ def test_a_download_that_does_not_decode_is_a_structmagic_error(fake, server):
     assert info.value.attempts == 1
 
 
-# --- prices, and the job's cost -------------------------------------------------------------------
+# --- prices, and the job's cost ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("provider", ("openai", "anthropic", "gemini"))
@@ -186,7 +186,7 @@ def test_the_expected_cost_does_not_count_image_data_as_text(fake, server):
     assert 100 < extra < 2000
 
 
-# --- a damaged manifest ---------------------------------------------------------------------------
+# --- a damaged manifest --------------------------------------------------------------------------
 
 _GOOD = {"key": "k" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
          "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0,
@@ -241,7 +241,7 @@ def test_structured_batches_says_the_manifest_is_damaged(ip, fake, tmp_path):
     assert "damaged" in str(res.error_in_exec)
 
 
-# --- the input files cannot be written ------------------------------------------------------------
+# --- the input files cannot be written -----------------------------------------------------------
 
 
 def test_no_folder_for_the_input_files_is_a_batch_error(fake, server, tmp_path, monkeypatch):
@@ -279,7 +279,7 @@ def test_a_full_disk_while_writing_the_input_files_is_a_batch_error(fake, server
     assert not folder.exists()  # cleaned up all the same
 
 
-# --- the cap and the synchronous re-run ------------------------------------------------------------
+# --- the cap and the synchronous re-run ----------------------------------------------------------
 
 
 def _sync_requests(server, before: int) -> list:
@@ -344,7 +344,7 @@ def test_without_the_jobs_cost_the_capped_rerun_sends_nothing(fake, server):
     assert not _sync_requests(server, before)
 
 
-# --- inline or a file ------------------------------------------------------------------------------
+# --- inline or a file ----------------------------------------------------------------------------
 
 
 def test_gemini_goes_inline_only_when_the_inline_body_fits(fake, server):
@@ -368,7 +368,7 @@ def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, serve
     assert [r.data["n"] for r in job.results()] == [0, 1, 2]
 
 
-# --- money as the rest of structmagic writes it ----------------------------------------------------
+# --- money as the rest of structmagic writes it --------------------------------------------------
 
 
 def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
