@@ -17,7 +17,8 @@ synchronous path builds it; ids and the row index), ``jsonl`` (input files strea
 split at the provider's limits), ``manifest`` (the jobs on disk), ``wire`` (the batch API's
 HTTP, through the same client, key and error mapping as every call; recordings), ``submit``
 (submit or re-attach, never twice), ``job`` (:class:`BatchJob`: status, wait, results,
-cancel), ``collect`` (results matched by id and validated), ``pricing`` (the cost hook),
+cancel), ``collect`` (results matched by id and validated, each answer priced),
+``pricing`` (the batch-tier price of the job's settings; the expected cost),
 ``display`` (the progress bar), ``cell`` (the magic's side). Each provider's own facts and
 translations are on its class in :mod:`structmagic.providers` (``batch_api``).
 """
