@@ -293,7 +293,7 @@ class StructuredMagics(Magics):
     @argument("--max-cost", metavar="USD", type=float, default=None,
               help="With --each: stop before the column would cost more than USD (rows not "
                    "run are marked 'not run: budget'); with --batch-api, submit the job only "
-                   "if its estimate fits.")
+                   "if its estimate fits, and re-run failed rows within what is left.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as they are.")
     @argument("--quiet", action="store_true", help="Show nothing; only bind the value.")
     @argument("--batch-api", nargs="?", const="on", choices=("on", "auto"), default=None,
