@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import render as R
-from .widget import StructuredWidget, reveal_buttons
+from .widget import StructuredWidget, reveal_buttons, root_bundle
 
 __all__ = ["ComparisonWidget"]
 
@@ -61,10 +61,7 @@ class ComparisonWidget:
         self.widget.add_class("structmagic-comparison")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, dict):
-            bundle = {**bundle, "text/plain": repr(self)}
-        return bundle
+        return root_bundle(self, **kwargs)
 
     def __repr__(self) -> str:
         states = ", ".join(f"{k}: {c.status}" for k, c in self.columns.items())

@@ -69,7 +69,7 @@ import ipywidgets as w
 from . import render as R
 from .cost.calc import result_spend
 
-__all__ = ["StructuredWidget", "reveal_buttons"]
+__all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
 
 _BADGE_COLOUR = {
     "waiting": R.FG_MUTED,
@@ -202,11 +202,7 @@ class StructuredWidget:
     # --- display -----------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The root widget's view, with our own short ``text/plain``."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, dict):
-            bundle = {**bundle, "text/plain": repr(self)}
-        return bundle
+        return root_bundle(self, **kwargs)
 
     def __repr__(self) -> str:
         steps = R.plural(len(self._steps), "step")
@@ -507,3 +503,11 @@ class StructuredWidget:
         self._folded = split
         self.earlier.set_title(0, f"… {R.plural(split, 'earlier step')}" if split else "")
         self.earlier.layout.display = _SHOWN if split else _HIDDEN
+
+
+def root_bundle(owner: Any, **kwargs: Any) -> Any:
+    """``owner.widget``'s view (the root ipywidget), with ``owner``'s short ``text/plain``."""
+    bundle = owner.widget._repr_mimebundle_(**kwargs)
+    if isinstance(bundle, dict):
+        bundle = {**bundle, "text/plain": repr(owner)}
+    return bundle
