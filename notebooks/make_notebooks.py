@@ -158,6 +158,19 @@ def _image_height(req) -> int | None:  # type: ignore[no-untyped-def]
     images = [p for p in received_parts(req) if p.kind == "image" and p.data]
     return Image.open(io.BytesIO(images[0].data)).height if images else None
 
+#: the review schema of the extraction and comparison notebooks (each notebook shows its own)
+REVIEW_SCHEMA = '''review_schema = {
+    "type": "object",
+    "properties": {
+        "sentiment": {"enum": ["positive", "neutral", "negative"]},
+        "topics": {"type": "array", "items": {"type": "string"}},
+        "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+    },
+    "required": ["sentiment", "topics", "stars"],
+    "additionalProperties": False,
+}
+'''
+
 #: the invoice types of the extraction and batch API notebooks (each notebook shows its own)
 INVOICE_MODELS = '''class Line(BaseModel):
     description: str
@@ -401,17 +414,7 @@ Extract the invoice: {text}
 import pandas as pd
 
 reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"])
-review_schema = {{
-    "type": "object",
-    "properties": {{
-        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
-        "topics": {{"type": "array", "items": {{"type": "string"}}}},
-        "stars": {{"type": "integer", "minimum": 1, "maximum": 5}},
-    }},
-    "required": ["sentiment", "topics", "stars"],
-    "additionalProperties": False,
-}}
-"""),
+{REVIEW_SCHEMA}"""),
         code("""
 %%structured review_schema --each reviews -o scored --concurrency 4
 Classify this product review: {text}
@@ -594,17 +597,7 @@ _ = dask.config.set(scheduler="synchronous")
 """),
         code(f"""
 reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"])
-review_schema = {{
-    "type": "object",
-    "properties": {{
-        "sentiment": {{"enum": ["positive", "neutral", "negative"]}},
-        "topics": {{"type": "array", "items": {{"type": "string"}}}},
-        "stars": {{"type": "integer", "minimum": 1, "maximum": 5}},
-    }},
-    "required": ["sentiment", "topics", "stars"],
-    "additionalProperties": False,
-}}
-ddf = dd.from_pandas(reviews, npartitions=2)
+{REVIEW_SCHEMA}ddf = dd.from_pandas(reviews, npartitions=2)
 """),
         code("""
 extractor = sm.Extractor(review_schema, "Classify this product review: {text}")
