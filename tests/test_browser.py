@@ -168,7 +168,10 @@ def lab(tmp_path_factory, chromium_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STRUCTMAGIC_"))}
     env.update(OPENAI_BASE_URL=server.url + "/v1", OPENAI_API_KEY="sk-browser-test-0000",
                STRUCTMAGIC_CACHE="off", JUPYTER_CONFIG_DIR=str(work / "config"),
-               JUPYTER_RUNTIME_DIR=str(work / "runtime"))
+               JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+               # the user's own JupyterLab settings and workspaces stay out of the test
+               JUPYTERLAB_SETTINGS_DIR=str(work / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(work / "workspaces"))
     log = (work / "lab.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
