@@ -68,6 +68,7 @@ import ipywidgets as w
 
 from . import render as R
 from .cost.calc import result_spend
+from .cost.prices import when_loaded
 
 __all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
 
@@ -304,6 +305,9 @@ class StructuredWidget:
         else:
             self.answer.layout.display = _SHOWN
         self._render_header()
+        if getattr(result, "cost_pending", False):
+            # the price table is still loading: the cost joins the header once it has
+            when_loaded(self._render_header)
 
     def fail(self, error: BaseException, *, partial: Any = None) -> None:
         """The call failed: keep the steps received so far, show the error (escaped)."""

@@ -339,13 +339,54 @@ def test_a_call_never_waits_for_the_price_table(server, settings, monkeypatch):
 
     fresh = prices._Table()
     monkeypatch.setattr(prices, "_table", fresh)
-    monkeypatch.setattr(prices, "warm", lambda: None)  # as if still loading
+    monkeypatch.setattr(prices, "warm", lambda delay=None: None)  # as if still loading
     prices.clear_cache()
     server.queue(chat(json.dumps({"n": 1, "label": "a"}), usage=(1000, 200)))
     res = sm.structured("item 1", SCHEMA, model="gpt-4o-mini")
     assert not fresh.loaded and res.cost_pending
     assert result_spend(res) == "" and "$" not in res.widget().header.value
+    assert len(fresh.waiting) == 1  # the header asked to be told when the table loads
     usage = {"prompt_tokens": 1000, "completion_tokens": 200}
     assert res.cost == pytest.approx(oracle(usage, "gpt-4o-mini", "openai"))
     assert fresh.loaded and not res.cost_pending and result_spend(res).startswith("$")
     prices.clear_cache()
+
+
+def test_the_header_shows_the_cost_once_the_price_table_has_loaded(server, settings,
+                                                                   monkeypatch):
+    """A widget that finished while the table was loading gains its cost when it loads,
+    without anybody reading ``Result.cost``; a widget finished later shows it at once."""
+    from structmagic.cost import prices
+
+    fresh = prices._Table()
+    monkeypatch.setattr(prices, "_table", fresh)
+    started: list[float] = []
+    monkeypatch.setattr(prices, "warm", lambda delay=None: started.append(delay))
+    prices.clear_cache()
+    server.queue(chat(json.dumps({"n": 1, "label": "a"}), usage=(1000, 200)))
+    res = sm.structured("item 1", SCHEMA, model="gpt-4o-mini")
+    widget = res.widget()
+    assert "$" not in widget.header.value and "1200 tokens" in widget.header.value
+    assert started == [0.0]  # the load was asked for now, not left to a later call
+    fresh.load()  # what the loading thread does
+    usage = {"prompt_tokens": 1000, "completion_tokens": 200}
+    assert money(oracle(usage, "gpt-4o-mini", "openai")) in widget.header.value
+    assert "1200 tokens" in widget.header.value and not fresh.waiting
+    # once loaded, nothing waits: a callback runs at once
+    seen: list[int] = []
+    prices.when_loaded(lambda: seen.append(1))
+    assert seen == [1] and not fresh.waiting
+    prices.clear_cache()
+
+
+def test_a_failing_callback_does_not_break_the_table_load(monkeypatch):
+    from structmagic.cost import prices
+
+    fresh = prices._Table()
+    monkeypatch.setattr(prices, "_table", fresh)
+    monkeypatch.setattr(prices, "warm", lambda delay=None: None)
+    seen: list[str] = []
+    prices.when_loaded(lambda: 1 / 0)
+    prices.when_loaded(lambda: seen.append("second"))
+    fresh.load()
+    assert fresh.loaded and seen == ["second"]

@@ -27,10 +27,11 @@ call never waits for it: its answers are priced when ``Result.cost`` is first re
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from importlib.util import find_spec
@@ -47,6 +48,7 @@ __all__ = [
     "table_ready",
     "unknown_price_hint",
     "warm",
+    "when_loaded",
 ]
 
 #: the package that holds the price table, and how to install it
@@ -188,6 +190,8 @@ class _Table:
         self.newest: date | None = None
         self.error: str | None = None
         self.thread: threading.Thread | None = None
+        self.waiting: list[Callable[[], object]] = []  # called once loaded
+        self.waiting_lock = threading.Lock()  # never held while the table loads
 
     def load(self) -> None:
         with self.lock:
@@ -200,6 +204,12 @@ class _Table:
             except Exception as exc:  # a broken install must not break a call
                 self.error = f"{TABLE_PACKAGE} could not be loaded ({type(exc).__name__}: {exc})"
             self.loaded = True
+        with self.waiting_lock:
+            waiting, self.waiting = self.waiting, []
+        for callback in waiting:
+            # a display that could not update must not break the load
+            with contextlib.suppress(Exception):
+                callback()
 
     def _load(self) -> None:
         from importlib.metadata import version
@@ -250,6 +260,19 @@ def warm(delay: float = WARM_DELAY) -> None:
         timer.name, timer.daemon = "structmagic-prices", True
         _table.thread = timer
         timer.start()
+
+
+def when_loaded(callback: Callable[[], object]) -> None:
+    """Call ``callback`` once the price table has loaded: now when it has (or when there
+    is no table), else from the thread that loads it (started now if none is due)."""
+    with _table.waiting_lock:
+        pending = not table_ready()
+        if pending:
+            _table.waiting.append(callback)
+    if pending:
+        warm(0.0)
+    else:
+        callback()
 
 
 def table_info() -> str:
