@@ -18,7 +18,10 @@ anything else (objects ...)   ``accuracy``: equal as canonical JSON
 
 A row counts only for the fields its label has (a label may leave a field out). A failed
 answer (no value) counts as wrong for every labelled field, and as predicting nothing for
-set fields. Labels are plain values in the schema's shape (dicts with the fields).
+set fields. Labels are values in the schema's shape (dicts with the fields), or a pandas
+DataFrame with a column per field (a NaN cell there leaves the field out of that row);
+NumPy scalars and arrays in labels compare as the Python values they hold, and a whole
+float equals the int (``3.0`` is ``3``, as in JSON).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class Score:
         return f"<Score: {self.rows} rows, {len(_records(self.table))} fields>"
 
 
-def score(answers: Sequence[Any], labels: Sequence[Any], schema: Any, *,
+def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any, *,
           tol: float = 1e-6) -> Score:
     """Score ``answers`` (values, or :class:`~structmagic.Result` objects) against ``labels``
     (the expected values, aligned with them), field by field (see the module doc)."""
@@ -67,6 +70,7 @@ def score(answers: Sequence[Any], labels: Sequence[Any], schema: Any, *,
         raise ConfigError(f"tol must be a finite number of at least 0, not {tol!r}.")
     spec = load_schema(schema)
     kinds = field_kinds(spec.original)
+    labels = _plain_labels(labels)
     predicted = [_value(a) for a in answers]
     rows: list[dict[str, Any]] = []
     confusion: dict[str, Any] = {}
@@ -202,6 +206,49 @@ def _value(answer: Any) -> Any:
     return _MISSING if answer is None else answer
 
 
+def _plain_labels(labels: Any) -> list[Any]:
+    """The labels as plain Python values: a DataFrame's rows (or Series rows) as dicts
+    without their NaN cells, NumPy scalars and arrays as what they hold."""
+    if type(labels).__name__ == "DataFrame" and hasattr(labels, "to_dict"):
+        return [{k: _plain(v) for k, v in row.items() if not _is_nan(v)}
+                for row in labels.to_dict("records")]
+    return [_plain(label) for label in labels]
+
+
+def _is_nan(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
+        return False
+    try:
+        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
+    except Exception:  # NA's truth value is ambiguous; an array's, too
+        return type(value).__name__ in ("NAType", "NaTType")
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with NumPy / pandas values in it turned into Python ones (a cycle or a
+    value nested past 200 levels is left as it is)."""
+    if depth > 200:
+        return value
+    if value is None or type(value) in (str, bytes, bool, int, float):
+        return value
+    if isinstance(value, float):  # numpy.float64 is a float, but not one JSON writes alike
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if type(value).__name__ == "Series" and hasattr(value, "to_dict"):  # a DataFrame's row
+        return {k: _plain(v, depth + 1) for k, v in value.to_dict().items() if not _is_nan(v)}
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # a NumPy scalar or array
+        try:
+            return _plain(value.tolist(), depth + 1)
+        except Exception:
+            return value
+    return value
+
+
 def _get(value: Any, name: str) -> Any:
     if value is _MISSING:
         return _MISSING
@@ -234,7 +281,22 @@ def canonical_json(value: Any) -> str:
 
 
 def _canon(value: Any) -> str:
-    return "\x00missing" if value is _MISSING else canonical_json(value)
+    return "\x00missing" if value is _MISSING else canonical_json(_whole(value))
+
+
+def _whole(value: Any, depth: int = 0) -> Any:
+    """``value`` with each float that holds a whole number as an int: JSON has one number
+    type, so a label ``3.0`` (an integer column with a gap, in pandas) equals an answer
+    ``3``."""
+    if type(value) is float:
+        return int(value) if value.is_integer() and abs(value) < 2**63 else value
+    if depth > 200:
+        return value
+    if isinstance(value, dict):
+        return {k: _whole(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v, depth + 1) for v in value]
+    return value
 
 
 def _norm(value: Any) -> str:

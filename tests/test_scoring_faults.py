@@ -148,3 +148,50 @@ def test_canonical_json_never_raises():
     assert canonical_json(long) == canonical_json(long * 1) != canonical_json(long + 1)
     assert canonical_json(deep) == canonical_json(deep)  # the very same object
     assert canonical_json(deep) != canonical_json(_deep(sys.getrecursionlimit() * 2))
+
+
+# --- labels from NumPy and pandas --------------------------------------------------------------
+
+SHAPES = {"type": "object", "properties": {
+    "n": {"type": "integer"}, "ok": {"type": "boolean"}, "x": {"type": "number"},
+    "c": {"type": "string", "enum": ["a", "b"]}, "tags": {"type": "array", "items": {}}}}
+ANSWERS = [{"n": 1, "ok": True, "x": 1.5, "c": "a", "tags": ["p"]},
+           {"n": 2, "ok": False, "x": 2.0, "c": "b", "tags": ["q", "r"]}]
+
+
+def _accuracy(table):
+    return {name: table.loc[name, "accuracy"] for name in table.index}
+
+
+def test_numpy_scalars_and_arrays_in_labels_compare_as_their_values():
+    np = pytest.importorskip("numpy")
+    labels = [{"n": np.int64(1), "ok": np.bool_(True), "x": np.float32(1.5), "c": np.str_("a"),
+               "tags": np.array(["p"])},
+              {"n": np.int32(2), "ok": np.bool_(False), "x": np.float64(2.0), "c": "b",
+               "tags": ("q", "r")}]
+    table = sm.score(ANSWERS, labels, SHAPES).table
+    assert _accuracy(table) == {"n": 1.0, "ok": 1.0, "x": 1.0, "c": 1.0, "tags": 1.0}
+    assert table.loc["x", "within_tol"] == 1.0
+    assert (table.loc["tags", "precision"], table.loc["tags", "recall"]) == (1.0, 1.0)
+
+
+def test_a_dataframe_of_labels_and_its_rows():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"n": [1, float("nan")], "ok": [True, False], "x": [1.5, 2.0],
+                          "c": ["a", "a"]})
+    for labels in (frame, [row for _, row in frame.iterrows()]):
+        table = sm.score(ANSWERS, labels, SHAPES).table
+        # n: an integer column with a gap is float in pandas; 1.0 is the answer 1
+        assert table.loc["n", "accuracy"] == 1.0
+        assert table.loc["c", "accuracy"] == 0.5 and table.loc["ok", "accuracy"] == 1.0
+        assert table.loc["tags", "n"] == 0  # no column: no label
+    # the DataFrame's NaN cell leaves the field out of that row
+    assert sm.score(ANSWERS, frame, SHAPES).table.loc["n", "n"] == 1
+
+
+def test_whole_floats_equal_ints_but_not_booleans():
+    assert measures([{"x": 3}], [{"x": 3.0}], INTEGER)["accuracy"] == 1.0
+    assert measures([{"x": [3, {"y": 2}]}], [{"x": [3.0, {"y": 2.0}]}], ANY)["accuracy"] == 1.0
+    assert measures([{"x": 3}], [{"x": 3.5}], INTEGER)["accuracy"] == 0.0
+    assert measures([{"x": True}], [{"x": 1}], ANY)["accuracy"] == 0.0
+    assert measures([{"x": 1}], [{"x": 1.0}], ANY)["accuracy"] == 1.0
