@@ -261,7 +261,8 @@ def _get(value: Any, name: str) -> Any:
 
 def canonical_json(value: Any) -> str:
     """``value`` as a string that is equal for equal values: JSON with sorted keys (other
-    objects as their ``str``), for comparing values (here and in :mod:`.comparison`).
+    objects as their ``str``, a whole float as the int), for comparing values (here and in
+    :mod:`.comparison`).
 
     Never raises: a value JSON cannot hold (keys of mixed types, a cycle, an object whose
     ``str`` fails) is its ``repr``; an integer too long to write in decimal, its hex; a value
@@ -269,7 +270,7 @@ def canonical_json(value: Any) -> str:
     object (so it counts as different from any other).
     """
     try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+        return json.dumps(_whole(value), sort_keys=True, ensure_ascii=False, default=str)
     except Exception:  # TypeError, ValueError (a cycle, a long int), RecursionError, str()
         pass
     if type(value) is int:  # over sys.get_int_max_str_digits() digits
@@ -281,7 +282,7 @@ def canonical_json(value: Any) -> str:
 
 
 def _canon(value: Any) -> str:
-    return "\x00missing" if value is _MISSING else canonical_json(_whole(value))
+    return "\x00missing" if value is _MISSING else canonical_json(value)
 
 
 def _whole(value: Any, depth: int = 0) -> Any:

@@ -195,3 +195,9 @@ def test_whole_floats_equal_ints_but_not_booleans():
     assert measures([{"x": 3}], [{"x": 3.5}], INTEGER)["accuracy"] == 0.0
     assert measures([{"x": True}], [{"x": 1}], ANY)["accuracy"] == 0.0
     assert measures([{"x": 1}], [{"x": 1.0}], ANY)["accuracy"] == 1.0
+
+
+def test_models_answering_3_and_3_point_0_agree():
+    assert canonical_json({"n": 3, "xs": [1.0, 2]}) == canonical_json({"n": 3.0, "xs": [1, 2.0]})
+    assert canonical_json(2.5) != canonical_json(2) and canonical_json(True) != canonical_json(1)
+    assert canonical_json(1e300) == canonical_json(1e300)  # past an int64: kept a float
