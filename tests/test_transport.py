@@ -234,3 +234,22 @@ def test_a_lone_surrogate_is_an_input_error_before_any_request(server, settings)
     with pytest.raises(sm.InputError, match="NaN"):
         sm.structured("q", SCHEMA, temperature=float("nan"))
     assert server.requests == []
+
+
+def test_the_shared_client_is_closed_at_exit(server):
+    """A script that made a call exits without an unclosed socket (a ResourceWarning
+    under ``python -X dev``): the shared client closes its connections at exit."""
+    import subprocess
+    import sys
+
+    server.queue(chat(TEXT))
+    code = (
+        "import structmagic as sm\n"
+        f"sm.configure(base_url={server.url + '/v1'!r}, api_key='sk-exit-test', cache='off')\n"
+        f"print(sm.structured('hi', {SCHEMA!r}).plain['final_answer'])\n"
+    )
+    out = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning",
+                          "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "9.8"
+    assert "ResourceWarning" not in out.stderr, out.stderr

@@ -16,6 +16,7 @@ out of httpx's and httpcore's log records, which show response headers at DEBUG 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import socket
@@ -54,7 +55,18 @@ def _shared_client() -> httpx.Client:
                 _backend = _tracking_backend()
                 _shared = httpx.Client(transport=_transport(_backend), follow_redirects=False,
                                        trust_env=True)
+                atexit.register(_close_shared)
     return _shared
+
+
+def _close_shared() -> None:
+    """Close the shared client's idle connections as the interpreter exits (no unclosed
+    socket left for the garbage collector to warn about)."""
+    global _shared
+    client, _shared = _shared, None
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
 
 
 def _transport(backend: Any) -> httpx.HTTPTransport:
