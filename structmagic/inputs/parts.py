@@ -8,7 +8,8 @@ text (``str``) and parts; each provider renders a part in its own wire shape
 
 :class:`InputLimits` is a provider's facts about inputs, held as data on its class: which MIME
 types it takes, whether it takes URLs, its size and count limits, and the largest image it
-makes use of (bigger ones are downscaled before they are sent).
+makes use of (bigger ones are downscaled before they are sent), and how it counts an image's
+and a PDF page's input tokens (:class:`MediaTokens`, for estimates before a run).
 
 :class:`InputSummary` is what a :class:`~structmagic.Result` keeps of its inputs: no payload,
 only what to show (kind, type, size, a label, a small thumbnail made in the kernel).
@@ -17,6 +18,7 @@ only what to show (kind, type, size, a label, a small thumbnail made in the kern
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,6 +34,7 @@ __all__ = [
     "WEBP",
     "InputLimits",
     "InputSummary",
+    "MediaTokens",
     "Part",
     "describe_inputs",
     "human_size",
@@ -188,6 +191,47 @@ def describe_inputs(inputs: Iterable[InputSummary | Part]) -> str:
 
 
 @dataclass(frozen=True)
+class MediaTokens:
+    """How a provider counts the input tokens of an image and of a PDF page (its documented
+    rule, as data), for estimates before a run.
+
+    An image is first scaled as the provider scales it (:meth:`InputLimits.target_size`);
+    then ``pixels_per_token`` > 0 counts ``width × height / pixels_per_token``; else ``tile``
+    > 0 counts ``base + tile_tokens`` per ``tile``-pixel square it covers (an image within
+    ``small_edge`` on both sides is one tile); ``low_detail`` is the fixed count of
+    ``detail="low"`` (0: no such setting). An image whose size is unknown (sent as a URL)
+    is taken to be ``unknown_edge`` pixels square. ``page`` is one PDF page (its text and
+    its picture together).
+    """
+
+    tile: int = 0
+    tile_tokens: int = 0
+    base: int = 0
+    small_edge: int = 0
+    pixels_per_token: int = 0
+    low_detail: int = 0
+    unknown_edge: int = 1024
+    page: int = 1500
+
+    def image(self, limits: InputLimits, width: int | None, height: int | None,
+              detail: str | None = None) -> int:
+        """The input tokens of one image of ``width`` × ``height`` pixels as sent."""
+        if detail == "low" and self.low_detail:
+            return self.low_detail
+        if not width or not height or width <= 0 or height <= 0:
+            width = height = self.unknown_edge
+        w, h = limits.target_size(width, height, detail)
+        if self.pixels_per_token:
+            return max(1, math.ceil(w * h / self.pixels_per_token))
+        if self.tile:
+            if self.small_edge and w <= self.small_edge and h <= self.small_edge:
+                return self.base + self.tile_tokens
+            tiles = math.ceil(w / self.tile) * math.ceil(h / self.tile)
+            return self.base + self.tile_tokens * tiles
+        return self.tile_tokens or 258
+
+
+@dataclass(frozen=True)
 class InputLimits:
     """What a provider takes as input parts, as data (the vendor's documented figures).
 
@@ -215,6 +259,8 @@ class InputLimits:
     max_short_edge: int = 0
     max_pixels: int = 0
     low_detail_edge: int = 0
+    #: how it counts an image's and a PDF page's tokens (for estimates)
+    tokens: MediaTokens = MediaTokens()
 
     def takes(self, kind: str, mime: str | None) -> bool:
         """Whether a part of this kind and type can be sent as bytes."""

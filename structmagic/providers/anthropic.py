@@ -47,7 +47,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
+from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
 from ..schema import Dialect, Limits
 from . import register
 from ._batch import (
@@ -140,6 +140,9 @@ CLAUDE_INPUTS = InputLimits(
     max_images=100,
     max_edge=1568,
     max_pixels=1_150_000,
+    # width × height / 750 of the image as Claude scales it (at most some 1,600 tokens);
+    # a PDF page, its text and a picture of it: 1,500 to 3,000 tokens
+    tokens=MediaTokens(pixels_per_token=750, page=2000),
 )
 #: "Extra inputs are not permitted" is a format rejection only when it names the format
 _EXTRA = "extra inputs are not permitted"

@@ -50,7 +50,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ..inputs.parts import JPEG, PDF, PNG, WEBP, InputLimits, Part
+from ..inputs.parts import JPEG, PDF, PNG, WEBP, InputLimits, MediaTokens, Part
 from ..schema import Dialect, to_openapi_schema
 from . import register
 from ._batch import (
@@ -111,6 +111,9 @@ GEMINI_INPUTS = InputLimits(
     max_request_bytes=20_000_000,
     max_images=3600,
     max_edge=3072,
+    # 258 tokens for an image within 384 px on both sides, else 258 for each 768-px tile;
+    # 258 a PDF page
+    tokens=MediaTokens(tile=768, tile_tokens=258, small_edge=384, page=258),
 )
 
 #: Gemini's own mode: the OpenAPI-subset ``responseSchema`` (no ``$ref``)

@@ -31,7 +31,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, Part
+from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
 from ..schema import Dialect, Limits
 from . import register
 from ._batch import (
@@ -91,6 +91,10 @@ OPENAI_INPUTS = InputLimits(
     max_edge=2048,
     max_short_edge=768,
     low_detail_edge=512,
+    # 85 tokens, plus 170 for each 512-px square of the image scaled to fit 2048 px with
+    # its short side at most 768 px; 85 at detail "low". A PDF page: its text and a
+    # picture of it, some 1,500 tokens.
+    tokens=MediaTokens(tile=512, tile_tokens=170, base=85, low_detail=85, page=1500),
 )
 
 #: the limits OpenAI documents for one strict schema
