@@ -115,11 +115,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     prompts = _prompts(magics, args, body, index, rows)
     if getattr(args, "expect", None) is not None:
         _expected(args, spec, source)  # a bad column fails before any request
-    ns = magics.shell.user_ns
-    for flag, names in (("images", args.image), ("files", args.file)):
-        if names:
-            options[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
-                             for i, row in zip(index, rows, strict=True)]
+    options.update(row_media(magics, args, index, rows))
     if getattr(args, "compare", None) is not None:
         return _run_compare(magics, args, spec, options, source, index, prompts)
     outcome = None
@@ -310,6 +306,19 @@ def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[s
         magics.shell.user_ns[args.out] = value
         return None
     return value
+
+
+def row_media(magics: Any, args: Any, index: Sequence[Any], rows: Sequence[Mapping[str, Any]]
+              ) -> dict[str, list[list[Any]]]:
+    """``images`` / ``files`` of every row, from ``--image NAME`` / ``--file NAME`` (each
+    the row's field NAME, else the notebook's variable)."""
+    ns = magics.shell.user_ns
+    media = {}
+    for flag, names in (("images", args.image), ("files", args.file)):
+        if names:
+            media[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
+                           for i, row in zip(index, rows, strict=True)]
+    return media
 
 
 def _row_value(row: Mapping[str, Any], ns: Mapping[str, Any], name: str, flag: str,

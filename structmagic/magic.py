@@ -314,8 +314,10 @@ class StructuredMagics(Magics):
         value of NAME stays as it was.
 
         Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
-        sends nothing (``-o NAME`` binds the estimate; ``--exact`` counts input tokens with
-        the provider's count endpoint, ``--sample K`` runs K rows first and extrapolates);
+        sends nothing (``-o NAME`` binds the estimate; ``--image`` / ``--file`` inputs count
+        by the provider's rule for an image's size and a PDF's pages; ``--exact`` counts
+        input tokens with the provider's count endpoint, ``--sample K`` runs K rows first
+        and extrapolates);
         ``--max-cost USD`` stops an ``--each`` column before it would cost more, marking the
         rows not run ("not run: budget"). Prices: ``%structured_config --price``.
         """
@@ -522,23 +524,31 @@ class StructuredMagics(Magics):
 
         assert self.shell is not None
         ns = self.shell.user_ns
+        media: dict[str, Any] = {"detail": args.detail, "inline": args.inline,
+                                 "downscale": not args.no_downscale}
         if args.each is not None:
-            from .each import row_prompts
+            from .each import collect_rows, row_media, row_prompts
 
-            _, prompts, _ = row_prompts(self, args, body, _lookup(ns, args.each, "--each"))
-        elif args.no_interpolate:
-            prompts = [body]
+            source = _lookup(ns, args.each, "--each")
+            index, prompts, _ = row_prompts(self, args, body, source)
+            media.update(row_media(self, args, index, collect_rows(source)[1]))
         else:
-            from .prompt import TemplateError, fill_template
+            if args.image:
+                media["images"] = [[_lookup(ns, name, "--image") for name in args.image]]
+            if args.file:
+                media["files"] = [[_lookup(ns, name, "--file") for name in args.file]]
+            prompts = [body]
+            if not args.no_interpolate:
+                from .prompt import TemplateError, fill_template
 
-            try:
-                prompts = [fill_template(body, ns)]
-            except TemplateError as exc:
-                raise UsageError(str(exc)) from None
+                try:
+                    prompts = [fill_template(body, ns)]
+                except TemplateError as exc:
+                    raise UsageError(str(exc)) from None
         if args.exact or args.sample:
             self._ensure_key(settings)
         found = estimate(prompts, spec, sample=args.sample or 0, exact=args.exact,
-                         concurrency=args.concurrency or 16, **options)
+                         concurrency=args.concurrency or 16, **media, **options)
         if args.out is not None:
             ns[args.out] = found
             if not args.quiet:

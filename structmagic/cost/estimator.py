@@ -3,7 +3,8 @@
 By default nothing is sent. For every row the request is built exactly as it would go out
 (the first way of asking of the provider's ladder), and its input tokens are counted:
 
-- locally, by the heuristic of :mod:`structmagic.cost.tokens` (low / high: -20% / +25%);
+- locally, by the heuristic of :mod:`structmagic.cost.tokens` (low / high: -20% / +25%),
+  and each row's images and PDFs by the provider's own rule (:mod:`structmagic.cost.media`);
 - exactly, with ``exact=True`` (``--exact``), by the provider's token-count endpoint (one
   free request a row; Chat Completions has none);
 - calibrated, with ``sample=K`` (``--sample K``): K rows spread evenly over the column are
@@ -33,6 +34,7 @@ from .tokens import answer_tokens, count_body
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..inputs.parts import Part
     from ..providers import Provider
     from ..providers.base import Call
     from ..result import Result
@@ -149,8 +151,9 @@ def _money_range(r: Range) -> str:
 
 
 def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
-              provider: Provider) -> list[Call]:
-    """The first request of each row, as the request loop would send it."""
+              provider: Provider, parts: Sequence[Sequence[Part]] | None = None) -> list[Call]:
+    """The first request of each row, as the request loop would send it (with each row's
+    ``parts``, its images and documents, when given)."""
     from ..api import _check_prompt
     from ..loop import Conversation, make_call, plan
 
@@ -162,7 +165,8 @@ def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
             _check_prompt(prompt, settings.system)
         except E.InputError as exc:
             raise E.InputError(f"Row {i}: {exc.message}") from None
-        talk = Conversation(prompt, settings.system, request.text)
+        talk = Conversation(prompt, settings.system, request.text,
+                            parts[i] if parts is not None else ())
         calls.append(make_call(settings, spec, request, step, talk.messages(step.mode),
                                stream=False))
     return calls
@@ -209,22 +213,30 @@ def spread(n: int, k: int) -> list[int]:
 # --- the estimate ----------------------------------------------------------------------------
 
 
-def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: bool = False,
-             concurrency: int = 16, **options: Any) -> Estimate:
+def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | None = None,
+             files: Sequence[Any] | None = None, detail: str | None = None,
+             inline: bool = False, downscale: bool = True, sample: int = 0,
+             exact: bool = False, concurrency: int = 16, **options: Any) -> Estimate:
     """Estimate what running ``schema`` over ``prompts`` will cost, without running it.
 
     Options are those of :func:`structmagic.batch` (``model``, ``provider``, ``max_tokens``,
-    ``prices`` ...). ``exact=True`` counts input tokens with the provider's count endpoint;
-    ``sample=K`` runs K rows (spread over the column) and extrapolates from their real usage.
-    Returns an :class:`Estimate`; raises a :class:`~structmagic.StructuredError` on bad
-    input, before any request.
+    ``prices`` ...), and so are ``images`` / ``files`` (one entry per prompt) and
+    ``detail``: locally, an image counts by its size as the provider counts it and a PDF by
+    its pages (:mod:`structmagic.cost.media`). ``exact=True`` counts input tokens with the
+    provider's count endpoint; ``sample=K`` runs K rows (spread over the column) and
+    extrapolates from their real usage. Returns an :class:`Estimate`; raises a
+    :class:`~structmagic.StructuredError` on bad input, before any request.
     """
-    from ..api import guarded
+    from ..api import Media, guarded
+    from ..batching import _per_item
     from ..config import resolve
     from ..providers import get_provider
     from ..schema import load_schema
 
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    per_item = {name: _per_item(name, value, len(items))
+                for name, value in (("images", images), ("files", files))}
+    media = Media(detail=detail, inline=inline, downscale=downscale)
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
         raise E.ConfigError(f"sample must be a whole number of rows >= 0, not {sample!r}.")
     for name in ("stream", "steps_field", "on_partial", "on_progress", "max_cost"):
@@ -238,7 +250,8 @@ def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: boo
 
     def work() -> Estimate:
         return _estimate(items, spec, settings, provider, sample=sample, exact=exact,
-                         concurrency=concurrency, options=options)
+                         concurrency=concurrency, options=options, per_item=per_item,
+                         media=media)
 
     try:
         return guarded(work)
@@ -249,19 +262,82 @@ def estimate(prompts: Iterable[Any], schema: Any, *, sample: int = 0, exact: boo
 
 
 def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provider: Provider,
-              *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any]
-              ) -> Estimate:
+              *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any],
+              per_item: Mapping[str, Sequence[Any]], media: Any) -> Estimate:
     calls = row_calls(items, spec, settings, provider)
     counted = local_counts(calls, settings, provider)
+    inputs = _media_counts(per_item, media, provider)
+    if inputs is not None:
+        counted = [n + extra for n, extra in zip(counted, inputs.tokens, strict=True)]
     sampled: list[Result] = []
     ratio_range: Range | None = None
     outputs: list[int] = []
     if sample:
         sampled, ratio_range, outputs = _run_sample(items, spec, counted, sample, concurrency,
-                                                    options)
-    exact_in = exact_counts(calls, settings, provider, concurrency) if exact else None
+                                                    options, per_item, media)
+    exact_in = None
+    if exact:
+        if inputs is not None:  # the count endpoint sees the images and documents
+            parts = [_row(i, lambda i=i: media.parts(
+                settings, images=per_item["images"][i], files=per_item["files"][i]))
+                for i in range(len(items))]
+            calls = row_calls(items, spec, settings, provider, parts)
+        exact_in = exact_counts(calls, settings, provider, concurrency)
     return _assemble(counted, spec, settings, provider, sampled=sampled,
-                     ratio_range=ratio_range, outputs=outputs, exact_in=exact_in)
+                     ratio_range=ratio_range, outputs=outputs, exact_in=exact_in,
+                     media=inputs.text() if inputs is not None else "")
+
+
+@dataclass
+class _MediaCount:
+    """The images and PDF pages of a column, and each row's tokens for them."""
+
+    tokens: list[int]
+    images: int = 0
+    pages: int = 0
+    documents: int = 0
+
+    def text(self) -> str:
+        words = []
+        if self.images:
+            words.append(f"{_n(self.images)} image{'' if self.images == 1 else 's'}")
+        if self.documents:
+            words.append(f"{_n(self.documents)} PDF{'' if self.documents == 1 else 's'} of "
+                         f"{_n(self.pages)} page{'' if self.pages == 1 else 's'}")
+        return (f"{' and '.join(words)}: {_n(sum(self.tokens))} input tokens by the "
+                "provider's rule") if words else ""
+
+
+def _media_counts(per_item: Mapping[str, Sequence[Any]], media: Any, provider: Provider
+                  ) -> _MediaCount | None:
+    """Each row's images' and documents' tokens (None when no row has any)."""
+    from ..inputs.measure import measure_inputs
+    from .media import input_tokens
+
+    images, files = per_item["images"], per_item["files"]
+    if all(v is None for v in images) and all(v is None for v in files):
+        return None
+    limits = provider.inputs
+    count = _MediaCount(tokens=[])
+    for i, (row_images, row_files) in enumerate(zip(images, files, strict=True)):
+        measured = _row(i, lambda a=row_images, b=row_files: measure_inputs(
+            a, b, detail=media.detail))
+        count.tokens.append(sum(input_tokens(m, limits) for m in measured))
+        for m in measured:
+            if m.kind == "image":
+                count.images += 1
+            else:
+                count.documents += 1
+                count.pages += m.pages
+    return count
+
+
+def _row(i: int, work: Any) -> Any:
+    """``work()``, its InputError naming row ``i``."""
+    try:
+        return work()
+    except E.InputError as exc:
+        raise E.InputError(f"Row {i}: {exc.message}") from None
 
 
 def local_estimate(counted: Sequence[int], spec: SchemaSpec, settings: Settings,
@@ -274,7 +350,8 @@ def local_estimate(counted: Sequence[int], spec: SchemaSpec, settings: Settings,
 
 def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, provider: Provider,
               *, sampled: Sequence[Result] = (), ratio_range: Range | None = None,
-              outputs: Sequence[int] = (), exact_in: Sequence[int] | None = None) -> Estimate:
+              outputs: Sequence[int] = (), exact_in: Sequence[int] | None = None,
+              media: str = "") -> Estimate:
     """The estimate from each row's input-token count (and what a sample or the count
     endpoint measured)."""
     n = len(counted)
@@ -292,6 +369,8 @@ def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, prov
         total = float(sum(counted))
         input_tokens = Range(total * LOCAL_LOW, total, total * LOCAL_HIGH)
         input_from = "counted locally: ~4 characters a token; --exact asks the server"
+    if media and exact_in is None:
+        input_from += f"; {media}"
     output_tokens, output_from = _outputs(n, spec, settings.max_tokens, list(outputs))
     cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
     batch_cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=True)
@@ -320,13 +399,19 @@ def _share(factor: float) -> str:
 
 
 def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: list[int], k: int,
-                concurrency: int, options: Mapping[str, Any]
+                concurrency: int, options: Mapping[str, Any],
+                per_item: Mapping[str, Sequence[Any]], media: Any
                 ) -> tuple[list[Result], Range | None, list[int]]:
     """Run ``k`` rows for real; the input ratio (real / local count) and each row's output."""
     from ..batching import batch
 
     picks = spread(len(items), k)
-    results = batch([items[i] for i in picks], spec, concurrency=concurrency, **options)
+    picked: dict[str, Any] = {name: [values[i] for i in picks]
+                              for name, values in per_item.items()
+                              if any(v is not None for v in values)}
+    results = batch([items[i] for i in picks], spec, concurrency=concurrency,
+                    detail=media.detail, inline=media.inline, downscale=media.downscale,
+                    **picked, **options)
     ratios: list[float] = []
     outputs: list[int] = []
     for i, res in zip(picks, results, strict=True):
