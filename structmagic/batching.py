@@ -295,7 +295,8 @@ def batch(
         from .cost.budget import Budget, ItemEstimator
 
         budget = Budget(max_cost)  # the cap checked before the price is looked up
-        budget.estimator = ItemEstimator(items, spec, settings)
+        budget.estimator = ItemEstimator(items, spec, settings, images=per_item["images"],
+                                         files=per_item["files"], detail=detail)
     progress = BatchProgress(total=len(items), max_cost=max_cost)
     results: list[Result | None] = [None] * len(items)
     owns_connections = settings.http_client is None  # structmagic's own client: cut on

@@ -172,18 +172,25 @@ def test_the_expected_cost_prices_each_row_on_its_own(fake, server):
     assert job.record.estimated_cost == pytest.approx(tokens * 1.0 * 0.5 / 1e6, rel=0.2)
 
 
-def test_the_expected_cost_does_not_count_image_data_as_text(fake, server):
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_the_expected_cost_counts_an_image_by_the_providers_rule(fake, server, provider):
     from media_helpers import encoded, photo
 
-    use(server, "openai", prices={"test-model": (1.0, 1.0)})
+    from structmagic.providers import get_provider
+
+    use(server, provider, prices={"test-model": (1.0, 1.0)})
     image = encoded(photo((400, 300)), "PNG")
     assert len(image) > 100_000
     job = sm.submit_batch(items(2), SCHEMA, images=[image, None])
     text_only = sm.submit_batch(items(2), SCHEMA)
     assert job.record.parts[0].bytes > 100_000
-    # the image counts some hundreds of tokens, not its 130k+ characters of base64 / 4
+    # the image counts as the provider counts a 400 × 300 image (openai 255, claude 160,
+    # gemini 258), not as its 130k+ characters of base64 / 4; the part's JSON wrapper
+    # adds a few tokens
+    limits = get_provider(provider).inputs
+    rule = limits.tokens.image(limits, 400, 300)
     extra = (job.record.estimated_cost - text_only.record.estimated_cost) / (0.5 / 1e6)
-    assert 100 < extra < 2000
+    assert rule <= extra <= rule + 40, (extra, rule)
 
 
 # --- a damaged manifest --------------------------------------------------------------------------

@@ -251,3 +251,21 @@ def test_object_streams_unpack_within_a_bound(monkeypatch):
     assert pdf_pages(object_stream_pdf(20)) < 20  # the page objects past 200 bytes unread
     monkeypatch.setattr(media, "_MAX_UNPACKED", 64 * 1024 * 1024)
     assert pdf_pages(object_stream_pdf(20)) == 20
+
+
+def test_the_budget_counts_an_items_images_before_it_is_sent(settings, priced):
+    """Under --max-cost each item is estimated before it goes out: its images count by the
+    provider's rule from the first item on (not only once real usage has been learned)."""
+    from structmagic.config import resolve
+    from structmagic.cost.budget import ItemEstimator
+    from structmagic.schema import load_schema
+
+    spec, scan = load_schema(SCHEMA), picture((1024, 1024))
+    plain = ItemEstimator(["r 1", "r 2"], spec, resolve({}))
+    with_images = ItemEstimator(["r 1", "r 2"], spec, resolve({}), images=[[scan], None])
+    assert with_images.counted(0) == plain.counted(0) + 765
+    assert with_images.counted(1) == plain.counted(1)
+    low = ItemEstimator(["r 1"], spec, resolve({}), images=[[scan]], detail="low")
+    assert low.counted(0) == plain.counted(0) + 85
+    broken = ItemEstimator(["r 1"], spec, resolve({}), images=[["/no/such/scan.png"]])
+    assert broken.counted(0) == 0  # the item fails alone when it is run, as without a cap

@@ -9,16 +9,16 @@ None, never a guess; the progress bar then leaves its cost slot empty. A pricing
 never stops a batch.
 
 :func:`expected_cost` is what a job is expected to cost while it runs: each row's input
-tokens (counted over its request as written, its images' and documents' data not at 4
-characters a token: :func:`media_adjusted`) priced on its own, and summed — a lower bound,
-since no answer is counted.
+tokens (counted over its request as written, its images and documents by the provider's
+rule instead of their data at 4 characters a token: :func:`media_adjusted`) priced on its
+own, and summed — a lower bound, since no answer is counted.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cost.calc import cost_of
@@ -27,6 +27,7 @@ from ..cost.prices import price_for
 if TYPE_CHECKING:
     from ..config import Settings
     from ..cost.prices import Price
+    from ..inputs.parts import InputLimits, Part
 
 __all__ = ["MEDIA_TOKENS", "BatchPricer", "expected_cost", "media_adjusted"]
 
@@ -34,8 +35,8 @@ log = logging.getLogger("structmagic")
 
 #: a run of base64 at least this long in a line is an image's or a document's data
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]{1024,}={0,2}")
-#: the input tokens one image or document is taken to cost (Gemini's fixed size of an image;
-#: OpenAI's low detail is 85, a large image at Claude some 1,600): not 4 bytes a token
+#: the input tokens an image or document is taken to cost when its provider's rule is not
+#: at hand (Gemini's count for a small image)
 MEDIA_TOKENS = 258
 
 
@@ -61,14 +62,22 @@ class BatchPricer:
             return None
 
 
-def media_adjusted(tokens: int, line: bytes) -> int:
+def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part] = (),
+                   limits: InputLimits | None = None) -> int:
     """A row's ``tokens`` counted over its request (about 4 characters a token), with each
-    run of base64 data in its ``line`` (an image's, a document's) counted as
-    :data:`MEDIA_TOKENS` instead."""
-    if len(line) <= 1024:
-        return tokens
-    for found in _BASE64.finditer(line):
-        tokens -= -(-(found.end() - found.start()) // 4) - MEDIA_TOKENS
+    run of base64 data in its ``line`` (an image's, a document's) taken out, and its
+    ``parts`` counted by the provider's rule (``limits``; :mod:`structmagic.cost.media`)
+    instead (:data:`MEDIA_TOKENS` each without ``limits``)."""
+    if len(line) > 1024:
+        for found in _BASE64.finditer(line):
+            tokens -= -(-(found.end() - found.start()) // 4)
+    if parts and limits is not None:
+        from ..cost.media import input_tokens
+        from ..inputs.measure import measure_part
+
+        tokens += sum(input_tokens(measure_part(part), limits) for part in parts)
+    else:
+        tokens += MEDIA_TOKENS * len(parts)
     return max(0, tokens)
 
 

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..cost.budget import check_cap
@@ -45,6 +45,10 @@ from .manifest import (
 )
 from .pricing import BatchPricer, expected_cost, media_adjusted
 from .rows import Plan, RowIndex, build_line, plan_for
+
+if TYPE_CHECKING:
+    from ..inputs.parts import InputLimits
+    from ..inputs.parts import Part as InputPart
 
 __all__ = ["submit_batch"]
 
@@ -216,15 +220,17 @@ class RowMedia:
 @dataclass
 class RowTokens:
     """Each sent row's input tokens, in order: ``counted`` as the estimator counts them
-    (about 4 characters a token over the request), ``expected`` with its images' and
-    documents' data counted as :data:`~structmagic.batchapi.pricing.MEDIA_TOKENS` each."""
+    (about 4 characters a token over the request), ``expected`` with its images and
+    documents counted by the provider's rule instead of their data
+    (:func:`~structmagic.batchapi.pricing.media_adjusted`)."""
 
     counted: list[int] = field(default_factory=list)
     expected: list[int] = field(default_factory=list)
 
-    def add(self, counted: int, line: bytes) -> None:
+    def add(self, counted: int, line: bytes, parts: Sequence[InputPart] = (),
+            limits: InputLimits | None = None) -> None:
         self.counted.append(counted)
-        self.expected.append(media_adjusted(counted, line))
+        self.expected.append(media_adjusted(counted, line, parts, limits))
 
 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
@@ -260,7 +266,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
         writer.add(position, line)
         index.add(position, digest)
         if tokens is not None:
-            tokens.add(counted, line)
+            tokens.add(counted, line, parts, plan.provider.inputs)
         key.update(b"%d:%s;" % (position, digest))
     return writer.close(), index, unsent, key.hexdigest()
 

@@ -57,10 +57,14 @@ def check_cap(max_cost: Any) -> float:
 class ItemEstimator:
     """The expected cost of one more item of a batch, learning from the finished ones."""
 
-    def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings) -> None:
+    def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings, *,
+                 images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
+                 detail: str | None = None) -> None:
         from ..providers import get_provider
 
         self.items = items
+        #: each item's images and files (one entry per item), counted by the provider's rule
+        self.images, self.files, self.detail = images, files, detail
         self.spec = spec
         self.settings = settings
         self.provider = get_provider(settings.provider)
@@ -100,9 +104,21 @@ class ItemEstimator:
                     call, self.settings, self.provider):
                 return -1
             _, body = self.provider.build(call, self.settings.base_url)
-            return count_body(body)
+            return count_body(body) + self._media(index)
         except (StructuredError, ValueError, TypeError, AttributeError, RecursionError):
             return 0  # ValueError: a value JSON cannot carry; RecursionError: nested too deep
+
+    def _media(self, index: int) -> int:
+        """Item ``index``'s images' and documents' tokens by the provider's rule."""
+        images = self.images[index] if self.images is not None else None
+        files = self.files[index] if self.files is not None else None
+        if images is None and files is None:
+            return 0
+        from ..inputs.measure import measure_inputs
+        from .media import inputs_tokens
+
+        return inputs_tokens(measure_inputs(images, files, detail=self.detail),
+                             self.provider.inputs)
 
     def learned(self) -> tuple[float, float]:
         """``(input ratio, output tokens)`` for the next estimates: the ratio of real to

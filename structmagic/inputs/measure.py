@@ -19,7 +19,7 @@ from . import pictures as P
 from .convert import DETAILS, _classify, as_list
 from .parts import DOCUMENT, GIF, IMAGE, PDF, PNG, Part, sniff
 
-__all__ = ["Measured", "measure_inputs"]
+__all__ = ["Measured", "measure_inputs", "measure_part"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,15 @@ def measure_inputs(images: Any, files: Any, *, detail: str | None = None
     return tuple(out)
 
 
+def measure_part(part: Part, detail: str | None = None) -> Measured:
+    """A prepared part, as an estimate sees it (its size as sent, its pages)."""
+    pages = _pages(part.data) if part.mime == PDF and part.data else 1
+    return Measured(part.kind, part.mime, part.width, part.height, pages, part.detail or detail)
+
+
 def _measure(value: Any, kind: str, what: str, detail: str | None) -> Measured:
     if isinstance(value, Part):
-        pages = _pages(value.data) if value.mime == PDF and value.data else 1
-        return Measured(value.kind, value.mime, value.width, value.height, pages,
-                        value.detail or detail)
+        return measure_part(value, detail)
     src = _classify(value, what)
     if src.image is not None:  # a PIL image
         return Measured(IMAGE, None, src.image.width, src.image.height, detail=detail)
