@@ -560,6 +560,17 @@ import pandas as pd
 
 scans = pd.DataFrame({"scan": [bakery, hardware]}, index=["scan-1", "scan-2"])
 """),
+        md("""
+Before a long column runs, `--estimate` says what it will cost and sends nothing. Each row's
+text is counted locally and its picture by the provider's own rule for an image of its size
+(here the Chat Completions format's 512-px tiles), never as its base64 text. The price is set
+by hand, so the figures stay the same when the price table is upgraded.
+"""),
+        code("%structured_config --price gpt-4o-2024-08-06=2.5,10"),
+        code("""
+%%structured Receipt --each scans --image scan --estimate --max-tokens 400
+Read this receipt.
+"""),
         code("""
 %%structured Receipt -o read --each scans --image scan --quiet
 Read this receipt.
