@@ -174,9 +174,9 @@ def test_the_expected_cost_prices_each_row_on_its_own(fake, server):
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 def test_the_expected_cost_counts_an_image_by_the_providers_rule(fake, server, provider):
-    from media_helpers import encoded, photo
-
     from structmagic.providers import get_provider
+
+    from media_helpers import encoded, photo
 
     use(server, provider, prices={"test-model": (1.0, 1.0)})
     image = encoded(photo((400, 300)), "PNG")
