@@ -294,10 +294,19 @@ def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[s
             f"With --engine, the template's fields must be columns of {args.each}: "
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not (the notebook's "
             "variables do not travel to the workers).")
+    columns = set(map(str, source.columns))
+    for option, given in (("--image", args.image), ("--file", args.file)):
+        away = [name for name in given or () if name not in columns]
+        if away:
+            raise UsageError(
+                f"With --engine, {option} must name columns of {args.each}: "
+                f"{', '.join(away)} {'is' if len(away) == 1 else 'are'} not (the notebook's "
+                "variables do not travel to the workers).")
     from .errors import StructuredError
 
     try:
-        extractor = Extractor(spec, template, concurrency=args.concurrency or 8, **options)
+        extractor = Extractor(spec, template, concurrency=args.concurrency or 8,
+                              images=args.image or (), files=args.file or (), **options)
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
     lazy = source.map_partitions(extractor, meta=extractor.meta(source))

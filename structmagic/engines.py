@@ -21,6 +21,8 @@ and order: one column per top-level field of the schema (or one ``value`` column
 ``cost`` (USD; NaN when the price is unknown) — renamed ``row_error``, ``row_attempts``,
 ``cost_usd`` ... when the schema has a field of that name, which keeps it
 (:meth:`Extractor.added`). A row that fails keeps its error and never fails the partition.
+``images`` / ``files`` name columns whose cells go with each row as images / documents
+(read on the worker).
 
 What travels to the workers: the schema, the template and the options, as plain data. No
 HTTP client is made before the first call on a worker, and none is pickled. The key is not
@@ -76,14 +78,20 @@ class Extractor:
     :func:`structmagic.structured` (``model``, ``system``, ``provider``, ``base_url``,
     ``retries``, ``reasks``, ``timeout``, ``cache``, ``cassette`` ...). ``keep`` names input
     columns copied to the output, first (an id, or a row number to restore the order by on
-    engines that do not keep it, such as Ray).
+    engines that do not keep it, such as Ray). ``images`` / ``files`` name input columns
+    whose values (a path the workers can read, bytes, a URL, a PIL image, ...) go with each
+    row as images / documents; an empty cell (None, NaN) sends none. ``detail``, ``inline``
+    and ``downscale`` are as for :func:`structmagic.structured`.
     """
 
     def __init__(self, schema: Any, template: str, *, keep: Sequence[str] = (),
+                 images: Sequence[str] = (), files: Sequence[str] = (),
+                 detail: str | None = None, inline: bool = False, downscale: bool = True,
                  concurrency: int = 8, max_requests_per_minute: float | None = None,
                  max_tokens_per_minute: float | None = None, workers: int = 1,
                  ship_key: bool = False, **options: Any) -> None:
         from .config import resolve
+        from .inputs.convert import DETAILS
         from .schema import load_schema
 
         if not isinstance(template, str) or not template.strip():
@@ -104,8 +112,11 @@ class Extractor:
                 "that risk.")
         self._spec = load_schema(schema)  # checked now: a bad schema fails on the driver
         resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options too
-        if isinstance(keep, str) or not all(isinstance(c, str) for c in keep):
-            raise ConfigError("keep must be a list of column names.")
+        for name, names in (("keep", keep), ("images", images), ("files", files)):
+            if isinstance(names, str) or not all(isinstance(c, str) for c in names):
+                raise ConfigError(f"{name} must be a list of column names.")
+        if detail is not None and detail not in DETAILS:
+            raise ConfigError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}.")
         clash = [c for c in keep if c in top_fields(self._spec)]
         if clash:
             raise ConfigError(f"keep names {', '.join(map(repr, clash))}, which the schema "
@@ -114,6 +125,9 @@ class Extractor:
         self.schema = schema
         self.template = template
         self.keep = list(keep)
+        self.images, self.files = list(images), list(files)
+        self.media: dict[str, Any] = {"detail": detail, "inline": bool(inline),
+                                      "downscale": bool(downscale)}
         self.options = dict(options)
         self.concurrency = concurrency
         self.workers = workers
@@ -220,10 +234,12 @@ class Extractor:
         from .prompt import TemplateError, fill_template
 
         index, rows, _ = collect_rows(partition)
-        missing = [c for c in self.keep if c not in getattr(partition, "columns", ())]
-        if missing:
-            raise ConfigError(f"keep names columns the partition does not have: "
-                              f"{', '.join(missing)}.")
+        for name, names in (("keep", self.keep), ("images", self.images),
+                            ("files", self.files)):
+            missing = [c for c in names if c not in getattr(partition, "columns", ())]
+            if missing:
+                raise ConfigError(f"{name} names columns the partition does not have: "
+                                  f"{', '.join(missing)}.")
         prompts: list[Any] = []
         failed: dict[int, Result] = {}
         for i, row in enumerate(rows):
@@ -235,8 +251,14 @@ class Extractor:
         todo = [i for i, p in enumerate(prompts) if p is not None]
         results: list[Result] = [failed.get(i) or Result() for i in range(len(prompts))]
         if todo:
+            media: dict[str, Any] = {}
+            for name, columns in (("images", self.images), ("files", self.files)):
+                if columns:
+                    cells = [list(partition[c]) for c in columns]
+                    media[name] = [[col[i] for col in cells if not _missing(col[i])] or None
+                                   for i in todo]
             done = batch([prompts[i] for i in todo], self._spec, concurrency=self.concurrency,
-                         gate=self._gate(), **self.options)
+                         gate=self._gate(), **media, **self.media, **self.options)
             for i, res in zip(todo, done, strict=True):
                 results[i] = res
         fields = self.fields()
@@ -320,4 +342,9 @@ def _dtype(role: str) -> str:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    """None, NaN, or pandas' NA / NaT (an empty cell, as pandas and Dask hold one)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return type(value).__name__ in ("NAType", "NaTType")

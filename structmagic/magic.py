@@ -601,10 +601,6 @@ def _check_combinations(args: Any) -> None:
         raise UsageError("--engine cannot be combined with --compare or --expect.")
     if args.compute and not args.engine:
         raise UsageError("--compute goes with --engine.")
-    if args.engine and (args.image or args.file or args.detail or args.inline
-                        or args.no_downscale):
-        raise UsageError("--engine takes text rows only: --image, --file, --detail, --inline "
-                         "and --no-downscale are not sent to the workers.")
     if args.max_cost is not None and (args.engine or args.compare):
         raise UsageError("--max-cost caps one column on one model: it cannot be combined with "
                          "--engine or --compare.")

@@ -125,7 +125,6 @@ def test_the_magic_fails_when_every_model_fails_and_binds_nothing(ip, server, se
     ("--each rows --compare a,b --max-cost 1", "cannot be combined with --engine or --compare"),
     ("--each rows --compare a,b --estimate", "once per model instead of --compare"),
     ("--each rows --expect label --tol -1", "--tol must be a number >= 0"),
-    ("--each rows --engine dask --image pic", "--engine takes text rows only"),
 ])
 def test_compare_usage_errors(ip, server, settings, line, message):
     ip.user_ns.update(schema=SCHEMA, rows=["a"], pic=b"")

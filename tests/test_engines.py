@@ -296,6 +296,100 @@ def test_the_magic_hands_a_dask_frame_to_the_engine(ip, server, settings):
     assert "needs a Dask DataFrame" in str(res.error_in_exec)
 
 
+# --- images and documents from columns -------------------------------------------------------
+
+
+def _user_content(req):
+    return next(m["content"] for m in req.json["messages"] if m["role"] == "user")
+
+
+def _row_any(req) -> int:
+    """The row number of a request whose user content may hold images (a list of parts)."""
+    content = _user_content(req)
+    text = content if isinstance(content, str) else next(
+        p["text"] for p in content if p["type"] == "text")
+    return int(text.split(":")[0].split()[1])
+
+
+def _answer_any(req) -> Reply:
+    k = _row_any(req)
+    return chat(json.dumps({"name": f"n{k}", "size": k, "tags": []}), usage=(3, 4))
+
+
+def _scans(tmp_path: Path) -> pd.DataFrame:
+    from media_helpers import PDF, png
+
+    path = tmp_path / "scan.png"
+    path.write_bytes(png((30, 20)))
+    return pd.DataFrame({"k": [0, 1, 2, 3], "text": ["a", "b", "c", "d"],
+                         "scan": [png((40, 30)), None, str(path), str(tmp_path / "gone.png")],
+                         "doc": [None, PDF, None, None]}, index=[10, 11, 12, 13])
+
+
+def test_image_and_file_columns_go_with_each_row(server, settings, tmp_path):
+    import base64
+
+    from media_helpers import png
+
+    server.responder = _answer_any
+    ex = Extractor(SCHEMA, TEMPLATE, images=["scan"], files=["doc"], detail="low")
+    ex = pickle.loads(pickle.dumps(ex))  # as a worker gets it
+    out = ex(_scans(tmp_path))
+    assert list(out.index) == [10, 11, 12, 13]
+    assert list(out["size"]) == [0, 1, 2, None]
+    assert "Image 1" in out.loc[13, "error"] and "gone.png" in out.loc[13, "error"]
+    sent = {_row_any(r): _user_content(r) for r in server.requests}
+    assert sorted(sent) == [0, 1, 2]  # the row whose file is gone was never sent
+    first = sent[0][0]
+    assert first["type"] == "image_url" and first["image_url"]["detail"] == "low"
+    assert first["image_url"]["url"] == ("data:image/png;base64,"
+                                         + base64.b64encode(png((40, 30))).decode())
+    assert [p["type"] for p in sent[1]] == ["file", "text"]  # no image; its PDF
+    assert sent[2][0]["type"] == "image_url"  # read from the path on the worker
+
+
+def test_image_columns_are_checked(settings, tmp_path):
+    for bad in ({"images": "scan"}, {"files": [3]}, {"detail": "medium"}):
+        with pytest.raises(sm.ConfigError):
+            Extractor(SCHEMA, TEMPLATE, **bad)
+    ex = Extractor(SCHEMA, TEMPLATE, images=["picture"])
+    with pytest.raises(sm.ConfigError, match="images names columns the partition does not "
+                                             "have: picture"):
+        ex(_frame(1))
+    back = pickle.loads(pickle.dumps(Extractor(SCHEMA, TEMPLATE, images=["scan"],
+                                               files=["doc"], detail="high", inline=True,
+                                               downscale=False)))
+    assert (back.images, back.files) == (["scan"], ["doc"])
+    assert back.media == {"detail": "high", "inline": True, "downscale": False}
+
+
+def test_the_magic_sends_an_image_column_to_the_engine(ip, server, settings, tmp_path):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    from media_helpers import png
+
+    server.responder = _answer_any
+    paths = []
+    for k in (0, 2):
+        paths.append(tmp_path / f"scan-{k}.png")
+        paths[-1].write_bytes(png((30 + k, 20)))
+    # paths, as a Dask frame holds scans (Dask turns object columns into strings)
+    frame = pd.DataFrame({"k": [0, 1, 2], "text": ["a", "b", "c"],
+                          "scan": [str(paths[0]), None, str(paths[1])]})
+    ip.user_ns.update(schema=SCHEMA, ddf=dd.from_pandas(frame, npartitions=2), pic=b"x")
+    with dask.config.set(scheduler="synchronous"):
+        res = ip.run_cell("%%structured schema --each ddf --engine dask --compute -o out "
+                          "--image scan --detail low\nRow {k}: {text}", store_history=False)
+        assert res.success, res.error_in_exec
+        assert list(ip.user_ns["out"]["size"]) == [0, 1, 2]
+        kinds = sorted(tuple(p["type"] for p in c) if isinstance(c, list) else ("text",)
+                       for c in map(_user_content, server.requests))
+        assert kinds == [("image_url", "text"), ("image_url", "text"), ("text",)]
+        res = ip.run_cell("%%structured schema --each ddf --engine dask -o out --image pic\n"
+                          "Row {k}: {text}", store_history=False)
+        assert "--image must name columns of ddf: pic is not" in str(res.error_in_exec)
+
+
 # --- Ray and Spark: the optional suite (python -m pytest -m "ray or spark") ------------------
 
 
