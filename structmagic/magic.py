@@ -254,8 +254,8 @@ class StructuredMagics(Magics):
     @argument("--image", metavar="VAR", action="append",
               help="An image to send with the prompt (repeatable): a PIL image, a path, bytes, "
                    "a URL, a data URL, an IPython Image or a matplotlib figure. With --each, a "
-                   "column (or item) gives each row's image; with --compare, every model gets "
-                   "it (not with --engine).")
+                   "column (or item) gives each row's image (with --engine, a column, read "
+                   "on the workers); with --compare, every model gets it.")
     @argument("--file", metavar="VAR", action="append",
               help="A document to send with the prompt (repeatable): a PDF as a path, bytes, "
                    "a URL or a data URL; with --each, a column works as for --image.")
