@@ -197,8 +197,8 @@ class MediaTokens:
 
     An image is first scaled as the provider scales it (:meth:`InputLimits.target_size`);
     then ``pixels_per_token`` > 0 counts ``width × height / pixels_per_token``; else ``tile``
-    > 0 counts ``base + tile_tokens`` per ``tile``-pixel square it covers (an image within
-    ``small_edge`` on both sides is one tile); ``low_detail`` is the fixed count of
+    > 0 counts ``base`` plus ``tile_tokens`` for each ``tile``-pixel square it covers (an
+    image within ``small_edge`` on both sides is one tile); ``low_detail`` is the fixed count of
     ``detail="low"`` (0: no such setting). An image whose size is unknown (sent as a URL)
     is taken to be ``unknown_edge`` pixels square. ``page`` is one PDF page (its text and
     its picture together).
