@@ -222,22 +222,33 @@ def _open(browser: Any, lab: tuple[str, Any], name: str, height: int) -> Any:
     # a workspace of its own: only this notebook open, whatever an earlier test left open
     page.goto(f"{url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=90_000)
+    # the notebook's own kernel started and connected (the status bar reads "idle" before a
+    # kernel is attached; running cells then would ask for a kernel in a dialog)
+    page.wait_for_function(KERNEL_READY, arg=name, timeout=120_000)
     return page
+
+
+# Whether notebook ``name`` is the current widget and its kernel is connected and idle.
+KERNEL_READY = """name => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const session = w && w.sessionContext && w.sessionContext.session;
+    const kernel = session && session.kernel;
+    return !!kernel && w.context.path.endsWith(name) && kernel.connectionStatus === 'connected'
+        && kernel.status === 'idle';
+}"""
 
 
 def _run_all(page: Any) -> None:
     """Run every cell, once the notebook is the current widget and its kernel is ready."""
     page.locator(".jp-Notebook .jp-Cell").first.click()
-    for _ in range(20):
+    for _ in range(3):
         # not awaited: the command's promise only ends when every cell has run
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         try:
             page.wait_for_function(
                 """() => Array.from(document.querySelectorAll('.jp-InputPrompt'))
                     .some(p => p.textContent.includes('*') || /\\d/.test(p.textContent))""",
-                timeout=3_000)
+                timeout=20_000)
             return
         except Exception:  # playwright's TimeoutError: not started yet, try again
             page.wait_for_timeout(500)
@@ -257,27 +268,41 @@ def _theme(page: Any, name: str) -> None:
     page.wait_for_timeout(800)
 
 
-WIDGET_TEXTS = """() => Array.from(document.querySelectorAll(
-    '.jp-OutputArea-output .structmagic-widget')).map(w => w.innerText)"""
+# Cell text is read after scrolling the cell into view: JupyterLab does not lay out cells far
+# off screen (content-visibility), and innerText is empty for those until the next frames
+# are drawn. Run-all scrolls the notebook down as it goes, so any cell may be off screen.
+DRAWN = "for (let k = 0; k < 3; k++) await new Promise(r => requestAnimationFrame(r));"
 
-# The text of cell i's widget (null before it shows), the cell scrolled into view first:
-# JupyterLab does not lay out cells far off screen, and innerText is empty for those.
-CELL_WIDGET_TEXT = """i => {
+
+def _drawn(script: str) -> str:
+    """``script`` with each ``await drawn();`` waiting for the next frames to be drawn."""
+    return script.replace("await drawn();", DRAWN)
+
+
+# The text of the first widget of the notebook (null before it shows).
+FIRST_WIDGET_TEXT = _drawn("""async () => {
+    const w = document.querySelector('.jp-OutputArea-output .structmagic-widget');
+    if (!w) return null;
+    if (!w.innerText) { w.scrollIntoView({block: 'start'}); await drawn(); }
+    return w.innerText;
+}""")
+
+# The text of cell i's widget (null before it shows), the cell scrolled into view first.
+CELL_WIDGET_TEXT = _drawn("""async i => {
     const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
     const w = cell && cell.querySelector('.structmagic-widget');
     if (!w) return null;
     w.scrollIntoView({block: 'start'});
+    if (!w.innerText) { await drawn(); }
     return w.innerText;
-}"""
+}""")
 
 # What a failed cell shows: its error outputs (stderr blocks), the structmagic error
 # paragraphs in its widgets, and the whole output area's text.
-CELL_ERRORS = """async i => {
+CELL_ERRORS = _drawn("""async i => {
     const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
     cell.scrollIntoView({block: 'start'});
-    // an off-screen cell is laid out lazily (content-visibility): until the next frames
-    // are drawn its innerText is empty
-    for (let k = 0; k < 3; k++) await new Promise(r => requestAnimationFrame(r));
+    await drawn();
     const area = cell.querySelector('.jp-OutputArea');
     return {
         stderr: Array.from(area.querySelectorAll(
@@ -287,14 +312,14 @@ CELL_ERRORS = """async i => {
         text: area.innerText,
         prompt: cell.querySelector('.jp-InputPrompt').innerText,
     };
-}"""
+}""")
 
 # Line boxes of the text spans in cell i's widget that wrap over 3+ lines: the distance
 # between successive lines, and how the text starts.
-WRAPPED_LINES = """async i => {
+WRAPPED_LINES = _drawn("""async i => {
     const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
     cell.scrollIntoView({block: 'start'});
-    for (let k = 0; k < 3; k++) await new Promise(r => requestAnimationFrame(r));
+    await drawn();
     const out = [];
     cell.querySelectorAll('.structmagic-widget span').forEach(s => {
         const tops = [...new Set(Array.from(s.getClientRects()).map(r => Math.round(r.top)))]
@@ -306,7 +331,7 @@ WRAPPED_LINES = """async i => {
         }
     });
     return out;
-}"""
+}""")
 
 
 def _steps(text: str) -> int:
@@ -343,9 +368,8 @@ def test_walkthrough_in_jupyterlab(lab, browser):
         final_text = ""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            texts = page.evaluate(WIDGET_TEXTS)
-            if texts:
-                first = texts[0]
+            first = page.evaluate(FIRST_WIDGET_TEXT)
+            if first is not None:
                 if "9.8 is larger than 9.11" in first and "done" in first:
                     final_text = first
                     break
@@ -353,7 +377,7 @@ def test_walkthrough_in_jupyterlab(lab, browser):
                 if n and (not seen or seen[-1] != n):
                     seen.append(n)
             time.sleep(0.05)
-        assert final_text, "the final answer never showed"
+        assert final_text, f"the final answer never showed; last seen: {first!r}"
         intermediate = [n for n in seen if n < len(ANSWER["steps"])]
         assert len(set(intermediate)) >= 2, f"steps did not arrive one by one: {seen}"
         assert _steps(final_text) == 6
@@ -537,17 +561,17 @@ def test_three_models_side_by_side(lab, browser):
     try:
         _run_all(page)
         _wait_idle(page)
-        shown = page.evaluate("""async () => {
+        shown = page.evaluate(_drawn("""async () => {
             const box = document.querySelector('.structmagic-comparison');
             box.scrollIntoView({block: 'start'});
-            for (let k = 0; k < 3; k++) await new Promise(r => requestAnimationFrame(r));
+            await drawn();
             const columns = Array.from(box.querySelectorAll('.structmagic-widget'));
             const rects = columns.map(c => c.getBoundingClientRect());
             return {columns: columns.map(c => c.innerText), tops: rects.map(r => Math.round(r.top)),
                     lefts: rects.map(r => Math.round(r.left)), text: box.innerText,
                     marked: box.querySelectorAll('[style*="warn-color3"]').length,
                     errors: box.querySelectorAll('.structmagic-error').length};
-        }""")
+        }"""))
         assert len(shown["columns"]) == 3
         assert len(set(shown["tops"])) == 1, shown["tops"]  # side by side, one row
         assert shown["lefts"] == sorted(shown["lefts"])
