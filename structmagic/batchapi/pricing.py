@@ -29,15 +29,12 @@ if TYPE_CHECKING:
     from ..cost.prices import Price
     from ..inputs.parts import InputLimits, Part
 
-__all__ = ["MEDIA_TOKENS", "BatchPricer", "expected_cost", "media_adjusted"]
+__all__ = ["BatchPricer", "expected_cost", "media_adjusted"]
 
 log = logging.getLogger("structmagic")
 
 #: a run of base64 at least this long in a line is an image's or a document's data
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]{1024,}={0,2}")
-#: the input tokens an image or document is taken to cost when its provider's rule is not
-#: at hand (Gemini's count for a small image)
-MEDIA_TOKENS = 258
 
 
 class BatchPricer:
@@ -62,22 +59,20 @@ class BatchPricer:
             return None
 
 
-def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part] = (),
-                   limits: InputLimits | None = None) -> int:
+def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part], limits: InputLimits
+                   ) -> int:
     """A row's ``tokens`` counted over its request (about 4 characters a token), with each
     run of base64 data in its ``line`` (an image's, a document's) taken out, and its
     ``parts`` counted by the provider's rule (``limits``; :mod:`structmagic.cost.media`)
-    instead (:data:`MEDIA_TOKENS` each without ``limits``)."""
+    instead."""
     if len(line) > 1024:
         for found in _BASE64.finditer(line):
             tokens -= -(-(found.end() - found.start()) // 4)
-    if parts and limits is not None:
+    if parts:
         from ..cost.media import input_tokens
         from ..inputs.measure import measure_part
 
         tokens += sum(input_tokens(measure_part(part), limits) for part in parts)
-    else:
-        tokens += MEDIA_TOKENS * len(parts)
     return max(0, tokens)
 
 

@@ -227,8 +227,8 @@ class RowTokens:
     counted: list[int] = field(default_factory=list)
     expected: list[int] = field(default_factory=list)
 
-    def add(self, counted: int, line: bytes, parts: Sequence[InputPart] = (),
-            limits: InputLimits | None = None) -> None:
+    def add(self, counted: int, line: bytes, parts: Sequence[InputPart],
+            limits: InputLimits) -> None:
         self.counted.append(counted)
         self.expected.append(media_adjusted(counted, line, parts, limits))
 
