@@ -161,10 +161,7 @@ def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
     step = plan(settings, provider, request)[0]
     calls = []
     for i, prompt in enumerate(prompts):
-        try:
-            _check_prompt(prompt, settings.system)
-        except E.InputError as exc:
-            raise E.InputError(f"Row {i}: {exc.message}") from None
+        _row(i, lambda prompt=prompt: _check_prompt(prompt, settings.system))
         talk = Conversation(prompt, settings.system, request.text,
                             parts[i] if parts is not None else ())
         calls.append(make_call(settings, spec, request, step, talk.messages(step.mode),
