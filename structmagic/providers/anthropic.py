@@ -336,9 +336,7 @@ class Anthropic(Provider):
         if call.mode == JSON_SCHEMA:
             body["output_config"] = {"format": {"type": "json_schema", "schema": call.schema}}
         elif call.mode == TOOLS:
-            tool: dict[str, Any] = {"name": call.schema_name}
-            if call.description:
-                tool["description"] = call.description
+            tool = call.named()
             tool["input_schema"] = call.schema
             body["tools"] = [tool]
             body["tool_choice"] = {"type": "tool", "name": call.schema_name}

@@ -132,6 +132,15 @@ class Call:
     stream: bool = False
     thinking: bool = False
 
+    def named(self, **head: Any) -> dict[str, Any]:
+        """``{**head, "name": schema_name, "description"?: description}``: how every wire
+        format opens a named schema or tool (the description only when there is one); the
+        caller adds the schema under its own key."""
+        out: dict[str, Any] = {**head, "name": self.schema_name}
+        if self.description:
+            out["description"] = self.description
+        return out
+
 
 @dataclass
 class Completion:

@@ -418,9 +418,7 @@ class Gemini(Provider):
         elif call.mode == JSON_SCHEMA_OPENAPI:
             gen["responseSchema"] = to_openapi_schema(call.schema)
         elif call.mode == TOOLS:
-            decl: dict[str, Any] = {"name": call.schema_name}
-            if call.description:
-                decl["description"] = call.description
+            decl = call.named()
             try:
                 decl["parameters"] = to_openapi_schema(call.schema)
             except ValueError:  # recursive: the JSON Schema field takes $ref

@@ -300,18 +300,14 @@ class OpenAIChat(Provider):
         body: dict[str, Any] = {"model": call.model,
                                 "messages": [self._message(m) for m in call.messages]}
         if call.mode == JSON_SCHEMA:
-            spec: dict[str, Any] = {"name": call.schema_name}
-            if call.description:
-                spec["description"] = call.description
+            spec = call.named()
             spec["schema"] = call.schema
             spec["strict"] = call.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
         elif call.mode == JSON_OBJECT:
             body["response_format"] = {"type": "json_object"}
         elif call.mode == TOOLS:
-            function: dict[str, Any] = {"name": call.schema_name}
-            if call.description:
-                function["description"] = call.description
+            function = call.named()
             function["parameters"] = call.schema
             if call.strict:
                 function["strict"] = True

@@ -157,18 +157,14 @@ class Responses(Provider):
         body["input"] = [self._input_item(m) for m in call.messages
                          if m.get("role") not in ("system", "developer")]
         if call.mode == JSON_SCHEMA:
-            fmt: dict[str, Any] = {"type": "json_schema", "name": call.schema_name}
-            if call.description:
-                fmt["description"] = call.description
+            fmt = call.named(type="json_schema")
             fmt["schema"] = call.schema
             fmt["strict"] = call.strict
             body["text"] = {"format": fmt}
         elif call.mode == JSON_OBJECT:
             body["text"] = {"format": {"type": "json_object"}}
         elif call.mode == TOOLS:
-            tool: dict[str, Any] = {"type": "function", "name": call.schema_name}
-            if call.description:
-                tool["description"] = call.description
+            tool = call.named(type="function")
             tool["parameters"] = call.schema
             tool["strict"] = call.strict
             body["tools"] = [tool]
