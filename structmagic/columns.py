@@ -11,10 +11,10 @@ becomes ``cost_usd``, any other ``row_<name>`` (with a leading ``_`` added until
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
-__all__ = ["RENAMED", "own_column", "top_fields", "top_properties"]
+__all__ = ["RENAMED", "is_blank", "own_column", "top_fields", "top_properties"]
 
 #: the name an added column takes when a field already has its own
 RENAMED = {"error": "row_error", "cost": "cost_usd"}
@@ -47,3 +47,14 @@ def top_properties(spec: Any) -> dict[str, Any]:
 def top_fields(spec: Any) -> list[str]:
     """The columns of a schema's top-level fields (``["value"]`` for another root)."""
     return list(top_properties(spec))
+
+
+def is_blank(value: Any) -> bool:
+    """Whether ``value`` is a missing cell as pandas and NumPy hold one: NaN (of any float
+    type), pandas' ``NA`` or ``NaT`` (None is not: say it on its own where it counts)."""
+    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
+        return False
+    try:
+        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
+    except Exception:  # NA's truth value is ambiguous; an array's, too
+        return type(value).__name__ in ("NAType", "NaTType")

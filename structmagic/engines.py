@@ -51,7 +51,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .batching import RateGate
-from .columns import own_column, top_fields, top_properties
+from .columns import is_blank, own_column, top_fields, top_properties
 from .errors import ConfigError
 from .result import Result
 
@@ -343,8 +343,4 @@ def _dtype(role: str) -> str:
 
 def _missing(value: Any) -> bool:
     """None, NaN, or pandas' NA / NaT (an empty cell, as pandas and Dask hold one)."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return value != value
-    return type(value).__name__ in ("NAType", "NaTType")
+    return value is None or is_blank(value)

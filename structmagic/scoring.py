@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .columns import is_blank
+
 __all__ = ["Score", "score"]
 
 _MISSING = object()
@@ -210,18 +212,9 @@ def _plain_labels(labels: Any) -> list[Any]:
     """The labels as plain Python values: a DataFrame's rows (or Series rows) as dicts
     without their NaN cells, NumPy scalars and arrays as what they hold."""
     if type(labels).__name__ == "DataFrame" and hasattr(labels, "to_dict"):
-        return [{k: _plain(v) for k, v in row.items() if not _is_nan(v)}
+        return [{k: _plain(v) for k, v in row.items() if not is_blank(v)}
                 for row in labels.to_dict("records")]
     return [_plain(label) for label in labels]
-
-
-def _is_nan(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
-        return False
-    try:
-        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
-    except Exception:  # NA's truth value is ambiguous; an array's, too
-        return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
@@ -240,7 +233,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v, depth + 1) for v in value]
     if type(value).__name__ == "Series" and hasattr(value, "to_dict"):  # a DataFrame's row
-        return {k: _plain(v, depth + 1) for k, v in value.to_dict().items() if not _is_nan(v)}
+        return {k: _plain(v, depth + 1) for k, v in value.to_dict().items() if not is_blank(v)}
     if hasattr(value, "dtype") and hasattr(value, "tolist"):  # a NumPy scalar or array
         try:
             return _plain(value.tolist(), depth + 1)
