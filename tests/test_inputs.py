@@ -189,6 +189,14 @@ def test_none_and_nan_mean_no_input():
     assert prepare_inputs(None, None, OPENAI) == ()
 
 
+def test_pandas_empty_cells_mean_no_input():
+    """A DataFrame's image column with a gap holds NA or NaT there, not None."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    assert prepare_inputs([pd.NA, pd.NaT, np.float32("nan")], [pd.NA], OPENAI) == ()
+    assert prepare_inputs(pd.NA, None, OPENAI) == ()
+
+
 def test_unreadable_paths(tmp_path):
     with pytest.raises(InputError, match=r"Image 1 \(missing.png\)|cannot read .*missing.png"):
         one(tmp_path / "missing.png")

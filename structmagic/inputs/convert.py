@@ -24,6 +24,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from ..columns import is_blank
 from ..errors import InputError
 from . import pictures as P
 from .checks import check_part, check_request
@@ -45,12 +46,12 @@ _URL_TYPES = {".png": PNG, ".jpg": JPEG, ".jpeg": JPEG, ".gif": GIF, ".webp": WE
 
 
 def as_list(value: Any) -> list[Any]:
-    """``None`` → ``[]``; a list or tuple as it is; any other value → ``[value]``. None and
-    NaN entries (a row of a table without an image) are left out."""
+    """``None`` → ``[]``; a list or tuple as it is; any other value → ``[value]``. Empty
+    entries (a row of a table without an image: None, NaN, pandas' NA or NaT) are left out."""
     if value is None:
         return []
     items = list(value) if isinstance(value, (list, tuple)) else [value]
-    return [v for v in items if v is not None and not (isinstance(v, float) and v != v)]
+    return [v for v in items if v is not None and not is_blank(v)]
 
 
 def prepare_inputs(images: Any, files: Any, provider: Provider, *,
