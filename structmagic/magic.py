@@ -386,10 +386,7 @@ class StructuredMagics(Magics):
                 options["max_cost"] = args.max_cost
             return run_each(self, args, spec, body, {**options, **media},
                             _lookup(ns, args.each, "--each"))
-        if args.image:
-            media["images"] = [_lookup(ns, name, "--image") for name in args.image]
-        if args.file:
-            media["files"] = [_lookup(ns, name, "--file") for name in args.file]
+        media.update(_cell_media(ns, args))
 
         if not args.no_interpolate:
             from .prompt import TemplateError, fill_template
@@ -533,10 +530,7 @@ class StructuredMagics(Magics):
             index, prompts, _ = row_prompts(self, args, body, source)
             media.update(row_media(self, args, index, collect_rows(source)[1]))
         else:
-            if args.image:
-                media["images"] = [[_lookup(ns, name, "--image") for name in args.image]]
-            if args.file:
-                media["files"] = [[_lookup(ns, name, "--file") for name in args.file]]
+            media.update({k: [v] for k, v in _cell_media(ns, args).items()})  # one row
             prompts = [body]
             if not args.no_interpolate:
                 from .prompt import TemplateError, fill_template
@@ -581,6 +575,17 @@ def _check_cost_options(args: Any) -> None:
             raise UsageError("--max-cost caps a column: use it with --each VAR.")
         if args.estimate:
             raise UsageError("--max-cost caps a run; --estimate sends nothing to cap.")
+
+
+def _cell_media(ns: dict[str, Any], args: Any) -> dict[str, list[Any]]:
+    """``images`` / ``files`` of one cell: the notebook's variables ``--image`` and
+    ``--file`` name (only those given)."""
+    media = {}
+    for key, option, names in (("images", "--image", args.image),
+                               ("files", "--file", args.file)):
+        if names:
+            media[key] = [_lookup(ns, name, option) for name in names]
+    return media
 
 
 def _check_combinations(args: Any) -> None:
