@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CassetteError, scrub
+from .errors import CassetteError
+from .redact import scrub
 
 try:
     import fcntl

@@ -35,8 +35,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
 
 Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary with
 ``raise ... from``. Every message and hint is scrubbed of the API key, and of pieces of it
-(see :func:`scrub`), before it is stored. Every error pickles and unpickles with its
-attributes (results are cached with pickle/joblib); the pickle is scrubbed too.
+(:func:`structmagic.redact.scrub`), before it is stored. Every error pickles and unpickles
+with its attributes (results are cached with pickle/joblib); the pickle is scrubbed too.
 
 In IPython, these errors render as one short paragraph (``_render_traceback_``), not a
 library traceback; the cell still fails.
@@ -44,9 +44,10 @@ library traceback; the cell still fails.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from .redact import scrub
 
 __all__ = [
     "APIError",
@@ -75,94 +76,6 @@ __all__ = [
     "UnsupportedInputError",
     "ValidationIssue",
 ]
-
-# Secrets registered here are replaced in every error message (see secret.py: each key is
-# registered when its Secret is made). Kept as a module-level set so that errors raised deep
-# in the stack are scrubbed without having the key passed around.
-_SECRETS: set[str] = set()
-
-#: a run of a key's characters this long (or longer) at the key's head or tail is scrubbed
-MIN_RUN = 4
-#: vendor prefixes that are the same in every key of a kind ("sk-", "sk-proj-", "AIza" ...):
-#: a head run must carry MIN_RUN characters past them to count
-_PUBLIC_PREFIX = re.compile(
-    r"sk-(?:proj-|svcacct-|admin-|None-|ant-(?:api|admin)\d*-|or-v\d+-)?"
-    r"|AIza|[A-Za-z]{2,5}[-_]"
-)
-_REPLACEMENT = "***"
-
-
-def register_secret(secret: str | None) -> None:
-    """Remember ``secret`` so that no error message ever carries it."""
-    if secret and len(secret) >= MIN_RUN:
-        _SECRETS.add(secret)
-
-
-def _outside(text: str, i: int) -> bool:
-    """Whether position ``i`` of ``text`` is outside a word (an edge, or not a letter/digit)."""
-    return i < 0 or i >= len(text) or not text[i].isalnum()
-
-
-def _spans(text: str, secret: str) -> list[tuple[int, int]]:
-    """Where ``secret``, or a run of its head or its tail, occurs in ``text``."""
-    spans: list[tuple[int, int]] = []
-    i = text.find(secret)
-    while i != -1:  # the whole key, wherever it is
-        spans.append((i, i + len(secret)))
-        i = text.find(secret, i + 1)
-    public = _PUBLIC_PREFIX.match(secret)
-    head = max(MIN_RUN, (public.end() if public else 0) + MIN_RUN)
-    if head < len(secret):
-        seed = secret[:head]
-        i = text.find(seed)
-        while i != -1:  # a head run: starts where a word starts, as a masked key does
-            if _outside(text, i - 1):
-                j, k = i + head, head
-                while k < len(secret) and j < len(text) and text[j] == secret[k]:
-                    j, k = j + 1, k + 1
-                spans.append((i, j))
-            i = text.find(seed, i + 1)
-    if len(secret) > MIN_RUN:
-        seed = secret[-MIN_RUN:]
-        i = text.find(seed)
-        while i != -1:  # a tail run: ends where a word ends
-            end = i + MIN_RUN
-            if _outside(text, end):
-                s, k = i, len(secret) - MIN_RUN
-                while k > 0 and s > 0 and text[s - 1] == secret[k - 1]:
-                    s, k = s - 1, k - 1
-                spans.append((s, end))
-            i = text.find(seed, i + 1)
-    return spans
-
-
-def scrub(text: str) -> str:
-    """Return ``text`` with every registered secret, and every piece of one, replaced.
-
-    Replaced: the whole key anywhere; a run of the key's first characters that starts a word
-    (``sk-abcd1***`` as some relays echo a masked key) and carries at least :data:`MIN_RUN`
-    characters past the key's vendor prefix (so ``sk-a`` or ``sk-proj-`` alone, which say
-    nothing about the key and occur in ordinary text, stay); a run of at least
-    :data:`MIN_RUN` of its last characters that ends a word (``***wxyz``).
-    """
-    if not text or not _SECRETS:
-        return text
-    spans: list[tuple[int, int]] = []
-    for secret in tuple(_SECRETS):  # a copy: other threads may register keys meanwhile
-        spans.extend(_spans(text, secret))
-    if not spans:
-        return text
-    spans.sort()
-    out: list[str] = []
-    pos = 0
-    for start, end in spans:  # overlapping pieces become one replacement
-        if start > pos or not out:
-            out.append(text[pos:start])
-            out.append(_REPLACEMENT)
-        pos = max(pos, end)
-    out.append(text[pos:])
-    return "".join(out)
-
 
 @dataclass(frozen=True)
 class ValidationIssue:

@@ -9,7 +9,7 @@ the rules live here:
   between them are allowed by HTTP, so they are too). Anything else — a no-break space, a
   control character, a letter outside ASCII — is a :class:`~structmagic.errors.ConfigError`
   that says where the key came from and what is wrong, never the key itself;
-- the key is registered with :func:`structmagic.errors.register_secret` so that no error
+- the key is registered with :func:`structmagic.redact.register_secret` so that no error
   message, log record (see :mod:`structmagic.redact`) or recording carries it;
 - a ``Secret`` refuses to be pickled.
 """
@@ -20,7 +20,8 @@ import re
 import unicodedata
 from typing import Any
 
-from .errors import ConfigError, register_secret
+from .errors import ConfigError
+from .redact import register_secret
 
 __all__ = ["Secret", "check_header_value"]
 

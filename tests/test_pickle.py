@@ -10,6 +10,7 @@ import pytest
 
 import structmagic as sm
 from structmagic import errors as E
+from structmagic import redact
 from structmagic.result import Result
 
 from fakeserver import Reply, chat
@@ -103,7 +104,7 @@ def test_attribute_set_after_raising_survives():
 
 
 def test_pickled_errors_carry_no_key(canary):
-    E.register_secret(canary)
+    redact.register_secret(canary)
     made = [
         E.AuthenticationError(f"HTTP 401: bad key {canary}", status=401,
                               body_excerpt=f"you sent Bearer {canary}", key_source="env",

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import errors as E
-from ..errors import scrub
+from ..redact import scrub
 
 try:
     import fcntl
