@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .cost.price import parse_prices
 from .errors import ConfigError
 from .providers import DEFAULT_PROVIDER
 from .providers.base import AUTO
@@ -147,7 +148,6 @@ def configure(**values: Any) -> None:
                 value = Secret(str(value), "structmagic.configure(api_key=...)")
             if name == "prices":
                 value = _coerce(name, value)
-                _clear_price_cache()
             _configured[name] = value
 
 
@@ -207,8 +207,6 @@ def _coerce(name: str, value: Any) -> Any:
         elif name == "thinking":
             value = bool(value)
         elif name == "prices":
-            from .cost.prices import parse_prices
-
             try:
                 value = parse_prices(value)
             except ValueError as exc:
@@ -272,12 +270,6 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
             "%structured_config --cassette PATH or STRUCTMAGIC_CASSETTE."
         )
     return Settings(**values)
-
-
-def _clear_price_cache() -> None:
-    from .cost.prices import clear_cache
-
-    clear_cache()
 
 
 def with_options(settings: Settings, **values: Any) -> Settings:

@@ -630,7 +630,7 @@ def _new_prices(specs: Sequence[str]) -> dict[str, Any] | None:
     if not specs:
         return None
     from .config import configured
-    from .cost.prices import parse_price
+    from .cost.price import parse_price
 
     prices = dict(configured().get("prices") or {})
     for spec in specs:

@@ -26,7 +26,7 @@ from ..cost.prices import price_for
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..cost.prices import Price
+    from ..cost.price import Price
     from ..inputs.parts import InputLimits, Part
 
 __all__ = ["BatchPricer", "expected_cost", "media_adjusted"]

@@ -48,7 +48,7 @@ __all__ = [
 _WHERE = {
     "NOT_RUN": "budget", "Budget": "budget", "NotRun": "budget",
     "Estimate": "estimator", "Range": "estimator", "estimate": "estimator",
-    "Price": "prices", "parse_price": "prices", "parse_prices": "prices",
+    "Price": "price", "parse_price": "price", "parse_prices": "price",
     "price_for": "prices", "table_info": "prices", "warm": "prices",
     "cost_of": "calc", "money": "calc", "spend_label": "calc",
     "answer_tokens": "tokens", "count_body": "tokens", "count_text": "tokens",
@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from .budget import NOT_RUN, Budget, NotRun
     from .calc import cost_of, money, spend_label
     from .estimator import Estimate, Range, estimate
-    from .prices import Price, parse_price, parse_prices, price_for, table_info, warm
+    from .price import Price, parse_price, parse_prices
+    from .prices import price_for, table_info, warm
     from .tokens import answer_tokens, count_body, count_text
 
 

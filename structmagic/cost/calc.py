@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .prices import Price
+from .price import Price
 
 __all__ = ["cost_of", "money", "result_spend", "spend_label"]
 

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from .calc import cost_of, money
-from .prices import Price, price_for, table_info
+from .price import Price
+from .prices import price_for, table_info
 from .tokens import answer_tokens, count_body
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .calc import cost_of
-from .prices import Price, price_for, table_ready
+from .price import Price
+from .prices import price_for, table_ready
 
 __all__ = ["Lazy", "Spend"]
 
