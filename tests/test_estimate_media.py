@@ -10,9 +10,8 @@ import pytest
 
 import structmagic as sm
 from structmagic.cost import estimate
-from structmagic.cost.media import pdf_pages
 from structmagic.inputs import measure as measure_module
-from structmagic.inputs.measure import measure_inputs
+from structmagic.inputs.measure import measure_inputs, pdf_pages
 from structmagic.providers import get_provider
 
 from cost_helpers import SCHEMA
@@ -245,11 +244,9 @@ def test_text_only_estimates_say_nothing_of_images(server, priced):
 
 def test_object_streams_unpack_within_a_bound(monkeypatch):
     """A stream that unpacks to far more than it holds (a zip bomb) stops at the bound."""
-    from structmagic.cost import media
-
-    monkeypatch.setattr(media, "_MAX_UNPACKED", 200)
+    monkeypatch.setattr(measure_module, "_MAX_UNPACKED", 200)
     assert pdf_pages(object_stream_pdf(20)) < 20  # the page objects past 200 bytes unread
-    monkeypatch.setattr(media, "_MAX_UNPACKED", 64 * 1024 * 1024)
+    monkeypatch.setattr(measure_module, "_MAX_UNPACKED", 64 * 1024 * 1024)
     assert pdf_pages(object_stream_pdf(20)) == 20
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["DETAILS", "MAX_READ_BYTES", "as_list", "prepare_inputs"]
+__all__ = ["DETAILS", "MAX_READ_BYTES", "Source", "as_list", "classify", "prepare_inputs"]
 
 #: what ``detail`` takes
 DETAILS = ("low", "high", "auto")
@@ -82,7 +82,7 @@ def prepare_inputs(images: Any, files: Any, provider: Provider, *,
 
 
 @dataclass
-class _Source:
+class Source:
     """A value, classified: bytes (with a file name, perhaps), a URL, or a PIL image."""
 
     label: str
@@ -110,11 +110,11 @@ def _reason(exc: BaseException) -> str:
     return _short(text, 160) if text else type(exc).__name__
 
 
-def _classify(value: Any, what: str) -> _Source:
+def classify(value: Any, what: str) -> Source:
     if P.is_pil_image(value):
-        return _Source(f"PIL image {value.width}×{value.height}", image=value)
+        return Source(f"PIL image {value.width}×{value.height}", image=value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _Source("bytes", data=bytes(value))
+        return Source("bytes", data=bytes(value))
     if isinstance(value, (PurePath, os.PathLike)):
         try:
             name = os.fsdecode(value)  # a bytes path (os.scandir(b".")) decoded as os does
@@ -127,13 +127,13 @@ def _classify(value: Any, what: str) -> _Source:
         if lowered.startswith(("http://", "https://")):
             return _url_source(value, what)
         if lowered.startswith("data:"):
-            return _Source("data URL", data=_data_url(value, what))
+            return Source("data URL", data=_data_url(value, what))
         return _read_path(Path(value), what)
     ipython = _ipython_image(value, what)
     if ipython is not None:
         return ipython
     if _is_figure(value):
-        return _Source("matplotlib figure", data=_figure_png(value, what))
+        return Source("matplotlib figure", data=_figure_png(value, what))
     if type(value).__module__.split(".", 1)[0] == "PIL":
         P.pillow(what)
     raise InputError(
@@ -141,7 +141,7 @@ def _classify(value: Any, what: str) -> _Source:
         "bytes, an http(s) URL, a data: URL, an IPython Image or a matplotlib figure.")
 
 
-def _url_source(url: str, what: str) -> _Source:
+def _url_source(url: str, what: str) -> Source:
     """An http(s) URL that parses (a host, a valid port, brackets that hold an IP address)."""
     try:
         parts = urlsplit(url)
@@ -151,10 +151,10 @@ def _url_source(url: str, what: str) -> _Source:
                          "correct it.") from None
     if not parts.netloc:
         raise InputError(f"{what}: {_short(url)!r} is not a whole URL.")
-    return _Source(_shown(url), url=url)
+    return Source(_shown(url), url=url)
 
 
-def _read_path(path: Path, what: str) -> _Source:
+def _read_path(path: Path, what: str) -> Source:
     shown = _short(str(path), 80)
     try:
         path = path.expanduser()
@@ -174,7 +174,7 @@ def _read_path(path: Path, what: str) -> _Source:
     except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the name, ...
         reason = getattr(exc, "strerror", None) or _reason(exc)
         raise InputError(f"{what}: cannot read {shown!r} ({reason}).") from None
-    return _Source(_shown(path.name, 255), data=data, filename=path.name)
+    return Source(_shown(path.name, 255), data=data, filename=path.name)
 
 
 def _data_url(text: str, what: str) -> bytes:
@@ -193,7 +193,7 @@ def _data_url(text: str, what: str) -> bytes:
                          "(a lone surrogate); encode the data in base64.") from None
 
 
-def _ipython_image(value: Any, what: str) -> _Source | None:
+def _ipython_image(value: Any, what: str) -> Source | None:
     try:
         from IPython.display import Image as IPythonImage
     except ImportError:  # pragma: no cover - IPython is a dependency
@@ -202,7 +202,7 @@ def _ipython_image(value: Any, what: str) -> _Source | None:
         return None
     if isinstance(value.data, bytes):
         name = os.path.basename(value.filename) if getattr(value, "filename", None) else None
-        return _Source(_shown(name, 255) if name else "IPython Image", data=value.data,
+        return Source(_shown(name, 255) if name else "IPython Image", data=value.data,
                        filename=name)
     if isinstance(value.url, str) and value.url.lower().startswith(("http://", "https://")):
         return _url_source(value.url, what)
@@ -247,7 +247,7 @@ class _Job:
         if isinstance(value, Part):
             self._check(value, f"{what} ({value.label})" if value.label else what)
             return value
-        src = _classify(value, what)
+        src = classify(value, what)
         what = f"{what} ({src.label})"
         if src.url is not None and self.inline:
             src.data = _fetch(src.url, self.settings, what)
@@ -265,7 +265,7 @@ class _Job:
         check_part(part, self.limits, self.provider.name, what, pillow=self.pillow,
                    downscale=self.downscale)
 
-    def _url_part(self, src: _Source, kind: str) -> Part:
+    def _url_part(self, src: Source, kind: str) -> Part:
         url = src.url or ""
         mime = None
         if self.limits.url_needs_type:  # the server needs a type; a URL has only its name
@@ -276,7 +276,7 @@ class _Job:
                     digest=hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest(),
                     label=src.label)
 
-    def _bytes(self, src: _Source, kind: str, what: str) -> Part:
+    def _bytes(self, src: Source, kind: str, what: str) -> Part:
         data = src.data or b""
         mime = sniff(data)
         if mime == PDF:
@@ -295,7 +295,7 @@ class _Job:
             return self._as_given(src, mime, data, img, w, h)
         return self._picture(src, what, img, mime, source_digest=hashlib.sha256(data).digest())
 
-    def _raw_image(self, src: _Source, mime: str | None, what: str) -> Part:
+    def _raw_image(self, src: Source, mime: str | None, what: str) -> Part:
         """Without Pillow: bytes of a type the provider takes go as they are."""
         data = src.data or b""
         if mime is None:
@@ -315,14 +315,14 @@ class _Job:
                     digest=hashlib.sha256(data).hexdigest(), detail=self.detail,
                     label=src.label, thumbnail=thumb)
 
-    def _as_given(self, src: _Source, mime: str, data: bytes, img: Any, w: int, h: int
+    def _as_given(self, src: Source, mime: str, data: bytes, img: Any, w: int, h: int
                   ) -> Part:
         return Part(kind=IMAGE, mime=mime, data=data, size=len(data),
                     digest=hashlib.sha256(data).hexdigest(), detail=self.detail,
                     width=w, height=h, label=src.label,
                     thumbnail=P.thumbnail_url(img) if self.thumbnails else None)
 
-    def _picture(self, src: _Source, what: str, img: Any, source_mime: str | None, *,
+    def _picture(self, src: Source, what: str, img: Any, source_mime: str | None, *,
                  source_digest: bytes | None = None) -> Part:
         """Downscaled and/or converted with Pillow, then encoded."""
         if img is None:
