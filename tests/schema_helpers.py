@@ -8,13 +8,14 @@ import typing
 import typing_extensions
 from hypothesis import strategies as st
 
+from structmagic.providers import get_provider
 from structmagic.providers.openai import OPENAI_STRICT
 from structmagic.schema import violations
 
 
 def oa(spec):
     """What OpenAI's formats send for ``spec`` (its strict conversion)."""
-    return spec.request_for("openai")
+    return spec.request_for(get_provider("openai"))
 
 
 def check(spec, answer):

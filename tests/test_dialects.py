@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import structmagic as sm
+from structmagic.providers import get_provider
 from structmagic.providers.anthropic import CLAUDE_OUTPUTS
 from structmagic.providers.gemini import GEMINI_JSON
 from structmagic.schema import Dialect, Limits, convert, load_schema, violations
@@ -31,11 +32,11 @@ TREE = {"type": "object", "properties": {"name": {"type": "string"},
 
 
 def claude(schema):
-    return load_schema(schema).request_for("anthropic")
+    return load_schema(schema).request_for(get_provider("anthropic"))
 
 
 def gem(schema):
-    return load_schema(schema).request_for("gemini")
+    return load_schema(schema).request_for(get_provider("gemini"))
 
 
 # --- Claude -------------------------------------------------------------------------------------

@@ -86,7 +86,8 @@ def test_step_down():
 
 def _read(text, schema=SCHEMA, **kw):
     spec = load_schema(schema)
-    return loop.read_answer(Completion(text=text, **kw), spec, spec.request_for("openai"))
+    request = spec.request_for(get_provider("openai"))
+    return loop.read_answer(Completion(text=text, **kw), spec, request)
 
 
 def test_read_answer():

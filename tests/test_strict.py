@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic as sm
+from structmagic.providers import get_provider
 from structmagic.schema import intake as schema_module
 from structmagic.schema import load_schema, validator_for
 
@@ -278,8 +279,9 @@ def test_a_schema_over_openai_limits_is_not_refused_for_other_providers():
                 "required": ["e"], "additionalProperties": False}
     spec = load_schema(big_enum)
     assert not oa(spec).strict
-    assert spec.request_for("gemini").request["properties"]["e"]["enum"][1000] == "v1000"
-    claude = spec.request_for("anthropic")
+    gemini = spec.request_for(get_provider("gemini"))
+    assert gemini.request["properties"]["e"]["enum"][1000] == "v1000"
+    claude = spec.request_for(get_provider("anthropic"))
     assert claude.strict and len(claude.request["properties"]["e"]["enum"]) == 1001
     # and with "strict": false, OpenAI's request is the schema as it is: no limit applies
     loose = load_schema({"name": "big", "schema": big_enum, "strict": False})

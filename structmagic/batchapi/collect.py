@@ -1,7 +1,7 @@
 """Collecting a job: every result line matched to its row by id and validated.
 
 Each line is read by the provider's batch API into a
-:class:`~structmagic.providers._batch.RowOutcome`, matched to its row by
+:class:`~structmagic.providers.batch.RowOutcome`, matched to its row by
 :class:`~structmagic.batchapi.rows.RowIndex` (id and request hash; order means nothing), and
 a succeeded answer is read exactly as a synchronous answer is: ``provider.parse`` →
 :func:`structmagic.loop.read_answer` (finish checked, JSON read, mapped back, validated
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
-from ..providers._batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
+from ..providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
 from ..result import Result
 from .pricing import BatchPricer
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..cost.budget import NOT_RUN, NotRun
 from ..cost.calc import money
-from ..providers._batch import (
+from ..providers.batch import (
     CANCELLED,
     CANCELLING,
     COMPLETED,
@@ -66,7 +66,7 @@ _ORDER = ("ok", "invalid", "refused", "errored", "expired", "cancelled", "missin
 @dataclass
 class BatchStatus:
     """Where a job stands: its common status (see
-    :mod:`structmagic.providers._batch`), and its rows."""
+    :mod:`structmagic.providers.batch`), and its rows."""
 
     job: str
     status: str

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import errors as E
-from ..providers._batch import BatchLimits
+from ..providers.batch import BatchLimits
 
 __all__ = ["Part", "PartWriter", "inline_body", "inline_size", "read_lines"]
 

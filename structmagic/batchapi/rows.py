@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..cost.tokens import count_json
 from ..providers import get_provider
-from ..providers._batch import dump
+from ..providers.batch import dump
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
-    from ..providers._batch import BatchAPI
     from ..providers.base import Step
+    from ..providers.batch import BatchAPI
     from ..schema import Conversion, SchemaSpec
 
 __all__ = ["Plan", "RowIndex", "build_line", "custom_id", "plan_for"]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..cost.budget import check_cap
-from ..providers._batch import BatchLimits, JobInfo
+from ..providers.batch import BatchLimits, JobInfo
 from ..transport.retry import sleep_for_retry, wait_before_retry
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .manifest import (

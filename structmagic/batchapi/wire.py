@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..providers import Provider
-    from ..providers._batch import Upload
+    from ..providers.batch import Upload
 
 __all__ = ["Answer", "Wire", "forget_counts"]
 

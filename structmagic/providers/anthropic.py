@@ -49,24 +49,6 @@ from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
 from ..schema import Dialect, Limits
-from . import register
-from ._batch import (
-    CANCELLED,
-    CANCELLING,
-    COMPLETED,
-    ERRORED,
-    EXPIRED,
-    IN_PROGRESS,
-    SUCCEEDED,
-    BatchAPI,
-    BatchLimits,
-    JobInfo,
-    RowOutcome,
-    as_object,
-    dump,
-    json_int,
-    unix_time,
-)
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -84,9 +66,35 @@ from .base import (
     mentions_format,
     read_count,
 )
+from .batch import (
+    CANCELLED,
+    CANCELLING,
+    COMPLETED,
+    ERRORED,
+    EXPIRED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    BatchAPI,
+    BatchLimits,
+    JobInfo,
+    RowOutcome,
+    as_object,
+    dump,
+    json_int,
+    unix_time,
+)
 
-__all__ = ["CLAUDE_INPUTS", "CLAUDE_OUTPUTS", "DEFAULT_MAX_TOKENS", "THINKING_BUDGET", "VERSION",
-           "Anthropic", "MessageBatches", "error_message"]
+__all__ = [
+    "CLAUDE_INPUTS",
+    "CLAUDE_OUTPUTS",
+    "DEFAULT_MAX_TOKENS",
+    "PROVIDER",
+    "THINKING_BUDGET",
+    "VERSION",
+    "Anthropic",
+    "MessageBatches",
+    "error_message",
+]
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -285,7 +293,6 @@ class MessageBatches(BatchAPI):
                           message=error_message(err) or str(kind or "errored"))
 
 
-@register
 class Anthropic(Provider):
     """The Claude Messages wire format."""
 
@@ -509,3 +516,7 @@ class _MessagesStream:
         if kind == "error":
             return [Delta(error=error_message(obj) or "the server sent an error event")]
         return []  # ping, content_block_stop
+
+
+#: the provider this module defines (see :mod:`structmagic.providers.registry`)
+PROVIDER = Anthropic

@@ -34,7 +34,7 @@ from ..inputs.parts import InputLimits, Part
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
-    from ._batch import BatchAPI
+    from .batch import BatchAPI
 
 __all__ = [
     "AUTO",
@@ -381,7 +381,7 @@ class Provider:
     # --- the batch API -----------------------------------------------------------------------
 
     #: its asynchronous batch API's facts and translations (None: it has none); see
-    #: :mod:`structmagic.providers._batch`
+    #: :mod:`structmagic.providers.batch`
     batch_api: ClassVar[BatchAPI | None] = None
 
 

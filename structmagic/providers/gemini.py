@@ -52,8 +52,24 @@ from urllib.parse import quote, urlsplit
 
 from ..inputs.parts import JPEG, PDF, PNG, WEBP, InputLimits, MediaTokens, Part
 from ..schema import Dialect, to_openapi_schema
-from . import register
-from ._batch import (
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Accumulator,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_items,
+    content_text,
+    finish_kind,
+    has_parts,
+    read_count,
+)
+from .batch import (
     CANCELLED,
     COMPLETED,
     ERRORED,
@@ -73,29 +89,19 @@ from ._batch import (
     json_int,
     unix_time,
 )
-from .base import (
-    JSON_OBJECT,
-    JSON_SCHEMA,
-    PROMPT,
-    TOOLS,
-    Accumulator,
-    Call,
-    Capabilities,
-    Completion,
-    Delta,
-    Provider,
-    content_items,
-    content_text,
-    finish_kind,
-    has_parts,
-    read_count,
-)
 
 if TYPE_CHECKING:
     from ..schema import Conversion
 
-__all__ = ["GEMINI_INPUTS", "GEMINI_JSON", "JSON_SCHEMA_OPENAPI", "Gemini", "GeminiBatches",
-           "error_message"]
+__all__ = [
+    "GEMINI_INPUTS",
+    "GEMINI_JSON",
+    "JSON_SCHEMA_OPENAPI",
+    "PROVIDER",
+    "Gemini",
+    "GeminiBatches",
+    "error_message",
+]
 
 #: Gemini's documented input limits: PNG, JPEG, WebP (and HEIC/HEIF, not recognised here)
 #: images, PDFs; inline data up to 20 MB per request; up to 3,600 images; images are scaled
@@ -352,7 +358,6 @@ class GeminiBatches(BatchAPI):
         return RowOutcome(key, ERRORED, message="the result has neither a response nor an error")
 
 
-@register
 class Gemini(Provider):
     """The Gemini generateContent wire format."""
 
@@ -554,3 +559,7 @@ class _GeminiStream:
         if chunk.get("usageMetadata"):
             out.usage = _usage(chunk["usageMetadata"]) or None
         return [out]
+
+
+#: the provider this module defines (see :mod:`structmagic.providers.registry`)
+PROVIDER = Gemini

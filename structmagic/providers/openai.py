@@ -33,8 +33,22 @@ from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
 from ..schema import Dialect, Limits
-from . import register
-from ._batch import (
+from .base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Call,
+    Capabilities,
+    Completion,
+    Delta,
+    Provider,
+    content_items,
+    content_text,
+    finish_kind,
+    has_parts,
+)
+from .batch import (
     CANCELLED,
     CANCELLING,
     COMPLETED,
@@ -55,24 +69,16 @@ from ._batch import (
     dump,
     json_int,
 )
-from .base import (
-    JSON_OBJECT,
-    JSON_SCHEMA,
-    PROMPT,
-    TOOLS,
-    Call,
-    Capabilities,
-    Completion,
-    Delta,
-    Provider,
-    content_items,
-    content_text,
-    finish_kind,
-    has_parts,
-)
 
-__all__ = ["OPENAI_INPUTS", "OPENAI_LIMITS", "OPENAI_STRICT", "OpenAIBatchAPI", "OpenAIChat",
-           "error_message"]
+__all__ = [
+    "OPENAI_INPUTS",
+    "OPENAI_LIMITS",
+    "OPENAI_STRICT",
+    "PROVIDER",
+    "OpenAIBatchAPI",
+    "OpenAIChat",
+    "error_message",
+]
 
 #: OpenAI's documented input limits (Chat Completions): PNG, JPEG, WebP and non-animated GIF,
 #: up to 500 images and 50 MB of payload per request (20 MB per image), PDFs as data up to
@@ -277,7 +283,6 @@ class OpenAIBatchAPI(BatchAPI):
         return RowOutcome(cid, ERRORED, message="the line has neither a response nor an error")
 
 
-@register
 class OpenAIChat(Provider):
     """The Chat Completions wire format."""
 
@@ -433,3 +438,7 @@ class _ChatStream:
                     out.text += args
             out.finish = finish_kind(choice.get("finish_reason")) or out.finish
         return [out]
+
+
+#: the provider this module defines (see :mod:`structmagic.providers.registry`)
+PROVIDER = OpenAIChat

@@ -45,7 +45,6 @@ from dataclasses import replace
 from typing import Any
 
 from ..inputs.parts import IMAGE, Part
-from . import register
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -64,7 +63,7 @@ from .base import (
 )
 from .openai import OPENAI_INPUTS, OPENAI_STRICT, OpenAIBatchAPI
 
-__all__ = ["RESPONSES_INPUTS", "Responses", "error_message"]
+__all__ = ["PROVIDER", "RESPONSES_INPUTS", "Responses", "error_message"]
 
 #: as Chat Completions, and PDFs by URL too (``input_file.file_url``)
 RESPONSES_INPUTS = replace(OPENAI_INPUTS, document_urls=True)
@@ -125,7 +124,6 @@ def error_message(body: Any) -> str | None:
     return None
 
 
-@register
 class Responses(Provider):
     """The Responses API wire format."""
 
@@ -334,3 +332,7 @@ class _ResponsesStream:
         if kind == "error":
             return [Delta(error=error_message(obj) or "the server sent an error event")]
         return []  # output_item.added/done, content_part.*, *.done, queued ...
+
+
+#: the provider this module defines (see :mod:`structmagic.providers.registry`)
+PROVIDER = Responses

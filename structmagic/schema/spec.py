@@ -67,14 +67,11 @@ class SchemaSpec:
         self.__dict__.update(state, _requests={}, _lock=threading.Lock())
 
     def request_for(self, provider: Any) -> Conversion:
-        """What ``provider`` (a provider object or its name) sends for this schema; made once.
+        """What ``provider`` (a :class:`~structmagic.providers.Provider`) sends for this
+        schema; made once per provider.
 
         Raises :class:`~structmagic.SchemaError` if the provider cannot take the schema at all.
         """
-        if isinstance(provider, str):
-            from ..providers import get_provider
-
-            provider = get_provider(provider)
         with self._lock:
             found = self._requests.get(provider.name)
         if found is None:
