@@ -37,7 +37,7 @@ def answer(n: int) -> str:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    from structmagic.widget import StructuredWidget
+    from structmagic.display.widget import StructuredWidget
 
     rows = []
     with FakeLLMServer() as server:

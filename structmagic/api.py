@@ -87,7 +87,7 @@ def structured(
 def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
                 labels: Mapping[str, str] | None, **kw: Any) -> Result:
     from .config import resolve
-    from .render import field_labels
+    from .display.render import field_labels
     from .schema import load_schema
 
     settings = resolve(options)

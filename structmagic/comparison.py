@@ -22,10 +22,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display.showing import ShowsWidget
 from .errors import ConfigError, StructuredError
 from .result import Result
 from .scoring import canonical_json
-from .showing import ShowsWidget
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
            "parse_targets"]
@@ -108,19 +108,19 @@ class Comparison(ShowsWidget):
                 f"{len(self.disagreements())} fields differ>")
 
     def _text(self) -> str:
-        from .render import comparison_text
+        from .display.render import comparison_text
 
         return comparison_text(self)
 
     def _repr_html_(self) -> str:
-        from .render import comparison_html
+        from .display.render import comparison_html
 
         return comparison_html(self)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The side-by-side widget of this comparison (built on first use when ``create``)."""
         if self._widget is None and create:
-            from .compare_widget import ComparisonWidget
+            from .display.compare_widget import ComparisonWidget
 
             w = ComparisonWidget(self.targets, title=self.schema_name,
                                  steps_field=self.steps_field, reveal=reveal,
@@ -160,7 +160,7 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
     """
     from .api import Media, guarded, run
     from .batching import RateGate
-    from .render import field_labels
+    from .display.render import field_labels
     from .schema import load_schema
 
     def setup() -> tuple[list[Target], Any, dict[str, Any], dict[str, str]]:

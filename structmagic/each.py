@@ -108,8 +108,8 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     if args.engine is not None:
         return _run_on_engine(magics, args, spec, body, options, source)
     from .batching import BatchInterrupted, BatchProgress, batch
-    from .kernel import has_kernel
-    from .progress import BatchBar
+    from .display.kernel import has_kernel
+    from .display.progress import BatchBar
 
     index, rows, kind = collect_rows(source)
     prompts = _prompts(magics, args, body, index, rows)
@@ -236,9 +236,9 @@ def _run_compare(magics: Any, args: Any, spec: Any, options: dict[str, Any], sou
     ``frame.attrs``."""
     from .batching import BatchProgress
     from .comparison import compare_each, parse_targets
+    from .display.kernel import has_kernel
+    from .display.progress import BatchBar
     from .errors import StructuredError
-    from .kernel import has_kernel
-    from .progress import BatchBar
 
     if not _has_pandas():
         raise UsageError('--each with --compare binds a DataFrame: pip install '

@@ -49,7 +49,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, Unicode, observe
 
 from .config import CACHE_MODES
-from .kernel import has_kernel, interactive
+from .display.kernel import has_kernel, interactive
 from .providers import DEFAULT_PROVIDER, provider_names
 from .providers.base import AUTO, USER_MODES
 
@@ -402,7 +402,7 @@ class StructuredMagics(Magics):
             return self._compare(args, spec, body, {**options, **media}, labels, stream, show)
         widget = handle = None
         if show and has_kernel(self.shell):
-            from .widget import StructuredWidget
+            from .display.widget import StructuredWidget
 
             widget = StructuredWidget(
                 title=spec.name, model=settings.model, steps_field=args.steps, reveal=args.reveal,
@@ -478,7 +478,7 @@ class StructuredMagics(Magics):
             raise UsageError(f"--compare: {exc}") from None
         widget = handle = None
         if show and has_kernel(self.shell):
-            from .compare_widget import ComparisonWidget
+            from .display.compare_widget import ComparisonWidget
 
             widget = ComparisonWidget(targets, title=spec.name, steps_field=args.steps,
                                       reveal=args.reveal, labels=labels)
@@ -795,7 +795,7 @@ def _prompt_key(shell: Any, label: str) -> None:
 
 def _labels(pairs: list[str] | None, spec: Any) -> dict[str, str]:
     """The field labels: the schema's titles, then each ``--label FIELD=TEXT``."""
-    from .render import field_labels
+    from .display.render import field_labels
 
     given: dict[str, str] = {}
     for pair in pairs or ():
@@ -818,7 +818,7 @@ def _shown_in_widget(handle: Any, widget: Any, exc: BaseException) -> None:
     """
     from IPython.display import display
 
-    from .render import error_html, error_text
+    from .display.render import error_html, error_text
 
     handle.update({"text/plain": ""}, raw=True)
     bundle = dict(widget._repr_mimebundle_())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cost.spend import Lazy
-from .showing import ShowsWidget
+from .display.showing import ShowsWidget
 
 __all__ = ["Result"]
 
@@ -91,7 +91,7 @@ class Result(ShowsWidget):
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<Result {self.schema_name}: error {type(self.error).__name__}>"
-        from .render import count_steps, find_steps
+        from .display.render import count_steps, find_steps
 
         field, steps = find_steps(self.plain, field=self.steps_field)
         what = (count_steps(field, steps, explicit=self.steps_field is not None) if steps
@@ -107,7 +107,7 @@ class Result(ShowsWidget):
     # --- display --------------------------------------------------------------------------
 
     def _text(self) -> str:
-        from .render import error_text, result_text
+        from .display.render import error_text, result_text
 
         if self.error is not None:
             return error_text(self.error)
@@ -120,7 +120,7 @@ class Result(ShowsWidget):
         return text
 
     def _repr_html_(self) -> str:
-        from .render import error_html, result_html
+        from .display.render import error_html, result_html
 
         if self.error is not None:
             return error_html(self.error)
@@ -133,7 +133,7 @@ class Result(ShowsWidget):
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The steps widget of this result (built on first use when ``create``)."""
         if self._widget is None and create and self.error is None:
-            from .widget import StructuredWidget
+            from .display.widget import StructuredWidget
 
             w = StructuredWidget(
                 title=self.schema_name, model=self.model, steps_field=self.steps_field,

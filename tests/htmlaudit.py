@@ -1,6 +1,6 @@
 """One HTML-safety audit for every test that checks our markup (render, widget, security).
 
-Our templates use a small set of tags and attributes (see ``structmagic/render.py``); model
+Our templates use a small set of tags and attributes (see ``structmagic/display/render.py``); model
 text must never add to them. :func:`assert_inert` parses markup and fails on any tag or
 attribute outside the allowlist, and on any attribute value that could run or fetch
 something (``javascript:``, ``url(``, ``expression(``). So no ``<img src>``, no ``<a href>``,

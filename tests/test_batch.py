@@ -166,7 +166,7 @@ def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
 
 def test_progress_bar_final_state():
     from structmagic.batching import BatchProgress
-    from structmagic.progress import BatchBar
+    from structmagic.display.progress import BatchBar
 
     bar = BatchBar(4, title="<b>x</b>", live=True, min_interval=10)
     progress = BatchProgress(total=4, done=3, failed=1, tokens=40)

@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 
 import structmagic as sm
 from structmagic.comparison import Target, parse_targets
-from structmagic.render import DIFFER_BG
+from structmagic.display.render import DIFFER_BG
 
 from fakeserver import Reply, chat
 from htmlaudit import POISON_HTML, assert_inert, widget_texts
@@ -309,7 +309,7 @@ def test_each_compare_sends_each_rows_image_to_every_model(ip, server, settings)
 
 
 def test_the_widget_has_a_column_per_model_and_marks_differences(server, settings):
-    from structmagic.compare_widget import ComparisonWidget
+    from structmagic.display.compare_widget import ComparisonWidget
 
     server.responder = _by_model
     comp = sm.compare("q", SCHEMA, "model-a,model-b,model-refuses")
@@ -327,7 +327,7 @@ def test_the_widget_has_a_column_per_model_and_marks_differences(server, setting
 
 
 def test_reveal_steps_every_column_in_lockstep(server, settings):
-    from structmagic.compare_widget import ComparisonWidget
+    from structmagic.display.compare_widget import ComparisonWidget
 
     step = {"type": "object", "properties": {"explanation": {"type": "string"}},
             "required": ["explanation"], "additionalProperties": False}

@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
-from structmagic.render import (
+from structmagic.display.render import (
     error_html,
     error_text,
     field_labels,
@@ -35,6 +34,7 @@ from structmagic.render import (
     value_text,
     waiting_html,
 )
+from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
 
 from htmlaudit import POISON, POISON_HTML, assert_inert
 
@@ -282,8 +282,9 @@ def test_any_value_renders_inert_and_deterministic(value, title, model):
 
 
 def test_render_imports_no_widgets():
-    code = ("import sys, structmagic.render; "
-            "assert 'ipywidgets' not in sys.modules and 'structmagic.widget' not in sys.modules")
+    code = ("import sys, structmagic.display.render; "
+            "assert 'ipywidgets' not in sys.modules "
+            "and 'structmagic.display.widget' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import structmagic as sm
-from structmagic.render import error_html, result_html
-from structmagic.widget import StructuredWidget
+from structmagic.display.render import error_html, result_html
+from structmagic.display.widget import StructuredWidget
 
 from fakeserver import Reply, chat, chat_stream
 from htmlaudit import POISON, POISON_HTML, assert_inert, widget_texts

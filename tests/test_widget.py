@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import structmagic as sm
-from structmagic import render
+from structmagic.display import render
+from structmagic.display.widget import StructuredWidget
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
 from structmagic.result import Result
-from structmagic.widget import StructuredWidget
 
 from htmlaudit import POISON, assert_inert, widget_texts
 
@@ -637,7 +637,7 @@ def failing_reply(kind: str) -> Any:
 
 @pytest.mark.parametrize("kind", ["refusal", "401"])
 def test_a_failed_call_shows_its_error_once(kernel_ip, server, settings, capfd, kind):
-    from structmagic.render import error_text
+    from structmagic.display.render import error_text
 
     server.queue(failing_reply(kind))
     res = kernel_ip.run_cell("%%structured math -o x --mode json_schema --retries 0\nq",

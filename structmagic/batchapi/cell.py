@@ -32,7 +32,7 @@ def via_batch_api(magics: Any, args: Any, spec: Any, prompts: list[Any],
     waiting for it (``--no-wait``); None to run them with threads instead (``auto`` on a
     server without batch routes)."""
     from ..batching import BatchInterrupted
-    from ..kernel import has_kernel
+    from ..display.kernel import has_kernel
     from .display import JobBar
     from .submit import submit_batch
 

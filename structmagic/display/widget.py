@@ -66,9 +66,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..cost.calc import result_spend
+from ..cost.prices import when_loaded
 from . import render as R
-from .cost.calc import result_spend
-from .cost.prices import when_loaded
 
 __all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
 
@@ -116,7 +116,7 @@ class StructuredWidget:
     ``title`` is the schema name, ``model`` the model asked for (replaced by the one that
     answered), ``steps_field`` the field holding the steps (``None``: detect, ``""``: the
     root list), ``reveal`` the teaching mode, ``labels`` field name → label shown (see
-    :func:`structmagic.render.field_labels`; other fields show their key made readable),
+    :func:`structmagic.display.render.field_labels`; other fields show their key made readable),
     ``min_interval`` the least time in seconds between two renders while streaming,
     ``clock`` a monotonic clock (tests pass a fake).
     """
@@ -228,7 +228,7 @@ class StructuredWidget:
     def show_inputs(self, inputs: Any) -> None:
         """Thumbnails of the call's images and documents above the steps: small data URLs
         made in the kernel from the user's own bytes, escaped; a URL input as its text."""
-        from .inputs.thumbs import thumbnails_html
+        from ..inputs.thumbs import thumbnails_html
 
         markup = thumbnails_html(tuple(inputs or ()))
         if markup != self.inputs_view.value:

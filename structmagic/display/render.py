@@ -233,7 +233,7 @@ def field_labels(schema: Any = None, labels: Mapping[str, str] | None = None) ->
     """The labels to show: the schema's titles, overridden by ``labels`` (``--label``);
     a :class:`~structmagic.ConfigError` when ``labels`` is not a mapping."""
     if labels is not None and not isinstance(labels, Mapping):
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"labels must map field names to the text shown, such as "
                           f"{{'final_answer': 'Answer'}}; not a {type(labels).__name__}.")
