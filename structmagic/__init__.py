@@ -74,7 +74,7 @@ _LAZY = {
     "submit_batch": "batchapi",
     "configure": "config",
     "estimate": "cost",
-    "Result": "result",
+    "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
     "StructuredMagics": "magic",
@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from .api import structured
     from .batchapi import BatchJob, submit_batch
     from .batching import BatchInterrupted, batch
+    from .call.result import Result
     from .comparison import compare, compare_each
     from .config import configure
     from .cost import estimate
@@ -116,7 +117,6 @@ if TYPE_CHECKING:
         ValidationIssue,
     )
     from .magic import StructuredMagics
-    from .result import Result
     from .schema import SchemaSpec, load_schema
     from .scoring import score
 

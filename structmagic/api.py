@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import errors as E
-from .live import Observer
-from .loop import run as run_loop
-from .prompt import TemplateError, check_text
-from .result import Result
+from .call.live import Observer
+from .call.loop import run as run_loop
+from .call.prompt import TemplateError, check_text
+from .call.result import Result
 
 if TYPE_CHECKING:
     from .config import Settings

@@ -34,8 +34,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .call.result import Result
 from .errors import StructuredError
-from .result import Result
 
 __all__ = ["BatchInterrupted", "BatchProgress", "RateGate", "batch"]
 

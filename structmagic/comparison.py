@@ -22,9 +22,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .call.result import Result
 from .display.showing import ShowsWidget
 from .errors import ConfigError, StructuredError
-from .result import Result
 from .scoring import canonical_json
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",

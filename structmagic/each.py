@@ -172,7 +172,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
 
 def _prompts(magics: Any, args: Any, body: str, index: list[Any],
              rows: list[dict[str, Any]]) -> list[str]:
-    from .prompt import TemplateError, fill_template
+    from .call.prompt import TemplateError, fill_template
 
     ns = magics.shell.user_ns
     prompts: list[str] = []

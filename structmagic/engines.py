@@ -51,9 +51,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .batching import RateGate
+from .call.result import Result
 from .columns import is_blank, own_column, top_fields, top_properties
 from .errors import ConfigError
-from .result import Result
 
 __all__ = ["Extractor", "template_fields"]
 
@@ -230,8 +230,8 @@ class Extractor:
         import pandas as pd
 
         from .batching import batch
+        from .call.prompt import TemplateError, fill_template
         from .each import collect_rows, results_frame
-        from .prompt import TemplateError, fill_template
 
         index, rows, _ = collect_rows(partition)
         for name, names in (("keep", self.keep), ("images", self.images),

@@ -389,7 +389,7 @@ class StructuredMagics(Magics):
         media.update(_cell_media(ns, args))
 
         if not args.no_interpolate:
-            from .prompt import TemplateError, fill_template
+            from .call.prompt import TemplateError, fill_template
 
             try:
                 body = fill_template(body, ns)
@@ -533,7 +533,7 @@ class StructuredMagics(Magics):
             media.update({k: [v] for k, v in _cell_media(ns, args).items()})  # one row
             prompts = [body]
             if not args.no_interpolate:
-                from .prompt import TemplateError, fill_template
+                from .call.prompt import TemplateError, fill_template
 
                 try:
                     prompts = [fill_template(body, ns)]
@@ -742,7 +742,7 @@ def _check_out(out: str) -> None:
 
 def _check_texts(*texts: tuple[str, str | None]) -> None:
     """A UsageError if a text of the magic cannot be sent (a lone surrogate)."""
-    from .prompt import TemplateError, check_text
+    from .call.prompt import TemplateError, check_text
 
     for what, text in texts:
         if text is None:

@@ -67,8 +67,8 @@ def items(n: int, start: int = 0) -> list[str]:
 def restart() -> None:
     """What a new kernel forgets: every in-memory count and learned mode (the manifest and
     the provider's jobs stay)."""
-    from structmagic import loop
     from structmagic.batchapi import wire
+    from structmagic.call import loop
 
     wire.forget_counts()
     loop.forget_learned_modes()

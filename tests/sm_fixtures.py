@@ -28,7 +28,8 @@ def server(fake_server):
 @pytest.fixture
 def settings(server, tmp_path):
     """structmagic configured for the fake server, with the canary key; restored after."""
-    from structmagic import config, loop
+    from structmagic import config
+    from structmagic.call import loop
 
     saved = config.configured()
     config._configured.clear()

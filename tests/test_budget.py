@@ -169,8 +169,8 @@ class _Flat:
 
 
 def test_budget_counts_what_is_in_flight():
+    from structmagic.call.result import Result
     from structmagic.cost import Budget
-    from structmagic.result import Result
 
     budget = Budget(10.0, _Flat(recorded={7}))
     budget.spent = 6.0

@@ -294,8 +294,8 @@ def test_batch_totals_and_cost_per_item(server, priced):
 
 def test_progress_line_shows_saved_unknown_and_not_run():
     from structmagic.batching import BatchProgress
+    from structmagic.call.result import Result
     from structmagic.cost.budget import NotRun
-    from structmagic.result import Result
 
     p = BatchProgress.of([Result(cost=0.01), Result(cost=0.0, saved=0.02), Result(cost=None),
                           Result(error=NotRun("not run: budget"), cost=0.0)], max_cost=1.0)

@@ -8,8 +8,8 @@ import json
 import pytest
 from IPython.core.error import UsageError
 
+from structmagic.call.result import Result
 from structmagic.each import collect_rows, results_frame
-from structmagic.result import Result
 
 from batch_helpers import SCHEMA, Faults
 from fakeserver import chat

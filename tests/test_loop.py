@@ -8,7 +8,7 @@ import json
 import pytest
 
 import structmagic as sm
-from structmagic import loop
+from structmagic.call import loop
 from structmagic.config import resolve
 from structmagic.providers import get_provider
 from structmagic.providers.base import Completion, Step

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import structmagic.partial as partial_module
-from structmagic.partial import MISSING, PartialJSONError, PartialJSONParser
+import structmagic.call.partial as partial_module
+from structmagic.call.partial import MISSING, PartialJSONError, PartialJSONParser
 
 # --- partial JSON: helpers ------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 import structmagic as sm
 from structmagic import errors as E
 from structmagic import redact
-from structmagic.result import Result
+from structmagic.call.result import Result
 
 from fakeserver import Reply, chat
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from structmagic.errors import ValidationIssue
-from structmagic.prompt import (
+from structmagic.call.prompt import (
     TemplateError,
     build_messages,
     check_text,
@@ -13,6 +12,7 @@ from structmagic.prompt import (
     fill_template,
     reask_messages,
 )
+from structmagic.errors import ValidationIssue
 
 
 def test_messages_per_mode():

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import structmagic as sm
+from structmagic.call.result import Result
 from structmagic.display import render
 from structmagic.display.widget import StructuredWidget
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
-from structmagic.result import Result
 
 from htmlaudit import POISON, assert_inert, widget_texts
 

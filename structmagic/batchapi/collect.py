@@ -4,7 +4,7 @@ Each line is read by the provider's batch API into a
 :class:`~structmagic.providers.batch.RowOutcome`, matched to its row by
 :class:`~structmagic.batchapi.rows.RowIndex` (id and request hash; order means nothing), and
 a succeeded answer is read exactly as a synchronous answer is: ``provider.parse`` →
-:func:`structmagic.loop.read_answer` (finish checked, JSON read, mapped back, validated
+:func:`structmagic.call.loop.read_answer` (finish checked, JSON read, mapped back, validated
 against the user's schema). Every row ends as a :class:`~structmagic.Result` — with
 ``.error`` when it has no valid value — and is counted under one outcome:
 
@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..call.result import Result
 from ..providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
-from ..result import Result
 from .pricing import BatchPricer
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Collector:
                 status=outcome.status, code=outcome.code, job=self.job))
 
     def _answer(self, position: int, body: Any) -> None:
-        from ..loop import read_answer
+        from ..call.loop import read_answer
 
         plan = self.plan
         try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..call.result import Result
 from ..cost.budget import NOT_RUN, NotRun
 from ..cost.calc import money
 from ..providers.batch import (
@@ -40,7 +41,6 @@ from ..providers.batch import (
     TERMINAL,
     JobInfo,
 )
-from ..result import Result
 from .collect import RETRIED, Collector
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
 from .wire import Wire

@@ -2,9 +2,9 @@
 the ids that match each result back to its row.
 
 :class:`Plan` is worked out once per batch: the provider, its batch API, the request schema
-(:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.loop.plan`),
+(:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.call.loop.plan`),
 the endpoint. :func:`build_line` then makes one row's line with the same steps the
-synchronous call takes (``Conversation`` → :func:`~structmagic.loop.make_call` →
+synchronous call takes (``Conversation`` → :func:`~structmagic.call.loop.make_call` →
 ``provider.build``), so schema conversion, messages and options are the same — and so are
 a row's images and documents, which ``provider.build`` renders as the provider's parts.
 
@@ -57,7 +57,7 @@ class Plan:
 def plan_for(spec: SchemaSpec, settings: Settings) -> Plan:
     """The shared plan of a batch; :class:`~structmagic.BatchUnavailableError` for a provider
     without a batch API."""
-    from ..loop import Conversation, make_call, plan
+    from ..call.loop import Conversation, make_call, plan
 
     provider = get_provider(settings.provider)
     api = provider.batch_api
@@ -93,7 +93,7 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
     row that cannot be sent, exactly as the synchronous call would.
     """
     from ..api import _check_prompt
-    from ..loop import Conversation, make_call
+    from ..call.loop import Conversation, make_call
 
     settings = plan.settings
     _check_prompt(prompt, settings.system)

@@ -32,8 +32,8 @@ from .prices import price_for, unknown_price_hint
 from .tokens import answer_tokens
 
 if TYPE_CHECKING:
+    from ..call.result import Result
     from ..config import Settings
-    from ..result import Result
     from ..schema import SchemaSpec
 
 __all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun", "check_cap"]
@@ -87,7 +87,7 @@ class ItemEstimator:
         recording holds it, 0 when it cannot be sent: the item then fails alone, before any
         request, as it does without a cap)."""
         from ..api import _check_prompt
-        from ..loop import Conversation, make_call, plan
+        from ..call.loop import Conversation, make_call, plan
         from ..transport.send import is_recorded
         from .tokens import count_body
 
@@ -223,7 +223,7 @@ class Budget:
 
     def not_run(self, schema_name: str) -> Result:
         """The result of an item the budget stopped."""
-        from ..result import Result
+        from ..call.result import Result
 
         return Result(error=NotRun(f"{NOT_RUN} (the cap {money(self.max_cost)} was reached)",
                                    hint="Run again with a higher --max-cost; with --cache "

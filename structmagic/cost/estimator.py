@@ -34,11 +34,11 @@ from .prices import price_for, table_info
 from .tokens import answer_tokens, count_body
 
 if TYPE_CHECKING:
+    from ..call.result import Result
     from ..config import Settings
     from ..inputs.parts import Part
     from ..providers import Provider
     from ..providers.base import Call
-    from ..result import Result
     from ..schema import SchemaSpec
 
 __all__ = ["Estimate", "Range", "estimate", "local_estimate", "row_calls"]
@@ -156,7 +156,7 @@ def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
     """The first request of each row, as the request loop would send it (with each row's
     ``parts``, its images and documents, when given)."""
     from ..api import _check_prompt
-    from ..loop import Conversation, make_call, plan
+    from ..call.loop import Conversation, make_call, plan
 
     request = spec.request_for(provider)
     step = plan(settings, provider, request)[0]

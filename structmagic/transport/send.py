@@ -338,7 +338,7 @@ def _timeout(read: float, connect: float) -> httpx.Timeout:
 
 
 def _too_deep(text: str) -> E.InvalidOutputError:
-    from ..prompt import MAX_ANSWER_DEPTH
+    from ..call.prompt import MAX_ANSWER_DEPTH
 
     return E.InvalidOutputError(
         f"The answer nests deeper than {MAX_ANSWER_DEPTH} levels; it is not read.",

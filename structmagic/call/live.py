@@ -1,7 +1,7 @@
 """Live partial values while a stream arrives: for ``on_partial`` and the widget.
 
 :class:`PartialReporter` feeds every streamed piece of text to the incremental parser
-(:mod:`structmagic.partial`, linear in the answer) but takes and reports partial values at
+(:mod:`structmagic.call.partial`, linear in the answer) but takes and reports partial values at
 most every ``min_interval`` seconds, and once more at the end (:meth:`flush`): a notebook
 cannot show more than that anyway, and it keeps the streaming path close to the cost of
 merely receiving the stream.
@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..providers.base import Delta
 from .partial import MISSING, PartialJSONError, PartialJSONParser
-from .providers.base import Delta
 
 __all__ = ["Observer", "PartialReporter"]
 

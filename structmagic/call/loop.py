@@ -23,20 +23,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import errors as E
-from .cost.prices import warm
-from .cost.spend import Spend
+from .. import errors as E
+from ..cost.prices import warm
+from ..cost.spend import Spend
+from ..providers import DEFAULT_PROVIDER, get_provider
+from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Part, Step
+from ..transport import send
 from .live import Observer, PartialReporter
 from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
-from .providers import DEFAULT_PROVIDER, get_provider
-from .providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Part, Step
 from .result import Result
-from .transport import send
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .providers import Provider
-    from .schema import Conversion, SchemaSpec
+    from ..config import Settings
+    from ..providers import Provider
+    from ..schema import Conversion, SchemaSpec
 
 __all__ = [
     "Conversation",

@@ -12,7 +12,7 @@ from itertools import accumulate
 from string import Formatter
 from typing import Any
 
-from .errors import ValidationIssue
+from ..errors import ValidationIssue
 
 __all__ = [
     "MAX_ANSWER_DEPTH",
