@@ -13,10 +13,16 @@ from types import SimpleNamespace
 import pytest
 
 import structmagic as sm
-from structmagic import cache
 from structmagic import errors as E
-from structmagic.cache import Cassette, CassetteWarning, Exchange, bad_entry, request_key
 from structmagic.errors import CassetteError
+from structmagic.transport import cassette as cache
+from structmagic.transport.cassette import (
+    Cassette,
+    CassetteWarning,
+    Exchange,
+    bad_entry,
+    request_key,
+)
 
 from fakeserver import chat, chat_stream
 

@@ -13,8 +13,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import structmagic as sm
-from structmagic import cache
-from structmagic.cache import request_key
+from structmagic.transport.cassette import forget_cassettes, request_key
 
 from fake_media import received_parts
 from fakeserver import Reply, chat
@@ -248,7 +247,7 @@ def test_same_words_without_images_are_not_an_input_error(server, settings):
 def cassette_path(tmp_path):
     path = tmp_path / "images.cassette.jsonl"
     yield path
-    cache._cassettes.clear()
+    forget_cassettes()
 
 
 def test_a_5_mb_image_makes_a_small_stable_recording(server, settings, cassette_path):
@@ -270,7 +269,7 @@ def test_a_5_mb_image_makes_a_small_stable_recording(server, settings, cassette_
     assert request_key("openai", entry["path"], entry["request"]) == entry["key"]
 
     # replay, offline, in a fresh session: the key is computed from the live request
-    cache._cassettes.clear()
+    forget_cassettes()
     server.reset()
     again = sm.structured("Total?", SCHEMA, images=[big], cache="replay",
                           cassette=str(cassette_path))
@@ -297,7 +296,7 @@ def test_recording_of_a_pil_image_replays(server, settings, cassette_path):
     server.responder = respond
     sm.structured("Total?", SCHEMA, images=[picture((300, 200))], cache="cache",
                   cassette=str(cassette_path))
-    cache._cassettes.clear()
+    forget_cassettes()
     server.reset()
     res = sm.structured("Total?", SCHEMA, images=[picture((300, 200))], cache="replay",
                         cassette=str(cassette_path))

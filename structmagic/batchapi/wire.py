@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from ..cache import Exchange, cassette_for, request_key
+from ..transport.cassette import Exchange, cassette_for, request_key
 from ..transport.http import client_for, is_loopback, key_auth
 from ..transport.retry import should_retry, sleep_for_retry, wait_before_retry
 from ..transport.status import api_error, excerpt, transport_error

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from ..cache import Exchange, bad_entry, cassette_for, request_key
 from ..inputs.record import message_parts, payload_refs
 from ..providers.base import Accumulator, Call, Completion, Delta, Part
+from .cassette import Exchange, bad_entry, cassette_for, request_key
 from .http import client_for, is_loopback, key_auth
 from .retry import should_retry, sleep_for_retry, wait_before_retry
 from .sse import SSEDecoder

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CassetteError
-from .redact import scrub
+from ..errors import CassetteError
+from ..redact import scrub
 
 try:
     import fcntl
@@ -40,6 +40,7 @@ __all__ = [
     "Exchange",
     "bad_entry",
     "cassette_for",
+    "forget_cassettes",
     "request_key",
 ]
 
@@ -402,3 +403,9 @@ def cassette_for(path: str) -> Cassette:
         if resolved not in _cassettes:
             _cassettes[resolved] = Cassette(resolved)
         return _cassettes[resolved]
+
+
+def forget_cassettes() -> None:
+    """Forget every open recording (each is read again from its file on next use)."""
+    with _cassettes_lock:
+        _cassettes.clear()
