@@ -3,12 +3,12 @@ validating the results, for 100,000 rows of the invoice example (the Pydantic ``
 ``notebooks/extraction.ipynb``). Targets: each at >= 20,000 rows/s, and peak memory growing
 by less than 1 KiB per row beyond the results themselves (measured at 10k and 100k rows).
 
-- write: :func:`structmagic.batchapi.submit._write` — each row built exactly as a
+- write: :func:`structmagic.rows.jobs.submit._write` — each row built exactly as a
   synchronous call builds its request (conversation, ``make_call``, ``provider.build``),
   serialized, hashed into its ``custom_id``, streamed into parts split at OpenAI's limits.
   Baseline in the same run: a hand-made Chat Completions body per row (the schema dict
   pre-built), ``json.dumps``, one ``write``.
-- collect: :class:`structmagic.batchapi.collect.Collector` over a shuffled OpenAI output
+- collect: :class:`structmagic.rows.jobs.collect.Collector` over a shuffled OpenAI output
   file on disk — each line parsed, matched to its row by ``custom_id``, read as the
   synchronous path reads an answer (``provider.parse`` → ``read_answer``: JSON read, mapped
   back, validated against the user's schema) and made a ``Result`` (an ``Invoice``).
@@ -36,11 +36,11 @@ from typing import Literal
 from _common import ROOT  # noqa: F401  (puts the repository first on sys.path)
 from pydantic import BaseModel, Field
 
-from structmagic.batchapi import submit
-from structmagic.batchapi.collect import Collector
-from structmagic.batchapi.jsonl import read_lines
-from structmagic.batchapi.rows import plan_for
 from structmagic.config import resolve
+from structmagic.rows.jobs import submit
+from structmagic.rows.jobs.collect import Collector
+from structmagic.rows.jobs.jsonl import read_lines
+from structmagic.rows.jobs.rows import plan_for
 from structmagic.schema import load_schema
 
 

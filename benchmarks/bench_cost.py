@@ -29,7 +29,8 @@ import time
 from _common import FakeLLMServer, chat, median
 
 import structmagic as sm
-from structmagic.cost import estimate, price_for, spend
+from structmagic import estimate
+from structmagic.cost import price_for, spend
 
 SCHEMA = {
     "type": "object",
@@ -120,8 +121,8 @@ def bench_budget(base: str, items: int = 400) -> None:
 
 def bench_estimate(rows: int = 20_000) -> None:
     from structmagic.config import resolve
-    from structmagic.cost.estimator import row_calls
     from structmagic.providers import get_provider
+    from structmagic.rows.estimate import row_calls
     from structmagic.schema import load_schema
 
     prompts = [f"Classify this product review: {TEXTS[i % 3]} #{i}" for i in range(rows)]

@@ -33,7 +33,9 @@ __all__ = [
     "ContentFilterError",
     "Extractor",
     "InputError",
+    "Interrupted",
     "InvalidOutputError",
+    "NotRun",
     "RateLimitError",
     "RefusalError",
     "Result",
@@ -64,16 +66,15 @@ __all__ = [
 
 _LAZY = {
     "structured": "api",
-    "batch": "batching",
-    "Extractor": "engines",
-    "compare": "comparison",
-    "compare_each": "comparison",
-    "score": "scoring",
-    "BatchInterrupted": "batching",
-    "BatchJob": "batchapi",
-    "submit_batch": "batchapi",
+    "batch": "rows",
+    "Extractor": "rows.engines",
+    "compare": "rows.compare",
+    "compare_each": "rows.compare",
+    "score": "rows.score",
+    "BatchJob": "rows.jobs",
+    "submit_batch": "rows.jobs",
     "configure": "config",
-    "estimate": "cost",
+    "estimate": "rows.estimate",
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -82,13 +83,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import structured
-    from .batchapi import BatchJob, submit_batch
-    from .batching import BatchInterrupted, batch
     from .call.result import Result
-    from .comparison import compare, compare_each
     from .config import configure
-    from .cost import estimate
-    from .engines import Extractor
     from .errors import (
         AnswerError,
         APIError,
@@ -96,6 +92,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         BadRequestError,
         BatchError,
+        BatchInterrupted,
         BatchRowError,
         BatchUnavailableError,
         CassetteError,
@@ -103,7 +100,9 @@ if TYPE_CHECKING:
         ConfigError,
         ContentFilterError,
         InputError,
+        Interrupted,
         InvalidOutputError,
+        NotRun,
         RateLimitError,
         RefusalError,
         SchemaError,
@@ -117,8 +116,13 @@ if TYPE_CHECKING:
         ValidationIssue,
     )
     from .magic import StructuredMagics
+    from .rows import batch
+    from .rows.compare import compare, compare_each
+    from .rows.engines import Extractor
+    from .rows.estimate import estimate
+    from .rows.jobs import BatchJob, submit_batch
+    from .rows.score import score
     from .schema import SchemaSpec, load_schema
-    from .scoring import score
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import errors as E
 from .call.live import Observer
 from .call.loop import run as run_loop
+from .call.media import Media
 from .call.prompt import TemplateError, check_text
 from .call.result import Result
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .inputs import Part
     from .schema import SchemaSpec
 
-__all__ = ["Media", "Observer", "structured"]
+__all__ = ["Observer", "guarded", "interrupted", "run", "structured"]
 
 T = TypeVar("T")
 
@@ -97,33 +98,6 @@ def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
     result = run(prompt, spec, settings, parts=media.parts(settings, thumbnails=True), **kw)
     result.labels = shown
     return result
-
-
-class Media:
-    """The images and files of a call (or of one batch item), and how to send them."""
-
-    def __init__(self, images: Any = None, files: Any = None, *, detail: str | None = None,
-                 inline: bool = False, downscale: bool = True) -> None:
-        self.images = images
-        self.files = files
-        self.detail = detail
-        self.inline = bool(inline)
-        self.downscale = bool(downscale)
-
-    def parts(self, settings: Settings, *, images: Any = None, files: Any = None,
-              thumbnails: bool = False) -> tuple[Part, ...]:
-        """The parts for ``settings``' provider (``images``/``files`` override this one's:
-        a batch item's own). Raises :class:`InputError` before anything is sent."""
-        images = self.images if images is None else images
-        files = self.files if files is None else files
-        if images is None and files is None:
-            return ()
-        from .inputs import prepare_inputs
-        from .providers import get_provider
-
-        return prepare_inputs(images, files, get_provider(settings.provider),
-                              settings=settings, detail=self.detail, inline=self.inline,
-                              downscale=self.downscale, thumbnails=thumbnails)
 
 
 def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = False,

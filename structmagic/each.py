@@ -11,7 +11,7 @@ the schema called ``error`` or ``cost`` keeps its name, and those columns are th
 ``row_error`` / ``cost_usd``. With
 ``--max-cost``, rows the budget stopped have ``error`` "not run: budget". With
 ``--batch-api`` the rows go through the provider's batch API instead of parallel requests
-(:mod:`structmagic.batchapi.cell`); they are bound the same way.
+(:mod:`structmagic.rows.jobs.cell`); they are bound the same way.
 """
 
 from __future__ import annotations
@@ -21,84 +21,26 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-__all__ = ["collect_rows", "results_frame", "row_prompts", "run_each"]
+from .errors import InputError
+from .rows.frame import collect_rows, results_frame
+
+__all__ = ["each_rows", "row_prompts", "run_each"]
 
 
-def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
-    """The index and the template fields of each row, and the kind of input."""
-    kind = type(source).__name__
-    module = type(source).__module__.split(".", 1)[0]
-    if module == "pandas" and kind == "DataFrame":
-        index = list(source.index)
-        rows = [
-            {**{str(k): v for k, v in rec.items()}, "item": dict(rec)}
-            for rec in source.to_dict("records")
-        ]
-        return index, rows, "DataFrame"
-    if module == "pandas" and kind == "Series":
-        return list(source.index), [{"item": v} for v in source.tolist()], "Series"
-    if isinstance(source, (str, bytes, Mapping)) or not hasattr(source, "__iter__"):
-        raise UsageError(
-            f"--each needs a list, a pandas Series or a DataFrame, not {kind}."
-        )
-    items = list(source)
-    return list(range(len(items))), [{"item": v} for v in items], "list"
-
-
-def results_frame(results: list[Any], index: list[Any],
-                  fields: Sequence[str] | None = None, *, typed: bool = True) -> Any:
-    """A DataFrame: one column per top-level field (``fields``, the schema's; by default the
-    answers' own keys), plus ``error`` and ``cost``, aligned with ``index``. A field named
-    ``error`` or ``cost`` keeps its name; structmagic's column is then ``row_error`` or
-    ``cost_usd`` (:mod:`structmagic.columns`). An answer that is not an object goes in a
-    ``value`` column: the typed value (a Pydantic model ...), or with ``typed=False`` the
-    plain JSON value."""
-    import pandas as pd
-
-    from .columns import own_column
-    from .cost import NOT_RUN, NotRun
-
-    if fields is None:
-        seen: dict[str, None] = {}
-        for res in results:
-            if res.error is None:
-                keys = res.plain if isinstance(res.plain, dict) else ("value",)
-                seen.update(dict.fromkeys(map(str, keys)))
-        fields = list(seen)
-    error_col = own_column("error", fields)
-    cost_col = own_column("cost", [*fields, error_col])
-    records: list[dict[str, Any]] = []
-    costs: list[float] = []
-    for res in results:
-        rec: dict[str, Any] = {}
-        if res.error is None:
-            if isinstance(res.plain, dict):
-                rec.update(res.plain)
-            else:
-                rec["value"] = res.data if typed else res.plain
-        if res.error is None:
-            rec[error_col] = None
-        elif isinstance(res.error, NotRun):
-            rec[error_col] = NOT_RUN
-        else:
-            rec[error_col] = f"{type(res.error).__name__}: {res.error}"
-        records.append(rec)
-        costs.append(float("nan") if res.cost is None else float(res.cost))
-    frame = pd.DataFrame.from_records(records, index=pd.Index(index) if index else None)
-    # the schema's fields in its order (a column even when no row has a value), then any
-    # other key the answers have, then the error
-    cols = [*fields, *(c for c in frame.columns if c not in fields and c != error_col),
-            error_col]
-    frame = frame.reindex(columns=cols)
-    frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
-    return frame
+def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
+    """The index and the template fields of each row of ``--each``'s value, and its kind."""
+    try:
+        return collect_rows(source)
+    except InputError:
+        raise UsageError(f"--each needs a list, a pandas Series or a DataFrame, not "
+                         f"{type(source).__name__}.") from None
 
 
 def row_prompts(magics: Any, args: Any, body: str, source: Any
                 ) -> tuple[list[Any], list[str], str]:
     """The index, the prompt of every row (the body filled from the row, then the
     notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
-    index, rows, kind = collect_rows(source)
+    index, rows, kind = each_rows(source)
     return index, _prompts(magics, args, body, index, rows), kind
 
 
@@ -107,11 +49,13 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
     """Run the cell over every row of ``source``; bind or return the values."""
     if args.engine is not None:
         return _run_on_engine(magics, args, spec, body, options, source)
-    from .batching import BatchInterrupted, BatchProgress, batch
     from .display.kernel import has_kernel
     from .display.progress import BatchBar
+    from .errors import BatchInterrupted
+    from .rows import batch
+    from .rows.counts import BatchProgress
 
-    index, rows, kind = collect_rows(source)
+    index, rows, kind = each_rows(source)
     prompts = _prompts(magics, args, body, index, rows)
     if getattr(args, "expect", None) is not None:
         _expected(args, spec, source)  # a bad column fails before any request
@@ -120,7 +64,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
         return _run_compare(magics, args, spec, options, source, index, prompts)
     outcome = None
     if getattr(args, "batch_api", None):
-        from .batchapi.cell import via_batch_api
+        from .rows.jobs.cell import via_batch_api
 
         outcome = via_batch_api(magics, args, spec, prompts, options)
         if outcome is not None and not isinstance(outcome, tuple):
@@ -147,7 +91,7 @@ def run_each(magics: Any, args: Any, spec: Any, body: str, options: dict[str, An
             bar.bar.bar_style = "warning"  # stopped at the budget: not every row ran
     value: Any
     if kind in ("DataFrame", "Series") and _has_pandas():
-        from .columns import top_fields
+        from .rows.frame import top_fields
 
         value = results_frame(results, index, top_fields(spec))
     else:
@@ -189,7 +133,7 @@ def _prompts(magics: Any, args: Any, body: str, index: list[Any],
 
 def _expected(args: Any, spec: Any, source: Any) -> list[Any]:
     """The expected values of ``--expect COLUMN``, in the schema's shape."""
-    from .scoring import field_kinds
+    from .rows.score import field_kinds
 
     if type(source).__name__ != "DataFrame" or args.expect not in source.columns:
         raise UsageError(f"--expect needs a column of the --each DataFrame: {args.expect!r} "
@@ -212,7 +156,7 @@ def _scores(args: Any, spec: Any, source: Any, results: dict[str, list[Any]]) ->
     """Per field (and per model when there are several) scores against ``--expect``."""
     import pandas as pd
 
-    from .scoring import score
+    from .rows.score import score
 
     labels = _expected(args, spec, source)
     tol = 1e-6 if args.tol is None else args.tol
@@ -234,11 +178,11 @@ def _run_compare(magics: Any, args: Any, spec: Any, options: dict[str, Any], sou
     """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
     columns, its per-model summary (and scores with ``--expect``) shown and kept in
     ``frame.attrs``."""
-    from .batching import BatchProgress
-    from .comparison import compare_each, parse_targets
     from .display.kernel import has_kernel
     from .display.progress import BatchBar
     from .errors import StructuredError
+    from .rows.compare import compare_each, parse_targets
+    from .rows.counts import BatchProgress
 
     if not _has_pandas():
         raise UsageError('--each with --compare binds a DataFrame: pip install '
@@ -277,7 +221,7 @@ def _run_compare(magics: Any, args: Any, spec: Any, options: dict[str, Any], sou
 def _run_on_engine(magics: Any, args: Any, spec: Any, body: str, options: dict[str, Any],
                    source: Any) -> Any:
     """``--engine dask``: the cell mapped over the partitions of a Dask DataFrame."""
-    from .engines import Extractor, template_fields
+    from .rows.engines import Extractor, template_fields
 
     if type(source).__module__.split(".", 1)[0] != "dask" or not hasattr(
             source, "map_partitions"):

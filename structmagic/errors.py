@@ -27,11 +27,22 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │                               re-asks (.errors: list of ValidationIssue, .raw)
     ├── StreamError                 the stream broke off or carried an error event
     │                               (.partial: the value received so far)
-    └── BatchError                  a provider batch job cannot be used (.job)
-        ├── BatchUnavailableError   the server has no batch routes (a relay: 404 / 501)
-        └── BatchRowError           one row of a batch job came back without an answer
-                                    (.outcome: errored, expired, cancelled, missing,
-                                    failed; .status, .code)
+    ├── BatchError                  a provider batch job cannot be used (.job)
+    │   ├── BatchUnavailableError   the server has no batch routes (a relay: 404 / 501)
+    │   └── BatchRowError           one row of a batch job came back without an answer
+    │                               (.outcome: errored, expired, cancelled, missing,
+    │                               failed; .status, .code)
+    ├── NotRun                      a row a budget stopped before it was sent
+    │                               ("not run: budget", --max-cost)
+    └── Interrupted                 a row that had not finished when its batch was
+                                    interrupted
+
+    KeyboardInterrupt
+    └── BatchInterrupted            an interrupted batch (.results: every row at its
+                                    position, the unfinished ones with Interrupted)
+
+``NotRun`` and ``Interrupted`` are never raised by a call: they are the ``error`` of a
+batch's rows that were not run, or not finished.
 
 Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary with
 ``raise ... from``. Every message and hint is scrubbed of the API key, and of pieces of it
@@ -50,12 +61,14 @@ from typing import Any
 from .redact import scrub
 
 __all__ = [
+    "NOT_RUN",
     "APIError",
     "APITimeoutError",
     "AnswerError",
     "AuthenticationError",
     "BadRequestError",
     "BatchError",
+    "BatchInterrupted",
     "BatchRowError",
     "BatchUnavailableError",
     "CassetteError",
@@ -63,7 +76,9 @@ __all__ = [
     "ConfigError",
     "ContentFilterError",
     "InputError",
+    "Interrupted",
     "InvalidOutputError",
+    "NotRun",
     "RateLimitError",
     "RefusalError",
     "SchemaError",
@@ -326,3 +341,29 @@ class BatchRowError(BatchError):
         self.status = status
         self.code = code
         super().__init__(message, job=job)
+
+
+#: the error text of a row that a budget stopped (``--max-cost``)
+NOT_RUN = "not run: budget"
+
+
+class NotRun(StructuredError):
+    """A row of a batch that was not sent: the batch stopped at its budget (``--max-cost``);
+    its message starts with :data:`NOT_RUN`."""
+
+
+class Interrupted(StructuredError):
+    """A row of a batch that had not finished when the batch was interrupted."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was interrupted. ``results`` holds every row at its input position (each a
+    :class:`~structmagic.Result`), the unfinished ones with an :class:`Interrupted` error."""
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+        done = sum(1 for r in results if not isinstance(r.error, Interrupted))
+        super().__init__(f"batch interrupted: {done} of {len(results)} items finished")
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.results,)

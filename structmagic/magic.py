@@ -461,15 +461,15 @@ class StructuredMagics(Magics):
         A cancelled job keeps the rows it finished: run its cell again to collect them.
         """
         args = _parse(self.structured_batches, line)
-        from .batchapi.cell import list_batches
+        from .rows.jobs.cell import list_batches
 
         list_batches(args)
 
     def _compare(self, args: Any, spec: Any, body: str, options: dict[str, Any],
                  labels: dict[str, str], stream: bool, show: bool) -> Any:
         """``--compare``: the cell to every model at once, in one side-by-side widget."""
-        from .comparison import compare, parse_targets
         from .errors import StructuredError
+        from .rows.compare import compare, parse_targets
 
         assert self.shell is not None
         try:
@@ -517,18 +517,18 @@ class StructuredMagics(Magics):
                   settings: Any) -> Any:
         """``--estimate``: what the cell or column would cost (sends nothing, unless
         ``--exact`` asks the count endpoint or ``--sample K`` runs K rows)."""
-        from .cost import estimate
+        from .rows.estimate import estimate
 
         assert self.shell is not None
         ns = self.shell.user_ns
         media: dict[str, Any] = {"detail": args.detail, "inline": args.inline,
                                  "downscale": not args.no_downscale}
         if args.each is not None:
-            from .each import collect_rows, row_media, row_prompts
+            from .each import each_rows, row_media, row_prompts
 
             source = _lookup(ns, args.each, "--each")
             index, prompts, _ = row_prompts(self, args, body, source)
-            media.update(row_media(self, args, index, collect_rows(source)[1]))
+            media.update(row_media(self, args, index, each_rows(source)[1]))
         else:
             media.update({k: [v] for k, v in _cell_media(ns, args).items()})  # one row
             prompts = [body]

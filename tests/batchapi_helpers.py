@@ -20,8 +20,8 @@ def fake(server, settings, tmp_path, monkeypatch):
     """The fake server with batch routes (its synchronous answers from ``Faults``), a fake
     clock that the job's waits advance, and a manifest in ``tmp_path``."""
     from structmagic import config
-    from structmagic.batchapi import job as jobmod
-    from structmagic.batchapi import wire
+    from structmagic.rows.jobs import job as jobmod
+    from structmagic.rows.jobs import wire
 
     server.responder = SyncAnswers()
     clock = FakeClock()
@@ -67,8 +67,8 @@ def items(n: int, start: int = 0) -> list[str]:
 def restart() -> None:
     """What a new kernel forgets: every in-memory count and learned mode (the manifest and
     the provider's jobs stay)."""
-    from structmagic.batchapi import wire
     from structmagic.call import loop
+    from structmagic.rows.jobs import wire
 
     wire.forget_counts()
     loop.forget_learned_modes()

@@ -11,7 +11,8 @@ import time
 import pytest
 
 import structmagic as sm
-from structmagic.batching import BatchInterrupted, RateGate
+from structmagic.errors import BatchInterrupted
+from structmagic.rows.gate import RateGate
 
 from batch_helpers import SCHEMA, Faults, prompt_number
 from fakeserver import Reply, chat
@@ -165,8 +166,8 @@ def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
 
 
 def test_progress_bar_final_state():
-    from structmagic.batching import BatchProgress
     from structmagic.display.progress import BatchBar
+    from structmagic.rows.counts import BatchProgress
 
     bar = BatchBar(4, title="<b>x</b>", live=True, min_interval=10)
     progress = BatchProgress(total=4, done=3, failed=1, tokens=40)

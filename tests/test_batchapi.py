@@ -11,8 +11,8 @@ import warnings
 import pytest
 
 import structmagic as sm
-from structmagic.batchapi import job as jobmod
-from structmagic.batchapi.manifest import Manifest
+from structmagic.rows.jobs import job as jobmod
+from structmagic.rows.jobs.manifest import Manifest
 
 from batch_helpers import SCHEMA, Faults
 from batchapi_helpers import items, manifest, manifest_text, restart, use
@@ -354,7 +354,7 @@ def test_input_files_are_written_to_disk_not_held(fake, server, monkeypatch):
     by the row index's few bytes per row, not by the line's kilobyte."""
     import tracemalloc
 
-    from structmagic.batchapi import submit
+    from structmagic.rows.jobs import submit
 
     seen = []
     real = submit._write
@@ -488,8 +488,8 @@ def _keep_fake_clock(monkeypatch, fake) -> None:
 
 def _crashing_submit(monkeypatch, phase: str, provider: str):
     """submit_batch, with the kernel 'dying' at ``phase``."""
-    from structmagic.batchapi import submit as sub
-    from structmagic.batchapi.wire import Wire
+    from structmagic.rows.jobs import submit as sub
+    from structmagic.rows.jobs.wire import Wire
 
     def die(*a, **k):
         raise RuntimeError("the kernel died here")
@@ -537,7 +537,7 @@ def test_a_dropped_upload_reuses_the_uploaded_file(fake, server):
 
 def test_no_second_submit_when_the_job_list_cannot_be_read(fake, server, monkeypatch):
     use(server, "openai", retries=0)
-    from structmagic.batchapi import submit as sub
+    from structmagic.rows.jobs import submit as sub
 
     monkeypatch.setattr(sub._Submitter, "_attach", lambda *a: (_ for _ in ()).throw(
         RuntimeError("died")))
@@ -693,7 +693,7 @@ def test_an_unwritable_manifest_stops_before_anything_is_sent(fake, server, tmp_
 def test_the_default_manifest_sits_beside_the_cassette(settings, tmp_path):
     from dataclasses import replace
 
-    from structmagic.batchapi.manifest import manifest_path
+    from structmagic.rows.jobs.manifest import manifest_path
 
     s = replace(settings, cassette=str(tmp_path / "nb.cassette.jsonl"), batch_manifest=None)
     assert manifest_path(s) == tmp_path / "nb.batches.json"
@@ -701,7 +701,7 @@ def test_the_default_manifest_sits_beside_the_cassette(settings, tmp_path):
 
 
 def test_manifest_writes_are_atomic(tmp_path):
-    from structmagic.batchapi.manifest import JobRecord
+    from structmagic.rows.jobs.manifest import JobRecord
 
     store = Manifest(tmp_path / "m.json")
     for i in range(3):
@@ -876,9 +876,9 @@ def test_help_names_the_batch_options(ip):
 def test_the_progress_bar_has_a_cost_slot(settings):
     from dataclasses import replace
 
-    from structmagic.batchapi import pricing
-    from structmagic.batchapi.display import JobBar
-    from structmagic.batchapi.job import BatchStatus
+    from structmagic.rows.jobs import pricing
+    from structmagic.rows.jobs.display import JobBar
+    from structmagic.rows.jobs.job import BatchStatus
 
     bar = JobBar(title="invoice <b>", live=True)
     st = BatchStatus(job="k", status="in_progress", total=10, done=3, failed=1, parts=1,

@@ -73,9 +73,9 @@ def test_result_lines_with_unicode_line_breaks_in_strings(fake, server, provider
 
 
 def test_lines_are_split_on_newlines_only_however_the_bytes_arrive(fake, server):
-    from structmagic.batchapi.wire import Wire
     from structmagic.config import resolve
     from structmagic.providers import get_provider
+    from structmagic.rows.jobs.wire import Wire
 
     from fakeserver import Reply
 
@@ -93,9 +93,9 @@ def test_lines_are_split_on_newlines_only_however_the_bytes_arrive(fake, server)
 def test_a_download_that_does_not_decode_is_a_structmagic_error(fake, server):
     """A corrupt gzip body (httpx.DecodingError, not a TransportError) is mapped like any
     other failure of the wire."""
-    from structmagic.batchapi.wire import Wire
     from structmagic.config import resolve
     from structmagic.providers import get_provider
+    from structmagic.rows.jobs.wire import Wire
 
     from fakeserver import Reply
 
@@ -115,7 +115,7 @@ def test_a_download_that_does_not_decode_is_a_structmagic_error(fake, server):
 @pytest.mark.parametrize("provider", ("openai", "anthropic", "gemini"))
 def test_prices_given_for_one_call_price_the_rows_and_the_job(fake, server, provider,
                                                               monkeypatch):
-    from structmagic.batchapi import pricing
+    from structmagic.rows.jobs import pricing
 
     asked: list[dict] = []
     real = pricing.price_for
@@ -220,7 +220,7 @@ def _without(data: dict, name: str) -> dict:
 def test_a_damaged_manifest_record_is_a_batch_error(fake, server, tmp_path, job, capfd):
     import json
 
-    from structmagic.batchapi.manifest import Manifest
+    from structmagic.rows.jobs.manifest import Manifest
 
     path = tmp_path / "batches.json"
     other = {**_GOOD, "key": "o" * 64, "created": 2.0}
@@ -308,7 +308,7 @@ def test_the_rerun_of_failed_rows_gets_what_is_left_of_the_cap(fake, server, tmp
     # $0.004 left: less than one synchronous row may cost (up to 1000 tokens at $10/M)
     assert not _sync_requests(server, before)
     for i in (1, 2):
-        assert isinstance(results[i].error, sm.cost.NotRun)
+        assert isinstance(results[i].error, sm.NotRun)
         assert "not run: budget" in str(results[i].error)
     assert results[0].ok and results[3].ok
     assert job.summary["not_run"] == 2 and "2 not run: budget" in job.summary_line()
@@ -346,7 +346,7 @@ def test_without_the_jobs_cost_the_capped_rerun_sends_nothing(fake, server):
     before = len(server.requests)
     results = job.results()
     assert job.record.cost is None and results[0].ok and results[0].cost is None
-    assert isinstance(results[1].error, sm.cost.NotRun)
+    assert isinstance(results[1].error, sm.NotRun)
     assert "cost is unknown" in str(results[1].error) and "$1.00" in str(results[1].error)
     assert not _sync_requests(server, before)
 
@@ -381,8 +381,8 @@ def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, serve
 def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
     import json
 
-    from structmagic.batchapi.display import JobBar
-    from structmagic.batchapi.job import BatchStatus
+    from structmagic.rows.jobs.display import JobBar
+    from structmagic.rows.jobs.job import BatchStatus
 
     st = BatchStatus(job="k", status="completed", total=2, done=2, failed=0, parts=1,
                      ended=True, elapsed=5, cost=0.0000909, cost_estimated=True)

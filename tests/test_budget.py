@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import structmagic as sm
-from structmagic.cost import NOT_RUN, NotRun
+from structmagic.errors import NOT_RUN, NotRun
 
 from cost_helpers import SCHEMA, SyntheticUsage, column
 
@@ -170,7 +170,7 @@ class _Flat:
 
 def test_budget_counts_what_is_in_flight():
     from structmagic.call.result import Result
-    from structmagic.cost import Budget
+    from structmagic.rows.budget import Budget
 
     budget = Budget(10.0, _Flat(recorded={7}))
     budget.spent = 6.0

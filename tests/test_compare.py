@@ -10,8 +10,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import structmagic as sm
-from structmagic.comparison import Target, parse_targets
 from structmagic.display.render import DIFFER_BG
+from structmagic.rows.compare import Target, parse_targets
 
 from fakeserver import Reply, chat
 from htmlaudit import POISON_HTML, assert_inert, widget_texts

@@ -15,6 +15,7 @@ import structmagic as sm
 from structmagic import config
 from structmagic.cost import Price, cost_of, money, parse_price, price_for, table_info
 from structmagic.cost.calc import result_spend
+from structmagic.rows.counts import BatchProgress
 
 from batch_helpers import Faults
 from cost_helpers import SCHEMA
@@ -287,15 +288,14 @@ def test_batch_totals_and_cost_per_item(server, priced):
     assert all(r.cost == pytest.approx(3e-6) for r in results if r.error is None)
     refused = results[2]
     assert refused.error is not None and refused.cost == pytest.approx((10 + 40) / 1e6)
-    final = sm.batching.BatchProgress.of(results)
+    final = BatchProgress.of(results)
     assert final.cost == pytest.approx(4 * 3e-6 + 50e-6) and final.priced == 5
     assert seen[-1].endswith("· " + money(final.cost))
 
 
 def test_progress_line_shows_saved_unknown_and_not_run():
-    from structmagic.batching import BatchProgress
     from structmagic.call.result import Result
-    from structmagic.cost.budget import NotRun
+    from structmagic.errors import NotRun
 
     p = BatchProgress.of([Result(cost=0.01), Result(cost=0.0, saved=0.02), Result(cost=None),
                           Result(error=NotRun("not run: budget"), cost=0.0)], max_cost=1.0)

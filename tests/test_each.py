@@ -9,7 +9,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from structmagic.call.result import Result
-from structmagic.each import collect_rows, results_frame
+from structmagic.each import each_rows
+from structmagic.errors import InputError
+from structmagic.rows.frame import collect_rows, results_frame
 
 from batch_helpers import SCHEMA, Faults
 from fakeserver import chat
@@ -20,8 +22,11 @@ def test_collect_rows_from_each_kind():
     assert (index, rows, kind) == ([0, 1], [{"item": "a"}, {"item": "b"}], "list")
     index, rows, kind = collect_rows(x for x in (1, 2, 3))
     assert index == [0, 1, 2] and kind == "list"
-    with pytest.raises(UsageError, match="--each needs a list"):
+    with pytest.raises(InputError, match="a list, a pandas Series or a DataFrame, not dict"):
         collect_rows({"a": 1})
+    with pytest.raises(UsageError, match=r"^--each needs a list, a pandas Series or a "
+                                         r"DataFrame, not dict"):
+        each_rows({"a": 1})
 
 
 def test_collect_rows_from_pandas():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import structmagic as sm
-from structmagic.engines import Extractor
+from structmagic.rows.engines import Extractor
 
 from fakeserver import Reply, chat
 from sm_fixtures import CANARY

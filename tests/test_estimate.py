@@ -9,9 +9,10 @@ import json
 import pytest
 
 import structmagic as sm
-from structmagic.cost import count_body, count_text, estimate
-from structmagic.cost.estimator import spread
+from structmagic import estimate
+from structmagic.cost import count_body, count_text
 from structmagic.cost.tokens import answer_tokens
+from structmagic.rows.estimate import spread
 
 from cost_helpers import SCHEMA, SyntheticUsage, column
 

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 import structmagic as sm
-from structmagic.cost import estimate
+from structmagic import estimate
 from structmagic.inputs import measure as measure_module
 from structmagic.inputs.measure import measure_inputs, pdf_pages
 from structmagic.providers import get_provider
@@ -254,7 +254,7 @@ def test_the_budget_counts_an_items_images_before_it_is_sent(settings, priced):
     """Under --max-cost each item is estimated before it goes out: its images count by the
     provider's rule from the first item on (not only once real usage has been learned)."""
     from structmagic.config import resolve
-    from structmagic.cost.budget import ItemEstimator
+    from structmagic.rows.budget import ItemEstimator
     from structmagic.schema import load_schema
 
     spec, scan = load_schema(SCHEMA), picture((1024, 1024))

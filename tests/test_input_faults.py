@@ -19,6 +19,7 @@ from structmagic.errors import InputError
 from structmagic.inputs import prepare_inputs
 from structmagic.inputs.parts import InputLimits
 from structmagic.providers import get_provider
+from structmagic.transport.fetch import fetcher
 
 from media_helpers import SCHEMA, png
 
@@ -31,10 +32,11 @@ def one(value, provider=OPENAI, **kw):
     return part
 
 
-def refused(value, match, provider=OPENAI, **kw) -> str:
-    """The InputError's message (one line) for ``value``."""
+def refused(value, match, provider=OPENAI, *, settings=None, **kw) -> str:
+    """The InputError's message (one line) for ``value`` (URLs inlined through the HTTP
+    client of ``settings``, else a client of the fetch's own)."""
     with pytest.raises(InputError, match=match) as info:
-        prepare_inputs([value], None, provider, **kw)
+        prepare_inputs([value], None, provider, fetch=fetcher(settings), **kw)
     message = str(info.value)
     assert "\n" not in message and "\r" not in message
     return message

@@ -12,8 +12,9 @@ EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
     "BatchError", "BatchInterrupted", "BatchJob", "BatchRowError", "BatchUnavailableError",
     "CassetteError", "CassetteMissError", "ConfigError",
-    "ContentFilterError", "Extractor", "InputError", "InvalidOutputError",
-    "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec", "ServerError",
+    "ContentFilterError", "Extractor", "InputError", "Interrupted", "InvalidOutputError",
+    "NotRun", "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec",
+    "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "batch", "compare", "compare_each", "configure", "estimate", "load_ipython_extension",
@@ -41,8 +42,37 @@ def test_error_tree():
     assert issubclass(e.BatchUnavailableError, e.BatchError)
     assert issubclass(e.BatchRowError, e.BatchError)
     for cls in (e.ConfigError, e.SchemaError, e.APIError, e.AnswerError, e.StreamError,
-                e.TransportError, e.CassetteError, e.InputError, e.BatchError):
+                e.TransportError, e.CassetteError, e.InputError, e.BatchError, e.NotRun,
+                e.Interrupted):
         assert issubclass(cls, e.StructuredError)
+
+
+def test_every_error_is_drawn_in_the_tree_and_exported():
+    """Each error class of structmagic lives in its errors module, is drawn in that module's
+    tree (its docstring) and is a public name of the package."""
+    import re
+
+    from structmagic import errors
+
+    classes = {name for name, obj in vars(errors).items() if isinstance(obj, type)
+               and issubclass(obj, (errors.StructuredError, KeyboardInterrupt))
+               and obj.__module__ == errors.__name__}
+    assert {"StructuredError", "NotRun", "Interrupted", "BatchInterrupted"} <= classes
+    for name in classes:
+        assert name in errors.__all__ and name in structmagic.__all__, name
+        assert re.search(rf"^\s*[│├└─ ]*{name}\b", errors.__doc__, re.M), name
+    for module in _modules():  # and none is defined anywhere else
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, errors.StructuredError):
+                assert obj.__module__ == errors.__name__, f"{obj} outside the errors module"
+
+
+def _modules():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(structmagic.__path__, "structmagic."):
+        yield importlib.import_module(info.name)
 
 
 def test_import_is_cheap_and_has_no_side_effects():

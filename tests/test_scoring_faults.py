@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import structmagic as sm
-from structmagic.scoring import canonical_json
+from structmagic.rows.score import canonical_json
 
 NUMBER = {"type": "object", "properties": {"x": {"type": "number"}}}
 INTEGER = {"type": "object", "properties": {"x": {"type": "integer"}}}

@@ -19,22 +19,26 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from ..columns import is_blank
 from ..errors import InputError
+from ..rows.frame import is_blank
 from . import pictures as P
 from .checks import check_part, check_request
 from .parts import DOCUMENT, GIF, IMAGE, IMAGE_TYPES, JPEG, PDF, PNG, WEBP, Part, sniff
 
 if TYPE_CHECKING:
-    from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["DETAILS", "MAX_READ_BYTES", "Source", "as_list", "classify", "prepare_inputs"]
+#: reads a URL's bytes for ``inline``: ``fetch(url, what)``; raises :class:`InputError`
+Fetch = Callable[[str, str], bytes]
+
+__all__ = ["DETAILS", "MAX_READ_BYTES", "Fetch", "Source", "as_list", "classify", "prepare_inputs",
+           "reason"]
 
 #: what ``detail`` takes
 DETAILS = ("low", "high", "auto")
@@ -55,20 +59,22 @@ def as_list(value: Any) -> list[Any]:
 
 
 def prepare_inputs(images: Any, files: Any, provider: Provider, *,
-                   settings: Settings | None = None, detail: str | None = None,
+                   fetch: Fetch | None = None, detail: str | None = None,
                    inline: bool = False, downscale: bool = True,
                    thumbnails: bool = False) -> tuple[Part, ...]:
     """The parts of ``images`` and ``files`` for ``provider``, every limit checked.
 
-    ``settings`` gives the HTTP client used to fetch URLs with ``inline``. ``thumbnails``
-    makes a small preview of each image for display. Raises :class:`InputError`.
+    ``fetch(url, what)`` reads a URL's bytes with ``inline`` (the call's HTTP client:
+    :func:`structmagic.transport.fetch.fetcher`); without it a URL to inline is an error.
+    ``thumbnails`` makes a small preview of each image for display. Raises
+    :class:`InputError`.
     """
     values = [(IMAGE, v) for v in as_list(images)] + [(DOCUMENT, v) for v in as_list(files)]
     if not values:
         return ()
     if detail is not None and detail not in DETAILS:
         raise InputError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}.")
-    job = _Job(provider, settings, detail, inline, downscale, thumbnails)
+    job = _Job(provider, fetch, detail, inline, downscale, thumbnails)
     counts = {IMAGE: 0, DOCUMENT: 0}
     parts = []
     for kind, value in values:
@@ -104,7 +110,7 @@ def _shown(text: str, n: int = 60) -> str:
     return _short(text, n)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none)."""
     text = str(exc).strip().split("\n", 1)[0]
     return _short(text, 160) if text else type(exc).__name__
@@ -147,7 +153,7 @@ def _url_source(url: str, what: str) -> Source:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsed on access: a port that is not a number 0-65535
     except ValueError as exc:  # "http://[::1/a.png", "http://[zz]/", "http://h:99999/"
-        raise InputError(f"{what}: {_short(url)!r} is not a valid URL ({_reason(exc)}); "
+        raise InputError(f"{what}: {_short(url)!r} is not a valid URL ({reason(exc)}); "
                          "correct it.") from None
     if not parts.netloc:
         raise InputError(f"{what}: {_short(url)!r} is not a whole URL.")
@@ -172,8 +178,8 @@ def _read_path(path: Path, what: str) -> Source:
     except InputError:
         raise
     except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the name, ...
-        reason = getattr(exc, "strerror", None) or _reason(exc)
-        raise InputError(f"{what}: cannot read {shown!r} ({reason}).") from None
+        why = getattr(exc, "strerror", None) or reason(exc)
+        raise InputError(f"{what}: cannot read {shown!r} ({why}).") from None
     return Source(_shown(path.name, 255), data=data, filename=path.name)
 
 
@@ -231,11 +237,11 @@ def _figure_png(fig: Any, what: str) -> bytes:
 class _Job:
     """The settings of one call's inputs."""
 
-    def __init__(self, provider: Provider, settings: Settings | None, detail: str | None,
+    def __init__(self, provider: Provider, fetch: Fetch | None, detail: str | None,
                  inline: bool, downscale: bool, thumbnails: bool) -> None:
         self.provider = provider
         self.limits = provider.inputs
-        self.settings = settings
+        self.fetch = fetch
         self.detail = detail if self.limits.detail else None
         self.inline = inline
         self.downscale = downscale
@@ -250,7 +256,9 @@ class _Job:
         src = classify(value, what)
         what = f"{what} ({src.label})"
         if src.url is not None and self.inline:
-            src.data = _fetch(src.url, self.settings, what)
+            if self.fetch is None:
+                raise InputError(f"{what}: a URL to send inline needs a way to fetch it.")
+            src.data = self.fetch(src.url, what)
         if src.url is not None and src.data is None:
             part = self._url_part(src, kind)
         elif src.image is not None:
@@ -358,39 +366,3 @@ def _pixel_digest(img: Any, mime: str) -> str:
                        .encode())
     h.update(img.tobytes())
     return h.hexdigest()
-
-
-def _fetch(url: str, settings: Settings | None, what: str) -> bytes:
-    """The bytes at ``url`` (for ``inline``): through the call's HTTP client, with no key."""
-    import httpx
-
-    from ..transport.http import client_for
-
-    client = client_for(settings) if settings is not None else httpx.Client()
-    timeout = settings.timeout if settings is not None else 60.0
-    buf = bytearray()
-    try:
-        with client.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
-            if resp.status_code >= 400:
-                raise InputError(f"{what}: fetching it for --inline answered HTTP "
-                                 f"{resp.status_code}.")
-            for chunk in resp.iter_bytes():
-                buf += chunk
-                if len(buf) > MAX_READ_BYTES:
-                    raise InputError(f"{what}: more than {MAX_READ_BYTES // 1_000_000} MB at "
-                                     "that URL; not fetched.")
-    except (httpx.InvalidURL, UnicodeError) as exc:
-        # httpx refuses the URL (a NUL or another control character, a host that is not
-        # IDNA), or it cannot be encoded (a lone surrogate; a host label empty or over 63
-        # characters, which the socket's IDNA codec refuses before any lookup)
-        raise InputError(f"{what}: not a URL that can be fetched for --inline "
-                         f"({_reason(exc)}); correct it.") from None
-    except (httpx.HTTPError, httpx.StreamError, httpx.CookieConflict) as exc:
-        # HTTPError: TransportError (connect, timeout, protocol, an unsupported scheme after
-        # a redirect), DecodingError, TooManyRedirects; StreamError and CookieConflict are
-        # httpx's other exceptions (a stream read twice, say by a user's event hook)
-        raise InputError(f"{what}: could not fetch it for --inline ({_reason(exc)}).") from None
-    finally:
-        if settings is None:
-            client.close()
-    return bytes(buf)

@@ -6,7 +6,7 @@ A provider with a batch API sets ``batch_api`` on its class to an instance of a
 status names and their common meaning, the price tier, the flow) and its translations —
 one request as a line of the input file, the requests that submit, poll, list, cancel and
 download a job, a polled job as a :class:`JobInfo`, a result line as a :class:`RowOutcome`.
-:mod:`structmagic.batchapi` does the I/O with them.
+:mod:`structmagic.rows.jobs` does the I/O with them.
 
 The common job statuses are OpenAI's (every provider's own are mapped onto them)::
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import errors as E
-from ..cost.budget import check_cap
-from ..providers.batch import BatchLimits, JobInfo
-from ..transport.retry import sleep_for_retry, wait_before_retry
+from ... import errors as E
+from ...providers.batch import BatchLimits, JobInfo
+from ...transport.retry import sleep_for_retry, wait_before_retry
+from ..budget import check_cap
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .manifest import (
     SUBMITTED,
@@ -47,8 +47,8 @@ from .pricing import BatchPricer, expected_cost, media_adjusted
 from .rows import Plan, RowIndex, build_line, plan_for
 
 if TYPE_CHECKING:
-    from ..inputs.parts import InputLimits
-    from ..inputs.parts import Part as InputPart
+    from ...inputs.parts import InputLimits
+    from ...inputs.parts import Part as InputPart
 
 __all__ = ["submit_batch"]
 
@@ -66,9 +66,9 @@ def _check_cap(max_cost: float, counted: Sequence[int], spec: Any, settings: Any
     """Refuse a new job whose batch-price estimate may pass ``max_cost``: once created, a
     job is paid for whatever it does. ``counted``: each sent row's input tokens, counted from
     its line as written (no request is built again)."""
-    from ..cost.calc import money
-    from ..cost.estimator import local_estimate
-    from ..providers import get_provider
+    from ...cost.calc import money
+    from ...providers import get_provider
+    from ..estimate import local_estimate
 
     found = local_estimate(counted, spec, settings, get_provider(settings.provider))
     if found.batch_cost is None:
@@ -118,17 +118,16 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     and other :class:`~structmagic.StructuredError` subclasses; rows that cannot be sent
     fail alone (their results carry the error).
     """
-    from ..api import Media
-    from ..batching import _per_item
-    from ..config import resolve
-    from ..schema import load_schema
+    from ...call.media import Media, per_item
+    from ...config import resolve
+    from ...schema import load_schema
     from .job import BatchJob, _now
 
     cap = check_cap(max_cost) if max_cost is not None else None
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
     rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
-                          _per_item("images", images, len(items)),
-                          _per_item("files", files, len(items)))
+                          per_item("images", images, len(items)),
+                          per_item("files", files, len(items)))
     spec = load_schema(schema)
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
@@ -195,7 +194,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
 @dataclass(frozen=True)
 class RowMedia:
     """The images and files of each row (one entry per row, None: none), and how to send
-    them (a :class:`structmagic.api.Media`)."""
+    them (a :class:`structmagic.call.media.Media`)."""
 
     media: Any
     images: Sequence[Any]
@@ -222,7 +221,7 @@ class RowTokens:
     """Each sent row's input tokens, in order: ``counted`` as the estimator counts them
     (about 4 characters a token over the request), ``expected`` with its images and
     documents counted by the provider's rule instead of their data
-    (:func:`~structmagic.batchapi.pricing.media_adjusted`)."""
+    (:func:`~structmagic.rows.jobs.pricing.media_adjusted`)."""
 
     counted: list[int] = field(default_factory=list)
     expected: list[int] = field(default_factory=list)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import errors as E
-from ..providers.batch import BatchLimits
+from ... import errors as E
+from ...providers.batch import BatchLimits
 
 __all__ = ["Part", "PartWriter", "inline_body", "inline_size", "read_lines"]
 

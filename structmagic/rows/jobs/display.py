@@ -2,7 +2,7 @@
 
 A composite of stock ipywidgets where a kernel runs (an ``IntProgress``, an ``HTML`` line,
 and an ``HTML`` cost slot that stays hidden until a cost is known — see
-:mod:`structmagic.batchapi.pricing`), plain text elsewhere. Every text is escaped into the
+:mod:`structmagic.rows.jobs.pricing`), plain text elsewhere. Every text is escaped into the
 ``HTML`` values (job ids and model names come from the server). Updates are throttled to
 one per ``min_interval`` seconds; the final state is always shown.
 """
@@ -13,7 +13,7 @@ import html
 import time
 from typing import Any
 
-from ..cost.calc import money
+from ...cost.calc import money
 from .job import BatchStatus
 
 __all__ = ["JobBar"]
@@ -23,7 +23,7 @@ _STYLE = {"completed": "success", "failed": "danger", "expired": "warning",
 
 
 class JobBar:
-    """Follows a :class:`~structmagic.batchapi.BatchJob` (pass :meth:`update` as
+    """Follows a :class:`~structmagic.rows.jobs.BatchJob` (pass :meth:`update` as
     ``on_status``)."""
 
     def __init__(self, *, title: str, live: bool, min_interval: float = 0.5) -> None:

@@ -22,17 +22,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import errors as E
-from ..cost.tokens import count_json
-from ..providers import get_provider
-from ..providers.batch import dump
+from ... import errors as E
+from ...cost.tokens import count_json
+from ...providers import get_provider
+from ...providers.batch import dump
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..providers import Provider
-    from ..providers.base import Step
-    from ..providers.batch import BatchAPI
-    from ..schema import Conversion, SchemaSpec
+    from ...config import Settings
+    from ...providers import Provider
+    from ...providers.base import Step
+    from ...providers.batch import BatchAPI
+    from ...schema import Conversion, SchemaSpec
 
 __all__ = ["Plan", "RowIndex", "build_line", "custom_id", "plan_for"]
 
@@ -57,7 +57,7 @@ class Plan:
 def plan_for(spec: SchemaSpec, settings: Settings) -> Plan:
     """The shared plan of a batch; :class:`~structmagic.BatchUnavailableError` for a provider
     without a batch API."""
-    from ..call.loop import Conversation, make_call, plan
+    from ...call.loop import Conversation, make_call, plan
 
     provider = get_provider(settings.provider)
     api = provider.batch_api
@@ -92,8 +92,8 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
     Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
     row that cannot be sent, exactly as the synchronous call would.
     """
-    from ..api import _check_prompt
-    from ..call.loop import Conversation, make_call
+    from ...api import _check_prompt
+    from ...call.loop import Conversation, make_call
 
     settings = plan.settings
     _check_prompt(prompt, settings.system)

@@ -29,18 +29,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .. import errors as E
-from ..transport.cassette import Exchange, cassette_for, request_key
-from ..transport.http import client_for, is_loopback, key_auth
-from ..transport.retry import should_retry, sleep_for_retry, wait_before_retry
-from ..transport.status import api_error, excerpt, transport_error
+from ... import errors as E
+from ...transport.cassette import Exchange, cassette_for, request_key
+from ...transport.http import client_for, is_loopback, key_auth
+from ...transport.retry import should_retry, sleep_for_retry, wait_before_retry
+from ...transport.status import api_error, excerpt, transport_error
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..config import Settings
-    from ..providers import Provider
-    from ..providers.batch import Upload
+    from ...config import Settings
+    from ...providers import Provider
+    from ...providers.batch import Upload
 
 __all__ = ["Answer", "Wire", "forget_counts"]
 

@@ -2,7 +2,7 @@
 
 Each line is read by the provider's batch API into a
 :class:`~structmagic.providers.batch.RowOutcome`, matched to its row by
-:class:`~structmagic.batchapi.rows.RowIndex` (id and request hash; order means nothing), and
+:class:`~structmagic.rows.jobs.rows.RowIndex` (id and request hash; order means nothing), and
 a succeeded answer is read exactly as a synchronous answer is: ``provider.parse`` →
 :func:`structmagic.call.loop.read_answer` (finish checked, JSON read, mapped back, validated
 against the user's schema). Every row ends as a :class:`~structmagic.Result` — with
@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import errors as E
-from ..call.result import Result
-from ..providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
+from ... import errors as E
+from ...call.result import Result
+from ...providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
 from .pricing import BatchPricer
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Collector:
                 status=outcome.status, code=outcome.code, job=self.job))
 
     def _answer(self, position: int, body: Any) -> None:
-        from ..call.loop import read_answer
+        from ...call.loop import read_answer
 
         plan = self.plan
         try:

@@ -22,10 +22,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .call.result import Result
-from .display.showing import ShowsWidget
-from .errors import ConfigError, StructuredError
-from .scoring import canonical_json
+from ..call.result import Result
+from ..display.showing import ShowsWidget
+from ..errors import ConfigError, StructuredError
+from .score import canonical_json
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
            "parse_targets"]
@@ -42,7 +42,7 @@ class Target:
 
 def parse_targets(models: str | Sequence[str]) -> list[Target]:
     """``"gpt-4o,anthropic:claude-sonnet-4-5"`` (or a list) as :class:`Target` s."""
-    from .providers import provider_names
+    from ..providers import provider_names
 
     items = models.split(",") if isinstance(models, str) else list(models)
     names = set(provider_names())
@@ -73,7 +73,7 @@ def _options_for(target: Target, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
-    from .config import resolve
+    from ..config import resolve
 
     return resolve(_options_for(target, options))
 
@@ -108,19 +108,19 @@ class Comparison(ShowsWidget):
                 f"{len(self.disagreements())} fields differ>")
 
     def _text(self) -> str:
-        from .display.render import comparison_text
+        from ..display.render import comparison_text
 
         return comparison_text(self)
 
     def _repr_html_(self) -> str:
-        from .display.render import comparison_html
+        from ..display.render import comparison_html
 
         return comparison_html(self)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The side-by-side widget of this comparison (built on first use when ``create``)."""
         if self._widget is None and create:
-            from .display.compare_widget import ComparisonWidget
+            from ..display.compare_widget import ComparisonWidget
 
             w = ComparisonWidget(self.targets, title=self.schema_name,
                                  steps_field=self.steps_field, reveal=reveal,
@@ -158,10 +158,11 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
     follows its stream. Bad options, labels or model names raise before any request; a
     model that fails keeps its error in the comparison.
     """
-    from .api import Media, guarded, run
-    from .batching import RateGate
-    from .display.render import field_labels
-    from .schema import load_schema
+    from ..api import guarded, run
+    from ..call.media import Media
+    from ..display.render import field_labels
+    from ..schema import load_schema
+    from .gate import RateGate
 
     def setup() -> tuple[list[Target], Any, dict[str, Any], dict[str, str]]:
         targets = parse_targets(models)
@@ -207,7 +208,7 @@ def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any
                 out[futures[fut].label] = fut.result()
     except KeyboardInterrupt:
         gate.stop()
-        from .transport.http import cut_connections
+        from ..transport.http import cut_connections
 
         cut_connections()
         with contextlib.suppress(KeyboardInterrupt):
@@ -251,12 +252,13 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
     then ``error@model``; its index is ``index`` (or 0..n-1). ``max_cost`` is refused (it
     caps one batch: cap each model's own :func:`structmagic.batch` instead).
     """
-    from .api import guarded
-    from .batching import RateGate, batch
-    from .schema import load_schema
+    from ..api import guarded
+    from ..schema import load_schema
+    from .gate import RateGate
+    from .threads import run_threads
 
     if "max_cost" in options:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError("max_cost caps one batch; compare_each runs one per model. Run "
                           "structmagic.batch with max_cost for each model instead.")
@@ -276,7 +278,7 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
 
     def one(target: Target) -> list[Result]:
         report = None if on_progress is None else (lambda p: on_progress(target.label, p))
-        return batch(items, spec, concurrency=concurrency, gate=gates[target.label],
+        return run_threads(items, spec, concurrency=concurrency, gate=gates[target.label],
                      on_progress=report, **media, **_options_for(target, options))
 
     results = _run_all(targets, one, _Gates())
@@ -288,8 +290,8 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
 def _column_frame(spec: Any, results: dict[str, list[Result]], index: Any) -> Any:
     import pandas as pd
 
-    from .columns import own_column
-    from .scoring import field_kinds
+    from .frame import own_column
+    from .score import field_kinds
 
     fields = list(field_kinds(spec.original))
     error = own_column("error", fields)  # a field called "error" keeps its name

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
-from .calc import cost_of, money
-from .price import Price
-from .prices import price_for, table_info
-from .tokens import answer_tokens, count_body
+from ..cost.calc import cost_of, money
+from ..cost.price import Price
+from ..cost.prices import price_for, table_info
+from ..cost.tokens import answer_tokens, count_body
 
 if TYPE_CHECKING:
     from ..call.result import Result
@@ -188,7 +188,7 @@ def exact_counts(calls: Sequence[Call], settings: Settings, provider: Provider,
     """The provider's own input-token count of each request (``concurrency`` at a time)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .count import count_tokens, has_count_endpoint, no_count_endpoint
+    from ..cost.count import count_tokens, has_count_endpoint, no_count_endpoint
 
     if not has_count_endpoint(provider):
         raise no_count_endpoint(provider)
@@ -225,14 +225,14 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     extrapolates from their real usage. Returns an :class:`Estimate`; raises a
     :class:`~structmagic.StructuredError` on bad input, before any request.
     """
-    from ..api import Media, guarded
-    from ..batching import _per_item
+    from ..api import guarded
+    from ..call.media import Media, per_item
     from ..config import resolve
     from ..providers import get_provider
     from ..schema import load_schema
 
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
-    per_item = {name: _per_item(name, value, len(items))
+    each_row = {name: per_item(name, value, len(items))
                 for name, value in (("images", images), ("files", files))}
     media = Media(detail=detail, inline=inline, downscale=downscale)
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
@@ -248,7 +248,7 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
 
     def work() -> Estimate:
         return _estimate(items, spec, settings, provider, sample=sample, exact=exact,
-                         concurrency=concurrency, options=options, per_item=per_item,
+                         concurrency=concurrency, options=options, each_row=each_row,
                          media=media)
 
     try:
@@ -261,10 +261,10 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
 
 def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provider: Provider,
               *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any],
-              per_item: Mapping[str, Sequence[Any]], media: Any) -> Estimate:
+              each_row: Mapping[str, Sequence[Any]], media: Any) -> Estimate:
     calls = row_calls(items, spec, settings, provider)
     counted = local_counts(calls, settings, provider)
-    inputs = _media_counts(per_item, media, provider)
+    inputs = _media_counts(each_row, media, provider)
     if inputs is not None:
         counted = [n + extra for n, extra in zip(counted, inputs.tokens, strict=True)]
     sampled: list[Result] = []
@@ -272,12 +272,12 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
     outputs: list[int] = []
     if sample:
         sampled, ratio_range, outputs = _run_sample(items, spec, counted, sample, concurrency,
-                                                    options, per_item, media)
+                                                    options, each_row, media)
     exact_in = None
     if exact:
         if inputs is not None:  # the count endpoint sees the images and documents
             parts = [_row(i, lambda i=i: media.parts(
-                settings, images=per_item["images"][i], files=per_item["files"][i]))
+                settings, images=each_row["images"][i], files=each_row["files"][i]))
                 for i in range(len(items))]
             calls = row_calls(items, spec, settings, provider, parts)
         exact_in = exact_counts(calls, settings, provider, concurrency)
@@ -306,13 +306,13 @@ class _MediaCount:
                 "provider's rule") if words else ""
 
 
-def _media_counts(per_item: Mapping[str, Sequence[Any]], media: Any, provider: Provider
+def _media_counts(each_row: Mapping[str, Sequence[Any]], media: Any, provider: Provider
                   ) -> _MediaCount | None:
     """Each row's images' and documents' tokens (None when no row has any)."""
+    from ..cost.media import input_tokens
     from ..inputs.measure import measure_inputs
-    from .media import input_tokens
 
-    images, files = per_item["images"], per_item["files"]
+    images, files = each_row["images"], each_row["files"]
     if all(v is None for v in images) and all(v is None for v in files):
         return None
     limits = provider.inputs
@@ -398,16 +398,16 @@ def _share(factor: float) -> str:
 
 def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: list[int], k: int,
                 concurrency: int, options: Mapping[str, Any],
-                per_item: Mapping[str, Sequence[Any]], media: Any
+                each_row: Mapping[str, Sequence[Any]], media: Any
                 ) -> tuple[list[Result], Range | None, list[int]]:
     """Run ``k`` rows for real; the input ratio (real / local count) and each row's output."""
-    from ..batching import batch
+    from .threads import run_threads
 
     picks = spread(len(items), k)
     picked: dict[str, Any] = {name: [values[i] for i in picks]
-                              for name, values in per_item.items()
+                              for name, values in each_row.items()
                               if any(v is not None for v in values)}
-    results = batch([items[i] for i in picks], spec, concurrency=concurrency,
+    results = run_threads([items[i] for i in picks], spec, concurrency=concurrency,
                     detail=media.detail, inline=media.inline, downscale=media.downscale,
                     **picked, **options)
     ratios: list[float] = []

@@ -21,13 +21,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cost.calc import cost_of
-from ..cost.prices import price_for
+from ...cost.calc import cost_of
+from ...cost.prices import price_for
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..cost.price import Price
-    from ..inputs.parts import InputLimits, Part
+    from ...config import Settings
+    from ...cost.price import Price
+    from ...inputs.parts import InputLimits, Part
 
 __all__ = ["BatchPricer", "expected_cost", "media_adjusted"]
 
@@ -69,8 +69,8 @@ def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part], limits: Inpu
         for found in _BASE64.finditer(line):
             tokens -= -(-(found.end() - found.start()) // 4)
     if parts:
-        from ..cost.media import input_tokens
-        from ..inputs.measure import measure_part
+        from ...cost.media import input_tokens
+        from ...inputs.measure import measure_part
 
         tokens += sum(input_tokens(measure_part(part), limits) for part in parts)
     return max(0, tokens)

@@ -16,7 +16,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from .. import errors as E
+from ... import errors as E
 
 __all__ = ["list_batches", "via_batch_api"]
 
@@ -31,8 +31,7 @@ def via_batch_api(magics: Any, args: Any, spec: Any, prompts: list[Any],
     """The rows through the batch API: ``(results, interrupted)``; the job itself when not
     waiting for it (``--no-wait``); None to run them with threads instead (``auto`` on a
     server without batch routes)."""
-    from ..batching import BatchInterrupted
-    from ..display.kernel import has_kernel
+    from ...display.kernel import has_kernel
     from .display import JobBar
     from .submit import submit_batch
 
@@ -58,11 +57,11 @@ def via_batch_api(magics: Any, args: Any, spec: Any, prompts: list[Any],
             _say(args, f"not waiting ({status.status}, {status.counts()}); run this cell "
                        "again to collect: the job keeps running.")
             return job
-    interrupted: BatchInterrupted | None = None
+    interrupted: E.BatchInterrupted | None = None
     try:
         results = job.results(retry=args.batch_retry, concurrency=args.concurrency or 16,
                               on_status=bar.update)
-    except BatchInterrupted as exc:  # during the synchronous re-run of failed rows
+    except E.BatchInterrupted as exc:  # during the synchronous re-run of failed rows
         interrupted, results = exc, exc.results
     except KeyboardInterrupt:
         bar.note("left the wait; the job keeps running", style="warning")
@@ -74,7 +73,7 @@ def via_batch_api(magics: Any, args: Any, spec: Any, prompts: list[Any],
 
 def list_batches(args: Any) -> None:
     """``%structured_batches``: the manifest's jobs with status and cost; ``--cancel ID``."""
-    from ..config import resolve
+    from ...config import resolve
     from .job import cancel_parts, poll_parts, record_status
     from .manifest import Manifest, manifest_path
 
@@ -121,8 +120,8 @@ def _wire_for(record: Any, settings: Any) -> tuple[Any, Any, str]:
     """The wire, batch API and base URL of a job of the manifest."""
     from dataclasses import replace
 
-    from ..config import normalize_base_url
-    from ..providers import get_provider
+    from ...config import normalize_base_url
+    from ...providers import get_provider
     from .wire import Wire
 
     provider = get_provider(record.provider)
@@ -137,7 +136,7 @@ def _wire_for(record: Any, settings: Any) -> tuple[Any, Any, str]:
 
 
 def _table(jobs: list[Any], store: Any) -> str:
-    from ..cost.calc import money
+    from ...cost.calc import money
     from .job import record_status
 
     rows = [("job", "provider", "model", "schema", "rows", "status", "done", "failed",

@@ -26,24 +26,17 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, StructuredError
-from .calc import cost_of, money
-from .prices import price_for, unknown_price_hint
-from .tokens import answer_tokens
+from ..cost.calc import cost_of, money
+from ..cost.prices import price_for, unknown_price_hint
+from ..cost.tokens import answer_tokens
+from ..errors import NOT_RUN, ConfigError, NotRun, StructuredError
 
 if TYPE_CHECKING:
     from ..call.result import Result
     from ..config import Settings
     from ..schema import SchemaSpec
 
-__all__ = ["NOT_RUN", "Budget", "ItemEstimator", "NotRun", "check_cap"]
-
-NOT_RUN = "not run: budget"
-
-
-class NotRun(StructuredError):
-    """An item that was not sent: the batch stopped at its budget (``--max-cost``)."""
-
+__all__ = ["Budget", "ItemEstimator", "check_cap"]
 
 def check_cap(max_cost: Any) -> float:
     """``max_cost`` as a float of USD; :class:`~structmagic.ConfigError` for anything but a
@@ -88,8 +81,8 @@ class ItemEstimator:
         request, as it does without a cap)."""
         from ..api import _check_prompt
         from ..call.loop import Conversation, make_call, plan
+        from ..cost.tokens import count_body
         from ..transport.send import is_recorded
-        from .tokens import count_body
 
         if self._first is None:
             request = self.spec.request_for(self.provider)
@@ -114,8 +107,8 @@ class ItemEstimator:
         files = self.files[index] if self.files is not None else None
         if images is None and files is None:
             return 0
+        from ..cost.media import inputs_tokens
         from ..inputs.measure import measure_inputs
-        from .media import inputs_tokens
 
         return inputs_tokens(measure_inputs(images, files, detail=self.detail),
                              self.provider.inputs)

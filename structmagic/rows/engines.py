@@ -50,10 +50,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .batching import RateGate
-from .call.result import Result
-from .columns import is_blank, own_column, top_fields, top_properties
-from .errors import ConfigError
+from ..call.result import Result
+from ..errors import ConfigError
+from .frame import is_blank, own_column, top_fields, top_properties
+from .gate import RateGate
 
 __all__ = ["Extractor", "template_fields"]
 
@@ -90,9 +90,9 @@ class Extractor:
                  concurrency: int = 8, max_requests_per_minute: float | None = None,
                  max_tokens_per_minute: float | None = None, workers: int = 1,
                  ship_key: bool = False, **options: Any) -> None:
-        from .config import resolve
-        from .inputs.convert import DETAILS
-        from .schema import load_schema
+        from ..config import resolve
+        from ..inputs.convert import DETAILS
+        from ..schema import load_schema
 
         if not isinstance(template, str) or not template.strip():
             raise ConfigError("The template must be the prompt text, with {column} fields.")
@@ -152,7 +152,7 @@ class Extractor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from .schema import load_schema
+        from ..schema import load_schema
 
         self.__dict__.update(state)
         self._spec = load_schema(self.schema)
@@ -166,7 +166,7 @@ class Extractor:
     def added(self) -> dict[str, str]:
         """The columns added after the fields, by role (``error``, ``attempts``, the token
         counts, ``cost``) -> their name: the role's own, unless a field or a kept column has
-        it (then ``row_error``, ``cost_usd``, ``row_<role>``: :mod:`structmagic.columns`)."""
+        it (then ``row_error``, ``cost_usd``, ``row_<role>``: :mod:`structmagic.rows.frame`)."""
         taken = [*self.keep, *self.fields()]
         names: dict[str, str] = {}
         for role in EXTRA_COLUMNS:
@@ -229,9 +229,9 @@ class Extractor:
         """Extract every row of ``partition`` (a pandas DataFrame or Series)."""
         import pandas as pd
 
-        from .batching import batch
-        from .call.prompt import TemplateError, fill_template
-        from .each import collect_rows, results_frame
+        from ..call.prompt import TemplateError, fill_template
+        from .frame import collect_rows, results_frame
+        from .threads import run_threads
 
         index, rows, _ = collect_rows(partition)
         for name, names in (("keep", self.keep), ("images", self.images),
@@ -257,7 +257,7 @@ class Extractor:
                     cells = [list(partition[c]) for c in columns]
                     media[name] = [[col[i] for col in cells if not _missing(col[i])] or None
                                    for i in todo]
-            done = batch([prompts[i] for i in todo], self._spec, concurrency=self.concurrency,
+            done = run_threads([prompts[i] for i in todo], self._spec, concurrency=self.concurrency,
                          gate=self._gate(), **media, **self.media, **self.options)
             for i, res in zip(todo, done, strict=True):
                 results[i] = res

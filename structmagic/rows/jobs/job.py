@@ -27,11 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import errors as E
-from ..call.result import Result
-from ..cost.budget import NOT_RUN, NotRun
-from ..cost.calc import money
-from ..providers.batch import (
+from ... import errors as E
+from ...call.result import Result
+from ...cost.calc import money
+from ...errors import NOT_RUN, BatchInterrupted, NotRun
+from ...providers.batch import (
     CANCELLED,
     CANCELLING,
     COMPLETED,
@@ -298,7 +298,7 @@ class BatchJob:
         positions = [p for p, kind in enumerate(kinds) if kind in RETRIED]
         if not positions:
             return
-        from ..batching import BatchInterrupted, batch
+        from ..threads import run_threads
 
         options = settings_options(self.plan.settings)
         if self.media is not None:
@@ -311,7 +311,7 @@ class BatchJob:
             if cap is not None and spent is not None:
                 options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
             try:
-                again = batch([self.prompts[p] for p in positions], self.plan.spec,
+                again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
                               concurrency=concurrency, **options)
             except BatchInterrupted as exc:
                 for p, res in zip(positions, exc.results, strict=True):

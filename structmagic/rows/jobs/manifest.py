@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .. import errors as E
-from ..redact import scrub
+from ... import errors as E
+from ...redact import scrub
 
 try:
     import fcntl
@@ -48,7 +48,7 @@ except ImportError:  # Windows: not locked
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 __all__ = ["DEFAULT_NAME", "JobRecord", "Manifest", "PartRecord", "manifest_path"]
 

@@ -1,0 +1,61 @@
+"""A call's images and documents, and how to send them: :class:`Media`.
+
+The user's values (PIL images, paths, bytes, URLs, PDFs ...) become the provider's parts
+(:func:`structmagic.inputs.prepare_inputs`) only once the settings, and so the provider,
+are known; a URL to send inline is fetched through the call's own HTTP client
+(:func:`structmagic.transport.fetch.fetcher`). For many rows, :func:`per_item` checks that
+``images`` / ``files`` give one entry per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..inputs import Part, prepare_inputs
+from ..providers import get_provider
+from ..transport.fetch import fetcher
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["Media", "per_item"]
+
+
+class Media:
+    """The images and files of a call (or of one batch item), and how to send them."""
+
+    def __init__(self, images: Any = None, files: Any = None, *, detail: str | None = None,
+                 inline: bool = False, downscale: bool = True) -> None:
+        self.images = images
+        self.files = files
+        self.detail = detail
+        self.inline = bool(inline)
+        self.downscale = bool(downscale)
+
+    def parts(self, settings: Settings, *, images: Any = None, files: Any = None,
+              thumbnails: bool = False) -> tuple[Part, ...]:
+        """The parts for ``settings``' provider (``images``/``files`` override this one's:
+        a batch item's own). Raises :class:`InputError` before anything is sent."""
+        images = self.images if images is None else images
+        files = self.files if files is None else files
+        if images is None and files is None:
+            return ()
+        return prepare_inputs(images, files, get_provider(settings.provider),
+                              fetch=fetcher(settings), detail=self.detail, inline=self.inline,
+                              downscale=self.downscale, thumbnails=thumbnails)
+
+
+def per_item(name: str, value: Sequence[Any] | None, n: int) -> Sequence[Any]:
+    """``images`` / ``files`` of a batch: one entry per prompt (None: none for any)."""
+    if value is None:
+        return [None] * n
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise InputError(f"{name} of a batch needs one entry per prompt (a list), not a "
+                         f"{type(value).__name__}.")
+    value = list(value)
+    if len(value) != n:
+        raise InputError(f"{name} has {len(value)} entries for {n} prompts; give one entry "
+                         "(an image, a list of them, or None) per prompt.")
+    return value

@@ -1,0 +1,92 @@
+"""What a batch has done so far, for its progress bar: :class:`BatchProgress`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..call.result import Result
+from ..cost.calc import money
+from ..errors import NOT_RUN, NotRun
+
+__all__ = ["BatchProgress"]
+
+
+@dataclass
+class BatchProgress:
+    """Counts shown by the progress bar; updated in place. ``cost`` sums the known costs
+    (``unpriced`` counts items whose cost is unknown), ``saved`` what the recording saved,
+    ``not_run`` the items a budget (``max_cost``) stopped."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    cost: float = 0.0
+    saved: float = 0.0
+    priced: int = 0
+    unpriced: int = 0
+    not_run: int = 0
+    max_cost: float | None = None
+
+    @classmethod
+    def of(cls, results: Sequence[Result], *, max_cost: float | None = None
+           ) -> BatchProgress:
+        """The final counts of a batch's results."""
+        progress = cls(total=len(results), max_cost=max_cost)
+        for res in results:
+            progress.add(res)
+        return progress
+
+    def add(self, res: Result) -> None:
+        """Count one finished item."""
+        if isinstance(res.error, NotRun):
+            self.not_run += 1
+            return
+        if res.error is None:
+            self.done += 1
+        else:
+            self.failed += 1
+        self.tokens += res.usage.get("total_tokens", 0)
+        if res.cost is None:
+            self.unpriced += 1
+        else:
+            self.priced += 1
+            self.cost += res.cost
+        self.saved += res.saved or 0.0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        text = (
+            f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed · "
+            f"{self.in_flight} in flight · {self.rate:.1f}/s · {self.tokens} tokens"
+        )
+        return text + self.cost_text()
+
+    def cost_text(self) -> str:
+        """`` · $0.0123 (+2 unknown) of $1.00 · $0.004 saved · 3 not run: budget``."""
+        text = ""
+        if self.priced:
+            text += f" · {money(self.cost)}"
+            if self.unpriced:
+                text += f" (+{self.unpriced} unknown)"
+            if self.max_cost is not None:
+                text += f" of {money(self.max_cost)}"
+        elif self.unpriced:
+            text += " · price unknown"
+        if self.saved:
+            text += f" · {money(self.saved)} saved"
+        if self.not_run:
+            text += f" · {self.not_run} {NOT_RUN}"
+        return text

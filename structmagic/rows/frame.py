@@ -1,0 +1,129 @@
+"""Rows in and results out as tables: the rows of a list, a Series or a DataFrame, and a
+DataFrame of results with the columns structmagic puts beside the schema's fields.
+
+A table of answers (``--each`` over a DataFrame, an :class:`~structmagic.Extractor`'s output,
+a model comparison's frame) has a column per top-level field of the schema, then columns
+structmagic adds: ``error``, ``cost``, and the Extractor's counts. A field of the answers
+always keeps its name; an added column whose name a field (or a column kept from the input)
+already has is renamed, never merged into it: ``error`` becomes ``row_error``, ``cost``
+becomes ``cost_usd``, any other ``row_<name>`` (with a leading ``_`` added until it is free).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from ..errors import NOT_RUN, InputError, NotRun
+
+__all__ = ["RENAMED", "collect_rows", "is_blank", "own_column", "results_frame", "top_fields",
+           "top_properties"]
+
+#: the name an added column takes when a field already has its own
+RENAMED = {"error": "row_error", "cost": "cost_usd"}
+
+
+def own_column(name: str, taken: Collection[str]) -> str:
+    """The name of structmagic's column ``name`` in a table whose ``taken`` names (the
+    schema's fields, the columns kept from the input) come first."""
+    if name not in taken:
+        return name
+    alt = RENAMED.get(name, f"row_{name}")
+    while alt in taken:
+        alt = "_" + alt
+    return alt
+
+
+def top_properties(spec: Any) -> dict[str, Any]:
+    """The schema's top-level fields and their sub-schemas (a root ``$ref`` followed);
+    ``{"value": root}`` when the root is not an object with ``properties``."""
+    node = spec.original
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        from ..schema.tree import resolve_ref
+
+        with contextlib.suppress(KeyError):
+            node = resolve_ref(node, node["$ref"])
+    props = node.get("properties") if isinstance(node, dict) else None
+    return dict(props) if isinstance(props, dict) else {"value": node}
+
+
+def top_fields(spec: Any) -> list[str]:
+    """The columns of a schema's top-level fields (``["value"]`` for another root)."""
+    return list(top_properties(spec))
+
+
+def is_blank(value: Any) -> bool:
+    """Whether ``value`` is a missing cell as pandas and NumPy hold one: NaN (of any float
+    type), pandas' ``NA`` or ``NaT`` (None is not: say it on its own where it counts)."""
+    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
+        return False
+    try:
+        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
+    except Exception:  # NA's truth value is ambiguous; an array's, too
+        return type(value).__name__ in ("NAType", "NaTType")
+
+
+def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
+    """The index and the template fields of each row, and the kind of input."""
+    kind = type(source).__name__
+    module = type(source).__module__.split(".", 1)[0]
+    if module == "pandas" and kind == "DataFrame":
+        index = list(source.index)
+        rows = [
+            {**{str(k): v for k, v in rec.items()}, "item": dict(rec)}
+            for rec in source.to_dict("records")
+        ]
+        return index, rows, "DataFrame"
+    if module == "pandas" and kind == "Series":
+        return list(source.index), [{"item": v} for v in source.tolist()], "Series"
+    if isinstance(source, (str, bytes, Mapping)) or not hasattr(source, "__iter__"):
+        raise InputError(f"Rows come from a list, a pandas Series or a DataFrame, not {kind}.")
+    items = list(source)
+    return list(range(len(items))), [{"item": v} for v in items], "list"
+
+
+def results_frame(results: list[Any], index: list[Any],
+                  fields: Sequence[str] | None = None, *, typed: bool = True) -> Any:
+    """A DataFrame: one column per top-level field (``fields``, the schema's; by default the
+    answers' own keys), plus ``error`` and ``cost``, aligned with ``index``. A field named
+    ``error`` or ``cost`` keeps its name; structmagic's column is then ``row_error`` or
+    ``cost_usd`` (:func:`own_column`). An answer that is not an object goes in a
+    ``value`` column: the typed value (a Pydantic model ...), or with ``typed=False`` the
+    plain JSON value."""
+    import pandas as pd
+
+    if fields is None:
+        seen: dict[str, None] = {}
+        for res in results:
+            if res.error is None:
+                keys = res.plain if isinstance(res.plain, dict) else ("value",)
+                seen.update(dict.fromkeys(map(str, keys)))
+        fields = list(seen)
+    error_col = own_column("error", fields)
+    cost_col = own_column("cost", [*fields, error_col])
+    records: list[dict[str, Any]] = []
+    costs: list[float] = []
+    for res in results:
+        rec: dict[str, Any] = {}
+        if res.error is None:
+            if isinstance(res.plain, dict):
+                rec.update(res.plain)
+            else:
+                rec["value"] = res.data if typed else res.plain
+        if res.error is None:
+            rec[error_col] = None
+        elif isinstance(res.error, NotRun):
+            rec[error_col] = NOT_RUN
+        else:
+            rec[error_col] = f"{type(res.error).__name__}: {res.error}"
+        records.append(rec)
+        costs.append(float("nan") if res.cost is None else float(res.cost))
+    frame = pd.DataFrame.from_records(records, index=pd.Index(index) if index else None)
+    # the schema's fields in its order (a column even when no row has a value), then any
+    # other key the answers have, then the error
+    cols = [*fields, *(c for c in frame.columns if c not in fields and c != error_col),
+            error_col]
+    frame = frame.reindex(columns=cols)
+    frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
+    return frame

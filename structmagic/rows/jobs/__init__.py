@@ -1,0 +1,31 @@
+"""Provider batch APIs: a whole column at the batch price, past the rate limits, resumable.
+
+::
+
+    import structmagic as sm
+    job = sm.submit_batch(texts, Invoice)     # submits, or re-attaches to the same rows' job
+    job.status()                              # BatchStatus: status, done / failed / total
+    results = job.results()                   # waits, collects, validates, re-runs failures
+    results = sm.batch(texts, Invoice, via="batch-api")   # the same in one call
+
+In the magic: ``%%structured SCHEMA --each VAR -o NAME --batch-api`` (``--no-wait``,
+``--batch-retry sync|none``), and ``%structured_batches`` lists the jobs of the manifest
+(``--cancel ID`` cancels one).
+
+The modules, in the order a job uses them: ``rows`` (one request per row, as the
+synchronous path builds it; ids and the row index), ``jsonl`` (input files streamed to disk,
+split at the provider's limits), ``manifest`` (the jobs on disk), ``wire`` (the batch API's
+HTTP, through the same client, key and error mapping as every call; recordings), ``submit``
+(submit or re-attach, never twice), ``job`` (:class:`BatchJob`: status, wait, results,
+cancel), ``collect`` (results matched by id and validated, each answer priced),
+``pricing`` (the batch-tier price of the job's settings; the expected cost),
+``cell`` (the magic's side). Each provider's own facts and
+translations are on its class in :mod:`structmagic.providers` (``batch_api``).
+"""
+
+from __future__ import annotations
+
+from .job import BatchJob, BatchStatus
+from .submit import submit_batch
+
+__all__ = ["BatchJob", "BatchStatus", "submit_batch"]
