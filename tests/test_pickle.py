@@ -63,6 +63,9 @@ EXAMPLES = {
                                                              hint="--batch-api auto"),
     E.BatchRowError: lambda: E.BatchRowError("Row 3 errored", outcome="errored", status=400,
                                              code="invalid_request", job="3f2a"),
+    E.NotRun: lambda: E.NotRun(f"{E.NOT_RUN} (the cap $1.00 was reached)", hint="raise it"),
+    E.Interrupted: lambda: E.Interrupted("not finished: the batch was interrupted",
+                                         hint="run again"),
 }
 ATTRIBUTES = ("message", "hint", "status", "body_excerpt", "retry_after", "key_source",
               "refusal", "raw", "errors", "partial", "path", "args", "job", "outcome", "code")
