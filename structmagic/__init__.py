@@ -143,9 +143,7 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext structmagic``: register ``%%structured``, ``%structured_config`` and
     ``%structured_batches``."""
-    from .magic import StructuredMagics
-
-    ipython.register_magics(StructuredMagics)
+    ipython.register_magics(__getattr__("StructuredMagics"))
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -1,4 +1,5 @@
-"""Settings: where a value comes from, and the one place that resolves them.
+"""Settings: each one declared once, where a value comes from, and the one place that checks
+and resolves them.
 
 Resolution order, highest first::
 
@@ -6,8 +7,17 @@ Resolution order, highest first::
     (%structured_config, %config StructuredMagics.<trait>, structmagic.configure)  >
     environment (OPENAI_API_KEY, OPENAI_BASE_URL, STRUCTMAGIC_MODEL, ...)  >  default
 
-The API key is held in a :class:`Secret` (its repr never shows it) and is looked up only
-when a request really goes to the network, so replaying a recording needs no key.
+Every setting is a field of :class:`Settings` declared with :func:`setting`: its default,
+its help, its environment variable, its kind (which :func:`check` applies to every value,
+from wherever it comes), and where else it appears: a trait of the magics (``%config
+StructuredMagics.<name>``), an option of ``%structured_config``, an option of
+``%%structured``. The magics, their help and the README's table are made from these
+declarations (:func:`declared`); nothing else lists the settings.
+
+The API key is held in a :class:`~structmagic.secret.Secret` (its repr never shows it) and is
+looked up only when a request really goes to the network, so replaying a recording needs no
+key. The clock (:class:`Clock`) is a setting too: what tells the time and waits, for retries,
+rate limits and batch jobs; tests give a fake one, so nothing in them sleeps.
 """
 
 from __future__ import annotations
@@ -15,65 +25,189 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .cost.price import parse_prices
 from .errors import ConfigError
-from .providers import DEFAULT_PROVIDER
-from .providers.base import AUTO
+from .providers import DEFAULT_PROVIDER, get_provider, provider_names
+from .providers.base import AUTO, USER_MODES
 from .secret import Secret
 
 __all__ = [
     "CACHE_MODES",
+    "SYSTEM_CLOCK",
+    "Clock",
+    "Declared",
     "Secret",
     "Settings",
+    "check",
     "configure",
     "configured",
+    "declared",
+    "normalize_base_url",
+    "reset",
     "resolve",
+    "setting",
 ]
 
 CACHE_MODES = ("off", "replay", "record", "cache")
+
+
+class Clock:
+    """What tells the time and waits: :meth:`monotonic` (durations), :meth:`time` (the wall
+    clock, for times written down) and :meth:`sleep`. The system's by default; a test gives
+    one of its own (``configure(clock=...)``), so no retry, rate limit or batch job waits in
+    it."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "<system clock>"
+
+
+#: the system's clock
+SYSTEM_CLOCK = Clock()
+
+
+# --- the declarations ----------------------------------------------------------------------------
+
+#: what :func:`check` does with a value of each kind
+KINDS = ("text", "url", "path", "choice", "count", "number", "seconds", "flag", "secret",
+         "client", "prices", "clock")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One setting, as declared on :class:`Settings` (see :func:`setting`)."""
+
+    name: str
+    kind: str
+    help: str
+    env: str | None = None
+    #: the least whole number a ``count`` takes
+    least: int = 0
+    #: the values a ``choice`` takes (a function: the providers are known only when asked)
+    choices: Callable[[], tuple[str, ...]] | None = None
+    #: a trait of the magics and an option of ``%structured_config``
+    configurable: bool = False
+    #: an option of ``%%structured`` too
+    cell: bool = False
+    #: the option's name when it is not ``--<name>``
+    flag: str | None = None
+    metavar: str | None = None
+
+    @property
+    def option(self) -> str:
+        """The magics' option: ``--max-tokens``."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+def setting(default: Any = None, help: str = "", *, kind: str = "text", env: str | None = None,
+            least: int = 0, choices: Callable[[], tuple[str, ...]] | None = None,
+            configurable: bool = False, cell: bool = False, flag: str | None = None,
+            metavar: str | None = None, shown: bool = True, factory: Any = None) -> Any:
+    """A field of :class:`Settings` and its declaration (the field's name is added later)."""
+    assert kind in KINDS, kind
+    meta = {"declared": Declared("", kind, help, env, least, choices, configurable, cell, flag,
+                                 metavar)}
+    if factory is not None:
+        return field(default_factory=factory, repr=shown, compare=shown, metadata=meta)
+    return field(default=default, repr=shown, compare=shown, metadata=meta)
+
+
+def _modes() -> tuple[str, ...]:
+    return USER_MODES
+
+
+def _cache_modes() -> tuple[str, ...]:
+    return CACHE_MODES
 
 
 @dataclass(frozen=True)
 class Settings:
     """The effective settings of one call. Frozen; build with :func:`resolve`."""
 
-    provider: str = DEFAULT_PROVIDER
-    model: str = ""
-    base_url: str = ""
-    api_key: Secret | None = field(default=None, repr=False)
-    api_key_env: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    mode: str = AUTO
-    retries: int = 2
-    reasks: int = 1
-    timeout: float = 600.0
-    connect_timeout: float = 5.0
-    max_retry_wait: float = 60.0
-    cache: str = "off"
-    cassette: str | None = None
-    system: str | None = None
-    thinking: bool = False
-    #: the manifest of provider batch jobs (default: beside the cassette, else
-    #: ``structmagic-batches.json`` in the working folder)
-    batch_manifest: str | None = None
-    #: an ``httpx.Client`` the user owns (proxies, CA bundles, mTLS, mock transports);
-    #: structmagic sends through it and never closes it
-    http_client: Any = field(default=None, repr=False, compare=False)
-    #: your prices (model name -> :class:`structmagic.cost.Price`, USD per million tokens),
-    #: used before the price table
-    prices: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    provider: str = setting(
+        DEFAULT_PROVIDER, "The wire format (default: openai).", kind="choice",
+        env="STRUCTMAGIC_PROVIDER", choices=provider_names, configurable=True, cell=True)
+    model: str = setting(
+        "", "Model name (default: STRUCTMAGIC_MODEL, else the provider's own default).",
+        env="STRUCTMAGIC_MODEL", configurable=True, cell=True)
+    base_url: str = setting(
+        "", "Base URL of the API, e.g. https://api.openai.com/v1 (a URL with no path gets "
+        "/v1; default: OPENAI_BASE_URL, or the provider's own variable).", kind="url",
+        configurable=True)
+    api_key: Secret | None = setting(
+        None, "The API key (never an option: from the environment, configure(api_key=...) or "
+        "%structured_config --key).", kind="secret", shown=False)
+    api_key_env: str | None = setting(
+        None, "The environment variable that holds the API key (default: OPENAI_API_KEY, or "
+        "the provider's own). The key itself is never a trait.", configurable=True,
+        flag="--key-env", metavar="VAR")
+    temperature: float | None = setting(
+        None, "Sampling temperature (default: the server's).", kind="number",
+        configurable=True, cell=True)
+    max_tokens: int | None = setting(
+        None, "Most tokens of an answer (default: the server's).", kind="count", least=1,
+        configurable=True, cell=True)
+    mode: str = setting(
+        AUTO, "How the schema is asked for (default auto: steps down when a server rejects "
+        "json_schema).", kind="choice", env="STRUCTMAGIC_MODE", choices=_modes,
+        configurable=True, cell=True)
+    retries: int = setting(
+        2, "Retries of a failed request: connection errors, 408/409/429/5xx (default 2).",
+        kind="count", env="STRUCTMAGIC_RETRIES", configurable=True, cell=True)
+    reasks: int = setting(
+        1, "Times an invalid answer is sent back with its errors (default 1).", kind="count",
+        configurable=True, cell=True)
+    timeout: float = setting(
+        600.0, "Timeout in seconds: of connecting 5 s, then of waiting for the answer or its "
+        "next piece (default 600).", kind="seconds", env="STRUCTMAGIC_TIMEOUT",
+        configurable=True, cell=True)
+    connect_timeout: float = setting(5.0, "Timeout of connecting, in seconds.", kind="seconds")
+    max_retry_wait: float = setting(
+        60.0, "The longest wait a server may ask for before a retry (longer: fail at once).",
+        kind="number")
+    cache: str = setting(
+        "off", "Recording: replay (the file only), record (always call, append), cache (the "
+        "file first); needs a cassette.", kind="choice", env="STRUCTMAGIC_CACHE",
+        choices=_cache_modes, configurable=True)
+    cassette: str | None = setting(
+        None, "The recording file (JSON lines) of the cache modes.", kind="path",
+        env="STRUCTMAGIC_CASSETTE", configurable=True, metavar="PATH")
+    system: str | None = setting(
+        None, "The system prompt.", configurable=True, cell=True)
+    thinking: bool = setting(
+        False, "Ask for the model's reasoning (Claude thinking, Gemini thoughts).",
+        kind="flag", cell=True)
+    batch_manifest: str | None = setting(
+        None, "The manifest of provider batch jobs (default: beside the cassette, else "
+        "structmagic-batches.json in the working folder).", kind="path",
+        env="STRUCTMAGIC_BATCH_MANIFEST", configurable=True, metavar="PATH")
+    http_client: Any = setting(
+        None, "An httpx.Client you own (proxies, CA bundles, mTLS, mock transports): "
+        "structmagic sends through it and never closes it.", kind="client", shown=False)
+    prices: Mapping[str, Any] = setting(
+        help="Your prices (model name -> Price, USD per million tokens), used before the "
+        "price table.", kind="prices", shown=False, factory=dict)
+    clock: Clock = setting(
+        SYSTEM_CLOCK, "What tells the time and waits (retries, rate limits, batch jobs).",
+        kind="clock", shown=False)
 
     def _key_envs(self) -> tuple[str, ...]:
         if self.api_key_env:
             return (self.api_key_env,)
-        from .providers import get_provider
-
         return get_provider(self.provider).key_envs
 
     def key(self) -> Secret | None:
@@ -97,7 +231,7 @@ class Settings:
     def masked(self) -> dict[str, Any]:
         """Every setting for display, the key replaced by where it comes from."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in ("api_key", "http_client", "prices")}
+                 if f.name not in ("api_key", "http_client", "prices", "clock")}
         if self.http_client is not None:
             shown["http_client"] = f"{type(self.http_client).__name__} (yours)"
         shown["prices"] = "; ".join(
@@ -108,22 +242,108 @@ class Settings:
         return shown
 
 
+def _declarations() -> dict[str, Declared]:
+    return {f.name: replace(f.metadata["declared"], name=f.name) for f in fields(Settings)}
+
+
+_DECLARED = _declarations()
+
+
+def declared(*, configurable: bool | None = None, cell: bool | None = None
+             ) -> tuple[Declared, ...]:
+    """The settings' declarations, in :class:`Settings`' order: all, or those that are (or
+    are not) ``configurable`` (traits, ``%structured_config`` options) or ``cell`` options."""
+    return tuple(d for d in _DECLARED.values()
+                 if (configurable is None or d.configurable == configurable)
+                 and (cell is None or d.cell == cell))
+
+
+# --- checking a value ----------------------------------------------------------------------------
+
+_INT = re.compile(r"^-?\d+$")
+
+
+def check(name: str, value: Any, *, what: str | None = None) -> Any:
+    """``value`` for the setting ``name``, checked and converted (strings from the
+    environment or a magic line included); :class:`ConfigError` naming ``what`` (default:
+    the setting's name) when it cannot be used. The one place a setting's value is checked."""
+    decl = _DECLARED.get(name)
+    if decl is None:
+        raise ConfigError(f"Unknown setting {name!r}.")
+    what = what or name
+    try:
+        value = _CHECKS[decl.kind](decl, value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"Bad value for {what}: {value!r}{_rule(decl)}.") from None
+    if decl.choices is not None and value not in decl.choices():
+        raise ConfigError(f"Bad value for {what}: {value!r}; choose one of "
+                          f"{', '.join(decl.choices())}.")
+    return value
+
+
+def _rule(decl: Declared) -> str:
+    if decl.kind == "count":
+        return f" (a whole number of at least {decl.least})"
+    if decl.kind == "seconds":
+        return " (seconds, more than 0)"
+    if decl.kind == "number":
+        return " (a number of at least 0)"
+    return ""
+
+
+def _as_is(decl: Declared, value: Any) -> Any:
+    return value
+
+
+def _count(decl: Declared, value: Any) -> int:
+    if isinstance(value, str) and _INT.match(value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < decl.least:
+        raise ValueError
+    return value
+
+
+def _number(decl: Declared, value: Any) -> float:
+    number = float(value)
+    if number < 0 or (decl.kind == "seconds" and number == 0):
+        raise ValueError  # NaN passes: JSON cannot carry it, and says so when it is sent
+    return number
+
+
+def _flag(decl: Declared, value: Any) -> bool:
+    return bool(value)
+
+
+def _prices(decl: Declared, value: Any) -> Any:
+    try:
+        return parse_prices(value)
+    except ValueError as exc:
+        raise ConfigError(f"Bad prices: {exc}.") from None
+
+
+def _secret(decl: Declared, value: Any) -> Secret:
+    return value if isinstance(value, Secret) else Secret(str(value), "the api_key argument")
+
+
+def _clock(decl: Declared, value: Any) -> Any:
+    if not all(callable(getattr(value, m, None)) for m in ("monotonic", "time", "sleep")):
+        raise TypeError
+    return value
+
+
+_CHECKS: dict[str, Callable[[Declared, Any], Any]] = {
+    "text": _as_is, "path": _as_is, "choice": _as_is, "client": _as_is,
+    "url": _as_is,  # normalized with the provider it is for (normalize_base_url)
+    "count": _count, "number": _number, "seconds": _number, "flag": _flag,
+    "prices": _prices, "secret": _secret, "clock": _clock,
+}
+assert set(_CHECKS) == set(KINDS)
+
+
 # --- the configured layer (traits, %structured_config, structmagic.configure) ---------------
 
 _lock = threading.Lock()
 _configured: dict[str, Any] = {}
-
-_ENV = {
-    "provider": "STRUCTMAGIC_PROVIDER",
-    "model": "STRUCTMAGIC_MODEL",
-    "cache": "STRUCTMAGIC_CACHE",
-    "cassette": "STRUCTMAGIC_CASSETTE",
-    "mode": "STRUCTMAGIC_MODE",
-    "timeout": "STRUCTMAGIC_TIMEOUT",
-    "retries": "STRUCTMAGIC_RETRIES",
-    "batch_manifest": "STRUCTMAGIC_BATCH_MANIFEST",
-}
-_NAMES = {f.name for f in fields(Settings)}
 
 
 def configure(**values: Any) -> None:
@@ -133,11 +353,11 @@ def configure(**values: Any) -> None:
     a dict of model name to ``(input, output)`` USD per million tokens (see
     :func:`structmagic.cost.parse_price`); it replaces your earlier prices.
     """
-    unknown = set(values) - _NAMES
+    unknown = set(values) - set(_DECLARED)
     if unknown:
         raise ConfigError(
             f"Unknown setting(s): {', '.join(sorted(unknown))}. "
-            f"Known: {', '.join(sorted(_NAMES))}."
+            f"Known: {', '.join(sorted(_DECLARED))}."
         )
     with _lock:
         for name, value in values.items():
@@ -146,8 +366,8 @@ def configure(**values: Any) -> None:
                 continue
             if name == "api_key" and not isinstance(value, Secret):
                 value = Secret(str(value), "structmagic.configure(api_key=...)")
-            if name == "prices":
-                value = _coerce(name, value)
+            if name in ("prices", "clock"):
+                value = check(name, value)
             _configured[name] = value
 
 
@@ -157,15 +377,21 @@ def configured() -> dict[str, Any]:
         return dict(_configured)
 
 
+def reset(values: Mapping[str, Any] | None = None) -> None:
+    """Replace the whole configured layer with ``values`` (none: empty), as
+    :func:`configured` gave it (tests restore what they found)."""
+    with _lock:
+        _configured.clear()
+        _configured.update(values or {})
+
+
 def _env_value(name: str, provider: str) -> Any:
     if name == "base_url":
-        from .providers import get_provider
-
         for var in get_provider(provider).base_url_envs:
             if os.environ.get(var):
                 return os.environ[var]
         return None
-    env = _ENV.get(name)
+    env = _DECLARED[name].env
     return os.environ.get(env) or None if env else None
 
 
@@ -181,69 +407,23 @@ def normalize_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> str:
         raise ConfigError("The base URL must not carry a query or fragment (keys go in headers).")
     path = parts.path.rstrip("/")
     if not path:
-        from .providers import get_provider
-
         path = get_provider(provider).version_path
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-_INT = re.compile(r"^-?\d+$")
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """Check and convert one setting's value (strings from the environment included)."""
-    try:
-        if name in ("retries", "reasks", "max_tokens"):
-            if isinstance(value, str) and _INT.match(value.strip()):
-                value = int(value)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError
-            if value < (1 if name == "max_tokens" else 0):
-                raise ValueError
-        elif name in ("temperature", "timeout", "connect_timeout", "max_retry_wait"):
-            value = float(value)
-            if value < 0 or (name in ("timeout", "connect_timeout") and value == 0):
-                raise ValueError
-        elif name == "thinking":
-            value = bool(value)
-        elif name == "prices":
-            try:
-                value = parse_prices(value)
-            except ValueError as exc:
-                raise ConfigError(f"Bad prices: {exc}.") from None
-    except (TypeError, ValueError):
-        raise ConfigError(f"Bad value for {name}: {value!r}.") from None
-    choices = _choices(name)
-    if choices and value not in choices:
-        raise ConfigError(f"Bad value for {name}: {value!r}; choose one of {', '.join(choices)}.")
-    return value
-
-
-def _choices(name: str) -> tuple[str, ...] | None:
-    if name == "provider":
-        from .providers import provider_names
-
-        return provider_names()
-    if name == "mode":
-        from .providers.base import USER_MODES
-
-        return USER_MODES
-    return CACHE_MODES if name == "cache" else None
 
 
 def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:
     """Build the effective :class:`Settings` from options (None = unset) and the layers below."""
     given = {k: v for k, v in {**(options or {}), **more}.items() if v is not None}
-    unknown = set(given) - _NAMES
+    unknown = set(given) - set(_DECLARED)
     if unknown:
         raise ConfigError(f"Unknown option(s): {', '.join(sorted(unknown))}.")
-    from .providers import get_provider
-
     layer = configured()
     provider = given.get("provider") or layer.get("provider") or _env_value("provider", "")
-    provider = _coerce("provider", provider or DEFAULT_PROVIDER)
+    provider = check("provider", provider or DEFAULT_PROVIDER)
     values: dict[str, Any] = {"provider": provider}
-    for name in _NAMES - {"provider"}:
+    for name in _DECLARED:
+        if name == "provider":
+            continue
         for source in (given, layer):
             if name in source:
                 values[name] = source[name]
@@ -253,13 +433,9 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
             if env is not None:
                 values[name] = env
     if "prices" in given and "prices" in layer:  # a call's prices add to the configured
-        values["prices"] = {**layer["prices"], **_coerce("prices", given["prices"])}
-    if isinstance(values.get("api_key"), str):
-        values["api_key"] = Secret(values["api_key"], "the api_key argument")
+        values["prices"] = {**layer["prices"], **check("prices", given["prices"])}
     for name in list(values):
-        if name not in ("api_key", "base_url", "model", "cassette", "system", "api_key_env",
-                        "http_client", "batch_manifest"):
-            values[name] = _coerce(name, values[name])
+        values[name] = check(name, values[name])
     facts = get_provider(provider)
     values["base_url"] = normalize_base_url(values.get("base_url") or facts.default_base_url,
                                             provider)
@@ -274,4 +450,5 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
 
 def with_options(settings: Settings, **values: Any) -> Settings:
     """A copy of ``settings`` with some values replaced (checked like the others)."""
-    return replace(settings, **{k: _coerce(k, v) for k, v in values.items()})
+    return replace(settings, **{k: check(k, v) for k, v in values.items()})
+

@@ -32,15 +32,14 @@ def settings(server, tmp_path):
     from structmagic.call import loop
 
     saved = config.configured()
-    config._configured.clear()
+    config.reset()
     config.configure(
         base_url=server.url + "/v1", api_key=CANARY, model="test-model", timeout=10.0,
         connect_timeout=2.0,
     )
     loop.forget_learned_modes()
     yield config.resolve()
-    config._configured.clear()
-    config._configured.update(saved)
+    config.reset(saved)
     loop.forget_learned_modes()
 
 

@@ -166,22 +166,28 @@ def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
 
 
 def test_progress_bar_final_state():
-    from structmagic.display.progress import BatchBar
+    from structmagic.display.progress import ProgressBar
+    from structmagic.magic.batches import finish_rows, follow_rows
     from structmagic.rows.counts import BatchProgress
 
-    bar = BatchBar(4, title="<b>x</b>", live=True, min_interval=10)
-    progress = BatchProgress(total=4, done=3, failed=1, tokens=40)
-    bar.update(progress)  # the first update renders
+    bar = ProgressBar("<b>x</b>", live=True, total=4, min_interval=10)
+    progress = BatchProgress(total=4, done=2, failed=1, tokens=40)
+    follow_rows(bar)(progress)  # the first update renders
+    assert bar.bar.value == 3 and "2 ok" in bar.label.value
     progress.done = 3
-    bar.update(progress, final=True)
+    follow_rows(bar)(progress)  # within min_interval: not drawn
+    assert bar.bar.value == 3 and "2 ok" in bar.label.value
+    finish_rows(bar, progress)  # the final state always is
     assert bar.bar.value == 4 and bar.bar.max == 4
     assert bar.bar.bar_style == "warning"  # a failed item
     assert "3 ok" in bar.label.value and "1 failed" in bar.label.value
     assert "40 tokens" in bar.label.value
     assert "&lt;b&gt;" in bar.label.value  # the title is escaped
-    bar.interrupted(progress)
+    finish_rows(bar, progress, interrupted=True)
     assert bar.bar.bar_style == "danger" and "interrupted" in bar.label.value
-    assert repr(bar).startswith("<BatchBar")
+    finish_rows(bar, BatchProgress(total=4, done=4))  # a failure stays visible
+    assert bar.bar.bar_style == "danger"
+    assert repr(bar).startswith("<ProgressBar <b>x</b>: 4/4 · 4 ok")
 
 
 # --- interrupts: nothing new is sent, what is in flight is cut, positions are kept ------------

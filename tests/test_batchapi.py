@@ -876,19 +876,25 @@ def test_help_names_the_batch_options(ip):
 def test_the_progress_bar_has_a_cost_slot(settings):
     from dataclasses import replace
 
+    from structmagic.display.progress import ProgressBar
+    from structmagic.magic.batches import follow_job
     from structmagic.rows.jobs import pricing
-    from structmagic.rows.jobs.display import JobBar
     from structmagic.rows.jobs.job import BatchStatus
 
-    bar = JobBar(title="invoice <b>", live=True)
+    bar = ProgressBar(live=True)
     st = BatchStatus(job="k", status="in_progress", total=10, done=3, failed=1, parts=1,
                      ended=False, elapsed=65, schema="invoice <b>", provider="openai",
                      model="m")
-    bar.update(st, final=True)
-    assert bar.cost.layout.display == "none" and "&lt;b&gt;" in bar.label.value
+    follow_job(bar, st, final=True)
+    assert bar.aside_view.layout.display == "none" and "&lt;b&gt;" in bar.label.value
     assert "3/10 done · 1 failed · 0:01:05" in bar.label.value
+    assert bar.bar.value == 4 and bar.bar.max == 10 and bar.bar.bar_style == "info"
     st.cost, st.cost_estimated = 0.25, True
-    bar.update(st, final=True)
-    assert bar.cost.layout.display == "" and "expected ≥ $0.25" in bar.cost.value
+    follow_job(bar, st, final=True)
+    assert bar.aside_view.layout.display == "" and "expected ≥ $0.25" in bar.aside_view.value
+    assert "$0.25" not in bar.label.value
+    st.status, st.ended = "failed", True
+    follow_job(bar, st)
+    assert bar.bar.bar_style == "danger"
     unpriced = pricing.BatchPricer(replace(settings, model="m", prices={}))
     assert unpriced.price is None and unpriced({"prompt_tokens": 1}) is None  # no price for m

@@ -381,7 +381,8 @@ def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, serve
 def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
     import json
 
-    from structmagic.rows.jobs.display import JobBar
+    from structmagic.display.progress import ProgressBar
+    from structmagic.magic.batches import follow_job
     from structmagic.rows.jobs.job import BatchStatus
 
     st = BatchStatus(job="k", status="completed", total=2, done=2, failed=0, parts=1,
@@ -389,9 +390,9 @@ def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
     assert st.line().endswith("expected ≥ $0.0000909")
     st.cost, st.cost_estimated = 1234.5, False
     assert st.line().endswith("cost $1,234.50")
-    bar = JobBar(title="t", live=True)
-    bar.update(st, final=True)
-    assert bar.cost.value == "· cost $1,234.50"
+    bar = ProgressBar(live=True)
+    follow_job(bar, st, final=True)
+    assert bar.aside_view.value == "· cost $1,234.50"
     record = {"key": "a" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
               "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0, "state": "collected",
               "cost": 0.0123, "estimated_cost": 0.02}

@@ -14,10 +14,9 @@ from structmagic.errors import ConfigError
 @pytest.fixture(autouse=True)
 def clean_config():
     saved = config.configured()
-    config._configured.clear()
+    config.reset()
     yield
-    config._configured.clear()
-    config._configured.update(saved)
+    config.reset(saved)
 
 
 def test_defaults():

@@ -9,8 +9,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from structmagic.call.result import Result
-from structmagic.each import each_rows
 from structmagic.errors import InputError
+from structmagic.magic.each import each_rows
 from structmagic.rows.frame import collect_rows, results_frame
 
 from batch_helpers import SCHEMA, Faults

@@ -80,18 +80,18 @@ def test_magic_line_refuses_a_key_option(ip, server):
 
 def test_headless_kernel_without_key_fails_at_once(monkeypatch):
     from structmagic import config
-    from structmagic.magic import _prompt_key
+    from structmagic.magic.keys import prompt_key
 
     class Shell:
         kernel = None
 
     saved = config.configured()
-    config._configured.clear()
+    config.reset()
     try:
         with pytest.raises(sm.ConfigError, match="not an interactive session"):
-            _prompt_key(Shell(), "API key")
+            prompt_key(Shell(), "API key")
     finally:
-        config._configured.update(saved)
+        config.reset(saved)
 
 
 def test_key_never_in_reprs_config_or_logs(ip, server, settings, caplog, capfd, tmp_path):

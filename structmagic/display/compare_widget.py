@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import ipywidgets as w
-
 from . import render as R
 from .widget import StructuredWidget, reveal_buttons, root_bundle
 
@@ -34,6 +32,8 @@ class ComparisonWidget:
                  reveal: bool = False, labels: Mapping[str, str] | None = None,
                  min_interval: float = 0.05,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        import ipywidgets as w
+
         self.title = title
         self.reveal = reveal
         self.labels = dict(labels or {})

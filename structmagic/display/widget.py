@@ -62,13 +62,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import ipywidgets as w
+from typing import TYPE_CHECKING, Any
 
 from ..cost.calc import result_spend
 from ..cost.prices import when_loaded
 from . import render as R
+
+if TYPE_CHECKING:
+    import ipywidgets as w
 
 __all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
 
@@ -88,6 +89,8 @@ def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
                    show_all: Callable[[], None]) -> tuple[w.HBox, tuple[w.Button, ...]]:
     """The hidden, disabled Previous / Next / Show all row of reveal mode, wired to the three
     callbacks."""
+    import ipywidgets as w
+
     buttons = (
         w.Button(description="Previous", icon="arrow-left", disabled=True,
                  layout=w.Layout(width="auto")),
@@ -132,6 +135,8 @@ class StructuredWidget:
         min_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        import ipywidgets as w
+
         self.title = title
         self.model = model
         self.steps_field = steps_field
@@ -443,6 +448,8 @@ class StructuredWidget:
 
     def _sync_steps(self, field: str | None, steps: list[Any], final: bool) -> None:
         """Cards for new steps; only the open (last) step and newly finished ones render."""
+        import ipywidgets as w
+
         n = len(steps)
         if field != self._field or n < self._complete:
             self._set_cards([])  # another list, or a new attempt: start over
@@ -491,6 +498,8 @@ class StructuredWidget:
 
     def _fold(self, split: int) -> None:
         """Put cards ``[0, split)`` in the earlier section, touching only the chunks changed."""
+        import ipywidgets as w
+
         old = self._folded
         if split == old:
             return

@@ -24,13 +24,15 @@ import html
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
 from ...call.result import Result
+from ...config import normalize_base_url
 from ...cost.calc import money
 from ...errors import NOT_RUN, BatchInterrupted, NotRun
+from ...providers import get_provider
 from ...providers.batch import (
     CANCELLED,
     CANCELLING,
@@ -48,8 +50,8 @@ from .wire import Wire
 if TYPE_CHECKING:
     from .rows import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "poll_parts", "read_job",
-           "record_status"]
+__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "poll_parts",
+           "read_job", "record_status", "settings_options", "wire_for"]
 
 _now: Callable[[], float] = time.time  # wall clock: the manifest's times (tests replace it)
 _sleep: Callable[[float], None] = time.sleep  # the wait between polls (tests replace it)
@@ -125,7 +127,7 @@ class BatchJob:
         #: True when this job was found in the manifest (submitted earlier)
         self.attached = attached
         self._persisted = persisted
-        self.wire = Wire(plan.settings, plan.provider, settled=_ended_by(plan.api))
+        self.wire = Wire(plan.settings, plan.provider, settled=ended_by(plan.api))
         self._infos: dict[int, JobInfo] = {}
         self._replayed = False  # the last poll was answered from the recording
         self._repeated = False  # ... by an answer it had given already
@@ -370,7 +372,7 @@ def read_job(api: Any, body: Any, provider: str, *, job: str, about: str | None 
     return info
 
 
-def _ended_by(api: Any) -> Callable[[Any], bool]:
+def ended_by(api: Any) -> Callable[[Any], bool]:
     """Whether an answer is final: a job that has ended, or anything that is not a job
     (a downloaded results file)."""
     def settled(body: Any) -> bool:
@@ -482,3 +484,15 @@ def settings_options(settings: Any) -> dict[str, Any]:
 
     return {f.name: getattr(settings, f.name) for f in fields(settings)
             if getattr(settings, f.name) is not None}
+
+
+def wire_for(record: JobRecord, settings: Any) -> tuple[Wire, Any, str]:
+    """The wire, batch API and base URL to follow a job of the manifest with ``settings``
+    (the record's provider, base URL and model)."""
+    provider = get_provider(record.provider)
+    if record.provider != settings.provider:
+        settings = replace(settings, provider=record.provider, api_key_env=None)
+    settings = replace(settings, base_url=normalize_base_url(record.base_url, record.provider),
+                       model=record.model)
+    return (Wire(settings, provider, settled=ended_by(provider.batch_api)),
+            provider.batch_api, settings.base_url)

@@ -1,0 +1,198 @@
+"""One ``%%structured`` cell: read it, then ask once, ask several models, estimate, or hand
+the rows to ``--each``.
+
+::
+
+    run_cell    options read and checked -> schema and settings -> one of:
+      estimate      --estimate: what it would cost (sends nothing)
+      run_each      --each VAR: the rows (magic/each.py)
+      compare       --compare MODELS: the models side by side, one widget
+      ask           one call, its widget live while the answer streams
+
+On any error nothing is bound and an earlier value of ``-o NAME`` stays as it was; a user's
+own mistake is a one-line ``UsageError``, a failure at run time is shown once (in the widget
+when there is one) and still fails the cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..api import structured
+from ..config import Settings, resolve
+from ..display.compare_widget import ComparisonWidget
+from ..display.kernel import has_kernel
+from ..display.render import field_labels
+from ..display.showing import show_failed, show_live, stop_live
+from ..display.widget import StructuredWidget
+from ..errors import StructuredError
+from ..rows.compare import compare, parse_targets
+from ..rows.estimate import estimate
+from ..schema import SchemaSpec, load_schema
+from .each import each_rows, row_media, row_prompts, run_each
+from .keys import ensure_key
+from .notebook import fill, lookup
+from .options import CellOptions
+
+__all__ = ["cell_media", "run_cell"]
+
+
+def run_cell(magics: Any, opts: CellOptions) -> Any:
+    """Run a read cell; its value (the result, or None when bound or quiet)."""
+    ns = magics.shell.user_ns
+    spec = _schema(lookup(ns, opts.schema, "schema"), opts.schema)
+    labels = _labels(opts.labels, spec)
+    try:
+        settings = resolve(opts.settings)
+    except StructuredError as exc:
+        raise UsageError(str(exc)) from None
+    if opts.estimate:
+        return _estimate(magics, opts, spec, settings)
+    ensure_key(magics.shell, settings)
+    if opts.each is not None:
+        return run_each(magics, opts, spec, settings, lookup(ns, opts.each, "--each"))
+    body = fill(opts.body, ns) if opts.interpolate else opts.body
+    media = {**opts.media, **cell_media(ns, opts)}
+    if opts.compare is not None:
+        return _compare(magics, opts, spec, body, media, labels)
+    return _ask(magics, opts, spec, settings, body, media, labels)
+
+
+def _schema(obj: Any, name: str) -> SchemaSpec:
+    try:
+        return load_schema(obj, name=name.rsplit(".", 1)[-1])
+    except StructuredError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+
+
+def _labels(pairs: tuple[str, ...], spec: SchemaSpec) -> dict[str, str]:
+    """The field labels: the schema's titles, then each ``--label FIELD=TEXT``."""
+    given: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise UsageError(f"--label takes FIELD=TEXT, not {pair!r}.")
+        given[name.strip()] = text.strip()
+    return field_labels(spec.original, given)
+
+
+def cell_media(ns: dict[str, Any], opts: CellOptions) -> dict[str, list[Any]]:
+    """``images`` / ``files`` of one cell: the notebook's variables ``--image`` and
+    ``--file`` name (only those given)."""
+    media = {}
+    for key, option, names in (("images", "--image", opts.images),
+                               ("files", "--file", opts.files)):
+        if names:
+            media[key] = [lookup(ns, name, option) for name in names]
+    return media
+
+
+def _ask(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings, body: str,
+         media: dict[str, Any], labels: dict[str, str]) -> Any:
+    """One call, its widget live while the answer streams."""
+    widget = handle = None
+    if not opts.quiet and has_kernel(magics.shell):
+        widget = StructuredWidget(title=spec.name, model=settings.model, steps_field=opts.steps,
+                                  reveal=opts.reveal, labels=labels)
+        handle = show_live(widget)
+        widget.start()
+    try:
+        result = structured(body, spec, stream=opts.stream and magics.stream,
+                            steps_field=opts.steps, observer=widget, **media, **opts.settings)
+    except (StructuredError, KeyboardInterrupt, Exception) as exc:
+        _failed(widget, handle, exc)
+        raise  # the cell fails; its traceback is one short line when the widget shows it
+    result.labels = labels
+    if widget is not None:
+        widget.finish(result)
+        result._widget = widget
+        stop_live(handle)  # the final display takes its place
+    return _bind(magics, opts, result, result.data)
+
+
+def _failed(widget: Any, handle: Any, exc: BaseException) -> None:
+    """The widget stops streaming and keeps the failure in view."""
+    if widget is None:
+        return
+    if isinstance(exc, KeyboardInterrupt):
+        widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
+    elif isinstance(exc, StructuredError):
+        widget.fail(exc, partial=getattr(exc, "partial", None))
+        show_failed(handle, widget, exc)
+    else:  # a bug: the widget stops streaming, the traceback stays
+        widget.fail(exc)
+
+
+def _bind(magics: Any, opts: CellOptions, shown: Any, value: Any) -> Any:
+    """Bind ``value`` to ``-o NAME`` (and show ``shown``), or make ``shown`` the cell's
+    value."""
+    if opts.out is None:
+        return None if opts.quiet else shown
+    magics.shell.user_ns[opts.out] = value
+    if not opts.quiet:
+        from IPython.display import display
+
+        display(shown)
+    return None
+
+
+def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, body: str,
+             media: dict[str, Any], labels: dict[str, str]) -> Any:
+    """``--compare``: the cell to every model at once, in one side-by-side widget."""
+    assert opts.compare is not None
+    try:
+        targets = parse_targets(opts.compare)
+    except StructuredError as exc:
+        raise UsageError(f"--compare: {exc}") from None
+    widget = handle = None
+    if not opts.quiet and has_kernel(magics.shell):
+        widget = ComparisonWidget(targets, title=spec.name, steps_field=opts.steps,
+                                  reveal=opts.reveal, labels=labels)
+        handle = show_live(widget)
+        widget.start()
+    try:
+        comparison = compare(body, spec, [t.label for t in targets],
+                             stream=opts.stream and magics.stream,
+                             observers=widget.observers() if widget else None,
+                             steps_field=opts.steps, labels=labels, **media, **opts.settings)
+    except KeyboardInterrupt as exc:
+        _failed(widget, handle, exc)
+        raise
+    failed = [r.error for r in comparison.results.values() if r.error is not None]
+    if widget is not None:
+        widget.finish(comparison)
+        comparison._widget = widget
+        stop_live(handle)
+    if len(failed) == len(comparison.results):  # nothing to bind: the cell fails
+        error = failed[0]
+        if widget is not None and isinstance(error, StructuredError):
+            show_failed(handle, widget, error)
+        raise error
+    return _bind(magics, opts, comparison, comparison.values())
+
+
+def _estimate(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings) -> Any:
+    """``--estimate``: what the cell or column would cost (sends nothing, unless ``--exact``
+    asks the count endpoint or ``--sample K`` runs K rows)."""
+    ns = magics.shell.user_ns
+    media: dict[str, Any] = {"detail": opts.detail, "inline": opts.inline,
+                             "downscale": opts.downscale}
+    if opts.each is not None:
+        source = lookup(ns, opts.each, "--each")
+        index, prompts, _ = row_prompts(magics, opts, source)
+        media.update(row_media(magics, opts, index, each_rows(source)[1]))
+    else:
+        media.update({k: [v] for k, v in cell_media(ns, opts).items()})  # one row
+        prompts = [fill(opts.body, ns) if opts.interpolate else opts.body]
+    if opts.exact or opts.sample:
+        ensure_key(magics.shell, settings)
+    found = estimate(prompts, spec, sample=opts.sample or 0, exact=opts.exact,
+                     concurrency=opts.concurrency or 16, **media, **opts.settings)
+    if opts.out is not None:
+        ns[opts.out] = found
+        if not opts.quiet:
+            print(found.text())
+        return None
+    return None if opts.quiet else found

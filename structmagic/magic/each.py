@@ -1,0 +1,259 @@
+"""``%%structured SCHEMA --each VAR``: the cell body as a template over a list or a column.
+
+VAR may be a list (``{item}``), a pandas Series (``{item}``, index kept) or a DataFrame
+(``{column}`` per row, and ``{item}`` for the row as a dict). ``--image NAME`` / ``--file
+NAME`` take each row's value when NAME is one of its fields (a column, or ``item``), else
+the notebook variable NAME for every row. NAME gets a list of values, or — for a Series or
+DataFrame when pandas is installed — a DataFrame with one column per top-level field plus an
+``error`` column and a ``cost`` column (USD per row; 0 for a row answered from the recording,
+NaN when unknown), aligned with the input's index; a field of the schema called ``error`` or
+``cost`` keeps its name, and those columns are then ``row_error`` / ``cost_usd``. With
+``--max-cost``, rows the budget stopped have ``error`` "not run: budget". The rows run as
+parallel requests or through the provider's batch API (:mod:`.batches`); ``--compare``
+sends them to several models, ``--expect`` scores them, ``--engine dask`` maps the cell over
+a Dask DataFrame's partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..config import Settings
+from ..cost.prices import price_for, unknown_price_hint
+from ..display.kernel import has_kernel
+from ..display.progress import ProgressBar
+from ..errors import InputError, StructuredError
+from ..rows.compare import compare_each, parse_targets
+from ..rows.counts import BatchProgress
+from ..rows.engines import Extractor, template_fields
+from ..rows.frame import collect_rows, results_frame, top_fields
+from ..rows.score import field_kinds, score
+from ..schema import SchemaSpec
+from .batches import finish_rows, follow_rows, run_rows
+from .notebook import Layered, fill
+from .options import CellOptions
+
+__all__ = ["each_rows", "row_media", "row_prompts", "run_each"]
+
+
+def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
+    """The index and the template fields of each row of ``--each``'s value, and its kind."""
+    try:
+        return collect_rows(source)
+    except InputError:
+        raise UsageError(f"--each needs a list, a pandas Series or a DataFrame, not "
+                         f"{type(source).__name__}.") from None
+
+
+def row_prompts(magics: Any, opts: CellOptions, source: Any
+                ) -> tuple[list[Any], list[str], str]:
+    """The index, the prompt of every row (the body filled from the row, then the
+    notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
+    index, rows, kind = each_rows(source)
+    return index, _prompts(magics, opts, index, rows), kind
+
+
+def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
+             source: Any) -> Any:
+    """Run the cell over every row of ``source``; bind or return the values."""
+    if opts.engine is not None:
+        return _on_engine(magics, opts, spec, source)
+    index, rows, kind = each_rows(source)
+    prompts = _prompts(magics, opts, index, rows)
+    if opts.expect is not None:
+        _expected(opts, spec, source)  # a bad column fails before any request
+    options = {**opts.settings, **opts.media, **row_media(magics, opts, index, rows)}
+    if opts.compare is not None:
+        return _compare(magics, opts, spec, options, source, index, prompts)
+    if opts.max_cost is not None:
+        _check_priced(settings)
+        options["max_cost"] = opts.max_cost
+    ran = run_rows(magics, opts, spec, prompts, options)
+    if not isinstance(ran, tuple):
+        return ran  # --no-wait: the job, still running
+    results, interrupted = ran
+    tabular = kind in ("DataFrame", "Series") and _has_pandas()
+    value: Any = results_frame(results, index, top_fields(spec)) if tabular else [
+        r.data for r in results]
+    if opts.out is not None:
+        magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
+    if tabular and opts.expect is not None and interrupted is None:
+        value.attrs["scores"] = _scores(opts, spec, source, {"": results})
+        if not opts.quiet:
+            _display(value.attrs["scores"])
+    if interrupted is not None:
+        raise KeyboardInterrupt(
+            f"{interrupted} (the finished items are bound"
+            f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)")
+    return None if opts.out is not None else value
+
+
+def _prompts(magics: Any, opts: CellOptions, index: list[Any],
+             rows: list[dict[str, Any]]) -> list[str]:
+    ns = magics.shell.user_ns
+    if not opts.interpolate:
+        return [opts.body for _ in rows]
+    return [fill(opts.body, Layered(row, ns), where=f"--each row {i!r}: ")
+            for i, row in zip(index, rows, strict=True)]
+
+
+def _check_priced(settings: Settings) -> None:
+    """A UsageError when ``--max-cost`` is given for a model without a price."""
+    if price_for(settings.provider, settings.model, base_url=settings.base_url,
+                 overrides=settings.prices) is None:
+        raise UsageError(f"--max-cost needs a price, and the "
+                         f"{unknown_price_hint(settings.model)}.")
+
+
+def _expected(opts: CellOptions, spec: SchemaSpec, source: Any) -> list[Any]:
+    """The expected values of ``--expect COLUMN``, in the schema's shape."""
+    column = opts.expect
+    if type(source).__name__ != "DataFrame" or column not in source.columns:
+        raise UsageError(f"--expect needs a column of the --each DataFrame: {column!r} "
+                         "is not one.")
+    fields = list(field_kinds(spec.original))
+    out: list[Any] = []
+    for value in source[column].tolist():
+        if isinstance(value, Mapping):
+            out.append(dict(value))
+        elif len(fields) == 1:
+            out.append({fields[0]: value})
+        else:
+            raise UsageError(f"--expect {column}: each value must be the expected answer "
+                             f"(a dict with the fields {', '.join(fields)}), not "
+                             f"{type(value).__name__}.")
+    return out
+
+
+def _scores(opts: CellOptions, spec: SchemaSpec, source: Any,
+            results: dict[str, list[Any]]) -> Any:
+    """Per field (and per model when there are several) scores against ``--expect``."""
+    import pandas as pd
+
+    labels = _expected(opts, spec, source)
+    tol = 1e-6 if opts.tol is None else opts.tol
+    tables = {model: score(rows, labels, spec.original, tol=tol).table
+              for model, rows in results.items()}
+    if list(tables) == [""]:
+        return tables[""]
+    return pd.concat(tables, names=["model", "field"])
+
+
+def _display(value: Any) -> None:
+    from IPython.display import display
+
+    display(value)
+
+
+def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str, Any],
+             source: Any, index: list[Any], prompts: list[str]) -> Any:
+    """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
+    columns, its per-model summary (and scores with ``--expect``) shown and kept in
+    ``frame.attrs``."""
+    assert opts.compare is not None
+    if not _has_pandas():
+        raise UsageError('--each with --compare binds a DataFrame: pip install '
+                         '"structmagic[pandas]".')
+    try:
+        targets = parse_targets(opts.compare)
+    except StructuredError as exc:
+        raise UsageError(f"--compare: {exc}") from None
+    live = not opts.quiet and has_kernel(magics.shell)
+    bars = {t.label: ProgressBar(f"{spec.name} · {t.label}", live=live, total=len(prompts))
+            for t in targets}
+    for bar in bars.values():
+        bar.show()
+    table = compare_each(prompts, spec, [t.label for t in targets], index=index,
+                         concurrency=opts.concurrency or 16,
+                         on_progress=lambda label, p: follow_rows(bars[label])(p), **options)
+    for label, results in table.results.items():
+        finish_rows(bars[label], BatchProgress.of(results), quiet=opts.quiet)
+    frame = table.frame
+    frame.attrs["summary"] = table.summary
+    if opts.out is not None:
+        magics.shell.user_ns[opts.out] = frame  # bound before scoring: paid for already
+    if opts.expect is not None:
+        frame.attrs["scores"] = _scores(opts, spec, source, table.results)
+    if not opts.quiet:
+        _display(table.summary)
+        if opts.expect is not None:
+            _display(frame.attrs["scores"])
+    return None if opts.out is not None else frame
+
+
+def _on_engine(magics: Any, opts: CellOptions, spec: SchemaSpec, source: Any) -> Any:
+    """``--engine dask``: the cell mapped over the partitions of a Dask DataFrame."""
+    if type(source).__module__.split(".", 1)[0] != "dask" or not hasattr(
+            source, "map_partitions"):
+        raise UsageError(f"--engine dask needs a Dask DataFrame for --each, not "
+                         f"{type(source).__name__}.")
+    template = opts.body if opts.interpolate else opts.body.replace("{", "{{").replace(
+        "}", "}}")
+    _check_engine_columns(opts, template, source)
+    try:
+        extractor = Extractor(spec, template, concurrency=opts.concurrency or 8,
+                              images=opts.images, files=opts.files, **opts.settings,
+                              **opts.media)
+    except StructuredError as exc:
+        raise UsageError(str(exc)) from None
+    lazy = source.map_partitions(extractor, meta=extractor.meta(source))
+    value = lazy.compute() if opts.compute else lazy
+    if opts.out is not None:
+        magics.shell.user_ns[opts.out] = value
+        return None
+    return value
+
+
+def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None:
+    """With ``--engine``, every name the cell uses must be a column (the notebook's variables
+    do not travel to the workers)."""
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    columns = set(map(str, source.columns))
+    for what, given in (("the template's fields must be", sorted(n for n in names if n != "item")),
+                        ("--image must name", list(opts.images)),
+                        ("--file must name", list(opts.files))):
+        away = [n for n in given if n not in columns]
+        if away:
+            raise UsageError(
+                f"With --engine, {what} columns of {opts.each}: {', '.join(away)} "
+                f"{'is' if len(away) == 1 else 'are'} not (the notebook's variables do not "
+                "travel to the workers).")
+
+
+def row_media(magics: Any, opts: CellOptions, index: Sequence[Any],
+              rows: Sequence[Mapping[str, Any]]) -> dict[str, list[list[Any]]]:
+    """``images`` / ``files`` of every row, from ``--image NAME`` / ``--file NAME`` (each
+    the row's field NAME, else the notebook's variable)."""
+    ns = magics.shell.user_ns
+    media = {}
+    for flag, names in (("images", opts.images), ("files", opts.files)):
+        if names:
+            media[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
+                           for i, row in zip(index, rows, strict=True)]
+    return media
+
+
+def _row_value(row: Mapping[str, Any], ns: Mapping[str, Any], name: str, flag: str,
+               index: Any) -> Any:
+    """``--image NAME`` for one row: the row's field NAME, else the notebook's variable."""
+    if name in row:
+        return row[name]
+    if name.isidentifier() and name in ns:
+        return ns[name]
+    option = "--image" if flag == "images" else "--file"
+    raise UsageError(f"{option} {name}: row {index!r} has no field {name!r} and the notebook "
+                     "has no such variable.")
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,121 @@
+"""The magics' class: ``%%structured``, ``%structured_config`` and ``%structured_batches``.
+
+Thin on purpose: each magic reads its line (:mod:`.options`) and hands the work on
+(:mod:`.cell`, :mod:`.configuring`, :mod:`.batches`). The settings that can be configured
+are traits of this class, made from their declarations (:func:`structmagic.config.declared`):
+``%config StructuredMagics.model = "gpt-4o-mini"`` and ``%structured_config --model
+gpt-4o-mini`` set the same value, and a trait left unset (None) lets the layers below show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import magic_arguments
+from traitlets import Bool, CFloat, CInt, Enum, MetaHasTraits, TraitType, Unicode, observe
+
+from ..config import Declared, configure, declared
+from .batches import list_batches
+from .cell import run_cell
+from .configuring import apply_config
+from .options import (
+    BATCHES_ARGUMENTS,
+    CELL_ARGUMENTS,
+    CONFIG_ARGUMENTS,
+    arguments,
+    read_batches,
+    read_cell,
+    read_config,
+)
+
+__all__ = ["SettingTraits", "StructuredMagics"]
+
+CONFIGURABLE = tuple(d.name for d in declared(configurable=True))
+
+
+def _trait(decl: Declared) -> TraitType[Any, Any]:
+    """The trait of a setting (None: not set here)."""
+    trait: TraitType[Any, Any]
+    if decl.kind == "count":
+        trait = CInt(None, allow_none=True, help=decl.help)
+    elif decl.kind in ("number", "seconds"):
+        trait = CFloat(None, allow_none=True, help=decl.help)
+    elif decl.kind == "choice" and decl.choices is not None:
+        trait = Enum(list(decl.choices()), None, allow_none=True, help=decl.help)
+    else:
+        trait = Unicode(None, allow_none=True, help=decl.help)
+    return trait.tag(config=True)
+
+
+#: the configurable settings as traits (a base class: traits are made from declarations)
+SettingTraits: Any = MetaHasTraits("SettingTraits", (Magics,), {
+    "__module__": __name__, "__doc__": "The configurable settings, as traits.",
+    **{d.name: _trait(d) for d in declared(configurable=True)}})
+
+
+def _layer(value: Any) -> Any:
+    """A trait's value for the configured layer (None, or an empty text: unset)."""
+    return None if value in ("", None) else value
+
+
+@magics_class
+class StructuredMagics(SettingTraits):
+    """Schema-validated LLM answers in a cell: ``%%structured``, ``%structured_config`` and
+    ``%structured_batches``."""
+
+    stream = Bool(True, help="Stream answers into the live widget by default.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        # Only traits given a value (by a config file or %config) enter the configured layer;
+        # the others leave structmagic.configure() and the environment visible.
+        given = {name: _layer(getattr(self, name)) for name in CONFIGURABLE}
+        configure(**{name: value for name, value in given.items() if value is not None})
+
+    @observe(*CONFIGURABLE)
+    def _trait_changed(self, change: Any) -> None:
+        configure(**{change["name"]: _layer(change["new"])})
+
+    @magic_arguments()
+    @arguments(*CONFIG_ARGUMENTS)
+    @line_magic
+    def structured_config(self, line: str) -> None:
+        """Show the effective settings (the key masked), or set some.
+
+        With no option, prints every setting and where the key comes from; with options,
+        sets them and says which (every value is checked before any is set).
+        """
+        apply_config(self, read_config(self.structured_config, line))
+
+    @magic_arguments()
+    @arguments(*CELL_ARGUMENTS)
+    @cell_magic
+    def structured(self, line: str, cell: str) -> Any:
+        """Ask a model for a value that matches SCHEMA; validate it; bind it.
+
+        The cell body is the user message; ``{name}`` is filled from the notebook
+        (``{{``/``}}`` for literal braces). On any error nothing is bound and an earlier
+        value of NAME stays as it was.
+
+        Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
+        sends nothing (``-o NAME`` binds the estimate; ``--image`` / ``--file`` inputs count
+        by the provider's rule for an image's size and a PDF's pages; ``--exact`` counts
+        input tokens with the provider's count endpoint, ``--sample K`` runs K rows first
+        and extrapolates); ``--max-cost USD`` stops an ``--each`` column before it would
+        cost more, marking the rows not run ("not run: budget"). Prices:
+        ``%structured_config --price``.
+        """
+        assert self.shell is not None  # a registered magic always has its shell
+        return run_cell(self, read_cell(self.structured, line, cell))
+
+    @magic_arguments()
+    @arguments(*BATCHES_ARGUMENTS)
+    @line_magic
+    def structured_batches(self, line: str) -> None:
+        """List the provider batch jobs of the manifest, with status and cost; or cancel one.
+
+        Jobs still running are polled once (``--no-refresh`` shows the last statuses seen).
+        A cancelled job keeps the rows it finished: run its cell again to collect them.
+        """
+        list_batches(*read_batches(self.structured_batches, line))

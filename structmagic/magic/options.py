@@ -1,0 +1,382 @@
+"""The magics' options: declared in groups (so ``%%structured?`` reads in sections), parsed,
+checked, and turned into plain values.
+
+The options that are settings (``--model``, ``--retries`` ...) are made from the settings'
+own declarations (:func:`structmagic.config.declared`), and their values are checked there
+(:func:`structmagic.config.check`); the others are declared here. A line is parsed the way a
+shell would split it, an option given twice is a mistake, and every mistake is a one-line
+``UsageError``. The argparse namespace stays in this module: :func:`read_cell` gives a
+:class:`CellOptions`, :func:`read_config` a :class:`ConfigOptions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, argument_group
+
+from ..config import Declared, check, declared, normalize_base_url
+from ..errors import ConfigError
+from .keys import refuse_key_option
+from .notebook import check_out, check_texts
+
+__all__ = [
+    "BATCHES_ARGUMENTS",
+    "CELL_ARGUMENTS",
+    "CONFIG_ARGUMENTS",
+    "CellOptions",
+    "ConfigOptions",
+    "arguments",
+    "parse",
+    "read_cell",
+    "read_config",
+]
+
+Decorator = Callable[[Any], Any]
+
+
+def arguments(*decorators: Decorator) -> Decorator:
+    """Apply ``magic_arguments`` decorators in the order they are listed (as if written one
+    above the other)."""
+    def apply(func: Any) -> Any:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def setting_argument(decl: Declared) -> Decorator:
+    """The option of a setting, from its declaration."""
+    kw: dict[str, Any] = {"help": decl.help, "dest": decl.name}
+    if decl.kind == "flag":
+        kw["action"] = "store_true"
+        kw["default"] = None
+    elif decl.kind == "count":
+        kw["type"] = int
+    elif decl.kind in ("number", "seconds"):
+        kw["type"] = float
+    elif decl.kind == "choice" and decl.choices is not None:
+        kw["choices"] = decl.choices()
+    if decl.metavar:
+        kw["metavar"] = decl.metavar
+    return argument(decl.option, **kw)
+
+
+CELL_ARGUMENTS: tuple[Decorator, ...] = (
+    argument("schema", help="Notebook variable (or dotted attribute) holding the schema."),
+    argument("-o", "--out", metavar="NAME", help="Bind the validated value to NAME."),
+    argument_group("Asking"),
+    *(setting_argument(d) for d in declared(cell=True)),
+    argument("--no-stream", action="store_true", help="Wait for the whole answer."),
+    argument("--no-interpolate", action="store_true", help="Send {braces} as they are."),
+    argument_group("Display"),
+    argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps."),
+    argument("--label", action="append", metavar="FIELD=TEXT",
+             help="Show FIELD as TEXT in the widget (repeatable). Default: the schema's "
+             "title, else the name made readable (final_answer: Final answer)."),
+    argument("--reveal", action="store_true",
+             help="Teaching mode: show one step at a time with Next/Previous buttons."),
+    argument("--quiet", action="store_true", help="Show nothing; only bind the value."),
+    argument_group("Inputs"),
+    argument("--image", metavar="VAR", action="append",
+             help="An image to send with the prompt (repeatable): a PIL image, a path, bytes, "
+             "a URL, a data URL, an IPython Image or a matplotlib figure. With --each, a "
+             "column (or item) gives each row's image (with --engine, a column, read on the "
+             "workers); with --compare, every model gets it."),
+    argument("--file", metavar="VAR", action="append",
+             help="A document to send with the prompt (repeatable): a PDF as a path, bytes, "
+             "a URL or a data URL; with --each, a column works as for --image."),
+    argument("--inline", action="store_true",
+             help="Fetch image and file URLs here and send their bytes (for servers that "
+             "cannot reach them); by default a URL is sent as a URL."),
+    argument("--detail", choices=("low", "high", "auto"),
+             help="How closely the model looks at images (OpenAI formats)."),
+    argument("--no-downscale", action="store_true",
+             help="Send images at full size (by default, larger than the provider makes use "
+             "of are downscaled first)."),
+    argument_group("Columns"),
+    argument("--each", metavar="VAR",
+             help="Run once per item of VAR (list, Series, DataFrame)."),
+    argument("--concurrency", type=int, default=None, help="Parallel requests with --each."),
+    argument("--engine", choices=["dask"],
+             help="With --each over a Dask DataFrame: map the cell over its partitions on "
+             "the Dask workers (lazy; see --compute)."),
+    argument("--compute", action="store_true",
+             help="With --engine: compute the result and bind a pandas DataFrame."),
+    argument_group("Comparison"),
+    argument("--compare", metavar="MODELS",
+             help="Ask several models at once, side by side: MODEL[,MODEL...], each "
+             "optionally PROVIDER:MODEL. NAME gets {model: value}; with --each, a frame of "
+             "field@model columns."),
+    argument("--expect", metavar="COLUMN",
+             help="With --each over a DataFrame: score the answers against the expected "
+             "values in COLUMN, field by field."),
+    argument("--tol", type=float, default=None,
+             help="With --expect: how far a number may be from the expected one (default "
+             "1e-6)."),
+    argument_group("Cost"),
+    argument("--estimate", action="store_true",
+             help="Say what the cell (or the --each column) would cost; send nothing."),
+    argument("--exact", action="store_true",
+             help="With --estimate: count input tokens with the provider's count endpoint."),
+    argument("--sample", metavar="K", type=int, default=None,
+             help="With --estimate: run K rows first and extrapolate from their real usage."),
+    argument("--max-cost", metavar="USD", type=float, default=None,
+             help="With --each: stop before the column would cost more than USD (rows not "
+             "run are marked 'not run: budget'); with --batch-api, submit the job only if "
+             "its estimate fits, and re-run failed rows within what is left."),
+    argument_group("Batch API"),
+    argument("--batch-api", nargs="?", const="on", choices=("on", "auto"), default=None,
+             help="With --each: send the rows through the provider's batch API (half the "
+             "price, no rate limits, up to 24 h; re-running the cell re-attaches to the job). "
+             "auto: parallel requests instead on a server without batch routes."),
+    argument("--no-wait", action="store_true",
+             help="With --batch-api: return the job at once; run the cell again to collect."),
+    argument("--batch-retry", choices=("sync", "none"), default="sync",
+             help="With --batch-api: re-run rows that failed in the batch as normal requests "
+             "(sync, the default), or leave them with their error (none)."),
+)
+
+CONFIG_ARGUMENTS: tuple[Decorator, ...] = (
+    argument_group("Settings"),
+    *(setting_argument(d) for d in declared(configurable=True)),
+    argument_group("Key and prices"),
+    argument("--key", action="store_true", help="Type the API key (not echoed, not stored)."),
+    argument("--price", metavar="MODEL=IN,OUT", action="append",
+             help="Your price for MODEL in USD per million tokens (input, output[, cached "
+             "input]), used before the price table; MODEL= removes it. Repeatable."),
+)
+
+BATCHES_ARGUMENTS: tuple[Decorator, ...] = (
+    argument("--cancel", metavar="ID",
+             help="Cancel a job: its key (6 characters or more) or a provider batch id."),
+    argument("--manifest", metavar="PATH",
+             help="The manifest to read (default: the configured one)."),
+    argument("--no-refresh", action="store_true",
+             help="Show the statuses last seen, without asking the servers."),
+)
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def parse(magic: Any, line: str) -> argparse.Namespace:
+    """Parse a magic line the way a shell would (quotes removed), or a UsageError.
+
+    An option given twice is a UsageError too (argparse would silently keep the last),
+    except options that collect several values (``action="append"``, ``"count"``, ...).
+    """
+    try:
+        argv = shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the magic line: {exc}.") from None
+    parser = magic.parser
+    namespace = _CountingNamespace()
+    for action in parser._actions:  # the defaults, set before argparse counts anything
+        if action.dest is not argparse.SUPPRESS and action.default is not argparse.SUPPRESS:
+            object.__setattr__(namespace, action.dest, action.default)
+    args = parser.parse_args(argv, namespace=namespace)
+    for action in parser._actions:
+        if (action.option_strings and namespace.counts.get(action.dest, 0) > 1
+                and not isinstance(action, _REPEATABLE)):
+            raise UsageError(
+                f"{'/'.join(action.option_strings)} was given more than once; give it once.")
+    return args
+
+
+class _CountingNamespace(argparse.Namespace):
+    """An argparse namespace that counts how many times each option was set."""
+
+    counts: dict[str, int]
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "counts", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        object.__setattr__(self, name, value)
+
+
+_REPEATABLE = tuple(getattr(argparse, name) for name in (
+    "_AppendAction", "_AppendConstAction", "_CountAction", "_ExtendAction")
+    if hasattr(argparse, name))
+
+
+def _settings(args: argparse.Namespace, decls: Sequence[Declared]) -> dict[str, Any]:
+    """The settings given on the line, each checked where every setting is."""
+    given = {}
+    for decl in decls:
+        value = getattr(args, decl.name, None)
+        if value is None:
+            continue
+        try:
+            if decl.kind == "url":
+                normalize_base_url(value)
+            given[decl.name] = check(decl.name, value, what=decl.option)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    return given
+
+
+# --- %%structured -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """A ``%%structured`` line, read and checked: plain values only."""
+
+    schema: str
+    body: str
+    out: str | None = None
+    #: the settings given (``model``, ``retries`` ...): keyword arguments of the call
+    settings: dict[str, Any] = field(default_factory=dict)
+    stream: bool = True
+    interpolate: bool = True
+    steps: str | None = None
+    labels: tuple[str, ...] = ()
+    reveal: bool = False
+    quiet: bool = False
+    images: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    inline: bool = False
+    detail: str | None = None
+    downscale: bool = True
+    each: str | None = None
+    concurrency: int | None = None
+    engine: str | None = None
+    compute: bool = False
+    compare: str | None = None
+    expect: str | None = None
+    tol: float | None = None
+    estimate: bool = False
+    exact: bool = False
+    sample: int | None = None
+    max_cost: float | None = None
+    batch_api: str | None = None
+    wait: bool = True
+    batch_retry: str = "sync"
+
+    @property
+    def media(self) -> dict[str, Any]:
+        """How images and files are sent (only what was given)."""
+        out: dict[str, Any] = {}
+        if self.detail is not None:
+            out["detail"] = self.detail
+        if self.inline:
+            out["inline"] = True
+        if not self.downscale:
+            out["downscale"] = False
+        return out
+
+
+def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
+    """The options of a ``%%structured`` cell, every rule of the line checked."""
+    refuse_key_option(line)
+    args = parse(magic, line)
+    if args.out is not None:
+        check_out(args.out)
+    body = cell.strip("\n")
+    if not body.strip():
+        raise UsageError("The cell body is empty: write the prompt below the magic line.")
+    check_texts(("The cell body", body), ("--system", args.system))
+    opts = CellOptions(
+        schema=args.schema, body=body, out=args.out,
+        settings=_settings(args, declared(cell=True)), stream=not args.no_stream,
+        interpolate=not args.no_interpolate, steps=args.steps,
+        labels=tuple(args.label or ()), reveal=args.reveal, quiet=args.quiet,
+        images=tuple(args.image or ()), files=tuple(args.file or ()), inline=args.inline,
+        detail=args.detail, downscale=not args.no_downscale, each=args.each,
+        concurrency=args.concurrency, engine=args.engine, compute=args.compute,
+        compare=args.compare, expect=args.expect, tol=args.tol, estimate=args.estimate,
+        exact=args.exact, sample=args.sample, max_cost=args.max_cost,
+        batch_api=args.batch_api, wait=not args.no_wait, batch_retry=args.batch_retry)
+    check_columns(opts)
+    check_cost(opts)
+    check_combinations(opts)
+    return opts
+
+
+def check_columns(opts: CellOptions) -> None:
+    """The rules of ``--each`` and the batch API."""
+    if opts.concurrency is not None and opts.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1.")
+    if (opts.batch_api or not opts.wait) and opts.each is None:
+        raise UsageError("--batch-api and --no-wait go with --each VAR (a batch job runs "
+                         "one request per row).")
+    if not opts.wait and not opts.batch_api:
+        raise UsageError("--no-wait goes with --batch-api.")
+    if (opts.engine or opts.compute) and opts.each is None:
+        raise UsageError("--engine and --compute go with --each VAR.")
+    if opts.compute and not opts.engine:
+        raise UsageError("--compute goes with --engine.")
+
+
+def check_cost(opts: CellOptions) -> None:
+    """The cost options' own rules."""
+    if (opts.exact or opts.sample is not None) and not opts.estimate:
+        raise UsageError("--exact and --sample go with --estimate.")
+    if opts.sample is not None and opts.sample < 1:
+        raise UsageError("--sample needs at least 1 row.")
+    if opts.max_cost is not None:
+        if not math.isfinite(opts.max_cost) or opts.max_cost < 0:
+            raise UsageError("--max-cost must be a number of USD >= 0.")
+        if opts.each is None:
+            raise UsageError("--max-cost caps a column: use it with --each VAR.")
+        if opts.estimate:
+            raise UsageError("--max-cost caps a run; --estimate sends nothing to cap.")
+
+
+def check_combinations(opts: CellOptions) -> None:
+    """Options that do not go together."""
+    if opts.compare is not None and opts.settings.get("model") is not None:
+        raise UsageError("Give the models with --compare (MODEL,MODEL...), not --model.")
+    if (opts.expect is not None or opts.tol is not None) and opts.each is None:
+        raise UsageError("--expect and --tol go with --each VAR.")
+    if opts.tol is not None and opts.expect is None:
+        raise UsageError("--tol goes with --expect.")
+    if opts.tol is not None and not (math.isfinite(opts.tol) and opts.tol >= 0):
+        raise UsageError("--tol must be a number >= 0.")
+    if opts.batch_api and (opts.engine or opts.compare):
+        raise UsageError("--batch-api cannot be combined with --engine or --compare.")
+    if opts.engine and (opts.compare or opts.expect):
+        raise UsageError("--engine cannot be combined with --compare or --expect.")
+    if opts.max_cost is not None and (opts.engine or opts.compare):
+        raise UsageError("--max-cost caps one column on one model: it cannot be combined with "
+                         "--engine or --compare.")
+    if opts.estimate and (opts.engine or opts.compare):
+        raise UsageError("--estimate prices one model in this kernel: run it without "
+                         "--engine, and once per model instead of --compare.")
+
+
+# --- %structured_config -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigOptions:
+    """A ``%structured_config`` line, read and checked."""
+
+    #: the settings given, checked (``base_url`` as typed: normalized when resolved)
+    settings: dict[str, Any]
+    prices: tuple[str, ...] = ()
+    key: bool = False
+
+
+def read_config(magic: Any, line: str) -> ConfigOptions:
+    """The options of ``%structured_config``; every value checked before any is set."""
+    refuse_key_option(line, allow_prompt=True)
+    args = parse(magic, line)
+    return ConfigOptions(settings=_settings(args, declared(configurable=True)),
+                         prices=tuple(args.price or ()), key=bool(args.key))
+
+
+def read_batches(magic: Any, line: str) -> tuple[str | None, str | None, bool]:
+    """``%structured_batches``: (the job to cancel, the manifest, whether to refresh)."""
+    args = parse(magic, line)
+    return args.cancel, args.manifest, not args.no_refresh
