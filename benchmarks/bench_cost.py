@@ -30,7 +30,8 @@ from _common import FakeLLMServer, chat, median
 
 import structmagic as sm
 from structmagic import estimate
-from structmagic.cost import price_for, spend
+from structmagic.cost import spend
+from structmagic.cost.prices import price_for
 
 SCHEMA = {
     "type": "object",

@@ -20,8 +20,11 @@ from . import errors as E
 from .call.live import Observer
 from .call.loop import run as run_loop
 from .call.media import Media
-from .call.prompt import TemplateError, check_text
+from .call.prompt import check_prompt
 from .call.result import Result
+from .config import resolve
+from .display.render import field_labels
+from .schema import load_schema
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -87,14 +90,11 @@ def structured(
 
 def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
                 labels: Mapping[str, str] | None, **kw: Any) -> Result:
-    from .config import resolve
-    from .display.render import field_labels
-    from .schema import load_schema
 
     settings = resolve(options)
     spec = load_schema(schema)
     shown = field_labels(spec.original, labels)  # checked before anything is sent
-    _check_prompt(prompt, settings.system)  # before images are fetched (run checks it too)
+    check_prompt(prompt, settings.system)  # before images are fetched (run checks it too)
     result = run(prompt, spec, settings, parts=media.parts(settings, thumbnails=True), **kw)
     result.labels = shown
     return result
@@ -108,44 +108,11 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
 
     ``parts``: the call's images and documents, prepared for the provider (:class:`Media`).
     """
-    _check_prompt(prompt, settings.system)
+    check_prompt(prompt, settings.system)
     if parts and observer is not None and hasattr(observer, "show_inputs"):
         observer.show_inputs([p.summary() for p in parts])
     return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
                     observer=observer, steps_field=steps_field, gate=gate, parts=parts)
-
-
-def _check_prompt(prompt: Any, system: str | None) -> None:
-    """Refuse what no request can carry, before any request: a prompt of the wrong kind, or
-    text with a lone surrogate (which cannot be encoded as UTF-8)."""
-    try:
-        if system is not None:
-            check_text(system, "The system prompt")
-        if isinstance(prompt, str):
-            check_text(prompt, "The prompt")
-            return
-        if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and all(
-                isinstance(m, Mapping) and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), (str, list)) for m in prompt):
-            if not prompt:
-                raise E.InputError("The list of messages is empty.")
-            for i, m in enumerate(prompt):
-                if isinstance(m.get("content"), str):
-                    check_text(m["content"], f"Message {i + 1}")
-            return
-    except TemplateError as exc:
-        raise E.InputError(str(exc)) from None
-    raise E.InputError(
-        f"The prompt must be a string or a list of chat messages ({{'role', 'content'}} "
-        f"dicts with text content), not {_kind(prompt)}.")
-
-
-def _kind(prompt: Any) -> str:
-    if isinstance(prompt, list) and prompt:
-        return "a list holding " + ", ".join(sorted({type(m).__name__ for m in prompt})) + (
-            " without 'role' and 'content'" if all(isinstance(m, Mapping) for m in prompt)
-            else "")
-    return type(prompt).__name__
 
 
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fakebatch import FakeBatchAPI, FakeClock
-from fakeserver import RecordedRequest, Reply, chat
+from fakebatch import FakeBatchAPI
+from fakeserver import CREATED, RecordedRequest, Reply, chat
 from providers import anthropic, gemini, responses
 
 #: where each provider's base URL points on the fake server
@@ -16,18 +16,16 @@ BASES = {"openai": "/v1", "responses": "/v1", "anthropic": "/v1", "gemini": "/v1
 
 
 @pytest.fixture
-def fake(server, settings, tmp_path, monkeypatch):
-    """The fake server with batch routes (its synchronous answers from ``Faults``), a fake
-    clock that the job's waits advance, and a manifest in ``tmp_path``."""
+def fake(server, settings, tmp_path, clock):
+    """The fake server with batch routes (its synchronous answers from ``Faults``), on the
+    tests' clock (which the job's waits advance, see ``TestClock``), and a manifest in
+    ``tmp_path``."""
     from structmagic import config
-    from structmagic.rows.jobs import job as jobmod
     from structmagic.rows.jobs import wire
 
     server.responder = SyncAnswers()
-    clock = FakeClock()
+    clock.advance(CREATED - clock.now)
     api = FakeBatchAPI(server, clock=clock)
-    monkeypatch.setattr(jobmod, "_now", clock)
-    monkeypatch.setattr(jobmod, "_sleep", clock.advance)
     wire.forget_counts()
     config.configure(batch_manifest=str(tmp_path / "batches.json"))
     yield api
@@ -67,11 +65,11 @@ def items(n: int, start: int = 0) -> list[str]:
 def restart() -> None:
     """What a new kernel forgets: every in-memory count and learned mode (the manifest and
     the provider's jobs stay)."""
-    from structmagic.call import loop
+    from structmagic.call import plan
     from structmagic.rows.jobs import wire
 
     wire.forget_counts()
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
 
 
 def manifest_text(tmp_path: Path) -> str:

@@ -6,6 +6,7 @@ Loaded from conftest.py (``pytest_plugins``).
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -26,31 +27,71 @@ def server(fake_server):
 
 
 @pytest.fixture
-def settings(server, tmp_path):
-    """structmagic configured for the fake server, with the canary key; restored after."""
+def settings(server, tmp_path, clock):
+    """structmagic configured for the fake server, with the canary key and the tests'
+    clock; restored after."""
     from structmagic import config
-    from structmagic.call import loop
+    from structmagic.call import plan
 
     saved = config.configured()
     config.reset()
     config.configure(
         base_url=server.url + "/v1", api_key=CANARY, model="test-model", timeout=10.0,
-        connect_timeout=2.0,
+        connect_timeout=2.0, clock=clock,
     )
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
     yield config.resolve()
     config.reset(saved)
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
+
+
+class TestClock:
+    """structmagic's clock in the tests (``configure(clock=...)``): time moves only when
+    something sleeps on it (each wait recorded in ``waits``), or by ``step`` seconds each
+    time it is read; so no retry, rate gate or batch job waits in a test."""
+
+    def __init__(self, start: float = 1_767_225_600.0, step: float = 0.0) -> None:
+        self.now = start
+        self.step = step
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            self.now += self.step
+            return self.now
+
+    time = monotonic
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+    def __call__(self) -> float:  # as the fake batch routes read their clock
+        return self.time()
 
 
 @pytest.fixture(autouse=True)
-def sleeps(monkeypatch):
-    """Retry waits are recorded, not slept (the backoff is asserted, tests stay fast)."""
-    import structmagic.transport.retry as retry
+def clock():
+    """The clock structmagic waits on in every test (see :class:`TestClock`)."""
+    from structmagic import config
 
-    waited: list[float] = []
-    monkeypatch.setattr(retry, "_sleep", waited.append)
-    return waited
+    fake = TestClock()
+    config.configure(clock=fake)
+    yield fake
+    config.configure(clock=None)
+
+
+@pytest.fixture
+def sleeps(clock):
+    """The waits structmagic asked for (retries, rate gates, batch jobs): recorded, never
+    slept, so the back-off is asserted and the tests stay fast."""
+    return clock.waits
 
 
 @pytest.fixture(autouse=True)

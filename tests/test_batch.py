@@ -81,23 +81,17 @@ def test_bad_input_fails_before_any_request(server, settings):
     assert server.requests == []
 
 
-def test_shared_backoff_pauses_every_worker():
-    clock = [0.0]
-    slept: list[float] = []
-
-    def sleep(s):
-        slept.append(s)
-        clock[0] += s
-
-    gate = RateGate(clock=lambda: clock[0], sleep=sleep)
+def test_shared_backoff_pauses_every_worker(clock):
+    gate = RateGate(clock=clock)
+    start = clock.now
     gate.pause(1.0)
     gate.before_request()
-    assert clock[0] >= 1.0
-    paced = RateGate(max_requests_per_minute=120, clock=lambda: clock[0], sleep=sleep)
-    start = clock[0]
+    assert clock.now - start >= 1.0
+    paced = RateGate(max_requests_per_minute=120, clock=clock)
+    start = clock.now
     for _ in range(3):
         paced.before_request()
-    assert clock[0] - start == pytest.approx(1.0, abs=0.01)  # 2 gaps of 0.5 s
+    assert clock.now - start == pytest.approx(1.0, abs=0.01)  # 2 gaps of 0.5 s
 
 
 def test_a_gate_closed_by_an_interrupt_is_refused_before_any_request(server, settings):

@@ -404,10 +404,9 @@ def test_cancel_keeps_the_finished_rows(fake, server, provider):
     assert results[3].error.outcome == "cancelled"
 
 
-def test_wait_polls_with_the_injected_clock_and_slices(fake, server, monkeypatch):
+def test_wait_polls_with_the_injected_clock_and_slices(fake, server, clock):
     use(server, "openai")
-    slept = []
-    monkeypatch.setattr(jobmod, "_sleep", lambda s: (slept.append(s), fake.clock.advance(s)))
+    slept = clock.waits
     job = sm.submit_batch(items(2), SCHEMA)
     seen = []
     status = job.wait(on_status=lambda st: seen.append(st.status))
@@ -463,7 +462,6 @@ def test_a_kernel_restart_in_every_phase_submits_once(fake, server, provider, ph
         with pytest.raises((RuntimeError, sm.StructuredError)):
             submit(rows)
         monkeypatch.undo()
-        _keep_fake_clock(monkeypatch, fake)
     else:
         job = submit(rows)
         fake.clock.advance({"validating": 0, "in_progress": 30, "ended": 500,
@@ -479,11 +477,6 @@ def test_a_kernel_restart_in_every_phase_submits_once(fake, server, provider, ph
     assert creates(fake) == 1
     assert len(fake.uploads) == (0 if provider == "anthropic" or (provider == "gemini")
                                  else 1)
-
-
-def _keep_fake_clock(monkeypatch, fake) -> None:
-    monkeypatch.setattr(jobmod, "_now", fake.clock)
-    monkeypatch.setattr(jobmod, "_sleep", fake.clock.advance)
 
 
 def _crashing_submit(monkeypatch, phase: str, provider: str):
@@ -544,28 +537,27 @@ def test_no_second_submit_when_the_job_list_cannot_be_read(fake, server, monkeyp
     with pytest.raises(RuntimeError):
         sm.submit_batch(items(2), SCHEMA)
     monkeypatch.undo()
-    _keep_fake_clock(monkeypatch, fake)
     server.queue(Reply.status(403, "listing batches is not allowed for this key"))
     with pytest.raises(sm.BatchError, match="cannot be read to check"):
         sm.submit_batch(items(2), SCHEMA)
     assert creates(fake) == 1
 
 
-def test_an_interrupted_wait_leaves_the_job_running(fake, server, monkeypatch):
+def test_an_interrupted_wait_leaves_the_job_running(fake, server, monkeypatch, clock):
     use(server, "openai")
     job = sm.submit_batch(items(3), SCHEMA)
     ticks = []
 
     def sleep(s):
         ticks.append(s)
-        fake.clock.advance(s)
+        clock.advance(s)
         if len(ticks) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(jobmod, "_sleep", sleep)
+    monkeypatch.setattr(clock, "sleep", sleep)
     with pytest.raises(KeyboardInterrupt, match="keeps running"):
         job.results()
-    _keep_fake_clock(monkeypatch, fake)
+    monkeypatch.undo()
     restart()
     again = sm.submit_batch(items(3), SCHEMA)
     assert again.attached and creates(fake) == 1
@@ -799,9 +791,9 @@ def test_magic_no_wait_returns_the_job_and_a_rerun_collects(ip, fake, server, ca
     assert creates(fake) == 1
 
 
-def test_magic_interrupt_while_waiting_binds_nothing(ip, fake, server, monkeypatch):
+def test_magic_interrupt_while_waiting_binds_nothing(ip, fake, server, monkeypatch, clock):
     use(server, "openai")
-    monkeypatch.setattr(jobmod, "_sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(clock, "sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
     ip.user_ns.update(schema=SCHEMA, texts=items(2), out="before")
     res = ip.run_cell("%%structured schema --each texts -o out --batch-api\n{item}",
                       store_history=False)

@@ -144,7 +144,7 @@ def test_prices_given_for_one_call_price_the_rows_and_the_job(fake, server, prov
 def test_the_job_costs_the_sum_of_its_rows_each_priced_at_its_tier(fake, server, tmp_path):
     """A price tier applies per request: three rows of 1,000 input tokens stay under a tier
     that starts at 1,500, though together they are past it."""
-    from structmagic.cost import Price
+    from structmagic.cost.price import Price
 
     from batchapi_helpers import manifest
 
@@ -162,7 +162,7 @@ def test_the_job_costs_the_sum_of_its_rows_each_priced_at_its_tier(fake, server,
 
 
 def test_the_expected_cost_prices_each_row_on_its_own(fake, server):
-    from structmagic.cost import Price
+    from structmagic.cost.price import Price
 
     tiered = Price(input=1.0, output=1.0, tiers=((2000, 3.0, 3.0, None),), batch_factor=0.5)
     use(server, "openai", prices={"test-model": tiered})

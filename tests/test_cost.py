@@ -13,8 +13,9 @@ import pytest
 
 import structmagic as sm
 from structmagic import config
-from structmagic.cost import Price, cost_of, money, parse_price, price_for, table_info
-from structmagic.cost.calc import result_spend
+from structmagic.cost.calc import cost_of, money, result_spend
+from structmagic.cost.price import Price, parse_price
+from structmagic.cost.prices import price_for, table_info
 from structmagic.rows.counts import BatchProgress
 
 from batch_helpers import Faults

@@ -38,7 +38,7 @@ def test_a_prompt_nested_too_deep_fails_alone_with_or_without_a_cap(server, sett
 @pytest.mark.parametrize("price", [(None, 1), (1, None), {"input": None, "output": 2},
                                    {"input": 1, "output": None, "cached_input": 0.1}])
 def test_a_price_without_its_input_or_output_is_a_config_error(settings, price):
-    from structmagic.cost import parse_price
+    from structmagic.cost.price import parse_price
 
     with pytest.raises(ValueError, match="needs both input and output"):
         parse_price("m", price)
@@ -49,7 +49,7 @@ def test_a_price_without_its_input_or_output_is_a_config_error(settings, price):
 
 
 def test_a_price_may_leave_its_optional_parts_none(settings):
-    from structmagic.cost import parse_price
+    from structmagic.cost.price import parse_price
 
     price = parse_price("m", {"input": 1, "output": 2, "cached_input": None})
     assert (price.input, price.output, price.cached_input) == (1.0, 2.0, None)
@@ -63,7 +63,7 @@ def _self_referencing(k: int) -> dict:
 def test_answer_tokens_of_a_recursive_schema_is_quick_and_unchanged():
     import time
 
-    from structmagic.cost import answer_tokens
+    from structmagic.cost.tokens import answer_tokens
 
     # the figures of the unmemoised walk (it took 0.08 s and 0.3 s for these)
     assert answer_tokens(_self_referencing(6)) == (2, 289262)

@@ -10,8 +10,7 @@ import pytest
 
 import structmagic as sm
 from structmagic import estimate
-from structmagic.cost import count_body, count_text
-from structmagic.cost.tokens import answer_tokens
+from structmagic.cost.tokens import answer_tokens, count_body, count_text
 from structmagic.rows.estimate import spread
 
 from cost_helpers import SCHEMA, SyntheticUsage, column

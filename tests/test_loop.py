@@ -8,7 +8,7 @@ import json
 import pytest
 
 import structmagic as sm
-from structmagic.call import loop
+from structmagic.call import loop, plan
 from structmagic.config import resolve
 from structmagic.providers import get_provider
 from structmagic.providers.base import Completion, Step
@@ -28,15 +28,15 @@ OPEN = {"type": "object", "additionalProperties": {"type": "integer"}}
 
 @pytest.fixture(autouse=True)
 def fresh_learned():
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
     yield
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
 
 
 def _plan(provider, schema, **options):
     settings = resolve(provider=provider, **options)
     p = get_provider(provider)
-    return loop.plan(settings, p, load_schema(schema).request_for(p))
+    return plan.plan(settings, p, load_schema(schema).request_for(p))
 
 
 def test_plan_per_provider():
@@ -69,7 +69,7 @@ def test_plan_with_an_explicit_mode_is_that_mode():
 
 def test_plan_starts_where_the_server_was_learned_to_answer():
     settings = resolve(provider="openai")
-    loop.learned.remember(("openai", settings.base_url, settings.model),
+    plan.learned.remember(("openai", settings.base_url, settings.model),
                           Step("json_object", False))
     assert [s.mode for s in _plan("openai", SCHEMA)] == ["json_object", "tools", "prompt"]
 
@@ -113,7 +113,7 @@ def test_an_answer_nested_too_deep_is_refused_clearly():
 
 
 def test_the_conversation_carries_each_invalid_answer():
-    talk = loop.Conversation("Q?", "Be brief.", '{"type":"object"}')
+    talk = plan.Conversation("Q?", "Be brief.", '{"type":"object"}')
     assert talk.messages("json_schema") == (
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q?"})
     assert "JSON Schema:\n{\"type\":\"object\"}" in talk.messages("json_object")[0]["content"]
@@ -154,13 +154,13 @@ def test_a_recording_made_after_a_step_down_replays_in_a_fresh_kernel(server, se
                                    "model"), chat(TEXT))
     recorded = sm.structured("q", SCHEMA, cache="record", cassette=cassette)
     assert recorded.data == ANSWER and recorded.attempts == 2
-    loop.forget_learned_modes()  # a fresh kernel knows nothing about the server
+    plan.forget_learned_modes()  # a fresh kernel knows nothing about the server
     server.reset()
     replayed = sm.structured("q", SCHEMA, cache="replay", cassette=cassette)
     assert replayed.data == ANSWER and replayed.mode == recorded.mode
     assert server.requests == []
     # cache mode starts at the recorded step too: the rejected request is not sent again
-    loop.forget_learned_modes()
+    plan.forget_learned_modes()
     assert sm.structured("q", SCHEMA, cache="cache", cassette=cassette).from_cache
     assert server.requests == []
 

@@ -132,7 +132,7 @@ def test_structured_config_sets_and_config_magic_works(ip, server, settings, cap
 
 def test_structured_config_sets_nothing_when_one_option_is_bad(ip, server, settings):
     from structmagic.config import resolve
-    from structmagic.cost import price_for
+    from structmagic.cost.prices import price_for
 
     before = resolve().model
     for line in ("--model other-model --timeout -5", "--model other-model --price m=a,b",

@@ -13,7 +13,6 @@ import pytest
 import structmagic as sm
 from structmagic import config
 from structmagic.transport import retry
-from structmagic.transport import send as send_module
 
 from fakeserver import Reply, chat, chat_stream
 from schema_corpus import MATH
@@ -163,19 +162,8 @@ def test_a_non_finite_retry_after_falls_back_to_the_backoff(server, settings, sl
 # --- streams -----------------------------------------------------------------------------------
 
 
-class _FakeClock:
-    """A clock that moves ``step`` seconds each time it is read."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-
-def test_keep_alives_alone_do_not_hold_the_timeout_off(server, settings, monkeypatch, sleeps):
-    monkeypatch.setattr(send_module, "_clock", _FakeClock(0.4))
+def test_keep_alives_alone_do_not_hold_the_timeout_off(server, settings, clock, sleeps):
+    clock.step = 0.4  # every reading of the clock moves it 0.4 s
     pings = Reply.sse([": OPENROUTER PROCESSING\n\n"] * 40, delay=0.005)
     server.queue(pings, pings, pings)
     with pytest.raises(sm.APITimeoutError, match="No progress in the answer") as info:
@@ -184,8 +172,8 @@ def test_keep_alives_alone_do_not_hold_the_timeout_off(server, settings, monkeyp
     assert len(server.requests) == 3
 
 
-def test_keep_alives_after_part_of_the_answer_are_a_stream_error(server, settings, monkeypatch):
-    monkeypatch.setattr(send_module, "_clock", _FakeClock(0.4))
+def test_keep_alives_after_part_of_the_answer_are_a_stream_error(server, settings, clock):
+    clock.step = 0.4  # every reading of the clock moves it 0.4 s
     head = chat_stream(TEXT[:20], finish_reason=None, include_usage=False, done=False)
     server.queue(Reply.sse([head.pieces[0].decode(), head.pieces[1].decode(),
                             *[": keep-alive\n\n"] * 30], delay=0.005))
@@ -194,8 +182,8 @@ def test_keep_alives_after_part_of_the_answer_are_a_stream_error(server, setting
     assert info.value.attempts == 1 and len(server.requests) == 1
 
 
-def test_a_steady_stream_is_not_cut_by_the_progress_check(server, settings, monkeypatch):
-    monkeypatch.setattr(send_module, "_clock", _FakeClock(0.4))
+def test_a_steady_stream_is_not_cut_by_the_progress_check(server, settings, clock):
+    clock.step = 0.4  # every reading of the clock moves it 0.4 s
     server.queue(chat_stream(TEXT, pieces=30, keepalive=True))
     assert sm.structured("q", SCHEMA, stream=True, timeout=1).data == ANSWER
 

@@ -21,13 +21,18 @@ from htmlaudit import POISON, assert_inert, widget_texts
 
 
 class Clock:
-    """A fake monotonic clock: tests move ``t`` by hand."""
+    """A fake clock for the widget's throttle: tests move ``t`` by hand."""
 
     def __init__(self) -> None:
         self.t = 0.0
 
-    def __call__(self) -> float:
+    def monotonic(self) -> float:
         return self.t
+
+    time = monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
 
 
 def steps_value(n: int, *, last_partial: bool = False, final: str | None = None) -> dict:

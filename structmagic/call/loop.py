@@ -1,15 +1,13 @@
 """The request loop of one call, as named steps: plan → ask → (step down) → read → (re-ask).
 
-- :func:`plan` — the ladder of ways to ask for the schema: the provider's, best first
-  (``--mode auto``), or the one mode asked for; it starts at the way that worked last time
-  for this (provider, base URL, model), or — when answers come from a recording — at the
-  first way the recording holds;
+- plan — what is sent (:mod:`.plan`): the ladder of ways to ask, started at the way that
+  worked last time for this server, or — when answers come from a recording — at the first
+  way the recording holds (:func:`start`); the first request is :meth:`Asking.first`'s;
 - :func:`ask` — one request of a step through the transport (which does the HTTP retries);
 - :func:`step_down` — a server that rejects a way of asking is asked the next way;
 - :func:`read_answer` — the finish checked (refusal, truncation, filter), the JSON read out
   of the text, mapped back and validated against the user's own schema;
-- :class:`Conversation` — the messages of each request, and the re-ask turns appended after
-  an invalid answer.
+- a re-ask — the invalid answer and its problems appended to the conversation.
 
 :func:`run` ties them together and returns a :class:`~structmagic.Result`; every error it
 raises carries ``attempts``, the HTTP requests made for the call.
@@ -17,7 +15,6 @@ raises carries ``attempts``, the HTTP requests made for the call.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..cost.prices import warm
 from ..cost.spend import Spend
-from ..providers import DEFAULT_PROVIDER, get_provider
-from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Completion, Part, Step
+from ..providers import DEFAULT_PROVIDER
+from ..providers.base import AUTO, Call, Completion, Part, Step
 from ..transport import send
+from ..transport.status import MAX_ANSWER_DEPTH, too_deep
 from .live import Observer, PartialReporter
-from .prompt import MAX_ANSWER_DEPTH, answer_depth, build_messages, extract_json, reask_messages
+from .plan import Asking, Conversation, learned, server_of
+from .prompt import answer_depth, extract_json
 from .result import Result
 
 if TYPE_CHECKING:
@@ -38,102 +37,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
     from ..schema import Conversion, SchemaSpec
 
-__all__ = [
-    "Conversation",
-    "LearnedModes",
-    "ask",
-    "forget_learned_modes",
-    "learned",
-    "plan",
-    "read_answer",
-    "run",
-    "step_down",
-]
-
-
-class LearnedModes:
-    """Which way of asking worked, per (provider, base URL, model), for this session."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._steps: dict[tuple[str, str, str], Step] = {}
-
-    def get(self, key: tuple[str, str, str]) -> Step | None:
-        with self._lock:
-            return self._steps.get(key)
-
-    def remember(self, key: tuple[str, str, str], step: Step) -> None:
-        with self._lock:
-            self._steps[key] = step
-
-    def forget(self) -> None:
-        with self._lock:
-            self._steps.clear()
-
-
-learned = LearnedModes()
-
-
-def forget_learned_modes() -> None:
-    """Forget which response format worked for each server (tests, or a changed server)."""
-    learned.forget()
-
-
-def _server(settings: Settings) -> tuple[str, str, str]:
-    return (settings.provider, settings.base_url, settings.model)
-
-
-# --- the steps ----------------------------------------------------------------------------------
-
-
-def plan(settings: Settings, provider: Provider, request: Conversion) -> list[Step]:
-    """The ways to ask for ``request``, best first; never empty."""
-    if settings.mode != AUTO:
-        return [Step(settings.mode, request.strict and settings.mode in (JSON_SCHEMA, TOOLS))]
-    steps = list(provider.ladder(request, thinking=settings.thinking))
-    start = learned.get(_server(settings))
-    if start is not None and start in steps:
-        steps = steps[steps.index(start):]
-    return steps
-
-
-class Conversation:
-    """The messages of a call's requests: the prompt, the system prompt (with the schema
-    where the mode needs it), and the re-ask turns appended after invalid answers."""
-
-    def __init__(self, prompt: str | Sequence[Mapping[str, Any]], system: str | None,
-                 schema_text: str, parts: Sequence[Part] = ()) -> None:
-        self.prompt = prompt
-        self.system = system
-        self.schema_text = schema_text
-        self.parts = tuple(parts)  # images and documents, in the user message
-        self.extra: tuple[Mapping[str, Any], ...] = ()
-
-    def messages(self, mode: str) -> tuple[Mapping[str, Any], ...]:
-        return build_messages(self.prompt, system=self.system, mode=mode,
-                              schema_text=self.schema_text, parts=self.parts) + self.extra
-
-    def reask(self, answer: str, issues: Sequence[E.ValidationIssue]) -> None:
-        """Append the invalid answer and what was wrong with it."""
-        self.extra = self.extra + reask_messages(answer, issues)
-
-
-def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
-              messages: tuple[Mapping[str, Any], ...], stream: bool) -> Call:
-    """The provider-neutral request of one step."""
-    return Call(
-        model=settings.model,
-        messages=messages,
-        schema_name=spec.name,
-        schema=request.request,
-        strict=step.strict,
-        mode=step.mode,
-        description=spec.description,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-        stream=stream,
-        thinking=settings.thinking,
-    )
+__all__ = ["Tally", "ask", "check_finish", "read_answer", "run", "start", "step_down"]
 
 
 @dataclass
@@ -209,11 +113,7 @@ def read_answer(c: Completion, spec: SchemaSpec, request: Conversion
     """``(plain, data, issues)`` of an answer; ``issues == []`` means accepted."""
     check_finish(c)
     if answer_depth(c.text) > MAX_ANSWER_DEPTH:
-        raise E.InvalidOutputError(
-            f"The answer nests objects and arrays more than {MAX_ANSWER_DEPTH} levels deep; "
-            "it is not read.",
-            errors=[E.ValidationIssue("$", f"nested deeper than {MAX_ANSWER_DEPTH} levels")],
-            raw=c.text[:2000])
+        raise too_deep(c.text)
     value, problem = extract_json(c.text)
     if problem is not None:
         return None, None, [E.ValidationIssue("$", problem)]
@@ -260,11 +160,10 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     (:func:`structmagic.inputs.prepare_inputs`).
     """
     started = time.perf_counter()
-    provider = get_provider(settings.provider)
-    request = spec.request_for(provider)
-    talk = Conversation(prompt, settings.system, request.text, parts)
-    steps = _start(plan(settings, provider, request), settings, provider, spec, request, talk,
-                   stream)
+    asking = Asking(spec, settings)
+    provider, request = asking.provider, asking.request
+    talk = asking.conversation(prompt, parts)
+    steps = start(asking, talk, stream=stream)
     tally = Tally(spend=Spend(settings.provider, settings.model, settings.base_url,
                               settings.prices))
     warm()  # the price table loads while the request is out
@@ -273,7 +172,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     try:
         while True:
             step = steps[index]
-            call = make_call(settings, spec, request, step, talk.messages(step.mode), stream)
+            call = asking.call(talk, step, stream=stream)
             reporter = PartialReporter(on_partial, observer) if stream else None
             if tally.attempts and observer is not None and hasattr(observer, "restart"):
                 observer.restart()  # a re-ask or a step down streams a new answer
@@ -285,7 +184,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             plain, data, issues = read_answer(completion, spec, request)
             if not issues:
                 if settings.mode == AUTO:
-                    learned.remember(_server(settings), step)
+                    learned.remember(server_of(settings), step)
                 return Result(
                     data=data, plain=plain, raw=completion.text,
                     reasoning=completion.reasoning, usage=tally.usage,
@@ -306,15 +205,14 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
         raise
 
 
-def _start(steps: list[Step], settings: Settings, provider: Provider, spec: SchemaSpec,
-           request: Conversion, talk: Conversation, stream: bool) -> list[Step]:
-    """In replay and cache modes, start at the first way of asking that the recording holds
-    (so a notebook recorded against a server that needed a step down replays offline, and
-    the cache does not pay for a request the server will reject)."""
+def start(asking: Asking, talk: Conversation, *, stream: bool) -> list[Step]:
+    """The ways to ask, from the first one to try: in replay and cache modes, the first way
+    the recording holds (so a notebook recorded against a server that needed a step down
+    replays offline, and the cache does not pay for a request the server will reject)."""
+    settings, steps = asking.settings, asking.steps
     if settings.cache not in ("replay", "cache") or not settings.cassette or len(steps) < 2:
         return steps
     for i, step in enumerate(steps):
-        call = make_call(settings, spec, request, step, talk.messages(step.mode), stream)
-        if send.is_recorded(call, settings, provider):
+        if send.is_recorded(asking.call(talk, step, stream=stream), settings, asking.provider):
             return steps[i:]
     return steps

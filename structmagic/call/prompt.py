@@ -12,13 +12,14 @@ from itertools import accumulate
 from string import Formatter
 from typing import Any
 
-from ..errors import ValidationIssue
+from ..errors import InputError, ValidationIssue
+from ..transport.status import MAX_ANSWER_DEPTH
 
 __all__ = [
-    "MAX_ANSWER_DEPTH",
     "TemplateError",
     "answer_depth",
     "build_messages",
+    "check_prompt",
     "check_text",
     "extract_json",
     "fill_template",
@@ -96,10 +97,6 @@ def reask_messages(raw: str, issues: Sequence[ValidationIssue]) -> tuple[dict[st
     )
 
 
-#: the deepest nesting of objects and arrays an answer may have; a deeper answer is refused
-#: as invalid before it is parsed (no real schema comes near it, and Python's parsers and
-#: validators recurse once per level)
-MAX_ANSWER_DEPTH = 100
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
@@ -220,3 +217,36 @@ def fill_template(template: str, lookup: Mapping[str, Any]) -> str:
         check_text(filled, f"The value of {{{field}}} (variable {first!r})")
         out.append(filled)
     return "".join(out)
+
+
+def check_prompt(prompt: Any, system: str | None) -> None:
+    """Refuse what no request can carry, before any request: a prompt of the wrong kind, or
+    text with a lone surrogate (which cannot be encoded as UTF-8)."""
+    try:
+        if system is not None:
+            check_text(system, "The system prompt")
+        if isinstance(prompt, str):
+            check_text(prompt, "The prompt")
+            return
+        if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)) and all(
+                isinstance(m, Mapping) and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), (str, list)) for m in prompt):
+            if not prompt:
+                raise InputError("The list of messages is empty.")
+            for i, m in enumerate(prompt):
+                if isinstance(m.get("content"), str):
+                    check_text(m["content"], f"Message {i + 1}")
+            return
+    except TemplateError as exc:
+        raise InputError(str(exc)) from None
+    raise InputError(
+        f"The prompt must be a string or a list of chat messages ({{'role', 'content'}} "
+        f"dicts with text content), not {_prompt_kind(prompt)}.")
+
+
+def _prompt_kind(prompt: Any) -> str:
+    if isinstance(prompt, list) and prompt:
+        return "a list holding " + ", ".join(sorted({type(m).__name__ for m in prompt})) + (
+            " without 'role' and 'content'" if all(isinstance(m, Mapping) for m in prompt)
+            else "")
+    return type(prompt).__name__

@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cost.spend import Lazy
+from ..display.render import (
+    count_steps,
+    error_html,
+    error_text,
+    find_steps,
+    result_html,
+    result_text,
+)
 from ..display.showing import ShowsWidget
+from ..display.widget import StructuredWidget
+from ..inputs import describe_inputs
+from ..inputs.thumbs import inputs_text, thumbnails_html
 
 __all__ = ["Result"]
 
@@ -91,7 +102,6 @@ class Result(ShowsWidget):
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<Result {self.schema_name}: error {type(self.error).__name__}>"
-        from ..display.render import count_steps, find_steps
 
         field, steps = find_steps(self.plain, field=self.steps_field)
         what = (count_steps(field, steps, explicit=self.steps_field is not None) if steps
@@ -99,7 +109,6 @@ class Result(ShowsWidget):
         tokens = self.usage.get("total_tokens")
         extra = f", {tokens} tokens" if tokens is not None else ""
         if self.inputs:
-            from ..inputs import describe_inputs
 
             extra = f", {describe_inputs(self.inputs)}{extra}"
         return f"<Result {self.schema_name}: {what}, model {self.model}{extra}>"
@@ -107,25 +116,21 @@ class Result(ShowsWidget):
     # --- display --------------------------------------------------------------------------
 
     def _text(self) -> str:
-        from ..display.render import error_text, result_text
 
         if self.error is not None:
             return error_text(self.error)
         text = result_text(self)
         if self.inputs:  # "inputs: 2 images, 1 PDF" under the first line
-            from ..inputs.thumbs import inputs_text
 
             head, newline, rest = text.partition("\n")
             text = f"{head}\n{inputs_text(self.inputs)}{newline}{rest}"
         return text
 
     def _repr_html_(self) -> str:
-        from ..display.render import error_html, result_html
 
         if self.error is not None:
             return error_html(self.error)
         if self.inputs:  # the thumbnails above the result
-            from ..inputs.thumbs import thumbnails_html
 
             return thumbnails_html(self.inputs) + result_html(self)
         return result_html(self)
@@ -133,7 +138,6 @@ class Result(ShowsWidget):
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The steps widget of this result (built on first use when ``create``)."""
         if self._widget is None and create and self.error is None:
-            from ..display.widget import StructuredWidget
 
             w = StructuredWidget(
                 title=self.schema_name, model=self.model, steps_field=self.steps_field,

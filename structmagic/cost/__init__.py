@@ -15,31 +15,15 @@
 Estimating a column before it runs (:func:`structmagic.estimate`) and capping it while it
 runs (``max_cost``) work on many rows, so they live with them: :mod:`structmagic.rows`.
 
-::
+This package's ``__init__`` imports nothing, so that :mod:`~structmagic.cost.price` stays a
+leaf the configuration can use; import what you need from its modules::
 
-    from structmagic import cost
-    price = cost.price_for("anthropic", "claude-sonnet-4-5")      # Price or None
-    cost.cost_of({"prompt_tokens": 900, "completion_tokens": 120}, price, batch_tier=True)
+    from structmagic.cost.calc import cost_of
+    from structmagic.cost.prices import price_for
+    price = price_for("anthropic", "claude-sonnet-4-5")           # Price or None
+    cost_of({"prompt_tokens": 900, "completion_tokens": 120}, price, batch_tier=True)
 """
 
 from __future__ import annotations
 
-from .calc import cost_of, money, spend_label
-from .price import Price, parse_price, parse_prices
-from .prices import price_for, table_info, warm
-from .tokens import answer_tokens, count_body, count_text
-
-__all__ = [
-    "Price",
-    "answer_tokens",
-    "cost_of",
-    "count_body",
-    "count_text",
-    "money",
-    "parse_price",
-    "parse_prices",
-    "price_for",
-    "spend_label",
-    "table_info",
-    "warm",
-]
+__all__ = ["calc", "count", "media", "price", "prices", "spend", "tokens"]

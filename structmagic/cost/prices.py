@@ -37,6 +37,8 @@ from datetime import UTC, date, datetime
 from importlib.util import find_spec
 from typing import Any
 
+from ..config import configured
+from ..providers import get_provider
 from .price import Price
 
 __all__ = [
@@ -199,14 +201,12 @@ def price_for(provider: Any, model: str, *, base_url: str | None = None,
     ``overrides`` are your prices (default: the configured ones, ``configure(prices=...)``).
     """
     if overrides is None:
-        from ..config import configured
 
         overrides = configured().get("prices") or {}
     model = (model or "").strip()
     if not model:
         return None
     if isinstance(provider, str):
-        from ..providers import get_provider
 
         provider = get_provider(provider)
     table_id = getattr(provider, "price_table_id", None)

@@ -15,10 +15,10 @@ string is escaped in the kernel, as in the steps widget.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..config import SYSTEM_CLOCK, Clock
 from . import render as R
 from .widget import StructuredWidget, reveal_buttons, root_bundle
 
@@ -31,7 +31,7 @@ class ComparisonWidget:
     def __init__(self, targets: Sequence[Any], *, title: str, steps_field: str | None = None,
                  reveal: bool = False, labels: Mapping[str, str] | None = None,
                  min_interval: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         import ipywidgets as w
 
         self.title = title

@@ -38,6 +38,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from ..errors import ConfigError
+
 __all__ = [
     "error_html",
     "error_text",
@@ -233,7 +235,6 @@ def field_labels(schema: Any = None, labels: Mapping[str, str] | None = None) ->
     """The labels to show: the schema's titles, overridden by ``labels`` (``--label``);
     a :class:`~structmagic.ConfigError` when ``labels`` is not a mapping."""
     if labels is not None and not isinstance(labels, Mapping):
-        from ..errors import ConfigError
 
         raise ConfigError(f"labels must map field names to the text shown, such as "
                           f"{{'final_answer': 'Answer'}}; not a {type(labels).__name__}.")

@@ -60,12 +60,13 @@ the answer streams.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..config import SYSTEM_CLOCK, Clock
 from ..cost.calc import result_spend
 from ..cost.prices import when_loaded
+from ..inputs.thumbs import thumbnails_html
 from . import render as R
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class StructuredWidget:
     root list), ``reveal`` the teaching mode, ``labels`` field name → label shown (see
     :func:`structmagic.display.render.field_labels`; other fields show their key made readable),
     ``min_interval`` the least time in seconds between two renders while streaming,
-    ``clock`` a monotonic clock (tests pass a fake).
+    ``clock`` what tells the time (a :class:`~structmagic.config.Clock`; tests pass a fake).
     """
 
     def __init__(
@@ -133,7 +134,7 @@ class StructuredWidget:
         reveal: bool = False,
         labels: Mapping[str, str] | None = None,
         min_interval: float = 0.05,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         import ipywidgets as w
 
@@ -143,7 +144,7 @@ class StructuredWidget:
         self.reveal = reveal
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self.min_interval = min_interval
-        self._clock = clock
+        self._clock = clock.monotonic
         #: "waiting" | "streaming" | "done" | "error"
         self.status = "waiting"
         #: reveal mode: how many steps are shown (1..n after finish)
@@ -233,7 +234,6 @@ class StructuredWidget:
     def show_inputs(self, inputs: Any) -> None:
         """Thumbnails of the call's images and documents above the steps: small data URLs
         made in the kernel from the user's own bytes, escaped; a URL input as its text."""
-        from ..inputs.thumbs import thumbnails_html
 
         markup = thumbnails_html(tuple(inputs or ()))
         if markup != self.inputs_view.value:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .convert import prepare_inputs as prepare
 from .parts import (
     DOCUMENT,
     IMAGE,
@@ -49,6 +50,5 @@ __all__ = [
 
 def prepare_inputs(*args: Any, **kwargs: Any) -> tuple[Part, ...]:
     """See :func:`structmagic.inputs.convert.prepare_inputs`."""
-    from .convert import prepare_inputs as prepare
 
     return prepare(*args, **kwargs)

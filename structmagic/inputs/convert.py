@@ -19,14 +19,13 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from ..errors import InputError
-from ..rows.frame import is_blank
 from . import pictures as P
 from .checks import check_part, check_request
 from .parts import DOCUMENT, GIF, IMAGE, IMAGE_TYPES, JPEG, PDF, PNG, WEBP, Part, sniff
@@ -37,7 +36,8 @@ if TYPE_CHECKING:
 #: reads a URL's bytes for ``inline``: ``fetch(url, what)``; raises :class:`InputError`
 Fetch = Callable[[str, str], bytes]
 
-__all__ = ["DETAILS", "MAX_READ_BYTES", "Fetch", "Source", "as_list", "classify", "prepare_inputs",
+__all__ = ["DETAILS", "MAX_READ_BYTES", "Fetch", "Source", "as_list", "classify", "is_blank",
+           "prepare_inputs",
            "reason"]
 
 #: what ``detail`` takes
@@ -47,6 +47,17 @@ MAX_READ_BYTES = 100_000_000
 #: without Pillow, an image up to this size is its own thumbnail
 _RAW_THUMB_BYTES = 48_000
 _URL_TYPES = {".png": PNG, ".jpg": JPEG, ".jpeg": JPEG, ".gif": GIF, ".webp": WEBP, ".pdf": PDF}
+
+
+def is_blank(value: Any) -> bool:
+    """Whether ``value`` is a missing cell as pandas and NumPy hold one: NaN (of any float
+    type), pandas' ``NA`` or ``NaT`` (None is not: say it on its own where it counts)."""
+    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
+        return False
+    try:
+        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
+    except Exception:  # NA's truth value is ambiguous; an array's, too
+        return type(value).__name__ in ("NAType", "NaTType")
 
 
 def as_list(value: Any) -> list[Any]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..inputs.parts import InputLimits, Part
+from ..schema import convert
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
@@ -283,7 +284,6 @@ class Provider:
 
     def request_schema(self, spec: SchemaSpec) -> Conversion:
         """What this provider sends for ``spec``: its dialect's conversion of the schema."""
-        from ..schema import convert
 
         return convert(spec.original, self.dialect, strict=spec.wants_strict)
 

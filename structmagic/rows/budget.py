@@ -26,10 +26,17 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..call.plan import Asking
+from ..call.result import Result
 from ..cost.calc import cost_of, money
+from ..cost.media import inputs_tokens
 from ..cost.prices import price_for, unknown_price_hint
-from ..cost.tokens import answer_tokens
+from ..cost.tokens import answer_tokens, count_body
 from ..errors import NOT_RUN, ConfigError, NotRun, StructuredError
+from ..inputs.measure import measure_inputs
+from ..providers import get_provider
+from ..transport.request import build
+from ..transport.send import is_recorded
 
 if TYPE_CHECKING:
     from ..call.result import Result
@@ -53,7 +60,6 @@ class ItemEstimator:
     def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings, *,
                  images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
                  detail: str | None = None) -> None:
-        from ..providers import get_provider
 
         self.items = items
         #: each item's images and files (one entry per item), counted by the provider's rule
@@ -69,7 +75,7 @@ class ItemEstimator:
         _, typical = answer_tokens(spec.original)
         # before any item has finished: the most an answer may take, else a generous guess
         self._first_output = float(settings.max_tokens or 2 * typical)
-        self._first: tuple[Any, Any] | None = None  # the request schema and first step
+        self._asking: Asking | None = None  # how the items are asked, worked out once
         self._lock = threading.Lock()
         self._real_in = 0
         self._counted_in = 0
@@ -79,24 +85,14 @@ class ItemEstimator:
         """The local input-token count of item ``index``'s first request (-1 when the
         recording holds it, 0 when it cannot be sent: the item then fails alone, before any
         request, as it does without a cap)."""
-        from ..api import _check_prompt
-        from ..call.loop import Conversation, make_call, plan
-        from ..cost.tokens import count_body
-        from ..transport.send import is_recorded
-
-        if self._first is None:
-            request = self.spec.request_for(self.provider)
-            self._first = (request, plan(self.settings, self.provider, request)[0])
-        request, step = self._first
+        if self._asking is None:
+            self._asking = Asking(self.spec, self.settings, self.provider)
         try:
-            _check_prompt(self.items[index], self.settings.system)
-            talk = Conversation(self.items[index], self.settings.system, request.text)
-            call = make_call(self.settings, self.spec, request, step,
-                             talk.messages(step.mode), stream=False)
+            call = self._asking.first(self.items[index])
             if self.settings.cache in ("cache", "replay") and is_recorded(
                     call, self.settings, self.provider):
                 return -1
-            _, body = self.provider.build(call, self.settings.base_url)
+            _, body = build(call, self.settings, self.provider)
             return count_body(body) + self._media(index)
         except (StructuredError, ValueError, TypeError, AttributeError, RecursionError):
             return 0  # ValueError: a value JSON cannot carry; RecursionError: nested too deep
@@ -107,8 +103,6 @@ class ItemEstimator:
         files = self.files[index] if self.files is not None else None
         if images is None and files is None:
             return 0
-        from ..cost.media import inputs_tokens
-        from ..inputs.measure import measure_inputs
 
         return inputs_tokens(measure_inputs(images, files, detail=self.detail),
                              self.provider.inputs)
@@ -216,7 +210,6 @@ class Budget:
 
     def not_run(self, schema_name: str) -> Result:
         """The result of an item the budget stopped."""
-        from ..call.result import Result
 
         return Result(error=NotRun(f"{NOT_RUN} (the cap {money(self.max_cost)} was reached)",
                                    hint="Run again with a higher --max-cost; with --cache "

@@ -22,10 +22,21 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api import guarded, run
+from ..call.media import Media
 from ..call.result import Result
+from ..config import resolve
+from ..display.compare_widget import ComparisonWidget
+from ..display.render import comparison_html, comparison_text, field_labels
 from ..display.showing import ShowsWidget
 from ..errors import ConfigError, StructuredError
-from .score import canonical_json
+from ..providers import provider_names
+from ..schema import load_schema
+from ..transport.http import cut_connections
+from .frame import own_column
+from .gate import RateGate
+from .score import canonical_json, field_kinds
+from .threads import run_threads
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
            "parse_targets"]
@@ -42,7 +53,6 @@ class Target:
 
 def parse_targets(models: str | Sequence[str]) -> list[Target]:
     """``"gpt-4o,anthropic:claude-sonnet-4-5"`` (or a list) as :class:`Target` s."""
-    from ..providers import provider_names
 
     items = models.split(",") if isinstance(models, str) else list(models)
     names = set(provider_names())
@@ -73,7 +83,6 @@ def _options_for(target: Target, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
-    from ..config import resolve
 
     return resolve(_options_for(target, options))
 
@@ -108,19 +117,16 @@ class Comparison(ShowsWidget):
                 f"{len(self.disagreements())} fields differ>")
 
     def _text(self) -> str:
-        from ..display.render import comparison_text
 
         return comparison_text(self)
 
     def _repr_html_(self) -> str:
-        from ..display.render import comparison_html
 
         return comparison_html(self)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
         """The side-by-side widget of this comparison (built on first use when ``create``)."""
         if self._widget is None and create:
-            from ..display.compare_widget import ComparisonWidget
 
             w = ComparisonWidget(self.targets, title=self.schema_name,
                                  steps_field=self.steps_field, reveal=reveal,
@@ -158,11 +164,6 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
     follows its stream. Bad options, labels or model names raise before any request; a
     model that fails keeps its error in the comparison.
     """
-    from ..api import guarded, run
-    from ..call.media import Media
-    from ..display.render import field_labels
-    from ..schema import load_schema
-    from .gate import RateGate
 
     def setup() -> tuple[list[Target], Any, dict[str, Any], dict[str, str]]:
         targets = parse_targets(models)
@@ -172,7 +173,7 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
 
     targets, spec, settings, shown = guarded(setup)
     media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
-    gate = RateGate()
+    gate = RateGate(clock=settings[targets[0].label].clock)
     observers = observers or {}
 
     def ask(target: Target) -> Result:
@@ -208,7 +209,6 @@ def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any
                 out[futures[fut].label] = fut.result()
     except KeyboardInterrupt:
         gate.stop()
-        from ..transport.http import cut_connections
 
         cut_connections()
         with contextlib.suppress(KeyboardInterrupt):
@@ -252,24 +252,19 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
     then ``error@model``; its index is ``index`` (or 0..n-1). ``max_cost`` is refused (it
     caps one batch: cap each model's own :func:`structmagic.batch` instead).
     """
-    from ..api import guarded
-    from ..schema import load_schema
-    from .gate import RateGate
-    from .threads import run_threads
 
     if "max_cost" in options:
-        from ..errors import ConfigError
 
         raise ConfigError("max_cost caps one batch; compare_each runs one per model. Run "
                           "structmagic.batch with max_cost for each model instead.")
     targets = guarded(parse_targets, models)
     spec = guarded(load_schema, schema)
-    for t in targets:  # bad options fail before any request
-        guarded(_settings_for, t, options)
+    clocks = {t.label: guarded(_settings_for, t, options).clock  # bad options fail before
+              for t in targets}                                  # any request
     items = list(prompts)
     media: dict[str, Any] = {"images": images, "files": files, "detail": detail,
                              "inline": inline, "downscale": downscale}
-    gates = {t.label: RateGate() for t in targets}
+    gates = {t.label: RateGate(clock=clocks[t.label]) for t in targets}
 
     class _Gates:
         def stop(self) -> None:
@@ -289,9 +284,6 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
 
 def _column_frame(spec: Any, results: dict[str, list[Result]], index: Any) -> Any:
     import pandas as pd
-
-    from .frame import own_column
-    from .score import field_kinds
 
     fields = list(field_kinds(spec.original))
     error = own_column("error", fields)  # a field called "error" keeps its name

@@ -50,10 +50,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..call.prompt import TemplateError, fill_template
 from ..call.result import Result
+from ..config import resolve
 from ..errors import ConfigError
-from .frame import is_blank, own_column, top_fields, top_properties
+from ..inputs.convert import DETAILS, is_blank
+from ..schema import load_schema
+from .frame import collect_rows, own_column, results_frame, top_fields, top_properties
 from .gate import RateGate
+from .threads import run_threads
 
 __all__ = ["Extractor", "template_fields"]
 
@@ -90,9 +95,6 @@ class Extractor:
                  concurrency: int = 8, max_requests_per_minute: float | None = None,
                  max_tokens_per_minute: float | None = None, workers: int = 1,
                  ship_key: bool = False, **options: Any) -> None:
-        from ..config import resolve
-        from ..inputs.convert import DETAILS
-        from ..schema import load_schema
 
         if not isinstance(template, str) or not template.strip():
             raise ConfigError("The template must be the prompt text, with {column} fields.")
@@ -152,7 +154,6 @@ class Extractor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from ..schema import load_schema
 
         self.__dict__.update(state)
         self._spec = load_schema(self.schema)
@@ -228,10 +229,6 @@ class Extractor:
     def __call__(self, partition: Any) -> Any:
         """Extract every row of ``partition`` (a pandas DataFrame or Series)."""
         import pandas as pd
-
-        from ..call.prompt import TemplateError, fill_template
-        from .frame import collect_rows, results_frame
-        from .threads import run_threads
 
         index, rows, _ = collect_rows(partition)
         for name, names in (("keep", self.keep), ("images", self.images),

@@ -28,10 +28,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..api import guarded, interrupted
+from ..call.media import Media, per_item
+from ..call.plan import Asking
+from ..config import resolve
 from ..cost.calc import cost_of, money
+from ..cost.count import count_tokens, has_count_endpoint, no_count_endpoint
+from ..cost.media import input_tokens
 from ..cost.price import Price
 from ..cost.prices import price_for, table_info
 from ..cost.tokens import answer_tokens, count_body
+from ..inputs.measure import measure_inputs
+from ..providers import get_provider
+from ..schema import load_schema
+from ..transport.request import build
+from .threads import run_threads
 
 if TYPE_CHECKING:
     from ..call.result import Result
@@ -155,40 +166,20 @@ def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
               provider: Provider, parts: Sequence[Sequence[Part]] | None = None) -> list[Call]:
     """The first request of each row, as the request loop would send it (with each row's
     ``parts``, its images and documents, when given)."""
-    from ..api import _check_prompt
-    from ..call.loop import Conversation, make_call, plan
-
-    request = spec.request_for(provider)
-    step = plan(settings, provider, request)[0]
-    calls = []
-    for i, prompt in enumerate(prompts):
-        _row(i, lambda prompt=prompt: _check_prompt(prompt, settings.system))
-        talk = Conversation(prompt, settings.system, request.text,
-                            parts[i] if parts is not None else ())
-        calls.append(make_call(settings, spec, request, step, talk.messages(step.mode),
-                               stream=False))
-    return calls
+    asking = Asking(spec, settings, provider)
+    return [_row(i, lambda i=i, prompt=prompt: asking.first(
+        prompt, parts[i] if parts is not None else ())) for i, prompt in enumerate(prompts)]
 
 
 def local_counts(calls: Iterable[Call], settings: Settings, provider: Provider) -> list[int]:
     """The heuristic input tokens of each request (its body as it would be sent)."""
-    out = []
-    for call in calls:
-        try:
-            _, body = provider.build(call, settings.base_url)
-        except ValueError as exc:
-            raise E.ConfigError(f"The {provider.name} format cannot send this request: "
-                                f"{exc}") from None
-        out.append(count_body(body))
-    return out
+    return [count_body(build(call, settings, provider)[1]) for call in calls]
 
 
 def exact_counts(calls: Sequence[Call], settings: Settings, provider: Provider,
                  concurrency: int) -> list[int]:
     """The provider's own input-token count of each request (``concurrency`` at a time)."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from ..cost.count import count_tokens, has_count_endpoint, no_count_endpoint
 
     if not has_count_endpoint(provider):
         raise no_count_endpoint(provider)
@@ -225,11 +216,6 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     extrapolates from their real usage. Returns an :class:`Estimate`; raises a
     :class:`~structmagic.StructuredError` on bad input, before any request.
     """
-    from ..api import guarded
-    from ..call.media import Media, per_item
-    from ..config import resolve
-    from ..providers import get_provider
-    from ..schema import load_schema
 
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
     each_row = {name: per_item(name, value, len(items))
@@ -254,7 +240,6 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     try:
         return guarded(work)
     except KeyboardInterrupt:
-        from ..api import interrupted
 
         raise interrupted() from None
 
@@ -309,8 +294,6 @@ class _MediaCount:
 def _media_counts(each_row: Mapping[str, Sequence[Any]], media: Any, provider: Provider
                   ) -> _MediaCount | None:
     """Each row's images' and documents' tokens (None when no row has any)."""
-    from ..cost.media import input_tokens
-    from ..inputs.measure import measure_inputs
 
     images, files = each_row["images"], each_row["files"]
     if all(v is None for v in images) and all(v is None for v in files):
@@ -401,7 +384,6 @@ def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: list[int], k: i
                 each_row: Mapping[str, Sequence[Any]], media: Any
                 ) -> tuple[list[Result], Range | None, list[int]]:
     """Run ``k`` rows for real; the input ratio (real / local count) and each row's output."""
-    from .threads import run_threads
 
     picks = spread(len(items), k)
     picked: dict[str, Any] = {name: [values[i] for i in picks]

@@ -16,8 +16,9 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..errors import NOT_RUN, InputError, NotRun
+from ..schema.tree import resolve_ref
 
-__all__ = ["RENAMED", "collect_rows", "is_blank", "own_column", "results_frame", "top_fields",
+__all__ = ["RENAMED", "collect_rows", "own_column", "results_frame", "top_fields",
            "top_properties"]
 
 #: the name an added column takes when a field already has its own
@@ -40,7 +41,6 @@ def top_properties(spec: Any) -> dict[str, Any]:
     ``{"value": root}`` when the root is not an object with ``properties``."""
     node = spec.original
     if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-        from ..schema.tree import resolve_ref
 
         with contextlib.suppress(KeyError):
             node = resolve_ref(node, node["$ref"])
@@ -51,17 +51,6 @@ def top_properties(spec: Any) -> dict[str, Any]:
 def top_fields(spec: Any) -> list[str]:
     """The columns of a schema's top-level fields (``["value"]`` for another root)."""
     return list(top_properties(spec))
-
-
-def is_blank(value: Any) -> bool:
-    """Whether ``value`` is a missing cell as pandas and NumPy hold one: NaN (of any float
-    type), pandas' ``NA`` or ``NaT`` (None is not: say it on its own where it counts)."""
-    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
-        return False
-    try:
-        return bool(value != value)  # NaN, NaT and pandas' NA are not equal to themselves
-    except Exception:  # NA's truth value is ambiguous; an array's, too
-        return type(value).__name__ in ("NAType", "NaTType")
 
 
 def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:

@@ -3,15 +3,15 @@
 Every HTTP attempt of every worker passes the gate (:meth:`RateGate.before_request`): a 429
 on one item pauses all of them (:meth:`RateGate.pause`), ``max_requests_per_minute`` and
 ``max_tokens_per_minute`` pace the whole batch, and an interrupted batch closes the gate, so
-nothing more is sent (no new item, retry, re-ask or step down).
+nothing more is sent (no new item, retry, re-ask or step down). It waits on the clock it is
+given (a batch's: its settings' clock).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
+from ..config import SYSTEM_CLOCK, Clock
 from ..errors import Interrupted
 
 __all__ = ["RateGate"]
@@ -25,12 +25,11 @@ class RateGate:
         *,
         max_requests_per_minute: float | None = None,
         max_tokens_per_minute: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._lock = threading.Lock()
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock.monotonic
+        self._sleep = clock.sleep
         self._paused_until = 0.0
         self._rpm = max_requests_per_minute
         self._tpm = max_tokens_per_minute

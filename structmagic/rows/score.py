@@ -33,7 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .frame import is_blank
+from ..errors import ConfigError
+from ..inputs.convert import is_blank
+from ..schema import load_schema
+from ..schema.tree import resolve_ref
 
 __all__ = ["Score", "score"]
 
@@ -63,8 +66,6 @@ def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any, *,
           tol: float = 1e-6) -> Score:
     """Score ``answers`` (values, or :class:`~structmagic.Result` objects) against ``labels``
     (the expected values, aligned with them), field by field (see the module doc)."""
-    from ..errors import ConfigError
-    from ..schema import load_schema
 
     if len(answers) != len(labels):
         raise ConfigError(f"{len(answers)} answers but {len(labels)} labels: they must align.")
@@ -95,7 +96,6 @@ def field_kinds(schema: Any) -> dict[str, tuple[str, list[Any] | None]]:
     """``{field: (kind, enum values or None)}`` for the top-level fields of ``schema``."""
     node = schema
     if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-        from ..schema.tree import resolve_ref
 
         try:
             node = resolve_ref(schema, node["$ref"])
@@ -111,7 +111,6 @@ def field_kinds(schema: Any) -> dict[str, tuple[str, list[Any] | None]]:
 
 
 def _resolved(root: Any, sub: Any) -> Any:
-    from ..schema.tree import resolve_ref
 
     seen = 0
     while isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and seen < 16:

@@ -34,8 +34,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from ..api import guarded, run
+from ..call.media import Media, per_item
 from ..call.result import Result
-from ..errors import BatchInterrupted, Interrupted, StructuredError
+from ..config import resolve
+from ..errors import BatchInterrupted, ConfigError, Interrupted, StructuredError
+from ..schema import load_schema
+from ..transport.http import cut_connections
+from .budget import Budget, ItemEstimator
 from .counts import BatchProgress
 from .gate import RateGate
 
@@ -77,11 +83,6 @@ def run_threads(
     interrupt; bad input (schema, options, a cap without a price) raises before any request;
     a bad item (a prompt that cannot be sent) fails alone.
     """
-    from ..api import guarded, run
-    from ..call.media import Media, per_item
-    from ..config import resolve
-    from ..errors import ConfigError
-    from ..schema import load_schema
 
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency must be a whole number of at least 1, not "
@@ -96,7 +97,7 @@ def run_threads(
     options.pop("on_partial", None)
     settings = resolve(options)
     if gate is None:
-        gate = RateGate(max_requests_per_minute=max_requests_per_minute,
+        gate = RateGate(clock=settings.clock, max_requests_per_minute=max_requests_per_minute,
                         max_tokens_per_minute=max_tokens_per_minute)
     elif max_requests_per_minute is not None or max_tokens_per_minute is not None:
         raise ConfigError("Give either a gate or per-minute limits, not both: the gate "
@@ -106,7 +107,6 @@ def run_threads(
                           "through: give a new RateGate.")
     budget = None
     if max_cost is not None:
-        from .budget import Budget, ItemEstimator
 
         budget = Budget(max_cost)  # the cap checked before the price is looked up
         budget.estimator = ItemEstimator(items, spec, settings, images=each_row["images"],
@@ -170,7 +170,6 @@ def run_threads(
     except KeyboardInterrupt:
         gate.stop()  # nothing new is sent: no item, retry, re-ask or step down
         if owns_connections:
-            from ..transport.http import cut_connections
 
             cut_connections()  # the requests in flight fail at once
         with contextlib.suppress(KeyboardInterrupt):

@@ -7,8 +7,10 @@
   date is ignored (the normal back-off applies);
 - :func:`backoff` — 0.5 s doubling to 8 s, with up to 25% jitter;
 - :func:`wait_before_retry` — the wait for one retry, or an error at once when the server
-  asks for longer than the cap;
-- :func:`sleep_for_retry` — the wait itself (tests replace ``_sleep``: no test sleeps).
+  asks for longer than the cap.
+
+The loop that uses them, and waits on the settings' clock, is
+:func:`structmagic.transport.request.with_retries`.
 
 Two retries by default (three attempts). Nothing is retried once content has streamed.
 """
@@ -31,16 +33,12 @@ __all__ = [
     "backoff",
     "retry_after",
     "should_retry",
-    "sleep_for_retry",
     "wait_before_retry",
 ]
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
 INITIAL_DELAY = 0.5
 MAX_DELAY = 8.0
-
-_sleep: Callable[[float], None] = time.sleep  # the retry wait (tests replace it)
-
 
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     """Whether an answer with ``status`` is worth another attempt."""
@@ -102,11 +100,6 @@ def wait_before_retry(retries_taken: int, error: E.StructuredError, asked: float
             f"{error.message} The server asks to wait {wait:.0f} s before retrying, more than "
             f"the {cap:.0f} s cap.", **error_kwargs(error)) from None
     return wait
-
-
-def sleep_for_retry(seconds: float) -> None:
-    """Wait before a retry."""
-    _sleep(seconds)
 
 
 def error_kwargs(err: E.StructuredError) -> dict[str, Any]:

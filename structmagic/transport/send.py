@@ -6,7 +6,7 @@ retries, and its answer read into a :class:`~structmagic.providers.base.Completi
     send(call, settings, provider)
       prepare      the URL, the JSON body (encoded once, checked: no lone surrogate, no NaN)
       cassette     replay / cache modes answer from the recording
-      attempts     for retries_taken in 0..retries: gate -> one attempt -> retry policy
+      attempts     the one retry loop (:func:`.request.with_retries`): gate -> one attempt
       one attempt  POST and read a JSON body, or stream: SSE -> provider's translator ->
                    Accumulator (-> the caller's sink, for partial values)
       record       record / cache modes append the exchange
@@ -19,23 +19,30 @@ progress in the answer (keep-alive comments are not progress).
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import errors as E
+from ..config import SYSTEM_CLOCK, Clock
 from ..inputs.record import message_parts, payload_refs
 from ..providers.base import Accumulator, Call, Completion, Delta, Part
 from .cassette import Exchange, bad_entry, cassette_for, request_key
-from .http import client_for, is_loopback, key_auth
-from .retry import should_retry, sleep_for_retry, wait_before_retry
+from .http import client_for, key_auth
+from .request import (
+    Retry,
+    build,
+    encode,
+    raise_for_status,
+    require_key,
+    retry_transport,
+    timeout_for,
+    with_retries,
+)
 from .sse import SSEDecoder
-from .status import api_error, excerpt, not_json_error, transport_error
+from .status import excerpt, not_json_error, too_deep, transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -48,7 +55,6 @@ __all__ = ["DeltaSink", "Sent", "is_recorded", "send"]
 log = logging.getLogger("structmagic")
 
 DeltaSink = Callable[[list[Delta]], None]
-_clock: Callable[[], float] = time.monotonic  # progress of a stream (tests replace it)
 
 
 @dataclass
@@ -62,7 +68,7 @@ class Sent:
 
 
 @dataclass(frozen=True)
-class _Request:
+class Prepared:
     """What goes out, the same for every attempt."""
 
     url: str
@@ -76,14 +82,6 @@ class _Request:
     def recorded_body(self) -> Any:
         """The body as a recording keys and keeps it: each payload replaced by its hash."""
         return payload_refs(self.body, self.parts) if self.parts else self.body
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth another attempt."""
-
-    def __init__(self, error: E.StructuredError, wait: float | None = None) -> None:
-        self.error = error
-        self.wait = wait
 
 
 def send(call: Call, settings: Settings, provider: Provider, *,
@@ -112,8 +110,7 @@ def send(call: Call, settings: Settings, provider: Provider, *,
                     hint="Use --cache cache (or record) to call the server and record it, "
                     "or check that the prompt, schema and options match the recording.",
                 )
-    if settings.key() is None and not is_loopback(request.url):
-        raise E.ConfigError(f"No API key for {settings.base_url}.", hint=settings.key_help())
+    require_key(settings, request.url)
     if cassette is not None and settings.cache in ("record", "cache"):
         cassette.check_writable()  # before paying for an answer that could not be kept
     completion, attempts, recorded = _send_live(request, settings, provider, on_deltas, gate)
@@ -136,29 +133,12 @@ def is_recorded(call: Call, settings: Settings, provider: Provider) -> bool:
     return cassette_for(settings.cassette).get(key) is not None
 
 
-def _prepare(call: Call, settings: Settings, provider: Provider) -> _Request:
-    try:
-        url, body = provider.build(call, settings.base_url)
-    except ValueError as exc:  # a mode this format cannot send (e.g. a tool with thinking)
-        raise E.ConfigError(
-            f"The {provider.name} format cannot send this request as {call.mode}: {exc}",
-            hint="--mode auto (the default) picks the ways this format can ask.") from None
-    try:
-        content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise E.InputError(
-            "The request holds text that cannot be sent: a lone surrogate (a half of a "
-            "UTF-16 pair, such as '\\ud800') in the prompt or a value filled into it.",
-            hint="Remove or replace the broken character (text.encode('utf-8', "
-                 "'replace').decode() shows where).") from None
-    except ValueError as exc:
-        raise E.InputError(f"The request holds a value JSON cannot carry ({exc}): NaN or "
-                           "infinity in an option or message.") from None
-    except RecursionError:
-        raise E.InputError("The request nests too deep to be sent.") from None
+def _prepare(call: Call, settings: Settings, provider: Provider) -> Prepared:
+    url, body = build(call, settings, provider)
+    content = encode(body)
     headers = {"Accept": "text/event-stream" if call.stream else "application/json",
                "Content-Type": "application/json", **provider.extra_headers()}
-    return _Request(url, urlsplit(url).path, body, content, headers, call.stream,
+    return Prepared(url, urlsplit(url).path, body, content, headers, call.stream,
                     message_parts(call.messages))
 
 
@@ -183,42 +163,17 @@ def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | Non
 # --- the attempts -------------------------------------------------------------------------------
 
 
-def _send_live(request: _Request, settings: Settings, provider: Provider,
+def _send_live(request: Prepared, settings: Settings, provider: Provider,
                sink: DeltaSink | None, gate: Any) -> tuple[Completion, int, Any]:
     attempt = _Attempt(request, settings, provider, sink)
-    last: E.StructuredError | None = None
-    tries = 0
-    for retries_taken in range(settings.retries + 1):
-        tries = retries_taken + 1
-        if gate is not None:
-            gate.before_request()
-        try:
-            completion, recorded = attempt.run()
-            return completion, tries, recorded
-        except _Retry as retry:
-            last = retry.error
-            last.attempts = tries
-            if retries_taken >= settings.retries:
-                break
-            wait = wait_before_retry(retries_taken, last, retry.wait, settings.max_retry_wait)
-            log.info("retrying in %.2f s after: %s", wait, last.message)
-            if gate is not None and isinstance(last, E.RateLimitError):
-                gate.pause(wait)  # every worker of the batch slows down, not only this one
-                continue  # gate.before_request() makes this worker wait too
-            sleep_for_retry(wait)
-        except E.StructuredError as err:
-            err.attempts = tries
-            raise
-    assert last is not None
-    if tries > 1:
-        last.hint = (f"Gave up after {tries} attempts. " + (last.hint or "")).strip()
-    raise last
+    (completion, recorded), tries = with_retries(attempt.run, settings, gate=gate)
+    return completion, tries, recorded
 
 
 class _Attempt:
     """One HTTP attempt of a request: POST and read a JSON body, or stream and read events."""
 
-    def __init__(self, request: _Request, settings: Settings, provider: Provider,
+    def __init__(self, request: Prepared, settings: Settings, provider: Provider,
                  sink: DeltaSink | None) -> None:
 
         self.request = request
@@ -227,7 +182,7 @@ class _Attempt:
         self.sink = sink
         self.http = client_for(settings)
         self.auth = key_auth(provider, settings)
-        self.timeout = _timeout(settings.timeout, settings.connect_timeout)
+        self.timeout = timeout_for(settings)
 
     def run(self) -> tuple[Completion, Any]:
         """The completion, and what to record (the JSON body, or the SSE text)."""
@@ -240,12 +195,9 @@ class _Attempt:
         try:
             resp = self.http.post(r.url, content=r.content, headers=r.headers, auth=self.auth,
                                   timeout=self.timeout)
-        except httpx.TransportError as exc:
-            raise _Retry(transport_error(exc, self.settings)) from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.settings) from None
-        if resp.status_code >= 400:
-            self._raise_status(resp)
+            raise retry_transport(exc, self.settings) from None
+        raise_for_status(resp, self.settings, self.provider, inputs=bool(r.parts))
         return self._read_body(resp)
 
     def _stream(self) -> tuple[Completion, Any]:
@@ -265,7 +217,8 @@ class _Attempt:
                                   auth=self.auth, timeout=self.timeout) as resp:
                 if resp.status_code >= 400:
                     resp.read()
-                    self._raise_status(resp)
+                    raise_for_status(resp, self.settings, self.provider,
+                                     inputs=bool(r.parts))
                 ctype = resp.headers.get("content-type", "").lower()
                 if "event-stream" not in ctype and ("json" in ctype or "html" in ctype):
                     # A server (or proxy) that ignored stream=true and sent one JSON body,
@@ -277,11 +230,11 @@ class _Attempt:
                                          reasoning=completion.reasoning or "")])
                     return completion, data
                 _play_sse(chunks(resp), self.provider, self.sink, acc,
-                          stall_after=self.settings.timeout)
+                          stall_after=self.settings.timeout, clock=self.settings.clock)
         except httpx.TransportError as exc:
             err = transport_error(exc, self.settings)
             if not acc.started:
-                raise _Retry(err) from None
+                raise Retry(err) from None
             raise E.StreamError(
                 f"The stream broke off after part of the answer had arrived: {err.message}",
                 raw=acc.partial_text(), hint="Nothing was bound; run the cell again.",
@@ -294,33 +247,25 @@ class _Attempt:
                 f"{stall.seconds:g} s (the server sent only keep-alives).",
                 hint="Raise --timeout SECONDS if the model needs longer to start.")
             if not acc.started:
-                raise _Retry(err) from None
+                raise Retry(err) from None
             raise E.StreamError(err.message, raw=acc.partial_text(), hint=err.hint) from None
         text = b"".join(raw).decode("utf-8", "replace")
         if not acc.started and not acc.complete and text.strip() and "data:" not in text:
             raise not_json_error(200, text, self.settings)
         return _finished(acc), text
 
-    def _raise_status(self, resp: httpx.Response) -> None:
-        err = api_error(resp.status_code, resp.text, resp.headers, self.provider, self.settings,
-                        inputs=bool(self.request.parts))
-        if not isinstance(err, (E.UnsupportedFormatError, E.UnsupportedInputError)) and \
-                should_retry(resp.status_code, resp.headers):
-            raise _Retry(err, err.retry_after)
-        raise err
-
     def _read_body(self, resp: httpx.Response) -> tuple[Completion, Any]:
         """A whole JSON answer: its completion and the parsed body (for the recording)."""
         try:
             data = resp.json()
         except RecursionError:
-            raise _too_deep(resp.text) from None
+            raise too_deep(resp.text) from None
         except ValueError:
             raise not_json_error(resp.status_code, resp.text, self.settings) from None
         try:
             return self.provider.parse(data), data
         except RecursionError:
-            raise _too_deep(resp.text) from None
+            raise too_deep(resp.text) from None
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise E.BadRequestError(
                 f"HTTP {resp.status_code} from {self.settings.base_url}, but the answer does "
@@ -328,22 +273,6 @@ class _Attempt:
                 status=resp.status_code,
                 body_excerpt=excerpt(resp.text, 500),
             ) from None
-
-
-@functools.lru_cache(maxsize=32)
-def _timeout(read: float, connect: float) -> httpx.Timeout:
-    import httpx
-
-    return httpx.Timeout(read, connect=connect)
-
-
-def _too_deep(text: str) -> E.InvalidOutputError:
-    from ..call.prompt import MAX_ANSWER_DEPTH
-
-    return E.InvalidOutputError(
-        f"The answer nests deeper than {MAX_ANSWER_DEPTH} levels; it is not read.",
-        errors=[E.ValidationIssue("$", f"nested deeper than {MAX_ANSWER_DEPTH} levels")],
-        raw=text[:2000])
 
 
 # --- reading a stream ---------------------------------------------------------------------------
@@ -355,7 +284,8 @@ class _Stalled(Exception):
 
 
 def _play_sse(chunks: Iterable[bytes], provider: Provider, sink: DeltaSink | None,
-              acc: Accumulator, *, stall_after: float | None = None) -> None:
+              acc: Accumulator, *, stall_after: float | None = None,
+              clock: Clock = SYSTEM_CLOCK) -> None:
     """Decode SSE bytes chunk by chunk into ``acc``, calling ``sink`` once per chunk.
 
     With ``stall_after``, more than that many seconds without a piece of the answer (only
@@ -363,7 +293,7 @@ def _play_sse(chunks: Iterable[bytes], provider: Provider, sink: DeltaSink | Non
     """
     decoder = SSEDecoder()
     translator = provider.stream()
-    last_progress = _clock()
+    last_progress = clock.monotonic()
 
     def handle(events: list[Any]) -> bool:
         batch: list[Delta] = []
@@ -388,8 +318,8 @@ def _play_sse(chunks: Iterable[bytes], provider: Provider, sink: DeltaSink | Non
 
     for chunk in chunks:
         if handle(decoder.feed(chunk)):
-            last_progress = _clock()
-        elif stall_after is not None and _clock() - last_progress > stall_after:
+            last_progress = clock.monotonic()
+        elif stall_after is not None and clock.monotonic() - last_progress > stall_after:
             raise _Stalled(stall_after)
         if acc.done:
             return

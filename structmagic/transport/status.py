@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["api_error", "excerpt", "not_json_error", "transport_error"]
+__all__ = ["MAX_ANSWER_DEPTH", "api_error", "excerpt", "not_json_error", "too_deep",
+           "transport_error"]
+
+#: the deepest nesting of objects and arrays an answer may have; a deeper answer is refused
+#: as invalid before it is parsed (no real schema comes near it, and Python's parsers and
+#: validators recurse once per level)
+MAX_ANSWER_DEPTH = 100
 
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
@@ -76,7 +82,7 @@ def api_error(status: int, body_text: str, headers: Any, provider: Provider,
             hint="Try --mode auto (the default), or --mode json_object / tools.",
             **kw,
         )
-    asked = retry_after(headers)
+    asked = retry_after(headers, now=settings.clock.time)
     if status == 429:
         return E.RateLimitError(f"HTTP 429 (rate limited) from {at}: {short}",
                                 retry_after=asked, **kw)
@@ -114,3 +120,12 @@ def transport_error(exc: Exception, settings: Settings) -> E.TransportError:
         )
     detail = excerpt(str(exc) or type(exc).__name__, 200)
     return E.TransportError(f"Could not reach {settings.base_url}: {detail}")
+
+
+def too_deep(text: str) -> E.InvalidOutputError:
+    """The error of an answer that nests deeper than :data:`MAX_ANSWER_DEPTH` (never read)."""
+    return E.InvalidOutputError(
+        f"The answer nests objects and arrays more than {MAX_ANSWER_DEPTH} levels deep; "
+        "it is not read.",
+        errors=[E.ValidationIssue("$", f"nested deeper than {MAX_ANSWER_DEPTH} levels")],
+        raw=text[:2000])

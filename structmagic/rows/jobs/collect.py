@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
+from ...call.loop import read_answer
 from ...call.result import Result
 from ...providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
 from .pricing import BatchPricer
@@ -114,7 +115,6 @@ class Collector:
                 status=outcome.status, code=outcome.code, job=self.job))
 
     def _answer(self, position: int, body: Any) -> None:
-        from ...call.loop import read_answer
 
         plan = self.plan
         try:

@@ -13,15 +13,14 @@ Leaving :meth:`BatchJob.wait` (an interrupt, a timeout) leaves the job running: 
 manifest, and running the same rows again (the same cell, in a new kernel, the next day)
 re-attaches to it instead of submitting again.
 
-Waiting uses ``_sleep`` and ``_now`` of this module (tests replace them, so no test sleeps),
-in slices of at most :data:`SLICE` seconds so that an interrupt lands at once. Polls that
-were answered from a recording are not waited for.
+Waiting uses the clock of the job's settings (``configure(clock=...)``: tests give a fake
+one, so no test sleeps), in slices of at most :data:`SLICE` seconds so that an interrupt
+lands at once. Polls that were answered from a recording are not waited for.
 """
 
 from __future__ import annotations
 
 import html
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
 from ...call.result import Result
-from ...config import normalize_base_url
+from ...config import SYSTEM_CLOCK, Clock, normalize_base_url
 from ...cost.calc import money
 from ...errors import NOT_RUN, BatchInterrupted, NotRun
 from ...providers import get_provider
@@ -43,6 +42,7 @@ from ...providers.batch import (
     TERMINAL,
     JobInfo,
 )
+from ..threads import run_threads
 from .collect import RETRIED, Collector
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
 from .wire import Wire
@@ -50,11 +50,9 @@ from .wire import Wire
 if TYPE_CHECKING:
     from .rows import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "poll_parts",
-           "read_job", "record_status", "settings_options", "wire_for"]
+__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "note_info",
+           "poll_parts", "read_job", "record_status", "settings_options", "wire_for"]
 
-_now: Callable[[], float] = time.time  # wall clock: the manifest's times (tests replace it)
-_sleep: Callable[[float], None] = time.sleep  # the wait between polls (tests replace it)
 
 #: the longest single sleep while waiting (an interrupt lands within it)
 SLICE = 0.25
@@ -128,7 +126,8 @@ class BatchJob:
         self.attached = attached
         self._persisted = persisted
         self.wire = Wire(plan.settings, plan.provider, settled=ended_by(plan.api))
-        self._infos: dict[int, JobInfo] = {}
+        #: the provider's latest view of each part, by part index
+        self.infos: dict[int, JobInfo] = {}
         self._replayed = False  # the last poll was answered from the recording
         self._repeated = False  # ... by an answer it had given already
         self.summary: dict[str, int] = dict(record.summary)
@@ -164,7 +163,7 @@ class BatchJob:
         """Poll each part that has not ended (and each part once per session), keep what
         was seen in the manifest, and return where the job stands."""
         changed, replayed, repeated = poll_parts(self.record, self.wire, self.plan.api,
-                                                 self.plan.settings.base_url, self._infos)
+                                                 self.plan.settings.base_url, self.infos)
         self._replayed, self._repeated = replayed, repeated
         status = self._last_status()
         if changed or self.record.status != status.status:
@@ -182,7 +181,8 @@ class BatchJob:
         back).
         """
         interval = poll if poll is not None else FIRST_POLL
-        started = _now()
+        now = self.plan.settings.clock.time
+        started = now()
         try:
             while True:
                 status = self.status()
@@ -195,11 +195,11 @@ class BatchJob:
                         f"The recording ends before the batch job {self.key[:12]} did "
                         f"(last status {status.status}).",
                         hint="Record it to the end with --cache cache, or wait live.")
-                if timeout is not None and _now() - started >= timeout:
+                if timeout is not None and now() - started >= timeout:
                     return status
                 if not self._replayed:
                     self._pause(interval if timeout is None
-                                else min(interval, timeout - (_now() - started)))
+                                else min(interval, timeout - (now() - started)))
                 if poll is None:
                     interval = min(MAX_POLL, interval * 1.5)
         except KeyboardInterrupt:
@@ -209,12 +209,13 @@ class BatchJob:
                 "rows) again to re-attach") from None
 
     def _pause(self, seconds: float) -> None:
-        end = _now() + max(0.0, seconds)
+        clock = self.plan.settings.clock
+        end = clock.time() + max(0.0, seconds)
         while True:
-            left = end - _now()
+            left = end - clock.time()
             if left <= 0:
                 return
-            _sleep(min(SLICE, left))
+            clock.sleep(min(SLICE, left))
 
     def cancel(self) -> BatchStatus:
         """Ask every part that has not ended to stop. Rows it finished are kept (and billed);
@@ -283,7 +284,7 @@ class BatchJob:
         for position, error in self.unsent.items():
             collector.unsent(position, error)
         for part in self.record.parts:
-            info = self._infos.get(part.index)
+            info = self.infos.get(part.index)
             if info is None:
                 continue
             if info.inline is not None:
@@ -300,7 +301,6 @@ class BatchJob:
         positions = [p for p, kind in enumerate(kinds) if kind in RETRIED]
         if not positions:
             return
-        from ..threads import run_threads
 
         options = settings_options(self.plan.settings)
         if self.media is not None:
@@ -344,12 +344,12 @@ class BatchJob:
 
     # --- pieces -----------------------------------------------------------------------
 
-    def _info(self, body: Any) -> JobInfo:
+    def read_info(self, body: Any) -> JobInfo:
         """The job a create answered with."""
         return read_job(self.plan.api, body, self.plan.provider.name, job=self.key)
 
     def _last_status(self) -> BatchStatus:
-        return record_status(self.record, self.summary)
+        return record_status(self.record, self.summary, clock=self.plan.settings.clock)
 
     def _save(self) -> None:
         if self._persisted:
@@ -386,7 +386,8 @@ def ended_by(api: Any) -> Callable[[Any], bool]:
     return settled
 
 
-def record_status(record: JobRecord, summary: dict[str, int] | None = None) -> BatchStatus:
+def record_status(record: JobRecord, summary: dict[str, int] | None = None, *,
+                  clock: Clock = SYSTEM_CLOCK) -> BatchStatus:
     """Where a job stands by its record: the least advanced status of the parts still
     running; once all have ended, the first of failed, expired, cancelled that one of them
     ended with, else completed."""
@@ -413,7 +414,7 @@ def record_status(record: JobRecord, summary: dict[str, int] | None = None) -> B
         cost, estimated = record.estimated_cost, True
     return BatchStatus(
         job=record.key, status=status, total=sent, done=done, failed=failed,
-        parts=len(parts), ended=not running, elapsed=_now() - record.created,
+        parts=len(parts), ended=not running, elapsed=clock.time() - record.created,
         schema=record.schema, provider=record.provider, model=record.model,
         cost=cost, cost_estimated=estimated, summary=dict(summary))
 
@@ -444,7 +445,7 @@ def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[i
         replayed = replayed and answer.from_cassette
         repeated = repeated and answer.repeated
         infos[part.index] = info
-        changed = _update(part, info) or changed
+        changed = note_info(part, info) or changed
     return changed, replayed, repeated and replayed
 
 
@@ -460,10 +461,10 @@ def cancel_parts(record: JobRecord, wire: Wire, api: Any, base: str) -> None:
             except _NOT_A_JOB:
                 continue
             if info.id == part.batch_id:
-                _update(part, info)
+                note_info(part, info)
 
 
-def _update(part: PartRecord, info: JobInfo) -> bool:
+def note_info(part: PartRecord, info: JobInfo) -> bool:
     """Copy a poll into the part's record; whether anything changed."""
     before = (part.status, part.raw_status, part.total, part.completed, part.failed)
     part.batch_id = info.id

@@ -22,7 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...cost.calc import cost_of
+from ...cost.media import input_tokens
 from ...cost.prices import price_for
+from ...inputs.measure import measure_part
 
 if TYPE_CHECKING:
     from ...config import Settings
@@ -69,8 +71,6 @@ def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part], limits: Inpu
         for found in _BASE64.finditer(line):
             tokens -= -(-(found.end() - found.start()) // 4)
     if parts:
-        from ...cost.media import input_tokens
-        from ...inputs.measure import measure_part
 
         tokens += sum(input_tokens(measure_part(part), limits) for part in parts)
     return max(0, tokens)

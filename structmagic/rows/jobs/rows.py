@@ -2,11 +2,11 @@
 the ids that match each result back to its row.
 
 :class:`Plan` is worked out once per batch: the provider, its batch API, the request schema
-(:meth:`SchemaSpec.request_for`), the first way of asking (:func:`structmagic.call.loop.plan`),
-the endpoint. :func:`build_line` then makes one row's line with the same steps the
-synchronous call takes (``Conversation`` → :func:`~structmagic.call.loop.make_call` →
-``provider.build``), so schema conversion, messages and options are the same — and so are
-a row's images and documents, which ``provider.build`` renders as the provider's parts.
+and the first way of asking (an :class:`~structmagic.call.plan.Asking`), the endpoint.
+:func:`build_line` then makes one row's line from the row's first request as the
+synchronous call builds it (:meth:`Asking.first`, then the provider's body), so schema
+conversion, messages and options are the same — and so are a row's images and documents,
+which the provider renders as its parts.
 
 Each row gets a ``custom_id`` ``r{position}-{hash}`` (``^[A-Za-z0-9_-]{1,64}$``): its
 position, and the first 8 bytes of a SHA-256 of its request body. :class:`RowIndex` keeps
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
+from ...call.plan import Asking
 from ...cost.tokens import count_json
 from ...providers import get_provider
-from ...providers.batch import dump
+from ...transport.request import build, encode
 
 if TYPE_CHECKING:
     from ...config import Settings
@@ -42,40 +43,48 @@ DIGEST = 8  # bytes of the request hash kept per row
 
 @dataclass(frozen=True)
 class Plan:
-    """What every row of a batch shares."""
+    """What every row of a batch shares: how its rows are asked (:class:`Asking`), the batch
+    API, and the endpoint."""
 
-    settings: Settings
-    spec: SchemaSpec
-    provider: Provider
+    asking: Asking
     api: BatchAPI
-    request: Conversion
-    step: Step
     url: str  # the full URL a synchronous call would POST to
     endpoint: str  # what the batch API calls that endpoint
+
+    @property
+    def settings(self) -> Settings:
+        return self.asking.settings
+
+    @property
+    def spec(self) -> SchemaSpec:
+        return self.asking.spec
+
+    @property
+    def provider(self) -> Provider:
+        return self.asking.provider
+
+    @property
+    def request(self) -> Conversion:
+        return self.asking.request
+
+    @property
+    def step(self) -> Step:
+        """The way every row is asked (the first of the ladder)."""
+        return self.asking.steps[0]
 
 
 def plan_for(spec: SchemaSpec, settings: Settings) -> Plan:
     """The shared plan of a batch; :class:`~structmagic.BatchUnavailableError` for a provider
     without a batch API."""
-    from ...call.loop import Conversation, make_call, plan
-
     provider = get_provider(settings.provider)
     api = provider.batch_api
     if api is None:
         raise E.BatchUnavailableError(
             f"The {provider.name} format has no batch API in structmagic.",
             hint="Leave the batch API off (the rows then run as parallel requests).")
-    request = spec.request_for(provider)
-    step = plan(settings, provider, request)[0]
-    talk = Conversation("x", settings.system, request.text)
-    call = make_call(settings, spec, request, step, talk.messages(step.mode), False)
-    try:
-        url, _ = provider.build(call, settings.base_url)
-    except ValueError as exc:
-        raise E.ConfigError(f"The {provider.name} format cannot send this request as "
-                            f"{call.mode}: {exc}") from None
-    return Plan(settings, spec, provider, api, request, step, url,
-                api.endpoint(url, settings.base_url))
+    asking = Asking(spec, settings, provider)
+    url, _ = build(asking.first("x"), settings, provider)
+    return Plan(asking, api, url, api.endpoint(url, settings.base_url))
 
 
 def custom_id(position: int, digest: bytes) -> str:
@@ -92,33 +101,13 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
     Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
     row that cannot be sent, exactly as the synchronous call would.
     """
-    from ...api import _check_prompt
-    from ...call.loop import Conversation, make_call
-
-    settings = plan.settings
-    _check_prompt(prompt, settings.system)
-    talk = Conversation(prompt, settings.system, plan.request.text, parts)
-    call = make_call(settings, plan.spec, plan.request, plan.step, talk.messages(plan.step.mode),
-                     False)
-    try:
-        url, body = plan.provider.build(call, settings.base_url)
-    except ValueError as exc:
-        raise E.ConfigError(f"The {plan.provider.name} format cannot send this request as "
-                            f"{call.mode}: {exc}") from None
+    call = plan.asking.first(prompt, parts)
+    url, body = build(call, plan.settings, plan.provider)
     if url != plan.url:
         raise E.InputError(f"Row {position} goes to {url}, not to {plan.url} as the others: "
                            "a batch job has one endpoint.")
-    try:
-        body_json = dump(body)
-        data = body_json.encode("utf-8")
-    except UnicodeEncodeError:
-        raise E.InputError(
-            "The request holds text that cannot be sent: a lone surrogate (a half of a "
-            "UTF-16 pair, such as '\\ud800') in the prompt or a value filled into it.") from None
-    except ValueError as exc:
-        raise E.InputError(f"The request holds a value JSON cannot carry ({exc}).") from None
-    except RecursionError:
-        raise E.InputError("The request nests too deep to be sent.") from None
+    data = encode(body, compact=True)
+    body_json = data.decode("utf-8")
     digest = hashlib.sha256(data).digest()[:DIGEST]
     line = plan.api.line(custom_id(position, digest), plan.endpoint, body_json)
     return line.encode("utf-8") + b"\n", digest, count_json(body, body_json)

@@ -30,9 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
+from ...call.media import Media, per_item
+from ...config import resolve
+from ...cost.calc import money
+from ...providers import get_provider
 from ...providers.batch import BatchLimits, JobInfo
-from ...transport.retry import sleep_for_retry, wait_before_retry
+from ...schema import load_schema
+from ...transport.request import Retry, with_retries
 from ..budget import check_cap
+from ..estimate import local_estimate
+from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .manifest import (
     SUBMITTED,
@@ -66,9 +73,6 @@ def _check_cap(max_cost: float, counted: Sequence[int], spec: Any, settings: Any
     """Refuse a new job whose batch-price estimate may pass ``max_cost``: once created, a
     job is paid for whatever it does. ``counted``: each sent row's input tokens, counted from
     its line as written (no request is built again)."""
-    from ...cost.calc import money
-    from ...providers import get_provider
-    from ..estimate import local_estimate
 
     found = local_estimate(counted, spec, settings, get_provider(settings.provider))
     if found.batch_cost is None:
@@ -118,10 +122,6 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     and other :class:`~structmagic.StructuredError` subclasses; rows that cannot be sent
     fail alone (their results carry the error).
     """
-    from ...call.media import Media, per_item
-    from ...config import resolve
-    from ...schema import load_schema
-    from .job import BatchJob, _now
 
     cap = check_cap(max_cost) if max_cost is not None else None
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
@@ -179,7 +179,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 job.max_cost = cap  # this call's cap bounds what is spent from now on
             if record.state == SUBMITTING:
                 try:
-                    _Submitter(job, {p.index: p for p in parts}, limits, now=_now).run(
+                    _Submitter(job, {p.index: p for p in parts}, limits,
+                               now=settings.clock.time).run(
                         fresh=not attached)
                 except E.BatchUnavailableError:
                     if not attached and not any(p.batch_id or p.file_id
@@ -272,13 +273,12 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
 
 def _record(plan: Plan, key: str, content: str, items: Sequence[Any], parts: list[Part], *,
             generation: int) -> JobRecord:
-    from .job import _now
-
     name = f"structmagic-{content[:20]}" + (f"-g{generation}" if generation else "")
     return JobRecord(
         key=key, name=name, provider=plan.provider.name,
         base_url=safe_url(plan.settings.base_url), model=plan.settings.model,
-        endpoint=plan.endpoint, schema=plan.spec.name, rows=len(items), created=_now(),
+        endpoint=plan.endpoint, schema=plan.spec.name, rows=len(items),
+        created=plan.settings.clock.time(),
         generation=generation,
         parts=[PartRecord(index=p.index, start=p.start, stop=p.stop, count=p.count,
                           bytes=p.size, sha256=p.sha256, name=f"{name}-{p.index}")
@@ -395,22 +395,17 @@ class _Submitter:
     def _create(self, part: PartRecord, send: Any) -> JobInfo:
         """Create the job; after a failure that may have reached the server, look for the
         job before trying again (nothing is created twice)."""
-        settings = self.plan.settings
-        attempts = settings.retries + 1
-        for attempt in range(attempts):
+        def attempt() -> JobInfo:
             try:
                 answer = self._first(send)
-                return self.job._info(answer.body)
             except (E.TransportError, E.ServerError, E.RateLimitError) as err:
                 found = self._find(part)
                 if found is not None:
                     return found
-                if attempt + 1 >= attempts:
-                    raise
-                sleep_for_retry(wait_before_retry(attempt, err, getattr(err, "retry_after",
-                                                                        None),
-                                                  settings.max_retry_wait))
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise Retry(err, getattr(err, "retry_after", None)) from None
+            return self.job.read_info(answer.body)
+
+        return with_retries(attempt, self.plan.settings)[0]
 
     def _first(self, send: Any) -> Any:
         """``send()``; an answer saying there is no batch route, to the first request, is a
@@ -430,10 +425,8 @@ class _Submitter:
             raise
 
     def _attach(self, part: PartRecord, info: JobInfo) -> None:
-        from .job import _update
-
-        _update(part, info)
-        self.job._infos[part.index] = info
+        note_info(part, info)
+        self.job.infos[part.index] = info
         self.store.put(self.record)
 
     # --- finding what a crash left behind --------------------------------------------------------

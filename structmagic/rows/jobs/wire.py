@@ -3,11 +3,10 @@
 Every request goes through the same client as a synchronous call
 (:func:`structmagic.transport.http.client_for`: the user's ``http_client`` or the shared
 one), with the key added as the request leaves (:func:`~structmagic.transport.http.key_auth`)
-and errors mapped at the boundary (:func:`~structmagic.transport.status.api_error`,
-:func:`~structmagic.transport.status.transport_error`). Reads (polls, lists, downloads) and
-cancels are retried with the retry policy of :mod:`structmagic.transport.retry`; a request
-that creates something is sent once — the job decides what to do after a failure (look the
-job up first, so nothing is created twice).
+and through the one request path of :mod:`structmagic.transport.request` (the key checked,
+errors mapped at the boundary, the one retry loop). Reads (polls, lists, downloads) and
+cancels are retried; a request that creates something is sent once — the job decides what
+to do after a failure (look the job up first, so nothing is created twice).
 
 Recordings: in the cache modes the exchanges of the batch API go into the same cassette as
 the synchronous answers. Each is keyed by provider, method, path and body (an upload by its
@@ -21,7 +20,8 @@ text; a recording holds no header and no key.
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,9 +31,15 @@ from urllib.parse import urlsplit
 
 from ... import errors as E
 from ...transport.cassette import Exchange, cassette_for, request_key
-from ...transport.http import client_for, is_loopback, key_auth
-from ...transport.retry import should_retry, sleep_for_retry, wait_before_retry
-from ...transport.status import api_error, excerpt, transport_error
+from ...transport.http import client_for, key_auth
+from ...transport.request import (
+    raise_for_status,
+    require_key,
+    retry_transport,
+    timeout_for,
+    with_retries,
+)
+from ...transport.status import excerpt, transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -119,46 +125,53 @@ class Wire:
     def lines(self, url: str) -> Iterator[bytes]:
         """The lines of a download (a JSONL results file), read as they arrive: split on
         ``\n`` only (U+2028, U+0085 ... may stand unescaped inside a JSON string), blank
-        lines left out."""
+        lines left out. Retried until its first line has arrived, never after."""
         if self.cassette is not None:
             found = self._recorded("GET", url, None)
             if found is not None:
                 yield from _split_lines([str(found[0].body).encode("utf-8")])
                 return
-        record = self.cassette is not None and self.settings.cache in ("record", "cache")
-        kept: list[bytes] = []
         import httpx
 
-        for attempt in range(self.settings.retries + 1):
-            started = False
+        record = self.cassette is not None and self.settings.cache in ("record", "cache")
+        kept: list[bytes] = []
+        self._ready()
+        (stack, first, rest), tries = with_retries(lambda: self._open(url), self.settings)
+        with stack:
             try:
-                with self._client().stream("GET", url, headers=self._headers(json=False),
-                                           auth=self._auth(), timeout=self._timeout()) as resp:
-                    if resp.status_code >= 400:
-                        resp.read()
-                        self._raise(resp, attempt if attempt < self.settings.retries
-                                    else None)
-                    for data in _split_lines(resp.iter_bytes()):
-                        if record:
-                            kept.append(data)
-                        started = True
-                        yield data
-                break
-            except httpx.TransportError as exc:
+                for data in itertools.chain(first, rest):
+                    if record:
+                        kept.append(data)
+                    yield data
+            except httpx.HTTPError as exc:  # after the first line: never retried
                 err = transport_error(exc, self.settings)
-                if started or attempt >= self.settings.retries:
-                    err.attempts = attempt + 1
-                    raise err from None
-                sleep_for_retry(wait_before_retry(attempt, err, None,
-                                                  self.settings.max_retry_wait))
-            except httpx.HTTPError as exc:  # e.g. a body that does not decode (bad gzip)
-                err = transport_error(exc, self.settings)
-                err.attempts = attempt + 1
+                err.attempts = tries
                 raise err from None
-            except _Retry as retry:
-                sleep_for_retry(retry.wait)
         if record:
             self._record("GET", url, None, 200, b"\n".join(kept).decode("utf-8", "replace"))
+
+    def _open(self, url: str) -> tuple[contextlib.ExitStack, list[bytes], Iterator[bytes]]:
+        """One attempt at a download: the open response (closed by the stack), its first
+        line (none for an empty file), and an iterator over the rest."""
+        import httpx
+
+        stack = contextlib.ExitStack()
+        try:
+            resp = stack.enter_context(self._http().stream(
+                "GET", url, headers=self._headers(json=False), auth=self._auth(),
+                timeout=timeout_for(self.settings)))
+            if resp.status_code >= 400:
+                resp.read()
+                raise_for_status(resp, self.settings, self.provider)
+            rest = _split_lines(resp.iter_bytes())
+            first = next(rest, None)
+        except httpx.HTTPError as exc:
+            stack.close()
+            raise retry_transport(exc, self.settings) from None
+        except BaseException:
+            stack.close()
+            raise
+        return stack, [] if first is None else [first], rest
 
     # --- the exchange ----------------------------------------------------------------------
 
@@ -172,42 +185,21 @@ class Wire:
                               repeated=found[1])
         import httpx
 
-        attempts = 1 if once else self.settings.retries + 1
-        for attempt in range(attempts):
+        def attempt() -> httpx.Response:
             try:
-                resp = send(self._client(), self._auth(), self._timeout())
-            except httpx.TransportError as exc:
-                err = transport_error(exc, self.settings)
-                err.attempts = attempt + 1
-                if attempt + 1 >= attempts:
-                    raise err from None
-                sleep_for_retry(wait_before_retry(attempt, err, None,
-                                                  self.settings.max_retry_wait))
-                continue
+                resp = send(self._http(), self._auth(), timeout_for(self.settings))
             except httpx.HTTPError as exc:
-                raise transport_error(exc, self.settings) from None
+                raise retry_transport(exc, self.settings) from None
             except OSError as exc:  # the input file went away
                 raise E.BatchError(f"Could not read the batch input file: {exc}") from None
-            if resp.status_code >= 400:
-                try:
-                    self._raise(resp, attempt if attempt + 1 < attempts else None)
-                except _Retry as retry:
-                    sleep_for_retry(retry.wait)
-                    continue
-            body = self._body(resp)
-            self._record(method, url, key, resp.status_code, body)
-            return Answer(resp.status_code, body)
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise_for_status(resp, self.settings, self.provider)
+            return resp
 
-    def _raise(self, resp: httpx.Response, attempt: int | None) -> None:
-        """The error of an error answer; :class:`_Retry` when another attempt is due."""
-        err = api_error(resp.status_code, resp.text, resp.headers, self.provider,
-                        self.settings)
-        if attempt is not None and should_retry(resp.status_code, resp.headers):
-            raise _Retry(wait_before_retry(attempt, err, err.retry_after,
-                                           self.settings.max_retry_wait))
-        err.attempts = (attempt or 0) + 1
-        raise err
+        self._ready()
+        resp, _ = with_retries(attempt, self.settings, retries=0 if once else None)
+        body = self._body(resp)
+        self._record(method, url, key, resp.status_code, body)
+        return Answer(resp.status_code, body)
 
     def _body(self, resp: httpx.Response) -> Any:
         if not resp.content:
@@ -244,19 +236,17 @@ class Wire:
 
     # --- pieces ------------------------------------------------------------------------------
 
-    def _client(self) -> httpx.Client:
-        if self.settings.key() is None and not is_loopback(self.settings.base_url):
-            raise E.ConfigError(f"No API key for {self.settings.base_url}.",
-                                hint=self.settings.key_help())
+    def _ready(self) -> None:
+        """Before anything is sent: a key for a remote host, a recording that can be kept."""
+        require_key(self.settings)
         if self.cassette is not None and self.settings.cache in ("record", "cache"):
             self.cassette.check_writable()
+
+    def _http(self) -> httpx.Client:
         return client_for(self.settings)
 
     def _auth(self) -> Any:
         return key_auth(self.provider, self.settings)
-
-    def _timeout(self) -> Any:
-        return _timeout(self.settings.timeout, self.settings.connect_timeout)
 
     def _headers(self, *, json: bool = True) -> dict[str, str]:
         headers = {"Accept": "application/json", **self.provider.extra_headers()}
@@ -321,11 +311,6 @@ class Wire:
         return n
 
 
-class _Retry(Exception):
-    def __init__(self, wait: float) -> None:
-        self.wait = wait
-
-
 def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The non-blank lines of a byte stream, split on ``b"\n"`` only (a ``\r`` before it
     dropped); only the unfinished line is held between chunks."""
@@ -352,10 +337,3 @@ def _chunks(fh: Any, size: int = 1 << 16) -> Iterator[bytes]:
         if not data:
             return
         yield data
-
-
-@functools.lru_cache(maxsize=8)
-def _timeout(read: float, connect: float) -> Any:
-    import httpx
-
-    return httpx.Timeout(read, connect=connect)
