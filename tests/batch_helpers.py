@@ -1,6 +1,6 @@
 """Shared pieces of the batch tests: a small schema, a responder whose item k answers
 ``{"n": k}`` (some items misbehaving once or always), one that holds some items' answers
-back (interrupts land while they are in flight)."""
+back (interrupts land while they are in flight), and a fake clock for a RateGate."""
 
 from __future__ import annotations
 
@@ -85,3 +85,21 @@ class Held:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+
+class FakeClock:
+    """A clock that moves only when someone sleeps on it (thread-safe): a RateGate on it
+    paces and pauses without waiting in real time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
 import structmagic as sm
 from structmagic.batching import BatchInterrupted, RateGate
 
-from batch_helpers import SCHEMA, Faults, Held, prompt_number
+from batch_helpers import SCHEMA, FakeClock, Faults, Held, prompt_number
 from fakeserver import Reply, chat
 
 
@@ -40,16 +39,21 @@ def test_order_kept_with_faults(server, settings):
 
 
 def test_concurrency_is_bounded_and_used(server, settings):
+    # The first answers wait until five requests are in flight at once (no sleep: if the batch
+    # never has five in flight, they give up after 5 s and the peak says so).
     active = 0
     peak = 0
     lock = threading.Lock()
+    full = threading.Event()
 
     def responder(req):
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
-        time.sleep(0.05)
+            if active == 5:
+                full.set()
+        full.wait(5)
         with lock:
             active -= 1
         k = prompt_number(req)
@@ -58,7 +62,7 @@ def test_concurrency_is_bounded_and_used(server, settings):
     server.responder = responder
     results = sm.batch([f"item {i}" for i in range(20)], SCHEMA, concurrency=5)
     assert [r.data["n"] for r in results] == list(range(20))
-    assert 2 <= peak <= 5
+    assert peak == 5
 
 
 def test_progress_reports_end_state(server, settings):
@@ -106,29 +110,57 @@ def test_a_gate_closed_by_an_interrupt_is_refused_before_any_request(server, set
     assert server.requests == []
 
 
+class _Watched(RateGate):
+    """A gate on a fake clock that logs when each request passes it, and each pause."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock, sleep=clock.sleep)
+        self.clock = clock
+        self.passed: list[float] = []
+        self.pauses: list[tuple[float, float]] = []
+        self.paused = threading.Event()
+
+    def before_request(self) -> None:
+        super().before_request()
+        self.passed.append(self.clock())
+
+    def pause(self, seconds: float) -> None:
+        start = self.clock()
+        super().pause(seconds)
+        self.pauses.append((start, seconds))
+        self.paused.set()
+
+
 def test_429_slows_the_whole_batch(server, settings):
-    calls = []
+    # Two workers; item 0's first answer is a 429 asking for 0.4 s, sent once item 1 is in
+    # flight too, and item 1's answer waits until the gate has been paused: so the other
+    # worker's next request comes after the pause, and must wait it out as well. The gate
+    # runs on a fake clock: nothing waits in real time.
+    gate = _Watched(FakeClock())
+    seen: dict[int, int] = {}
     lock = threading.Lock()
-    t429 = []
 
     def responder(req):
         k = prompt_number(req)
-        now = time.monotonic()
         with lock:
-            calls.append((now, k))
-            first429 = k == 0 and sum(1 for _, j in calls if j == 0) == 1
-        if first429:
-            t429.append(now)
+            seen[k] = seen.get(k, 0) + 1
+            first = seen[k] == 1
+        if k == 0 and first:
+            server.wait_for_requests(2)
             return Reply.status(429, "slow", headers={"retry-after": "0.4"})
-        time.sleep(0.1)  # the other worker is busy until the pause is surely set
+        if k == 1:
+            gate.paused.wait(5)
         return chat(json.dumps({"n": k, "label": "x"}))
 
     server.responder = responder
-    results = sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=2)
-    assert all(r.ok for r in results)
-    # after the 429, no request starts for ~0.4 s, from either worker
-    later = [t - t429[0] for t, _ in calls if t > t429[0] + 0.05]
-    assert min(later) >= 0.35
+    results = sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=2, gate=gate)
+    assert [r.data["n"] for r in results] == list(range(6))
+    assert gate.pauses == [(0.0, 0.4)]
+    # items 0 and 1 passed at 0; every later request (item 0's retry, items 2-5) waited for
+    # the pause to end, from either worker
+    assert gate.passed[:2] == [0.0, 0.0] and len(gate.passed) == 7
+    assert min(gate.passed[2:]) >= 0.4
+    assert sum(gate.clock.slept) >= 0.4
 
 
 def test_interrupt_keeps_finished_results(server, settings, sigint):
