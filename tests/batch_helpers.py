@@ -1,5 +1,6 @@
-"""Shared pieces of the batch tests: a small schema, and a responder whose item k answers
-``{"n": k}`` (some items misbehaving once or always)."""
+"""Shared pieces of the batch tests: a small schema, a responder whose item k answers
+``{"n": k}`` (some items misbehaving once or always), one that holds some items' answers
+back (interrupts land while they are in flight), and a fake clock for a RateGate."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 
 from fakeserver import chat
 
@@ -48,3 +50,37 @@ class Faults:
         if first and k in self.once:
             return self.once[k]
         return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
+
+
+def answer(k: int):
+    """Item k's good answer."""
+    return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
+
+
+class Held:
+    """A responder: item k answers at once, unless ``hold(k)``: then its answer waits until
+    :meth:`release` (or ``seconds``, so that a client that did not cut the request would
+    still get its answer, and succeed, where the test expects a failure).
+
+    Use it as a context manager: the held answers are released at the end.
+    """
+
+    def __init__(self, hold: Callable[[int], bool], *, seconds: float = 3.0) -> None:
+        self.hold = hold
+        self.seconds = seconds
+        self._released = threading.Event()
+
+    def __call__(self, req):
+        k = prompt_number(req)
+        if self.hold(k):
+            self._released.wait(self.seconds)
+        return answer(k)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -18,7 +18,7 @@ BASES = {"openai": "/v1", "responses": "/v1", "anthropic": "/v1", "gemini": "/v1
 @pytest.fixture
 def fake(server, settings, tmp_path, clock):
     """The fake server with batch routes (its synchronous answers from ``Faults``), on the
-    tests' clock (which the job's waits advance, see ``TestClock``), and a manifest in
+    tests' clock (which the job's waits advance, see ``ManualClock``), and a manifest in
     ``tmp_path``."""
     from structmagic import config
     from structmagic.rows.jobs import wire

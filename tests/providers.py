@@ -56,13 +56,31 @@ def responses(text: str | None = None, **kw: Any) -> Reply:
 def responses_stream(text: str = "", *, pieces: int = 6, reasoning: str | None = None,
                      refusal: str | None = None, incomplete_reason: str | None = None,
                      error: str | None = None, usage: tuple[int, int] = (10, 20),
-                     model: str = "gpt-4o-2024-08-06") -> Reply:
+                     model: str = "gpt-4o-2024-08-06", tool: bool = False) -> Reply:
+    """``tool=True``: ``text`` streams as a function call's arguments."""
     events = [sse_event({"type": "response.created", "response": {
         "id": "resp_1", "status": "in_progress", "model": model, "output": []}},
         event="response.created")]
     for piece in _pieces(reasoning or "", 3):
         events.append(sse_event({"type": "response.reasoning_summary_text.delta",
                                  "delta": piece}, event="response.reasoning_summary_text.delta"))
+    if tool:
+        events.append(sse_event({"type": "response.output_item.added", "output_index": 0,
+                                 "item": {"id": "fc_1", "type": "function_call",
+                                          "status": "in_progress", "arguments": "",
+                                          "call_id": "call_1", "name": "response"}},
+                                event="response.output_item.added"))
+        for piece in _pieces(text, pieces):
+            events.append(sse_event({"type": "response.function_call_arguments.delta",
+                                     "item_id": "fc_1", "output_index": 0, "delta": piece},
+                                    event="response.function_call_arguments.delta"))
+        events.append(sse_event({"type": "response.function_call_arguments.done",
+                                 "item_id": "fc_1", "output_index": 0, "arguments": text},
+                                event="response.function_call_arguments.done"))
+        final = responses_body(text, tool=True, usage=usage, model=model)
+        events.append(sse_event({"type": "response.completed", "response": final},
+                                event="response.completed"))
+        return Reply.sse(events)
     for i, piece in enumerate(_pieces(text, pieces)):
         if error is not None and i == pieces // 2:
             events.append(sse_event({"type": "error", "code": "server_error",
@@ -186,11 +204,18 @@ def gemini_error(status: int, message: str, state: str = "INVALID_ARGUMENT") -> 
 
 def gemini_stream(text: str = "", *, pieces: int = 6, thought: str | None = None,
                   finish: str = "STOP", usage: tuple[int, int] = (10, 20),
-                  model: str = "gemini-2.5-flash", error: str | None = None) -> Reply:
+                  model: str = "gemini-2.5-flash", error: str | None = None,
+                  tool: bool = False) -> Reply:
+    """``tool=True``: ``text`` (JSON) comes as one ``functionCall`` part, whole, as Gemini
+    streams function calls."""
     events = []
     if thought is not None:
         events.append(sse_event({"candidates": [{"content": {"role": "model", "parts": [
             {"text": thought, "thought": True}]}, "index": 0}], "modelVersion": model}))
+    if tool:
+        body = gemini_body(text, tool=True, finish=finish, usage=usage, model=model)
+        events.append(sse_event(body))
+        return Reply.sse(events)
     chunks = _pieces(text, pieces)
     for i, piece in enumerate(chunks):
         if error is not None and i == pieces // 2:

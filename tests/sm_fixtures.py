@@ -1,4 +1,4 @@
-"""Fixtures that point structmagic at the fake server, and the canary-key check.
+"""Fixtures that point structmagic at the fake server, the canary-key check, and interrupts.
 
 Loaded from conftest.py (``pytest_plugins``).
 """
@@ -6,6 +6,8 @@ Loaded from conftest.py (``pytest_plugins``).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 
 import pytest
@@ -45,7 +47,7 @@ def settings(server, tmp_path, clock):
     plan.forget_learned_modes()
 
 
-class TestClock:
+class ManualClock:
     """structmagic's clock in the tests (``configure(clock=...)``): time moves only when
     something sleeps on it (each wait recorded in ``waits``), or by ``step`` seconds each
     time it is read; so no retry, rate gate or batch job waits in a test."""
@@ -78,10 +80,10 @@ class TestClock:
 
 @pytest.fixture(autouse=True)
 def clock():
-    """The clock structmagic waits on in every test (see :class:`TestClock`)."""
+    """The clock structmagic waits on in every test (see :class:`ManualClock`)."""
     from structmagic import config
 
-    fake = TestClock()
+    fake = ManualClock()
     config.configure(clock=fake)
     yield fake
     config.configure(clock=None)
@@ -118,3 +120,59 @@ def ip(settings):
     yield shell
     shell.user_ns.clear()
     shell.user_ns.update(saved)
+
+
+class Interrupter:
+    """Sends this process a SIGINT from a helper thread when something has happened on the
+    fake server, not after a fixed delay (see the ``sigint`` fixture)."""
+
+    def __init__(self, server) -> None:
+        self._server = server
+        self._threads: list[threading.Thread] = []
+        #: why an interrupt was not sent (the awaited requests never came), or None
+        self.problem: str | None = None
+        #: how many interrupts were sent
+        self.sent = 0
+
+    def after_requests(self, count: int, *, timeout: float = 10.0) -> None:
+        """Interrupt once the server has received ``count`` requests (in all, this test)."""
+
+        def run() -> None:
+            try:
+                self._server.wait_for_requests(count, timeout)
+            except TimeoutError as exc:
+                self.problem = f"no interrupt was sent: {exc}"
+                return
+            self.sent += 1
+            os.kill(os.getpid(), signal.SIGINT)
+
+        thread = threading.Thread(target=run, name="test-sigint", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self, timeout: float = 15.0) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+@pytest.fixture
+def sigint(server):
+    """Interrupts that work however pytest was started.
+
+    A shell starts a background job (``python -m pytest ... &``, non-interactive) with
+    SIGINT ignored, and Python then installs no handler of its own: a SIGINT would do
+    nothing. This fixture installs the default handler (SIGINT raises KeyboardInterrupt in
+    the main thread) for the test and restores the previous one after. It gives an
+    :class:`Interrupter`: ``sigint.after_requests(n)`` interrupts once the fake server has
+    received ``n`` requests (hold their answers, e.g. ``Reply.hang``, so that the interrupt
+    lands while they are in flight).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sender = Interrupter(server)
+    try:
+        yield sender
+        sender.join()
+    finally:
+        if previous is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signal.SIGINT, previous)
+    assert sender.problem is None, sender.problem

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
-import time
 
 import pytest
 
@@ -14,8 +11,9 @@ import structmagic as sm
 from structmagic.errors import BatchInterrupted
 from structmagic.rows.gate import RateGate
 
-from batch_helpers import SCHEMA, Faults, prompt_number
+from batch_helpers import SCHEMA, Faults, Held, prompt_number
 from fakeserver import Reply, chat
+from sm_fixtures import ManualClock
 
 
 def test_order_kept_with_faults(server, settings):
@@ -43,16 +41,21 @@ def test_order_kept_with_faults(server, settings):
 
 
 def test_concurrency_is_bounded_and_used(server, settings):
+    # The first answers wait until five requests are in flight at once (no sleep: if the batch
+    # never has five in flight, they give up after 5 s and the peak says so).
     active = 0
     peak = 0
     lock = threading.Lock()
+    full = threading.Event()
 
     def responder(req):
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
-        time.sleep(0.05)
+            if active == 5:
+                full.set()
+        full.wait(5)
         with lock:
             active -= 1
         k = prompt_number(req)
@@ -61,7 +64,7 @@ def test_concurrency_is_bounded_and_used(server, settings):
     server.responder = responder
     results = sm.batch([f"item {i}" for i in range(20)], SCHEMA, concurrency=5)
     assert [r.data["n"] for r in results] == list(range(20))
-    assert 2 <= peak <= 5
+    assert peak == 5
 
 
 def test_progress_reports_end_state(server, settings):
@@ -103,48 +106,70 @@ def test_a_gate_closed_by_an_interrupt_is_refused_before_any_request(server, set
     assert server.requests == []
 
 
+class _Watched(RateGate):
+    """A gate on a fake clock that logs when each request passes it, and each pause."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock=clock)
+        self.clock = clock
+        self.passed: list[float] = []
+        self.pauses: list[tuple[float, float]] = []
+        self.paused = threading.Event()
+
+    def before_request(self) -> None:
+        super().before_request()
+        self.passed.append(self.clock.time())
+
+    def pause(self, seconds: float) -> None:
+        start = self.clock.time()
+        super().pause(seconds)
+        self.pauses.append((start, seconds))
+        self.paused.set()
+
+
 def test_429_slows_the_whole_batch(server, settings):
-    calls = []
+    # Two workers; item 0's first answer is a 429 asking for 0.4 s, sent once item 1 is in
+    # flight too, and item 1's answer waits until the gate has been paused: so the other
+    # worker's next request comes after the pause, and must wait it out as well. The gate
+    # runs on a fake clock: nothing waits in real time.
+    gate = _Watched(ManualClock(start=0.0))
+    seen: dict[int, int] = {}
     lock = threading.Lock()
-    t429 = []
 
     def responder(req):
         k = prompt_number(req)
-        now = time.monotonic()
         with lock:
-            calls.append((now, k))
-            first429 = k == 0 and sum(1 for _, j in calls if j == 0) == 1
-        if first429:
-            t429.append(now)
+            seen[k] = seen.get(k, 0) + 1
+            first = seen[k] == 1
+        if k == 0 and first:
+            server.wait_for_requests(2)
             return Reply.status(429, "slow", headers={"retry-after": "0.4"})
-        time.sleep(0.1)  # the other worker is busy until the pause is surely set
+        if k == 1:
+            gate.paused.wait(5)
         return chat(json.dumps({"n": k, "label": "x"}))
 
     server.responder = responder
-    results = sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=2)
-    assert all(r.ok for r in results)
-    # after the 429, no request starts for ~0.4 s, from either worker
-    later = [t - t429[0] for t, _ in calls if t > t429[0] + 0.05]
-    assert min(later) >= 0.35
+    results = sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=2, gate=gate)
+    assert [r.data["n"] for r in results] == list(range(6))
+    assert gate.pauses == [(0.0, 0.4)]
+    # items 0 and 1 passed at 0; every later request (item 0's retry, items 2-5) waited for
+    # the pause to end, from either worker
+    assert gate.passed[:2] == [0.0, 0.0] and len(gate.passed) == 7
+    assert min(gate.passed[2:]) >= 0.4
+    assert sum(gate.clock.waits) >= 0.4
 
 
-def test_interrupt_keeps_finished_results(server, settings):
-    def responder(req):
-        k = prompt_number(req)
-        time.sleep(0.01 if k < 3 else 3)
-        return chat(json.dumps({"n": k, "label": "x"}))
-
-    server.responder = responder
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    t0 = time.monotonic()
-    with pytest.raises(BatchInterrupted) as info:
-        sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=1)
-    timer.join()
-    assert time.monotonic() - t0 < 2
+def test_interrupt_keeps_finished_results(server, settings, sigint):
+    with Held(lambda k: k >= 3) as held:
+        server.responder = held
+        sigint.after_requests(4)  # items 0-2 answered, item 3 in flight
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=1)
     results = info.value.results
     assert [r.data["n"] for r in results[:3]] == [0, 1, 2]
+    # item 3 was cut (its answer, held 3 s, would have made it a success), 4 and 5 not sent
     assert all(r.error is not None and r.data is None for r in results[3:])
+    assert len(server.requests) == 4
 
 
 def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
@@ -187,68 +212,71 @@ def test_progress_bar_final_state():
 # --- interrupts: nothing new is sent, what is in flight is cut, positions are kept ------------
 
 
-def _interrupt_after(seconds: float) -> threading.Timer:
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
+class _Counted(RateGate):
+    """A gate that counts the requests it let through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passed = 0
+
+    def before_request(self) -> None:
+        super().before_request()
+        self.passed += 1
 
 
-def _slow_from(first_slow: int, seconds: float, fast: tuple[int, ...] = ()):
-    def respond(req):
-        k = prompt_number(req)
-        if k >= first_slow and k not in fast:
-            time.sleep(seconds)
-        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
-    return respond
-
-
-def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, settings):
-    server.responder = _slow_from(2, 1.2)
-    timer = _interrupt_after(0.4)
-    t0 = time.monotonic()
-    with pytest.raises(BatchInterrupted) as info:
-        sm.batch([f"item {i}" for i in range(12)], SCHEMA, concurrency=4, retries=3)
-    timer.join()
-    assert time.monotonic() - t0 < 1.1  # the cut requests did not wait for their answers
-    sent = len(server.requests)
-    time.sleep(1.4)  # long enough for the slow answers, and for retries if any were made
-    assert len(server.requests) == sent, "a request was sent after the interrupt"
+def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, settings, sigint):
+    gate = _Counted()
+    with Held(lambda k: k >= 2) as held:
+        server.responder = held
+        # items 0 and 1 answered, items 2-5 in flight on the four workers, 6-11 waiting
+        sigint.after_requests(6)
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(12)], SCHEMA, concurrency=4, retries=3,
+                     gate=gate)
     results = info.value.results
     assert [r.data["n"] for r in results[:2]] == [0, 1]
+    # the four in flight were cut: their answers (held 3 s) did not make them successes
     assert all(r.data is None and r.error is not None for r in results[2:])
+    # nothing went through the gate after the interrupt: no new item, retry or re-ask...
+    assert gate.passed == 6 and gate.stopped
+    # ...and nothing reached the server (the held answers are out now; an absence is only
+    # waited for so long)
+    with pytest.raises(TimeoutError):
+        server.wait_for_requests(7, timeout=0.5)
+    assert len(server.requests) == 6
 
 
-def test_interrupted_results_stay_at_their_input_positions(server, settings):
-    server.responder = _slow_from(0, 1.0, fast=(1, 2, 4))
-    timer = _interrupt_after(0.4)
-    with pytest.raises(BatchInterrupted) as info:
-        sm.batch([f"item {i}" for i in range(8)], SCHEMA, concurrency=3)
-    timer.join()
+def test_interrupted_results_stay_at_their_input_positions(server, settings, sigint):
+    with Held(lambda k: k not in (1, 2, 4)) as held:
+        server.responder = held
+        # workers on 0, 1, 2; then 1 and 2 answer and they take 3 and 4; 4 answers, one takes
+        # 5: items 0, 3 and 5 are in flight
+        sigint.after_requests(6)
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(8)], SCHEMA, concurrency=3)
     results = info.value.results
     assert len(results) == 8
     assert [i for i, r in enumerate(results) if r.error is None] == [1, 2, 4]
     assert [results[i].data["n"] for i in (1, 2, 4)] == [1, 2, 4]
 
 
-def test_a_rerun_after_an_interrupt_pays_for_nothing_twice(server, settings, tmp_path):
+def test_a_rerun_after_an_interrupt_pays_for_nothing_twice(server, settings, tmp_path, sigint):
     cassette = str(tmp_path / "run.jsonl")
-    server.responder = lambda req: (time.sleep(0.02 * (prompt_number(req) % 7)),
-                                    chat(json.dumps({"n": prompt_number(req), "label": "x"}),
-                                         usage=(1, 1)))[1]
     prompts = [f"item {i}" for i in range(60)]
-    timer = _interrupt_after(0.3)
-    with pytest.raises(BatchInterrupted) as info:
-        sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
-    timer.join()
+    with Held(lambda k: k >= 20) as held:
+        server.responder = held
+        sigint.after_requests(26)  # items 0-19 answered, 20-25 in flight on the six workers
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
     done = {i for i, r in enumerate(info.value.results) if r.error is None}
-    assert 0 < len(done) < 60
+    assert done == set(range(20))
     server.reset()
     server.responder = lambda req: chat(json.dumps({"n": prompt_number(req), "label": "x"}))
     again = sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
     assert all(r.error is None for r in again)
     asked = sorted(prompt_number(r) for r in server.requests)
     assert not done & set(asked), "an answer paid for before the interrupt was paid again"
-    assert asked == sorted(set(range(60)) - done)
+    assert asked == list(range(20, 60))
 
 
 # --- one bad item never sinks a batch --------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -275,8 +276,15 @@ def test_any_value_renders_inert_and_deterministic(value, title, model):
     for markup in (value_html(value), result_html(res),
                    error_html(StreamError(title, partial=value, raw=title))):
         assert_inert(markup)
-    assert result_text(res) == result_text(res)
-    assert value_text(value) == value_text(value)
+    # deterministic: a re-run's result (the value built anew, equal but sharing no object;
+    # another elapsed time, token count and attempt count) has the same text/plain...
+    rerun = FakeResult(copy.deepcopy(value), raw=repr(value), reasoning=title, model=model,
+                       schema_name=title, usage={"total_tokens": 12345}, attempts=3,
+                       elapsed=98.765)
+    assert result_text(rerun) == result_text(res)
+    # ...and an equal result built apart has the same markup
+    assert result_html(replace(res, plain=copy.deepcopy(value))) == result_html(res)
+    assert value_text(copy.deepcopy(value)) == value_text(value)
     if isinstance(value, str):
         assert assert_inert(value_html(value)) == value  # text round-trips through escaping
 

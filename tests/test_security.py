@@ -171,22 +171,16 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
     assert Path(path).exists()
 
 
-def test_verbose_traceback_of_an_interrupt_shows_no_key(ip, server, settings, capfd):
-    import os
-    import signal
-    import threading
-
+def test_verbose_traceback_of_an_interrupt_shows_no_key(ip, server, settings, capfd, sigint):
     from fakeserver import Reply
 
     server.queue(Reply.hang(5))
     ip.user_ns["s"] = POISON_SCHEMA
     ip.run_cell("%xmode Verbose", store_history=False)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    sigint.after_requests(1)  # while the server holds the answer back
     try:
         res = ip.run_cell("%%structured s -o x --no-stream\nq", store_history=False)
     finally:
-        timer.join()
         ip.run_cell("%xmode Context", store_history=False)
     assert isinstance(res.error_in_exec, KeyboardInterrupt)
     out, err = capfd.readouterr()

@@ -57,8 +57,12 @@ def load(fmt: str, name: str) -> Any:
 
 
 def sse_events(fmt: str, name: str) -> list[tuple[str, str]]:
+    """The events of a recorded transcript (``payloads/<fmt>/<name>``)."""
+    return split_sse((PAYLOADS / fmt / name).read_bytes().decode("utf-8"))
+
+
+def split_sse(text: str) -> list[tuple[str, str]]:
     """A tiny SSE splitter: (event name, data) per blank-line-separated block."""
-    text = (PAYLOADS / fmt / name).read_bytes().decode("utf-8")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for block in text.split("\n\n"):

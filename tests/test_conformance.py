@@ -1,0 +1,633 @@
+"""One conformance suite over every provider (each wire format), beside each format's own cases
+in ``test_provider_<name>.py``:
+
+- its facts are present and well-formed, agree with one another, and are the documented ones;
+- a request built in each mode of its ladder goes to the format's path and carries the schema
+  where the format puts it, and an answer in its shape reads back as the same value, whole and
+  streamed (SSE events through its translator and the one Accumulator);
+- the same fault, through ``structured()`` against the fake server answering in the format,
+  gives every provider an error of the same class and the same wording, naming the provider
+  and the base URL where the error is the server's.
+
+Every expected value is written out here (the vendors' documented paths, fields and error
+shapes), never read from the provider under test. A provider added to the package fails
+:func:`test_every_provider_has_its_expectations_here` until its rows are added.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import structmagic as sm
+from structmagic.providers import get_provider, provider_names
+from structmagic.providers.base import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    PROMPT,
+    TOOLS,
+    Accumulator,
+    Capabilities,
+    Completion,
+    InputLimits,
+    Provider,
+    Step,
+)
+from structmagic.schema import Dialect, load_schema
+
+from fakeserver import Reply, chat, chat_stream, sse_event
+from providers import (
+    anthropic,
+    anthropic_body,
+    anthropic_stream,
+    gemini,
+    gemini_body,
+    gemini_stream,
+    responses,
+    responses_body,
+    responses_stream,
+)
+from sm_fixtures import CANARY
+from wire_helpers import BASE, KEY, OPENAPI, SCHEMA, UNI, make_call, no_key_anywhere, split_sse
+
+NAMES = provider_names()
+OPENAPI_MODE = "json_schema_openapi"  # Gemini's own step: the OpenAPI-subset responseSchema
+
+# --- the documented facts ------------------------------------------------------------------
+
+FACTS: dict[str, dict[str, Any]] = {
+    "openai": {
+        "title": "OpenAI Chat Completions", "key_envs": ("OPENAI_API_KEY",),
+        "base_url_envs": ("OPENAI_BASE_URL",), "default_base_url": "https://api.openai.com/v1",
+        "version_path": "/v1", "default_model": "gpt-4o-mini", "price_table_id": "openai",
+        "modes": (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT), "strict_schema": True,
+        "thinking": False, "batch_flow": "files",
+    },
+    "responses": {
+        "title": "OpenAI Responses API", "key_envs": ("OPENAI_API_KEY",),
+        "base_url_envs": ("OPENAI_BASE_URL",), "default_base_url": "https://api.openai.com/v1",
+        "version_path": "/v1", "default_model": "gpt-4o-mini", "price_table_id": "openai",
+        "modes": (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT), "strict_schema": True,
+        "thinking": True, "batch_flow": "files",
+    },
+    "anthropic": {
+        "title": "Claude Messages", "key_envs": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"),
+        "base_url_envs": ("ANTHROPIC_BASE_URL",),
+        "default_base_url": "https://api.anthropic.com/v1", "version_path": "/v1",
+        "default_model": "claude-sonnet-4-5", "price_table_id": "anthropic",
+        "modes": (JSON_SCHEMA, TOOLS, PROMPT), "strict_schema": False, "thinking": True,
+        "batch_flow": "inline",
+    },
+    "gemini": {
+        "title": "Gemini generateContent",
+        "key_envs": ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"),
+        "base_url_envs": ("GEMINI_BASE_URL",),
+        "default_base_url": "https://generativelanguage.googleapis.com/v1beta",
+        "version_path": "/v1beta", "default_model": "gemini-2.5-flash",
+        "price_table_id": "google", "modes": (JSON_SCHEMA, OPENAPI_MODE, JSON_OBJECT, TOOLS),
+        "strict_schema": False, "thinking": True, "batch_flow": "mixed",
+    },
+}
+
+#: the path after the base URL: whole answers, streamed answers, the token-count endpoint
+PATH = {"openai": "/chat/completions", "responses": "/responses", "anthropic": "/messages",
+        "gemini": "/models/m-1:generateContent"}
+STREAM_PATH = {**PATH, "gemini": "/models/m-1:streamGenerateContent?alt=sse"}
+COUNT_PATH = {"openai": None, "responses": "/responses/input_tokens",
+              "anthropic": "/messages/count_tokens", "gemini": "/models/m-1:countTokens"}
+#: a token-count answer of 42 in the format's shape, and the key it is read from
+COUNT_ANSWER = {"responses": {"object": "response.input_tokens", "input_tokens": 42},
+                "anthropic": {"input_tokens": 42}, "gemini": {"totalTokens": 42}}
+#: the header that carries the key, and its value for the key k
+AUTH = {"openai": ("authorization", "Bearer {}"), "responses": ("authorization", "Bearer {}"),
+        "anthropic": ("x-api-key", "{}"), "gemini": ("x-goog-api-key", "{}")}
+#: the other headers the format needs (never secret)
+EXTRA_HEADERS = {"openai": {}, "responses": {}, "gemini": {},
+                 "anthropic": {"anthropic-version": "2023-06-01",
+                               "content-type": "application/json"}}
+
+# --- requests: the ladder, and where each step puts the schema -----------------------------
+
+S = Step
+#: the ways to ask for the city schema (strict-able: closed, every property required)
+LADDER = {
+    "openai": (S(JSON_SCHEMA, True), S(JSON_SCHEMA, False), S(JSON_OBJECT, False),
+               S(TOOLS, False), S(PROMPT, False)),
+    "responses": (S(JSON_SCHEMA, True), S(JSON_SCHEMA, False), S(JSON_OBJECT, False),
+                  S(TOOLS, False), S(PROMPT, False)),
+    "anthropic": (S(JSON_SCHEMA, False), S(TOOLS, False), S(PROMPT, False)),
+    "gemini": (S(JSON_SCHEMA, False), S(OPENAPI_MODE, False), S(JSON_OBJECT, False),
+               S(TOOLS, False)),
+}
+#: where a mode puts the schema in the body (modes not listed: the schema is in the prompt)
+SCHEMA_AT: dict[str, dict[str, tuple[str | int, ...]]] = {
+    "openai": {JSON_SCHEMA: ("response_format", "json_schema", "schema"),
+               TOOLS: ("tools", 0, "function", "parameters")},
+    "responses": {JSON_SCHEMA: ("text", "format", "schema"), TOOLS: ("tools", 0, "parameters")},
+    "anthropic": {JSON_SCHEMA: ("output_config", "format", "schema"),
+                  TOOLS: ("tools", 0, "input_schema")},
+    "gemini": {JSON_SCHEMA: ("generationConfig", "responseJsonSchema"),
+               OPENAPI_MODE: ("generationConfig", "responseSchema"),
+               TOOLS: ("tools", 0, "functionDeclarations", 0, "parameters")},
+}
+#: what is found there when it is not the JSON Schema as given (Gemini's OpenAPI subset)
+SENT_AS = {("gemini", OPENAPI_MODE): OPENAPI, ("gemini", TOOLS): OPENAPI}
+#: the JSON switch of a mode that puts the schema in the prompt (None: nothing is added)
+JSON_SWITCH: dict[tuple[str, str], tuple[tuple[str, ...], Any] | None] = {
+    ("openai", JSON_OBJECT): (("response_format",), {"type": "json_object"}),
+    ("openai", PROMPT): None,
+    ("responses", JSON_OBJECT): (("text", "format"), {"type": "json_object"}),
+    ("responses", PROMPT): None,
+    ("anthropic", PROMPT): None,
+    ("gemini", JSON_OBJECT): (("generationConfig",), {"responseMimeType": "application/json"}),
+}
+#: where the strict switch of native structured output is (formats that have one)
+STRICT_AT = {"openai": ("response_format", "json_schema", "strict"),
+             "responses": ("text", "format", "strict")}
+#: the fields that ask for a schema at all, none of which a prompt-only request carries
+ASKING = {"openai": ("response_format", "tools", "tool_choice"),
+          "responses": ("text", "tools", "tool_choice"),
+          "anthropic": ("output_config", "tools", "tool_choice"),
+          "gemini": ("tools", "toolConfig")}
+
+# --- answers in each format's shape ----------------------------------------------------------
+
+TEXT = json.dumps(UNI, ensure_ascii=False)
+MODEL = "m-answer"
+USAGE = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+
+
+def whole(name: str, tool: bool = False) -> Any:
+    """A whole JSON answer carrying TEXT (as a forced tool's call with ``tool``)."""
+    if name == "openai":
+        reply = (chat(None, tool_call=TEXT, finish_reason="tool_calls", model=MODEL) if tool
+                 else chat(TEXT, model=MODEL))
+        return json.loads(reply.body)
+    if name == "responses":
+        return responses_body(TEXT, tool=tool, model=MODEL)
+    if name == "anthropic":
+        return anthropic_body(TEXT, tool=tool, stop_reason="tool_use" if tool else "end_turn",
+                              model=MODEL)
+    return gemini_body(TEXT, tool=tool, model=MODEL)
+
+
+def streamed(name: str, tool: bool = False) -> Reply:
+    """The same answer as an SSE stream."""
+    if name == "openai":
+        return chat_stream(TEXT, tool_call=tool, model=MODEL,
+                           finish_reason="tool_calls" if tool else "stop")
+    if name == "responses":
+        return responses_stream(TEXT, tool=tool, model=MODEL)
+    if name == "anthropic":
+        return anthropic_stream(TEXT, tool=tool, model=MODEL,
+                                stop_reason="tool_use" if tool else "end_turn")
+    return gemini_stream(TEXT, tool=tool, model=MODEL)
+
+
+def dig(body: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        body = body[key]
+    return body
+
+
+def step_id(case: tuple[str, Step]) -> str:
+    name, step = case
+    return f"{name}-{step.mode}{'-strict' if step.strict else ''}"
+
+
+CASES = [(name, step) for name in NAMES for step in LADDER.get(name, ())]
+IDS = [step_id(c) for c in CASES]
+
+
+def test_every_provider_has_its_expectations_here():
+    assert set(NAMES) == {"openai", "responses", "anthropic", "gemini"}
+    for table in (FACTS, PATH, STREAM_PATH, COUNT_PATH, AUTH, EXTRA_HEADERS, LADDER,
+                  SCHEMA_AT, ASKING):
+        assert set(table) == set(NAMES), table
+
+
+# --- facts -------------------------------------------------------------------------------------
+
+ENV_VAR = re.compile(r"[A-Z][A-Z0-9_]*")
+KNOWN_MODES = {JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT, OPENAPI_MODE}
+KNOWN_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_facts_are_present_and_well_formed(name):
+    p = get_provider(name)
+    assert isinstance(p, Provider) and get_provider(name) is p
+    assert p.name == name and name.isidentifier()
+    assert type(p).__module__ == f"structmagic.providers.{name}"
+    assert isinstance(p.title, str) and p.title and p.title == p.title.strip()
+    assert repr(p) == f"<provider {name!r}: {p.title}>"
+    # environment variables: a key's end in _KEY, a base URL's in _BASE_URL; no repeats
+    for envs, suffix in ((p.key_envs, "_KEY"), (p.base_url_envs, "_BASE_URL")):
+        assert isinstance(envs, tuple) and envs and len(set(envs)) == len(envs)
+        assert all(ENV_VAR.fullmatch(e) and e.endswith(suffix) for e in envs), envs
+    # the vendor's base URL: https, a host name, no port, credentials, query or trailing /;
+    # its path is the version path a bare base URL gets
+    url = urlsplit(p.default_base_url)
+    assert url.scheme == "https" and url.hostname and "." in url.hostname
+    assert url.port is None and not (url.username or url.password or url.query or url.fragment)
+    assert re.fullmatch(r"/v\d+(beta\d*|alpha\d*)?", p.version_path), p.version_path
+    assert url.path == p.version_path
+    assert isinstance(p.default_model, str) and re.fullmatch(r"[\w.:/-]+", p.default_model)
+    # modes: native structured output first, no repeats, only modes the loop knows
+    assert isinstance(p.modes, tuple) and p.modes[0] == JSON_SCHEMA
+    assert len(set(p.modes)) == len(p.modes) and set(p.modes) <= KNOWN_MODES
+    # capabilities: every one a bool; images and documents as the input limits say
+    caps = p.capabilities
+    assert isinstance(caps, Capabilities)
+    assert all(type(getattr(caps, f.name)) is bool for f in fields(Capabilities))
+    assert caps.streaming
+    assert isinstance(p.dialect, Dialect) and p.dialect.title
+    assert isinstance(p.inputs, InputLimits)
+    assert caps.images == bool(p.inputs.image_types)
+    assert caps.documents == bool(p.inputs.document_types)
+    assert set(p.inputs.image_types) | set(p.inputs.document_types) <= KNOWN_TYPES
+    sizes = {f.name: getattr(p.inputs, f.name) for f in fields(InputLimits)
+             if type(getattr(p.inputs, f.name)) is int}
+    assert sizes and all(v >= 0 for v in sizes.values()), sizes
+    if p.inputs.max_request_bytes:
+        assert p.inputs.max_image_bytes <= p.inputs.max_request_bytes
+        assert p.inputs.max_document_bytes <= p.inputs.max_request_bytes
+    assert isinstance(p.rejection_words, tuple)
+    assert all(isinstance(w, str) and w and w == w.lower() for w in p.rejection_words)
+    assert p.price_table_id is None or (isinstance(p.price_table_id, str) and p.price_table_id)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_facts_agree(name):
+    from structmagic.providers.batch import STATUSES, BatchAPI, BatchLimits
+
+    p = get_provider(name)
+    if not p.capabilities.batch_api:
+        assert p.batch_api is None and p.batch_price_factor is None
+        return
+    api = p.batch_api
+    assert isinstance(api, BatchAPI)
+    assert type(p.batch_price_factor) is float and 0 < p.batch_price_factor < 1
+    assert p.batch_price_factor == api.price_factor == 0.5  # every vendor's: half price
+    assert api.flow == FACTS[name]["batch_flow"]
+    assert isinstance(api.limits, BatchLimits) and api.limits.max_bytes > 0
+    assert api.limits.max_requests is None or api.limits.max_requests > 0
+    assert api.statuses and set(api.statuses.values()) <= set(STATUSES)
+    assert api.window == "24h"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_facts_are_the_documented_ones(name):
+    p = get_provider(name)
+    want = FACTS[name]
+    got = {"title": p.title, "key_envs": p.key_envs, "base_url_envs": p.base_url_envs,
+           "default_base_url": p.default_base_url, "version_path": p.version_path,
+           "default_model": p.default_model, "price_table_id": p.price_table_id,
+           "modes": p.modes, "strict_schema": p.capabilities.strict_schema,
+           "thinking": p.capabilities.thinking,
+           "batch_flow": p.batch_api.flow if p.batch_api else None}
+    assert got == want
+    header, value = AUTH[name]
+    assert {k.lower(): v for k, v in p.auth_headers(KEY).items()} == {header: value.format(KEY)}
+    assert {k.lower(): v for k, v in p.extra_headers().items()} == EXTRA_HEADERS[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_facts_drive_the_configuration(name, monkeypatch):
+    from structmagic.config import resolve
+
+    want = FACTS[name]
+    s = resolve(provider=name)
+    assert (s.base_url, s.model, s.key()) == (want["default_base_url"], want["default_model"],
+                                              None)
+    assert resolve(provider=name, base_url="http://relay.test:8080/").base_url == (
+        "http://relay.test:8080" + want["version_path"])
+    monkeypatch.setenv(want["base_url_envs"][0], "http://env.test:9/api")
+    assert resolve(provider=name).base_url == "http://env.test:9/api"
+    for env in reversed(want["key_envs"]):  # the first one set, in order, wins
+        monkeypatch.setenv(env, f"key-from-{env.lower()}-0123456789")
+        assert resolve(provider=name).key().source == f"environment variable {env}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_ladder_for_a_strict_schema(name):
+    p = get_provider(name)
+    request = load_schema(SCHEMA, name="city").request_for(p)
+    assert request.request == SCHEMA and request.strict
+    assert p.ladder(request) == LADDER[name]
+    # a forced tool never goes with thinking; every other step is kept, and builds with it
+    with_thinking = p.ladder(request, thinking=True)
+    assert with_thinking == tuple(s for s in LADDER[name] if s.mode != TOOLS)
+    for step in with_thinking:
+        p.build(make_call(step.mode, strict=step.strict, thinking=True), BASE)
+    # only a format with a strict switch ever sends strict
+    assert any(s.strict for s in p.ladder(request)) == p.capabilities.strict_schema
+
+
+# --- requests and answers, mode by mode --------------------------------------------------------
+
+
+def check_request(name: str, step: Step, body: dict[str, Any]) -> None:
+    """The body asks for the schema as ``step`` says, where the format puts it."""
+    at = SCHEMA_AT[name].get(step.mode)
+    if at is not None:
+        assert dig(body, at) == SENT_AS.get((name, step.mode), SCHEMA)
+    else:  # the schema is in the prompt (the loop puts it there), not in the request
+        assert '"properties"' not in json.dumps(body)
+        switch = JSON_SWITCH[(name, step.mode)]
+        if switch is None:
+            assert not set(ASKING[name]) & set(body), body.keys()
+        else:
+            assert dig(body, switch[0]) == switch[1]
+    if name in STRICT_AT and step.mode == JSON_SCHEMA:
+        assert dig(body, STRICT_AT[name]) is step.strict
+    elif name not in STRICT_AT:
+        assert '"strict"' not in json.dumps(body)
+
+
+def check_answer(c: Completion, tool: bool) -> None:
+    assert json.loads(c.text) == UNI
+    assert c.finish == ("tool" if tool else "stop")
+    assert c.usage == USAGE and c.model == MODEL
+    assert c.refusal is None and c.reasoning is None
+
+
+@pytest.mark.parametrize(("name", "step"), CASES, ids=IDS)
+def test_each_step_of_the_ladder_round_trips(name, step):
+    p = get_provider(name)
+    url, body = p.build(make_call(step.mode, strict=step.strict), BASE)
+    assert url == BASE + PATH[name]
+    assert "stream" not in body
+    check_request(name, step, body)
+    no_key_anywhere(p, url, body)
+    tool = step.mode == TOOLS
+    check_answer(p.parse(whole(name, tool)), tool)
+
+
+@pytest.mark.parametrize(("name", "step"), CASES, ids=IDS)
+def test_each_step_of_the_ladder_round_trips_streamed(name, step):
+    p = get_provider(name)
+    url, body = p.build(make_call(step.mode, strict=step.strict, stream=True), BASE)
+    assert url == BASE + STREAM_PATH[name]
+    # Gemini streams by its URL; the others by a body field
+    assert body.get("stream") is (None if name == "gemini" else True)
+    check_request(name, step, body)
+    tool = step.mode == TOOLS
+    translator, acc = p.stream(), Accumulator()
+    pieces = 0
+    for event, data in split_sse(streamed(name, tool).body.decode("utf-8")):
+        deltas = translator.feed(event, data)
+        pieces += sum(1 for d in deltas if d.text)
+        acc.add(deltas)
+    # the text came in pieces (a Gemini function call alone comes whole), and the stream ended
+    assert pieces > 1 or (name == "gemini" and tool)
+    assert acc.done and acc.error is None
+    check_answer(acc.completion(), tool)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_token_count_endpoint(name):
+    p = get_provider(name)
+    call = make_call(JSON_SCHEMA)
+    found = p.count_request(call, BASE)
+    if COUNT_PATH[name] is None:
+        assert found is None
+        with pytest.raises(ValueError):
+            p.parse_count({"input_tokens": 42})
+        return
+    url, body = found
+    assert url == BASE + COUNT_PATH[name]
+    # the schema counts too, and nothing that only shapes the answer is sent
+    text = json.dumps(body)
+    assert json.dumps(SCHEMA) in text
+    assert not {"stream", "max_tokens", "max_output_tokens", "temperature"} & set(body)
+    assert p.parse_count(COUNT_ANSWER[name]) == 42
+    for bad in ({}, {"input_tokens": "42", "totalTokens": "42"}, [42], None):
+        with pytest.raises(ValueError):
+            p.parse_count(bad)
+
+
+# --- through structured(), against the fake server ---------------------------------------------
+
+
+def ask(name: str, **kw: Any) -> Any:
+    return sm.structured("Population of São Paulo?", SCHEMA, provider=name, model="m-1", **kw)
+
+
+def where(server) -> str:
+    return server.url + "/v1"
+
+
+#: each format's error type (Anthropic) / status word (Gemini) for an HTTP status
+ERROR_KIND = {400: ("invalid_request_error", "INVALID_ARGUMENT"),
+              401: ("authentication_error", "UNAUTHENTICATED"),
+              429: ("rate_limit_error", "RESOURCE_EXHAUSTED"),
+              500: ("api_error", "INTERNAL")}
+
+
+def error_reply(name: str, status: int, message: str,
+                headers: dict[str, str] | None = None) -> tuple[Reply, str]:
+    """An error answer in the format's documented shape, and its message as shown: Claude's
+    error type and Gemini's status word are added in parentheses."""
+    kind, state = ERROR_KIND[status]
+    if name == "anthropic":
+        body: Any = {"type": "error", "error": {"type": kind, "message": message}}
+        shown = f"{message} ({kind})"
+    elif name == "gemini":
+        body = {"error": {"code": status, "message": message, "status": state}}
+        shown = f"{message} ({state})"
+    else:
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        shown = message
+    return Reply.json(body, status=status, headers=headers), shown
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_structured_reads_every_format(server, settings, name, stream):
+    server.queue(streamed(name) if stream else Reply.json(whole(name)))
+    res = ask(name, stream=stream)
+    assert res.data == UNI and res.usage == USAGE and res.model == MODEL
+    assert (res.provider, res.mode, res.attempts) == (name, JSON_SCHEMA, 1)
+    (req,) = server.requests
+    path, _, query = (STREAM_PATH if stream else PATH)[name].partition("?")
+    assert (req.method, req.path, req.query) == ("POST", "/v1" + path, query)
+    header, value = AUTH[name]
+    assert req.headers[header] == value.format(CANARY)
+    assert all(req.headers[k] == v for k, v in EXTRA_HEADERS[name].items())
+    assert CANARY not in req.path + req.query and CANARY.encode() not in req.body
+    check_request(name, LADDER[name][0], req.json)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_rejected_key(server, settings, name, stream):
+    reply, shown = error_reply(name, 401, "Incorrect API key provided")
+    server.queue(reply)
+    with pytest.raises(sm.AuthenticationError) as info:
+        ask(name, stream=stream)
+    err = info.value
+    assert err.message == f"HTTP 401 from {where(server)} ({name}, model m-1): {shown}"
+    assert err.status == 401 and err.key_source == "structmagic.configure(api_key=...)"
+    assert len(server.requests) == 1  # never retried
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rate_limited_after_the_retries(server, settings, sleeps, name):
+    reply, shown = error_reply(name, 429, "Too many requests", headers={"retry-after": "2"})
+    server.queue(reply, reply, reply)
+    with pytest.raises(sm.RateLimitError) as info:
+        ask(name)
+    err = info.value
+    assert err.message == f"HTTP 429 (rate limited) from {where(server)} ({name}, model m-1): " \
+        + shown
+    assert err.status == 429 and err.retry_after == 2.0
+    assert err.hint.startswith("Gave up after 3 attempts.")
+    assert len(server.requests) == 3 and sleeps == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_server_error_after_the_retries(server, settings, sleeps, name):
+    reply, shown = error_reply(name, 500, "The server had an error")
+    server.queue(reply, reply, reply)
+    with pytest.raises(sm.ServerError) as info:
+        ask(name)
+    assert info.value.message == (
+        f"HTTP 500 (server error) from {where(server)} ({name}, model m-1): {shown}")
+    assert len(server.requests) == 3 and len(sleeps) == 2
+
+
+REJECTED = "Invalid schema for this request: 'population' is not supported"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_rejected_schema_in_a_chosen_mode(server, settings, name):
+    reply, shown = error_reply(name, 400, REJECTED)
+    server.queue(reply)
+    with pytest.raises(sm.UnsupportedFormatError) as info:
+        ask(name, mode="json_schema")
+    err = info.value
+    assert err.message == (f"HTTP 400 from {where(server)} ({name}, model m-1): the server "
+                           f"does not take this response format: {shown}")
+    assert err.status == 400 and "--mode" in err.hint
+    assert len(server.requests) == 1  # neither retried nor stepped down: the mode was chosen
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_rejected_schema_steps_down_the_ladder(server, settings, name):
+    reply, _ = error_reply(name, 400, REJECTED)
+    server.queue(reply, Reply.json(whole(name)))
+    res = ask(name)
+    assert res.data == UNI
+    first, second = server.requests
+    check_request(name, LADDER[name][0], first.json)
+    check_request(name, LADDER[name][1], second.json)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_truncated_answer(server, settings, name, stream):
+    cut = '{"city": "São'
+    replies = {
+        "openai": (lambda: chat(cut, finish_reason="length"),
+                   lambda: chat_stream(cut, finish_reason="length")),
+        "responses": (lambda: responses(cut, status="incomplete",
+                                        incomplete_reason="max_output_tokens"),
+                      lambda: responses_stream(cut, incomplete_reason="max_output_tokens")),
+        "anthropic": (lambda: anthropic(cut, stop_reason="max_tokens"),
+                      lambda: anthropic_stream(cut, stop_reason="max_tokens")),
+        "gemini": (lambda: gemini(cut, finish="MAX_TOKENS"),
+                   lambda: gemini_stream(cut, finish="MAX_TOKENS")),
+    }
+    server.queue(replies[name][stream]())
+    with pytest.raises(sm.TruncatedError) as info:
+        ask(name, stream=stream)
+    assert info.value.message == ("The answer was cut off before the JSON was complete "
+                                  "(finish_reason 'length').")
+    assert info.value.raw == cut
+    assert len(server.requests) == 1  # never re-asked
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_error_event_inside_the_stream(server, settings, name):
+    message = "upstream overloaded"
+    reply, shown = {
+        "openai": (chat_stream(TEXT, error_event={"message": message, "type": "server_error"}),
+                   message),
+        "responses": (responses_stream(TEXT, error=message), message),
+        "anthropic": (anthropic_stream(TEXT, error=message), f"{message} (overloaded_error)"),
+        "gemini": (gemini_stream(TEXT, error=message), f"{message} (UNAVAILABLE)"),
+    }[name]
+    server.queue(reply)
+    with pytest.raises(sm.StreamError) as info:
+        ask(name, stream=True)
+    assert info.value.message == f"The server sent an error in the stream: {shown}"
+    assert len(server.requests) == 1  # part of the answer had come: not retried
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_an_answer_of_another_shape(server, settings, name, stream):
+    server.queue(Reply.json({"object": "list", "data": []}))
+    with pytest.raises(sm.BadRequestError) as info:
+        ask(name, stream=stream)
+    assert info.value.message.startswith(
+        f"HTTP 200 from {where(server)}, but the answer does not have the {name} shape: ")
+    assert info.value.status == 200 and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_page_instead_of_an_answer(server, settings, name, stream):
+    server.queue(Reply.text("<html><body><h1>Sign in to the Wi-Fi</h1></body></html>",
+                            content_type="text/html"))
+    with pytest.raises(sm.BadRequestError) as info:
+        ask(name, stream=stream)
+    assert info.value.message == (f"HTTP 200 from {where(server)}, but the body is not JSON: "
+                                  "Sign in to the Wi-Fi")
+
+
+# Not every format has every way of declining: Gemini has no refusal (it blocks with a safety
+# finish), Claude no content filter (it refuses). Each format's own way, same error.
+REFUSED = "I can't help with that."
+REFUSALS = {
+    "openai": (lambda: chat(None, refusal=REFUSED), lambda: chat_stream("", refusal=REFUSED)),
+    "responses": (lambda: responses(None, refusal=REFUSED),
+                  lambda: responses_stream("", refusal=REFUSED)),
+    "anthropic": (lambda: anthropic(REFUSED, stop_reason="refusal"),
+                  lambda: anthropic_stream(REFUSED, stop_reason="refusal")),
+}
+FILTERED = {
+    "openai": (lambda: chat(None, finish_reason="content_filter"),
+               lambda: chat_stream("", finish_reason="content_filter")),
+    "responses": (lambda: responses(None, status="incomplete",
+                                    incomplete_reason="content_filter"),
+                  lambda: responses_stream("", incomplete_reason="content_filter")),
+    "gemini": (lambda: gemini(None, finish="SAFETY"),
+               lambda: Reply.sse([sse_event(gemini_body(None, finish="SAFETY"))])),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n in REFUSALS])
+def test_a_refusal(server, settings, name, stream):
+    server.queue(REFUSALS[name][stream]())
+    with pytest.raises(sm.RefusalError) as info:
+        ask(name, stream=stream)
+    assert info.value.message == f"The model refused to answer: {REFUSED}"
+    assert info.value.refusal == REFUSED and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n in FILTERED])
+def test_a_content_filter(server, settings, name, stream):
+    server.queue(FILTERED[name][stream]())
+    with pytest.raises(sm.ContentFilterError) as info:
+        ask(name, stream=stream)
+    assert info.value.message == "The provider's content filter stopped the answer."
+    assert len(server.requests) == 1
