@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 
 import pytest
@@ -258,6 +260,60 @@ def test_interrupted_results_stay_at_their_input_positions(server, settings, sig
     assert len(results) == 8
     assert [i for i, r in enumerate(results) if r.error is None] == [1, 2, 4]
     assert [results[i].data["n"] for i in (1, 2, 4)] == [1, 2, 4]
+
+
+def test_an_unfinished_item_outliving_the_drain_keeps_every_position(server, settings,
+                                                                     monkeypatch, sigint):
+    """With the user's own http_client (its connections are not cut), an interrupt whose
+    request in flight has not finished when the drain ends still gives every result at its
+    input position: the unfinished item is marked where it was, the finished ones after it
+    stay where they were."""
+    import httpx
+
+    from structmagic.rows import threads
+
+    monkeypatch.setattr(threads, "DRAIN_SECONDS", 0.05)
+    held, release = threading.Event(), threading.Event()
+
+    def respond(req):
+        k = prompt_number(req)
+        if k == 0:  # item 0 stays in flight until the test lets it go
+            held.set()
+            release.wait(10)
+        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
+
+    fired: list[int] = []
+
+    def interrupt_once_two_finished(progress):
+        if progress.finished >= 2 and not fired:
+            fired.append(progress.finished)
+            assert held.wait(5), "item 0 never reached the server"
+            os.kill(os.getpid(), signal.SIGINT)
+
+    server.responder = respond
+    through_client: list[int] = []
+    client = httpx.Client(timeout=10, event_hooks={"request": [
+        lambda r: through_client.append(int(json.loads(r.content)["messages"][-1][
+            "content"].split()[1]))]})
+    before = set(threading.enumerate())
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(3)], SCHEMA, concurrency=3,
+                     http_client=client, on_progress=interrupt_once_two_finished)
+    finally:
+        release.set()
+        for thread in set(threading.enumerate()) - before:  # item 0's worker ends
+            if thread.name.startswith("structmagic_"):  # the batch's pool
+                thread.join(5)
+        client.close()
+    assert fired == [2]
+    results = info.value.results
+    assert len(results) == 3
+    assert isinstance(results[0].error, sm.Interrupted) and results[0].data is None
+    assert [r.data for r in results[1:]] == [{"n": 1, "label": "item 1"},
+                                             {"n": 2, "label": "item 2"}]
+    assert sorted(through_client) == [0, 1, 2]  # each item sent once, through that client
+    assert sorted(prompt_number(r) for r in server.requests) == [0, 1, 2]
 
 
 def test_a_rerun_after_an_interrupt_pays_for_nothing_twice(server, settings, tmp_path, sigint):

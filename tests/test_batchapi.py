@@ -226,6 +226,37 @@ def test_missing_lines_and_error_file_lines_are_reported_per_row(fake, server):
     assert job.summary == {"ok": 3, "errored": 1, "missing": 1}
 
 
+@pytest.mark.parametrize("where", ["error_file", "output_file"])
+def test_an_error_line_repeating_a_good_rows_id_keeps_the_good_result(fake, server, where):
+    """A row whose good line came back stays ok with its value when an error line carries
+    the same custom_id later (in the error file, or a second line in the output file)."""
+    use(server, "openai")
+    fake.faults = {2: "error_file"}  # the job has an error file, read after the output
+    job = sm.submit_batch(items(3), SCHEMA)
+    fake.clock.advance(10_000)
+    job.status()
+    done = fake.jobs[job.ids[0]]
+    cid = done.rows[0][0]
+    if where == "error_file":
+        line = {"id": "batch_req_dup", "custom_id": cid, "response": None,
+                "error": {"code": "server_error", "message": "upstream failed"}}
+    else:
+        line = {"id": "batch_req_dup", "custom_id": cid, "error": None, "response": {
+            "status_code": 400, "request_id": "req_dup", "body": {"error": {
+                "message": "bad row", "type": "invalid_request_error", "param": None,
+                "code": None}}}}
+    file = fake.files[done.error_file_id if where == "error_file" else done.output_file_id]
+    file["content"] += json.dumps(line) + "\n"
+    before = len(server.requests)
+    results = job.results(retry="none")
+    assert results[0].ok and results[0].error is None
+    assert results[0].data == {"n": 0, "label": "item 0"} and results[0].attempts == 1
+    assert results[1].data == {"n": 1, "label": "item 1"}
+    assert results[2].error.outcome == "errored"
+    assert job.summary == {"ok": 2, "errored": 1}
+    assert not [r for r in server.requests[before:] if r.path == "/v1/chat/completions"]
+
+
 def test_batch_level_errors_with_line_numbers_fail_their_rows(fake, server):
     use(server, "openai")
     fake.fail_lines = [(2, "invalid_request", "line 2 has no model")]

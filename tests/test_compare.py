@@ -96,6 +96,33 @@ def test_the_comparison_text_is_stable_and_its_html_inert(server, settings):
     assert DIFFER_BG in html
 
 
+def test_a_field_only_a_later_model_answered_is_a_disagreement(server, settings):
+    """The fields compared are those of every valid answer: an optional field that the
+    first model left out and the second answered differs, and is marked as such."""
+    from structmagic.display.compare_widget import ComparisonWidget
+
+    schema = {"type": "object", "properties": {"stars": {"type": "integer"},
+                                               "note": {"type": "string"}},
+              "required": ["stars"], "additionalProperties": False}
+    server.responder = lambda req: chat(json.dumps(
+        {"stars": 3, "note": None} if req.json["model"] == "m1" else {"stars": 3, "note": "x"}))
+    comp = sm.compare("q", schema, "m1,m2")
+    assert [r.plain for r in comp.results.values()] == [{"stars": 3}, {"stars": 3, "note": "x"}]
+    assert comp.disagreements() == ["note"]
+    assert "Answers differ on: note" in comp._text()
+    html = comp._repr_html_()
+    m2 = html.split(">m2</div>")[1]
+    note_dt = next(cell for cell in m2.split("<dt")[1:] if "Note" in cell.split("</dt>")[0])
+    stars_dt = next(cell for cell in m2.split("<dt")[1:] if "Stars" in cell.split("</dt>")[0])
+    assert DIFFER_BG in note_dt.split(">")[0] and DIFFER_BG not in stars_dt.split(">")[0]
+    widget = ComparisonWidget(comp.targets, title="review")
+    widget.finish(comp)
+    assert widget.columns["m2"].differ == ("note",)
+    assert DIFFER_BG in widget.columns["m2"].answer.value
+    assert DIFFER_BG not in widget.columns["m1"].answer.value
+    assert "Answers differ on: Note" in widget.note.value
+
+
 # --- the magic ----------------------------------------------------------------------------------
 
 
@@ -233,6 +260,24 @@ def test_score_on_a_hand_computed_fixture():
     assert confusion.loc["neu", "neg"] == 1 and int(confusion.values.sum()) == 3
     with pytest.raises(sm.ConfigError, match="align"):
         sm.score(answers, labels[:2], schema)
+
+
+def test_confusion_cells_count_every_row_that_falls_in_them():
+    """Each cell of a confusion table is the number of rows with that (expected, predicted)
+    pair, however many rows share it."""
+    schema = {"type": "object", "properties": {"sentiment": {"enum": ["pos", "neg", "neu"]}},
+              "required": ["sentiment"]}
+    pairs = [("pos", "neg"), ("pos", "neg"), ("pos", "neg"), ("neg", "neg"), ("neg", "neg"),
+             ("pos", None), ("pos", None), ("neu", "neu")]
+    answers = [None if got is None else {"sentiment": got} for _, got in pairs]
+    labels = [{"sentiment": want} for want, _ in pairs]
+    confusion = sm.score(answers, labels, schema).confusion["sentiment"]
+    assert confusion.to_dict("index") == {
+        "pos": {"pos": 0, "neg": 3, "neu": 0, "(none)": 2},
+        "neg": {"pos": 0, "neg": 2, "neu": 0, "(none)": 0},
+        "neu": {"pos": 0, "neg": 0, "neu": 1, "(none)": 0},
+    }
+    assert int(confusion.values.sum()) == len(pairs)
 
 
 def test_the_magic_compares_a_column_and_scores_it(ip, server, settings):

@@ -87,6 +87,22 @@ def test_relay_and_vendor_names_are_found():
     assert ds is not None and "deepseek" in ds.source.lower()
 
 
+def test_the_base_urls_vendor_is_priced_before_the_wire_formats():
+    """A model two vendors list at different prices is priced as the vendor whose API the
+    base URL names (Cerebras), not as the vendor of the wire format (OpenAI)."""
+    usage = {"prompt_tokens": 10_000, "completion_tokens": 2_000}
+    cerebras, openai = oracle(usage, "gpt-oss-120b", "cerebras"), oracle(
+        usage, "gpt-oss-120b", "openai")
+    assert cerebras != pytest.approx(openai)  # both list it, at different prices
+    price = price_for("openai", "gpt-oss-120b", base_url="https://api.cerebras.ai/v1",
+                      overrides={})
+    assert price is not None and "cerebras" in price.source.lower()
+    assert cost_of(usage, price) == pytest.approx(cerebras, rel=1e-9)
+    # without the base URL, the wire format's vendor
+    assert cost_of(usage, price_for("openai", "gpt-oss-120b", overrides={})) == pytest.approx(
+        openai, rel=1e-9)
+
+
 def test_unknown_model_has_no_price_never_a_guess():
     assert price_for("openai", "test-model", overrides={}) is None
     assert price_for("openai", "my-finetune-xyz-7b", overrides={}) is None

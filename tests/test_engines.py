@@ -348,6 +348,26 @@ def test_image_and_file_columns_go_with_each_row(server, settings, tmp_path):
     assert sent[2][0]["type"] == "image_url"  # read from the path on the worker
 
 
+def test_each_row_gets_its_own_images_after_a_row_whose_template_failed(server, settings):
+    """A row whose template cannot be filled is not sent, and every later row still carries
+    its own cells' images (not those of a neighbour)."""
+    from fake_media import received_parts
+    from media_helpers import png
+
+    server.responder = _answer_any
+    scans = [png((40 + k, 30)) for k in range(4)]
+    frame = pd.DataFrame({"k": [0, "one", 2, 3], "text": ["a", "b", "c", "d"],
+                          "scan": scans}, index=[10, 11, 12, 13])
+    out = Extractor(SCHEMA, "Row {k:d}: {text}", images=["scan"], concurrency=1)(frame)
+    assert list(out["size"]) == [0, None, 2, 3]
+    assert "could not be filled" in out.loc[11, "error"]
+    sent = {}  # the row a request was for -> the row whose scan it carried
+    for req in server.requests:
+        (part,) = received_parts(req)
+        sent[_row_any(req)] = next((k for k, s in enumerate(scans) if s == part.data), None)
+    assert sent == {0: 0, 2: 2, 3: 3}
+
+
 def test_image_columns_are_checked(settings, tmp_path):
     for bad in ({"images": "scan"}, {"files": [3]}, {"detail": "medium"}):
         with pytest.raises(sm.ConfigError):

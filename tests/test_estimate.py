@@ -89,6 +89,26 @@ def test_without_max_tokens_or_a_sample_the_high_end_is_unbounded(server, priced
     assert "no bound (give --max-tokens or --sample K)" in est.text()
 
 
+def test_each_end_of_the_cost_is_priced_with_that_ends_token_counts(server, settings):
+    """low, expected and high cost are each the price of that end's input and output
+    tokens (per row, times the rows): the high end uses the high input count."""
+    n = 4
+    est = estimate(["the same row, four times over"] * n, SCHEMA, model="m",
+                   prices={"m": (1.0, 2.0)}, max_tokens=100)
+    inp, out = est.input_tokens, est.output_tokens
+    assert est.price.source == "your price for m" and server.requests == []
+    assert inp.low < inp.expected < inp.high and out.high == n * 100
+
+    def priced(tokens_in: float, tokens_out: float, rate: float = 1.0) -> float:
+        return n * (round(tokens_in / n) * 1.0 + round(tokens_out / n) * 2.0) * rate / 1e6
+
+    assert est.cost.low == pytest.approx(priced(inp.low, out.low), rel=1e-12)
+    assert est.cost.expected == pytest.approx(priced(inp.expected, out.expected), rel=1e-12)
+    assert est.cost.high == pytest.approx(priced(inp.high, out.high), rel=1e-12)
+    assert est.cost.high > priced(inp.expected, out.high)  # the high input costs more
+    assert est.batch_cost.high == pytest.approx(priced(inp.high, out.high, 0.5), rel=1e-12)
+
+
 def test_unknown_price_says_so(server, settings):
     est = estimate(column(3), SCHEMA)
     assert est.price is None and est.cost is None and est.batch_cost is None

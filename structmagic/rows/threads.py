@@ -173,7 +173,7 @@ def run_threads(
 
             cut_connections()  # the requests in flight fail at once
         with contextlib.suppress(KeyboardInterrupt):
-            finished, pending = wait(pending, timeout=_DRAIN_SECONDS)
+            finished, pending = wait(pending, timeout=DRAIN_SECONDS)
             take(finished)  # answers that had arrived are kept (and recorded)
         pool.shutdown(wait=False, cancel_futures=True)
         marked = [r if r is not None else _interrupted(spec.name) for r in results]
@@ -184,7 +184,7 @@ def run_threads(
 
 #: how long an interrupted batch waits for its workers to notice (they are woken at once;
 #: this bounds a worker stuck elsewhere)
-_DRAIN_SECONDS = 5.0
+DRAIN_SECONDS = 5.0
 
 
 def _interrupted(name: str) -> Result:
