@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import fields
 
 import pytest
 
@@ -106,3 +107,51 @@ def test_secret_is_not_picklable():
 def test_unknown_setting():
     with pytest.raises(ConfigError, match="Unknown"):
         configure(colour="blue")
+
+
+def test_each_setting_is_declared_once_and_everything_else_is_made_from_it():
+    """The declarations on Settings make the environment variables (in the README's table),
+    the magics' traits and the options of %structured_config and %%structured."""
+    from pathlib import Path
+
+    from structmagic.config import Settings, declared
+    from structmagic.magic import StructuredMagics
+
+    names = [d.name for d in declared()]
+    assert names == [f.name for f in fields(Settings)]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for decl in declared():
+        if decl.env:
+            assert f"`{decl.env}`" in readme, decl.env
+    traits = set(StructuredMagics.class_traits(config=True))
+    assert {d.name for d in declared(configurable=True)} | {"stream"} == traits
+    config_help = StructuredMagics.structured_config.__doc__
+    cell_help = StructuredMagics.structured.__doc__
+    for decl in declared():
+        assert (decl.option in config_help) == decl.configurable, decl.name
+        assert (f" {decl.option} " in cell_help or f"[{decl.option}" in cell_help) == decl.cell, \
+            decl.name
+
+
+def test_a_setting_is_checked_in_one_place_whoever_gives_it(monkeypatch):
+    """The same bad value is refused the same way from Python, the environment, the
+    configuration and a magic line."""
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    with pytest.raises(ConfigError, match="Bad value for retries: -1"):
+        resolve(retries=-1)
+    monkeypatch.setenv("STRUCTMAGIC_RETRIES", "-1")
+    with pytest.raises(ConfigError, match="Bad value for retries: '-1'"):
+        resolve()
+    monkeypatch.delenv("STRUCTMAGIC_RETRIES")
+    configure(retries=-1)
+    with pytest.raises(ConfigError, match="Bad value for retries: -1"):
+        resolve()
+    configure(retries=None)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "structmagic")
+    with pytest.raises(UsageError, match="Bad value for --retries: -1"):
+        shell.run_line_magic("structured_config", "--retries -1")
+    with pytest.raises(UsageError, match="Bad value for --retries: -1"):
+        shell.run_cell_magic("structured", "s --retries -1", "q")

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic as sm
-from structmagic.schema import intake as schema_module
 from structmagic.schema import load_schema, validator_for
 from structmagic.schema import spec as spec_module
 from structmagic.schema import validate as validate_module
+from structmagic.schema.intake import forget_schemas
 
 from fakeserver import echo_schema_responder
 from instances import make_instance
@@ -44,9 +44,9 @@ IDS_ = [c[0] for c in CORPUS]
 
 @pytest.fixture(autouse=True)
 def fresh_spec_cache():
-    schema_module._specs.clear()
+    forget_schemas()
     yield
-    schema_module._specs.clear()
+    forget_schemas()
 
 
 

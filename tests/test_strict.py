@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import structmagic as sm
 from structmagic.providers import get_provider
-from structmagic.schema import intake as schema_module
 from structmagic.schema import load_schema, validator_for
+from structmagic.schema.intake import forget_schemas
 
 from instances import make_instance
 from schema_corpus import (
@@ -35,9 +35,9 @@ from schema_helpers import check, chooser, oa, strict_violations
 
 @pytest.fixture(autouse=True)
 def fresh_spec_cache():
-    schema_module._specs.clear()
+    forget_schemas()
     yield
-    schema_module._specs.clear()
+    forget_schemas()
 
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Limits",
     "SchemaSpec",
     "convert",
+    "forget_schemas",
     "issues_of",
     "json_path",
     "load_schema",
@@ -39,6 +40,7 @@ _WHERE = {
     "Limits": "limits",
     "SchemaSpec": "spec",
     "convert": "dialect",
+    "forget_schemas": "intake",
     "issues_of": "validate",
     "json_path": "tree",
     "load_schema": "intake",
@@ -49,7 +51,7 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from .dialect import Conversion, Dialect, convert, violations
-    from .intake import NAME_RULE, load_schema
+    from .intake import NAME_RULE, forget_schemas, load_schema
     from .limits import Limits
     from .openapi import to_openapi_schema
     from .spec import SchemaSpec

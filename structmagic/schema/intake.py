@@ -35,7 +35,7 @@ from .spec import SchemaSpec
 from .tree import SCHEMA_KEYWORDS, json_path, resolve_ref
 from .validate import short
 
-__all__ = ["MAX_SCHEMA_DEPTH", "NAME_RULE", "load_schema"]
+__all__ = ["MAX_SCHEMA_DEPTH", "NAME_RULE", "forget_schemas", "load_schema"]
 
 #: how deep a schema may nest (dicts and lists), a limit no real schema comes near
 MAX_SCHEMA_DEPTH = 200
@@ -95,6 +95,12 @@ def load_schema(obj: Any, *, name: str | None = None) -> SchemaSpec:
 
 _specs: dict[Any, SchemaSpec] = {}
 _cache_lock = threading.Lock()
+
+
+def forget_schemas() -> None:
+    """Forget the schemas read so far (each is read again on its next use)."""
+    with _cache_lock:
+        _specs.clear()
 
 
 
