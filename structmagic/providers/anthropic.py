@@ -1,7 +1,7 @@
 """Claude Messages (``POST {base}/messages``), Anthropic's format.
 
 Headers: the key in ``x-api-key``; ``anthropic-version: 2023-06-01`` and
-``content-type: application/json`` (:meth:`Messages.extra_headers`).
+``content-type: application/json`` (:meth:`Anthropic.extra_headers`).
 
 Request: ``model``, ``max_tokens`` (always: the API requires it; 4096 when not given),
 ``system`` (the system messages, joined), ``messages`` (user / assistant turns; consecutive
@@ -21,7 +21,7 @@ Images and PDFs (:data:`CLAUDE_INPUTS`): a turn with parts has content blocks --
 Thinking (``call.thinking``) adds ``thinking = {"type": "enabled", "budget_tokens": 2048}``,
 raises ``max_tokens`` above the budget if needed and leaves ``temperature`` out (the API takes
 neither a lower ``max_tokens`` nor a changed temperature with thinking). A forced tool together
-with thinking is refused by the API, so :meth:`Messages.build` raises ``ValueError`` for it
+with thinking is refused by the API, so :meth:`Anthropic.build` raises ``ValueError`` for it
 (the engine skips that step).
 
 Answer: ``content`` blocks ``text``, ``thinking`` (reasoning), ``tool_use`` (``input``, sent

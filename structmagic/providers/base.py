@@ -61,6 +61,7 @@ __all__ = [
     "has_parts",
     "mentions_format",
     "mentions_inputs",
+    "read_count",
 ]
 
 # --- modes: the ways of asking for a schema ----------------------------------------------------
@@ -367,6 +368,7 @@ class Provider:
     def rejects_inputs(self, status: int, message: str) -> bool:
         """Whether an error answer means "this model does not take images / documents"."""
         return mentions_inputs(status, message)
+
     # --- token counting --------------------------------------------------------------------
 
     def count_request(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]] | None:
@@ -480,6 +482,8 @@ def content_items(content: Any) -> list[Any]:
 def has_parts(content: Any) -> bool:
     """Whether a message's content carries an image or document part."""
     return isinstance(content, (list, tuple)) and any(isinstance(i, Part) for i in content)
+
+
 def read_count(body: Any, key: str) -> int:
     """The whole number ``body[key]`` of a token-count answer; ``ValueError`` otherwise."""
     value = body.get(key) if isinstance(body, dict) else None

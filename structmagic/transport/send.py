@@ -88,7 +88,7 @@ def send(call: Call, settings: Settings, provider: Provider, *,
          on_deltas: DeltaSink | None = None, gate: Any = None) -> Sent:
     """Send one request (with retries) and return its completion.
 
-    ``gate`` (a :class:`structmagic.rows.threads.RateGate`) paces the requests of a batch.
+    ``gate`` (a :class:`structmagic.rows.gate.RateGate`) paces the requests of a batch.
     Errors carry ``attempts``: how many HTTP attempts were made.
     """
     request = _prepare(call, settings, provider)
