@@ -173,3 +173,45 @@ def test_no_json_at_all_says_the_server_may_have_ignored_the_format(server, sett
         sm.structured("q", SCHEMA, provider="responses")
     assert "may have ignored the structured-output request" in str(info.value)
     assert "try --provider openai" in str(info.value)
+
+
+# --- the first request of a row: one builder for every path -------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "responses", "anthropic", "gemini"])
+def test_the_first_request_of_a_row_is_the_same_on_every_path(server, settings, provider):
+    """What a call sends first, a batch job's line for the row, what an estimate counts and
+    what a budget reserves are all the one request :func:`first_call` builds."""
+    from structmagic.call.plan import first_call
+    from structmagic.cost.tokens import count_body
+    from structmagic.rows.budget import ItemEstimator
+    from structmagic.rows.jobs.rows import build_line, plan_for
+    from structmagic.transport.request import build
+
+    from providers import anthropic, gemini, responses
+
+    answer_in = {"openai": chat, "responses": responses, "anthropic": anthropic,
+                 "gemini": gemini}[provider]
+    options = {"provider": provider, "system": "Be brief.", "temperature": 0.25,
+               "max_tokens": 321, "prices": {"test-model": (1.0, 2.0)}}
+    given = resolve(options)
+    spec = load_schema(SCHEMA)
+    url, body = build(first_call("Which is larger?", spec, given), given,
+                      get_provider(provider))
+    assert body  # independent checks of its content are the providers' own tests
+
+    server.queue(answer_in(TEXT))
+    sm.structured("Which is larger?", SCHEMA, **options)
+    (sent,) = server.requests
+    assert server.url + sent.path.split("?")[0] == url.split("?")[0] and sent.json == body
+
+    if get_provider(provider).batch_api is not None:
+        line, _, counted = build_line(plan_for(spec, given), 0, "Which is larger?")
+        # the line wraps the body in the batch API's own shape (custom_id, url or params)
+        assert json.dumps(body, separators=(",", ":"), ensure_ascii=False) in line.decode()
+        # counted over the line's body as written: its model and settings count too
+        assert count_body(body) < counted <= count_body(body) + 20
+    estimated = sm.estimate(["Which is larger?"], SCHEMA, **options)
+    assert estimated.input_tokens.expected == count_body(body)
+    budget = ItemEstimator(["Which is larger?"], spec, given)
+    assert budget.counted(0) == count_body(body)
