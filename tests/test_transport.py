@@ -241,3 +241,43 @@ def test_the_shared_client_is_closed_at_exit(server):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "9.8"
     assert "ResourceWarning" not in out.stderr, out.stderr
+
+
+# --- the one retry loop: every kind of request retries alike ----------------------------------
+
+
+def _a_call(server):
+    from providers import anthropic
+
+    server.queue(anthropic(TEXT))
+    return sm.structured("q", SCHEMA, provider="anthropic", retries=2).data
+
+
+def _a_count(server):
+    server.queue(Reply.json({"input_tokens": 42}))
+    return sm.estimate(["q"], SCHEMA, provider="anthropic", exact=True,
+                       prices={"test-model": (1, 1)}).input_tokens.expected
+
+
+@pytest.mark.parametrize(("ask", "answer"), [(_a_call, ANSWER), (_a_count, 42)],
+                         ids=["call", "token count"])
+def test_every_kind_of_request_retries_through_the_one_loop(server, settings, sleeps, ask,
+                                                            answer):
+    """A call and a token count: the same statuses retried, the same back-off waited on
+    structmagic's clock, the same error when the attempts are spent."""
+    server.queue(Reply.status(503, "busy"), Reply.status(502, "bad gateway"))
+    assert ask(server) == answer
+    assert len(server.requests) == 3 and len(sleeps) == 2
+    assert 0.375 <= sleeps[0] <= 0.5 and 0.75 <= sleeps[1] <= 1.0  # 0.5 s doubling, jitter
+    server.reset()
+    sleeps.clear()
+    server.queue(*[Reply.status(503, "busy")] * 3)
+    with pytest.raises(sm.ServerError, match="HTTP 503") as info:
+        ask(server)
+    assert info.value.attempts == 3 and len(server.requests) == 3 and len(sleeps) == 2
+    assert "Gave up after 3 attempts" in str(info.value)
+    server.reset()
+    server.queue(Reply.status(400, "no such thing"))
+    with pytest.raises(sm.BadRequestError) as info:
+        ask(server)
+    assert info.value.attempts == 1 and len(server.requests) == 1
