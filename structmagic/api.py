@@ -90,7 +90,6 @@ def structured(
 
 def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
                 labels: Mapping[str, str] | None, **kw: Any) -> Result:
-
     settings = resolve(options)
     spec = load_schema(schema)
     shown = field_labels(spec.original, labels)  # checked before anything is sent

@@ -116,7 +116,6 @@ class Result(ShowsWidget):
     # --- display --------------------------------------------------------------------------
 
     def _text(self) -> str:
-
         if self.error is not None:
             return error_text(self.error)
         text = result_text(self)
@@ -127,7 +126,6 @@ class Result(ShowsWidget):
         return text
 
     def _repr_html_(self) -> str:
-
         if self.error is not None:
             return error_html(self.error)
         if self.inputs:  # the thumbnails above the result

@@ -60,7 +60,6 @@ class ItemEstimator:
     def __init__(self, items: Sequence[Any], spec: SchemaSpec, settings: Settings, *,
                  images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
                  detail: str | None = None) -> None:
-
         self.items = items
         #: each item's images and files (one entry per item), counted by the provider's rule
         self.images, self.files, self.detail = images, files, detail

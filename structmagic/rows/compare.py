@@ -83,7 +83,6 @@ def _options_for(target: Target, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settings_for(target: Target, options: Mapping[str, Any]) -> Any:
-
     return resolve(_options_for(target, options))
 
 
@@ -117,11 +116,9 @@ class Comparison(ShowsWidget):
                 f"{len(self.disagreements())} fields differ>")
 
     def _text(self) -> str:
-
         return comparison_text(self)
 
     def _repr_html_(self) -> str:
-
         return comparison_html(self)
 
     def widget(self, *, create: bool = True, reveal: bool = False) -> Any:

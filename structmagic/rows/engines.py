@@ -95,7 +95,6 @@ class Extractor:
                  concurrency: int = 8, max_requests_per_minute: float | None = None,
                  max_tokens_per_minute: float | None = None, workers: int = 1,
                  ship_key: bool = False, **options: Any) -> None:
-
         if not isinstance(template, str) or not template.strip():
             raise ConfigError("The template must be the prompt text, with {column} fields.")
         for name, value in (("concurrency", concurrency), ("workers", workers)):
@@ -154,7 +153,6 @@ class Extractor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-
         self.__dict__.update(state)
         self._spec = load_schema(self.schema)
 

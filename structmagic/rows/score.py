@@ -111,7 +111,6 @@ def field_kinds(schema: Any) -> dict[str, tuple[str, list[Any] | None]]:
 
 
 def _resolved(root: Any, sub: Any) -> Any:
-
     seen = 0
     while isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and seen < 16:
         try:

@@ -175,7 +175,6 @@ class _Attempt:
 
     def __init__(self, request: Prepared, settings: Settings, provider: Provider,
                  sink: DeltaSink | None) -> None:
-
         self.request = request
         self.settings = settings
         self.provider = provider

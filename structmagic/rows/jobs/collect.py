@@ -115,7 +115,6 @@ class Collector:
                 status=outcome.status, code=outcome.code, job=self.job))
 
     def _answer(self, position: int, body: Any) -> None:
-
         plan = self.plan
         try:
             completion = plan.provider.parse(body)
