@@ -40,7 +40,7 @@ from structmagic.config import resolve
 from structmagic.rows.jobs import submit
 from structmagic.rows.jobs.collect import Collector
 from structmagic.rows.jobs.jsonl import read_lines
-from structmagic.rows.jobs.rows import plan_for
+from structmagic.rows.jobs.lines import plan_for
 from structmagic.schema import load_schema
 
 

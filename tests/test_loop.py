@@ -185,7 +185,7 @@ def test_the_first_request_of_a_row_is_the_same_on_every_path(server, settings, 
     from structmagic.call.plan import first_call
     from structmagic.cost.tokens import count_body
     from structmagic.rows.budget import ItemEstimator
-    from structmagic.rows.jobs.rows import build_line, plan_for
+    from structmagic.rows.jobs.lines import build_line, plan_for
     from structmagic.transport.request import build
 
     from providers import anthropic, gemini, responses

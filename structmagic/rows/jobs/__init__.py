@@ -12,14 +12,15 @@ In the magic: ``%%structured SCHEMA --each VAR -o NAME --batch-api`` (``--no-wai
 ``--batch-retry sync|none``), and ``%structured_batches`` lists the jobs of the manifest
 (``--cancel ID`` cancels one).
 
-The modules, in the order a job uses them: ``rows`` (one request per row, as the
+The modules, in the order a job uses them: ``lines`` (one request per row, as the
 synchronous path builds it; ids and the row index), ``jsonl`` (input files streamed to disk,
 split at the provider's limits), ``manifest`` (the jobs on disk), ``wire`` (the batch API's
-HTTP, through the same client, key and error mapping as every call; recordings), ``submit``
+HTTP, through the one request path of every call; recordings), ``submit``
 (submit or re-attach, never twice), ``job`` (:class:`BatchJob`: status, wait, results,
 cancel), ``collect`` (results matched by id and validated, each answer priced),
-``pricing`` (the batch-tier price of the job's settings; the expected cost),
-``cell`` (the magic's side). Each provider's own facts and
+``pricing`` (the batch-tier price of the job's settings; the expected cost). The magic's
+side is :mod:`structmagic.magic.batches`, the dispatcher that runs a job for
+``batch(via="batch-api")`` is :func:`structmagic.rows.start`. Each provider's own facts and
 translations are on its class in :mod:`structmagic.providers` (``batch_api``).
 """
 

@@ -2,7 +2,7 @@
 
 Each line is read by the provider's batch API into a
 :class:`~structmagic.providers.batch.RowOutcome`, matched to its row by
-:class:`~structmagic.rows.jobs.rows.RowIndex` (id and request hash; order means nothing), and
+:class:`~structmagic.rows.jobs.lines.RowIndex` (id and request hash; order means nothing), and
 a succeeded answer is read exactly as a synchronous answer is: ``provider.parse`` →
 :func:`structmagic.call.loop.read_answer` (finish checked, JSON read, mapped back, validated
 against the user's schema). Every row ends as a :class:`~structmagic.Result` — with
@@ -32,7 +32,7 @@ from ...providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError,
 from .pricing import BatchPricer
 
 if TYPE_CHECKING:
-    from .rows import Plan, RowIndex
+    from .lines import Plan, RowIndex
 
 __all__ = ["RETRIED", "Collector"]
 

@@ -48,7 +48,7 @@ from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
 from .wire import Wire
 
 if TYPE_CHECKING:
-    from .rows import Plan, RowIndex
+    from .lines import Plan, RowIndex
 
 __all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "note_info",
            "poll_parts", "read_job", "record_status", "settings_options", "wire_for"]

@@ -41,6 +41,7 @@ from ..budget import check_cap
 from ..estimate import local_estimate
 from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
+from .lines import Plan, RowIndex, build_line, plan_for
 from .manifest import (
     SUBMITTED,
     SUBMITTING,
@@ -51,7 +52,6 @@ from .manifest import (
     safe_url,
 )
 from .pricing import BatchPricer, expected_cost, media_adjusted
-from .rows import Plan, RowIndex, build_line, plan_for
 
 if TYPE_CHECKING:
     from ...inputs.parts import InputLimits
