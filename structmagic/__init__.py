@@ -66,7 +66,7 @@ __all__ = [
 
 _LAZY = {
     "structured": "api",
-    "batch": "rows",
+    "batch": "rows.dispatch",
     "Extractor": "rows.engines",
     "compare": "rows.compare",
     "compare_each": "rows.compare",
@@ -116,8 +116,8 @@ if TYPE_CHECKING:
         ValidationIssue,
     )
     from .magic import StructuredMagics
-    from .rows import batch
     from .rows.compare import compare, compare_each
+    from .rows.dispatch import batch
     from .rows.engines import Extractor
     from .rows.estimate import estimate
     from .rows.jobs import BatchJob, submit_batch

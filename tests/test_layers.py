@@ -238,7 +238,8 @@ def test_own_modules_are_imported_at_module_level():
 
 def test_only_lazy_package_loaders_and_the_registry_import_dynamically():
     dynamic = sorted({i.source for i in IMPORTS if i.dynamic})
-    assert dynamic == ["structmagic", "structmagic.providers.registry", "structmagic.schema"]
+    assert dynamic == ["structmagic", "structmagic.providers.registry", "structmagic.rows",
+                       "structmagic.schema"]
 
 
 def test_no_module_imports_another_modules_underscore_name():

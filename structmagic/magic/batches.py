@@ -17,17 +17,13 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .. import rows
 from ..call.result import Result
 from ..config import resolve
 from ..cost.calc import money
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
 from ..errors import BatchInterrupted, StructuredError
-from ..rows import Run, start
-from ..rows.counts import BatchProgress
-from ..rows.jobs import BatchJob, BatchStatus
-from ..rows.jobs.job import cancel_parts, poll_parts, record_status, wire_for
-from ..rows.jobs.manifest import JobRecord, Manifest, manifest_path
 from ..schema import SchemaSpec
 from .options import CellOptions
 
@@ -49,11 +45,11 @@ def say(opts: CellOptions, text: str) -> None:
 
 
 def run_rows(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: Sequence[Any],
-             options: dict[str, Any]) -> Ran | BatchJob:
+             options: dict[str, Any]) -> Ran | rows.jobs.BatchJob:
     """The rows' results and the interrupt that stopped them (if one did); the job itself
     when not waiting for it (``--no-wait``)."""
     live = not opts.quiet and has_kernel(magics.shell)
-    run = start(prompts, spec, via=VIA[opts.batch_api], concurrency=opts.concurrency or 16,
+    run = rows.start(prompts, spec, via=VIA[opts.batch_api], concurrency=opts.concurrency or 16,
                 batch_retry=opts.batch_retry, on_note=lambda text: say(opts, text), **options)
     if run.job is not None:
         return _follow_job(opts, run, run.job, live)
@@ -64,20 +60,20 @@ def run_rows(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: Sequence
         results = run.results(on_progress=follow_rows(bar))
     except BatchInterrupted as exc:
         interrupted, results = exc, exc.results
-    finish_rows(bar, BatchProgress.of(results, max_cost=options.get("max_cost")),
+    finish_rows(bar, rows.counts.BatchProgress.of(results, max_cost=options.get("max_cost")),
                 interrupted=interrupted is not None, quiet=opts.quiet)
     return results, interrupted
 
 
-def follow_rows(bar: ProgressBar) -> Callable[[BatchProgress], None]:
+def follow_rows(bar: ProgressBar) -> Callable[[rows.counts.BatchProgress], None]:
     """The ``on_progress`` that draws a batch's progress on ``bar``."""
-    def follow(progress: BatchProgress) -> None:
+    def follow(progress: rows.counts.BatchProgress) -> None:
         bar.update(progress.finished, progress.total, progress.line())
 
     return follow
 
 
-def finish_rows(bar: ProgressBar, progress: BatchProgress, *, interrupted: bool = False,
+def finish_rows(bar: ProgressBar, progress: rows.counts.BatchProgress, *, interrupted: bool = False,
                 quiet: bool = False) -> None:
     """The bar's last state: green when every row is done, amber when some failed or a
     budget stopped them, red when interrupted; printed where no widget shows it."""
@@ -89,7 +85,8 @@ def finish_rows(bar: ProgressBar, progress: BatchProgress, *, interrupted: bool 
         print(bar.text)
 
 
-def _follow_job(opts: CellOptions, run: Run, job: BatchJob, live: bool) -> Ran | BatchJob:
+def _follow_job(opts: CellOptions, run: rows.dispatch.Run, job: rows.jobs.BatchJob,
+                live: bool) -> Ran | rows.jobs.BatchJob:
     """A batch job in the cell: a line, a bar, the wait, the summary."""
     record = job.record
     parts = len(record.parts)
@@ -118,7 +115,8 @@ def _follow_job(opts: CellOptions, run: Run, job: BatchJob, live: bool) -> Ran |
     return results, interrupted
 
 
-def follow_job(bar: ProgressBar, status: BatchStatus, *, final: bool = False) -> None:
+def follow_job(bar: ProgressBar, status: rows.jobs.BatchStatus, *, final: bool = False
+               ) -> None:
     """Draw a job's status on ``bar``: the counts as its line, the cost aside."""
     line = status.line()
     aside = ""
@@ -140,7 +138,7 @@ def list_batches(cancel: str | None, manifest: str | None, refresh: bool) -> Non
         settings = resolve({})
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
-    store = Manifest(manifest_path(settings, manifest))
+    store = rows.jobs.manifest.Manifest(rows.jobs.manifest.manifest_path(settings, manifest))
     if cancel:
         _cancel(store, cancel, settings)
         return
@@ -151,10 +149,11 @@ def list_batches(cancel: str | None, manifest: str | None, refresh: bool) -> Non
     problems: list[str] = []
     if refresh:
         for record in jobs:
-            if not record_status(record).ended and any(p.batch_id for p in record.parts):
+            running = not rows.jobs.job.record_status(record).ended
+            if running and any(p.batch_id for p in record.parts):
                 try:
-                    wire, api, base = wire_for(record, settings)
-                    if poll_parts(record, wire, api, base, {})[0]:
+                    wire, api, base = rows.jobs.job.wire_for(record, settings)
+                    if rows.jobs.job.poll_parts(record, wire, api, base, {})[0]:
                         store.put(record)
                 except StructuredError as exc:  # the others are still worth listing
                     problems.append(f"  {record.key[:12]}: not refreshed: "
@@ -164,34 +163,35 @@ def list_batches(cancel: str | None, manifest: str | None, refresh: bool) -> Non
         print("\n".join(problems))
 
 
-def _cancel(store: Manifest, wanted: str, settings: Any) -> None:
+def _cancel(store: rows.jobs.manifest.Manifest, wanted: str, settings: Any) -> None:
     record = store.find(wanted)
     if record is None:
         raise UsageError(f"--cancel {wanted}: no such job in {store.path} (give the job's "
                          "key, at least 6 characters, or a provider batch id).")
-    wire, api, base = wire_for(record, settings)
-    cancel_parts(record, wire, api, base)
-    poll_parts(record, wire, api, base, {})
+    wire, api, base = rows.jobs.job.wire_for(record, settings)
+    rows.jobs.job.cancel_parts(record, wire, api, base)
+    rows.jobs.job.poll_parts(record, wire, api, base, {})
     store.put(record)
-    status = record_status(record)
+    status = rows.jobs.job.record_status(record)
     print(f"structmagic: asked batch job {record.key[:12]} to cancel; now {status.status} "
           f"({status.counts()}). Rows it finished are kept: run its cell again to collect "
           "them.")
 
 
-def jobs_table(jobs: list[JobRecord], store: Manifest) -> str:
+def jobs_table(jobs: list[rows.jobs.manifest.JobRecord], store: rows.jobs.manifest.Manifest
+               ) -> str:
     """The jobs as an aligned table of text."""
-    rows = [("job", "provider", "model", "schema", "rows", "status", "done", "failed",
+    table = [("job", "provider", "model", "schema", "rows", "status", "done", "failed",
              "cost")]
     for record in jobs:
-        st = record_status(record)
+        st = rows.jobs.job.record_status(record)
         cost = "—" if st.cost is None else (f"≥ {money(st.cost)}" if st.cost_estimated
                                             else money(st.cost))
-        rows.append((record.key[:12], record.provider, record.model, record.schema,
+        table.append((record.key[:12], record.provider, record.model, record.schema,
                      str(record.rows), st.status, str(st.done), str(st.failed), cost))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = [f"batch jobs in {store.path}:"]
-    for r in rows:
+    for r in table:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)
                                       ).rstrip())
     return "\n".join(lines)

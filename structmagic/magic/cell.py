@@ -20,6 +20,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .. import rows
 from ..api import structured
 from ..config import Settings, resolve
 from ..display.compare_widget import ComparisonWidget
@@ -28,8 +29,6 @@ from ..display.render import field_labels
 from ..display.showing import show_failed, show_live, stop_live
 from ..display.widget import StructuredWidget
 from ..errors import StructuredError
-from ..rows.compare import compare, parse_targets
-from ..rows.estimate import estimate
 from ..schema import SchemaSpec, load_schema
 from .each import each_rows, row_media, row_prompts, run_each
 from .keys import ensure_key
@@ -143,7 +142,7 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, body: str,
     """``--compare``: the cell to every model at once, in one side-by-side widget."""
     assert opts.compare is not None
     try:
-        targets = parse_targets(opts.compare)
+        targets = rows.compare.parse_targets(opts.compare)
     except StructuredError as exc:
         raise UsageError(f"--compare: {exc}") from None
     widget = handle = None
@@ -153,7 +152,7 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, body: str,
         handle = show_live(widget)
         widget.start()
     try:
-        comparison = compare(body, spec, [t.label for t in targets],
+        comparison = rows.compare.compare(body, spec, [t.label for t in targets],
                              stream=opts.stream and magics.stream,
                              observers=widget.observers() if widget else None,
                              steps_field=opts.steps, labels=labels, **media, **opts.settings)
@@ -188,7 +187,7 @@ def _estimate(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settin
         prompts = [fill(opts.body, ns) if opts.interpolate else opts.body]
     if opts.exact or opts.sample:
         ensure_key(magics.shell, settings)
-    found = estimate(prompts, spec, sample=opts.sample or 0, exact=opts.exact,
+    found = rows.estimate.estimate(prompts, spec, sample=opts.sample or 0, exact=opts.exact,
                      concurrency=opts.concurrency or 16, **media, **opts.settings)
     if opts.out is not None:
         ns[opts.out] = found

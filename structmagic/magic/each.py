@@ -21,16 +21,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .. import rows
 from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
 from ..errors import InputError, StructuredError
-from ..rows.compare import compare_each, parse_targets
-from ..rows.counts import BatchProgress
-from ..rows.engines import Extractor, template_fields
-from ..rows.frame import collect_rows, results_frame, top_fields
-from ..rows.score import field_kinds, score
 from ..schema import SchemaSpec
 from .batches import finish_rows, follow_rows, run_rows
 from .notebook import Layered, fill
@@ -42,7 +38,7 @@ __all__ = ["each_rows", "row_media", "row_prompts", "run_each"]
 def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
     """The index and the template fields of each row of ``--each``'s value, and its kind."""
     try:
-        return collect_rows(source)
+        return rows.frame.collect_rows(source)
     except InputError:
         raise UsageError(f"--each needs a list, a pandas Series or a DataFrame, not "
                          f"{type(source).__name__}.") from None
@@ -52,8 +48,8 @@ def row_prompts(magics: Any, opts: CellOptions, source: Any
                 ) -> tuple[list[Any], list[str], str]:
     """The index, the prompt of every row (the body filled from the row, then the
     notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
-    index, rows, kind = each_rows(source)
-    return index, _prompts(magics, opts, index, rows), kind
+    index, records, kind = each_rows(source)
+    return index, _prompts(magics, opts, index, records), kind
 
 
 def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
@@ -61,11 +57,11 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     """Run the cell over every row of ``source``; bind or return the values."""
     if opts.engine is not None:
         return _on_engine(magics, opts, spec, source)
-    index, rows, kind = each_rows(source)
-    prompts = _prompts(magics, opts, index, rows)
+    index, records, kind = each_rows(source)
+    prompts = _prompts(magics, opts, index, records)
     if opts.expect is not None:
         _expected(opts, spec, source)  # a bad column fails before any request
-    options = {**opts.settings, **opts.media, **row_media(magics, opts, index, rows)}
+    options = {**opts.settings, **opts.media, **row_media(magics, opts, index, records)}
     if opts.compare is not None:
         return _compare(magics, opts, spec, options, source, index, prompts)
     if opts.max_cost is not None:
@@ -76,8 +72,9 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
     tabular = kind in ("DataFrame", "Series") and _has_pandas()
-    value: Any = results_frame(results, index, top_fields(spec)) if tabular else [
-        r.data for r in results]
+    value: Any = [r.data for r in results]
+    if tabular:
+        value = rows.frame.results_frame(results, index, rows.frame.top_fields(spec))
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
     if tabular and opts.expect is not None and interrupted is None:
@@ -92,12 +89,12 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
 
 
 def _prompts(magics: Any, opts: CellOptions, index: list[Any],
-             rows: list[dict[str, Any]]) -> list[str]:
+             records: list[dict[str, Any]]) -> list[str]:
     ns = magics.shell.user_ns
     if not opts.interpolate:
-        return [opts.body for _ in rows]
+        return [opts.body for _ in records]
     return [fill(opts.body, Layered(row, ns), where=f"--each row {i!r}: ")
-            for i, row in zip(index, rows, strict=True)]
+            for i, row in zip(index, records, strict=True)]
 
 
 def _check_priced(settings: Settings) -> None:
@@ -114,7 +111,7 @@ def _expected(opts: CellOptions, spec: SchemaSpec, source: Any) -> list[Any]:
     if type(source).__name__ != "DataFrame" or column not in source.columns:
         raise UsageError(f"--expect needs a column of the --each DataFrame: {column!r} "
                          "is not one.")
-    fields = list(field_kinds(spec.original))
+    fields = list(rows.score.field_kinds(spec.original))
     out: list[Any] = []
     for value in source[column].tolist():
         if isinstance(value, Mapping):
@@ -135,8 +132,8 @@ def _scores(opts: CellOptions, spec: SchemaSpec, source: Any,
 
     labels = _expected(opts, spec, source)
     tol = 1e-6 if opts.tol is None else opts.tol
-    tables = {model: score(rows, labels, spec.original, tol=tol).table
-              for model, rows in results.items()}
+    tables = {model: rows.score.score(answers, labels, spec.original, tol=tol).table
+              for model, answers in results.items()}
     if list(tables) == [""]:
         return tables[""]
     return pd.concat(tables, names=["model", "field"])
@@ -158,7 +155,7 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
         raise UsageError('--each with --compare binds a DataFrame: pip install '
                          '"structmagic[pandas]".')
     try:
-        targets = parse_targets(opts.compare)
+        targets = rows.compare.parse_targets(opts.compare)
     except StructuredError as exc:
         raise UsageError(f"--compare: {exc}") from None
     live = not opts.quiet and has_kernel(magics.shell)
@@ -166,11 +163,11 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
             for t in targets}
     for bar in bars.values():
         bar.show()
-    table = compare_each(prompts, spec, [t.label for t in targets], index=index,
+    table = rows.compare.compare_each(prompts, spec, [t.label for t in targets], index=index,
                          concurrency=opts.concurrency or 16,
                          on_progress=lambda label, p: follow_rows(bars[label])(p), **options)
     for label, results in table.results.items():
-        finish_rows(bars[label], BatchProgress.of(results), quiet=opts.quiet)
+        finish_rows(bars[label], rows.counts.BatchProgress.of(results), quiet=opts.quiet)
     frame = table.frame
     frame.attrs["summary"] = table.summary
     if opts.out is not None:
@@ -194,7 +191,7 @@ def _on_engine(magics: Any, opts: CellOptions, spec: SchemaSpec, source: Any) ->
         "}", "}}")
     _check_engine_columns(opts, template, source)
     try:
-        extractor = Extractor(spec, template, concurrency=opts.concurrency or 8,
+        extractor = rows.engines.Extractor(spec, template, concurrency=opts.concurrency or 8,
                               images=opts.images, files=opts.files, **opts.settings,
                               **opts.media)
     except StructuredError as exc:
@@ -211,7 +208,7 @@ def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None
     """With ``--engine``, every name the cell uses must be a column (the notebook's variables
     do not travel to the workers)."""
     try:
-        names = template_fields(template)
+        names = rows.engines.template_fields(template)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     columns = set(map(str, source.columns))
@@ -227,7 +224,7 @@ def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None
 
 
 def row_media(magics: Any, opts: CellOptions, index: Sequence[Any],
-              rows: Sequence[Mapping[str, Any]]) -> dict[str, list[list[Any]]]:
+              records: Sequence[Mapping[str, Any]]) -> dict[str, list[list[Any]]]:
     """``images`` / ``files`` of every row, from ``--image NAME`` / ``--file NAME`` (each
     the row's field NAME, else the notebook's variable)."""
     ns = magics.shell.user_ns
@@ -235,7 +232,7 @@ def row_media(magics: Any, opts: CellOptions, index: Sequence[Any],
     for flag, names in (("images", opts.images), ("files", opts.files)):
         if names:
             media[flag] = [[_row_value(row, ns, name, flag, i) for name in names]
-                           for i, row in zip(index, rows, strict=True)]
+                           for i, row in zip(index, records, strict=True)]
     return media
 
 

@@ -1,0 +1,149 @@
+"""The one way many rows run, whichever road they take: :func:`batch` and :func:`start`.
+
+::
+
+    batch(prompts, schema, via=...)        start(...) -> Run, then Run.results()
+      via="threads"     parallel requests           (:mod:`.threads`, paced by :mod:`.gate`)
+      via="batch-api"   a provider batch job         (:mod:`.jobs`; its failed rows re-run
+                                                      with threads)
+      via="auto"        a batch job, or parallel requests on a server without batch routes
+                        (one note says so: a warning from Python, a line in the magic)
+
+:func:`start` is the same in two steps, for a front end that shows the job before waiting
+for it (the magic's ``--batch-api``, ``--no-wait``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..call.result import Result
+from ..errors import BatchUnavailableError, ConfigError
+from .counts import BatchProgress
+from .gate import RateGate
+from .jobs.job import BatchJob, BatchStatus
+from .jobs.submit import submit_batch
+from .threads import run_threads
+
+__all__ = ["VIAS", "Run", "batch", "start"]
+
+#: the roads many rows can take
+VIAS = ("threads", "batch-api", "auto")
+#: what only a batch job takes
+JOB_OPTIONS = ("manifest", "max_requests", "max_bytes", "inline_bytes", "resubmit")
+#: what only parallel requests take
+THREAD_OPTIONS = ("gate", "max_requests_per_minute", "max_tokens_per_minute")
+
+
+@dataclass
+class Run:
+    """Rows on their way: through a provider batch job (:attr:`job`), or as parallel requests
+    (``job`` None; :attr:`note` says why when a batch job was asked for)."""
+
+    prompts: Sequence[Any]
+    schema: Any
+    concurrency: int
+    options: dict[str, Any]
+    job: BatchJob | None = None
+    batch_retry: str = "sync"
+    note: str | None = None
+    threads: dict[str, Any] = field(default_factory=dict)
+
+    def results(self, *, on_progress: Callable[[BatchProgress], None] | None = None,
+                on_status: Callable[[BatchStatus], None] | None = None) -> list[Result]:
+        """Every row's :class:`~structmagic.Result`, in input order: the job waited for and
+        collected (``on_status`` sees each poll), or the rows run (``on_progress`` sees each
+        finished row). Raises :class:`~structmagic.BatchInterrupted` on an interrupt."""
+        if self.job is not None:
+            return self.job.results(retry=self.batch_retry, concurrency=self.concurrency,
+                                    on_status=on_status)
+        return run_threads(self.prompts, self.schema, concurrency=self.concurrency,
+                           on_progress=on_progress, **self.threads, **self.options)
+
+
+def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
+          concurrency: int = 16, batch_retry: str = "sync",
+          on_note: Callable[[str], None] | None = None, **options: Any) -> Run:
+    """Send the rows on their way (a batch job is submitted, or re-attached, now); the
+    :class:`Run` gives the results. ``on_note(text)`` hears why rows asked for ``via="auto"``
+    run as parallel requests (default: a warning). Options as for :func:`batch`."""
+    if via not in VIAS:
+        raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
+    if batch_retry not in ("sync", "none"):
+        raise ConfigError(f"batch_retry must be 'sync' or 'none', not {batch_retry!r}.")
+    items = prompts if isinstance(prompts, Sequence) else list(prompts)
+    threads = {name: options.pop(name) for name in THREAD_OPTIONS if name in options}
+    run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads)
+    if via == "threads":
+        for name in JOB_OPTIONS:
+            if name in options:
+                raise ConfigError(f"{name} is an option of a batch job: give it with "
+                                  "via='batch-api' (or 'auto').")
+        return run
+    try:
+        run.job = submit_batch(items, schema, **options)
+    except BatchUnavailableError as exc:
+        if via != "auto":
+            raise
+        run.note = (f"{exc.message} Running the {len(items)} rows as parallel requests "
+                    "instead.")
+        (on_note or _warn)(run.note)
+        for name in JOB_OPTIONS:
+            options.pop(name, None)
+    return run
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, stacklevel=4)
+
+
+def batch(
+    prompts: Iterable[Any],
+    schema: Any,
+    *,
+    concurrency: int = 16,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    max_requests_per_minute: float | None = None,
+    max_tokens_per_minute: float | None = None,
+    gate: RateGate | None = None,
+    via: str = "threads",
+    batch_retry: str = "sync",
+    **options: Any,
+) -> list[Result]:
+    """Run :func:`structured` over ``prompts``; results in input order, failures kept.
+
+    ``options`` are those of :func:`structured` (``model``, ``system``, ``retries``,
+    ``cache``, ``http_client`` ...). ``images`` and ``files`` are per item: one entry per
+    prompt, each an image (or file), a list of them, or None; ``detail``, ``inline`` and
+    ``downscale`` apply to all (see :func:`structured`). Each item's images are prepared in
+    its worker; one that cannot be sent fails that item alone. ``on_progress(progress)`` is
+    called from the calling thread after each item finishes. ``gate`` shares one
+    :class:`~structmagic.rows.gate.RateGate` (its per-minute budgets and 429 pauses) among
+    several batches, e.g. the partitions one worker runs; otherwise each batch has its own,
+    from ``max_requests_per_minute`` / ``max_tokens_per_minute``. An interrupted batch
+    closes its gate. ``max_cost`` (USD) stops the batch before it would pass that cap (see
+    :mod:`structmagic.rows.threads`); it needs a known price.
+
+    Raises :class:`~structmagic.BatchInterrupted` (a KeyboardInterrupt carrying the results)
+    on interrupt; bad input (schema, options, a cap without a price) raises before any
+    request; a bad item (a prompt that cannot be sent) fails alone.
+
+    ``via="batch-api"`` sends the rows through the provider's asynchronous batch API
+    instead (half the price, no rate limits, resumable: see
+    :func:`structmagic.submit_batch`, whose options it takes too), waits, and re-runs the
+    rows that failed there synchronously (``batch_retry="sync"``, or ``"none"`` to leave
+    them failed); ``via="auto"`` does the same, or uses threads on a server without batch
+    routes (with a warning). A batch job cannot stop part way, so there ``max_cost`` is
+    checked once, before the job is created: the job is submitted only if the high end of
+    its batch-price estimate fits.
+    """
+    for name, value in (("gate", gate), ("max_requests_per_minute", max_requests_per_minute),
+                        ("max_tokens_per_minute", max_tokens_per_minute)):
+        if value is not None:
+            options[name] = value
+    run = start(prompts, schema, via=via, concurrency=concurrency, batch_retry=batch_retry,
+                **options)
+    return run.results(on_progress=on_progress)
