@@ -64,8 +64,10 @@ def setting_argument(decl: Declared) -> Decorator:
         kw["type"] = float
     elif decl.kind == "choice" and decl.choices is not None:
         kw["choices"] = decl.choices()
-    if decl.metavar:
-        kw["metavar"] = decl.metavar
+    metavar = decl.metavar or {"count": "N", "number": "NUMBER",
+                               "seconds": "SECONDS"}.get(decl.kind)
+    if metavar:
+        kw["metavar"] = metavar
     return argument(decl.option, **kw)
 
 
@@ -104,7 +106,8 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
     argument_group("Columns"),
     argument("--each", metavar="VAR",
              help="Run once per item of VAR (list, Series, DataFrame)."),
-    argument("--concurrency", type=int, default=None, help="Parallel requests with --each."),
+    argument("--concurrency", metavar="N", type=int, default=None,
+             help="Parallel requests with --each."),
     argument("--engine", choices=["dask"],
              help="With --each over a Dask DataFrame: map the cell over its partitions on "
              "the Dask workers (lazy; see --compute)."),
@@ -118,7 +121,7 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
     argument("--expect", metavar="COLUMN",
              help="With --each over a DataFrame: score the answers against the expected "
              "values in COLUMN, field by field."),
-    argument("--tol", type=float, default=None,
+    argument("--tol", metavar="NUMBER", type=float, default=None,
              help="With --expect: how far a number may be from the expected one (default "
              "1e-6)."),
     argument_group("Cost"),
