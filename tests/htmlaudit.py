@@ -1,10 +1,12 @@
 """One HTML-safety audit for every test that checks our markup (render, widget, security).
 
-Our templates use a small set of tags and attributes (see ``structmagic/display/render.py``); model
-text must never add to them. :func:`assert_inert` parses markup and fails on any tag or
-attribute outside the allowlist, and on any attribute value that could run or fetch
-something (``javascript:``, ``url(``, ``expression(``). So no ``<img src>``, no ``<a href>``,
-no ``<script>``, no ``<style>``, no event handler: a URL a model wrote stays text.
+Our templates use a small set of tags and attributes (see ``structmagic/display/render.py``
+and ``handout.py``); model text must never add to them. :func:`assert_inert` parses markup
+and fails on any tag or attribute outside the allowlist, and on any attribute value that
+could run or fetch something (``javascript:``, ``url(``, ``expression(``). So no ``<img
+src>``, no ``<a href>``, no ``<script>``, no event handler: a URL a model wrote stays text.
+The one ``<style>`` allowed is the handout's own print rules, exactly
+(``handout.PRINT_CSS``); an ``<input>`` only as a text box (the handout's "Your answer:").
 
     >>> assert_inert('<div style="color:red">&lt;img src=x onerror=alert(1)&gt;</div>')
     '<img src=x onerror=alert(1)>'
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 from typing import Any
+
+from structmagic.display.handout import PRINT_CSS
 
 __all__ = [
     "ALLOWED_ATTRS",
@@ -45,10 +49,12 @@ POISON = [*POISON_HTML, MARKDOWN_IMAGE]
 #: the tags our templates may use
 ALLOWED_TAGS = frozenset({
     "div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-    "details", "summary", "br", "p", "small", "em",
+    "details", "summary", "br", "p", "small", "em", "label", "input",
 })
 #: the attributes our templates may use
-ALLOWED_ATTRS = frozenset({"style", "class", "title", "open"})
+ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type"})
+#: the only ``<style>`` element allowed: the handout's print rules, as they are
+ALLOWED_CSS = frozenset({PRINT_CSS})
 #: attribute values containing one of these could run or fetch something
 ACTIVE_VALUES = ("javascript:", "url(", "expression(")
 
@@ -60,10 +66,17 @@ class Audit(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.bad: list[str] = []
         self.text: list[str] = []
+        self._css: list[str] | None = None  # the text of an open <style>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
+        if tag == "style" and not attrs:
+            self._css = []
+        elif tag not in ALLOWED_TAGS:
             self.bad.append(f"tag <{tag}>")
+        if tag == "input" and dict(attrs).get("type") != "text":
+            self.bad.append(f"<input type={dict(attrs).get('type')!r}>")
+        if tag != "input" and "type" in dict(attrs):
+            self.bad.append(f"attribute type= on <{tag}>")
         for name, value in attrs:
             if name not in ALLOWED_ATTRS:
                 self.bad.append(f"attribute {name}= on <{tag}>")
@@ -72,8 +85,22 @@ class Audit(HTMLParser):
 
     handle_startendtag = handle_starttag
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self._css is not None:
+            css, self._css = "".join(self._css), None
+            if css not in ALLOWED_CSS:
+                self.bad.append(f"<style> {css[:60]!r}")
+
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if self._css is not None:  # CSS is not shown text
+            self._css.append(data)
+        else:
+            self.text.append(data)
+
+    def close(self) -> None:
+        super().close()
+        if self._css is not None:
+            self.bad.append("<style> never closed")
 
 
 def assert_inert(markup: str) -> str:

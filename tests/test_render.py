@@ -15,6 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from structmagic.display.handout import (
+    NEST_LIMIT,
+    PRINT_CSS,
+    answer_field,
+    answer_label,
+    check_answer,
+    handout_html,
+    normalised,
+)
 from structmagic.display.render import (
     error_html,
     error_text,
@@ -304,6 +313,12 @@ def test_render_imports_no_widgets():
     '<ol start="3"><li>a</li></ol>',
     "<table><tr><td>a</td></tr></table>",
     "<img src=x/>",
+    "<style>.structmagic-handout{display:none}</style>",  # only the handout's own print CSS
+    '<style media="print">x</style>',
+    '<input type="checkbox">',
+    '<input type="text" onfocus="x()">',
+    '<input>',
+    '<span type="text">a</span>',
 ])
 def test_the_audit_rejects_live_markup(markup):
     """The shared audit (tests/htmlaudit.py) fails on markup a model could have slipped in."""
@@ -503,3 +518,254 @@ def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
     assert result_text(receipt).splitlines()[0] == "Receipt — 2 items"
     lines = FakeResult({"line_items": [{"d": "x"}]}, schema_name="Invoice", model=None)
     assert result_text(lines).splitlines()[0] == "Invoice — 1 line items"
+
+
+# --- the handout (reveal mode's text/html) ----------------------------------------------------
+
+
+class _Node:
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag, self.attrs = tag, attrs
+        self.children: list[_Node | str] = []
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children
+                       if not (isinstance(c, _Node) and c.tag == "style"))
+
+    def find(self, tag: str) -> list[_Node]:
+        found = [c for c in self.children if isinstance(c, _Node) and c.tag == tag]
+        for c in self.children:
+            if isinstance(c, _Node):
+                found += c.find(tag)
+        return found
+
+    def kids(self, tag: str) -> list[_Node]:
+        return [c for c in self.children if isinstance(c, _Node) and c.tag == tag]
+
+
+class _Tree(HTMLParser):
+    """The element tree of a fragment (void elements closed at once)."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = _Node("root", {})
+        self.stack = [self.root]
+        self.feed(markup)
+        self.close()
+        assert self.stack == [self.root], "unbalanced markup"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = _Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in ("input", "br"):  # void elements
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack[-1].tag == tag, (self.stack[-1].tag, tag)
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def _chain(root: _Node) -> list[_Node]:
+    """The handout's sections: the first ``<details>``, then each one nested in it."""
+    sections = [d for d in root.find("details") if "structmagic-step" in d.classes]
+    chain = [sections[0]]
+    while True:
+        inner = [d for d in chain[-1].kids("details") if "structmagic-step" in d.classes]
+        assert len(inner) <= 1
+        if not inner:
+            return chain
+        chain.append(inner[0])
+
+
+def test_handout_nests_each_step_in_the_one_before_with_the_answer_last_and_closed():
+    res = FakeResult(MATH, raw='{"final_answer": "9.8"}', reasoning="I think 9.8")
+    markup = handout_html(res)
+    assert handout_html(res) == markup  # deterministic
+    root = _Tree(markup).root
+    assert not any("open" in d.attrs for d in root.find("details"))  # every section closed
+    chain = _chain(root)
+    summaries = [d.kids("summary")[0].text() for d in chain]
+    assert summaries == ["Step 1 — show", "Step 2 — show", "Step 3 — show",
+                         "Final answer — show"]
+    assert all(d.children[0].tag == "summary" for d in chain)  # type: ignore[union-attr]
+    # each step's own text is in its section, before the next section
+    for i, section in enumerate(chain[:3]):
+        own = "".join(c if isinstance(c, str) else c.text() for c in section.children
+                      if not (isinstance(c, _Node) and c.tag == "details"))
+        assert MATH["steps"][i]["explanation"] in own
+        assert all(s["explanation"] not in own for j, s in enumerate(MATH["steps"]) if j != i)
+    final = chain[-1]
+    assert "structmagic-final" in final.classes
+    (answer,) = [d for d in root.find("div") if "structmagic-answer" in d.classes]
+    assert answer in final.kids("div")  # the answer box only in the last section
+    extras = final.kids("details")
+    assert [d.kids("summary")[0].text() for d in extras] == ["Model reasoning", "Raw JSON"]
+    assert "I think 9.8" in final.text()  # the reasoning holds the answer: behind it too
+    outside = root.text().replace(chain[0].text(), "")
+    assert "I think" not in outside and "final_answer" not in outside  # nothing before it
+    # opened all at once (GitHub's notebook view), the steps read in order with numbers
+    shown = assert_inert(markup)
+    marks = ["Step 1", MATH["steps"][0]["explanation"], "Step 2",
+             MATH["steps"][1]["explanation"], "Step 3", MATH["steps"][2]["explanation"],
+             "Final answer — show", "Model reasoning", "Raw JSON"]
+    positions = [shown.index(t) for t in marks]
+    assert positions == sorted(positions)
+    assert shown.count("Step 1") == 1  # the card has no second title: the summary numbers it
+
+
+def test_handout_steps_need_no_script_and_keep_their_look_in_both_themes():
+    markup = handout_html(FakeResult(MATH))
+    root = _Tree(markup).root
+    assert "<script" not in markup and "onclick" not in markup.lower()
+    first = root.children[0]
+    assert isinstance(first, _Node) and {"structmagic-result", "structmagic-handout"} <= set(
+        first.classes)
+    # inline styles carry the screen look (JupyterLab's sanitizer keeps them), with the
+    # theme's variables and light fallbacks
+    for summary in root.find("summary"):
+        assert "cursor:pointer" in summary.attrs["style"]
+    assert "var(--jp-brand-color1, #1976d2)" in markup
+    assert "var(--jp-ui-font-color1, #1f1f1f)" in markup
+    assert "var(--jp-layout-color1, #ffffff)" in markup
+    assert "line-height:1.5" in _root_style(markup) and "'Noto Sans CJK SC'" in _root_style(
+        markup)
+
+
+def test_handout_print_rules_open_every_step_and_nothing_else():
+    markup = handout_html(FakeResult(MATH, raw="{}", reasoning="r"))
+    root = _Tree(markup).root
+    styles = root.find("style")
+    assert len(styles) == 1 and styles[0].text() == PRINT_CSS and not styles[0].attrs
+    assert PRINT_CSS.startswith("@media print{") and PRINT_CSS.endswith("}")
+    assert PRINT_CSS.count("{") == PRINT_CSS.count("}")
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", PRINT_CSS[len("@media print{"):-1])
+    assert rules and all(sel.startswith(".structmagic-handout ") for sel, _ in rules)  # scoped
+    opened = dict(rules)[".structmagic-handout details.structmagic-step::details-content"]
+    assert "content-visibility:visible" in opened
+    assert ".structmagic-handout .structmagic-show" in dict(rules)  # "— show" hidden in print
+    # the raw JSON and reasoning sections are not steps: print leaves them closed
+    extras = [d for d in root.find("details") if "structmagic-step" not in d.classes]
+    assert [d.kids("summary")[0].text() for d in extras] == ["Model reasoning", "Raw JSON"]
+    assert "url(" not in PRINT_CSS and "@import" not in PRINT_CSS
+
+
+def test_handout_asks_first_before_the_steps():
+    markup = handout_html(FakeResult(MATH), ask_first=True)
+    root = _Tree(markup).root
+    shown = assert_inert(markup)
+    assert "Try it first. Your answer:" in shown
+    (box,) = root.find("input")
+    assert box.attrs.get("type") == "text" and set(box.attrs) == {"type", "style"}
+    assert shown.index("Your answer:") < shown.index("Step 1")
+    (label,) = root.find("label")
+    assert label.find("input") == [box]  # the label names the box (no aria attribute)
+    assert "9.8" in _chain(root)[-1].text() and "9.8" not in label.text()
+    assert "<input" not in handout_html(FakeResult(MATH))
+
+
+def test_handout_shapes():
+    # no steps: the whole value behind one closed section
+    tree = _Tree(handout_html(FakeResult({"name": "Ada"}))).root
+    (only,) = tree.find("details")
+    assert only.kids("summary")[0].text() == "Answer — show" and "Ada" in only.text()
+    # steps and no answer: the extras close the last step
+    steps_only = FakeResult({"steps": [{"a": "x"}, {"a": "y"}]}, raw='{"steps": []}')
+    chain = _chain(_Tree(handout_html(steps_only)).root)
+    assert [d.kids("summary")[0].text() for d in chain] == ["Step 1 — show", "Step 2 — show"]
+    assert "Raw JSON" in chain[-1].text()
+    # several fields besides the steps: "Answer" holds them all; labels are used
+    many = FakeResult({"steps": [{"a": 1}], "final_answer": "x", "confidence": 0.9})
+    chain = _chain(_Tree(handout_html(many)).root)
+    assert chain[-1].kids("summary")[0].text() == "Answer — show"
+    assert "Confidence" in chain[-1].text()
+    labelled = FakeResult(MATH)
+    labelled.labels = {"final_answer": "The answer"}  # type: ignore[attr-defined]
+    assert _chain(_Tree(handout_html(labelled)).root)[-1].kids("summary")[0].text() == (
+        "The answer — show")
+    # a root list of steps, and an explicit steps field
+    assert len(_chain(_Tree(handout_html(FakeResult([{"a": 1}, {"a": 2}]))).root)) == 2
+    explicit = FakeResult({"items": [{"a": 1}], "final": "f"}, steps_field="items")
+    assert [d.kids("summary")[0].text() for d in _chain(_Tree(handout_html(explicit)).root)
+            ] == ["Step 1 — show", "Final — show"]
+
+
+def test_handout_of_many_steps_nests_at_most_nest_limit_levels():
+    steps = [{"explanation": f"step text {i}"} for i in range(1, NEST_LIMIT + 41)]
+    markup = handout_html(FakeResult({"steps": steps, "final_answer": "done"}))
+    chain = _chain(_Tree(markup).root)
+    assert len(chain) == NEST_LIMIT + 1  # 99 steps, one shared section, the answer
+    titles = [d.kids("summary")[0].text() for d in chain]
+    assert titles[NEST_LIMIT - 2] == f"Step {NEST_LIMIT - 1} — show"
+    assert titles[NEST_LIMIT - 1] == f"Steps {NEST_LIMIT}–{NEST_LIMIT + 40} — show"
+    shared = chain[NEST_LIMIT - 1]
+    assert all(f"Step {i}" in shared.text() for i in range(NEST_LIMIT, NEST_LIMIT + 41))
+    assert titles[-1] == "Final answer — show" and "done" in chain[-1].text()
+    assert "earlier step" not in markup  # a handout does not fold: each step opens alone
+
+
+def test_handout_keeps_poisoned_text_inert():
+    value = poisoned_value()
+    res = FakeResult(value, raw=" ".join(POISON), reasoning=" ".join(POISON),
+                     model=POISON[0], schema_name=POISON[2])
+    res.labels = {"final_answer": POISON[4], "explanation": POISON[1]}  # type: ignore
+    for markup in (handout_html(res), handout_html(res, ask_first=True)):
+        shown = assert_inert(markup)
+        for p in POISON:
+            assert p in shown  # shown as text
+        assert "&lt;style&gt;body{display:none}&lt;/style&gt;" in markup
+        assert markup.count("<style>") == 1 and "<img" not in markup
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=json_value, title=st.text())
+def test_any_value_makes_an_inert_handout(value, title):
+    res = FakeResult(value, raw=repr(value), reasoning=title, schema_name=title)
+    assert_inert(handout_html(res, ask_first=True))
+    assert handout_html(replace(res, plain=copy.deepcopy(value))) == handout_html(res)
+
+
+@pytest.mark.parametrize(("typed", "expected", "right"), [
+    ("9.8 比 9.11 大。", "9.8 比 9.11 大。", True),
+    ("  9.8   IS larger ", "9.8 is larger", True),   # case and whitespace
+    ("ＡＢＣ", "abc", True),                          # NFKC: full-width letters
+    ("Straße", "STRASSE", True),                     # case folding
+    ("9.8", "9.8 is larger", False),                 # the whole answer, not a part
+    ("", "", False),                                 # nothing typed is never right
+    ("60", 60, True), ("60.0", 60, True), ("1,000", 1000, True), ("59.99", 60, False),
+    ("true", True, True), ("1", True, False),
+    ('["a", "b"]', ["a", "b"], True),
+    ("sixty", 60, False),
+])
+def test_check_answer(typed, expected, right):
+    assert check_answer(typed, expected) is right
+
+
+def test_check_answer_normalises_as_expect_scores_strings():
+    """The same normalisation as --expect's ``normalised`` measure (rows/score.py)."""
+    from structmagic.rows.score import score
+
+    schema = {"type": "object", "properties": {"final_answer": {"type": "string"}}}
+    pairs = [("９.８ IS\tlarger", "9.8 is larger"), ("Ǆ", "ǆ"), ("a b", "ab")]
+    for typed, expected in pairs:
+        table = score([{"final_answer": typed}], [{"final_answer": expected}], schema).table
+        rows = table.to_dict("records") if hasattr(table, "to_dict") else table
+        measured = next(r for r in rows if r.get("normalised") is not None)["normalised"]
+        assert check_answer(typed, expected) is (measured == 1.0), (typed, expected)
+    assert normalised("  Ａ\u3000b  ") == "a b"
+
+
+def test_answer_field_and_label():
+    assert answer_field(MATH) == "final_answer"
+    assert answer_field({"steps": [{"a": 1}], "note": "n", "answer": 3}) == "answer"
+    assert answer_field({"steps": [{"a": 1}], "total": 3}) == "total"
+    assert answer_field({"steps": [{"a": 1}]}) is None and answer_field([{"a": 1}]) is None
+    assert answer_label(MATH) == "Final answer"
+    assert answer_label(MATH, labels={"final_answer": "Answer"}) == "Answer"
+    assert answer_label({"steps": [{"a": 1}], "x": 1, "y": 2}) == "Answer"

@@ -379,10 +379,11 @@ def _field_html(v: Any) -> str:
 
 
 def step_html(i: int, step: Any, *, partial: bool = False,
-              labels: Mapping[str, str] | None = None) -> str:
+              labels: Mapping[str, str] | None = None, numbered: bool = True) -> str:
     """Step ``i`` as a numbered card: each field's label in bold, its value as text.
 
-    ``partial`` marks the step still arriving (a muted edge instead of the accent colour).
+    ``partial`` marks the step still arriving (a muted edge instead of the accent colour);
+    without ``numbered`` the card has no "Step i" title (a handout's summary carries it).
     """
     if isinstance(step, dict):
         fields = "".join(
@@ -396,7 +397,9 @@ def step_html(i: int, step: Any, *, partial: bool = False,
     return (
         f'<div style="{BLOCK}border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
         f'padding:0.35em 0.7em;margin:0.3em 0;border-radius:3px">'
-        f'<div style="font-weight:600;color:{ACCENT}">Step {int(i)}</div>{fields}</div>'
+        + (f'<div style="font-weight:600;color:{ACCENT}">Step {int(i)}</div>' if numbered
+           else "")
+        + f"{fields}</div>"
     )
 
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..display.handout import normalised
 from ..errors import ConfigError
 from ..inputs.convert import is_blank
 from ..schema import load_schema
@@ -296,7 +296,7 @@ def _norm(value: Any) -> str:
         return "\x00missing"
     if not isinstance(value, str):
         return _canon(value)
-    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+    return normalised(value)  # as a handout's "try it first" compares a typed answer
 
 
 def _is_number(value: Any) -> bool:
