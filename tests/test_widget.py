@@ -392,6 +392,121 @@ def test_reveal_mode_failure_shows_what_arrived():
     assert wdg.nav.layout.display == "none" and wdg.next_button.disabled
 
 
+def test_hide_answer_keeps_the_answer_and_what_holds_it_until_show_answer():
+    wdg = StructuredWidget(title="t", reveal=True, hide_answer=True, min_interval=0)
+    assert wdg.answer_button in wdg.nav.children
+    wdg.start()
+    wdg.update(steps_value(2, last_partial=True), reasoning="so the answer is 9.8")
+    assert wdg.reasoning_box.layout.display == "none"  # the reasoning holds the answer
+    wdg.finish(result_of(steps_value(3, final="9.8"), reasoning="so the answer is 9.8",
+                         raw='{"final_answer": "9.8"}'))
+    hidden = (wdg.answer, wdg.reasoning_box, wdg.raw_box)
+    assert all(x.layout.display == "none" for x in hidden)
+    assert visible(wdg) == [True, False, False] and wdg.answer_button.disabled
+    wdg.show_answer()  # not every step on show yet: nothing happens
+    assert wdg.answer.layout.display == "none" and not wdg.answer_shown
+    wdg.next_button.click()
+    wdg.next_button.click()  # the last step: still no answer, Show answer enabled
+    assert visible(wdg) == [True, True, True]
+    assert all(x.layout.display == "none" for x in hidden) and not wdg.answer_button.disabled
+    wdg.answer_button.click()
+    assert all(x.layout.display != "none" for x in hidden)
+    assert "9.8" in wdg.answer.value and wdg.answer_button.disabled and wdg.answer_shown
+    wdg.prev_button.click()  # a step hidden again: the answer with it
+    assert all(x.layout.display == "none" for x in hidden) and not wdg.answer_shown
+    wdg.all_button.click()  # every step, not the answer
+    assert visible(wdg) == [True, True, True] and wdg.answer.layout.display == "none"
+    assert not wdg.answer_button.disabled
+    wdg.answer_button.click()
+    assert wdg.answer.layout.display != "none"
+
+
+def test_without_hide_answer_there_is_no_show_answer_button():
+    wdg = StructuredWidget(title="t", reveal=True, min_interval=0)
+    assert wdg.answer_button not in wdg.nav.children
+    wdg.finish(result_of(steps_value(2, final="9.8"), reasoning="r"))
+    assert wdg.raw_box.layout.display != "none"  # collapsed, but there, as before
+    assert wdg.reasoning_box.layout.display != "none"
+
+
+def test_hide_answer_and_ask_first_go_with_reveal():
+    for kw in ({"hide_answer": True}, {"ask_first": True}):
+        with pytest.raises(sm.ConfigError, match="reveal"):
+            StructuredWidget(title="t", **kw)
+
+
+def test_ask_first_checks_the_typed_answer_before_any_step_shows():
+    wdg = StructuredWidget(title="t", reveal=True, ask_first=True, min_interval=0)
+    assert wdg.ask_view.layout.display != "none"  # from the start: time to think
+    assert wdg.ask_text.description == "Your answer:" and wdg.check_button.disabled
+    wdg.start()
+    wdg.update(steps_value(2, last_partial=True))
+    wdg.ask_text.value = "whatever"  # typed while the answer streams: not checked yet
+    assert wdg.checked is None and wdg.ask_feedback.value == ""
+    value = steps_value(3, final="9.8 is larger")
+    wdg.finish(result_of(value))
+    assert not wdg.check_button.disabled
+    assert not any(visible(wdg)) and wdg.revealed == 0  # no step until Next
+    assert wdg.prev_button.disabled and not wdg.next_button.disabled
+    assert wdg.answer.layout.display == "none"
+    wdg.ask_text.value = "9.8"  # Enter in the box (continuous_update=False): checked
+    assert wdg.checked is False
+    feedback = assert_inert(wdg.ask_feedback.value)
+    assert "Not quite" in feedback and "9.8 is larger" not in feedback  # never the answer
+    assert "var(--jp-error-color1" in wdg.ask_feedback.value
+    wdg.ask_text.value = "  9.8 IS   Larger "  # normalised as --expect compares strings
+    assert wdg.checked is True and "Right" in wdg.ask_feedback.value
+    assert "var(--jp-success-color1" in wdg.ask_feedback.value
+    wdg.ask_text.value = ""
+    wdg.check_button.click()
+    assert wdg.checked is None and "Type your answer first" in wdg.ask_feedback.value
+    assert not any(visible(wdg)) and wdg.answer.layout.display == "none"  # still nothing
+    wdg.next_button.click()
+    assert visible(wdg) == [True, False, False] and not wdg.prev_button.disabled
+    wdg.prev_button.click()
+    assert not any(visible(wdg)) and wdg.prev_button.disabled
+    wdg.all_button.click()
+    assert wdg.answer.layout.display != "none"  # without hide_answer: with the last step
+
+
+def test_ask_first_without_a_final_answer_says_so():
+    wdg = StructuredWidget(title="t", reveal=True, ask_first=True, min_interval=0)
+    wdg.finish(result_of(steps_value(2)))
+    wdg.ask_text.value = "x"
+    assert wdg.checked is None and "no final answer" in wdg.ask_feedback.value
+
+
+def test_ask_first_and_hide_answer_on_a_failure_show_what_arrived():
+    wdg = StructuredWidget(title="t", reveal=True, ask_first=True, hide_answer=True,
+                           min_interval=0)
+    wdg.update(steps_value(2, last_partial=True))
+    wdg.fail(StreamError("broke"))
+    assert all(visible(wdg)) and wdg.ask_view.layout.display == "none"
+
+
+def test_a_result_in_reveal_mode_is_a_handout_with_its_widget_to_match():
+    value = steps_value(2, final="9.8")
+    res = result_of(value, labels={"final_answer": "Answer"})
+    plain_text, plain_html = res._text(), res._repr_html_()
+    assert "structmagic-handout" not in plain_html
+    res.reveal, res.hide_answer, res.ask_first = True, True, True
+    html = res._repr_html_()
+    assert "structmagic-handout" in html and "Your answer:" in html
+    assert html == res.handout_html() and res.handout_html(ask_first=False) != html
+    assert "Answer — show" in assert_inert(html)
+    assert res._text() == plain_text  # text/plain stays as it was (nbval compares it)
+    wdg = res.widget()
+    assert wdg.reveal and wdg.hide_answer and wdg.ask_first
+    assert wdg.revealed == 0 and wdg.answer.layout.display == "none"
+    bundle = res._repr_mimebundle_()
+    assert bundle["text/html"] == html and bundle["text/plain"] == plain_text
+    lenient = result_of(value, hide_answer=True, ask_first=True)  # without reveal: ignored
+    assert "structmagic-handout" not in lenient._repr_html_()
+    assert not lenient.widget().hide_answer
+    failed = Result(error=RefusalError("no"))
+    assert "RefusalError" in failed.handout_html()
+
+
 # --- untrusted text ----------------------------------------------------------------------------
 
 
@@ -403,17 +518,23 @@ def poisoned_value() -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("reveal", [False, True])
-def test_poisoned_strings_stay_text_everywhere(reveal):
+@pytest.mark.parametrize("mode", [{}, {"reveal": True},
+                                  {"reveal": True, "hide_answer": True, "ask_first": True}])
+def test_poisoned_strings_stay_text_everywhere(mode):
     value = poisoned_value()
-    wdg = StructuredWidget(title=POISON[0], model=POISON[1], reveal=reveal, min_interval=0)
+    wdg = StructuredWidget(title=POISON[0], model=POISON[1], min_interval=0, **mode)
     wdg.start()
     wdg.update({"steps": value["steps"][:3]}, reasoning=POISON[2],
                usage={"total_tokens": POISON[3]})
     texts = widget_texts(wdg.widget)
     wdg.finish(result_of(value, raw=" ".join(POISON), reasoning=" ".join(POISON),
                          model=POISON[4], schema_name=POISON[5]))
-    texts += widget_texts(wdg.widget)
+    if mode.get("ask_first"):
+        wdg.ask_text.value = POISON[0]  # a Text widget: plain text, never read as HTML...
+        wdg.show_step(len(value["steps"]))
+        wdg.show_answer()
+        assert POISON[0] not in wdg.ask_feedback.value  # ...and never echoed into HTML
+    texts += [t for t in widget_texts(wdg.widget) if t != wdg.ask_text.value]
     for text in texts:
         assert_inert(text)
     joined = "\n".join(texts)

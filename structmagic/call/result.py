@@ -2,7 +2,8 @@
 
 A Result displays as the steps widget where a widget frontend runs, with a deterministic
 ``text/plain`` (for nbval, terminals) and a self-contained, escaped ``text/html`` fallback
-(nbconvert HTML, GitHub) beside it.
+(nbconvert HTML, GitHub) beside it; in reveal mode that HTML is a handout whose steps open
+one at a time without a script (:func:`structmagic.display.handout.handout_html`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cost.spend import Lazy
+from ..display.handout import handout_html
 from ..display.render import (
     count_steps,
     error_html,
@@ -45,6 +47,13 @@ class Result(ShowsWidget):
     shows its key made readable (``final_answer`` → "Final answer"). The text form keeps
     the keys. Set it before the result is displayed, e.g. ``res.labels = {"final_answer":
     "Answer"}``.
+
+    ``reveal`` (display only, ``--reveal``) is the teaching mode: the widget shows one step
+    at a time, and the ``text/html`` is a handout (:meth:`handout_html`). With it,
+    ``hide_answer`` (``--hide-answer``) keeps the widget's final answer, reasoning and raw
+    JSON hidden until every step is on show and *Show answer* is pressed, and ``ask_first``
+    (``--ask-first``) adds a "Your answer:" box before the steps. Both are ignored without
+    ``reveal``. Set them before the result is displayed.
     """
 
     data: Any = None
@@ -62,6 +71,9 @@ class Result(ShowsWidget):
     error: BaseException | None = None
     from_cache: bool = False
     labels: dict[str, str] | None = field(default=None, repr=False)
+    reveal: bool = field(default=False, repr=False)
+    hide_answer: bool = field(default=False, repr=False)
+    ask_first: bool = field(default=False, repr=False)
     #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
     #: type, size, label, thumbnail; never the bytes)
     inputs: tuple[Any, ...] = ()
@@ -128,18 +140,31 @@ class Result(ShowsWidget):
     def _repr_html_(self) -> str:
         if self.error is not None:
             return error_html(self.error)
+        markup = (handout_html(self, ask_first=self.ask_first) if self.reveal
+                  else result_html(self))
         if self.inputs:  # the thumbnails above the result
+            return thumbnails_html(self.inputs) + markup
+        return markup
 
-            return thumbnails_html(self.inputs) + result_html(self)
-        return result_html(self)
+    def handout_html(self, *, ask_first: bool | None = None) -> str:
+        """This result as a handout, whether or not ``reveal`` is set: self-contained HTML
+        whose steps open one at a time with no script, the final answer last and closed,
+        every step open in print. ``ask_first`` (default: the attribute) adds the "Your
+        answer:" box first. A failed result gives its error's HTML."""
+        if self.error is not None:
+            return error_html(self.error)
+        return handout_html(self, ask_first=self.ask_first if ask_first is None
+                            else ask_first)
 
-    def widget(self, *, create: bool = True, reveal: bool = False) -> Any:
-        """The steps widget of this result (built on first use when ``create``)."""
+    def widget(self, *, create: bool = True, reveal: bool | None = None) -> Any:
+        """The steps widget of this result (built on first use when ``create``); ``reveal``
+        defaults to the attribute, and so do ``hide_answer`` and ``ask_first``."""
         if self._widget is None and create and self.error is None:
-
+            reveal = self.reveal if reveal is None else reveal
             w = StructuredWidget(
                 title=self.schema_name, model=self.model, steps_field=self.steps_field,
-                reveal=reveal, labels=self.labels,
+                reveal=reveal, labels=self.labels, hide_answer=reveal and self.hide_answer,
+                ask_first=reveal and self.ask_first,
             )
             w.finish(self)
             self._widget = w

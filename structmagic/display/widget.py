@@ -8,6 +8,8 @@ from a plain loop (no asyncio), failures kept visible::
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
     │               (reveal mode, while streaming)
+    ├── ask_view    VBox (ask_first): "Try it first." Your answer: [Text] [Check], and a
+    │               line saying right or wrong once checked
     ├── steps_box   VBox
     │   ├── earlier     Accordion (collapsed): "… 36 earlier steps", a VBox of chunk VBoxes
     │   │               of step cards (shown past COLLAPSE_AFTER steps; scrolls when open)
@@ -16,6 +18,7 @@ from a plain loop (no asyncio), failures kept visible::
     │               steps, the whole value as a tree, updated live)
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
+    │               [/ Show answer (hide_answer)]
     ├── reasoning_box  Accordion (collapsed): the model's own reasoning text
     └── raw_box        Accordion (collapsed): the raw JSON as received
 
@@ -56,6 +59,15 @@ Show all (disabled at the ends); the final answer shows once the last step is re
 A widget button's click is handled by the kernel only when it is idle, i.e. once the cell
 that made the widget has finished: the buttons are enabled by :meth:`finish`, never while
 the answer streams.
+
+``hide_answer`` (``--hide-answer``): the final answer stays hidden after the last step too,
+until *Show answer* (enabled once every step is on show); *Show all* shows every step, not
+the answer; the model's reasoning and the raw JSON, which hold the answer, stay hidden with
+it (also while streaming). ``ask_first`` (``--ask-first``): a "Your answer:" box shows from
+the start, and no step is on show after :meth:`finish` until *Next*; *Check* (or Enter in
+the box, once the answer is complete) compares the text with the final answer
+(:func:`structmagic.display.handout.check_answer`: normalised as ``--expect`` compares
+strings) and says right or wrong, never what the answer is. Both go with ``reveal``.
 """
 
 from __future__ import annotations
@@ -66,8 +78,10 @@ from typing import TYPE_CHECKING, Any
 from ..config import SYSTEM_CLOCK, Clock
 from ..cost.calc import result_spend
 from ..cost.prices import when_loaded
+from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
 from . import render as R
+from .handout import answer_field, check_answer
 
 if TYPE_CHECKING:
     import ipywidgets as w
@@ -84,6 +98,8 @@ _HIDDEN = "none"
 _SHOWN = None  # Layout.display None: the widget's default display
 _CHUNK = 32  # folded cards per chunk box: a fold or unfold resends at most this many ids
 _WAITING = "waiting for the answer…"
+_RIGHT = "✓ Right."
+_WRONG = "✗ Not quite. Open the steps to see the way."
 
 
 def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
@@ -123,6 +139,8 @@ class StructuredWidget:
     :func:`structmagic.display.render.field_labels`; other fields show their key made readable),
     ``min_interval`` the least time in seconds between two renders while streaming,
     ``clock`` what tells the time (a :class:`~structmagic.config.Clock`; tests pass a fake).
+    ``hide_answer`` and ``ask_first`` (reveal mode only, else a
+    :class:`~structmagic.ConfigError`): see the module doc.
     """
 
     def __init__(
@@ -135,13 +153,24 @@ class StructuredWidget:
         labels: Mapping[str, str] | None = None,
         min_interval: float = 0.05,
         clock: Clock = SYSTEM_CLOCK,
+        hide_answer: bool = False,
+        ask_first: bool = False,
     ) -> None:
         import ipywidgets as w
 
+        if (hide_answer or ask_first) and not reveal:
+            raise ConfigError("hide_answer and ask_first go with reveal=True (--hide-answer "
+                              "and --ask-first with --reveal).")
         self.title = title
         self.model = model
         self.steps_field = steps_field
         self.reveal = reveal
+        self.hide_answer = hide_answer
+        self.ask_first = ask_first
+        #: hide_answer: whether Show answer was pressed (until a step is hidden again)
+        self.answer_shown = False
+        #: ask_first: whether the last check was right (None: not checked yet)
+        self.checked: bool | None = None
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self.min_interval = min_interval
         self._clock = clock.monotonic
@@ -188,7 +217,28 @@ class StructuredWidget:
         self.error_view = w.HTML(layout=w.Layout(width="100%"))
         self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
             lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
-            lambda: self.show_step(len(self._steps)))
+            lambda: self.show_step(len(self._cards)))
+        self.answer_button = w.Button(description="Show answer", icon="eye", disabled=True,
+                                      layout=w.Layout(width="auto"))
+        self.answer_button.on_click(lambda _: self.show_answer())
+        if hide_answer:
+            self.nav.children = (*self.nav.children, self.answer_button)
+        self.ask_text = w.Text(description="Your answer:", continuous_update=False,
+                               placeholder="type it, then Enter or Check",
+                               style={"description_width": "initial"},
+                               layout=w.Layout(width="auto", flex="0 1 24em"))
+        self.ask_text.observe(self._typed, names="value")
+        self.check_button = w.Button(description="Check", disabled=True,
+                                     layout=w.Layout(width="auto"))
+        self.check_button.on_click(lambda _: self.check())
+        self.ask_feedback = w.HTML()
+        self.ask_view = w.VBox(
+            [w.HBox([w.HTML(f'<b style="{R.BLOCK}color:{R.FG};margin-right:0.4em">'
+                            "Try it first.</b>"),
+                     self.ask_text, self.check_button],
+                    layout=w.Layout(align_items="center")),
+             self.ask_feedback],
+            layout=w.Layout(display=_SHOWN if ask_first else _HIDDEN, width="100%"))
         self.reasoning_html = w.HTML(layout=w.Layout(width="100%"))
         self.reasoning_box = w.Accordion(children=[self.reasoning_html], selected_index=None,
                                          layout=w.Layout(display=_HIDDEN, width="100%"))
@@ -199,8 +249,8 @@ class StructuredWidget:
         self.raw_box.set_title(0, "Raw JSON")
         self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
-            [self.header, self.inputs_view, self.progress, self.steps_box, self.answer,
-             self.error_view, self.nav, self.reasoning_box, self.raw_box],
+            [self.header, self.inputs_view, self.progress, self.ask_view, self.steps_box,
+             self.answer, self.error_view, self.nav, self.reasoning_box, self.raw_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -304,11 +354,14 @@ class StructuredWidget:
             self.raw_box.set_title(0, "Raw JSON")
             self.raw_html.value = R.pre_html(raw, mono=True)
             self.raw_box.layout.display = _SHOWN
+        self.check_button.disabled = False
         if self.reveal and self._steps:
             self.nav.layout.display = _SHOWN
-            self.show_step(1)
+            self.show_step(0 if self.ask_first else 1)
         else:
             self.answer.layout.display = _SHOWN
+            self.answer_shown = True
+            self._show_extras()
         self._render_header()
         if getattr(result, "cost_pending", False):
             # the price table is still loading: the cost joins the header once it has
@@ -335,6 +388,9 @@ class StructuredWidget:
             self.revealed = len(self._cards)
             self._show_cards()
             self.answer.layout.display = _SHOWN
+            self.answer_shown = True
+            self._show_extras()
+            self.ask_view.layout.display = _HIDDEN  # no answer to compare with
         self._render_header()
 
     def mark_differences(self, fields: tuple[str, ...] | list[str]) -> None:
@@ -351,16 +407,63 @@ class StructuredWidget:
     # --- reveal mode -------------------------------------------------------------------------
 
     def show_step(self, k: int) -> None:
-        """Reveal steps 1..k (clamped); the final answer shows once the last step is revealed."""
+        """Reveal steps 1..k (clamped; from 0 with ``ask_first``); the final answer shows once
+        the last step is revealed (with ``hide_answer``, once *Show answer* is pressed too)."""
         n = len(self._cards)
-        k = max(1 if n else 0, min(k, n))
+        first = 0 if self.ask_first or not n else 1
+        k = max(first, min(k, n))
         self.revealed = k
         self._show_cards()
-        self.answer.layout.display = _SHOWN if k >= n else _HIDDEN
+        if k < n:
+            self.answer_shown = False
+        elif not self.hide_answer:
+            self.answer_shown = True
+        self.answer.layout.display = _SHOWN if self.answer_shown else _HIDDEN
+        self._show_extras()
         done = self.status == "done"
-        self.prev_button.disabled = not done or k <= 1
+        self.prev_button.disabled = not done or k <= first
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
+        self.answer_button.disabled = not done or k < n or self.answer_shown
+
+    def show_answer(self) -> None:
+        """``hide_answer``: show the final answer (with the reasoning and raw JSON), once every
+        step is on show; before that, nothing happens."""
+        if self.status == "done" and self.revealed >= len(self._cards):
+            self.answer_shown = True
+            self.show_step(self.revealed)
+
+    def _show_extras(self) -> None:
+        """The reasoning and raw JSON sections, hidden with the answer (``hide_answer``)."""
+        hidden = self.hide_answer and not self.answer_shown
+        self.reasoning_box.layout.display = (
+            _HIDDEN if hidden or not self._shown_reasoning else _SHOWN)
+        self.raw_box.layout.display = _HIDDEN if hidden or not self.raw_html.value else _SHOWN
+
+    # --- try it first ------------------------------------------------------------------------
+
+    def check(self) -> bool | None:
+        """``ask_first``: compare the typed answer with the final one and say right or wrong
+        (``None``, saying why, when there is nothing to compare yet)."""
+        typed = self.ask_text.value
+        field = answer_field(self._value, self.steps_field)
+        if self.status != "done":
+            note, colour, self.checked = "The answer is not complete yet.", R.FG_MUTED, None
+        elif field is None:
+            note, colour, self.checked = ("This answer has no final answer to compare with.",
+                                          R.FG_MUTED, None)
+        elif not typed.strip():
+            note, colour, self.checked = "Type your answer first.", R.FG_MUTED, None
+        else:
+            self.checked = check_answer(typed, self._value[field])
+            note, colour = (_RIGHT, R.OK) if self.checked else (_WRONG, R.BAD)
+        self.ask_feedback.value = f'<div style="{R.BLOCK}color:{colour}">{R.esc(note)}</div>'
+        return self.checked
+
+    def _typed(self, change: Any) -> None:
+        """Enter (or leaving the box) checks, once the answer is complete."""
+        if self.status == "done" and str(change.get("new", "")).strip():
+            self.check()
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -431,7 +534,8 @@ class StructuredWidget:
         if self._reasoning and self._reasoning != self._shown_reasoning:
             self._shown_reasoning = self._reasoning
             self.reasoning_html.value = R.pre_html(self._reasoning)
-            self.reasoning_box.layout.display = _SHOWN
+            if not (self.hide_answer and not self.answer_shown):
+                self.reasoning_box.layout.display = _SHOWN
         self._render_header()
 
     def _progress_html(self) -> str:
