@@ -259,3 +259,68 @@ def test_out_takes_ordinary_names(ip, server, settings, name):
     ip.user_ns.update(person=SCHEMA)
     assert run(ip, f"%%structured person -o {name}\nq").success
     assert ip.user_ns[name] == ANSWER
+
+
+# --- teaching mode: --reveal, --hide-answer, --ask-first ------------------------------------------
+
+STEPS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {"type": "object", "properties": {
+            "explanation": {"type": "string"}, "output": {"type": "string"}}}},
+        "final_answer": {"type": "string"},
+    },
+    "required": ["steps", "final_answer"],
+}
+STEPS_ANSWER = {"steps": [{"explanation": "e1", "output": "o1"},
+                          {"explanation": "e2", "output": "o2"}], "final_answer": "9.8"}
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("--hide-answer", "--hide-answer goes with --reveal"),
+    ("--ask-first", "--ask-first goes with --reveal"),
+    ("--hide-answer --ask-first", "--hide-answer and --ask-first go with --reveal"),
+    ("--reveal --ask-first --each items", "not with --each"),
+    ("--reveal --hide-answer --compare m1,m2", "not with --compare"),
+    ("--reveal --ask-first -o x --quiet", "not with --quiet"),
+    ("--reveal --hide-answer --estimate", "not with --estimate"),
+])
+def test_teaching_options_go_with_reveal_and_one_answer(ip, server, settings, line, message):
+    ip.user_ns.update(math=STEPS_SCHEMA, items=["a", "b"], x="before")
+    res = run(ip, f"%%structured math {line}\nq")
+    assert type(res.error_in_exec) is UsageError, repr(res.error_in_exec)
+    assert message in str(res.error_in_exec)
+    assert ip.user_ns["x"] == "before" and server.requests == []
+
+
+def test_teaching_options_reach_the_widget_and_the_result(ip, server, settings, monkeypatch):
+    from fakeserver import chat_stream
+
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)  # a kernel's: a widget shows
+    ip.user_ns["math"] = STEPS_SCHEMA
+    server.queue(chat_stream(json.dumps(STEPS_ANSWER), pieces=5))
+    res = run(ip, "%%structured math --reveal --hide-answer --ask-first\nq")
+    assert res.success, res.error_in_exec
+    result = res.result
+    assert (result.reveal, result.hide_answer, result.ask_first) == (True, True, True)
+    wdg = result.widget(create=False)
+    assert wdg.reveal and wdg.hide_answer and wdg.ask_first and wdg.revealed == 0
+    html = result._repr_mimebundle_()["text/html"]
+    assert "structmagic-handout" in html and "Your answer:" in html
+    server.queue(chat_stream(json.dumps(STEPS_ANSWER), pieces=5))
+    plain = run(ip, "%%structured math --reveal\nq").result
+    assert (plain.reveal, plain.hide_answer, plain.ask_first) == (True, False, False)
+    assert "Your answer:" not in plain._repr_html_()
+    assert not plain.widget(create=False).hide_answer
+    server.queue(chat_stream(json.dumps(STEPS_ANSWER), pieces=5))
+    assert "structmagic-handout" not in run(ip, "%%structured math\nq").result._repr_html_()
+
+
+def test_help_lists_the_teaching_options_in_the_display_section(ip):
+    from structmagic.magic import StructuredMagics
+
+    doc = StructuredMagics.structured.__doc__
+    display = doc[doc.index("Display:"):doc.index("Inputs:")]
+    for option in ("--reveal", "--hide-answer", "--ask-first"):
+        assert option in display
+    assert "handout" in display and "without a script" in display

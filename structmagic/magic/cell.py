@@ -94,7 +94,8 @@ def _ask(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings, b
     widget = handle = None
     if not opts.quiet and has_kernel(magics.shell):
         widget = StructuredWidget(title=spec.name, model=settings.model, steps_field=opts.steps,
-                                  reveal=opts.reveal, labels=labels)
+                                  reveal=opts.reveal, labels=labels,
+                                  hide_answer=opts.hide_answer, ask_first=opts.ask_first)
         handle = show_live(widget)
         widget.start()
     try:
@@ -104,6 +105,8 @@ def _ask(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings, b
         _failed(widget, handle, exc)
         raise  # the cell fails; its traceback is one short line when the widget shows it
     result.labels = labels
+    result.reveal, result.hide_answer, result.ask_first = (
+        opts.reveal, opts.hide_answer, opts.ask_first)
     if widget is not None:
         widget.finish(result)
         result._widget = widget

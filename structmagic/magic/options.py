@@ -84,7 +84,17 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              help="Show FIELD as TEXT in the widget (repeatable). Default: the schema's "
              "title, else the name made readable (final_answer: Final answer)."),
     argument("--reveal", action="store_true",
-             help="Teaching mode: show one step at a time with Next/Previous buttons."),
+             help="Teaching mode: show one step at a time with Previous/Next/Show all "
+             "buttons; where no widget runs (an HTML export, VS Code, GitHub, Jupyter Book) "
+             "the result is a handout whose steps open one at a time without a script, the "
+             "final answer last and closed, every step open in print."),
+    argument("--hide-answer", action="store_true",
+             help="With --reveal: keep the final answer (and the reasoning and raw JSON) "
+             "hidden in the widget until every step is on show and Show answer is pressed."),
+    argument("--ask-first", action="store_true",
+             help="With --reveal: a 'Your answer:' box before the steps; in the widget it "
+             "says whether the answer typed is right (compared as --expect compares "
+             "strings), before any step shows."),
     argument("--quiet", action="store_true", help="Show nothing; only bind the value."),
     argument_group("Inputs"),
     argument("--image", metavar="VAR", action="append",
@@ -245,6 +255,8 @@ class CellOptions:
     steps: str | None = None
     labels: tuple[str, ...] = ()
     reveal: bool = False
+    hide_answer: bool = False
+    ask_first: bool = False
     quiet: bool = False
     images: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
@@ -293,7 +305,8 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
         schema=args.schema, body=body, out=args.out,
         settings=_settings(args, declared(cell=True)), stream=not args.no_stream,
         interpolate=not args.no_interpolate, steps=args.steps,
-        labels=tuple(args.label or ()), reveal=args.reveal, quiet=args.quiet,
+        labels=tuple(args.label or ()), reveal=args.reveal, hide_answer=args.hide_answer,
+        ask_first=args.ask_first, quiet=args.quiet,
         images=tuple(args.image or ()), files=tuple(args.file or ()), inline=args.inline,
         detail=args.detail, downscale=not args.no_downscale, each=args.each,
         concurrency=args.concurrency, engine=args.engine, compute=args.compute,
@@ -303,6 +316,7 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
     check_columns(opts)
     check_cost(opts)
     check_combinations(opts)
+    check_teaching(opts)
     return opts
 
 
@@ -356,6 +370,23 @@ def check_combinations(opts: CellOptions) -> None:
     if opts.estimate and (opts.engine or opts.compare):
         raise UsageError("--estimate prices one model in this kernel: run it without "
                          "--engine, and once per model instead of --compare.")
+
+
+def check_teaching(opts: CellOptions) -> None:
+    """``--hide-answer`` and ``--ask-first``: teaching mode, one answer on show."""
+    given = [name for name, on in (("--hide-answer", opts.hide_answer),
+                                   ("--ask-first", opts.ask_first)) if on]
+    if not given:
+        return
+    what = " and ".join(given)
+    if not opts.reveal:
+        raise UsageError(f"{what} go{'es' if len(given) == 1 else ''} with --reveal (the "
+                         "teaching mode).")
+    for option, used in (("--each", opts.each), ("--compare", opts.compare),
+                         ("--quiet", opts.quiet or None), ("--estimate", opts.estimate or None)):
+        if used is not None:
+            raise UsageError(f"{what} show{'s' if len(given) == 1 else ''} one answer in its "
+                             f"widget: not with {option}.")
 
 
 # --- %structured_config -------------------------------------------------------------------------
