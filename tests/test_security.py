@@ -50,9 +50,13 @@ def test_poisoned_answer_binds_unchanged_and_renders_inert(server, settings):
     assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in texts)
     for text in texts:
         assert_inert(text)
-    for markup in (result_html(res), res._repr_html_(), res._repr_mimebundle_()["text/html"]):
+    handouts = [res.handout_html(), res.handout_html(ask_first=True)]
+    for markup in (result_html(res), res._repr_html_(), res._repr_mimebundle_()["text/html"],
+                   *handouts):
         assert_inert(markup)
         assert "&lt;script&gt;" in markup
+    for markup in handouts:  # the handout's one <style> is its own, whatever the model wrote
+        assert markup.count("<style>") == 1 and "<style>body" not in markup
 
 
 def test_poisoned_error_messages_render_inert(server, settings):
@@ -144,6 +148,7 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
         nbformat.v4.new_code_cell("%%structured schema -o answer\nq"),
         nbformat.v4.new_code_cell("%%structured schema\nq"),
         nbformat.v4.new_code_cell("answer['final_answer'][:8]"),
+        nbformat.v4.new_code_cell("%%structured schema --reveal --hide-answer --ask-first\nq"),
     ]
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}},
@@ -153,7 +158,7 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
     nbformat.write(nb, path)
     saved = path.read_text()
     assert "<img src=x" in json.dumps(value)  # the test really is poisoned
-    for cell in nb.cells[2:4]:
+    for cell in (*nb.cells[2:4], nb.cells[5]):
         assert cell.outputs, "the magic showed nothing"
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html",
                     str(path), "--output-dir", str(tmp_path)], check=True,
@@ -161,6 +166,11 @@ def test_saved_notebook_and_html_export_are_inert(tmp_path, fake_server):
     exported = (tmp_path / "poison.html").read_text()
     for p in POISON_HTML:
         assert p not in exported, p
+    # the handout (reveal mode's text/html, which an export without widget state shows)
+    (handout,) = [o.data["text/html"] for o in nb.cells[5].outputs
+                  if "structmagic-handout" in o.get("data", {}).get("text/html", "")]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in handout and "Your answer:" in handout
+    assert_inert(handout)
     assert "https://evil.example" not in exported.replace("https://evil.example/x.png)", "")
     # the widget state saved in the notebook holds escaped text only
     state = nb.metadata.get("widgets", {})
