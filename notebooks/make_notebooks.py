@@ -221,6 +221,8 @@ BATCH_ANSWERS = [
 
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
+PRIMES_REASONING = ("Primes between 10 and 20: drop the even numbers and 15; 11, 13, 17 and "
+                    "19 remain, and they add up to 60.")
 REFUSAL = "I'm sorry, but I can't help with that request."
 
 
@@ -267,8 +269,9 @@ def responder(req):  # type: ignore[no-untyped-def]
     usage = (prompt_tokens, len(answer) // 3)
     stream = body.get("stream") or "streamGenerateContent" in req.path
     if "Explain step by step" in json.dumps(asked, ensure_ascii=False):
+        reasoning = WALK_REASONING if scripted is MATH_ANSWER else PRIMES_REASONING
         return chat_stream(answer, piece_size=6, model=MODEL, usage=usage,
-                           reasoning=WALK_REASONING, delay=SLOW)
+                           reasoning=reasoning, delay=SLOW)
     if req.path.endswith("/responses"):
         return (responses_stream(answer, pieces=40, usage=usage) if stream
                 else responses(answer, usage=usage))
@@ -363,8 +366,9 @@ res.data == answer, res.model, res.usage["total_tokens"] > 0
 ## Teaching mode
 
 `--reveal` shows one step at a time with *Previous* / *Next* / *Show all* buttons once the
-answer is complete. Without `-o`, the cell's value is the `Result`, shown as the widget
-(and as text where no widget can be drawn).
+answer is complete. Without `-o`, the cell's value is the `Result`, shown as the widget;
+where no widget can be drawn (this page exported to HTML, GitHub), as a handout whose steps
+open one at a time, the answer last.
 """),
         code("""
 %%structured math_reasoning --reveal --system "You are a helpful math tutor. Guide the user through the solution step by step."
@@ -467,7 +471,9 @@ Offline from `providers.cassette.jsonl`; live, set the base URL and key of each 
 
 
 def walkthrough() -> nbformat.NotebookNode:
-    """The teaching walkthrough; tests/test_browser.py runs it in JupyterLab."""
+    """The teaching walkthrough, and the README's example of a handout (its export is
+    build/walkthrough.html); tests/test_browser.py runs it in JupyterLab and opens its
+    export with JavaScript off."""
     nb = nbformat.v4.new_notebook()
     system = "You are a helpful math tutor. Guide the user through the solution step by step."
     error_cell = code("""
@@ -479,8 +485,9 @@ Please refuse this request.
         md("""
 # A step-by-step walkthrough
 
-The tutor's steps appear one by one while the answer streams; the model's own reasoning is
-in the collapsed section under them. By default this notebook answers from
+A worked example first: the tutor's steps appear one by one while the answer streams, and
+the model's own reasoning is in the collapsed section under them. Then a problem for the
+class, one step at a time. By default this notebook answers from
 `walkthrough.cassette.jsonl`; set `STRUCTMAGIC_CACHE=off` and a key to ask a live model.
 """),
         code("""
@@ -492,13 +499,24 @@ os.environ.setdefault("STRUCTMAGIC_MODEL", "gpt-4o-2024-08-06")
 %load_ext structmagic
 """),
         code(quickstart().cells[3].source),
+        md("## A worked example"),
         code(f"""
-%%structured math_reasoning -o answer --system "{system}"
-Explain step by step: which is larger, 9.11 or 9.8?
+%%structured math_reasoning -o example --system "{system}"
+Explain step by step: what is the sum of the prime numbers between 10 and 20?
 """),
-        md("## Teaching mode: one step at a time"),
+        md("""
+## Your turn: one step at a time
+
+`--reveal` shows one step at a time with *Previous* / *Next* / *Show all*; `--ask-first`
+asks for the student's answer first and says whether it is right; `--hide-answer` keeps the
+final answer back until every step is on show and *Show answer* is pressed.
+
+Exported (`jupyter nbconvert --to html`), opened in VS Code, on GitHub or in a Jupyter Book,
+the same cell is a handout that needs no kernel and no JavaScript: each step is a closed
+section that opens the next one, the answer last; printed, every step is open.
+"""),
         code(f"""
-%%structured math_reasoning --reveal --system "{system}"
+%%structured math_reasoning --reveal --hide-answer --ask-first --system "{system}"
 Explain step by step: which is larger, 9.11 or 9.8?
 """),
         md("## When the model refuses, the widget says so (and nothing is bound)"),
