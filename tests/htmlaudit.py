@@ -5,8 +5,8 @@ and ``handout.py``); model text must never add to them. :func:`assert_inert` par
 and fails on any tag or attribute outside the allowlist, and on any attribute value that
 could run or fetch something (``javascript:``, ``url(``, ``expression(``). So no ``<img
 src>``, no ``<a href>``, no ``<script>``, no event handler: a URL a model wrote stays text.
-The one ``<style>`` allowed is the handout's own print rules, exactly
-(``handout.PRINT_CSS``); an ``<input>`` only as a text box (the handout's "Your answer:").
+The one ``<style>`` allowed is the handout's own, exactly
+(``handout.HANDOUT_CSS``); an ``<input>`` only as a text box (the handout's "Your answer:").
 
     >>> assert_inert('<div style="color:red">&lt;img src=x onerror=alert(1)&gt;</div>')
     '<img src=x onerror=alert(1)>'
@@ -17,7 +17,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
-from structmagic.display.handout import PRINT_CSS
+from structmagic.display.handout import HANDOUT_CSS
 
 __all__ = [
     "ALLOWED_ATTRS",
@@ -53,8 +53,8 @@ ALLOWED_TAGS = frozenset({
 })
 #: the attributes our templates may use
 ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type"})
-#: the only ``<style>`` element allowed: the handout's print rules, as they are
-ALLOWED_CSS = frozenset({PRINT_CSS})
+#: the only ``<style>`` element allowed: the handout's own rules, as they are
+ALLOWED_CSS = frozenset({HANDOUT_CSS})
 #: attribute values containing one of these could run or fetch something
 ACTIVE_VALUES = ("javascript:", "url(", "expression(")
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from structmagic.display.handout import (
+    HANDOUT_CSS,
     NEST_LIMIT,
     PRINT_CSS,
     answer_field,
@@ -313,7 +314,7 @@ def test_render_imports_no_widgets():
     '<ol start="3"><li>a</li></ol>',
     "<table><tr><td>a</td></tr></table>",
     "<img src=x/>",
-    "<style>.structmagic-handout{display:none}</style>",  # only the handout's own print CSS
+    "<style>.structmagic-handout{display:none}</style>",  # only the handout's own CSS
     '<style media="print">x</style>',
     '<input type="checkbox">',
     '<input type="text" onfocus="x()">',
@@ -643,7 +644,12 @@ def test_handout_print_rules_open_every_step_and_nothing_else():
     markup = handout_html(FakeResult(MATH, raw="{}", reasoning="r"))
     root = _Tree(markup).root
     styles = root.find("style")
-    assert len(styles) == 1 and styles[0].text() == PRINT_CSS and not styles[0].attrs
+    assert len(styles) == 1 and styles[0].text() == HANDOUT_CSS and not styles[0].attrs
+    screen, _, printed = HANDOUT_CSS.partition("@media print{")
+    assert printed and "@media print{" + printed == PRINT_CSS  # the print rules come last
+    # on screen, one rule: an open section drops its "— show" hint
+    assert screen == (".structmagic-handout details[open]>summary>.structmagic-show"
+                      "{display:none}")
     assert PRINT_CSS.startswith("@media print{") and PRINT_CSS.endswith("}")
     assert PRINT_CSS.count("{") == PRINT_CSS.count("}")
     rules = re.findall(r"([^{}]+)\{([^{}]*)\}", PRINT_CSS[len("@media print{"):-1])

@@ -22,14 +22,17 @@ in order, each under its numbered summary. Past :data:`NEST_LIMIT` steps, the la
 share one section ("Steps 100–140 — show"), so the nesting stays well within what HTML
 parsers build (Chromium's stops nesting at 512 levels).
 
-Every style that the screen needs is inline (JupyterLab's sanitizer keeps ``style``
-attributes on ``details``, ``summary``, ``label`` and ``input``). One ``<style>`` element of
-our own, :data:`PRINT_CSS`, holds rules for print only: every step and the answer open
+Every style that the screen needs is inline. One ``<style>`` element of our own,
+:data:`HANDOUT_CSS`, adds one screen rule (an open section drops its "— show" hint) and
+rules for print only (:data:`PRINT_CSS`): every step and the answer open
 (``details::details-content``, Chromium 131+, Safari 18.4+, Firefox 143+), the "— show"
-hints and the disclosure triangles gone. Where a ``<style>`` element is stripped
-(JupyterLab's sanitizer drops it from untrusted output), print shows the steps as they were
-opened on screen. The rules are scoped to ``.structmagic-handout``; the element is a
-constant (no model text ever reaches it).
+hints and the disclosure triangles gone. The rules are scoped to ``.structmagic-handout``;
+the element is a constant (no model text ever reaches it). JupyterLab shows untrusted
+``text/html`` sanitized: it drops the ``<style>`` element (print then shows the steps as they
+were opened on screen), every style value that uses a ``var()`` (the theme's colours, borders
+and fonts: the text then takes the theme's colour from the page, and the summaries keep a
+plain accent colour given first) and disables the ``<input>``; ``<details>``, ``<summary>``
+and the layout stay, so the steps still open one at a time.
 
 Model text is escaped into our own templates exactly as in :mod:`.render`; the ask-first
 box is an ``<input type="text">`` in a ``<label>``: no form, no action, nothing sent.
@@ -51,6 +54,7 @@ from . import render as R
 
 __all__ = [
     "ANSWER_FIELDS",
+    "HANDOUT_CSS",
     "NEST_LIMIT",
     "PRINT_CSS",
     "answer_field",
@@ -76,7 +80,7 @@ ANSWER_FIELDS = ("final_answer", "answer", "result", "solution", "conclusion")
 #: what a typed number may differ from a numeric answer by (``--tol``'s default)
 NUMBER_TOL = 1e-6
 
-#: the handout's only ``<style>``: rules for print, scoped to the handout, constant
+#: the rules for print, scoped to the handout
 PRINT_CSS = (
     "@media print{"
     f".{HANDOUT_CLASS} details.{STEP_CLASS}::details-content"
@@ -87,8 +91,14 @@ PRINT_CSS = (
     f".{HANDOUT_CLASS} details.{STEP_CLASS}>div{{break-inside:avoid}}"
     "}"
 )
+#: the handout's only ``<style>``, constant: an open section drops its "— show" hint on
+#: screen, and the print rules
+HANDOUT_CSS = (f".{HANDOUT_CLASS} details[open]>summary>.{SHOW_CLASS}{{display:none}}"
+               + PRINT_CSS)
 
-_SUMMARY = f"cursor:pointer;font-weight:600;color:{R.ACCENT};padding:0.15em 0"
+# the accent twice: a sanitizer that drops values with var() (JupyterLab's, for untrusted
+# output) keeps the plain one, which reads on light and dark backgrounds alike
+_SUMMARY = f"cursor:pointer;font-weight:600;color:#1976d2;color:{R.ACCENT};padding:0.15em 0"
 _DETAILS = "margin:0.3em 0"
 _INPUT = (f"font:inherit;color:{R.FG};background:{R.BG_CARD};border:1px solid {R.BORDER};"
           "border-radius:3px;padding:0.15em 0.4em;width:18em;max-width:100%")
@@ -222,5 +232,5 @@ def handout_html(result: Any, *, ask_first: bool = False) -> str:
     return (
         f'<div class="structmagic-result {HANDOUT_CLASS}" style="{R.BLOCK}color:{R.FG};'
         f'border:1px solid {R.BORDER};border-radius:4px;padding:0.5em 0.8em;max-width:100%">'
-        f"<style>{PRINT_CSS}</style>{head}{ask}{count}{inner}</div>"
+        f"<style>{HANDOUT_CSS}</style>{head}{ask}{count}{inner}</div>"
     )
