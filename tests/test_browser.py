@@ -4,8 +4,12 @@ Starts JupyterLab on loopback with a token and drives headless Chromium (Debian'
 through Playwright) against the loopback fake server, checking what a person would see:
 
 - ``notebooks/walkthrough.ipynb``: steps arriving one by one, the final answer, the
-  reasoning section opening on click, the reveal buttons, and a refusal shown once (in the
-  widget) while the cell still fails;
+  reasoning section opening on click, the reveal buttons with "try it first" (a wrong and a
+  right answer typed, checked by the kernel) and the answer held back until *Show answer*
+  (screenshots in the light and the dark theme), and a refusal shown once (in the widget)
+  while the cell still fails;
+- the walkthrough's stored outputs opened in JupyterLab where no widget can be drawn: the
+  handout, sanitized as untrusted output, its steps opening one at a time, in both themes;
 - a notebook of shapes built here: long English and Chinese text (the line height measured
   on wrapped lines), a 40-step answer (its height bounded, header and final answer in view,
   earlier steps folded, opened by a click while the answer still streams), field labels,
@@ -13,7 +17,10 @@ through Playwright) against the loopback fake server, checking what a person wou
   screenshots in the light and the dark theme;
 - a comparison of three models (one slow, one refusing): a column each, the differing field
   marked, the refusal kept in its column while the others bind;
-- the README's export, opened with every request blocked and counted: none.
+- the README's export, opened with every request blocked and counted: none;
+- the exported walkthrough, a handout, with JavaScript off: the answer hidden at first, the
+  steps opened by a click and by the keyboard, no request; printed to PDF (Chromium's own
+  print), every step and the answer in the PDF's text (``pdftext.py``).
 
 Screenshots go to test-artifacts/. Skipped, saying so, when Chromium or Playwright is not
 installed. CJK text needs a CJK font on the machine (fonts-noto-cjk or fonts-wqy-zenhei)
@@ -37,6 +44,7 @@ from typing import Any
 import pytest
 
 from fakeserver import FakeLLMServer, Reply, chat_stream
+from pdftext import pdf_text
 
 pytestmark = pytest.mark.browser
 
@@ -85,6 +93,10 @@ SHAPES = [
     "never_run = True",
 ]
 LONG, FORTY_CELL, SLOW, DENIED, AFTER = 1, 2, 3, 4, 5
+# The walkthrough's --reveal problem as recorded (notebooks/make_notebooks.py, MATH_ANSWER):
+# each step's output, and the final answer.
+RECORDED_OUTPUTS = ["9 = 9", "9.11 与 9.80", "0.1 < 0.8", "9.8 > 9.11"]
+RECORDED_ANSWER = "9.8 比 9.11 大。"
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -140,6 +152,13 @@ def _write_notebooks(work: Path) -> None:
         {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
          "execution_count": None, "id": f"compare-{i}"} for i, src in enumerate(COMPARE)]}
     (work / "compare.ipynb").write_text(json.dumps(compare), encoding="utf-8")
+    # the walkthrough as stored, where no widget can be drawn: only text/html and text/plain
+    stored = json.loads((ROOT / "notebooks" / "walkthrough.ipynb").read_text(encoding="utf-8"))
+    stored["metadata"].pop("widgets", None)
+    for cell in stored["cells"]:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+    (work / "handout.ipynb").write_text(json.dumps(stored), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +353,18 @@ WRAPPED_LINES = _drawn("""async i => {
 }""")
 
 
+# Whether the theme is dark where the widget's "Try it first." label and the answer check's
+# line are drawn: their text is light (the theme's font colour), on the notebook's background.
+THEMED = """w => {
+    const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).map(Number);
+                       return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+    const label = Array.from(w.querySelectorAll('b')).find(b => b.innerText === 'Try it first.');
+    const bg = getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor;
+    return {dark: lum(getComputedStyle(label).color) > 0.5 && lum(bg) < 0.5,
+            label: getComputedStyle(label).color, background: bg};
+}"""
+
+
 def _steps(text: str) -> int:
     return len(re.findall(r"Step \d+\n", text))
 
@@ -403,26 +434,57 @@ def test_walkthrough_in_jupyterlab(lab, browser):
         assert REASONING in first.inner_text()
         first.screenshot(path=str(ARTIFACTS / "widget-reasoning-open.png"))
 
-        # Reveal mode: one step at a time, Next / Previous / Show all.
+        # Reveal mode with --ask-first and --hide-answer: no step until Next; the typed
+        # answer checked by the kernel; Show all shows every step, not the answer.
         reveal = widgets.nth(1)
         reveal.scroll_into_view_if_needed()
-        assert _steps(reveal.inner_text()) == 1
+        assert _steps(reveal.inner_text()) == 0 and "Try it first." in reveal.inner_text()
         nxt = reveal.get_by_role("button", name="Next")
         prev = reveal.get_by_role("button", name="Previous")
         show_all = reveal.get_by_role("button", name="Show all")
-        assert prev.is_disabled()
+        show_answer = reveal.get_by_role("button", name="Show answer")
+        assert prev.is_disabled() and show_answer.is_disabled()
+        box = reveal.locator("input[type=text]")
+        box.fill("9.11 is larger")
+        box.press("Enter")
+        page.wait_for_function("el => el.innerText.includes('Not quite')",
+                               arg=reveal.element_handle(), timeout=10_000)
+        assert "9.8 is larger than 9.11" not in reveal.inner_text()  # wrong: no answer given
+        box.fill("  9.8 IS larger than 9.11 ")  # normalised as --expect compares strings
+        reveal.get_by_role("button", name="Check").click()
+        page.wait_for_function("el => el.innerText.includes('Right')",
+                               arg=reveal.element_handle(), timeout=10_000)
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            reveal.scroll_into_view_if_needed()
+            shown = reveal.evaluate(THEMED)
+            assert shown["dark"] == (theme == "dark"), shown  # the theme's colours, not fixed
+            reveal.screenshot(path=str(ARTIFACTS / f"widget-ask-first-{theme}.png"))
+        _theme(page, "light")
+        nxt.click()
+        page.wait_for_function(
+            "el => /Step 1\\n/.test(el.innerText)", arg=reveal.element_handle(),
+            timeout=10_000)
+        assert _steps(reveal.inner_text()) == 1
         nxt.click()
         page.wait_for_function(
             "el => /Step 2\\n/.test(el.innerText)", arg=reveal.element_handle(),
             timeout=10_000)
-        assert _steps(reveal.inner_text()) == 2
         prev.click()
         page.wait_for_timeout(300)
         assert _steps(reveal.inner_text()) == 1
         show_all.click()
-        page.wait_for_timeout(300)
-        assert _steps(reveal.inner_text()) == 6
-        assert "9.8 is larger than 9.11" in reveal.inner_text()
+        page.wait_for_function(
+            "el => /Step 6\\n/.test(el.innerText)", arg=reveal.element_handle(),
+            timeout=10_000)
+        text = reveal.inner_text()
+        assert _steps(text) == 6 and "9.8 is larger than 9.11" not in text  # held back
+        assert "Raw JSON" not in text and "Model reasoning" not in text  # they hold it too
+        assert show_answer.is_enabled()
+        show_answer.click()
+        page.wait_for_function("el => el.innerText.includes('9.8 is larger than 9.11')",
+                               arg=reveal.element_handle(), timeout=10_000)
+        assert "Raw JSON" in reveal.inner_text()
         reveal.screenshot(path=str(ARTIFACTS / "widget-reveal-all.png"))
 
         # The error shows once, in the widget; the cell failed (a one-line error block).
@@ -588,19 +650,23 @@ def test_three_models_side_by_side(lab, browser):
         page.close()
 
 
-@pytest.mark.timeout(300)
-def test_exported_page_makes_no_request(browser, tmp_path):
-    """The README's export command; the page opened with every request counted (and
-    blocked): none, and the CJK text in a font list that names CJK fonts."""
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    """The README's main-job command, run once into a directory of its own: its pages."""
+    out = tmp_path_factory.mktemp("export")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     command = re.search(r"python -m jupyter nbconvert [^\n`]+", readme).group(0)
     args = command.split()[1:]
-    args[args.index("--output-dir") + 1] = str(tmp_path)
+    args[args.index("--output-dir") + 1] = str(out)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
     subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
-    page_file = (tmp_path / "quickstart.html").resolve()
+    return out
+
+
+def _offline(page: Any, page_file: Path) -> list[str]:
+    """Block every request but the page's own; the list of those asked for (and blocked)."""
     requests: list[str] = []
 
     def route(r: Any) -> None:  # the network is blocked: only the page itself loads
@@ -613,10 +679,19 @@ def test_exported_page_makes_no_request(browser, tmp_path):
         if request.url != page_file.as_uri():
             requests.append(request.url)
 
+    page.route("**/*", route)
+    page.on("request", count)
+    return requests
+
+
+@pytest.mark.timeout(300)
+def test_exported_page_makes_no_request(browser, exported):
+    """The README's export command; the page opened with every request counted (and
+    blocked): none, and the CJK text in a font list that names CJK fonts."""
+    page_file = (exported / "quickstart.html").resolve()
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     try:
-        page.route("**/*", route)
-        page.on("request", count)
+        requests = _offline(page, page_file)
         page.goto(page_file.as_uri(), wait_until="load")
         page.wait_for_timeout(1500)  # late scripts (DOMContentLoaded loaders) would ask now
         assert requests == []
@@ -632,5 +707,128 @@ def test_exported_page_makes_no_request(browser, tmp_path):
         assert shown["lineHeight"] <= 1.6 * shown["fontSize"], shown
         assert shown["results"] >= 3
         page.screenshot(path=str(ARTIFACTS / "export-quickstart.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def _seen(locator: Any) -> list[bool]:
+    """Whether each element the locator matches is visible (drawn, not in a closed
+    ``<details>``)."""
+    return [locator.nth(i).is_visible() for i in range(locator.count())]
+
+
+@pytest.mark.timeout(300)
+def test_exported_handout_opens_step_by_step_without_javascript_and_prints_whole(
+        browser, exported):
+    """build/walkthrough.html with JavaScript off: the answer hidden at first; step 1 opened
+    by a click, the next steps and the answer by Tab and Enter, each summary appearing once
+    the step before it is open; no request beyond the page; then printed (print media, and
+    Chromium's PDF): every step and the answer open."""
+    page_file = (exported / "walkthrough.html").resolve()
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    try:
+        requests = _offline(page, page_file)
+        page.goto(page_file.as_uri(), wait_until="load")
+        handout = page.locator(".structmagic-handout")
+        assert handout.count() == 1
+        handout.scroll_into_view_if_needed()
+        summaries = handout.locator("summary")
+        answer = handout.get_by_text(RECORDED_ANSWER)
+        outputs = [handout.get_by_text(o, exact=True) for o in RECORDED_OUTPUTS]
+
+        # at first: the prompt and step 1's summary; no step, no answer
+        assert handout.get_by_text("Your answer:").is_visible()
+        assert handout.locator("input[type=text]").is_visible()
+        assert [t for t, v in zip(summaries.all_inner_texts(), _seen(summaries), strict=True)
+                if v] == ["Step 1 — show"]
+        assert answer.count() >= 1 and not any(_seen(answer))
+        assert not any(v for o in outputs for v in _seen(o))
+        page.screenshot(path=str(ARTIFACTS / "handout-closed.png"), full_page=True)
+
+        # step 1 by a click; step 2 appears, closed
+        handout.locator("summary", has_text="Step 1").click()
+        assert _seen(outputs[0]) == [True] and not any(_seen(outputs[1]))
+        assert handout.locator("summary", has_text="Step 1").inner_text() == "Step 1"  # open
+        assert handout.locator("summary", has_text="Step 2").is_visible()
+        # the others by the keyboard: Tab to the next summary, Enter opens it
+        for k in range(2, 5):
+            page.keyboard.press("Tab")
+            focused = handout.locator("summary:focus")
+            assert focused.inner_text() == f"Step {k} — show"
+            page.keyboard.press("Enter")
+            assert _seen(outputs[k - 1]) == [True], k
+            assert not any(_seen(answer)), k  # the answer stays back to the end
+        page.keyboard.press("Tab")
+        assert handout.locator("summary:focus").inner_text() == "Final answer — show"
+        page.keyboard.press("Enter")
+        assert any(_seen(answer))
+        page.screenshot(path=str(ARTIFACTS / "handout-opened.png"), full_page=True)
+        assert requests == []
+
+        # printed, from a fresh load (every section closed): every step and the answer open
+        page.goto(page_file.as_uri(), wait_until="load")
+        page.emulate_media(media="print")
+        assert all(_seen(o) == [True] for o in outputs)
+        assert any(_seen(answer))
+        assert not any(_seen(handout.get_by_text("— show")))  # the hints are not printed
+        pdf = page.pdf(format="A4", print_background=True)
+        printed = pdf_text(pdf)
+        assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000
+        for k, output in enumerate(RECORDED_OUTPUTS, 1):
+            assert f"Step {k}" in printed, k
+            if output.isascii():  # CJK glyphs need a CJK font on this machine
+                assert output in printed, output
+        assert re.search(r"Final answer\s*:\s*9\.8", printed), printed[-400:]
+        assert "Your answer:" in printed and "— show" not in printed
+        (ARTIFACTS / "handout-printed.pdf").write_bytes(pdf)
+        assert requests == []
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(300)
+def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
+    """The walkthrough's stored outputs without their widget views, as an untrusted notebook
+    shows them: JupyterLab sanitizes the handout (its <style> and every style value with a
+    var() dropped, its input disabled), yet its steps open one at a time, the answer last,
+    its text takes the theme's colour (light and dark) and its summaries the accent."""
+    page = _open(browser, lab, "handout.ipynb", 1400)
+    try:
+        handout = page.locator(".jp-OutputArea-output .structmagic-handout")
+        handout.scroll_into_view_if_needed()
+        assert handout.count() == 1
+        assert handout.locator("style").count() == 0  # dropped from untrusted output
+        assert handout.locator("input[type=text]").is_disabled()  # JupyterLab disables it
+        answer = handout.get_by_text(RECORDED_ANSWER)
+        assert not any(_seen(answer))
+        handout.locator("summary", has_text="Step 1").click()
+        step2 = handout.locator("summary", has_text="Step 2")
+        assert step2.is_visible() and not any(_seen(answer))
+        step2.focus()
+        page.keyboard.press("Enter")
+        assert handout.get_by_text(RECORDED_OUTPUTS[1], exact=True).is_visible()
+        colours = {}
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            handout.scroll_into_view_if_needed()
+            colours[theme] = handout.evaluate("""h => {
+                const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).map(Number);
+                                   return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+                const card = h.querySelector('details > div');
+                const bg = getComputedStyle(document.querySelector('.jp-Notebook'));
+                return {text: lum(getComputedStyle(card).color),
+                        background: lum(bg.backgroundColor),
+                        card: getComputedStyle(card).backgroundColor,
+                        summary: getComputedStyle(h.querySelector('summary')).color};
+            }""")
+            handout.screenshot(path=str(ARTIFACTS / f"handout-in-lab-{theme}.png"))
+        _theme(page, "light")
+        assert colours["light"]["text"] < 0.5 < colours["light"]["background"], colours
+        assert colours["dark"]["text"] > 0.5 > colours["dark"]["background"], colours
+        for shown in colours.values():
+            assert shown["card"] == "rgba(0, 0, 0, 0)", shown  # the page's own background
+            assert shown["summary"] == "rgb(25, 118, 210)", shown  # the plain accent kept
     finally:
         page.close()
