@@ -171,11 +171,15 @@ def _summary(text: str) -> str:
             "</span></summary>")
 
 
+def _opening(title: str, extra_class: str = "") -> str:
+    """A closed ``<details>`` of the handout and its summary, ``title — show``, left open."""
+    classes = f"{STEP_CLASS} {extra_class}".strip()
+    return f'<details class="{classes}" style="{_DETAILS}">{_summary(title)}'
+
+
 def _section(title: str, body: str, *, extra_class: str = "") -> str:
     """A closed ``<details>`` of the handout: ``title — show``, then ``body``."""
-    classes = f"{STEP_CLASS} {extra_class}".strip()
-    return (f'<details class="{classes}" style="{_DETAILS}">{_summary(title)}'
-            f"{body}</details>")
+    return f"{_opening(title, extra_class)}{body}</details>"
 
 
 def try_html() -> str:
@@ -221,9 +225,11 @@ def handout_html(result: Any, *, ask_first: bool = False) -> str:
             cards = "".join(R.step_html(i, s, labels=labels)
                             for i, s in enumerate(steps[nested:], nested + 1))
             inner = _section(f"Steps {nested + 1}–{n}", cards + inner)
-        for i in range(nested, 0, -1):
-            card = R.step_html(i, steps[i - 1], labels=labels, numbered=False)
-            inner = _section(f"Step {i}", card + inner)
+        # step i's section holds its card, then step i+1's section: opened in order, all
+        # closed after the innermost (one pass, not a copy of the rest per level)
+        inner = "".join(
+            _opening(f"Step {i}") + R.step_html(i, steps[i - 1], labels=labels, numbered=False)
+            for i in range(1, nested + 1)) + inner + "</details>" * nested
         last = "the answer is last" if rest else "each opens the next"
         count = (f'<div style="color:{R.FG_MUTED};font-size:90%">'
                  f"{R.esc(R.count_steps(field, steps, explicit=steps_field is not None))}: "
