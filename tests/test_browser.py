@@ -623,11 +623,12 @@ def test_three_models_side_by_side(lab, browser):
     try:
         _run_all(page)
         _wait_idle(page)
-        # the widget's view is drawn after the kernel has gone idle (its comm messages
-        # arrive first): wait for it rather than read a page that does not hold it yet
+        # the widget's views and their last state can be drawn after the kernel has gone
+        # idle (on a busy machine the comm messages trail): wait for the final state (the
+        # note on differing fields comes with the finish) rather than read it half drawn
         page.wait_for_function(
-            "document.querySelectorAll('.structmagic-comparison .structmagic-widget').length"
-            " >= 3", timeout=30_000)
+            "(document.querySelector('.structmagic-comparison')?.textContent ?? '')"
+            ".includes('Answers differ on')", timeout=60_000)
         shown = page.evaluate(_drawn("""async () => {
             const box = document.querySelector('.structmagic-comparison');
             box.scrollIntoView({block: 'start'});
