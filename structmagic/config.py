@@ -446,9 +446,3 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
             "%structured_config --cassette PATH or STRUCTMAGIC_CASSETTE."
         )
     return Settings(**values)
-
-
-def with_options(settings: Settings, **values: Any) -> Settings:
-    """A copy of ``settings`` with some values replaced (checked like the others)."""
-    return replace(settings, **{k: check(k, v) for k, v in values.items()})
-
