@@ -70,7 +70,11 @@ class Clock:
         return time.time()
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        # In short slices: where an interrupt is delivered only between bytecodes (on
+        # Windows, ipykernel's ``_thread.interrupt_main()``), it lands within one.
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.2))
 
     def __repr__(self) -> str:
         return "<system clock>"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import sys
 import threading
 
 import pytest
@@ -161,19 +163,6 @@ def test_429_slows_the_whole_batch(server, settings):
     assert sum(gate.clock.waits) >= 0.4
 
 
-def test_interrupt_keeps_finished_results(server, settings, sigint):
-    with Held(lambda k: k >= 3) as held:
-        server.responder = held
-        sigint.after_requests(4)  # items 0-2 answered, item 3 in flight
-        with pytest.raises(BatchInterrupted) as info:
-            sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=1)
-    results = info.value.results
-    assert [r.data["n"] for r in results[:3]] == [0, 1, 2]
-    # item 3 was cut (its answer, held 3 s, would have made it a success), 4 and 5 not sent
-    assert all(r.error is not None and r.data is None for r in results[3:])
-    assert len(server.requests) == 4
-
-
 def test_rerun_with_cache_does_not_pay_twice(server, settings, tmp_path):
     server.responder = Faults()
     cassette = str(tmp_path / "batch.jsonl")
@@ -211,7 +200,7 @@ def test_progress_bar_final_state():
     assert repr(bar).startswith("<ProgressBar <b>x</b>: 4/4 · 4 ok")
 
 
-# --- interrupts: nothing new is sent, what is in flight is cut, positions are kept ------------
+# --- interrupts: nothing new is sent, what is in flight (paid for) finishes, positions kept ---
 
 
 class _Counted(RateGate):
@@ -226,7 +215,68 @@ class _Counted(RateGate):
         self.passed += 1
 
 
-def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, settings, sigint):
+def _when_finishing(then):
+    """An ``on_progress`` that calls ``then(progress)`` once, as an interrupt's grace
+    begins."""
+    seen: list[int] = []
+
+    def follow(progress):
+        if progress.finishing and not seen:
+            seen.append(progress.finishing)
+            then(progress)
+
+    follow.seen = seen
+    return follow
+
+
+def test_the_first_interrupt_lets_the_requests_in_flight_finish(server, settings, sigint):
+    """Items 0-2 answered, item 3 in flight when the interrupt lands: nothing new is sent
+    (4 and 5), and item 3's answer, already paid for, is waited for and kept."""
+    gate = _Counted()
+    with Held(lambda k: k >= 3, seconds=10) as held:
+        server.responder = held
+        sigint.after_requests(4)
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(6)], SCHEMA, concurrency=1, gate=gate,
+                     on_progress=_when_finishing(lambda p: held.release()))
+    results = info.value.results
+    assert [r.data["n"] for r in results[:4]] == [0, 1, 2, 3]
+    assert all(isinstance(r.error, sm.Interrupted) for r in results[4:])
+    assert gate.passed == 4 and len(server.requests) == 4
+
+
+def test_without_a_progress_bar_the_grace_is_told_on_standard_error(server, settings, sigint,
+                                                                   monkeypatch):
+    release = threading.Event()
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            if "finishing" in text:
+                release.set()  # the held answer goes once the grace has been announced
+            return super().write(text)
+
+    told = Stderr()
+    monkeypatch.setattr(sys, "stderr", told)
+
+    def respond(req):
+        k = prompt_number(req)
+        if k == 1:
+            release.wait(10)
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = respond
+    sigint.after_requests(2)
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(4)], SCHEMA, concurrency=1)
+    finally:
+        release.set()
+    assert [r.error is None for r in info.value.results] == [True, True, False, False]
+    assert told.getvalue() == ("structmagic: interrupted: finishing 1 request already paid "
+                               "for (up to 10 s) — interrupt again to abandon it\n")
+
+
+def test_a_second_interrupt_cuts_what_is_in_flight_at_once(server, settings, sigint):
     gate = _Counted()
     with Held(lambda k: k >= 2) as held:
         server.responder = held
@@ -234,12 +284,15 @@ def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, setti
         sigint.after_requests(6)
         with pytest.raises(BatchInterrupted) as info:
             sm.batch([f"item {i}" for i in range(12)], SCHEMA, concurrency=4, retries=3,
-                     gate=gate)
+                     gate=gate,
+                     on_progress=_when_finishing(lambda p: os.kill(os.getpid(),
+                                                                   signal.SIGINT)))
     results = info.value.results
     assert [r.data["n"] for r in results[:2]] == [0, 1]
     # the four in flight were cut: their answers (held 3 s) did not make them successes
     assert all(r.data is None and r.error is not None for r in results[2:])
-    # nothing went through the gate after the interrupt: no new item, retry or re-ask...
+    # nothing went through the gate after the first interrupt: no new item, retry or
+    # re-ask...
     assert gate.passed == 6 and gate.stopped
     # ...and nothing reached the server (the held answers are out now; an absence is only
     # waited for so long)
@@ -248,31 +301,78 @@ def test_an_interrupt_sends_nothing_new_and_cuts_what_is_in_flight(server, setti
     assert len(server.requests) == 6
 
 
-def test_interrupted_results_stay_at_their_input_positions(server, settings, sigint):
+def test_the_grace_ends_on_the_clock(server, settings, sigint, clock):
+    """Answers that do not come within the grace (on the settings' clock) are cut."""
+    from structmagic.rows.stop import GRACE_SECONDS
+
     with Held(lambda k: k not in (1, 2, 4)) as held:
         server.responder = held
         # workers on 0, 1, 2; then 1 and 2 answer and they take 3 and 4; 4 answers, one takes
         # 5: items 0, 3 and 5 are in flight
         sigint.after_requests(6)
+        follow = _when_finishing(lambda p: clock.advance(GRACE_SECONDS + 0.01))
         with pytest.raises(BatchInterrupted) as info:
-            sm.batch([f"item {i}" for i in range(8)], SCHEMA, concurrency=3)
+            sm.batch([f"item {i}" for i in range(8)], SCHEMA, concurrency=3,
+                     on_progress=follow)
+    assert follow.seen == [3]
     results = info.value.results
-    assert len(results) == 8
+    assert len(results) == 8  # every result at its input position
     assert [i for i, r in enumerate(results) if r.error is None] == [1, 2, 4]
     assert [results[i].data["n"] for i in (1, 2, 4)] == [1, 2, 4]
 
 
+def test_an_interrupt_cuts_only_its_own_batch(server, settings, sigint):
+    """Another batch running at the same time, in another thread, on the same shared
+    client, is not touched: its requests in flight are answered, each sent once."""
+    other_in_flight = threading.Event()
+    release_other = threading.Event()
+
+    def respond(req):
+        k = prompt_number(req)
+        if k >= 100:  # the other batch: held until this one has been cut
+            other_in_flight.set()
+            release_other.wait(10)
+        elif k >= 1:
+            threading.Event().wait(3)  # this batch's item in flight: cut before it answers
+        return chat(json.dumps({"n": k, "label": "x"}))
+
+    server.responder = respond
+    other: list = []
+    thread = threading.Thread(target=lambda: other.extend(sm.batch(
+        [f"item {i}" for i in range(100, 104)], SCHEMA, concurrency=4)), daemon=True)
+    thread.start()
+    assert other_in_flight.wait(5)
+    sigint.after_requests(6)  # the other batch's 4, and this one's items 0 and 1
+
+    def cut_now(progress):
+        os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            sm.batch([f"item {i}" for i in range(3)], SCHEMA, concurrency=1,
+                     on_progress=_when_finishing(cut_now))
+    finally:
+        release_other.set()
+        thread.join(10)
+    assert [r.error is None for r in info.value.results] == [True, False, False]
+    assert [r.error for r in other] == [None] * 4
+    assert [r.data["n"] for r in other] == [100, 101, 102, 103]
+    sent = sorted(prompt_number(r) for r in server.requests)
+    assert sent == [0, 1, 100, 101, 102, 103]  # the other batch's requests each sent once
+
+
 def test_an_unfinished_item_outliving_the_drain_keeps_every_position(server, settings,
-                                                                     monkeypatch, sigint):
+                                                                     monkeypatch, sigint,
+                                                                     clock):
     """With the user's own http_client (its connections are not cut), an interrupt whose
-    request in flight has not finished when the drain ends still gives every result at its
-    input position: the unfinished item is marked where it was, the finished ones after it
-    stay where they were."""
+    request in flight has not finished when the grace and the drain end still gives every
+    result at its input position: the unfinished item is marked where it was, the finished
+    ones after it stay where they were."""
     import httpx
 
-    from structmagic.rows import threads
+    from structmagic.rows import stop
 
-    monkeypatch.setattr(threads, "DRAIN_SECONDS", 0.05)
+    monkeypatch.setattr(stop, "DRAIN_SECONDS", 0.05)
     held, release = threading.Event(), threading.Event()
 
     def respond(req):
@@ -285,7 +385,9 @@ def test_an_unfinished_item_outliving_the_drain_keeps_every_position(server, set
     fired: list[int] = []
 
     def interrupt_once_two_finished(progress):
-        if progress.finished >= 2 and not fired:
+        if progress.finishing:  # the grace ends at once
+            clock.advance(stop.GRACE_SECONDS + 1)
+        elif progress.finished >= 2 and not fired:
             fired.append(progress.finished)
             assert held.wait(5), "item 0 never reached the server"
             os.kill(os.getpid(), signal.SIGINT)
@@ -319,20 +421,21 @@ def test_an_unfinished_item_outliving_the_drain_keeps_every_position(server, set
 def test_a_rerun_after_an_interrupt_pays_for_nothing_twice(server, settings, tmp_path, sigint):
     cassette = str(tmp_path / "run.jsonl")
     prompts = [f"item {i}" for i in range(60)]
-    with Held(lambda k: k >= 20) as held:
+    with Held(lambda k: k >= 20, seconds=10) as held:
         server.responder = held
         sigint.after_requests(26)  # items 0-19 answered, 20-25 in flight on the six workers
         with pytest.raises(BatchInterrupted) as info:
-            sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
+            sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette,
+                     on_progress=_when_finishing(lambda p: held.release()))
     done = {i for i, r in enumerate(info.value.results) if r.error is None}
-    assert done == set(range(20))
+    assert done == set(range(26))  # the six in flight finished within the grace, recorded
     server.reset()
     server.responder = lambda req: chat(json.dumps({"n": prompt_number(req), "label": "x"}))
     again = sm.batch(prompts, SCHEMA, concurrency=6, cache="cache", cassette=cassette)
     assert all(r.error is None for r in again)
     asked = sorted(prompt_number(r) for r in server.requests)
     assert not done & set(asked), "an answer paid for before the interrupt was paid again"
-    assert asked == list(range(20, 60))
+    assert asked == list(range(26, 60))
 
 
 # --- one bad item never sinks a batch --------------------------------------------------------

@@ -7,7 +7,9 @@ text and repr, the captured output and the log records for it after every case.
 
 from __future__ import annotations
 
+import _thread
 import json
+import threading
 import time
 
 import pytest
@@ -428,6 +430,52 @@ def test_interrupt_while_waiting_leaves_everything_usable(server, settings, sigi
     # retry, a request sent there would fail: the server still holds it)
     assert ask(retries=0).data == GOOD
     assert server.requests[1].connection != server.requests[0].connection
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_interrupt_delivered_between_bytecodes_lands_while_the_server_holds_the_answer(
+        server, settings, sigint, stream):
+    """On Windows, ipykernel interrupts with ``_thread.interrupt_main()``, which Python
+    delivers only between bytecodes: a main thread blocked in a socket read would see it
+    when the server answers. The request runs on a worker and the main thread waits in short
+    slices, so the interrupt lands while the answer is still held."""
+    release, answered = threading.Event(), threading.Event()
+
+    def respond(req):
+        release.wait(10)
+        answered.set()
+        return chat_stream(GOOD_TEXT, pieces=3) if stream else chat(GOOD_TEXT)
+
+    server.responder = respond
+
+    def interrupt() -> None:
+        server.wait_for_requests(1, 10)
+        _thread.interrupt_main()
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ask(stream=stream)
+        assert not answered.is_set(), "the interrupt waited for the server's answer"
+    finally:
+        release.set()
+        thread.join(5)
+    server.responder = None
+    server.queue(chat(GOOD_TEXT))
+    assert ask(retries=0).data == GOOD  # and everything is usable at once
+
+
+def test_the_system_clock_sleeps_in_slices_an_interrupt_can_land_between(sigint):
+    from structmagic.config import SYSTEM_CLOCK
+
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        SYSTEM_CLOCK.sleep(30)
+    timer.join()
+    assert time.monotonic() - started < 5
 
 
 def test_interrupt_in_magic_keeps_name(ip, server, settings, sigint):

@@ -69,6 +69,13 @@ def follow_rows(bar: ProgressBar) -> Callable[[rows.counts.BatchProgress], None]
     """The ``on_progress`` that draws a batch's progress on ``bar``."""
     def follow(progress: rows.counts.BatchProgress) -> None:
         bar.update(progress.finished, progress.total, progress.line())
+        if progress.finishing and not noted:  # an interrupt's grace: said at once, once
+            noted.append(True)
+            bar.note(progress.finishing_line(), style="warning")
+            if bar.box is None:
+                print(f"structmagic: {progress.finishing_line()}", flush=True)
+
+    noted: list[bool] = []
 
     return follow
 

@@ -16,7 +16,7 @@ provider only when it names one, so a model name with a colon (``llama3:8b``) st
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,17 +25,19 @@ from typing import Any
 from ..api import guarded, run
 from ..call.media import Media
 from ..call.result import Result
-from ..config import resolve
+from ..config import Clock, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.render import comparison_html, comparison_text, field_labels
 from ..display.showing import ShowsWidget
 from ..errors import ConfigError, StructuredError
 from ..providers import provider_names
 from ..schema import load_schema
-from ..transport.http import cut_connections
+from ..transport.work import Work
+from .counts import BatchProgress
 from .frame import own_column
 from .gate import RateGate
 from .score import canonical_json, field_kinds
+from .stop import stop_rows
 from .threads import run_threads
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
@@ -186,35 +188,43 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
             return Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
                           model=target.model, provider=settings[target.label].provider)
 
-    results = _run_all(targets, one, gate)
+    results = _run_all(targets, one, gate, settings[targets[0].label].clock)
     return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
                       steps_field=steps_field, labels=shown)
 
 
-def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any
+def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any, clock: Clock
              ) -> dict[str, Any]:
-    """``fn`` for every target in threads; an interrupt closes the gate, cuts the
-    connections and is raised again once the threads have stopped."""
+    """``fn`` for every target in threads; an interrupt stops them as it stops a batch's rows
+    (:mod:`.stop`: the requests in flight, already paid for, get a grace to finish) and is
+    raised again once the threads have stopped."""
+    work = Work("the comparison")
     pool = ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="structmagic")
-    futures: dict[Future[Any], Target] = {pool.submit(fn, t): t for t in targets}
+    futures: dict[Future[Any], Target] = {pool.submit(work.bind(fn), t): t for t in targets}
     out: dict[str, Any] = {}
     pending = set(futures)
+
+    def take(done: set[Future[Any]]) -> None:
+        for fut in done:
+            out[futures[fut].label] = fut.result()
+
     try:
         while pending:
             done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-            for fut in done:
-                out[futures[fut].label] = fut.result()
+            take(done)
     except KeyboardInterrupt:
-        gate.stop()
-
-        cut_connections()
-        with contextlib.suppress(KeyboardInterrupt):
-            wait(pending, timeout=5.0)
+        stop_rows(pending, take, gate=gate, work=work, clock=clock,
+                  on_finishing=_say_finishing)
         pool.shutdown(wait=False, cancel_futures=True)
         raise KeyboardInterrupt("interrupted: the comparison was stopped and nothing was "
                                 "bound") from None
     pool.shutdown(wait=True)
     return out
+
+
+def _say_finishing(count: int) -> None:
+    print(f"structmagic: {BatchProgress(total=count, finishing=count).finishing_line()}",
+          file=sys.stderr, flush=True)
 
 
 # --- a column -------------------------------------------------------------------------------
@@ -273,7 +283,7 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
         return run_threads(items, spec, concurrency=concurrency, gate=gates[target.label],
                      on_progress=report, **media, **_options_for(target, options))
 
-    results = _run_all(targets, one, _Gates())
+    results = _run_all(targets, one, _Gates(), clocks[targets[0].label])
     ordered = {t.label: results[t.label] for t in targets}
     return ColumnComparison(targets, ordered, _column_frame(spec, ordered, index),
                             _summary(ordered))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..call.result import Result
 from ..cost.calc import money
 from ..errors import NOT_RUN, NotRun
+from .stop import GRACE_SECONDS
 
 __all__ = ["BatchProgress"]
 
@@ -17,7 +18,8 @@ __all__ = ["BatchProgress"]
 class BatchProgress:
     """Counts shown by the progress bar; updated in place. ``cost`` sums the known costs
     (``unpriced`` counts items whose cost is unknown), ``saved`` what the recording saved,
-    ``not_run`` the items a budget (``max_cost``) stopped."""
+    ``not_run`` the items a budget (``max_cost``) stopped, ``finishing`` the requests in
+    flight an interrupt is letting finish."""
 
     total: int
     done: int = 0
@@ -31,6 +33,8 @@ class BatchProgress:
     unpriced: int = 0
     not_run: int = 0
     max_cost: float | None = None
+    #: the requests in flight an interrupt is letting finish (0: not interrupted)
+    finishing: int = 0
 
     @classmethod
     def of(cls, results: Sequence[Result], *, max_cost: float | None = None
@@ -73,6 +77,16 @@ class BatchProgress:
             f"{self.in_flight} in flight · {self.rate:.1f}/s · {self.tokens} tokens"
         )
         return text + self.cost_text()
+
+    def finishing_line(self) -> str:
+        """What the user is told as an interrupt's grace begins ("" when none has)."""
+        count = self.finishing
+        if not count:
+            return ""
+        one = count == 1
+        return (f"interrupted: finishing {count} {'request' if one else 'requests'} already "
+                f"paid for (up to {GRACE_SECONDS:g} s) — interrupt again to abandon "
+                f"{'it' if one else 'them'}")
 
     def cost_text(self) -> str:
         """`` · $0.0123 (+2 unknown) of $1.00 · $0.004 saved · 3 not run: budget``."""

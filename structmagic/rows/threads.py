@@ -10,12 +10,14 @@ asyncio: a Jupyter kernel already runs an event loop, and the main thread stays 
 take a KeyboardInterrupt at once.
 
 A failed item is a :class:`Result` with ``.error`` set and ``.data`` None; it never stops
-the others. An interrupt sends nothing more (no new item, retry, re-ask or step down: every
-request passes the shared gate, which is closed), cuts the requests in flight (the batch's
-own connections are shut down; an answer that had fully arrived is kept, and recorded in a
-cassette), and raises :class:`BatchInterrupted`, which carries every result at its input
-position, unfinished items marked. With your own ``http_client`` the requests in flight are
-left to finish on their own, but nothing new is sent.
+the others. An interrupt (:mod:`.stop`) sends nothing more (no new item, retry, re-ask or
+step down: every request passes the shared gate, which is closed) and gives the requests in
+flight, already paid for, a short grace to finish (the progress bar says so); a second
+interrupt, or the end of the grace, cuts them (the batch's own connections are shut down,
+no other batch's; an answer that had fully arrived is kept, and recorded in a cassette).
+Then :class:`BatchInterrupted` is raised, carrying every result at its input position,
+unfinished items marked. With your own ``http_client`` the requests in flight are left to
+finish on their own, but nothing new is sent.
 
 Rate limits are shared: a 429 on one item pauses every worker (the shared backoff), and
 ``max_requests_per_minute`` / ``max_tokens_per_minute`` pace the whole batch.
@@ -29,7 +31,7 @@ rest marked "not run: budget". Answers from the recording cost nothing, so a re-
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -40,10 +42,11 @@ from ..call.result import Result
 from ..config import resolve
 from ..errors import BatchInterrupted, ConfigError, Interrupted, StructuredError
 from ..schema import load_schema
-from ..transport.http import cut_connections
+from ..transport.work import Work
 from .budget import Budget, ItemEstimator
 from .counts import BatchProgress
 from .gate import RateGate
+from .stop import stop_rows
 
 __all__ = ["run_threads"]
 
@@ -113,8 +116,7 @@ def run_threads(
                                          files=each_row["files"], detail=detail)
     progress = BatchProgress(total=len(items), max_cost=max_cost)
     results: list[Result | None] = [None] * len(items)
-    owns_connections = settings.http_client is None  # structmagic's own client: cut on
-    #                                                    an interrupt
+    work = Work("the batch")  # its requests: counted in flight, cut together on an interrupt
 
     def call(index: int) -> Result:
         parts = media.parts(settings, images=each_row["images"][index],
@@ -157,7 +159,7 @@ def run_threads(
                         if on_progress is not None:
                             on_progress(progress)
                     break  # wait for items in flight: their real cost may leave room
-                pending.add(pool.submit(run_one, next_index))
+                pending.add(pool.submit(work.bind(run_one), next_index))
                 next_index += 1
             progress.in_flight = min(len(pending), concurrency)
             # Short waits so a KeyboardInterrupt lands in this (main) thread at once.
@@ -168,13 +170,8 @@ def run_threads(
                 if on_progress is not None:
                     on_progress(progress)
     except KeyboardInterrupt:
-        gate.stop()  # nothing new is sent: no item, retry, re-ask or step down
-        if owns_connections:
-
-            cut_connections()  # the requests in flight fail at once
-        with contextlib.suppress(KeyboardInterrupt):
-            finished, pending = wait(pending, timeout=DRAIN_SECONDS)
-            take(finished)  # answers that had arrived are kept (and recorded)
+        stop_rows(pending, take, gate=gate, work=work, clock=settings.clock,
+                  on_finishing=lambda count: _say_finishing(progress, count, on_progress))
         pool.shutdown(wait=False, cancel_futures=True)
         marked = [r if r is not None else _interrupted(spec.name) for r in results]
         raise BatchInterrupted(marked) from None
@@ -182,9 +179,14 @@ def run_threads(
     return [r for r in results if r is not None]
 
 
-#: how long an interrupted batch waits for its workers to notice (they are woken at once;
-#: this bounds a worker stuck elsewhere)
-DRAIN_SECONDS = 5.0
+def _say_finishing(progress: BatchProgress, count: int,
+                   on_progress: Callable[[BatchProgress], None] | None) -> None:
+    """The grace of an interrupt begins: the progress bar says so (else standard error)."""
+    progress.finishing = count
+    if on_progress is not None:
+        on_progress(progress)
+    else:
+        print(f"structmagic: {progress.finishing_line()}", file=sys.stderr, flush=True)
 
 
 def _interrupted(name: str) -> Result:

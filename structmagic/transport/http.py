@@ -19,14 +19,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import socket
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import redact
 from ..errors import ConfigError
+from .work import Work, current_work
 
 if TYPE_CHECKING:
     import httpx
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["client_for", "cut_connections", "is_loopback", "key_auth"]
+__all__ = ["client_for", "is_loopback", "key_auth"]
 
 #: the connection pool of structmagic's own client (a batch's threads share it)
 _LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
@@ -103,17 +102,10 @@ def client_for(settings: Settings) -> httpx.Client:
     return client
 
 
-def cut_connections() -> None:
-    """Shut down every open connection of structmagic's own client, at once: requests in
-    flight in other threads fail immediately (what an interrupted batch does). The next
-    request opens a fresh connection. The user's own ``http_client`` is never touched."""
-    if _backend is not None:
-        _backend.shutdown()
-
-
 def _tracking_backend() -> Any:
-    """httpcore's own socket backend, remembering the sockets it opens (None if httpcore
-    has no such backend: then connections are left to close on their own)."""
+    """httpcore's own socket backend, its streams following the :class:`~.work.Work` whose
+    request uses them, so that stopping a work cuts its connections and no other's (None if
+    httpcore has no such backend: then connections are left to close on their own)."""
     try:
         import httpcore
     except ImportError:  # pragma: no cover - httpx always brings it
@@ -122,26 +114,50 @@ def _tracking_backend() -> Any:
     if base is None:  # pragma: no cover
         return None
 
+    class WorkStream:
+        """A connection's stream, taken by the current work when a request starts on it."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+            self._work: Work | None = None
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            work = current_work()
+            if work is not self._work:
+                if work is not None:
+                    try:
+                        work.take(id(self), self._inner.get_extra_info("socket"), self._work)
+                    except OSError as exc:
+                        raise httpcore.WriteError(str(exc)) from None
+                elif self._work is not None:
+                    self._work.drop(id(self))
+                self._work = work
+            elif work is not None and work.stopped:
+                raise httpcore.WriteError(f"{work.what} was interrupted")
+            self._inner.write(buffer, timeout)
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, timeout)
+
+        def close(self) -> None:
+            if self._work is not None:
+                self._work.drop(id(self))
+                self._work = None
+            self._inner.close()
+
+        def start_tls(self, *args: Any, **kwargs: Any) -> Any:
+            self._inner = self._inner.start_tls(*args, **kwargs)
+            return self
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
     class TrackingBackend(base):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__()
-            self._lock = threading.Lock()
-            self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
-
         def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
-            stream = super().connect_tcp(*args, **kwargs)
-            with self._lock:
-                self._streams.add(stream)
-            return stream
-
-        def shutdown(self) -> None:
-            with self._lock:
-                streams = list(self._streams)
-            for stream in streams:
-                sock = stream.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
+            work = current_work()
+            if work is not None and work.stopped:
+                raise httpcore.ConnectError(f"{work.what} was interrupted")
+            return WorkStream(super().connect_tcp(*args, **kwargs))
 
     return TrackingBackend()
 

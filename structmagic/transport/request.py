@@ -33,6 +33,7 @@ from ..providers.base import Call
 from .http import is_loopback
 from .retry import should_retry, wait_before_retry
 from .status import api_error, transport_error
+from .work import Relay, current_work, off_main
 
 if TYPE_CHECKING:
     import httpx
@@ -113,13 +114,25 @@ class Retry(Exception):
 
 
 def with_retries(attempt: Callable[[], T], settings: Settings, *, gate: Any = None,
-                 retries: int | None = None) -> tuple[T, int]:
+                 retries: int | None = None, relay: Relay[Any] | None = None
+                 ) -> tuple[T, int]:
     """``attempt()``'s value and how many attempts it took: an attempt that raises
     :class:`Retry` is tried again, up to ``retries`` more times (default: the settings'),
     after the wait the policy gives. ``gate`` (a batch's
     :class:`~structmagic.rows.gate.RateGate`) is passed before every attempt, and a 429
-    pauses every worker behind it instead of this one alone."""
+    pauses every worker behind it instead of this one alone.
+
+    The attempts run as part of the current :class:`~.work.Work` (counted in flight while
+    they wait for their answers; none is made once it is stopped), on a worker thread when
+    this is the main thread (:func:`~.work.off_main`: an interrupt lands at once, and what
+    an attempt reports through ``relay`` is delivered here)."""
+    return off_main(lambda: _attempts(attempt, settings, gate, retries), relay=relay)
+
+
+def _attempts(attempt: Callable[[], T], settings: Settings, gate: Any,
+              retries: int | None) -> tuple[T, int]:
     limit = settings.retries if retries is None else retries
+    work = current_work()
     last: E.StructuredError | None = None
     tries = 0
     for retries_taken in range(limit + 1):
@@ -127,10 +140,16 @@ def with_retries(attempt: Callable[[], T], settings: Settings, *, gate: Any = No
         if gate is not None:
             gate.before_request()
         try:
-            return attempt(), tries
+            if work is None:
+                return attempt(), tries
+            work.check()
+            with work.request():
+                return attempt(), tries
         except Retry as retry:
             last = retry.error
             last.attempts = tries
+            if work is not None:
+                work.check()  # stopped (its connection cut): nothing more is sent
             if retries_taken >= limit:
                 break
             wait = wait_before_retry(retries_taken, last, retry.wait, settings.max_retry_wait)
@@ -163,10 +182,30 @@ def raise_for_status(resp: httpx.Response, settings: Settings, provider: Provide
     raise err
 
 
-def retry_transport(exc: httpx.HTTPError, settings: Settings) -> Exception:
+def retry_transport(exc: httpx.HTTPError, settings: Settings,
+                    provider: Provider | None = None) -> Exception:
     """What to raise for a request that got no answer: a :class:`Retry` for a connection
-    error or a timeout, else the error itself (a body that does not decode, say)."""
+    error or a timeout, else the error itself (a body that does not decode, say).
+
+    An ``httpx.HTTPStatusError`` did get an answer: the user's own client raised it from a
+    response hook (httpx's documented ``raise_for_status`` hook). It is read as the answer
+    it carries, as :func:`raise_for_status` reads any (a 429 retried after its wait, a 401
+    an :class:`~structmagic.AuthenticationError`), given the ``provider`` that asked; its
+    body is read if httpx has not closed it by then."""
     import httpx
 
+    if isinstance(exc, httpx.HTTPStatusError) and provider is not None:
+        resp = exc.response
+        try:
+            resp.read()
+        except (httpx.HTTPError, httpx.StreamError):
+            # httpx closes the answer whose hook raised before its body is read: the status
+            # and headers (retry-after ...) are what is left of it
+            resp = httpx.Response(resp.status_code, headers=resp.headers, content=b"",
+                                  request=resp.request)
+        try:
+            raise_for_status(resp, settings, provider)
+        except (Retry, E.StructuredError) as answered:
+            return answered
     err = transport_error(exc, settings)
     return Retry(err) if isinstance(exc, httpx.TransportError) else err

@@ -43,6 +43,7 @@ from .request import (
 )
 from .sse import SSEDecoder
 from .status import excerpt, not_json_error, too_deep, transport_error
+from .work import Relay
 
 if TYPE_CHECKING:
     import httpx
@@ -165,8 +166,10 @@ def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | Non
 
 def _send_live(request: Prepared, settings: Settings, provider: Provider,
                sink: DeltaSink | None, gate: Any) -> tuple[Completion, int, Any]:
-    attempt = _Attempt(request, settings, provider, sink)
-    (completion, recorded), tries = with_retries(attempt.run, settings, gate=gate)
+    relay = Relay(sink) if sink is not None else None
+    attempt = _Attempt(request, settings, provider, relay.put if relay is not None else None)
+    (completion, recorded), tries = with_retries(attempt.run, settings, gate=gate,
+                                                 relay=relay)
     return completion, tries, recorded
 
 
@@ -195,7 +198,7 @@ class _Attempt:
             resp = self.http.post(r.url, content=r.content, headers=r.headers, auth=self.auth,
                                   timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise retry_transport(exc, self.settings) from None
+            raise retry_transport(exc, self.settings, self.provider) from None
         raise_for_status(resp, self.settings, self.provider, inputs=bool(r.parts))
         return self._read_body(resp)
 
@@ -230,6 +233,12 @@ class _Attempt:
                     return completion, data
                 _play_sse(chunks(resp), self.provider, self.sink, acc,
                           stall_after=self.settings.timeout, clock=self.settings.clock)
+        except E.StreamError as busy:
+            if acc.error is not None and acc.transient and not acc.started:
+                # the server is busy (Claude's overloaded_error ...) and nothing of the
+                # answer came: another attempt, as for a 529
+                raise Retry(busy) from None
+            raise
         except httpx.TransportError as exc:
             err = transport_error(exc, self.settings)
             if not acc.started:
@@ -239,7 +248,7 @@ class _Attempt:
                 raw=acc.partial_text(), hint="Nothing was bound; run the cell again.",
             ) from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.settings) from None
+            raise retry_transport(exc, self.settings, self.provider) from None
         except _Stalled as stall:
             err = E.APITimeoutError(
                 f"No progress in the answer from {self.settings.base_url} for "
