@@ -24,6 +24,7 @@ from .call.prompt import check_prompt
 from .call.result import Result
 from .config import resolve
 from .display.render import field_labels
+from .redact import safe_cause
 from .schema import load_schema
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise E.StructuredError(
             f"Unexpected {type(exc).__name__}: {exc}",
             hint="This is not a known failure of the server or the input; the original "
-                 "error is this one's __cause__.") from exc
+                 "error is this one's __cause__.") from safe_cause(exc)
 
 
 def interrupted() -> KeyboardInterrupt:

@@ -21,7 +21,8 @@ import logging
 import re
 import threading
 
-__all__ = ["LOGGERS", "MIN_RUN", "RedactingFilter", "install", "register_secret", "scrub"]
+__all__ = ["LOGGERS", "MIN_RUN", "Redacted", "RedactingFilter", "install", "register_secret",
+           "safe_cause", "scrub"]
 
 # Secrets registered here are replaced in every text scrubbed (each key is registered when its
 # Secret is made). Kept as a module-level set so that errors raised deep in the stack are
@@ -81,6 +82,50 @@ def _spans(text: str, secret: str) -> list[tuple[int, int]]:
                 spans.append((s, end))
             i = text.find(seed, i + 1)
     return spans
+
+
+class Redacted(Exception):
+    """A stand-in for an exception from below that cannot be shown as it is: its text
+    carried the key, or its traceback runs through httpx, whose frames hold the request
+    headers. It keeps the original's type name and scrubbed text; no traceback."""
+
+
+#: modules whose frames hold a request's headers (a verbose traceback shows frame locals)
+_HEADER_FRAMES = ("httpx", "httpcore")
+
+
+def safe_cause(exc: BaseException) -> BaseException:
+    """``exc``, to chain under an error of structmagic's (``raise ... from``), or a
+    :class:`Redacted` stand-in when ``exc`` or an exception chained to it carries the key
+    in its text or has frames of httpx in its traceback: nothing structmagic raises carries
+    the key, its cause chain included."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if _unsafe(link):
+            return Redacted(f"{type(exc).__name__}: {scrub(_text(exc))}")
+        link = link.__cause__ or link.__context__
+    return exc
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ of somebody else's
+        return "(no text)"
+
+
+def _unsafe(exc: BaseException) -> bool:
+    texts = [_text(exc), *(str(n) for n in getattr(exc, "__notes__", None) or ())]
+    if any(scrub(t) != t for t in texts):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] in _HEADER_FRAMES:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def scrub(text: str) -> str:

@@ -276,3 +276,53 @@ def test_filter_does_not_mind_a_record_without_secrets():
 
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "3 items"
+
+
+# --- the cause chain -------------------------------------------------------------------------
+
+
+def test_a_hook_raising_with_the_headers_leaves_no_key_in_the_cause_chain(ip, server,
+                                                                         settings, capfd):
+    """A user's request hook that raises with the request headers in its message: the
+    StructuredError's text is scrubbed, and so is its ``__cause__``, which IPython prints
+    under it (its locals too, under ``%xmode Verbose``)."""
+    import traceback
+
+    import httpx
+
+    def refuse(request: httpx.Request) -> None:
+        raise RuntimeError(f"proxy refused the request with headers {dict(request.headers)}")
+
+    client = httpx.Client(event_hooks={"request": [refuse]})
+    try:
+        with pytest.raises(sm.StructuredError) as info:
+            ask(http_client=client)
+        chain = []
+        link: BaseException | None = info.value
+        while link is not None:
+            chain.append(link)
+            link = link.__cause__ or link.__context__
+        assert len(chain) == 2 and "proxy refused" in str(chain[1])  # the cause is kept...
+        shown = "".join(traceback.format_exception(info.value))
+        assert "RuntimeError: proxy refused the request" in shown
+        assert settings_key() not in shown  # ...scrubbed
+        assert "/httpx/" not in shown  # no frame of httpx, whose locals hold the headers
+        ip.user_ns.update(s=SCHEMA)
+        config.configure(http_client=client)
+        ip.run_cell("%xmode Verbose", store_history=False)
+        try:
+            res = ip.run_cell("%%structured s -o x\nq", store_history=False)
+        finally:
+            ip.run_cell("%xmode Context", store_history=False)
+            config.configure(http_client=None)
+        assert isinstance(res.error_in_exec, sm.StructuredError)
+    finally:
+        client.close()
+    out, err = capfd.readouterr()
+    assert "proxy refused" in out + err
+    assert settings_key() not in out + err and settings_key()[-6:] not in out + err
+    assert server.requests == []
+
+
+def settings_key() -> str:
+    return config.resolve().key().get_secret_value()
