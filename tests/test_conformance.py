@@ -570,6 +570,41 @@ def test_an_error_event_inside_the_stream(server, settings, name):
     assert len(server.requests) == 1  # part of the answer had come: not retried
 
 
+#: each format's "the server is busy" as the first event of a stream, before any answer
+BUSY_FIRST = {
+    "openai": sse_event({"error": {"message": "upstream overloaded", "type": "server_error"}}),
+    "responses": sse_event({"type": "error", "code": "server_error",
+                            "message": "upstream overloaded"}, event="error"),
+    "anthropic": sse_event({"type": "error", "error": {"type": "overloaded_error",
+                                                       "message": "Overloaded"}},
+                           event="error"),
+    "gemini": sse_event({"error": {"code": 503, "message": "The model is overloaded.",
+                                   "status": "UNAVAILABLE"}}),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_busy_error_before_any_of_the_answer_is_retried(server, settings, sleeps, name):
+    """Nothing of the answer had come: another attempt, as for a 529 (Claude's
+    ``overloaded_error`` as the first event of a stream, and each format's like)."""
+    server.queue(Reply.sse([BUSY_FIRST[name]]), streamed(name))
+    res = ask(name, stream=True)
+    assert res.data == UNI and res.attempts == 2
+    assert len(server.requests) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_error_of_the_request_before_any_of_the_answer_is_not_retried(server, settings,
+                                                                         name):
+    bad = {"type": "invalid_request_error", "message": "prompt is too long"}
+    server.queue(Reply.sse([sse_event({"type": "error", "error": bad}, event="error")
+                            if name in ("anthropic", "responses")
+                            else sse_event({"error": bad})]))
+    with pytest.raises(sm.StreamError, match="prompt is too long"):
+        ask(name, stream=True)
+    assert len(server.requests) == 1
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("name", NAMES)
 def test_an_answer_of_another_shape(server, settings, name, stream):

@@ -65,6 +65,7 @@ from .base import (
     has_parts,
     mentions_format,
     read_count,
+    transient_error,
 )
 from .batch import (
     CANCELLED,
@@ -514,7 +515,8 @@ class _MessagesStream:
         if kind == "message_stop":
             return [Delta(done=True)]
         if kind == "error":
-            return [Delta(error=error_message(obj) or "the server sent an error event")]
+            return [Delta(error=error_message(obj) or "the server sent an error event",
+                          transient=transient_error(obj))]
         return []  # ping, content_block_stop
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "PROMPT",
     "PROMPT_MODES",
     "TOOLS",
+    "TRANSIENT_CODES",
+    "TRANSIENT_ERRORS",
     "USER_MODES",
     "Accumulator",
     "Call",
@@ -62,6 +64,7 @@ __all__ = [
     "mentions_format",
     "mentions_inputs",
     "read_count",
+    "transient_error",
 ]
 
 # --- modes: the ways of asking for a schema ----------------------------------------------------
@@ -168,6 +171,35 @@ class Delta:
     model: str | None = None
     done: bool = False  # the format's terminal event ([DONE], message_stop, ...)
     error: str | None = None  # an error event inside the stream (message)
+    transient: bool = False  # that error is of a kind worth another attempt (overloaded...)
+
+
+#: the error kinds (Claude's ``type``, OpenAI's ``type`` or ``code``, Gemini's ``status``)
+#: of a server that is busy or failed on its side: worth another attempt, as a 429 or a
+#: 5xx is, when they come in a stream before any of the answer
+TRANSIENT_ERRORS = frozenset({
+    "overloaded_error", "api_error", "rate_limit_error", "server_error", "rate_limit_exceeded",
+    "overloaded", "service_unavailable", "internal_error", "timeout",
+    "UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "DEADLINE_EXCEEDED",
+})
+#: the HTTP statuses an error event may carry as its code that are worth another attempt
+TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+def transient_error(body: Any) -> bool:
+    """Whether an error event's body (``{"error": {...}}``, or the error object itself)
+    names a kind of error worth another attempt (:data:`TRANSIENT_ERRORS`, or a 429/5xx
+    code)."""
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return False
+    for key in ("type", "code", "status"):
+        value = err.get(key)
+        if isinstance(value, str) and value in TRANSIENT_ERRORS:
+            return True
+        if isinstance(value, int) and not isinstance(value, bool) and value in TRANSIENT_CODES:
+            return True
+    return False
 
 
 class StreamTranslator(Protocol):
@@ -180,7 +212,8 @@ class Accumulator:
     """Puts :class:`Delta` pieces together into a :class:`Completion` — for every provider, and
     for streamed and chunked answers alike. Pure: no I/O."""
 
-    __slots__ = ("done", "error", "finish", "model", "reasoning", "refusal", "text", "usage")
+    __slots__ = ("done", "error", "finish", "model", "reasoning", "refusal", "text",
+                 "transient", "usage")
 
     def __init__(self) -> None:
         self.text: list[str] = []
@@ -191,6 +224,8 @@ class Accumulator:
         self.model: str | None = None
         self.done = False
         self.error: str | None = None
+        #: whether :attr:`error` is of a kind worth another attempt
+        self.transient = False
 
     def add(self, deltas: list[Delta]) -> None:
         """Take some pieces: text, reasoning and refusal are appended; the latest finish,
@@ -210,6 +245,7 @@ class Accumulator:
                 self.model = d.model
             if d.error:
                 self.error = d.error
+                self.transient = d.transient
             if d.done:
                 self.done = True
 

@@ -68,6 +68,7 @@ from .base import (
     finish_kind,
     has_parts,
     read_count,
+    transient_error,
 )
 from .batch import (
     CANCELLED,
@@ -531,7 +532,8 @@ class _GeminiStream:
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk and not chunk.get("candidates"):
-            return [Delta(error=error_message(chunk) or "the server sent an error")]
+            return [Delta(error=error_message(chunk) or "the server sent an error",
+                          transient=transient_error(chunk))]
         out = Delta(model=chunk.get("modelVersion") or None)
         if (chunk.get("promptFeedback") or {}).get("blockReason"):
             out.finish = "content_filter"

@@ -47,6 +47,7 @@ from .base import (
     content_text,
     finish_kind,
     has_parts,
+    transient_error,
 )
 from .batch import (
     CANCELLED,
@@ -414,7 +415,8 @@ class _ChatStream:
         if not isinstance(obj, dict):
             return []
         if obj.get("error"):  # with or without choices (OpenRouter sends both)
-            return [Delta(error=error_message(obj) or "the server sent an error event")]
+            return [Delta(error=error_message(obj) or "the server sent an error event",
+                          transient=transient_error(obj))]
         out = Delta(model=obj.get("model"))
         usage = obj.get("usage")
         if usage:

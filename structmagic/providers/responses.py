@@ -60,6 +60,7 @@ from .base import (
     finish_kind,
     has_parts,
     read_count,
+    transient_error,
 )
 from .openai import OPENAI_INPUTS, OPENAI_STRICT, OpenAIBatchAPI
 
@@ -328,9 +329,11 @@ class _ResponsesStream:
                           model=resp.get("model"), done=True)]
         if kind == "response.failed":
             message = error_message(obj.get("response") or {}) or error_message(obj)
-            return [Delta(error=message or "the response failed", done=True)]
+            return [Delta(error=message or "the response failed", done=True,
+                          transient=transient_error(obj.get("response") or {}))]
         if kind == "error":
-            return [Delta(error=error_message(obj) or "the server sent an error event")]
+            return [Delta(error=error_message(obj) or "the server sent an error event",
+                          transient=transient_error(obj))]
         return []  # output_item.added/done, content_part.*, *.done, queued ...
 
 
