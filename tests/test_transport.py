@@ -104,6 +104,27 @@ def test_transport_failures_through_the_users_client_are_retried(settings, sleep
     client.close()
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_status_error_raised_by_the_users_hook_is_read_as_the_answer_it_carries(
+        server, settings, sleeps, stream):
+    """httpx documents ``event_hooks={"response": [lambda r: r.raise_for_status()]}``: the
+    ``HTTPStatusError`` it raises carries the server's answer. A 429 is retried after the
+    wait it asks for; a 401 is an AuthenticationError; not "could not reach"."""
+    client = httpx.Client(event_hooks={"response": [lambda r: r.raise_for_status()]})
+    server.queue(Reply.status(429, "slow down", headers={"retry-after": "2"}),
+                 chat_stream(TEXT) if stream else chat(TEXT))
+    try:
+        res = sm.structured("q", SCHEMA, http_client=client, stream=stream)
+        assert res.data == ANSWER and res.attempts == 2
+        assert sleeps == [2.0] and len(server.requests) == 2
+        server.queue(Reply.status(401, "bad key"))
+        with pytest.raises(sm.AuthenticationError, match="HTTP 401"):
+            sm.structured("q", SCHEMA, http_client=client, stream=stream)
+        assert len(server.requests) == 3  # never retried
+    finally:
+        client.close()
+
+
 # --- the retry policy, step by step ------------------------------------------------------------
 
 
