@@ -817,3 +817,33 @@ def test_the_magic_passes_labels_from_the_schema_and_the_option(kernel_ip, serve
     assert ">The answer</b>" in wdg.answer.value
     bad = kernel_ip.run_cell("%%structured math --label final_answer\nq", store_history=False)
     assert "FIELD=TEXT" in str(bad.error_in_exec)
+
+
+# --- a partial answer deeper than any answer may be -----------------------------------------
+
+
+def test_a_streamed_answer_nested_too_deep_fails_cleanly_in_the_widget(server, settings):
+    """The call refuses an answer 1,500 levels deep; the live widget has followed its partial
+    values and then shows the failure: every renderer stops at the parser's depth limit
+    (no RecursionError while it follows, fails, or prints)."""
+    from fakeserver import chat_stream
+
+    deep = '{"steps": [{"explanation": "e", "output": ' + "[" * 1500 + "]" * 1500 + "}]}"
+    server.queue(chat_stream(deep, pieces=40))
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    with pytest.raises(InvalidOutputError, match="more than 100 levels deep") as info:
+        sm.structured("q", {"type": "object"}, stream=True, observer=wdg, reasks=0)
+    wdg.fail(info.value, partial=getattr(info.value, "partial", None))
+    assert wdg.status == "error"
+    assert render.DEEPER in "".join(wdg.steps_html)
+    nested: Any = []
+    for _ in range(1500):
+        nested = [nested]
+    for shown in (render.value_text(nested), render.value_html(nested),
+                  render.value_html({"a": nested}, {})):
+        assert shown.count(render.DEEPER) == 1
+    for _ in range(100_000):
+        nested = [nested]
+    assert render.esc(nested) == render.DEEPER  # deeper than json.dumps goes
+    assert repr(wdg).startswith("<StructuredWidget t: error")

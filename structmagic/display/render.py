@@ -39,8 +39,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..transport.status import MAX_ANSWER_DEPTH
 
 __all__ = [
+    "DEEPER",
     "error_html",
     "error_text",
     "field_labels",
@@ -58,6 +60,11 @@ __all__ = [
     "value_text",
     "waiting_html",
 ]
+
+#: what stands for the levels of a value deeper than any answer may be (a partial answer
+#: that is being refused: the renderers stop there rather than recurse without end)
+DEEPER = "…"
+
 
 #: top-level keys tried first, in this order, when looking for the reasoning steps
 PREFERRED_STEPS = ("steps", "reasoning_steps", "reasoning", "chain_of_thought", "thoughts")
@@ -106,7 +113,16 @@ def _scalar(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):  # e.g. a circular structure: never fail to render
+        return _bounded_repr(value)
+    except RecursionError:  # a partial answer nested deeper than any answer may be
+        return DEEPER
+
+
+def _bounded_repr(value: Any) -> str:
+    try:
         return repr(value)
+    except RecursionError:
+        return DEEPER
 
 
 # --- where the steps are ----------------------------------------------------------------------
@@ -269,8 +285,11 @@ def _inline(v: Any, cont: str = "") -> str:
 
 
 def value_text(value: Any, indent: int = 0) -> str:
-    """A readable, deterministic plain-text tree: keys in order, strings as they are."""
+    """A readable, deterministic plain-text tree: keys in order, strings as they are (levels
+    deeper than :data:`MAX_ANSWER_DEPTH` shown as :data:`DEEPER`)."""
     pad = "  " * indent
+    if indent > MAX_ANSWER_DEPTH:
+        return pad + DEEPER
     if isinstance(value, dict):
         if not value:
             return pad + "{}"
@@ -344,27 +363,32 @@ def error_text(error: BaseException) -> str:
 
 
 def value_html(value: Any, labels: Mapping[str, str] | None = None,
-               highlight: Collection[str] = ()) -> str:
+               highlight: Collection[str] = (), *, depth: int = 0) -> str:
     """A readable tree as HTML (nested ``<dl>``/``<ol>`` of our own), every key/string escaped.
 
     With ``labels`` (even empty), the top level's keys show as labels (:func:`label_for`);
     deeper keys, which may be data rather than field names, are shown as they are. Top-level
-    keys in ``highlight`` are marked (answers that differ between models).
+    keys in ``highlight`` are marked (answers that differ between models). Levels deeper
+    than :data:`MAX_ANSWER_DEPTH` (a partial answer that is being refused) show as
+    :data:`DEEPER`.
     """
+    if depth > MAX_ANSWER_DEPTH:
+        return f"<code>{DEEPER}</code>"
     if isinstance(value, dict):
         if not value:
             return "<code>{}</code>"
         items = "".join(
             f'<dt style="font-weight:600;color:{FG_MUTED}{_differ(k, highlight)}">'
             f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
-            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">{value_html(v)}</dd>'
+            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">'
+            f"{value_html(v, depth=depth + 1)}</dd>"
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
     if isinstance(value, list):
         if not value:
             return "<code>[]</code>"
-        items = "".join(f"<li>{value_html(v)}</li>" for v in value)
+        items = "".join(f"<li>{value_html(v, depth=depth + 1)}</li>" for v in value)
         return f'<ol style="margin:0;padding-left:1.6em">{items}</ol>'
     if isinstance(value, str):
         return f'<span style="{TEXT_STYLE}">{esc(value)}</span>'

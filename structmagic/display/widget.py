@@ -80,6 +80,7 @@ from ..cost.calc import result_spend
 from ..cost.prices import when_loaded
 from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
+from ..transport.status import MAX_ANSWER_DEPTH
 from . import render as R
 from .handout import answer_field, check_answer
 
@@ -120,13 +121,15 @@ def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
     return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
 
 
-def _has_content(value: Any) -> bool:
+def _has_content(value: Any, depth: int = 0) -> bool:
     """Whether a partial value holds anything to show (``{}``, ``{"steps": []}``, ``""``,
-    ``None``: not yet)."""
+    ``None``: not yet); a value nested deeper than any answer may be has."""
+    if depth > MAX_ANSWER_DEPTH:
+        return True
     if isinstance(value, dict):
-        return any(_has_content(v) for v in value.values())
+        return any(_has_content(v, depth + 1) for v in value.values())
     if isinstance(value, list):
-        return any(_has_content(v) for v in value)
+        return any(_has_content(v, depth + 1) for v in value)
     return value is not None and value != ""
 
 
