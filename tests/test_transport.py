@@ -302,3 +302,46 @@ def test_every_kind_of_request_retries_through_the_one_loop(server, settings, sl
     with pytest.raises(sm.BadRequestError) as info:
         ask(server)
     assert info.value.attempts == 1 and len(server.requests) == 1
+
+
+# --- the main thread waits, the request runs on a worker -------------------------------------
+
+
+def test_a_stream_is_read_on_a_worker_and_shown_on_the_calling_thread(server, settings):
+    """Called on the main thread, the request runs on a worker (an interrupt lands at once,
+    see test_reliability.py); ``on_partial`` and the widget are still called on the main
+    thread, in order, and the last partial value is the answer."""
+    import threading
+
+    class Observer:
+        def __init__(self) -> None:
+            self.threads: set[str] = set()
+            self.values: list = []
+
+        def update(self, partial, *, reasoning=None, usage=None) -> None:
+            self.threads.add(threading.current_thread().name)
+            self.values.append(partial)
+
+    seen_threads: set[str] = set()
+    partials: list = []
+
+    def on_partial(value) -> None:
+        seen_threads.add(threading.current_thread().name)
+        partials.append(value)
+
+    requests_on: list[str] = []
+    client = httpx.Client(event_hooks={"request": [
+        lambda r: requests_on.append(threading.current_thread().name)]})
+    observer = Observer()
+    server.queue(chat_stream(TEXT, pieces=30, delay=0.001))
+    try:
+        res = sm.structured("q", SCHEMA, stream=True, on_partial=on_partial,
+                            observer=observer, http_client=client)
+    finally:
+        client.close()
+    main = threading.main_thread().name
+    assert seen_threads == {main} and observer.threads == {main}
+    assert requests_on and requests_on[0].startswith("structmagic-request")
+    assert partials[-1] == ANSWER == res.data and observer.values[-1] == ANSWER
+    sizes = [len(json.dumps(p)) for p in partials]
+    assert sizes == sorted(sizes)  # in the order they were parsed

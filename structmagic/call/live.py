@@ -4,7 +4,10 @@
 (:mod:`structmagic.call.partial`, linear in the answer) but takes and reports partial values at
 most every ``min_interval`` seconds, and once more at the end (:meth:`flush`): a notebook
 cannot show more than that anyway, and it keeps the streaming path close to the cost of
-merely receiving the stream.
+merely receiving the stream. It runs on the thread that reads the stream (a worker, when
+the call was made on the main thread); what it reports goes through its
+:class:`~structmagic.transport.work.Relay`, so ``on_partial`` and the widget are called on the
+thread that made the call.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..providers.base import Delta
+from ..transport.work import Relay
 from .partial import MISSING, PartialJSONError, PartialJSONParser
 
 __all__ = ["Observer", "PartialReporter"]
@@ -31,11 +35,14 @@ class PartialReporter:
     min_interval = 0.005
 
     def __init__(self, on_partial: Callable[[Any], None] | None,
-                 observer: Observer | None) -> None:
+                 observer: Observer | None, relay: Relay | None = None) -> None:
         self._parser = PartialJSONParser(skip_prefix=True)
         self._broken = False
         self._on_partial = on_partial
         self._observer = observer
+        #: how ``on_partial`` and the observer are called: on the thread waiting for the
+        #: request (the main thread), though the stream is read and parsed on a worker
+        self.relay = relay or Relay()
         self._reasoning: list[str] = []
         self._usage: dict[str, int] | None = None
         self._pending = False
@@ -75,7 +82,8 @@ class PartialReporter:
         else:
             self.last = value
             if self._on_partial is not None:
-                self._on_partial(value)
+                self.relay.call(self._on_partial, value)
         if self._observer is not None:
             reasoning = "".join(self._reasoning) if self._reasoning else None
-            self._observer.update(value, reasoning=reasoning, usage=self._usage)
+            self.relay.call(self._observer.update, value, reasoning=reasoning,
+                            usage=self._usage)

@@ -67,7 +67,8 @@ def ask(call: Call, settings: Settings, provider: Provider, tally: Tally, *,
         reporter: PartialReporter | None, gate: Any) -> Completion:
     """Send one request; its HTTP attempts are counted in ``tally`` even when it fails."""
     try:
-        sent = send.send(call, settings, provider, on_deltas=reporter, gate=gate)
+        sent = send.send(call, settings, provider, on_deltas=reporter, gate=gate,
+                         relay=reporter.relay if reporter is not None else None)
     except E.StreamError as err:
         tally.attempts += err.attempts
         if reporter is not None:

@@ -114,7 +114,7 @@ class Retry(Exception):
 
 
 def with_retries(attempt: Callable[[], T], settings: Settings, *, gate: Any = None,
-                 retries: int | None = None, relay: Relay[Any] | None = None
+                 retries: int | None = None, relay: Relay | None = None
                  ) -> tuple[T, int]:
     """``attempt()``'s value and how many attempts it took: an attempt that raises
     :class:`Retry` is tried again, up to ``retries`` more times (default: the settings'),
@@ -124,8 +124,8 @@ def with_retries(attempt: Callable[[], T], settings: Settings, *, gate: Any = No
 
     The attempts run as part of the current :class:`~.work.Work` (counted in flight while
     they wait for their answers; none is made once it is stopped), on a worker thread when
-    this is the main thread (:func:`~.work.off_main`: an interrupt lands at once, and what
-    an attempt reports through ``relay`` is delivered here)."""
+    this is the main thread (:func:`~.work.off_main`: an interrupt lands at once, and the
+    calls an attempt makes through ``relay`` are made here)."""
     return off_main(lambda: _attempts(attempt, settings, gate, retries), relay=relay)
 
 

@@ -86,10 +86,13 @@ class Prepared:
 
 
 def send(call: Call, settings: Settings, provider: Provider, *,
-         on_deltas: DeltaSink | None = None, gate: Any = None) -> Sent:
+         on_deltas: DeltaSink | None = None, gate: Any = None, relay: Relay | None = None
+         ) -> Sent:
     """Send one request (with retries) and return its completion.
 
     ``gate`` (a :class:`structmagic.rows.gate.RateGate`) paces the requests of a batch.
+    ``on_deltas`` hears each piece of a stream on the thread that reads it; the calls it
+    makes through ``relay`` (what the user sees) are made on the calling thread.
     Errors carry ``attempts``: how many HTTP attempts were made.
     """
     request = _prepare(call, settings, provider)
@@ -114,7 +117,8 @@ def send(call: Call, settings: Settings, provider: Provider, *,
     require_key(settings, request.url)
     if cassette is not None and settings.cache in ("record", "cache"):
         cassette.check_writable()  # before paying for an answer that could not be kept
-    completion, attempts, recorded = _send_live(request, settings, provider, on_deltas, gate)
+    completion, attempts, recorded = _send_live(request, settings, provider, on_deltas, gate,
+                                                relay)
     if cassette is not None and settings.cache in ("record", "cache"):
         streamed = isinstance(recorded, str)  # SSE text, or a JSON body
         cassette.add(Exchange(
@@ -165,9 +169,9 @@ def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | Non
 
 
 def _send_live(request: Prepared, settings: Settings, provider: Provider,
-               sink: DeltaSink | None, gate: Any) -> tuple[Completion, int, Any]:
-    relay = Relay(sink) if sink is not None else None
-    attempt = _Attempt(request, settings, provider, relay.put if relay is not None else None)
+               sink: DeltaSink | None, gate: Any, relay: Relay | None
+               ) -> tuple[Completion, int, Any]:
+    attempt = _Attempt(request, settings, provider, sink)
     (completion, recorded), tries = with_retries(attempt.run, settings, gate=gate,
                                                  relay=relay)
     return completion, tries, recorded

@@ -14,8 +14,8 @@ are read).
 which meanwhile waits in short slices: an interrupt lands within a fraction of a second
 even where it is delivered only between bytecodes (on Windows, ipykernel interrupts by
 ``_thread.interrupt_main()``; a thread blocked in a socket read would see it only when the
-server answers). What the request reports as it streams (:class:`Relay`) is handed to the
-main thread and handled there, as if the request had run on it.
+server answers). The calls it makes as it streams (:class:`Relay`: partial values shown,
+the widget updated) are made on the main thread, as if the request had run there.
 """
 
 from __future__ import annotations
@@ -25,19 +25,18 @@ import contextvars
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Any, TypeVar
 
 from ..errors import Interrupted
 
 __all__ = ["SLICE_SECONDS", "Relay", "Work", "current_work", "off_main"]
 
 T = TypeVar("T")
-D = TypeVar("D")
 
 #: the longest the main thread waits at a time for a request running on a worker
 SLICE_SECONDS = 0.2
-#: how long an interrupted call waits for its worker to notice its cut connection
-_JOIN_SECONDS = 2.0
 
 _current: contextvars.ContextVar[Work | None] = contextvars.ContextVar(
     "structmagic_work", default=None)
@@ -139,81 +138,89 @@ class Work:
         return bound
 
 
-class Relay(Generic[D]):
-    """What a request reports as it goes (the pieces of a stream), handed to ``deliver``:
-    at once, or, while :func:`off_main` runs the request on a worker, on the thread that
-    waits for it, in order, several at a time."""
+class Relay:
+    """The calls a request makes as it goes (the partial values of a stream shown to the
+    user, its widget updated): made at once, or, while :func:`off_main` runs the request on
+    a worker, on the thread that waits for it, in order."""
 
-    def __init__(self, deliver: Callable[[list[D]], None]) -> None:
-        self._deliver = deliver
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: list[D] = []
+        self._calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
         self._queued = False
         self.ready = threading.Event()
 
-    def put(self, items: list[D]) -> None:
-        """Report ``items`` (on the thread making the request)."""
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """``fn(*args, **kwargs)``: now, or queued for :meth:`flush`."""
         if not self._queued:
-            self._deliver(items)
+            fn(*args, **kwargs)
             return
         with self._lock:
-            self._items.extend(items)
+            self._calls.append((fn, args, kwargs))
         self.ready.set()
 
     def queue(self, on: bool) -> None:
-        """Keep what is reported for :meth:`flush` (``on``), or deliver it at once."""
+        """Keep the calls for :meth:`flush` (``on``), or make them at once."""
         self._queued = on
 
     def flush(self) -> None:
-        """Deliver what was reported (on the waiting thread)."""
+        """Make the calls kept (on the waiting thread)."""
         with self._lock:
-            items, self._items = self._items, []
+            calls, self._calls = self._calls, []
             self.ready.clear()
-        if items:
-            self._deliver(items)
+        for fn, args, kwargs in calls:
+            fn(*args, **kwargs)
 
 
-def off_main(fn: Callable[[], T], *, relay: Relay[Any] | None = None,
+def off_main(fn: Callable[[], T], *, relay: Relay | None = None,
              what: str = "the request") -> T:
     """``fn()``, run on a worker thread when called on the main thread (else here, as it
     is), as a :class:`Work` of its own; the main thread waits in slices of
-    :data:`SLICE_SECONDS` and delivers ``relay``'s items. An interrupt (or an error while
-    delivering) stops the work, cutting its connection, and is raised at once."""
+    :data:`SLICE_SECONDS` and makes ``relay``'s calls. An interrupt (or an error in one of
+    those calls) stops the work, cutting its connection, and is raised at once."""
     if threading.current_thread() is not threading.main_thread():
         return fn()
     work = Work(what)
-    outcome: list[Any] = []
-    done = threading.Event()
-    wake = relay.ready if relay is not None else done
-
-    def run() -> None:
-        try:
-            outcome.append((True, fn()))
-        except BaseException as exc:  # handed to the main thread, raised there
-            outcome.append((False, exc))
-        finally:
-            done.set()
-            wake.set()
-
-    worker = threading.Thread(target=work.bind(run), name="structmagic-request", daemon=True)
     if relay is not None:
         relay.queue(True)
     try:
-        worker.start()
+        future = _pool().submit(work.bind(fn))
+        if relay is None:
+            while True:
+                try:
+                    return future.result(SLICE_SECONDS)
+                except FuturesTimeout:
+                    continue
+        done = threading.Event()
+        future.add_done_callback(lambda _: _both(done, relay.ready))
         while not done.is_set():
-            wake.wait(SLICE_SECONDS)
-            if relay is not None:
-                relay.flush()
+            relay.ready.wait(SLICE_SECONDS)
+            relay.flush()
+        relay.flush()
+        return future.result()
     except BaseException:
-        work.stop()
-        worker.join(_JOIN_SECONDS)
+        work.stop()  # nothing more of it is sent; its connection is cut
         raise
     finally:
         if relay is not None:
             relay.queue(False)
-    if relay is not None:
-        relay.flush()
-    ok, value = outcome[0]
-    if ok:
-        return value
-    raise value
+
+
+def _both(*events: threading.Event) -> None:
+    for event in events:
+        event.set()
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads requests started on the main thread run on (kept: starting a thread for
+    each request would cost more than a request to a server on this machine)."""
+    global _POOL
+    if _POOL is None:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ThreadPoolExecutor(max_workers=8,
+                                           thread_name_prefix="structmagic-request")
+    return _POOL
