@@ -9,6 +9,10 @@ bundle, mTLS, an ``httpx.MockTransport`` in their own tests — passes their own
 the timeout of each request is structmagic's (``--timeout``), everything else is the
 client's.
 
+The shared client's connections follow the :class:`~.work.Work` whose request uses them, so
+an interrupted batch cuts its own requests and no other's (the user's own client is never
+cut: its requests in flight finish on their own, and nothing new is sent).
+
 The key is added by an ``httpx.Auth`` as the request leaves, so no local variable of ours
 holds it and no header is recorded; a logging filter (:mod:`structmagic.redact`) keeps it
 out of httpx's and httpcore's log records, which show response headers at DEBUG level.
