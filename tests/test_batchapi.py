@@ -728,10 +728,11 @@ def test_manifest_writes_are_atomic(tmp_path):
 
     store = Manifest(tmp_path / "m.json")
     for i in range(3):
-        store.put(JobRecord(key=f"k{i}" * 8, name="n", provider="openai", base_url="u",
+        store.put(JobRecord(key=f"{i}a" * 32, name="structmagic-" + "0" * 20,
+                            provider="openai", base_url="https://api.openai.com/v1",
                             model="m", endpoint="/e", schema="s", rows=1, created=float(i)))
-    assert [j.key for j in store.jobs()] == ["k0" * 8, "k1" * 8, "k2" * 8]
-    assert store.find("k1k1k1").key == "k1" * 8
+    assert [j.key for j in store.jobs()] == ["0a" * 32, "1a" * 32, "2a" * 32]
+    assert store.find("1a1a1a").key == "1a" * 32
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.json.lock", "m.json"]
 
 

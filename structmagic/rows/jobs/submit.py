@@ -161,6 +161,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                             media=rows_media)
         with store.locked():
             known = store.get(key)
+            if known is not None:
+                _check_known(known, plan, len(items), store)
             attached = known is not None and not resubmit
             if known is None or resubmit:
                 if cap is not None:
@@ -269,6 +271,19 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
             tokens.add(counted, line, parts, plan.provider.inputs)
         key.update(b"%d:%s;" % (position, digest))
     return writer.close(), index, unsent, key.hexdigest()
+
+
+def _check_known(record: JobRecord, plan: Plan, rows: int, store: Manifest) -> None:
+    """The record filed under this run's key must be about this run's rows, asked this way
+    of this server; otherwise it was edited: the damaged-manifest error."""
+    settings = plan.settings
+    for name, mine in (("provider", plan.provider.name),
+                       ("base_url", safe_url(settings.base_url)), ("model", settings.model),
+                       ("endpoint", plan.endpoint), ("schema", plan.spec.name),
+                       ("rows", rows)):
+        if getattr(record, name) != mine:
+            raise store.damaged(f"job {record.key[:12]} is filed under the key of these "
+                                f"rows, but its {name!r} is not theirs")
 
 
 def _record(plan: Plan, key: str, content: str, items: Sequence[Any], parts: list[Part], *,
