@@ -882,6 +882,69 @@ def test_structured_batches_lists_and_cancels(ip, fake, server, capfd):
     assert "no such job" in str(res.error_in_exec)
 
 
+@pytest.fixture
+def elsewhere():
+    """Another loopback server: a host a hand-edited manifest names."""
+    from fakeserver import FakeLLMServer
+
+    with FakeLLMServer() as other:
+        other.responder = lambda req: Reply.json({"id": "batch_0001", "status": "completed"})
+        yield other
+
+
+def _edit_manifest(tmp_path, **fields) -> None:
+    data = manifest(tmp_path)
+    for job in data["jobs"].values():
+        job.update(fields)
+    (tmp_path / "batches.json").write_text(json.dumps(data))
+
+
+def test_a_recorded_job_is_followed_only_at_the_configured_base_url(ip, fake, server, tmp_path,
+                                                                    elsewhere, capfd):
+    """The manifest is a shared file: a record naming another host is listed, not polled,
+    not cancelled there, and never sent the key — also when it names another provider."""
+    use(server, "openai")
+    job = sm.submit_batch(items(3), SCHEMA)
+    _edit_manifest(tmp_path, base_url=elsewhere.url + "/v1")
+    capfd.readouterr()
+    ip.run_line_magic("structured_batches", "")
+    out = capfd.readouterr().out
+    assert re.search(rf"{job.key[:12]}\s+openai\s+test-model", out)  # shown
+    noted = [ln for ln in out.splitlines() if "not refreshed" in ln]
+    assert len(noted) == 1 and f"{elsewhere.url}/v1" in noted[0]
+    assert "not contacted" in noted[0] and f"({server.url}/v1)" in noted[0]
+    res = ip.run_cell(f"%structured_batches --cancel {job.ids[0]}", store_history=False)
+    assert isinstance(res.error_in_exec, sm.BatchError)
+    assert "not contacted" in str(res.error_in_exec)
+    assert fake.jobs[job.ids[0]].cancelled_at is None
+    with pytest.raises(sm.BatchError, match="damaged"):  # re-attached from the cell
+        sm.submit_batch(items(3), SCHEMA)
+    _edit_manifest(tmp_path, provider="anthropic")  # another provider's record
+    ip.run_line_magic("structured_batches", "")
+    assert "not contacted" in capfd.readouterr().out
+    res = ip.run_cell(f"%structured_batches --cancel {job.ids[0]}", store_history=False)
+    assert "not contacted" in str(res.error_in_exec)
+    assert elsewhere.requests == []
+
+
+def test_another_providers_job_is_followed_at_its_configured_base_url(ip, fake, server,
+                                                                      monkeypatch, capfd):
+    from structmagic import config
+
+    monkeypatch.setenv("GEMINI_BASE_URL", server.url + "/v1beta")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    config.configure(provider="gemini", base_url=None)
+    job = sm.submit_batch(items(2), SCHEMA)
+    config.configure(provider="openai")
+    fake.clock.advance(500)
+    before = len(server.requests)
+    capfd.readouterr()
+    ip.run_line_magic("structured_batches", "")
+    polls = [r for r in server.requests[before:] if r.path == f"/v1beta/{job.ids[0]}"]
+    assert len(polls) == 1 and polls[0].headers["x-goog-api-key"] == CANARY
+    assert re.search(rf"{job.key[:12]}.*completed", capfd.readouterr().out)
+
+
 def test_structured_config_sets_the_manifest(ip, tmp_path, capfd):
     from structmagic.config import resolve
 

@@ -21,6 +21,7 @@ lands at once. Polls that were answered from a recording are not waited for.
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
 from ...call.result import Result
-from ...config import SYSTEM_CLOCK, Clock, normalize_base_url
+from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
 from ...errors import NOT_RUN, BatchInterrupted, NotRun
 from ...providers import get_provider
@@ -44,7 +45,7 @@ from ...providers.batch import (
 )
 from ..threads import run_threads
 from .collect import RETRIED, Collector
-from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
+from .manifest import COLLECTED, JobRecord, Manifest, PartRecord, safe_url, usable_id
 from .wire import Wire
 
 if TYPE_CHECKING:
@@ -366,6 +367,8 @@ def read_job(api: Any, body: Any, provider: str, *, job: str, about: str | None 
     ``job``); :class:`~structmagic.BatchError` when it is not one."""
     try:
         info: JobInfo = api.job(body)
+        if not usable_id(info.id):
+            raise ValueError(f"its id {json.dumps(info.id)[:80]} cannot stand in a URL")
     except _NOT_A_JOB as exc:
         raise E.BatchError(f"The answer about batch job {about or '?'} is not a job of the "
                            f"{provider} batch API ({exc}).", job=job) from None
@@ -442,6 +445,9 @@ def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[i
             raise
         info = read_job(api, answer.body, wire.provider.name, job=record.key,
                         about=part.batch_id)
+        if info.id != part.batch_id:
+            raise E.BatchError(f"The answer about batch job {part.batch_id} is about another "
+                               f"job ({info.id}).", job=record.key)
         replayed = replayed and answer.from_cassette
         repeated = repeated and answer.repeated
         infos[part.index] = info
@@ -488,12 +494,29 @@ def settings_options(settings: Any) -> dict[str, Any]:
 
 
 def wire_for(record: JobRecord, settings: Any) -> tuple[Wire, Any, str]:
-    """The wire, batch API and base URL to follow a job of the manifest with ``settings``
-    (the record's provider, base URL and model)."""
+    """The wire, batch API and base URL to follow a job of the manifest with ``settings``:
+    the record's provider and model, at the base URL configured now for that provider
+    (``settings``' own, or what the configuration gives the record's provider) with that
+    configuration's key. The record's ``base_url`` is only compared, never contacted on its
+    own word (the manifest is a shared file): a record that names another base URL is a
+    :class:`~structmagic.BatchError` saying so in one line, and nothing is sent."""
     provider = get_provider(record.provider)
+    if provider.batch_api is None:
+        raise E.BatchError(f"The batch job {record.key[:12]} names {record.provider}, which "
+                           "has no batch API in structmagic.", job=record.key)
     if record.provider != settings.provider:
-        settings = replace(settings, provider=record.provider, api_key_env=None)
-    settings = replace(settings, base_url=normalize_base_url(record.base_url, record.provider),
-                       model=record.model)
+        base = resolve({"provider": record.provider}).base_url
+        settings = replace(settings, provider=record.provider, api_key_env=None,
+                           base_url=base)
+    configured = safe_url(settings.base_url)
+    if safe_url(normalize_base_url(record.base_url, record.provider)) != configured:
+        raise E.BatchError(
+            f"The batch job {record.key[:12]} was submitted to {record.base_url}, not to the "
+            f"base URL configured for {record.provider} now ({configured}): not contacted.",
+            job=record.key,
+            hint="Requests about a job of the manifest go only to the base URL you configure, "
+            "with its key. If that server is yours, configure it (%structured_config "
+            "--base-url URL) and run this again.")
+    settings = replace(settings, model=record.model)
     return (Wire(settings, provider, settled=ended_by(provider.batch_api)),
             provider.batch_api, settings.base_url)
