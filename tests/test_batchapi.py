@@ -119,12 +119,16 @@ def test_the_openai_line_shape(fake, server):
     assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions"
     assert lines[0]["body"]["response_format"]["json_schema"]["strict"] is True
     assert "stream" not in lines[0]["body"]
-    assert file["filename"] == f"{job.record.parts[0].name}.jsonl"
+    # the job's name, and its file's, carry the submission's random mark
+    name = f"{job.record.parts[0].name}-{job.record.mark}"
+    assert re.fullmatch(r"[0-9a-f]{10}", job.record.mark)
+    assert file["filename"] == f"{name}.jsonl"
+    assert lines[0]["custom_id"] == f"r0-{lines[0]['custom_id'][3:19]}"  # no mark: named
     upload = next(r for r in server.requests if r.path == "/v1/files")
     assert b'name="purpose"\r\n\r\nbatch' in upload.body
     create = next(r for r in server.requests if r.path == "/v1/batches")
     assert create.json["completion_window"] == "24h"
-    assert create.json["metadata"] == {"structmagic_job": job.record.parts[0].name}
+    assert create.json["metadata"] == {"structmagic_job": name}
     assert upload.headers["authorization"] == f"Bearer {CANARY}"
 
 
@@ -158,7 +162,8 @@ def test_gemini_inline_under_the_limit_and_a_file_above(fake, server):
     assert create.path == "/v1beta/models/test-model:batchGenerateContent"
     requests = create.json["batch"]["inputConfig"]["requests"]["requests"]
     assert [set(r) for r in requests] == [{"request", "metadata"}] * 2
-    assert create.json["batch"]["displayName"] == job.record.parts[0].name
+    assert create.json["batch"]["displayName"] == (f"{job.record.parts[0].name}-"
+                                                   f"{job.record.mark}")
     assert create.headers["x-goog-api-key"] == CANARY
     assert [r.data["n"] for r in job.results()] == [0, 1]
 
@@ -390,9 +395,9 @@ def test_input_files_are_written_to_disk_not_held(fake, server, monkeypatch):
     seen = []
     real = submit._write
 
-    def measured(*args):
+    def measured(*args, **kw):
         tracemalloc.start()
-        out = real(*args)
+        out = real(*args, **kw)
         seen.append((tracemalloc.get_traced_memory()[1], sum(p.size for p in out[0])))
         tracemalloc.stop()
         return out
@@ -501,6 +506,15 @@ def test_a_kernel_restart_in_every_phase_submits_once(fake, server, provider, ph
         if phase == "collected":
             job.results()
     restart()
+    if provider == "anthropic" and phase in ("after_upload", "after_create"):
+        # the batch was made and its answer lost: Anthropic keeps no name of ours, and a
+        # running batch does not show its requests' ids, so it cannot be told to be ours
+        # until it ends; nothing is sent meanwhile
+        with pytest.raises(sm.BatchError, match="cannot be told apart") as info:
+            sm.submit_batch(rows, SCHEMA)
+        assert "resubmit=True" in str(info.value) and fake.creates[0] in str(info.value)
+        fake.clock.advance(500)
+        restart()
     job = sm.submit_batch(rows, SCHEMA)
     assert job.attached
     results = job.results()
@@ -593,6 +607,103 @@ def test_an_interrupted_wait_leaves_the_job_running(fake, server, monkeypatch, c
     again = sm.submit_batch(items(3), SCHEMA)
     assert again.attached and creates(fake) == 1
     assert [r.data["n"] for r in again.results()] == [0, 1, 2]
+
+
+# --- a job lost in a crash is found by this submission's mark, never by its size --------------
+
+
+@pytest.mark.parametrize("whose", ["this manifest's", "a colleague's"])
+def test_anthropic_recovery_takes_only_this_submissions_batch(fake, server, tmp_path, whose):
+    """A create answered 500 after the batch was made. Another batch of the same size made
+    just before (another job of this manifest, or a colleague's on the same account) is
+    never taken for it: while the batches run, nothing tells them apart (Anthropic keeps no
+    name), so nothing is sent and the error says so; once they have ended, the one whose
+    results carry this submission's ids is attached."""
+    use(server, "anthropic")
+    elsewhere = {} if whose == "this manifest's" else {"manifest": str(tmp_path / "c.json")}
+    other = sm.submit_batch(items(3, start=10), SCHEMA, **elsewhere)
+    fake.clock.advance(1)
+    fake.fail_after_create = 500
+    with pytest.raises(sm.BatchError, match="cannot be told apart") as info:
+        sm.submit_batch(items(3), SCHEMA)
+    ours = fake.creates[-1]
+    assert creates(fake) == 2 and ours != other.ids[0]
+    text = str(info.value)
+    assert ours in text and "nothing was sent again" in text and "resubmit=True" in text
+    assert (other.ids[0] in text) == (whose == "a colleague's")  # this manifest's is not ours
+
+    fake.clock.advance(500)  # both have ended: their results say whose requests they hold
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert job.attached and job.ids == [ours] and creates(fake) == 2
+    before = len(server.requests)
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2] and job.summary == {"ok": 3}
+    assert not [r for r in server.requests[before:] if r.path == "/v1/messages"]
+    assert [r.data["n"] for r in other.results()] == [10, 11, 12]
+
+
+def test_anthropic_request_ids_carry_the_submissions_mark(fake, server):
+    use(server, "anthropic")
+    job = sm.submit_batch(items(2), SCHEMA)
+    ids = _sent_ids(fake, job.ids[0])
+    assert re.fullmatch(r"[0-9a-f]{10}", job.record.mark)
+    assert all(ID.match(cid) and cid.endswith(f"-{job.record.mark}") for cid in ids)
+    again = sm.submit_batch(items(2), SCHEMA, resubmit=True)  # a new submission, a new mark
+    assert again.record.mark != job.record.mark
+    assert all(cid.endswith(f"-{again.record.mark}") for cid in _sent_ids(fake, again.ids[0]))
+
+
+def test_a_submission_resumed_after_a_crash_keeps_its_mark(fake, server, monkeypatch,
+                                                          tmp_path):
+    """The kernel died before the create was sent: the re-run (whose own new mark is not
+    used) sends the requests with the mark the manifest recorded for the submission."""
+    from structmagic.rows.jobs.wire import Wire
+
+    use(server, "anthropic")
+    monkeypatch.setattr(Wire, "stream_json", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("the kernel died here")))
+    with pytest.raises(RuntimeError):
+        sm.submit_batch(items(2), SCHEMA)
+    monkeypatch.undo()
+    mark = next(iter(manifest(tmp_path)["jobs"].values()))["mark"]
+    restart()
+    job = sm.submit_batch(items(2), SCHEMA)
+    assert job.attached and job.record.mark == mark and creates(fake) == 1
+    assert all(cid.endswith(f"-{mark}") for cid in _sent_ids(fake, job.ids[0]))
+    assert [r.data["n"] for r in job.results()] == [0, 1]
+
+
+def test_anthropic_create_refused_before_anything_was_made_is_sent_again(fake, server):
+    """No batch of that size since the intent: certainly none was made, so the create is
+    retried (the usual retries)."""
+    use(server, "anthropic")
+    server.queue(Reply.status(503, "overloaded"))
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert creates(fake) == 1 and job.ids == fake.creates
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_job_lost_in_a_crash_is_found_by_this_submissions_mark(fake, server, tmp_path,
+                                                                 provider, monkeypatch):
+    """The kernel died after the create; then a colleague sent the same rows (their own
+    manifest): their job has the same name but another mark, and is not taken for ours."""
+    from structmagic.rows.jobs import submit as sub
+
+    use(server, provider, retries=0)
+    monkeypatch.setattr(sub._Submitter, "_attach", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("the kernel died here")))
+    with pytest.raises(RuntimeError):
+        sm.submit_batch(items(3), SCHEMA)
+    monkeypatch.undo()
+    ours = fake.creates[0]
+    fake.clock.advance(5)
+    theirs = sm.submit_batch(items(3), SCHEMA, manifest=str(tmp_path / "colleague.json"))
+    assert theirs.ids != [ours]
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert job.attached and job.ids == [ours] and creates(fake) == 2
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2]
 
 
 # --- relays without batch routes -----------------------------------------------------------------
