@@ -341,6 +341,126 @@ def test_rows_that_cannot_be_sent_fail_alone(fake, server):
     assert job.summary == {"ok": 2, "unsent": 2}
 
 
+# --- the re-run of failed rows, kept with the job ------------------------------------------------
+
+
+def _sync(server, before: int = 0) -> list:
+    return [r for r in server.requests[before:] if r.path == "/v1/chat/completions"]
+
+
+def test_a_collected_jobs_failed_rows_are_paid_for_once(fake, server):
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "invalid"}
+    runs = []
+    for _ in range(3):
+        restart()
+        runs.append(sm.batch(items(4), SCHEMA, via="batch-api"))
+    assert len(_sync(server)) == 2 and creates(fake) == 1
+    for run in runs:
+        assert [r.data for r in run] == [{"n": i, "label": f"item {i}"} for i in range(4)]
+        assert [r.attempts for r in run] == [1, 1, 1, 1]
+
+
+def test_kept_results_are_the_results_of_the_rerun(fake, server):
+    """A value comes back as its type; a failure as its own error, with its issues."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class Item(pydantic.BaseModel):
+        n: int
+        label: str
+
+    use(server, "openai", reasks=1)
+    fake.faults = {1: "invalid", 2: "http400"}
+    server.responder.inner = Faults(always={2: chat('{"n": "bad"}')})
+    first = sm.submit_batch(items(3), Item).results()
+    assert isinstance(first[2].error, sm.InvalidOutputError) and first[2].attempts == 2
+    sent = len(_sync(server))
+    for retry in ("sync", "none"):
+        restart()
+        job = sm.submit_batch(items(3), Item)
+        again = job.results(retry=retry)
+        assert isinstance(again[1].data, Item) and again[1].data == first[1].data
+        assert (again[1].raw, again[1].usage, again[1].attempts) == (
+            first[1].raw, first[1].usage, first[1].attempts)
+        err = again[2].error
+        assert type(err) is sm.InvalidOutputError and str(err) == str(first[2].error)
+        assert [i.path for i in err.errors] == [i.path for i in first[2].error.errors]
+        assert err.raw == first[2].error.raw and again[2].attempts == 2
+        assert job.summary == {"ok": 1, "invalid": 1, "errored": 1, "retried": 2,
+                               "retried_ok": 1}
+    assert len(_sync(server)) == sent
+
+
+def test_retry_again_reruns_the_rows_still_failed_and_keeps_them(fake, server):
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "http400"}
+    server.responder.inner = sync = Faults(always={2: Reply.status(400, "still bad")})
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert [r.ok for r in job.results()] == [True, True, False] and sync.count == {1: 1, 2: 1}
+    sync.always.clear()
+    assert all(r.ok for r in job.results(retry="again"))
+    assert sync.count == {1: 1, 2: 2}  # only the row still failed, paid again on purpose
+    restart()
+    again = sm.submit_batch(items(3), SCHEMA)
+    assert all(r.ok for r in again.results()) and sync.count == {1: 1, 2: 2}
+    assert again.summary == {"ok": 1, "errored": 2, "retried": 2, "retried_ok": 2}
+    with pytest.raises(sm.ConfigError, match="sync, again, none"):
+        again.results(retry="twice")
+
+
+def test_an_interrupted_rerun_keeps_the_rows_it_finished(fake, server, monkeypatch):
+    from structmagic.rows.jobs import job as jobs
+
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "http400"}
+    real = jobs.run_threads
+
+    def interrupted(prompts, *a, **kw):  # the first row finished, then the interrupt
+        done = real(prompts[:1], *a, **kw)
+        raise sm.BatchInterrupted([*done, sm.Result(error=sm.Interrupted("not finished"))])
+
+    monkeypatch.setattr(jobs, "run_threads", interrupted)
+    with pytest.raises(sm.BatchInterrupted) as info:
+        sm.submit_batch(items(3), SCHEMA).results()
+    assert [r.ok for r in info.value.results] == [True, True, False]
+    monkeypatch.undo()
+    sent = len(_sync(server))
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert all(r.ok for r in job.results())
+    assert [json.loads(r.body)["messages"][0]["content"] for r in _sync(server, 0)[sent:]] == [
+        "item 2"]  # only the unfinished row is sent
+
+
+def test_magic_rerun_of_a_collected_cell_pays_nothing_new_unless_asked(ip, fake, server,
+                                                                      capfd):
+    use(server, "openai")
+    fake.faults = {1: "http400"}
+    server.responder.inner = sync = Faults(always={1: Reply.status(400, "still bad")})
+    ip.user_ns.update(schema=SCHEMA, texts=items(3))
+    cell = "%%structured schema --each texts -o out --batch-api{}\n{{item}}"
+
+    def run(extra: str = "") -> tuple[list, str]:
+        restart()
+        capfd.readouterr()
+        res = ip.run_cell(cell.format(extra), store_history=False)
+        assert res.success, res.error_in_exec
+        return ip.user_ns["out"], capfd.readouterr().out
+
+    first, printed = run()
+    assert sync.count == {1: 1} and "1 re-run synchronously: 0 ok, 1 failed" in printed
+    for _ in range(2):
+        again, printed = run()
+        assert again == first and sync.count == {1: 1}
+        assert "1 re-run synchronously: 0 ok, 1 failed" in printed
+    sync.always.clear()  # the server would answer now: pay for it on purpose
+    paid, printed = run(" --batch-retry again")
+    assert sync.count == {1: 2} and paid[1] == {"n": 1, "label": "item 1"}
+    assert "1 re-run synchronously: 1 ok, 0 failed" in printed
+    kept, _ = run()
+    assert kept == paid and sync.count == {1: 2} and creates(fake) == 1
+
+
 # --- splitting -----------------------------------------------------------------------------------
 
 
@@ -1066,8 +1186,12 @@ def test_structured_config_sets_the_manifest(ip, tmp_path, capfd):
 
 
 def test_help_names_the_batch_options(ip):
+    from structmagic.rows.jobs.job import RETRY_MODES
+
     doc = ip.find_cell_magic("structured").__doc__
     assert "--batch-api" in doc and "--no-wait" in doc and "--batch-retry" in doc
+    words = " ".join(doc.split())
+    assert all(mode in words for mode in RETRY_MODES) and "pays nothing new" in words
     assert "--cancel" in ip.find_line_magic("structured_batches").__doc__
 
 

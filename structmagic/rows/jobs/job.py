@@ -45,14 +45,20 @@ from ...providers.batch import (
 )
 from ..threads import run_threads
 from .collect import RETRIED, Collector
+from .kept import kept_result, restore
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord, safe_url, usable_id
 from .wire import Wire
 
 if TYPE_CHECKING:
     from .lines import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "note_info",
-           "poll_parts", "read_job", "record_status", "settings_options", "wire_for"]
+__all__ = ["RETRY_MODES", "SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by",
+           "note_info", "poll_parts", "read_job", "record_status", "settings_options",
+           "wire_for"]
+
+#: what ``results(retry=...)`` (``--batch-retry``) does with the rows that failed in the job:
+#: re-run them once, kept with the job (sync); once more, paying again (again); nothing (none)
+RETRY_MODES = ("sync", "again", "none")
 
 
 #: the longest single sleep while waiting (an interrupt lands within it)
@@ -234,14 +240,19 @@ class BatchJob:
         Waits for the job unless ``wait=False`` (then a job that has not ended is a
         :class:`~structmagic.BatchError`). Each answer is validated against the schema;
         rows that came back errored, expired, cancelled, missing, failed or invalid are
-        re-run through the synchronous path (with its retries and re-asks) when
-        ``retry="sync"``, or left with their error (``retry="none"``). With a
-        :attr:`max_cost`, the re-run gets what the job's cost left of it as its own
-        ``max_cost``: the rows it cannot afford are "not run: budget". :attr:`summary`
-        counts each outcome.
+        re-run through the synchronous path (with its retries and re-asks) once, with
+        ``retry="sync"``: their results are kept in the manifest with the job
+        (:mod:`.kept`), so collecting it again — the same cell run again, the next day —
+        shows them and sends nothing. ``retry="again"`` re-runs the rows still failed once
+        more (paying again, on purpose); ``retry="none"`` re-runs nothing (rows re-run
+        earlier still show their kept results). With a :attr:`max_cost`, the re-run gets
+        what the job's cost and the earlier re-runs left of it as its own ``max_cost``: the
+        rows it cannot afford are "not run: budget" (and are not kept: a later re-run sends
+        them). :attr:`summary` counts each outcome.
         """
-        if retry not in ("sync", "none"):
-            raise E.ConfigError(f"retry must be 'sync' or 'none', not {retry!r}.")
+        if retry not in RETRY_MODES:
+            raise E.ConfigError(f"retry must be one of {', '.join(RETRY_MODES)}, not "
+                                f"{retry!r}.")
         status = self.wait(on_status=on_status) if wait else self.status()
         if not status.ended:
             raise E.BatchError(
@@ -254,8 +265,7 @@ class BatchJob:
                                  collector.results]
         self.record.usage = dict(collector.usage)
         self.record.cost = collector.cost()
-        if retry == "sync":
-            self._rerun(results, collector.kinds, counts, concurrency)
+        self._rerun(results, collector.kinds, counts, concurrency, retry)
         self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok", "not_run")
                         if counts.get(k)}
         if collector.unknown:
@@ -298,44 +308,84 @@ class BatchJob:
         return collector
 
     def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],
-               concurrency: int) -> None:
-        positions = [p for p, kind in enumerate(kinds) if kind in RETRIED]
-        if not positions:
-            return
+               concurrency: int, retry: str) -> None:
+        """The failed rows: their kept results from an earlier re-run, and (``retry``) those
+        to run now, run, and kept."""
+        failed = [p for p, kind in enumerate(kinds) if kind in RETRIED]
+        kept: dict[int, Result] = {}
+        for p in failed:
+            entry = self.record.rerun.get(str(p))
+            found = restore(entry, self.plan) if entry is not None else None
+            if found is not None:
+                kept[p] = results[p] = found
+        if retry == "sync":
+            positions = [p for p in failed if p not in kept]
+        elif retry == "again":
+            positions = [p for p in failed if p not in kept or kept[p].error is not None]
+        else:
+            positions = []
+        try:
+            again = self._run(positions, concurrency, kept)
+        except BatchInterrupted as exc:
+            self._keep(positions, exc.results, results, kept)
+            self._save()
+            raise BatchInterrupted(results) from None
+        self._keep(positions, again, results, kept)
+        reran = [p for p in failed if str(p) in self.record.rerun]
+        counts["retried"] = len(reran)
+        counts["retried_ok"] = sum(1 for p in reran if results[p].error is None)
+        counts["not_run"] = sum(1 for p in failed if isinstance(results[p].error, NotRun))
 
+    def _keep(self, positions: list[int], again: Sequence[Result], results: list[Result],
+              kept: dict[int, Result]) -> None:
+        """Put the re-run's results in place, and keep those that were run (a row not run or
+        not finished keeps showing its earlier kept result, if it has one)."""
+        for p, res in zip(positions, again, strict=True):
+            entry = kept_result(res)
+            if entry is not None:
+                self.record.rerun[str(p)] = entry
+                results[p] = res
+            else:
+                results[p] = kept.get(p, res)
+
+    def _run(self, positions: list[int], concurrency: int, kept: dict[int, Result]
+             ) -> list[Result]:
+        """Run the rows at ``positions`` through the synchronous path, within what the job
+        and the earlier re-runs (``kept``) left of the cap."""
+        if not positions:
+            return []
         options = settings_options(self.plan.settings)
         if self.media is not None:
             options.update(self.media.batch_options(positions))
         cap, spent = self.max_cost, self.record.cost
+        if spent is not None:
+            for res in kept.values():
+                cost = res.cost
+                if cost is None and res.usage:
+                    spent = None  # an earlier re-run's answer that could not be priced
+                    break
+                spent += cost or 0.0
         if cap is not None and spent is None:
-            again = [self._not_run("the batch job's cost is unknown, so what is left of the "
-                                   f"cap {money(cap)} cannot be told") for _ in positions]
-        else:
-            if cap is not None and spent is not None:
-                options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
-            try:
-                again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
-                              concurrency=concurrency, **options)
-            except BatchInterrupted as exc:
-                for p, res in zip(positions, exc.results, strict=True):
-                    results[p] = res
-                raise BatchInterrupted(results) from None
-            except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
-                if cap is None:
-                    raise
-                again = [self._not_run(exc.message) for _ in positions]
-            else:
-                if cap is not None:
-                    reached = (f"the cap {money(cap)} was reached: the batch job cost "
-                               f"{money(spent)}")
-                    again = [self._not_run(reached) if isinstance(r.error, NotRun) else r
-                             for r in again]
-        for p, res in zip(positions, again, strict=True):
-            results[p] = res
-        stopped = sum(1 for r in again if isinstance(r.error, NotRun))
-        counts["retried"] = len(positions) - stopped
-        counts["retried_ok"] = sum(1 for r in again if r.error is None)
-        counts["not_run"] = stopped
+            what = ("the batch job's cost" if self.record.cost is None
+                    else "the cost of its earlier re-runs")
+            return [self._not_run(f"{what} is unknown, so what is left of the cap "
+                                  f"{money(cap)} cannot be told") for _ in positions]
+        if cap is not None and spent is not None:
+            options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
+        try:
+            again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
+                                concurrency=concurrency, **options)
+        except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
+            if cap is None:
+                raise
+            return [self._not_run(exc.message) for _ in positions]
+        if cap is not None:
+            reached = f"the cap {money(cap)} was reached: the batch job cost {money(spent)}"
+            if kept:
+                reached += " with its earlier re-runs"
+            again = [self._not_run(reached) if isinstance(r.error, NotRun) else r
+                     for r in again]
+        return again
 
     def _not_run(self, why: str) -> Result:
         """A failed row the cap leaves out of the re-run."""
