@@ -524,19 +524,20 @@ class _Submitter:
         unsure: list[JobInfo] = []
         for jobs in self._pages(lambda c: api.list_url(base, c), api.list_page):
             for info in jobs:
-                if info.id in taken or not usable_id(info.id) or (
-                        info.created is not None and info.created < since):
+                if info.id in taken or not usable_id(info.id):
                     continue
-                if api.named:
+                if api.named:  # the name carries the mark: certain, whatever the clocks say
                     if info.name == name:
                         return info
-                elif info.total == part.count:
+                elif (info.total == part.count and info.created is not None
+                      and info.created >= since):
                     ours = self._holds(part, info)
                     if ours:
                         return info
                     if ours is None:
                         unsure.append(info)
-            if jobs and all(j.created is not None and j.created < since for j in jobs):
+            if not api.named and jobs and all(
+                    j.created is not None and j.created < since for j in jobs):
                 break  # newest first: the rest is older than our intent
         if unsure:
             raise self._cannot_tell(part, why, unsure)
