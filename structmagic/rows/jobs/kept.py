@@ -71,7 +71,10 @@ def restore(entry: dict[str, Any], plan: Plan) -> Result | None:
     then the row counts as not re-run."""
     name = plan.spec.name
     if "error" not in entry:
-        plain, data, issues = plan.spec.check(entry["plain"])
+        try:
+            plain, data, issues = plan.spec.check(entry["plain"])
+        except RecursionError:
+            return None
         if issues:
             return None
         result = Result(data=data, plain=plain, raw=entry["raw"],
