@@ -78,3 +78,17 @@ def manifest_text(tmp_path: Path) -> str:
 
 def manifest(tmp_path: Path) -> dict:
     return json.loads(manifest_text(tmp_path))
+
+
+def record(key: str = "a" * 64, **over) -> dict:
+    """A manifest record as structmagic writes one (one part of one row), ``over`` replacing
+    its fields (``None`` values too); a part's fields with ``part={...}``."""
+    part = {"index": 0, "start": 0, "stop": 1, "count": 1, "bytes": 10, "sha256": "5" * 64,
+            "name": "structmagic-" + "0" * 20 + "-0", **over.pop("part", {})}
+    return {"key": key, "name": "structmagic-" + "0" * 20, "provider": "openai",
+            "base_url": "https://api.openai.com/v1", "model": "m", "endpoint": "/v1/e",
+            "schema": "s", "rows": 1, "created": 1.0, "parts": [part], **over}
+
+
+def write_manifest(path: Path, *records: dict) -> None:
+    path.write_text(json.dumps({"version": 1, "jobs": {r["key"]: r for r in records}}))

@@ -34,7 +34,14 @@ Row faults (``faults``, by row position): ``http400`` (a line with ``status_code
 provider's per-request error), ``garbled`` (Gemini: a result that is not a JSON object, inline
 or in the file). Output lines are shuffled (seeded) — results must be matched
 by id. Crash points: ``drop_after_upload`` / ``drop_after_create`` store the upload / job
-and then drop the connection instead of answering, as if the kernel died in between.
+and then drop the connection instead of answering, as if the kernel died in between;
+``fail_after_create`` (an HTTP status, e.g. 500 or 429) stores the job and answers that
+status instead, as a gateway in front of the API may.
+
+As the real APIs: a create whose request ids repeat is refused (400), and so is an Anthropic
+``custom_id`` that is not ``^[a-zA-Z0-9_-]{1,64}$``; a batch keeps only what the API keeps
+(OpenAI: ``metadata``; Gemini: ``displayName``; Anthropic: nothing of ours — its requests'
+ids come back only in the results, once it has ended); lists are newest first.
 """
 
 from __future__ import annotations
@@ -138,6 +145,7 @@ class FakeBatchAPI:
         self.unavailable: int | None = None  # 501 / 404 on every batch route
         self.drop_after_upload = False
         self.drop_after_create = False
+        self.fail_after_create: int | None = None  # the status answered after a create
         self.shuffle = True
         self.inline_keys = True  # Gemini's inline results carry their request's key
         self.usage = (12, 8)
@@ -581,11 +589,17 @@ class FakeBatchAPI:
     # --- creating jobs ----------------------------------------------------------------------
 
     def _add_job(self, job: FakeJob) -> Reply:
+        if len({cid for cid, _ in job.rows}) != len(job.rows):
+            return Reply.status(400, "custom_id values must be unique within a batch")
         self.jobs[job.id] = job
         self.creates.append(job.id)
         if self.drop_after_create:
             self.drop_after_create = False
             return Reply.drop()
+        if self.fail_after_create is not None:
+            status, self.fail_after_create = self.fail_after_create, None
+            return Reply.status(status, "upstream timed out" if status >= 500
+                                else "rate limited")
         return Reply.json(self._obj(job))
 
     def _openai_create(self, body: dict[str, Any]) -> Reply:
@@ -604,8 +618,6 @@ class FakeBatchAPI:
             if obj.get("method") != "POST" or obj.get("url") != body["endpoint"]:
                 return Reply.status(400, "every line must POST to the batch's endpoint")
             rows.append((obj["custom_id"], obj["body"]))
-        if len({cid for cid, _ in rows}) != len(rows):
-            return Reply.status(400, "duplicate custom_id")
         return self._add_job(FakeJob(
             id=self._next_id("batch_"), kind="openai", rows=rows, created=self.clock(),
             endpoint=body["endpoint"], name=(body.get("metadata") or {}).get(
@@ -620,6 +632,9 @@ class FakeBatchAPI:
             params = r.get("params") or {}
             if "stream" in params:
                 return Reply.status(400, "params.stream is not allowed in a batch")
+            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(r.get("custom_id"))):
+                return Reply.status(400, "requests.custom_id: String should match pattern "
+                                    "'^[a-zA-Z0-9_-]{1,64}$'")
             rows.append((r["custom_id"], params))
         return self._add_job(FakeJob(id=self._next_id("msgbatch_"), kind="anthropic",
                                      rows=rows, created=self.clock()))

@@ -119,12 +119,16 @@ def test_the_openai_line_shape(fake, server):
     assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions"
     assert lines[0]["body"]["response_format"]["json_schema"]["strict"] is True
     assert "stream" not in lines[0]["body"]
-    assert file["filename"] == f"{job.record.parts[0].name}.jsonl"
+    # the job's name, and its file's, carry the submission's random mark
+    name = f"{job.record.parts[0].name}-{job.record.mark}"
+    assert re.fullmatch(r"[0-9a-f]{10}", job.record.mark)
+    assert file["filename"] == f"{name}.jsonl"
+    assert lines[0]["custom_id"] == f"r0-{lines[0]['custom_id'][3:19]}"  # no mark: named
     upload = next(r for r in server.requests if r.path == "/v1/files")
     assert b'name="purpose"\r\n\r\nbatch' in upload.body
     create = next(r for r in server.requests if r.path == "/v1/batches")
     assert create.json["completion_window"] == "24h"
-    assert create.json["metadata"] == {"structmagic_job": job.record.parts[0].name}
+    assert create.json["metadata"] == {"structmagic_job": name}
     assert upload.headers["authorization"] == f"Bearer {CANARY}"
 
 
@@ -158,7 +162,8 @@ def test_gemini_inline_under_the_limit_and_a_file_above(fake, server):
     assert create.path == "/v1beta/models/test-model:batchGenerateContent"
     requests = create.json["batch"]["inputConfig"]["requests"]["requests"]
     assert [set(r) for r in requests] == [{"request", "metadata"}] * 2
-    assert create.json["batch"]["displayName"] == job.record.parts[0].name
+    assert create.json["batch"]["displayName"] == (f"{job.record.parts[0].name}-"
+                                                   f"{job.record.mark}")
     assert create.headers["x-goog-api-key"] == CANARY
     assert [r.data["n"] for r in job.results()] == [0, 1]
 
@@ -336,6 +341,126 @@ def test_rows_that_cannot_be_sent_fail_alone(fake, server):
     assert job.summary == {"ok": 2, "unsent": 2}
 
 
+# --- the re-run of failed rows, kept with the job ------------------------------------------------
+
+
+def _sync(server, before: int = 0) -> list:
+    return [r for r in server.requests[before:] if r.path == "/v1/chat/completions"]
+
+
+def test_a_collected_jobs_failed_rows_are_paid_for_once(fake, server):
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "invalid"}
+    runs = []
+    for _ in range(3):
+        restart()
+        runs.append(sm.batch(items(4), SCHEMA, via="batch-api"))
+    assert len(_sync(server)) == 2 and creates(fake) == 1
+    for run in runs:
+        assert [r.data for r in run] == [{"n": i, "label": f"item {i}"} for i in range(4)]
+        assert [r.attempts for r in run] == [1, 1, 1, 1]
+
+
+def test_kept_results_are_the_results_of_the_rerun(fake, server):
+    """A value comes back as its type; a failure as its own error, with its issues."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class Item(pydantic.BaseModel):
+        n: int
+        label: str
+
+    use(server, "openai", reasks=1)
+    fake.faults = {1: "invalid", 2: "http400"}
+    server.responder.inner = Faults(always={2: chat('{"n": "bad"}')})
+    first = sm.submit_batch(items(3), Item).results()
+    assert isinstance(first[2].error, sm.InvalidOutputError) and first[2].attempts == 2
+    sent = len(_sync(server))
+    for retry in ("sync", "none"):
+        restart()
+        job = sm.submit_batch(items(3), Item)
+        again = job.results(retry=retry)
+        assert isinstance(again[1].data, Item) and again[1].data == first[1].data
+        assert (again[1].raw, again[1].usage, again[1].attempts) == (
+            first[1].raw, first[1].usage, first[1].attempts)
+        err = again[2].error
+        assert type(err) is sm.InvalidOutputError and str(err) == str(first[2].error)
+        assert [i.path for i in err.errors] == [i.path for i in first[2].error.errors]
+        assert err.raw == first[2].error.raw and again[2].attempts == 2
+        assert job.summary == {"ok": 1, "invalid": 1, "errored": 1, "retried": 2,
+                               "retried_ok": 1}
+    assert len(_sync(server)) == sent
+
+
+def test_retry_again_reruns_the_rows_still_failed_and_keeps_them(fake, server):
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "http400"}
+    server.responder.inner = sync = Faults(always={2: Reply.status(400, "still bad")})
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert [r.ok for r in job.results()] == [True, True, False] and sync.count == {1: 1, 2: 1}
+    sync.always.clear()
+    assert all(r.ok for r in job.results(retry="again"))
+    assert sync.count == {1: 1, 2: 2}  # only the row still failed, paid again on purpose
+    restart()
+    again = sm.submit_batch(items(3), SCHEMA)
+    assert all(r.ok for r in again.results()) and sync.count == {1: 1, 2: 2}
+    assert again.summary == {"ok": 1, "errored": 2, "retried": 2, "retried_ok": 2}
+    with pytest.raises(sm.ConfigError, match="sync, again, none"):
+        again.results(retry="twice")
+
+
+def test_an_interrupted_rerun_keeps_the_rows_it_finished(fake, server, monkeypatch):
+    from structmagic.rows.jobs import job as jobs
+
+    use(server, "openai")
+    fake.faults = {1: "http400", 2: "http400"}
+    real = jobs.run_threads
+
+    def interrupted(prompts, *a, **kw):  # the first row finished, then the interrupt
+        done = real(prompts[:1], *a, **kw)
+        raise sm.BatchInterrupted([*done, sm.Result(error=sm.Interrupted("not finished"))])
+
+    monkeypatch.setattr(jobs, "run_threads", interrupted)
+    with pytest.raises(sm.BatchInterrupted) as info:
+        sm.submit_batch(items(3), SCHEMA).results()
+    assert [r.ok for r in info.value.results] == [True, True, False]
+    monkeypatch.undo()
+    sent = len(_sync(server))
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert all(r.ok for r in job.results())
+    assert [json.loads(r.body)["messages"][0]["content"] for r in _sync(server, 0)[sent:]] == [
+        "item 2"]  # only the unfinished row is sent
+
+
+def test_magic_rerun_of_a_collected_cell_pays_nothing_new_unless_asked(ip, fake, server,
+                                                                      capfd):
+    use(server, "openai")
+    fake.faults = {1: "http400"}
+    server.responder.inner = sync = Faults(always={1: Reply.status(400, "still bad")})
+    ip.user_ns.update(schema=SCHEMA, texts=items(3))
+    cell = "%%structured schema --each texts -o out --batch-api{}\n{{item}}"
+
+    def run(extra: str = "") -> tuple[list, str]:
+        restart()
+        capfd.readouterr()
+        res = ip.run_cell(cell.format(extra), store_history=False)
+        assert res.success, res.error_in_exec
+        return ip.user_ns["out"], capfd.readouterr().out
+
+    first, printed = run()
+    assert sync.count == {1: 1} and "1 re-run synchronously: 0 ok, 1 failed" in printed
+    for _ in range(2):
+        again, printed = run()
+        assert again == first and sync.count == {1: 1}
+        assert "1 re-run synchronously: 0 ok, 1 failed" in printed
+    sync.always.clear()  # the server would answer now: pay for it on purpose
+    paid, printed = run(" --batch-retry again")
+    assert sync.count == {1: 2} and paid[1] == {"n": 1, "label": "item 1"}
+    assert "1 re-run synchronously: 1 ok, 0 failed" in printed
+    kept, _ = run()
+    assert kept == paid and sync.count == {1: 2} and creates(fake) == 1
+
+
 # --- splitting -----------------------------------------------------------------------------------
 
 
@@ -390,9 +515,9 @@ def test_input_files_are_written_to_disk_not_held(fake, server, monkeypatch):
     seen = []
     real = submit._write
 
-    def measured(*args):
+    def measured(*args, **kw):
         tracemalloc.start()
-        out = real(*args)
+        out = real(*args, **kw)
         seen.append((tracemalloc.get_traced_memory()[1], sum(p.size for p in out[0])))
         tracemalloc.stop()
         return out
@@ -501,6 +626,15 @@ def test_a_kernel_restart_in_every_phase_submits_once(fake, server, provider, ph
         if phase == "collected":
             job.results()
     restart()
+    if provider == "anthropic" and phase in ("after_upload", "after_create"):
+        # the batch was made and its answer lost: Anthropic keeps no name of ours, and a
+        # running batch does not show its requests' ids, so it cannot be told to be ours
+        # until it ends; nothing is sent meanwhile
+        with pytest.raises(sm.BatchError, match="cannot be told apart") as info:
+            sm.submit_batch(rows, SCHEMA)
+        assert "resubmit=True" in str(info.value) and fake.creates[0] in str(info.value)
+        fake.clock.advance(500)
+        restart()
     job = sm.submit_batch(rows, SCHEMA)
     assert job.attached
     results = job.results()
@@ -593,6 +727,103 @@ def test_an_interrupted_wait_leaves_the_job_running(fake, server, monkeypatch, c
     again = sm.submit_batch(items(3), SCHEMA)
     assert again.attached and creates(fake) == 1
     assert [r.data["n"] for r in again.results()] == [0, 1, 2]
+
+
+# --- a job lost in a crash is found by this submission's mark, never by its size --------------
+
+
+@pytest.mark.parametrize("whose", ["this manifest's", "a colleague's"])
+def test_anthropic_recovery_takes_only_this_submissions_batch(fake, server, tmp_path, whose):
+    """A create answered 500 after the batch was made. Another batch of the same size made
+    just before (another job of this manifest, or a colleague's on the same account) is
+    never taken for it: while the batches run, nothing tells them apart (Anthropic keeps no
+    name), so nothing is sent and the error says so; once they have ended, the one whose
+    results carry this submission's ids is attached."""
+    use(server, "anthropic")
+    elsewhere = {} if whose == "this manifest's" else {"manifest": str(tmp_path / "c.json")}
+    other = sm.submit_batch(items(3, start=10), SCHEMA, **elsewhere)
+    fake.clock.advance(1)
+    fake.fail_after_create = 500
+    with pytest.raises(sm.BatchError, match="cannot be told apart") as info:
+        sm.submit_batch(items(3), SCHEMA)
+    ours = fake.creates[-1]
+    assert creates(fake) == 2 and ours != other.ids[0]
+    text = str(info.value)
+    assert ours in text and "nothing was sent again" in text and "resubmit=True" in text
+    assert (other.ids[0] in text) == (whose == "a colleague's")  # this manifest's is not ours
+
+    fake.clock.advance(500)  # both have ended: their results say whose requests they hold
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert job.attached and job.ids == [ours] and creates(fake) == 2
+    before = len(server.requests)
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2] and job.summary == {"ok": 3}
+    assert not [r for r in server.requests[before:] if r.path == "/v1/messages"]
+    assert [r.data["n"] for r in other.results()] == [10, 11, 12]
+
+
+def test_anthropic_request_ids_carry_the_submissions_mark(fake, server):
+    use(server, "anthropic")
+    job = sm.submit_batch(items(2), SCHEMA)
+    ids = _sent_ids(fake, job.ids[0])
+    assert re.fullmatch(r"[0-9a-f]{10}", job.record.mark)
+    assert all(ID.match(cid) and cid.endswith(f"-{job.record.mark}") for cid in ids)
+    again = sm.submit_batch(items(2), SCHEMA, resubmit=True)  # a new submission, a new mark
+    assert again.record.mark != job.record.mark
+    assert all(cid.endswith(f"-{again.record.mark}") for cid in _sent_ids(fake, again.ids[0]))
+
+
+def test_a_submission_resumed_after_a_crash_keeps_its_mark(fake, server, monkeypatch,
+                                                          tmp_path):
+    """The kernel died before the create was sent: the re-run (whose own new mark is not
+    used) sends the requests with the mark the manifest recorded for the submission."""
+    from structmagic.rows.jobs.wire import Wire
+
+    use(server, "anthropic")
+    monkeypatch.setattr(Wire, "stream_json", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("the kernel died here")))
+    with pytest.raises(RuntimeError):
+        sm.submit_batch(items(2), SCHEMA)
+    monkeypatch.undo()
+    mark = next(iter(manifest(tmp_path)["jobs"].values()))["mark"]
+    restart()
+    job = sm.submit_batch(items(2), SCHEMA)
+    assert job.attached and job.record.mark == mark and creates(fake) == 1
+    assert all(cid.endswith(f"-{mark}") for cid in _sent_ids(fake, job.ids[0]))
+    assert [r.data["n"] for r in job.results()] == [0, 1]
+
+
+def test_anthropic_create_refused_before_anything_was_made_is_sent_again(fake, server):
+    """No batch of that size since the intent: certainly none was made, so the create is
+    retried (the usual retries)."""
+    use(server, "anthropic")
+    server.queue(Reply.status(503, "overloaded"))
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert creates(fake) == 1 and job.ids == fake.creates
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_job_lost_in_a_crash_is_found_by_this_submissions_mark(fake, server, tmp_path,
+                                                                 provider, monkeypatch):
+    """The kernel died after the create; then a colleague sent the same rows (their own
+    manifest): their job has the same name but another mark, and is not taken for ours."""
+    from structmagic.rows.jobs import submit as sub
+
+    use(server, provider, retries=0)
+    monkeypatch.setattr(sub._Submitter, "_attach", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("the kernel died here")))
+    with pytest.raises(RuntimeError):
+        sm.submit_batch(items(3), SCHEMA)
+    monkeypatch.undo()
+    ours = fake.creates[0]
+    fake.clock.advance(5)
+    theirs = sm.submit_batch(items(3), SCHEMA, manifest=str(tmp_path / "colleague.json"))
+    assert theirs.ids != [ours]
+    restart()
+    job = sm.submit_batch(items(3), SCHEMA)
+    assert job.attached and job.ids == [ours] and creates(fake) == 2
+    assert [r.data["n"] for r in job.results()] == [0, 1, 2]
 
 
 # --- relays without batch routes -----------------------------------------------------------------
@@ -728,10 +959,11 @@ def test_manifest_writes_are_atomic(tmp_path):
 
     store = Manifest(tmp_path / "m.json")
     for i in range(3):
-        store.put(JobRecord(key=f"k{i}" * 8, name="n", provider="openai", base_url="u",
+        store.put(JobRecord(key=f"{i}a" * 32, name="structmagic-" + "0" * 20,
+                            provider="openai", base_url="https://api.openai.com/v1",
                             model="m", endpoint="/e", schema="s", rows=1, created=float(i)))
-    assert [j.key for j in store.jobs()] == ["k0" * 8, "k1" * 8, "k2" * 8]
-    assert store.find("k1k1k1").key == "k1" * 8
+    assert [j.key for j in store.jobs()] == ["0a" * 32, "1a" * 32, "2a" * 32]
+    assert store.find("1a1a1a").key == "1a" * 32
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.json.lock", "m.json"]
 
 
@@ -881,6 +1113,69 @@ def test_structured_batches_lists_and_cancels(ip, fake, server, capfd):
     assert "no such job" in str(res.error_in_exec)
 
 
+@pytest.fixture
+def elsewhere():
+    """Another loopback server: a host a hand-edited manifest names."""
+    from fakeserver import FakeLLMServer
+
+    with FakeLLMServer() as other:
+        other.responder = lambda req: Reply.json({"id": "batch_0001", "status": "completed"})
+        yield other
+
+
+def _edit_manifest(tmp_path, **fields) -> None:
+    data = manifest(tmp_path)
+    for job in data["jobs"].values():
+        job.update(fields)
+    (tmp_path / "batches.json").write_text(json.dumps(data))
+
+
+def test_a_recorded_job_is_followed_only_at_the_configured_base_url(ip, fake, server, tmp_path,
+                                                                    elsewhere, capfd):
+    """The manifest is a shared file: a record naming another host is listed, not polled,
+    not cancelled there, and never sent the key — also when it names another provider."""
+    use(server, "openai")
+    job = sm.submit_batch(items(3), SCHEMA)
+    _edit_manifest(tmp_path, base_url=elsewhere.url + "/v1")
+    capfd.readouterr()
+    ip.run_line_magic("structured_batches", "")
+    out = capfd.readouterr().out
+    assert re.search(rf"{job.key[:12]}\s+openai\s+test-model", out)  # shown
+    noted = [ln for ln in out.splitlines() if "not refreshed" in ln]
+    assert len(noted) == 1 and f"{elsewhere.url}/v1" in noted[0]
+    assert "not contacted" in noted[0] and f"({server.url}/v1)" in noted[0]
+    res = ip.run_cell(f"%structured_batches --cancel {job.ids[0]}", store_history=False)
+    assert isinstance(res.error_in_exec, sm.BatchError)
+    assert "not contacted" in str(res.error_in_exec)
+    assert fake.jobs[job.ids[0]].cancelled_at is None
+    with pytest.raises(sm.BatchError, match="damaged"):  # re-attached from the cell
+        sm.submit_batch(items(3), SCHEMA)
+    _edit_manifest(tmp_path, provider="anthropic")  # another provider's record
+    ip.run_line_magic("structured_batches", "")
+    assert "not contacted" in capfd.readouterr().out
+    res = ip.run_cell(f"%structured_batches --cancel {job.ids[0]}", store_history=False)
+    assert "not contacted" in str(res.error_in_exec)
+    assert elsewhere.requests == []
+
+
+def test_another_providers_job_is_followed_at_its_configured_base_url(ip, fake, server,
+                                                                      monkeypatch, capfd):
+    from structmagic import config
+
+    monkeypatch.setenv("GEMINI_BASE_URL", server.url + "/v1beta")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    config.configure(provider="gemini", base_url=None)
+    job = sm.submit_batch(items(2), SCHEMA)
+    config.configure(provider="openai")
+    fake.clock.advance(500)
+    before = len(server.requests)
+    capfd.readouterr()
+    ip.run_line_magic("structured_batches", "")
+    polls = [r for r in server.requests[before:] if r.path == f"/v1beta/{job.ids[0]}"]
+    assert len(polls) == 1 and polls[0].headers["x-goog-api-key"] == CANARY
+    assert re.search(rf"{job.key[:12]}.*completed", capfd.readouterr().out)
+
+
 def test_structured_config_sets_the_manifest(ip, tmp_path, capfd):
     from structmagic.config import resolve
 
@@ -891,8 +1186,12 @@ def test_structured_config_sets_the_manifest(ip, tmp_path, capfd):
 
 
 def test_help_names_the_batch_options(ip):
+    from structmagic.rows.jobs.job import RETRY_MODES
+
     doc = ip.find_cell_magic("structured").__doc__
     assert "--batch-api" in doc and "--no-wait" in doc and "--batch-retry" in doc
+    words = " ".join(doc.split())
+    assert all(mode in words for mode in RETRY_MODES) and "pays nothing new" in words
     assert "--cancel" in ip.find_line_magic("structured_batches").__doc__
 
 

@@ -10,7 +10,7 @@ import pytest
 import structmagic as sm
 
 from batch_helpers import SCHEMA
-from batchapi_helpers import items, use
+from batchapi_helpers import items, record, use, write_manifest
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -195,54 +195,142 @@ def test_the_expected_cost_counts_an_image_by_the_providers_rule(fake, server, p
 
 # --- a damaged manifest --------------------------------------------------------------------------
 
-_GOOD = {"key": "k" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
-         "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0,
-         "parts": [{"index": 0, "start": 0, "stop": 1, "count": 1, "bytes": 10,
-                    "sha256": "x", "name": "n-0"}]}
+_OK = {"plain": {"n": 0}, "raw": '{"n": 0}', "reasoning": None, "usage": {}, "model": "m",
+       "attempts": 1, "mode": "json_schema", "provider": "openai", "cost": None}
 
 
 def _without(data: dict, name: str) -> dict:
     return {k: v for k, v in data.items() if k != name}
 
 
-@pytest.mark.parametrize("job", [
-    _without(_GOOD, "model"),
-    {**_GOOD, "created": None},
-    {**_GOOD, "rows": "3"},
-    {**_GOOD, "parts": 5},
-    {**_GOOD, "parts": [_without(_GOOD["parts"][0], "start")]},
-    {**_GOOD, "parts": [{**_GOOD["parts"][0], "stop": None}]},
-    {**_GOOD, "summary": {"ok": "3"}},
-    {**_GOOD, "cost": "cheap"},
-    {**_GOOD, "state": 1},
-], ids=["missing", "created-null", "rows-text", "parts-number", "part-missing",
-        "part-null", "summary-text", "cost-text", "state-number"])
-def test_a_damaged_manifest_record_is_a_batch_error(fake, server, tmp_path, job, capfd):
+def _part(index: int, start: int, stop: int, **more) -> dict:
+    return {"index": index, "start": start, "stop": stop, "count": stop - start, "bytes": 9,
+            "sha256": "5" * 64, "name": f"structmagic-{'0' * 20}-{index}", **more}
+
+
+#: (label, the record) — each damaged in one way
+DAMAGED = [
+    ("missing", _without(record(), "model")),
+    ("created-null", record(created=None)),
+    ("rows-text", record(rows="3")),
+    ("parts-number", record(parts=5)),
+    ("part-missing", record(parts=[_without(record()["parts"][0], "start")])),
+    ("part-null", record(part={"stop": None})),
+    ("summary-text", record(summary={"ok": "3"})),
+    ("cost-text", record(cost="cheap")),
+    ("state-number", record(state=1)),
+    ("stop-past-rows", record(part={"stop": 5})),
+    ("negative-start", record(part={"start": -2})),
+    ("empty-range", record(part={"start": 1, "stop": 1})),
+    ("count-past-range", record(part={"count": 3})),
+    ("overlapping", record(rows=4, parts=[_part(0, 0, 3), _part(1, 2, 4)])),
+    ("out-of-order", record(rows=4, parts=[_part(1, 0, 2), _part(0, 2, 4)])),
+    ("absurd-rows", record(rows=10**30)),
+    ("absurd-bytes", record(part={"bytes": 10**30})),
+    ("absurd-time", record(created=1e300)),
+    ("negative-usage", record(usage={"prompt_tokens": -5})),
+    ("negative-cap", record(max_cost=-1.0)),
+    ("unknown-state", record(state="lost")),
+    ("unknown-status", record(status="weird", part={"status": "weird"})),
+    ("negative-summary", record(summary={"ok": -1})),
+    ("summary-past-rows", record(summary={"ok": 7})),
+    ("id-path", record(part={"batch_id": "../../files/file-1/content"})),
+    ("id-query", record(part={"batch_id": "batch_1?x=1"})),
+    ("id-host", record(part={"file_id": "@evil.example"})),
+    ("key-not-a-hash", record("k" * 64)),
+    ("name-not-ours", record(name="../x", part={"name": "../x-0"})),
+    ("part-name-not-its-jobs", record(part={"name": "elsewhere-0"})),
+    ("base-url-credentials", record(base_url="https://user:pw@api.openai.com/v1")),
+    ("base-url-not-http", record(base_url="file:///etc/passwd")),
+    ("provider-not-a-name", record(provider="open ai")),
+    ("mark-not-ours", record(mark="ZZ")),
+    ("submitted-without-id", record(state="submitted")),
+    ("rerun-row-past-rows", record(rerun={"3": _OK})),
+    ("rerun-row-not-a-number", record(rerun={"-0": _OK})),
+    ("rerun-no-value", record(rerun={"0": _without(_OK, "plain")})),
+    ("rerun-unknown-error", record(rerun={"0": {"error": "SystemExit", "message": "x",
+                                                "hint": None, "attempts": 1, "usage": {},
+                                                "cost": None, "fields": {}}})),
+]
+
+
+def test_a_good_record_is_read(tmp_path):
+    from structmagic.rows.jobs.manifest import Manifest
+
+    write_manifest(tmp_path / "m.json", record(), record("b" * 64, rerun={"0": _OK}))
+    assert [j.key for j in Manifest(tmp_path / "m.json").jobs()] == ["a" * 64, "b" * 64]
+
+
+@pytest.mark.parametrize("job", [job for _, job in DAMAGED], ids=[i for i, _ in DAMAGED])
+def test_a_damaged_manifest_record_is_a_batch_error(fake, server, tmp_path, job):
     import json
 
     from structmagic.rows.jobs.manifest import Manifest
 
     path = tmp_path / "batches.json"
-    other = {**_GOOD, "key": "o" * 64, "created": 2.0}
-    path.write_text(json.dumps({"version": 1, "jobs": {job.get("key", "k" * 64): job,
+    other = record("b" * 64, created=2.0)
+    path.write_text(json.dumps({"version": 1, "jobs": {job.get("key", "a" * 64): job,
                                                         other["key"]: other}}))
     store = Manifest(path)
-    for read in (store.jobs, lambda: store.get("k" * 64), lambda: store.find("oooooo")):
+    for read in (store.jobs, lambda: store.get("a" * 64), lambda: store.find("bbbbbb")):
         with pytest.raises(sm.BatchError, match="damaged"):
             read()
     use(server, "openai")
+    before = len(server.requests)
     with pytest.raises(sm.BatchError, match="damaged"):
         sm.submit_batch(items(2), SCHEMA)
-    assert not fake.uploads
-    ip_free = Manifest(tmp_path / "fine.json")
-    assert ip_free.jobs() == []
+    assert len(server.requests) == before and not fake.uploads
+    assert Manifest(tmp_path / "fine.json").jobs() == []
+
+
+@pytest.mark.parametrize("jobs", [
+    {"a" * 64: record(part={"batch_id": "batch_1"}),
+     "b" * 64: record("b" * 64, part={"batch_id": "batch_1"})},
+    {"a" * 64: record(rows=4, parts=[_part(0, 0, 2, file_id="file-1"),
+                                     _part(1, 2, 4, file_id="file-1")])},
+    {"c" * 64: record()},
+], ids=["batch-id-twice", "file-id-twice", "filed-under-another-key"])
+def test_a_manifest_whose_records_disagree_is_damaged(tmp_path, jobs):
+    import json
+
+    from structmagic.rows.jobs.manifest import Manifest
+
+    (tmp_path / "m.json").write_text(json.dumps({"version": 1, "jobs": jobs}))
+    with pytest.raises(sm.BatchError, match="damaged"):
+        Manifest(tmp_path / "m.json").jobs()
+
+
+@pytest.mark.parametrize("edit", ["stop-past-rows", "negative-start", "overlap"])
+def test_a_hand_edited_row_range_is_a_damaged_manifest_and_nothing_is_sent(ip, fake, server,
+                                                                          tmp_path, edit):
+    import json
+
+    from batchapi_helpers import manifest, restart
+
+    use(server, "openai")
+    job = sm.submit_batch(items(4), SCHEMA, max_requests=2)
+    data = manifest(tmp_path)
+    parts = data["jobs"][job.key]["parts"]
+    if edit == "stop-past-rows":
+        parts[1]["stop"] = 9
+    elif edit == "negative-start":
+        parts[0]["start"] = -2
+    else:
+        parts[1]["start"] = 1
+    (tmp_path / "batches.json").write_text(json.dumps(data))
+    fake.clock.advance(500)
+    restart()
+    before = len(server.requests)
+    with pytest.raises(sm.BatchError, match="damaged") as info:
+        sm.submit_batch(items(4), SCHEMA, max_requests=2).results()
+    assert "nothing was sent" in str(info.value)
+    res = ip.run_cell("%structured_batches", store_history=False)
+    assert isinstance(res.error_in_exec, sm.BatchError) and "damaged" in str(res.error_in_exec)
+    assert len(server.requests) == before
 
 
 def test_structured_batches_says_the_manifest_is_damaged(ip, fake, tmp_path):
-    import json
-
-    (tmp_path / "batches.json").write_text(json.dumps({"version": 1, "jobs": {
-        "k" * 64: {**_GOOD, "created": None}, "o" * 64: {**_GOOD, "key": "o" * 64}}}))
+    write_manifest(tmp_path / "batches.json", record(created=None), record("b" * 64))
     res = ip.run_cell("%structured_batches --no-refresh")
     assert isinstance(res.error_in_exec, sm.BatchError)
     assert "damaged" in str(res.error_in_exec)
@@ -379,7 +467,6 @@ def test_an_api_that_only_takes_requests_inline_ignores_inline_bytes(fake, serve
 
 
 def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
-    import json
 
     from structmagic.display.progress import ProgressBar
     from structmagic.magic.batches import follow_job
@@ -393,15 +480,10 @@ def test_job_costs_are_written_as_money_everywhere(ip, fake, capfd, tmp_path):
     bar = ProgressBar(live=True)
     follow_job(bar, st, final=True)
     assert bar.aside_view.value == "· cost $1,234.50"
-    record = {"key": "a" * 64, "name": "n", "provider": "openai", "base_url": "u", "model": "m",
-              "endpoint": "/e", "schema": "s", "rows": 1, "created": 1.0, "state": "collected",
-              "cost": 0.0123, "estimated_cost": 0.02}
-    running = {**record, "key": "b" * 64, "state": "submitted", "cost": None,
-               "estimated_cost": 0.0000909, "parts": [
-                   {"index": 0, "start": 0, "stop": 1, "count": 1, "bytes": 9, "sha256": "x",
-                    "name": "n-0", "status": "in_progress"}]}
-    (tmp_path / "batches.json").write_text(json.dumps({"version": 1, "jobs": {
-        record["key"]: record, running["key"]: running}}))
+    done = record(state="collected", cost=0.0123, estimated_cost=0.02, parts=[])
+    running = record("b" * 64, state="submitted", cost=None, estimated_cost=0.0000909,
+                     part={"status": "in_progress", "batch_id": "batch_1"})
+    write_manifest(tmp_path / "batches.json", done, running)
     capfd.readouterr()
     ip.run_line_magic("structured_batches", "--no-refresh")
     table = capfd.readouterr().out

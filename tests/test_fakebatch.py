@@ -200,3 +200,44 @@ def test_unavailable_and_crash_points(fb):
     with pytest.raises(httpx.TransportError):
         openai_job(http, 1)
     assert len(fake.creates) == 1  # created, but the answer never came
+
+
+def test_anthropic_ids_are_checked_and_results_wait_for_the_end(fb):
+    """As the real API: custom_id ``^[a-zA-Z0-9_-]{1,64}$`` and unique within a batch; a
+    batch keeps nothing of ours but its requests, whose ids come back only in the results,
+    once it has ended."""
+    fake, http = fb
+
+    def create(*ids: str) -> httpx.Response:
+        return http.post("/v1/messages/batches", json={"requests": [
+            {"custom_id": cid, "params": {"model": "m", "max_tokens": 9, "messages": []}}
+            for cid in ids]})
+
+    assert create("r0-x", "r0-x").status_code == 400
+    assert create("r0 x").status_code == 400 and create("r" * 65).status_code == 400
+    assert not fake.jobs
+    job = create("r0-0000000000000000-abcdef0123").json()
+    assert set(job) == {"id", "type", "processing_status", "request_counts", "ended_at",
+                        "created_at", "expires_at", "archived_at", "cancel_initiated_at",
+                        "results_url"}
+    assert http.get(f"/v1/messages/batches/{job['id']}/results").status_code == 404
+    fake.clock.advance(1000)
+    results = http.get(f"/v1/messages/batches/{job['id']}/results").text.splitlines()
+    assert [json.loads(x)["custom_id"] for x in results] == ["r0-0000000000000000-abcdef0123"]
+
+
+@pytest.mark.parametrize("status", [500, 429])
+def test_fail_after_create_keeps_the_job_and_answers_an_error(fb, status):
+    fake, http = fb
+    fake.fail_after_create = status
+    content = line("r0-0000000000000000") + "\n"
+    up = http.post("/v1/files", data={"purpose": "batch"},
+                   files={"file": ("in.jsonl", content.encode(), "application/jsonl")})
+    created = http.post("/v1/batches", json={"input_file_id": up.json()["id"],
+                                             "endpoint": "/v1/chat/completions",
+                                             "completion_window": "24h"})
+    assert created.status_code == status and len(fake.creates) == 1
+    assert fake.fail_after_create is None  # once
+    listed = http.get("/v1/batches").json()["data"]
+    assert [b["id"] for b in listed] == fake.creates
+    assert openai_job(http)["id"] != fake.creates[0]

@@ -117,5 +117,8 @@ class StructuredMagics(SettingTraits):
 
         Jobs still running are polled once (``--no-refresh`` shows the last statuses seen).
         A cancelled job keeps the rows it finished: run its cell again to collect them.
+        Polls and cancels go only to the base URL configured now for the job's provider, with
+        its key: a job the manifest records for another base URL is listed, not contacted
+        (one line says so; ``--cancel`` of it fails saying so).
         """
         list_batches(*read_batches(self.structured_batches, line))

@@ -152,9 +152,11 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              "auto: parallel requests instead on a server without batch routes."),
     argument("--no-wait", action="store_true",
              help="With --batch-api: return the job at once; run the cell again to collect."),
-    argument("--batch-retry", choices=("sync", "none"), default="sync",
+    argument("--batch-retry", choices=("sync", "again", "none"), default="sync",
              help="With --batch-api: re-run rows that failed in the batch as normal requests "
-             "(sync, the default), or leave them with their error (none)."),
+             "once (sync, the default: kept with the job, so running the cell again shows "
+             "them and pays nothing new), once more paying again (again), or leave them with "
+             "their error (none)."),
 )
 
 CONFIG_ARGUMENTS: tuple[Decorator, ...] = (

@@ -208,9 +208,10 @@ class MessageBatches(BatchAPI):
     / ``ended`` (the per-outcome counts stay 0 until it ends). Results: the JSONL of
     ``GET /v1/messages/batches/{id}/results`` (always on the configured base URL, so the key
     goes nowhere else), one ``{"custom_id", "result": {"type": "succeeded", "message"} |
-    {"type": "errored", "error"} | canceled | expired}`` per request, in any order. A batch
-    keeps no name of ours: one created just before a crash is found by its creation time and
-    size.
+    {"type": "errored", "error"} | canceled | expired}`` per request, in any order, and only
+    once the batch has ended. A batch keeps no name of ours (nothing but the requests), so each
+    request's ``custom_id`` carries the submission's mark: one created just before a crash is
+    told from the account's other batches by the ids in its results.
     """
 
     flow = "inline"

@@ -193,8 +193,9 @@ class BatchAPI:
     limits: ClassVar[BatchLimits]
     #: the provider's status words and their common meaning
     statuses: ClassVar[Mapping[str, str]]
-    #: whether a job keeps a name of ours (metadata, display name): a job created just before
-    #: a crash is then found by it; otherwise by its creation time and size
+    #: whether a job keeps a name of ours (metadata, display name), which carries the
+    #: submission's mark: a job created just before a crash is then found by it; otherwise
+    #: each request's id carries the mark, and such a job is told by the ids in its results
     named: ClassVar[bool] = True
     #: the batch price as a share of the synchronous price
     price_factor: ClassVar[float] = 0.5

@@ -24,7 +24,7 @@ from ..call.result import Result
 from ..errors import BatchUnavailableError, ConfigError
 from .counts import BatchProgress
 from .gate import RateGate
-from .jobs.job import BatchJob, BatchStatus
+from .jobs.job import RETRY_MODES, BatchJob, BatchStatus
 from .jobs.submit import submit_batch
 from .threads import run_threads
 
@@ -72,8 +72,9 @@ def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
     run as parallel requests (default: a warning). Options as for :func:`batch`."""
     if via not in VIAS:
         raise ConfigError(f"via must be one of {', '.join(VIAS)}, not {via!r}.")
-    if batch_retry not in ("sync", "none"):
-        raise ConfigError(f"batch_retry must be 'sync' or 'none', not {batch_retry!r}.")
+    if batch_retry not in RETRY_MODES:
+        raise ConfigError(f"batch_retry must be one of {', '.join(RETRY_MODES)}, not "
+                          f"{batch_retry!r}.")
     items = prompts if isinstance(prompts, Sequence) else list(prompts)
     threads = {name: options.pop(name) for name in THREAD_OPTIONS if name in options}
     run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads)
@@ -134,7 +135,9 @@ def batch(
     ``via="batch-api"`` sends the rows through the provider's asynchronous batch API
     instead (half the price, no rate limits, resumable: see
     :func:`structmagic.submit_batch`, whose options it takes too), waits, and re-runs the
-    rows that failed there synchronously (``batch_retry="sync"``, or ``"none"`` to leave
+    rows that failed there synchronously once (``batch_retry="sync"``: their results are kept
+    with the job, so running the same rows again collects them and pays nothing new;
+    ``"again"`` re-runs the rows still failed once more, paying again; ``"none"`` leaves
     them failed); ``via="auto"`` does the same, or uses threads on a server without batch
     routes (with a warning). A batch job cannot stop part way, so there ``max_cost`` is
     checked once, before the job is created: the job is submitted only if the high end of

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RETRIED", "Collector"]
 
-#: the outcomes re-run through the synchronous path by ``--batch-retry sync``
+#: the outcomes re-run through the synchronous path by ``--batch-retry sync`` (and ``again``)
 RETRIED = frozenset({"invalid", "errored", "expired", "cancelled", "missing", "failed"})
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 

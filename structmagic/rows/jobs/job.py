@@ -21,6 +21,7 @@ lands at once. Polls that were answered from a recording are not waited for.
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
 from ...call.result import Result
-from ...config import SYSTEM_CLOCK, Clock, normalize_base_url
+from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
 from ...errors import NOT_RUN, BatchInterrupted, NotRun
 from ...providers import get_provider
@@ -44,14 +45,20 @@ from ...providers.batch import (
 )
 from ..threads import run_threads
 from .collect import RETRIED, Collector
-from .manifest import COLLECTED, JobRecord, Manifest, PartRecord
+from .kept import kept_result, restore
+from .manifest import COLLECTED, JobRecord, Manifest, PartRecord, safe_url, usable_id
 from .wire import Wire
 
 if TYPE_CHECKING:
     from .lines import Plan, RowIndex
 
-__all__ = ["SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by", "note_info",
-           "poll_parts", "read_job", "record_status", "settings_options", "wire_for"]
+__all__ = ["RETRY_MODES", "SLICE", "BatchJob", "BatchStatus", "cancel_parts", "ended_by",
+           "note_info", "poll_parts", "read_job", "record_status", "settings_options",
+           "wire_for"]
+
+#: what ``results(retry=...)`` (``--batch-retry``) does with the rows that failed in the job:
+#: re-run them once, kept with the job (sync); once more, paying again (again); nothing (none)
+RETRY_MODES = ("sync", "again", "none")
 
 
 #: the longest single sleep while waiting (an interrupt lands within it)
@@ -233,14 +240,19 @@ class BatchJob:
         Waits for the job unless ``wait=False`` (then a job that has not ended is a
         :class:`~structmagic.BatchError`). Each answer is validated against the schema;
         rows that came back errored, expired, cancelled, missing, failed or invalid are
-        re-run through the synchronous path (with its retries and re-asks) when
-        ``retry="sync"``, or left with their error (``retry="none"``). With a
-        :attr:`max_cost`, the re-run gets what the job's cost left of it as its own
-        ``max_cost``: the rows it cannot afford are "not run: budget". :attr:`summary`
-        counts each outcome.
+        re-run through the synchronous path (with its retries and re-asks) once, with
+        ``retry="sync"``: their results are kept in the manifest with the job
+        (:mod:`.kept`), so collecting it again — the same cell run again, the next day —
+        shows them and sends nothing. ``retry="again"`` re-runs the rows still failed once
+        more (paying again, on purpose); ``retry="none"`` re-runs nothing (rows re-run
+        earlier still show their kept results). With a :attr:`max_cost`, the re-run gets
+        what the job's cost and the earlier re-runs left of it as its own ``max_cost``: the
+        rows it cannot afford are "not run: budget" (and are not kept: a later re-run sends
+        them). :attr:`summary` counts each outcome.
         """
-        if retry not in ("sync", "none"):
-            raise E.ConfigError(f"retry must be 'sync' or 'none', not {retry!r}.")
+        if retry not in RETRY_MODES:
+            raise E.ConfigError(f"retry must be one of {', '.join(RETRY_MODES)}, not "
+                                f"{retry!r}.")
         status = self.wait(on_status=on_status) if wait else self.status()
         if not status.ended:
             raise E.BatchError(
@@ -253,8 +265,7 @@ class BatchJob:
                                  collector.results]
         self.record.usage = dict(collector.usage)
         self.record.cost = collector.cost()
-        if retry == "sync":
-            self._rerun(results, collector.kinds, counts, concurrency)
+        self._rerun(results, collector.kinds, counts, concurrency, retry)
         self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok", "not_run")
                         if counts.get(k)}
         if collector.unknown:
@@ -297,44 +308,84 @@ class BatchJob:
         return collector
 
     def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],
-               concurrency: int) -> None:
-        positions = [p for p, kind in enumerate(kinds) if kind in RETRIED]
-        if not positions:
-            return
+               concurrency: int, retry: str) -> None:
+        """The failed rows: their kept results from an earlier re-run, and (``retry``) those
+        to run now, run, and kept."""
+        failed = [p for p, kind in enumerate(kinds) if kind in RETRIED]
+        kept: dict[int, Result] = {}
+        for p in failed:
+            entry = self.record.rerun.get(str(p))
+            found = restore(entry, self.plan) if entry is not None else None
+            if found is not None:
+                kept[p] = results[p] = found
+        if retry == "sync":
+            positions = [p for p in failed if p not in kept]
+        elif retry == "again":
+            positions = [p for p in failed if p not in kept or kept[p].error is not None]
+        else:
+            positions = []
+        try:
+            again = self._run(positions, concurrency, kept)
+        except BatchInterrupted as exc:
+            self._keep(positions, exc.results, results, kept)
+            self._save()
+            raise BatchInterrupted(results) from None
+        self._keep(positions, again, results, kept)
+        reran = [p for p in failed if str(p) in self.record.rerun]
+        counts["retried"] = len(reran)
+        counts["retried_ok"] = sum(1 for p in reran if results[p].error is None)
+        counts["not_run"] = sum(1 for p in failed if isinstance(results[p].error, NotRun))
 
+    def _keep(self, positions: list[int], again: Sequence[Result], results: list[Result],
+              kept: dict[int, Result]) -> None:
+        """Put the re-run's results in place, and keep those that were run (a row not run or
+        not finished keeps showing its earlier kept result, if it has one)."""
+        for p, res in zip(positions, again, strict=True):
+            entry = kept_result(res)
+            if entry is not None:
+                self.record.rerun[str(p)] = entry
+                results[p] = res
+            else:
+                results[p] = kept.get(p, res)
+
+    def _run(self, positions: list[int], concurrency: int, kept: dict[int, Result]
+             ) -> list[Result]:
+        """Run the rows at ``positions`` through the synchronous path, within what the job
+        and the earlier re-runs (``kept``) left of the cap."""
+        if not positions:
+            return []
         options = settings_options(self.plan.settings)
         if self.media is not None:
             options.update(self.media.batch_options(positions))
         cap, spent = self.max_cost, self.record.cost
+        if spent is not None:
+            for res in kept.values():
+                cost = res.cost
+                if cost is None and res.usage:
+                    spent = None  # an earlier re-run's answer that could not be priced
+                    break
+                spent += cost or 0.0
         if cap is not None and spent is None:
-            again = [self._not_run("the batch job's cost is unknown, so what is left of the "
-                                   f"cap {money(cap)} cannot be told") for _ in positions]
-        else:
-            if cap is not None and spent is not None:
-                options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
-            try:
-                again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
-                              concurrency=concurrency, **options)
-            except BatchInterrupted as exc:
-                for p, res in zip(positions, exc.results, strict=True):
-                    results[p] = res
-                raise BatchInterrupted(results) from None
-            except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
-                if cap is None:
-                    raise
-                again = [self._not_run(exc.message) for _ in positions]
-            else:
-                if cap is not None:
-                    reached = (f"the cap {money(cap)} was reached: the batch job cost "
-                               f"{money(spent)}")
-                    again = [self._not_run(reached) if isinstance(r.error, NotRun) else r
-                             for r in again]
-        for p, res in zip(positions, again, strict=True):
-            results[p] = res
-        stopped = sum(1 for r in again if isinstance(r.error, NotRun))
-        counts["retried"] = len(positions) - stopped
-        counts["retried_ok"] = sum(1 for r in again if r.error is None)
-        counts["not_run"] = stopped
+            what = ("the batch job's cost" if self.record.cost is None
+                    else "the cost of its earlier re-runs")
+            return [self._not_run(f"{what} is unknown, so what is left of the cap "
+                                  f"{money(cap)} cannot be told") for _ in positions]
+        if cap is not None and spent is not None:
+            options["max_cost"] = max(0.0, cap - spent)  # what the job left of the cap
+        try:
+            again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
+                                concurrency=concurrency, **options)
+        except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
+            if cap is None:
+                raise
+            return [self._not_run(exc.message) for _ in positions]
+        if cap is not None:
+            reached = f"the cap {money(cap)} was reached: the batch job cost {money(spent)}"
+            if kept:
+                reached += " with its earlier re-runs"
+            again = [self._not_run(reached) if isinstance(r.error, NotRun) else r
+                     for r in again]
+        return again
 
     def _not_run(self, why: str) -> Result:
         """A failed row the cap leaves out of the re-run."""
@@ -366,6 +417,8 @@ def read_job(api: Any, body: Any, provider: str, *, job: str, about: str | None 
     ``job``); :class:`~structmagic.BatchError` when it is not one."""
     try:
         info: JobInfo = api.job(body)
+        if not usable_id(info.id):
+            raise ValueError(f"its id {json.dumps(info.id)[:80]} cannot stand in a URL")
     except _NOT_A_JOB as exc:
         raise E.BatchError(f"The answer about batch job {about or '?'} is not a job of the "
                            f"{provider} batch API ({exc}).", job=job) from None
@@ -442,6 +495,9 @@ def poll_parts(record: JobRecord, wire: Wire, api: Any, base: str, infos: dict[i
             raise
         info = read_job(api, answer.body, wire.provider.name, job=record.key,
                         about=part.batch_id)
+        if info.id != part.batch_id:
+            raise E.BatchError(f"The answer about batch job {part.batch_id} is about another "
+                               f"job ({info.id}).", job=record.key)
         replayed = replayed and answer.from_cassette
         repeated = repeated and answer.repeated
         infos[part.index] = info
@@ -488,12 +544,29 @@ def settings_options(settings: Any) -> dict[str, Any]:
 
 
 def wire_for(record: JobRecord, settings: Any) -> tuple[Wire, Any, str]:
-    """The wire, batch API and base URL to follow a job of the manifest with ``settings``
-    (the record's provider, base URL and model)."""
+    """The wire, batch API and base URL to follow a job of the manifest with ``settings``:
+    the record's provider and model, at the base URL configured now for that provider
+    (``settings``' own, or what the configuration gives the record's provider) with that
+    configuration's key. The record's ``base_url`` is only compared, never contacted on its
+    own word (the manifest is a shared file): a record that names another base URL is a
+    :class:`~structmagic.BatchError` saying so in one line, and nothing is sent."""
     provider = get_provider(record.provider)
+    if provider.batch_api is None:
+        raise E.BatchError(f"The batch job {record.key[:12]} names {record.provider}, which "
+                           "has no batch API in structmagic.", job=record.key)
     if record.provider != settings.provider:
-        settings = replace(settings, provider=record.provider, api_key_env=None)
-    settings = replace(settings, base_url=normalize_base_url(record.base_url, record.provider),
-                       model=record.model)
+        base = resolve({"provider": record.provider}).base_url
+        settings = replace(settings, provider=record.provider, api_key_env=None,
+                           base_url=base)
+    configured = safe_url(settings.base_url)
+    if safe_url(normalize_base_url(record.base_url, record.provider)) != configured:
+        raise E.BatchError(
+            f"The batch job {record.key[:12]} was submitted to {record.base_url}, not to the "
+            f"base URL configured for {record.provider} now ({configured}): not contacted.",
+            job=record.key,
+            hint="Requests about a job of the manifest go only to the base URL you configure, "
+            "with its key. If that server is yours, configure it (%structured_config "
+            "--base-url URL) and run this again.")
+    settings = replace(settings, model=record.model)
     return (Wire(settings, provider, settled=ended_by(provider.batch_api)),
             provider.batch_api, settings.base_url)

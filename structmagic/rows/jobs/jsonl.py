@@ -4,8 +4,10 @@ Lines arrive one at a time and go straight into the current file (buffered write
 file starts before a line would take the current one past ``max_requests`` lines or
 ``max_bytes`` bytes (counting the envelope an inline create body puts around them). Nothing
 but the current line is held in memory, whatever the number of rows. Each part knows its
-rows (a contiguous range of positions), its size and the SHA-256 of its content (which keys
-its upload in a recording).
+rows (a contiguous range of positions), its size and the SHA-256 of its content as it is
+without the submission's mark (:func:`structmagic.rows.jobs.lines.build_lines`): the same
+for every submission of the same rows, it keys the part's upload or create in a recording,
+and tells a re-run whether it split the rows as the manifest says.
 
 Reading back: :func:`read_lines` yields a part's lines; :func:`inline_body` streams the body
 of a create request that carries them (``head``, the items joined by ``sep``, ``tail``).
@@ -63,9 +65,11 @@ class PartWriter:
         """Whether a line can go into a part at all."""
         return len(line) + self.overhead <= self.max_bytes
 
-    def add(self, position: int, line: bytes) -> None:
-        """Append one row's line (newline-terminated); ``fits_alone`` must hold.
-        :class:`~structmagic.BatchError` when the file cannot be written (a full disk)."""
+    def add(self, position: int, line: bytes, plain: bytes | None = None) -> None:
+        """Append one row's line (newline-terminated); ``fits_alone`` must hold. ``plain``:
+        the line without the submission's mark, which the part's SHA-256 hashes (default:
+        the line). :class:`~structmagic.BatchError` when the file cannot be written (a full
+        disk)."""
         try:
             part = self._part
             if part is None or (self.max_requests is not None
@@ -76,7 +80,7 @@ class PartWriter:
             self._write(line)
         except OSError as exc:
             raise self._failed(exc) from None
-        self._update(line)
+        self._update(line if plain is None else plain)
         part.count += 1
         part.size += len(line)
         part.stop = position + 1

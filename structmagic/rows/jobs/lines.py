@@ -9,9 +9,12 @@ conversion, messages and options are the same — and so are a row's images and 
 which the provider renders as its parts.
 
 Each row gets a ``custom_id`` ``r{position}-{hash}`` (``^[A-Za-z0-9_-]{1,64}$``): its
-position, and the first 8 bytes of a SHA-256 of its request body. :class:`RowIndex` keeps
-those 8 bytes per row (not the ids), and maps a result's id back to its row only when both
-the position and the hash match: results are matched by id, never by order.
+position, and the first 8 bytes of a SHA-256 of its request body; where the batch API keeps
+no name of ours for a job (Anthropic), ``r{position}-{hash}-{mark}``, the submission's mark
+(:mod:`.manifest`) added, so that the results of a job tell which submission made it
+(:func:`mark_of`). :class:`RowIndex` keeps those 8 bytes per row (not the ids), and maps a
+result's id back to its row only when both the position and the hash match: results are
+matched by id, never by order.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ if TYPE_CHECKING:
     from ...providers.batch import BatchAPI
     from ...schema import Conversion, SchemaSpec
 
-__all__ = ["Plan", "RowIndex", "build_line", "custom_id", "plan_for"]
+__all__ = ["Plan", "RowIndex", "build_line", "build_lines", "custom_id", "mark_of", "plan_for"]
 
-_ID = re.compile(r"r(\d{1,12})-([0-9a-f]{16})")
+_ID = re.compile(r"r(\d{1,12})-([0-9a-f]{16})(?:-([0-9a-f]{10}))?")
 DIGEST = 8  # bytes of the request hash kept per row
 
 
@@ -87,9 +90,17 @@ def plan_for(spec: SchemaSpec, settings: Settings) -> Plan:
     return Plan(asking, api, url, api.endpoint(url, settings.base_url))
 
 
-def custom_id(position: int, digest: bytes) -> str:
-    """The id of a row: its position and the hash of its request."""
-    return f"r{position}-{digest.hex()}"
+def custom_id(position: int, digest: bytes, mark: str = "") -> str:
+    """The id of a row: its position and the hash of its request (and the submission's
+    ``mark``, when given)."""
+    return f"r{position}-{digest.hex()}" + (f"-{mark}" if mark else "")
+
+
+def mark_of(cid: str | None) -> tuple[int, str] | None:
+    """The row position and the submission mark in a result's id (None: not one of our ids;
+    the mark empty: an id without one)."""
+    found = _ID.fullmatch(cid) if isinstance(cid, str) else None
+    return None if found is None else (int(found.group(1)), found.group(3) or "")
 
 
 def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]],
@@ -97,6 +108,19 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
     """One row's input line (UTF-8, newline-terminated), its request hash, and its input
     tokens as the estimator counts them (:func:`structmagic.cost.tokens.count_json`);
     ``parts``: the row's images and documents, prepared for the provider.
+
+    Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
+    row that cannot be sent, exactly as the synchronous call would.
+    """
+    line, digest, counted, _ = build_lines(plan, position, prompt, parts)
+    return line, digest, counted
+
+
+def build_lines(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, Any]],
+                parts: Sequence[Any] = (), mark: str = "") -> tuple[bytes, bytes, int, bytes]:
+    """As :func:`build_line`, with the submission's ``mark`` in the row's id where the API
+    keeps no name of ours (``api.named`` false); and, fourth, the line without the mark
+    (the same line when it carries none), which keys the part in recordings.
 
     Raises :class:`~structmagic.InputError` (or :class:`~structmagic.ConfigError`) for a
     row that cannot be sent, exactly as the synchronous call would.
@@ -109,8 +133,13 @@ def build_line(plan: Plan, position: int, prompt: str | Sequence[Mapping[str, An
     data = encode(body, compact=True)
     body_json = data.decode("utf-8")
     digest = hashlib.sha256(data).digest()[:DIGEST]
-    line = plan.api.line(custom_id(position, digest), plan.endpoint, body_json)
-    return line.encode("utf-8") + b"\n", digest, count_json(body, body_json)
+    plain = plan.api.line(custom_id(position, digest), plan.endpoint, body_json).encode(
+        "utf-8") + b"\n"
+    line = plain
+    if mark and not plan.api.named:
+        line = plan.api.line(custom_id(position, digest, mark), plan.endpoint,
+                             body_json).encode("utf-8") + b"\n"
+    return line, digest, count_json(body, body_json), plain
 
 
 class RowIndex:

@@ -5,21 +5,33 @@ One JSON file (by default beside the cassette as ``<cassette>.batches.json``, el
 notebook's folder; ``%structured_config --batch-manifest PATH`` or ``batch_manifest=`` put it
 elsewhere)::
 
-    {"version": 1, "jobs": {"<key>": {"key", "name", "provider", "base_url", "model",
+    {"version": 1, "jobs": {"<key>": {"key", "name", "mark", "provider", "base_url", "model",
       "endpoint", "schema", "rows", "state", "status", "parts": [{"index", "start", "stop",
       "count", "bytes", "name", "intent_at", "file_id", "batch_id", "status", ...}],
-      "cost", "estimated_cost", "max_cost", ...}}}
+      "cost", "estimated_cost", "max_cost", "rerun": {"<row>": <result>}, ...}}}
 
 ``key`` is the SHA-256 of the job's content — provider, endpoint, model, schema name, and
 every row's id (its position and the hash of its request) — and of the base URL, so the
 same rows asked the same way of the same server find the same job (``name``, the job's name
 at the provider, hashes the content only); each part's ``start``/``stop`` give its rows,
-whose ids the re-run rebuilds.
+whose ids the re-run rebuilds. ``mark`` is a random token of this submission (a new one
+for each record, and for each ``resubmit``): the job's name at the provider carries it, and
+so does each request's id where the API keeps no name (Anthropic), so that a job created
+just before a crash is told from every other job of the account.
 A part's ``intent_at`` is written before anything of it is sent, and its ``file_id`` /
 ``batch_id`` as soon as they are known: a re-run that finds an intent without a job id
-looks the job up at the provider (by its name, or by creation time and size) before
-creating one, so a crash between upload and create, or between create and this write, never
-submits twice.
+looks the job up at the provider (by the mark, see :mod:`.submit`) before creating one, so
+a crash between upload and create, or between create and this write, never submits twice.
+``rerun`` keeps the results of the synchronous re-run of the job's failed rows
+(:mod:`.kept`), so a re-attach of a collected job pays for nothing again.
+
+The file is shared and committed, and may be edited by hand, so every record is checked
+as a whole when it is read (:func:`check_record`: the type and range of each field, the
+parts' rows within the job's and in order, the ids usable in a URL, no provider id claimed
+twice); anything else is the "damaged manifest" :class:`~structmagic.BatchError`, before
+anything is sent. Requests about a recorded job go only to the base URL configured now: the
+record's ``base_url`` is never contacted on its own word (:func:`structmagic.rows.jobs.job.
+wire_for`).
 
 Writes are atomic (a temporary file, then ``os.replace``) under an advisory lock, and
 scrubbed of any registered key like every other file structmagic writes; the key itself is
@@ -32,6 +44,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -40,7 +53,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ... import errors as E
+from ...providers.batch import STATUSES
 from ...redact import scrub
+from .kept import check_kept
 
 try:
     import fcntl
@@ -50,7 +65,8 @@ except ImportError:  # Windows: not locked
 if TYPE_CHECKING:
     from ...config import Settings
 
-__all__ = ["DEFAULT_NAME", "JobRecord", "Manifest", "PartRecord", "manifest_path"]
+__all__ = ["DEFAULT_NAME", "STATES", "JobRecord", "Manifest", "PartRecord", "check_record",
+           "manifest_path", "safe_url", "usable_id"]
 
 DEFAULT_NAME = "structmagic-batches.json"
 VERSION = 1
@@ -59,6 +75,7 @@ VERSION = 1
 SUBMITTING = "submitting"  # parts are being uploaded and created
 SUBMITTED = "submitted"  # every part has a job at the provider
 COLLECTED = "collected"  # the results were read
+STATES = (SUBMITTING, SUBMITTED, COLLECTED)
 
 
 @dataclass
@@ -111,14 +128,20 @@ class JobRecord:
     estimated_cost: float | None = None
     #: the job's ``max_cost`` (USD): what is left of it bounds the re-run of failed rows
     max_cost: float | None = None
+    #: this submission's random token (empty in a record made before there were marks)
+    mark: str = ""
+    #: the synchronous re-run of failed rows: each row's result, by its position (:mod:`.kept`)
+    rerun: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> JobRecord:
         """A record of the manifest; ``ValueError`` when it is damaged (a field missing or
-        of another type)."""
+        of another type, or out of its range: :func:`check_record`)."""
         values = _values(cls, data)
         values["parts"] = [PartRecord.from_json(p) for p in values.get("parts") or ()]
-        return cls(**values)
+        record = cls(**values)
+        check_record(record)
+        return record
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +160,7 @@ _KINDS: dict[str, Any] = {
     "float": lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v),
     "str": lambda v: isinstance(v, str),
     "dict[str, int]": lambda v: isinstance(v, dict) and all(_is_int(x) for x in v.values()),
+    "dict[str, Any]": lambda v: isinstance(v, dict),
     "list[PartRecord]": lambda v: isinstance(v, list),
 }
 
@@ -159,6 +183,106 @@ def _values(cls: Any, data: Any) -> dict[str, Any]:
             raise ValueError(f"the {f.name!r} of a {what} is {json.dumps(value)[:40]}")
         values[f.name] = value
     return values
+
+
+#: a provider's id (of a job, of a file), as it may stand in a URL's path: letters, digits and
+#: ``_ . = ~ -``, at most one ``/`` between two such words (Gemini's ``batches/...``), never a
+#: word that starts with a dot, never ``?``, ``#``, ``%``, ``@``, ``:`` or a space
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=~-]{0,255}(?:/[A-Za-z0-9][A-Za-z0-9_.=~-]{0,255})?")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"structmagic-[0-9a-f]{20}(?:-g[1-9][0-9]{0,5})?")
+_MARK = re.compile(r"(?:[0-9a-f]{10})?")
+#: the outcomes a job's summary counts (collect.py, job.py)
+_SUMMARY = frozenset({"ok", "invalid", "refused", "errored", "expired", "cancelled", "missing",
+                      "failed", "unsent", "retried", "retried_ok", "not_run", "unknown_lines",
+                      "unreadable_lines"})
+#: bounds on what a record may hold: rows, bytes of a part, generations, Unix times
+MAX_ROWS = 10**9
+MAX_BYTES = 2**50
+MAX_GENERATION = 10**6
+MAX_TIME = 10.0**11
+
+
+def usable_id(value: Any) -> bool:
+    """Whether ``value`` is a provider id that can stand in a URL's path (:data:`_ID`)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def _url_ok(url: str) -> bool:
+    """An http(s) URL with a host, and neither credentials, query nor fragment."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname)
+            and parts.username is None and parts.password is None
+            and not parts.query and not parts.fragment)
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(what)
+
+
+def _amount(value: float | None) -> bool:
+    return value is None or 0 <= value < 10.0**12
+
+
+def check_record(job: JobRecord) -> None:
+    """Every field of ``job`` that the code relies on, in its range; ``ValueError`` naming
+    the first that is not (its types were checked when it was read)."""
+    _need(_SHA256.fullmatch(job.key) is not None, "a job's 'key' is not a SHA-256")
+    where = f"job {job.key[:12]}"
+    _need(_NAME.fullmatch(job.name) is not None, f"the 'name' of {where} is not one of ours")
+    _need(_MARK.fullmatch(job.mark) is not None, f"the 'mark' of {where} is not one of ours")
+    _need(job.provider.isidentifier(), f"the 'provider' of {where} is not a provider's name")
+    _need(_url_ok(job.base_url), f"the 'base_url' of {where} is not an http(s) URL")
+    _need(bool(job.model) and bool(job.endpoint), f"{where} names no model or endpoint")
+    _need(0 <= job.rows <= MAX_ROWS, f"the 'rows' of {where} is out of range")
+    _need(0 <= job.created < MAX_TIME, f"the 'created' of {where} is out of range")
+    _need(job.state in STATES, f"the 'state' of {where} is none of {', '.join(STATES)}")
+    _need(job.status is None or job.status in STATUSES, f"the 'status' of {where} is unknown")
+    _need(0 <= job.generation <= MAX_GENERATION, f"the 'generation' of {where} is out of range")
+    for name in ("cost", "estimated_cost", "max_cost"):
+        _need(_amount(getattr(job, name)), f"the {name!r} of {where} is out of range")
+    _need(all(k in _SUMMARY and 0 <= v <= (MAX_ROWS if k.endswith("_lines") else job.rows)
+              for k, v in job.summary.items()),
+          f"the 'summary' of {where} counts something else, or more rows than it has")
+    _need(all(0 <= v < 2**63 for v in job.usage.values()),
+          f"the 'usage' of {where} is not token counts")
+    stop = 0
+    for i, part in enumerate(job.parts):
+        at = f"part {i} of {where}"
+        _need(part.index == i, f"the parts of {where} are not numbered 0, 1, ... in order")
+        _need(part.name == f"{job.name}-{i}", f"the 'name' of {at} is not its job's")
+        _need(stop <= part.start < part.stop <= job.rows,
+              f"the rows of {at} ({part.start} to {part.stop}) are not within the job's "
+              f"{job.rows}, after those of the part before")
+        stop = part.stop
+        _need(1 <= part.count <= part.stop - part.start, f"the 'count' of {at} is out of range")
+        _need(0 <= part.bytes <= MAX_BYTES, f"the 'bytes' of {at} is out of range")
+        _need(_SHA256.fullmatch(part.sha256) is not None, f"the 'sha256' of {at} is not one")
+        _need(part.intent_at is None or 0 <= part.intent_at < MAX_TIME,
+              f"the 'intent_at' of {at} is out of range")
+        for name in ("file_id", "batch_id"):
+            value = getattr(part, name)
+            _need(value is None or usable_id(value),
+                  f"the {name!r} of {at} is not a provider's id")
+        _need(part.status is None or part.status in STATUSES, f"the 'status' of {at} is unknown")
+        _need(part.total is None or 0 <= part.total <= MAX_ROWS,
+              f"the 'total' of {at} is out of range")
+        _need(0 <= part.completed <= MAX_ROWS and 0 <= part.failed <= MAX_ROWS,
+              f"the counts of {at} are out of range")
+        _need(job.state == SUBMITTING or part.batch_id is not None,
+              f"{at} has no job id, though the job is {job.state}")
+    for row, entry in job.rerun.items():
+        _need(row.isdigit() and int(row) < job.rows and len(row) <= 10
+              and row == str(int(row)), f"the 'rerun' of {where} names no row of it")
+        try:
+            check_kept(entry)
+        except ValueError as exc:
+            raise ValueError(f"the 'rerun' of row {row} of {where}: {exc}") from None
 
 
 def safe_url(url: str) -> str:
@@ -211,14 +335,26 @@ class Manifest:
             data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("jobs"), dict):
                 raise ValueError("no 'jobs' object")
-            for job in data["jobs"].values():
-                JobRecord.from_json(job)
+            claimed: set[str] = set()
+            for key, job in data["jobs"].items():
+                record = JobRecord.from_json(job)
+                _need(record.key == key, f"job {key[:12]!r} is filed under another key")
+                for part in record.parts:
+                    for ident in (part.batch_id, part.file_id):
+                        _need(ident is None or ident not in claimed,
+                              f"the provider id {ident} is claimed twice")
+                        if ident is not None:
+                            claimed.add(ident)
         except (ValueError, RecursionError) as exc:
-            raise E.BatchError(
-                f"The batch manifest {self.path} is damaged ({exc}); nothing was sent.",
-                hint="Move it away to start a new one (jobs it named keep running at the "
-                "provider; %structured_batches lists those of a good manifest).") from None
+            raise self.damaged(str(exc)) from None
         return data
+
+    def damaged(self, why: str) -> E.BatchError:
+        """The error for a manifest that cannot be used as it is (``why``)."""
+        return E.BatchError(
+            f"The batch manifest {self.path} is damaged ({why}); nothing was sent.",
+            hint="Move it away to start a new one (jobs it named keep running at the "
+            "provider; %structured_batches lists those of a good manifest).")
 
     def jobs(self) -> list[JobRecord]:
         """Every job, oldest first."""

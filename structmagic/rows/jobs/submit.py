@@ -9,8 +9,19 @@
              one is written down before anything is sent
     parts    per part: intent written → (upload the file → file id written) → create →
              job id written. A part with an intent but no job id (a crash, an interrupt)
-             is first looked for at the provider — by the name in its metadata or display
-             name, or (Anthropic) by creation time and size — and created only if absent.
+             is first looked for at the provider, and created only if it is certainly
+             absent.
+
+Each submission has its own random mark (the record's ``mark``, :mod:`.manifest`): the job's
+name carries it (OpenAI's metadata and file name, Gemini's display names), and where the API
+keeps no name (Anthropic) so does each request's ``custom_id``. A job created just before a
+crash is found by it and by nothing else — never by its size or time alone, and never one
+the manifest gives to another part or job: by its name; or (Anthropic) among the jobs of
+the same size made since the intent, by the ids in its results, which the API gives only
+once a job has ended. While a job that may be ours cannot be told apart that way (it is
+still running, or its results cannot be read), nothing is sent: a
+:class:`~structmagic.BatchError` says which jobs, how to look at them, and how to send the
+rows again on purpose (``resubmit=True``).
 
 A failed create that may have reached the server (a timeout, a dropped connection, a 5xx,
 a 429) is never simply sent again: the job is looked for first. A relay without batch
@@ -20,8 +31,11 @@ routes (404, 405, 501 on the first request) is a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -41,7 +55,7 @@ from ..budget import check_cap
 from ..estimate import local_estimate
 from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
-from .lines import Plan, RowIndex, build_line, plan_for
+from .lines import Plan, RowIndex, build_lines, mark_of, plan_for
 from .manifest import (
     SUBMITTED,
     SUBMITTING,
@@ -50,6 +64,7 @@ from .manifest import (
     PartRecord,
     manifest_path,
     safe_url,
+    usable_id,
 )
 from .pricing import BatchPricer, expected_cost, media_adjusted
 
@@ -63,6 +78,8 @@ __all__ = ["submit_batch"]
 MAX_PAGES = 20
 #: how much earlier than our intent a job may say it was created (clocks differ)
 CLOCK_SLACK = 300.0
+#: result lines read of a job that may be ours before giving up telling (Anthropic)
+PEEK_LINES = 20
 #: the answers that mean "this server has no batch API"
 _UNAVAILABLE = (404, 405, 501)
 _UNAVAILABLE_WORDS = ("not implemented", "not_implemented", "invalid url", "no route",
@@ -150,29 +167,37 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
             "there before they are sent).") from None
     try:
         tokens = RowTokens()
+        mark = secrets.token_hex(5)  # this submission's, if it is a new one
         parts, index, unsent, content = _write(plan, items, folder, limits, rows_media,
-                                               tokens)
+                                               tokens, mark=mark)
         # the manifest's key: the content, on this server; the job's name at the provider
         # (and in recordings): the content only, so a recording replays on any base URL
         key = hashlib.sha256(f"{content}\n{safe_url(settings.base_url)}".encode()).hexdigest()
         if not parts:  # nothing could be sent: no job, every row keeps its error
-            record = _record(plan, key, content, items, [], generation=0)
+            record = _record(plan, key, content, items, [], generation=0, mark=mark)
             return BatchJob(record, store, plan, index, items, unsent, persisted=False,
                             media=rows_media)
         with store.locked():
             known = store.get(key)
+            if known is not None:
+                _check_known(known, plan, len(items), store)
             attached = known is not None and not resubmit
             if known is None or resubmit:
                 if cap is not None:
                     _check_cap(cap, tokens.counted, spec, settings)
                 store.check_writable()
                 generation = known.generation + 1 if known is not None else 0
-                record = _record(plan, key, content, items, parts, generation=generation)
+                record = _record(plan, key, content, items, parts, generation=generation,
+                                 mark=mark)
                 record.estimated_cost = expected_cost(BatchPricer(settings), tokens.expected)
                 record.max_cost = cap
                 store.put(record)
             else:
                 record = known
+                if (record.state == SUBMITTING and record.mark != mark
+                        and not plan.api.named):  # the rows' ids carry the record's mark
+                    parts = _write(plan, items, folder, limits, rows_media,
+                                   mark=record.mark)[0]
             job = BatchJob(record, store, plan, index, items, unsent, attached=attached,
                            media=rows_media)
             if cap is not None:
@@ -234,11 +259,12 @@ class RowTokens:
 
 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
-           media: RowMedia | None = None, tokens: RowTokens | None = None
+           media: RowMedia | None = None, tokens: RowTokens | None = None, *, mark: str = ""
            ) -> tuple[list[Part], RowIndex, dict[int, E.StructuredError], str]:
     """Every row's line into the input files; the parts, the row index, the rows that
     cannot be sent (with their errors), and the hash of the job's content. ``tokens``
-    gets each sent row's input tokens."""
+    gets each sent row's input tokens; ``mark``, the submission's, goes into each row's id
+    where the API keeps no name of ours."""
     api = plan.api
     container = api.inline_container("x" * 64)
     overhead = len(container[0]) + len(container[2]) if container else 0
@@ -251,7 +277,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
     for position, prompt in enumerate(items):
         try:
             parts = media.parts(plan.settings, position) if media is not None else ()
-            line, digest, counted = build_line(plan, position, prompt, parts)
+            line, digest, counted, plain = build_lines(plan, position, prompt, parts, mark)
         except E.StructuredError as err:
             unsent[position] = err
             continue
@@ -263,7 +289,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
                 f"Row {position} is too large for one batch input file ({len(line):,} bytes; "
                 f"the limit is {limits.max_bytes:,}).")
             continue
-        writer.add(position, line)
+        writer.add(position, line, plain)
         index.add(position, digest)
         if tokens is not None:
             tokens.add(counted, line, parts, plan.provider.inputs)
@@ -271,11 +297,24 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
     return writer.close(), index, unsent, key.hexdigest()
 
 
+def _check_known(record: JobRecord, plan: Plan, rows: int, store: Manifest) -> None:
+    """The record filed under this run's key must be about this run's rows, asked this way
+    of this server; otherwise it was edited: the damaged-manifest error."""
+    settings = plan.settings
+    for name, mine in (("provider", plan.provider.name),
+                       ("base_url", safe_url(settings.base_url)), ("model", settings.model),
+                       ("endpoint", plan.endpoint), ("schema", plan.spec.name),
+                       ("rows", rows)):
+        if getattr(record, name) != mine:
+            raise store.damaged(f"job {record.key[:12]} is filed under the key of these "
+                                f"rows, but its {name!r} is not theirs")
+
+
 def _record(plan: Plan, key: str, content: str, items: Sequence[Any], parts: list[Part], *,
-            generation: int) -> JobRecord:
+            generation: int, mark: str) -> JobRecord:
     name = f"structmagic-{content[:20]}" + (f"-g{generation}" if generation else "")
     return JobRecord(
-        key=key, name=name, provider=plan.provider.name,
+        key=key, name=name, mark=mark, provider=plan.provider.name,
         base_url=safe_url(plan.settings.base_url), model=plan.settings.model,
         endpoint=plan.endpoint, schema=plan.spec.name, rows=len(items),
         created=plan.settings.clock.time(),
@@ -316,9 +355,14 @@ class _Submitter:
         self.record.state = SUBMITTED
         self.store.put(self.record)
 
+    def sent_name(self, part: PartRecord) -> str:
+        """The name ``part``'s job and file carry at the provider: its name in the manifest
+        and the submission's mark (recordings key them by the name alone)."""
+        return f"{part.name}-{self.record.mark}" if self.record.mark else part.name
+
     def _part(self, part: PartRecord, local: Part, *, maybe_created: bool) -> None:
         if maybe_created:
-            found = self._find(part)
+            found = self._find(part, "an earlier run stopped after it had asked for it")
             if found is not None:
                 self._attach(part, found)
                 return
@@ -333,16 +377,16 @@ class _Submitter:
             raise
 
     def _send(self, part: PartRecord, local: Part, *, maybe_created: bool) -> None:
-        api, base = self.plan.api, self.plan.settings.base_url
-        container = api.inline_container(part.name)
+        api, base, endpoint = self.plan.api, self.plan.settings.base_url, self.plan.endpoint
+        name = self.sent_name(part)
+        container = api.inline_container(name)
         inline = self._inline_size(local, container)
         if inline is not None:
             assert container is not None
             head, sep, tail = container
             item = None if api.flow == "inline" else api.inline_item
             size = inline
-            url, _ = api.create(base, endpoint=self.plan.endpoint, name=part.name,
-                                file_id=None)
+            url, _ = api.create(base, endpoint=endpoint, name=name, file_id=None)
             info = self._create(part, lambda: self.wire.stream_json(
                 "POST", url, lambda: inline_body(local, head, sep, tail, item), size,
                 {"inline": part.name, "sha256": local.sha256}))
@@ -352,9 +396,11 @@ class _Submitter:
             if part.file_id is None:
                 part.file_id = self._upload(part, local)
                 self.store.put(self.record)
-            url, body = api.create(base, endpoint=self.plan.endpoint, name=part.name,
-                                   file_id=part.file_id)
-            info = self._create(part, lambda: self.wire.json("POST", url, body, once=True))
+            url, body = api.create(base, endpoint=endpoint, name=name, file_id=part.file_id)
+            _, keyed = api.create(base, endpoint=endpoint, name=part.name,
+                                  file_id=part.file_id)
+            info = self._create(part, lambda: self.wire.json("POST", url, body, once=True,
+                                                             key=keyed))
         self._attach(part, info)
 
     def _inline_size(self, local: Part, container: tuple[bytes, bytes, bytes] | None
@@ -381,15 +427,21 @@ class _Submitter:
 
     def _upload(self, part: PartRecord, local: Part) -> str:
         api, base = self.plan.api, self.plan.settings.base_url
-        upload = api.upload(base, f"{part.name}.jsonl", local.size)
+        filename = f"{self.sent_name(part)}.jsonl"
+        upload = api.upload(base, filename, local.size)
         if upload is None:  # pragma: no cover - a flow without files never gets here
             raise E.BatchError("This batch API takes no input file.")
         try:
             answer = self._first(lambda: self.wire.upload(
-                upload, local.path, f"{part.name}.jsonl", local.size, local.sha256))
-            return api.file_id(answer.body)
+                upload, local.path, filename, local.size, local.sha256,
+                keyed_as=f"{part.name}.jsonl"))
+            file_id = api.file_id(answer.body)
+            if not usable_id(file_id):
+                raise ValueError(f"its file id {json.dumps(file_id)[:80]} cannot stand in a "
+                                 "URL")
+            return file_id
         except ValueError as exc:
-            raise E.BatchError(f"The upload of {part.name}.jsonl was answered oddly: {exc}.",
+            raise E.BatchError(f"The upload of {filename} was answered oddly: {exc}.",
                                job=self.record.key) from None
 
     def _create(self, part: PartRecord, send: Any) -> JobInfo:
@@ -399,7 +451,8 @@ class _Submitter:
             try:
                 answer = self._first(send)
             except (E.TransportError, E.ServerError, E.RateLimitError) as err:
-                found = self._find(part)
+                found = self._find(part, "the request that creates it failed ("
+                                   f"{err.message.splitlines()[0][:120]})")
                 if found is not None:
                     return found
                 raise Retry(err, getattr(err, "retry_after", None)) from None
@@ -453,36 +506,99 @@ class _Submitter:
             hint="Look at the provider's console; to send the rows again anyway, use "
             "submit_batch(..., resubmit=True).")
 
-    def _find(self, part: PartRecord) -> JobInfo | None:
-        """The provider job of ``part`` created by an earlier run, if any."""
-        api, base = self.plan.api, self.plan.settings.base_url
+    def _claimed(self) -> set[str]:
+        """Every provider job id the manifest gives to a part (of this job or another)."""
         taken = {p.batch_id for p in self.record.parts if p.batch_id}
+        for record in self.store.jobs():
+            taken.update(p.batch_id for p in record.parts if p.batch_id)
+        return taken
+
+    def _find(self, part: PartRecord, why: str) -> JobInfo | None:
+        """The provider job of ``part`` that an earlier request may have created (``why``
+        says what makes it possible), if it certainly exists; None if it certainly does not;
+        :class:`~structmagic.BatchError` when that cannot be told."""
+        api, base = self.plan.api, self.plan.settings.base_url
+        taken = self._claimed()
         since = (part.intent_at or self.record.created) - CLOCK_SLACK
-        candidates: list[JobInfo] = []
+        name = self.sent_name(part)
+        unsure: list[JobInfo] = []
         for jobs in self._pages(lambda c: api.list_url(base, c), api.list_page):
             for info in jobs:
-                if info.id in taken:
+                if info.id in taken or not usable_id(info.id):
                     continue
-                if api.named:
-                    if info.name == part.name:
+                if api.named:  # the name carries the mark: certain, whatever the clocks say
+                    if info.name == name:
                         return info
-                elif info.total == part.count and info.created is not None and \
-                        info.created >= since:
-                    candidates.append(info)
+                elif (info.total == part.count and info.created is not None
+                      and info.created >= since):
+                    ours = self._holds(part, info)
+                    if ours:
+                        return info
+                    if ours is None:
+                        unsure.append(info)
             if not api.named and jobs and all(
                     j.created is not None and j.created < since for j in jobs):
                 break  # newest first: the rest is older than our intent
-        return min(candidates, key=lambda j: j.created or 0.0) if candidates else None
+        if unsure:
+            raise self._cannot_tell(part, why, unsure)
+        return None
+
+    def _holds(self, part: PartRecord, info: JobInfo) -> bool | None:
+        """Whether the job ``info`` holds ``part``'s requests of this submission, by the ids
+        in its results (the rows of the part, this submission's mark); None when that cannot
+        be told (it has not ended, its results cannot be read, the record has no mark)."""
+        if not self.record.mark or not info.ended:
+            return None
+        api, base = self.plan.api, self.plan.settings.base_url
+        try:
+            for url in api.result_urls(base, info):
+                with contextlib.closing(self.wire.lines(url)) as lines:
+                    for n, line in enumerate(lines):
+                        if n >= PEEK_LINES:
+                            break
+                        try:
+                            cid = api.outcome(json.loads(line)).custom_id
+                        except (ValueError, KeyError, TypeError, AttributeError,
+                                RecursionError):
+                            continue
+                        found = mark_of(cid)
+                        if found is None:
+                            continue
+                        position, mark = found
+                        return (mark == self.record.mark and part.start <= position < part.stop
+                                and self.job.index.position(cid) == position)
+        except E.StructuredError:
+            return None
+        return None
+
+    def _cannot_tell(self, part: PartRecord, why: str, unsure: list[JobInfo]) -> E.BatchError:
+        api, base = self.plan.api, self.plan.settings.base_url
+        ids = ", ".join(j.id for j in unsure[:5]) + (", ..." if len(unsure) > 5 else "")
+        running = [j for j in unsure if not j.ended]
+        which = (f"{len(unsure)} {'job' if len(unsure) == 1 else 'jobs'} of the same size "
+                 f"made since ({ids})")
+        when = ("cannot be told apart from it until they end" if running
+                else "cannot be told apart from it (their results could not be read)")
+        return E.BatchError(
+            f"Part {part.index} of the batch job {self.record.key[:12]} may exist at "
+            f"{self.plan.provider.name} already ({why}), and {which} {when}; nothing was "
+            "sent again.", job=self.record.key,
+            hint=f"Look at them (the provider's console, or GET {api.list_url(base)}). Once "
+            "they have ended, run this again: the one whose results carry this submission's "
+            "ids is attached, and if none does the part is created. To send the rows again "
+            "now anyway, as a new job, use submit_batch(..., resubmit=True).")
 
     def _find_file(self, part: PartRecord) -> str | None:
-        """The input file of ``part`` uploaded by an earlier run, if any."""
+        """The input file of ``part`` uploaded by an earlier run of this submission, if
+        any (by its name, which carries the submission's mark)."""
         api, base = self.plan.api, self.plan.settings.base_url
         if api.files_url(base) is None:
             return None
-        wanted = f"{part.name}.jsonl"
+        wanted = f"{self.sent_name(part)}.jsonl"
+        claimed = {p.file_id for r in self.store.jobs() for p in r.parts if p.file_id}
         for files in self._pages(lambda c: api.files_url(base, c), api.files_page):
             for file_id, name in files:
-                if name == wanted:
+                if name == wanted and usable_id(file_id) and file_id not in claimed:
                     return file_id
         return None
 

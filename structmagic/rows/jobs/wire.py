@@ -10,10 +10,12 @@ to do after a failure (look the job up first, so nothing is created twice).
 
 Recordings: in the cache modes the exchanges of the batch API go into the same cassette as
 the synchronous answers. Each is keyed by provider, method, path and body (an upload by its
-file's name and SHA-256, never its bytes) plus how many times that request was made in this
-process: the n-th poll of a job replays the n-th recorded answer (a poll made more often than
-recorded replays the last one in the replay mode, and in the cache mode when that one says
-the job has ended), so a recorded job replays its whole life —
+file's name and SHA-256, never its bytes; a request that carries the submission's mark by
+what it is without it, so a recording replays for any submission of the same rows) plus how
+many times that request was made in this process: the n-th poll of a job replays the n-th
+recorded answer (a poll made more often than recorded replays the last one in the replay
+mode, and in the cache mode when that one says the job has ended), so a recorded job
+replays its whole life —
 ``validating`` → ``in_progress`` → ... → ``completed`` — offline. Downloads record their
 text; a recording holds no header and no key.
 """
@@ -86,13 +88,15 @@ class Wire:
 
     # --- the requests ----------------------------------------------------------------------
 
-    def json(self, method: str, url: str, body: Any = None, *, once: bool = False) -> Answer:
-        """A JSON request and its JSON answer. ``once``: not retried (it creates)."""
+    def json(self, method: str, url: str, body: Any = None, *, once: bool = False,
+             key: Any = None) -> Answer:
+        """A JSON request and its JSON answer. ``once``: not retried (it creates); ``key``:
+        what a recording keys it by (default: the body)."""
         def send(http: httpx.Client, auth: Any, timeout: Any) -> httpx.Response:
             return http.request(method, url, json=body, headers=self._headers(), auth=auth,
                                 timeout=timeout)
 
-        return self._exchange(method, url, body, send, once=once)
+        return self._exchange(method, url, body if key is None else key, send, once=once)
 
     def stream_json(self, method: str, url: str, content: Callable[[], Iterable[bytes]],
                     size: int, key: Any, *, once: bool = True) -> Answer:
@@ -106,10 +110,11 @@ class Wire:
 
         return self._exchange(method, url, key, send, once=once)
 
-    def upload(self, upload: Upload, path: Path, filename: str, size: int, sha256: str
-               ) -> Answer:
-        """Upload an input file (multipart, or the resumable protocol)."""
-        key = {"upload": filename, "bytes": size, "sha256": sha256}
+    def upload(self, upload: Upload, path: Path, filename: str, size: int, sha256: str, *,
+               keyed_as: str | None = None) -> Answer:
+        """Upload an input file (multipart, or the resumable protocol); a recording keys it
+        by the file's name (or ``keyed_as``), size and SHA-256."""
+        key = {"upload": keyed_as or filename, "bytes": size, "sha256": sha256}
         if upload.kind == "multipart":
             def send(http: httpx.Client, auth: Any, timeout: Any) -> httpx.Response:
                 with open(path, "rb") as fh:
