@@ -81,7 +81,7 @@ def count_tokens(call: Call, settings: Settings, provider: Provider) -> int:
                                              auth=key_auth(provider, settings),
                                              timeout=timeout_for(settings))
         except httpx.HTTPError as exc:
-            raise retry_transport(exc, settings) from None
+            raise retry_transport(exc, settings, provider) from None
         raise_for_status(resp, settings, provider)
         try:
             return provider.parse_count(resp.json())

@@ -182,8 +182,8 @@ def raise_for_status(resp: httpx.Response, settings: Settings, provider: Provide
     raise err
 
 
-def retry_transport(exc: httpx.HTTPError, settings: Settings,
-                    provider: Provider | None = None) -> Exception:
+def retry_transport(exc: httpx.HTTPError, settings: Settings, provider: Provider
+                    ) -> Exception:
     """What to raise for a request that got no answer: a :class:`Retry` for a connection
     error or a timeout, else the error itself (a body that does not decode, say).
 
@@ -194,7 +194,7 @@ def retry_transport(exc: httpx.HTTPError, settings: Settings,
     body is read if httpx has not closed it by then."""
     import httpx
 
-    if isinstance(exc, httpx.HTTPStatusError) and provider is not None:
+    if isinstance(exc, httpx.HTTPStatusError):
         resp = exc.response
         try:
             resp.read()

@@ -172,7 +172,7 @@ class Wire:
             first = next(rest, None)
         except httpx.HTTPError as exc:
             stack.close()
-            raise retry_transport(exc, self.settings) from None
+            raise retry_transport(exc, self.settings, self.provider) from None
         except BaseException:
             stack.close()
             raise
@@ -194,7 +194,7 @@ class Wire:
             try:
                 resp = send(self._http(), self._auth(), timeout_for(self.settings))
             except httpx.HTTPError as exc:
-                raise retry_transport(exc, self.settings) from None
+                raise retry_transport(exc, self.settings, self.provider) from None
             except OSError as exc:  # the input file went away
                 raise E.BatchError(f"Could not read the batch input file: {exc}") from None
             raise_for_status(resp, self.settings, self.provider)
