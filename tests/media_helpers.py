@@ -68,6 +68,55 @@ def webp(size: tuple[int, int] = (40, 30)) -> bytes:
     return encoded(picture(size), "WEBP")
 
 
+def gradient(mode: str, size: tuple[int, int] = (256, 8)) -> Any:
+    """A PIL image in ``mode`` that runs from black on the left to white on the right over
+    the mode's whole range (0 to 65535 in the 16-bit modes and "I", 0.0 to 1.0 in "F"; in
+    "1", black then white), made without any conversion that could clip it."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    ramp = np.repeat(np.linspace(0.0, 1.0, w)[None, :], h, axis=0)
+    if mode.startswith("I;16"):
+        order = {"I;16B": ">", "I;16N": "="}.get(mode, "<")
+        return Image.frombytes(mode, size, (ramp * 65535).round().astype(f"{order}u2").tobytes())
+    if mode == "I":
+        return Image.fromarray((ramp * 65535).round().astype("int32"))
+    if mode == "F":
+        return Image.fromarray(ramp.astype("float32"))
+    grey = Image.fromarray((ramp * 255).round().astype("uint8"))
+
+    def flat(value: int) -> Any:
+        return Image.new("L", size, value)
+
+    if mode == "1":
+        return Image.fromarray(ramp >= 0.5)
+    if mode in ("P", "PA"):
+        img = Image.frombytes("P", size, grey.tobytes())
+        img.putpalette([v for v in range(256) for _ in range(3)])
+        return img if mode == "P" else img.convert("PA")
+    bands = {"L": (grey,), "LA": (grey, flat(255)), "La": (grey, flat(255)),
+             "RGB": (grey,) * 3, "RGBA": (grey, grey, grey, flat(255)),
+             "RGBa": (grey, grey, grey, flat(255)), "RGBX": (grey, grey, grey, flat(255)),
+             "CMYK": (flat(0), flat(0), flat(0), grey.point(lambda v: 255 - v)),
+             "YCbCr": (grey, flat(128), flat(128)), "LAB": (grey, flat(128), flat(128)),
+             "HSV": (flat(0), flat(0), grey)}[mode]
+    return Image.merge(mode, bands)
+
+
+def column_levels(data: bytes) -> list[float]:
+    """The mean grey level (0-255) of each column of the encoded image ``data``, as a viewer
+    shows it (alpha ignored)."""
+    import numpy as np
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    if img.mode not in ("1", "L", "RGB"):
+        img = img.convert("RGBA").convert("RGB")
+    return [float(v) for v in np.asarray(img.convert("L"), dtype="float64").mean(axis=0)]
+
+
 def answer_in_format(req: RecordedRequest, text: str = TEXT) -> Reply:
     """A plain (not streamed) answer in the request's own wire format."""
     fmt = format_of(req.path)

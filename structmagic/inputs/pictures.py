@@ -1,4 +1,4 @@
-"""Pillow's part: open, downscale, re-encode, thumbnail. Pillow is optional.
+"""Pillow's part: open, decode, downscale, re-encode, thumbnail. Pillow is optional.
 
 Without Pillow, images given as bytes or files are sent as they are (no downscaling, no
 conversion); every feature that needs it (a PIL image, another format converted, a
@@ -7,12 +7,18 @@ thumbnail of a large image) says what to install: ``pip install 'structmagic[pil
 Downscaling is fast on big photos: a JPEG is decoded at a reduced scale (``draft``), and an
 image is area-averaged (a box filter: by an integer factor first, then by the rest), which is
 the usual filter for shrinking and about three times cheaper than Lanczos.
+
+Every mode Pillow has is sent in 8 bits a channel, without clipping (:func:`eight_bit`):
+16-bit greyscale (``I;16`` and its byte orders) keeps its high byte, 32-bit integers and
+floats are mapped onto 0-255 from their own range, and CMYK, YCbCr, LAB, HSV, premultiplied
+alpha and palettes (with their transparency) become RGB or RGBA.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -24,7 +30,11 @@ from .parts import GIF, JPEG, PNG, WEBP
 __all__ = [
     "PILLOW_HINT",
     "Picture",
+    "choose_type",
+    "decode",
+    "eight_bit",
     "encode",
+    "frame_count",
     "have_pillow",
     "is_pil_image",
     "needs_turning",
@@ -68,6 +78,9 @@ def is_pil_image(value: Any) -> bool:
     return isinstance(cls, type) and isinstance(value, cls)
 
 
+# --- opening and decoding ------------------------------------------------------------------------
+
+
 def open_image(data: bytes, what: str) -> Any:
     """A lazily opened PIL image of ``data`` (only its header is read), or an InputError."""
     Image = pillow(what)
@@ -75,6 +88,32 @@ def open_image(data: bytes, what: str) -> Any:
         return Image.open(io.BytesIO(data))
     except Exception as exc:  # UnidentifiedImageError, DecompressionBombError, OSError, ...
         raise InputError(f"{what} cannot be read as an image ({_why(exc)}).") from None
+
+
+def decode(img: Any, what: str, frames: int = 1) -> None:
+    """Decode every pixel of ``img`` (of each of its first ``frames`` frames), so that a file
+    that is cut short or damaged fails here, before anything is sent, not at the server."""
+    try:
+        for index in range(frames):
+            if frames > 1:
+                img.seek(index)
+            img.load()
+        if frames > 1:
+            img.seek(0)
+    except Exception as exc:
+        raise _undecodable(exc, what) from None
+
+
+def frame_count(img: Any) -> int:
+    """How many frames (or pages) an opened image has: more than 1 for an animation."""
+    try:
+        return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # a damaged frame table: decoding the first frame will tell
+        return 1
+
+
+def _undecodable(exc: BaseException, what: str) -> InputError:
+    return InputError(f"{what} cannot be decoded ({_why(exc)}).")
 
 
 def _why(exc: BaseException) -> str:
@@ -102,8 +141,9 @@ DRAFT_SLACK = 0.9
 
 
 def shrink(img: Any, size: tuple[int, int], what: str, *, own: bool = False) -> Any:
-    """``img``, upright, at about ``size``: area-averaged (a box filter, as OpenCV's
-    ``INTER_AREA``), first by an integer factor, then by the rest.
+    """``img``, upright, in 8 bits a channel (:func:`eight_bit`), at about ``size``:
+    area-averaged (a box filter, as OpenCV's ``INTER_AREA``), first by an integer factor,
+    then by the rest.
 
     ``own``: the image was opened here (not the user's object), so a JPEG may be decoded at
     1/2, 1/4 or 1/8 scale; a result within :data:`DRAFT_SLACK` of ``size`` is kept as it is.
@@ -118,19 +158,75 @@ def shrink(img: Any, size: tuple[int, int], what: str, *, own: bool = False) -> 
             drafted = img.draft("RGB", want[::-1] if turned else want) is not None
         img = _upright(img)
         if img.size == size:
-            return img
+            return eight_bit(img)
+        img = eight_bit(img, resizing=True)
         if drafted and img.width <= size[0] and img.height <= size[1]:
             return img  # decoded within the slack of the target: no resampling
         factor = min(img.width // size[0], img.height // size[1])
         if factor >= 2:
             img = img.reduce(factor)
-        if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "F"):
-            img = img.convert("RGBA" if _has_alpha(img) else "RGB")
         return img.resize(size, Image.Resampling.BOX)
     except InputError:
         raise
     except Exception as exc:  # a truncated or damaged file shows only when decoded
-        raise InputError(f"{what} cannot be decoded ({_why(exc)}).") from None
+        raise _undecodable(exc, what) from None
+
+
+#: the modes every step here takes as they are (8 bits a channel)
+_EIGHT_BIT = ("L", "LA", "RGB", "RGBA")
+
+
+def eight_bit(img: Any, *, resizing: bool = False) -> Any:
+    """``img`` in 8 bits a channel, its tones kept (nothing clipped to black or white).
+
+    ``L``, ``LA``, ``RGB`` and ``RGBA`` stay as they are, and so do ``1`` and ``P`` (a PNG
+    keeps them, a palette's transparency too) unless the image is to be resized: then
+    ``1`` becomes ``L`` and ``P`` RGB or RGBA, which the box filter averages. 16-bit
+    greyscale (``I;16``, ``I;16L``, ``I;16B``, ``I;16N``) keeps the high byte of each pixel
+    (0-65535 onto 0-255). 32-bit integers (``I``) and floats (``F``) are mapped from their
+    own range: 0-255 as it is, 0.0-1.0 (floats) and 0-65535 scaled to 0-255, any other range
+    stretched from its darkest to its lightest pixel. ``La`` becomes ``LA``; ``PA``,
+    ``RGBa``, ``RGBX``, ``CMYK``, ``YCbCr``, ``LAB`` and ``HSV`` become RGB or RGBA.
+    """
+    mode = img.mode
+    if mode in _EIGHT_BIT or (mode in ("1", "P") and not resizing):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode.startswith("I;16"):
+        return _high_bytes(img)
+    if mode in ("I", "F"):
+        return _mapped(img)
+    if mode == "La":
+        return img.convert("LA")
+    return img.convert("RGBA" if _has_alpha(img) else "RGB")
+
+
+def _high_bytes(img: Any) -> Any:
+    """A 16-bit greyscale image as 8-bit greyscale: each pixel's high byte, read straight from
+    its raw bytes (Pillow's own conversion clips at 255; its box filter gets big-endian
+    pixels wrong)."""
+    from PIL import Image
+
+    big = img.mode == "I;16B" or (img.mode == "I;16N" and sys.byteorder == "big")
+    return Image.frombytes("L", img.size, img.tobytes(), "raw", "L;16B" if big else "L;16")
+
+
+def _mapped(img: Any) -> Any:
+    """An ``I`` or ``F`` image mapped onto 0-255 (see :func:`eight_bit`)."""
+    lo, hi = img.getextrema()
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # inf or NaN in a float image
+        lo, hi = (0.0, 1.0) if img.mode == "F" else (0, 65535)
+    if img.mode == "F" and lo >= 0 and hi <= 1:
+        scale, offset = 255.0, 0.0
+    elif lo >= 0 and hi <= 255:
+        scale, offset = 1.0, 0.0
+    elif lo >= 0 and hi <= 65535:
+        scale, offset = 255 / 65535, 0.0
+    else:
+        scale = 255 / (hi - lo) if hi > lo else 0.0
+        offset = -lo * scale
+    return img.point(lambda v: v * scale + offset).convert("L")
 
 
 _TURNED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -181,16 +277,15 @@ def choose_type(img: Any, source: str | None) -> str:
 
 
 def encode(img: Any, mime: str, what: str) -> Picture:
-    """``img`` encoded as PNG or JPEG (no metadata)."""
+    """``img`` encoded as PNG or JPEG (no metadata), in 8 bits a channel."""
     buf = io.BytesIO()
     try:
+        img = eight_bit(img)
         if mime == JPEG:
             if img.mode not in ("RGB", "L"):
                 img = img.convert("RGB")
             img.save(buf, "JPEG", quality=JPEG_QUALITY)
         else:
-            if img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
-                img = img.convert("RGBA" if _has_alpha(img) else "RGB")
             img.save(buf, "PNG")
     except Exception as exc:
         raise InputError(f"{what} cannot be encoded ({_why(exc)}).") from None
@@ -203,7 +298,9 @@ def thumbnail_url(img: Any) -> str | None:
     try:
         if img.format == "JPEG":
             img.draft("RGB", (THUMB_EDGE * 2, THUMB_EDGE * 2))
-        thumb = _upright(img).copy()
+        thumb = eight_bit(_upright(img), resizing=True)
+        if thumb is img:
+            thumb = thumb.copy()
         thumb.thumbnail((THUMB_EDGE, THUMB_EDGE))
         few = thumb.mode in ("P", "1") or thumb.getcolors(256) is not None
         mime = PNG if _has_alpha(thumb) or few else JPEG
