@@ -5,8 +5,10 @@ data: URLs that are not text."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -218,3 +220,87 @@ def test_an_unreadable_image_says_so_without_a_memory_address():
     with pytest.raises(InputError, match="cannot be read as an image") as info:
         open_image(b"GIF89a" + b"\0" * 4, "Image 1")
     assert "0x" not in str(info.value) and "BytesIO" not in str(info.value)
+
+
+# --- Pillow's warnings ---------------------------------------------------------------------------
+
+
+def _grey_png(size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    from media_helpers import encoded
+
+    return encoded(Image.new("L", size, 200), "PNG")
+
+
+def _pillow_filters() -> list:
+    return [f for f in warnings.filters if "PIL" in str(getattr(f[3], "pattern", f[3]))]
+
+
+def test_a_144_megapixel_scan_shows_no_pillow_warning():
+    """A valid 12000 × 12000 scan: over Pillow's warning threshold (89 megapixels), within
+    what structmagic decodes; downscaled, and nothing printed."""
+    from structmagic.inputs.measure import measure_inputs
+
+    data = _grey_png((12000, 12000))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        part = one(data)
+        (measured,) = measure_inputs([data], None)
+    assert (part.width, part.height) == (768, 768)
+    assert (measured.width, measured.height) == (12000, 12000)
+    assert [str(w.message) for w in seen] == []
+
+
+def test_over_the_warning_threshold_nothing_over_the_limit_our_own_words(monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow warns over 1000, refuses 2000
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        part = one(_grey_png((40, 30)))  # 1,200 pixels
+        message = refused(_grey_png((50, 50)), r"^Image 1 \(bytes\) is too large to decode: "
+                                               r"more than 2,000 pixels, which Pillow refuses "
+                                               r"as a possible decompression bomb \(twice "
+                                               r"PIL\.Image\.MAX_IMAGE_PIXELS\); make it "
+                                               r"smaller, or raise that limit for a file you "
+                                               r"trust\.$")
+    assert part.width == 40 and "DOS attack" not in message
+    assert [str(w.message) for w in seen] == []
+    # the user's own Pillow calls still warn: structmagic's filter is gone
+    with pytest.warns(Image.DecompressionBombWarning):
+        Image.open(io.BytesIO(_grey_png((40, 30))))
+    assert _pillow_filters() == []
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.mark.parametrize("size", [(40, 30), (4000, 30)], ids=["as-given", "downscaled"])
+def test_other_pillow_warnings_stay_quiet(size):
+    """A PNG whose acTL chunk says 0 frames: Pillow warns "Invalid APNG" as it opens it."""
+    from PIL import Image
+
+    data = _grey_png(size)
+    data = data[:33] + _chunk(b"acTL", struct.pack(">II", 0, 0)) + data[33:]  # after IHDR
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        Image.open(io.BytesIO(data))
+        assert seen, "Pillow no longer warns here: the test proves nothing"
+        seen.clear()
+        part = one(data, thumbnails=True)
+    assert part.width == min(size[0], 2048) and part.thumbnail
+    assert [str(w.message) for w in seen] == []
+
+
+def test_images_prepared_in_threads_leave_no_filter_behind():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from media_helpers import photo
+
+    images = [photo((300 + i, 200)) for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        parts = list(pool.map(one, images))
+    assert [p.width for p in parts] == [300 + i for i in range(16)]
+    assert _pillow_filters() == []

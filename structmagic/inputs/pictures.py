@@ -12,17 +12,28 @@ Every mode Pillow has is sent in 8 bits a channel, without clipping (:func:`eigh
 16-bit greyscale (``I;16`` and its byte orders) keeps its high byte, 32-bit integers and
 floats are mapped onto 0-255 from their own range, and CMYK, YCbCr, LAB, HSV, premultiplied
 alpha and palettes (with their transparency) become RGB or RGBA.
+
+Pillow's own warnings (a ``DecompressionBombWarning`` for a big scan, "Palette images with
+Transparency expressed in bytes...", a damaged EXIF block) never reach the user: every
+function here that works on pixels runs :func:`quiet`. structmagic decodes every image
+Pillow opens: it refuses, as a possible decompression bomb, only one with more than twice
+``PIL.Image.MAX_IMAGE_PIXELS`` pixels (178,956,970 by default), in its own words.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
 import math
 import re
 import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ..errors import InputError
 from .parts import GIF, JPEG, PNG, WEBP
@@ -31,15 +42,14 @@ __all__ = [
     "PILLOW_HINT",
     "Picture",
     "choose_type",
-    "decode",
     "eight_bit",
     "encode",
-    "frame_count",
     "have_pillow",
     "is_pil_image",
     "needs_turning",
     "open_image",
     "pillow",
+    "quiet",
     "shrink",
     "thumbnail_url",
     "upright_size",
@@ -78,42 +88,85 @@ def is_pil_image(value: Any) -> bool:
     return isinstance(cls, type) and isinstance(value, cls)
 
 
+# --- Pillow's warnings -------------------------------------------------------------------------
+
+Params = ParamSpec("Params")
+Returned = TypeVar("Returned")
+
+#: the warnings kept from the user: those Pillow's own modules issue
+_PILLOW_MODULES = r"PIL(\.|\Z)"
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_filter: tuple[list[Any], Any] | None = None  # the list it went into, and the entry
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Pillow's warnings ignored while structmagic works on an image.
+
+    Python's warning filters are the process's, not a thread's: the filter is added when the
+    first thread comes in and taken out when the last one leaves (so images are still
+    prepared in parallel, and ``warnings.catch_warnings`` is not used from threads, which
+    would race). Warnings other than Pillow's go on as before.
+    """
+    global _quiet_depth, _quiet_filter
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            warnings.filterwarnings("ignore", module=_PILLOW_MODULES)
+            filters: Any = warnings.filters  # a list (typed as a sequence)
+            _quiet_filter = (filters, filters[0])
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_filter is not None:
+                added_to, entry = _quiet_filter
+                _quiet_filter = None
+                now: Any = warnings.filters  # a catch_warnings() elsewhere may have swapped it
+                for filters in (added_to, now):
+                    with contextlib.suppress(ValueError):
+                        filters.remove(entry)
+
+
+def _quietly(fn: Callable[Params, Returned]) -> Callable[Params, Returned]:
+    """``fn`` run under :func:`quiet`."""
+    @functools.wraps(fn)
+    def run(*args: Params.args, **kwargs: Params.kwargs) -> Returned:
+        with quiet():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 # --- opening and decoding ------------------------------------------------------------------------
 
 
+@_quietly
 def open_image(data: bytes, what: str) -> Any:
     """A lazily opened PIL image of ``data`` (only its header is read), or an InputError."""
     Image = pillow(what)
     try:
         return Image.open(io.BytesIO(data))
     except Exception as exc:  # UnidentifiedImageError, DecompressionBombError, OSError, ...
-        raise InputError(f"{what} cannot be read as an image ({_why(exc)}).") from None
+        raise InputError(_too_big(exc, what) or f"{what} cannot be read as an image "
+                                                f"({_why(exc)}).") from None
 
 
-def decode(img: Any, what: str, frames: int = 1) -> None:
-    """Decode every pixel of ``img`` (of each of its first ``frames`` frames), so that a file
-    that is cut short or damaged fails here, before anything is sent, not at the server."""
-    try:
-        for index in range(frames):
-            if frames > 1:
-                img.seek(index)
-            img.load()
-        if frames > 1:
-            img.seek(0)
-    except Exception as exc:
-        raise _undecodable(exc, what) from None
-
-
-def frame_count(img: Any) -> int:
-    """How many frames (or pages) an opened image has: more than 1 for an animation."""
-    try:
-        return max(1, int(getattr(img, "n_frames", 1)))
-    except Exception:  # a damaged frame table: decoding the first frame will tell
-        return 1
+def _too_big(exc: BaseException, what: str) -> str | None:
+    """structmagic's words for Pillow's DecompressionBombError (None for other errors)."""
+    if type(exc).__name__ != "DecompressionBombError":
+        return None
+    limit = getattr(sys.modules.get("PIL.Image"), "MAX_IMAGE_PIXELS", None)
+    most = f"{2 * limit:,} pixels" if isinstance(limit, int) else "its limit"
+    return (f"{what} is too large to decode: more than {most}, which Pillow refuses as a "
+            "possible decompression bomb (twice PIL.Image.MAX_IMAGE_PIXELS); make it smaller, "
+            "or raise that limit for a file you trust.")
 
 
 def _undecodable(exc: BaseException, what: str) -> InputError:
-    return InputError(f"{what} cannot be decoded ({_why(exc)}).")
+    return InputError(_too_big(exc, what) or f"{what} cannot be decoded ({_why(exc)}).")
 
 
 def _why(exc: BaseException) -> str:
@@ -140,6 +193,7 @@ class Picture:
 DRAFT_SLACK = 0.9
 
 
+@_quietly
 def shrink(img: Any, size: tuple[int, int], what: str, *, own: bool = False) -> Any:
     """``img``, upright, in 8 bits a channel (:func:`eight_bit`), at about ``size``:
     area-averaged (a box filter, as OpenCV's ``INTER_AREA``), first by an integer factor,
@@ -240,12 +294,14 @@ def _orientation(img: Any) -> int:
     return value if isinstance(value, int) else 1
 
 
+@_quietly
 def upright_size(img: Any) -> tuple[int, int]:
     """The image's size as shown (EXIF orientation applied)."""
     w, h = img.size
     return (h, w) if _orientation(img) in _TURNED else (w, h)
 
 
+@_quietly
 def needs_turning(img: Any) -> bool:
     """Whether the EXIF orientation asks for the pixels to be turned or flipped."""
     return _orientation(img) not in (1, 0)
@@ -264,6 +320,7 @@ def _has_alpha(img: Any) -> bool:
     return img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
 
 
+@_quietly
 def choose_type(img: Any, source: str | None) -> str:
     """PNG for drawings (transparency, a palette, few colours) and lossless sources; JPEG for
     photos (JPEG sources, and images in memory with many colours)."""
@@ -276,6 +333,7 @@ def choose_type(img: Any, source: str | None) -> str:
     return PNG if img.getcolors(256) is not None else JPEG
 
 
+@_quietly
 def encode(img: Any, mime: str, what: str) -> Picture:
     """``img`` encoded as PNG or JPEG (no metadata), in 8 bits a channel."""
     buf = io.BytesIO()
@@ -292,6 +350,7 @@ def encode(img: Any, mime: str, what: str) -> Picture:
     return Picture(buf.getvalue(), mime, img.width, img.height, img)
 
 
+@_quietly
 def thumbnail_url(img: Any) -> str | None:
     """A small ``data:`` URL of ``img`` (at most :data:`THUMB_EDGE` pixels), made here from
     the user's own pixels; None if it cannot be made."""
