@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from typing import Any
 
 from fake_media import checking, format_of
@@ -21,6 +23,25 @@ PROVIDERS = ("openai", "responses", "anthropic", "gemini")
 PDF = (b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n"
        b"2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\n"
        b"trailer <</Root 1 0 R>>\n%%EOF\n")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
+
+
+def tiny_png(w: int = 2, h: int = 2) -> bytes:
+    """A whole greyscale PNG made without Pillow (for the tests of an install without it)."""
+    rows = b"".join(b"\0" + bytes(w) for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+def tiny_gif() -> bytes:
+    """A whole one-pixel GIF made without Pillow."""
+    return (b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + bytes(6)
+            + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00;")
 
 
 def picture(size: tuple[int, int] = (40, 30), colour: str = "red", mode: str = "RGB") -> Any:
@@ -115,6 +136,16 @@ def column_levels(data: bytes) -> list[float]:
     if img.mode not in ("1", "L", "RGB"):
         img = img.convert("RGBA").convert("RGB")
     return [float(v) for v in np.asarray(img.convert("L"), dtype="float64").mean(axis=0)]
+
+
+def animation(fmt: str, colours: tuple[str, ...] = ("red", "lime", "blue"),
+              size: tuple[int, int] = (40, 30)) -> bytes:
+    """An animated GIF, APNG (``fmt="PNG"``) or WebP: one flat frame per colour."""
+    from PIL import Image
+
+    frames = [Image.new("RGB", size, colour) for colour in colours]
+    return encoded(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100,
+                   loop=0)
 
 
 def answer_in_format(req: RecordedRequest, text: str = TEXT) -> Reply:

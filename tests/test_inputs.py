@@ -30,6 +30,8 @@ from media_helpers import (
     photo,
     picture,
     png,
+    tiny_gif,
+    tiny_png,
     webp,
 )
 
@@ -524,18 +526,8 @@ def test_part_is_immutable_and_hashable():
 # --- without Pillow -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_pillow(monkeypatch):
-    """An install without Pillow: ``import PIL`` fails."""
-    for name in list(sys.modules):
-        if name == "PIL" or name.startswith("PIL."):
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "PIL", None)
-    monkeypatch.setitem(sys.modules, "PIL.Image", None)
-
-
 def test_without_pillow_bytes_and_paths_still_work(no_pillow, tmp_path):
-    data = b"\x89PNG\r\n\x1a\n" + b"\0" * 100  # sniffed, not decoded: no Pillow needed
+    data = tiny_png()  # sniffed and walked, not decoded: no Pillow needed
     path = tmp_path / "x.bin"
     path.write_bytes(data)
     for value in (data, path, "data:image/png;base64," + base64.b64encode(data).decode()):
@@ -547,7 +539,7 @@ def test_without_pillow_bytes_and_paths_still_work(no_pillow, tmp_path):
 
 
 def test_without_pillow_features_say_what_to_install(no_pillow):
-    gif_bytes = b"GIF89a" + b"\0" * 50
+    gif_bytes = tiny_gif()
     with pytest.raises(InputError, match=r"GIF, which the gemini format does not take; it is "
                                          r"converted to PNG with Pillow: install Pillow: pip "
                                          r"install 'structmagic\[pillow\]'"):
@@ -555,7 +547,7 @@ def test_without_pillow_features_say_what_to_install(no_pillow):
     with pytest.raises(InputError, match=r"first bytes are 42 4d.*pip install "
                                          r"'structmagic\[pillow\]'"):
         one(b"BM" + b"\0" * 40)
-    big = b"\xff\xd8\xff" + b"\0" * 6_000_000
+    big = b"\xff\xd8\xff\xd9" + b"\0" * 6_000_000  # a whole (empty) JPEG, then padding
     with pytest.raises(InputError, match=r"6 MB; the anthropic format takes at most 5 MB per "
                                          r"image \(make it smaller, or install Pillow"):
         one(big, CLAUDE)

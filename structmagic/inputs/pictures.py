@@ -42,8 +42,10 @@ __all__ = [
     "PILLOW_HINT",
     "Picture",
     "choose_type",
+    "decode",
     "eight_bit",
     "encode",
+    "frame_count",
     "have_pillow",
     "is_pil_image",
     "needs_turning",
@@ -152,6 +154,30 @@ def open_image(data: bytes, what: str) -> Any:
     except Exception as exc:  # UnidentifiedImageError, DecompressionBombError, OSError, ...
         raise InputError(_too_big(exc, what) or f"{what} cannot be read as an image "
                                                 f"({_why(exc)}).") from None
+
+
+@_quietly
+def decode(img: Any, what: str, frames: int = 1) -> None:
+    """Decode every pixel of ``img`` (of each of its first ``frames`` frames), so that a file
+    that is cut short or damaged fails here, before anything is sent, not at the server."""
+    try:
+        for index in range(frames):
+            if frames > 1:
+                img.seek(index)
+            img.load()
+        if frames > 1:
+            img.seek(0)
+    except Exception as exc:
+        raise _undecodable(exc, what) from None
+
+
+@_quietly
+def frame_count(img: Any) -> int:
+    """How many frames (or pages) an opened image has: more than 1 for an animation."""
+    try:
+        return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # a damaged frame table: decoding the first frame will tell
+        return 1
 
 
 def _too_big(exc: BaseException, what: str) -> str | None:
@@ -286,25 +312,43 @@ def _mapped(img: Any) -> Any:
 _TURNED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
+#: the formats whose EXIF Pillow reads from the header; for the others, it decodes the image
+_EXIF_IN_HEADER = ("JPEG", "MPO")
+
+
 def _orientation(img: Any) -> int:
+    """The EXIF orientation (1: as stored). Where Pillow would decode the image to find its
+    EXIF, it is decoded first, out in the open: a damaged file fails here (Pillow's own
+    ``getexif`` would let the error pass, and leave the image half decoded)."""
+    if img.format is not None and img.format not in _EXIF_IN_HEADER:
+        img.load()
     try:
         value = img.getexif().get(0x0112, 1)
-    except Exception:
+    except Exception:  # a damaged EXIF block: the image as stored
         return 1
     return value if isinstance(value, int) else 1
 
 
 @_quietly
-def upright_size(img: Any) -> tuple[int, int]:
-    """The image's size as shown (EXIF orientation applied)."""
+def upright_size(img: Any, what: str) -> tuple[int, int]:
+    """The image's size as shown (EXIF orientation applied). Raises :class:`InputError`
+    when the image has to be decoded for it (a PNG, say) and cannot be."""
     w, h = img.size
-    return (h, w) if _orientation(img) in _TURNED else (w, h)
+    try:
+        turned = _orientation(img) in _TURNED
+    except Exception as exc:
+        raise _undecodable(exc, what) from None
+    return (h, w) if turned else (w, h)
 
 
 @_quietly
 def needs_turning(img: Any) -> bool:
-    """Whether the EXIF orientation asks for the pixels to be turned or flipped."""
-    return _orientation(img) not in (1, 0)
+    """Whether the EXIF orientation asks for the pixels to be turned or flipped (of an image
+    :func:`upright_size` has read)."""
+    try:
+        return _orientation(img) not in (1, 0)
+    except Exception:  # pragma: no cover - upright_size has decoded it, or refused it
+        return False
 
 
 def _upright(img: Any) -> Any:
