@@ -23,6 +23,7 @@ from structmagic.inputs.parts import InputLimits
 from structmagic.providers import Provider, get_provider
 from structmagic.transport.fetch import fetcher
 
+from fakeserver import Reply
 from media_helpers import PDF, SCHEMA, png
 
 PROVIDERS = [get_provider(name) for name in ("openai", "responses", "anthropic", "gemini")]
@@ -515,3 +516,68 @@ def test_an_animated_gif_arrives_as_a_png_of_its_first_frame(server, settings, n
     assert got.mime == "image/png"
     assert Image.open(io.BytesIO(got.data)).convert("RGB").getpixel((0, 0)) == (255, 0, 0)
     assert len(notes()) == 1
+
+
+# --- URLs fetched for --inline: a deadline in all, and a size cap --------------------------------
+
+
+def _slow(server, clock, body: bytes, seconds: float, **kw) -> str:
+    """Queue ``body`` sent a byte at a time over ``seconds`` of the test's clock (moved by the
+    server before each write: nothing waits in real time); the URL to fetch."""
+    step = seconds / len(body)
+    server.queue(Reply.trickle(body, before_write=lambda i: clock.advance(step), **kw))
+    return server.url + "/slow.png"
+
+
+def test_a_url_that_trickles_is_cut_at_the_deadline(server, settings, clock):
+    from structmagic.transport.fetch import FETCH_DEADLINE
+
+    assert FETCH_DEADLINE == 120
+    url = _slow(server, clock, png((80, 60)) * 3, 400.0)  # one byte every 0.4 s or so
+    with pytest.raises(sm.InputError, match=r"^Image 1 \(http://.*/slow\.png\): fetching it for "
+                                            r"--inline took more than 120 s in all \([\d,]+ "
+                                            r"bytes read\); not fetched\.$"):
+        sm.structured("q", SCHEMA, images=[url], inline=True)
+    assert [r.method for r in server.requests] == ["GET"]  # nothing sent to the model
+    assert clock.waits == []  # nothing slept
+
+
+def test_a_slow_url_within_the_deadline_is_fetched(server, settings, clock):
+    from fake_media import received_parts
+    from media_helpers import respond
+
+    body = png((80, 60))
+    url = _slow(server, clock, body, 110.0)
+    server.responder = respond
+    sm.structured("q", SCHEMA, images=[url], inline=True)
+    get, post = server.requests
+    assert get.method == "GET" and received_parts(post)[0].data == body
+
+
+def test_a_fetch_waits_for_silence_at_most_the_deadline(server, settings):
+    seen = []
+
+    def hook(request):
+        seen.append(request.extensions["timeout"])
+
+    server.queue(Reply.text(png(), content_type="image/png"))
+    with httpx.Client(event_hooks={"request": [hook]}) as client:
+        mine = replace(settings, http_client=client, timeout=600.0)
+        (part,) = prepare_inputs([server.url + "/a.png"], None, OPENAI, inline=True,
+                                 fetch=fetcher(mine))
+    assert part.data == png()
+    assert seen[0]["read"] == 120.0
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_url_over_the_size_cap_is_not_read(server, settings, clock, monkeypatch, framing):
+    from structmagic.transport import fetch
+
+    monkeypatch.setattr(fetch, "MAX_READ_BYTES", 1000)
+    server.queue(Reply.trickle(bytes(5000), every=500, framing=framing))
+    why = (r"5 KB \(its Content-Length\); --inline fetches at most 1 KB" if framing == "length"
+           else r"more than 1 KB, the most --inline fetches")
+    with pytest.raises(sm.InputError, match=rf"^Image 1 \(http://.*\): the URL holds {why}; "
+                                            r"not fetched\.$"):
+        sm.structured("q", SCHEMA, images=[server.url + "/big.png"], inline=True)
+    assert [r.method for r in server.requests] == ["GET"]
