@@ -369,6 +369,23 @@ def test_a_file_cut_short_is_refused_without_pillow(pillow_files, no_pillow, fmt
     refused(cut(whole), rf"^Image 1 \(bytes\) is {why}", get_provider("anthropic"))
 
 
+def test_a_jpeg_is_walked_segment_by_segment():
+    """An end-of-image marker inside a segment (an EXIF thumbnail's) does not end the file;
+    a progressive JPEG has many scans, each walked."""
+    from media_helpers import encoded, photo
+
+    data = _photo_file("JPEG")
+    thumb = b"Exif\0\0" + b"\xff\xd8\xff\xd9" * 4
+    with_thumb = data[:2] + b"\xff\xe1" + struct.pack(">H", len(thumb) + 2) + thumb + data[2:]
+    assert one(with_thumb, downscale=False).data == with_thumb
+    refused(with_thumb[: len(with_thumb) // 2], r"is a truncated JPEG: it ends inside its image "
+                                                r"data")
+    progressive = encoded(photo((64, 48)), "JPEG", progressive=True)
+    assert progressive.count(b"\xff\xda") > 1
+    assert one(progressive).data == progressive
+    refused(progressive[:-300], r"is a truncated JPEG")
+
+
 def test_whole_but_undecodable_is_refused_with_pillow():
     """Image data that does not decode behind valid checksums: only decoding finds it, so
     it is decoded before it is sent as given."""

@@ -64,9 +64,9 @@ def _damaged(kind: str, what: str) -> Structure:
 
 # --- JPEG ----------------------------------------------------------------------------------------
 
-#: the next marker in entropy-coded data: 0xFF (fill bytes too) then neither a stuffed 0x00
-#: nor a restart marker (0xD0-0xD7)
-_MARKER_IN_SCAN = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+#: the next marker in entropy-coded data: 0xFF followed by neither a stuffed 0x00, nor a
+#: restart marker (0xD0-0xD7), nor another 0xFF (a fill byte: the marker follows the last)
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
@@ -99,7 +99,7 @@ def _jpeg(data: bytes) -> Structure:
             found = _MARKER_IN_SCAN.search(data, at)
             if found is None:
                 return _cut("JPEG", "inside its image data")
-            at = found.end() - 2  # at the marker's last 0xFF
+            at = found.start()
 
 
 # --- PNG ---------------------------------------------------------------------------------------
