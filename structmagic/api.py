@@ -64,10 +64,10 @@ def structured(
     ``images`` and ``files`` (one value or a list) go into the user message: PIL images,
     paths, bytes, http(s) URLs, data URLs, IPython Images, matplotlib figures, PDFs; the kind
     is decided by the value's type and magic bytes, never by a file name. URLs are sent as
-    URLs unless ``inline=True`` (fetched here, sent as bytes); ``detail`` is ``"low"``,
-    ``"high"`` or ``"auto"`` (the OpenAI formats); images larger than the provider makes use
-    of are downscaled first (with Pillow) unless ``downscale=False``. Every limit is checked
-    before anything is sent (:class:`InputError`).
+    URLs unless ``inline=True`` (fetched here, at most 100 MB in at most 120 s, and sent as
+    bytes); ``detail`` is ``"low"``, ``"high"`` or ``"auto"`` (the OpenAI formats); images
+    larger than the provider makes use of are downscaled first (with Pillow) unless
+    ``downscale=False``. Every limit is checked before anything is sent (:class:`InputError`).
     Options: ``base_url``, ``api_key``, ``provider``, ``temperature``, ``max_tokens``,
     ``mode``, ``retries``, ``reasks``, ``timeout``, ``thinking``, ``cache``, ``cassette``,
     ``http_client`` (an ``httpx.Client`` you own, for proxies, CA bundles, mTLS or a mock

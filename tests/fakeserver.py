@@ -27,6 +27,8 @@ Faults it reproduces (see DESIGN.md, "Untrusted text, secrets and faults"):
   :func:`sse_split_bytes`; a proxy that buffers the whole body: :func:`sse_buffered`
 - read timeouts: ``Reply.hang(s)``, ``stall_after=N, stall_seconds=s``; connection errors:
   ``Reply.drop()``; anything else at the byte level: ``Reply.raw([...])``
+- a body sent slowly without waiting in real time: ``Reply.trickle(body, before_write=...)``
+  calls ``before_write(i)`` before each write (a test moves its fake clock there)
 
 Every wait ends early on :meth:`FakeLLMServer.stop`, which also shuts down every open
 connection, so stopping takes well under a second even with hung handlers or idle
@@ -137,6 +139,7 @@ class Reply:
     seconds: float = 0.0  # hang
     echo_auth: bool = False  # append the received credentials to error.message
     split_bytes: int | None = None  # re-cut the body into writes of this many bytes
+    before_write: Callable[[int], None] | None = None  # called with i before body write i
 
     @property
     def body(self) -> bytes:
@@ -210,6 +213,18 @@ class Reply:
                    break_after=break_after, stall_after=stall_after,
                    stall_seconds=_check_wait("stall_seconds", stall_seconds),
                    split_bytes=split_bytes)
+
+    @classmethod
+    def trickle(cls, body: bytes, *, every: int = 1,
+                before_write: Callable[[int], None] | None = None,
+                content_type: str = "application/octet-stream",
+                framing: Framing = "length") -> Reply:
+        """``body`` written ``every`` bytes at a time, ``before_write(i)`` called before write
+        ``i``: a server that sends a file slowly, where a test moves its fake clock on in
+        ``before_write`` instead of waiting (the client sees the time pass per write, however
+        its reads group the writes)."""
+        return cls("response", 200, {"content-type": content_type}, [bytes(body)],
+                   framing=framing, split_bytes=every, before_write=before_write)
 
     # -- connection-level faults
 
@@ -696,6 +711,8 @@ class FakeLLMServer:
                 self._wait(reply.stall_seconds)
             elif i and reply.delay:
                 self._wait(reply.delay)
+            if reply.before_write is not None:
+                reply.before_write(i)
             if chunked:
                 data = b"%x\r\n%s\r\n" % (len(data), data)
             h.wfile.write(data)

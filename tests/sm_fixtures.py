@@ -1,4 +1,5 @@
-"""Fixtures that point structmagic at the fake server, the canary-key check, and interrupts.
+"""Fixtures that point structmagic at the fake server, the canary-key check, interrupts, and
+an install without Pillow.
 
 Loaded from conftest.py (``pytest_plugins``).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 
 import pytest
@@ -176,3 +178,13 @@ def sigint(server):
         if previous is not None:  # None: a handler not set from Python, which cannot be put back
             signal.signal(signal.SIGINT, previous)
     assert sender.problem is None, sender.problem
+
+
+@pytest.fixture
+def no_pillow(monkeypatch):
+    """An install without Pillow: ``import PIL`` fails."""
+    for name in list(sys.modules):
+        if name == "PIL" or name.startswith("PIL."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)

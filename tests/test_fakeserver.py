@@ -289,6 +289,13 @@ def test_split_bytes_cuts_characters_and_lines(fake_server, client):
     assert post(client).content == reply.body
 
 
+def test_trickle_calls_its_hook_before_each_write(fake_server, client):
+    calls: list[int] = []
+    fake_server.queue(Reply.trickle(b"abcdefg", every=3, before_write=calls.append))
+    r = post(client)
+    assert (r.content, r.headers["content-length"], calls) == (b"abcdefg", "7", [0, 1, 2])
+
+
 def test_split_bytes_keeps_break_on_an_event_boundary(fake_server, client):
     events = ["data: ab\n\n", "data: cd\n\n", "data: ef\n\n"]
     fake_server.queue(Reply.sse(events, split_bytes=4, break_after=2))

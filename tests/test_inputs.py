@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,20 @@ from structmagic.inputs.parts import InputLimits
 from structmagic.inputs.thumbs import thumbnails_html
 from structmagic.providers import Provider, get_provider
 
-from media_helpers import PDF, encoded, gif, jpeg, photo, picture, png, webp
+from media_helpers import (
+    PDF,
+    column_levels,
+    encoded,
+    gif,
+    gradient,
+    jpeg,
+    photo,
+    picture,
+    png,
+    tiny_gif,
+    tiny_png,
+    webp,
+)
 
 OPENAI = get_provider("openai")
 CLAUDE = get_provider("anthropic")
@@ -291,6 +305,119 @@ def test_users_image_is_not_changed():
     assert (img.tobytes()[:1000], img.size) == before
 
 
+# --- every mode Pillow has: converted to 8 bits without clipping ------------------------------
+
+
+def _modes() -> list[str]:
+    from PIL import Image
+
+    return list(Image.MODES)
+
+
+def assert_a_gradient(data: bytes, mode: str) -> None:
+    """The image sent runs from black to white, left to right, as the source did."""
+    levels = column_levels(data)
+    if mode == "1":  # black, then white
+        half = len(levels) // 2
+        assert max(levels[: half - 2]) < 8 and min(levels[half + 2 :]) > 247, levels
+        return
+    assert levels[0] < 8 and levels[-1] > 247, (levels[:3], levels[-3:])
+    assert all(b >= a - 3 for a, b in itertools.pairwise(levels)), levels  # never darker
+    assert len({round(v) for v in levels}) > min(len(levels) // 2, 128)  # not two tones
+
+
+@pytest.mark.parametrize("mode", _modes())
+@pytest.mark.parametrize(("size", "sent"), [((256, 8), (256, 8)), ((4200, 60), (2048, 29))],
+                         ids=["as-is", "downscaled"])
+def test_every_pillow_mode_is_sent_without_clipping(mode, size, sent):
+    """A PIL image in each of Pillow's modes: its pixels as sent, not clipped to white or
+    refused ("image has wrong mode"), also where it is reduced and resized."""
+    part = one(gradient(mode, size))
+    assert (part.width, part.height) == sent
+    assert_a_gradient(part.data, mode)
+    assert part.thumbnail is None or part.thumbnail.startswith("data:image/")
+    with_thumb = one(gradient(mode, (64, 8)), thumbnails=True)
+    assert with_thumb.thumbnail and with_thumb.thumbnail.startswith("data:image/")
+
+
+def _tiff_round_trips(mode: str) -> bool:
+    from PIL import Image
+
+    try:
+        data = encoded(gradient(mode, (8, 2)), "TIFF")
+        return Image.open(io.BytesIO(data)).mode == mode
+    except Exception:
+        return False
+
+
+@pytest.mark.parametrize("mode", [m for m in _modes() if _tiff_round_trips(m)])
+@pytest.mark.parametrize("size", [(256, 8), (4200, 60)], ids=["as-is", "downscaled"])
+def test_every_mode_pillow_opens_from_a_file(mode, size):
+    """A TIFF in each mode Pillow opens it in (I;16, I;16B, I, F, CMYK, YCbCr, LAB, PA,
+    ...): converted to PNG or JPEG for the provider, a gradient still."""
+    part = one(encoded(gradient(mode, size), "TIFF"))
+    assert part.mime in ("image/png", "image/jpeg")
+    assert_a_gradient(part.data, mode)
+
+
+@pytest.mark.parametrize("edge", [1000, 3000])
+def test_a_16_bit_greyscale_png_scan_stays_a_gradient(edge):
+    """A 16-bit greyscale PNG (a scan, a micrograph), downscaled: not sent all white, and
+    not refused at 3000 × 3000."""
+    from PIL import Image
+
+    data = encoded(gradient("I;16", (edge, edge)), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I;16")
+    part = one(data)
+    assert (part.width, part.height) == (768, 768)
+    assert_a_gradient(part.data, "I;16")
+    levels = column_levels(part.data)
+    assert abs(levels[384] - 127.5) < 4  # the middle is mid-grey: scaled, not clipped
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([-1000, 0, 1000], [0, 127, 255]),      # any range: stretched to black .. white
+    ([0, 128, 255], [0, 128, 255]),         # within 8 bits: as it is
+    ([0, 32768, 65535], [0, 127, 255]),     # within 16 bits: scaled
+])
+def test_32_bit_integer_pixels_are_mapped_not_clipped(values, expected):
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.array([values] * 4, dtype="int32"))
+    levels = column_levels(one(img).data)
+    assert [round(v) for v in levels] == pytest.approx(expected, abs=1)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([0.0, 0.5, 1.0], [0, 127, 255]),       # 0.0 .. 1.0, as floats usually are
+    ([-2.5, 0.0, 2.5], [0, 127, 255]),      # any other range: stretched
+    ([3.0, 3.0, 3.0], [3, 3, 3]),           # flat
+])
+def test_float_pixels_are_mapped_not_clipped(values, expected):
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.array([values] * 4, dtype="float32"))
+    levels = column_levels(one(img).data)
+    assert [round(v) for v in levels] == pytest.approx(expected, abs=1)
+
+
+def test_palette_transparency_is_kept():
+    from PIL import Image
+
+    img = Image.new("P", (40, 20))
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.paste(1, (20, 0, 40, 20))
+    img.info["transparency"] = 0
+    for size, sent in (((40, 20), (40, 20)), ((4000, 20), (2048, 10))):
+        part = one(img.resize(size) if size != (40, 20) else img)
+        assert (part.width, part.height) == sent and part.mime == "image/png"
+        got = Image.open(io.BytesIO(part.data)).convert("RGBA")
+        assert got.getpixel((0, 0))[3] == 0 and got.getpixel((sent[0] - 1, 0)) == (255, 0, 0,
+                                                                                      255)
+
+
 # --- limits ---------------------------------------------------------------------------------
 
 
@@ -399,18 +526,8 @@ def test_part_is_immutable_and_hashable():
 # --- without Pillow -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_pillow(monkeypatch):
-    """An install without Pillow: ``import PIL`` fails."""
-    for name in list(sys.modules):
-        if name == "PIL" or name.startswith("PIL."):
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "PIL", None)
-    monkeypatch.setitem(sys.modules, "PIL.Image", None)
-
-
 def test_without_pillow_bytes_and_paths_still_work(no_pillow, tmp_path):
-    data = b"\x89PNG\r\n\x1a\n" + b"\0" * 100  # sniffed, not decoded: no Pillow needed
+    data = tiny_png()  # sniffed and walked, not decoded: no Pillow needed
     path = tmp_path / "x.bin"
     path.write_bytes(data)
     for value in (data, path, "data:image/png;base64," + base64.b64encode(data).decode()):
@@ -422,7 +539,7 @@ def test_without_pillow_bytes_and_paths_still_work(no_pillow, tmp_path):
 
 
 def test_without_pillow_features_say_what_to_install(no_pillow):
-    gif_bytes = b"GIF89a" + b"\0" * 50
+    gif_bytes = tiny_gif()
     with pytest.raises(InputError, match=r"GIF, which the gemini format does not take; it is "
                                          r"converted to PNG with Pillow: install Pillow: pip "
                                          r"install 'structmagic\[pillow\]'"):
@@ -430,7 +547,7 @@ def test_without_pillow_features_say_what_to_install(no_pillow):
     with pytest.raises(InputError, match=r"first bytes are 42 4d.*pip install "
                                          r"'structmagic\[pillow\]'"):
         one(b"BM" + b"\0" * 40)
-    big = b"\xff\xd8\xff" + b"\0" * 6_000_000
+    big = b"\xff\xd8\xff\xd9" + b"\0" * 6_000_000  # a whole (empty) JPEG, then padding
     with pytest.raises(InputError, match=r"6 MB; the anthropic format takes at most 5 MB per "
                                          r"image \(make it smaller, or install Pillow"):
         one(big, CLAUDE)

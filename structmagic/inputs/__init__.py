@@ -4,7 +4,9 @@
 
     values (PIL image, path, bytes, URL, data URL, IPython Image, matplotlib figure, PDF)
       -> prepare_inputs(images, files, provider)     convert.py: sniff, downscale, encode,
-                                                      checks.py: limits, before any request
+                                                      structure.py: whole files only,
+                                                      checks.py: limits, before any request,
+                                                      notes.py: what was changed, said once
       -> tuple[Part, ...]                             parts.py: immutable, provider-neutral
       -> the user message's content: [*parts, text]  each provider renders a Part its own way
       -> payload_refs(body, parts)                    record.py: recordings keep hashes only
@@ -13,8 +15,8 @@
 Pillow is optional (``pip install 'structmagic[pillow]'``): without it, images given as
 bytes or files are sent as they are, and whatever needs it says so.
 
-Only :mod:`.parts` is imported with this package (the providers declare their limits with
-it); the rest loads on first use.
+Importing this package loads the standard library only (the providers declare their limits
+with :mod:`.parts`); Pillow is imported on first use.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from .convert import prepare_inputs as prepare
+from .notes import InputWarning
 from .parts import (
     DOCUMENT,
     IMAGE,
@@ -40,6 +43,7 @@ __all__ = [
     "PDF",
     "InputLimits",
     "InputSummary",
+    "InputWarning",
     "Part",
     "describe_inputs",
     "human_size",

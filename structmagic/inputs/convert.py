@@ -5,9 +5,13 @@ A value may be a ``PIL.Image.Image``, a ``pathlib.Path`` or path string, ``bytes
 ``Figure``. Its kind (image or PDF) is decided by its Python type and, for bytes and files,
 by their magic bytes — never by a file name. Then, for the provider at hand:
 
+- a file cut short or damaged is refused (:mod:`.structure`; with Pillow, an image sent as
+  given is also decoded in full first);
 - an image bigger than the provider makes use of is downscaled (with Pillow; ``downscale=
   False`` sends it as it is); a type the provider does not take is converted to PNG/JPEG
-  (with Pillow) or refused; bytes already fit are sent exactly as given;
+  (with Pillow) or refused; an animation (or a file of several pages) goes as its first
+  frame, as PNG, unless the provider takes it animated (a note says so once:
+  :mod:`.notes`); bytes already fit are sent exactly as given;
 - a URL is sent as a URL (the server fetches it), or fetched here and inlined with
   ``inline=True`` (when the server cannot reach it);
 - every limit is checked (:mod:`.checks`) before anything is sent.
@@ -28,7 +32,9 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from ..errors import InputError
 from . import pictures as P
 from .checks import check_part, check_request
-from .parts import DOCUMENT, GIF, IMAGE, IMAGE_TYPES, JPEG, PDF, PNG, WEBP, Part, sniff
+from .notes import note
+from .parts import DOCUMENT, GIF, IMAGE, IMAGE_TYPES, JPEG, PDF, PNG, TYPE_NAMES, WEBP, Part, sniff
+from .structure import examine
 
 if TYPE_CHECKING:
     from ..providers import Provider
@@ -298,6 +304,10 @@ class _Job:
     def _bytes(self, src: Source, kind: str, what: str) -> Part:
         data = src.data or b""
         mime = sniff(data)
+        found = examine(data, mime)
+        if found.problem is not None:
+            raise InputError(f"{what} is {found.problem}; nothing is sent: give the whole, "
+                             "intact file.")
         if mime == PDF:
             name = src.filename if src.filename and src.filename.lower().endswith(".pdf") \
                 else None
@@ -305,16 +315,26 @@ class _Job:
             return Part(kind=DOCUMENT, mime=PDF, data=data, size=len(data), digest=digest,
                         filename=name or f"document-{digest[:12]}.pdf", label=src.label)
         if not self.pillow:
-            return self._raw_image(src, mime, what)
+            return self._raw_image(src, mime, what, found.frames)
         img = P.open_image(data, what)
+        frames = found.frames if mime in IMAGE_TYPES else P.frame_count(img)
         w, h = _size(img, what)
         target = self.limits.target_size(w, h, self.detail) if self.downscale else (w, h)
+        animated = frames > 1 and mime not in self.limits.animated_types
         if (mime in IMAGE_TYPES and self.limits.takes(IMAGE, mime) and target == (w, h)
-                and not P.needs_turning(img)):
+                and not P.needs_turning(img) and not animated):
+            P.decode(img, what, frames)  # a file cut short fails here, not at the server
             return self._as_given(src, mime, data, img, w, h)
-        return self._picture(src, what, img, mime, source_digest=hashlib.sha256(data).digest())
+        part = self._picture(src, what, img, PNG if animated else mime,
+                             source_digest=hashlib.sha256(data).digest())
+        if animated:
+            note(("frames", self.provider.name),
+                 f"{what} has {frames} frames; only the first is sent, as {part.type_name}: the "
+                 f"{self.provider.name} format takes still images (said once for every such "
+                 "image).")
+        return part
 
-    def _raw_image(self, src: Source, mime: str | None, what: str) -> Part:
+    def _raw_image(self, src: Source, mime: str | None, what: str, frames: int) -> Part:
         """Without Pillow: bytes of a type the provider takes go as they are."""
         data = src.data or b""
         if mime is None:
@@ -327,6 +347,11 @@ class _Job:
                 f"{what} is a {mime.split('/')[1].upper()}, which the {self.provider.name} "
                 f"format does not take; it is converted to PNG with Pillow: {P.PILLOW_HINT} "
                 "(or convert it yourself).")
+        if frames > 1 and mime not in self.limits.animated_types:
+            raise InputError(
+                f"{what} is an animated {TYPE_NAMES[mime]} ({frames} frames); the "
+                f"{self.provider.name} format takes still images: its first frame is sent, as "
+                f"PNG, with Pillow: {P.PILLOW_HINT} (or give one frame).")
         thumb = None
         if self.thumbnails and len(data) <= _RAW_THUMB_BYTES:
             thumb = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -364,7 +389,7 @@ class _Job:
 
 def _size(img: Any, what: str) -> tuple[int, int]:
     """The image's size as shown; an empty image (no pixels) is refused."""
-    w, h = P.upright_size(img)
+    w, h = P.upright_size(img, what)
     if w <= 0 or h <= 0:
         raise InputError(f"{what} is empty ({w}×{h} pixels): there is nothing to send; give "
                          "an image at least 1×1 pixel.")

@@ -243,6 +243,10 @@ class InputLimits:
     """
 
     image_types: frozenset[str] = frozenset()
+    #: the image types it takes animated; an animation of any other type goes as its first
+    #: frame, as PNG. None of the built-in formats: OpenAI documents non-animated GIFs only,
+    #: and the others do not say
+    animated_types: frozenset[str] = frozenset()
     document_types: frozenset[str] = frozenset()
     image_urls: bool = False
     document_urls: bool = False

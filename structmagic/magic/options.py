@@ -107,7 +107,8 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              "a URL or a data URL; with --each, a column works as for --image."),
     argument("--inline", action="store_true",
              help="Fetch image and file URLs here and send their bytes (for servers that "
-             "cannot reach them); by default a URL is sent as a URL."),
+             "cannot reach them): at most 100 MB in at most 120 s a URL. By default a URL is "
+             "sent as a URL."),
     argument("--detail", choices=("low", "high", "auto"),
              help="How closely the model looks at images (OpenAI formats)."),
     argument("--no-downscale", action="store_true",
