@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..inputs.convert import MAX_READ_BYTES, reason
 from ..inputs.parts import human_size
 from .http import client_for
+from .work import off_main
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -52,7 +53,12 @@ def fetch_bytes(url: str, what: str, settings: Settings | None = None) -> bytes:
     """The bytes at ``url``; ``what`` names the input in errors (``Image 2 (https://…)``).
 
     At most :data:`~structmagic.inputs.convert.MAX_READ_BYTES` bytes, in at most
-    :data:`FETCH_DEADLINE` seconds in all (on the clock of ``settings``)."""
+    :data:`FETCH_DEADLINE` seconds in all (on the clock of ``settings``). Read on a worker
+    when called on the main thread (:func:`~.work.off_main`: an interrupt lands at once)."""
+    return off_main(lambda: _fetch(url, what, settings), what=f"fetching {what}")
+
+
+def _fetch(url: str, what: str, settings: Settings | None) -> bytes:
     import httpx
 
     client = client_for(settings) if settings is not None else httpx.Client()
