@@ -13,10 +13,11 @@ pass the cap only by what the items running when it was passed cost beyond their
 at most one in-flight window (``concurrency`` items).
 
 An item's estimate (:class:`ItemEstimator`): its input tokens counted locally (as the
-estimator does), times the ratio of real to counted input tokens of the items finished so
-far (1.25 before any has); its output tokens: the mean plus two standard errors of the
-finished items' real output (re-asks included), capped by ``max_tokens`` -- before any item
-has finished, ``max_tokens``, or else twice the schema's typical answer. The items in flight
+estimator counts them: :func:`structmagic.cost.media.request_tokens`), times the ratio of
+real to counted input tokens of the items finished so far (1.25 before any has); its output
+tokens: the mean plus two standard errors of the finished items' real output (re-asks
+included), capped by ``max_tokens`` -- before any item has finished, ``max_tokens``, or
+else twice the schema's typical answer. The items in flight
 are re-estimated as the finished ones teach (as that many items of their mean size). An
 item the recording already holds (``cache`` / ``replay`` mode) is estimated at 0: it costs
 nothing, which is how a re-run with a higher cap resumes without paying twice for the
@@ -33,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 from ..call.plan import Asking
 from ..call.result import Result
 from ..cost.calc import cost_of, money
-from ..cost.media import inputs_tokens
+from ..cost.media import request_tokens
 from ..cost.prices import price_for, unknown_price_hint
-from ..cost.tokens import answer_tokens, count_body
+from ..cost.tokens import answer_tokens
 from ..errors import NOT_RUN, ConfigError, NotRun, StructuredError
 from ..inputs.measure import measure_inputs
 from ..providers import get_provider
@@ -45,6 +46,7 @@ from ..transport.send import is_recorded
 if TYPE_CHECKING:
     from ..call.result import Result
     from ..config import Settings
+    from ..inputs.measure import Measured
     from ..schema import SchemaSpec
 
 __all__ = ["Budget", "ItemEstimator", "check_cap"]
@@ -96,19 +98,17 @@ class ItemEstimator:
                     call, self.settings, self.provider):
                 return -1
             _, body = build(call, self.settings, self.provider)
-            return count_body(body) + self._media(index)
+            return request_tokens(body, self._media(index), self.provider.inputs)
         except (StructuredError, ValueError, TypeError, AttributeError, RecursionError):
             return 0  # ValueError: a value JSON cannot carry; RecursionError: nested too deep
 
-    def _media(self, index: int) -> int:
-        """Item ``index``'s images' and documents' tokens by the provider's rule."""
+    def _media(self, index: int) -> tuple[Measured, ...]:
+        """Item ``index``'s images and documents, measured."""
         images = self.images[index] if self.images is not None else None
         files = self.files[index] if self.files is not None else None
         if images is None and files is None:
-            return 0
-
-        return inputs_tokens(measure_inputs(images, files, detail=self.detail),
-                             self.provider.inputs)
+            return ()
+        return measure_inputs(images, files, detail=self.detail)
 
     def learned(self) -> tuple[float, float]:
         """``(input ratio, output tokens)`` for the next estimates: the ratio of real to

@@ -51,7 +51,7 @@ from .manifest import (
     manifest_path,
     safe_url,
 )
-from .pricing import BatchPricer, expected_cost, media_adjusted
+from .pricing import BatchPricer, expected_cost, row_tokens
 
 if TYPE_CHECKING:
     from ...inputs.parts import InputLimits
@@ -72,7 +72,8 @@ _UNAVAILABLE_WORDS = ("not implemented", "not_implemented", "invalid url", "no r
 def _check_cap(max_cost: float, counted: Sequence[int], spec: Any, settings: Any) -> None:
     """Refuse a new job whose batch-price estimate may pass ``max_cost``: once created, a
     job is paid for whatever it does. ``counted``: each sent row's input tokens, counted from
-    its line as written (no request is built again)."""
+    its line as written (no request is built again), its images and documents by the
+    provider's rule (:class:`RowTokens`), as :func:`structmagic.estimate` counts them."""
 
     found = local_estimate(counted, spec, settings, get_provider(settings.provider))
     if found.batch_cost is None:
@@ -168,7 +169,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 store.check_writable()
                 generation = known.generation + 1 if known is not None else 0
                 record = _record(plan, key, content, items, parts, generation=generation)
-                record.estimated_cost = expected_cost(BatchPricer(settings), tokens.expected)
+                record.estimated_cost = expected_cost(BatchPricer(settings), tokens.counted)
                 record.max_cost = cap
                 store.put(record)
             else:
@@ -219,18 +220,14 @@ class RowMedia:
 
 @dataclass
 class RowTokens:
-    """Each sent row's input tokens, in order: ``counted`` as the estimator counts them
-    (about 4 characters a token over the request), ``expected`` with its images and
-    documents counted by the provider's rule instead of their data
-    (:func:`~structmagic.rows.jobs.pricing.media_adjusted`)."""
+    """Each sent row's input tokens, in order, as the estimator counts them: its images and
+    documents by the provider's rule, never their data
+    (:func:`~structmagic.rows.jobs.pricing.row_tokens`)."""
 
     counted: list[int] = field(default_factory=list)
-    expected: list[int] = field(default_factory=list)
 
-    def add(self, counted: int, line: bytes, parts: Sequence[InputPart],
-            limits: InputLimits) -> None:
-        self.counted.append(counted)
-        self.expected.append(media_adjusted(counted, line, parts, limits))
+    def add(self, counted: int, parts: Sequence[InputPart], limits: InputLimits) -> None:
+        self.counted.append(row_tokens(counted, parts, limits))
 
 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
@@ -266,7 +263,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
         writer.add(position, line)
         index.add(position, digest)
         if tokens is not None:
-            tokens.add(counted, line, parts, plan.provider.inputs)
+            tokens.add(counted, parts, plan.provider.inputs)
         key.update(b"%d:%s;" % (position, digest))
     return writer.close(), index, unsent, key.hexdigest()
 
