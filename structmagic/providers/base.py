@@ -532,9 +532,10 @@ def has_parts(content: Any) -> bool:
 
 
 def read_count(body: Any, key: str) -> int:
-    """The whole number ``body[key]`` of a token-count answer; ``ValueError`` otherwise."""
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    """The count ``body[key]`` of a token-count answer, read as a usage's counts are (a
+    whole number from 0 to :data:`MAX_TOKENS`); ``ValueError`` otherwise."""
+    value = UsageReader(body).count(key)
+    if value is None:
         raise ValueError(f"the answer has no {key!r} count")
     return value
 
