@@ -92,6 +92,13 @@ def test_a_cap_needs_a_price(server, settings):
         sm.batch(column(3), SCHEMA, max_cost=-1)
 
 
+@pytest.mark.parametrize("cap", [10**400, True, float("inf"), float("nan"), "1", -0.5])
+def test_a_cap_is_a_finite_number_of_dollars(server, priced, cap):
+    with pytest.raises(sm.ConfigError, match="max_cost must be a number of USD"):
+        sm.batch(column(3), SCHEMA, max_cost=cap)
+    assert server.requests == []
+
+
 def test_recorded_rows_cost_nothing_against_the_cap(server, priced, tmp_path):
     server.responder = SyntheticUsage()
     cassette = str(tmp_path / "c.jsonl")

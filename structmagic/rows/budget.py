@@ -35,6 +35,7 @@ from ..call.plan import Asking
 from ..call.result import Result
 from ..cost.calc import cost_of, money
 from ..cost.media import request_tokens
+from ..cost.price import rate
 from ..cost.prices import price_for, unknown_price_hint
 from ..cost.tokens import answer_tokens
 from ..errors import NOT_RUN, ConfigError, NotRun, StructuredError
@@ -54,10 +55,10 @@ __all__ = ["Budget", "ItemEstimator", "check_cap"]
 def check_cap(max_cost: Any) -> float:
     """``max_cost`` as a float of USD; :class:`~structmagic.ConfigError` for anything but a
     finite number >= 0."""
-    if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not (
-            math.isfinite(max_cost) and max_cost >= 0):
+    cap = rate(max_cost) if isinstance(max_cost, (int, float)) else None
+    if cap is None:  # a bool, NaN, an infinity, a negative number, an int past a float
         raise ConfigError(f"max_cost must be a number of USD >= 0, not {max_cost!r}.")
-    return float(max_cost)
+    return cap
 
 
 class ItemEstimator:
