@@ -42,6 +42,7 @@ from ..inputs.measure import measure_inputs
 from ..providers import get_provider
 from ..schema import load_schema
 from ..transport.request import build
+from .frame import rows_of
 from .threads import run_threads
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     :class:`~structmagic.StructuredError` on bad input, before any request.
     """
 
-    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    items = rows_of(prompts, "prompts")
     each_row = {name: per_item(name, value, len(items))
                 for name, value in (("images", images), ("files", files))}
     media = Media(detail=detail, inline=inline, downscale=downscale)

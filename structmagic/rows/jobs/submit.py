@@ -39,6 +39,7 @@ from ...schema import load_schema
 from ...transport.request import Retry, with_retries
 from ..budget import check_cap
 from ..estimate import local_estimate
+from ..frame import rows_of
 from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .lines import Plan, RowIndex, build_line, plan_for
@@ -125,7 +126,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     """
 
     cap = check_cap(max_cost) if max_cost is not None else None
-    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    items = rows_of(prompts, "prompts")
     rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
                           per_item("images", images, len(items)),
                           per_item("files", files, len(items)))
