@@ -260,3 +260,17 @@ def test_the_budget_lets_items_start_in_order_and_none_after_a_refusal():
     assert budget.spent == pytest.approx(9.0)
     assert budget.in_flight == 0.0
     assert not budget.admit(5)
+
+
+def test_runners_that_cannot_stop_at_a_cap_refuse_one(server, priced):
+    """Only the threads stop at a cap (and a batch job checks it before it is created);
+    a comparison and an Extractor partition refuse max_cost before any request."""
+    from structmagic.rows.engines import Extractor
+
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        sm.compare("item 1", SCHEMA, "a,b", max_cost=1.0)
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        sm.compare_each(["item 1"], SCHEMA, "a,b", max_cost=1.0)
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        Extractor(SCHEMA, "item {k}", max_cost=1.0)
+    assert server.requests == []
