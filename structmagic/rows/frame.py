@@ -64,8 +64,9 @@ def rows_of(source: Any, what: str) -> Sequence[Any]:
     if isinstance(source, (str, bytes, bytearray, Mapping)) or frame or not hasattr(
             source, "__iter__"):
         hint = (" (one of its columns, df['name'], is a column)" if frame else "")
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise InputError(f"{what} must be a list (or any iterable) with one entry a row, "
-                         f"not a {kind}{hint}.")
+                         f"not {article} {kind}{hint}.")
     return source if isinstance(source, Sequence) else list(source)
 
 
