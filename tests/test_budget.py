@@ -92,6 +92,13 @@ def test_a_cap_needs_a_price(server, settings):
         sm.batch(column(3), SCHEMA, max_cost=-1)
 
 
+@pytest.mark.parametrize("cap", [10**400, True, float("inf"), float("nan"), "1", -0.5])
+def test_a_cap_is_a_finite_number_of_dollars(server, priced, cap):
+    with pytest.raises(sm.ConfigError, match="max_cost must be a number of USD"):
+        sm.batch(column(3), SCHEMA, max_cost=cap)
+    assert server.requests == []
+
+
 def test_recorded_rows_cost_nothing_against_the_cap(server, priced, tmp_path):
     server.responder = SyntheticUsage()
     cassette = str(tmp_path / "c.jsonl")
@@ -186,3 +193,84 @@ def test_budget_counts_what_is_in_flight():
     budget.settle(2, Result(cost=0.0, saved=0.5))
     assert budget.saved == 0.5 and budget.admit(4)                  # 7.25 + 1 + 1 <= 10
     assert "spent of $10.00" in repr(budget)
+
+
+# --- items queued behind the workers re-check the cap when they start --------------------------
+
+
+class _Costly:
+    """A responder: every answer costs far more than estimated (5,000 completion tokens);
+    the first ``together`` items' answers wait until all of them have arrived, so they are
+    in flight at once and the items queued behind them start only after they have cost."""
+
+    def __init__(self, together: int) -> None:
+        import threading
+
+        self.together = together
+        self.barrier = threading.Barrier(together, timeout=10)
+        self.lock = threading.Lock()
+        self.answered: list[int] = []
+
+    def __call__(self, req):
+        import json
+
+        from batch_helpers import prompt_number
+        from fakeserver import chat
+
+        k = prompt_number(req)
+        with self.lock:
+            self.answered.append(k)
+        if k < self.together:
+            self.barrier.wait()
+        return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(30, 5000))
+
+
+def test_queued_items_recheck_the_cap_when_they_start(server, priced):
+    server.responder = costly = _Costly(together=2)
+    # estimated at a tenth of a cent or less each, four items (two running, two queued)
+    # fit under the cap; each answer costs a cent
+    results = sm.batch([f"item {k}" for k in range(8)], SCHEMA, concurrency=2,
+                       max_cost=0.001)
+    assert sorted(costly.answered) == [0, 1]  # the queued items 2 and 3 did not start
+    assert [r.data["n"] for r in results[:2]] == [0, 1]
+    assert all(isinstance(r.error, NotRun) for r in results[2:])
+    assert all(str(r.error).startswith(NOT_RUN) and r.cost == 0.0 for r in results[2:])
+    # past the cap by at most the items that were running when it was passed
+    assert spent(results) == pytest.approx(2 * (30 * 1 + 5000 * 2) / 1e6)
+
+
+def test_the_budget_lets_items_start_in_order_and_none_after_a_refusal():
+    from structmagic.call.result import Result
+    from structmagic.rows.budget import Budget
+
+    budget = Budget(10.0, _Flat())
+    assert all(budget.admit(i) for i in range(4))      # 0 + 4 in flight: fits
+    assert budget.start(0)
+    budget.settle(0, Result(cost=8.5))                  # far more than its estimate
+    # item 2's worker asks first: item 1 (queued before it) is decided first, and fits
+    # (8.5 + 1); item 2 does not (8.5 + 1 + 1), and nothing after it starts
+    assert not budget.start(2)
+    assert budget.start(1)
+    assert not budget.start(3)
+    assert budget.stopped_at == 2
+    assert not budget.admit(4)                          # the batch stops there
+    budget.settle(1, Result(cost=0.5))
+    budget.settle(2, Result(cost=0.0))                  # a refused item: nothing to settle
+    budget.settle(1, Result(cost=0.5))                  # settled once only
+    assert budget.spent == pytest.approx(9.0)
+    assert budget.in_flight == 0.0
+    assert not budget.admit(5)
+
+
+def test_runners_that_cannot_stop_at_a_cap_refuse_one(server, priced):
+    """Only the threads stop at a cap (and a batch job checks it before it is created);
+    a comparison and an Extractor partition refuse max_cost before any request."""
+    from structmagic.rows.engines import Extractor
+
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        sm.compare("item 1", SCHEMA, "a,b", max_cost=1.0)
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        sm.compare_each(["item 1"], SCHEMA, "a,b", max_cost=1.0)
+    with pytest.raises(sm.ConfigError, match="max_cost"):
+        Extractor(SCHEMA, "item {k}", max_cost=1.0)
+    assert server.requests == []

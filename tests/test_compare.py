@@ -313,6 +313,21 @@ def test_expect_alone_scores_the_one_model(ip, server, settings):
     assert "'nope' is not one" in str(res.error_in_exec)
 
 
+def test_expect_leaves_the_rows_without_a_label_out(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    server.responder = _column_answer
+    sloppy = {"sentiment": "positive", "stars": 4, "summary": "ok"}  # the sloppy answer
+    for gap in (None, float("nan"), pd.NA):
+        labels = pd.Series([ROWS[0][1], gap, sloppy], dtype="object")
+        ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame(
+            {"text": [t for t, _ in ROWS], "label": labels}))
+        res = ip.run_cell("%%structured schema --each df -o out --model sloppy --expect label"
+                          "\nRate: {text}", store_history=False)
+        assert res.success, res.error_in_exec
+        scores = ip.user_ns["out"].attrs["scores"]
+        assert scores.loc["stars", "n"] == 2 and scores.loc["stars", "accuracy"] == 1.0, gap
+
+
 def test_a_bad_expect_fails_before_the_column_is_sent(ip, server, settings):
     pd = pytest.importorskip("pandas")
     server.responder = _column_answer
@@ -392,3 +407,49 @@ def test_reveal_steps_every_column_in_lockstep(server, settings):
     assert [c.revealed for c in widget.columns.values()] == [3, 1]
     assert widget.next_button.disabled
     assert all(c.nav.layout.display == "none" for c in widget.columns.values())
+
+
+# --- a column from any iterable ------------------------------------------------------------------
+
+
+def _column_functions():
+    return {
+        "batch": lambda rows: sm.batch(rows, SCHEMA),
+        "estimate": lambda rows: sm.estimate(rows, SCHEMA, prices={"test-model": (1, 1)}),
+        "submit_batch": lambda rows: sm.submit_batch(rows, SCHEMA),
+        "compare_each": lambda rows: sm.compare_each(rows, SCHEMA, "exact,sloppy"),
+        "score": lambda rows: sm.score(rows, [dict(e) for _, e in ROWS], SCHEMA),
+    }
+
+
+@pytest.mark.parametrize("name", ["batch", "estimate", "compare_each", "score"])
+def test_every_column_function_takes_a_generator(server, settings, name):
+    server.responder = _column_answer
+    rows = ((f"Rate: {t}" if name != "score" else e) for t, e in ROWS)
+    done = _column_functions()[name](rows)
+    if name == "batch":
+        assert [r.data["stars"] for r in done] == [5, 1, 3]
+    elif name == "estimate":
+        assert done.rows == 3
+    elif name == "compare_each":
+        assert list(done.frame["stars@exact"]) == [5, 1, 3]
+    else:
+        assert done.table.loc["stars", "accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [5, None, "Rate: great phone", {"a": "Rate: awful"}])
+@pytest.mark.parametrize("name", ["batch", "estimate", "submit_batch", "compare_each", "score"])
+def test_one_value_where_a_column_is_wanted_is_an_input_error(server, settings, tmp_path,
+                                                             name, bad):
+    sm.configure(batch_manifest=str(tmp_path / "batches.json"))  # none written here
+    what = "answers" if name == "score" else "prompts"
+    with pytest.raises(sm.InputError, match=f"{what} must be a list"):
+        _column_functions()[name](bad)
+    assert server.requests == []
+
+
+def test_a_dataframe_given_as_prompts_says_to_give_a_column(server, settings):
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(sm.InputError, match=r"not a DataFrame \(one of its columns"):
+        sm.batch(pd.DataFrame({"text": ["a"]}), SCHEMA)
+    assert server.requests == []

@@ -162,6 +162,59 @@ def test_bad_prices_are_config_errors(settings, bad):
         sm.configure(prices={"m": bad})
 
 
+#: prices that are not prices: a bool is not a number of dollars, nor NaN, inf, a negative
+#: number, an int too large for a float, or a string that is not a number
+NOT_PRICES = [(True, 1.0), (1.0, False), {"input": True, "output": 1}, (1, 2, True),
+              (10**400, 1), ("inf", 1), ("1", "nan"), ("1", "-2"), ("1", "yes"), "true,1",
+              {"input": 1, "output": 2, "batch_input": float("inf")},
+              Price(input=True, output=1), Price(input=float("nan"), output=1),
+              Price(1, 2, cached_input=-1), Price(1, 2, batch_factor=float("inf")),
+              Price(1, 2, tiers=((100, float("inf"), 1.0, None),)),
+              Price(1, 2, tiers=((True, 1.0, 1.0, None),))]
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_a_price_is_a_finite_number_of_dollars_wherever_it_is_taken(server, settings, bad):
+    from structmagic.cost.price import parse_price, parse_prices
+
+    with pytest.raises(ValueError, match="must be"):
+        parse_price("m", bad)
+    with pytest.raises(ValueError, match="must be"):
+        parse_prices({"m": bad})
+    with pytest.raises(sm.ConfigError, match="must be"):
+        sm.configure(prices={"m": bad})
+    with pytest.raises(sm.ConfigError, match="must be"):
+        sm.structured("item 1", SCHEMA, prices={"m": bad})
+    assert server.requests == []
+
+
+def test_numpy_numbers_are_prices_and_numpy_bools_are_not(settings):
+    np = pytest.importorskip("numpy")
+    from structmagic.cost.price import parse_price
+
+    assert parse_price("m", (np.float32(0.5), np.int64(2))).output == 2.0
+    with pytest.raises(ValueError, match="must be"):
+        parse_price("m", (np.bool_(True), 1))
+
+
+@pytest.mark.parametrize("spec", ["m=true,1", "m=1,nan", "m=1,inf", "m=1e400,1", "m=-1,1"])
+def test_magic_price_options_that_are_not_prices(ip, settings, spec):
+    from IPython.core.error import UsageError
+
+    res = ip.run_cell(f"%structured_config --price {spec}", store_history=False)
+    assert isinstance(res.error_in_exec, UsageError)
+    assert "must be" in str(res.error_in_exec)
+    assert "m" not in (config.configured().get("prices") or {})
+
+
+def test_one_check_of_a_rate_for_your_prices_and_the_tables():
+    from structmagic.cost.price import rate
+
+    assert rate(1.5) == 1.5 and rate("0.25") == 0.25 and rate(0) == 0.0
+    for odd in (None, True, float("nan"), float("inf"), -1.0, 10**400, "free", "nan", [1]):
+        assert rate(odd) is None
+
+
 def test_a_calls_prices_add_to_the_configured_ones(server, settings):
     sm.configure(prices={"test-model": (1, 1)})
     server.responder = lambda req: chat(json.dumps({"n": 1, "label": "a"}), usage=(1000, 1000))

@@ -221,6 +221,16 @@ def test_exact_count_errors_are_structmagic_errors(server, priced):
         estimate(["item 1"], SCHEMA, exact=True, provider="anthropic")
 
 
+@pytest.mark.parametrize("count", [10**400, 10**12, -3, True, 4.5])
+def test_an_absurd_exact_count_is_no_count(server, priced, count):
+    from fakeserver import Reply
+
+    sm.configure(base_url=server.url + "/v1")
+    server.queue(Reply.json({"input_tokens": count}))
+    with pytest.raises(sm.BadRequestError, match="without a count"):
+        estimate(["item 1"], SCHEMA, exact=True, provider="anthropic")
+
+
 # --- the magic ---------------------------------------------------------------------------------
 
 

@@ -4,18 +4,20 @@ file, and the estimate and the magic counting them without sending anything."""
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
 
 import structmagic as sm
 from structmagic import estimate
+from structmagic.cost.media import input_tokens
 from structmagic.inputs import measure as measure_module
 from structmagic.inputs.measure import measure_inputs, pdf_pages
 from structmagic.providers import get_provider
 
 from cost_helpers import SCHEMA
-from media_helpers import PDF, encoded, picture, png
+from media_helpers import PDF, encoded, photo, picture, png
 
 
 def pages_pdf(n: int) -> bytes:
@@ -266,3 +268,72 @@ def test_the_budget_counts_an_items_images_before_it_is_sent(settings, priced):
     assert low.counted(0) == plain.counted(0) + 85
     broken = ItemEstimator(["r 1"], spec, resolve({}), images=[["/no/such/scan.png"]])
     assert broken.counted(0) == 0  # the item fails alone when it is run, as without a cap
+
+
+# --- one count for the estimate, the budget and the batch API's cap ----------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_the_estimate_the_budget_and_a_batch_jobs_cap_count_images_alike(fake, server,
+                                                                         provider):
+    """Three 700 × 700 photos: the batch API's ``max_cost`` counts them by the provider's
+    rule, as the estimate and the threads' budget do, never as base64 text."""
+    from structmagic.config import resolve
+    from structmagic.rows.budget import ItemEstimator
+    from structmagic.schema import load_schema
+
+    from batchapi_helpers import use
+
+    use(server, provider, prices={"test-model": (1.0, 1.0)}, max_tokens=200)
+    photos = [encoded(photo((700, 700), seed=i), "JPEG", quality=95) for i in range(3)]
+    assert all(len(p) > 100_000 for p in photos)  # some 400,000 characters of base64
+    prompts = [f"item {i}" for i in range(3)]
+    est = estimate(prompts, SCHEMA, images=photos)
+    limits = get_provider(provider).inputs
+    assert est.input_tokens.expected >= 3 * limits.tokens.image(limits, 700, 700)
+    counted = ItemEstimator(prompts, load_schema(SCHEMA), resolve({}), images=photos)
+    assert sum(counted.counted(i) for i in range(3)) == est.input_tokens.expected
+    high = est.batch_cost.high
+    assert high < 0.01
+    # a cap under the estimate's high end is refused, saying about that figure (the line's
+    # body counts a few tokens more: its model, max_tokens and the parts' JSON wrappers)
+    with pytest.raises(sm.ConfigError, match="may cost up to") as info:
+        sm.submit_batch(prompts, SCHEMA, images=photos, max_cost=high * 0.9)
+    upto = float(str(info.value).split("may cost up to $")[1].split(" ")[0])
+    assert high <= upto <= high * 1.06
+    assert len(fake.creates) == 0
+    # and one a little over it is not
+    job = sm.submit_batch(prompts, SCHEMA, images=photos, max_cost=high * 1.1)
+    assert len(fake.creates) == 1 and job.max_cost == pytest.approx(high * 1.1)
+
+
+@pytest.mark.parametrize("provider", ["openai", "responses", "anthropic", "gemini"])
+def test_the_data_of_an_image_or_a_pdf_in_a_body_is_not_counted_as_text(settings, provider):
+    from structmagic.call.media import Media
+    from structmagic.call.plan import Asking
+    from structmagic.config import resolve
+    from structmagic.cost.media import request_tokens
+    from structmagic.cost.tokens import count_body
+    from structmagic.inputs.measure import measure_part
+    from structmagic.schema import load_schema
+    from structmagic.transport.request import build
+
+    given = resolve({"provider": provider})
+    chosen = get_provider(provider)
+    asking = Asking(load_schema(SCHEMA), given, chosen)
+
+    def body(prompt: str, image: bytes, pdf: bytes | None = PDF):
+        parts = Media().parts(given, images=image, files=pdf)
+        return build(asking.first(prompt, parts), given, chosen)[1], parts
+
+    small, _ = body("receipt 1", png((40, 30)))
+    large, parts = body("receipt 1", encoded(photo((400, 300)), "PNG"))
+    assert len(json.dumps(large)) > len(json.dumps(small)) + 100_000
+    assert count_body(large) == count_body(small)  # the same text, whatever the data
+    assert count_body(large) < 200
+    measured = [measure_part(p) for p in parts]
+    rule = sum(input_tokens(m, chosen.inputs) for m in measured)
+    assert request_tokens(large, measured, chosen.inputs) == count_body(large) + rule
+    # a data URL in the prompt's text is text the model reads
+    text, _ = body("decode data:image/png;base64," + "QUJD" * 100, png((40, 30)))
+    assert count_body(text) >= count_body(small) + 100

@@ -234,3 +234,59 @@ def test_a_provider_registered_from_outside(server, settings):
         from structmagic.providers import unregister
 
         unregister("relay_test")
+
+
+class _NotAProvider:
+    """Looks like a provider by name only."""
+
+    name = "not_a_provider"
+    title = "A class that is no Provider"
+
+
+def _half_provider():
+    from structmagic.providers import Provider
+
+    class Half(Provider):  # a subclass that forgot its facts and its answer reader
+        name = "half_provider"
+        title = "Half"
+
+        def build(self, call, base_url):
+            return base_url, {}
+
+    return Half
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: _NotAProvider, "_NotAProvider is not a subclass of structmagic.providers."
+                            "Provider; it lacks default_base_url, default_model"),
+    (_half_provider, "Half lacks default_base_url, default_model, key_envs, modes, "
+                     "capabilities, dialect, auth_headers(), parse(), stream(), "
+                     "error_message()"),
+    (lambda: "openai", "register takes a Provider subclass (a class), not a str"),
+    (lambda: type("Odd", (_half_provider(),), {"name": "no way"}),
+     "Odd needs a `name` that is an identifier"),
+])
+def test_register_refuses_what_is_not_a_provider(server, settings, make, message):
+    from structmagic.providers import provider_names, register
+
+    with pytest.raises(sm.ConfigError) as info:
+        register(make())
+    assert message in str(info.value) and "\n" not in info.value.message
+    assert "not_a_provider" not in provider_names()
+    assert "half_provider" not in provider_names()
+    assert server.requests == []
+
+
+def test_register_names_a_provider_that_cannot_be_made(settings):
+    from structmagic.providers import register
+    from structmagic.providers.openai import OpenAIChat
+
+    class Broken(OpenAIChat):
+        name = "broken_provider"
+
+        def __init__(self):
+            raise RuntimeError("no config file")
+
+    with pytest.raises(sm.ConfigError, match="Broken could not be made: RuntimeError: no "
+                                             "config file"):
+        register(Broken)

@@ -207,3 +207,89 @@ def test_models_answering_3_and_3_point_0_agree():
     assert canonical_json(1e300) != canonical_json(int(1e300))
     assert canonical_json(float(2**63)) == "9.223372036854776e+18"
     assert canonical_json(float(2**62)) == canonical_json(2**62) == str(2**62)
+
+
+# --- labels with gaps: every missing marker is "not labelled" -----------------------------------
+
+ENUM = {"type": "object", "properties": {"c": {"type": "string", "enum": ["a", "b"]}}}
+WHOLE = {"type": "object", "properties": {"n": {"type": "integer"}}}
+
+
+def _nan_markers():
+    """Every missing marker pandas and NumPy use, with None and float NaN."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    return [None, float("nan"), np.nan, pd.NA, pd.NaT, np.datetime64("NaT"),
+            np.float32("nan"), np.float64("nan")]
+
+
+def test_a_gap_in_a_convert_dtypes_column_is_not_labelled():
+    pd = pytest.importorskip("pandas")
+    answers = [{"c": "a", "n": 1}, {"c": "b", "n": 2}, {"c": "a", "n": 3}]
+    frame = pd.DataFrame({"c": ["a", "b", None], "n": [1, 2, None]}).convert_dtypes()
+    assert str(frame["n"].dtype) == "Int64" and str(frame["c"].dtype) == "string"
+    schema = {"type": "object", "properties": {"c": ENUM["properties"]["c"],
+                                               "n": {"type": "integer"}}}
+    for labels in (frame, frame.to_dict("records"), [row for _, row in frame.iterrows()]):
+        table = sm.score(answers, labels, schema).table
+        assert table.loc["c", "n"] == 2 and table.loc["c", "accuracy"] == 1.0
+        assert table.loc["n", "n"] == 2 and table.loc["n", "accuracy"] == 1.0
+
+
+def test_every_missing_marker_means_not_labelled():
+    for gap in _nan_markers():
+        table = sm.score([{"c": "a"}, {"c": "b"}], [{"c": "a"}, {"c": gap}], ENUM).table
+        assert (table.loc["c", "n"], table.loc["c", "accuracy"]) == (1, 1.0), gap
+        # a label that is a gap as a whole, and a value label that is one
+        assert sm.score([{"c": "a"}, {"c": "b"}], [{"c": "a"}, gap], ENUM).table.loc[
+            "c", "n"] == 1, gap
+        value = sm.score(["a", "b"], ["a", gap], {"type": "string"}).table
+        assert (value.loc["value", "n"], value.loc["value", "accuracy"]) == (1, 1.0), gap
+
+
+def test_a_string_series_with_pd_na_leaves_those_rows_out():
+    pd = pytest.importorskip("pandas")
+    labels = pd.Series(["a", "b", pd.NA], dtype="string")
+    table = sm.score(["a", "b", "c"], labels, {"type": "string"}).table
+    assert (table.loc["value", "n"], table.loc["value", "accuracy"]) == (2, 1.0)
+
+
+ADDRESS = {"type": "object", "properties": {
+    "address": {"type": "object", "properties": {"city": {"type": "string"},
+                                                 "zip": {"type": "string"}}},
+    "tags": {"type": "array", "items": {"type": "string"}}}}
+
+
+def test_a_gap_deep_inside_a_label_is_not_judged():
+    answers = [{"address": {"city": "Paris", "zip": "75001"}, "tags": ["x", "y"]},
+               {"address": {"city": "Lyon", "zip": "69001"}, "tags": ["z"]}]
+    for gap in _nan_markers():
+        labels = [{"address": {"city": gap, "zip": "75001"}, "tags": ["x", gap, "y"]},
+                  {"address": {"city": gap, "zip": gap}, "tags": [gap]}]
+        table = sm.score(answers, labels, ADDRESS).table
+        # row 1: the city is not labelled, the zip matches; row 2: nothing is labelled
+        assert (table.loc["address", "n"], table.loc["address", "accuracy"]) == (1, 1.0), gap
+        assert (table.loc["tags", "n"], table.loc["tags", "precision"],
+                table.loc["tags", "recall"]) == (1, 1.0, 1.0), gap
+    # a key left out of a nested label is still expected to be absent, as before
+    table = sm.score(answers[:1], [{"address": {"zip": "75001"}}], ADDRESS).table
+    assert table.loc["address", "accuracy"] == 0.0
+
+
+# --- answers and labels from any iterable --------------------------------------------------------
+
+
+def test_generators_of_answers_and_labels_are_scored():
+    table = sm.score((a for a in [{"c": "a"}, {"c": "b"}]),
+                     (lab for lab in [{"c": "a"}, {"c": "a"}]), ENUM).table
+    assert (table.loc["c", "n"], table.loc["c", "accuracy"]) == (2, 0.5)
+    table = sm.score(iter([{"c": "a"}]), map(dict, [{"c": "a"}]), ENUM).table
+    assert table.loc["c", "accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [5, None, "ab", {"c": "a"}, b"ab"])
+def test_labels_or_answers_that_are_not_rows_are_an_input_error(bad):
+    with pytest.raises(sm.InputError, match="labels"):
+        sm.score([{"c": "a"}, {"c": "b"}], bad, ENUM)
+    with pytest.raises(sm.InputError, match="answers"):
+        sm.score(bad, [{"c": "a"}, {"c": "b"}], ENUM)

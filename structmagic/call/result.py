@@ -36,7 +36,8 @@ class Result(ShowsWidget):
     ``data`` is the value (an instance of the Python type you gave, or plain JSON),
     ``plain`` the same as plain JSON, ``raw`` the JSON text as received, ``reasoning`` the
     model's own reasoning text when the server sent any, ``usage`` the token counts summed
-    over all attempts, ``attempts`` the number of HTTP requests made (1 when nothing had to
+    over all attempts (``{"not_understood": 1}`` for an answer whose counts could not be
+    read), ``attempts`` the number of HTTP requests made (1 when nothing had to
     be retried or re-asked), ``elapsed`` seconds. ``cost`` is what the call cost in USD
     (re-asks included; 0 for an answer from the recording; None when the price or the
     token counts are unknown), ``saved`` what the answers from the recording would have

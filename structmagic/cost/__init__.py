@@ -9,7 +9,9 @@
   batch tier), and money as text; :mod:`~structmagic.cost.spend` — what a call's answers
   cost, priced when first read;
 - :mod:`~structmagic.cost.tokens` — the documented local token heuristics;
-  :mod:`~structmagic.cost.media` — each provider's rule for images and PDF pages;
+  :mod:`~structmagic.cost.media` — each provider's rule for images and PDF pages, and
+  :func:`~structmagic.cost.media.request_tokens`, the one count of a request's input tokens
+  for every estimate and cap;
   :mod:`~structmagic.cost.count` — exact counts from a provider's count endpoint.
 
 Estimating a column before it runs (:func:`structmagic.estimate`) and capping it while it

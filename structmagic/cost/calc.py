@@ -3,7 +3,10 @@
 Usage is structmagic's: ``prompt_tokens`` (all input, cached included), ``completion_tokens``
 (the answer, reasoning included), and when the server says so ``cached_tokens`` (input read
 from the provider's prompt cache, priced lower) and ``cache_write_tokens`` (Anthropic's cache
-writes, priced higher).
+writes, priced higher). A usage whose counts were not understood
+(:data:`~structmagic.providers.base.NOT_UNDERSTOOD`), or any count that is not a number of
+tokens (a bool, a string, NaN, infinite, negative, too large for a float), has no cost: None,
+never an exception.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..providers.base import NOT_UNDERSTOOD
 from .price import Price
 
 __all__ = ["cost_of", "money", "result_spend", "spend_label"]
@@ -21,28 +25,41 @@ def cost_of(usage: Mapping[str, Any] | None, price: Price | None, *,
             batch_tier: bool = False) -> float | None:
     """USD for one request's ``usage`` at ``price``; None when either is unknown (no price,
     no token counts from the server, or no batch tier for ``batch_tier=True``)."""
-    if price is None or not usage:
+    if price is None or not usage or usage.get(NOT_UNDERSTOOD):
         return None
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens"))
-    if prompt is None and completion is None:
+    counts: dict[str, float] = {}
+    for key in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
+        value = usage.get(key)
+        if value is None:
+            continue
+        count = _count(value)
+        if count is None:  # a count that is not one: the usage is not understood
+            return None
+        counts[key] = count
+    if "prompt_tokens" not in counts and "completion_tokens" not in counts:
         return None
-    prompt, completion = prompt or 0, completion or 0
-    rates = price.rates(prompt, batch_tier=batch_tier)
+    prompt, completion = counts.get("prompt_tokens", 0.0), counts.get("completion_tokens", 0.0)
+    rates = price.rates(int(prompt), batch_tier=batch_tier)
     if rates is None:
         return None
     inp, out, cached_rate, write_rate = rates
-    cached = min(_count(usage.get("cached_tokens")) or 0, prompt)
-    written = min(_count(usage.get("cache_write_tokens")) or 0, prompt - cached)
+    cached = min(counts.get("cached_tokens", 0.0), prompt)
+    written = min(counts.get("cache_write_tokens", 0.0), prompt - cached)
     plain = prompt - cached - written
-    return (plain * inp + cached * cached_rate + written * write_rate
-            + completion * out) / 1_000_000
+    total = (plain * inp + cached * cached_rate + written * write_rate
+             + completion * out) / 1_000_000
+    return total if math.isfinite(total) else None
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+def _count(value: Any) -> float | None:
+    """A number of tokens as a float (a fraction rounds down); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return int(value)
+    try:
+        count = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return float(math.floor(count)) if math.isfinite(count) and count >= 0 else None
 
 
 def money(value: float | None) -> str:
@@ -79,6 +96,9 @@ def result_spend(result: Any) -> str:
     if getattr(result, "cost_pending", False):
         return ""
     cost, saved = getattr(result, "cost", None), getattr(result, "saved", None)
-    if cost is None and not saved and not getattr(result, "usage", None):
+    usage = getattr(result, "usage", None)
+    if cost is None and not saved and not usage:
         return ""
+    if cost is None and isinstance(usage, Mapping) and usage.get(NOT_UNDERSTOOD):
+        return "usage not understood"
     return spend_label(cost, saved)

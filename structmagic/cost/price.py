@@ -2,7 +2,10 @@
 
 A leaf (it imports nothing of structmagic), so the configuration can check the prices given
 to it (``configure(prices=...)``) without the price table: :class:`Price` and
-:func:`parse_price` / :func:`parse_prices`. Looking prices up is :mod:`.prices`.
+:func:`parse_price` / :func:`parse_prices`. Looking prices up is :mod:`.prices`. One check of
+a rate, :func:`rate`, for every price taken (yours, the magic's ``--price``, the table's): a
+finite number of dollars >= 0, never a bool, NaN, an infinity or a string that is not a
+number.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Price", "parse_price", "parse_prices", "usd"]
+__all__ = ["Price", "parse_price", "parse_prices", "rate", "usd"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,58 @@ def usd(value: float) -> str:
 # --- your prices -----------------------------------------------------------------------------
 
 
+def rate(value: Any) -> float | None:
+    """``value`` as USD per million tokens: a finite number >= 0 (an int, a float, a
+    NumPy number, a numeric string ``"0.15"``); None for anything else — a bool (NumPy's
+    too: ``True`` is not a dollar), NaN, an infinity, a negative number, an int too large
+    for a float, a string that is not a number."""
+    if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        return None
+    if not isinstance(value, str) and not hasattr(value, "__float__"):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _rate(key: str, value: Any) -> float:
+    number = rate(value)
+    if number is None:
+        raise ValueError(f"{key} must be a finite number of USD per million tokens >= 0, "
+                         f"not {value!r}")
+    return number
+
+
+def _checked(price: Price) -> Price:
+    """A :class:`Price` given whole, each of its figures checked as :func:`parse_price`
+    checks a number."""
+    fields: dict[str, Any] = {"input": _rate("input", price.input),
+                              "output": _rate("output", price.output)}
+    for key in ("cached_input", "cache_write", "batch_input", "batch_output", "batch_factor"):
+        value = getattr(price, key)
+        fields[key] = None if value is None else _rate(key, value)
+    tiers = []
+    for tier in price.tiers:
+        if not isinstance(tier, tuple) or len(tier) != 4 or isinstance(tier[0], bool) or not (
+                isinstance(tier[0], int) and tier[0] >= 0):
+            raise ValueError(f"tiers must be (start tokens, input, output, cached input) "
+                             f"with a whole start >= 0, not {tier!r}")
+        start, t_in, t_out, t_cached = tier
+        tiers.append((start, _rate("a tier's input", t_in), _rate("a tier's output", t_out),
+                      None if t_cached is None else _rate("a tier's cached input", t_cached)))
+    return replace(price, tiers=tuple(tiers), **fields)
+
+
 def parse_price(model: str, value: Any) -> Price:
     """A :class:`Price` from what a user may give for ``model``: ``(input, output)`` or
     ``(input, output, cached_input)`` in USD per million tokens, a ``"0.15,0.6"`` string, a
     dict with ``input`` / ``output`` (and ``cached_input``, ``batch_input``,
     ``batch_output``), or a :class:`Price`. ``ValueError`` for anything else."""
     if isinstance(value, Price):
-        return replace(value, model=model, source=value.source or f"your price for {model}")
+        return replace(_checked(value), model=model,
+                       source=value.source or f"your price for {model}")
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v != ""]
     fields: dict[str, Any]
@@ -99,18 +147,7 @@ def parse_price(model: str, value: Any) -> Price:
         fields = dict(zip(("input", "output", "cached_input"), value, strict=False))
     else:
         raise ValueError("give (input, output) in USD per million tokens, e.g. (0.15, 0.6)")
-    clean: dict[str, float] = {}
-    for key, v in fields.items():
-        if v is None:
-            continue
-        try:
-            number = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key} must be a number of USD per million tokens, not {v!r}"
-                             ) from None
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"{key} must be a finite number >= 0, not {v!r}")
-        clean[key] = number
+    clean = {key: _rate(key, v) for key, v in fields.items() if v is not None}
     if "input" not in clean or "output" not in clean:  # missing, or None
         raise ValueError("a price needs both input and output (USD per million tokens)")
     return Price(input=clean["input"], output=clean["output"],

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..config import configured
 from ..providers import get_provider
-from .price import Price
+from .price import Price, rate
 
 __all__ = [
     "clear_cache",
@@ -284,7 +284,11 @@ def _price(found: Any, model: str, factor: float | None) -> Price | None:
     for slot, name in enumerate(("input_mtok", "output_mtok", "cache_read_mtok")):
         value = getattr(std, name, None)
         for tier in getattr(value, "tiers", None) or ():
-            tiers.setdefault(int(tier.start), [None, None, None])[slot] = float(tier.price)
+            start, price = getattr(tier, "start", None), rate(getattr(tier, "price", None))
+            if isinstance(start, bool) or not isinstance(start, int) or start < 0 or (
+                    price is None):
+                return None  # a tier we cannot read: no price rather than a wrong one
+            tiers.setdefault(start, [None, None, None])[slot] = price
     tier_rows = tuple(
         (start, t[0] if t[0] is not None else inp, t[1] if t[1] is not None else out, t[2])
         for start, t in sorted(tiers.items()))
@@ -303,11 +307,8 @@ def _price(found: Any, model: str, factor: float | None) -> Price | None:
 
 
 def _number(value: Any) -> float | None:
-    """A price as a float (a tiered price's base); None when absent."""
+    """A price as a float (a tiered price's base); None when absent or not a price
+    (:func:`~structmagic.cost.price.rate`)."""
     if value is None:
         return None
-    base = getattr(value, "base", value)
-    try:
-        return float(base)
-    except (TypeError, ValueError):
-        return None
+    return rate(getattr(value, "base", value))

@@ -7,7 +7,10 @@
   system prompt, the schema in ``response_format`` / ``tools`` / ``output_config``), plus
   four tokens a message. Vendors' tokenizers differ by some ±20% on English prose and more
   on code and JSON; ``--exact`` asks the provider's count endpoint instead, and ``--sample
-  K`` measures the ratio on K real rows.
+  K`` measures the ratio on K real rows. An image's or a document's data in a body (a
+  string that is a whole ``data:…;base64,`` URL, or the base64 ``data`` of a part) is not
+  text: it is left out here, and :func:`structmagic.cost.media.request_tokens` adds the
+  provider's own count of each image and PDF page instead, for every estimate and cap.
 - Output (:func:`answer_tokens`): the size of a typical answer, from the schema's shape (a
   string is about 8 tokens, a number 2, a boolean 1, an array 3 items, each key its name
   plus 3 of punctuation; the low end keeps required fields, empty arrays and short
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +34,11 @@ _TYPICAL = {"string": 8, "number": 2, "integer": 2, "boolean": 1, "null": 1}
 _LOW = {"string": 2, "number": 1, "integer": 1, "boolean": 1, "null": 1}
 _ARRAY_ITEMS = 3
 _MAX_DEPTH = 12
+#: an image's or a document's data in a body's compact JSON: a JSON string that is a whole
+#: base64 data URL, or the base64 ``"data"`` of a part (Claude's ``source``, Gemini's
+#: ``inline_data``); its quotes are the JSON's own (a quote inside a string is escaped)
+_DATA = re.compile(r'("data:[\w.+-]{1,100}/[\w.+-]{1,100}(?:;[\w.+=-]{1,100})*;base64,'
+                   r'|"data":")[A-Za-z0-9+/=]*"')
 
 
 def count_text(text: str) -> int:
@@ -43,19 +52,22 @@ def count_text(text: str) -> int:
 
 
 def count_body(body: Mapping[str, Any]) -> int:
-    """Tokens of a request body by the heuristic: its compact JSON, plus each message's
-    overhead (the ``model`` and other settings are not part of the prompt)."""
+    """Tokens of a request body's text by the heuristic: its compact JSON without the data
+    of its images and documents, plus each message's overhead (the ``model`` and other
+    settings are not part of the prompt)."""
     shown = {k: v for k, v in body.items()
              if k not in ("model", "stream", "stream_options", "max_tokens",
                           "max_output_tokens", "temperature")}
     text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
-    return count_text(text) + MESSAGE_OVERHEAD * _messages(body)
+    return count_json(body, text)
 
 
 def count_json(body: Mapping[str, Any], text: str) -> int:
     """:func:`count_body` of a request body already written as compact JSON ``text`` (as
     a batch input line carries it): its ``model`` and settings then count too, a few tokens
-    more, never fewer."""
+    more, never fewer; the data of its images and documents does not."""
+    if '"data' in text:
+        text = _DATA.sub(r'\1"', text)  # the data out, its wrapper kept
     return count_text(text) + MESSAGE_OVERHEAD * _messages(body)
 
 

@@ -27,6 +27,7 @@ from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
 from ..errors import InputError, StructuredError
+from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
 from .batches import finish_rows, follow_rows, run_rows
 from .notebook import Layered, fill
@@ -116,6 +117,8 @@ def _expected(opts: CellOptions, spec: SchemaSpec, source: Any) -> list[Any]:
     for value in source[column].tolist():
         if isinstance(value, Mapping):
             out.append(dict(value))
+        elif value is None or is_blank(value):  # a row without a label: not scored
+            out.append(None)
         elif len(fields) == 1:
             out.append({fields[0]: value})
         else:

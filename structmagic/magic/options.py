@@ -131,7 +131,7 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              "field@model columns."),
     argument("--expect", metavar="COLUMN",
              help="With --each over a DataFrame: score the answers against the expected "
-             "values in COLUMN, field by field."),
+             "values in COLUMN, field by field (an empty cell, None or NaN, is not scored)."),
     argument("--tol", metavar="NUMBER", type=float, default=None,
              help="With --expect: how far a number may be from the expected one (default "
              "1e-6)."),

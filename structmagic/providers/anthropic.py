@@ -59,6 +59,7 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    UsageReader,
     content_items,
     content_text,
     finish_kind,
@@ -166,23 +167,21 @@ def _finish(reason: Any) -> str | None:
 
 def _usage(raw: Any) -> dict[str, int]:
     """``input_tokens`` (plus cache reads and writes) / ``output_tokens`` in the engine's names."""
-    if not isinstance(raw, dict):
-        return {}
+    read = UsageReader(raw)
     out: dict[str, int] = {}
-    prompt = [raw.get(k) for k in ("input_tokens", "cache_creation_input_tokens",
-                                   "cache_read_input_tokens")]
-    if isinstance(prompt[0], int):
-        out["prompt_tokens"] = sum(n for n in prompt if isinstance(n, int))
-    if isinstance(raw.get("output_tokens"), int):
-        out["completion_tokens"] = raw["output_tokens"]
+    given, written, cached = (read.count(k) for k in (
+        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    if given is not None:
+        out["prompt_tokens"] = given + (written or 0) + (cached or 0)
+    if (output := read.count("output_tokens")) is not None:
+        out["completion_tokens"] = output
     if out:
         out["total_tokens"] = out.get("prompt_tokens", 0) + out.get("completion_tokens", 0)
-    read, written = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
-    if isinstance(read, int) and read > 0:  # part of prompt_tokens, priced lower
-        out["cached_tokens"] = read
-    if isinstance(written, int) and written > 0:  # part of prompt_tokens, priced higher
+    if cached:  # part of prompt_tokens, priced lower
+        out["cached_tokens"] = cached
+    if written:  # part of prompt_tokens, priced higher
         out["cache_write_tokens"] = written
-    return out
+    return read.usage(out)
 
 
 def error_message(body: Any) -> str | None:
@@ -504,13 +503,16 @@ class _MessagesStream:
             return []
         if kind == "message_start":
             message = obj.get("message") or {}
-            usage = message.get("usage") or {}
+            usage = message.get("usage")
+            # every count kept as sent, so the usage reader judges it (None: not given)
             self._prompt = {k: v for k, v in usage.items()
-                            if k != "output_tokens" and isinstance(v, int)}
+                            if k != "output_tokens" and v is not None} if isinstance(
+                usage, dict) else {}
             return [Delta(model=message.get("model"))]
         if kind == "message_delta":
-            more = obj.get("usage") or {}
-            usage = {**self._prompt, **{k: v for k, v in more.items() if isinstance(v, int)}}
+            more = obj.get("usage")
+            usage = {**self._prompt, **{k: v for k, v in more.items() if v is not None}
+                     } if isinstance(more, dict) else dict(self._prompt)
             return [Delta(finish=_finish((obj.get("delta") or {}).get("stop_reason")),
                           usage=_usage(usage) or None)]
         if kind == "message_stop":

@@ -21,6 +21,12 @@ translations, no I/O:
 A message's ``content`` is a string, or a list of text (``str`` or ``{"type": "text",
 "text"}``) and :class:`~structmagic.inputs.Part` objects (see :func:`content_items`).
 
+A :class:`Completion`'s ``usage`` is structmagic's: ``prompt_tokens``, ``completion_tokens``,
+``total_tokens`` (and ``cached_tokens``, ``cache_write_tokens``), each read from the answer by
+a :class:`UsageReader`, the one check of a server's token counts: a count that is not a whole
+number from 0 to :data:`MAX_TOKENS` makes the whole usage ``{NOT_UNDERSTOOD: 1}``, and the
+answer's cost unknown.
+
 The transport, retries, re-asks, cassette, partial parser and widget are shared by all.
 """
 
@@ -41,6 +47,8 @@ __all__ = [
     "AUTO",
     "JSON_OBJECT",
     "JSON_SCHEMA",
+    "MAX_TOKENS",
+    "NOT_UNDERSTOOD",
     "PROMPT",
     "PROMPT_MODES",
     "TOOLS",
@@ -57,6 +65,7 @@ __all__ = [
     "Provider",
     "Step",
     "StreamTranslator",
+    "UsageReader",
     "content_items",
     "content_text",
     "finish_kind",
@@ -145,6 +154,44 @@ class Call:
         if self.description:
             out["description"] = self.description
         return out
+
+
+#: the usage of an answer whose token counts were not understood (see :class:`UsageReader`)
+NOT_UNDERSTOOD = "not_understood"
+#: more tokens than one answer can count (a thousand times a million-token context window)
+MAX_TOKENS = 10**9
+
+
+class UsageReader:
+    """Reads one usage object of a server's answer into structmagic's usage.
+
+    Each :meth:`count` is a whole number of tokens from 0 to :data:`MAX_TOKENS`, or None when
+    the answer does not give it. A count given otherwise (a string, a fraction, a bool, NaN,
+    a negative or absurdly large number: what a buggy or hostile relay may send, and JSON
+    integers are unbounded) is not understood, and then neither is the rest: :meth:`usage`
+    is ``{NOT_UNDERSTOOD: 1}`` — no count kept, none made up — and the cost is unknown.
+    """
+
+    __slots__ = ("raw", "understood")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        self.understood = raw is None or isinstance(raw, Mapping)
+
+    def count(self, key: str, *, within: str | None = None) -> int | None:
+        """The count ``key`` (of the object ``within`` names, when given)."""
+        node = self.raw.get(within) if within is not None else self.raw
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return None
+        if type(value) is int and 0 <= value <= MAX_TOKENS:
+            return value
+        self.understood = False
+        return None
+
+    def usage(self, counts: dict[str, int]) -> dict[str, int]:
+        """``counts`` (made of what :meth:`count` read), or ``{NOT_UNDERSTOOD: 1}``."""
+        return counts if self.understood else {NOT_UNDERSTOOD: 1}
 
 
 @dataclass
@@ -521,9 +568,10 @@ def has_parts(content: Any) -> bool:
 
 
 def read_count(body: Any, key: str) -> int:
-    """The whole number ``body[key]`` of a token-count answer; ``ValueError`` otherwise."""
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    """The count ``body[key]`` of a token-count answer, read as a usage's counts are (a
+    whole number from 0 to :data:`MAX_TOKENS`); ``ValueError`` otherwise."""
+    value = UsageReader(body).count(key)
+    if value is None:
         raise ValueError(f"the answer has no {key!r} count")
     return value
 

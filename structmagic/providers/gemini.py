@@ -63,6 +63,7 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    UsageReader,
     content_items,
     content_text,
     finish_kind,
@@ -165,22 +166,22 @@ def _finish(reason: Any) -> str | None:
 
 def _usage(raw: Any) -> dict[str, int]:
     """``promptTokenCount`` / ``candidatesTokenCount`` + ``thoughtsTokenCount`` / total."""
-    if not isinstance(raw, dict):
-        return {}
+    read = UsageReader(raw)
     out: dict[str, int] = {}
-    if isinstance(raw.get("promptTokenCount"), int):
-        out["prompt_tokens"] = raw["promptTokenCount"]
-    counts = [raw.get(k) for k in ("candidatesTokenCount", "thoughtsTokenCount")]
-    if any(isinstance(n, int) for n in counts):
-        out["completion_tokens"] = sum(n for n in counts if isinstance(n, int))
-    if isinstance(raw.get("totalTokenCount"), int):
-        out["total_tokens"] = raw["totalTokenCount"]
+    if (prompt := read.count("promptTokenCount")) is not None:
+        out["prompt_tokens"] = prompt
+    counts = [n for k in ("candidatesTokenCount", "thoughtsTokenCount")
+              if (n := read.count(k)) is not None]
+    if counts:
+        out["completion_tokens"] = sum(counts)
+    if (total := read.count("totalTokenCount")) is not None:
+        out["total_tokens"] = total
     elif out:
         out["total_tokens"] = sum(out.values())
-    cached = raw.get("cachedContentTokenCount")
-    if isinstance(cached, int) and cached > 0:  # part of promptTokenCount, priced lower
+    cached = read.count("cachedContentTokenCount")
+    if cached:  # part of promptTokenCount, priced lower
         out["cached_tokens"] = cached
-    return out
+    return read.usage(out)
 
 
 def error_message(body: Any) -> str | None:

@@ -43,6 +43,7 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    UsageReader,
     content_items,
     content_text,
     finish_kind,
@@ -136,16 +137,15 @@ OPENAI_STRICT = Dialect(
 
 
 def _usage(raw: Any) -> dict[str, int]:
-    if not isinstance(raw, dict):
-        return {}
-    out = {k: raw[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-           if isinstance(raw.get(k), int)}
+    read = UsageReader(raw)
+    out = {k: n for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+           if (n := read.count(k)) is not None}
     if out and "total_tokens" not in out:
         out["total_tokens"] = out.get("prompt_tokens", 0) + out.get("completion_tokens", 0)
-    cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if isinstance(cached, int) and cached > 0:  # part of prompt_tokens, priced lower
+    cached = read.count("cached_tokens", within="prompt_tokens_details")
+    if cached:  # part of prompt_tokens, priced lower
         out["cached_tokens"] = cached
-    return out
+    return read.usage(out)
 
 
 def _reasoning(message: dict[str, Any]) -> str:

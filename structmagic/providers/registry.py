@@ -4,7 +4,9 @@ Each shipped provider module (named after its provider: ``openai.py`` defines ``
 defines one :class:`~structmagic.providers.base.Provider` subclass and names it
 ``PROVIDER``; it does not import this registry, which imports it on first use. A provider
 defined outside structmagic registers with :func:`register` (a class decorator), before
-first use.
+first use; a class that is not a whole provider (not a :class:`Provider` subclass, a fact
+or a translation missing, a constructor that fails) is refused there, with a one-line
+:class:`~structmagic.ConfigError` naming what it lacks, rather than failing in a call.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import ConfigError
-from .base import Provider
+from ..schema import Dialect
+from .base import Capabilities, Provider
 
 __all__ = ["DEFAULT_PROVIDER", "NOT_PROVIDERS", "get_provider", "provider_names", "register",
            "unregister"]
@@ -32,14 +35,70 @@ _builtin: tuple[str, ...] | None = None
 
 P = TypeVar("P", bound=type[Provider])
 
+#: the facts every provider states (class attributes Provider leaves unset), and what each is
+_FACTS: tuple[tuple[str, str], ...] = (
+    ("title", "str"), ("default_base_url", "str"), ("default_model", "str"),
+    ("key_envs", "strs"), ("modes", "strs"), ("capabilities", "capabilities"),
+    ("dialect", "dialect"))
+#: the translations every provider makes (Provider's own raise NotImplementedError)
+_TRANSLATIONS = ("build", "auth_headers", "parse", "stream", "error_message")
+
+
+def _has_fact(cls: type, name: str, kind: str) -> bool:
+    value = getattr(cls, name, None)
+    if kind == "str":
+        return isinstance(value, str) and bool(value)
+    if kind == "strs":
+        return (isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+                and (bool(value) or name != "modes"))
+    if kind == "capabilities":
+        return isinstance(value, Capabilities)
+    return isinstance(value, Dialect)
+
+
+def _lacks(cls: type) -> list[str]:
+    """The facts and translations ``cls`` does not have, as a provider needs them."""
+    missing = [name for name, kind in _FACTS if not _has_fact(cls, name, kind)]
+    for name in _TRANSLATIONS:
+        own = getattr(cls, name, None)
+        if not callable(own) or own is getattr(Provider, name):
+            missing.append(f"{name}()")
+    return missing
+
 
 def register(cls: P) -> P:
-    """Register a :class:`Provider` subclass under its ``name`` (a class decorator)."""
+    """Register a :class:`Provider` subclass under its ``name`` (a class decorator).
+
+    Raises :class:`~structmagic.ConfigError` (one line, naming what is missing) for a class
+    that is not a whole provider: not a :class:`Provider` subclass, a ``name`` that is not
+    an identifier, a fact (``title``, ``default_base_url``, ``default_model``,
+    ``key_envs``, ``modes``, ``capabilities``, ``dialect``) or a translation (``build``,
+    ``auth_headers``, ``parse``, ``stream``, ``error_message``) missing, or a constructor
+    that fails.
+    """
+    if not isinstance(cls, type):
+        raise ConfigError(f"register takes a Provider subclass (a class), not a "
+                          f"{type(cls).__name__}.")
+    what = cls.__name__
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.isidentifier():
-        raise TypeError(f"{cls!r} needs a `name` that is an identifier to be registered")
+        raise ConfigError(f"Cannot register {what}: {what} needs a `name` that is an "
+                          f"identifier, not {name!r}.")
+    lacks = _lacks(cls)
+    if not issubclass(cls, Provider):
+        raise ConfigError(f"Cannot register {what}: {what} is not a subclass of "
+                          "structmagic.providers.Provider"
+                          + (f"; it lacks {', '.join(lacks)}." if lacks else "."))
+    if lacks:
+        raise ConfigError(f"Cannot register {what} as the provider {name!r}: {what} lacks "
+                          f"{', '.join(lacks)}.")
+    try:
+        made = cls()
+    except Exception as exc:
+        raise ConfigError(f"Cannot register {what}: {what} could not be made: "
+                          f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
     with _lock:
-        _registry[name] = cls()
+        _registry[name] = made
     return cls
 
 

@@ -55,6 +55,7 @@ from .base import (
     Completion,
     Delta,
     Provider,
+    UsageReader,
     content_items,
     content_text,
     finish_kind,
@@ -74,20 +75,18 @@ MODES = (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT)
 
 def _usage(raw: Any) -> dict[str, int]:
     """``input_tokens`` / ``output_tokens`` / ``total_tokens`` in the engine's names."""
-    if not isinstance(raw, dict):
-        return {}
+    read = UsageReader(raw)
     out: dict[str, int] = {}
-    if isinstance(raw.get("input_tokens"), int):
-        out["prompt_tokens"] = raw["input_tokens"]
-    if isinstance(raw.get("output_tokens"), int):
-        out["completion_tokens"] = raw["output_tokens"]
+    for key, name in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
+        if (n := read.count(key)) is not None:
+            out[name] = n
+    total = read.count("total_tokens")
     if out:
-        total = raw.get("total_tokens")
-        out["total_tokens"] = total if isinstance(total, int) else sum(out.values())
-    cached = (raw.get("input_tokens_details") or {}).get("cached_tokens")
-    if isinstance(cached, int) and cached > 0:  # part of input_tokens, priced lower
+        out["total_tokens"] = total if total is not None else sum(out.values())
+    cached = read.count("cached_tokens", within="input_tokens_details")
+    if cached:  # part of input_tokens, priced lower
         out["cached_tokens"] = cached
-    return out
+    return read.usage(out)
 
 
 def _finish(resp: Mapping[str, Any]) -> str | None:

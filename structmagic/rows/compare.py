@@ -34,7 +34,7 @@ from ..providers import provider_names
 from ..schema import load_schema
 from ..transport.work import Work
 from .counts import BatchProgress
-from .frame import own_column
+from .frame import own_column, rows_of
 from .gate import RateGate
 from .score import canonical_json, field_kinds
 from .stop import stop_rows
@@ -268,7 +268,7 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
     spec = guarded(load_schema, schema)
     clocks = {t.label: guarded(_settings_for, t, options).clock  # bad options fail before
               for t in targets}                                  # any request
-    items = list(prompts)
+    items = rows_of(prompts, "prompts")
     media: dict[str, Any] = {"images": images, "files": files, "detail": detail,
                              "inline": inline, "downscale": downscale}
     gates = {t.label: RateGate(clock=clocks[t.label]) for t in targets}

@@ -23,6 +23,7 @@ from typing import Any
 from ..call.result import Result
 from ..errors import BatchUnavailableError, ConfigError
 from .counts import BatchProgress
+from .frame import rows_of
 from .gate import RateGate
 from .jobs.job import RETRY_MODES, BatchJob, BatchStatus
 from .jobs.submit import submit_batch
@@ -75,7 +76,7 @@ def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
     if batch_retry not in RETRY_MODES:
         raise ConfigError(f"batch_retry must be one of {', '.join(RETRY_MODES)}, not "
                           f"{batch_retry!r}.")
-    items = prompts if isinstance(prompts, Sequence) else list(prompts)
+    items = rows_of(prompts, "prompts")
     threads = {name: options.pop(name) for name in THREAD_OPTIONS if name in options}
     run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads)
     if via == "threads":

@@ -34,19 +34,21 @@ from ..call.plan import Asking
 from ..config import resolve
 from ..cost.calc import cost_of, money
 from ..cost.count import count_tokens, has_count_endpoint, no_count_endpoint
-from ..cost.media import input_tokens
+from ..cost.media import input_tokens, request_tokens
 from ..cost.price import Price
 from ..cost.prices import price_for, table_info
-from ..cost.tokens import answer_tokens, count_body
+from ..cost.tokens import answer_tokens
 from ..inputs.measure import measure_inputs
 from ..providers import get_provider
 from ..schema import load_schema
 from ..transport.request import build
+from .frame import rows_of
 from .threads import run_threads
 
 if TYPE_CHECKING:
     from ..call.result import Result
     from ..config import Settings
+    from ..inputs.measure import Measured
     from ..inputs.parts import Part
     from ..providers import Provider
     from ..providers.base import Call
@@ -171,9 +173,14 @@ def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
         prompt, parts[i] if parts is not None else ())) for i, prompt in enumerate(prompts)]
 
 
-def local_counts(calls: Iterable[Call], settings: Settings, provider: Provider) -> list[int]:
-    """The heuristic input tokens of each request (its body as it would be sent)."""
-    return [count_body(build(call, settings, provider)[1]) for call in calls]
+def local_counts(calls: Iterable[Call], settings: Settings, provider: Provider,
+                 media: Sequence[Sequence[Measured]] | None = None) -> list[int]:
+    """The heuristic input tokens of each request (its body as it would be sent), with each
+    row's images and documents (``media``, measured) by the provider's rule: the one count
+    of :func:`structmagic.cost.media.request_tokens`."""
+    return [request_tokens(build(call, settings, provider)[1],
+                           media[i] if media is not None else (), provider.inputs)
+            for i, call in enumerate(calls)]
 
 
 def exact_counts(calls: Sequence[Call], settings: Settings, provider: Provider,
@@ -217,7 +224,7 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     :class:`~structmagic.StructuredError` on bad input, before any request.
     """
 
-    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    items = rows_of(prompts, "prompts")
     each_row = {name: per_item(name, value, len(items))
                 for name, value in (("images", images), ("files", files))}
     media = Media(detail=detail, inline=inline, downscale=downscale)
@@ -248,10 +255,9 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
               *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any],
               each_row: Mapping[str, Sequence[Any]], media: Any) -> Estimate:
     calls = row_calls(items, spec, settings, provider)
-    counted = local_counts(calls, settings, provider)
     inputs = _media_counts(each_row, media, provider)
-    if inputs is not None:
-        counted = [n + extra for n, extra in zip(counted, inputs.tokens, strict=True)]
+    counted = local_counts(calls, settings, provider,
+                           inputs.measured if inputs is not None else None)
     sampled: list[Result] = []
     ratio_range: Range | None = None
     outputs: list[int] = []
@@ -273,8 +279,9 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
 
 @dataclass
 class _MediaCount:
-    """The images and PDF pages of a column, and each row's tokens for them."""
+    """The images and PDF pages of a column: each row's, measured, and its tokens."""
 
+    measured: list[tuple[Measured, ...]]
     tokens: list[int]
     images: int = 0
     pages: int = 0
@@ -299,10 +306,11 @@ def _media_counts(each_row: Mapping[str, Sequence[Any]], media: Any, provider: P
     if all(v is None for v in images) and all(v is None for v in files):
         return None
     limits = provider.inputs
-    count = _MediaCount(tokens=[])
+    count = _MediaCount(measured=[], tokens=[])
     for i, (row_images, row_files) in enumerate(zip(images, files, strict=True)):
         measured = _row(i, lambda a=row_images, b=row_files: measure_inputs(
             a, b, detail=media.detail))
+        count.measured.append(measured)
         count.tokens.append(sum(input_tokens(m, limits) for m in measured))
         for m in measured:
             if m.kind == "image":

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import NOT_RUN, InputError, NotRun
 from ..schema.tree import resolve_ref
 
-__all__ = ["RENAMED", "collect_rows", "own_column", "results_frame", "top_fields",
+__all__ = ["RENAMED", "collect_rows", "own_column", "results_frame", "rows_of", "top_fields",
            "top_properties"]
 
 #: the name an added column takes when a field already has its own
@@ -51,6 +51,23 @@ def top_properties(spec: Any) -> dict[str, Any]:
 def top_fields(spec: Any) -> list[str]:
     """The columns of a schema's top-level fields (``["value"]`` for another root)."""
     return list(top_properties(spec))
+
+
+def rows_of(source: Any, what: str) -> Sequence[Any]:
+    """The values of a column ``what`` names (``"prompts"``, ``"labels"`` ...), one a row:
+    a sequence (a list, a tuple) as it is; any other iterable (a generator, an iterator, a
+    pandas Series, a NumPy array) read once into a list. :class:`~structmagic.InputError`
+    for one value where a column of them is wanted: a string, bytes, a mapping, a pandas
+    DataFrame (its iteration gives its column names), or anything that is not iterable."""
+    kind = type(source).__name__
+    frame = kind == "DataFrame" and type(source).__module__.split(".", 1)[0] == "pandas"
+    if isinstance(source, (str, bytes, bytearray, Mapping)) or frame or not hasattr(
+            source, "__iter__"):
+        hint = (" (one of its columns, df['name'], is a column)" if frame else "")
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise InputError(f"{what} must be a list (or any iterable) with one entry a row, "
+                         f"not {article} {kind}{hint}.")
+    return source if isinstance(source, Sequence) else list(source)
 
 
 def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:

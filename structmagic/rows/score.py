@@ -19,16 +19,24 @@ anything else (objects ...)   ``accuracy``: equal as canonical JSON
 A row counts only for the fields its label has (a label may leave a field out). A failed
 answer (no value) counts as wrong for every labelled field, and as predicting nothing for
 set fields. Labels are values in the schema's shape (dicts with the fields), or a pandas
-DataFrame with a column per field (a NaN cell there leaves the field out of that row);
-NumPy scalars and arrays in labels compare as the Python values they hold, and a whole
-float equals the int (``3.0`` is ``3``, as in JSON).
+DataFrame with a column per field; answers and labels may come from any iterable (a list,
+a generator, a pandas Series). NumPy scalars and arrays in labels compare as the Python
+values they hold, and a whole float equals the int (``3.0`` is ``3``, as in JSON).
+
+A gap in a label — every missing marker pandas and NumPy use: None, a float NaN (NumPy's
+too), ``pd.NA``, ``pd.NaT``, ``numpy.datetime64("NaT")`` — means "not labelled", at any
+depth: a label that is a gap, or a field whose value is one, leaves that row out of the
+field (a partly labelled table, ``to_dict("records")`` of one, a nullable column after
+``convert_dtypes()``); inside a field's value, an object's key whose value is a gap is not
+judged (the answer may hold anything there), and a list's gap items are left out. A value
+whose every part is a gap is not labelled at all.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +45,13 @@ from ..errors import ConfigError
 from ..inputs.convert import is_blank
 from ..schema import load_schema
 from ..schema.tree import resolve_ref
+from .frame import rows_of
 
 __all__ = ["Score", "score"]
 
 _MISSING = object()
+#: a gap inside a label (a missing marker): that part is not labelled
+_GAP = object()
 NONE_LABEL = "(none)"  # the predicted class of a failed answer in a confusion table
 
 
@@ -67,6 +78,9 @@ def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any, *,
     """Score ``answers`` (values, or :class:`~structmagic.Result` objects) against ``labels``
     (the expected values, aligned with them), field by field (see the module doc)."""
 
+    answers = rows_of(answers, "answers")
+    if not _is_frame(labels):
+        labels = rows_of(labels, "labels")
     if len(answers) != len(labels):
         raise ConfigError(f"{len(answers)} answers but {len(labels)} labels: they must align.")
     if not (isinstance(tol, (int, float)) and _finite(tol) and tol >= 0):
@@ -152,18 +166,18 @@ def _measure(name: str, kind: str, pairs: list[tuple[Any, Any]], tol: float
     row: dict[str, Any] = {"field": name, "kind": kind, "n": n, **dict.fromkeys(_MEASURES)}
     if not n:
         return row
-    row["accuracy"] = sum(_canon(p) == _canon(e) for p, e in pairs) / n
+    row["accuracy"] = sum(_matches(p, e, _canon) for p, e in pairs) / n
     if kind == "text":
-        row["normalised"] = sum(_norm(p) == _norm(e) for p, e in pairs) / n
+        row["normalised"] = sum(_matches(p, e, _norm) for p, e in pairs) / n
     elif kind == "number":
         row["within_tol"] = sum(_close(p, e, tol) for p, e in pairs) / n
     elif kind == "set":
         tp = fp = fn = 0
         for p, e in pairs:
-            got, want = _items(p), _items(e)
-            tp += len(got & want)
-            fp += len(got - want)
-            fn += len(want - got)
+            hit, extra, lacking = _set_counts(p, e)
+            tp += hit
+            fp += extra
+            fn += lacking
         row["precision"] = tp / (tp + fp) if tp + fp else None
         row["recall"] = tp / (tp + fn) if tp + fn else None
     return row
@@ -206,48 +220,106 @@ def _value(answer: Any) -> Any:
     return _MISSING if answer is None else answer
 
 
+def _is_frame(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and hasattr(value, "to_dict")
+
+
 def _plain_labels(labels: Any) -> list[Any]:
-    """The labels as plain Python values: a DataFrame's rows (or Series rows) as dicts
-    without their NaN cells, NumPy scalars and arrays as what they hold."""
-    if type(labels).__name__ == "DataFrame" and hasattr(labels, "to_dict"):
-        return [{k: _plain(v) for k, v in row.items() if not is_blank(v)}
-                for row in labels.to_dict("records")]
+    """The labels as plain Python values (:func:`_plain`): a DataFrame's rows as dicts."""
+    if _is_frame(labels):
+        return [_plain(row) for row in labels.to_dict("records")]
     return [_plain(label) for label in labels]
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
-    """``value`` with NumPy / pandas values in it turned into Python ones (a cycle or a
-    value nested past 200 levels is left as it is)."""
+    """A label with NumPy / pandas values in it turned into Python ones, and its gaps (every
+    missing marker) into ``_GAP``: an object's gap values kept as such, a list's left out;
+    an object or a list made of gaps only is a gap itself. A cycle or a value nested past
+    200 levels is left as it is."""
     if depth > 200:
         return value
-    if value is None or type(value) in (str, bytes, bool, int, float):
+    if value is None:
+        return _GAP
+    if type(value) in (str, bytes, bool, int):
         return value
     if isinstance(value, float):  # numpy.float64 is a float, but not one JSON writes alike
-        return float(value)
+        return _GAP if value != value else float(value)
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, depth + 1) for v in value]
     if type(value).__name__ == "Series" and hasattr(value, "to_dict"):  # a DataFrame's row
-        return {k: _plain(v, depth + 1) for k, v in value.to_dict().items() if not is_blank(v)}
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        fields = {k: _plain(v, depth + 1) for k, v in value.items()}
+        return _GAP if fields and all(v is _GAP for v in fields.values()) else fields
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, depth + 1) for v in value]
+        kept = [v for v in items if v is not _GAP]
+        return _GAP if items and not kept else kept
     if hasattr(value, "dtype") and hasattr(value, "tolist"):  # a NumPy scalar or array
         try:
-            return _plain(value.tolist(), depth + 1)
+            return _plain(value.tolist(), depth + 1)  # NaT's is None
         except Exception:
             return value
-    return value
+    return _GAP if is_blank(value) else value  # pandas' NA and NaT
 
 
 def _get(value: Any, name: str) -> Any:
-    if value is _MISSING:
+    if value is _MISSING or value is _GAP:
         return _MISSING
     if name == "value" and not isinstance(value, Mapping):
         return value
     if isinstance(value, Mapping):
-        return value.get(name, _MISSING)
+        found = value.get(name, _MISSING)
+        return _MISSING if found is _GAP else found
     return _MISSING
+
+
+def _has_gap(value: Any, depth: int = 0) -> bool:
+    """Whether a label's value holds a gap (a part not labelled) at any depth."""
+    if value is _GAP:
+        return True
+    if depth > 202:
+        return False
+    if isinstance(value, dict):
+        return any(_has_gap(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_gap(v, depth + 1) for v in value)
+    return False
+
+
+def _matches(predicted: Any, expected: Any, leaf: Callable[[Any], str], depth: int = 0
+             ) -> bool:
+    """Whether ``predicted`` equals ``expected`` as ``leaf`` writes values; a gap in
+    ``expected`` matches anything (an object's key it stands for may also be absent)."""
+    if expected is _GAP:
+        return True
+    if depth > 202 or not _has_gap(expected):
+        return leaf(predicted) == leaf(expected)
+    if isinstance(expected, dict):
+        return isinstance(predicted, Mapping) and all(k in expected for k in predicted) and all(
+            v is _GAP or (k in predicted and _matches(predicted[k], v, leaf, depth + 1))
+            for k, v in expected.items())
+    return (isinstance(predicted, list) and len(predicted) == len(expected)
+            and all(_matches(p, e, leaf, depth + 1) for p, e in zip(predicted, expected,
+                                                                    strict=True)))
+
+
+def _set_counts(predicted: Any, expected: Any) -> tuple[int, int, int]:
+    """``(true positives, false positives, false negatives)`` of a set field's items."""
+    if not _has_gap(expected):
+        got, want = _items(predicted), _items(expected)
+        return len(got & want), len(got - want), len(want - got)
+    # items with parts not labelled: each matched to one predicted item at most
+    unused = list({_norm(v): v for v in predicted}.values()) if isinstance(
+        predicted, list) else []
+    hits = 0
+    expected = expected if isinstance(expected, list) else []
+    for item in expected:
+        found = next((i for i, v in enumerate(unused) if _matches(v, item, _norm)), None)
+        if found is not None:
+            del unused[found]
+            hits += 1
+    return hits, len(unused), len(expected) - hits
 
 
 def canonical_json(value: Any) -> str:

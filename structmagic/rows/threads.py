@@ -22,10 +22,11 @@ finish on their own, but nothing new is sent.
 Rate limits are shared: a 429 on one item pauses every worker (the shared backoff), and
 ``max_requests_per_minute`` / ``max_tokens_per_minute`` pace the whole batch.
 
-``max_cost`` caps the spending (:mod:`structmagic.rows.budget`): an item starts only if the
+``max_cost`` caps the spending (:mod:`structmagic.rows.budget`): an item is queued only if the
 cost so far, plus what the items in flight are expected to cost, plus its own estimate stays
-within the cap; otherwise the batch stops cleanly there, the finished items kept and the
-rest marked "not run: budget". Answers from the recording cost nothing, so a re-run in
+within the cap, and checked again in its worker just before its first request (what was
+spent meanwhile counted); otherwise the batch stops cleanly there, the finished items kept
+and the rest marked "not run: budget". Answers from the recording cost nothing, so a re-run in
 ``cache`` mode with a higher cap resumes without paying twice.
 """
 
@@ -125,20 +126,22 @@ def run_threads(
                    gate=gate, parts=parts)
 
     def run_one(index: int) -> tuple[int, Result]:
+        if budget is not None and not budget.start(index):  # the cap, checked again now
+            return index, budget.not_run(spec.name)
         try:
             res = guarded(call, index)
         except StructuredError as exc:
             res = Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
                          usage=dict(exc.usage or {}), cost=exc.cost if exc.usage else 0.0)
         gate.spent(res.usage.get("total_tokens", 0))
+        if budget is not None:  # here, so the next item this worker starts sees the cost
+            budget.settle(index, res)
         return index, res
 
     def take(finished: set[Future[tuple[int, Result]]]) -> None:
         for fut in finished:
             index, res = fut.result()
             results[index] = res
-            if budget is not None:
-                budget.settle(index, res)
             progress.add(res)
 
     pending: set[Future[tuple[int, Result]]] = set()

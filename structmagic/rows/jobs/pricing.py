@@ -9,20 +9,19 @@ None, never a guess; the progress bar then leaves its cost slot empty. A pricing
 never stops a batch.
 
 :func:`expected_cost` is what a job is expected to cost while it runs: each row's input
-tokens (counted over its request as written, its images and documents by the provider's
-rule instead of their data at 4 characters a token: :func:`media_adjusted`) priced on its
+tokens (:func:`row_tokens`: counted as every estimate and cap counts them, its images and
+documents by the provider's rule, never their data at 4 characters a token) priced on its
 own, and summed — a lower bound, since no answer is counted.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...cost.calc import cost_of
-from ...cost.media import input_tokens
+from ...cost.media import inputs_tokens
 from ...cost.prices import price_for
 from ...inputs.measure import measure_part
 
@@ -31,12 +30,9 @@ if TYPE_CHECKING:
     from ...cost.price import Price
     from ...inputs.parts import InputLimits, Part
 
-__all__ = ["BatchPricer", "expected_cost", "media_adjusted"]
+__all__ = ["BatchPricer", "expected_cost", "row_tokens"]
 
 log = logging.getLogger("structmagic")
-
-#: a run of base64 at least this long in a line is an image's or a document's data
-_BASE64 = re.compile(rb"[A-Za-z0-9+/]{1024,}={0,2}")
 
 
 class BatchPricer:
@@ -61,19 +57,12 @@ class BatchPricer:
             return None
 
 
-def media_adjusted(tokens: int, line: bytes, parts: Sequence[Part], limits: InputLimits
-                   ) -> int:
-    """A row's ``tokens`` counted over its request (about 4 characters a token), with each
-    run of base64 data in its ``line`` (an image's, a document's) taken out, and its
-    ``parts`` counted by the provider's rule (``limits``; :mod:`structmagic.cost.media`)
-    instead."""
-    if len(line) > 1024:
-        for found in _BASE64.finditer(line):
-            tokens -= -(-(found.end() - found.start()) // 4)
-    if parts:
-
-        tokens += sum(input_tokens(measure_part(part), limits) for part in parts)
-    return max(0, tokens)
+def row_tokens(tokens: int, parts: Sequence[Part], limits: InputLimits) -> int:
+    """A row's input tokens: ``tokens``, its request's text as :func:`build_line
+    <structmagic.rows.jobs.lines.build_line>` counts it (the data of its images and
+    documents left out), plus its ``parts`` by the provider's rule (``limits``) — the count
+    of :func:`structmagic.cost.media.request_tokens`, as every estimate and cap makes it."""
+    return tokens + inputs_tokens((measure_part(part) for part in parts), limits)
 
 
 def expected_cost(pricer: BatchPricer, tokens: Iterable[int]) -> float | None:

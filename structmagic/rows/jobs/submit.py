@@ -53,6 +53,7 @@ from ...schema import load_schema
 from ...transport.request import Retry, with_retries
 from ..budget import check_cap
 from ..estimate import local_estimate
+from ..frame import rows_of
 from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .lines import Plan, RowIndex, build_lines, mark_of, plan_for
@@ -66,7 +67,7 @@ from .manifest import (
     safe_url,
     usable_id,
 )
-from .pricing import BatchPricer, expected_cost, media_adjusted
+from .pricing import BatchPricer, expected_cost, row_tokens
 
 if TYPE_CHECKING:
     from ...inputs.parts import InputLimits
@@ -89,7 +90,8 @@ _UNAVAILABLE_WORDS = ("not implemented", "not_implemented", "invalid url", "no r
 def _check_cap(max_cost: float, counted: Sequence[int], spec: Any, settings: Any) -> None:
     """Refuse a new job whose batch-price estimate may pass ``max_cost``: once created, a
     job is paid for whatever it does. ``counted``: each sent row's input tokens, counted from
-    its line as written (no request is built again)."""
+    its line as written (no request is built again), its images and documents by the
+    provider's rule (:class:`RowTokens`), as :func:`structmagic.estimate` counts them."""
 
     found = local_estimate(counted, spec, settings, get_provider(settings.provider))
     if found.batch_cost is None:
@@ -141,7 +143,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     """
 
     cap = check_cap(max_cost) if max_cost is not None else None
-    items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
+    items = rows_of(prompts, "prompts")
     rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
                           per_item("images", images, len(items)),
                           per_item("files", files, len(items)))
@@ -189,7 +191,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 generation = known.generation + 1 if known is not None else 0
                 record = _record(plan, key, content, items, parts, generation=generation,
                                  mark=mark)
-                record.estimated_cost = expected_cost(BatchPricer(settings), tokens.expected)
+                record.estimated_cost = expected_cost(BatchPricer(settings), tokens.counted)
                 record.max_cost = cap
                 store.put(record)
             else:
@@ -244,18 +246,14 @@ class RowMedia:
 
 @dataclass
 class RowTokens:
-    """Each sent row's input tokens, in order: ``counted`` as the estimator counts them
-    (about 4 characters a token over the request), ``expected`` with its images and
-    documents counted by the provider's rule instead of their data
-    (:func:`~structmagic.rows.jobs.pricing.media_adjusted`)."""
+    """Each sent row's input tokens, in order, as the estimator counts them: its images and
+    documents by the provider's rule, never their data
+    (:func:`~structmagic.rows.jobs.pricing.row_tokens`)."""
 
     counted: list[int] = field(default_factory=list)
-    expected: list[int] = field(default_factory=list)
 
-    def add(self, counted: int, line: bytes, parts: Sequence[InputPart],
-            limits: InputLimits) -> None:
-        self.counted.append(counted)
-        self.expected.append(media_adjusted(counted, line, parts, limits))
+    def add(self, counted: int, parts: Sequence[InputPart], limits: InputLimits) -> None:
+        self.counted.append(row_tokens(counted, parts, limits))
 
 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
@@ -292,7 +290,7 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
         writer.add(position, line, plain)
         index.add(position, digest)
         if tokens is not None:
-            tokens.add(counted, line, parts, plan.provider.inputs)
+            tokens.add(counted, parts, plan.provider.inputs)
         key.update(b"%d:%s;" % (position, digest))
     return writer.close(), index, unsent, key.hexdigest()
 
