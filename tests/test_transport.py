@@ -74,7 +74,7 @@ def test_the_clients_own_headers_and_hooks_apply(server, settings):
 
 
 @pytest.mark.parametrize(("client", "message"), [
-    (httpx.AsyncClient(), "not AsyncClient"),
+    (httpx.AsyncClient(), "for the async functions"),
     ("http://proxy:3128", "must be an httpx.Client"),
 ])
 def test_a_client_that_cannot_be_used_is_a_config_error(settings, client, message):

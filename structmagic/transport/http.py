@@ -7,7 +7,7 @@ bundle, mTLS, an ``httpx.MockTransport`` in their own tests — passes their own
 ``structured(..., http_client=client)``, ``batch(..., http_client=client)`` or
 ``configure(http_client=client)``. structmagic sends through it and never closes it; only
 the timeout of each request is structmagic's (``--timeout``), everything else is the
-client's.
+client's. The async functions also take an ``httpx.AsyncClient`` (:mod:`.bridge`).
 
 The shared client's connections follow the :class:`~.work.Work` whose request uses them, so
 an interrupted batch cuts its own requests and no other's (the user's own client is never
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from .. import redact
 from ..errors import ConfigError
+from .bridge import bridge_for
 from .work import Work, current_work
 
 if TYPE_CHECKING:
@@ -96,10 +97,13 @@ def client_for(settings: Settings) -> httpx.Client:
         return _shared_client()
     import httpx
 
+    if isinstance(client, httpx.AsyncClient):
+        redact.install()
+        return bridge_for(client)  # type: ignore[return-value]  # the methods used, alike
     if not isinstance(client, httpx.Client):
         raise ConfigError(
-            f"http_client must be an httpx.Client, not {type(client).__name__} (an "
-            "httpx.AsyncClient cannot be used: structmagic sends from threads).")
+            f"http_client must be an httpx.Client (or, for the async functions, an "
+            f"httpx.AsyncClient), not {type(client).__name__}.")
     if client.is_closed:
         raise ConfigError("The http_client given has been closed; pass an open httpx.Client.")
     redact.install()  # once: the key never reaches a log record of httpx or httpcore

@@ -57,6 +57,7 @@ class Work:
         self._stopped = False
         self._in_flight = 0
         self._parts: list[Work] = []
+        self._cancels: dict[int, Callable[[], Any]] = {}
         parent = current_work()  # a work begun within another is part of it
         if parent is not None:
             with parent._lock:
@@ -102,13 +103,36 @@ class Work:
             self._stopped = True
             sockets, self._sockets = list(self._sockets.values()), {}
             parts = list(self._parts)
+            cancels, self._cancels = list(self._cancels.values()), {}
             # Shut down while holding the lock: a connection another work takes over from
             # the pool (:meth:`take`) is either still ours here, or already theirs.
             for sock in sockets:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+        for cancel in cancels:
+            with contextlib.suppress(Exception):
+                cancel()
         for part in parts:
             part.stop()
+
+    @contextlib.contextmanager
+    def cancelling(self, cancel: Callable[[], Any]) -> Iterator[None]:
+        """While the block runs, :meth:`stop` calls ``cancel`` (a request that is no socket
+        of structmagic's: one sent through the user's ``httpx.AsyncClient``). Raises
+        :class:`~structmagic.Interrupted` at once if the work has been stopped."""
+        key = id(cancel)
+        with self._lock:
+            stopped = self._stopped
+            if not stopped:
+                self._cancels[key] = cancel
+        if stopped:
+            cancel()
+            self.check()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._cancels.pop(key, None)
 
     def take(self, key: int, sock: socket.socket | None, previous: Work | None) -> None:
         """A connection (``key``: its stream) starts a request of this work; it was
