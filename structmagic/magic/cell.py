@@ -25,8 +25,8 @@ from ..api import structured
 from ..config import Settings, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.kernel import has_kernel
+from ..display.live import Live
 from ..display.render import field_labels
-from ..display.showing import show_failed, show_live, stop_live
 from ..display.widget import StructuredWidget
 from ..errors import StructuredError
 from ..schema import SchemaSpec, load_schema
@@ -91,40 +91,26 @@ def cell_media(ns: dict[str, Any], opts: CellOptions) -> dict[str, list[Any]]:
 def _ask(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings, body: str,
          media: dict[str, Any], labels: dict[str, str]) -> Any:
     """One call, its widget live while the answer streams."""
-    widget = handle = None
+    live = None
     if not opts.quiet and has_kernel(magics.shell):
-        widget = StructuredWidget(title=spec.name, model=settings.model, steps_field=opts.steps,
-                                  reveal=opts.reveal, labels=labels,
-                                  hide_answer=opts.hide_answer, ask_first=opts.ask_first)
-        handle = show_live(widget)
-        widget.start()
+        live = Live(StructuredWidget(title=spec.name, model=settings.model,
+                                     steps_field=opts.steps, reveal=opts.reveal, labels=labels,
+                                     hide_answer=opts.hide_answer, ask_first=opts.ask_first))
     try:
         result = structured(body, spec, stream=opts.stream and magics.stream,
-                            steps_field=opts.steps, observer=widget, **media, **opts.settings)
-    except (StructuredError, KeyboardInterrupt, Exception) as exc:
-        _failed(widget, handle, exc)
+                            steps_field=opts.steps,
+                            observer=live.widget if live is not None else None,
+                            **media, **opts.settings)
+    except BaseException as exc:
+        if live is not None:
+            live.failed(exc)
         raise  # the cell fails; its traceback is one short line when the widget shows it
     result.labels = labels
     result.reveal, result.hide_answer, result.ask_first = (
         opts.reveal, opts.hide_answer, opts.ask_first)
-    if widget is not None:
-        widget.finish(result)
-        result._widget = widget
-        stop_live(handle)  # the final display takes its place
+    if live is not None:
+        live.finished(result)  # the final display takes its place
     return _bind(magics, opts, result, result.data)
-
-
-def _failed(widget: Any, handle: Any, exc: BaseException) -> None:
-    """The widget stops streaming and keeps the failure in view."""
-    if widget is None:
-        return
-    if isinstance(exc, KeyboardInterrupt):
-        widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
-    elif isinstance(exc, StructuredError):
-        widget.fail(exc, partial=getattr(exc, "partial", None))
-        show_failed(handle, widget, exc)
-    else:  # a bug: the widget stops streaming, the traceback stays
-        widget.fail(exc)
 
 
 def _bind(magics: Any, opts: CellOptions, shown: Any, value: Any) -> Any:
@@ -148,29 +134,26 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, body: str,
         targets = rows.compare.parse_targets(opts.compare)
     except StructuredError as exc:
         raise UsageError(f"--compare: {exc}") from None
-    widget = handle = None
+    live = None
     if not opts.quiet and has_kernel(magics.shell):
-        widget = ComparisonWidget(targets, title=spec.name, steps_field=opts.steps,
-                                  reveal=opts.reveal, labels=labels)
-        handle = show_live(widget)
-        widget.start()
+        live = Live(ComparisonWidget(targets, title=spec.name, steps_field=opts.steps,
+                                     reveal=opts.reveal, labels=labels))
     try:
-        comparison = rows.compare.compare(body, spec, [t.label for t in targets],
-                             stream=opts.stream and magics.stream,
-                             observers=widget.observers() if widget else None,
-                             steps_field=opts.steps, labels=labels, **media, **opts.settings)
+        comparison = rows.compare.compare(
+            body, spec, [t.label for t in targets], stream=opts.stream and magics.stream,
+            observers=live.widget.observers() if live is not None else None,
+            steps_field=opts.steps, labels=labels, **media, **opts.settings)
     except KeyboardInterrupt as exc:
-        _failed(widget, handle, exc)
+        if live is not None:
+            live.failed(exc)
         raise
     failed = [r.error for r in comparison.results.values() if r.error is not None]
-    if widget is not None:
-        widget.finish(comparison)
-        comparison._widget = widget
-        stop_live(handle)
+    if live is not None:
+        live.finished(comparison)
     if len(failed) == len(comparison.results):  # nothing to bind: the cell fails
         error = failed[0]
-        if widget is not None and isinstance(error, StructuredError):
-            show_failed(handle, widget, error)
+        if live is not None:
+            live.failed_with(error)
         raise error
     return _bind(magics, opts, comparison, comparison.values())
 
