@@ -3,7 +3,8 @@
 ``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
 ``%structured_batches``; the same machinery is available from Python as :func:`structured`,
 :func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`), and
-:func:`estimate` says what a batch would cost before it runs.
+:func:`estimate` says what a batch would cost before it runs; :func:`astructured`,
+:func:`astream` and :func:`abatch` are their async twins, for an event loop that runs.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -51,6 +52,9 @@ __all__ = [
     "UnsupportedInputError",
     "ValidationIssue",
     "__version__",
+    "abatch",
+    "astream",
+    "astructured",
     "batch",
     "compare",
     "compare_each",
@@ -66,6 +70,9 @@ __all__ = [
 
 _LAZY = {
     "structured": "api",
+    "astructured": "rows.aio",
+    "astream": "rows.aio",
+    "abatch": "rows.aio",
     "batch": "rows.dispatch",
     "Extractor": "rows.engines",
     "compare": "rows.compare",
@@ -116,6 +123,7 @@ if TYPE_CHECKING:
         ValidationIssue,
     )
     from .magic import StructuredMagics
+    from .rows.aio import abatch, astream, astructured
     from .rows.compare import compare, compare_each
     from .rows.dispatch import batch
     from .rows.engines import Extractor

@@ -17,7 +17,8 @@ EXPECTED_ALL = {
     "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
-    "batch", "compare", "compare_each", "configure", "estimate", "load_ipython_extension",
+    "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
+    "estimate", "load_ipython_extension",
     "load_schema", "score", "structured", "submit_batch", "unload_ipython_extension",
 }
 

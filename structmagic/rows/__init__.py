@@ -5,6 +5,8 @@
 - :mod:`.threads` (parallel requests), :mod:`.gate` (their shared pacing), :mod:`.counts`
   (a batch's progress), :mod:`.budget` (``max_cost``);
 - :mod:`.jobs` — provider batch jobs: submit or re-attach, wait, collect;
+- :mod:`.aio` — the async twins: ``astructured``, ``astream``, ``abatch``;
+- :mod:`.stop` — how rows in threads stop on an interrupt (a grace for what is paid for);
 - :mod:`.estimate` — :func:`~structmagic.estimate`, what a column will cost;
 - :mod:`.frame` — rows in and results out as tables;
 - :mod:`.compare` and :mod:`.score` — models side by side, and against labels;
@@ -24,10 +26,11 @@ __all__ = ["VIAS", "Run", "batch", "start"]
 #: the dispatcher's names, from :mod:`.dispatch`
 _LAZY = {"VIAS": "dispatch", "Run": "dispatch", "batch": "dispatch", "start": "dispatch"}
 #: the modules and packages of this package, loaded when first read as attributes
-MODULES = ("budget", "compare", "counts", "dispatch", "engines", "estimate", "frame", "gate",
-           "jobs", "score", "threads")
+MODULES = ("aio", "budget", "compare", "counts", "dispatch", "engines", "estimate", "frame",
+           "gate", "jobs", "score", "stop", "threads")
 
 if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first read)
+    from . import aio as aio
     from . import budget as budget
     from . import compare as compare
     from . import counts as counts
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first
     from . import gate as gate
     from . import jobs as jobs
     from . import score as score
+    from . import stop as stop
     from . import threads as threads
     from .dispatch import VIAS, Run, batch, start
 

@@ -43,7 +43,7 @@ def stop_rows(pending: set[Future[Any]], take: Callable[[set[Future[Any]]], None
     gate.stop()
     try:
         count = work.in_flight
-        if count:
+        if count and grace > 0:
             deadline = clock.monotonic() + grace
             if on_finishing is not None:
                 on_finishing(count)

@@ -33,6 +33,7 @@ and the rest marked "not run: budget". Answers from the recording cost nothing, 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -67,6 +68,7 @@ def run_threads(
     inline: bool = False,
     downscale: bool = True,
     max_cost: float | None = None,
+    cancel: threading.Event | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -81,7 +83,9 @@ def run_threads(
     partitions one worker runs; otherwise each batch has its own, from
     ``max_requests_per_minute`` / ``max_tokens_per_minute``. An interrupted batch closes its
     gate. ``max_cost`` (USD) stops the batch before it would pass that cap (see the module
-    docstring); it needs a known price.
+    docstring); it needs a known price. ``cancel``, set from another thread (a cancelled
+    task of :func:`~structmagic.abatch`), stops the batch as an interrupt does, but at once:
+    the requests in flight are cut without a grace.
 
     Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
     interrupt; bad input (schema, options, a cap without a price) raises before any request;
@@ -168,18 +172,25 @@ def run_threads(
             # Short waits so a KeyboardInterrupt lands in this (main) thread at once.
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             take(finished)
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled
             if finished:
                 progress.in_flight = min(len(pending), concurrency)
                 if on_progress is not None:
                     on_progress(progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Cancelled) as stopped:
         stop_rows(pending, take, gate=gate, work=work, clock=settings.clock,
-                  on_finishing=lambda count: _say_finishing(progress, count, on_progress))
+                  on_finishing=lambda count: _say_finishing(progress, count, on_progress),
+                  grace=0.0 if isinstance(stopped, _Cancelled) else None)
         pool.shutdown(wait=False, cancel_futures=True)
         marked = [r if r is not None else _interrupted(spec.name) for r in results]
         raise BatchInterrupted(marked) from None
     pool.shutdown(wait=True)
     return [r for r in results if r is not None]
+
+
+class _Cancelled(Exception):
+    """The batch was cancelled from another thread."""
 
 
 def _say_finishing(progress: BatchProgress, count: int,
