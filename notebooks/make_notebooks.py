@@ -425,6 +425,25 @@ Classify this product review: {text}
 """),
         code('scored[["sentiment", "stars"]]'),
         md("""
+## The same from Python, awaited
+
+`sm.abatch` is `sm.batch` to `await`: the rows run on worker threads while the notebook's
+event loop stays free (top-level `await` in a cell; no `asyncio.run`, no `nest_asyncio`).
+Cancelling it (interrupting the cell) stops the rows at once and keeps the answers that had
+arrived. `sm.astructured` is one call; with `widget=True` it shows the live steps in the cell.
+"""),
+        code("""
+import structmagic as sm
+
+prompts = [f"Classify this product review: {text}" for text in reviews.text]
+rows = await sm.abatch(prompts, review_schema, concurrency=4)
+[row.data["sentiment"] for row in rows]
+"""),
+        code("""
+first = await sm.astructured(prompts[0], review_schema, widget=True)
+first.data["stars"]
+"""),
+        md("""
 ## What a column costs
 
 `--estimate` says what the cell would cost over the whole column before anything is sent
