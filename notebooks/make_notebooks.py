@@ -429,8 +429,8 @@ Classify this product review: {text}
 
 `sm.abatch` is `sm.batch` to `await`: the rows run on worker threads while the notebook's
 event loop stays free (top-level `await` in a cell; no `asyncio.run`, no `nest_asyncio`).
-Cancelling it (interrupting the cell) stops the rows at once and keeps the answers that had
-arrived. `sm.astructured` is one call; with `widget=True` it shows the live steps in the cell.
+Cancelling its task stops the rows at once and keeps the answers that had arrived.
+`sm.astructured` is one call; with `widget=True` it shows the live steps in the cell.
 """),
         code("""
 import structmagic as sm
