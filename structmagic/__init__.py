@@ -2,8 +2,9 @@
 
 ``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
 ``%structured_batches``; the same machinery is available from Python as :func:`structured`,
-:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`), and
-:func:`estimate` says what a batch would cost before it runs.
+:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`),
+:func:`estimate` says what a batch would cost before it runs, and :func:`schema_dsl` turns
+schema text (``"name, age int, bio: a short bio"``) into a JSON Schema.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -58,6 +59,7 @@ __all__ = [
     "estimate",
     "load_ipython_extension",
     "load_schema",
+    "schema_dsl",
     "score",
     "structured",
     "submit_batch",
@@ -78,6 +80,7 @@ _LAZY = {
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
+    "schema_dsl": "schema",
     "StructuredMagics": "magic",
 }
 
@@ -122,7 +125,7 @@ if TYPE_CHECKING:
     from .rows.estimate import estimate
     from .rows.jobs import BatchJob, submit_batch
     from .rows.score import score
-    from .schema import SchemaSpec, load_schema
+    from .schema import SchemaSpec, load_schema, schema_dsl
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,461 @@
+"""Schema text (``structmagic.schema.dsl``): simonw/llm's concise syntax and its extensions.
+
+- llm parity: every example of llm's ``docs/schemas.md`` gives llm's JSON Schema, byte for
+  byte (the expected schemas are written out here, from llm's ``schema_dsl`` rules);
+- the extensions (``list[T]``, ``{...}``, ``enum[...]``, ``T?``) and DocETL's examples;
+- mistakes: each a SchemaError naming its column, with the line and a caret;
+- a property test: 1,000 random nested schemas written as text by a small renderer here,
+  read back, compared (seeded);
+- ``structmagic.schema_dsl`` from the package root.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+
+import structmagic as sm
+from structmagic.schema.dsl import schema_dsl
+
+
+def dumped(schema: Any) -> str:
+    """The JSON text of a schema, key order kept: "byte for byte" means equal texts."""
+    return json.dumps(schema, ensure_ascii=False)
+
+
+def obj(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object as llm writes it: every property required, in order."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def multi(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {"items": {"type": "array", "items": schema}},
+            "required": ["items"]}
+
+
+S = {"type": "string"}
+I = {"type": "integer"}  # noqa: E741
+
+
+def described(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    return {**schema, "description": text}
+
+
+# --- llm parity: docs/schemas.md -----------------------------------------------------------------
+
+PEOPLE = """
+name: the person's name
+organization: who they represent
+role: their job title or role
+learned: what we learned about them from this story
+article_headline: the headline of the story
+article_date: the publication date in YYYY-MM-DD
+"""
+
+#: (text, multi, llm's schema) -- every concise-syntax example of llm's docs/schemas.md
+LLM_DOCS = [
+    ("name, age int, one_sentence_bio", False,
+     obj({"name": S, "age": I, "one_sentence_bio": S})),
+    ("name, age int, one_sentence_bio", True,
+     multi(obj({"name": S, "age": I, "one_sentence_bio": S}))),
+    (PEOPLE, True, multi(obj({
+        "name": described(S, "the person's name"),
+        "organization": described(S, "who they represent"),
+        "role": described(S, "their job title or role"),
+        "learned": described(S, "what we learned about them from this story"),
+        "article_headline": described(S, "the headline of the story"),
+        "article_date": described(S, "the publication date in YYYY-MM-DD"),
+    }))),
+    ("name,age int", False, obj({"name": S, "age": I})),
+    ("name, bio", False, obj({"name": S, "bio": S})),
+    ("name, bio, age int", False, obj({"name": S, "bio": S, "age": I})),
+    ("name: the person's name, age int: their age, bio: a short bio", False, obj({
+        "name": described(S, "the person's name"), "age": described(I, "their age"),
+        "bio": described(S, "a short bio")})),
+    ("name: the person's name\nage int: their age\nbio: a short bio, no more than three "
+     "sentences", False, obj({
+         "name": described(S, "the person's name"), "age": described(I, "their age"),
+         "bio": described(S, "a short bio, no more than three sentences")})),
+    ("name, age int", False, obj({"name": S, "age": I})),
+    ("name, ten_word_bio", True, multi(obj({"name": S, "ten_word_bio": S}))),
+    # the issue's own example
+    ("name, age int, bio: a short bio", False,
+     obj({"name": S, "age": I, "bio": described(S, "a short bio")})),
+]
+
+#: llm's rules on the inputs it accepts, beyond its docs' examples
+LLM_RULES = [
+    # the four types
+    ("a str, b int, c float, d bool", obj({"a": S, "b": I, "c": {"type": "number"},
+                                           "d": {"type": "boolean"}})),
+    # blank fields are skipped, fields stripped, any white space between name and type
+    (" ,name ,, age\t  int ,", obj({"name": S, "age": I})),
+    ("\n\nname\n\n  age int  \n", obj({"name": S, "age": I})),
+    # split at the first colon; an empty description is left out
+    ("url: see http://example.com: here, bio:", obj({
+        "url": described(S, "see http://example.com: here"), "bio": S})),
+    ("name:int", obj({"name": described(S, "int")})),
+    # one field per line when the text has a newline, even at its end: commas in descriptions
+    ("a: x, y\r\nb int:  z , w  \r\n", obj({"a": described(S, "x, y"),
+                                            "b": described(I, "z , w")})),
+    # a description is text: brackets and question marks in it are not syntax
+    ("note: see [1] or {x}? maybe, n int", obj({"note": described(S, "see [1] or {x}? maybe"),
+                                                "n": I})),
+    # names are any word without white space or syntax characters
+    ("first-name, état, 名前 int, a.b, 42", obj({"first-name": S, "état": S, "名前": I,
+                                                "a.b": S, "42": S})),
+]
+
+
+@pytest.mark.parametrize(("text", "is_multi", "want"), LLM_DOCS,
+                         ids=[f"docs-{i}" for i in range(len(LLM_DOCS))])
+def test_every_example_of_llms_docs_gives_llms_schema_byte_for_byte(text, is_multi, want):
+    assert dumped(schema_dsl(text, multi=is_multi)) == dumped(want)
+    assert dumped(sm.schema_dsl(text, is_multi)) == dumped(want)
+
+
+@pytest.mark.parametrize(("text", "want"), LLM_RULES,
+                         ids=[f"rule-{i}" for i in range(len(LLM_RULES))])
+def test_llms_rules_hold_on_the_inputs_it_accepts(text, want):
+    assert dumped(schema_dsl(text)) == dumped(want)
+
+
+def test_the_issues_example_exactly():
+    assert dumped(schema_dsl("name, age int, bio: a short bio")) == (
+        '{"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": '
+        '"integer"}, "bio": {"type": "string", "description": "a short bio"}}, "required": '
+        '["name", "age", "bio"]}')
+
+
+# --- the extensions ------------------------------------------------------------------------------
+
+N = {"type": "number"}
+B = {"type": "boolean"}
+
+EXTENSIONS = [
+    ("tags list[str]", obj({"tags": {"type": "array", "items": S}})),
+    ("lines list[{product, qty int, price float}]", obj({"lines": {"type": "array", "items": obj(
+        {"product": S, "qty": I, "price": N})}})),
+    ("status enum[paid, due, very late]", obj({"status": {"type": "string",
+                                                          "enum": ["paid", "due", "very late"]}})),
+    ("n int?, x float?: maybe, ok bool?, s str?", obj({
+        "n": {"type": ["integer", "null"]},
+        "x": {"type": ["number", "null"], "description": "maybe"},
+        "ok": {"type": ["boolean", "null"]}, "s": {"type": ["string", "null"]}})),
+    ("e enum[a, b]?: pick", obj({"e": {"anyOf": [{"type": "string", "enum": ["a", "b"]},
+                                                 {"type": "null"}], "description": "pick"}})),
+    ("l list[int?]?", obj({"l": {"anyOf": [
+        {"type": "array", "items": {"type": ["integer", "null"]}}, {"type": "null"}]}})),
+    ("o {a, b int: the b}?: an o", obj({"o": {"anyOf": [
+        obj({"a": S, "b": described(I, "the b")}), {"type": "null"}], "description": "an o"}})),
+    # the JSON names too
+    ("a string, b integer, c number, d boolean", obj({"a": S, "b": I, "c": N, "d": B})),
+    # white space inside brackets, and nested objects over several lines
+    ("m list[ list[ {a} ] ], e enum[ x ,y ]", obj({
+        "m": {"type": "array", "items": {"type": "array", "items": obj({"a": S})}},
+        "e": {"type": "string", "enum": ["x", "y"]}})),
+    ("vendor: who sold it, in full\nlines list[{\n  product: its name\n  qty int, price float\n}]"
+     ": the lines, one a product\ntotal float?", obj({
+         "vendor": described(S, "who sold it, in full"),
+         "lines": described({"type": "array", "items": obj({
+             "product": described(S, "its name"), "qty": I, "price": N})},
+             "the lines, one a product"),
+         "total": {"type": ["number", "null"]}})),
+    # a description inside braces ends at a comma, a newline or the closing brace
+    ("o {a: one, b: two}, c", obj({"o": obj({"a": described(S, "one"), "b": described(S, "two")}),
+                                   "c": S})),
+    ("e enum[1, 2.5, N/A, a:b]",
+     obj({"e": {"type": "string", "enum": ["1", "2.5", "N/A", "a:b"]}})),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), EXTENSIONS,
+                         ids=[f"ext-{i}" for i in range(len(EXTENSIONS))])
+def test_the_extensions(text, want):
+    assert dumped(schema_dsl(text)) == dumped(want)
+
+
+def test_multi_wraps_any_schema_text_as_llm_does():
+    inner = schema_dsl("lines list[{product, qty int}], total float?")
+    assert dumped(schema_dsl("lines list[{product, qty int}], total float?", multi=True)) == (
+        dumped(multi(inner)))
+
+
+# --- DocETL's examples (docs/concepts/schemas.md, and enum[...]) ---------------------------------
+# DocETL writes `{field: type}`; here a colon starts a description (as in llm), so the type
+# goes after a space: `{name: string}` is `{name string}`. The schemas are those DocETL's docs
+# describe (its convert_val), without "additionalProperties": false, which the strict
+# conversion adds where a provider needs it (checked below).
+
+def arr(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+DOCETL = [
+    ("summary string, sentiment string, include_item boolean",
+     obj({"summary": S, "sentiment": S, "include_item": B})),
+    ("insights list[{insight string, confidence number}], "
+     "metadata {timestamp string, source string}",
+     obj({"insights": arr(obj({"insight": S, "confidence": N})),
+          "metadata": obj({"timestamp": S, "source": S})})),
+    ("x list[string]", obj({"x": arr(S)})),
+    ("x list[int]", obj({"x": arr(I)})),
+    ("x list[{name string, age integer}]", obj({"x": arr(obj({"name": S, "age": I}))})),
+    ("x {name string, age integer, is_active boolean}",
+     obj({"x": obj({"name": S, "age": I, "is_active": B})})),
+    ("users list[{name string, age integer, hobbies list[string]}]",
+     obj({"users": arr(obj({"name": S, "age": I, "hobbies": arr(S)}))})),
+    ("summary string, key_points list[{point string, sentiment string}]",
+     obj({"summary": S, "key_points": arr(obj({"point": S, "sentiment": S}))})),
+    ("sentiment enum[positive, negative, neutral]",
+     obj({"sentiment": {"type": "string", "enum": ["positive", "negative", "neutral"]}})),
+    ("labels list[enum[spam, ham]]", obj({"labels": arr({"type": "string",
+                                                         "enum": ["spam", "ham"]})})),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), DOCETL, ids=[f"docetl-{i}" for i in range(len(DOCETL))])
+def test_docetls_examples_give_the_schemas_its_docs_describe(text, want):
+    assert dumped(schema_dsl(text)) == dumped(want)
+
+
+# --- mistakes ------------------------------------------------------------------------------------
+
+#: (text, the message's first line, the caret's column)
+MISTAKES = [
+    ("name, age integr", "Schema text: unknown type 'integr' at column 11; did you mean int?", 11),
+    ("name str, count Int", "Schema text: unknown type 'Int' at column 17; did you mean int?", 17),
+    ("a strng", "Schema text: unknown type 'strng' at column 3; did you mean str?", 3),
+    ("a flot", "Schema text: unknown type 'flot' at column 3; did you mean float?", 3),
+    ("a boolen", "Schema text: unknown type 'boolen' at column 3; did you mean bool?", 3),
+    ("a lst[int]", "Schema text: unknown type 'lst' at column 3; did you mean list[...]?", 3),
+    ("a text", "Schema text: unknown type 'text' at column 3; did you mean str?", 3),
+    ("a object", "Schema text: unknown type 'object' at column 3; did you mean {...}?", 3),
+    ("bio a short bio", "Schema text: unknown type 'a' at column 5 (types: str, int, float, "
+     "bool, list[T], {a, b int}, enum[a, b], and T? for null allowed; a description goes "
+     "after a colon, such as 'bio: a short bio')", 5),
+    ("name str extra", "Schema text: unexpected 'extra' at column 10 (a description goes "
+     "after a colon, such as 'bio: a short bio')", 10),
+    (": the name", "Schema text: empty name at column 1 (a field starts with its name, before "
+     "':')", 1),
+    ("age int, : x", "Schema text: empty name at column 10 (a field starts with its name, "
+     "before ':')", 10),
+    ("a, b, a int", "Schema text: duplicate field name 'a' at column 7", 7),
+    ("a list[int", "Schema text: unclosed '[' at column 7", 7),
+    ("lines list[{product, qty int]", "Schema text: expected '}' to close the '{' at column "
+     "12, found ']' at column 29", 29),
+    ("lines list[{product, qty int", "Schema text: unclosed '{' at column 12", 12),
+    ("a enum[x, y", "Schema text: unclosed '[' at column 7", 7),
+    ("a enum[]", "Schema text: enum[] without a value at column 7 (such as enum[a, b])", 7),
+    ("a enum[x,, y]", "Schema text: an empty enum value at column 10", 10),
+    ("a enum[x, x]", "Schema text: duplicate enum value 'x' at column 11", 11),
+    ("a enum['x', y]", "Schema text: the quoted enum value 'x' at column 8 (write the values "
+     "without quotes: enum[a, b])", 8),
+    ("a list", "Schema text: list without its brackets at column 3 (write list[str])", 3),
+    ("a list[]", "Schema text: list[] without an item type at column 7 (such as list[str])", 7),
+    ("a list[int str]", "Schema text: expected ']' to close list[...], found 'str' at "
+     "column 12", 12),
+    ("a {}", "Schema text: an empty object at column 3 (an object needs a field: {a, b int})", 3),
+    ("a int??", "Schema text: a second '?' at column 7 (one '?' lets a type be null)", 7),
+    ("a?", "Schema text: '?' right after the name 'a' at column 2 ('?' goes after a type: "
+     "'a str?' may be null)", 2),
+    ("tags[str]", "Schema text: '[' right after the name 'tags' at column 5 (the type goes "
+     "after a space: 'tags list[...]')", 5),
+    ("a ]", "Schema text: unexpected ']' at column 3 (no bracket is open here)", 3),
+    ("a\x00b", "Schema text: the character U+0000 at column 2 (a name is printable text)", 2),
+    ("name\nage int, bio", "Schema text: a comma between fields of text written one field per "
+     "line at line 2, column 8 (put each field on its own line, or all of them on one line)", 8),
+    ("name\nbio: fine\nage integr: x", "Schema text: unknown type 'integr' at line 3, column 5; "
+     "did you mean int?", 5),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "column"), MISTAKES,
+                         ids=[f"mistake-{i}" for i in range(len(MISTAKES))])
+def test_a_mistake_names_its_column_and_shows_it(text, message, column):
+    with pytest.raises(sm.SchemaError) as info:
+        schema_dsl(text)
+    err = info.value
+    assert err.message == message
+    at_line = re.search(r"at line (\d+), column", message)
+    line = text.split("\n")[int(at_line.group(1)) - 1 if at_line else 0]
+    shown, caret = err.hint.split("\n")
+    assert shown == "  " + line.replace("\x00", " ")
+    assert caret == "  " + " " * (column - 1) + "^"
+    assert str(err) == f"{message}\n{err.hint}"
+
+
+@pytest.mark.parametrize("text", ["", "   ", ",,", "\n\n", " \n\t\n "])
+def test_text_without_a_field_is_a_mistake(text):
+    with pytest.raises(sm.SchemaError, match="Schema text: no field; write at least a name"):
+        schema_dsl(text)
+
+
+def test_a_long_line_is_shown_around_the_mistake():
+    text = ", ".join(f"f{i}" for i in range(40)) + ", b integr"
+    with pytest.raises(sm.SchemaError) as info:
+        schema_dsl(text)
+    shown, caret = info.value.hint.split("\n")
+    assert len(shown) <= 2 + 78 and shown.startswith("  …")
+    assert shown[caret.index("^"):].startswith("integr")
+
+
+def test_types_nest_at_most_fifty_deep():
+    assert schema_dsl("x " + "list[" * 49 + "int" + "]" * 49)["required"] == ["x"]
+    with pytest.raises(sm.SchemaError) as info:
+        schema_dsl("x " + "list[" * 60 + "int" + "]" * 60)
+    assert info.value.message == "Schema text: types nested more than 50 deep at column 253"
+
+
+def test_schema_text_must_be_a_str():
+    with pytest.raises(sm.SchemaError, match="Schema text is a str, not bytes"):
+        schema_dsl(b"name")  # type: ignore[arg-type]
+
+
+# --- the property test: random schemas through the syntax and back -------------------------------
+
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.'/éß名"
+TEXT_CHARS = "abcdefghij klmnop QRSTUV 0123456789 .-_'\"()!é—:[]{}?"
+WORDS = {"string": ("str", "string"), "integer": ("int", "integer"),
+         "number": ("float", "number"), "boolean": ("bool", "boolean")}
+
+
+def _text(rng: random.Random, extra: str = "") -> str:
+    chars = TEXT_CHARS + extra
+    return "".join(rng.choice(chars) for _ in range(rng.randint(1, 16))).strip() or "x"
+
+
+def _enum_value(rng: random.Random) -> str:
+    text = "".join(rng.choice(TEXT_CHARS) for _ in range(rng.randint(1, 12)))
+    return text.translate({ord(c): None for c in "[]{}"}).strip(" '\"") or "v"
+
+
+def _name(rng: random.Random) -> str:
+    return "".join(rng.choice(NAME_CHARS) for _ in range(rng.randint(1, 8)))
+
+
+def random_type(rng: random.Random, depth: int) -> dict[str, Any]:
+    """A random schema the syntax can say, in the shapes it makes (no description)."""
+    kinds = ["string", "integer", "number", "boolean", "enum"]
+    if depth < 4:
+        kinds += ["array", "object", "object"]
+    kind = rng.choice(kinds)
+    if kind == "enum":
+        values: list[str] = []
+        while len(values) < rng.randint(1, 4):
+            value = _enum_value(rng)
+            if value not in values:
+                values.append(value)
+        out: dict[str, Any] = {"type": "string", "enum": values}
+    elif kind == "array":
+        out = {"type": "array", "items": random_type(rng, depth + 1)}
+    elif kind == "object":
+        out = random_object(rng, depth + 1, nested=True)
+    else:
+        out = {"type": kind}
+    if rng.random() < 0.25:
+        out = ({**out, "type": [kind, "null"]} if kind in WORDS
+               else {"anyOf": [out, {"type": "null"}]})
+    return out
+
+
+def random_object(rng: random.Random, depth: int, nested: bool,
+                  commas: bool = True) -> dict[str, Any]:
+    """An object of 1-5 fields; descriptions free of what ends one where it stands (inside
+    braces: a comma, a newline, '}'; at the top: the separator)."""
+    properties: dict[str, Any] = {}
+    for _ in range(rng.randint(1, 5)):
+        name = _name(rng)
+        if name in properties:
+            continue
+        prop = random_type(rng, depth)
+        if rng.random() < 0.35:
+            # inside braces: no comma, newline or '}'; at the top: no separator (so commas
+            # when the fields are one per line)
+            text = (_text(rng).replace("}", "") if nested
+                    else _text(rng, "" if commas else ",,,"))
+            prop = {**prop, "description": text.strip() or "d"}
+        properties[name] = prop
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def render(schema: dict[str, Any], rng: random.Random, lines: bool) -> str:
+    """Schema text for a schema of :func:`random_object`'s shapes (independent of the
+    parser): random spellings, spacing, blank fields; one field per line or commas."""
+    sep = "\n" if lines else ","
+    fields = [render_field(name, prop, rng, lines) for name, prop in
+              schema["properties"].items()]
+    out = ""
+    for field in fields:
+        out += rng.choice(["", " ", "\t"]) + field + rng.choice(["", " "])
+        out += sep + (sep if rng.random() < 0.1 else "")  # now and then a blank field
+    if not lines and rng.random() < 0.5:
+        out = out.rstrip(",")
+    return out
+
+
+def render_field(name: str, prop: dict[str, Any], rng: random.Random, lines: bool) -> str:
+    prop = dict(prop)
+    description = prop.pop("description", None)
+    if prop == {"type": "string"} and rng.random() < 0.5:
+        text = name  # str is the default
+    else:
+        text = name + rng.choice([" ", "  ", "\t"]) + render_type(prop, rng, lines)
+    if description is not None:
+        text += rng.choice(["", " "]) + ":" + rng.choice(["", " ", "  "]) + description
+    return text
+
+
+def render_type(schema: dict[str, Any], rng: random.Random, lines: bool) -> str:
+    nullable = False
+    if "anyOf" in schema:
+        schema, nullable = schema["anyOf"][0], True
+    elif isinstance(schema.get("type"), list):
+        schema, nullable = {**schema, "type": schema["type"][0]}, True
+    space = ["", " "] + (["\n  "] if lines else [])
+    if "enum" in schema:
+        text = "enum[" + rng.choice(space) + (rng.choice([",", ", ", " , "])).join(
+            schema["enum"]) + rng.choice(space) + "]"
+    elif schema["type"] == "array":
+        text = ("list[" + rng.choice(space) + render_type(schema["items"], rng, lines)
+                + rng.choice(space) + "]")
+    elif schema["type"] == "object":
+        seps = [",", ", "] + (["\n", "\n  "] if lines else [])
+        text = "{" + rng.choice(["", " "]) + "".join(
+            render_field(n, p, rng, lines) + (rng.choice(seps) if i < len(schema["properties"]) - 1
+                                              else rng.choice(["", " "]))
+            for i, (n, p) in enumerate(schema["properties"].items())) + "}"
+    else:
+        text = rng.choice(WORDS[schema["type"]])
+    return text + ("?" if nullable else "")
+
+
+def test_one_thousand_random_nested_schemas_round_trip_through_the_syntax():
+    rng = random.Random(20240917)
+    seen_kinds: set[str] = set()
+    for i in range(1000):
+        lines = rng.random() < 0.4
+        schema = random_object(rng, 0, nested=False, commas=not lines)
+        text = render(schema, rng, lines)
+        if not lines:
+            assert "\n" not in text
+        elif "\n" not in text:
+            text += "\n"
+        got = schema_dsl(text)
+        assert dumped(got) == dumped(schema), f"case {i}: {text!r}"
+        seen_kinds.update(json.dumps(p)[:40] for p in schema["properties"].values())
+    assert len(seen_kinds) > 100  # the schemas really vary
+
+
+# --- the package root ----------------------------------------------------------------------------
+
+
+def test_schema_dsl_is_a_public_name():
+    from structmagic.schema import dsl
+
+    assert sm.schema_dsl is dsl.schema_dsl and "schema_dsl" in sm.__all__
+    assert sm.schema_dsl("a int", multi=True) == multi(obj({"a": I}))
