@@ -6,6 +6,8 @@
 - mistakes: each a SchemaError naming its column, with the line and a caret;
 - a property test: 1,000 random nested schemas written as text by a small renderer here,
   read back, compared (seeded);
+- ``load_schema`` of schema text, a request for every provider, ``structured()``,
+  ``batch()`` and the ``Extractor`` with schema text, the schema actually sent;
 - ``structmagic.schema_dsl`` from the package root.
 """
 
@@ -14,12 +16,19 @@ from __future__ import annotations
 import json
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import structmagic as sm
+from structmagic.providers import get_provider, provider_names
+from structmagic.schema import is_schema_text, load_schema
 from structmagic.schema.dsl import schema_dsl
+
+from fakeserver import chat
+from providers import anthropic, gemini, responses
+from wire_helpers import BASE, make_call
 
 
 def dumped(schema: Any) -> str:
@@ -449,6 +458,149 @@ def test_one_thousand_random_nested_schemas_round_trip_through_the_syntax():
         assert dumped(got) == dumped(schema), f"case {i}: {text!r}"
         seen_kinds.update(json.dumps(p)[:40] for p in schema["properties"].values())
     assert len(seen_kinds) > 100  # the schemas really vary
+
+
+# --- load_schema ---------------------------------------------------------------------------------
+
+
+def test_load_schema_reads_schema_text_named_response():
+    spec = load_schema("name, age int, bio: a short bio")
+    assert spec.original == schema_dsl("name, age int, bio: a short bio")
+    assert spec.name == "response" and spec.python_type is None
+    assert load_schema("name, age int", name="person").name == "person"
+    # read once, as the same dict would be
+    assert load_schema("name, age int") is load_schema("name, age int")
+    assert load_schema("name, age int") is load_schema(schema_dsl("name, age int"))
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ('{"type": "object"}', "json"), ("  [1]", "json"), ('"x"', "json"), ("true", "json"),
+    ("42", "json"), ("null", "json"), ("{not json", "json"),
+    ("schema.json", "file"), ("my schemas/person.JSON", "file"),
+    ("name", "text"), ("name, age int", "text"), ("x" * 5000, "text"), ("a  int", "text"),
+])
+def test_how_a_string_is_read(text, kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert is_schema_text(text) == (kind == "text")
+    if kind == "text":
+        assert load_schema(text).original == schema_dsl(text)
+    elif kind == "file":
+        with pytest.raises(sm.SchemaError, match="Could not read the schema file"):
+            load_schema(text)
+
+
+def test_one_word_naming_a_file_is_that_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "person").write_text('{"type": "object", "properties": {"a": {"type": '
+                                     '"string"}}, "required": ["a"]}', encoding="utf-8")
+    assert not is_schema_text("person") and is_schema_text("people")
+    assert load_schema("person").original["properties"] == {"a": {"type": "string"}}
+    assert load_schema("people").original == schema_dsl("people")
+    assert load_schema(Path("person")).original["required"] == ["a"]
+
+
+def test_a_mistake_in_schema_text_is_a_schema_error_from_every_entry_point(settings):
+    for call in (lambda: load_schema("name, age integr"),
+                 lambda: sm.structured("q", "name, age integr"),
+                 lambda: sm.batch(["q"], "name, age integr")):
+        with pytest.raises(sm.SchemaError, match=r"unknown type 'integr' at column 11; did "
+                                                 r"you mean int\?"):
+            call()
+
+
+# --- every provider ------------------------------------------------------------------------------
+
+RICH = ("vendor: who sold it, total float?: the total, lines list[{product, qty int, "
+        "price float?, unit enum[kg, piece]?}]: the lines, paid enum[yes, no]?, address "
+        "{street, city}?: where, tags list[str]?")
+
+
+@pytest.mark.parametrize("name", provider_names())
+def test_schema_text_with_optionals_enums_and_lists_of_objects_builds_for_every_provider(name):
+    spec = load_schema(RICH)
+    provider = get_provider(name)
+    conv = spec.request_for(provider)
+    assert conv.reasons == () and conv.strict and not conv.wrapped
+    for step in provider.ladder(conv):
+        provider.build(make_call(step.mode, schema=conv.request, schema_name=spec.name,
+                                 strict=step.strict), BASE)
+    answer = {"vendor": "Acme", "total": None, "lines": [
+        {"product": "nails", "qty": 3, "price": None, "unit": "kg"},
+        {"product": "saw", "qty": 1, "price": 12.5, "unit": None}],
+        "paid": None, "address": {"street": "Main St", "city": "Springfield"}, "tags": None}
+    assert spec.check(answer, conv)[2] == []
+    assert spec.check({**answer, "paid": "maybe"}, conv)[2] != []
+
+
+def test_the_strict_request_closes_every_object_of_schema_text():
+    spec = load_schema("users list[{name, hobbies list[str]}], meta {source}?")
+    request = spec.request_for(get_provider("openai")).request
+    closed = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                closed.append(node.get("additionalProperties"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(request)
+    assert closed == [False, False, False]
+
+
+#: where each wire format carries the schema, and its answer builder
+SCHEMA_AT = {
+    "openai": (("response_format", "json_schema", "schema"), lambda t: chat(t)),
+    "responses": (("text", "format", "schema"), responses),
+    "anthropic": (("output_config", "format", "schema"), anthropic),
+    "gemini": (("generationConfig", "responseJsonSchema"), gemini),
+}
+
+
+@pytest.mark.parametrize("name", provider_names())
+def test_structured_sends_the_schema_text_made(server, settings, name):
+    answer = {"name": "Ada", "age": 36, "langs": ["en", "fr"], "status": None}
+    path, reply = SCHEMA_AT[name]
+    server.queue(reply(json.dumps(answer)))
+    res = sm.structured("Who?", "name, age int, langs list[str], status enum[alive, dead]?",
+                        provider=name, model="m-1")
+    assert res.data == answer
+    sent = server.requests[0].json
+    for key in path:
+        sent = sent[key]
+    want = schema_dsl("name, age int, langs list[str], status enum[alive, dead]?")
+    if name in ("openai", "responses", "anthropic"):  # closed for strict decoding
+        want["additionalProperties"] = False
+    assert sent == want
+
+
+def test_openai_gets_the_name_response_and_strict(server, settings):
+    server.queue(chat(json.dumps({"a": "x"})))
+    sm.structured("q", "a")
+    assert server.requests[0].json["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}},
+                                       "required": ["a"], "additionalProperties": False},
+        "strict": True}}
+
+
+def test_batch_and_the_extractor_take_schema_text(server, settings):
+    pd = pytest.importorskip("pandas")
+
+    def answer(req):
+        text = req.json["messages"][-1]["content"]
+        return chat(json.dumps({"word": text, "size": len(text)}))
+
+    server.responder = answer
+    results = sm.batch(["ab", "abc"], schema="word, size int", concurrency=2)
+    assert [r.data for r in results] == [{"word": "ab", "size": 2}, {"word": "abc", "size": 3}]
+    out = sm.Extractor(schema="word, size int", template="{text}")(
+        pd.DataFrame({"text": ["abcd"]}))
+    assert list(out["size"]) == [4]
+    assert all(r.json["response_format"]["json_schema"]["schema"]["required"] == ["word", "size"]
+               for r in server.requests)
 
 
 # --- the package root ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Schemas: intake, per-provider conversion and limits, mapping answers back, validation.
 
 - :mod:`.intake` — :func:`load_schema`: dicts, json_schema objects, response_format dicts,
-  JSON text and files, Python types, read into a :class:`SchemaSpec`;
+  JSON text and files, schema text, Python types, read into a :class:`SchemaSpec`;
 - :mod:`.dsl` — :func:`schema_dsl`: schema text (``"name, age int, bio: a short bio"``, a
   superset of simonw/llm's concise syntax) into a JSON Schema, and its Pydantic source;
 - :mod:`.checks` — what no provider can take (unresolvable ``$ref``, schemas admitting
@@ -27,6 +27,7 @@ __all__ = [
     "SchemaSpec",
     "convert",
     "forget_schemas",
+    "is_schema_text",
     "issues_of",
     "json_path",
     "load_schema",
@@ -44,6 +45,7 @@ _WHERE = {
     "SchemaSpec": "spec",
     "convert": "dialect",
     "forget_schemas": "intake",
+    "is_schema_text": "intake",
     "issues_of": "validate",
     "json_path": "tree",
     "load_schema": "intake",
@@ -56,7 +58,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from .dialect import Conversion, Dialect, convert, violations
     from .dsl import schema_dsl
-    from .intake import NAME_RULE, forget_schemas, load_schema
+    from .intake import NAME_RULE, forget_schemas, is_schema_text, load_schema
     from .limits import Limits
     from .openapi import to_openapi_schema
     from .spec import SchemaSpec
