@@ -1,10 +1,11 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
-``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
-``%structured_batches``; the same machinery is available from Python as :func:`structured`,
-:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`),
-:func:`estimate` says what a batch would cost before it runs, and :func:`schema_dsl` turns
-schema text (``"name, age int, bio: a short bio"``) into a JSON Schema.
+``%load_ext structmagic`` registers ``%%structured``, ``%structured_config``,
+``%structured_schema`` and ``%structured_batches``; the same machinery is available from
+Python as :func:`structured`, :func:`batch` and :func:`submit_batch` (a provider batch job,
+see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs, and
+:func:`schema_dsl` turns schema text (``"name, age int, bio: a short bio"``) into a JSON
+Schema.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -144,8 +145,8 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config`` and
-    ``%structured_batches``."""
+    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config``,
+    ``%structured_schema`` and ``%structured_batches``."""
     ipython.register_magics(__getattr__("StructuredMagics"))
 
 

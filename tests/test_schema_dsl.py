@@ -8,6 +8,8 @@
   read back, compared (seeded);
 - ``load_schema`` of schema text, a request for every provider, ``structured()``,
   ``batch()`` and the ``Extractor`` with schema text, the schema actually sent;
+- ``%%structured "..."`` and ``--multi`` against the fake server, ``%structured_schema``'s
+  output (and its Pydantic models, run);
 - ``structmagic.schema_dsl`` from the package root.
 """
 
@@ -16,17 +18,21 @@ from __future__ import annotations
 import json
 import random
 import re
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 
 import structmagic as sm
 from structmagic.providers import get_provider, provider_names
 from structmagic.schema import is_schema_text, load_schema
-from structmagic.schema.dsl import schema_dsl
+from structmagic.schema.dsl import model_source, schema_dsl
 
 from fakeserver import chat
+from instances import make_instance
 from providers import anthropic, gemini, responses
 from wire_helpers import BASE, make_call
 
@@ -601,6 +607,264 @@ def test_batch_and_the_extractor_take_schema_text(server, settings):
     assert list(out["size"]) == [4]
     assert all(r.json["response_format"]["json_schema"]["schema"]["required"] == ["word", "size"]
                for r in server.requests)
+
+
+# --- %%structured "..." --------------------------------------------------------------------------
+
+
+def run(ip, cell: str):
+    return ip.run_cell(cell, store_history=False)
+
+
+PERSON = {"name": "Ada", "age": 36, "bio": "Wrote the first program."}
+
+
+@pytest.mark.parametrize("line", [
+    '%%structured "name, age int, bio: a short bio" -o person',
+    "%%structured 'name, age int, bio: a short bio' -o person",
+    '%%structured -o person "name, age int, bio: a short bio"',
+    '%%structured --system "Be brief." -o person "name, age int, bio: a short bio"',
+])
+def test_the_magic_takes_schema_text_in_quotes(ip, server, settings, line):
+    server.queue(chat(json.dumps(PERSON)))
+    res = run(ip, line + "\nAda Lovelace")
+    assert res.success, res.error_in_exec
+    assert ip.user_ns["person"] == PERSON
+    format_ = server.requests[0].json["response_format"]
+    assert format_["json_schema"]["name"] == "response" and format_["json_schema"]["strict"]
+    assert format_["json_schema"]["schema"] == {
+        **schema_dsl("name, age int, bio: a short bio"), "additionalProperties": False}
+
+
+def test_a_quoted_word_is_schema_text_and_a_bare_one_a_variable(ip, server, settings):
+    server.queue(chat(json.dumps({"summary": "s"})), chat(json.dumps({"x": 1})))
+    ip.user_ns["summary"] = {"type": "object", "properties": {"x": {"type": "integer"}},
+                             "required": ["x"], "additionalProperties": False}
+    assert run(ip, '%%structured "summary" -o a\nq').success
+    assert run(ip, "%%structured summary -o b\nq").success
+    assert ip.user_ns["a"] == {"summary": "s"} and ip.user_ns["b"] == {"x": 1}
+    first, second = (r.json["response_format"]["json_schema"] for r in server.requests)
+    assert first["name"] == "response" and list(first["schema"]["properties"]) == ["summary"]
+    assert second["name"] == "summary" and list(second["schema"]["properties"]) == ["x"]
+
+
+def test_a_variable_holding_schema_text_is_named_after_it(ip, server, settings):
+    server.queue(chat(json.dumps({"name": "Ada", "age": 36})))
+    ip.user_ns["person_text"] = "name: the full name\nage int: in years, rounded down"
+    assert run(ip, "%%structured person_text -o p\nq").success
+    sent = server.requests[0].json["response_format"]["json_schema"]
+    assert sent["name"] == "person_text"
+    assert sent["schema"]["properties"]["age"]["description"] == "in years, rounded down"
+
+
+def test_multi_wraps_schema_text(ip, server, settings):
+    people = {"items": [{"name": "Ada", "age": 36}, {"name": "Alan", "age": 41}]}
+    server.queue(chat(json.dumps(people)), chat(json.dumps(people)))
+    ip.user_ns["text"] = "name, age int"
+    assert run(ip, '%%structured "name, age int" --multi -o people\nq').success
+    assert run(ip, "%%structured text --multi -o again\nq").success
+    assert ip.user_ns["people"] == ip.user_ns["again"] == people
+    for req in server.requests:
+        schema = req.json["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["items"]["items"]["properties"] == {
+            "name": {"type": "string"}, "age": {"type": "integer"}}
+        assert schema["required"] == ["items"]
+
+
+def test_each_row_with_schema_text(ip, server, settings):
+    server.responder = lambda req: chat(json.dumps(
+        {"n": len(req.json["messages"][-1]["content"])}))
+    ip.user_ns["words"] = ["a", "abc"]
+    assert run(ip, '%%structured "n int" --each words -o sizes --quiet\n{item}').success
+    assert ip.user_ns["sizes"] == [{"n": 1}, {"n": 3}]
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ('%%structured "name, age integr" -o x\nq',
+     "Schema text: unknown type 'integr' at column 11; did you mean int?\n"
+     "  name, age integr\n            ^"),
+    ("%%structured bad_text -o x\nq",
+     "bad_text: Schema text: unknown type 'integr' at column 11; did you mean int?"),
+    ('%%structured "a {b" -o x\nq', "Schema text: unclosed '{' at column 3"),
+    ("%%structured person --multi -o x\nq", "person: --multi wraps schema text"),
+    ("%%structured nothing -o x\nq", 'no variable named \'nothing\' in the notebook. Schema '
+     'text goes in quotes: "nothing".'),
+    ("%%structured name,age -o x\nq", '\'name,age\' is not a variable name. Schema text goes '
+     'in quotes: "name,age".'),
+    ('%%structured "name, age int -o x\nq', "Could not read the magic line"),
+])
+def test_mistakes_in_schema_text_are_usage_errors_and_bind_nothing(ip, server, settings, cell,
+                                                                   message):
+    ip.user_ns.update(x="before", bad_text="name, age integr", person={
+        "type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})
+    res = run(ip, cell)
+    assert type(res.error_in_exec) is UsageError, repr(res.error_in_exec)
+    assert message in str(res.error_in_exec)
+    assert ip.user_ns["x"] == "before" and server.requests == []
+
+
+def test_the_usage_error_says_what_the_schema_error_says(ip, server, settings):
+    with pytest.raises(sm.SchemaError) as info:
+        schema_dsl("a, b list[int")
+    res = run(ip, '%%structured "a, b list[int" -o x\nq')
+    assert str(res.error_in_exec) == str(info.value)
+
+
+def test_the_line_is_split_as_a_shell_splits_it_and_quoted_words_are_marked():
+    from structmagic.magic.options import split_line
+
+    rng = random.Random(7)
+    pieces = ["a", "-o", "x y", "'q r'", '"s, t"', "--system", "\\\"", "é", "''", '"a\\"b"',
+              "a'b c'", "{x}", "list[int]"]
+    for _ in range(300):
+        line = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        try:
+            want = shlex.split(line)
+        except ValueError:
+            with pytest.raises(UsageError):
+                split_line(line)
+            continue
+        got = split_line(line)
+        assert got == want
+    quoted = [type(w).__name__ == "_Quoted" for w in split_line(
+        "plain \"double q\" 'single' mixed'quote' \"\"")]
+    assert quoted == [False, True, True, False, True]
+
+
+# --- %structured_schema --------------------------------------------------------------------------
+
+SHOWN_JSON = """{
+  "type": "object",
+  "properties": {
+    "vendor": {
+      "type": "string"
+    },
+    "lines": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "properties": {
+          "product": {
+            "type": "string"
+          },
+          "qty": {
+            "type": "integer",
+            "description": "how many"
+          }
+        },
+        "required": [
+          "product",
+          "qty"
+        ]
+      }
+    },
+    "paid": {
+      "anyOf": [
+        {
+          "type": "string",
+          "enum": [
+            "yes",
+            "no"
+          ]
+        },
+        {
+          "type": "null"
+        }
+      ]
+    }
+  },
+  "required": [
+    "vendor",
+    "lines",
+    "paid"
+  ]
+}
+"""
+
+SHOWN_MODELS = '''# The same schema as Pydantic models (pass Response as the schema):
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Line(BaseModel):
+    product: str
+    qty: int = Field(description="how many")
+
+
+class Response(BaseModel):
+    vendor: str
+    lines: list[Line]
+    paid: Literal["yes", "no"] | None
+'''
+
+
+def test_structured_schema_prints_the_json_schema_and_the_models(ip, capfd):
+    pytest.importorskip("pydantic")
+    capfd.readouterr()
+    res = run(ip, '%structured_schema "vendor, lines list[{product, qty int: how many}], '
+                  'paid enum[yes, no]?"')
+    assert res.success, res.error_in_exec
+    assert capfd.readouterr().out == SHOWN_JSON + "\n" + SHOWN_MODELS
+
+
+def test_structured_schema_without_pydantic_says_what_to_install(ip, capfd, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+    capfd.readouterr()
+    assert run(ip, '%structured_schema "vendor, lines list[{product, qty int: how many}], '
+                   'paid enum[yes, no]?"').success
+    assert capfd.readouterr().out == SHOWN_JSON + "\n" + (
+        '# For the same schema as Pydantic models: pip install "structmagic[pydantic]"\n')
+
+
+def test_structured_schema_multi_and_a_variable(ip, capfd):
+    ip.user_ns["text"] = "name\nage int: in years, rounded"
+    capfd.readouterr()
+    assert run(ip, "%structured_schema text --multi").success
+    out = capfd.readouterr().out
+    shown = json.loads(out[:out.index("\n}\n") + 2])
+    assert shown == schema_dsl("name\nage int: in years, rounded", multi=True)
+    assert "class Item(BaseModel):" in out and "items: list[Item]" in out
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('%structured_schema "a, b integr"', "Schema text: unknown type 'integr' at column 6; did "
+     "you mean int?\n  a, b integr\n       ^"),
+    ("%structured_schema name, age int", 'Put the schema text in quotes: %structured_schema '
+     '"name, age int".'),
+    ("%structured_schema nothing", 'no variable named \'nothing\''),
+    ("%structured_schema number", "number: holds an int, not schema text"),
+])
+def test_structured_schema_mistakes_are_usage_errors(ip, line, message):
+    ip.user_ns["number"] = 3
+    res = run(ip, line)
+    assert type(res.error_in_exec) is UsageError
+    assert message in str(res.error_in_exec)
+
+
+def test_the_models_printed_accept_what_the_schema_accepts():
+    """For random schemas: the model source runs, and an instance valid for the JSON Schema
+    is valid for the model, reads back the same (aliases kept), and misses a field at its
+    peril."""
+    pydantic = pytest.importorskip("pydantic")
+    rng = random.Random(99)
+    for i in range(150):
+        lines = rng.random() < 0.4
+        schema = random_object(rng, 0, nested=False, commas=not lines)
+        text = render(schema, rng, lines) + ("\n" if lines else "")
+        namespace: dict[str, Any] = {}
+        # as a notebook cell runs it (not with this module's `from __future__` flags)
+        exec(compile(model_source(text), "<models>", "exec", dont_inherit=True), namespace)
+        model = namespace["Response"]
+        validator = load_schema(text)
+        for _ in range(3):
+            instance = make_instance(schema, choose=lambda kind, n: rng.randrange(n))
+            assert validator.check(instance)[2] == [], (i, text, instance)
+            value = model.model_validate(instance, strict=True)
+            assert value.model_dump(by_alias=True) == instance, (i, text)
+        first = next(iter(schema["properties"]))
+        with pytest.raises(pydantic.ValidationError):
+            model.model_validate({k: v for k, v in instance.items() if k != first})
 
 
 # --- the package root ----------------------------------------------------------------------------
