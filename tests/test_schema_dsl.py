@@ -710,6 +710,22 @@ def test_the_usage_error_says_what_the_schema_error_says(ip, server, settings):
     assert str(res.error_in_exec) == str(info.value)
 
 
+def test_the_line_is_read_as_written(ip, server, settings, capfd):
+    """IPython fills {name} and $name in a magic's line unless the magic opts out: schema
+    text (and every other word of the line) arrives as written."""
+    server.queue(chat(json.dumps({"address": {"city": "Paris"}})))
+    ip.user_ns.update(city="Lyon", USD="EUR")
+    assert run(ip, '%%structured "address {city}: in $USD" -o x --system "$USD {city}"\nq'
+               ).success
+    sent = server.requests[0].json
+    assert sent["messages"][0]["content"] == "$USD {city}"
+    schema = sent["response_format"]["json_schema"]["schema"]["properties"]["address"]
+    assert schema["description"] == "in $USD" and list(schema["properties"]) == ["city"]
+    capfd.readouterr()
+    assert run(ip, '%structured_schema "address {city}: in $USD"').success
+    assert '"description": "in $USD"' in capfd.readouterr().out
+
+
 def test_the_line_is_split_as_a_shell_splits_it_and_quoted_words_are_marked():
     from structmagic.magic.options import split_line
 

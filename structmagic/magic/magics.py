@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, MetaHasTraits, TraitType, Unicode, observe
 
@@ -95,15 +95,16 @@ class StructuredMagics(SettingTraits):
 
     @magic_arguments()
     @arguments(*CELL_ARGUMENTS)
+    @no_var_expand  # schema text arrives as written: IPython would fill {name} and $name
     @cell_magic
     def structured(self, line: str, cell: str) -> Any:
         """Ask a model for a value that matches SCHEMA; validate it; bind it.
 
         SCHEMA is a notebook variable, or schema text in quotes: ``%%structured "name, age
-        int, bio: a short bio" -o person`` (``%structured_schema?`` for the syntax). The cell
-        body is the user message; ``{name}`` is filled from the notebook (``{{``/``}}`` for
-        literal braces). On any error nothing is bound and an earlier value of NAME stays as
-        it was.
+        int, bio: a short bio" -o person`` (``%structured_schema?`` for the syntax). The line
+        is read as written (no ``$name`` or ``{name}`` filled in it). The cell body is the
+        user message; ``{name}`` is filled from the notebook (``{{``/``}}`` for literal
+        braces). On any error nothing is bound and an earlier value of NAME stays as it was.
 
         Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
         sends nothing (``-o NAME`` binds the estimate; ``--image`` / ``--file`` inputs count
@@ -118,6 +119,7 @@ class StructuredMagics(SettingTraits):
 
     @magic_arguments()
     @arguments(*SCHEMA_ARGUMENTS)
+    @no_var_expand
     @line_magic
     def structured_schema(self, line: str) -> None:
         """Print the JSON Schema that schema text makes, and the same as Pydantic models.
