@@ -219,6 +219,17 @@ BATCH_ANSWERS = [
 
 
 
+#: the quickstart's inline-schema example
+CAFE_RECEIPT = ("Corner Café — 2 × flat white at 3.20, 1 × croissant at 2.50. Total 8.90, "
+                "paid by card.")
+CAFE_ANSWER = {"vendor": "Corner Café", "total": 8.9,
+               "lines": [{"item": "flat white", "qty": 2, "price": 3.2},
+                         {"item": "croissant", "qty": 1, "price": 2.5}],
+               "paid": "card"}
+#: its schema text
+CAFE_SCHEMA = "vendor, total float, lines list[{item, qty int, price float}], paid enum[cash, card]?"
+
+
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
 PRIMES_REASONING = ("Primes between 10 and 20: drop the even numbers and 15; 11, 13, 17 and "
@@ -241,6 +252,8 @@ def _answer_for(body: dict) -> dict:
         return PRIMES_ANSWER
     if "INV-2024-0042" in text:
         return INVOICE_ANSWER
+    if "Corner Café" in text:
+        return CAFE_ANSWER
     for invoice, answer in zip(BATCH_INVOICES, BATCH_ANSWERS, strict=True):
         if invoice in text:
             return answer
@@ -379,6 +392,21 @@ open one at a time, the answer last.
 What is the sum of the prime numbers between 10 and 20?
 """),
         code('primes["final_answer"]'),
+        md("""
+## Inline schemas
+
+For a quick question, write the schema in the line itself, in quotes: fields separated by
+commas, each `name [type][: description]` (simonw/llm's concise syntax), with `list[...]`,
+`{...}` for an object, `enum[...]`, and `?` for a value that may be null. Every field is
+required. `%structured_schema` shows the JSON Schema the text makes, and the same schema as
+Pydantic models to copy once the text outgrows one line.
+"""),
+        code(f'%structured_schema "{CAFE_SCHEMA}"'),
+        code(f"""
+%%structured "{CAFE_SCHEMA}" -o receipt
+{CAFE_RECEIPT}
+"""),
+        code('receipt["total"], [line["item"] for line in receipt["lines"]], receipt["paid"]'),
     ]
     return nb
 

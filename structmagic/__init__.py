@@ -1,10 +1,12 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
-``%load_ext structmagic`` registers ``%%structured``, ``%structured_config`` and
-``%structured_batches``; the same machinery is available from Python as :func:`structured`,
-:func:`batch` and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`), and
-:func:`estimate` says what a batch would cost before it runs; :func:`astructured`,
-:func:`astream` and :func:`abatch` are their async twins, for an event loop that runs.
+``%load_ext structmagic`` registers ``%%structured``, ``%structured_config``,
+``%structured_schema`` and ``%structured_batches``; the same machinery is available from
+Python as :func:`structured`, :func:`batch` and :func:`submit_batch` (a provider batch job,
+see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs,
+:func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
+loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
+bio"``) into a JSON Schema.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -62,6 +64,7 @@ __all__ = [
     "estimate",
     "load_ipython_extension",
     "load_schema",
+    "schema_dsl",
     "score",
     "structured",
     "submit_batch",
@@ -85,6 +88,7 @@ _LAZY = {
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
+    "schema_dsl": "schema",
     "StructuredMagics": "magic",
 }
 
@@ -130,7 +134,7 @@ if TYPE_CHECKING:
     from .rows.estimate import estimate
     from .rows.jobs import BatchJob, submit_batch
     from .rows.score import score
-    from .schema import SchemaSpec, load_schema
+    from .schema import SchemaSpec, load_schema, schema_dsl
 
 
 def __getattr__(name: str) -> Any:
@@ -149,8 +153,8 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config`` and
-    ``%structured_batches``."""
+    """``%load_ext structmagic``: register ``%%structured``, ``%structured_config``,
+    ``%structured_schema`` and ``%structured_batches``."""
     ipython.register_magics(__getattr__("StructuredMagics"))
 
 

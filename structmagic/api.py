@@ -59,7 +59,9 @@ def structured(
 
     ``prompt`` is the user message (or a list of chat messages). ``schema`` is a JSON Schema
     dict, a ``json_schema`` object or ``response_format`` dict, a JSON string or ``.json``
-    path, or a Python type (Pydantic model, dataclass, TypedDict, ``list[...]``, ...).
+    path, schema text (``"name, age int, bio: a short bio"``: see
+    :func:`structmagic.schema_dsl`), or a Python type (Pydantic model, dataclass,
+    TypedDict, ``list[...]``, ...).
 
     ``images`` and ``files`` (one value or a list) go into the user message: PIL images,
     paths, bytes, http(s) URLs, data URLs, IPython Images, matplotlib figures, PDFs; the kind

@@ -18,8 +18,8 @@ EXPECTED_ALL = {
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
-    "estimate", "load_ipython_extension",
-    "load_schema", "score", "structured", "submit_batch", "unload_ipython_extension",
+    "estimate", "load_ipython_extension", "load_schema", "schema_dsl", "score", "structured",
+    "submit_batch", "unload_ipython_extension",
 }
 
 

@@ -1,4 +1,5 @@
-"""The IPython front end: ``%%structured``, ``%structured_config`` and ``%structured_batches``.
+"""The IPython front end: ``%%structured``, ``%structured_config``, ``%structured_schema``
+and ``%structured_batches``.
 
 Usage::
 
@@ -9,7 +10,12 @@ Usage::
 
 The schema comes from a notebook variable; the cell body (with ``{name}`` filled from the
 notebook) is the user message; the validated value is bound to ``answer``. ``%%structured?``
-lists every option, in sections.
+lists every option, in sections. In place of the variable, schema text in quotes::
+
+    %%structured "name, born int, known_for: one sentence" -o person
+    Ada Lovelace
+
+    %structured_schema "name, born int, known_for: one sentence"   # its JSON Schema
 
 Configuration (``%structured_config`` shows and sets it; ``%config`` works too)::
 
@@ -38,7 +44,7 @@ Everything that imports ``IPython.core`` is in this package: :mod:`.magics` (the
 :mod:`.options` (the options in groups, parsed and checked), :mod:`.keys`, :mod:`.notebook`
 (reading and binding names), :mod:`.cell` (one cell), :mod:`.each` (``--each``),
 :mod:`.batches` (progress bars, batch jobs, ``%structured_batches``), :mod:`.configuring`
-(``%structured_config``).
+(``%structured_config``), :mod:`.schema_text` (``%structured_schema``).
 """
 
 from __future__ import annotations

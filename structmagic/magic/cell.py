@@ -29,19 +29,19 @@ from ..display.live import Live
 from ..display.render import field_labels
 from ..display.widget import StructuredWidget
 from ..errors import StructuredError
-from ..schema import SchemaSpec, load_schema
+from ..schema import SchemaSpec, is_schema_text, load_schema, schema_dsl
 from .each import each_rows, row_media, row_prompts, run_each
 from .keys import ensure_key
 from .notebook import fill, lookup
 from .options import CellOptions
 
-__all__ = ["cell_media", "run_cell"]
+__all__ = ["cell_media", "cell_schema", "run_cell", "schema_variable"]
 
 
 def run_cell(magics: Any, opts: CellOptions) -> Any:
     """Run a read cell; its value (the result, or None when bound or quiet)."""
     ns = magics.shell.user_ns
-    spec = _schema(lookup(ns, opts.schema, "schema"), opts.schema)
+    spec = cell_schema(ns, opts)
     labels = _labels(opts.labels, spec)
     try:
         settings = resolve(opts.settings)
@@ -59,11 +59,38 @@ def run_cell(magics: Any, opts: CellOptions) -> Any:
     return _ask(magics, opts, spec, settings, body, media, labels)
 
 
-def _schema(obj: Any, name: str) -> SchemaSpec:
+def cell_schema(ns: dict[str, Any], opts: CellOptions) -> SchemaSpec:
+    """The cell's schema: schema text written in quotes (named ``response``), or the
+    variable SCHEMA names (named after it); ``--multi`` wraps schema text."""
+    if opts.inline_schema:
+        obj: Any = opts.schema
+        name, where = None, ""
+    else:
+        obj = schema_variable(ns, opts.schema)
+        name, where = opts.schema.rsplit(".", 1)[-1], f"{opts.schema}: "
     try:
-        return load_schema(obj, name=name.rsplit(".", 1)[-1])
+        if opts.multi:
+            if not is_schema_text(obj):
+                raise UsageError(
+                    f"{where}--multi wraps schema text (\"name, age int\"), written in quotes "
+                    "or held in a variable; for another schema, write the wrapping object "
+                    "yourself: {\"type\": \"object\", \"properties\": {\"items\": "
+                    "{\"type\": \"array\", \"items\": ...}}, \"required\": [\"items\"]}.")
+            obj = schema_dsl(obj, multi=True)
+        return load_schema(obj, name=name)
     except StructuredError as exc:
-        raise UsageError(f"{name}: {exc}") from None
+        raise UsageError(f"{where}{exc}") from None
+
+
+def schema_variable(ns: dict[str, Any], name: str) -> Any:
+    """The value of the variable SCHEMA names; a UsageError that also says how to write
+    schema text when there is no such variable."""
+    try:
+        return lookup(ns, name, "schema")
+    except UsageError as exc:
+        if name.split(".", 1)[0] in ns:
+            raise
+        raise UsageError(f"{exc} Schema text goes in quotes: \"{name}\".") from None
 
 
 def _labels(pairs: tuple[str, ...], spec: SchemaSpec) -> dict[str, str]:

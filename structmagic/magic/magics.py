@@ -1,17 +1,19 @@
-"""The magics' class: ``%%structured``, ``%structured_config`` and ``%structured_batches``.
+"""The magics' class: ``%%structured``, ``%structured_config``, ``%structured_schema`` and
+``%structured_batches``.
 
 Thin on purpose: each magic reads its line (:mod:`.options`) and hands the work on
-(:mod:`.cell`, :mod:`.configuring`, :mod:`.batches`). The settings that can be configured
-are traits of this class, made from their declarations (:func:`structmagic.config.declared`):
-``%config StructuredMagics.model = "gpt-4o-mini"`` and ``%structured_config --model
-gpt-4o-mini`` set the same value, and a trait left unset (None) lets the layers below show.
+(:mod:`.cell`, :mod:`.configuring`, :mod:`.schema_text`, :mod:`.batches`). The settings
+that can be configured are traits of this class, made from their declarations
+(:func:`structmagic.config.declared`): ``%config StructuredMagics.model = "gpt-4o-mini"``
+and ``%structured_config --model gpt-4o-mini`` set the same value, and a trait left unset
+(None) lets the layers below show.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, MetaHasTraits, TraitType, Unicode, observe
 
@@ -23,11 +25,14 @@ from .options import (
     BATCHES_ARGUMENTS,
     CELL_ARGUMENTS,
     CONFIG_ARGUMENTS,
+    SCHEMA_ARGUMENTS,
     arguments,
     read_batches,
     read_cell,
     read_config,
+    read_schema,
 )
+from .schema_text import show_schema
 
 __all__ = ["SettingTraits", "StructuredMagics"]
 
@@ -61,8 +66,8 @@ def _layer(value: Any) -> Any:
 
 @magics_class
 class StructuredMagics(SettingTraits):
-    """Schema-validated LLM answers in a cell: ``%%structured``, ``%structured_config`` and
-    ``%structured_batches``."""
+    """Schema-validated LLM answers in a cell: ``%%structured``, ``%structured_config``,
+    ``%structured_schema`` and ``%structured_batches``."""
 
     stream = Bool(True, help="Stream answers into the live widget by default.").tag(config=True)
 
@@ -90,13 +95,16 @@ class StructuredMagics(SettingTraits):
 
     @magic_arguments()
     @arguments(*CELL_ARGUMENTS)
+    @no_var_expand  # schema text arrives as written: IPython would fill {name} and $name
     @cell_magic
     def structured(self, line: str, cell: str) -> Any:
         """Ask a model for a value that matches SCHEMA; validate it; bind it.
 
-        The cell body is the user message; ``{name}`` is filled from the notebook
-        (``{{``/``}}`` for literal braces). On any error nothing is bound and an earlier
-        value of NAME stays as it was.
+        SCHEMA is a notebook variable, or schema text in quotes: ``%%structured "name, age
+        int, bio: a short bio" -o person`` (``%structured_schema?`` for the syntax). The line
+        is read as written (no ``$name`` or ``{name}`` filled in it). The cell body is the
+        user message; ``{name}`` is filled from the notebook (``{{``/``}}`` for literal
+        braces). On any error nothing is bound and an earlier value of NAME stays as it was.
 
         Cost: ``--estimate`` prints what the cell (or the ``--each`` column) would cost and
         sends nothing (``-o NAME`` binds the estimate; ``--image`` / ``--file`` inputs count
@@ -108,6 +116,24 @@ class StructuredMagics(SettingTraits):
         """
         assert self.shell is not None  # a registered magic always has its shell
         return run_cell(self, read_cell(self.structured, line, cell))
+
+    @magic_arguments()
+    @arguments(*SCHEMA_ARGUMENTS)
+    @no_var_expand
+    @line_magic
+    def structured_schema(self, line: str) -> None:
+        """Print the JSON Schema that schema text makes, and the same as Pydantic models.
+
+        ``%structured_schema "name, age int, bio: a short bio"``. Schema text is a superset
+        of simonw/llm's concise syntax: fields separated by commas (or one per line, when
+        the text has newlines: then a description may hold commas), each ``name
+        [type][: description]``; types ``str`` (the default), ``int``, ``float``, ``bool``,
+        ``list[T]``, an object ``{a, b int}`` and ``enum[a, b, c]``; ``T?`` may be null.
+        Every field is required. A mistake names its column. ``%%structured "..."`` takes
+        the same text in place of a variable.
+        """
+        assert self.shell is not None
+        show_schema(self.shell.user_ns, read_schema(self.structured_schema, line))
 
     @magic_arguments()
     @arguments(*BATCHES_ARGUMENTS)

@@ -1,6 +1,10 @@
 """The magics' options: declared in groups (so ``%%structured?`` reads in sections), parsed,
 checked, and turned into plain values.
 
+The ``%%structured`` line's SCHEMA is a notebook variable, or schema text when it is written
+in quotes (``%%structured "name, age int" -o people``): the line is split the way a shell
+would, and :func:`parse` notes which values were quoted.
+
 The options that are settings (``--model``, ``--retries`` ...) are made from the settings'
 own declarations (:func:`structmagic.config.declared`), and their values are checked there
 (:func:`structmagic.config.check`); the others are declared here. A line is parsed the way a
@@ -12,6 +16,7 @@ shell would split it, an option given twice is a mistake, and every mistake is a
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import shlex
 from collections.abc import Callable, Sequence
@@ -30,12 +35,16 @@ __all__ = [
     "BATCHES_ARGUMENTS",
     "CELL_ARGUMENTS",
     "CONFIG_ARGUMENTS",
+    "SCHEMA_ARGUMENTS",
     "CellOptions",
     "ConfigOptions",
+    "SchemaOptions",
     "arguments",
     "parse",
     "read_cell",
     "read_config",
+    "read_schema",
+    "split_line",
 ]
 
 Decorator = Callable[[Any], Any]
@@ -72,8 +81,15 @@ def setting_argument(decl: Declared) -> Decorator:
 
 
 CELL_ARGUMENTS: tuple[Decorator, ...] = (
-    argument("schema", help="Notebook variable (or dotted attribute) holding the schema."),
+    argument("schema", help="Notebook variable (or dotted attribute) holding the schema, or "
+             "schema text in quotes: \"name, age int, bio: a short bio\" (types str, int, "
+             "float, bool, list[T], {a, b int}, enum[a, b]; T? may be null; see "
+             "%%structured_schema?)."),
     argument("-o", "--out", metavar="NAME", help="Bind the validated value to NAME."),
+    argument_group("Schema"),
+    argument("--multi", action="store_true",
+             help="Ask for several: schema text becomes {\"items\": [objects of the "
+             "schema]} (as llm's --schema-multi)."),
     argument_group("Asking"),
     *(setting_argument(d) for d in declared(cell=True)),
     argument("--no-stream", action="store_true", help="Wait for the whole answer."),
@@ -170,6 +186,13 @@ CONFIG_ARGUMENTS: tuple[Decorator, ...] = (
              "input]), used before the price table; MODEL= removes it. Repeatable."),
 )
 
+SCHEMA_ARGUMENTS: tuple[Decorator, ...] = (
+    argument("schema", help="Schema text in quotes (\"name, age int, bio: a short bio\"), or "
+             "a notebook variable holding it."),
+    argument("--multi", action="store_true",
+             help="Wrap it as %%%%structured --multi does: {\"items\": [objects of the schema]}."),
+)
+
 BATCHES_ARGUMENTS: tuple[Decorator, ...] = (
     argument("--cancel", metavar="ID",
              help="Cancel a job: its key (6 characters or more) or a provider batch id."),
@@ -188,11 +211,9 @@ def parse(magic: Any, line: str) -> argparse.Namespace:
 
     An option given twice is a UsageError too (argparse would silently keep the last),
     except options that collect several values (``action="append"``, ``"count"``, ...).
+    ``args.quoted`` holds the names of the arguments whose value was written in quotes.
     """
-    try:
-        argv = shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise UsageError(f"Could not read the magic line: {exc}.") from None
+    argv = split_line(line)
     parser = magic.parser
     namespace = _CountingNamespace()
     for action in parser._actions:  # the defaults, set before argparse counts anything
@@ -204,7 +225,40 @@ def parse(magic: Any, line: str) -> argparse.Namespace:
                 and not isinstance(action, _REPEATABLE)):
             raise UsageError(
                 f"{'/'.join(action.option_strings)} was given more than once; give it once.")
+    quoted = set()
+    for dest, value in list(vars(args).items()):  # plain strings from here on
+        if isinstance(value, _Quoted):
+            quoted.add(dest)
+            object.__setattr__(args, dest, str(value))
+        elif isinstance(value, list):
+            object.__setattr__(args, dest, [str(v) if isinstance(v, _Quoted) else v
+                                            for v in value])
+    object.__setattr__(args, "quoted", frozenset(quoted))
     return args
+
+
+class _Quoted(str):
+    """A word of the line that was written in quotes (while argparse reads the line)."""
+
+
+def split_line(line: str) -> list[str]:
+    """The words of a magic line as ``shlex.split`` gives them, those that began with a
+    quote as :class:`_Quoted`; a UsageError for a line a shell could not split."""
+    stream = io.StringIO(line)
+    lexer = shlex.shlex(stream, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # as shlex.split
+    words: list[str] = []
+    start = 0
+    try:
+        while (word := lexer.get_token()) is not None:
+            end = stream.tell()  # just past the word (and the space ending it)
+            words.append(_Quoted(word) if line[start:end].lstrip()[:1] in ("'", '"')
+                         else word)
+            start = end
+    except ValueError as exc:
+        raise UsageError(f"Could not read the magic line: {exc}.") from None
+    return words
 
 
 class _CountingNamespace(argparse.Namespace):
@@ -248,9 +302,13 @@ def _settings(args: argparse.Namespace, decls: Sequence[Declared]) -> dict[str, 
 class CellOptions:
     """A ``%%structured`` line, read and checked: plain values only."""
 
+    #: a variable name, or schema text (``inline_schema``)
     schema: str
     body: str
     out: str | None = None
+    #: SCHEMA was written in quotes: it is schema text, not a variable name
+    inline_schema: bool = False
+    multi: bool = False
     #: the settings given (``model``, ``retries`` ...): keyword arguments of the call
     settings: dict[str, Any] = field(default_factory=dict)
     stream: bool = True
@@ -306,6 +364,7 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
     check_texts(("The cell body", body), ("--system", args.system))
     opts = CellOptions(
         schema=args.schema, body=body, out=args.out,
+        inline_schema="schema" in args.quoted, multi=args.multi,
         settings=_settings(args, declared(cell=True)), stream=not args.no_stream,
         interpolate=not args.no_interpolate, steps=args.steps,
         labels=tuple(args.label or ()), reveal=args.reveal, hide_answer=args.hide_answer,
@@ -390,6 +449,29 @@ def check_teaching(opts: CellOptions) -> None:
         if used is not None:
             raise UsageError(f"{what} show{'s' if len(given) == 1 else ''} one answer in its "
                              f"widget: not with {option}.")
+
+
+# --- %structured_schema -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaOptions:
+    """A ``%structured_schema`` line, read."""
+
+    #: schema text (``inline``), or the variable that holds it
+    schema: str
+    inline: bool = True
+    multi: bool = False
+
+
+def read_schema(magic: Any, line: str) -> SchemaOptions:
+    """The options of ``%structured_schema``."""
+    words = [w for w in split_line(line) if not w.startswith("-")]
+    if len(words) > 1:
+        raise UsageError('Put the schema text in quotes: %structured_schema "name, age int".')
+    args = parse(magic, line)
+    return SchemaOptions(schema=args.schema, inline="schema" in args.quoted,
+                         multi=args.multi)
 
 
 # --- %structured_config -------------------------------------------------------------------------

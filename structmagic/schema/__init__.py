@@ -1,7 +1,9 @@
 """Schemas: intake, per-provider conversion and limits, mapping answers back, validation.
 
 - :mod:`.intake` — :func:`load_schema`: dicts, json_schema objects, response_format dicts,
-  JSON text and files, Python types, read into a :class:`SchemaSpec`;
+  JSON text and files, schema text, Python types, read into a :class:`SchemaSpec`;
+- :mod:`.dsl` — :func:`schema_dsl`: schema text (``"name, age int, bio: a short bio"``, a
+  superset of simonw/llm's concise syntax) into a JSON Schema, and its Pydantic source;
 - :mod:`.checks` — what no provider can take (unresolvable ``$ref``, schemas admitting
   nothing, ``$ref`` loops), checked once at intake;
 - :mod:`.dialect` — a provider's :class:`Dialect` and the conversion into it;
@@ -25,9 +27,11 @@ __all__ = [
     "SchemaSpec",
     "convert",
     "forget_schemas",
+    "is_schema_text",
     "issues_of",
     "json_path",
     "load_schema",
+    "schema_dsl",
     "to_openapi_schema",
     "validator_for",
     "violations",
@@ -41,9 +45,11 @@ _WHERE = {
     "SchemaSpec": "spec",
     "convert": "dialect",
     "forget_schemas": "intake",
+    "is_schema_text": "intake",
     "issues_of": "validate",
     "json_path": "tree",
     "load_schema": "intake",
+    "schema_dsl": "dsl",
     "to_openapi_schema": "openapi",
     "validator_for": "validate",
     "violations": "dialect",
@@ -51,7 +57,8 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from .dialect import Conversion, Dialect, convert, violations
-    from .intake import NAME_RULE, forget_schemas, load_schema
+    from .dsl import schema_dsl
+    from .intake import NAME_RULE, forget_schemas, is_schema_text, load_schema
     from .limits import Limits
     from .openapi import to_openapi_schema
     from .spec import SchemaSpec

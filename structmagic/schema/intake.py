@@ -7,9 +7,16 @@
 - the whole ``response_format`` dict ``{"type": "json_schema", "json_schema": {...}}`` (and
   the Responses API's ``{"type": "json_schema", "name", "schema", ...}``);
 - a JSON string, or a ``str`` / :class:`~pathlib.Path` naming a ``.json`` file;
+- schema text, the concise syntax of :mod:`structmagic.schema.dsl`: ``"name, age int, bio:
+  a short bio"``;
 - a Python type: a Pydantic v2 model class, a dataclass, a TypedDict, ``list[Model]``,
   ``Literal[...]``, an :class:`enum.Enum`, anything ``pydantic.TypeAdapter`` takes
   (Pydantic is optional: ``pip install "structmagic[pydantic]"``).
+
+A ``str`` is read as JSON when it parses as JSON or starts with ``{``, ``[`` or ``"`` (after
+white space); else as the path of a file when it ends with ``.json``, or is one word naming
+a file that exists; else as schema text (:func:`is_schema_text`). A :class:`~pathlib.Path` is
+always a file.
 
 It checks the schema before any request — the metaschema, ``$ref``, a schema that admits
 nothing (:mod:`structmagic.schema.checks`), the name — the same for every provider. Each
@@ -31,11 +38,12 @@ from typing import Any
 from ..errors import SchemaError
 from ..fastimport import import_jsonschema
 from .checks import precheck
+from .dsl import schema_dsl
 from .spec import SchemaSpec
 from .tree import SCHEMA_KEYWORDS, json_path, resolve_ref
 from .validate import short
 
-__all__ = ["MAX_SCHEMA_DEPTH", "NAME_RULE", "forget_schemas", "load_schema"]
+__all__ = ["MAX_SCHEMA_DEPTH", "NAME_RULE", "forget_schemas", "is_schema_text", "load_schema"]
 
 #: how deep a schema may nest (dicts and lists), a limit no real schema comes near
 MAX_SCHEMA_DEPTH = 200
@@ -44,9 +52,9 @@ NAME_RULE = "[a-zA-Z0-9_-]{1,64}"
 _NAME_OK = re.compile(rf"^{NAME_RULE}$")
 _ACCEPTED = (
     "Give a JSON Schema dict, the json_schema object {name, schema, strict}, the whole "
-    "response_format dict, a JSON string or the path of a .json file, or a Python type "
-    "(Pydantic model, dataclass, TypedDict, list[...], Literal[...], Enum, or anything "
-    "pydantic.TypeAdapter takes)."
+    "response_format dict, a JSON string or the path of a .json file, schema text such as "
+    "'name, age int', or a Python type (Pydantic model, dataclass, TypedDict, list[...], "
+    "Literal[...], Enum, or anything pydantic.TypeAdapter takes)."
 )
 _PYDANTIC_EXTRA = 'pip install "structmagic[pydantic]"'
 
@@ -56,14 +64,17 @@ def load_schema(obj: Any, *, name: str | None = None) -> SchemaSpec:
 
     ``name`` is the fallback name (the magic passes the variable's name). The name sent is
     the json_schema object's ``name``, else the Python type's ``__name__``, else the
-    schema's ``title``, else ``name``, else ``"response"``, made to fit
-    ``[a-zA-Z0-9_-]{1,64}`` (a *given* json_schema name that breaks the rule is an error).
+    schema's ``title``, else ``name``, else ``"response"`` (so schema text given as such is
+    ``"response"``), made to fit ``[a-zA-Z0-9_-]{1,64}`` (a *given* json_schema name that
+    breaks the rule is an error).
 
     Raises :class:`SchemaError`, with the JSON path of the problem, before any request.
     Never changes ``obj``. The same dict schema or type is checked once.
     """
     if isinstance(obj, SchemaSpec):
         return obj
+    if is_schema_text(obj):
+        obj = schema_dsl(obj)  # a dict from here on (and cached as one)
     key: Any = None
     text: str | None = None
     if isinstance(obj, dict):
@@ -221,30 +232,51 @@ def _first_non_json(root: Any) -> tuple[list[Any], str]:
     return [], "holds a value that JSON cannot carry"
 
 
+def is_schema_text(obj: Any) -> bool:
+    """Whether :func:`load_schema` reads ``obj`` as schema text (see the module doc): a
+    ``str`` that is neither JSON nor the path of a file."""
+    return isinstance(obj, str) and _text_kind(obj) == "text"
+
+
+def _text_kind(text: str) -> str:
+    """``"json"``, ``"file"`` or ``"text"`` (schema text) for a schema given as a str."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[", '"'):
+        return "json"
+    try:
+        json.loads(stripped)
+    except ValueError:
+        pass
+    else:
+        return "json"
+    if stripped.lower().endswith(".json"):
+        return "file"
+    if stripped and not any(c.isspace() or c in ",:[]{}?" for c in stripped):
+        try:  # one word naming a file that exists: that file
+            if Path(stripped).expanduser().is_file():
+                return "file"
+        except (OSError, ValueError):  # a name too long for a path, a NUL byte...
+            pass
+    return "text"
+
+
 def _read_text_schema(obj: str | Path) -> Any:
+    """The JSON a JSON string holds, or the JSON in the file a path names."""
     text = str(obj)
     stripped = text.strip()
-    looks_like_json = stripped[:1] in ("{", "[", '"') or stripped in ("true", "false")
-    if isinstance(obj, str) and looks_like_json:
+    if isinstance(obj, str) and _text_kind(text) == "json":
         try:
             return json.loads(stripped)
         except ValueError as exc:
             raise SchemaError(f"The schema string is not valid JSON: {exc}") from None
     path = Path(stripped).expanduser()
     try:
-        is_file = path.suffix.lower() == ".json" or path.is_file()
-    except (OSError, ValueError):  # a name too long for a path, a NUL byte...
-        is_file = False
-    if is_file:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SchemaError(
-                f"Could not read the schema file {text!r}: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise SchemaError(f"The schema file {text!r} is not valid JSON: {exc}") from None
-    raise SchemaError(f"The string {text[:60]!r} is neither JSON nor the path of a .json "
-                      f"file. {_ACCEPTED}")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SchemaError(
+            f"Could not read the schema file {text!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SchemaError(f"The schema file {text!r} is not valid JSON: {exc}") from None
 
 
 _WRAPPER_KEYS = frozenset({"name", "schema", "strict", "description"})
