@@ -52,6 +52,30 @@ class Faults:
         return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))
 
 
+class Crowd:
+    """A responder: item k answers ``{"n": k}``, but the first answers wait until ``until``
+    requests are in flight at once (no sleep: if that never happens, they give up after
+    5 s and ``peak``, the most ever in flight, says so)."""
+
+    def __init__(self, until: int) -> None:
+        self.until = until
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._full = threading.Event()
+
+    def __call__(self, req):
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            if self.active == self.until:
+                self._full.set()
+        self._full.wait(5)
+        with self._lock:
+            self.active -= 1
+        return chat(json.dumps({"n": prompt_number(req), "label": "x"}))
+
+
 def answer(k: int):
     """Item k's good answer."""
     return chat(json.dumps({"n": k, "label": f"item {k}"}), usage=(1, 1))

@@ -14,7 +14,7 @@ import pytest
 
 import structmagic as sm
 
-from batch_helpers import SCHEMA, Held, prompt_number
+from batch_helpers import SCHEMA, Crowd, Held, prompt_number
 from fakeserver import chat, chat_stream
 
 ANSWER = {"n": 7, "label": "seven"}
@@ -151,21 +151,7 @@ def test_a_plain_asyncio_run_script(server, settings, tmp_path):
 
 
 def test_abatch_keeps_input_order_and_bounds_concurrency(server, settings):
-    active = peak = 0
-    lock = threading.Lock()
-
-    def respond(req):
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        threading.Event().wait(0.01)
-        with lock:
-            active -= 1
-        k = prompt_number(req)
-        return chat(json.dumps({"n": k, "label": f"item {k}"}))
-
-    server.responder = respond
+    server.responder = crowd = Crowd(until=4)
     progress: list[int] = []
     loop_thread = threading.current_thread().name
     threads: set[str] = set()
@@ -177,7 +163,7 @@ def test_abatch_keeps_input_order_and_bounds_concurrency(server, settings):
     results = asyncio.run(sm.abatch([f"item {i}" for i in range(20)], SCHEMA, concurrency=4,
                                     on_progress=on_progress))
     assert [r.data["n"] for r in results] == list(range(20))
-    assert 1 < peak <= 4
+    assert crowd.peak == 4
     assert progress[-1] == 20 and threads == {loop_thread}
 
 

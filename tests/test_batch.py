@@ -15,7 +15,7 @@ import structmagic as sm
 from structmagic.errors import BatchInterrupted
 from structmagic.rows.gate import RateGate
 
-from batch_helpers import SCHEMA, Faults, Held, prompt_number
+from batch_helpers import SCHEMA, Crowd, Faults, Held, prompt_number
 from fakeserver import Reply, chat
 from sm_fixtures import ManualClock
 
@@ -45,30 +45,10 @@ def test_order_kept_with_faults(server, settings):
 
 
 def test_concurrency_is_bounded_and_used(server, settings):
-    # The first answers wait until five requests are in flight at once (no sleep: if the batch
-    # never has five in flight, they give up after 5 s and the peak says so).
-    active = 0
-    peak = 0
-    lock = threading.Lock()
-    full = threading.Event()
-
-    def responder(req):
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-            if active == 5:
-                full.set()
-        full.wait(5)
-        with lock:
-            active -= 1
-        k = prompt_number(req)
-        return chat(json.dumps({"n": k, "label": "x"}))
-
-    server.responder = responder
+    server.responder = crowd = Crowd(until=5)
     results = sm.batch([f"item {i}" for i in range(20)], SCHEMA, concurrency=5)
     assert [r.data["n"] for r in results] == list(range(20))
-    assert peak == 5
+    assert crowd.peak == 5
 
 
 def test_progress_reports_end_state(server, settings):
