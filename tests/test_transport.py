@@ -341,7 +341,7 @@ def test_a_stream_is_read_on_a_worker_and_shown_on_the_calling_thread(server, se
         client.close()
     main = threading.main_thread().name
     assert seen_threads == {main} and observer.threads == {main}
-    assert requests_on and requests_on[0].startswith("structmagic-request")
+    assert requests_on and requests_on[0].startswith("structmagic-worker")
     assert partials[-1] == ANSWER == res.data and observer.values[-1] == ANSWER
     sizes = [len(json.dumps(p)) for p in partials]
     assert sizes == sorted(sizes)  # in the order they were parsed

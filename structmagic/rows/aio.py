@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..api import structured
@@ -34,7 +33,7 @@ from ..display.widget import StructuredWidget
 from ..errors import BatchInterrupted
 from ..schema import load_schema
 from ..transport.bridge import on_loop
-from ..transport.work import Work
+from ..transport.work import Work, workers
 from .dispatch import batch
 
 __all__ = ["abatch", "astream", "astructured"]
@@ -123,40 +122,41 @@ async def abatch(prompts: Iterable[Any], schema: Any, **options: Any) -> list[Re
         options["on_progress"] = _on_loop(loop, options["on_progress"])
     if options.get("via", "threads") == "threads":
         options["cancel"] = cancel
-    outcome: list[list[Result]] = []
+    kept: list[list[Result]] = []
 
     def run() -> list[Result]:
         try:
             return batch(prompts, schema, **options)
-        except BatchInterrupted as stopped:  # by a cancel: the rows it had finished
-            outcome.append(stopped.results)
+        except BatchInterrupted as stopped:  # by the cancel: the rows it had finished
+            kept.append(stopped.results)
             return stopped.results
 
-    work = Work("the batch")
-    future = loop.run_in_executor(_pool(), work.bind(_with_loop(loop, run)))
     try:
-        return await asyncio.shield(future)
+        return await _in_thread(loop, run, what="the batch", cancel=cancel)
     except asyncio.CancelledError as cancelled:
-        cancel.set()
-        work.stop()
-        await asyncio.gather(future, return_exceptions=True)  # the rows that had finished
-        if outcome:
-            cancelled.results = outcome[0]  # type: ignore[attr-defined]
+        if kept:
+            cancelled.results = kept[0]  # type: ignore[attr-defined]
         raise
 
 
 # --- threads, and back on the loop ---------------------------------------------------------
 
 
-async def _in_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], T], *, what: str) -> T:
+async def _in_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], T], *, what: str,
+                     cancel: threading.Event | None = None) -> T:
     """``fn()`` on a worker thread, as a :class:`Work` of its own, stopped if the task is
-    cancelled (its requests cut at once)."""
+    cancelled (its requests cut at once). With ``cancel`` (a batch's), that is set too, and
+    the thread is waited for: the rows it had finished are then known."""
     work = Work(what)
-    future = loop.run_in_executor(_pool(), work.bind(_with_loop(loop, fn)))
+    future = loop.run_in_executor(workers(), work.bind(_with_loop(loop, fn)))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
+        if cancel is not None:
+            cancel.set()
         work.stop()
+        if cancel is not None:
+            await asyncio.gather(future, return_exceptions=True)
         raise
 
 
@@ -192,17 +192,3 @@ class _OnLoop:
 def _settings_of(options: dict[str, Any]) -> dict[str, Any]:
     """The options that are settings (for the widget's model name)."""
     return {k: v for k, v in options.items() if k in ("model", "provider", "base_url")}
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The threads the async functions' calls and batches run on."""
-    global _POOL
-    if _POOL is None:
-        with _POOL_LOCK:
-            if _POOL is None:
-                _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="structmagic-aio")
-    return _POOL

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ..errors import Interrupted
 
-__all__ = ["SLICE_SECONDS", "Relay", "Work", "current_work", "off_main"]
+__all__ = ["SLICE_SECONDS", "Relay", "Work", "current_work", "off_main", "workers"]
 
 T = TypeVar("T")
 
@@ -207,7 +207,7 @@ def off_main(fn: Callable[[], T], *, relay: Relay | None = None,
     if relay is not None:
         relay.queue(True)
     try:
-        future = _pool().submit(work.bind(fn))
+        future = workers().submit(work.bind(fn))
         if relay is None:
             while True:
                 try:
@@ -238,13 +238,14 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
-    """The threads requests started on the main thread run on (kept: starting a thread for
-    each request would cost more than a request to a server on this machine)."""
+def workers() -> ThreadPoolExecutor:
+    """The kept threads work runs on away from its caller: a request started on the main
+    thread (:func:`off_main`), a call or a batch awaited by the async functions (starting a
+    thread for each would cost more than a request to a server on this machine)."""
     global _POOL
     if _POOL is None:
         with _POOL_LOCK:
             if _POOL is None:
-                _POOL = ThreadPoolExecutor(max_workers=8,
-                                           thread_name_prefix="structmagic-request")
+                _POOL = ThreadPoolExecutor(max_workers=32,
+                                           thread_name_prefix="structmagic-worker")
     return _POOL
