@@ -16,7 +16,6 @@ provider only when it names one, so a model name with a colon (``llama3:8b``) st
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,11 +32,10 @@ from ..errors import ConfigError, StructuredError
 from ..providers import provider_names
 from ..schema import load_schema
 from ..transport.work import Work
-from .counts import BatchProgress
 from .frame import own_column, rows_of
 from .gate import RateGate
 from .score import canonical_json, field_kinds
-from .stop import stop_rows
+from .stop import say_finishing, stop_rows
 from .threads import run_threads
 
 __all__ = ["ColumnComparison", "Comparison", "Target", "compare", "compare_each",
@@ -214,17 +212,12 @@ def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any, cloc
             take(done)
     except KeyboardInterrupt:
         stop_rows(pending, take, gate=gate, work=work, clock=clock,
-                  on_finishing=_say_finishing)
+                  on_finishing=say_finishing)
         pool.shutdown(wait=False, cancel_futures=True)
         raise KeyboardInterrupt("interrupted: the comparison was stopped and nothing was "
                                 "bound") from None
     pool.shutdown(wait=True)
     return out
-
-
-def _say_finishing(count: int) -> None:
-    print(f"structmagic: {BatchProgress(total=count, finishing=count).finishing_line()}",
-          file=sys.stderr, flush=True)
 
 
 # --- a column -------------------------------------------------------------------------------

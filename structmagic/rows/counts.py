@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..call.result import Result
 from ..cost.calc import money
 from ..errors import NOT_RUN, NotRun
-from .stop import GRACE_SECONDS
+from .stop import finishing_text
 
 __all__ = ["BatchProgress"]
 
@@ -80,13 +80,7 @@ class BatchProgress:
 
     def finishing_line(self) -> str:
         """What the user is told as an interrupt's grace begins ("" when none has)."""
-        count = self.finishing
-        if not count:
-            return ""
-        one = count == 1
-        return (f"interrupted: finishing {count} {'request' if one else 'requests'} already "
-                f"paid for (up to {GRACE_SECONDS:g} s) — interrupt again to abandon "
-                f"{'it' if one else 'them'}")
+        return finishing_text(self.finishing) if self.finishing else ""
 
     def cost_text(self) -> str:
         """`` · $0.0123 (+2 unknown) of $1.00 · $0.004 saved · 3 not run: budget``."""

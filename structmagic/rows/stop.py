@@ -12,6 +12,7 @@ clock's.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -20,13 +21,26 @@ from ..config import Clock
 from ..transport.work import Work
 from .gate import RateGate
 
-__all__ = ["DRAIN_SECONDS", "GRACE_SECONDS", "stop_rows"]
+__all__ = ["DRAIN_SECONDS", "GRACE_SECONDS", "finishing_text", "say_finishing", "stop_rows"]
 
 #: how long the requests in flight of an interrupted batch may take to finish
 GRACE_SECONDS = 10.0
 #: how long an interrupted batch waits for its workers to notice the cut (they are woken at
 #: once; this bounds a worker stuck elsewhere, or a request through the user's own client)
 DRAIN_SECONDS = 5.0
+
+
+def finishing_text(count: int) -> str:
+    """What the user is told as the grace begins for ``count`` requests in flight."""
+    one = count == 1
+    return (f"interrupted: finishing {count} {'request' if one else 'requests'} already paid "
+            f"for (up to {GRACE_SECONDS:g} s) — interrupt again to abandon "
+            f"{'it' if one else 'them'}")
+
+
+def say_finishing(count: int) -> None:
+    """:func:`finishing_text`, on standard error (where no progress bar says it)."""
+    print(f"structmagic: {finishing_text(count)}", file=sys.stderr, flush=True)
 
 
 def stop_rows(pending: set[Future[Any]], take: Callable[[set[Future[Any]]], None], *,

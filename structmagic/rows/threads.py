@@ -32,7 +32,6 @@ and the rest marked "not run: budget". Answers from the recording cost nothing, 
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -48,7 +47,7 @@ from ..transport.work import Work
 from .budget import Budget, ItemEstimator
 from .counts import BatchProgress
 from .gate import RateGate
-from .stop import stop_rows
+from .stop import say_finishing, stop_rows
 
 __all__ = ["run_threads"]
 
@@ -200,7 +199,7 @@ def _say_finishing(progress: BatchProgress, count: int,
     if on_progress is not None:
         on_progress(progress)
     else:
-        print(f"structmagic: {progress.finishing_line()}", file=sys.stderr, flush=True)
+        say_finishing(count)
 
 
 def _interrupted(name: str) -> Result:
