@@ -41,7 +41,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("structmagic.config", "structmagic.secret")),
     ("providers", ("structmagic.providers",)),
     # the leaves below the providers: schemas, inputs, and the price type the settings hold
-    ("schema/inputs", ("structmagic.schema", "structmagic.inputs", "structmagic.cost.price",
+    ("schema/inputs", ("structmagic.schema", "structmagic.inputs", "structmagic.ground",
+                       "structmagic.cost.price",
                        "structmagic.fastimport")),
     ("errors", ("structmagic.errors",)),
     ("redact", ("structmagic.redact",)),

@@ -1,0 +1,20 @@
+"""Grounding: where each value of an answer sits in its source text.
+
+::
+
+    ground(value, source, schema=None) -> {path: Grounding}
+
+- :mod:`.record` — :class:`Grounding` (status, offsets, page, matched text, score) and
+  :class:`Source` (the text, and its pages when it is the text layer of PDFs);
+- :mod:`.paths` — the leaf values of an answer and their paths (``lines[0].qty``, ``$``);
+- :mod:`.normal` — text normalised with a map back to the original offsets;
+- :mod:`.align` — the matching: exact, normalized, fuzzy, on token boundaries.
+
+Grounding is computed locally from the answer and the source; it sends nothing.
+"""
+
+from __future__ import annotations
+
+from .record import NOT_TEXT, STATUSES, Grounding, Source
+
+__all__ = ["NOT_TEXT", "STATUSES", "Grounding", "Source"]
