@@ -39,6 +39,7 @@ from .secret import Secret
 
 __all__ = [
     "CACHE_MODES",
+    "GROUNDING_MODES",
     "SYSTEM_CLOCK",
     "Clock",
     "Declared",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 CACHE_MODES = ("off", "replay", "record", "cache")
+#: ``require_grounding``: off; on (re-ask, then fail); warn (re-ask, then keep the answer)
+GROUNDING_MODES = ("off", "on", "warn")
 
 
 class Clock:
@@ -87,8 +90,8 @@ SYSTEM_CLOCK = Clock()
 # --- the declarations ----------------------------------------------------------------------------
 
 #: what :func:`check` does with a value of each kind
-KINDS = ("text", "url", "path", "choice", "count", "number", "seconds", "flag", "secret",
-         "client", "prices", "clock")
+KINDS = ("text", "url", "path", "choice", "count", "number", "seconds", "flag", "switch",
+         "secret", "client", "prices", "clock")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ def _modes() -> tuple[str, ...]:
 
 def _cache_modes() -> tuple[str, ...]:
     return CACHE_MODES
+
+
+def _grounding_modes() -> tuple[str, ...]:
+    return GROUNDING_MODES
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,14 @@ class Settings:
     thinking: bool = setting(
         False, "Ask for the model's reasoning (Claude thinking, Gemini thoughts).",
         kind="flag", cell=True)
+    ground: bool = setting(
+        False, "Ground every value in its source text: where it occurs (exact, normalized, "
+        "fuzzy) or that it does not; computed here, nothing more is sent.", kind="flag",
+        cell=True)
+    require_grounding: str = setting(
+        "off", "Values not found in the source are re-asked for (within the re-asks), then "
+        "fail the call (on) or are kept as they are (warn); implies grounding.",
+        kind="switch", choices=_grounding_modes)
     batch_manifest: str | None = setting(
         None, "The manifest of provider batch jobs (default: beside the cassette, else "
         "structmagic-batches.json in the working folder).", kind="path",
@@ -318,6 +333,15 @@ def _flag(decl: Declared, value: Any) -> bool:
     return bool(value)
 
 
+def _switch(decl: Declared, value: Any) -> str:
+    """True / False, or one of the declared choices (``"on"``, ``"warn"``)."""
+    if value is True or value is False:
+        return "on" if value else "off"
+    if isinstance(value, str):
+        return value.strip().lower()
+    raise TypeError
+
+
 def _prices(decl: Declared, value: Any) -> Any:
     try:
         return parse_prices(value)
@@ -339,6 +363,7 @@ _CHECKS: dict[str, Callable[[Declared, Any], Any]] = {
     "text": _as_is, "path": _as_is, "choice": _as_is, "client": _as_is,
     "url": _as_is,  # normalized with the provider it is for (normalize_base_url)
     "count": _count, "number": _number, "seconds": _number, "flag": _flag,
+    "switch": _switch,
     "prices": _prices, "secret": _secret, "clock": _clock,
 }
 assert set(_CHECKS) == set(KINDS)

@@ -23,8 +23,10 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   ├── RefusalError            the model refused (.refusal)
     │   ├── TruncatedError          finish_reason "length" / max tokens
     │   ├── ContentFilterError      finish_reason "content_filter" / safety
-    │   └── InvalidOutputError      not JSON, or not valid against the schema after the
-    │                               re-asks (.errors: list of ValidationIssue, .raw)
+    │   ├── InvalidOutputError      not JSON, or not valid against the schema after the
+    │   │                           re-asks (.errors: list of ValidationIssue, .raw)
+    │   └── UngroundedError         require_grounding: values still not found in the
+    │                               source after the re-asks (.paths, .grounding)
     ├── StreamError                 the stream broke off or carried an error event
     │                               (.partial: the value received so far)
     ├── BatchError                  a provider batch job cannot be used (.job)
@@ -87,6 +89,7 @@ __all__ = [
     "StructuredError",
     "TransportError",
     "TruncatedError",
+    "UngroundedError",
     "UnsupportedFormatError",
     "UnsupportedInputError",
     "ValidationIssue",
@@ -287,6 +290,29 @@ class InvalidOutputError(AnswerError):
         lines = [self.message, *(f"  - {issue}" for issue in shown)]
         if len(self.errors) > len(shown):
             lines.append(f"  ... and {len(self.errors) - len(shown)} more")
+        if self.hint:
+            lines.append(self.hint)
+        return "\n".join(lines)
+
+
+class UngroundedError(AnswerError):
+    """``require_grounding``: the answer is valid, but some values are not in the source text
+    after the re-asks. ``paths`` lists them (``lines[1].qty``); ``grounding`` holds every
+    value's record (:class:`structmagic.grounding.Grounding`), ``value`` the answer as plain
+    JSON (a partial result the user may still want to look at)."""
+
+    def __init__(self, message: str, *, paths: list[str], grounding: Any = None,
+                 value: Any = None, raw: str = "", **kw: Any) -> None:
+        self.paths = list(paths)
+        self.grounding = grounding
+        self.value = value
+        super().__init__(message, raw=raw, **kw)
+
+    def __str__(self) -> str:
+        shown = self.paths[:10]
+        lines = [self.message, *(f"  - {path}" for path in shown)]
+        if len(self.paths) > len(shown):
+            lines.append(f"  ... and {len(self.paths) - len(shown)} more")
         if self.hint:
             lines.append(self.hint)
         return "\n".join(lines)

@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("structmagic.config", "structmagic.secret")),
     ("providers", ("structmagic.providers",)),
     # the leaves below the providers: schemas, inputs, and the price type the settings hold
-    ("schema/inputs", ("structmagic.schema", "structmagic.inputs", "structmagic.ground",
+    ("schema/inputs", ("structmagic.schema", "structmagic.inputs", "structmagic.grounding",
                        "structmagic.cost.price",
                        "structmagic.fastimport")),
     ("errors", ("structmagic.errors",)),

@@ -78,10 +78,10 @@ class Result(ShowsWidget):
     #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
     #: type, size, label, thumbnail; never the bytes)
     inputs: tuple[Any, ...] = ()
-    #: ``ground=True``: each leaf value's :class:`~structmagic.ground.Grounding` by path
+    #: ``ground=True``: each leaf value's :class:`~structmagic.grounding.Grounding` by path
     #: (``"lines[0].qty"``), else None
     grounding: dict[str, Any] | None = field(default=None, repr=False)
-    #: ``ground=True``: the :class:`~structmagic.ground.Source` the values were looked for in
+    #: ``ground=True``: the :class:`~structmagic.grounding.Source` the values were looked for in
     source: Any = field(default=None, repr=False)
     # descriptors (a dataclass takes them as fields): worked out when first read
     cost: Lazy = Lazy()  # noqa: RUF009
