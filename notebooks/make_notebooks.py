@@ -218,6 +218,28 @@ BATCH_ANSWERS = [
 ]
 
 
+#: the grounding example of extraction.ipynb: the first answer names a vendor the invoice does
+#: not, which --require-grounding catches and asks about again
+GROUNDED_INVOICE = ("Invoice INV-2024-0077 from Nordlicht Optik GmbH, dated 2024-07-19. "
+                    "2 x reading glasses at 24.00 EUR. Total 48.00 EUR.")
+GROUNDED_PLANTED = {
+    "number": "INV-2024-0077", "vendor": "Nordlicht Optics Ltd", "date": "2024-07-19",
+    "currency": "EUR", "lines": [{"description": "reading glasses", "quantity": 2,
+                                  "unit_price": 24.0}], "total": 48.0}
+GROUNDED_ANSWER = {**GROUNDED_PLANTED, "vendor": "Nordlicht Optik GmbH"}
+#: what structmagic says when it asks again about values not in the document
+ASKED_AGAIN = "not in the document as it is written"
+
+#: the lease of extraction.ipynb's PDF (three pages, a text layer), and what is read from it
+LEASE_PAGES = [
+    "Commercial Lease Agreement\n\nThis lease is made between Harbour View Properties Ltd "
+    "(the Landlord) and Blue Finch Bakery (the Tenant).",
+    "Premises: Unit 4, 17 Quay Street, Bristol.\nTerm: five years from 1 September 2024.",
+    "Rent: GBP 2,450.00 per month, payable in advance.\nDeposit: GBP 7,350.00.",
+]
+LEASE_ANSWER = {"landlord": "Harbour View Properties Ltd", "tenant": "Blue Finch Bakery",
+                "premises": "Unit 4, 17 Quay Street, Bristol", "start": "2024-09-01",
+                "monthly_rent": 2450, "deposit": 7350}
 
 #: the quickstart's inline-schema example
 CAFE_RECEIPT = ("Corner Café — 2 × flat white at 3.20, 1 × croissant at 2.50. Total 8.90, "
@@ -252,6 +274,10 @@ def _answer_for(body: dict) -> dict:
         return PRIMES_ANSWER
     if "INV-2024-0042" in text:
         return INVOICE_ANSWER
+    if "INV-2024-0077" in text:
+        return GROUNDED_ANSWER if ASKED_AGAIN in text else GROUNDED_PLANTED
+    if "lease" in text:
+        return LEASE_ANSWER
     if "Corner Café" in text:
         return CAFE_ANSWER
     for invoice, answer in zip(BATCH_INVOICES, BATCH_ANSWERS, strict=True):
@@ -452,6 +478,57 @@ reviews = pd.DataFrame({{"text": {REVIEWS!r}}}, index=["r-101", "r-102", "r-103"
 Classify this product review: {text}
 """),
         code('scored[["sentiment", "stars"]]'),
+        md("""
+## Where each value came from
+
+`--ground` looks for every value of the answer in its source, here the cell's text (after
+`{text}` is filled): `exact` where it is written as it is, `normalized` where only the form
+differs (`89.90` for `89.9`), and `ungrounded` where it is not there at all. The widget shows
+the source beside the answer with each value highlighted; `.grounding` has each value's
+offsets. Grounding is computed here: nothing more is sent.
+"""),
+        code("""
+%%structured Invoice --ground --no-stream
+Extract the invoice: {text}
+"""),
+        md("""
+A model that writes a value the document does not have is caught: with
+`--require-grounding` the values not found are asked about again (within `--reasks`), and
+if they are still not there the cell fails with `UngroundedError`. Here the first answer
+translated the vendor's name; asked again, the model gives it as written.
+"""),
+        code(f"""
+second = ({GROUNDED_INVOICE!r})
+"""),
+        code("""
+%%structured Invoice --require-grounding --no-stream
+Extract the invoice: {second}
+"""),
+        code("""
+checked = _  # the cell's value: the Result
+checked.data.vendor, checked.attempts, checked.grounding["vendor"].status
+"""),
+        md("""
+### In a PDF, with its pages
+
+A PDF with a text layer is its own source: each value gets the page it is on
+(`pip install 'structmagic[pdf]'` reads the text layer). A scanned PDF or an image has no
+text to check: its values are `unverifiable` unless you pass the OCR text as `--source VAR`.
+"""),
+        code("""
+lease = "lease.pdf"
+lease_schema = "landlord, tenant, premises, start: the start date (ISO), monthly_rent float, deposit float"
+"""),
+        code("""
+%%structured lease_schema --file lease --ground --no-stream
+Extract the lease terms.
+"""),
+        code("""
+import structmagic as sm
+
+g = sm.grounding_frame([_])
+g[["path", "status", "page", "text"]]
+"""),
         md("""
 ## The same from Python, awaited
 

@@ -6,7 +6,8 @@ Python as :func:`structured`, :func:`batch` and :func:`submit_batch` (a provider
 see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs,
 :func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
 loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
-bio"``) into a JSON Schema.
+bio"``) into a JSON Schema; :func:`ground` finds each value of an answer in its source text
+(``ground=True`` does it for every call), :func:`grounding_frame` lists where, row by row.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -50,6 +51,7 @@ __all__ = [
     "StructuredMagics",
     "TransportError",
     "TruncatedError",
+    "UngroundedError",
     "UnsupportedFormatError",
     "UnsupportedInputError",
     "ValidationIssue",
@@ -62,6 +64,8 @@ __all__ = [
     "compare_each",
     "configure",
     "estimate",
+    "ground",
+    "grounding_frame",
     "load_ipython_extension",
     "load_schema",
     "schema_dsl",
@@ -85,6 +89,8 @@ _LAZY = {
     "submit_batch": "rows.jobs",
     "configure": "config",
     "estimate": "rows.estimate",
+    "ground": "grounding",
+    "grounding_frame": "rows.frame",
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -122,16 +128,19 @@ if TYPE_CHECKING:
         StructuredError,
         TransportError,
         TruncatedError,
+        UngroundedError,
         UnsupportedFormatError,
         UnsupportedInputError,
         ValidationIssue,
     )
+    from .grounding import ground
     from .magic import StructuredMagics
     from .rows.aio import abatch, astream, astructured
     from .rows.compare import compare, compare_each
     from .rows.dispatch import batch
     from .rows.engines import Extractor
     from .rows.estimate import estimate
+    from .rows.frame import grounding_frame
     from .rows.jobs import BatchJob, submit_batch
     from .rows.score import score
     from .schema import SchemaSpec, load_schema, schema_dsl

@@ -53,6 +53,7 @@ def structured(
     detail: str | None = None,
     inline: bool = False,
     downscale: bool = True,
+    source: Any = None,
     **options: Any,
 ) -> Result:
     """Ask for a value that conforms to ``schema`` and return it validated.
@@ -79,6 +80,15 @@ def structured(
     (``{"final_answer": "Answer"}``); by default they show the schema's titles, or the keys
     made readable.
 
+    ``ground=True`` looks for every value of the answer in its source text and sets
+    ``Result.grounding`` (each value's path to a :class:`~structmagic.grounding.Grounding`:
+    status, offsets, page) and ``Result.source``; the widget then shows the source with each
+    value highlighted. The source is ``source`` (a str), else the text layer of the PDFs in
+    ``files``, else the prompt (see :mod:`structmagic.call.grounding`). With
+    ``require_grounding=True`` values not found are asked for again within ``reasks``, then
+    the call fails with :class:`~structmagic.UngroundedError` (``"warn"``: the answer is
+    kept). Grounding is computed here; nothing more is sent.
+
     Raises a :class:`structmagic.StructuredError` subclass on any failure.
     """
     media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
@@ -86,7 +96,7 @@ def structured(
         return guarded(_structured, prompt, schema, {**options, "model": model,
                                                      "system": system}, media, labels,
                        stream=bool(stream or on_partial is not None), on_partial=on_partial,
-                       steps_field=steps_field, observer=observer)
+                       steps_field=steps_field, observer=observer, source=source)
     except KeyboardInterrupt:
         raise interrupted() from None
 
@@ -104,17 +114,19 @@ def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
 
 def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = False,
         on_partial: Callable[[Any], None] | None = None, observer: Observer | None = None,
-        steps_field: str | None = None, gate: Any = None, parts: Sequence[Part] = ()
-        ) -> Result:
+        steps_field: str | None = None, gate: Any = None, parts: Sequence[Part] = (),
+        source: Any = None) -> Result:
     """One call with settings and schema already resolved (what :func:`batch` runs per item).
 
-    ``parts``: the call's images and documents, prepared for the provider (:class:`Media`).
+    ``parts``: the call's images and documents, prepared for the provider (:class:`Media`);
+    ``source``: the text to ground the values in (``ground``).
     """
     check_prompt(prompt, settings.system)
     if parts and observer is not None and hasattr(observer, "show_inputs"):
         observer.show_inputs([p.summary() for p in parts])
     return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
-                    observer=observer, steps_field=steps_field, gate=gate, parts=parts)
+                    observer=observer, steps_field=steps_field, gate=gate, parts=parts,
+                    source=source)
 
 
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

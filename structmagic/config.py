@@ -204,8 +204,7 @@ class Settings:
         kind="flag", cell=True)
     ground: bool = setting(
         False, "Ground every value in its source text: where it occurs (exact, normalized, "
-        "fuzzy) or that it does not; computed here, nothing more is sent.", kind="flag",
-        cell=True)
+        "fuzzy) or that it does not; computed here, nothing more is sent.", kind="flag")
     require_grounding: str = setting(
         "off", "Values not found in the source are re-asked for (within the re-asks), then "
         "fail the call (on) or are kept as they are (warn); implies grounding.",

@@ -16,9 +16,11 @@ EXPECTED_ALL = {
     "NotRun", "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec",
     "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
+    "UngroundedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
-    "estimate", "load_ipython_extension", "load_schema", "schema_dsl", "score", "structured",
+    "estimate", "ground", "grounding_frame", "load_ipython_extension", "load_schema",
+    "schema_dsl", "score", "structured",
     "submit_batch", "unload_ipython_extension",
 }
 

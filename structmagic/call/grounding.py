@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from ..providers.base import Part
     from ..schema import SchemaSpec
 
-__all__ = ["Grounder", "grounder_for", "prompt_text", "source_of", "ungrounded_paths"]
+__all__ = ["Grounder", "given_source", "grounded_share", "grounder_for", "prompt_text",
+           "source_of", "ungrounded_paths"]
 
 #: the longest value quoted back to the model in a re-ask
 _QUOTED = 200
@@ -147,3 +148,15 @@ def prompt_text(prompt: Any) -> str:
             texts.extend(part["text"] for part in content
                          if isinstance(part, Mapping) and isinstance(part.get("text"), str))
     return "\n\n".join(texts)
+
+
+def grounded_share(grounding: Mapping[str, Grounding] | None) -> float | None:
+    """The share of the values looked for that were found (exact, normalized or fuzzy);
+    None when none was looked for (no grounding, or only values that are not text to look
+    for: booleans, nulls, computed fields, no source)."""
+    if not grounding:
+        return None
+    looked = [rec for rec in grounding.values() if rec.found or rec.status == "ungrounded"]
+    if not looked:
+        return None
+    return sum(1 for rec in looked if rec.found) / len(looked)

@@ -7,7 +7,10 @@
 - :func:`step_down` — a server that rejects a way of asking is asked the next way;
 - :func:`read_answer` — the finish checked (refusal, truncation, filter), the JSON read out
   of the text, mapped back and validated against the user's own schema;
-- a re-ask — the invalid answer and its problems appended to the conversation.
+- a re-ask — the invalid answer and its problems appended to the conversation;
+- grounding (``ground``, ``require_grounding``: :mod:`.grounding`) — a valid answer's values
+  looked for in the source; with ``require_grounding``, values not found there are asked for
+  again within the same re-asks.
 
 :func:`run` ties them together and returns a :class:`~structmagic.Result`; every error it
 raises carries ``attempts``, the HTTP requests made for the call.
@@ -27,6 +30,7 @@ from ..providers import DEFAULT_PROVIDER
 from ..providers.base import AUTO, Call, Completion, Part, Step
 from ..transport import send
 from ..transport.status import MAX_ANSWER_DEPTH, too_deep
+from .grounding import grounder_for
 from .live import Observer, PartialReporter
 from .plan import Asking, Conversation, learned, server_of
 from .prompt import answer_depth, extract_json
@@ -154,11 +158,12 @@ def _honoured_by(provider: Provider) -> str:
 def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: Settings, *,
         stream: bool = False, on_partial: Callable[[Any], None] | None = None,
         observer: Observer | None = None, steps_field: str | None = None,
-        gate: Any = None, parts: Sequence[Part] = ()) -> Result:
+        gate: Any = None, parts: Sequence[Part] = (), source: Any = None) -> Result:
     """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``.
 
     ``parts`` are the call's images and documents, already prepared for the provider
-    (:func:`structmagic.inputs.prepare_inputs`).
+    (:func:`structmagic.inputs.prepare_inputs`). ``source``: the text to ground the values
+    in, when grounding is on (default: see :mod:`.grounding`).
     """
     started = time.perf_counter()
     asking = Asking(spec, settings)
@@ -168,6 +173,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     tally = Tally(spend=Spend(settings.provider, settings.model, settings.base_url,
                               settings.prices))
     warm()  # the price table loads while the request is out
+    grounder = grounder_for(settings, spec, prompt, parts, source, steps_field=steps_field)
+    grounding = None
     reasks_left = settings.reasks
     index = 0
     try:
@@ -183,6 +190,16 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                 index = step_down(steps, index, err, settings)
                 continue
             plain, data, issues = read_answer(completion, spec, request)
+            if not issues and grounder is not None:
+                grounding = grounder.check(plain)
+                missing = grounder.missing(grounding)
+                if missing and reasks_left > 0:
+                    reasks_left -= 1
+                    talk.ask_again(completion.text, grounder.reask_text(grounding, missing))
+                    continue
+                if missing and grounder.mode == "on":
+                    raise grounder.error(grounding, missing, plain, completion.text,
+                                         settings.reasks)
             if not issues:
                 if settings.mode == AUTO:
                     learned.remember(server_of(settings), step)
@@ -193,6 +210,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     elapsed=time.perf_counter() - started, schema_name=spec.name,
                     steps_field=steps_field, provider=settings.provider, mode=step.mode,
                     from_cache=tally.from_cache, inputs=tuple(p.summary() for p in parts),
+                    grounding=grounding,
+                    source=grounder.source if grounder is not None else None,
                     _spend=tally.spend,
                 )
             if reasks_left <= 0:

@@ -47,8 +47,10 @@ class Media:
                               downscale=self.downscale, thumbnails=thumbnails)
 
 
-def per_item(name: str, value: Sequence[Any] | None, n: int) -> Sequence[Any]:
-    """``images`` / ``files`` of a batch: one entry per prompt (None: none for any)."""
+def per_item(name: str, value: Sequence[Any] | None, n: int, *,
+             entry: str = "an image, a list of them, or None") -> Sequence[Any]:
+    """``images`` / ``files`` (or ``source``) of a batch: one entry per prompt (None: none
+    for any); ``entry`` says what one entry is, for the error."""
     if value is None:
         return [None] * n
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
@@ -57,5 +59,5 @@ def per_item(name: str, value: Sequence[Any] | None, n: int) -> Sequence[Any]:
     value = list(value)
     if len(value) != n:
         raise InputError(f"{name} has {len(value)} entries for {n} prompts; give one entry "
-                         "(an image, a list of them, or None) per prompt.")
+                         f"({entry}) per prompt.")
     return value

@@ -107,6 +107,12 @@ class Conversation:
         """Append the invalid answer and what was wrong with it."""
         self.extra = self.extra + reask_messages(answer, issues)
 
+    def ask_again(self, answer: str, text: str) -> None:
+        """Append an answer and what the user says of it (``text``): a re-ask for another
+        reason than the schema (values not found in the source)."""
+        self.extra = (*self.extra, {"role": "assistant", "content": answer},
+                      {"role": "user", "content": text})
+
 
 def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
               messages: tuple[Mapping[str, Any], ...], stream: bool) -> Call:

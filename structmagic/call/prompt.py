@@ -24,6 +24,7 @@ __all__ = [
     "extract_json",
     "fill_template",
     "reask_messages",
+    "row_text",
     "schema_instruction",
 ]
 
@@ -217,6 +218,37 @@ def fill_template(template: str, lookup: Mapping[str, Any]) -> str:
         check_text(filled, f"The value of {{{field}}} (variable {first!r})")
         out.append(filled)
     return "".join(out)
+
+
+def row_text(template: str, row: Mapping[str, Any]) -> str:
+    """The text a template takes from one row's own fields, each value as it is filled in,
+    one a line: what a row's answer is grounded in (not the template's fixed words, which
+    would "ground" whatever they mention). A whole row (``{item}`` of a DataFrame row, a
+    mapping) gives its values, not its repr. Fields the row does not have (the notebook's
+    names) are left out; a field that cannot be filled is left out too (filling the prompt
+    says so)."""
+    fmt = Formatter()
+    try:
+        parsed = list(fmt.parse(template))
+    except ValueError:
+        return ""
+    texts: list[str] = []
+    for _, field, spec, conversion in parsed:
+        if not field or "__" in field:
+            continue
+        first = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if first not in row:
+            continue
+        try:
+            value, _ = fmt.get_field(field, (), row)
+            if isinstance(value, Mapping) and not spec and conversion is None:
+                texts.extend(str(v) for v in value.values() if v is not None)
+                continue
+            value = fmt.convert_field(value, conversion)
+            texts.append(format(value, fmt.vformat(spec, (), row) if spec else ""))
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+            continue
+    return "\n".join(texts)
 
 
 def check_prompt(prompt: Any, system: str | None) -> None:

@@ -15,6 +15,6 @@ Grounding is computed locally from the answer and the source; it sends nothing.
 
 from __future__ import annotations
 
-from .record import NOT_TEXT, STATUSES, Grounding, Source
+from .record import FOUND, NO_TEXT, NOT_TEXT, STATUSES, Grounding, Source
 
-__all__ = ["NOT_TEXT", "STATUSES", "Grounding", "Source"]
+__all__ = ["FOUND", "NOT_TEXT", "NO_TEXT", "STATUSES", "Grounding", "Source"]

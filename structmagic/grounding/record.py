@@ -10,7 +10,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NOT_TEXT", "STATUSES", "Grounding", "Source"]
+__all__ = ["FOUND", "NOT_TEXT", "NO_TEXT", "STATUSES", "Grounding", "Source"]
 
 #: every status a value can have, from the best to the worst
 STATUSES = ("exact", "normalized", "fuzzy", "ungrounded", "not_applicable", "unverifiable")
@@ -86,3 +86,8 @@ class Source:
 
     def __len__(self) -> int:
         return len(self.text)
+
+
+#: the source of a row that has no text to check (an empty cell of a ``source`` column): its
+#: values are ``unverifiable``
+NO_TEXT = Source("")

@@ -54,6 +54,8 @@ def run_cell(magics: Any, opts: CellOptions) -> Any:
         return run_each(magics, opts, spec, settings, lookup(ns, opts.each, "--each"))
     body = fill(opts.body, ns) if opts.interpolate else opts.body
     media = {**opts.media, **cell_media(ns, opts)}
+    if opts.source is not None:
+        media["source"] = lookup(ns, opts.source, "--source")
     if opts.compare is not None:
         return _compare(magics, opts, spec, body, media, labels)
     return _ask(magics, opts, spec, settings, body, media, labels)

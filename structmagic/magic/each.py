@@ -22,18 +22,20 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from .. import rows
+from ..call.prompt import row_text
 from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
 from ..errors import InputError, StructuredError
+from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
 from .batches import finish_rows, follow_rows, run_rows
 from .notebook import Layered, fill
 from .options import CellOptions
 
-__all__ = ["each_rows", "row_media", "row_prompts", "run_each"]
+__all__ = ["each_rows", "row_media", "row_prompts", "row_sources", "run_each"]
 
 
 def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
@@ -63,6 +65,8 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.expect is not None:
         _expected(opts, spec, source)  # a bad column fails before any request
     options = {**opts.settings, **opts.media, **row_media(magics, opts, index, records)}
+    if opts.settings.get("ground") or opts.settings.get("require_grounding"):
+        options["source"] = row_sources(magics, opts, index, records)
     if opts.compare is not None:
         return _compare(magics, opts, spec, options, source, index, prompts)
     if opts.max_cost is not None:
@@ -76,6 +80,7 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     value: Any = [r.data for r in results]
     if tabular:
         value = rows.frame.results_frame(results, index, rows.frame.top_fields(spec))
+        rows.runs.remember(value, results, index)
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
     if tabular and opts.expect is not None and interrupted is None:
@@ -226,6 +231,23 @@ def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None
                 "travel to the workers).")
 
 
+def row_sources(magics: Any, opts: CellOptions, index: Sequence[Any],
+                records: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Each row's text to ground its values in: ``--source NAME`` (the row's field NAME,
+    else the notebook's variable), else the row's own values as the template fills them
+    (never the template's fixed words); None where the row has files (their text layer)."""
+    if opts.source is not None:
+        ns = magics.shell.user_ns
+        values = [_row_value(row, ns, opts.source, "source", i)
+                  for i, row in zip(index, records, strict=True)]
+        return [NO_TEXT if v is None or is_blank(v) else v for v in values]
+    if opts.files or opts.images:
+        return [None] * len(records)
+    if not opts.interpolate:
+        return [opts.body] * len(records)
+    return [row_text(opts.body, row) for row in records]
+
+
 def row_media(magics: Any, opts: CellOptions, index: Sequence[Any],
               records: Sequence[Mapping[str, Any]]) -> dict[str, list[list[Any]]]:
     """``images`` / ``files`` of every row, from ``--image NAME`` / ``--file NAME`` (each
@@ -246,7 +268,7 @@ def _row_value(row: Mapping[str, Any], ns: Mapping[str, Any], name: str, flag: s
         return row[name]
     if name.isidentifier() and name in ns:
         return ns[name]
-    option = "--image" if flag == "images" else "--file"
+    option = {"images": "--image", "files": "--file"}.get(flag, f"--{flag}")
     raise UsageError(f"{option} {name}: row {index!r} has no field {name!r} and the notebook "
                      "has no such variable.")
 

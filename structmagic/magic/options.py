@@ -94,6 +94,21 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
     *(setting_argument(d) for d in declared(cell=True)),
     argument("--no-stream", action="store_true", help="Wait for the whole answer."),
     argument("--no-interpolate", action="store_true", help="Send {braces} as they are."),
+    argument_group("Grounding"),
+    argument("--ground", action="store_true",
+             help="Find every value of the answer in its source text (computed here; nothing "
+             "more is sent): the widget shows the source with each value highlighted, the "
+             "result's .grounding says where, and with --each a 'grounded' column gives each "
+             "row's share of values found."),
+    argument("--source", metavar="VAR",
+             help="With --ground: the text to ground the values in, a notebook variable "
+             "(with --each, the row's field VAR, else the variable). Default: the text layer "
+             "of the --file PDFs, else the cell body after {name} filling (with --each, the "
+             "row's own values)."),
+    argument("--require-grounding", nargs="?", const="on", choices=("on", "warn"),
+             default=None, metavar="warn",
+             help="Ask again (within --reasks) for values not found in the source, then fail "
+             "with UngroundedError; 'warn' keeps the answer instead. Implies --ground."),
     argument_group("Display"),
     argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps."),
     argument("--label", action="append", metavar="FIELD=TEXT",
@@ -313,6 +328,8 @@ class CellOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     stream: bool = True
     interpolate: bool = True
+    #: ``--source VAR``: the variable (or, with ``--each``, the row's field) to ground in
+    source: str | None = None
     steps: str | None = None
     labels: tuple[str, ...] = ()
     reveal: bool = False
@@ -362,11 +379,16 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
     if not body.strip():
         raise UsageError("The cell body is empty: write the prompt below the magic line.")
     check_texts(("The cell body", body), ("--system", args.system))
+    settings = _settings(args, declared(cell=True))
+    if args.ground:
+        settings["ground"] = True
+    if args.require_grounding is not None:
+        settings["require_grounding"] = check("require_grounding", args.require_grounding)
     opts = CellOptions(
         schema=args.schema, body=body, out=args.out,
         inline_schema="schema" in args.quoted, multi=args.multi,
-        settings=_settings(args, declared(cell=True)), stream=not args.no_stream,
-        interpolate=not args.no_interpolate, steps=args.steps,
+        settings=settings, stream=not args.no_stream,
+        interpolate=not args.no_interpolate, source=args.source, steps=args.steps,
         labels=tuple(args.label or ()), reveal=args.reveal, hide_answer=args.hide_answer,
         ask_first=args.ask_first, quiet=args.quiet,
         images=tuple(args.image or ()), files=tuple(args.file or ()), inline=args.inline,
@@ -376,6 +398,7 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
         exact=args.exact, sample=args.sample, max_cost=args.max_cost,
         batch_api=args.batch_api, wait=not args.no_wait, batch_retry=args.batch_retry)
     check_columns(opts)
+    check_grounding(opts)
     check_cost(opts)
     check_combinations(opts)
     check_teaching(opts)
@@ -395,6 +418,14 @@ def check_columns(opts: CellOptions) -> None:
         raise UsageError("--engine and --compute go with --each VAR.")
     if opts.compute and not opts.engine:
         raise UsageError("--compute goes with --engine.")
+
+
+def check_grounding(opts: CellOptions) -> None:
+    """``--source`` goes with grounding."""
+    grounding = opts.settings.get("ground") or opts.settings.get("require_grounding")
+    if opts.source is not None and not grounding:
+        raise UsageError("--source names the text to ground the values in: use it with "
+                         "--ground (or --require-grounding).")
 
 
 def check_cost(opts: CellOptions) -> None:

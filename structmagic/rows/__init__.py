@@ -27,7 +27,7 @@ __all__ = ["VIAS", "Run", "batch", "start"]
 _LAZY = {"VIAS": "dispatch", "Run": "dispatch", "batch": "dispatch", "start": "dispatch"}
 #: the modules and packages of this package, loaded when first read as attributes
 MODULES = ("aio", "budget", "compare", "counts", "dispatch", "engines", "estimate", "frame",
-           "gate", "jobs", "score", "stop", "threads")
+           "gate", "jobs", "runs", "score", "stop", "threads")
 
 if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first read)
     from . import aio as aio
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first
     from . import frame as frame
     from . import gate as gate
     from . import jobs as jobs
+    from . import runs as runs
     from . import score as score
     from . import stop as stop
     from . import threads as threads

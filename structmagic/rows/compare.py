@@ -151,15 +151,15 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
             observers: Mapping[str, Any] | None = None, steps_field: str | None = None,
             labels: Mapping[str, str] | None = None, images: Any = None, files: Any = None,
             detail: str | None = None, inline: bool = False, downscale: bool = True,
-            **options: Any) -> Comparison:
+            source: Any = None, **options: Any) -> Comparison:
     """Ask every model of ``models`` the same ``prompt`` at once (see the module doc).
 
     ``options`` are those of :func:`structmagic.structured`, for every model, and so are
     ``images``, ``files``, ``detail``, ``inline`` and ``downscale`` (each model gets them
     in its own provider's format; one whose provider cannot take them fails alone, with an
-    :class:`~structmagic.InputError`). ``observers`` maps a model's label to the widget that
-    follows its stream. Bad options, labels or model names raise before any request; a
-    model that fails keeps its error in the comparison.
+    :class:`~structmagic.InputError`); so is ``source`` (with ``ground``). ``observers`` maps
+    a model's label to the widget that follows its stream. Bad options, labels or model
+    names raise before any request; a model that fails keeps its error in the comparison.
     """
 
     def setup() -> tuple[list[Target], Any, dict[str, Any], dict[str, str]]:
@@ -177,7 +177,7 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
         given = settings[target.label]
         return run(prompt, spec, given, stream=stream, observer=observers.get(target.label),
                    steps_field=steps_field, gate=gate,
-                   parts=media.parts(given, thumbnails=True))
+                   parts=media.parts(given, thumbnails=True), source=source)
 
     def one(target: Target) -> Result:
         try:
@@ -243,11 +243,12 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
                  on_progress: Callable[[str, Any], None] | None = None,
                  images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
                  detail: str | None = None, inline: bool = False, downscale: bool = True,
-                 **options: Any) -> ColumnComparison:
+                 source: Sequence[Any] | None = None, **options: Any) -> ColumnComparison:
     """Run :func:`structmagic.batch` of ``prompts`` on every model at once.
 
     ``concurrency`` is per model. ``on_progress(model, progress)`` follows each model's
-    batch. ``images`` / ``files`` are per row, as for :func:`structmagic.batch`. The
+    batch. ``images`` / ``files`` (and ``source``, with ``ground``) are per row, as for
+    :func:`structmagic.batch`. The
     frame's columns are grouped by model, in the order given: each field as ``field@model``,
     then ``error@model``; its index is ``index`` (or 0..n-1). ``max_cost`` is refused (it
     caps one batch: cap each model's own :func:`structmagic.batch` instead).
@@ -263,7 +264,7 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
               for t in targets}                                  # any request
     items = rows_of(prompts, "prompts")
     media: dict[str, Any] = {"images": images, "files": files, "detail": detail,
-                             "inline": inline, "downscale": downscale}
+                             "inline": inline, "downscale": downscale, "source": source}
     gates = {t.label: RateGate(clock=clocks[t.label]) for t in targets}
 
     class _Gates:

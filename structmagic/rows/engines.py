@@ -18,7 +18,8 @@ threaded :func:`structmagic.batch` a cell uses::
 Calling it maps a pandas DataFrame (or Series) partition to a DataFrame with the same index
 and order: one column per top-level field of the schema (or one ``value`` column), then
 ``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
-``cost`` (USD; NaN when the price is unknown) — renamed ``row_error``, ``row_attempts``,
+``cost`` (USD; NaN when the price is unknown), and with ``ground=True`` ``grounded`` (the
+share of each row's values found in its source) — renamed ``row_error``, ``row_attempts``,
 ``cost_usd`` ... when the schema has a field of that name, which keeps it
 (:meth:`Extractor.added`). A row that fails keeps its error and never fails the partition.
 ``images`` / ``files`` name columns whose cells go with each row as images / documents
@@ -50,13 +51,21 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..call.prompt import TemplateError, fill_template
+from ..call.prompt import TemplateError, fill_template, row_text
 from ..call.result import Result
 from ..config import resolve
 from ..errors import ConfigError
+from ..grounding import NO_TEXT
 from ..inputs.convert import DETAILS, is_blank
 from ..schema import load_schema
-from .frame import collect_rows, own_column, results_frame, top_fields, top_properties
+from .frame import (
+    collect_rows,
+    grounded_column,
+    own_column,
+    results_frame,
+    top_fields,
+    top_properties,
+)
 from .gate import RateGate
 from .threads import run_threads
 
@@ -86,7 +95,10 @@ class Extractor:
     engines that do not keep it, such as Ray). ``images`` / ``files`` name input columns
     whose values (a path the workers can read, bytes, a URL, a PIL image, ...) go with each
     row as images / documents; an empty cell (None, NaN) sends none. ``detail``, ``inline``
-    and ``downscale`` are as for :func:`structmagic.structured`.
+    and ``downscale`` are as for :func:`structmagic.structured`. With ``ground=True``, each
+    row's values are grounded in the input column ``source`` names, else in the text layer of
+    its files, else in the row's own values as the template fills them (never the
+    template's fixed words), and a ``grounded`` column is added.
     """
 
     def __init__(self, schema: Any, template: str, *, keep: Sequence[str] = (),
@@ -94,7 +106,7 @@ class Extractor:
                  detail: str | None = None, inline: bool = False, downscale: bool = True,
                  concurrency: int = 8, max_requests_per_minute: float | None = None,
                  max_tokens_per_minute: float | None = None, workers: int = 1,
-                 ship_key: bool = False, **options: Any) -> None:
+                 ship_key: bool = False, source: str | None = None, **options: Any) -> None:
         if not isinstance(template, str) or not template.strip():
             raise ConfigError("The template must be the prompt text, with {column} fields.")
         for name, value in (("concurrency", concurrency), ("workers", workers)):
@@ -112,7 +124,12 @@ class Extractor:
                 "provider's own such as OPENAI_API_KEY), or pass ship_key=True if you accept "
                 "that risk.")
         self._spec = load_schema(schema)  # checked now: a bad schema fails on the driver
-        resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options too
+        settings = resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options
+        self.grounded = settings.ground or settings.require_grounding != "off"
+        if source is not None and (not isinstance(source, str) or not self.grounded):
+            raise ConfigError("source names the input column to ground the values in (a "
+                              "str), with ground=True.")
+        self.source = source
         for name, names in (("keep", keep), ("images", images), ("files", files)):
             if isinstance(names, str) or not all(isinstance(c, str) for c in names):
                 raise ConfigError(f"{name} must be a list of column names.")
@@ -168,7 +185,7 @@ class Extractor:
         it (then ``row_error``, ``cost_usd``, ``row_<role>``: :mod:`structmagic.rows.frame`)."""
         taken = [*self.keep, *self.fields()]
         names: dict[str, str] = {}
-        for role in EXTRA_COLUMNS:
+        for role in (*EXTRA_COLUMNS, *(("grounded",) if self.grounded else ())):
             names[role] = own_column(role, [*taken, *names.values()])
         return names
 
@@ -208,6 +225,8 @@ class Extractor:
         added = self.added()
         parts += [f"`{added['error']}` STRING", *(f"`{added[c]}` BIGINT" for c in _COUNTS),
                   f"`{added['cost']}` DOUBLE"]
+        if "grounded" in added:
+            parts.append(f"`{added['grounded']}` DOUBLE")
         return ", ".join(parts)
 
     def _field_types(self) -> dict[str, str]:
@@ -230,7 +249,8 @@ class Extractor:
 
         index, rows, _ = collect_rows(partition)
         for name, names in (("keep", self.keep), ("images", self.images),
-                            ("files", self.files)):
+                            ("files", self.files), ("source", [self.source] if self.source
+                                                    else [])):
             missing = [c for c in names if c not in getattr(partition, "columns", ())]
             if missing:
                 raise ConfigError(f"{name} names columns the partition does not have: "
@@ -252,6 +272,8 @@ class Extractor:
                     cells = [list(partition[c]) for c in columns]
                     media[name] = [[col[i] for col in cells if not _missing(col[i])] or None
                                    for i in todo]
+            if self.grounded:
+                media["source"] = self._sources(partition, rows, todo)
             done = run_threads([prompts[i] for i in todo], self._spec, concurrency=self.concurrency,
                          gate=self._gate(), **media, **self.media, **self.options)
             for i, res in zip(todo, done, strict=True):
@@ -278,7 +300,21 @@ class Extractor:
         # USD; NaN when the price (or a count) is unknown: never a made-up number
         out[added["cost"]] = pd.Series([float("nan") if r.cost is None else float(r.cost)
                                         for r in results], index=frame.index, dtype="float64")
+        if "grounded" in added:
+            out[added["grounded"]] = pd.Series(grounded_column(results), index=frame.index,
+                                               dtype="float64")
         return out
+
+    def _sources(self, partition: Any, rows: Sequence[Any], todo: Sequence[int]) -> list[Any]:
+        """The text each row's values are grounded in: the ``source`` column's cell (an
+        empty one: nothing to check), else None for a row with files (their text layer),
+        else the row's own values as the template fills them."""
+        if self.source is not None:
+            cells = list(partition[self.source])
+            return [NO_TEXT if _missing(cells[i]) else cells[i] for i in todo]
+        if self.images or self.files:
+            return [None] * len(todo)
+        return [row_text(self.template, rows[i]) for i in todo]
 
     def spark_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
         """For Spark's ``mapInPandas``: each pandas batch extracted, with object, array and
@@ -333,7 +369,7 @@ def _dtype(role: str) -> str:
     """The dtype of an added column, by its role."""
     if role in _COUNTS:
         return "int64"
-    return "float64" if role == "cost" else "object"
+    return "float64" if role in ("cost", "grounded") else "object"
 
 
 def _missing(value: Any) -> bool:

@@ -230,7 +230,8 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     media = Media(detail=detail, inline=inline, downscale=downscale)
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
         raise E.ConfigError(f"sample must be a whole number of rows >= 0, not {sample!r}.")
-    for name in ("stream", "steps_field", "on_partial", "on_progress", "max_cost"):
+    # what does not change what is sent (grounding is computed here, from the answers)
+    for name in ("stream", "steps_field", "on_partial", "on_progress", "max_cost", "source"):
         options.pop(name, None)
     pacing: dict[str, Any] = {name: options.pop(name) for name in (
         "max_requests_per_minute", "max_tokens_per_minute") if name in options}

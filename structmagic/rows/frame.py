@@ -3,10 +3,12 @@ DataFrame of results with the columns structmagic puts beside the schema's field
 
 A table of answers (``--each`` over a DataFrame, an :class:`~structmagic.Extractor`'s output,
 a model comparison's frame) has a column per top-level field of the schema, then columns
-structmagic adds: ``error``, ``cost``, and the Extractor's counts. A field of the answers
-always keeps its name; an added column whose name a field (or a column kept from the input)
-already has is renamed, never merged into it: ``error`` becomes ``row_error``, ``cost``
-becomes ``cost_usd``, any other ``row_<name>`` (with a leading ``_`` added until it is free).
+structmagic adds: ``error``, ``cost``, ``grounded`` (with grounding: the share of the values
+looked for that were found in the source, NaN when none was), and the Extractor's counts.
+A field of the answers always keeps its name; an added column whose name a field (or a
+column kept from the input) already has is renamed, never merged into it: ``error`` becomes
+``row_error``, ``cost`` becomes ``cost_usd``, any other ``row_<name>`` (with a leading ``_``
+added until it is free).
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import contextlib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from ..call.grounding import grounded_share
 from ..errors import NOT_RUN, InputError, NotRun
 from ..schema.tree import resolve_ref
+from .runs import results_of
 
-__all__ = ["RENAMED", "collect_rows", "own_column", "results_frame", "rows_of", "top_fields",
-           "top_properties"]
+__all__ = ["GROUNDING_COLUMNS", "RENAMED", "collect_rows", "grounded_column", "grounding_frame",
+           "own_column", "results_frame", "rows_of", "top_fields", "top_properties"]
+
+#: the columns of :func:`grounding_frame`
+GROUNDING_COLUMNS = ("row", "path", "value", "status", "start", "end", "page", "text", "score")
 
 #: the name an added column takes when a field already has its own
 RENAMED = {"error": "row_error", "cost": "cost_usd"}
@@ -132,4 +139,52 @@ def results_frame(results: list[Any], index: list[Any],
             error_col]
     frame = frame.reindex(columns=cols)
     frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
+    if any(res.grounding is not None for res in results):
+        name = own_column("grounded", [*fields, error_col, cost_col])
+        frame[name] = pd.Series(grounded_column(results), index=frame.index, dtype="float64")
+    return frame
+
+
+def grounded_column(results: Sequence[Any]) -> list[float]:
+    """Each row's share of grounded values (NaN: a failed row, or none looked for)."""
+    out = []
+    for res in results:
+        share = grounded_share(res.grounding) if res.error is None else None
+        out.append(float("nan") if share is None else share)
+    return out
+
+
+def grounding_frame(results: Any, index: Sequence[Any] | None = None) -> Any:
+    """The grounding of many results in long form, one row a value: ``row`` (the input's
+    index label, or the position), ``path``, ``value``, ``status``, ``start``, ``end``,
+    ``page``, ``text``, ``score`` (:data:`GROUNDING_COLUMNS`), for filtering with pandas
+    (``g[g.status == "ungrounded"]``). ``results``: a list of :class:`~structmagic.Result`
+    (from :func:`~structmagic.batch`), or the DataFrame ``%%structured --each --ground``
+    bound (its rows labelled by its index). Failed rows and rows run without grounding have
+    no lines."""
+    import pandas as pd
+
+    made = results_of(results)
+    if made is not None:
+        results, index = made[0], made[1] if index is None else index
+    elif type(results).__name__ == "DataFrame":
+        raise InputError("This DataFrame was not made by %%structured --each in this kernel "
+                         "(or it is a copy of one): pass the list of results instead.")
+    results = rows_of(results, "results")
+    if not all(hasattr(res, "grounding") for res in results):
+        raise InputError("grounding_frame needs results (structmagic.Result), as batch() "
+                         "returns them.")
+    labels = list(index) if index is not None else list(range(len(results)))
+    if len(labels) != len(results):
+        raise InputError(f"index has {len(labels)} labels for {len(results)} results.")
+    records = [
+        (label, path, rec.value, rec.status, rec.start, rec.end, rec.page, rec.text, rec.score)
+        for label, res in zip(labels, results, strict=True)
+        if res.error is None and res.grounding
+        for path, rec in res.grounding.items()
+    ]
+    frame = pd.DataFrame.from_records(records, columns=list(GROUNDING_COLUMNS))
+    for col in ("start", "end", "page"):
+        frame[col] = frame[col].astype("Int64")
+    frame["score"] = frame["score"].astype("float64")
     return frame

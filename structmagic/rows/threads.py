@@ -68,6 +68,7 @@ def run_threads(
     downscale: bool = True,
     max_cost: float | None = None,
     cancel: threading.Event | None = None,
+    source: Sequence[Any] | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -84,7 +85,8 @@ def run_threads(
     gate. ``max_cost`` (USD) stops the batch before it would pass that cap (see the module
     docstring); it needs a known price. ``cancel``, set from another thread (a cancelled
     task of :func:`~structmagic.abatch`), stops the batch as an interrupt does, but at once:
-    the requests in flight are cut without a grace.
+    the requests in flight are cut without a grace. ``source`` (with ``ground=True``): one
+    text per prompt to ground its values in (None in the list: that row's default).
 
     Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
     interrupt; bad input (schema, options, a cap without a price) raises before any request;
@@ -97,6 +99,7 @@ def run_threads(
     items: Sequence[Any] = prompts if isinstance(prompts, Sequence) else list(prompts)
     each_row = {name: per_item(name, value, len(items))
                 for name, value in (("images", images), ("files", files))}
+    each_row["source"] = per_item("source", source, len(items), entry="a text, or None")
     media = Media(detail=detail, inline=inline, downscale=downscale)
     spec = load_schema(schema)
     stream = bool(options.pop("stream", False))
@@ -126,7 +129,7 @@ def run_threads(
         parts = media.parts(settings, images=each_row["images"][index],
                             files=each_row["files"][index])
         return run(items[index], spec, settings, stream=stream, steps_field=steps_field,
-                   gate=gate, parts=parts)
+                   gate=gate, parts=parts, source=each_row["source"][index])
 
     def run_one(index: int) -> tuple[int, Result]:
         if budget is not None and not budget.start(index):  # the cap, checked again now

@@ -14,6 +14,11 @@ null), ``expired`` / ``cancelled`` (the job ended first; the rows it finished ar
 ``missing`` (no line came back), ``failed`` (the job failed, naming the row's line or the
 whole file), ``refused`` (a refusal, a truncated answer or a content filter: answers, not
 re-run), and ``unsent`` (a row that could not be sent at all).
+
+With grounding on (``ground``, ``require_grounding``), a valid answer is grounded as a
+synchronous one is (:mod:`structmagic.call.grounding`); with ``require_grounding`` on, an
+answer with values not found in its source is ``invalid`` (a job has no conversation to
+re-ask in: the synchronous re-run asks again), with ``"warn"`` it is kept.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import contextlib
 import gc
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
+from ...call.grounding import Grounder
 from ...call.loop import read_answer
 from ...call.result import Result
 from ...providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
@@ -44,10 +50,12 @@ _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 class Collector:
     """The results of a job's rows, filled line by line."""
 
-    def __init__(self, plan: Plan, index: RowIndex, job: str) -> None:
+    def __init__(self, plan: Plan, index: RowIndex, job: str, *,
+                 grounder: Callable[[int], Grounder | None] | None = None) -> None:
         self.plan = plan
         self.index = index
         self.job = job
+        self.grounder = grounder  # a row's grounder, by position (None: grounding is off)
         self.results: list[Result | None] = [None] * index.size
         self.kinds: list[str | None] = [None] * index.size
         self.unknown = 0  # lines whose id is none of this job's
@@ -153,10 +161,20 @@ class Collector:
                 f"{plan.spec.name!r} ({n} {'problem' if n == 1 else 'problems'}):",
                 errors=issues, raw=completion.text), usage=usage, cost=cost)
             return
+        grounder = self.grounder(position) if self.grounder is not None else None
+        grounding = None
+        if grounder is not None:
+            grounding = grounder.check(plain)
+            missing = grounder.missing(grounding)
+            if missing and grounder.mode == "on":
+                self._fail(position, "invalid", grounder.error(
+                    grounding, missing, plain, completion.text, 0), usage=usage, cost=cost)
+                return
         result = Result(
             data=data, plain=plain, raw=completion.text, reasoning=completion.reasoning,
             usage=usage, model=completion.model or plan.settings.model, attempts=1,
-            schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode)
+            schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode,
+            grounding=grounding, source=grounder.source if grounder is not None else None)
         result.cost = cost
         self.results[position] = result
         self.kinds[position] = "ok"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
+from ...call.grounding import Grounder, grounder_for
 from ...call.result import Result
 from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
@@ -291,7 +292,7 @@ class BatchJob:
 
     def _collect(self) -> Collector:
         api, base = self.plan.api, self.plan.settings.base_url
-        collector = Collector(self.plan, self.index, self.key)
+        collector = Collector(self.plan, self.index, self.key, grounder=self._grounder)
         for position, error in self.unsent.items():
             collector.unsent(position, error)
         for part in self.record.parts:
@@ -307,6 +308,17 @@ class BatchJob:
             collector.finish_part(part.start, part.stop, info.status)
         return collector
 
+    def _grounder(self, position: int) -> Grounder | None:
+        """Row ``position``'s grounder (None when grounding is off): its ``source=``, else
+        the text layer of its files, else its prompt (:mod:`structmagic.call.grounding`)."""
+        settings, media = self.plan.settings, self.media
+        if not settings.ground and settings.require_grounding == "off":
+            return None
+        source = media.source_of(position) if media is not None else None
+        parts = (media.parts(settings, position)
+                 if media is not None and source is None else ())
+        return grounder_for(settings, self.plan.spec, self.prompts[position], parts, source)
+
     def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],
                concurrency: int, retry: str) -> None:
         """The failed rows: their kept results from an earlier re-run, and (``retry``) those
@@ -317,6 +329,9 @@ class BatchJob:
             entry = self.record.rerun.get(str(p))
             found = restore(entry, self.plan) if entry is not None else None
             if found is not None:
+                grounder = self._grounder(p) if found.error is None else None
+                if grounder is not None:  # the manifest keeps the value, not its grounding
+                    found.grounding, found.source = grounder.check(found.plain), grounder.source
                 kept[p] = results[p] = found
         if retry == "sync":
             positions = [p for p in failed if p not in kept]

@@ -116,7 +116,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                  inline_bytes: int | None = None, resubmit: bool = False,
                  images: Sequence[Any] | None = None, files: Sequence[Any] | None = None,
                  detail: str | None = None, inline: bool = False, downscale: bool = True,
-                 max_cost: float | None = None, **options: Any) -> Any:
+                 max_cost: float | None = None, source: Sequence[Any] | None = None,
+                 **options: Any) -> Any:
     """Submit one request per prompt to the provider's batch API; a :class:`BatchJob`.
 
     Each request is built exactly as :func:`structmagic.structured` builds its first one
@@ -125,7 +126,9 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     re-attached instead and nothing is sent again — unless ``resubmit=True``.
 
     ``images`` / ``files``: one entry per prompt, as for :func:`structmagic.batch` (each
-    row's parts go into its line; ``detail``, ``inline``, ``downscale`` apply to all).
+    row's parts go into its line; ``detail``, ``inline``, ``downscale`` apply to all);
+    ``source``, one text per prompt to ground its values in (``ground=True``; see
+    :func:`structmagic.batch`).
     ``manifest``: the manifest file (default: the ``batch_manifest`` setting, else beside
     the cassette, else ``structmagic-batches.json`` here). ``max_requests`` / ``max_bytes``
     / ``inline_bytes`` replace the provider's limits per input file (tests use tiny ones).
@@ -146,7 +149,8 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     items = rows_of(prompts, "prompts")
     rows_media = RowMedia(Media(detail=detail, inline=inline, downscale=downscale),
                           per_item("images", images, len(items)),
-                          per_item("files", files, len(items)))
+                          per_item("files", files, len(items)),
+                          per_item("source", source, len(items), entry="a text, or None"))
     spec = load_schema(schema)
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
@@ -227,6 +231,8 @@ class RowMedia:
     media: Any
     images: Sequence[Any]
     files: Sequence[Any]
+    #: each row's text to ground its values in (``source=``; None: the row's default)
+    source: Sequence[Any] = ()
 
     def parts(self, settings: Any, position: int) -> tuple[Any, ...]:
         images, files = self.images[position], self.files[position]
@@ -238,10 +244,15 @@ class RowMedia:
         """What :func:`structmagic.batch` takes for the rows at ``positions``."""
         out: dict[str, Any] = {"detail": self.media.detail, "inline": self.media.inline,
                                "downscale": self.media.downscale}
-        for name, values in (("images", self.images), ("files", self.files)):
+        for name, values in (("images", self.images), ("files", self.files),
+                             ("source", self.source)):
             if any(v is not None for v in values):
                 out[name] = [values[p] for p in positions]
         return out
+
+    def source_of(self, position: int) -> Any:
+        """Row ``position``'s ``source=`` (None: its default)."""
+        return self.source[position] if self.source else None
 
 
 @dataclass

@@ -1,0 +1,49 @@
+"""The results behind a table: what ``--each`` ran to make the DataFrame it bound.
+
+A DataFrame holds the answers' values, not their :class:`~structmagic.Result` objects (their
+grounding, raw text, usage). The magic remembers, for each table it binds, the results it was
+made from, for as long as the table lives (a weak reference: nothing is kept once the table
+is gone), so ``structmagic.grounding_frame(df)`` works on the table the magic bound.
+``frame.attrs`` is not used: pandas copies it into every derived table.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["remember", "results_of"]
+
+_lock = threading.Lock()
+#: id of a table -> (a weak reference to it, its results, its index labels)
+_runs: dict[int, tuple[weakref.ref[Any], list[Any], list[Any]]] = {}
+
+
+def remember(table: Any, results: Sequence[Any], index: Sequence[Any]) -> None:
+    """Keep ``results`` (and the rows' ``index`` labels) for ``table`` while it lives."""
+    key = id(table)
+
+    def forget(_: Any, key: int = key) -> None:
+        with _lock:
+            entry = _runs.get(key)
+            if entry is not None and entry[0]() is None:
+                del _runs[key]
+
+    try:
+        ref = weakref.ref(table, forget)
+    except TypeError:  # a value that takes no weak reference (a list): nothing to remember
+        return
+    with _lock:
+        _runs[key] = (ref, list(results), list(index))
+
+
+def results_of(table: Any) -> tuple[list[Any], list[Any]] | None:
+    """The results and index labels ``table`` was made from, or None when it is not a table
+    the magic made (or no longer the same object)."""
+    with _lock:
+        entry = _runs.get(id(table))
+    if entry is None or entry[0]() is not table:
+        return None
+    return entry[1], entry[2]
