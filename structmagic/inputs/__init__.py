@@ -11,12 +11,15 @@
       -> the user message's content: [*parts, text]  each provider renders a Part its own way
       -> payload_refs(body, parts)                    record.py: recordings keep hashes only
       -> InputSummary on the Result                   thumbs.py: thumbnails and "2 images"
+      -> text_source(parts)                           pdftext.py: the PDFs' text layer, the
+                                                      source values are grounded in
 
 Pillow is optional (``pip install 'structmagic[pillow]'``): without it, images given as
-bytes or files are sent as they are, and whatever needs it says so.
+bytes or files are sent as they are, and whatever needs it says so. pypdf is optional too
+(``pip install 'structmagic[pdf]'``): only grounding in a PDF's text layer needs it.
 
 Importing this package loads the standard library only (the providers declare their limits
-with :mod:`.parts`); Pillow is imported on first use.
+with :mod:`.parts`); Pillow and pypdf are imported on first use.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .parts import (
     human_size,
     sniff,
 )
+from .pdftext import pdf_pages, text_source
 
 __all__ = [
     "DOCUMENT",
@@ -47,8 +51,10 @@ __all__ = [
     "Part",
     "describe_inputs",
     "human_size",
+    "pdf_pages",
     "prepare_inputs",
     "sniff",
+    "text_source",
 ]
 
 
