@@ -204,11 +204,14 @@ class Settings:
         kind="flag", cell=True)
     ground: bool = setting(
         False, "Ground every value in its source text: where it occurs (exact, normalized, "
-        "fuzzy) or that it does not; computed here, nothing more is sent.", kind="flag")
+        "fuzzy) or that it does not; computed here, nothing more is sent. The widget shows the "
+        "source with each value highlighted; with --each, a 'grounded' column.", kind="flag",
+        cell=True)
     require_grounding: str = setting(
         "off", "Values not found in the source are re-asked for (within the re-asks), then "
-        "fail the call (on) or are kept as they are (warn); implies grounding.",
-        kind="switch", choices=_grounding_modes)
+        "fail the call with UngroundedError (on; the option alone) or are kept as they are "
+        "(warn); implies grounding.", kind="switch", choices=_grounding_modes, cell=True,
+        metavar="warn")
     batch_manifest: str | None = setting(
         None, "The manifest of provider batch jobs (default: beside the cassette, else "
         "structmagic-batches.json in the working folder).", kind="path",

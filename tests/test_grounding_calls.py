@@ -15,8 +15,11 @@ from IPython.core.error import UsageError
 import structmagic as sm
 from structmagic.grounding import Source
 
-from batchapi_helpers import SyncAnswers, fake, items, use  # noqa: F401
+from batchapi_helpers import items, use
+from fakebatch import item_answer
 from fakeserver import chat
+from media_helpers import tiny_png
+from pdfmake import SCAN, make_pdf
 
 INVOICE = {
     "type": "object",
@@ -91,11 +94,12 @@ def test_require_grounding_asks_again_for_the_values_not_found(server, settings)
     res = sm.structured(DOC, INVOICE, require_grounding=True)
     assert res.data == GOOD and res.attempts == 2
     assert statuses(res)["vendor"] == "exact"
+    first = server.requests[0].json["messages"]
     reask = server.requests[1].json["messages"]
-    assert reask[:2] == server.requests[0].json["messages"]
-    assert reask[2] == {"role": "assistant", "content": json.dumps(PLANTED)}
-    said = reask[3]["content"]
-    assert reask[3]["role"] == "user"
+    assert reask[:-2] == first and len(reask) == len(first) + 2
+    assert reask[-2] == {"role": "assistant", "content": json.dumps(PLANTED)}
+    said = reask[-1]["content"]
+    assert reask[-1]["role"] == "user"
     assert '- vendor: "Globex Corporation"' in said
     assert "total" not in said.split("Give each value")[0]  # only the values not found
     assert "exactly as the document writes it, or null" in said
@@ -124,12 +128,39 @@ def test_require_grounding_fails_after_the_reasks_and_warn_keeps(server, setting
 
 
 def test_an_image_has_no_text_to_check(server, settings):
-    png = (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + b"IHDR" + (1).to_bytes(4, "big") * 2
-           + b"\x08\x02\x00\x00\x00" + b"\x00" * 4)
-    server.queue(chat(json.dumps(GOOD)))
-    res = sm.structured(DOC, INVOICE, ground=True, images=png, downscale=False)
+    server.queue(chat(json.dumps(GOOD)), chat(json.dumps(GOOD)))
+    res = sm.structured(DOC, INVOICE, ground=True, images=tiny_png(), downscale=False)
     assert res.source is None
     assert statuses(res)["vendor"] == "unverifiable"
+    ocr = sm.structured(DOC, INVOICE, ground=True, images=tiny_png(), downscale=False,
+                        source="OCR: Acme Tools GmbH, total 1234")
+    assert statuses(ocr)["vendor"] == "exact"
+
+
+def test_a_pdf_grounds_in_its_text_layer_with_pages(server, settings):
+    pdf = make_pdf([["Invoice 7", "Vendor: Acme Tools GmbH"], SCAN,
+                    ["Total due: 1.234,00 EUR", "Amount: 1,234.00"]])
+    server.queue(chat(json.dumps(GOOD)))
+    res = sm.structured("Extract the invoice.", INVOICE, ground=True, files=pdf)
+    assert res.source.pages[0] == 0 and len(res.source.pages) == 3
+    vendor, total = res.grounding["vendor"], res.grounding["total"]
+    assert (vendor.status, vendor.page, total.page) == ("exact", 1, 3)
+    assert res.source.text[total.start:total.end] == total.text
+    scanned = make_pdf([SCAN])
+    server.queue(chat(json.dumps(GOOD)))
+    res = sm.structured("Extract the invoice.", INVOICE, ground=True, files=scanned)
+    assert res.source is None and statuses(res)["vendor"] == "unverifiable"
+
+
+def test_a_pdf_that_cannot_be_read_fails_before_anything_is_sent(server, settings,
+                                                                 monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pypdf", None)
+    from structmagic.inputs import pdftext
+
+    pdftext.clear_cache()
+    with pytest.raises(sm.InputError, match=r"pip install 'structmagic\[pdf\]'"):
+        sm.structured("x", INVOICE, ground=True, files=make_pdf([["Acme"]]))
+    assert server.requests == []
 
 
 # --- many rows ---------------------------------------------------------------------------------
@@ -172,22 +203,20 @@ def test_the_frame_has_a_grounded_column(server, settings):
     assert "row_grounded" in named.columns
     plain = results_frame(sm.batch(["Vendor: Acme"], INVOICE), [0], ["vendor"])
     assert "grounded" not in plain.columns
-    assert pd.isna(results_frame([sm.Result(error=sm.ConfigError("x"))] + results[:1], [0, 1],
-                                 ["vendor"])["grounded"][0])
+    failed = sm.Result(error=sm.ConfigError("x"))
+    assert pd.isna(results_frame([failed, *results[:1]], [0, 1], ["vendor"])["grounded"][0])
 
 
 def test_a_provider_batch_job_grounds_and_requires(fake, server):
-    class Planted(SyncAnswers):
-        """Row 2 names a label that is not in its prompt, until it is asked again."""
-
-        def __call__(self, req):
-            text = json.dumps(req.json)
-            if "item 2" in text and "not in the document" not in text:
-                return chat(json.dumps({"n": 2, "label": "item 99"}), usage=(1, 1))
-            return super().__call__(req)
+    def planted(body):
+        """In the job, row 2 names a label its prompt does not have (its synchronous re-run
+        answers as the prompt says)."""
+        if "item 2" in json.dumps(body):
+            return json.dumps({"n": 2, "label": "item 99"})
+        return item_answer(body)
 
     use(server, "openai")
-    server.responder = fake.inner = Planted()
+    fake.answer = planted
     job = sm.submit_batch(items(3), {"type": "object", "properties": {
         "n": {"type": "integer"}, "label": {"type": "string"}}, "required": ["n", "label"],
         "additionalProperties": False}, require_grounding=True)
@@ -262,3 +291,16 @@ def test_extractor_adds_the_grounded_column(server, settings):
     assert "grounded" not in sm.Extractor(INVOICE, "Vendor: {v}").columns()
     restored = pickle.loads(pickle.dumps(by_column))
     assert restored.source == "doc" and restored.grounded
+
+
+def test_magic_require_grounding_alone_fails_the_cell_and_binds_nothing(ip, server):
+    ip.user_ns["invoice"] = INVOICE
+    ip.user_ns["doc"] = DOC
+    ip.user_ns["out"] = "earlier"
+    server.queue(chat(json.dumps(PLANTED)), chat(json.dumps(PLANTED)))
+    with pytest.raises(sm.UngroundedError, match="not in the source text after 2 tries"):
+        ip.run_cell_magic("structured", "invoice --require-grounding --quiet -o out", "{doc}")
+    assert ip.user_ns["out"] == "earlier"
+    assert len(server.requests) == 2
+    with pytest.raises(UsageError, match="invalid choice: 'always'"):
+        ip.run_cell_magic("structured", "invoice --require-grounding always -o out", "{doc}")

@@ -13,8 +13,11 @@ The source of a call, first that applies:
    ``--each`` the magic passes the row's own values, not the template's instructions); for a
    list of chat messages, the text of the user's messages.
 
-The reasoning-steps field (``--steps``, or the one found) is the model's own prose: its
-values are ``not_applicable``. Nothing here sends anything; the check runs after validation.
+The reasoning-steps field is the model's own prose: its values are ``not_applicable``. That
+is the field ``--steps`` names, else a top-level field named like reasoning (``steps``,
+``reasoning_steps``, ``reasoning``, ``chain_of_thought``, ``thoughts``), whatever its items
+are; a list of objects under another name (an invoice's ``lines``) is data, and grounded.
+Nothing here sends anything; the check runs after validation.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
-from ..display.render import find_steps
+from ..display.render import PREFERRED_STEPS
 from ..grounding import Grounding, Source, ground
 from ..inputs import text_source
 
@@ -55,8 +58,15 @@ class Grounder:
 
     def check(self, plain: Any) -> dict[str, Grounding]:
         """Every leaf value's record, by path."""
-        field, _ = find_steps(plain, field=self.steps_field)
-        return ground(plain, self.source, self.schema, skip=(field,) if field else ())
+        return ground(plain, self.source, self.schema, skip=self.skipped(plain))
+
+    def skipped(self, plain: Any) -> tuple[str, ...]:
+        """The top-level fields that hold the model's reasoning, not values to look for."""
+        if self.steps_field:
+            return (self.steps_field,)
+        if isinstance(plain, dict):
+            return tuple(key for key in PREFERRED_STEPS if key in plain)
+        return ()
 
     def missing(self, grounding: Mapping[str, Grounding]) -> list[str]:
         """The paths that ``require_grounding`` asks about again: the ungrounded ones (none

@@ -73,6 +73,10 @@ def setting_argument(decl: Declared) -> Decorator:
         kw["type"] = float
     elif decl.kind == "choice" and decl.choices is not None:
         kw["choices"] = decl.choices()
+    elif decl.kind == "switch" and decl.choices is not None:
+        # --require-grounding alone is "on"; --require-grounding warn names another
+        kw.update(nargs="?", const="on", default=None,
+                  choices=[c for c in decl.choices() if c != "off"])
     metavar = decl.metavar or {"count": "N", "number": "NUMBER",
                                "seconds": "SECONDS"}.get(decl.kind)
     if metavar:
@@ -94,21 +98,11 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
     *(setting_argument(d) for d in declared(cell=True)),
     argument("--no-stream", action="store_true", help="Wait for the whole answer."),
     argument("--no-interpolate", action="store_true", help="Send {braces} as they are."),
-    argument_group("Grounding"),
-    argument("--ground", action="store_true",
-             help="Find every value of the answer in its source text (computed here; nothing "
-             "more is sent): the widget shows the source with each value highlighted, the "
-             "result's .grounding says where, and with --each a 'grounded' column gives each "
-             "row's share of values found."),
     argument("--source", metavar="VAR",
              help="With --ground: the text to ground the values in, a notebook variable "
              "(with --each, the row's field VAR, else the variable). Default: the text layer "
              "of the --file PDFs, else the cell body after {name} filling (with --each, the "
              "row's own values)."),
-    argument("--require-grounding", nargs="?", const="on", choices=("on", "warn"),
-             default=None, metavar="warn",
-             help="Ask again (within --reasks) for values not found in the source, then fail "
-             "with UngroundedError; 'warn' keeps the answer instead. Implies --ground."),
     argument_group("Display"),
     argument("--steps", metavar="FIELD", help="The field that holds the reasoning steps."),
     argument("--label", action="append", metavar="FIELD=TEXT",
@@ -379,15 +373,10 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
     if not body.strip():
         raise UsageError("The cell body is empty: write the prompt below the magic line.")
     check_texts(("The cell body", body), ("--system", args.system))
-    settings = _settings(args, declared(cell=True))
-    if args.ground:
-        settings["ground"] = True
-    if args.require_grounding is not None:
-        settings["require_grounding"] = check("require_grounding", args.require_grounding)
     opts = CellOptions(
         schema=args.schema, body=body, out=args.out,
         inline_schema="schema" in args.quoted, multi=args.multi,
-        settings=settings, stream=not args.no_stream,
+        settings=_settings(args, declared(cell=True)), stream=not args.no_stream,
         interpolate=not args.no_interpolate, source=args.source, steps=args.steps,
         labels=tuple(args.label or ()), reveal=args.reveal, hide_answer=args.hide_answer,
         ask_first=args.ask_first, quiet=args.quiet,
