@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from structmagic.call.result import Result
 from structmagic.display import grounded as G
 from structmagic.display.grounded import (
     CONTEXT,
@@ -32,6 +33,7 @@ from structmagic.display.grounded import (
     grounding_text,
     status_text,
 )
+from structmagic.display.render import result_html, result_text
 from structmagic.ground import Grounding, Source
 
 from htmlaudit import POISON, assert_inert
@@ -551,3 +553,47 @@ def test_the_palette_keeps_the_marks_readable_in_both_themes():
         assert f"color:{MARK_TEXT}" in style and "background-color:#" in style
     colours = re.findall(r"<mark id=\"u-s\d+\"[^>]*background-color:(#[0-9a-f]{6})", markup)
     assert colours == list(PALETTE[:len(colours)])  # a colour each, in turn
+
+
+# --- in a result and in the widget ------------------------------------------------------------
+
+
+def grounded_result(**kw: Any) -> Result:
+    value = {"supplier": "ACME Supplies Ltd", "invoice_no": "INV-2024-001",
+             "date": "2024-01-05", "lines": [{"qty": 3, "unit price": 9.99}],
+             "total": 30.0, "paid": False}
+    kw.setdefault("grounding", invoice_grounding())
+    kw.setdefault("source", Source(INVOICE))
+    return Result(data=value, plain=value, raw='{"x": 1}', model="m", schema_name="invoice",
+                  reasoning="thought", **kw)
+
+
+def test_result_html_shows_the_view_below_the_answer():
+    res = grounded_result(labels={"invoice_no": "Invoice number"})
+    markup = result_html(res)
+    assert_inert(markup)
+    answer = markup.index("ACME Supplies Ltd")
+    view = markup.index('class="structmagic-grounded"')
+    reasoning = markup.index("Model reasoning")
+    assert answer < view < reasoning  # below the answer, above the details
+    assert "<b title=\"invoice_no\">Invoice number</b>" in markup  # the labels
+    assert res._repr_html_().count('class="structmagic-grounded"') == 1
+    plain = grounded_result(grounding=None, source=None)
+    assert "structmagic-grounded" not in result_html(plain)
+    # the rest is as it was without grounding
+    before = result_html(plain)
+    assert markup[:answer] == before[:answer]
+    assert markup.endswith(before[before.index("<details"):])
+
+
+def test_result_text_ends_with_the_grounding_line():
+    text = result_text(grounded_result())
+    assert text.splitlines()[-1] == (
+        "grounded: 5 of 6 values (exact 3, normalized 1, fuzzy 1); not found: total; "
+        "not checked: 1")
+    assert result_text(grounded_result()) == text  # deterministic
+    plain = grounded_result(grounding=None, source=None)
+    assert text == result_text(plain) + "\n" + text.splitlines()[-1]
+    steps = grounded_result(grounding={"$": Grounding("ungrounded")})
+    steps.plain = {"steps": [{"a": 1}], "final_answer": "x"}
+    assert result_text(steps).splitlines()[-1] == "grounded: 0 of 1 value; not found: $"

@@ -19,6 +19,10 @@ otherwise; see :func:`field_labels`. The plain text keeps the keys as they are.
 Long answers keep their shape: past :data:`COLLAPSE_AFTER` steps, all but the last
 :data:`KEEP_RECENT` fold into one collapsed "… N earlier steps" section.
 
+A result with grounding (``result.grounding``) shows, below its answer, where each value
+came from (:mod:`.grounded`): the one view with links, each to a ``#`` fragment of its own,
+and a constant ``<style>``; its ``text/plain`` gets one summary line.
+
 The colours, fonts, escaping and labels every view shares are in :mod:`.markup`; they are
 re-exported here (``render.FG``, ``render.esc``, ``render.label_for``).
 
@@ -40,6 +44,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..transport.status import MAX_ANSWER_DEPTH
+from .grounded import grounded_html, grounding_text
 from .markup import (
     ACCENT,
     BAD,
@@ -275,7 +280,9 @@ def step_text(i: int, step: Any) -> str:
 
 
 def result_text(result: Any) -> str:
-    """Deterministic text/plain of a result: numbered steps, then the other fields.
+    """Deterministic text/plain of a result: numbered steps, then the other fields; with
+    grounding (``result.grounding``), its one-line summary last
+    (:func:`structmagic.display.grounded.grounding_text`).
 
     No elapsed time, token counts or ids, so that a re-run notebook compares equal.
     """
@@ -283,15 +290,17 @@ def result_text(result: Any) -> str:
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     model = getattr(result, "model", None)
     about = f" (model {model})" if model else ""
+    grounded = grounding_text(getattr(result, "grounding", None))
+    tail = f"\n{grounded}" if grounded else ""
     if steps is None:
-        return f"{result.schema_name}{about}\n{value_text(value, 1)}"
+        return f"{result.schema_name}{about}\n{value_text(value, 1)}{tail}"
     explicit = getattr(result, "steps_field", None) is not None
     lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"]
     lines += [step_text(i, s) for i, s in enumerate(steps, 1)]
     rest = other_fields(value, field)
     if rest:
         lines.append(value_text(rest))
-    return "\n".join(lines)
+    return "\n".join(lines) + tail
 
 
 def error_text(error: BaseException) -> str:
@@ -453,7 +462,10 @@ def usage_text(usage: Any) -> str:
 
 
 def result_html(result: Any) -> str:
-    """Self-contained HTML of a result: no script, no remote resource, deterministic."""
+    """Self-contained HTML of a result: no script, no remote resource, deterministic; with
+    grounding (``result.grounding``), the values beside their source below the answer
+    (:func:`structmagic.display.grounded.grounded_html`: deterministic but for its ids'
+    per-process counter)."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
@@ -466,6 +478,9 @@ def result_html(result: Any) -> str:
         body = value_html(value, labels)
     else:
         body = steps_html(steps, labels) + final_html(other_fields(value, field), labels)
+    grounding = getattr(result, "grounding", None)
+    if grounding is not None:  # where each value came from, below the answer
+        body += grounded_html(value, grounding, getattr(result, "source", None), labels)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += details_html("Model reasoning", result.reasoning)
