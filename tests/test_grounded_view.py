@@ -34,9 +34,10 @@ from structmagic.display.grounded import (
     status_text,
 )
 from structmagic.display.render import result_html, result_text
+from structmagic.display.widget import StructuredWidget
 from structmagic.ground import Grounding, Source
 
-from htmlaudit import POISON, assert_inert
+from htmlaudit import POISON, assert_inert, widget_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -577,7 +578,7 @@ def test_result_html_shows_the_view_below_the_answer():
     reasoning = markup.index("Model reasoning")
     assert answer < view < reasoning  # below the answer, above the details
     assert "<b title=\"invoice_no\">Invoice number</b>" in markup  # the labels
-    assert res._repr_html_().count('class="structmagic-grounded"') == 1
+    assert res._repr_mimebundle_()["text/html"].count('class="structmagic-grounded"') == 1
     plain = grounded_result(grounding=None, source=None)
     assert "structmagic-grounded" not in result_html(plain)
     # the rest is as it was without grounding
@@ -597,3 +598,54 @@ def test_result_text_ends_with_the_grounding_line():
     steps = grounded_result(grounding={"$": Grounding("ungrounded")})
     steps.plain = {"steps": [{"a": 1}], "final_answer": "x"}
     assert result_text(steps).splitlines()[-1] == "grounded: 0 of 1 value; not found: $"
+
+
+def test_the_widget_shows_the_view_once_a_grounded_result_finishes():
+    wdg = StructuredWidget(title="invoice", labels={"invoice_no": "Invoice number"})
+    assert wdg.ground_view in wdg.widget.children
+    children = list(wdg.widget.children)
+    assert children.index(wdg.ground_view) == children.index(wdg.answer) + 1
+    assert wdg.ground_view.layout.display == "none" and wdg.ground_view.value == ""
+    wdg.start()
+    wdg.update({"supplier": "ACME"})
+    assert wdg.ground_view.layout.display == "none"
+    wdg.finish(grounded_result())
+    assert wdg.ground_view.layout.display != "none"
+    view = View(wdg.ground_view.value)
+    assert view.source == INVOICE and "Invoice number" in wdg.ground_view.value
+    assert len(view.segments) >= 5
+    # a result without grounding: the view stays hidden
+    other = StructuredWidget(title="invoice")
+    other.finish(grounded_result(grounding=None, source=None))
+    assert other.ground_view.layout.display == "none" and other.ground_view.value == ""
+    # the result's own widget
+    assert grounded_result().widget().ground_view.layout.display != "none"
+
+
+def test_the_widget_holds_the_view_back_with_the_answer_in_reveal_mode():
+    value = {"steps": [{"e": "one"}, {"e": "two"}], "final_answer": "ACME Supplies Ltd"}
+    res = grounded_result(grounding={"final_answer": found(INVOICE, "ACME Supplies Ltd")})
+    res.data = res.plain = value
+    wdg = StructuredWidget(title="t", reveal=True, hide_answer=True)
+    wdg.finish(res)
+    assert wdg.ground_view.value and wdg.ground_view.layout.display == "none"
+    wdg.show_step(2)
+    assert wdg.ground_view.layout.display == "none"  # the answer is held back still
+    wdg.show_answer()
+    assert wdg.ground_view.layout.display != "none"
+    wdg.show_step(1)
+    assert wdg.ground_view.layout.display == "none"
+
+
+def test_the_widget_keeps_hostile_values_and_sources_inert():
+    text = " | ".join(HOSTILE)
+    grounding = {f"k{i}": found(text, h) for i, h in enumerate(HOSTILE)}
+    res = grounded_result(grounding=grounding, source=Source(text),
+                          labels={"k0": HOSTILE[0]})
+    wdg = StructuredWidget(title=HOSTILE[0], labels=res.labels)
+    wdg.finish(res)
+    for value in widget_texts(wdg.widget):
+        assert_inert(value)
+        value.encode("utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.ground_view.value
+    assert_inert(result_html(res))
