@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from structmagic.call.result import Result
 from structmagic.display import grounded as G
@@ -311,6 +313,43 @@ def test_overlapping_nested_and_shared_spans_are_cut_into_segments():
     assert [s.start for s in view.segments] == sorted(s.start for s in view.segments)
 
 
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(min_size=1, max_size=60),
+       cuts=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=8),
+       pages=st.lists(st.integers(1, 59), max_size=3, unique=True))
+def test_any_spans_on_any_text_render_whole(text, cuts, pages):
+    """Whatever the spans (nested, crossing, shared, empty) and the pages: the text shows as
+    it is, each span's segments are exactly its text, its id on the first, no id twice."""
+    size = len(text)
+    grounding = {}
+    for n, (a, b) in enumerate(cuts):
+        a, b = sorted((min(a, size), min(b, size)))
+        grounding[f"f{n}"] = Grounding("exact", a, b, text=text[a:b], value=text[a:b])
+    starts = tuple(sorted({0, *(p for p in pages if p < size)}))
+    markup = grounded_html({}, grounding, Source(text, pages=starts if pages else ()), uid="u")
+    assert_inert(markup)
+    view = View(markup)
+    assert view.source == text.replace("\x00", "\ufffd")
+    assert len(view.ids) == len(set(view.ids))
+    for k, (path, record) in enumerate(grounding.items()):
+        spans = view.covering(field_label(path))
+        assert "".join(s.text for s in spans) == view.source[record.start:record.end]
+        (first,) = [s for s in view.segments if f"u-s{k}" in s.ids]
+        assert first.start == record.start
+
+
+def test_a_short_source_with_many_values():
+    text = "".join(f"w{i:05d} " for i in range(25_000))  # 175,000 characters, all shown
+    grounding = {f"w[{i}]": found(text, f"w{i:05d} w{i + 1:05d}") for i in range(0, 24_999, 4)}
+    view = View(grounded_html({}, grounding, Source(text), uid="u"))
+    assert view.source == text
+    first = {i: s for s in view.segments for i in s.ids}
+    assert len(first) == len(grounding)
+    for k, record in enumerate(grounding.values()):
+        assert first[f"u-s{k}"].start == record.start
+        assert first[f"u-s{k}"].text == text[record.start:record.end]
+
+
 def test_cjk_and_emoji_offsets_are_rendered_right():
     text = ("供应商：上海星辰贸易有限公司 😀🎉 Stars\n发票号码：发票-甲-001\n"
             "合计：¥1,234.00 👍🏽 完\n")
@@ -465,10 +504,10 @@ def test_many_values_in_a_long_source_stay_light():
     assert len(markup) < 1_200 * len(grounding)  # a row, a mark and a window per value
     view = View(markup)
     assert len(view.source) <= LONG_SOURCE  # less context around each: never more text
-    assert len([s for s in view.segments if s.ids]) == len(grounding)
+    first = {i: s for s in view.segments for i in s.ids}
+    assert len(first) == len(grounding)
     for k, record in enumerate(grounding.values()):
-        (first,) = [s for s in view.segments if f"u-s{k}" in s.ids]
-        assert first.text == text[record.start:record.end]
+        assert first[f"u-s{k}"].text == text[record.start:record.end]
 
 
 # --- safety ------------------------------------------------------------------------------------

@@ -22,16 +22,19 @@ self-contained, deterministic HTML with no script::
 
 Clicking needs no JavaScript: a value is a fragment link to its span, a span a fragment link
 back to its value. Following one, the browser scrolls every scrolling box around the target
-(the source box, then the page) to show it, and the scoped ``:target`` rules of
-:data:`GROUNDED_CSS` outline it and flash it once. Where the ``<style>`` is stripped
-(JupyterLab's sanitizer drops it from untrusted output, with every style value using
-``var()``), the structure still reads: a ``<dl>`` of bold labels, ``<mark>``\\ ed spans
-(the browser's own highlight), ``<pre>`` text, and the links still scroll.
+(the source box, then the notebook or the page) to show it, and the scoped ``:target`` rules
+of :data:`GROUNDED_CSS` outline it and flash it once. This works in the widget (an ipywidgets
+``HTML`` value is set as it is) and in an exported page, JavaScript on or off. Where the
+``<style>`` is stripped (JupyterLab's sanitizer drops it from untrusted output, with every
+style value using ``var()``, and keeps each ``id`` as ``data-jupyter-id``, which its own
+fragment handling scrolls to), the links still scroll, without the outline and the flash,
+and the structure still reads: a ``<dl>`` of bold labels, the spans in ``<mark>`` elements in
+their own colours (plain hex values, which the sanitizer keeps), ``<pre>`` text.
 
 Overlapping and shared spans are cut into segments at every start and end; a segment is
 one ``<mark>`` whose title lists every field on it, in the colour of the innermost field
 (striped with the next one's), linked to that field. A field's ``id`` is on the first
-segment of its span (several fields starting there: nested ``<mark>``\\ s, one id each).
+segment of its span (several fields starting there: nested ``<mark>`` elements, one id each).
 
 ``uid`` (the ids' prefix) is a hash of the content and a per-process counter: two renderings
 on one page never share ids, and a notebook re-run in the same order renders the same.
@@ -42,8 +45,8 @@ light and dark themes (contrast well over 4.5:1, see :func:`contrast`).
 
 Safety: every value, label, path and the source text are escaped into our own templates
 (:func:`structmagic.display.markup.esc`, as everywhere), lone surrogates and NUL shown as
-U+FFFD; the only ``href``\\ s are our own ``#{uid}-…`` fragments, the only ``id``\\ s ours,
-the ``<style>`` a constant. Nothing is loaded.
+U+FFFD; the only links are our own ``#{uid}-…`` fragments, the only ids ours, the
+``<style>`` a constant. Nothing is loaded.
 """
 
 from __future__ import annotations
@@ -61,12 +64,14 @@ from . import markup as M
 
 __all__ = [
     "CONTEXT",
+    "FLASH",
     "GROUNDED_CLASS",
     "GROUNDED_CSS",
     "LONG_SOURCE",
     "MARK_TEXT",
     "PALETTE",
     "SOURCE_MAX_HEIGHT",
+    "TARGET",
     "contrast",
     "field_label",
     "grounded_html",
@@ -138,6 +143,9 @@ _STATUS_COLOUR = {
     "unverifiable": M.FG_MUTED, "not_applicable": M.FG_MUTED,
 }
 _FOUND = ("exact", "normalized", "fuzzy")
+# JupyterLab lays out an output's <dt> and <dd> as floats side by side (20% and 80%): ours
+# are a label above its value, inside the row that holds them
+_UNFLOAT = "float:none;width:auto;"
 _ROOT_LABEL = "Answer"  # the label of ``$``, a root scalar
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _PATH_TOKEN = re.compile(r'\["(?:[^"\\]|\\.)*"\]|\[\d+\]|\.?[^.\[]+')
@@ -412,31 +420,45 @@ def _segment(text: str, covering: list[_Span], new_ids: list[_Span], uid: str) -
             f'<mark{first} title="{title}" style="{style}">{inner}{_e(text)}{closing}</mark></a>')
 
 
-def _marked(text: str, a: int, b: int, spans: list[_Span], placed: set[int], uid: str) -> str:
-    """The source text ``[a, b)`` with its spans marked (cut into segments where they
-    overlap); each span's id on its first segment (``placed``: the ids already given)."""
-    inside = [s for s in spans
-              if (s.start < b and s.end > a) or (s.start == s.end and a <= s.start <= b)]
-    cuts = sorted({a, b, *(p for s in inside for p in (s.start, s.end) if a < p < b)})
-    out = []
-    for i, x in enumerate(cuts):
-        for s in inside:  # a value found as "": an empty mark where it is, for its link
-            if s.start == s.end == x and s.k not in placed:
-                placed.add(s.k)
-                out.append(_segment("", [s], [s], uid))
-        if i + 1 == len(cuts):
-            break
-        y = cuts[i + 1]
-        covering = [s for s in inside if s.start <= x and s.end >= y and s.start < s.end]
-        if not covering:
-            out.append(_e(text[x:y]))
-            continue
-        # the innermost first: the latest start, then the shortest, then the field order
-        covering.sort(key=lambda s: (-s.start, s.end - s.start, s.k))
-        new_ids = sorted((s for s in covering if s.k not in placed), key=lambda s: s.k)
-        placed.update(s.k for s in new_ids)
-        out.append(_segment(text[x:y], covering, new_ids, uid))
-    return "".join(out)
+class _Marker:
+    """Marks the source text piece by piece, in order, in one sweep over the spans: the
+    text is cut into segments at every start and end, each segment marked for the spans on
+    it (the innermost first), each span's id on its first segment."""
+
+    def __init__(self, text: str, spans: list[_Span], uid: str) -> None:
+        self.text, self.uid = text, uid
+        self.order = sorted(spans, key=lambda s: (s.start, s.k))
+        self.next = 0  # the first span of ``order`` not yet reached
+        self.active: list[_Span] = []  # the spans reached and not yet ended
+        self.placed: set[int] = set()  # the spans whose id is given
+
+    def mark(self, a: int, b: int) -> str:
+        """The text ``[a, b)``, marked (``a`` at or after the end of the piece before)."""
+        out = []
+        x = a
+        while True:
+            while self.next < len(self.order) and self.order[self.next].start <= x:
+                self.active.append(self.order[self.next])
+                self.next += 1
+            for s in self.active:  # a value found as "": an empty mark, for its link
+                if s.start == s.end == x and s.k not in self.placed:
+                    self.placed.add(s.k)
+                    out.append(_segment("", [s], [s], self.uid))
+            self.active = [s for s in self.active if s.end > x]
+            if x >= b:
+                return "".join(out)
+            upcoming = self.order[self.next].start if self.next < len(self.order) else b
+            y = min(b, upcoming, *(s.end for s in self.active))
+            if not self.active:
+                out.append(_e(self.text[x:y]))
+            else:
+                # the innermost first: the latest start, then the shortest, then field order
+                covering = sorted(self.active, key=lambda s: (-s.start, s.end - s.start, s.k))
+                new_ids = sorted((s for s in covering if s.k not in self.placed),
+                                 key=lambda s: s.k)
+                self.placed.update(s.k for s in new_ids)
+                out.append(_segment(self.text[x:y], covering, new_ids, self.uid))
+            x = y
 
 
 def _source_html(source: Source | None, spans: list[_Span], uid: str) -> str:
@@ -449,8 +471,9 @@ def _source_html(source: Source | None, spans: list[_Span], uid: str) -> str:
     text = source.text
     windows = _windows(text, spans)
     several = len({n for n in source.names if n}) > 1
-    pre = f'<pre style="{M.TEXT_STYLE}font:inherit;margin:0 0 0.4em 0;color:inherit">'
-    placed: set[int] = set()
+    pre = (f'<pre style="{M.TEXT_STYLE}font-family:inherit;font-size:inherit;'
+           'margin:0 0 0.4em 0;color:inherit">')
+    marker = _Marker(text, spans, uid)
     out = []
     if len(text) > LONG_SOURCE:
         out.append(f'<div style="color:{M.FG_MUTED}"><small>A long source ({len(text):,} '
@@ -464,7 +487,7 @@ def _source_html(source: Source | None, spans: list[_Span], uid: str) -> str:
             out.append(f'<div class="sm-g-page" style="color:{M.FG_MUTED};'
                        f'border-top:1px solid {M.BORDER};margin-top:0.2em;font-size:90%">'
                        f"<b>{_e(label if starts else label + ', continued')}</b></div>")
-        out.append(f"{pre}{_marked(text, a, b, spans, placed, uid)}</pre>")
+        out.append(f"{pre}{marker.mark(a, b)}</pre>")
         shown = max(shown, b)
     if shown < len(text):
         out.append(_gap(len(text) - shown))
@@ -486,7 +509,7 @@ def _chip(record: Any) -> str:
     text = _e(status_text(record))
     if status == "ungrounded":  # never hidden: bold, in the error colour, in words
         return f' <b style="color:{colour}">✗ {text}</b>'
-    mark = "✓ " if status in _FOUND else ""
+    mark = "≈ " if status == "fuzzy" else "✓ " if status in _FOUND else ""
     return (f' <small style="color:{colour};border:1px solid;border-radius:8px;'
             f'padding:0 0.45em;white-space:nowrap">{mark}{text}</small>')
 
@@ -532,8 +555,9 @@ def _fields_html(fields: list[tuple[str, Any, str]], spans: list[_Span], source:
         rows.append(
             f'<div id="{uid}-f{k}" class="sm-g-field" style="padding:0.1em 0.4em{swatch};'
             f'margin:0 0 0.25em 0">'
-            f'<dt style="color:{M.FG_MUTED}"><b{tip}>{_e(label)}</b></dt>'
-            f'<dd style="margin:0 0 0 0.6em">{body}{_chip(record)}{_where(record, source)}</dd>'
+            f'<dt style="{_UNFLOAT}color:{M.FG_MUTED}"><b{tip}>{_e(label)}</b></dt>'
+            f'<dd style="{_UNFLOAT}margin:0 0 0 0.6em">{body}{_chip(record)}'
+            f"{_where(record, source)}</dd>"
             "</div>")
     return (f'<dl class="sm-g-fields" style="{M.TEXT_STYLE}flex:1 1 16em;min-width:0;margin:0;'
             f'max-height:{SOURCE_MAX_HEIGHT};overflow:auto">{"".join(rows)}</dl>')
