@@ -1,12 +1,15 @@
 """One HTML-safety audit for every test that checks our markup (render, widget, security).
 
-Our templates use a small set of tags and attributes (see ``structmagic/display/render.py``
-and ``handout.py``); model text must never add to them. :func:`assert_inert` parses markup
-and fails on any tag or attribute outside the allowlist, and on any attribute value that
-could run or fetch something (``javascript:``, ``url(``, ``expression(``). So no ``<img
-src>``, no ``<a href>``, no ``<script>``, no event handler: a URL a model wrote stays text.
-The one ``<style>`` allowed is the handout's own, exactly
-(``handout.HANDOUT_CSS``); an ``<input>`` only as a text box (the handout's "Your answer:").
+Our templates use a small set of tags and attributes (see ``structmagic/display/render.py``,
+``handout.py`` and ``grounded.py``); model text must never add to them. :func:`assert_inert`
+parses markup and fails on any tag or attribute outside the allowlist, and on any ``style``
+or ``href`` value that could run or fetch something (``javascript:``, ``url(``,
+``expression(``; in a ``title``, the text of a tooltip, such words are only text). So no
+``<img src>``, no ``<script>``, no event handler: a URL a model wrote stays text. The only
+links are the grounded view's own fragments (``<a href="#smg…-s3">``: a ``#`` and a plain
+id, nothing that leaves the page), the only ids plain ones. The ``<style>`` elements allowed
+are ours, exactly (``handout.HANDOUT_CSS``, ``grounded.GROUNDED_CSS``); an ``<input>`` only
+as a text box (the handout's "Your answer:").
 
     >>> assert_inert('<div style="color:red">&lt;img src=x onerror=alert(1)&gt;</div>')
     '<img src=x onerror=alert(1)>'
@@ -14,9 +17,11 @@ The one ``<style>`` allowed is the handout's own, exactly
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
+from structmagic.display.grounded import GROUNDED_CSS
 from structmagic.display.handout import HANDOUT_CSS
 
 __all__ = [
@@ -49,14 +54,18 @@ POISON = [*POISON_HTML, MARKDOWN_IMAGE]
 #: the tags our templates may use
 ALLOWED_TAGS = frozenset({
     "div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
-    "details", "summary", "br", "p", "small", "em", "label", "input",
+    "details", "summary", "br", "p", "small", "em", "label", "input", "mark", "a",
 })
 #: the attributes our templates may use
-ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type"})
-#: the only ``<style>`` element allowed: the handout's own rules, as they are
-ALLOWED_CSS = frozenset({HANDOUT_CSS})
-#: attribute values containing one of these could run or fetch something
+ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type", "id", "href"})
+#: the only ``<style>`` elements allowed: our own rules, as they are
+ALLOWED_CSS = frozenset({HANDOUT_CSS, GROUNDED_CSS})
+#: an id of ours; a link is ``#`` and one
+PLAIN_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+#: attribute values containing one of these could run or fetch something...
 ACTIVE_VALUES = ("javascript:", "url(", "expression(")
+#: ...in these attributes (the others allowed are a tooltip's text, classes and plain ids)
+ACTIVE_ATTRS = frozenset({"style", "href"})
 
 
 class Audit(HTMLParser):
@@ -78,9 +87,16 @@ class Audit(HTMLParser):
         if tag != "input" and "type" in dict(attrs):
             self.bad.append(f"attribute type= on <{tag}>")
         for name, value in attrs:
+            if name == "id" and not PLAIN_ID.fullmatch(value or ""):
+                self.bad.append(f"id={value!r} on <{tag}>")
+            if name == "href" and (tag != "a" or not (value or "").startswith("#")
+                                   or not PLAIN_ID.fullmatch((value or "")[1:])):
+                self.bad.append(f"href={value!r} on <{tag}>")
+        for name, value in attrs:
             if name not in ALLOWED_ATTRS:
                 self.bad.append(f"attribute {name}= on <{tag}>")
-            if value and any(active in value.lower() for active in ACTIVE_VALUES):
+            if (name in ACTIVE_ATTRS or name not in ALLOWED_ATTRS) and value and any(
+                    active in value.lower() for active in ACTIVE_VALUES):
                 self.bad.append(f"active value {value!r}")
 
     handle_startendtag = handle_starttag

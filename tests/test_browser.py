@@ -17,6 +17,11 @@ through Playwright) against the loopback fake server, checking what a person wou
   screenshots in the light and the dark theme;
 - a comparison of three models (one slow, one refusing): a column each, the differing field
   marked, the refusal kept in its column while the others bind;
+- a grounded result (built by hand over a source with Chinese text and emoji) in its widget,
+  light and dark: a value clicked scrolls the source box to its mark (a fragment link and
+  :target rules, no script), a mark clicked shows its value, the marks readable (contrast
+  measured); the same as stored untrusted output (its <style> dropped), and exported (no
+  request, JavaScript off);
 - the README's export, opened with every request blocked and counted: none;
 - the exported walkthrough, a handout, with JavaScript off: the answer hidden at first, the
   steps opened by a click and by the keyboard, no request; printed to PDF (Chromium's own
@@ -105,6 +110,37 @@ COMPARE = [
 ]
 
 
+# A grounded result built by hand (no aligner, no server): a source with Chinese text and
+# emoji, long enough that its box scrolls, the total at its end; one value not found.
+GROUNDED_CELL = r'''import json
+from structmagic.call.result import Result
+from structmagic.ground import Grounding, Source
+
+head = "发票 Invoice\n供应商：上海星辰贸易有限公司 😀 Stars Trading\n发票号码：INV-2024-001\n"
+lines = "".join(f"第{i}行 Line {i}: widgets and gadgets, packed with care.\n" for i in range(1, 61))
+text = head + lines + "合计金额：¥1,234.00 🎉\nTotal: 1.234,00 EUR\n"
+
+
+def at(value, sub=None, status="exact", score=1.0):
+    sub = str(value) if sub is None else sub
+    start = text.find(sub)
+    return Grounding(status, start, start + len(sub), text=sub, score=score, value=value)
+
+
+value = {"supplier": "上海星辰贸易有限公司", "party": "😀 Stars", "trading": "Stars Trading",
+         "invoice_no": "INV-2024-001", "total": 1234.0, "currency": "USD"}
+grounding = {"supplier": at("上海星辰贸易有限公司"), "party": at("😀 Stars"),
+             "trading": at("Stars Trading"), "invoice_no": at("INV-2024-001"),
+             "total": at(1234.0, "¥1,234.00", status="fuzzy", score=0.87),
+             "currency": Grounding("ungrounded", value="USD")}
+grounded = Result(data=value, plain=value, raw=json.dumps(value, ensure_ascii=False),
+                  model="model-x", schema_name="invoice", grounding=grounding,
+                  source=Source(text))
+grounded'''
+# the fields' indices in the grounding (the ids' k): the first value, the total at the end
+SUPPLIER, TOTAL = 0, 4
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,6 +195,28 @@ def _write_notebooks(work: Path) -> None:
         for output in cell.get("outputs", []):
             output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
     (work / "handout.ipynb").write_text(json.dumps(stored), encoding="utf-8")
+    _write_grounded(work / "grounded.ipynb")
+    _write_grounded(work / "grounded-stored.ipynb", stored=True)
+
+
+def _write_grounded(path: Path, *, stored: bool = False) -> None:
+    """A notebook of one cell, :data:`GROUNDED_CELL`; ``stored``: with the output it gives
+    where no widget is drawn (its text/html and text/plain, made here as the kernel would)."""
+    outputs: list[dict[str, Any]] = []
+    if stored:
+        scope: dict[str, Any] = {}
+        exec(GROUNDED_CELL, scope)  # the cell's own code: a Result built by hand
+        result = scope["grounded"]
+        outputs = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                    "data": {"text/html": result._repr_html_(),
+                             "text/plain": result._text()}}]
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": GROUNDED_CELL,
+                     "outputs": outputs, "execution_count": 1 if stored else None,
+                     "id": "grounded-0"}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -838,3 +896,196 @@ def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
             assert shown["summary"] == "rgb(25, 118, 210)", shown  # the plain accent kept
     finally:
         page.close()
+
+
+# Where a fragment link's target is: within its scrolling box (the source box, or the list of
+# values) and the window, whether it is the :target, and the :target rule's outline on it.
+TARGET_STATE = """a => {
+    const id = a.getAttribute('href').slice(1);
+    const target = document.getElementById(id)  // untrusted output: the id kept aside
+        || document.querySelector(`[data-jupyter-id="${id}"]`);
+    const box = target.closest('.sm-g-source, .sm-g-fields');
+    const t = target.getBoundingClientRect(), b = box.getBoundingClientRect();
+    const s = getComputedStyle(target);
+    return {inBox: t.top >= b.top - 1 && t.bottom <= b.bottom + 1 && t.height > 0,
+            inWindow: t.top >= 0 && t.bottom <= window.innerHeight,
+            target: target.matches(':target'), outline: s.outlineStyle,
+            outlineColor: s.outlineColor, animation: s.animationName,
+            tag: target.tagName, text: target.textContent,
+            scrolls: box.scrollHeight > box.clientHeight + 20, boxHeight: b.height};
+}"""
+
+# Every mark's computed text and background colours and their WCAG contrast (a nested mark
+# has a transparent background: the one around it is what it is read on).
+MARK_CONTRAST = """view => {
+    const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lin = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = c => { const [r, g, b] = rgb(c).map(lin);
+                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    return Array.from(view.querySelectorAll('mark'))
+        .filter(m => getComputedStyle(m).backgroundColor !== 'rgba(0, 0, 0, 0)')
+        .map(m => { const s = getComputedStyle(m);
+                    const [a, b] = [lum(s.color), lum(s.backgroundColor)];
+                    return {text: m.textContent, color: s.color, background: s.backgroundColor,
+                            ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)}; });
+}"""
+
+
+def _scroll_boxes_to_top(view: Any) -> None:
+    view.evaluate("v => v.querySelectorAll('.sm-g-source, .sm-g-fields')"
+                  ".forEach(b => { b.scrollTop = 0; })")
+
+
+def _follow(page: Any, link: Any, *, target: bool = True) -> dict[str, Any]:
+    """Click a fragment link; once its target is in its box's view (and the :target),
+    where it is."""
+    link.click()
+    page.wait_for_function(
+        f"a => ({TARGET_STATE})(a).inBox && ({TARGET_STATE})(a).inWindow"
+        + (f" && ({TARGET_STATE})(a).target" if target else ""),
+        arg=link.element_handle(), timeout=10_000)
+    return link.evaluate(TARGET_STATE)
+
+
+def _check_grounded_view(page: Any, view: Any, name: str, *, styled: bool = True) -> None:
+    """The grounded view as a person uses it: the source with its marks; a value clicked
+    brings its mark into the source box's view, outlined (``styled``: where our <style>
+    was kept); a mark clicked brings its value into view; every mark readable (contrast
+    4.5:1 at least); a screenshot."""
+    text = view.locator(".sm-g-source").inner_text()
+    assert "上海星辰贸易有限公司" in text and "😀" in text and "🎉" in text
+    marks = view.locator(".sm-g-source mark")
+    assert marks.count() >= 5
+    assert view.locator("mark", has_text="¥1,234.00").count() == 1
+    assert "not found in the source" in view.inner_text()  # the value not found, in view
+    # each value's row holds its label (on one line) above its value: not JupyterLab's
+    # floated <dt>/<dd> of outputs
+    rows = view.evaluate("""v => Array.from(v.querySelectorAll('.sm-g-field')).map(row => {
+        const r = row.getBoundingClientRect(), dt = row.querySelector('dt'),
+              dd = row.querySelector('dd'), t = dt.getBoundingClientRect(),
+              d = dd.getBoundingClientRect();
+        return {label: dt.innerText, lines: dt.querySelector('b').getClientRects().length,
+                inside: t.top >= r.top - 1 && d.bottom <= r.bottom + 1,
+                below: d.top >= t.bottom - 1};
+    })""")
+    assert len(rows) == 6 and all(r["inside"] and r["below"] and r["lines"] == 1
+                                  for r in rows), rows
+    _scroll_boxes_to_top(view)
+    total = view.locator(f'dl a[href$="-s{TOTAL}"]')
+    before = total.evaluate(TARGET_STATE)
+    assert before["scrolls"] and not before["inBox"], before  # the box scrolls inside itself
+    assert before["boxHeight"] < 500, before
+    shown = _follow(page, total, target=styled)
+    assert shown["tag"] == "MARK" and shown["text"] == "¥1,234.00", shown
+    if styled:
+        assert shown["outline"] == "solid" and shown["outlineColor"] == "rgb(230, 81, 0)", (
+            shown)
+        assert shown["animation"] == "structmagic-grounded-flash", shown
+    view.screenshot(path=str(ARTIFACTS / f"{name}-total.png"))
+    contrast = view.evaluate(MARK_CONTRAST)
+    assert len(contrast) >= 5
+    for mark in contrast:
+        assert mark["ratio"] >= 4.5, mark
+    # and back: the supplier's mark, clicked, brings its value's row into view
+    supplier = view.locator(f'.sm-g-source a[href$="-f{SUPPLIER}"]').first
+    row = _follow(page, supplier, target=styled)
+    assert row["tag"] == "DIV" and row["inWindow"], row
+    assert row["outline"] == ("solid" if styled else "none"), row
+    assert "上海星辰贸易有限公司" in row["text"]
+
+
+@pytest.mark.timeout(300)
+def test_grounded_view_in_jupyterlab(lab, browser):
+    """A grounded result's widget in JupyterLab, light and dark: the source with Chinese text
+    and emoji marked, a value clicked scrolls the source box to its mark (no script of ours:
+    a fragment link and :target rules), a mark clicked shows its value; the marks readable."""
+    page = _open(browser, lab, "grounded.ipynb", 1300)
+    try:
+        _run_all(page)
+        _wait_idle(page)
+        view = page.locator(".jp-OutputArea-output .structmagic-widget .structmagic-grounded")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-OutputArea-output .structmagic-widget "
+            ".structmagic-grounded mark').length >= 5", timeout=60_000)
+        assert view.count() == 1
+        view.scroll_into_view_if_needed()
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            view.scroll_into_view_if_needed()
+            _check_grounded_view(page, view, f"grounded-widget-{theme}")
+            # the links scrolled the source box and the notebook, nothing else: the page
+            # itself and JupyterLab's own panels stay where they were, menu bar on top
+            shell = page.evaluate("""() => ({
+                root: document.scrollingElement.scrollTop,
+                menu: document.querySelector('#jp-top-panel').getBoundingClientRect().top,
+                shifted: Array.from(document.querySelectorAll('.lm-Widget'))
+                    .filter(e => e.scrollTop && getComputedStyle(e).overflowY === 'hidden')
+                    .map(e => e.className), hash: location.hash})""")
+            assert shell["root"] == 0 and shell["menu"] == 0 and not shell["shifted"], shell
+            assert re.fullmatch(r"#smg[0-9a-f]+-\d+-f0", shell["hash"]), shell
+            page.locator(".jp-OutputArea-output .structmagic-widget").screenshot(
+                path=str(ARTIFACTS / f"grounded-widget-{theme}.png"))
+        _theme(page, "light")
+        # the same notebook still open, its widget still there, its kernel idle
+        assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == (
+            "grounded.ipynb")
+        assert view.count() == 1
+        page.wait_for_function(KERNEL_READY, arg="grounded.ipynb", timeout=10_000)
+    finally:
+        page.close()
+
+
+@pytest.mark.timeout(300)
+def test_grounded_view_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
+    """The stored text/html of a grounded result, as an untrusted notebook shows it:
+    JupyterLab drops its <style> (no outline, no flash) and every style using var(), yet the
+    marks keep their colours and the links still scroll the source box to a mark and back."""
+    page = _open(browser, lab, "grounded-stored.ipynb", 1300)
+    try:
+        view = page.locator(".jp-OutputArea-output .structmagic-grounded")
+        assert view.count() == 1
+        assert view.locator("style").count() == 0  # dropped from untrusted output
+        view.scroll_into_view_if_needed()
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            view.scroll_into_view_if_needed()
+            _check_grounded_view(page, view, f"grounded-untrusted-{theme}", styled=False)
+        _theme(page, "light")
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def grounded_export(tmp_path_factory) -> Path:
+    """The grounded notebook run and exported as the README exports: its page."""
+    out = tmp_path_factory.mktemp("grounded-export")
+    _write_grounded(out / "grounded.ipynb")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--config",
+                    str(ROOT / "notebooks" / "export_config.py"), "--to", "html", "--execute",
+                    str(out / "grounded.ipynb"), "--output-dir", str(out)],
+                   cwd=out, env=env, check=True, capture_output=True, timeout=300)
+    return out / "grounded.html"
+
+
+@pytest.mark.timeout(300)
+def test_exported_grounded_view_links_without_javascript(browser, grounded_export):
+    """The exported page, JavaScript off and every request blocked and counted: the marks
+    are there, a value clicked scrolls the source box to its mark, a mark clicked shows its
+    value; no request."""
+    page_file = grounded_export.resolve()
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    try:
+        requests = _offline(page, page_file)
+        page.goto(page_file.as_uri(), wait_until="load")
+        view = page.locator(".structmagic-result .structmagic-grounded")
+        assert view.count() == 1
+        view.scroll_into_view_if_needed()
+        _check_grounded_view(page, view, "grounded-export")
+        page.screenshot(path=str(ARTIFACTS / "grounded-export.png"), full_page=True)
+        assert requests == []
+    finally:
+        context.close()

@@ -320,6 +320,13 @@ def test_render_imports_no_widgets():
     '<input type="text" onfocus="x()">',
     '<input>',
     '<span type="text">a</span>',
+    '<a href="https://evil.example/">a</a>',  # a link only to a fragment of ours
+    '<a href="//evil.example/#x">a</a>',
+    '<a href="#x" onclick="x()">a</a>',
+    '<a href="#a b">a</a>',
+    '<span href="#x">a</span>',
+    '<mark id="x" onmouseover="x()">a</mark>',
+    '<mark id="1 x">a</mark>',
 ])
 def test_the_audit_rejects_live_markup(markup):
     """The shared audit (tests/htmlaudit.py) fails on markup a model could have slipped in."""

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import structmagic as sm
+from structmagic.call.result import Result
 from structmagic.display.render import error_html, result_html
 from structmagic.display.widget import StructuredWidget
+from structmagic.ground import Grounding, Source
 
 from fakeserver import Reply, chat, chat_stream
 from htmlaudit import POISON, POISON_HTML, assert_inert, widget_texts
@@ -57,6 +59,31 @@ def test_poisoned_answer_binds_unchanged_and_renders_inert(server, settings):
         assert "&lt;script&gt;" in markup
     for markup in handouts:  # the handout's one <style> is its own, whatever the model wrote
         assert markup.count("<style>") == 1 and "<style>body" not in markup
+
+
+def test_poisoned_grounding_renders_inert():
+    """A grounded answer over a poisoned document: values, keys (paths, labels) and the
+    source text all stay text, in the result's HTML and in its widget."""
+    text = "\n".join([*POISON, "javascript:alert(3)", "url(https://evil.example/y)",
+                      "lone \ud800 and nul \x00"])
+    grounding: dict[str, Grounding] = {}
+    for p in POISON:
+        start = text.find(p)
+        grounding[p] = Grounding("exact", start, start + len(p), text=p, value=p)
+        grounding[f'["{p}"]'] = Grounding("ungrounded", value=p)
+    res = Result(data=poisoned_value(), plain=poisoned_value(), raw="{}", model="m",
+                 schema_name="<i>s</i>", grounding=grounding, source=Source(text),
+                 labels={POISON[0]: POISON[1]})
+    for markup in (result_html(res), res._repr_mimebundle_()["text/html"]):
+        shown = assert_inert(markup)
+        assert "&lt;script&gt;" in markup and "<img" not in markup
+        assert all(p in shown for p in POISON)
+        markup.encode("utf-8")
+    wdg = StructuredWidget(title="t", labels=res.labels)
+    wdg.finish(res)
+    assert "structmagic-grounded" in wdg.ground_view.value
+    for value in widget_texts(wdg.widget):
+        assert_inert(value)
 
 
 def test_poisoned_error_messages_render_inert(server, settings):

@@ -19,6 +19,13 @@ otherwise; see :func:`field_labels`. The plain text keeps the keys as they are.
 Long answers keep their shape: past :data:`COLLAPSE_AFTER` steps, all but the last
 :data:`KEEP_RECENT` fold into one collapsed "… N earlier steps" section.
 
+A result with grounding (``result.grounding``) shows, below its answer, where each value
+came from (:mod:`.grounded`): the one view with links, each to a ``#`` fragment of its own,
+and a constant ``<style>``; its ``text/plain`` gets one summary line.
+
+The colours, fonts, escaping and labels every view shares are in :mod:`.markup`; they are
+re-exported here (``render.FG``, ``render.esc``, ``render.label_for``).
+
 ``text/plain`` output is deterministic (no timings, no ids): nbval compares it.
 
     >>> print(result_text(result))
@@ -32,14 +39,35 @@ Long answers keep their shape: past :data:`COLLAPSE_AFTER` steps, all but the la
 
 from __future__ import annotations
 
-import html
-import json
-import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
 from ..transport.status import MAX_ANSWER_DEPTH
+from .grounded import grounded_html, grounding_text
+from .markup import (
+    ACCENT,
+    BAD,
+    BG_CARD,
+    BG_SOFT,
+    BLOCK,
+    BORDER,
+    DEEPER,
+    DIFFER_BG,
+    FG,
+    FG_MUTED,
+    LINE_HEIGHT,
+    MONO,
+    OK,
+    TEXT_STYLE,
+    WARN,
+    esc,
+    humanize,
+    is_plain_key,
+    label_for,
+    plural,
+    scalar,
+)
 
 __all__ = [
     "DEEPER",
@@ -61,38 +89,8 @@ __all__ = [
     "waiting_html",
 ]
 
-#: what stands for the levels of a value deeper than any answer may be (a partial answer
-#: that is being refused: the renderers stop there rather than recurse without end)
-DEEPER = "…"
-
-
 #: top-level keys tried first, in this order, when looking for the reasoning steps
 PREFERRED_STEPS = ("steps", "reasoning_steps", "reasoning", "chain_of_thought", "thoughts")
-
-# Colours and fonts: JupyterLab theme variables, each with a light-theme fallback.
-FG = "var(--jp-ui-font-color1, #1f1f1f)"
-FG_MUTED = "var(--jp-ui-font-color2, #616161)"
-BG_CARD = "var(--jp-layout-color1, #ffffff)"
-BG_SOFT = "var(--jp-layout-color2, #eeeeee)"
-BORDER = "var(--jp-border-color2, #e0e0e0)"
-ACCENT = "var(--jp-brand-color1, #1976d2)"
-OK = "var(--jp-success-color1, #388e3c)"
-BAD = "var(--jp-error-color1, #d32f2f)"
-WARN = "var(--jp-warn-color1, #f57c00)"
-#: the background of a field whose answers differ between models
-DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
-# CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
-# font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
-# fonts-wqy-zenhei), before the browser's last-resort fallback.
-CJK_FONTS = ("'PingFang SC', 'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', "
-             "'WenQuanYi Zen Hei'")
-FONT = ("var(--jp-content-font-family, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, "
-        f"sans-serif), {CJK_FONTS}, sans-serif")
-MONO = f"var(--jp-code-font-family, monospace), {CJK_FONTS}, monospace"
-LINE_HEIGHT = "1.5"
-#: the style every block of ours starts with: its own line height and font list
-BLOCK = f"line-height:{LINE_HEIGHT};font-family:{FONT};"
-TEXT_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;"
 
 #: more steps than this: the earlier ones fold into one collapsed section...
 COLLAPSE_AFTER = 8
@@ -100,29 +98,6 @@ COLLAPSE_AFTER = 8
 KEEP_RECENT = 4
 #: the collapsed section, once opened, scrolls beyond this height
 EARLIER_MAX_HEIGHT = "60vh"
-
-
-def esc(value: Any) -> str:
-    """Escape any value's text for HTML, quotes included (non-strings as compact JSON)."""
-    return html.escape(value if isinstance(value, str) else _scalar(value), quote=True)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # e.g. a circular structure: never fail to render
-        return _bounded_repr(value)
-    except RecursionError:  # a partial answer nested deeper than any answer may be
-        return DEEPER
-
-
-def _bounded_repr(value: Any) -> str:
-    try:
-        return repr(value)
-    except RecursionError:
-        return DEEPER
 
 
 # --- where the steps are ----------------------------------------------------------------------
@@ -176,23 +151,6 @@ def other_fields(value: Any, steps_field: str | None) -> dict[str, Any]:
 
 
 # --- labels ----------------------------------------------------------------------------------
-
-_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*")
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-
-
-def humanize(key: str) -> str:
-    """A field name made readable: ``final_answer``/``finalAnswer`` → ``"Final answer"``.
-
-    Only plain ASCII names are changed (acronyms stay: ``HTTPStatus`` → ``"HTTP status"``);
-    any other key is shown as it is.
-    """
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        return key if isinstance(key, str) else _scalar(key)
-    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in _WORDS.findall(key)]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
 
 def _resolve(node: Any, defs: Mapping[str, Any]) -> Any:
     """``node`` with local ``$ref``s followed, and a nullable ``anyOf``/``oneOf`` unwrapped."""
@@ -259,18 +217,10 @@ def field_labels(schema: Any = None, labels: Mapping[str, str] | None = None) ->
     return merged
 
 
-def label_for(key: Any, labels: Mapping[str, str] | None = None) -> str:
-    """The label of one field: from ``labels`` when there, else the key made readable."""
-    if labels and isinstance(key, str) and key in labels:
-        return labels[key]
-    return humanize(key)
-
-
 def _label_html(key: Any, labels: Mapping[str, str] | None, style: str) -> str:
     """A field's label in bold; a label other than its (plain) key has the key as tooltip."""
     text = label_for(key, labels)
-    tip = f' title="{esc(key)}"' if text != key and isinstance(key, str) and _KEY.fullmatch(
-        key) else ""
+    tip = f' title="{esc(key)}"' if text != key and is_plain_key(key) else ""
     css = f' style="{style}"' if style else ""
     return f"<b{css}{tip}>{esc(text)}</b>"
 
@@ -280,7 +230,7 @@ def _label_html(key: Any, labels: Mapping[str, str] | None, style: str) -> str:
 
 def _inline(v: Any, cont: str = "") -> str:
     """One value on one line (containers as JSON); a string's later lines indented by cont."""
-    text = v if isinstance(v, str) else _scalar(v)
+    text = v if isinstance(v, str) else scalar(v)
     return text.replace("\n", "\n" + cont) if cont and "\n" in text else text
 
 
@@ -329,13 +279,10 @@ def step_text(i: int, step: Any) -> str:
     return "\n".join(lines)
 
 
-def plural(n: int, word: str) -> str:
-    """``"1 step"``, ``"3 steps"``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def result_text(result: Any) -> str:
-    """Deterministic text/plain of a result: numbered steps, then the other fields.
+    """Deterministic text/plain of a result: numbered steps, then the other fields; with
+    grounding (``result.grounding``), its one-line summary last
+    (:func:`structmagic.display.grounded.grounding_text`).
 
     No elapsed time, token counts or ids, so that a re-run notebook compares equal.
     """
@@ -343,15 +290,17 @@ def result_text(result: Any) -> str:
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     model = getattr(result, "model", None)
     about = f" (model {model})" if model else ""
+    grounded = grounding_text(getattr(result, "grounding", None))
+    tail = f"\n{grounded}" if grounded else ""
     if steps is None:
-        return f"{result.schema_name}{about}\n{value_text(value, 1)}"
+        return f"{result.schema_name}{about}\n{value_text(value, 1)}{tail}"
     explicit = getattr(result, "steps_field", None) is not None
     lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"]
     lines += [step_text(i, s) for i, s in enumerate(steps, 1)]
     rest = other_fields(value, field)
     if rest:
         lines.append(value_text(rest))
-    return "\n".join(lines)
+    return "\n".join(lines) + tail
 
 
 def error_text(error: BaseException) -> str:
@@ -506,14 +455,17 @@ def usage_text(usage: Any) -> str:
         total = prompt + completion
     if total is None:
         return ""
-    text = f"{_scalar(total)} tokens"
+    text = f"{scalar(total)} tokens"
     if prompt is not None and completion is not None:
-        text += f" ({_scalar(prompt)} prompt + {_scalar(completion)} completion)"
+        text += f" ({scalar(prompt)} prompt + {scalar(completion)} completion)"
     return text
 
 
 def result_html(result: Any) -> str:
-    """Self-contained HTML of a result: no script, no remote resource, deterministic."""
+    """Self-contained HTML of a result: no script, no remote resource, deterministic; with
+    grounding (``result.grounding``), the values beside their source below the answer
+    (:func:`structmagic.display.grounded.grounded_html`: deterministic but for its ids'
+    per-process counter)."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
@@ -526,6 +478,9 @@ def result_html(result: Any) -> str:
         body = value_html(value, labels)
     else:
         body = steps_html(steps, labels) + final_html(other_fields(value, field), labels)
+    grounding = getattr(result, "grounding", None)
+    if grounding is not None:  # where each value came from, below the answer
+        body += grounded_html(value, grounding, getattr(result, "source", None), labels)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += details_html("Model reasoning", result.reasoning)

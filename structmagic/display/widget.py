@@ -16,6 +16,9 @@ from a plain loop (no asyncio), failures kept visible::
     │   └── recent      VBox of the last step cards (all of them up to COLLAPSE_AFTER)
     ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
     │               steps, the whole value as a tree, updated live)
+    ├── ground_view HTML (hidden until a result with grounding finishes): where each value
+    │               came from, the values beside the source text, linked both ways with
+    │               no script (see grounded.py); it shows and hides with the answer
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
     │               [/ Show answer (hide_answer)]
@@ -82,6 +85,7 @@ from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
 from ..transport.status import MAX_ANSWER_DEPTH
 from . import render as R
+from .grounded import grounded_html
 from .handout import answer_field, check_answer
 
 if TYPE_CHECKING:
@@ -217,6 +221,7 @@ class StructuredWidget:
         self.recent = w.VBox(layout=w.Layout(width="100%"))
         self.steps_box = w.VBox([self.earlier, self.recent], layout=w.Layout(width="100%"))
         self.answer = w.HTML(layout=w.Layout(width="100%"))
+        self.ground_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.error_view = w.HTML(layout=w.Layout(width="100%"))
         self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
             lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
@@ -253,7 +258,8 @@ class StructuredWidget:
         self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
             [self.header, self.inputs_view, self.progress, self.ask_view, self.steps_box,
-             self.answer, self.error_view, self.nav, self.reasoning_box, self.raw_box],
+             self.answer, self.ground_view, self.error_view, self.nav, self.reasoning_box,
+             self.raw_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -352,6 +358,10 @@ class StructuredWidget:
         self.status = "done"
         self.progress.value = ""
         self._render(final=True)
+        grounding = getattr(result, "grounding", None)
+        if grounding is not None:
+            self.ground_view.value = grounded_html(
+                result.plain, grounding, getattr(result, "source", None), self.labels)
         raw = getattr(result, "raw", "")
         if raw:
             self.raw_box.set_title(0, "Raw JSON")
@@ -437,11 +447,14 @@ class StructuredWidget:
             self.show_step(self.revealed)
 
     def _show_extras(self) -> None:
-        """The reasoning and raw JSON sections, hidden with the answer (``hide_answer``)."""
+        """The reasoning and raw JSON sections, hidden with the answer (``hide_answer``); the
+        grounded view, which shows the answer's values, shown with the answer."""
         hidden = self.hide_answer and not self.answer_shown
         self.reasoning_box.layout.display = (
             _HIDDEN if hidden or not self._shown_reasoning else _SHOWN)
         self.raw_box.layout.display = _HIDDEN if hidden or not self.raw_html.value else _SHOWN
+        self.ground_view.layout.display = (
+            _SHOWN if self.answer_shown and self.ground_view.value else _HIDDEN)
 
     # --- try it first ------------------------------------------------------------------------
 

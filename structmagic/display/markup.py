@@ -1,0 +1,133 @@
+"""What every view of ours shares: the theme's colours and fonts, escaping, field labels.
+Pure, stdlib only.
+
+:mod:`.render` re-exports all of it (``render.FG``, ``render.esc``, ``render.label_for``),
+so the views keep reading them there; it lives here, below :mod:`.render`, so that a view
+:mod:`.render` itself shows (:mod:`.grounded`) can use it too without an import cycle.
+
+Colours are JupyterLab CSS variables with light-theme fallbacks, so light and dark themes
+both read well; the font lists fall back to the common CJK fonts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ACCENT",
+    "BAD",
+    "BG_CARD",
+    "BG_SOFT",
+    "BLOCK",
+    "BORDER",
+    "CJK_FONTS",
+    "DEEPER",
+    "DIFFER_BG",
+    "FG",
+    "FG_MUTED",
+    "FONT",
+    "LINE_HEIGHT",
+    "MONO",
+    "OK",
+    "TEXT_STYLE",
+    "WARN",
+    "esc",
+    "humanize",
+    "is_plain_key",
+    "label_for",
+    "plural",
+    "scalar",
+]
+
+#: what stands for the levels of a value deeper than any answer may be (a partial answer
+#: that is being refused: the renderers stop there rather than recurse without end)
+DEEPER = "…"
+
+# Colours and fonts: JupyterLab theme variables, each with a light-theme fallback.
+FG = "var(--jp-ui-font-color1, #1f1f1f)"
+FG_MUTED = "var(--jp-ui-font-color2, #616161)"
+BG_CARD = "var(--jp-layout-color1, #ffffff)"
+BG_SOFT = "var(--jp-layout-color2, #eeeeee)"
+BORDER = "var(--jp-border-color2, #e0e0e0)"
+ACCENT = "var(--jp-brand-color1, #1976d2)"
+OK = "var(--jp-success-color1, #388e3c)"
+BAD = "var(--jp-error-color1, #d32f2f)"
+WARN = "var(--jp-warn-color1, #f57c00)"
+#: the background of a field whose answers differ between models
+DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
+# CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
+# font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
+# fonts-wqy-zenhei), before the browser's last-resort fallback.
+CJK_FONTS = ("'PingFang SC', 'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', "
+             "'WenQuanYi Zen Hei'")
+FONT = ("var(--jp-content-font-family, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, "
+        f"sans-serif), {CJK_FONTS}, sans-serif")
+MONO = f"var(--jp-code-font-family, monospace), {CJK_FONTS}, monospace"
+LINE_HEIGHT = "1.5"
+#: the style every block of ours starts with: its own line height and font list
+BLOCK = f"line-height:{LINE_HEIGHT};font-family:{FONT};"
+TEXT_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;"
+
+
+def esc(value: Any) -> str:
+    """Escape any value's text for HTML, quotes included (non-strings as compact JSON)."""
+    return html.escape(value if isinstance(value, str) else scalar(value), quote=True)
+
+
+def scalar(value: Any) -> str:
+    """A value's text: a string as it is, anything else as compact JSON (never failing)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # e.g. a circular structure: never fail to render
+        return _bounded_repr(value)
+    except RecursionError:  # a partial answer nested deeper than any answer may be
+        return DEEPER
+
+
+def _bounded_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except RecursionError:
+        return DEEPER
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def is_plain_key(key: Any) -> bool:
+    """Whether ``key`` is a plain ASCII field name, the kind :func:`humanize` rewrites."""
+    return isinstance(key, str) and _KEY.fullmatch(key) is not None
+
+
+def humanize(key: str) -> str:
+    """A field name made readable: ``final_answer``/``finalAnswer`` → ``"Final answer"``.
+
+    Only plain ASCII names are changed (acronyms stay: ``HTTPStatus`` → ``"HTTP status"``);
+    any other key is shown as it is.
+    """
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        return key if isinstance(key, str) else scalar(key)
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in _WORDS.findall(key)]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def label_for(key: Any, labels: Mapping[str, str] | None = None) -> str:
+    """The label of one field: from ``labels`` when there, else the key made readable."""
+    if labels and isinstance(key, str) and key in labels:
+        return labels[key]
+    return humanize(key)
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 step"``, ``"3 steps"``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
