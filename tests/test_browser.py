@@ -114,7 +114,7 @@ COMPARE = [
 # emoji, long enough that its box scrolls, the total at its end; one value not found.
 GROUNDED_CELL = r'''import json
 from structmagic.call.result import Result
-from structmagic.ground import Grounding, Source
+from structmagic.grounding import Grounding, Source
 
 head = "发票 Invoice\n供应商：上海星辰贸易有限公司 😀 Stars Trading\n发票号码：INV-2024-001\n"
 lines = "".join(f"第{i}行 Line {i}: widgets and gadgets, packed with care.\n" for i in range(1, 61))

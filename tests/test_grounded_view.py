@@ -37,7 +37,7 @@ from structmagic.display.grounded import (
 )
 from structmagic.display.render import result_html, result_text
 from structmagic.display.widget import StructuredWidget
-from structmagic.ground import Grounding, Source
+from structmagic.grounding import Grounding, Source
 
 from htmlaudit import POISON, assert_inert, widget_texts
 
@@ -561,7 +561,7 @@ def test_ids_are_unique_per_rendering_and_deterministic_per_process_order():
     # the same renderings in the same order in a new process: the same markup
     code = ("from test_grounded_view import invoice_grounding, INVOICE\n"
             "from structmagic.display.grounded import grounded_html\n"
-            "from structmagic.ground import Source\n"
+            "from structmagic.grounding import Source\n"
             "print(grounded_html({}, invoice_grounding(), Source(INVOICE)))\n"
             "print(grounded_html({}, invoice_grounding(), Source(INVOICE)))\n")
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,

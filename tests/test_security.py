@@ -14,7 +14,7 @@ import structmagic as sm
 from structmagic.call.result import Result
 from structmagic.display.render import error_html, result_html
 from structmagic.display.widget import StructuredWidget
-from structmagic.ground import Grounding, Source
+from structmagic.grounding import Grounding, Source
 
 from fakeserver import Reply, chat, chat_stream
 from htmlaudit import POISON, POISON_HTML, assert_inert, widget_texts

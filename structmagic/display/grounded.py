@@ -2,7 +2,7 @@
 linked to its place and back. Pure, stdlib only.
 
 :func:`grounded_html` renders a result's grounding (``result.grounding``: a
-:class:`~structmagic.ground.Grounding` per leaf value's path, over ``result.source``) as
+:class:`~structmagic.grounding.Grounding` per leaf value's path, over ``result.source``) as
 self-contained, deterministic HTML with no script::
 
     div.structmagic-grounded
@@ -59,7 +59,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..ground.record import Grounding, Source
+from ..grounding.record import Grounding, Source
 from . import markup as M
 
 __all__ = [
