@@ -12,6 +12,7 @@ import structmagic as sm
 from structmagic import errors as E
 from structmagic import redact
 from structmagic.call.result import Result
+from structmagic.grounding import Grounding
 
 from fakeserver import Reply, chat
 
@@ -56,6 +57,10 @@ EXAMPLES = {
     E.ContentFilterError: lambda: E.ContentFilterError("filtered", raw="x", hint="h"),
     E.InvalidOutputError: lambda: E.InvalidOutputError("invalid", errors=ISSUES,
                                                        raw='{"a": "x", "b": 1}', hint="h"),
+    E.UngroundedError: lambda: E.UngroundedError(
+        "1 value is not in the source text after 2 tries:", paths=["lines[0].qty"],
+        grounding={"lines[0].qty": Grounding("ungrounded", value=7)},
+        value={"lines": [{"qty": 7}]}, raw='{"lines": [{"qty": 7}]}', hint="h"),
     E.StreamError: lambda: E.StreamError("broke off", partial={"a": [1, 2]}, raw='{"a": [1, 2',
                                          hint="run again"),
     E.BatchError: lambda: E.BatchError("job gone", job="3f2a", hint="re-run"),
@@ -68,7 +73,8 @@ EXAMPLES = {
                                          hint="run again"),
 }
 ATTRIBUTES = ("message", "hint", "status", "body_excerpt", "retry_after", "key_source",
-              "refusal", "raw", "errors", "partial", "path", "args", "job", "outcome", "code")
+              "refusal", "raw", "errors", "partial", "path", "args", "job", "outcome", "code",
+              "paths", "grounding", "value")
 
 
 def error_classes():
