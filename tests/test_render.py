@@ -526,7 +526,7 @@ def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
                          schema_name="Receipt", model=None)
     assert result_text(receipt).splitlines()[0] == "Receipt — 2 items"
     lines = FakeResult({"line_items": [{"d": "x"}]}, schema_name="Invoice", model=None)
-    assert result_text(lines).splitlines()[0] == "Invoice — 1 line items"
+    assert result_text(lines).splitlines()[0] == "Invoice — 1 line item"
 
 
 # --- the handout (reveal mode's text/html) ----------------------------------------------------
@@ -783,3 +783,13 @@ def test_answer_field_and_label():
     assert answer_label(MATH) == "Final answer"
     assert answer_label(MATH, labels={"final_answer": "Answer"}) == "Answer"
     assert answer_label({"steps": [{"a": 1}], "x": 1, "y": 2}) == "Answer"
+
+
+def test_a_list_of_one_is_counted_in_the_singular():
+    from structmagic.display.render import count_steps
+
+    assert [count_steps(f, [1]) for f in ("lines", "entries", "addresses", "boxes", "status",
+                                          "line_items")] == [
+        "1 line", "1 entry", "1 address", "1 box", "1 status", "1 line item"]
+    assert count_steps("lines", [1, 2]) == "2 lines"
+    assert count_steps("steps", [1], explicit=True) == "1 step"

@@ -71,6 +71,7 @@ from .markup import (
 
 __all__ = [
     "DEEPER",
+    "count_steps",
     "error_html",
     "error_text",
     "field_labels",
@@ -81,6 +82,7 @@ __all__ = [
     "result_html",
     "result_text",
     "schema_titles",
+    "singular",
     "step_html",
     "step_text",
     "steps_html",
@@ -140,7 +142,20 @@ def count_steps(field: str | None, steps: list[Any], *, explicit: bool = False) 
     reasoning steps, or a root list; else the field's own name: ``"3 items"``."""
     if explicit or not field or field in PREFERRED_STEPS:
         return plural(len(steps), "step")
-    return f"{len(steps)} {humanize(field).lower()}"
+    name = humanize(field).lower()
+    return f"{len(steps)} {singular(name) if len(steps) == 1 else name}"
+
+
+def singular(name: str) -> str:
+    """A plural field name for one item: ``lines`` → ``line``, ``entries`` → ``entry``,
+    ``addresses`` → ``address``; a name that does not end like an English plural is kept."""
+    if name.endswith("ies") and len(name) > 4:
+        return name[:-3] + "y"
+    if name.endswith(("sses", "xes", "ches", "shes")):
+        return name[:-2]
+    if name.endswith("s") and not name.endswith(("ss", "us", "is")):
+        return name[:-1]
+    return name
 
 
 def other_fields(value: Any, steps_field: str | None) -> dict[str, Any]:
