@@ -1,0 +1,742 @@
+"""Grounding: whether, and where, each leaf value of an answer occurs in its source text.
+
+::
+
+    ground(value, source, schema=None, *, skip=()) -> {path: Grounding}
+
+One :class:`~structmagic.ground.record.Grounding` per leaf value of ``value`` (a string,
+number, boolean or null inside the answer's objects and arrays), keyed by its path
+(:func:`~structmagic.ground.paths.path_of`: ``lines[0].qty``, ``$`` for a value that is not
+an object or array), in the order of the answer. It is computed locally, after validation;
+nothing is sent anywhere. ``source`` is a ``str``, a :class:`~structmagic.ground.record.Source`
+(whose pages give each match its ``page``) or None.
+
+Statuses, and the rules behind them
+-----------------------------------
+
+``not_applicable`` — a value that is not a quote of the source, so it is not looked for:
+
+- booleans, null, and empty (or blank) strings;
+- any value under a top-level key named in ``skip`` (the reasoning steps: the model's own
+  prose);
+- a value the schema marks as computed: its subschema, or the subschema of an object or
+  array holding it, has ``"x-computed": true`` or a ``description`` that starts with
+  "Computed" (any case: ``"Computed: the sum of the lines"``);
+- a value chosen from a list: its subschema has an ``enum`` that lists it, or a ``const``.
+
+Subschemas are found through ``properties``, ``patternProperties``,
+``additionalProperties``, ``items``, ``prefixItems``, local ``$ref`` (``#/$defs/...``,
+``#/definitions/...``, any JSON pointer into the schema), ``allOf``, and the branches of
+``anyOf`` / ``oneOf`` whose ``type`` admits the value (so a nullable wrapper is looked
+through).
+
+``unverifiable`` — every other value when there is no source text (``source`` is None, or
+its text is empty or only whitespace: a scan without a text layer).
+
+Otherwise the value is looked for, and is:
+
+``exact`` — its text occurs verbatim in the source, on token boundaries. A string's text is
+the string; a number's is what JSON writes (``1234.5``, ``1e+21``), an int-valued float
+without ``.0`` (``1234.0`` is looked for as ``1234``).
+
+``normalized`` — it occurs once normalised in ways that cannot change its meaning:
+
+- Unicode NFKC (full-width letters and digits, ligatures, composed and decomposed accents),
+  case folding, and any run of whitespace (newlines and no-break spaces too) read as one
+  space (whitespace between two tokens must be present on both sides or on neither);
+- numbers, and strings that are one number: thousands separators (``,`` ``'`` no-break and
+  thin spaces), a currency sign or code before or after (``$ € £ ¥ USD EUR``...), trailing
+  zeros of decimals and leading zeros, a leading ``+``, full-width digits: ``$1,234.00``
+  grounds ``1234``, ``1,234.50`` grounds ``1234.5``. A string naming one currency is not
+  grounded by the same number next to a sign or code of another (``€5`` is not ``$5``);
+- dates, in strings that are one date: ``2024-03-05``, ``2024/03/05``, ``5 March 2024``,
+  ``5 Mar 2024``, ``5-Mar-2024``, ``March 5, 2024``, ``Mar. 5th, 2024``, ``2024年3月5日``,
+  ``2024년 3월 5일``, and day/month/year or month/day/year with ``/``, ``-`` or ``.`` only
+  when unambiguous (``25/03/2024``, ``03/25/2024``; not ``03/05/2024``), each grounding
+  any other of these forms of the same day.
+
+  A number or a date is never fuzzy: a different number is a different number.
+
+``fuzzy`` — a string of at least 3 words (or of at least 8 characters of Chinese, Japanese,
+Korean or another script written without spaces) that is not a number or a date, close to a
+stretch of the source: the similarity is :class:`difflib.SequenceMatcher`'s ratio
+(2·M / T: M characters in matching blocks, T characters in both) between the value's
+normalised tokens and the window's, each joined by single spaces. The window is found
+around the source positions of the value's rarest tokens (each position votes for where the
+value would start; the three best supported starts are tried) and is cut on token
+boundaries. It is reported at a ratio of :data:`FUZZY_THRESHOLD` (0.85) or more, only if the
+window holds every token of the value that has a digit in it, unchanged. ``score`` is the
+ratio. A value whose rarest token occurs more than a few hundred times, or of more than
+:data:`FUZZY_MAX_TOKENS` tokens, is not looked for fuzzily: the work per value is bounded.
+
+``ungrounded`` — anything else: not found.
+
+Token boundaries: a match never starts or ends inside a word. A word is a run of letters,
+digits, combining marks and ``_``; a ``.`` or ``,`` between digits continues it, so ``Ann``
+is not in ``Annual``, ``500000`` not in ``5000000``, ``12`` not in ``12.5`` or ``3.12``.
+Each character of Chinese, Japanese, Korean (and Thai, Lao, Myanmar, Khmer) is a token of
+its own, so ``北京`` is found in ``我住在北京市``; so is each emoji and punctuation mark.
+Numbers are read as numbers: a letter may follow one (``12kg``, ``5th``) but not precede it
+(``A1234`` holds no number ``1234``).
+
+Several occurrences
+-------------------
+
+A value found in several places is given the one nearest to where its siblings (the other
+leaves of the same object or array) were placed, so a receipt line's quantity is the ``2``
+next to its own product name. Values found in one place anchor first; then, in each object,
+the values with the fewest occurrences choose first and anchor the rest (only the nearest
+few siblings in the answer's order count, so a long array costs no more per item than a short
+one). Nearest is counted in lines first, then in characters (the quantity on the product's
+own line, even if the next line's starts closer); a verbatim occurrence wins a tie, then the
+earlier one. The status is the chosen occurrence's: the value next to its siblings may be a
+``normalized`` one while a verbatim copy sits elsewhere. A value whose siblings have no place
+yet takes its first verbatim occurrence, or else its first.
+
+Always
+------
+
+``start`` / ``end`` are Python ``str`` indices into the source text, and
+``source.text[start:end] == grounding.text`` for every found value. ``score`` is 1.0 for
+``exact`` and ``normalized``, the ratio for ``fuzzy``, None otherwise. ``ground`` never
+raises on a JSON value and a ``str`` source (a value it cannot read is ``ungrounded``). The
+source is cut into tokens and indexed once per call (tokens, numbers and dates by their
+normalised keys), and each value is looked up in the index: the cost grows linearly with the
+source, not with the source times the number of values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from itertools import compress, pairwise
+from typing import Any
+from urllib.parse import unquote
+
+from . import normal
+from .paths import Leaf, walk
+from .record import Grounding, Source
+
+__all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground"]
+
+#: the least similarity reported as ``fuzzy``
+FUZZY_THRESHOLD = 0.85
+#: the longest value (in tokens) looked for fuzzily
+FUZZY_MAX_TOKENS = 400
+#: the rarest tokens of a value whose positions vote for where a fuzzy match starts ...
+_RARE_TOKENS = 8
+#: ... and the most votes counted
+_VOTES = 512
+#: the starts tried per value
+_TRIES = 3
+#: the siblings (before and after, in the answer's order) a value is placed next to
+_NEIGHBOURS = 4
+
+_log = logging.getLogger(__name__)
+
+
+class _Found:
+    """Where a value occurs: its spans (sorted by start) and, for a fuzzy match, the
+    similarity. Whether an occurrence is verbatim is checked when asked (a value may occur
+    thousands of times; few occurrences are ever looked at)."""
+
+    __slots__ = ("_exact", "_first", "ends", "fuzzy", "source", "starts", "verbatim")
+
+    def __init__(self, starts: Sequence[int], ends: Sequence[int], source: str, verbatim: str,
+                 fuzzy: float | None = None) -> None:
+        self.starts, self.ends = starts, ends
+        self.source, self.verbatim, self.fuzzy = source, verbatim, fuzzy
+        self._exact: dict[int, bool] = {}
+        self._first: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def exact(self, k: int) -> bool:
+        """Whether occurrence ``k`` is the value's text, verbatim."""
+        known = self._exact.get(k)
+        if known is None:
+            known = self._exact[k] = self.fuzzy is None and (
+                self.source[self.starts[k]:self.ends[k]] == self.verbatim)
+        return known
+
+    def first(self) -> int:
+        """The first verbatim occurrence, else the first."""
+        if self._first is None:
+            self._first = next((k for k in range(len(self.starts)) if self.exact(k)), 0)
+        return self._first
+
+    def status(self, k: int) -> str:
+        if self.fuzzy is not None:
+            return "fuzzy"
+        return "exact" if self.exact(k) else "normalized"
+
+
+# -- the schema's rules ----------------------------------------------------------------------
+
+def _json_types(value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset({"null"})
+    if isinstance(value, bool):
+        return frozenset({"boolean"})
+    if isinstance(value, int):
+        return frozenset({"integer", "number"})
+    if isinstance(value, float):
+        return frozenset({"number", "integer"} if value.is_integer() else {"number"})
+    if isinstance(value, str):
+        return frozenset({"string"})
+    if isinstance(value, dict):
+        return frozenset({"object"})
+    if isinstance(value, (list, tuple)):
+        return frozenset({"array"})
+    return frozenset()
+
+
+_OBJECT = frozenset({"object"})
+_ARRAY = frozenset({"array"})
+
+
+def _admits(schema: Mapping[str, Any], types: frozenset[str]) -> bool:
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return declared in types
+    if isinstance(declared, list):
+        return any(isinstance(t, str) and t in types for t in declared)
+    return True
+
+
+def _computed(schema: Mapping[str, Any]) -> bool:
+    if schema.get("x-computed") is True:
+        return True
+    description = schema.get("description")
+    return isinstance(description, str) and description.lstrip().lower().startswith("computed")
+
+
+def _chosen(schema: Mapping[str, Any], value: Any) -> bool:
+    """Whether the schema lists the value as its ``const`` or one of its ``enum``."""
+    options = [schema["const"]] if "const" in schema else schema.get("enum")
+    return isinstance(options, list) and any(
+        not isinstance(option, bool) and option == value for option in options)
+
+
+class _Rules:
+    """Which values a schema marks as not quotes (computed, or chosen from a list)."""
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+        self._flat: dict[tuple[Any, ...], tuple[tuple[Mapping[str, Any], ...], bool]] = {}
+        self._children: dict[tuple[Any, ...], tuple[Mapping[str, Any], ...]] = {}
+
+    def _resolve(self, ref: str) -> Mapping[str, Any] | None:
+        if ref == "#":
+            return self.root
+        if not ref.startswith("#/"):
+            return None
+        node: Any = self.root
+        for raw in ref[2:].split("/"):
+            token = unquote(raw).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, Mapping) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                return None
+        return node if isinstance(node, Mapping) else None
+
+    def flatten(self, nodes: tuple[Mapping[str, Any], ...], types: frozenset[str]
+                ) -> tuple[tuple[Mapping[str, Any], ...], bool]:
+        """The subschemas that apply to a value of ``types`` (through ``$ref``, ``allOf``
+        and the admitting branches of ``anyOf``/``oneOf``), and whether one is computed."""
+        key = (tuple(map(id, nodes)), types)
+        known = self._flat.get(key)
+        if known is not None:
+            return known
+        out: list[Mapping[str, Any]] = []
+        seen: set[int] = set()
+        stack = list(reversed(nodes))
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, Mapping) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            out.append(node)
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                target = self._resolve(ref)
+                if target is not None:
+                    stack.append(target)
+            branches = node.get("allOf")
+            if isinstance(branches, list):
+                stack.extend(reversed(branches))
+            for word in ("anyOf", "oneOf"):
+                branches = node.get(word)
+                if isinstance(branches, list):
+                    stack.extend(b for b in reversed(branches)
+                                 if isinstance(b, Mapping) and _admits(b, types))
+        result = (tuple(out), any(_computed(n) for n in out))
+        self._flat[key] = result
+        return result
+
+    def child(self, nodes: tuple[Mapping[str, Any], ...], part: str | int
+              ) -> tuple[Mapping[str, Any], ...]:
+        """The subschemas of a key's or an index's value, from its container's."""
+        if isinstance(part, str):
+            key: tuple[Any, ...] = (tuple(map(id, nodes)), "k", part)
+        else:
+            indexed = any(isinstance(n.get("prefixItems"), list)
+                          or isinstance(n.get("items"), list) for n in nodes)
+            key = (tuple(map(id, nodes)), "i", part if indexed else -1)
+        known = self._children.get(key)
+        if known is not None:
+            return known
+        out: list[Any] = []
+        for node in nodes:
+            if isinstance(part, str):
+                out.extend(_property(node, part))
+            else:
+                out.extend(_item(node, part))
+        result = tuple(n for n in out if isinstance(n, Mapping))
+        self._children[key] = result
+        return result
+
+    def not_a_quote(self, leaf: Leaf) -> bool:
+        """Whether the schema marks the leaf as computed or chosen from a list."""
+        nodes, computed = self.flatten((self.root,), _OBJECT if leaf.parts and isinstance(
+            leaf.parts[0], str) else _ARRAY if leaf.parts else _json_types(leaf.value))
+        for step, part in enumerate(leaf.parts):
+            if computed or not nodes:
+                break
+            nodes = self.child(nodes, part)
+            if step + 1 < len(leaf.parts):
+                types = _OBJECT if isinstance(leaf.parts[step + 1], str) else _ARRAY
+            else:
+                types = _json_types(leaf.value)
+            nodes, computed = self.flatten(nodes, types)
+        return computed or any(_chosen(n, leaf.value) for n in nodes)
+
+
+def _property(node: Mapping[str, Any], key: str) -> list[Any]:
+    properties = node.get("properties")
+    if isinstance(properties, Mapping) and key in properties:
+        return [properties[key]]
+    found = []
+    patterns = node.get("patternProperties")
+    if isinstance(patterns, Mapping):
+        for pattern, sub in patterns.items():
+            try:
+                if isinstance(pattern, str) and re.search(pattern, key):
+                    found.append(sub)
+            except re.error:
+                continue
+    if not found and isinstance(node.get("additionalProperties"), Mapping):
+        found.append(node["additionalProperties"])
+    return found
+
+
+def _item(node: Mapping[str, Any], index: int) -> list[Any]:
+    prefix, items = node.get("prefixItems"), node.get("items")
+    if isinstance(prefix, list) and index < len(prefix):
+        return [prefix[index]]
+    if isinstance(items, list):
+        return [items[index]] if index < len(items) else [node.get("additionalItems")]
+    return [items]
+
+
+# -- the index of the source -----------------------------------------------------------------
+
+class _Index:
+    """The source cut into tokens and indexed by normalised keys, built once per call (each
+    part on first use), and the occurrences of each distinct value looked up in it.
+
+    ``strings``: every string that will be looked up. Their tokens are known first, so only
+    the source tokens that some value has are indexed by position."""
+
+    def __init__(self, text: str, strings: Iterable[str] = ()) -> None:
+        self.text = text
+        self.table: dict[str, str] = {}
+        self._wanted = {value: normal.tokenize(value, self.table) for value in set(strings)}
+        self._tokens: normal.Tokens | None = None
+        self._positions: dict[str, array[int]] | None = None
+        self._pairs: dict[tuple[str, str], list[int]] | None = None
+        self._numbers: dict[str, array[int]] | None = None
+        self._dates: dict[str, array[int]] | None = None
+        self._lines: list[int] | None = None
+        self._found: dict[tuple[str, Any], _Found | None] = {}
+
+    @property
+    def tokens(self) -> normal.Tokens:
+        if self._tokens is None:
+            self._tokens = normal.tokenize(self.text, self.table)
+        return self._tokens
+
+    @property
+    def positions(self) -> dict[str, array[int]]:
+        """Normalised token -> the indexes of the source tokens that have it, in order, for
+        the tokens of the strings looked up."""
+        if self._positions is None:
+            positions: dict[str, array[int]] = {}
+            get = positions.get
+            needed = {norm for wanted in self._wanted.values() for norm in wanted.norms}
+            norms = self.tokens.norms
+            for i in compress(range(len(norms)), map(needed.__contains__, norms)):
+                norm = norms[i]
+                seen = get(norm)
+                if seen is None:
+                    positions[norm] = array("q", (i,))
+                else:
+                    seen.append(i)
+            self._positions = positions
+        return self._positions
+
+    @property
+    def pairs(self) -> dict[tuple[str, str], list[int]]:
+        """Two normalised tokens in a row -> the indexes of the source tokens where they
+        start, for the pairs of the strings looked up (a pair is far rarer than either of
+        its tokens, so values of several tokens start from their rarest pair)."""
+        if self._pairs is None:
+            pairs: dict[tuple[str, str], list[int]] = {}
+            needed = {pair for wanted in self._wanted.values() for pair in pairwise(wanted.norms)}
+            if needed:
+                norms = self.tokens.norms
+                found = map(needed.__contains__, pairwise(norms))
+                for i in compress(range(len(norms)), found):
+                    pairs.setdefault((norms[i], norms[i + 1]), []).append(i)
+            self._pairs = pairs
+        return self._pairs
+
+    @property
+    def numbers(self) -> dict[str, array[int]]:
+        """A number's key -> where it is written: start, end, start, end..."""
+        if self._numbers is None:
+            self._numbers = _spans_by_key(normal.numbers(self.text))
+        return self._numbers
+
+    @property
+    def dates(self) -> dict[str, array[int]]:
+        """An ISO date -> where it is written: start, end, start, end..."""
+        if self._dates is None:
+            self._dates = _spans_by_key(normal.dates(self.text))
+        return self._dates
+
+    @property
+    def lines(self) -> list[int]:
+        """The offsets of the line breaks."""
+        if self._lines is None:
+            self._lines = [m.start() for m in re.finditer(r"[\n\f\u2028\u2029]", self.text)]
+        return self._lines
+
+    # -- looking a value up
+
+    def find(self, value: Any) -> _Found | None:
+        """Where a string or a number occurs (None when nowhere)."""
+        if isinstance(value, str):
+            key: tuple[str, Any] = ("s", value)
+        else:
+            key = ("n", normal.number_text(value))
+        if key in self._found:
+            return self._found[key]
+        found = self._string(value) if isinstance(value, str) else self._number(value)
+        self._found[key] = found
+        return found
+
+    def _number(self, value: int | float) -> _Found | None:
+        key, text = normal.value_number_key(value), normal.number_text(value)
+        if key is None or text is None:
+            return None
+        where = self.numbers.get(key)
+        return None if where is None else _Found(where[0::2], where[1::2], self.text, text)
+
+    def _string(self, value: str) -> _Found | None:
+        wanted = self._wanted.get(value)
+        if wanted is None:  # not announced: index its tokens anew
+            self._wanted[value] = wanted = normal.tokenize(value, self.table)
+            self._positions = self._pairs = None
+        if not wanted.norms:
+            return None
+        day, number = normal.date_key(value), normal.number_key(value)
+        at = self._token_matches(wanted)
+        if day is None and number is None:
+            if not at:
+                return self._fuzzy(wanted)
+            tokens, last = self.tokens, len(wanted.norms) - 1
+            ends = list(map(tokens.ends.__getitem__, [j + last for j in at] if last else at))
+            return _Found(list(map(tokens.starts.__getitem__, at)), ends, self.text, value)
+        tokens = self.tokens
+        spans = [(tokens.starts[j], tokens.ends[j + len(wanted.norms) - 1]) for j in at]
+        if day is not None:
+            where = self.dates.get(day, array("q"))
+            spans += zip(where[0::2], where[1::2], strict=True)
+        if number is not None:
+            key, currencies = number
+            where = self.numbers.get(key, array("q"))
+            for start, end in zip(where[0::2], where[1::2], strict=True):
+                near = normal.currency_near(self.text, start, end) if currencies else None
+                if not near or near & currencies:
+                    spans.append((start, end))
+        return self._spans(sorted(set(spans)), value)
+
+    def _spans(self, spans: list[tuple[int, int]], verbatim: str) -> _Found | None:
+        if not spans:
+            return None
+        return _Found([s for s, _ in spans], [e for _, e in spans], self.text, verbatim)
+
+    def _token_matches(self, wanted: normal.Tokens) -> Sequence[int]:
+        """The indexes of the source tokens where the value's normalised tokens occur in a
+        row, with whitespace between the same pairs of tokens."""
+        norms, size = wanted.norms, len(wanted.norms)
+        positions = self.positions
+        hits = []
+        for norm in norms:
+            at = positions.get(norm)
+            if at is None:
+                return []
+            hits.append(at)
+        if size == 1:
+            return hits[0]
+        # the rarest pair's places, moved to where the value would start, then kept only
+        # where each other token follows at its offset (the rarer first)
+        pairs = self.pairs
+        places = [pairs.get(pair, []) for pair in pairwise(norms)]
+        rarest = min(range(size - 1), key=lambda q: len(places[q]))
+        source = self.tokens.norms
+        starts = list(map((-rarest).__add__, places[rarest]))
+        starts = starts[bisect_left(starts, 0):bisect_right(starts, len(source) - size)]
+        order = sorted((q for q in range(size) if q not in (rarest, rarest + 1)),
+                       key=lambda q: len(hits[q]))
+        for q in order:  # (in C: these lists may be long)
+            following = map(source.__getitem__, map(q.__add__, starts))
+            starts = list(compress(starts, map(norms[q].__eq__, following)))
+            if not starts:
+                return []
+        gaps, inner = self.tokens.gaps, wanted.gaps[1:]
+        return [j for j in starts if gaps[j + 1:j + size] == inner]
+
+    def _fuzzy(self, wanted: normal.Tokens) -> _Found | None:
+        words = sum(map(normal.is_word, wanted.raws))
+        cjk = sum(map(normal.is_cjk, wanted.raws))
+        size = len(wanted.norms)
+        if (words < 3 and cjk < 8) or size > FUZZY_MAX_TOKENS:
+            return None
+        positions = self.positions
+        places: dict[str, list[int]] = {}
+        for q, norm in enumerate(wanted.norms):
+            places.setdefault(norm, []).append(q)
+        costs = sorted((len(positions[n]) * len(qs), n) for n, qs in places.items()
+                       if n in positions)
+        votes: list[int] = []
+        for cost, norm in costs[:_RARE_TOKENS]:
+            if len(votes) + cost > _VOTES:
+                break
+            for q in places[norm]:
+                votes.extend(p - q for p in positions[norm])
+        if not votes:
+            return None
+        votes.sort()
+        slack = max(2, size // 4)
+        needed = [n for n in wanted.norms if any(c.isdigit() for c in n)]
+        target = " ".join(wanted.norms)
+        best: tuple[float, int, int] | None = None
+        for low, high in _clusters(votes, 2 * slack, _TRIES):
+            window = self._window(target, max(0, low - slack),
+                                  min(len(self.tokens.norms), high + size + slack), needed)
+            if window is not None and (best is None or window[0] > best[0]):
+                best = window
+        if best is None or best[0] < FUZZY_THRESHOLD:
+            return None
+        score, first, last = best
+        return _Found([self.tokens.starts[first]], [self.tokens.ends[last]], self.text,
+                      target, round(score, 4))
+
+    def _window(self, target: str, low: int, high: int, needed: list[str]
+                ) -> tuple[float, int, int] | None:
+        """The best stretch of tokens ``[low, high)`` for ``target``: (ratio, first token,
+        last token)."""
+        region = self.tokens.norms[low:high]
+        if not region:
+            return None
+        offsets = _offsets(region)
+        matcher = difflib.SequenceMatcher(None, target, " ".join(region), autojunk=False)
+        blocks = [b for b in matcher.get_matching_blocks() if b.size >= 2]
+        if not blocks:
+            return None
+        first = bisect_right(offsets, blocks[0].b) - 1
+        last = bisect_right(offsets, blocks[-1].b + blocks[-1].size - 1) - 1
+        stretch = region[first:last + 1]
+        if any(n not in stretch for n in needed):
+            return None
+        ratio = difflib.SequenceMatcher(None, target, " ".join(stretch), autojunk=False).ratio()
+        return ratio, low + first, low + last
+
+    # -- choosing among occurrences
+
+    def distance(self, start: int, end: int, anchor: tuple[int, int]) -> tuple[int, int]:
+        """(line breaks, characters) between a span and an anchor's span."""
+        a_start, a_end = anchor
+        if end <= a_start:
+            low, high = end, a_start
+        elif start >= a_end:
+            low, high = a_end, start
+        else:
+            return 0, 0
+        lines = self.lines
+        return bisect_left(lines, high) - bisect_left(lines, low), high - low
+
+    def nearest(self, found: _Found, anchors: list[tuple[int, int]]) -> int:
+        """The index of the occurrence nearest to any anchor (on a tie, a verbatim one, then
+        the earliest)."""
+        starts, ends = found.starts, found.ends
+        best: tuple[tuple[int, int], bool, int, int] | None = None
+        for anchor in anchors:
+            k = bisect_left(starts, anchor[0])  # k - 1 ends nearest before, k starts after
+            for c in range(max(0, k - 1), min(len(starts), k + 1)):
+                rank = (self.distance(starts[c], ends[c], anchor), not found.exact(c),
+                        starts[c], c)
+                if best is None or rank < best:
+                    best = rank
+        return best[3] if best is not None else found.first()
+
+
+def _offsets(tokens: list[str]) -> list[int]:
+    """Where each token starts in ``" ".join(tokens)``."""
+    out: list[int] = []
+    at = 0
+    for token in tokens:
+        out.append(at)
+        at += len(token) + 1
+    return out
+
+
+def _spans_by_key(found: Iterable[tuple[str, int, int]]) -> dict[str, array[int]]:
+    """Key -> start, end, start, end... (arrays: nothing for the garbage collector to walk)."""
+    out: dict[str, array[int]] = {}
+    for key, start, end in found:
+        where = out.get(key)
+        if where is None:
+            out[key] = array("q", (start, end))
+        else:
+            where.append(start)
+            where.append(end)
+    return out
+
+
+def _clusters(votes: list[int], width: int, count: int) -> list[tuple[int, int]]:
+    """Up to ``count`` ranges ``(low, high)``, at most ``width`` apart, that hold the most
+    votes (sorted), best first; each vote counts for one range."""
+    out: list[tuple[int, int]] = []
+    left = list(votes)
+    while left and len(out) < count:
+        best_i, best_j, j = 0, 0, 0
+        for i in range(len(left)):
+            j = max(j, i)
+            while j + 1 < len(left) and left[j + 1] - left[i] <= width:
+                j += 1
+            if j - i > best_j - best_i:
+                best_i, best_j = i, j
+        out.append((left[best_i], left[best_j]))
+        del left[best_i:best_j + 1]
+    return out
+
+
+# -- the whole answer ------------------------------------------------------------------------
+
+def _not_a_quote(leaf: Leaf, rules: _Rules | None, skip: Collection[str]) -> bool:
+    value = leaf.value
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    if skip and leaf.parts and isinstance(leaf.parts[0], str) and leaf.parts[0] in skip:
+        return True
+    return rules is not None and rules.not_a_quote(leaf)
+
+
+def _lookable(value: Any) -> bool:
+    return isinstance(value, (str, int, float))
+
+
+def _choose(leaves: list[Leaf], found: dict[int, _Found], index: _Index) -> dict[int, int]:
+    """Which occurrence each found leaf is given (see "Several occurrences")."""
+    chosen = {i: 0 for i, f in found.items() if len(f.starts) == 1}
+    groups: dict[int, list[int]] = {}
+    for i in found:
+        groups.setdefault(leaves[i].parent, []).append(i)
+    for members in groups.values():
+        pending = sorted((i for i in members if i not in chosen),
+                         key=lambda i: (len(found[i].starts), i))
+        if not pending:
+            continue
+        place = {i: n for n, i in enumerate(members)}
+        for i in pending:
+            near = members[max(0, place[i] - _NEIGHBOURS):place[i] + _NEIGHBOURS + 1]
+            anchors = [(found[m].starts[chosen[m]], found[m].ends[chosen[m]])
+                       for m in near if m in chosen]
+            chosen[i] = index.nearest(found[i], anchors) if anchors else found[i].first()
+    return chosen
+
+
+def ground(value: Any, source: str | Source | None,
+           schema: Mapping[str, Any] | bool | None = None, *,
+           skip: Collection[str] = ()) -> dict[str, Grounding]:
+    """A :class:`Grounding` per leaf value of ``value``, by path, in the answer's order
+    (the rules are in this module's docstring)."""
+    leaves = walk(value)
+    rules = _Rules(schema) if isinstance(schema, Mapping) else None
+    skipped = {skip} if isinstance(skip, str) else set(skip)
+    if isinstance(source, str):
+        source = Source(source)
+    text = source.text if isinstance(source, Source) and isinstance(source.text, str) else ""
+    verifiable = bool(text) and not text.isspace()
+    statuses: list[str | None] = []
+    for leaf in leaves:
+        try:
+            not_a_quote = _not_a_quote(leaf, rules, skipped)
+        except Exception:  # a schema it cannot read marks nothing
+            _log.warning("grounding: the schema's rules failed for %s", leaf.path,
+                         exc_info=True)
+            not_a_quote = False
+        if not_a_quote:
+            statuses.append("not_applicable")
+        elif not verifiable:
+            statuses.append("unverifiable")
+        elif not _lookable(leaf.value):
+            statuses.append("ungrounded")
+        else:
+            statuses.append(None)
+    index = _Index(text, [leaf.value for i, leaf in enumerate(leaves)
+                          if statuses[i] is None and isinstance(leaf.value, str)])
+    found: dict[int, _Found] = {}
+    for i, leaf in enumerate(leaves):
+        if statuses[i] is not None:
+            continue
+        try:
+            where = index.find(leaf.value)
+        except Exception:  # never raise: a value it cannot look up is not found
+            _log.warning("grounding: looking up %s failed", leaf.path, exc_info=True)
+            where = None
+        if where is None:
+            statuses[i] = "ungrounded"
+        else:
+            found[i] = where
+    try:
+        chosen = _choose(leaves, found, index)
+    except Exception:
+        _log.warning("grounding: choosing among occurrences failed", exc_info=True)
+        chosen = {}
+    out: dict[str, Grounding] = {}
+    for i, leaf in enumerate(leaves):
+        where = found.get(i)
+        status = statuses[i]
+        if where is None or status is not None:
+            out[leaf.path] = Grounding(status or "ungrounded", value=leaf.value)
+            continue
+        k = chosen[i] if i in chosen else where.first()
+        start, end = where.starts[k], where.ends[k]
+        page = source.page_of(start) if isinstance(source, Source) else None
+        score = where.fuzzy if where.fuzzy is not None else 1.0
+        out[leaf.path] = Grounding(where.status(k), start, end, page, text[start:end], score,
+                                   leaf.value)
+    return out
