@@ -84,14 +84,24 @@ Several occurrences
 
 A value found in several places is given the one nearest to where its siblings (the other
 leaves of the same object or array) were placed, so a receipt line's quantity is the ``2``
-next to its own product name. Values found in one place anchor first; then, in each object,
-the values with the fewest occurrences choose first and anchor the rest (only the nearest
-few siblings in the answer's order count, so a long array costs no more per item than a short
-one). Nearest is counted in lines first, then in characters (the quantity on the product's
-own line, even if the next line's starts closer); a verbatim occurrence wins a tie, then the
-earlier one. The status is the chosen occurrence's: the value next to its siblings may be a
-``normalized`` one while a verbatim copy sits elsewhere. A value whose siblings have no place
-yet takes its first verbatim occurrence, or else its first.
+next to its own product name:
+
+- values found in one place are placed first, and anchor the others;
+- then the others, the values nearer the root first and, among them, those with the fewest
+  occurrences: each takes its occurrence nearest to its placed siblings (the few nearest in
+  the answer's order), and then anchors those after it;
+- a value none of whose siblings has a place looks for placed relatives one level up (the
+  leaves of its parent's object: a line item with no unique value of its own is placed near
+  its own invoice's number), and so on for a few levels;
+- a value with no placed relative at all takes its first verbatim occurrence, or else its
+  first.
+
+Nearest is counted in lines first, then in characters (the quantity on the product's own
+line, even if the next line's starts closer); an occurrence inside the text another value
+was placed on comes last (the ``3`` of a date that grounds another field is not a
+quantity); a verbatim occurrence wins a tie, then the earlier one. The status is the chosen
+occurrence's: the value next to its siblings may be a ``normalized`` one while a verbatim
+copy sits elsewhere.
 
 Always
 ------
@@ -135,6 +145,8 @@ _VOTES = 512
 _TRIES = 3
 #: the siblings (before and after, in the answer's order) a value is placed next to
 _NEIGHBOURS = 4
+#: how many levels up a value looks for placed relatives when its siblings have no place
+_LEVELS = 4
 
 _log = logging.getLogger(__name__)
 
@@ -586,18 +598,22 @@ class _Index:
         return bisect_left(lines, high) - bisect_left(lines, low), high - low
 
     def nearest(self, found: _Found, anchors: list[tuple[int, int]]) -> int:
-        """The index of the occurrence nearest to any anchor (on a tie, a verbatim one, then
-        the earliest)."""
+        """The index of the occurrence nearest to any anchor, not inside one (text another
+        value was placed on), a verbatim one on a tie, then the earliest."""
         starts, ends = found.starts, found.ends
-        best: tuple[tuple[int, int], bool, int, int] | None = None
+        count = len(starts)
+        best: tuple[bool, tuple[int, int], bool, int, int] | None = None
         for anchor in anchors:
-            k = bisect_left(starts, anchor[0])  # k - 1 ends nearest before, k starts after
-            for c in range(max(0, k - 1), min(len(starts), k + 1)):
-                rank = (self.distance(starts[c], ends[c], anchor), not found.exact(c),
-                        starts[c], c)
-                if best is None or rank < best:
-                    best = rank
-        return best[3] if best is not None else found.first()
+            before = bisect_left(starts, anchor[0])  # before - 1: the last to start before it
+            after = bisect_left(starts, anchor[1], before)  # the first to start after it
+            for c in {before - 2, before - 1, before, after, after + 1}:
+                if 0 <= c < count:
+                    inside = starts[c] < anchor[1] and anchor[0] < ends[c]
+                    rank = (inside, self.distance(starts[c], ends[c], anchor),
+                            not found.exact(c), starts[c], c)
+                    if best is None or rank < best:
+                        best = rank
+        return best[4] if best is not None else found.first()
 
 
 def _offsets(tokens: list[str]) -> list[int]:
@@ -661,20 +677,25 @@ def _lookable(value: Any) -> bool:
 def _choose(leaves: list[Leaf], found: dict[int, _Found], index: _Index) -> dict[int, int]:
     """Which occurrence each found leaf is given (see "Several occurrences")."""
     chosen = {i: 0 for i, f in found.items() if len(f.starts) == 1}
-    groups: dict[int, list[int]] = {}
-    for i in found:
-        groups.setdefault(leaves[i].parent, []).append(i)
-    for members in groups.values():
-        pending = sorted((i for i in members if i not in chosen),
-                         key=lambda i: (len(found[i].starts), i))
-        if not pending:
-            continue
-        place = {i: n for n, i in enumerate(members)}
-        for i in pending:
-            near = members[max(0, place[i] - _NEIGHBOURS):place[i] + _NEIGHBOURS + 1]
+    groups: dict[tuple[str | int, ...], list[int]] = {}
+    for i in found:  # in document order
+        groups.setdefault(leaves[i].parts[:-1], []).append(i)
+    pending = sorted((i for i in found if i not in chosen),
+                     key=lambda i: (len(leaves[i].parts), len(found[i].starts), i))
+    for i in pending:
+        anchors: list[tuple[int, int]] = []
+        group = leaves[i].parts[:-1]
+        for depth in range(len(group), max(-1, len(group) - _LEVELS - 1), -1):
+            members = groups.get(group[:depth])
+            if not members:
+                continue
+            place = bisect_left(members, i)
+            near = members[max(0, place - _NEIGHBOURS):place + _NEIGHBOURS + 1]
             anchors = [(found[m].starts[chosen[m]], found[m].ends[chosen[m]])
                        for m in near if m in chosen]
-            chosen[i] = index.nearest(found[i], anchors) if anchors else found[i].first()
+            if anchors:
+                break
+        chosen[i] = index.nearest(found[i], anchors) if anchors else found[i].first()
     return chosen
 
 

@@ -25,13 +25,11 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Leaf(NamedTuple):
-    """One leaf value: its path, the value, the keys and indexes leading to it, and which
-    container holds it (a number unique within one walk; -1 for a root that is a leaf)."""
+    """One leaf value: its path, the value, and the keys and indexes leading to it."""
 
     path: str
     value: Any
     parts: tuple[str | int, ...]
-    parent: int
 
 
 def _step(part: str | int, first: bool) -> str:
@@ -65,18 +63,17 @@ def _is_container(value: Any) -> bool:
 def walk(value: Any) -> list[Leaf]:
     """Every leaf of ``value`` in document order (the order of its keys and items)."""
     if not _is_container(value):
-        return [Leaf("$", value, (), -1)]
+        return [Leaf("$", value, ())]
     out: list[Leaf] = []
     parts: list[str | int] = []
     written: list[str] = []  # each part as written in the path
     open_ids = {id(value)}
-    stack: list[tuple[Iterator[tuple[str | int, Any]], int, Any]] = [(_children(value), 0, value)]
-    counter = 1
+    stack: list[tuple[Iterator[tuple[str | int, Any]], Any]] = [(_children(value), value)]
     while stack:
-        items, number, _ = stack[-1]
+        items, _ = stack[-1]
         step = next(items, None)
         if step is None:
-            _, _, done = stack.pop()
+            _, done = stack.pop()
             open_ids.discard(id(done))
             if stack:
                 parts.pop()
@@ -88,11 +85,9 @@ def walk(value: Any) -> list[Leaf]:
                 parts.append(key)
                 written.append(_step(key, not written))
                 open_ids.add(id(child))
-                stack.append((_children(child), counter, child))
-                counter += 1
+                stack.append((_children(child), child))
             continue
-        out.append(Leaf("".join(written) + _step(key, not written), child, (*parts, key),
-                        number))
+        out.append(Leaf("".join(written) + _step(key, not written), child, (*parts, key)))
     return out
 
 
