@@ -137,16 +137,19 @@ __all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground"]
 FUZZY_THRESHOLD = 0.85
 #: the longest value (in tokens) looked for fuzzily
 FUZZY_MAX_TOKENS = 400
-#: the rarest tokens of a value whose positions vote for where a fuzzy match starts ...
+#: the rarest tokens (or pairs of tokens) of a value whose positions vote for where a fuzzy
+#: match starts ...
 _RARE_TOKENS = 8
 #: ... and the most votes counted
 _VOTES = 512
 #: the starts tried per value
 _TRIES = 3
 #: the siblings (before and after, in the answer's order) a value is placed next to
-_NEIGHBOURS = 4
+_NEIGHBOURS = 2
 #: how many levels up a value looks for placed relatives when its siblings have no place
 _LEVELS = 4
+#: how far up a container's subschemas are looked for among the containers already known
+_SCHEMA_CLIMB = 64
 
 _log = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ class _Found:
                  fuzzy: float | None = None) -> None:
         self.starts, self.ends = starts, ends
         self.source, self.verbatim, self.fuzzy = source, verbatim, fuzzy
-        self._exact: dict[int, bool] = {}
+        self._exact: dict[int, bool] | None = None
         self._first: int | None = None
 
     def __len__(self) -> int:
@@ -170,6 +173,8 @@ class _Found:
 
     def exact(self, k: int) -> bool:
         """Whether occurrence ``k`` is the value's text, verbatim."""
+        if self._exact is None:
+            self._exact = {}
         known = self._exact.get(k)
         if known is None:
             known = self._exact[k] = self.fuzzy is None and (
@@ -242,6 +247,8 @@ class _Rules:
         self.root = root
         self._flat: dict[tuple[Any, ...], tuple[tuple[Mapping[str, Any], ...], bool]] = {}
         self._children: dict[tuple[Any, ...], tuple[Mapping[str, Any], ...]] = {}
+        self._containers: dict[tuple[str | int, ...],
+                               tuple[tuple[Mapping[str, Any], ...], bool]] = {}
 
     def _resolve(self, ref: str) -> Mapping[str, Any] | None:
         if ref == "#":
@@ -315,19 +322,47 @@ class _Rules:
         self._children[key] = result
         return result
 
-    def not_a_quote(self, leaf: Leaf) -> bool:
-        """Whether the schema marks the leaf as computed or chosen from a list."""
-        nodes, computed = self.flatten((self.root,), _OBJECT if leaf.parts and isinstance(
-            leaf.parts[0], str) else _ARRAY if leaf.parts else _json_types(leaf.value))
-        for step, part in enumerate(leaf.parts):
+    def _container(self, parts: tuple[str | int, ...], array: bool
+                   ) -> tuple[tuple[Mapping[str, Any], ...], bool]:
+        """The subschemas of the object (or the array, ``array``) at ``parts``, and whether
+        it or one around it is computed; remembered per container, and found from the
+        nearest one around it already known."""
+        known = self._containers.get(parts)
+        if known is not None:
+            return known
+
+        def kind(step: int) -> frozenset[str]:  # of the container at parts[:step]
+            last = array if step == len(parts) else isinstance(parts[step], int)
+            return _ARRAY if last else _OBJECT
+
+        depth = len(parts) - 1
+        while depth > 0 and parts[:depth] not in self._containers and \
+                len(parts) - depth < _SCHEMA_CLIMB:
+            depth -= 1
+        above = self._containers.get(parts[:depth]) if depth >= 0 else None
+        if above is None:
+            depth = 0
+            above = self._containers[()] = self.flatten((self.root,), kind(0))
+            if not parts:
+                return above
+        nodes, computed = above
+        for step in range(depth, len(parts)):
             if computed or not nodes:
                 break
-            nodes = self.child(nodes, part)
-            if step + 1 < len(leaf.parts):
-                types = _OBJECT if isinstance(leaf.parts[step + 1], str) else _ARRAY
-            else:
-                types = _json_types(leaf.value)
-            nodes, computed = self.flatten(nodes, types)
+            nodes, flagged = self.flatten(self.child(nodes, parts[step]), kind(step + 1))
+            computed = computed or flagged
+        self._containers[parts] = (nodes, computed)
+        return nodes, computed
+
+    def not_a_quote(self, leaf: Leaf) -> bool:
+        """Whether the schema marks the leaf as computed or chosen from a list."""
+        if not leaf.parts:
+            nodes, computed = self.flatten((self.root,), _json_types(leaf.value))
+        else:
+            nodes, computed = self._container(leaf.parts[:-1], isinstance(leaf.parts[-1], int))
+            if not computed and nodes:
+                nodes, computed = self.flatten(self.child(nodes, leaf.parts[-1]),
+                                               _json_types(leaf.value))
         return computed or any(_chosen(n, leaf.value) for n in nodes)
 
 
@@ -370,13 +405,14 @@ class _Index:
     def __init__(self, text: str, strings: Iterable[str] = ()) -> None:
         self.text = text
         self.table: dict[str, str] = {}
-        self._wanted = {value: normal.tokenize(value, self.table) for value in set(strings)}
+        self._wanted = {value: normal.words(value, self.table) for value in set(strings)}
         self._tokens: normal.Tokens | None = None
         self._positions: dict[str, array[int]] | None = None
         self._pairs: dict[tuple[str, str], list[int]] | None = None
-        self._numbers: dict[str, array[int]] | None = None
-        self._dates: dict[str, array[int]] | None = None
+        self._numbers: dict[str, normal.Where] | None = None
+        self._dates: dict[str, normal.Where] | None = None
         self._lines: list[int] | None = None
+        self._line_of: dict[int, int] = {}
         self._found: dict[tuple[str, Any], _Found | None] = {}
 
     @property
@@ -411,7 +447,8 @@ class _Index:
         its tokens, so values of several tokens start from their rarest pair)."""
         if self._pairs is None:
             pairs: dict[tuple[str, str], list[int]] = {}
-            needed = {pair for wanted in self._wanted.values() for pair in pairwise(wanted.norms)}
+            needed = {pair for wanted in self._wanted.values()
+                      for pair in pairwise(wanted.norms)}
             if needed:
                 norms = self.tokens.norms
                 found = map(needed.__contains__, pairwise(norms))
@@ -421,17 +458,17 @@ class _Index:
         return self._pairs
 
     @property
-    def numbers(self) -> dict[str, array[int]]:
+    def numbers(self) -> dict[str, normal.Where]:
         """A number's key -> where it is written: start, end, start, end..."""
         if self._numbers is None:
-            self._numbers = _spans_by_key(normal.numbers(self.text))
+            self._numbers = normal.numbers(self.text)
         return self._numbers
 
     @property
-    def dates(self) -> dict[str, array[int]]:
+    def dates(self) -> dict[str, normal.Where]:
         """An ISO date -> where it is written: start, end, start, end..."""
         if self._dates is None:
-            self._dates = _spans_by_key(normal.dates(self.text))
+            self._dates = normal.dates(self.text)
         return self._dates
 
     @property
@@ -460,32 +497,32 @@ class _Index:
         if key is None or text is None:
             return None
         where = self.numbers.get(key)
-        return None if where is None else _Found(where[0::2], where[1::2], self.text, text)
+        return None if where is None else _Found(*normal.spans(where), self.text, text)
 
     def _string(self, value: str) -> _Found | None:
         wanted = self._wanted.get(value)
         if wanted is None:  # not announced: index its tokens anew
-            self._wanted[value] = wanted = normal.tokenize(value, self.table)
+            self._wanted[value] = wanted = normal.words(value, self.table)
             self._positions = self._pairs = None
-        if not wanted.norms:
+        norms = wanted.norms
+        if not norms:
             return None
         day, number = normal.date_key(value), normal.number_key(value)
         at = self._token_matches(wanted)
         if day is None and number is None:
             if not at:
-                return self._fuzzy(wanted)
-            tokens, last = self.tokens, len(wanted.norms) - 1
+                return self._fuzzy(norms)
+            tokens, last = self.tokens, len(norms) - 1
             ends = list(map(tokens.ends.__getitem__, [j + last for j in at] if last else at))
             return _Found(list(map(tokens.starts.__getitem__, at)), ends, self.text, value)
         tokens = self.tokens
-        spans = [(tokens.starts[j], tokens.ends[j + len(wanted.norms) - 1]) for j in at]
-        if day is not None:
-            where = self.dates.get(day, array("q"))
-            spans += zip(where[0::2], where[1::2], strict=True)
+        spans = [(tokens.starts[j], tokens.ends[j + len(norms) - 1]) for j in at]
+        if day is not None and day in self.dates:
+            spans += zip(*normal.spans(self.dates[day]), strict=True)
         if number is not None:
             key, currencies = number
-            where = self.numbers.get(key, array("q"))
-            for start, end in zip(where[0::2], where[1::2], strict=True):
+            where = self.numbers.get(key)
+            for start, end in zip(*normal.spans(where), strict=True) if where is not None else ():
                 near = normal.currency_near(self.text, start, end) if currencies else None
                 if not near or near & currencies:
                     spans.append((start, end))
@@ -496,9 +533,9 @@ class _Index:
             return None
         return _Found([s for s, _ in spans], [e for _, e in spans], self.text, verbatim)
 
-    def _token_matches(self, wanted: normal.Tokens) -> Sequence[int]:
+    def _token_matches(self, wanted: normal.Words) -> Sequence[int]:
         """The indexes of the source tokens where the value's normalised tokens occur in a
-        row, with whitespace between the same pairs of tokens."""
+        row, with whitespace between the same pairs of tokens (where it counts)."""
         norms, size = wanted.norms, len(wanted.norms)
         positions = self.positions
         hits = []
@@ -524,33 +561,44 @@ class _Index:
             starts = list(compress(starts, map(norms[q].__eq__, following)))
             if not starts:
                 return []
-        gaps, inner = self.tokens.gaps, wanted.gaps[1:]
-        return [j for j in starts if gaps[j + 1:j + size] == inner]
+        source_gaps, gaps, checked = self.tokens.gaps, wanted.gaps, wanted.checked
+        if checked is None:
+            inner = gaps[1:]
+            return [j for j in starts if source_gaps[j + 1:j + size] == inner]
+        return [j for j in starts if all(source_gaps[j + q] == gaps[q] for q in checked)]
 
-    def _fuzzy(self, wanted: normal.Tokens) -> _Found | None:
-        words = sum(map(normal.is_word, wanted.raws))
-        cjk = sum(map(normal.is_cjk, wanted.raws))
-        size = len(wanted.norms)
+    def _fuzzy(self, norms: list[str]) -> _Found | None:
+        words = sum(map(normal.is_word, norms))
+        cjk = sum(map(normal.is_cjk, norms))
+        size = len(norms)
         if (words < 3 and cjk < 8) or size > FUZZY_MAX_TOKENS:
             return None
-        positions = self.positions
-        places: dict[str, list[int]] = {}
-        for q, norm in enumerate(wanted.norms):
-            places.setdefault(norm, []).append(q)
-        costs = sorted((len(positions[n]) * len(qs), n) for n, qs in places.items()
-                       if n in positions)
+        # each place of one of the value's rarest tokens, or pairs of tokens, votes for where
+        # the value would start there
+        where: dict[Any, list[int]] = {}
+        for q, norm in enumerate(norms):
+            where.setdefault(norm, []).append(q)
+        for q, pair in enumerate(pairwise(norms)):
+            where.setdefault(pair, []).append(q)
+        positions, pairs = self.positions, self.pairs
+        options = []
+        for key, offsets in where.items():
+            at = positions.get(key) if isinstance(key, str) else pairs.get(key)
+            if at:
+                options.append((len(at) * len(offsets), at, offsets))
+        options.sort(key=lambda option: option[0])
         votes: list[int] = []
-        for cost, norm in costs[:_RARE_TOKENS]:
+        for cost, at, offsets in options[:_RARE_TOKENS]:
             if len(votes) + cost > _VOTES:
                 break
-            for q in places[norm]:
-                votes.extend(p - q for p in positions[norm])
+            for q in offsets:
+                votes.extend(p - q for p in at)
         if not votes:
             return None
         votes.sort()
         slack = max(2, size // 4)
-        needed = [n for n in wanted.norms if any(c.isdigit() for c in n)]
-        target = " ".join(wanted.norms)
+        needed = [n for n in norms if any(c.isdigit() for c in n)]
+        target = " ".join(norms)
         best: tuple[float, int, int] | None = None
         for low, high in _clusters(votes, 2 * slack, _TRIES):
             window = self._window(target, max(0, low - slack),
@@ -585,34 +633,44 @@ class _Index:
 
     # -- choosing among occurrences
 
-    def distance(self, start: int, end: int, anchor: tuple[int, int]) -> tuple[int, int]:
-        """(line breaks, characters) between a span and an anchor's span."""
-        a_start, a_end = anchor
-        if end <= a_start:
-            low, high = end, a_start
-        elif start >= a_end:
-            low, high = a_end, start
-        else:
-            return 0, 0
-        lines = self.lines
-        return bisect_left(lines, high) - bisect_left(lines, low), high - low
+    def line(self, offset: int) -> int:
+        """How many line breaks come before an offset (remembered: the same anchors and
+        candidates come back for every sibling)."""
+        known = self._line_of.get(offset)
+        if known is None:
+            known = self._line_of[offset] = bisect_left(self.lines, offset)
+        return known
 
     def nearest(self, found: _Found, anchors: list[tuple[int, int]]) -> int:
-        """The index of the occurrence nearest to any anchor, not inside one (text another
-        value was placed on), a verbatim one on a tie, then the earliest."""
+        """The index of the occurrence nearest to any anchor (in line breaks, then in
+        characters), not inside one (text another value was placed on), a verbatim one on a
+        tie, then the earliest."""
         starts, ends = found.starts, found.ends
-        count = len(starts)
+        line = self.line
+        picks: set[int] = set()
+        marks = []
+        for a_start, a_end in anchors:
+            before = bisect_left(starts, a_start)  # before - 1: the last to start before it
+            after = bisect_left(starts, a_end, before)  # the first to start after it
+            picks.update((before - 1, before, after))
+            marks.append((a_start, a_end, line(a_start), line(a_end)))
         best: tuple[bool, tuple[int, int], bool, int, int] | None = None
-        for anchor in anchors:
-            before = bisect_left(starts, anchor[0])  # before - 1: the last to start before it
-            after = bisect_left(starts, anchor[1], before)  # the first to start after it
-            for c in {before - 2, before - 1, before, after, after + 1}:
-                if 0 <= c < count:
-                    inside = starts[c] < anchor[1] and anchor[0] < ends[c]
-                    rank = (inside, self.distance(starts[c], ends[c], anchor),
-                            not found.exact(c), starts[c], c)
-                    if best is None or rank < best:
-                        best = rank
+        for c in picks:
+            if not 0 <= c < len(starts):
+                continue
+            start, end = starts[c], ends[c]
+            inside, near = False, (len(self.lines) + 1, len(self.text) + 1)
+            for a_start, a_end, a_first, a_last in marks:
+                if end <= a_start:
+                    gap = (a_first - line(end), a_start - end)
+                elif start >= a_end:
+                    gap = (line(start) - a_last, start - a_end)
+                else:
+                    inside, gap = True, (0, 0)
+                near = min(near, gap)
+            rank = (inside, near, not found.exact(c), start, c)
+            if best is None or rank < best:
+                best = rank
         return best[4] if best is not None else found.first()
 
 
@@ -623,19 +681,6 @@ def _offsets(tokens: list[str]) -> list[int]:
     for token in tokens:
         out.append(at)
         at += len(token) + 1
-    return out
-
-
-def _spans_by_key(found: Iterable[tuple[str, int, int]]) -> dict[str, array[int]]:
-    """Key -> start, end, start, end... (arrays: nothing for the garbage collector to walk)."""
-    out: dict[str, array[int]] = {}
-    for key, start, end in found:
-        where = out.get(key)
-        if where is None:
-            out[key] = array("q", (start, end))
-        else:
-            where.append(start)
-            where.append(end)
     return out
 
 

@@ -11,8 +11,9 @@ a normalised form (:func:`fold`), so a match found among normalised tokens maps 
 - each other character that is not a space (punctuation, symbols, emoji) on its own.
 
 Whitespace (any run of it, newlines and no-break spaces included, and zero-width spaces)
-only separates tokens: each token records whether some preceded it, except between two
-characters of a script written without spaces, where a line may wrap anywhere.
+only separates tokens: each token records whether some preceded it. A value's tokens
+(:func:`words`) also say which of these gaps count: not those between two characters of a
+script written without spaces, where a line may wrap anywhere.
 
 :func:`fold`: Unicode NFKC (full-width forms, ligatures, composed and decomposed accents)
 and case folding. Numbers (:func:`numbers`, :func:`number_key`) and dates (:func:`dates`,
@@ -26,14 +27,30 @@ import math
 import re
 import unicodedata
 from array import array
-from collections.abc import Iterator
-from itertools import accumulate, compress, islice
-from operator import and_
+from collections.abc import Sequence
+from itertools import accumulate, islice
 from typing import NamedTuple
 
-__all__ = ["CJK", "CURRENCIES", "Tokens", "currency_near", "date_key", "dates", "fold",
-           "is_cjk", "is_word", "number_key", "number_text", "numbers", "tokenize",
-           "value_number_key"]
+__all__ = [
+    "CJK",
+    "CURRENCIES",
+    "Tokens",
+    "Where",
+    "Words",
+    "currency_near",
+    "date_key",
+    "dates",
+    "fold",
+    "is_cjk",
+    "is_word",
+    "number_key",
+    "number_text",
+    "numbers",
+    "spans",
+    "tokenize",
+    "value_number_key",
+    "words",
+]
 
 #: characters of scripts written without spaces between words: each is its own token
 CJK = ("\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u2e80-\u2fdf\u3005-\u3007"
@@ -65,7 +82,7 @@ class Tokens(NamedTuple):
     norms: list[str]
     starts: array[int]
     ends: array[int]
-    gaps: bytearray
+    gaps: bytes
 
 
 def fold(token: str) -> str:
@@ -91,7 +108,7 @@ def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
     parts = _TOKEN.split(text)
     raws = parts[1::2]
     if not raws:
-        return Tokens([], [], array("q"), array("q"), bytearray())
+        return Tokens([], [], array("q"), array("q"), b"")
     bounds = array("q", accumulate(map(len, parts)))
     if table is None:
         table = {}
@@ -99,14 +116,27 @@ def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
     for raw in distinct.difference(table):
         table[raw] = fold(raw)
     norms = list(map(table.__getitem__, raws))
-    gaps = bytearray(map(bool, islice(parts, 0, len(parts) - 1, 2)))
-    cjk = {raw for raw in distinct if _CJK_START.match(raw)}
-    if cjk:  # whitespace between two such characters is no gap
-        after_gap = map(and_, islice(gaps, 1, None), map(cjk.__contains__, islice(raws, 1, None)))
-        for i in compress(range(1, len(raws)), after_gap):
-            if raws[i - 1] in cjk:
-                gaps[i] = 0
+    gaps = bytes(map(bool, islice(parts, 0, len(parts) - 1, 2)))
     return Tokens(raws, norms, bounds[0:-1:2], bounds[1::2], gaps)
+
+
+class Words(NamedTuple):
+    """A value's normalised tokens, whether whitespace came before each, and which of these
+    gaps count: not those between two characters of a script written without spaces (a
+    line may wrap anywhere in Chinese)."""
+
+    norms: list[str]
+    gaps: bytes
+    checked: tuple[int, ...] | None  # None: every gap counts
+
+
+def words(text: str, table: dict[str, str] | None = None) -> Words:
+    """The :class:`Words` of a value."""
+    tokens = tokenize(text, table)
+    norms = tokens.norms
+    loose = [q for q in range(1, len(norms)) if is_cjk(norms[q]) and is_cjk(norms[q - 1])]
+    checked = tuple(q for q in range(1, len(norms)) if q not in loose) if loose else None
+    return Words(norms, tokens.gaps, checked)
 
 
 # -- numbers -------------------------------------------------------------------------------
@@ -131,6 +161,7 @@ _NUMBER = re.compile(
     rf"(?P<exp>[eE][+\-]?\d{{1,6}}(?![^\W{CJK}]))?"
     rf"(?!\d)(?![{_CONTINUES}]\d)")
 _WORD_CHAR = re.compile(rf"[^\W{CJK}]")
+_DIGIT = re.compile(r"\d")
 
 #: a currency sign or code -> the currencies it may stand for
 CURRENCIES: dict[str, frozenset[str]] = {
@@ -192,12 +223,47 @@ def _key_of_match(match: re.Match[str]) -> str | None:
     return _canonical(negative, _ascii_digits(whole), _ascii_digits(fraction), exponent)
 
 
-def numbers(text: str) -> Iterator[tuple[str, int, int]]:
-    """``(key, start, end)`` for each number written in ``text``."""
+#: where a key occurs: one span packed in an int (``start << 40 | end``; most numbers of a
+#: text occur once, and an int is nothing for the garbage collector to count), or an array
+#: ``start, end, start, end...`` (see :func:`spans`)
+Where = int | array
+
+_SHIFT = 40
+_MASK = (1 << _SHIFT) - 1
+
+
+def _add(out: dict[str, Where], key: str, start: int, end: int) -> None:
+    where = out.get(key)
+    if where is None:
+        out[key] = start << _SHIFT | end
+    elif isinstance(where, int):
+        out[key] = array("q", (where >> _SHIFT, where & _MASK, start, end))
+    else:
+        where.append(start)
+        where.append(end)
+
+
+def spans(where: Where) -> tuple[Sequence[int], Sequence[int]]:
+    """The starts and the ends of the spans in a :data:`Where`."""
+    if isinstance(where, int):
+        return (where >> _SHIFT,), (where & _MASK,)
+    return where[0::2], where[1::2]
+
+
+def numbers(text: str) -> dict[str, Where]:
+    """Each number written in ``text``, by key: where it is (in order)."""
+    out: dict[str, Where] = {}
+    get = out.get
     for match in _NUMBER.finditer(text):
-        start, end = match.span()
         written = match.group()
-        if written.isascii() and not (match["sep"] or match["exp"]):  # most numbers
+        start = match.start()
+        end = start + len(written)
+        if written.isdigit() and written.isascii():  # most numbers: 12, 2024, 007
+            significant = written.lstrip("0")
+            point = len(significant)
+            significant = significant.rstrip("0")
+            key = f"{significant}e{point}" if significant else "0"
+        elif written.isascii() and not (match["sep"] or match["exp"]):  # 12.50
             whole, _, fraction = written.partition(".")
             key = _canonical(False, whole, fraction, 0)
         else:
@@ -212,13 +278,23 @@ def numbers(text: str) -> Iterator[tuple[str, int, int]]:
             start -= 1
             if text[start] in _MINUS and key != "0":
                 key = "-" + key
-        yield key, start, end
+        where = get(key)
+        if where is None:
+            out[key] = start << _SHIFT | end
+        elif isinstance(where, int):
+            out[key] = array("q", (where >> _SHIFT, where & _MASK, start, end))
+        else:
+            where.append(start)
+            where.append(end)
+    return out
 
 
 def number_key(text: str) -> tuple[str, frozenset[str]] | None:
     """The key of a string that is one number (with thousands separators, a sign, a currency
     sign or code before or after), and the currencies it names (empty when none); None for
     any other string."""
+    if not _DIGIT.search(text):
+        return None
     match = _VALUE_NUMBER.fullmatch(text)
     if match is None:
         return None
@@ -324,34 +400,32 @@ def _month(name: str) -> int:
 
 
 def _date_of(match: re.Match[str]) -> str | None:
-    found = match.groupdict("")
+    """The ISO date of a match of :data:`_DATE_DIGIT` or :data:`_DATE_MONTH` (None when it
+    is ambiguous or no day of the calendar)."""
     first = match.group()[0]
-
-    def g(name: str) -> str:
-        return found.get(name) or ""
-
-    if g("y1"):
-        return _iso(first + g("y1"), _num(g("m1")), _num(g("d1")))
-    if g("y2"):
-        a, b = _num(first + g("a2")), _num(g("b2"))
+    if match.re is _DATE_MONTH:
+        return _iso(match["y4"], _month(first + match["n4"]), _num(match["d4"]))
+    y1, y2, y3, y5, y6 = match.group("y1", "y2", "y3", "y5", "y6")
+    if y1:
+        return _iso(first + y1, _num(match["m1"]), _num(match["d1"]))
+    if y2:
+        a, b = _num(first + match["a2"]), _num(match["b2"])
         if a > 12 >= b:  # 25/03/2024: day first
-            return _iso(g("y2"), b, a)
+            return _iso(y2, b, a)
         if b > 12 >= a or a == b:  # 03/25/2024: month first; 05/05/2024 reads either way
-            return _iso(g("y2"), a, b)
+            return _iso(y2, a, b)
         return None  # 03/05/2024: March 5 or 3 May
-    if g("y3"):
-        return _iso(g("y3"), _month(g("n3")), _num(first + g("d3")))
-    if g("y4"):
-        return _iso(g("y4"), _month(first + g("n4")), _num(g("d4")))
-    if g("y5"):
-        return _iso(first + g("y5"), _num(g("m5")), _num(g("d5")))
-    if g("y6"):
-        return _iso(first + g("y6"), _num(g("m6")), _num(g("d6")))
+    if y3:
+        return _iso(y3, _month(match["n3"]), _num(first + match["d3"]))
+    if y5:
+        return _iso(first + y5, _num(match["m5"]), _num(match["d5"]))
+    if y6:
+        return _iso(first + y6, _num(match["m6"]), _num(match["d6"]))
     return None
 
 
-def dates(text: str) -> Iterator[tuple[str, int, int]]:
-    """``(ISO date, start, end)`` for each unambiguous date written in ``text``, in order."""
+def dates(text: str) -> dict[str, Where]:
+    """Each unambiguous date written in ``text``, by ISO date: where it is (in order)."""
     found = []
     for pattern in (_DATE_DIGIT, _DATE_MONTH):
         for match in pattern.finditer(text):
@@ -359,11 +433,16 @@ def dates(text: str) -> Iterator[tuple[str, int, int]]:
             if iso is not None:
                 found.append((match.start(), match.end(), iso))
     found.sort()
-    return ((iso, start, end) for start, end, iso in found)
+    out: dict[str, Where] = {}
+    for start, end, iso in found:
+        _add(out, iso, start, end)
+    return out
 
 
 def date_key(text: str) -> str | None:
     """The ISO date (``2024-03-05``) a string that is one unambiguous date stands for."""
     text = text.strip()
+    if not _DIGIT.search(text):
+        return None
     match = _DATE_DIGIT.fullmatch(text) or _DATE_MONTH.fullmatch(text)
     return _date_of(match) if match else None
