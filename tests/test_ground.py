@@ -430,10 +430,15 @@ def test_fuzzy_keeps_every_token_with_a_digit():
     assert status("Room 13 is on the third floor of the east wing", source) == "ungrounded"
 
 
-def test_fuzzy_looks_only_around_rare_shared_tokens():
-    # every word of the value is in the source thousands of times: no place to start from
+def test_fuzzy_looks_only_around_rare_shared_tokens_or_pairs():
+    # every word of the value, and every pair, is in the source thousands of times: no place
+    # to start from
     source = " ".join(["the cat sat on the mat"] * 2000) + " the dog sat on the mat"
     assert status("the cat sat on the log", source) == "ungrounded"
+    # nor for a rare pair of common words
+    source = " ".join(["the cat sat on the mat."] * 2000) + " on the cat the mat sat."
+    record = one("on the cat the mat sot", source)
+    assert (record.status, record.text) == ("fuzzy", "on the cat the mat sat")
     # one rare word is enough to find the place
     source = " ".join(["the cat sat on the mat"] * 2000) + " the zebra sat on the mat"
     record = one("the zebra sat on the rug", source)

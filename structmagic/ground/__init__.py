@@ -2,7 +2,7 @@
 
 ::
 
-    ground(value, source, schema=None) -> {path: Grounding}
+    ground(value, source, schema=None, *, skip=()) -> {path: Grounding}
 
 - :mod:`.record` — :class:`Grounding` (status, offsets, page, matched text, score) and
   :class:`Source` (the text, and its pages when it is the text layer of PDFs);

@@ -43,12 +43,15 @@ without ``.0`` (``1234.0`` is looked for as ``1234``).
 
 - Unicode NFKC (full-width letters and digits, ligatures, composed and decomposed accents),
   case folding, and any run of whitespace (newlines and no-break spaces too) read as one
-  space (whitespace between two tokens must be present on both sides or on neither);
+  space: whitespace between two tokens must be present on both sides or on neither, except
+  between two characters of a script written without spaces, where a line may wrap
+  anywhere (``北京市`` grounds ``北京\n市``);
 - numbers, and strings that are one number: thousands separators (``,`` ``'`` no-break and
   thin spaces), a currency sign or code before or after (``$ € £ ¥ USD EUR``...), trailing
   zeros of decimals and leading zeros, a leading ``+``, full-width digits: ``$1,234.00``
-  grounds ``1234``, ``1,234.50`` grounds ``1234.5``. A string naming one currency is not
-  grounded by the same number next to a sign or code of another (``€5`` is not ``$5``);
+  grounds ``1234``, ``1,234.50`` grounds ``1234.5``; the match is the number's digits (and
+  its sign), not the currency. A string naming one currency is not grounded by the same
+  number next to a sign or code of another (``€5`` is not ``$5``);
 - dates, in strings that are one date: ``2024-03-05``, ``2024/03/05``, ``5 March 2024``,
   ``5 Mar 2024``, ``5-Mar-2024``, ``March 5, 2024``, ``Mar. 5th, 2024``, ``2024年3月5日``,
   ``2024년 3월 5일``, and day/month/year or month/day/year with ``/``, ``-`` or ``.`` only
@@ -62,11 +65,12 @@ Korean or another script written without spaces) that is not a number or a date,
 stretch of the source: the similarity is :class:`difflib.SequenceMatcher`'s ratio
 (2·M / T: M characters in matching blocks, T characters in both) between the value's
 normalised tokens and the window's, each joined by single spaces. The window is found
-around the source positions of the value's rarest tokens (each position votes for where the
-value would start; the three best supported starts are tried) and is cut on token
-boundaries. It is reported at a ratio of :data:`FUZZY_THRESHOLD` (0.85) or more, only if the
-window holds every token of the value that has a digit in it, unchanged. ``score`` is the
-ratio. A value whose rarest token occurs more than a few hundred times, or of more than
+around the source positions of the value's rarest tokens, or pairs of tokens in a row (each
+position votes for where the value would start; the three best supported starts are tried),
+and is cut on token boundaries, from the first to the last stretch of the value it matches.
+It is reported at a ratio of :data:`FUZZY_THRESHOLD` (0.85) or more, only if the window holds
+every token of the value that has a digit in it, unchanged. ``score`` is the ratio. A value
+whose rarest token and rarest pair each occur more than 512 times, or of more than
 :data:`FUZZY_MAX_TOKENS` tokens, is not looked for fuzzily: the work per value is bounded.
 
 ``ungrounded`` — anything else: not found.
@@ -77,7 +81,8 @@ is not in ``Annual``, ``500000`` not in ``5000000``, ``12`` not in ``12.5`` or `
 Each character of Chinese, Japanese, Korean (and Thai, Lao, Myanmar, Khmer) is a token of
 its own, so ``北京`` is found in ``我住在北京市``; so is each emoji and punctuation mark.
 Numbers are read as numbers: a letter may follow one (``12kg``, ``5th``) but not precede it
-(``A1234`` holds no number ``1234``).
+(``A1234`` holds no number ``1234``; a Chinese character may: ``共100件``), and a sign
+counts only where no word precedes it (``3-5`` holds 3 and 5, not -5).
 
 Several occurrences
 -------------------
@@ -88,8 +93,9 @@ next to its own product name:
 
 - values found in one place are placed first, and anchor the others;
 - then the others, the values nearer the root first and, among them, those with the fewest
-  occurrences: each takes its occurrence nearest to its placed siblings (the few nearest in
-  the answer's order), and then anchors those after it;
+  occurrences: each takes its occurrence nearest to its placed siblings (the two before it
+  and the two after it in the answer's order, so a long array costs no more per item than
+  a short one), and then anchors those after it;
 - a value none of whose siblings has a place looks for placed relatives one level up (the
   leaves of its parent's object: a line item with no unique value of its own is placed near
   its own invoice's number), and so on for a few levels;
