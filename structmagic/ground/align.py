@@ -134,7 +134,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import normal
-from .paths import Leaf, walk
+from .paths import Tree, walk
 from .record import Grounding, Source
 
 __all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground"]
@@ -154,8 +154,6 @@ _TRIES = 3
 _NEIGHBOURS = 2
 #: how many levels up a value looks for placed relatives when its siblings have no place
 _LEVELS = 4
-#: how far up a container's subschemas are looked for among the containers already known
-_SCHEMA_CLIMB = 64
 
 _log = logging.getLogger(__name__)
 
@@ -253,8 +251,6 @@ class _Rules:
         self.root = root
         self._flat: dict[tuple[Any, ...], tuple[tuple[Mapping[str, Any], ...], bool]] = {}
         self._children: dict[tuple[Any, ...], tuple[Mapping[str, Any], ...]] = {}
-        self._containers: dict[tuple[str | int, ...],
-                               tuple[tuple[Mapping[str, Any], ...], bool]] = {}
 
     def _resolve(self, ref: str) -> Mapping[str, Any] | None:
         if ref == "#":
@@ -309,12 +305,13 @@ class _Rules:
     def child(self, nodes: tuple[Mapping[str, Any], ...], part: str | int
               ) -> tuple[Mapping[str, Any], ...]:
         """The subschemas of a key's or an index's value, from its container's."""
+        # (``nodes`` is a tuple :meth:`flatten` remembers: its id stands for it)
         if isinstance(part, str):
-            key: tuple[Any, ...] = (tuple(map(id, nodes)), "k", part)
+            key: tuple[Any, ...] = (id(nodes), "k", part)
         else:
             indexed = any(isinstance(n.get("prefixItems"), list)
                           or isinstance(n.get("items"), list) for n in nodes)
-            key = (tuple(map(id, nodes)), "i", part if indexed else -1)
+            key = (id(nodes), "i", part if indexed else -1)
         known = self._children.get(key)
         if known is not None:
             return known
@@ -328,48 +325,34 @@ class _Rules:
         self._children[key] = result
         return result
 
-    def _container(self, parts: tuple[str | int, ...], array: bool
-                   ) -> tuple[tuple[Mapping[str, Any], ...], bool]:
-        """The subschemas of the object (or the array, ``array``) at ``parts``, and whether
-        it or one around it is computed; remembered per container, and found from the
-        nearest one around it already known."""
-        known = self._containers.get(parts)
-        if known is not None:
-            return known
+    def containers(self, tree: Tree) -> list[tuple[tuple[Mapping[str, Any], ...], bool]]:
+        """Each container's subschemas, and whether it or one holding it is computed (in
+        the tree's order: a container's holder comes first)."""
+        out: list[tuple[tuple[Mapping[str, Any], ...], bool]] = []
+        for c, parent in enumerate(tree.parents):
+            kind = _ARRAY if tree.arrays[c] else _OBJECT
+            if parent < 0:
+                out.append(self.flatten((self.root,), kind))
+                continue
+            nodes, computed = out[parent]
+            link = tree.links[c]
+            if computed or not nodes or link is None:
+                out.append(((), computed))
+            else:
+                out.append(self.flatten(self.child(nodes, link), kind))
+        return out
 
-        def kind(step: int) -> frozenset[str]:  # of the container at parts[:step]
-            last = array if step == len(parts) else isinstance(parts[step], int)
-            return _ARRAY if last else _OBJECT
-
-        depth = len(parts) - 1
-        while depth > 0 and parts[:depth] not in self._containers and \
-                len(parts) - depth < _SCHEMA_CLIMB:
-            depth -= 1
-        above = self._containers.get(parts[:depth]) if depth >= 0 else None
-        if above is None:
-            depth = 0
-            above = self._containers[()] = self.flatten((self.root,), kind(0))
-            if not parts:
-                return above
-        nodes, computed = above
-        for step in range(depth, len(parts)):
-            if computed or not nodes:
-                break
-            nodes, flagged = self.flatten(self.child(nodes, parts[step]), kind(step + 1))
-            computed = computed or flagged
-        self._containers[parts] = (nodes, computed)
-        return nodes, computed
-
-    def not_a_quote(self, leaf: Leaf) -> bool:
-        """Whether the schema marks the leaf as computed or chosen from a list."""
-        if not leaf.parts:
-            nodes, computed = self.flatten((self.root,), _json_types(leaf.value))
+    def not_a_quote(self, tree: Tree, containers: list[tuple[tuple[Mapping[str, Any], ...],
+                                                           bool]], i: int) -> bool:
+        """Whether the schema marks leaf ``i`` as computed or chosen from a list."""
+        value, holder, key = tree.values[i], tree.holders[i], tree.keys[i]
+        if holder < 0 or key is None:
+            nodes, computed = self.flatten((self.root,), _json_types(value))
         else:
-            nodes, computed = self._container(leaf.parts[:-1], isinstance(leaf.parts[-1], int))
+            nodes, computed = containers[holder]
             if not computed and nodes:
-                nodes, computed = self.flatten(self.child(nodes, leaf.parts[-1]),
-                                               _json_types(leaf.value))
-        return computed or any(_chosen(n, leaf.value) for n in nodes)
+                nodes, computed = self.flatten(self.child(nodes, key), _json_types(value))
+        return computed or any(_chosen(n, value) for n in nodes)
 
 
 def _property(node: Mapping[str, Any], key: str) -> list[Any]:
@@ -419,7 +402,8 @@ class _Index:
         self._dates: dict[str, normal.Where] | None = None
         self._lines: list[int] | None = None
         self._line_of: dict[int, int] = {}
-        self._found: dict[tuple[str, Any], _Found | None] = {}
+        self._strings: dict[str, _Found | None] = {}  # what was found, by value
+        self._numbers_found: dict[str, _Found | None] = {}  # by the number as JSON writes it
 
     @property
     def tokens(self) -> normal.Tokens:
@@ -489,14 +473,13 @@ class _Index:
     def find(self, value: Any) -> _Found | None:
         """Where a string or a number occurs (None when nowhere)."""
         if isinstance(value, str):
-            key: tuple[str, Any] = ("s", value)
-        else:
-            key = ("n", normal.number_text(value))
-        if key in self._found:
-            return self._found[key]
-        found = self._string(value) if isinstance(value, str) else self._number(value)
-        self._found[key] = found
-        return found
+            if value not in self._strings:
+                self._strings[value] = self._string(value)
+            return self._strings[value]
+        text = normal.number_text(value) or ""
+        if text not in self._numbers_found:
+            self._numbers_found[text] = self._number(value)
+        return self._numbers_found[text]
 
     def _number(self, value: int | float) -> _Found | None:
         key, text = normal.value_number_key(value), normal.number_text(value)
@@ -567,11 +550,11 @@ class _Index:
             starts = list(compress(starts, map(norms[q].__eq__, following)))
             if not starts:
                 return []
-        source_gaps, gaps, checked = self.tokens.gaps, wanted.gaps, wanted.checked
-        if checked is None:
-            inner = gaps[1:]
-            return [j for j in starts if source_gaps[j + 1:j + size] == inner]
-        return [j for j in starts if all(source_gaps[j + q] == gaps[q] for q in checked)]
+        gaps, checked = wanted.gaps, wanted.checked
+        begins, finishes = self.tokens.starts, self.tokens.ends
+        counted = [q for q in range(1, size) if checked >> q & 1]
+        return [j for j in starts if all(
+            (begins[j + q] != finishes[j + q - 1]) == bool(gaps >> q & 1) for q in counted)]
 
     def _fuzzy(self, norms: list[str]) -> _Found | None:
         words = sum(map(normal.is_word, norms))
@@ -653,31 +636,26 @@ class _Index:
         tie, then the earliest."""
         starts, ends = found.starts, found.ends
         line = self.line
-        picks: set[int] = set()
-        marks = []
+        count = len(starts)
+        best: tuple[bool, int, int, bool, int, int] | None = None
         for a_start, a_end in anchors:
             before = bisect_left(starts, a_start)  # before - 1: the last to start before it
             after = bisect_left(starts, a_end, before)  # the first to start after it
-            picks.update((before - 1, before, after))
-            marks.append((a_start, a_end, line(a_start), line(a_end)))
-        best: tuple[bool, tuple[int, int], bool, int, int] | None = None
-        for c in picks:
-            if not 0 <= c < len(starts):
-                continue
-            start, end = starts[c], ends[c]
-            inside, near = False, (len(self.lines) + 1, len(self.text) + 1)
-            for a_start, a_end, a_first, a_last in marks:
+            for c in (before - 1, after, before):  # (before < after: one inside the anchor)
+                if not 0 <= c < count:
+                    continue
+                start, end = starts[c], ends[c]
                 if end <= a_start:
-                    gap = (a_first - line(end), a_start - end)
+                    lines, chars = line(a_start) - line(end), a_start - end
                 elif start >= a_end:
-                    gap = (line(start) - a_last, start - a_end)
+                    lines, chars = line(start) - line(a_end), start - a_end
                 else:
-                    inside, gap = True, (0, 0)
-                near = min(near, gap)
-            rank = (inside, near, not found.exact(c), start, c)
-            if best is None or rank < best:
-                best = rank
-        return best[4] if best is not None else found.first()
+                    lines = chars = 0
+                inside = any(start < e and s < end for s, e in anchors)
+                rank = (inside, lines, chars, not found.exact(c), start, c)
+                if best is None or rank < best:
+                    best = rank
+        return best[5] if best is not None else found.first()
 
 
 def _offsets(tokens: list[str]) -> list[int]:
@@ -710,42 +688,52 @@ def _clusters(votes: list[int], width: int, count: int) -> list[tuple[int, int]]
 
 # -- the whole answer ------------------------------------------------------------------------
 
-def _not_a_quote(leaf: Leaf, rules: _Rules | None, skip: Collection[str]) -> bool:
-    value = leaf.value
+def _not_a_quote(tree: Tree, i: int, skip: Collection[str], rules: _Rules | None,
+                 containers: list[tuple[tuple[Mapping[str, Any], ...], bool]]) -> bool:
+    value = tree.values[i]
     if value is None or isinstance(value, bool):
         return True
     if isinstance(value, str) and not value.strip():
         return True
-    if skip and leaf.parts and isinstance(leaf.parts[0], str) and leaf.parts[0] in skip:
-        return True
-    return rules is not None and rules.not_a_quote(leaf)
+    if skip:
+        holder, key = tree.holders[i], tree.keys[i]
+        top = tree.tops[holder] if holder > 0 else key if holder == 0 else None
+        if isinstance(top, str) and top in skip:
+            return True
+    return rules is not None and rules.not_a_quote(tree, containers, i)
 
 
 def _lookable(value: Any) -> bool:
     return isinstance(value, (str, int, float))
 
 
-def _choose(leaves: list[Leaf], found: dict[int, _Found], index: _Index) -> dict[int, int]:
+def _choose(tree: Tree, found: dict[int, _Found], index: _Index) -> dict[int, int]:
     """Which occurrence each found leaf is given (see "Several occurrences")."""
     chosen = {i: 0 for i, f in found.items() if len(f.starts) == 1}
-    groups: dict[tuple[str | int, ...], list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i in found:  # in document order
-        groups.setdefault(leaves[i].parts[:-1], []).append(i)
+        groups.setdefault(tree.holders[i], []).append(i)
+    depths = [0] * len(tree.parents)
+    for c in range(1, len(tree.parents)):
+        depths[c] = depths[tree.parents[c]] + 1
     pending = sorted((i for i in found if i not in chosen),
-                     key=lambda i: (len(leaves[i].parts), len(found[i].starts), i))
+                     key=lambda i: (depths[tree.holders[i]] if tree.holders[i] >= 0 else 0,
+                                    len(found[i].starts), i))
     for i in pending:
         anchors: list[tuple[int, int]] = []
-        group = leaves[i].parts[:-1]
-        for depth in range(len(group), max(-1, len(group) - _LEVELS - 1), -1):
-            members = groups.get(group[:depth])
-            if not members:
-                continue
-            place = bisect_left(members, i)
-            near = members[max(0, place - _NEIGHBOURS):place + _NEIGHBOURS + 1]
-            anchors = [(found[m].starts[chosen[m]], found[m].ends[chosen[m]])
-                       for m in near if m in chosen]
-            if anchors:
+        holder = tree.holders[i]
+        for _ in range(_LEVELS + 1):  # its siblings, else its parent's, ...
+            members = groups.get(holder)
+            if members:
+                place = bisect_left(members, i)
+                near = members[max(0, place - _NEIGHBOURS):place + _NEIGHBOURS + 1]
+                anchors = [(found[m].starts[chosen[m]], found[m].ends[chosen[m]])
+                           for m in near if m in chosen]
+                if anchors:
+                    break
+            if holder <= 0:
                 break
+            holder = tree.parents[holder]
         chosen[i] = index.nearest(found[i], anchors) if anchors else found[i].first()
     return chosen
 
@@ -755,60 +743,62 @@ def ground(value: Any, source: str | Source | None,
            skip: Collection[str] = ()) -> dict[str, Grounding]:
     """A :class:`Grounding` per leaf value of ``value``, by path, in the answer's order
     (the rules are in this module's docstring)."""
-    leaves = walk(value)
+    tree = walk(value)
+    paths, values = tree.paths, tree.values
     rules = _Rules(schema) if isinstance(schema, Mapping) else None
+    containers = rules.containers(tree) if rules is not None else []
     skipped = {skip} if isinstance(skip, str) else set(skip)
     if isinstance(source, str):
         source = Source(source)
     text = source.text if isinstance(source, Source) and isinstance(source.text, str) else ""
     verifiable = bool(text) and not text.isspace()
     statuses: list[str | None] = []
-    for leaf in leaves:
+    for i, leaf in enumerate(values):
         try:
-            not_a_quote = _not_a_quote(leaf, rules, skipped)
+            not_a_quote = _not_a_quote(tree, i, skipped, rules, containers)
         except Exception:  # a schema it cannot read marks nothing
-            _log.warning("grounding: the schema's rules failed for %s", leaf.path,
+            _log.warning("grounding: the schema's rules failed for %s", paths[i],
                          exc_info=True)
             not_a_quote = False
         if not_a_quote:
             statuses.append("not_applicable")
         elif not verifiable:
             statuses.append("unverifiable")
-        elif not _lookable(leaf.value):
+        elif not _lookable(leaf):
             statuses.append("ungrounded")
         else:
             statuses.append(None)
-    index = _Index(text, [leaf.value for i, leaf in enumerate(leaves)
-                          if statuses[i] is None and isinstance(leaf.value, str)])
+    index = _Index(text, [leaf for i, leaf in enumerate(values)
+                          if statuses[i] is None and isinstance(leaf, str)])
     found: dict[int, _Found] = {}
-    for i, leaf in enumerate(leaves):
+    for i, leaf in enumerate(values):
         if statuses[i] is not None:
             continue
         try:
-            where = index.find(leaf.value)
+            where = index.find(leaf)
         except Exception:  # never raise: a value it cannot look up is not found
-            _log.warning("grounding: looking up %s failed", leaf.path, exc_info=True)
+            _log.warning("grounding: looking up %s failed", paths[i], exc_info=True)
             where = None
         if where is None:
             statuses[i] = "ungrounded"
         else:
             found[i] = where
     try:
-        chosen = _choose(leaves, found, index)
+        chosen = _choose(tree, found, index)
     except Exception:
         _log.warning("grounding: choosing among occurrences failed", exc_info=True)
         chosen = {}
     out: dict[str, Grounding] = {}
-    for i, leaf in enumerate(leaves):
+    for i, path in enumerate(paths):
         where = found.get(i)
         status = statuses[i]
         if where is None or status is not None:
-            out[leaf.path] = Grounding(status or "ungrounded", value=leaf.value)
+            out[path] = Grounding(status or "ungrounded", value=values[i])
             continue
         k = chosen[i] if i in chosen else where.first()
         start, end = where.starts[k], where.ends[k]
         page = source.page_of(start) if isinstance(source, Source) else None
         score = where.fuzzy if where.fuzzy is not None else 1.0
-        out[leaf.path] = Grounding(where.status(k), start, end, page, text[start:end], score,
-                                   leaf.value)
+        out[path] = Grounding(where.status(k), start, end, page, text[start:end], score,
+                              values[i])
     return out

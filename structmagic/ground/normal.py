@@ -28,7 +28,7 @@ import re
 import unicodedata
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import NamedTuple
 
 __all__ = [
@@ -74,15 +74,15 @@ _CJK_START = re.compile(rf"[{CJK}]")
 
 
 class Tokens(NamedTuple):
-    """A text cut into tokens: each token's original text, normalised form, original span
-    (``starts[i]``, ``ends[i]``) and whether whitespace came before it (``gaps[i]``, 0 or 1).
-    The numbers are arrays, not lists: the garbage collector need not walk them."""
+    """A text cut into tokens: each token's original text, normalised form and original span
+    (``starts[i]``, ``ends[i]``; whitespace came before token ``i`` when
+    ``starts[i] != ends[i - 1]``). The offsets are arrays, not lists: the garbage collector
+    need not walk them."""
 
     raws: list[str]
     norms: list[str]
     starts: array[int]
     ends: array[int]
-    gaps: bytes
 
 
 def fold(token: str) -> str:
@@ -108,7 +108,7 @@ def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
     parts = _TOKEN.split(text)
     raws = parts[1::2]
     if not raws:
-        return Tokens([], [], array("q"), array("q"), b"")
+        return Tokens([], [], array("q"), array("q"))
     bounds = array("q", accumulate(map(len, parts)))
     if table is None:
         table = {}
@@ -116,27 +116,31 @@ def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
     for raw in distinct.difference(table):
         table[raw] = fold(raw)
     norms = list(map(table.__getitem__, raws))
-    gaps = bytes(map(bool, islice(parts, 0, len(parts) - 1, 2)))
-    return Tokens(raws, norms, bounds[0:-1:2], bounds[1::2], gaps)
+    return Tokens(raws, norms, bounds[0:-1:2], bounds[1::2])
 
 
 class Words(NamedTuple):
     """A value's normalised tokens, whether whitespace came before each, and which of these
     gaps count: not those between two characters of a script written without spaces (a
-    line may wrap anywhere in Chinese)."""
+    line may wrap anywhere in Chinese). Bits, not tuples: ints are nothing for the garbage
+    collector to count."""
 
     norms: list[str]
-    gaps: bytes
-    checked: tuple[int, ...] | None  # None: every gap counts
+    gaps: int  # bit q: whitespace came before token q
+    checked: int  # bit q: the gap before token q counts
 
 
 def words(text: str, table: dict[str, str] | None = None) -> Words:
     """The :class:`Words` of a value."""
     tokens = tokenize(text, table)
-    norms = tokens.norms
-    loose = [q for q in range(1, len(norms)) if is_cjk(norms[q]) and is_cjk(norms[q - 1])]
-    checked = tuple(q for q in range(1, len(norms)) if q not in loose) if loose else None
-    return Words(norms, tokens.gaps, checked)
+    norms, starts, ends = tokens.norms, tokens.starts, tokens.ends
+    gaps = checked = 0
+    for q in range(1, len(norms)):
+        if starts[q] != ends[q - 1]:
+            gaps |= 1 << q
+        if not (is_cjk(norms[q]) and is_cjk(norms[q - 1])):
+            checked |= 1 << q
+    return Words(norms, gaps, checked)
 
 
 # -- numbers -------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ have no leaves.
 
 The walk is iterative: a value nested 10,000 deep is walked like a flat one (no
 ``RecursionError``). A container that holds itself (not JSON, but possible in Python) is
-walked once; its second appearance is a leaf.
+walked once; its second appearance is a leaf. :func:`walk` gives the leaves and their
+containers as flat lists (:class:`Tree`), :func:`leaves` the ``(path, value)`` pairs.
 """
 
 from __future__ import annotations
@@ -19,17 +20,32 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["Leaf", "leaves", "path_of", "walk"]
+__all__ = ["Tree", "leaves", "path_of", "walk"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class Leaf(NamedTuple):
-    """One leaf value: its path, the value, and the keys and indexes leading to it."""
+class Tree(NamedTuple):
+    """A value's leaves and the objects and arrays holding them, as flat lists (no object
+    per leaf: an answer may have tens of thousands).
 
-    path: str
-    value: Any
-    parts: tuple[str | int, ...]
+    Leaf ``i``: ``paths[i]``, ``values[i]``, its key or index in its container
+    ``keys[i]``, and that container ``holders[i]``. Container ``c`` (numbered in document
+    order, so a container comes before those it holds; 0 is the root): its container
+    ``parents[c]`` and its key or index there ``links[c]`` (-1 and None for the root),
+    whether it is an array ``arrays[c]``, and the key of the root holding it ``tops[c]``
+    (None for the root and the items of a root array). A root that is not an object or an
+    array is one leaf, ``$``, with holder -1 and key None.
+    """
+
+    paths: list[str]
+    values: list[Any]
+    keys: list[str | int | None]
+    holders: list[int]
+    parents: list[int]
+    links: list[str | int | None]
+    arrays: list[bool]
+    tops: list[str | None]
 
 
 def _step(part: str | int, first: bool) -> str:
@@ -60,37 +76,44 @@ def _is_container(value: Any) -> bool:
     return isinstance(value, (dict, list, tuple))
 
 
-def walk(value: Any) -> list[Leaf]:
+def walk(value: Any) -> Tree:
     """Every leaf of ``value`` in document order (the order of its keys and items)."""
     if not _is_container(value):
-        return [Leaf("$", value, ())]
-    out: list[Leaf] = []
-    parts: list[str | int] = []
-    written: list[str] = []  # each part as written in the path
+        return Tree(["$"], [value], [None], [-1], [], [], [], [])
+    tree = Tree([], [], [], [], [-1], [None], [not isinstance(value, dict)], [None])
+    paths, values, keys, holders = tree.paths, tree.values, tree.keys, tree.holders
+    written: list[str] = []  # the path of the open containers, one step each
     open_ids = {id(value)}
-    stack: list[tuple[Iterator[tuple[str | int, Any]], Any]] = [(_children(value), value)]
+    stack: list[tuple[Iterator[tuple[str | int, Any]], int, Any]] = [(_children(value), 0, value)]
     while stack:
-        items, _ = stack[-1]
+        items, number, _ = stack[-1]
         step = next(items, None)
         if step is None:
-            _, done = stack.pop()
+            _, _, done = stack.pop()
             open_ids.discard(id(done))
             if stack:
-                parts.pop()
                 written.pop()
             continue
         key, child = step
         if _is_container(child) and id(child) not in open_ids:
             if child:
-                parts.append(key)
                 written.append(_step(key, not written))
                 open_ids.add(id(child))
-                stack.append((_children(child), child))
+                tree.parents.append(number)
+                tree.links.append(key)
+                tree.arrays.append(not isinstance(child, dict))
+                tree.tops.append(tree.tops[number] if number else
+                                 key if isinstance(key, str) else None)
+                stack.append((_children(child), len(tree.parents) - 1, child))
             continue
-        out.append(Leaf("".join(written) + _step(key, not written), child, (*parts, key)))
-    return out
+        paths.append("".join(written) + _step(key, not written))
+        values.append(child)
+        keys.append(key)
+        holders.append(number)
+    return tree
 
 
 def leaves(value: Any) -> list[tuple[str, Any]]:
     """``(path, value)`` for every leaf of a JSON value, in document order."""
-    return [(leaf.path, leaf.value) for leaf in walk(value)]
+    tree = walk(value)
+    return list(zip(tree.paths, tree.values, strict=True))
