@@ -532,6 +532,7 @@ ODD_VALUES = [
     {"s": "\ud800", "n": 10**5000, "m": -(10**30), "f": 1e308, "z": -0.0, "t": 5e-324,
      "nan": float("nan"), "inf": float("inf"), "e": "\x00", "u": "\u0301", "w": " a ",
      "k": [[], {}, [[[]]]], "big": "a" * 10_000, "words": "one two three four " * 500,
+     "long": " ".join(f"w{i}" for i in range(50_000)),
      "set": {1, 2}, "bytes": b"abc", "obj": object(), "tuple": (1, "a")},
     "1" * 5000, 10**4000, [["a"] * 1000], "a",
 ]

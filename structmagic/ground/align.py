@@ -172,9 +172,6 @@ class _Found:
         self._exact: dict[int, bool] | None = None
         self._first: int | None = None
 
-    def __len__(self) -> int:
-        return len(self.starts)
-
     def exact(self, k: int) -> bool:
         """Whether occurrence ``k`` is the value's text, verbatim."""
         if self._exact is None:
@@ -550,11 +547,11 @@ class _Index:
             starts = list(compress(starts, map(norms[q].__eq__, following)))
             if not starts:
                 return []
-        gaps, checked = wanted.gaps, wanted.checked
+        gaps, counts = wanted.gaps, wanted.counts
         begins, finishes = self.tokens.starts, self.tokens.ends
-        counted = [q for q in range(1, size) if checked >> q & 1]
+        counted = [q for q in range(1, size) if counts[q]]
         return [j for j in starts if all(
-            (begins[j + q] != finishes[j + q - 1]) == bool(gaps >> q & 1) for q in counted)]
+            (begins[j + q] != finishes[j + q - 1]) == gaps[q] for q in counted)]
 
     def _fuzzy(self, norms: list[str]) -> _Found | None:
         words = sum(map(normal.is_word, norms))

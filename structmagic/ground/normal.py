@@ -122,25 +122,22 @@ def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
 class Words(NamedTuple):
     """A value's normalised tokens, whether whitespace came before each, and which of these
     gaps count: not those between two characters of a script written without spaces (a
-    line may wrap anywhere in Chinese). Bits, not tuples: ints are nothing for the garbage
-    collector to count."""
+    line may wrap anywhere in Chinese). Bytes of 0 and 1, not tuples: nothing for the
+    garbage collector to count."""
 
     norms: list[str]
-    gaps: int  # bit q: whitespace came before token q
-    checked: int  # bit q: the gap before token q counts
+    gaps: bytes  # gaps[q]: whitespace came before token q
+    counts: bytes  # counts[q]: the gap before token q counts
 
 
 def words(text: str, table: dict[str, str] | None = None) -> Words:
     """The :class:`Words` of a value."""
     tokens = tokenize(text, table)
     norms, starts, ends = tokens.norms, tokens.starts, tokens.ends
-    gaps = checked = 0
-    for q in range(1, len(norms)):
-        if starts[q] != ends[q - 1]:
-            gaps |= 1 << q
-        if not (is_cjk(norms[q]) and is_cjk(norms[q - 1])):
-            checked |= 1 << q
-    return Words(norms, gaps, checked)
+    cjk = list(map(is_cjk, norms))
+    gaps = bytes([0, *(starts[q] != ends[q - 1] for q in range(1, len(norms)))])
+    counts = bytes([0, *(not (cjk[q] and cjk[q - 1]) for q in range(1, len(norms)))])
+    return Words(norms, gaps, counts)
 
 
 # -- numbers -------------------------------------------------------------------------------
