@@ -410,6 +410,15 @@ def test_a_close_string_is_fuzzy_on_token_boundaries(value):
     assert record.start in tokens.starts and record.end in tokens.ends
 
 
+def test_similarity_counts_the_letters_of_shared_and_misspelt_words():
+    similarity = align.similarity
+    assert similarity(["quick", "brown", "fox"], ["quick", "brown", "fox"]) == 1.0
+    assert similarity(["quick", "brwn", "fox"], ["quick", "brown", "fox"]) == 24 / 25
+    assert similarity(["a", "b"], ["c", "d"]) == 0.0
+    assert similarity([], []) == 1.0
+    assert similarity(["北", "京"], ["北", "京", "市"]) == 4 / 5
+
+
 def test_fuzzy_needs_three_words_or_eight_cjk_characters():
     assert status("quick brwn", STORY) == "ungrounded"
     assert status("quick brwn fox", STORY) == "fuzzy"

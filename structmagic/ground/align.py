@@ -62,16 +62,20 @@ without ``.0`` (``1234.0`` is looked for as ``1234``).
 
 ``fuzzy`` — a string of at least 3 words (or of at least 8 characters of Chinese, Japanese,
 Korean or another script written without spaces) that is not a number or a date, close to a
-stretch of the source: the similarity is :class:`difflib.SequenceMatcher`'s ratio
-(2·M / T: M characters in matching blocks, T characters in both) between the value's
-normalised tokens and the window's, each joined by single spaces. The window is found
-around the source positions of the value's rarest tokens, or pairs of tokens in a row (each
-position votes for where the value would start; the three best supported starts are tried),
-and is cut on token boundaries, from the first to the last stretch of the value it matches.
-It is reported at a ratio of :data:`FUZZY_THRESHOLD` (0.85) or more, only if the window holds
-every token of the value that has a digit in it, unchanged. ``score`` is the ratio. A value
-whose rarest token and rarest pair each occur more than 512 times, or of more than
-:data:`FUZZY_MAX_TOKENS` tokens, is not looked for fuzzily: the work per value is bounded.
+stretch of the source. The similarity (:func:`similarity`) is 2·M / T over the characters of
+the value's normalised tokens and the stretch's (spaces aside): M counts the characters of
+the tokens both have in the same order (:class:`difflib.SequenceMatcher` over the two token
+sequences) and, between each pair of stretches where they differ, the characters
+``SequenceMatcher`` matches there, so a misspelt word still counts most of its letters. The
+stretch is found around the source positions of the value's rarest tokens, or pairs of
+tokens in a row (each position votes for where the value would start; the three best
+supported starts are tried), and is cut on token boundaries: from the first to the last
+token the value matches, or on over the value's unmatched first or last words, whichever
+is more similar. It is reported at a similarity of :data:`FUZZY_THRESHOLD` (0.85) or more,
+only if the stretch holds every token of the value that has a digit in it, unchanged.
+``score`` is the similarity. A value whose rarest token and rarest pair each occur more
+than 512 times, or of more than :data:`FUZZY_MAX_TOKENS` (1,000) tokens, is not looked for
+fuzzily: the work per value is bounded.
 
 ``ungrounded`` — anything else: not found.
 
@@ -130,6 +134,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import compress, pairwise
+from operator import ne, not_
 from typing import Any
 from urllib.parse import unquote
 
@@ -137,12 +142,12 @@ from . import normal
 from .paths import Tree, walk
 from .record import Grounding, Source
 
-__all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground"]
+__all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground", "similarity"]
 
 #: the least similarity reported as ``fuzzy``
 FUZZY_THRESHOLD = 0.85
 #: the longest value (in tokens) looked for fuzzily
-FUZZY_MAX_TOKENS = 400
+FUZZY_MAX_TOKENS = 1000
 #: the rarest tokens (or pairs of tokens) of a value whose positions vote for where a fuzzy
 #: match starts ...
 _RARE_TOKENS = 8
@@ -523,10 +528,10 @@ class _Index:
         """The indexes of the source tokens where the value's normalised tokens occur in a
         row, with whitespace between the same pairs of tokens (where it counts)."""
         norms, size = wanted.norms, len(wanted.norms)
-        positions = self.positions
-        hits = []
+        get = self.positions.get
+        hits: list[array[int]] = []
         for norm in norms:
-            at = positions.get(norm)
+            at = get(norm)
             if at is None:
                 return []
             hits.append(at)
@@ -534,24 +539,31 @@ class _Index:
             return hits[0]
         # the rarest pair's places, moved to where the value would start, then kept only
         # where each other token follows at its offset (the rarer first)
-        pairs = self.pairs
-        places = [pairs.get(pair, []) for pair in pairwise(norms)]
-        rarest = min(range(size - 1), key=lambda q: len(places[q]))
+        get_pair = self.pairs.get
+        counts = [len(get_pair(pair, ())) for pair in pairwise(norms)]
+        rarest = counts.index(min(counts))
         source = self.tokens.norms
-        starts = list(map((-rarest).__add__, places[rarest]))
+        starts = get_pair((norms[rarest], norms[rarest + 1]), [])
+        if rarest:
+            starts = list(map((-rarest).__add__, starts))
         starts = starts[bisect_left(starts, 0):bisect_right(starts, len(source) - size)]
-        order = sorted((q for q in range(size) if q not in (rarest, rarest + 1)),
-                       key=lambda q: len(hits[q]))
-        for q in order:  # (in C: these lists may be long)
-            following = map(source.__getitem__, map(q.__add__, starts))
-            starts = list(compress(starts, map(norms[q].__eq__, following)))
-            if not starts:
-                return []
-        gaps, counts = wanted.gaps, wanted.counts
+        if size > 2:
+            others = [q for q in range(size) if q != rarest and q != rarest + 1]
+            others.sort(key=lambda q: len(hits[q]))
+            for q in others:  # (in C: these lists may be long)
+                following = map(source.__getitem__, map(q.__add__, starts))
+                starts = list(compress(starts, map(norms[q].__eq__, following)))
+                if not starts:
+                    return []
+        # whitespace before token q of the value where it counts: in the source, token
+        # j + q starts after token j + q - 1 ends (all in C, for the many repeated values)
         begins, finishes = self.tokens.starts, self.tokens.ends
-        counted = [q for q in range(1, size) if counts[q]]
-        return [j for j in starts if all(
-            (begins[j + q] != finishes[j + q - 1]) == gaps[q] for q in counted)]
+        for q in range(1, size):
+            if starts and wanted.counts[q]:
+                spaced = map(ne, map(begins.__getitem__, map(q.__add__, starts)),
+                             map(finishes.__getitem__, map((q - 1).__add__, starts)))
+                starts = list(compress(starts, spaced if wanted.gaps[q] else map(not_, spaced)))
+        return starts
 
     def _fuzzy(self, norms: list[str]) -> _Found | None:
         words = sum(map(normal.is_word, norms))
@@ -584,10 +596,9 @@ class _Index:
         votes.sort()
         slack = max(2, size // 4)
         needed = [n for n in norms if any(c.isdigit() for c in n)]
-        target = " ".join(norms)
         best: tuple[float, int, int] | None = None
         for low, high in _clusters(votes, 2 * slack, _TRIES):
-            window = self._window(target, max(0, low - slack),
+            window = self._window(norms, max(0, low - slack),
                                   min(len(self.tokens.norms), high + size + slack), needed)
             if window is not None and (best is None or window[0] > best[0]):
                 best = window
@@ -595,27 +606,33 @@ class _Index:
             return None
         score, first, last = best
         return _Found([self.tokens.starts[first]], [self.tokens.ends[last]], self.text,
-                      target, round(score, 4))
+                      " ".join(norms), round(score, 4))
 
-    def _window(self, target: str, low: int, high: int, needed: list[str]
+    def _window(self, norms: list[str], low: int, high: int, needed: list[str]
                 ) -> tuple[float, int, int] | None:
-        """The best stretch of tokens ``[low, high)`` for ``target``: (ratio, first token,
-        last token)."""
+        """The best stretch of the source tokens ``[low, high)`` for the value's tokens
+        ``norms``: (similarity, first token, last token). The stretch runs from the first to
+        the last token the value's tokens match, or on over the value's unmatched tokens at
+        either end (a misspelt first or last word), whichever is the more similar."""
         region = self.tokens.norms[low:high]
         if not region:
             return None
-        offsets = _offsets(region)
-        matcher = difflib.SequenceMatcher(None, target, " ".join(region), autojunk=False)
-        blocks = [b for b in matcher.get_matching_blocks() if b.size >= 2]
+        blocks = [b for b in difflib.SequenceMatcher(
+            None, norms, region, autojunk=False).get_matching_blocks() if b.size]
         if not blocks:
             return None
-        first = bisect_right(offsets, blocks[0].b) - 1
-        last = bisect_right(offsets, blocks[-1].b + blocks[-1].size - 1) - 1
-        stretch = region[first:last + 1]
-        if any(n not in stretch for n in needed):
-            return None
-        ratio = difflib.SequenceMatcher(None, target, " ".join(stretch), autojunk=False).ratio()
-        return ratio, low + first, low + last
+        first, last = blocks[0].b, blocks[-1].b + blocks[-1].size - 1
+        before, after = blocks[0].a, len(norms) - blocks[-1].a - blocks[-1].size
+        best: tuple[float, int, int] | None = None
+        for start in {first, max(0, first - before)}:
+            for end in {last, min(len(region) - 1, last + after)}:
+                stretch = region[start:end + 1]
+                if any(n not in stretch for n in needed):
+                    continue
+                score = similarity(norms, stretch)
+                if best is None or score > best[0]:
+                    best = (score, low + start, low + end)
+        return best
 
     # -- choosing among occurrences
 
@@ -655,14 +672,26 @@ class _Index:
         return best[5] if best is not None else found.first()
 
 
-def _offsets(tokens: list[str]) -> list[int]:
-    """Where each token starts in ``" ".join(tokens)``."""
-    out: list[int] = []
-    at = 0
-    for token in tokens:
-        out.append(at)
-        at += len(token) + 1
-    return out
+def similarity(a: list[str], b: list[str]) -> float:
+    """How alike two runs of normalised tokens are, in [0, 1]: 2·M / T over their characters
+    (spaces aside), where M counts the characters of the tokens both have in the same order
+    (difflib's matching of the two token sequences) and, between each pair of stretches
+    where they differ, the characters difflib matches there (a misspelt word still counts
+    most of its letters). Cheap on long runs: characters are compared only where the
+    tokens differ."""
+    total = sum(map(len, a)) + sum(map(len, b))
+    if not total:
+        return 1.0
+    same = 0
+    done_a = done_b = 0
+    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        gap_a, gap_b = "".join(a[done_a:block.a]), "".join(b[done_b:block.b])
+        if gap_a and gap_b:
+            same += sum(m.size for m in difflib.SequenceMatcher(
+                None, gap_a, gap_b, autojunk=False).get_matching_blocks())
+        same += sum(map(len, a[block.a:block.a + block.size]))
+        done_a, done_b = block.a + block.size, block.b + block.size
+    return 2 * same / total
 
 
 def _clusters(votes: list[int], width: int, count: int) -> list[tuple[int, int]]:
