@@ -651,7 +651,8 @@ class _Index:
         starts, ends = found.starts, found.ends
         line = self.line
         count = len(starts)
-        best: tuple[bool, int, int, bool, int, int] | None = None
+        best = -1
+        best_rank: tuple[bool, int, int] = (True, 0, 0)
         for a_start, a_end in anchors:
             before = bisect_left(starts, a_start)  # before - 1: the last to start before it
             after = bisect_left(starts, a_end, before)  # the first to start after it
@@ -660,16 +661,21 @@ class _Index:
                     continue
                 start, end = starts[c], ends[c]
                 if end <= a_start:
-                    lines, chars = line(a_start) - line(end), a_start - end
+                    rank = (False, line(a_start) - line(end), a_start - end)
                 elif start >= a_end:
-                    lines, chars = line(start) - line(a_end), start - a_end
+                    rank = (False, line(start) - line(a_end), start - a_end)
                 else:
-                    lines = chars = 0
-                inside = any(start < e and s < end for s, e in anchors)
-                rank = (inside, lines, chars, not found.exact(c), start, c)
-                if best is None or rank < best:
-                    best = rank
-        return best[5] if best is not None else found.first()
+                    rank = (True, 0, 0)
+                for s, e in anchors:  # inside another anchor: last
+                    if start < e and s < end:
+                        rank = (True, rank[1], rank[2])
+                        break
+                if c == best:  # nearer to this anchor than to another
+                    best_rank = min(best_rank, rank)
+                elif best < 0 or rank < best_rank or (rank == best_rank and (
+                        (not found.exact(c), start) < (not found.exact(best), starts[best]))):
+                    best, best_rank = c, rank
+        return best if best >= 0 else found.first()
 
 
 def similarity(a: list[str], b: list[str]) -> float:
