@@ -177,6 +177,16 @@ def test_computed_is_found_through_refs_nullable_wrappers_and_items():
         "derived.a": "not_applicable", "pair[0]": "exact", "pair[1]": "not_applicable"}
 
 
+def test_refs_are_json_pointers_with_escapes():
+    schema = {"$defs": {"unit price": {"x-computed": True}, "a/b": {"x-computed": True},
+                        "list": [{"enum": [7]}]},
+              "properties": {"p": {"$ref": "#/$defs/unit%20price"},
+                             "q": {"$ref": "#/$defs/a~1b"},
+                             "r": {"$ref": "#/$defs/list/0"}}}
+    result = ground({"p": 7, "q": 7, "r": 7, "s": 7}, "7", schema)
+    assert [r.status for r in result.values()] == ["not_applicable"] * 3 + ["exact"]
+
+
 def test_a_branch_of_anyof_counts_only_for_values_of_its_type():
     schema = {"properties": {"x": {"anyOf": [{"type": "string", "x-computed": True},
                                              {"type": "integer"}]}}}

@@ -128,7 +128,6 @@ source, not with the source times the number of values.
 from __future__ import annotations
 
 import difflib
-import logging
 import re
 from array import array
 from bisect import bisect_left, bisect_right
@@ -136,7 +135,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import compress, pairwise
 from operator import ne, not_
 from typing import Any
-from urllib.parse import unquote
 
 from . import normal
 from .paths import Tree, walk
@@ -160,7 +158,23 @@ _NEIGHBOURS = 2
 #: how many levels up a value looks for placed relatives when its siblings have no place
 _LEVELS = 4
 
-_log = logging.getLogger(__name__)
+
+
+def _warn(message: str, *args: Any) -> None:
+    """Log that a part of the grounding failed (a bug: it never should), with the traceback;
+    ``logging`` is imported only then."""
+    import logging
+
+    logging.getLogger(__name__).warning(message, *args, exc_info=True)
+
+
+def _unquote(text: str) -> str:
+    """A JSON pointer's token, percent-decoded (as a ``$ref`` URI fragment is)."""
+    if "%" not in text:
+        return text
+    return re.sub(r"(?:%[0-9A-Fa-f]{2})+",
+                  lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "replace"),
+                  text)
 
 
 class _Found:
@@ -261,7 +275,7 @@ class _Rules:
             return None
         node: Any = self.root
         for raw in ref[2:].split("/"):
-            token = unquote(raw).replace("~1", "/").replace("~0", "~")
+            token = _unquote(raw).replace("~1", "/").replace("~0", "~")
             if isinstance(node, Mapping) and token in node:
                 node = node[token]
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
@@ -789,8 +803,7 @@ def ground(value: Any, source: str | Source | None,
         try:
             not_a_quote = _not_a_quote(tree, i, skipped, rules, containers)
         except Exception:  # a schema it cannot read marks nothing
-            _log.warning("grounding: the schema's rules failed for %s", paths[i],
-                         exc_info=True)
+            _warn("grounding: the schema's rules failed for %s", paths[i])
             not_a_quote = False
         if not_a_quote:
             statuses.append("not_applicable")
@@ -809,7 +822,7 @@ def ground(value: Any, source: str | Source | None,
         try:
             where = index.find(leaf)
         except Exception:  # never raise: a value it cannot look up is not found
-            _log.warning("grounding: looking up %s failed", paths[i], exc_info=True)
+            _warn("grounding: looking up %s failed", paths[i])
             where = None
         if where is None:
             statuses[i] = "ungrounded"
@@ -818,7 +831,7 @@ def ground(value: Any, source: str | Source | None,
     try:
         chosen = _choose(tree, found, index)
     except Exception:
-        _log.warning("grounding: choosing among occurrences failed", exc_info=True)
+        _warn("grounding: choosing among occurrences failed")
         chosen = {}
     out: dict[str, Grounding] = {}
     for i, path in enumerate(paths):

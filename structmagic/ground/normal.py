@@ -52,6 +52,23 @@ __all__ = [
     "words",
 ]
 
+class _Pattern:
+    """A regular expression compiled on first use: compiled all at once, this module's
+    (their classes of CJK characters are large) would cost an import tens of
+    milliseconds."""
+
+    __slots__ = ("_compiled", "_flags", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source, self._flags = source, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def __call__(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self._source, self._flags)
+        return self._compiled
+
+
 #: characters of scripts written without spaces between words: each is its own token
 CJK = ("\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u2e80-\u2fdf\u3005-\u3007"
        "\u3021-\u3029\u3031-\u3035\u3038-\u303c\u3040-\u30ff\u3100-\u318f\u31a0-\u31ff"
@@ -67,10 +84,10 @@ _INVISIBLE = "\u200b\u2060\ufeff"
 _CONTINUES = ".,\uff0e\uff0c"
 #: a token (the text between two tokens is whitespace, or nothing); splitting on it gives
 #: only strings, [gap, token, gap, token, ..., gap], and no tuple per token
-_TOKEN = re.compile(
+_TOKEN = _Pattern(
     rf"([{CJK}]|(?:[^\W{CJK}]++|[{_MARKS}]++|(?<=\d)[{_CONTINUES}](?=\d))++|[^\s{_INVISIBLE}])")
-_WORD_START = re.compile(rf"[^\W{CJK}]|[{_MARKS}]")
-_CJK_START = re.compile(rf"[{CJK}]")
+_WORD_START = _Pattern(rf"[^\W{CJK}]|[{_MARKS}]")
+_CJK_START = _Pattern(rf"[{CJK}]")
 
 
 class Tokens(NamedTuple):
@@ -95,17 +112,17 @@ def fold(token: str) -> str:
 
 def is_word(token: str) -> bool:
     """Whether a token is a word (letters or digits), not punctuation, a symbol or CJK."""
-    return _WORD_START.match(token) is not None
+    return _WORD_START().match(token) is not None
 
 
 def is_cjk(token: str) -> bool:
     """Whether a token is a character of a script written without spaces."""
-    return _CJK_START.match(token) is not None
+    return _CJK_START().match(token) is not None
 
 
 def tokenize(text: str, table: dict[str, str] | None = None) -> Tokens:
     """The tokens of ``text``; ``table`` caches :func:`fold` across calls."""
-    parts = _TOKEN.split(text)
+    parts = _TOKEN().split(text)
     raws = parts[1::2]
     if not raws:
         return Tokens([], [], array("q"), array("q"))
@@ -155,13 +172,13 @@ _NUMBER_BODY = (
 #: may be), nor continuing one (``3.12`` holds no ``12``). It starts with a lone ``\d`` (the
 #: checks of what precedes come after it), so the regex engine skips to digits quickly; the
 #: sign is read apart, where no word precedes it (``3-5`` holds 3 and 5).
-_NUMBER = re.compile(
+_NUMBER = _Pattern(
     rf"\d(?<![^\W{CJK}]\d)(?<!\d[{_CONTINUES}]\d)"
     rf"(?P<int>\d{{0,2}}(?P<sep>[{_SEPARATORS}])\d{{3}}(?:(?P=sep)\d{{3}})*|\d*)"
     rf"(?P<frac>[.\uff0e]\d+)?"
     rf"(?P<exp>[eE][+\-]?\d{{1,6}}(?![^\W{CJK}]))?"
     rf"(?!\d)(?![{_CONTINUES}]\d)")
-_WORD_CHAR = re.compile(rf"[^\W{CJK}]")
+_WORD_CHAR = _Pattern(rf"[^\W{CJK}]")
 _DIGIT = re.compile(r"\d")
 
 #: a currency sign or code -> the currencies it may stand for
@@ -183,12 +200,12 @@ CURRENCIES: dict[str, frozenset[str]] = {
     "₫": frozenset({"VND"}), "Fr.": frozenset({"CHF"}),
 }
 _CURRENCY = "|".join(re.escape(c) for c in sorted(CURRENCIES, key=len, reverse=True))
-_VALUE_NUMBER = re.compile(
+_VALUE_NUMBER = _Pattern(
     rf"\s*(?P<sign0>[+\-\u2212\uff0d])?\s*(?:(?P<pre>{_CURRENCY})\s*)?"
     rf"(?P<sign>[+\-\u2212\uff0b\uff0d])?{_NUMBER_BODY}"
     rf"\s*(?P<post>{_CURRENCY})?\s*")
-_CURRENCY_BEFORE = re.compile(rf"(?<![A-Za-z])({_CURRENCY})\s?\Z")
-_CURRENCY_AFTER = re.compile(rf"\s?({_CURRENCY})(?![A-Za-z])")
+_CURRENCY_BEFORE = _Pattern(rf"(?<![A-Za-z])({_CURRENCY})\s?\Z")
+_CURRENCY_AFTER = _Pattern(rf"\s?({_CURRENCY})(?![A-Za-z])")
 _FLOAT_REPR = re.compile(r"(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?")
 
 
@@ -255,7 +272,7 @@ def numbers(text: str) -> dict[str, Where]:
     """Each number written in ``text``, by key: where it is (in order)."""
     out: dict[str, Where] = {}
     get = out.get
-    for match in _NUMBER.finditer(text):
+    for match in _NUMBER().finditer(text):
         written = match.group()
         start = match.start()
         end = start + len(written)
@@ -275,7 +292,7 @@ def numbers(text: str) -> dict[str, Where]:
             key = _canonical(False, _ascii_digits(whole),
                              _ascii_digits((match["frac"] or "")[1:]), exponent)
         if start and text[start - 1] in _SIGNS and (
-                start == 1 or not _WORD_CHAR.match(text[start - 2])):
+                start == 1 or not _WORD_CHAR().match(text[start - 2])):
             start -= 1
             if text[start] in _MINUS and key != "0":
                 key = "-" + key
@@ -296,7 +313,7 @@ def number_key(text: str) -> tuple[str, frozenset[str]] | None:
     any other string."""
     if not _DIGIT.search(text):
         return None
-    match = _VALUE_NUMBER.fullmatch(text)
+    match = _VALUE_NUMBER().fullmatch(text)
     if match is None:
         return None
     if match["pre"] and match["post"]:
@@ -346,10 +363,10 @@ def number_text(value: int | float) -> str | None:
 def currency_near(text: str, start: int, end: int) -> frozenset[str]:
     """The currencies a sign or code just before or after ``text[start:end]`` names."""
     found: set[str] = set()
-    before = _CURRENCY_BEFORE.search(text, max(0, start - 4), start)
+    before = _CURRENCY_BEFORE().search(text, max(0, start - 4), start)
     if before:
         found |= CURRENCIES[before.group(1)]
-    after = _CURRENCY_AFTER.match(text, end, end + 4)
+    after = _CURRENCY_AFTER().match(text, end, end + 4)
     if after:
         found |= CURRENCIES[after.group(1)]
     return frozenset(found)
@@ -366,7 +383,7 @@ _ORDINAL = r"(?i:st|nd|rd|th)?"
 _DATE_END = rf"(?![^\W{CJK}])(?![{_CONTINUES}/\-]\d)"
 #: the dates that start with a digit; as :data:`_NUMBER`, a lone ``\d`` first, then the
 #: checks of what precedes it (no word, no number it would continue)
-_DATE_DIGIT = re.compile(
+_DATE_DIGIT = _Pattern(
     rf"\d(?<![^\W{CJK}]\d)(?<!\d[{_CONTINUES}/\-]\d)(?:"
     rf"(?P<y1>\d{{3}})(?P<s1>[-/.])(?P<m1>\d{{1,2}})(?P=s1)(?P<d1>\d{{1,2}})"
     rf"|(?P<a2>\d?)(?P<s2>[-/.])(?P<b2>\d{{1,2}})(?P=s2)(?P<y2>\d{{4}})"
@@ -376,7 +393,7 @@ _DATE_DIGIT = re.compile(
     rf"|(?P<y6>\d{{3}})\s*년\s*(?P<m6>\d{{1,2}})\s*월\s*(?P<d6>\d{{1,2}})\s*일"
     rf"){_DATE_END}")
 #: the dates that start with a month's name (March 5, 2024)
-_DATE_MONTH = re.compile(
+_DATE_MONTH = _Pattern(
     rf"[JFMASONDjfmasond](?<![^\W{CJK}].)(?P<n4>{_MONTH_REST})\.?\s+(?P<d4>\d{{1,2}})"
     rf"{_ORDINAL},?\s+(?P<y4>\d{{4}}){_DATE_END}")
 
@@ -404,7 +421,7 @@ def _date_of(match: re.Match[str]) -> str | None:
     """The ISO date of a match of :data:`_DATE_DIGIT` or :data:`_DATE_MONTH` (None when it
     is ambiguous or no day of the calendar)."""
     first = match.group()[0]
-    if match.re is _DATE_MONTH:
+    if match.re is _DATE_MONTH():
         return _iso(match["y4"], _month(first + match["n4"]), _num(match["d4"]))
     y1, y2, y3, y5, y6 = match.group("y1", "y2", "y3", "y5", "y6")
     if y1:
@@ -428,7 +445,7 @@ def _date_of(match: re.Match[str]) -> str | None:
 def dates(text: str) -> dict[str, Where]:
     """Each unambiguous date written in ``text``, by ISO date: where it is (in order)."""
     found = []
-    for pattern in (_DATE_DIGIT, _DATE_MONTH):
+    for pattern in (_DATE_DIGIT(), _DATE_MONTH()):
         for match in pattern.finditer(text):
             iso = _date_of(match)
             if iso is not None:
@@ -445,5 +462,5 @@ def date_key(text: str) -> str | None:
     text = text.strip()
     if not _DIGIT.search(text):
         return None
-    match = _DATE_DIGIT.fullmatch(text) or _DATE_MONTH.fullmatch(text)
+    match = _DATE_DIGIT().fullmatch(text) or _DATE_MONTH().fullmatch(text)
     return _date_of(match) if match else None
