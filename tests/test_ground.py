@@ -127,6 +127,9 @@ def test_values_under_a_skipped_top_level_key_are_not_applicable():
     assert ground(value, "I live in Paris.", skip="steps")["steps[0]"].status == \
         "not_applicable"
     assert ground(value, "I live in Paris.")["steps[1].note"].status == "exact"
+    for odd in (None, 5, [["steps"]], {"steps": 1}):
+        result = ground(value, "I live in Paris.", skip=odd)  # type: ignore[arg-type]
+        assert result["city"].status == "exact"
 
 
 @pytest.mark.parametrize("mark", [

@@ -793,7 +793,10 @@ def ground(value: Any, source: str | Source | None,
     paths, values = tree.paths, tree.values
     rules = _Rules(schema) if isinstance(schema, Mapping) else None
     containers = rules.containers(tree) if rules is not None else []
-    skipped = {skip} if isinstance(skip, str) else set(skip)
+    try:
+        skipped = {skip} if isinstance(skip, str) else {k for k in skip or () if isinstance(k, str)}
+    except TypeError:  # not a collection of names
+        skipped = set()
     if isinstance(source, str):
         source = Source(source)
     text = source.text if isinstance(source, Source) and isinstance(source.text, str) else ""
