@@ -412,7 +412,7 @@ def _english(rng: random.Random, mix: tuple[float, float]) -> Case:
 
     answer["invoice_no"] = w.string(
         "invoice_no", inv, invoice_form,
-        lambda others: (f"INV-{_one_digit_changed(rng, number, doc.text)}",
+        lambda others: (f"INV-{_one_digit_changed(rng, number, doc.text) or number}",
                         "one digit changed"))
     doc.add(rng.choice([" ", " ✅ "]) + "\nIssued: ")
     issued = _date(rng)
@@ -495,7 +495,8 @@ def _chinese(rng: random.Random, mix: tuple[float, float]) -> Case:
     answer["invoice_no"] = w.string(
         "invoice_no", str(number),
         lambda t: (t.translate(FULLWIDTH), t, "full-width digits"),
-        lambda others: (str(_one_digit_changed(rng, number, doc.text)), "one digit changed"))
+        lambda others: (str(_one_digit_changed(rng, number, doc.text) or number),
+                        "one digit changed"))
     doc.add("\n开票日期：")
     issued = _date(rng)
     answer["issued"] = w.date("issued", issued, _zh_dates(*issued))
