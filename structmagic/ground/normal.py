@@ -11,7 +11,8 @@ a normalised form (:func:`fold`), so a match found among normalised tokens maps 
 - each other character that is not a space (punctuation, symbols, emoji) on its own.
 
 Whitespace (any run of it, newlines and no-break spaces included, and zero-width spaces)
-only separates tokens: each token records whether some preceded it. A value's tokens
+only separates tokens: whether some came before a token shows in the offsets (it starts
+after the previous one ends). A value's tokens
 (:func:`words`) also say which of these gaps count: not those between two characters of a
 script written without spaces, where a line may wrap anywhere.
 
