@@ -17,6 +17,8 @@ Figures (medians over the runs, interleaved):
 - the same values over 2 MB: the ratio to 1 MB (about 2 means linear in the source; below
   2, the part of the time that goes with the values);
 - twice the values over 1 MB: the ratio to 10,000 values;
+- 20 rows of 20 values each over one 1 MB document (a batch of questions about one
+  contract): the document's scan kept from row to row, against scanning it for every row;
 - 1,000 sentences of the documents (the notes), each with one word misspelt, over 1 MB:
   each goes through the fuzzy search (made only of common words, it starts from its rarest
   pairs of words); bounded work per value;
@@ -40,6 +42,7 @@ from _common import interleave, median
 from ground_corpus import SCHEMA, Case, Fact, combine, corpus
 
 from structmagic.grounding import ground, leaves
+from structmagic.grounding.align import scans
 
 MB = 1_000_000
 
@@ -123,13 +126,27 @@ def main() -> None:
           f"({len(distinct):,} distinct strings) and {count2:,}; {len(fuzzy):,} misspelt "
           f"sentences; median of {runs} interleaved runs")
 
+    row = values_of(answer, 20)
+
+    def rows(keep: bool) -> None:
+        """20 rows of 20 values each over the same 1 MB document (a batch of questions
+        about one contract): scanned once and kept, or scanned for every row."""
+        scans.clear()
+        scans.least = 20_000 if keep else 10**12
+        for _ in range(20):
+            ground(row, one, SCHEMA)
+        scans.least = 20_000
+
+    # each call from a cold scan (a source seen before is kept: see rows below)
     times = interleave(
         runs,
         scan=lambda: re.findall(r"\w+|\S", one),
-        ground_1mb=lambda: ground(values, one, SCHEMA),
-        ground_2mb=lambda: ground(values, two, SCHEMA),
-        ground_20k=lambda: ground(double, one, SCHEMA),
-        fuzzy=lambda: ground(fuzzy, one),
+        ground_1mb=lambda: (scans.clear(), ground(values, one, SCHEMA)),
+        ground_2mb=lambda: (scans.clear(), ground(values, two, SCHEMA)),
+        ground_20k=lambda: (scans.clear(), ground(double, one, SCHEMA)),
+        fuzzy=lambda: (scans.clear(), ground(fuzzy, one)),
+        rows_kept=lambda: rows(True),
+        rows_scanned=lambda: rows(False),
     )
     t0 = time.perf_counter()
     found = sum(one.find(v) >= 0 for v in distinct)
@@ -145,6 +162,9 @@ def main() -> None:
     print(f"ground(): {count2:,} values over 1 MB          : {m['ground_20k']:7.3f} s  "
           f"({count2 / count:.1f}x the values = {m['ground_20k'] / m['ground_1mb']:.2f}x "
           "the time)")
+    print(f"20 rows of 20 values over one 1 MB document: {m['rows_kept']:7.3f} s  "
+          f"(scanned for every row: {m['rows_scanned']:.3f} s, "
+          f"{m['rows_scanned'] / m['rows_kept']:.1f}x)")
     result = ground(fuzzy, one)
     fuzzy_found = sum(r.status == "fuzzy" for r in result.values())
     print(f"ground(): {len(fuzzy):,} misspelt sentences, 1 MB   : {m['fuzzy']:7.3f} s  "

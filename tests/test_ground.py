@@ -756,3 +756,36 @@ def test_importing_grounding_loads_only_the_standard_library():
         "structmagic", "structmagic.grounding", "structmagic.grounding.align",
         "structmagic.grounding.normal", "structmagic.grounding.paths",
         "structmagic.grounding.record"}
+
+
+def test_a_long_source_is_scanned_once_for_many_rows(monkeypatch):
+    """The rows of a batch over one document share its scan; short sources are not kept,
+    and what is kept is bounded in characters, oldest out first."""
+    from structmagic.grounding import normal
+    from structmagic.grounding.align import Scans
+
+    kept = Scans(least=100, most=1000)
+    monkeypatch.setattr(align, "scans", kept)
+    long = "Acme Tools GmbH sold 3 drills on 5 March 2024. " * 10
+    other = "Bright Paper Co. " * 40  # 680 characters: with the first, over the 1000 kept
+    calls = []
+    tokenize = normal.tokenize
+
+    def counted(text, *more):  # a scan of a source (values are cut into tokens too)
+        if text in (long, other, "Acme, short"):
+            calls.append(text)
+        return tokenize(text, *more)
+
+    monkeypatch.setattr(normal, "tokenize", counted)
+    first = ground({"vendor": "Acme Tools GmbH", "n": 3}, long)
+    again = ground({"vendor": "Acme Tools GmbH", "n": 3, "d": "2024-03-05"}, long)
+    assert len(calls) == 1  # scanned once
+    assert again["vendor"] == first["vendor"] and again["d"].status == "normalized"
+    ground({"vendor": "Acme"}, "Acme, short")
+    ground({"vendor": "Acme"}, "Acme, short")
+    assert len(calls) == 3  # a short source each time
+    ground({"vendor": "Bright Paper Co."}, other)
+    ground({"vendor": "Acme Tools GmbH"}, long)
+    assert len(calls) == 5  # the first was let go to keep the second
+    ground({"vendor": "Bright Paper Co."}, other)
+    assert len(calls) == 6  # ... and that one in turn

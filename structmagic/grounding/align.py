@@ -129,9 +129,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from itertools import compress, pairwise
 from operator import ne, not_
 from typing import Any
@@ -140,7 +141,7 @@ from . import normal
 from .paths import Tree, walk
 from .record import Grounding, Source
 
-__all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "ground", "similarity"]
+__all__ = ["FUZZY_MAX_TOKENS", "FUZZY_THRESHOLD", "Scans", "ground", "scans", "similarity"]
 
 #: the least similarity reported as ``fuzzy``
 FUZZY_THRESHOLD = 0.85
@@ -400,6 +401,47 @@ def _item(node: Mapping[str, Any], index: int) -> list[Any]:
 
 # -- the index of the source -----------------------------------------------------------------
 
+class Scans:
+    """The parts of an index that depend on the source alone (its tokens, numbers and
+    dates), kept for the last few long sources: the rows of a batch that ask about the same
+    document (one contract, one PDF) scan it once, not once a row. Sources shorter than
+    :attr:`least` characters are scanned each time (it costs less than keeping them);
+    at most :attr:`most` characters are kept in all. Thread-safe; a part made twice at once
+    by two threads is made twice, never wrong."""
+
+    def __init__(self, *, least: int = 20_000, most: int = 8_000_000) -> None:
+        self.least, self.most = least, most
+        self._lock = threading.Lock()
+        self._kept: dict[str, dict[str, Any]] = {}  # text -> its parts, oldest first
+
+    def get(self, text: str, part: str, make: Callable[[], Any]) -> Any:
+        """The ``part`` of ``text``, made by ``make()`` unless kept."""
+        if len(text) < self.least or len(text) > self.most:
+            return make()
+        with self._lock:
+            parts = self._kept.pop(text, None)
+            if parts is not None:
+                self._kept[text] = parts  # now the newest
+                if part in parts:
+                    return parts[part]
+        made = make()
+        with self._lock:
+            parts = self._kept.pop(text, None) or {}
+            parts.setdefault(part, made)
+            self._kept[text] = parts
+            while sum(map(len, self._kept)) > self.most:
+                del self._kept[next(iter(self._kept))]
+            return parts[part]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+#: the scans of the last long sources grounded in
+scans = Scans()
+
+
 class _Index:
     """The source cut into tokens and indexed by normalised keys, built once per call (each
     part on first use), and the occurrences of each distinct value looked up in it.
@@ -424,7 +466,8 @@ class _Index:
     @property
     def tokens(self) -> normal.Tokens:
         if self._tokens is None:
-            self._tokens = normal.tokenize(self.text, self.table)
+            self._tokens = scans.get(self.text, "tokens",
+                                     lambda: normal.tokenize(self.text, self.table))
         return self._tokens
 
     @property
@@ -467,14 +510,14 @@ class _Index:
     def numbers(self) -> dict[str, normal.Where]:
         """A number's key -> where it is written: start, end, start, end..."""
         if self._numbers is None:
-            self._numbers = normal.numbers(self.text)
+            self._numbers = scans.get(self.text, "numbers", lambda: normal.numbers(self.text))
         return self._numbers
 
     @property
     def dates(self) -> dict[str, normal.Where]:
         """An ISO date -> where it is written: start, end, start, end..."""
         if self._dates is None:
-            self._dates = normal.dates(self.text)
+            self._dates = scans.get(self.text, "dates", lambda: normal.dates(self.text))
         return self._dates
 
     @property
