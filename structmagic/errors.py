@@ -286,13 +286,7 @@ class InvalidOutputError(AnswerError):
         super().__init__(message, raw=raw, **kw)
 
     def __str__(self) -> str:
-        shown = self.errors[:10]
-        lines = [self.message, *(f"  - {issue}" for issue in shown)]
-        if len(self.errors) > len(shown):
-            lines.append(f"  ... and {len(self.errors) - len(shown)} more")
-        if self.hint:
-            lines.append(self.hint)
-        return "\n".join(lines)
+        return _listed(self.message, self.errors, self.hint)
 
 
 class UngroundedError(AnswerError):
@@ -309,13 +303,18 @@ class UngroundedError(AnswerError):
         super().__init__(message, raw=raw, **kw)
 
     def __str__(self) -> str:
-        shown = self.paths[:10]
-        lines = [self.message, *(f"  - {path}" for path in shown)]
-        if len(self.paths) > len(shown):
-            lines.append(f"  ... and {len(self.paths) - len(shown)} more")
-        if self.hint:
-            lines.append(self.hint)
-        return "\n".join(lines)
+        return _listed(self.message, self.paths, self.hint)
+
+
+def _listed(message: str, items: list[Any], hint: str | None) -> str:
+    """The message, the first ten items one a line (and how many more), then the hint."""
+    shown = items[:10]
+    lines = [message, *(f"  - {item}" for item in shown)]
+    if len(items) > len(shown):
+        lines.append(f"  ... and {len(items) - len(shown)} more")
+    if hint:
+        lines.append(hint)
+    return "\n".join(lines)
 
 
 class StreamError(StructuredError):

@@ -272,7 +272,6 @@ def spans(where: Where) -> tuple[Sequence[int], Sequence[int]]:
 def numbers(text: str) -> dict[str, Where]:
     """Each number written in ``text``, by key: where it is (in order)."""
     out: dict[str, Where] = {}
-    get = out.get
     for match in _NUMBER().finditer(text):
         written = match.group()
         start = match.start()
@@ -297,14 +296,7 @@ def numbers(text: str) -> dict[str, Where]:
             start -= 1
             if text[start] in _MINUS and key != "0":
                 key = "-" + key
-        where = get(key)
-        if where is None:
-            out[key] = start << _SHIFT | end
-        elif isinstance(where, int):
-            out[key] = array("q", (where >> _SHIFT, where & _MASK, start, end))
-        else:
-            where.append(start)
-            where.append(end)
+        _add(out, key, start, end)
     return out
 
 
