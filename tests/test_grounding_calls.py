@@ -304,3 +304,30 @@ def test_magic_require_grounding_alone_fails_the_cell_and_binds_nothing(ip, serv
     assert len(server.requests) == 2
     with pytest.raises(UsageError, match="invalid choice: 'always'"):
         ip.run_cell_magic("structured", "invoice --require-grounding always -o out", "{doc}")
+
+
+def test_a_batch_job_with_files_needs_the_pdf_reader_before_it_submits(fake, server,
+                                                                      monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pypdf", None)
+    use(server, "openai")
+    with pytest.raises(sm.InputError, match=r"pip install 'structmagic\[pdf\]'"):
+        sm.submit_batch(items(2), INVOICE, ground=True, files=[make_pdf([["Acme"]]), None])
+    assert fake.creates == [] and server.requests == []
+
+
+def test_a_batch_job_row_whose_pdf_cannot_be_read_fails_alone(fake, server, monkeypatch):
+    from structmagic.inputs import pdftext
+
+    use(server, "openai")
+    fake.answer = lambda body: json.dumps({"vendor": "Acme", "total": 1, "paid": True})
+    job = sm.submit_batch(["item 0", "item 1", "item 2"], INVOICE, ground=True,
+                          files=[make_pdf([["Acme 1"]]), None, tiny_png()])
+    pdftext.clear_cache()
+    monkeypatch.setitem(__import__("sys").modules, "pypdf", None)  # gone since it submitted
+    results = job.results(retry="none")
+    assert isinstance(results[0].error, sm.InputError)
+    assert statuses(results[1]) == {"vendor": "ungrounded", "total": "exact",
+                                    "paid": "not_applicable"}
+    assert results[1].source.text == "item 1"  # its prompt
+    assert results[2].source is None  # a picture: no text to check
+    assert statuses(results[2])["vendor"] == "unverifiable"

@@ -37,6 +37,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InputError
 from ..grounding.record import Source
@@ -44,7 +45,8 @@ from .convert import reason
 from .parts import PDF, Part, sniff
 
 __all__ = ["CACHE_CHARS", "CACHE_SIZE", "MAX_CHARS", "MAX_PAGES", "PDF_HINT", "SEPARATOR",
-           "clear_cache", "has_text_layer", "is_pdf", "pdf_pages", "text_source"]
+           "check_reader", "clear_cache", "has_text_layer", "is_pdf", "pdf_pages",
+           "text_source"]
 
 #: what to install to read a PDF's text layer
 PDF_HINT = "pip install 'structmagic[pdf]'"
@@ -112,13 +114,20 @@ class _Read:
         return sum(map(len, self.pages))
 
 
-def _read(data: bytes) -> _Read:
-    """The pages of one PDF, or its problem; :class:`InputError` only without pypdf."""
+def check_reader() -> Any:
+    """pypdf, the reader of the text layer; :class:`InputError` saying what to install when
+    it is missing (a provider batch job asks before it submits rows with files)."""
     try:
         import pypdf
     except ImportError:
         raise InputError("Grounding in a PDF needs its text layer, which structmagic reads "
                          f"with pypdf: {PDF_HINT}.") from None
+    return pypdf
+
+
+def _read(data: bytes) -> _Read:
+    """The pages of one PDF, or its problem; :class:`InputError` only without pypdf."""
+    pypdf = check_reader()
     _hush()
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))

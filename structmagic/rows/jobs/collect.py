@@ -161,7 +161,11 @@ class Collector:
                 f"{plan.spec.name!r} ({n} {'problem' if n == 1 else 'problems'}):",
                 errors=issues, raw=completion.text), usage=usage, cost=cost)
             return
-        grounder = self.grounder(position) if self.grounder is not None else None
+        try:
+            grounder = self.grounder(position) if self.grounder is not None else None
+        except E.StructuredError as err:  # its PDF cannot be read now: this row alone fails
+            self._fail(position, "errored", err, usage=usage, cost=cost)
+            return
         grounding = None
         if grounder is not None:
             grounding = grounder.check(plain)

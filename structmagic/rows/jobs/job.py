@@ -33,6 +33,7 @@ from ...call.result import Result
 from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
 from ...errors import NOT_RUN, BatchInterrupted, NotRun
+from ...grounding import NO_TEXT
 from ...providers import get_provider
 from ...providers.batch import (
     CANCELLED,
@@ -314,9 +315,12 @@ class BatchJob:
         settings, media = self.plan.settings, self.media
         if not settings.ground and settings.require_grounding == "off":
             return None
-        source = media.source_of(position) if media is not None else None
-        parts = (media.parts(settings, position)
-                 if media is not None and source is None else ())
+        source, parts = media.source_of(position) if media is not None else None, ()
+        if source is None and media is not None:
+            if media.files[position] is not None:  # its PDFs' text layer
+                parts = media.parts(settings, position)
+            elif media.images[position] is not None:  # pictures only: no text to check
+                source = NO_TEXT
         return grounder_for(settings, self.plan.spec, self.prompts[position], parts, source)
 
     def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],

@@ -47,6 +47,7 @@ from ... import errors as E
 from ...call.media import Media, per_item
 from ...config import resolve
 from ...cost.calc import money
+from ...inputs.pdftext import check_reader
 from ...providers import get_provider
 from ...providers.batch import BatchLimits, JobInfo
 from ...schema import load_schema
@@ -155,6 +156,9 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
     settings = resolve(options)
+    if (settings.ground or settings.require_grounding != "off") and any(
+            f is not None for f in rows_media.files):
+        check_reader()  # the answers are grounded in their PDFs' text: pypdf, before paying
     plan = plan_for(spec, settings)
     defaults = plan.api.limits
     limits = BatchLimits(
