@@ -242,6 +242,9 @@ def test_magic_ground_binds_a_grounded_result(ip, server):
     assert server.requests[1].json["messages"][-1]["content"] == "Extract it."
     with pytest.raises(UsageError, match="--source names the text to ground"):
         ip.run_cell_magic("structured", "invoice --source doc -o x", "Extract it.")
+    ip.user_ns["numbers"] = [1, 2]
+    with pytest.raises(UsageError, match=r"^--source numbers: source must be the text"):
+        ip.run_cell_magic("structured", "invoice --ground --source numbers -o x", "Go.")
     assert len(server.requests) == 2
 
 

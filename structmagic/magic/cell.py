@@ -22,6 +22,7 @@ from IPython.core.error import UsageError
 
 from .. import rows
 from ..api import structured
+from ..call.grounding import given_source
 from ..config import Settings, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.kernel import has_kernel
@@ -35,7 +36,7 @@ from .keys import ensure_key
 from .notebook import fill, lookup
 from .options import CellOptions
 
-__all__ = ["cell_media", "cell_schema", "run_cell", "schema_variable"]
+__all__ = ["cell_media", "cell_schema", "run_cell", "schema_variable", "source_variable"]
 
 
 def run_cell(magics: Any, opts: CellOptions) -> Any:
@@ -55,7 +56,7 @@ def run_cell(magics: Any, opts: CellOptions) -> Any:
     body = fill(opts.body, ns) if opts.interpolate else opts.body
     media = {**opts.media, **cell_media(ns, opts)}
     if opts.source is not None:
-        media["source"] = lookup(ns, opts.source, "--source")
+        media["source"] = source_variable(ns, opts.source)
     if opts.compare is not None:
         return _compare(magics, opts, spec, body, media, labels)
     return _ask(magics, opts, spec, settings, body, media, labels)
@@ -104,6 +105,16 @@ def _labels(pairs: tuple[str, ...], spec: SchemaSpec) -> dict[str, str]:
             raise UsageError(f"--label takes FIELD=TEXT, not {pair!r}.")
         given[name.strip()] = text.strip()
     return field_labels(spec.original, given)
+
+
+def source_variable(ns: dict[str, Any], name: str) -> Any:
+    """The text ``--source VAR`` names; a UsageError for a variable that is not text."""
+    value = lookup(ns, name, "--source")
+    try:
+        given_source(value)
+    except StructuredError as exc:
+        raise UsageError(f"--source {name}: {exc}") from None
+    return value
 
 
 def cell_media(ns: dict[str, Any], opts: CellOptions) -> dict[str, list[Any]]:
