@@ -92,6 +92,8 @@ class RecordedRequest:
     body: bytes
     connection: int = 0  # serial number of the TCP connection (1, 2, ...): keep-alive checks
     time: float = 0.0  # time.monotonic() when the request was read
+    #: every header name as sent, lower-case, in order, repeats kept (``headers`` keeps one)
+    header_names: tuple[str, ...] = ()
 
     @property
     def json(self) -> Any:
@@ -507,6 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, parts.path, parts.query,
             {k.lower(): v for k, v in self.headers.items()}, body,
             connection=owner._connection_id(self.connection), time=time.monotonic(),
+            header_names=tuple(k.lower() for k, _ in self.headers.items()),
         )
         owner._play(self, req, owner._next(req))
 

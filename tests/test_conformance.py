@@ -108,8 +108,7 @@ AUTH = {"openai": ("authorization", "Bearer {}"), "responses": ("authorization",
         "anthropic": ("x-api-key", "{}"), "gemini": ("x-goog-api-key", "{}")}
 #: the other headers the format needs (never secret)
 EXTRA_HEADERS = {"openai": {}, "responses": {}, "gemini": {},
-                 "anthropic": {"anthropic-version": "2023-06-01",
-                               "content-type": "application/json"}}
+                 "anthropic": {"anthropic-version": "2023-06-01"}}
 
 # --- requests: the ladder, and where each step puts the schema -----------------------------
 
@@ -460,6 +459,9 @@ def test_structured_reads_every_format(server, settings, name, stream):
     header, value = AUTH[name]
     assert req.headers[header] == value.format(CANARY)
     assert all(req.headers[k] == v for k, v in EXTRA_HEADERS[name].items())
+    assert req.headers["content-type"] == "application/json"
+    repeated = {h for h in req.header_names if req.header_names.count(h) > 1}
+    assert not repeated, f"sent more than once: {sorted(repeated)}"  # a strict proxy refuses
     assert CANARY not in req.path + req.query and CANARY.encode() not in req.body
     check_request(name, LADDER[name][0], req.json)
 

@@ -62,8 +62,7 @@ def test_anthropic_build_every_mode(mode, extra):
                     "messages": A_MESSAGES, **extra}
     no_key_anywhere(A, url, body)
     assert A.auth_headers(KEY) == {"x-api-key": KEY}
-    assert A.extra_headers() == {"anthropic-version": "2023-06-01",
-                                 "content-type": "application/json"}
+    assert A.extra_headers() == {"anthropic-version": "2023-06-01"}  # content-type: shared
 
 
 def test_anthropic_build_options_and_thinking():

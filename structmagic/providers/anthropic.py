@@ -1,7 +1,7 @@
 """Claude Messages (``POST {base}/messages``), Anthropic's format.
 
-Headers: the key in ``x-api-key``; ``anthropic-version: 2023-06-01`` and
-``content-type: application/json`` (:meth:`Anthropic.extra_headers`).
+Headers: the key in ``x-api-key``; ``anthropic-version: 2023-06-01``
+(:meth:`Anthropic.extra_headers`); ``content-type: application/json`` as for every format.
 
 Request: ``model``, ``max_tokens`` (always: the API requires it; 4096 when not given),
 ``system`` (the system messages, joined), ``messages`` (user / assistant turns; consecutive
@@ -375,8 +375,8 @@ class Anthropic(Provider):
         return read_count(body, "input_tokens")
 
     def extra_headers(self) -> dict[str, str]:
-        """The API version and the body's type."""
-        return {"anthropic-version": VERSION, "content-type": "application/json"}
+        """The API version."""
+        return {"anthropic-version": VERSION}
 
     def parse(self, body: Any) -> Completion:
         """A whole message as a :class:`Completion`.

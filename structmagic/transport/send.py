@@ -142,7 +142,11 @@ def _prepare(call: Call, settings: Settings, provider: Provider) -> Prepared:
     url, body = build(call, settings, provider)
     content = encode(body)
     headers = {"Accept": "text/event-stream" if call.stream else "application/json",
-               "Content-Type": "application/json", **provider.extra_headers()}
+               "Content-Type": "application/json"}
+    for name, value in provider.extra_headers().items():  # the format's own: each sent once
+        for same in [k for k in headers if k.lower() == name.lower()]:
+            del headers[same]
+        headers[name] = value
     return Prepared(url, urlsplit(url).path, body, content, headers, call.stream,
                     message_parts(call.messages))
 
