@@ -334,3 +334,20 @@ def test_a_batch_job_row_whose_pdf_cannot_be_read_fails_alone(fake, server, monk
     assert results[1].source.text == "item 1"  # its prompt
     assert results[2].source is None  # a picture: no text to check
     assert statuses(results[2])["vendor"] == "unverifiable"
+
+
+def test_magic_engine_dask_grounds_in_the_source_column(ip, server):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    server.responder = _echo_vendor
+    frame = pd.DataFrame({"v": ["Acme", "Initech"], "doc": ["Acme owes 5.", "Initech"]})
+    ip.user_ns.update(invoice=INVOICE, ddf=dd.from_pandas(frame, npartitions=2))
+    with dask.config.set(scheduler="synchronous"):
+        res = ip.run_cell("%%structured invoice --each ddf --engine dask --compute --ground "
+                          "--source doc -o out\nVendor: {v}", store_history=False)
+        assert res.success, res.error_in_exec
+        assert ip.user_ns["out"]["grounded"].tolist() == [1.0, 0.5]
+        res = ip.run_cell("%%structured invoice --each ddf --engine dask --ground "
+                          "--source text -o out\nVendor: {v}", store_history=False)
+        assert "--source must name columns of ddf: text is not" in str(res.error_in_exec)

@@ -200,8 +200,8 @@ def _on_engine(magics: Any, opts: CellOptions, spec: SchemaSpec, source: Any) ->
     _check_engine_columns(opts, template, source)
     try:
         extractor = rows.engines.Extractor(spec, template, concurrency=opts.concurrency or 8,
-                              images=opts.images, files=opts.files, **opts.settings,
-                              **opts.media)
+                              images=opts.images, files=opts.files, source=opts.source,
+                              **opts.settings, **opts.media)
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
     lazy = source.map_partitions(extractor, meta=extractor.meta(source))
@@ -222,7 +222,8 @@ def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None
     columns = set(map(str, source.columns))
     for what, given in (("the template's fields must be", sorted(n for n in names if n != "item")),
                         ("--image must name", list(opts.images)),
-                        ("--file must name", list(opts.files))):
+                        ("--file must name", list(opts.files)),
+                        ("--source must name", [opts.source] if opts.source else [])):
         away = [n for n in given if n not in columns]
         if away:
             raise UsageError(
