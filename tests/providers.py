@@ -1,4 +1,5 @@
-"""Real-format answers of the Responses API, Claude Messages and Gemini, for the fake server.
+"""Real-format answers of the Responses API, Claude Messages and Gemini, for the fake server,
+and answers of several blocks (reasoning, prose, tool calls) in all four formats.
 
 Shapes follow the vendors' documented payloads (ids and timestamps fixed).
 """
@@ -6,6 +7,7 @@ Shapes follow the vendors' documented payloads (ids and timestamps fixed).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fakeserver import Reply, sse_event
@@ -227,6 +229,226 @@ def gemini_stream(text: str = "", *, pieces: int = 6, thought: str | None = None
         chunk: dict[str, Any] = {"candidates": [cand], "modelVersion": model}
         if i == len(chunks) - 1:
             cand["finishReason"] = finish
+            chunk["usageMetadata"] = {"promptTokenCount": usage[0],
+                                      "candidatesTokenCount": usage[1],
+                                      "totalTokenCount": sum(usage)}
+        events.append(sse_event(chunk))
+    return Reply.sse(events)
+
+
+# --- one answer of several blocks, in every format ---------------------------------------------
+
+#: a block of an answer: ``("thinking", text)``, ``("text", text)`` or ``("call", name,
+#: arguments)`` (a tool call, its arguments JSON text)
+Block = tuple[str, ...]
+
+
+def _has_call(blocks: list[Block]) -> bool:
+    return any(b[0] == "call" for b in blocks)
+
+
+def _typed(events: list[str]) -> Callable[..., None]:
+    """An appender of typed events (``event: kind`` and ``{"type": kind, ...}``)."""
+    def event(kind: str, **data: Any) -> None:
+        events.append(sse_event({"type": kind, **data}, event=kind))
+    return event
+
+
+def mixed_body(fmt: str, blocks: list[Block], *, usage: tuple[int, int] = (10, 20),
+               model: str = "m-answer") -> dict:
+    """A whole answer of ``blocks``, in order, in the format's documented shape."""
+    called = _has_call(blocks)
+    if fmt == "openai":
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        calls: list[dict[str, Any]] = []
+        for i, block in enumerate(blocks):
+            if block[0] == "thinking":
+                message["reasoning_content"] = block[1]
+            elif block[0] == "text":
+                message["content"] = (message["content"] or "") + block[1]
+            else:
+                calls.append({"id": f"call_{i}", "type": "function",
+                              "function": {"name": block[1], "arguments": block[2]}})
+        if calls:
+            message["tool_calls"] = calls
+        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+                "model": model, "choices": [{"index": 0, "message": message,
+                                             "logprobs": None,
+                                             "finish_reason": "tool_calls" if called
+                                             else "stop"}],
+                "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                          "total_tokens": sum(usage)}}
+    if fmt == "responses":
+        output: list[dict[str, Any]] = []
+        for i, block in enumerate(blocks):
+            if block[0] == "thinking":
+                output.append({"id": f"rs_{i}", "type": "reasoning",
+                               "summary": [{"type": "summary_text", "text": block[1]}]})
+            elif block[0] == "text":
+                output.append({"id": f"msg_{i}", "type": "message", "status": "completed",
+                               "role": "assistant", "content": [
+                                   {"type": "output_text", "text": block[1],
+                                    "annotations": []}]})
+            else:
+                output.append({"id": f"fc_{i}", "type": "function_call",
+                               "call_id": f"call_{i}", "name": block[1],
+                               "arguments": block[2], "status": "completed"})
+        return {"id": "resp_1", "object": "response", "created_at": 1_700_000_000,
+                "status": "completed", "model": model, "output": output,
+                "incomplete_details": None,
+                "usage": {"input_tokens": usage[0], "output_tokens": usage[1],
+                          "total_tokens": sum(usage)}}
+    if fmt == "anthropic":
+        content: list[dict[str, Any]] = []
+        for i, block in enumerate(blocks):
+            if block[0] == "thinking":
+                content.append({"type": "thinking", "thinking": block[1], "signature": "sig"})
+            elif block[0] == "text":
+                content.append({"type": "text", "text": block[1]})
+            else:
+                content.append({"type": "tool_use", "id": f"toolu_{i}", "name": block[1],
+                                "input": json.loads(block[2])})
+        return {"id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                "content": content, "stop_reason": "tool_use" if called else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}
+    assert fmt == "gemini", fmt
+    parts: list[dict[str, Any]] = []
+    for block in blocks:
+        if block[0] == "thinking":
+            parts.append({"text": block[1], "thought": True})
+        elif block[0] == "text":
+            parts.append({"text": block[1]})
+        else:
+            parts.append({"functionCall": {"name": block[1], "args": json.loads(block[2])}})
+    return {"candidates": [{"content": {"role": "model", "parts": parts},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+                              "totalTokenCount": sum(usage)},
+            "modelVersion": model, "responseId": "r1"}
+
+
+def mixed_stream(fmt: str, blocks: list[Block], *, pieces: int = 3,
+                 usage: tuple[int, int] = (10, 20), model: str = "m-answer") -> Reply:
+    """The same answer as the format's documented SSE events, each text cut in ``pieces``
+    (a Gemini function call comes whole, as Gemini streams them)."""
+    events: list[str] = []
+    called = _has_call(blocks)
+    if fmt == "openai":
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            events.append(sse_event({
+                "id": "chatcmpl-1", "object": "chat.completion.chunk",
+                "created": 1_700_000_000, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                             "finish_reason": finish}]}))
+
+        chunk({"role": "assistant", "content": None, "refusal": None})
+        index = 0
+        for i, block in enumerate(blocks):
+            if block[0] == "thinking":
+                for piece in _pieces(block[1], pieces):
+                    chunk({"reasoning_content": piece})
+            elif block[0] == "text":
+                for piece in _pieces(block[1], pieces):
+                    chunk({"content": piece})
+            else:
+                chunk({"tool_calls": [{"index": index, "id": f"call_{i}", "type": "function",
+                                       "function": {"name": block[1], "arguments": ""}}]})
+                for piece in _pieces(block[2], pieces):
+                    chunk({"tool_calls": [{"index": index,
+                                           "function": {"arguments": piece}}]})
+                index += 1
+        chunk({}, "tool_calls" if called else "stop")
+        events.append(sse_event({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                                 "created": 1_700_000_000, "model": model, "choices": [],
+                                 "usage": {"prompt_tokens": usage[0],
+                                           "completion_tokens": usage[1],
+                                           "total_tokens": sum(usage)}}))
+        events.append("data: [DONE]\n\n")
+        return Reply.sse(events)
+    if fmt == "responses":
+        event = _typed(events)
+        whole = mixed_body(fmt, blocks, usage=usage, model=model)
+        event("response.created", response={**whole, "status": "in_progress", "output": [],
+                                             "usage": None})
+        for i, (block, item) in enumerate(zip(blocks, whole["output"], strict=True)):
+            at = {"item_id": item["id"], "output_index": i}
+            if block[0] == "thinking":
+                event("response.output_item.added", output_index=i,
+                      item={**item, "summary": []})
+                event("response.reasoning_summary_part.added", **at, summary_index=0,
+                      part={"type": "summary_text", "text": ""})
+                for piece in _pieces(block[1], pieces):
+                    event("response.reasoning_summary_text.delta", **at, summary_index=0,
+                          delta=piece)
+                event("response.reasoning_summary_text.done", **at, summary_index=0,
+                      text=block[1])
+            elif block[0] == "text":
+                event("response.output_item.added", output_index=i,
+                      item={**item, "status": "in_progress", "content": []})
+                event("response.content_part.added", **at, content_index=0,
+                      part={"type": "output_text", "text": "", "annotations": []})
+                for piece in _pieces(block[1], pieces):
+                    event("response.output_text.delta", **at, content_index=0, delta=piece)
+                event("response.output_text.done", **at, content_index=0, text=block[1])
+            else:
+                event("response.output_item.added", output_index=i,
+                      item={**item, "status": "in_progress", "arguments": ""})
+                for piece in _pieces(block[2], pieces):
+                    event("response.function_call_arguments.delta", **at, delta=piece)
+                event("response.function_call_arguments.done", **at, arguments=block[2])
+            event("response.output_item.done", output_index=i, item=item)
+        event("response.completed", response=whole)
+        return Reply.sse(events)
+    if fmt == "anthropic":
+        event = _typed(events)
+        event("message_start", message={
+            "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": 1}})
+        event("ping")
+        for i, block in enumerate(blocks):
+            if block[0] == "thinking":
+                event("content_block_start", index=i,
+                      content_block={"type": "thinking", "thinking": ""})
+                for piece in _pieces(block[1], pieces):
+                    event("content_block_delta", index=i,
+                          delta={"type": "thinking_delta", "thinking": piece})
+                event("content_block_delta", index=i,
+                      delta={"type": "signature_delta", "signature": "sig"})
+            elif block[0] == "text":
+                event("content_block_start", index=i,
+                      content_block={"type": "text", "text": ""})
+                for piece in _pieces(block[1], pieces):
+                    event("content_block_delta", index=i,
+                          delta={"type": "text_delta", "text": piece})
+            else:
+                event("content_block_start", index=i, content_block={
+                    "type": "tool_use", "id": f"toolu_{i}", "name": block[1], "input": {}})
+                for piece in _pieces(block[2], pieces):
+                    event("content_block_delta", index=i,
+                          delta={"type": "input_json_delta", "partial_json": piece})
+            event("content_block_stop", index=i)
+        event("message_delta", delta={"stop_reason": "tool_use" if called else "end_turn",
+                                      "stop_sequence": None},
+              usage={"output_tokens": usage[1]})
+        event("message_stop")
+        return Reply.sse(events)
+    assert fmt == "gemini", fmt
+    parts: list[dict[str, Any]] = []
+    for block in blocks:
+        if block[0] == "thinking":
+            parts += [{"text": p, "thought": True} for p in _pieces(block[1], pieces)]
+        elif block[0] == "text":
+            parts += [{"text": p} for p in _pieces(block[1], pieces)]
+        else:
+            parts.append({"functionCall": {"name": block[1], "args": json.loads(block[2])}})
+    for i, part in enumerate(parts):
+        chunk: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [part]},
+                                                 "index": 0}],
+                                 "modelVersion": model, "responseId": "r1"}
+        if i == len(parts) - 1:
+            chunk["candidates"][0]["finishReason"] = "STOP"
             chunk["usageMetadata"] = {"promptTokenCount": usage[0],
                                       "candidatesTokenCount": usage[1],
                                       "totalTokenCount": sum(usage)}

@@ -48,6 +48,8 @@ from providers import (
     gemini,
     gemini_body,
     gemini_stream,
+    mixed_body,
+    mixed_stream,
     responses,
     responses_body,
     responses_stream,
@@ -381,12 +383,74 @@ def test_each_step_of_the_ladder_round_trips_streamed(name, step):
     pieces = 0
     for event, data in split_sse(streamed(name, tool).body.decode("utf-8")):
         deltas = translator.feed(event, data)
-        pieces += sum(1 for d in deltas if d.text)
+        pieces += sum(1 for d in deltas if d.text or d.tool)
         acc.add(deltas)
     # the text came in pieces (a Gemini function call alone comes whole), and the stream ended
     assert pieces > 1 or (name == "gemini" and tool)
     assert acc.done and acc.error is None
     check_answer(acc.completion(), tool)
+
+
+# --- the same answer, whole and streamed: reasoning, prose and tool calls together ------------
+
+THOUGHT = "São Paulo is the largest city of Brazil; the 2022 census counted it."
+#: prose beside a tool call, with a JSON object in it (a guess) that is not the answer
+PROSE = 'My guess is {"city": "São Paulo", "population": 12000000}; let me check.'
+OTHER = json.dumps({"query": "São Paulo"}, ensure_ascii=False)
+#: an answer of several blocks, and what it reads as: the value, the reasoning, the finish.
+#: The schema's tool is ``city`` (make_call's schema name). A forced tool's input is the
+#: answer, never the prose beside it; of several calls the one named like the schema's tool,
+#: else the first; reasoning is reasoning, never part of the answer.
+TOOL_SHAPES: dict[str, tuple[list[tuple[str, ...]], tuple[Any, str | None, str]]] = {
+    "prose-then-tool": ([("text", PROSE), ("call", "city", TEXT)], (UNI, None, "tool")),
+    "tool-then-prose": ([("call", "city", TEXT), ("text", PROSE)], (UNI, None, "tool")),
+    "two-calls-named-second": ([("call", "lookup", OTHER), ("call", "city", TEXT)],
+                               (UNI, None, "tool")),
+    "two-calls-none-named": ([("call", "lookup", TEXT), ("call", "search", OTHER)],
+                             (UNI, None, "tool")),
+    "reasoning-prose-tool": ([("thinking", THOUGHT), ("text", PROSE), ("call", "city", TEXT)],
+                             (UNI, THOUGHT, "tool")),
+}
+TEXT_SHAPES: dict[str, tuple[list[tuple[str, ...]], tuple[Any, str | None, str]]] = {
+    "reasoning-then-text": ([("thinking", THOUGHT), ("text", TEXT)], (UNI, THOUGHT, "stop")),
+}
+PARITY = [(name, step, shape) for name, step in CASES
+          for shape in (TOOL_SHAPES if step.mode == TOOLS else TEXT_SHAPES)]
+
+
+@pytest.mark.parametrize(("name", "step", "shape"), PARITY,
+                         ids=[f"{step_id((n, s))}-{shape}" for n, s, shape in PARITY])
+def test_a_streamed_answer_reads_as_the_whole_one(name, step, shape):
+    """The format's SSE events through its translator and the one Accumulator give the
+    Completion its parser gives the whole answer: answer, reasoning, refusal, finish."""
+    p = get_provider(name)
+    blocks, (value, reasoning, finish) = {**TOOL_SHAPES, **TEXT_SHAPES}[shape]
+    whole_one = p.parse(mixed_body(name, blocks, model=MODEL), tool="city")
+    translator, acc = p.stream(), Accumulator(tool="city")
+    for event, data in split_sse(mixed_stream(name, blocks, model=MODEL).body.decode()):
+        acc.add(translator.feed(event, data))
+    assert acc.done and acc.error is None
+    streamed_one = acc.completion()
+    for c in (whole_one, streamed_one):
+        assert json.loads(c.text) == value
+        assert (c.reasoning, c.refusal, c.finish) == (reasoning, None, finish)
+        assert c.usage == USAGE and c.model == MODEL
+    assert streamed_one == whole_one
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_claude_prose_before_the_forced_tool_is_not_the_answer(server, settings, stream):
+    """Through structured(): Claude says a sentence, then calls the tool; the value is the
+    tool's input, streamed or not (the schema's tool is ``response``)."""
+    blocks = [("text", PROSE), ("call", "response", TEXT)]
+    server.queue(mixed_stream("anthropic", blocks, model=MODEL) if stream
+                 else Reply.json(mixed_body("anthropic", blocks, model=MODEL)))
+    res = ask("anthropic", mode="tools", stream=stream)
+    assert res.data == UNI and res.mode == TOOLS and res.attempts == 1
+    assert res.usage == USAGE and res.model == MODEL
+    (req,) = server.requests
+    assert req.json["tool_choice"] == {"type": "tool", "name": "response"}
+    assert req.json.get("stream") is (True if stream else None)
 
 
 @pytest.mark.parametrize("name", NAMES)

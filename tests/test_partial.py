@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic.call.partial as partial_module
+from structmagic.call.live import PartialReporter
 from structmagic.call.partial import MISSING, PartialJSONError, PartialJSONParser
+from structmagic.providers.base import Delta
 
 # --- partial JSON: helpers ------------------------------------------------------------------
 
@@ -506,3 +508,20 @@ def test_work_is_linear_in_the_input():
     assert scanned_big <= 1.5 * len(big)
     # Python-level work per character is constant: 4x the text, ~4x the lines
     assert lines_big <= 4.3 * lines_small
+
+
+def test_live_partial_values_follow_a_tool_call_not_the_prose_before_it():
+    """A forced tool's input is the answer: once a call's pieces come, the live value is read
+    from them alone (the prose before it, JSON and all, is dropped; a second call and later
+    prose are not fed)."""
+    seen: list = []
+    live = PartialReporter(seen.append, None)
+    live.min_interval = 0.0
+    live([Delta(text='My guess is {"city": "Rio", ')])
+    assert live.last == {"city": "Rio"}
+    live([Delta(call=1, name="response"), Delta(tool='{"city": "São', call=1)])
+    live([Delta(tool=' Paulo", "population": 11451245}', call=1),
+          Delta(tool='{"query": "x"}', call=2), Delta(text=" And more prose.")])
+    live.flush()
+    assert live.last == {"city": "São Paulo", "population": 11451245}
+    assert seen[-1] == live.last

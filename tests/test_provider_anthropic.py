@@ -10,7 +10,7 @@ import json
 import pytest
 
 from structmagic.providers import get_provider
-from structmagic.providers.base import Completion
+from structmagic.providers.base import Completion, Delta
 
 from providers import anthropic, anthropic_error, anthropic_stream
 from sm_fixtures import CANARY
@@ -158,10 +158,16 @@ def test_anthropic_stream_small_cases():
     assert t.feed("content_block_stop", '{"type": "content_block_stop", "index": 0}') == []
     start = {"type": "content_block_start", "index": 0,
              "content_block": {"type": "tool_use", "id": "t1", "name": "city", "input": {}}}
-    assert t.feed("content_block_start", json.dumps(start)) == []
+    # each tool_use block is a call of its own, keyed by its index, apart from the text
+    # (the Accumulator chooses the answer among the calls)
+    assert t.feed("content_block_start", json.dumps(start)) == [Delta(call=0, name="city")]
     second = {"type": "content_block_delta", "index": 1,
               "delta": {"type": "input_json_delta", "partial_json": "{}"}}
-    assert t.feed("content_block_delta", json.dumps(second)) == []  # a second call
+    assert t.feed("content_block_delta", json.dumps(second)) == [Delta(tool="{}", call=1)]
+    # a call whose input came in no piece is its start's input, at its stop
+    assert t.feed("content_block_stop", '{"type": "content_block_stop", "index": 0}') == [
+        Delta(tool="{}", call=0)]
+    assert t.feed("content_block_stop", '{"type": "content_block_stop", "index": 1}') == []
     # message_delta's usage may repeat input counts (null when unknown)
     t2 = A.stream()
     t2.feed("message_start", json.dumps({"type": "message_start", "message": {

@@ -187,12 +187,16 @@ def test_gemini_stream_error_and_small_cases():
     assert t.feed("message", "") == []
     (d,) = t.feed("message", json.dumps(load("gemini", "blocked_prompt.json")))
     assert d.finish == "content_filter" and d.done
-    # only the first of parallel function calls is the answer
+    # parallel function calls: each a call of its own, numbered, apart from the text; of two
+    # calls of the schema's tool, the first is the answer
     two = {"candidates": [{"content": {"parts": [
         {"functionCall": {"name": "city", "args": {"a": 1}}},
         {"functionCall": {"name": "city", "args": {"a": 2}}}]}, "finishReason": "STOP"}]}
-    (d,) = G.stream().feed("message", json.dumps(two))
-    assert (d.text, d.finish, d.done) == ('{"a": 1}', "tool", True)
+    d, first, second = G.stream().feed("message", json.dumps(two))
+    assert (d.text, d.finish, d.done) == ("", "tool", True)
+    assert [(c.tool, c.call, c.name) for c in (first, second)] == [
+        ('{"a": 1}', 0, "city"), ('{"a": 2}', 1, "city")]
+    assert G.parse(two, tool="city").text == '{"a": 1}'
 
 
 def test_gemini_errors_and_rejections():

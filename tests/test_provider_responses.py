@@ -174,11 +174,14 @@ def test_responses_stream_small_cases():
     t = R.stream()
     assert t.feed("", "") == [] and t.feed("", "[DONE]") == [Delta(done=True)]
     assert t.feed("response.output_text.done", '{"type": "response.output_text.done"}') == []
-    # a second, parallel function call is not part of the answer
-    t.feed("", json.dumps({"type": "response.function_call_arguments.delta",
-                           "item_id": "fc_1", "delta": "{}"}))
+    # parallel function calls: each its own pieces, keyed by item id, apart from the text
+    # (the Accumulator chooses the answer among them)
     assert t.feed("", json.dumps({"type": "response.function_call_arguments.delta",
-                                  "item_id": "fc_2", "delta": "{}"})) == []
+                                  "item_id": "fc_1", "delta": "{}"})) == [
+        Delta(tool="{}", call="fc_1")]
+    assert t.feed("", json.dumps({"type": "response.function_call_arguments.delta",
+                                  "item_id": "fc_2", "delta": "{}"})) == [
+        Delta(tool="{}", call="fc_2")]
     with pytest.raises(ValueError):
         t.feed("", "{not json")
 

@@ -8,6 +8,12 @@ merely receiving the stream. It runs on the thread that reads the stream (a work
 the call was made on the main thread); what it reports goes through its
 :class:`~structmagic.transport.work.Relay`, so ``on_partial`` and the widget are called on the
 thread that made the call.
+
+When a tool call comes (a forced tool), its input is the answer and the prose before it is
+not: the parser starts again on the first call's input pieces, and text is no longer fed.
+The final value is read from the whole answer (the call named like the schema's tool, else
+the first), so a partial value may follow another call than the final one in the rare
+answer with several.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class PartialReporter:
                  observer: Observer | None, relay: Relay | None = None) -> None:
         self._parser = PartialJSONParser(skip_prefix=True)
         self._broken = False
+        self._fed_text = False  # prose went to the parser (before any tool call)
+        self._following = False  # a tool call's input is followed: text no longer is
+        self._call: str | int | None = None  # the key of the call followed
         self._on_partial = on_partial
         self._observer = observer
         #: how ``on_partial`` and the observer are called: on the thread waiting for the
@@ -52,12 +61,17 @@ class PartialReporter:
 
     def __call__(self, deltas: list[Delta]) -> None:
         for d in deltas:
-            if d.text and not self._broken:
-                try:
-                    self._parser.feed(d.text)
-                    self._pending = True
-                except PartialJSONError:
-                    self._broken = True  # prose around JSON: the final read recovers it
+            if d.tool:
+                if not self._following:
+                    self._following, self._call = True, d.call
+                    if self._fed_text:  # the prose before the call is not the answer
+                        self._parser = PartialJSONParser(skip_prefix=True)
+                        self._broken = False
+                if d.call == self._call:
+                    self._feed(d.tool)
+            elif d.text and not self._following:
+                self._fed_text = True
+                self._feed(d.text)
             if d.reasoning:
                 self._reasoning.append(d.reasoning)
                 self._pending = True
@@ -68,6 +82,15 @@ class PartialReporter:
             if now >= self._next:
                 self._next = now + self.min_interval
                 self._report()
+
+    def _feed(self, text: str) -> None:
+        if self._broken:
+            return
+        try:
+            self._parser.feed(text)
+            self._pending = True
+        except PartialJSONError:
+            self._broken = True  # prose around JSON: the final read recovers it
 
     def flush(self) -> None:
         """Report the last partial value if one is waiting."""

@@ -24,12 +24,13 @@ neither a lower ``max_tokens`` nor a changed temperature with thinking). A force
 with thinking is refused by the API, so :meth:`Anthropic.build` raises ``ValueError`` for it
 (the engine skips that step).
 
-Answer: ``content`` blocks ``text``, ``thinking`` (reasoning), ``tool_use`` (``input``, sent
-on as JSON text); ``stop_reason`` ``end_turn`` / ``stop_sequence`` / ``max_tokens`` /
-``refusal`` / ``tool_use``. Stream: ``message_start``, ``content_block_start`` /
-``_delta`` (``text_delta``, ``thinking_delta``, ``input_json_delta``, ``signature_delta``) /
-``_stop``, ``message_delta`` (stop reason, output tokens), ``message_stop``, ``ping`` and
-``event: error``.
+Answer: ``content`` blocks ``text``, ``thinking`` (reasoning), ``tool_use`` (``input``, sent on
+as JSON text: the answer when there is one, the text blocks beside it are not; of several, the
+one named like the schema's tool, else the first); ``stop_reason`` ``end_turn`` /
+``stop_sequence`` / ``max_tokens`` / ``refusal`` / ``tool_use``. Stream: ``message_start``,
+``content_block_start`` / ``_delta`` (``text_delta``, ``thinking_delta``, ``input_json_delta``,
+``signature_delta``) / ``_stop``, ``message_delta`` (stop reason, output tokens),
+``message_stop``, ``ping`` and ``event: error``.
 
 Schema policy (:data:`CLAUDE_OUTPUTS`): Claude's structured outputs keep optional properties
 optional and need ``additionalProperties: false`` on every object; they take no numeric or
@@ -60,6 +61,7 @@ from .base import (
     Delta,
     Provider,
     UsageReader,
+    chosen_call,
     content_items,
     content_text,
     finish_kind,
@@ -378,27 +380,31 @@ class Anthropic(Provider):
         """The API version."""
         return {"anthropic-version": VERSION}
 
-    def parse(self, body: Any) -> Completion:
+    def parse(self, body: Any, tool: str | None = None) -> Completion:
         """A whole message as a :class:`Completion`.
 
-        A ``tool_use`` block's ``input`` is the text (a forced tool); else the text blocks.
-        A refusal keeps whatever text came and is also the refusal message.
+        A ``tool_use`` block's ``input`` is the text (a forced tool; of several, the one named
+        ``tool``, else the first); else the text blocks. A refusal keeps whatever text came
+        and is also the refusal message.
         """
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
             raise ValueError("the answer has no 'content' list")
         text: list[str] = []
         thinking: list[str] = []
-        tool_input: str | None = None
+        names: list[str | None] = []
+        inputs: list[str] = []
         for block in body["content"]:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind == "text":
                 text.append(str(block.get("text") or ""))
             elif kind == "thinking":
                 thinking.append(str(block.get("thinking") or ""))
-            elif kind == "tool_use" and tool_input is None:
-                tool_input = json.dumps(block.get("input"), ensure_ascii=False)
+            elif kind == "tool_use":
+                names.append(_name(block.get("name")))
+                inputs.append(json.dumps(block.get("input"), ensure_ascii=False))
         finish = _finish(body.get("stop_reason"))
-        answer = tool_input if tool_input is not None else "".join(text)
+        chosen = chosen_call(names, tool)
+        answer = inputs[chosen] if chosen is not None else "".join(text)
         return Completion(
             text=answer,
             reasoning="".join(thinking) or None,
@@ -444,6 +450,10 @@ class Anthropic(Provider):
     batch_api = MessageBatches()
 
 
+def _name(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _blocks(content: str | list[Any]) -> list[Any]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
@@ -458,16 +468,19 @@ def _merged(first: str | list[Any], second: str | list[Any]) -> str | list[Any]:
 class _MessagesStream:
     """Translates the events of one streamed message into :class:`Delta` pieces.
 
-    Only the first ``tool_use`` block's ``input_json_delta`` pieces are text (a forced tool
-    makes one call); usage is the input tokens of ``message_start`` with the output tokens
-    of ``message_delta`` (both cumulative).
+    Each ``tool_use`` block is a call (its content block index the key): its
+    ``input_json_delta`` pieces are :attr:`Delta.tool`, never text, and the Accumulator
+    chooses the answer among the calls as :meth:`Anthropic.parse` does; a block whose input
+    came in no piece is its start's ``input`` (``{}``) at its stop. Usage is the input tokens
+    of ``message_start`` with the output tokens of ``message_delta`` (both cumulative).
     """
 
-    __slots__ = ("_prompt", "_tool_index")
+    __slots__ = ("_empty", "_prompt")
 
     def __init__(self) -> None:
         self._prompt: dict[str, int] = {}
-        self._tool_index: int | None = None
+        #: the tool blocks no input piece has come for yet: their start's ``input``
+        self._empty: dict[int | None, Any] = {}
 
     def feed(self, event: str, data: str) -> list[Delta]:
         """Translate one SSE event (its ``event:`` name and ``data:`` text)."""
@@ -483,20 +496,21 @@ class _MessagesStream:
             if dk == "text_delta":
                 return [Delta(text=str(delta.get("text") or ""))]
             if dk == "input_json_delta":
-                index = obj.get("index")
-                if self._tool_index is None:
-                    self._tool_index = index
-                elif index is not None and index != self._tool_index:
-                    return []  # a second tool call: not our answer
-                return [Delta(text=str(delta.get("partial_json") or ""))]
+                key = _key(obj.get("index"))
+                piece = str(delta.get("partial_json") or "")
+                if piece:
+                    self._empty.pop(key, None)
+                return [Delta(tool=piece, call=key)]
             if dk == "thinking_delta":
                 return [Delta(reasoning=str(delta.get("thinking") or ""))]
             return []  # signature_delta, citations_delta
         if kind == "content_block_start":
             block = obj.get("content_block") or {}
-            if block.get("type") == "tool_use" and self._tool_index is None:
-                self._tool_index = obj.get("index")
-            elif block.get("type") == "text" and block.get("text"):
+            if block.get("type") == "tool_use":
+                key = _key(obj.get("index"))
+                self._empty[key] = block.get("input")
+                return [Delta(call=key, name=_name(block.get("name")))]
+            if block.get("type") == "text" and block.get("text"):
                 return [Delta(text=str(block["text"]))]
             elif block.get("type") == "thinking" and block.get("thinking"):
                 return [Delta(reasoning=str(block["thinking"]))]
@@ -515,12 +529,23 @@ class _MessagesStream:
                      } if isinstance(more, dict) else dict(self._prompt)
             return [Delta(finish=_finish((obj.get("delta") or {}).get("stop_reason")),
                           usage=_usage(usage) or None)]
+        if kind == "content_block_stop":
+            key = _key(obj.get("index"))
+            if key in self._empty:  # a call whose input came whole, in its start
+                return [Delta(tool=json.dumps(self._empty.pop(key), ensure_ascii=False),
+                              call=key)]
+            return []
         if kind == "message_stop":
             return [Delta(done=True)]
         if kind == "error":
             return [Delta(error=error_message(obj) or "the server sent an error event",
                           transient=transient_error(obj))]
-        return []  # ping, content_block_stop
+        return []  # ping
+
+
+def _key(index: Any) -> int | None:
+    """A content block's index as a call's key."""
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 #: the provider this module defines (see :mod:`structmagic.providers.registry`)

@@ -11,12 +11,22 @@ translations, no I/O:
 - :meth:`Provider.build` — a :class:`Call` (what the loop wants) into a URL and a JSON body;
 - :meth:`Provider.parse` — a whole JSON answer into a :class:`Completion`;
 - :meth:`Provider.stream` — a translator from SSE events to :class:`Delta` pieces, which the
-  one :class:`Accumulator` puts together into a :class:`Completion`;
+  one :class:`Accumulator` puts together into a :class:`Completion`, the same one
+  :meth:`Provider.parse` gives for the same answer whole;
 - :meth:`Provider.rejects_format` — whether an error answer means "this server does not take
   this response format" (so the loop steps down instead of failing);
 - :meth:`Provider.render_part` — an image or document (a provider-neutral
   :class:`~structmagic.inputs.Part` in a message's content) in the format's own shape; what
   it takes, and its limits, are the data in :attr:`Provider.inputs`.
+
+The answer of a :class:`Completion` (its ``text``) is, in every format and every mode, the
+input of a tool call when the model called one (a forced tool: ``--mode tools``), never the
+prose beside it; of several calls, the one named like the schema's tool (``Call.schema_name``,
+passed to :meth:`Provider.parse` and :class:`Accumulator` as ``tool``), else the first
+(:func:`chosen_call`). Without a call, the answer is the text. Reasoning (thinking) is
+``reasoning``, never part of the answer. A translator therefore never decides: it sends a
+call's pieces as :attr:`Delta.tool`, apart from the text, and the Accumulator chooses at the
+end, as the parser does.
 
 A message's ``content`` is a string, or a list of text (``str`` or ``{"type": "text",
 "text"}``) and :class:`~structmagic.inputs.Part` objects (see :func:`content_items`).
@@ -66,6 +76,7 @@ __all__ = [
     "Step",
     "StreamTranslator",
     "UsageReader",
+    "chosen_call",
     "content_items",
     "content_text",
     "finish_kind",
@@ -208,9 +219,18 @@ class Completion:
 
 @dataclass(slots=True)
 class Delta:
-    """One piece of a streamed answer; all fields optional."""
+    """One piece of a streamed answer; all fields optional.
+
+    ``tool`` is a piece of a tool call's input (JSON text), kept apart from ``text`` (the
+    prose): ``call`` says which call it belongs to (the format's index or id; pieces of one
+    call share it) and ``name`` the called tool's name (on at least one of its pieces). A
+    piece with ``call`` and no ``tool`` only makes the call known.
+    """
 
     text: str = ""
+    tool: str = ""
+    call: str | int | None = None
+    name: str | None = None
     reasoning: str = ""
     refusal: str = ""
     finish: str | None = None
@@ -255,15 +275,37 @@ class StreamTranslator(Protocol):
         ...
 
 
+def chosen_call(names: list[str | None], tool: str | None) -> int | None:
+    """Which of an answer's tool calls (their names, in order) is the answer: the first one
+    named ``tool`` (the schema's tool, the one forced), else the first; None for no call.
+
+    The one rule of :meth:`Provider.parse` and :class:`Accumulator` alike.
+    """
+    if not names:
+        return None
+    if tool is not None and tool in names:
+        return names.index(tool)
+    return 0
+
+
 class Accumulator:
     """Puts :class:`Delta` pieces together into a :class:`Completion` — for every provider, and
-    for streamed and chunked answers alike. Pure: no I/O."""
+    for streamed and chunked answers alike. Pure: no I/O.
 
-    __slots__ = ("done", "error", "finish", "model", "reasoning", "refusal", "text",
-                 "transient", "usage")
+    ``tool`` is the name of the schema's tool: when tool calls came, the answer is the input
+    of the one :func:`chosen_call` picks, and the text beside them is not part of it.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("calls", "done", "error", "finish", "model", "names", "reasoning", "refusal",
+                 "text", "tool", "transient", "usage")
+
+    def __init__(self, tool: str | None = None) -> None:
+        self.tool = tool
         self.text: list[str] = []
+        #: each tool call's input pieces, in the order the calls came, by the call's key
+        self.calls: dict[str | int | None, list[str]] = {}
+        #: each tool call's name, by the call's key
+        self.names: dict[str | int | None, str] = {}
         self.reasoning: list[str] = []
         self.refusal: list[str] = []
         self.finish: str | None = None
@@ -275,11 +317,18 @@ class Accumulator:
         self.transient = False
 
     def add(self, deltas: list[Delta]) -> None:
-        """Take some pieces: text, reasoning and refusal are appended; the latest finish,
-        usage and error win; the first model named wins; ``done`` is sticky."""
+        """Take some pieces: text, each call's input, reasoning and refusal are appended;
+        the latest finish, usage and error win; the first model named wins; ``done`` is
+        sticky. A call is known from its first piece, its name from the first that names it."""
         for d in deltas:
             if d.text:
                 self.text.append(d.text)
+            if d.tool or d.call is not None or d.name:
+                pieces = self.calls.setdefault(d.call, [])
+                if d.tool:
+                    pieces.append(d.tool)
+                if d.name and d.call not in self.names:
+                    self.names[d.call] = d.name
             if d.reasoning:
                 self.reasoning.append(d.reasoning)
             if d.refusal:
@@ -298,8 +347,8 @@ class Accumulator:
 
     @property
     def started(self) -> bool:
-        """Whether any content (text, reasoning, refusal) has arrived."""
-        return bool(self.text or self.reasoning or self.refusal)
+        """Whether any content (text, a tool call, reasoning, refusal) has arrived."""
+        return bool(self.text or self.calls or self.reasoning or self.refusal)
 
     @property
     def complete(self) -> bool:
@@ -307,11 +356,14 @@ class Accumulator:
         return self.done or self.finish is not None
 
     def partial_text(self) -> str:
-        return "".join(self.text)
+        """The answer so far: the chosen tool call's input when a call came, else the text."""
+        keys = list(self.calls)
+        index = chosen_call([self.names.get(k) for k in keys], self.tool)
+        return "".join(self.calls[keys[index]] if index is not None else self.text)
 
     def completion(self) -> Completion:
         return Completion(
-            text="".join(self.text),
+            text=self.partial_text(),
             reasoning="".join(self.reasoning) or None,
             refusal="".join(self.refusal) or None,
             finish=self.finish,
@@ -424,8 +476,12 @@ class Provider:
         """Other headers the format needs (versions); never secret."""
         return {}
 
-    def parse(self, body: Any) -> Completion:
-        """A whole JSON answer as a :class:`Completion`; ``ValueError`` for another shape."""
+    def parse(self, body: Any, tool: str | None = None) -> Completion:
+        """A whole JSON answer as a :class:`Completion`; ``ValueError`` for another shape.
+
+        ``tool`` is the schema's tool name: of several tool calls, the one so named is the
+        answer (see :func:`chosen_call`).
+        """
         raise NotImplementedError
 
     def stream(self) -> StreamTranslator:

@@ -29,7 +29,9 @@ Images and PDFs (:data:`GEMINI_INPUTS`): parts beside the text -- ``{"inline_dat
 images (a GIF is converted) and ``application/pdf``.
 
 Answer: ``candidates[0].content.parts`` -- ``thought: true`` parts are reasoning, other
-``text`` parts the answer, a ``functionCall``'s ``args`` the answer as JSON; ``finishReason``
+``text`` parts the answer, unless a ``functionCall`` came: its ``args`` are then the answer as
+JSON, and the text beside it is not (of several calls, the one named like the schema's tool,
+else the first); ``finishReason``
 ``MAX_TOKENS`` is truncation, ``SAFETY`` / ``PROHIBITED_CONTENT`` / ``RECITATION`` /
 ``BLOCKLIST`` / ``SPII`` a content filter, as is ``promptFeedback.blockReason``. Usage from
 ``usageMetadata`` (thought tokens count as completion tokens), the model from
@@ -466,8 +468,9 @@ class Gemini(Provider):
         """``{"totalTokens": N}``."""
         return read_count(body, "totalTokens")
 
-    def parse(self, body: Any) -> Completion:
-        """A whole answer (or the JSON array a non-SSE stream gives) as a :class:`Completion`."""
+    def parse(self, body: Any, tool: str | None = None) -> Completion:
+        """A whole answer (or the JSON array a non-SSE stream gives) as a :class:`Completion`,
+        read as a stream of those chunks is (``tool``: see :class:`Accumulator`)."""
         chunks = body if isinstance(body, list) else [body]
         if not chunks or not all(isinstance(c, dict) for c in chunks):
             raise ValueError("the answer is not a JSON object")
@@ -476,7 +479,7 @@ class Gemini(Provider):
             raise ValueError(f"the answer is an error: {problem}" if problem
                              else "the answer has no 'candidates'")
         translator = _GeminiStream()
-        acc = Accumulator()
+        acc = Accumulator(tool=tool)
         for chunk in chunks:
             acc.add(translator.translate(chunk))
         return acc.completion()
@@ -510,14 +513,16 @@ class Gemini(Provider):
 class _GeminiStream:
     """Translates streamed ``GenerateContentResponse`` chunks into :class:`Delta` pieces.
 
-    Only the first ``functionCall`` is the answer (the tool is forced; a parallel second
-    call is ignored); a finish of ``STOP`` after it is reported as ``tool``.
+    Each ``functionCall`` part is a call, whole (Gemini does not stream a call's
+    arguments), numbered in order: its ``args`` are :attr:`Delta.tool`, never text, and the
+    Accumulator chooses the answer among the calls; a finish of ``STOP`` after a call is
+    reported as ``tool``.
     """
 
-    __slots__ = ("_called",)
+    __slots__ = ("_calls",)
 
     def __init__(self) -> None:
-        self._called = False
+        self._calls = 0
 
     def feed(self, event: str, data: str) -> list[Delta]:
         """Translate one SSE event; the chunk with a finish reason is also the end."""
@@ -536,6 +541,7 @@ class _GeminiStream:
             return [Delta(error=error_message(chunk) or "the server sent an error",
                           transient=transient_error(chunk))]
         out = Delta(model=chunk.get("modelVersion") or None)
+        calls: list[Delta] = []
         if (chunk.get("promptFeedback") or {}).get("blockReason"):
             out.finish = "content_filter"
         candidates = chunk.get("candidates")
@@ -546,22 +552,26 @@ class _GeminiStream:
                 if not isinstance(part, dict):
                     continue
                 if "functionCall" in part:
-                    if not self._called:
-                        self._called = True
-                        args = (part["functionCall"] or {}).get("args")
-                        out.text += json.dumps({} if args is None else args,
-                                               ensure_ascii=False)
+                    call = part["functionCall"] if isinstance(part["functionCall"],
+                                                              dict) else {}
+                    args = call.get("args")
+                    name = call.get("name")
+                    calls.append(Delta(tool=json.dumps({} if args is None else args,
+                                                       ensure_ascii=False),
+                                       call=self._calls,
+                                       name=name if isinstance(name, str) else None))
+                    self._calls += 1
                 elif part.get("thought"):
                     out.reasoning += str(part.get("text") or "")
                 elif isinstance(part.get("text"), str):
                     out.text += part["text"]
             finish = _finish(cand.get("finishReason"))
-            if finish == "stop" and self._called:
+            if finish == "stop" and self._calls:
                 finish = "tool"
             out.finish = finish or out.finish
         if chunk.get("usageMetadata"):
             out.usage = _usage(chunk["usageMetadata"]) or None
-        return [out]
+        return [out, *calls]
 
 
 #: the provider this module defines (see :mod:`structmagic.providers.registry`)

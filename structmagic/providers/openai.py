@@ -18,11 +18,13 @@ ones as a null union, mapped back), closed objects, an object root, the keywords
 strict mode supports, and every limit OpenAI documents. A schema that cannot be made strict
 is sent with ``strict: false``.
 
-Answer: ``choices[0].message`` — ``content`` (or the first tool call's ``arguments``),
-``refusal``, ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM, OpenRouter);
-``finish_reason``. Stream: ``chat.completion.chunk`` events with ``choices[0].delta``, a
-usage-only last chunk with empty ``choices``, ``data: [DONE]``; an ``error`` object in a
-chunk (with or without ``choices``) is an error inside the stream.
+Answer: ``choices[0].message`` — a tool call's ``arguments`` when it has ``tool_calls`` (the
+call named like the schema's tool, else the first; ``content`` beside them is not the answer),
+else ``content``; ``refusal``, ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
+OpenRouter); ``finish_reason``. Stream: ``chat.completion.chunk`` events with
+``choices[0].delta``, a usage-only last chunk with empty ``choices``, ``data: [DONE]``;
+``delta.tool_calls[]`` pieces keyed by their ``index`` (the first names the function); an
+``error`` object in a chunk (with or without ``choices``) is an error inside the stream.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .base import (
     Delta,
     Provider,
     UsageReader,
+    chosen_call,
     content_items,
     content_text,
     finish_kind,
@@ -146,6 +149,10 @@ def _usage(raw: Any) -> dict[str, int]:
     if cached:  # part of prompt_tokens, priced lower
         out["cached_tokens"] = cached
     return read.usage(out)
+
+
+def _name(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _reasoning(message: dict[str, Any]) -> str:
@@ -352,17 +359,20 @@ class OpenAIChat(Provider):
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    def parse(self, body: Any) -> Completion:
+    def parse(self, body: Any, tool: str | None = None) -> Completion:
+        """A ``chat.completion`` as a :class:`Completion`: the arguments of the tool call
+        named ``tool`` (else the first call) when there are calls, else the content."""
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise ValueError("the answer has no 'choices' list")
         if not body["choices"]:
             raise ValueError("the answer's 'choices' list is empty")
         choice = body["choices"][0] or {}
         message = choice.get("message") or {}
-        text = content_text(message.get("content"))
-        calls = message.get("tool_calls") or []
-        if calls and not text:
-            text = content_text(((calls[0] or {}).get("function") or {}).get("arguments"))
+        calls = [c.get("function") or {} for c in message.get("tool_calls") or ()
+                 if isinstance(c, dict)]
+        chosen = chosen_call([_name(f.get("name")) for f in calls], tool)
+        text = content_text(calls[chosen].get("arguments") if chosen is not None
+                            else message.get("content"))
         return Completion(
             text=text,
             reasoning=_reasoning(message) or None,
@@ -402,7 +412,12 @@ def error_message(body: Any) -> str | None:
 
 
 class _ChatStream:
-    """Translates ``chat.completion.chunk`` events."""
+    """Translates ``chat.completion.chunk`` events.
+
+    Each ``delta.tool_calls[]`` item is a piece of the call its ``index`` says (0 when it
+    says none): :attr:`Delta.tool`, never text; the Accumulator chooses the answer among the
+    calls as :meth:`OpenAIChat.parse` does.
+    """
 
     __slots__ = ()
 
@@ -418,6 +433,7 @@ class _ChatStream:
             return [Delta(error=error_message(obj) or "the server sent an error event",
                           transient=transient_error(obj))]
         out = Delta(model=obj.get("model"))
+        calls: list[Delta] = []
         usage = obj.get("usage")
         if usage:
             out.usage = _usage(usage)
@@ -435,11 +451,17 @@ class _ChatStream:
             if reasoning:
                 out.reasoning += reasoning
             for call in delta.get("tool_calls") or ():
-                args = ((call or {}).get("function") or {}).get("arguments")
-                if args:
-                    out.text += args
+                if not isinstance(call, dict):
+                    continue
+                function = call.get("function") or {}
+                index = call.get("index", 0)
+                args = function.get("arguments")
+                calls.append(Delta(
+                    tool=args if isinstance(args, str) else "",
+                    call=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+                    name=_name(function.get("name")) or None))
             out.finish = finish_kind(choice.get("finish_reason")) or out.finish
-        return [out]
+        return [out, *calls]
 
 
 #: the provider this module defines (see :mod:`structmagic.providers.registry`)

@@ -24,14 +24,17 @@ asked for (so reasoning models send their summaries) and ``stream``.
 
 Answer: ``output`` items -- ``message`` (``output_text`` / ``refusal`` parts), ``reasoning``
 (``summary_text`` parts, or ``reasoning_text`` content on open-weight servers),
-``function_call`` (``arguments``); ``status: incomplete`` with ``incomplete_details.reason``
-``max_output_tokens`` / ``content_filter`` is truncation / a content filter.
+``function_call`` (``arguments``: the answer when there is one, the messages beside it are not;
+of several, the one named like the schema's tool, else the first); ``status: incomplete`` with
+``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter`` is truncation / a
+content filter.
 
 Stream: typed SSE events whose data carries ``type``: ``response.output_text.delta``,
 ``response.refusal.delta``, ``response.reasoning_summary_text.delta``,
-``response.function_call_arguments.delta``; ``response.completed`` / ``response.incomplete``
-carry the whole response (usage, status) and end the stream; ``response.failed`` and
-``error`` are errors inside the stream.
+``response.function_call_arguments.delta`` (keyed by ``item_id``; ``response.output_item.added``
+names the function); ``response.completed`` / ``response.incomplete`` carry the whole response
+(usage, status) and end the stream; ``response.failed`` and ``error`` are errors inside the
+stream.
 
 Schema policy: OpenAI's strict mode, as for Chat Completions
 (:data:`~structmagic.providers.openai.OPENAI_STRICT`).
@@ -56,6 +59,7 @@ from .base import (
     Delta,
     Provider,
     UsageReader,
+    chosen_call,
     content_items,
     content_text,
     finish_kind,
@@ -98,6 +102,11 @@ def _finish(resp: Mapping[str, Any]) -> str | None:
     if status == "completed":
         return "stop"
     return None
+
+
+def _string(value: Any) -> str | None:
+    """A name or an item id, when it is a string."""
+    return value if isinstance(value, str) else None
 
 
 def _dicts(items: Any) -> Iterable[dict[str, Any]]:
@@ -193,11 +202,12 @@ class Responses(Provider):
         """``{"object": "response.input_tokens", "input_tokens": N}``."""
         return read_count(body, "input_tokens")
 
-    def parse(self, body: Any) -> Completion:
+    def parse(self, body: Any, tool: str | None = None) -> Completion:
         """A whole response object as a :class:`Completion`.
 
-        The first function call's arguments, if any, are the text (a forced tool); else the
-        messages' ``output_text`` parts. A ``failed`` response raises ``ValueError``.
+        A function call's arguments, if any, are the text (a forced tool; of several, the one
+        named ``tool``, else the first); else the messages' ``output_text`` parts. A
+        ``failed`` response raises ``ValueError``.
         """
         if not isinstance(body, dict) or not isinstance(body.get("output"), list):
             raise ValueError("the answer has no 'output' list")
@@ -207,6 +217,7 @@ class Responses(Provider):
         reasoning: list[str] = []
         refusal: list[str] = []
         arguments: list[str] = []
+        names: list[str | None] = []
         for item in _dicts(body["output"]):
             kind = item.get("type")
             if kind == "message":
@@ -223,13 +234,15 @@ class Responses(Provider):
                 reasoning.extend(pieces)
             elif kind == "function_call":
                 arguments.append(str(item.get("arguments") or ""))
+                names.append(_string(item.get("name")))
         finish = _finish(body)
         if finish == "stop" and refusal:
             finish = "refusal"
         elif finish == "stop" and arguments:
             finish = "tool"
+        chosen = chosen_call(names, tool)
         return Completion(
-            text=arguments[0] if arguments else "".join(text),
+            text=arguments[chosen] if chosen is not None else "".join(text),
             reasoning="\n\n".join(reasoning) or None,
             refusal="".join(refusal) or None,
             finish=finish,
@@ -278,16 +291,20 @@ class Responses(Provider):
 class _ResponsesStream:
     """Translates the typed events of one streamed response into :class:`Delta` pieces.
 
-    Only the first function call's arguments are text (a forced tool makes one call);
-    the final event's finish is ``refusal`` / ``tool`` when refusal text / arguments came.
+    Each function call (its item id the key) sends its arguments as :attr:`Delta.tool`,
+    never text, and the Accumulator chooses the answer among the calls as
+    :meth:`Responses.parse` does; a call whose arguments came in no delta gives them whole at
+    its ``response.output_item.done``. The final event's finish is ``refusal`` / ``tool``
+    when refusal text / a call came.
     """
 
-    __slots__ = ("_call_item", "_refused", "_tool")
+    __slots__ = ("_empty", "_refused", "_tool")
 
     def __init__(self) -> None:
-        self._call_item: str | None = None
         self._tool = False
         self._refused = False
+        #: the function calls no arguments delta has come for yet
+        self._empty: set[str | None] = set()
 
     def feed(self, event: str, data: str) -> list[Delta]:
         """Translate one SSE event (its ``event:`` name and ``data:`` text)."""
@@ -302,13 +319,26 @@ class _ResponsesStream:
         if kind == "response.output_text.delta":
             return [Delta(text=str(obj.get("delta") or ""))]
         if kind == "response.function_call_arguments.delta":
-            item = obj.get("item_id")
-            if self._call_item is None:
-                self._call_item = item
-            elif item is not None and item != self._call_item:
-                return []  # a second, parallel call: not our answer
+            key = _string(obj.get("item_id"))
+            piece = str(obj.get("delta") or "")
+            if piece:
+                self._empty.discard(key)
             self._tool = True
-            return [Delta(text=str(obj.get("delta") or ""))]
+            return [Delta(tool=piece, call=key)]
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            item = obj.get("item") or {}
+            if not isinstance(item, dict) or item.get("type") != "function_call":
+                return []
+            self._tool = True
+            key = _string(item.get("id"))
+            if kind == "response.output_item.added":
+                self._empty.add(key)
+                return [Delta(call=key, name=_string(item.get("name")))]
+            if key in self._empty:  # arguments only in the finished item
+                self._empty.discard(key)
+                return [Delta(tool=str(item.get("arguments") or ""), call=key,
+                              name=_string(item.get("name")))]
+            return []
         if kind == "response.refusal.delta":
             self._refused = True
             return [Delta(refusal=str(obj.get("delta") or ""))]
@@ -333,7 +363,7 @@ class _ResponsesStream:
         if kind == "error":
             return [Delta(error=error_message(obj) or "the server sent an error event",
                           transient=transient_error(obj))]
-        return []  # output_item.added/done, content_part.*, *.done, queued ...
+        return []  # content_part.*, *.done, queued ...
 
 
 #: the provider this module defines (see :mod:`structmagic.providers.registry`)

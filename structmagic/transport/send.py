@@ -79,6 +79,7 @@ class Prepared:
     headers: dict[str, str]
     stream: bool
     parts: tuple[Part, ...] = ()  # the images and documents it carries
+    tool: str | None = None  # the schema's tool: of several tool calls, the answer
 
     def recorded_body(self) -> Any:
         """The body as a recording keys and keeps it: each payload replaced by its hash."""
@@ -148,7 +149,7 @@ def _prepare(call: Call, settings: Settings, provider: Provider) -> Prepared:
             del headers[same]
         headers[name] = value
     return Prepared(url, urlsplit(url).path, body, content, headers, call.stream,
-                    message_parts(call.messages))
+                    message_parts(call.messages), call.schema_name)
 
 
 def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | None
@@ -156,12 +157,12 @@ def _replay(hit: Exchange, call: Call, provider: Provider, sink: DeltaSink | Non
     try:
         if hit.stream:
             text = str(hit.body).encode("utf-8")
-            acc = Accumulator()
+            acc = Accumulator(tool=call.schema_name)
             # Replay in pieces so a live widget shows the steps arrive, as when recorded.
             pieces = (text[i : i + 2048] for i in range(0, len(text), 2048))
             _play_sse(pieces, provider, sink if call.stream else None, acc)
             return _finished(acc)
-        completion = provider.parse(hit.body)
+        completion = provider.parse(hit.body, tool=call.schema_name)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise bad_entry(hit, exc) from None
     if call.stream and sink is not None:
@@ -214,7 +215,7 @@ class _Attempt:
         import httpx
 
         r = self.request
-        acc = Accumulator()
+        acc = Accumulator(tool=r.tool)
         raw: list[bytes] = []
 
         def chunks(resp: httpx.Response) -> Iterator[bytes]:
@@ -279,7 +280,7 @@ class _Attempt:
         except ValueError:
             raise not_json_error(resp.status_code, resp.text, self.settings) from None
         try:
-            return self.provider.parse(data), data
+            return self.provider.parse(data, tool=self.request.tool), data
         except RecursionError:
             raise too_deep(resp.text) from None
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
@@ -330,7 +331,8 @@ def _play_sse(chunks: Iterable[bytes], provider: Provider, sink: DeltaSink | Non
                 f"The server sent an error in the stream: {excerpt(acc.error, 300)}",
                 raw=acc.partial_text(),
             )
-        return any(d.text or d.reasoning or d.refusal or d.finish or d.done for d in batch)
+        return any(d.text or d.tool or d.reasoning or d.refusal or d.finish or d.done
+                   for d in batch)
 
     for chunk in chunks:
         if handle(decoder.feed(chunk)):

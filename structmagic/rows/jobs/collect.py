@@ -125,7 +125,7 @@ class Collector:
     def _answer(self, position: int, body: Any) -> None:
         plan = self.plan
         try:
-            completion = plan.provider.parse(body)
+            completion = plan.provider.parse(body, tool=plan.spec.name)
         except RecursionError:
             self._fail(position, "invalid", E.InvalidOutputError(
                 "The answer nests too deep to be read.",
