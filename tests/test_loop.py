@@ -91,11 +91,12 @@ def _read(text, schema=SCHEMA, **kw):
 
 
 def test_read_answer():
-    plain, data, issues = _read(TEXT)
-    assert plain == data == ANSWER and issues == []
-    _, _, issues = _read('{"steps": []}')
+    answer = _read(TEXT)
+    assert answer.plain == answer.data == ANSWER and answer.issues == []
+    assert answer.raw == TEXT and not answer.truncated
+    issues = _read('{"steps": []}').issues
     assert [str(i) for i in issues] == ["$: 'final_answer' is a required property"]
-    assert _read("no json here")[2][0].message == "the answer contains no JSON value"
+    assert _read("no json here").issues[0].message == "the answer contains no JSON value"
     with pytest.raises(sm.RefusalError, match="nope"):
         _read("", refusal="nope")
     with pytest.raises(sm.TruncatedError):
@@ -109,7 +110,7 @@ def test_an_answer_nested_too_deep_is_refused_clearly():
     with pytest.raises(sm.InvalidOutputError, match="more than 100 levels deep"):
         _read(deep, schema=True)
     ok = json.dumps({"a": {"b": [[[[1]]]]}})
-    assert _read(ok, schema=True)[2] == []
+    assert _read(ok, schema=True).issues == []
 
 
 def test_the_conversation_carries_each_invalid_answer():
