@@ -21,7 +21,8 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   └── ServerError             5xx
     ├── AnswerError                 the server answered, but not with a usable value
     │   ├── RefusalError            the model refused (.refusal)
-    │   ├── TruncatedError          finish_reason "length" / max tokens
+    │   ├── TruncatedError          finish_reason "length" / max tokens, the JSON cut
+    │   │                           (or whole but invalid)
     │   ├── ContentFilterError      finish_reason "content_filter" / safety
     │   ├── InvalidOutputError      not JSON, or not valid against the schema after the
     │   │                           re-asks (.errors: list of ValidationIssue, .raw)
@@ -269,7 +270,9 @@ class RefusalError(AnswerError):
 
 
 class TruncatedError(AnswerError):
-    """The answer was cut off (finish_reason ``length``)."""
+    """The answer reached the token limit (finish_reason ``length``) with its JSON cut off,
+    or complete but not valid against the schema (never re-asked: a re-ask would stop at the
+    same limit). A complete, valid answer at the limit is kept (``Result.truncated``)."""
 
 
 class ContentFilterError(AnswerError):

@@ -31,7 +31,10 @@ The state machine of a job, driven by ``clock`` (never by sleeping)::
 Row faults (``faults``, by row position): ``http400`` (a line with ``status_code`` 400 and
 ``"error": null``), ``status0``, ``error_file`` (a line only in the error file), ``missing``
 (no line), ``invalid`` (an answer that does not match ``invalid_text``), ``errored`` (the
-provider's per-request error), ``garbled`` (Gemini: a result that is not a JSON object, inline
+provider's per-request error), ``length`` (the row's usual answer, with the format's finish at
+the token limit: ``length``, ``incomplete``/``max_output_tokens``, ``max_tokens``,
+``MAX_TOKENS``; ``limited_text`` instead, when set),
+``garbled`` (Gemini: a result that is not a JSON object, inline
 or in the file). Output lines are shuffled (seeded) — results must be matched
 by id. Crash points: ``drop_after_upload`` / ``drop_after_create`` store the upload / job
 and then drop the connection instead of answering, as if the kernel died in between;
@@ -139,6 +142,7 @@ class FakeBatchAPI:
         self.creates: list[str] = []  # job ids, in creation order
         self.faults: dict[int, str] = {}
         self.invalid_text = '{"n": "not a number"}'
+        self.limited_text: str | None = None  # a "length" row's text (None: its usual one)
         self.expire_at: float | None = None  # share of rows done when the job expires
         self.fail_lines: list[tuple[int, str, str]] = []
         self.fail_file: str | None = None
@@ -307,12 +311,23 @@ class FakeBatchAPI:
         return self.faults.get(pos) if pos is not None else None
 
     def _text(self, custom_id: str, body: dict[str, Any]) -> str:
-        return self.invalid_text if self._fault(custom_id) == "invalid" else self.answer(body)
+        fault = self._fault(custom_id)
+        if fault == "length" and self.limited_text is not None:
+            return self.limited_text
+        return self.invalid_text if fault == "invalid" else self.answer(body)
 
-    def _openai_answer(self, job: FakeJob, text: str) -> dict[str, Any]:
+    def _limited(self, custom_id: str) -> bool:
+        return self._fault(custom_id) == "length"
+
+    def _openai_answer(self, job: FakeJob, text: str, *, limited: bool = False
+                       ) -> dict[str, Any]:
         if job.endpoint == "/v1/responses":
+            if limited:
+                return responses_body(text, usage=self.usage, status="incomplete",
+                                      incomplete_reason="max_output_tokens")
             return responses_body(text, usage=self.usage)
-        return json.loads(chat(text, usage=self.usage).body)
+        return json.loads(chat(text, usage=self.usage,
+                               finish_reason="length" if limited else "stop").body)
 
     def _outcomes(self, job: FakeJob) -> tuple[list[tuple[int, str, dict]], list[int]]:
         """``(position in job, custom_id, body)`` of the rows done, and those left undone."""
@@ -355,7 +370,9 @@ class FakeBatchAPI:
                 line["error"] = None
             else:
                 line["response"] = {"status_code": 200, "request_id": f"req_{i}",
-                                    "body": self._openai_answer(job, self._text(cid, body))}
+                                    "body": self._openai_answer(
+                                        job, self._text(cid, body),
+                                        limited=self._limited(cid))}
                 line["error"] = None
             out.append(line)
         code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
@@ -385,7 +402,8 @@ class FakeBatchAPI:
                                                "message": "bad row"}}}
             else:
                 result = {"type": "succeeded", "message": anthropic_body(
-                    self._text(cid, body), usage=self.usage)}
+                    self._text(cid, body), usage=self.usage,
+                    stop_reason="max_tokens" if self._limited(cid) else "end_turn")}
             results.append({"custom_id": cid, "result": result})
         left = {"cancelled": "canceled", "expired": "expired"}.get(status)
         for i in undone if left else ():
@@ -406,7 +424,9 @@ class FakeBatchAPI:
             if fault in ("http400", "status0", "error_file", "errored"):
                 item: dict[str, Any] = {"error": {"code": 400, "message": "bad row"}}
             else:
-                item = {"response": gemini_body(self._text(cid, body), usage=self.usage)}
+                item = {"response": gemini_body(
+                    self._text(cid, body), usage=self.usage,
+                    finish="MAX_TOKENS" if self._limited(cid) else "STOP")}
             if job.inline:
                 results.append(item | ({"metadata": {"key": cid}} if self.inline_keys
                                        else {}))

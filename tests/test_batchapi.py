@@ -1220,3 +1220,39 @@ def test_the_progress_bar_has_a_cost_slot(settings):
     assert bar.bar.bar_style == "danger"
     unpriced = pricing.BatchPricer(replace(settings, model="m", prices={}))
     assert unpriced.price is None and unpriced({"prompt_tokens": 1}) is None  # no price for m
+
+
+# --- the answer's text and the token limit, as in the synchronous path --------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_batch_row_at_the_token_limit_is_kept_when_its_json_is_whole(fake, server, provider):
+    use(server, provider)
+    fake.faults = {1: "length", 2: "length", 3: "length"}
+    job, results = collect(4)  # rows 1-3 answer whole, then reach the limit
+    assert [r.data for r in results] == [{"n": i, "label": f"item {i}"} for i in range(4)]
+    assert [r.truncated for r in results] == [False, True, True, True]
+    assert job.summary == {"ok": 4}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_batch_row_cut_at_the_token_limit_is_refused(fake, server, provider):
+    use(server, provider)
+    fake.faults = {1: "length", 2: "length"}
+    fake.limited_text = '{"n": 1, "label": "it'
+    job, results = collect(3)
+    err = results[1].error
+    assert isinstance(err, sm.TruncatedError) and err.raw == fake.limited_text
+    assert "cut off before the JSON was complete" in err.message
+    assert results[0].ok and job.summary == {"ok": 1, "refused": 2}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_batch_rows_raw_is_the_json_and_text_the_whole_answer(fake, server, provider):
+    use(server, provider)
+    prose = 'Here is the JSON:\n```json\n{"n": 1, "label": "item 1"}\n```\nHope this helps.'
+    fake.faults, fake.invalid_text = {1: "invalid"}, prose
+    job, results = collect(2)
+    assert job.summary == {"ok": 2}
+    assert results[1].raw == '{"n": 1, "label": "item 1"}' and results[1].text == prose
+    assert results[0].raw == results[0].text == json.dumps({"n": 0, "label": "item 0"})

@@ -125,6 +125,21 @@ def test_recorded_key_is_the_request_sent_with_headers_left_out(server, settings
     assert res.data == {"a": 1} and len(server.requests) == 1
 
 
+def test_a_replayed_answer_keeps_its_json_text_whole_answer_and_truncation(server, settings,
+                                                                          tmp_path):
+    path = tmp_path / "rec.jsonl"
+    prose = 'Sure:\n```json\n{"a": 1}\n```\nAnything else?'
+    server.queue(chat(prose, finish_reason="length"))
+    recorded = ask("q", cache="record", cassette=str(path))
+    entry = json.loads(path.read_text())  # the answer is recorded, not the Result
+    assert entry["body"]["choices"][0]["message"]["content"] == prose
+    assert "truncated" not in path.read_text()
+    res = ask("q", cache="replay", cassette=str(path))
+    assert res.from_cache and len(server.requests) == 1
+    assert (res.raw, res.text, res.truncated) == (recorded.raw, prose, True)
+    assert res.raw == '{"a": 1}'
+
+
 # --- damaged lines -----------------------------------------------------------------------------
 
 

@@ -619,6 +619,48 @@ def test_a_truncated_answer(server, settings, name, stream):
     assert len(server.requests) == 1  # never re-asked
 
 
+#: each format's finish at the token limit, whole and streamed
+AT_THE_LIMIT = {
+    "openai": (lambda text: chat(text, finish_reason="length"),
+               lambda text: chat_stream(text, finish_reason="length")),
+    "responses": (lambda text: responses(text, status="incomplete",
+                                         incomplete_reason="max_output_tokens"),
+                  lambda text: responses_stream(text, incomplete_reason="max_output_tokens")),
+    "anthropic": (lambda text: anthropic(text, stop_reason="max_tokens"),
+                  lambda text: anthropic_stream(text, stop_reason="max_tokens")),
+    "gemini": (lambda text: gemini(text, finish="MAX_TOKENS"),
+               lambda text: gemini_stream(text, finish="MAX_TOKENS")),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_whole_answer_at_the_token_limit_is_kept(server, settings, name, stream):
+    """The limit fell just after the closing brace: the JSON is complete and valid."""
+    server.queue(AT_THE_LIMIT[name][stream](TEXT))
+    res = ask(name, stream=stream)
+    assert res.data == UNI and res.truncated and res.raw == res.text == TEXT
+    assert "the answer reached the token limit (max_tokens)" in res._text().splitlines()[1]
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_whole_but_invalid_answer_at_the_token_limit_is_not_reasked(server, settings, name,
+                                                                      stream):
+    whole_text = '{"city": "São Paulo"}'  # complete, but without the required population
+    server.queue(AT_THE_LIMIT[name][stream](whole_text))
+    with pytest.raises(sm.TruncatedError) as info:
+        ask(name, stream=stream)
+    err = info.value
+    assert err.message == (
+        "The answer reached the token limit (finish_reason 'length') just after its JSON, "
+        "which was complete but did not match the schema ($: 'population' is a required "
+        "property); it is not asked again, as the answer would stop at the same limit.")
+    assert "--max-tokens" in err.hint and err.raw == whole_text
+    assert len(server.requests) == 1
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_an_error_event_inside_the_stream(server, settings, name):
     message = "upstream overloaded"

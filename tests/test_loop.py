@@ -91,11 +91,12 @@ def _read(text, schema=SCHEMA, **kw):
 
 
 def test_read_answer():
-    plain, data, issues = _read(TEXT)
-    assert plain == data == ANSWER and issues == []
-    _, _, issues = _read('{"steps": []}')
+    answer = _read(TEXT)
+    assert answer.plain == answer.data == ANSWER and answer.issues == []
+    assert answer.raw == TEXT and not answer.truncated
+    issues = _read('{"steps": []}').issues
     assert [str(i) for i in issues] == ["$: 'final_answer' is a required property"]
-    assert _read("no json here")[2][0].message == "the answer contains no JSON value"
+    assert _read("no json here").issues[0].message == "the answer contains no JSON value"
     with pytest.raises(sm.RefusalError, match="nope"):
         _read("", refusal="nope")
     with pytest.raises(sm.TruncatedError):
@@ -104,12 +105,55 @@ def test_read_answer():
         _read("", finish="content_filter")
 
 
+def test_an_answer_at_the_token_limit_is_kept_only_when_its_json_is_whole():
+    answer = _read(TEXT + "\n", finish="length")
+    assert answer.plain == ANSWER and answer.issues == [] and answer.truncated
+    assert answer.raw == TEXT + "\n"  # the whole answer was the JSON
+    fenced = _read(f"Here it is:\n```json\n{TEXT}\n```", finish="length")
+    assert fenced.truncated and fenced.raw == TEXT
+    for cut in ('{"steps": [', TEXT[:-1],
+                # a complete object inside a cut one is not the answer
+                '{"steps": [{"explanation": "e", "output": "o"}], "final',
+                "", "Sure, here"):
+        with pytest.raises(sm.TruncatedError) as info:
+            _read(cut, finish="length")
+        assert info.value.message.startswith("The answer was cut off before the JSON")
+        assert info.value.raw == cut
+    with pytest.raises(sm.TruncatedError, match=r"^The answer was cut off"):
+        _read("1234", schema={"type": "integer"}, finish="length")  # a number may be cut
+    with pytest.raises(sm.TruncatedError) as info:
+        _read('{"steps": []}', finish="length")
+    assert "complete but did not match the schema ($: 'final_answer' is a required " \
+           "property)" in info.value.message and "--max-tokens" in info.value.hint
+    assert not _read(TEXT).truncated
+
+
+def test_raw_is_the_json_read_and_text_the_whole_answer(server, settings):
+    prose = f"Here is the JSON:\n```json\n{TEXT}\n```\nHope this helps!"
+    server.queue(chat(prose), chat(f"Sure: {TEXT} Anything else?"), chat(f"  {TEXT}\n"))
+    res = sm.structured("q", SCHEMA)
+    assert res.data == ANSWER and res.raw == TEXT and res.text == prose
+    assert json.loads(res.raw) == res.plain and not res.truncated
+    res = sm.structured("q", SCHEMA)
+    assert res.raw == TEXT and res.text == f"Sure: {TEXT} Anything else?"
+    res = sm.structured("q", SCHEMA)  # nothing but the JSON: the two are the same
+    assert res.raw == res.text == f"  {TEXT}\n"
+
+
+def test_an_invalid_answer_with_prose_keeps_the_whole_text_in_its_error(server, settings):
+    prose = 'Here you go: {"steps": []} Cheers'
+    server.queue(chat(prose), chat(prose))
+    with pytest.raises(sm.InvalidOutputError) as info:
+        sm.structured("q", SCHEMA)
+    assert info.value.raw == prose
+
+
 def test_an_answer_nested_too_deep_is_refused_clearly():
     deep = "[" * 1500 + "]" * 1500
     with pytest.raises(sm.InvalidOutputError, match="more than 100 levels deep"):
         _read(deep, schema=True)
     ok = json.dumps({"a": {"b": [[[[1]]]]}})
-    assert _read(ok, schema=True)[2] == []
+    assert _read(ok, schema=True).issues == []
 
 
 def test_the_conversation_carries_each_invalid_answer():

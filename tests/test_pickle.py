@@ -150,6 +150,19 @@ def test_failed_and_good_results_of_a_batch_round_trip(server, settings, canary)
     assert repr(back[1]) == repr(results[1])
 
 
+def test_a_results_json_text_whole_answer_and_truncation_pickle(server, settings):
+    prose = 'Here is the JSON: {"a": 1} Hope this helps.'
+    server.queue(chat(prose, finish_reason="length"))
+    res = sm.structured("q", {"type": "object", "properties": {"a": {"type": "integer"}},
+                              "required": ["a"]})
+    back = pickle.loads(pickle.dumps(res))
+    assert (back.raw, back.text, back.truncated) == ('{"a": 1}', prose, True)
+    old = pickle.loads(pickle.dumps(Result(raw='{"a": 1}')))
+    del old.__dict__["text"], old.__dict__["truncated"]  # as pickled before they existed
+    again = pickle.loads(pickle.dumps(old))
+    assert again.text == '{"a": 1}' and again.truncated is False
+
+
 def test_result_pickles_without_its_widget():
     pytest.importorskip("ipywidgets")
     res = Result(data={"steps": ["a"], "answer": "b"}, plain={"steps": ["a"], "answer": "b"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from structmagic.call.prompt import (
@@ -10,6 +12,7 @@ from structmagic.call.prompt import (
     check_text,
     extract_json,
     fill_template,
+    find_json,
     reask_messages,
 )
 from structmagic.errors import ValidationIssue
@@ -53,6 +56,29 @@ def test_reask_lists_paths():
 )
 def test_extract_json_recovers(text, value):
     assert extract_json(text) == (value, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "raw", "complete"),
+    [
+        ('{"a": 1}', '{"a": 1}', True),
+        ('  [1, 2] \n', '  [1, 2] \n', True),  # the whole answer: whitespace and all
+        ('```json\n{"a": 1}\n```', '{"a": 1}', True),
+        ('Sure! Here it is:\n```\n {"a": [1]} \n```\nAnything else?', '{"a": [1]}', True),
+        ('The answer is {"a": "}"} as requested.', '{"a": "}"}', True),
+        ('Here [as asked] it is: {"a": 1} bye', '{"a": 1}', True),
+        ('{"a": {"b": 1}, "c": "x', '{"b": 1}', False),  # inside a cut object
+        ("42", "42", False),  # a number cut at a limit still reads as one
+        ('"done"', '"done"', True),
+        ("", "", False),
+        ('{"a": ', "", False),
+    ],
+)
+def test_find_json_gives_the_text_it_read(text, raw, complete):
+    found = find_json(text)
+    assert found.raw == raw and found.complete is complete
+    if raw:
+        assert raw in text and json.loads(raw) == found.value and found.problem is None
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,8 @@ class FakeResult:
     elapsed: float = 1.234
     schema_name: str = "math_reasoning"
     steps_field: str | None = None
+    text: str = ""
+    truncated: bool = False
 
     @property
     def data(self) -> Any:
@@ -205,6 +207,34 @@ def test_result_html():
     assert "1.2" not in shown  # no elapsed time
 
 
+def test_a_result_at_the_token_limit_says_so_in_text_and_html():
+    res = FakeResult(MATH, raw="{}", truncated=True)
+    note = ("the answer reached the token limit (max_tokens) just after its end: check it "
+            "is whole")
+    lines = result_text(res).splitlines()
+    assert lines[0].startswith("math_reasoning — 3 steps") and lines[1] == f"note: {note}"
+    tree = FakeResult({"name": "Ada"}, truncated=True)
+    assert result_text(tree).splitlines()[1] == f"note: {note}"
+    shown = assert_inert(result_html(res))
+    assert shown.count(note) == 1 and shown.index(note) < shown.index("Step 1")
+    assert note not in result_text(replace(res, truncated=False))
+    assert note not in assert_inert(result_html(replace(res, truncated=False)))
+
+
+def test_prose_around_the_json_has_its_own_answer_text_section():
+    raw = '{"name": "<b>Ada</b>"}'
+    res = FakeResult({"name": "<b>Ada</b>"}, raw=raw,
+                     text=f"Here is the JSON: {raw} <script>alert(1)</script>")
+    markup = result_html(res)
+    shown = assert_inert(markup)
+    assert "Raw JSON" in shown and "Answer text" in shown and markup.count("<details") == 2
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup and "<script" not in markup
+    raw_section = markup.split("Raw JSON", 1)[1].split("</details>", 1)[0]
+    assert "Here is the JSON" not in raw_section  # the raw section holds the JSON alone
+    alone = replace(res, text=raw)  # nothing around the JSON: no second section
+    assert "Answer text" not in assert_inert(result_html(alone))
+
+
 def test_result_html_without_steps_is_a_tree():
     shown = assert_inert(result_html(FakeResult({"name": "Ada", "tags": ["a", "b"]})))
     assert shown.endswith("NameAdaTagsab") and "Step" not in shown  # top-level keys labelled
@@ -249,7 +279,8 @@ def poisoned_value() -> dict[str, Any]:
 def test_poisoned_strings_render_inert():
     value = poisoned_value()
     res = FakeResult(value, raw=str(value), reasoning=" ".join(POISON), model=POISON[0],
-                     schema_name=POISON[2], usage={"total_tokens": POISON[1]})  # type: ignore
+                     schema_name=POISON[2], usage={"total_tokens": POISON[1]},  # type: ignore
+                     text=" ".join(POISON), truncated=True)
     outputs = [result_html(res), value_html(value), *(step_html(i, s) for i, s in
                                                       enumerate(value["steps"], 1))]
     for p in POISON:

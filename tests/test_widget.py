@@ -399,8 +399,9 @@ def test_hide_answer_keeps_the_answer_and_what_holds_it_until_show_answer():
     wdg.update(steps_value(2, last_partial=True), reasoning="so the answer is 9.8")
     assert wdg.reasoning_box.layout.display == "none"  # the reasoning holds the answer
     wdg.finish(result_of(steps_value(3, final="9.8"), reasoning="so the answer is 9.8",
-                         raw='{"final_answer": "9.8"}'))
-    hidden = (wdg.answer, wdg.reasoning_box, wdg.raw_box)
+                         raw='{"final_answer": "9.8"}',
+                         text='So: {"final_answer": "9.8"}'))
+    hidden = (wdg.answer, wdg.reasoning_box, wdg.raw_box, wdg.text_box)
     assert all(x.layout.display == "none" for x in hidden)
     assert visible(wdg) == [True, False, False] and wdg.answer_button.disabled
     wdg.show_answer()  # not every step on show yet: nothing happens
@@ -419,6 +420,36 @@ def test_hide_answer_keeps_the_answer_and_what_holds_it_until_show_answer():
     assert not wdg.answer_button.disabled
     wdg.answer_button.click()
     assert wdg.answer.layout.display != "none"
+
+
+def test_the_raw_json_shows_the_json_and_the_answer_text_the_prose_around_it():
+    raw = '{"steps": [], "final_answer": "<b>9.8</b>"}'
+    prose = f"Here is the JSON:\n```json\n{raw}\n```\n<img src=x onerror=alert(1)>"
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.finish(result_of(steps_value(1, final="9.8"), raw=raw, text=prose))
+    kids = wdg.widget.children
+    assert kids.index(wdg.text_box) == kids.index(wdg.raw_box) + 1
+    assert wdg.raw_box.titles == ("Raw JSON",) and wdg.text_box.titles == ("Answer text",)
+    assert "Here is the JSON" not in wdg.raw_html.value and "&lt;b&gt;9.8" in wdg.raw_html.value
+    assert wdg.text_box.layout.display != "none" and wdg.text_box.selected_index is None
+    assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.text_html.value
+    assert_inert(wdg.text_html.value)
+    alone = StructuredWidget(title="t", min_interval=0)
+    alone.finish(result_of(steps_value(1, final="9.8"), raw=raw))  # the JSON alone
+    assert alone.text_box.layout.display == "none" and alone.text_html.value == ""
+
+
+def test_a_result_at_the_token_limit_says_so_in_the_header():
+    note = ("the answer reached the token limit (max_tokens) just after its end: check it "
+            "is whole")
+    wdg = StructuredWidget(title="t", min_interval=0)
+    wdg.start()
+    assert note not in wdg.header.value
+    wdg.finish(result_of(steps_value(1, final="9.8"), truncated=True))
+    assert assert_inert(wdg.header.value).count(note) == 1
+    whole = StructuredWidget(title="t", min_interval=0)
+    whole.finish(result_of(steps_value(1, final="9.8")))
+    assert note not in whole.header.value
 
 
 def test_without_hide_answer_there_is_no_show_answer_button():

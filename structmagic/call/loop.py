@@ -5,8 +5,10 @@
   way the recording holds (:func:`start`); the first request is :meth:`Asking.first`'s;
 - :func:`ask` — one request of a step through the transport (which does the HTTP retries);
 - :func:`step_down` — a server that rejects a way of asking is asked the next way;
-- :func:`read_answer` — the finish checked (refusal, truncation, filter), the JSON read out
-  of the text, mapped back and validated against the user's own schema;
+- :func:`read_answer` — the finish checked (refusal, filter), the JSON read out of the text,
+  mapped back and validated against the user's own schema; an answer that reached the token
+  limit is kept only when its JSON is complete and valid (``Result.truncated``), else it is a
+  :class:`~structmagic.TruncatedError` (never re-asked: it would stop at the same limit);
 - a re-ask — the invalid answer and its problems appended to the conversation;
 - grounding (``ground``, ``require_grounding``: :mod:`.grounding`) — a valid answer's values
   looked for in the source; with ``require_grounding``, values not found there are asked for
@@ -33,7 +35,7 @@ from ..transport.status import MAX_ANSWER_DEPTH, too_deep
 from .grounding import grounder_for
 from .live import Observer, PartialReporter
 from .plan import Asking, Conversation, learned, server_of
-from .prompt import answer_depth, extract_json
+from .prompt import answer_depth, find_json
 from .result import Result
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
     from ..schema import Conversion, SchemaSpec
 
-__all__ = ["Tally", "ask", "check_finish", "read_answer", "run", "start", "step_down"]
+__all__ = ["Answer", "Tally", "ask", "check_finish", "read_answer", "run", "start", "step_down"]
 
 
 @dataclass
@@ -98,37 +100,79 @@ def step_down(steps: list[Step], index: int, error: E.UnsupportedFormatError,
 
 
 def check_finish(c: Completion) -> None:
-    """Refusal, truncation and the content filter, as errors (never re-asked)."""
+    """A refusal and the content filter, as errors (never re-asked). A finish at the token
+    limit is :func:`read_answer`'s to judge: its JSON may be complete."""
     if c.refusal or c.finish == "refusal":
         text = c.refusal or c.text.strip() or "(no refusal text was given)"
         raise E.RefusalError(text, raw=c.text)
-    if c.finish == "length":
-        raise E.TruncatedError(
-            "The answer was cut off before the JSON was complete (finish_reason 'length').",
-            raw=c.text,
-            hint="Raise --max-tokens (or max_tokens=...), or ask for a shorter answer.",
-        )
     if c.finish == "content_filter":
         raise E.ContentFilterError("The provider's content filter stopped the answer.",
                                    raw=c.text)
 
 
-def read_answer(c: Completion, spec: SchemaSpec, request: Conversion
-                ) -> tuple[Any, Any, list[E.ValidationIssue]]:
-    """``(plain, data, issues)`` of an answer; ``issues == []`` means accepted."""
+@dataclass(frozen=True)
+class Answer:
+    """An answer read (:func:`read_answer`): ``issues == []`` means accepted.
+
+    ``plain`` and ``data`` are its value (None when no JSON could be read), ``raw`` the JSON
+    text it was read from (a substring of the answer's text; ``""`` when none was read),
+    ``truncated`` whether the answer reached the token limit just after its complete JSON.
+    """
+
+    plain: Any = None
+    data: Any = None
+    issues: list[E.ValidationIssue] = field(default_factory=list)
+    raw: str = ""
+    truncated: bool = False
+
+
+_RAISE_LIMIT = "Raise --max-tokens (or max_tokens=...), or ask for a shorter answer."
+
+
+def _cut(c: Completion) -> E.TruncatedError:
+    return E.TruncatedError(
+        "The answer was cut off before the JSON was complete (finish_reason 'length').",
+        raw=c.text, hint=_RAISE_LIMIT)
+
+
+def _complete_but_invalid(c: Completion, issues: list[E.ValidationIssue]
+                          ) -> E.TruncatedError:
+    listed = "; ".join(str(i) for i in issues[:3]) + ("; ..." if len(issues) > 3 else "")
+    return E.TruncatedError(
+        "The answer reached the token limit (finish_reason 'length') just after its JSON, "
+        f"which was complete but did not match the schema ({listed}); it is not asked "
+        "again, as the answer would stop at the same limit.",
+        raw=c.text, hint=_RAISE_LIMIT)
+
+
+def read_answer(c: Completion, spec: SchemaSpec, request: Conversion) -> Answer:
+    """The answer of ``c`` read, mapped back and checked against the user's schema.
+
+    A refusal or the content filter raises (:func:`check_finish`). An answer that reached
+    the token limit (``finish == "length"``) is accepted, with ``truncated``, only when its
+    JSON is complete (:func:`~structmagic.call.prompt.find_json`) and valid; otherwise it
+    raises :class:`~structmagic.TruncatedError`, saying whether the JSON was cut or whole
+    but invalid (a re-ask would stop at the same limit).
+    """
     check_finish(c)
+    limited = c.finish == "length"
     if answer_depth(c.text) > MAX_ANSWER_DEPTH:
-        raise too_deep(c.text)
-    value, problem = extract_json(c.text)
-    if problem is not None:
-        return None, None, [E.ValidationIssue("$", problem)]
+        raise _cut(c) if limited else too_deep(c.text)
+    found = find_json(c.text)
+    if limited and not found.complete:
+        raise _cut(c)
+    if found.problem is not None:
+        return Answer(issues=[E.ValidationIssue("$", found.problem)])
     try:
-        return spec.check(value, request)
+        plain, data, issues = spec.check(found.value, request)
     except RecursionError:
         raise E.InvalidOutputError(
             "The answer nests too deep to be validated.",
             errors=[E.ValidationIssue("$", "nested too deep to validate")],
             raw=c.text[:2000]) from None
+    if limited and issues:
+        raise _complete_but_invalid(c, issues)
+    return Answer(plain, data, issues, raw=found.raw, truncated=limited and not issues)
 
 
 def _invalid(spec: SchemaSpec, settings: Settings, issues: list[E.ValidationIssue], raw: str,
@@ -189,7 +233,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             except E.UnsupportedFormatError as err:
                 index = step_down(steps, index, err, settings)
                 continue
-            plain, data, issues = read_answer(completion, spec, request)
+            answer = read_answer(completion, spec, request)
+            plain, data, issues = answer.plain, answer.data, answer.issues
             if not issues and grounder is not None:
                 grounding = grounder.check(plain)
                 missing = grounder.missing(grounding)
@@ -204,13 +249,13 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                 if settings.mode == AUTO:
                     learned.remember(server_of(settings), step)
                 return Result(
-                    data=data, plain=plain, raw=completion.text,
-                    reasoning=completion.reasoning, usage=tally.usage,
-                    model=completion.model or settings.model, attempts=tally.attempts,
-                    elapsed=time.perf_counter() - started, schema_name=spec.name,
-                    steps_field=steps_field, provider=settings.provider, mode=step.mode,
-                    from_cache=tally.from_cache, inputs=tuple(p.summary() for p in parts),
-                    grounding=grounding,
+                    data=data, plain=plain, raw=answer.raw, text=completion.text,
+                    truncated=answer.truncated, reasoning=completion.reasoning,
+                    usage=tally.usage, model=completion.model or settings.model,
+                    attempts=tally.attempts, elapsed=time.perf_counter() - started,
+                    schema_name=spec.name, steps_field=steps_field,
+                    provider=settings.provider, mode=step.mode, from_cache=tally.from_cache,
+                    inputs=tuple(p.summary() for p in parts), grounding=grounding,
                     source=grounder.source if grounder is not None else None,
                     _spend=tally.spend,
                 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 from string import Formatter
 from typing import Any
@@ -16,6 +17,7 @@ from ..errors import InputError, ValidationIssue
 from ..transport.status import MAX_ANSWER_DEPTH
 
 __all__ = [
+    "FoundJSON",
     "TemplateError",
     "answer_depth",
     "build_messages",
@@ -23,6 +25,7 @@ __all__ = [
     "check_text",
     "extract_json",
     "fill_template",
+    "find_json",
     "reask_messages",
     "row_text",
     "schema_instruction",
@@ -119,34 +122,82 @@ _FENCE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\r?\n?(.*?)```", re.S)
 _decoder = json.JSONDecoder()
 
 
-def extract_json(text: str) -> tuple[Any, str | None]:
-    """Read the JSON value out of an answer: ``(value, None)`` or ``(None, reason)``.
+@dataclass(frozen=True)
+class FoundJSON:
+    """The JSON value read out of an answer (:func:`find_json`).
+
+    ``value`` is the value, or None with ``problem`` saying why none was read; ``raw`` the
+    exact text it was read from (a substring of the answer: the whole answer, whitespace
+    included, when the answer is only the JSON; ``""`` when none was read); ``complete``
+    whether that JSON ended where its writer ended it — the whole answer, a closed
+    fence, or a value that no bracket before it encloses — and not on a digit (a number cut
+    at a token limit still reads as a number). A value read from inside a cut answer
+    (``{"a": {"b": 1}, "c": "x``) is not complete.
+    """
+
+    value: Any = None
+    problem: str | None = None
+    raw: str = ""
+    complete: bool = False
+
+
+def find_json(text: str) -> FoundJSON:
+    """Read the JSON value out of an answer, with the text it was read from.
 
     Tries the whole text, then a fenced code block, then the first ``{``/``[`` from which
     a complete JSON value decodes (servers that ignore ``response_format`` add prose).
     """
     stripped = text.strip()
     if not stripped:
-        return None, "the answer is empty"
+        return FoundJSON(problem="the answer is empty")
     try:
-        return json.loads(stripped), None
+        return FoundJSON(json.loads(stripped), raw=text, complete=_closed(stripped))
     except ValueError as exc:
         first_error = f"not valid JSON ({exc})"
+    offset = len(text) - len(text.lstrip())  # where ``stripped`` starts in ``text``
     for match in _FENCE.finditer(stripped):
+        inner = match.group(1)
+        body = inner.strip()
         try:
-            return json.loads(match.group(1).strip()), None
+            value = json.loads(body)
         except ValueError:
             continue
+        start = offset + match.start(1) + len(inner) - len(inner.lstrip())
+        return FoundJSON(value, raw=text[start:start + len(body)], complete=_closed(body))
     for i, ch in enumerate(stripped):
         if ch in "{[":
             try:
-                value, _ = _decoder.raw_decode(stripped, i)
+                value, end = _decoder.raw_decode(stripped, i)
             except ValueError:
                 continue
-            return value, None
+            body = stripped[i:end]
+            return FoundJSON(value, raw=body,
+                             complete=_closed(body) and _open_brackets(stripped[:i]) <= 0)
     if "{" not in stripped and "[" not in stripped:
-        return None, "the answer contains no JSON value"
-    return None, first_error
+        return FoundJSON(problem="the answer contains no JSON value")
+    return FoundJSON(problem=first_error)
+
+
+def extract_json(text: str) -> tuple[Any, str | None]:
+    """Read the JSON value out of an answer: ``(value, None)`` or ``(None, reason)``
+    (:func:`find_json` without the text it was read from)."""
+    found = find_json(text)
+    return found.value, found.problem
+
+
+def _closed(json_text: str) -> bool:
+    """Whether a JSON text ends on something a cut cannot leave whole: a bracket, a quote,
+    ``true``/``false``/``null`` (not a digit)."""
+    return not json_text[-1:].isdigit()
+
+
+def _open_brackets(text: str) -> int:
+    """How many brackets are left open at the end of ``text`` (those in strings not
+    counted)."""
+    plain = text.replace("\\\\", "").replace('\\"', "")
+    outside = "".join(plain.split('"')[::2])
+    brackets = _NOT_BRACKET.sub("", outside)
+    return sum(map(_BRACKET_STEP.__getitem__, brackets))
 
 
 class TemplateError(ValueError):

@@ -34,14 +34,23 @@ class Result(ShowsWidget):
     """A validated answer.
 
     ``data`` is the value (an instance of the Python type you gave, or plain JSON),
-    ``plain`` the same as plain JSON, ``raw`` the JSON text as received, ``reasoning`` the
-    model's own reasoning text when the server sent any, ``usage`` the token counts summed
+    ``plain`` the same as plain JSON, ``raw`` the JSON text it was read from (exactly as
+    received: when the server wrote prose or a Markdown fence around the JSON, only the
+    JSON), ``text`` the whole answer text as received (the same as ``raw`` when there was
+    nothing around the JSON), ``reasoning`` the model's own reasoning text when the server
+    sent any, ``usage`` the token counts summed
     over all attempts (``{"not_understood": 1}`` for an answer whose counts could not be
     read), ``attempts`` the number of HTTP requests made (1 when nothing had to
     be retried or re-asked), ``elapsed`` seconds. ``cost`` is what the call cost in USD
     (re-asks included; 0 for an answer from the recording; None when the price or the
     token counts are unknown), ``saved`` what the answers from the recording would have
     cost. In a batch, a failed item has ``error`` set and ``data``/``plain`` None.
+
+    ``truncated`` is True when the answer reached the token limit (``finish_reason``
+    ``length``, Claude's ``max_tokens``, Gemini's ``MAX_TOKENS``, an ``incomplete``
+    Responses answer) just after its JSON, which was complete and valid, so it was kept;
+    the views say so in one line (check it is whole). An answer cut before its JSON ended
+    is a :class:`~structmagic.TruncatedError` instead.
 
     ``labels`` (display only) maps field names to the labels the widget and the HTML show
     (the magic fills it from the schema's titles and ``--label``); a field without one
@@ -60,6 +69,8 @@ class Result(ShowsWidget):
     data: Any = None
     plain: Any = None
     raw: str = ""
+    #: the whole answer text as received (prose around the JSON included)
+    text: str = ""
     reasoning: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     model: str | None = None
@@ -71,6 +82,8 @@ class Result(ShowsWidget):
     mode: str = "json_schema"
     error: BaseException | None = None
     from_cache: bool = False
+    #: the answer reached the token limit just after its complete, valid JSON
+    truncated: bool = False
     labels: dict[str, str] | None = field(default=None, repr=False)
     reveal: bool = field(default=False, repr=False)
     hide_answer: bool = field(default=False, repr=False)
@@ -90,6 +103,16 @@ class Result(ShowsWidget):
     _spend: Any = field(default=None, repr=False)
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.text:  # built from the JSON alone: nothing was around it
+            self.text = self.raw
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a Result pickled before ``text`` and ``truncated`` existed had only ``raw``
+        state.setdefault("text", state.get("raw", ""))
+        state.setdefault("truncated", False)
+        self.__dict__.update(state)
 
     @property
     def ok(self) -> bool:

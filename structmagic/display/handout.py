@@ -202,12 +202,14 @@ def handout_html(result: Any, *, ask_first: bool = False) -> str:
     head = (
         f'<div style="font-weight:600;color:{R.FG}">{R.esc(result.schema_name)}'
         f'<span style="font-weight:400;color:{R.FG_MUTED}">{about}</span></div>'
-    )
+    ) + R.truncated_html(result)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += R.details_html("Model reasoning", result.reasoning)
     if getattr(result, "raw", ""):
         extra += R.details_html("Raw JSON", result.raw, mono=True)
+    if R.answer_text(result):
+        extra += R.details_html("Answer text", result.text)
     if not steps:  # nothing to go through: the whole value behind one section
         answer = R.value_html(value, labels) if steps is None else R.final_html(
             R.other_fields(value, field), labels)

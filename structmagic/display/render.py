@@ -71,6 +71,8 @@ from .markup import (
 
 __all__ = [
     "DEEPER",
+    "TRUNCATED_NOTE",
+    "answer_text",
     "count_steps",
     "error_html",
     "error_text",
@@ -86,6 +88,7 @@ __all__ = [
     "step_html",
     "step_text",
     "steps_html",
+    "truncated_html",
     "value_html",
     "value_text",
     "waiting_html",
@@ -100,6 +103,9 @@ COLLAPSE_AFTER = 8
 KEEP_RECENT = 4
 #: the collapsed section, once opened, scrolls beyond this height
 EARLIER_MAX_HEIGHT = "60vh"
+#: the line shown with a result whose answer reached the token limit (``result.truncated``)
+TRUNCATED_NOTE = ("the answer reached the token limit (max_tokens) just after its end: "
+                  "check it is whole")
 
 
 # --- where the steps are ----------------------------------------------------------------------
@@ -297,7 +303,8 @@ def step_text(i: int, step: Any) -> str:
 def result_text(result: Any) -> str:
     """Deterministic text/plain of a result: numbered steps, then the other fields; with
     grounding (``result.grounding``), its one-line summary last
-    (:func:`structmagic.display.grounded.grounding_text`).
+    (:func:`structmagic.display.grounded.grounding_text`); an answer that reached the token
+    limit (``result.truncated``) says so under the first line (:data:`TRUNCATED_NOTE`).
 
     No elapsed time, token counts or ids, so that a re-run notebook compares equal.
     """
@@ -307,10 +314,12 @@ def result_text(result: Any) -> str:
     about = f" (model {model})" if model else ""
     grounded = grounding_text(getattr(result, "grounding", None))
     tail = f"\n{grounded}" if grounded else ""
+    note = f"\nnote: {TRUNCATED_NOTE}" if getattr(result, "truncated", False) else ""
     if steps is None:
-        return f"{result.schema_name}{about}\n{value_text(value, 1)}{tail}"
+        return f"{result.schema_name}{about}{note}\n{value_text(value, 1)}{tail}"
     explicit = getattr(result, "steps_field", None) is not None
-    lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"]
+    lines = [f"{result.schema_name} — {count_steps(field, steps, explicit=explicit)}{about}"
+             f"{note}"]
     lines += [step_text(i, s) for i, s in enumerate(steps, 1)]
     rest = other_fields(value, field)
     if rest:
@@ -476,11 +485,30 @@ def usage_text(usage: Any) -> str:
     return text
 
 
+def truncated_html(result: Any) -> str:
+    """The :data:`TRUNCATED_NOTE` line of a result that reached the token limit
+    (``result.truncated``); ``""`` for the others."""
+    if not getattr(result, "truncated", False):
+        return ""
+    return (f'<div class="structmagic-truncated" style="{BLOCK}color:{WARN}">'
+            f"{esc(TRUNCATED_NOTE)}</div>")
+
+
+def answer_text(result: Any) -> str:
+    """The whole answer text of a result when it holds more than the JSON (prose, a
+    Markdown fence: ``result.text`` is not ``result.raw``), shown in its own "Answer text"
+    section; ``""`` when the answer was the JSON alone."""
+    text = getattr(result, "text", "")
+    return text if isinstance(text, str) and text and text != getattr(result, "raw", "") else ""
+
+
 def result_html(result: Any) -> str:
     """Self-contained HTML of a result: no script, no remote resource, deterministic; with
     grounding (``result.grounding``), the values beside their source below the answer
     (:func:`structmagic.display.grounded.grounded_html`: deterministic but for its ids'
-    per-process counter)."""
+    per-process counter). The raw JSON and, when the server wrote more around it, the whole
+    answer text are collapsed sections; an answer that reached the token limit says so
+    under the title (:func:`truncated_html`)."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
@@ -488,7 +516,7 @@ def result_html(result: Any) -> str:
     head = (
         f'<div style="font-weight:600;color:{FG}">{esc(result.schema_name)}'
         f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'
-    )
+    ) + truncated_html(result)
     if steps is None:
         body = value_html(value, labels)
     else:
@@ -501,6 +529,8 @@ def result_html(result: Any) -> str:
         extra += details_html("Model reasoning", result.reasoning)
     if getattr(result, "raw", ""):
         extra += details_html("Raw JSON", result.raw, mono=True)
+    if answer_text(result):
+        extra += details_html("Answer text", result.text)
     return (
         f'<div class="structmagic-result" style="{BLOCK}color:{FG};border:1px solid {BORDER};'
         f'border-radius:4px;padding:0.5em 0.8em;max-width:100%">{head}{body}{extra}</div>'

@@ -4,7 +4,9 @@ Modelled on tqdm's notebook bar: built once from stock widgets, its state change
 from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
-    ├── header      HTML: schema name, model, status badge, tokens, cost, elapsed
+    ├── header      HTML: schema name, model, status badge, tokens, cost, elapsed; under
+    │               them, for an answer that reached the token limit just after its end
+    │               (``result.truncated``), one line saying so
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
     │               (reveal mode, while streaming)
@@ -23,7 +25,10 @@ from a plain loop (no asyncio), failures kept visible::
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
     │               [/ Show answer (hide_answer)]
     ├── reasoning_box  Accordion (collapsed): the model's own reasoning text
-    └── raw_box        Accordion (collapsed): the raw JSON as received
+    ├── raw_box        Accordion (collapsed): the JSON as received (``result.raw``; on an
+    │                  error, the whole raw answer)
+    └── text_box       Accordion (collapsed; shown only when the server wrote prose or a
+                       fence around the JSON): the whole answer text (``result.text``)
 
 Usage (what the magic does)::
 
@@ -65,12 +70,13 @@ the answer streams.
 
 ``hide_answer`` (``--hide-answer``): the final answer stays hidden after the last step too,
 until *Show answer* (enabled once every step is on show); *Show all* shows every step, not
-the answer; the model's reasoning and the raw JSON, which hold the answer, stay hidden with
-it (also while streaming). ``ask_first`` (``--ask-first``): a "Your answer:" box shows from
-the start, and no step is on show after :meth:`finish` until *Next*; *Check* (or Enter in
-the box, once the answer is complete) compares the text with the final answer
-(:func:`structmagic.display.handout.check_answer`: normalised as ``--expect`` compares
-strings) and says right or wrong, never what the answer is. Both go with ``reveal``.
+the answer; the model's reasoning, the raw JSON and the answer text, which hold the answer,
+stay hidden with it (also while streaming). ``ask_first`` (``--ask-first``): a "Your
+answer:" box shows from the start, and no step is on show after :meth:`finish` until
+*Next*; *Check* (or Enter in the box, once the answer is complete) compares the text with
+the final answer (:func:`structmagic.display.handout.check_answer`: normalised as
+``--expect`` compares strings) and says right or wrong, never what the answer is. Both go
+with ``reveal``.
 """
 
 from __future__ import annotations
@@ -255,11 +261,15 @@ class StructuredWidget:
         self.raw_box = w.Accordion(children=[self.raw_html], selected_index=None,
                                    layout=w.Layout(display=_HIDDEN, width="100%"))
         self.raw_box.set_title(0, "Raw JSON")
+        self.text_html = w.HTML(layout=w.Layout(width="100%"))
+        self.text_box = w.Accordion(children=[self.text_html], selected_index=None,
+                                    layout=w.Layout(display=_HIDDEN, width="100%"))
+        self.text_box.set_title(0, "Answer text")
         self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
             [self.header, self.inputs_view, self.progress, self.ask_view, self.steps_box,
              self.answer, self.ground_view, self.error_view, self.nav, self.reasoning_box,
-             self.raw_box],
+             self.raw_box, self.text_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -367,6 +377,10 @@ class StructuredWidget:
             self.raw_box.set_title(0, "Raw JSON")
             self.raw_html.value = R.pre_html(raw, mono=True)
             self.raw_box.layout.display = _SHOWN
+        text = R.answer_text(result)
+        if text:  # prose or a fence around the JSON: the whole answer, on its own
+            self.text_html.value = R.pre_html(text)
+            self.text_box.layout.display = _SHOWN
         self.check_button.disabled = False
         if self.reveal and self._steps:
             self.nav.layout.display = _SHOWN
@@ -440,19 +454,22 @@ class StructuredWidget:
         self.answer_button.disabled = not done or k < n or self.answer_shown
 
     def show_answer(self) -> None:
-        """``hide_answer``: show the final answer (with the reasoning and raw JSON), once every
-        step is on show; before that, nothing happens."""
+        """``hide_answer``: show the final answer (with the reasoning, raw JSON and answer
+        text), once every step is on show; before that, nothing happens."""
         if self.status == "done" and self.revealed >= len(self._cards):
             self.answer_shown = True
             self.show_step(self.revealed)
 
     def _show_extras(self) -> None:
-        """The reasoning and raw JSON sections, hidden with the answer (``hide_answer``); the
-        grounded view, which shows the answer's values, shown with the answer."""
+        """The reasoning, raw JSON and answer text sections, hidden with the answer
+        (``hide_answer``); the grounded view, which shows the answer's values, shown with the
+        answer."""
         hidden = self.hide_answer and not self.answer_shown
         self.reasoning_box.layout.display = (
             _HIDDEN if hidden or not self._shown_reasoning else _SHOWN)
         self.raw_box.layout.display = _HIDDEN if hidden or not self.raw_html.value else _SHOWN
+        self.text_box.layout.display = (
+            _HIDDEN if hidden or not self.text_html.value else _SHOWN)
         self.ground_view.layout.display = (
             _SHOWN if self.answer_shown and self.ground_view.value else _HIDDEN)
 
@@ -506,6 +523,7 @@ class StructuredWidget:
             parts.append(f"{muted}{elapsed:.1f} s</span>")
         self.header.value = (
             f'<div style="{R.BLOCK}color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
+            + R.truncated_html(self._result)
         )
 
     def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:

@@ -13,7 +13,8 @@ error for the request, e.g. a line with ``status_code`` 400 even when its ``erro
 null), ``expired`` / ``cancelled`` (the job ended first; the rows it finished are kept),
 ``missing`` (no line came back), ``failed`` (the job failed, naming the row's line or the
 whole file), ``refused`` (a refusal, a truncated answer or a content filter: answers, not
-re-run), and ``unsent`` (a row that could not be sent at all).
+re-run; an answer that reached the token limit just after its complete, valid JSON is
+``ok``, with ``Result.truncated``), and ``unsent`` (a row that could not be sent at all).
 
 With grounding on (``ground``, ``require_grounding``), a valid answer is grounded as a
 synchronous one is (:mod:`structmagic.call.grounding`); with ``require_grounding`` on, an
@@ -141,7 +142,7 @@ class Collector:
         usage = dict(completion.usage)
         cost = self._row_cost(usage)  # an answer is billed, whether it is valid or not
         try:
-            plain, data, issues = read_answer(completion, plan.spec, plan.request)
+            answer = read_answer(completion, plan.spec, plan.request)
         except E.InvalidOutputError as err:
             self._fail(position, "invalid", err, usage=usage, cost=cost)
             return
@@ -154,6 +155,7 @@ class Collector:
                 errors=[E.ValidationIssue("$", "nested too deep to validate")],
                 raw=completion.text[:2000]), usage=usage, cost=cost)
             return
+        plain, data, issues = answer.plain, answer.data, answer.issues
         if issues:
             n = len(issues)
             self._fail(position, "invalid", E.InvalidOutputError(
@@ -175,8 +177,9 @@ class Collector:
                     grounding, missing, plain, completion.text, 0), usage=usage, cost=cost)
                 return
         result = Result(
-            data=data, plain=plain, raw=completion.text, reasoning=completion.reasoning,
-            usage=usage, model=completion.model or plan.settings.model, attempts=1,
+            data=data, plain=plain, raw=answer.raw, text=completion.text,
+            truncated=answer.truncated, reasoning=completion.reasoning, usage=usage,
+            model=completion.model or plan.settings.model, attempts=1,
             schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode,
             grounding=grounding, source=grounder.source if grounder is not None else None)
         result.cost = cost

@@ -10,10 +10,12 @@ unfinished are not kept: they were not paid for, and the next re-run sends them.
 
 A kept answer::
 
-    {"plain", "raw", "reasoning", "usage", "model", "attempts", "mode", "provider", "cost"}
+    {"plain", "raw", "text", "truncated", "reasoning", "usage", "model", "attempts", "mode",
+     "provider", "cost"}
 
-(the value is rebuilt from ``plain`` through the schema, as when it was first read); a kept
-failure::
+(the value is rebuilt from ``plain`` through the schema, as when it was first read;
+``text`` and ``truncated`` may be absent in a record kept before they existed: ``raw`` and
+false); a kept failure::
 
     {"error": <a class of structmagic.errors>, "message", "hint", "attempts", "usage", "cost",
      "fields": {<its other attributes that are plain values>}, "issues": [[path, message]]}
@@ -48,7 +50,8 @@ def kept_result(result: Result) -> dict[str, Any] | None:
     finished (an interrupt)."""
     err = result.error
     if err is None:
-        return {"plain": result.plain, "raw": result.raw, "reasoning": result.reasoning,
+        return {"plain": result.plain, "raw": result.raw, "text": result.text,
+                "truncated": result.truncated, "reasoning": result.reasoning,
                 "usage": dict(result.usage), "model": result.model,
                 "attempts": result.attempts, "mode": result.mode,
                 "provider": result.provider, "cost": _finite(result.cost)}
@@ -78,6 +81,8 @@ def restore(entry: dict[str, Any], plan: Plan) -> Result | None:
         if issues:
             return None
         result = Result(data=data, plain=plain, raw=entry["raw"],
+                        text=entry.get("text") or entry["raw"],
+                        truncated=entry.get("truncated") is True,
                         reasoning=entry["reasoning"], usage=dict(entry["usage"]),
                         model=entry["model"], attempts=entry["attempts"], schema_name=name,
                         provider=entry["provider"], mode=entry["mode"])
@@ -124,8 +129,9 @@ def check_kept(entry: Any) -> None:
     _need("plain" in entry, "neither a value nor an error")
     for name in ("raw", "mode", "provider"):
         _need(isinstance(entry.get(name), str), f"{name!r} is not text")
-    for name in ("reasoning", "model"):
+    for name in ("reasoning", "model", "text"):
         _need(entry.get(name) is None or isinstance(entry[name], str), f"{name!r} is not text")
+    _need(isinstance(entry.get("truncated", False), bool), "'truncated' is not true or false")
 
 
 def _named(cls: type) -> str:
