@@ -226,6 +226,12 @@ class Settings:
         SYSTEM_CLOCK, "What tells the time and waits (retries, rate limits, batch jobs).",
         kind="clock", shown=False)
 
+    @property
+    def grounds(self) -> bool:
+        """Whether answers are grounded in their source (``ground``, or ``require_grounding``
+        on or warn, which implies it)."""
+        return self.ground or self.require_grounding != "off"
+
     def _key_envs(self) -> tuple[str, ...]:
         if self.api_key_env:
             return (self.api_key_env,)

@@ -77,6 +77,11 @@ def test_the_source_given_and_a_blank_one(server, settings):
     with pytest.raises(sm.ConfigError, match="source must be the text"):
         sm.structured("x", INVOICE, ground=True, source=b"bytes")
     assert len(server.requests) == 3  # the bad source failed before any request
+    pd = pytest.importorskip("pandas")
+    for empty in (float("nan"), pd.NA):  # an empty cell of a source column
+        server.queue(chat(json.dumps(GOOD)))
+        cell = sm.structured("Extract the invoice.", INVOICE, ground=True, source=empty)
+        assert cell.source is None and statuses(cell)["vendor"] == "unverifiable"
 
 
 def test_the_template_words_are_not_a_source_for_the_steps_field(server, settings):

@@ -23,7 +23,6 @@ Nothing here sends anything; the check runs after validation.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from .. import errors as E
 from ..display.render import PREFERRED_STEPS
 from ..grounding import Grounding, Source, ground
 from ..inputs import text_source
+from ..inputs.convert import is_blank
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -111,9 +111,9 @@ def grounder_for(settings: Settings, spec: SchemaSpec, prompt: Any, parts: Seque
                  source: Any = None, *, steps_field: str | None = None) -> Grounder | None:
     """The grounder of one call, or None when grounding was not asked for (it then costs
     nothing)."""
-    required = settings.require_grounding
-    if not settings.ground and required == "off":
+    if not settings.grounds:
         return None
+    required = settings.require_grounding
     return Grounder(source_of(prompt, parts, source), spec.original,
                     "check" if required == "off" else required, steps_field)
 
@@ -133,7 +133,7 @@ def given_source(source: Any) -> Source | None:
     something that is not text."""
     if isinstance(source, Source):
         return source if source.text else None
-    if isinstance(source, float) and math.isnan(source):
+    if is_blank(source):  # an empty cell: NaN, pandas' NA
         return None
     if not isinstance(source, str):
         raise E.ConfigError(

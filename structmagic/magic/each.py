@@ -65,7 +65,7 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.expect is not None:
         _expected(opts, spec, source)  # a bad column fails before any request
     options = {**opts.settings, **opts.media, **row_media(magics, opts, index, records)}
-    if opts.settings.get("ground") or opts.settings.get("require_grounding"):
+    if settings.grounds:
         options["source"] = row_sources(magics, opts, index, records)
     if opts.compare is not None:
         return _compare(magics, opts, spec, options, source, index, prompts)

@@ -125,7 +125,7 @@ class Extractor:
                 "that risk.")
         self._spec = load_schema(schema)  # checked now: a bad schema fails on the driver
         settings = resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options
-        self.grounded = settings.ground or settings.require_grounding != "off"
+        self.grounded = settings.grounds
         if source is not None and (not isinstance(source, str) or not self.grounded):
             raise ConfigError("source names the input column to ground the values in (a "
                               "str), with ground=True.")

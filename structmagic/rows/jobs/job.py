@@ -313,7 +313,7 @@ class BatchJob:
         """Row ``position``'s grounder (None when grounding is off): its ``source=``, else
         the text layer of its files, else its prompt (:mod:`structmagic.call.grounding`)."""
         settings, media = self.plan.settings, self.media
-        if not settings.ground and settings.require_grounding == "off":
+        if not settings.grounds:
             return None
         source, parts = media.source_of(position) if media is not None else None, ()
         if source is None and media is not None:

@@ -156,8 +156,7 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
     settings = resolve(options)
-    if (settings.ground or settings.require_grounding != "off") and any(
-            f is not None for f in rows_media.files):
+    if settings.grounds and any(f is not None for f in rows_media.files):
         check_reader()  # the answers are grounded in their PDFs' text: pypdf, before paying
     plan = plan_for(spec, settings)
     defaults = plan.api.limits
