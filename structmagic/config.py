@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .cost.price import parse_prices
 from .errors import ConfigError
 from .providers import DEFAULT_PROVIDER, get_provider, provider_names
 from .providers.base import AUTO, USER_MODES
-from .secret import Secret
+from .secret import Secret, describe_value, header_value
 
 __all__ = [
     "CACHE_MODES",
@@ -50,9 +50,11 @@ __all__ = [
     "configured",
     "declared",
     "normalize_base_url",
+    "provider_for_url",
     "reset",
     "resolve",
     "setting",
+    "split_base_url",
 ]
 
 CACHE_MODES = ("off", "replay", "record", "cache")
@@ -91,7 +93,7 @@ SYSTEM_CLOCK = Clock()
 
 #: what :func:`check` does with a value of each kind
 KINDS = ("text", "url", "path", "choice", "count", "number", "seconds", "flag", "switch",
-         "secret", "client", "prices", "clock")
+         "secret", "client", "prices", "clock", "callable", "headers", "query")
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,29 @@ class Settings:
         None, "The manifest of provider batch jobs (default: beside the cassette, else "
         "structmagic-batches.json in the working folder).", kind="path",
         env="STRUCTMAGIC_BATCH_MANIFEST", configurable=True, metavar="PATH")
+    api_version: str | None = setting(
+        None, "The API version an Azure OpenAI resource is asked with (its api-version "
+        "parameter; default 2024-10-21; the /openai/v1 path takes none).",
+        env="OPENAI_API_VERSION", configurable=True, metavar="VERSION")
+    project: str | None = setting(
+        None, "The Google Cloud project of Vertex AI (default: GOOGLE_CLOUD_PROJECT).",
+        env="GOOGLE_CLOUD_PROJECT", configurable=True)
+    location: str | None = setting(
+        None, "The Google Cloud location of Vertex AI (default: GOOGLE_CLOUD_LOCATION, else "
+        "global).", env="GOOGLE_CLOUD_LOCATION", configurable=True)
+    token_provider: Any = setting(
+        None, "A callable returning a bearer token (a Microsoft Entra ID token for Azure, an "
+        "OAuth token for Vertex AI), called as each request leaves and again after a 401; "
+        "then no key is needed.", kind="callable", shown=False)
+    extra_headers: tuple[tuple[str, Any], ...] = setting(
+        (), "A header sent with every request: NAME=VALUE (repeat the option for more). Not "
+        "for secrets on a magic line: NAME=env:VAR reads the variable VAR when the request "
+        "leaves and keeps it out of every output.", kind="headers", cell=True, flag="--header",
+        metavar="NAME=VALUE", shown=False)
+    extra_query: tuple[tuple[str, Any], ...] = setting(
+        (), "A query parameter added to every request's URL: NAME=VALUE (repeat for more; "
+        "NAME=env:VAR for a secret one).", kind="query", cell=True, flag="--query",
+        metavar="NAME=VALUE", shown=False)
     http_client: Any = setting(
         None, "An httpx.Client you own (proxies, CA bundles, mTLS, mock transports): "
         "structmagic sends through it and never closes it.", kind="client", shown=False)
@@ -232,6 +257,15 @@ class Settings:
         on or warn, which implies it)."""
         return self.ground or self.require_grounding != "off"
 
+    @property
+    def uses_token(self) -> bool:
+        """Whether requests carry a bearer token rather than a key: a token provider is
+        given, or the provider has a source of tokens of its own (Vertex AI's Application
+        Default Credentials) and no key was given."""
+        if self.token_provider is not None:
+            return True
+        return get_provider(self.provider).token_source is not None and self.api_key is None
+
     def _key_envs(self) -> tuple[str, ...]:
         if self.api_key_env:
             return (self.api_key_env,)
@@ -247,10 +281,29 @@ class Settings:
                 return Secret(value, f"environment variable {name}")
         return None
 
+    def credential_source(self) -> str:
+        """Where the credentials of a request come from, for messages (never the secret)."""
+        if self.token_provider is not None:
+            return "the token provider (token_provider=...)"
+        if self.uses_token:
+            return "Google's Application Default Credentials"
+        key = self.key()
+        return key.source if key else "no key was set"
+
     def key_help(self) -> str:
-        envs = self._key_envs()
+        if self.token_provider is not None:
+            return ("Check what your token provider returns: a current token for this "
+                    "resource (a 401 was answered twice, the token asked for again between).")
+        if self.uses_token:
+            return ("Run `gcloud auth application-default login` (or set "
+                    "GOOGLE_APPLICATION_CREDENTIALS), or pass token_provider=...; the account "
+                    "needs the Vertex AI User role on the project.")
+        envs = [e for e in self._key_envs() if e]
+        if not envs:
+            return ("Pass api_key=... (structmagic.configure(api_key=...)), or "
+                    "token_provider=... for a bearer token.")
         return (
-            f"Set the environment variable {' or '.join(e for e in envs if e)}, or call "
+            f"Set the environment variable {' or '.join(envs)}, or call "
             "structmagic.configure(api_key=...), or run %structured_config --key to type it "
             "(never put a key on a magic line: the history database keeps every line)."
         )
@@ -258,14 +311,21 @@ class Settings:
     def masked(self) -> dict[str, Any]:
         """Every setting for display, the key replaced by where it comes from."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in ("api_key", "http_client", "prices", "clock")}
+                 if f.name not in ("api_key", "http_client", "prices", "clock",
+                                   "token_provider", "extra_headers", "extra_query")}
+        for name in ("extra_headers", "extra_query"):
+            pairs = getattr(self, name)
+            shown[name] = "; ".join(f"{k}: {describe_value(v)}" for k, v in pairs) or "none"
+        if self.token_provider is not None:
+            shown["token_provider"] = describe_value(self.token_provider)
         if self.http_client is not None:
             shown["http_client"] = f"{type(self.http_client).__name__} (yours)"
         shown["prices"] = "; ".join(
             f"{model} {price.describe()}" for model, price in sorted(self.prices.items())
         ) or "from the price table (none of your own)"
         key = self.key()
-        shown["api_key"] = f"set ({key.source})" if key else "not set"
+        shown["api_key"] = (f"not needed: a token from {self.credential_source()}"
+                            if self.uses_token else f"set ({key.source})" if key else "not set")
         return shown
 
 
@@ -361,6 +421,56 @@ def _secret(decl: Declared, value: Any) -> Secret:
     return value if isinstance(value, Secret) else Secret(str(value), "the api_key argument")
 
 
+def _callable(decl: Declared, value: Any) -> Any:
+    if not callable(value):
+        raise TypeError
+    return value
+
+
+#: an HTTP header's name (RFC 9110 token)
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _pairs(decl: Declared, value: Any) -> tuple[tuple[str, Any], ...]:
+    """Names and values, from a mapping, ``(name, value)`` pairs or ``NAME=VALUE`` texts
+    (a magic line's, repeated); each value kept as :func:`~structmagic.secret.header_value`
+    keeps it."""
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        items = []
+        for item in [value] if isinstance(value, str) else list(value):
+            if isinstance(item, str):
+                name, sep, text = item.partition("=")
+                if not sep:
+                    raise ConfigError(f"Bad value for {decl.option}: {item!r} is not "
+                                      "NAME=VALUE.")
+                items.append((name.strip(), text.strip()))
+            else:
+                try:
+                    name, text = item
+                except (TypeError, ValueError):
+                    raise ConfigError(f"Bad value for {decl.option}: give a mapping of names "
+                                      "to values, or NAME=VALUE texts.") from None
+                items.append((name, text))
+    out: dict[str, tuple[str, Any]] = {}
+    for name, text in items:
+        if not isinstance(name, str) or not name or (decl.kind == "headers"
+                                                      and not _TOKEN.match(name)):
+            raise ConfigError(f"Bad value for {decl.option}: {name!r} is not a "
+                              f"{'header' if decl.kind == 'headers' else 'parameter'} name.")
+        try:
+            out[_pair_key("extra_" + decl.kind, name)] = (name, header_value(name, text))
+        except ValueError as exc:
+            raise ConfigError(f"Bad value for {decl.option}: {exc}.") from None
+    return tuple(out.values())
+
+
+def _pair_key(setting: str, name: str) -> str:
+    """What makes two headers (names in any case) or two query parameters the same."""
+    return name.lower() if setting == "extra_headers" else name
+
+
 def _clock(decl: Declared, value: Any) -> Any:
     if not all(callable(getattr(value, m, None)) for m in ("monotonic", "time", "sleep")):
         raise TypeError
@@ -372,7 +482,8 @@ _CHECKS: dict[str, Callable[[Declared, Any], Any]] = {
     "url": _as_is,  # normalized with the provider it is for (normalize_base_url)
     "count": _count, "number": _number, "seconds": _number, "flag": _flag,
     "switch": _switch,
-    "prices": _prices, "secret": _secret, "clock": _clock,
+    "prices": _prices, "secret": _secret, "clock": _clock, "callable": _callable,
+    "headers": _pairs, "query": _pairs,
 }
 assert set(_CHECKS) == set(KINDS)
 
@@ -432,20 +543,54 @@ def _env_value(name: str, provider: str) -> Any:
     return os.environ.get(env) or None if env else None
 
 
-def normalize_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> str:
-    """Strip trailing slashes; a URL with no path gets the provider's version path."""
+#: query parameters that carry credentials: never in a base URL (which messages show)
+_KEY_PARAMS = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token",
+                         "code", "sig", "signature"})
+
+
+def split_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> tuple[str, dict[str, str]]:
+    """A base URL as its normalized form (see :func:`normalize_base_url`) and the query
+    parameters it carried (an Azure portal's ``?api-version=...``), which every request
+    sends. A fragment, or a key in the query, is a :class:`ConfigError`."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"The base URL {url!r} is not an http(s) URL (expected e.g. https://api.openai.com/v1)."
         )
-    if parts.query or parts.fragment:
-        raise ConfigError("The base URL must not carry a query or fragment (keys go in headers).")
+    if parts.fragment:
+        raise ConfigError("The base URL must not carry a fragment (#...).")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if any(name.lower() in _KEY_PARAMS for name in params):
+        raise ConfigError("The base URL must not carry a key in its query (keys go in "
+                          "headers).", hint="Set the key as the API key (an environment "
+                          "variable, or configure(api_key=...)), or a parameter as "
+                          "extra_query={'NAME': 'env:VAR'}.")
     path = parts.path.rstrip("/")
     if not path:
         path = get_provider(provider).version_path
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), params
+
+
+def normalize_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> str:
+    """Strip trailing slashes and the query (see :func:`split_base_url`); a URL with no
+    path gets the provider's version path."""
+    return split_base_url(url, provider)[0]
+
+
+def provider_for_url(url: str) -> str | None:
+    """The provider chosen for a base URL when none is configured: the one whose
+    :attr:`~structmagic.providers.Provider.hosts` the URL's host ends with (an Azure
+    resource's ``NAME.openai.azure.com``: ``azure``), else None."""
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    if not host:
+        return None
+    for name in provider_names():
+        hosts = get_provider(name).hosts
+        if any(host == h.lstrip(".") or host.endswith(h if h.startswith(".") else "." + h)
+               for h in hosts):
+            return name
+    return None
 
 
 def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:
@@ -456,6 +601,10 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
         raise ConfigError(f"Unknown option(s): {', '.join(sorted(unknown))}.")
     layer = configured()
     provider = given.get("provider") or layer.get("provider") or _env_value("provider", "")
+    if not provider:  # an Azure resource's URL, given or configured, says which
+        url = given.get("base_url") or layer.get("base_url") or _env_value("base_url",
+                                                                            DEFAULT_PROVIDER)
+        provider = provider_for_url(url) if isinstance(url, str) else None
     provider = check("provider", provider or DEFAULT_PROVIDER)
     values: dict[str, Any] = {"provider": provider}
     for name in _DECLARED:
@@ -471,11 +620,30 @@ def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Setting
                 values[name] = env
     if "prices" in given and "prices" in layer:  # a call's prices add to the configured
         values["prices"] = {**layer["prices"], **check("prices", given["prices"])}
+    for name in ("extra_headers", "extra_query"):  # and its headers to the configured ones
+        if name in given and name in layer:
+            mine = check(name, given[name])
+            named = {_pair_key(name, k) for k, _ in mine}
+            values[name] = (*(p for p in check(name, layer[name])
+                              if _pair_key(name, p[0]) not in named), *mine)
     for name in list(values):
         values[name] = check(name, values[name])
     facts = get_provider(provider)
-    values["base_url"] = normalize_base_url(values.get("base_url") or facts.default_base_url,
-                                            provider)
+    url = values.get("base_url")
+    if not url:
+        try:
+            url = facts.base_url_for(values)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}.") from None
+    values["base_url"], params = split_base_url(url, provider)
+    if params:  # the URL's own parameters: api-version, others sent with every request
+        version = params.pop(facts.api_version_param or "api-version", None)
+        if version and not values.get("api_version"):
+            values["api_version"] = version
+        explicit = values.get("extra_query", ())
+        named = {name for name, _ in explicit}
+        values["extra_query"] = (*(p for p in check("extra_query", params)
+                                   if p[0] not in named), *explicit)
     values.setdefault("model", facts.default_model)
     if values.get("cache", "off") != "off" and not values.get("cassette"):
         raise ConfigError(

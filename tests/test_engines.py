@@ -70,6 +70,21 @@ def test_a_key_travels_only_when_asked(settings):
         Extractor(SCHEMA, TEMPLATE, http_client=object())
 
 
+def test_a_secret_header_travels_only_as_the_name_of_a_variable(settings):
+    """A literal value of a credential-like header would be pickled: refused, as a key is;
+    ``env:VAR`` travels as the variable's name, read on each worker."""
+    with pytest.raises(sm.ConfigError, match="api-key.*env:VARIABLE.*ship_key=True"):
+        Extractor(SCHEMA, TEMPLATE, extra_headers={"api-key": "zK4-literal-9Qw"})
+    ex = Extractor(SCHEMA, TEMPLATE, extra_headers={"api-key": "env:GATEWAY_KEY",
+                                                    "X-Org": "acme"})
+    back = pickle.loads(pickle.dumps(ex))
+    assert back.options["extra_headers"] == {"api-key": "env:GATEWAY_KEY", "X-Org": "acme"}
+    assert "GATEWAY_KEY" not in repr(ex) and "'extra_headers': '(set)'" in repr(ex)
+    shipped = Extractor(SCHEMA, TEMPLATE, extra_headers={"api-key": "zK4-literal-9Qw"},
+                        ship_key=True)
+    assert "zK4-literal-9Qw" not in repr(shipped)
+
+
 def test_bad_input_fails_on_the_driver(settings):
     with pytest.raises(sm.SchemaError):
         Extractor({"type": "object", "properties": {"a": {"$ref": "#/nope"}}}, TEMPLATE)

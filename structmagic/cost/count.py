@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..providers import get_provider, provider_names
 from ..providers.base import Provider
-from ..transport.http import client_for, key_auth
+from ..transport.auth import request_auth
+from ..transport.http import client_for
 from ..transport.request import (
     encode,
     raise_for_status,
@@ -78,7 +79,7 @@ def count_tokens(call: Call, settings: Settings, provider: Provider) -> int:
 
         try:
             resp = client_for(settings).post(url, content=content, headers=headers,
-                                             auth=key_auth(provider, settings),
+                                             auth=request_auth(provider, settings),
                                              timeout=timeout_for(settings))
         except httpx.HTTPError as exc:
             raise retry_transport(exc, settings, provider) from None

@@ -61,7 +61,8 @@ def prompt_key(shell: Any, label: str) -> None:
 
 def ensure_key(shell: Any, settings: Settings) -> None:
     """Ask for a missing key where a person can answer (never in a headless kernel)."""
-    if settings.cache in ("replay", "cache") or settings.key() is not None:
+    if settings.cache in ("replay", "cache") or settings.uses_token or \
+            settings.key() is not None:
         return
     if is_loopback(settings.base_url):
         return

@@ -28,6 +28,7 @@ from IPython.core.magic_arguments import argument, argument_group
 
 from ..config import Declared, check, declared, normalize_base_url
 from ..errors import ConfigError
+from ..secret import CREDENTIAL_NAME
 from .keys import refuse_key_option
 from .notebook import check_out, check_texts
 
@@ -73,6 +74,8 @@ def setting_argument(decl: Declared) -> Decorator:
         kw["type"] = float
     elif decl.kind == "choice" and decl.choices is not None:
         kw["choices"] = decl.choices()
+    elif decl.kind in ("headers", "query"):  # --header A=1 --header B=2
+        kw["action"] = "append"
     elif decl.kind == "switch" and decl.choices is not None:
         # --require-grounding alone is "on"; --require-grounding warn names another
         kw.update(nargs="?", const="on", default=None,
@@ -288,6 +291,17 @@ _REPEATABLE = tuple(getattr(argparse, name) for name in (
     if hasattr(argparse, name))
 
 
+def _no_literal_secret(decl: Declared, values: Sequence[str]) -> None:
+    """A credential written on the line (which the history database keeps) is refused."""
+    for item in values:
+        name, _, value = item.partition("=")
+        if CREDENTIAL_NAME.search(name) and not value.strip().startswith("env:"):
+            raise UsageError(
+                f"{decl.option} {name.strip()}=... looks like a credential: never write one on "
+                f"a magic line (the history keeps every line). Put it in an environment "
+                f"variable and write {decl.option} {name.strip()}=env:VARIABLE.")
+
+
 def _settings(args: argparse.Namespace, decls: Sequence[Declared]) -> dict[str, Any]:
     """The settings given on the line, each checked where every setting is."""
     given = {}
@@ -295,6 +309,8 @@ def _settings(args: argparse.Namespace, decls: Sequence[Declared]) -> dict[str, 
         value = getattr(args, decl.name, None)
         if value is None:
             continue
+        if decl.kind in ("headers", "query"):
+            _no_literal_secret(decl, value)
         try:
             if decl.kind == "url":
                 normalize_base_url(value)

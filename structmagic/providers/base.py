@@ -412,6 +412,16 @@ class Provider:
     #: what its batch API charges, as a share of the synchronous price (0.5: half); None
     #: when it has no batch API
     batch_price_factor: ClassVar[float | None] = None
+    #: the hosts it is chosen for when no provider is configured (suffixes: an Azure
+    #: resource's ``.openai.azure.com``)
+    hosts: ClassVar[tuple[str, ...]] = ()
+    #: where a bearer token comes from when neither a key nor a token provider is given
+    #: (``"google"``: Application Default Credentials); None: a key is needed
+    token_source: ClassVar[str | None] = None
+    #: the query parameter that names the API version (Azure's ``api-version``), and the
+    #: version sent when none is configured
+    api_version_param: ClassVar[str | None] = None
+    default_api_version: ClassVar[str | None] = None
 
     def __repr__(self) -> str:
         return f"<provider {self.name!r}: {self.title}>"
@@ -472,9 +482,28 @@ class Provider:
         """The headers that carry the API key."""
         raise NotImplementedError
 
+    def token_headers(self, token: str) -> dict[str, str]:
+        """The headers that carry a bearer token (a token provider's, or Application Default
+        Credentials'): ``Authorization: Bearer TOKEN``."""
+        return {"Authorization": f"Bearer {token}"}
+
     def extra_headers(self) -> dict[str, str]:
         """Other headers the format needs (versions); never secret."""
         return {}
+
+    def base_url_for(self, options: Mapping[str, Any]) -> str:
+        """The base URL when none is configured, from the other settings (``options``:
+        their resolved values by name); ``ValueError`` saying what is missing. Default: the
+        vendor's own, :attr:`default_base_url`."""
+        return self.default_base_url
+
+    def query(self, url: str, api_version: str | None) -> dict[str, str]:
+        """The query parameters a request to ``url`` needs (the API version, where the
+        format names one in the URL: see :attr:`api_version_param`); ``api_version``: the
+        configured one, None for :attr:`default_api_version`."""
+        if self.api_version_param is None:
+            return {}
+        return {self.api_version_param: api_version or self.default_api_version or ""}
 
     def parse(self, body: Any, tool: str | None = None) -> Completion:
         """A whole JSON answer as a :class:`Completion`; ``ValueError`` for another shape.

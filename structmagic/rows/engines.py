@@ -58,6 +58,7 @@ from ..errors import ConfigError
 from ..grounding import NO_TEXT
 from ..inputs.convert import DETAILS, is_blank
 from ..schema import load_schema
+from ..secret import Secret
 from .frame import (
     collect_rows,
     grounded_column,
@@ -76,6 +77,8 @@ EXTRA_COLUMNS = ("error", "attempts", "prompt_tokens", "completion_tokens", "tot
                  "cost")
 _COUNTS = ("attempts", "prompt_tokens", "completion_tokens", "total_tokens")
 _NOT_SHIPPED = ("http_client",)
+#: options whose values the repr does not show (secrets, or values that may hold one)
+_NOT_SHOWN = ("api_key", "extra_headers", "extra_query", "token_provider")
 
 # One gate per extractor in each worker process: every partition a worker runs is paced by
 # the same per-minute budget.
@@ -125,6 +128,13 @@ class Extractor:
                 "that risk.")
         self._spec = load_schema(schema)  # checked now: a bad schema fails on the driver
         settings = resolve({k: v for k, v in options.items() if k != "api_key"})  # bad options
+        literal = [name for name, value in (*settings.extra_headers, *settings.extra_query)
+                   if isinstance(value, Secret)]
+        if literal and not ship_key:
+            raise ConfigError(
+                f"The value of {', '.join(literal)} would travel inside every pickle of this "
+                "Extractor. Write it as 'env:VARIABLE' (each worker reads the variable from its "
+                "own environment), or pass ship_key=True if you accept that risk.")
         self.grounded = settings.grounds
         if source is not None and (not isinstance(source, str) or not self.grounded):
             raise ConfigError("source names the input column to ground the values in (a "
@@ -155,7 +165,8 @@ class Extractor:
         self._token = uuid.uuid4().hex
 
     def __repr__(self) -> str:
-        shown = {k: v for k, v in self.options.items() if k != "api_key"}
+        shown = {k: v for k, v in self.options.items() if k not in _NOT_SHOWN}
+        shown.update({k: "(set)" for k in _NOT_SHOWN if k != "api_key" and self.options.get(k)})
         return (f"<Extractor {self._spec.name!r}: {len(self.fields())} fields, "
                 f"options {shown}, key {'shipped' if self.ship_key else 'from the workers'}>")
 

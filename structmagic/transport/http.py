@@ -13,8 +13,9 @@ The shared client's connections follow the :class:`~.work.Work` whose request us
 an interrupted batch cuts its own requests and no other's (the user's own client is never
 cut: its requests in flight finish on their own, and nothing new is sent).
 
-The key is added by an ``httpx.Auth`` as the request leaves, so no local variable of ours
-holds it and no header is recorded; a logging filter (:mod:`structmagic.redact`) keeps it
+The key (or a token) is added by an ``httpx.Auth`` as the request leaves
+(:mod:`.auth`), so no local variable of ours holds it and no header is recorded; a logging
+filter (:mod:`structmagic.redact`) keeps it
 out of httpx's and httpcore's log records, which show response headers at DEBUG level.
 """
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,9 +36,8 @@ if TYPE_CHECKING:
     import httpx
 
     from ..config import Settings
-    from ..providers import Provider
 
-__all__ = ["client_for", "is_loopback", "key_auth"]
+__all__ = ["client_for", "is_loopback"]
 
 #: the connection pool of structmagic's own client (a batch's threads share it)
 _LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
@@ -168,38 +167,6 @@ def _tracking_backend() -> Any:
             return WorkStream(super().connect_tcp(*args, **kwargs))
 
     return TrackingBackend()
-
-
-_KeyAuth: Any = None
-
-
-def key_auth(provider: Provider, settings: Settings) -> Any:
-    """An ``httpx.Auth`` that adds the key headers as the request leaves (repr: no key)."""
-    return _key_auth(provider, settings.key())
-
-
-@functools.lru_cache(maxsize=16)
-def _key_auth(provider: Provider, key: Any) -> Any:
-    global _KeyAuth
-    if _KeyAuth is None:
-        import httpx
-
-        class KeyAuth(httpx.Auth):
-            def __init__(self, provider: Provider, key: Any) -> None:
-                self._provider = provider
-                self._key = key
-
-            def __repr__(self) -> str:
-                return f"<KeyAuth {self._key.source if self._key else 'no key'}>"
-
-            def auth_flow(self, request: httpx.Request) -> Any:
-                if self._key is not None:
-                    request.headers.update(self._provider.auth_headers(
-                        self._key.get_secret_value()))
-                yield request
-
-        _KeyAuth = KeyAuth
-    return _KeyAuth(provider, key)
 
 
 def is_loopback(url: str) -> bool:

@@ -82,7 +82,10 @@ def encode(body: Any, *, compact: bool = False) -> bytes:
 
 
 def require_key(settings: Settings, url: str | None = None) -> None:
-    """A :class:`~structmagic.ConfigError` when there is no key for a remote host."""
+    """A :class:`~structmagic.ConfigError` when there is no key for a remote host (none is
+    needed where a bearer token is used: :attr:`Settings.uses_token`)."""
+    if settings.uses_token:
+        return
     if settings.key() is None and not is_loopback(url or settings.base_url):
         raise E.ConfigError(f"No API key for {settings.base_url}.", hint=settings.key_help())
 

@@ -29,8 +29,9 @@ from .. import errors as E
 from ..config import SYSTEM_CLOCK, Clock
 from ..inputs.record import message_parts, payload_refs
 from ..providers.base import Accumulator, Call, Completion, Delta, Part
+from .auth import request_auth
 from .cassette import Exchange, bad_entry, cassette_for, request_key
-from .http import client_for, key_auth
+from .http import client_for
 from .request import (
     Retry,
     build,
@@ -192,7 +193,7 @@ class _Attempt:
         self.provider = provider
         self.sink = sink
         self.http = client_for(settings)
-        self.auth = key_auth(provider, settings)
+        self.auth = request_auth(provider, settings)
         self.timeout = timeout_for(settings)
 
     def run(self) -> tuple[Completion, Any]:

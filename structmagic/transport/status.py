@@ -60,12 +60,12 @@ def api_error(status: int, body_text: str, headers: Any, provider: Provider,
     at = where(settings)
     kw: dict[str, Any] = {"status": status, "body_excerpt": excerpt(body_text, 500)}
     if status in (401, 403):
-        key = settings.key()
-        source = key.source if key else "no key was set"
+        source = settings.credential_source()
+        what = "token" if settings.uses_token else "key"
         return E.AuthenticationError(
             f"HTTP {status} from {at}: {short}",
             key_source=source,
-            hint=f"The key came from {source}. {settings.key_help()}",
+            hint=f"The {what} came from {source}. {settings.key_help()}",
             **kw,
         )
     if inputs and provider.rejects_inputs(status, message or body_text):

@@ -2,7 +2,7 @@
 
 Every request goes through the same client as a synchronous call
 (:func:`structmagic.transport.http.client_for`: the user's ``http_client`` or the shared
-one), with the key added as the request leaves (:func:`~structmagic.transport.http.key_auth`)
+one), with the key added as the request leaves (:func:`~structmagic.transport.auth.request_auth`)
 and through the one request path of :mod:`structmagic.transport.request` (the key checked,
 errors mapped at the boundary, the one retry loop). Reads (polls, lists, downloads) and
 cancels are retried; a request that creates something is sent once — the job decides what
@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ... import errors as E
+from ...transport.auth import request_auth
 from ...transport.cassette import Exchange, cassette_for, request_key
-from ...transport.http import client_for, key_auth
+from ...transport.http import client_for
 from ...transport.request import (
     raise_for_status,
     require_key,
@@ -251,7 +252,7 @@ class Wire:
         return client_for(self.settings)
 
     def _auth(self) -> Any:
-        return key_auth(self.provider, self.settings)
+        return request_auth(self.provider, self.settings)
 
     def _headers(self, *, json: bool = True) -> dict[str, str]:
         headers = {"Accept": "application/json", **self.provider.extra_headers()}
