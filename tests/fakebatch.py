@@ -14,7 +14,9 @@ Routes (all with the vendors' documented shapes):
 
 - OpenAI: ``POST /v1/files`` (multipart, ``purpose=batch``), ``GET /v1/files``,
   ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches``,
-  ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``;
+  ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``; and the same under an Azure
+  resource's ``/openai/files`` and ``/openai/batches``, each with ``api-version`` (404
+  without, as Azure answers), the lines naming ``/chat/completions``;
 - Anthropic: ``POST /v1/messages/batches``, ``GET /v1/messages/batches[/{id}]``,
   ``POST /v1/messages/batches/{id}/cancel``, ``GET /v1/messages/batches/{id}/results``;
 - Gemini: ``POST /v1beta/models/{m}:batchGenerateContent``, ``GET /v1beta/batches[/{id}]``,
@@ -56,7 +58,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -159,6 +161,11 @@ class FakeBatchAPI:
     # --- routing --------------------------------------------------------------------------
 
     def __call__(self, req: RecordedRequest) -> Reply:
+        if req.path.startswith(("/openai/files", "/openai/batches")):  # an Azure resource
+            if "api-version" not in parse_qs(req.query):
+                return Reply.json({"error": {"code": "404", "message": "Resource not found"}},
+                                  status=404)
+            req = replace(req, path="/v1" + req.path[len("/openai"):])
         path = req.path
         batchy = (path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches",
                                    "/v1beta/batches", "/v1beta/files", "/upload/",
@@ -626,7 +633,8 @@ class FakeBatchAPI:
         file = self.files.get(body.get("input_file_id", ""))
         if file is None:
             return Reply.status(400, "input_file_id does not exist")
-        if body.get("endpoint") not in ("/v1/chat/completions", "/v1/responses"):
+        if body.get("endpoint") not in ("/v1/chat/completions", "/v1/responses",
+                                        "/chat/completions"):  # Azure's lines name no /v1
             return Reply.status(400, f"endpoint {body.get('endpoint')!r} is not supported")
         if body.get("completion_window") != "24h":
             return Reply.status(400, "completion_window must be 24h")
