@@ -58,6 +58,10 @@ from sm_fixtures import CANARY
 from wire_helpers import BASE, KEY, OPENAPI, SCHEMA, UNI, make_call, no_key_anywhere, split_sse
 
 NAMES = provider_names()
+#: the wire format each provider speaks: Azure OpenAI is Chat Completions at an Azure
+#: resource, Vertex AI is Gemini's format on Google Cloud's path
+FORMAT = {"openai": "openai", "responses": "responses", "anthropic": "anthropic",
+          "gemini": "gemini", "azure": "openai", "vertex": "gemini"}
 OPENAPI_MODE = "json_schema_openapi"  # Gemini's own step: the OpenAPI-subset responseSchema
 
 # --- the documented facts ------------------------------------------------------------------
@@ -94,23 +98,53 @@ FACTS: dict[str, dict[str, Any]] = {
         "price_table_id": "google", "modes": (JSON_SCHEMA, OPENAPI_MODE, JSON_OBJECT, TOOLS),
         "strict_schema": False, "thinking": True, "batch_flow": "mixed",
     },
+    "azure": {
+        "title": "Azure OpenAI (Chat Completions)", "key_envs": ("AZURE_OPENAI_API_KEY",),
+        "base_url_envs": ("AZURE_OPENAI_ENDPOINT",),
+        "default_base_url": "https://YOUR-RESOURCE.openai.azure.com/openai",
+        "version_path": "/openai", "default_model": "gpt-4o-mini", "price_table_id": "azure",
+        "modes": (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT), "strict_schema": True,
+        "thinking": False, "batch_flow": "files",
+        # no vendor-wide URL: the resource's own is needed (the environment variable, the
+        # URL given there, and the base URL it makes)
+        "needs": ("AZURE_OPENAI_ENDPOINT", "https://res-1.openai.azure.com/",
+                  "https://res-1.openai.azure.com/openai"),
+    },
+    "vertex": {
+        "title": "Gemini on Vertex AI", "key_envs": (), "base_url_envs": ("VERTEX_BASE_URL",),
+        "default_base_url": "https://aiplatform.googleapis.com/v1/projects/PROJECT/locations/"
+                            "global/publishers/google",
+        "version_path": "/v1", "default_model": "gemini-2.5-flash",
+        "price_table_id": "google", "modes": (JSON_SCHEMA, OPENAPI_MODE, JSON_OBJECT, TOOLS),
+        "strict_schema": False, "thinking": True, "batch_flow": None,
+        "needs": ("GOOGLE_CLOUD_PROJECT", "proj-1",
+                  "https://aiplatform.googleapis.com/v1/projects/proj-1/locations/global/"
+                  "publishers/google"),
+    },
 }
 
 #: the path after the base URL: whole answers, streamed answers, the token-count endpoint
 PATH = {"openai": "/chat/completions", "responses": "/responses", "anthropic": "/messages",
-        "gemini": "/models/m-1:generateContent"}
-STREAM_PATH = {**PATH, "gemini": "/models/m-1:streamGenerateContent?alt=sse"}
+        "gemini": "/models/m-1:generateContent", "azure": "/chat/completions",
+        "vertex": "/models/m-1:generateContent"}
+STREAM_PATH = {**PATH, "gemini": "/models/m-1:streamGenerateContent?alt=sse",
+               "vertex": "/models/m-1:streamGenerateContent?alt=sse"}
+#: the query every request of the provider carries (Azure's API version)
+QUERY = {name: "" for name in PATH} | {"azure": "api-version=2024-10-21"}
 COUNT_PATH = {"openai": None, "responses": "/responses/input_tokens",
-              "anthropic": "/messages/count_tokens", "gemini": "/models/m-1:countTokens"}
+              "anthropic": "/messages/count_tokens", "gemini": "/models/m-1:countTokens",
+              "azure": None, "vertex": "/models/m-1:countTokens"}
 #: a token-count answer of 42 in the format's shape, and the key it is read from
 COUNT_ANSWER = {"responses": {"object": "response.input_tokens", "input_tokens": 42},
-                "anthropic": {"input_tokens": 42}, "gemini": {"totalTokens": 42}}
+                "anthropic": {"input_tokens": 42}, "gemini": {"totalTokens": 42},
+                "vertex": {"totalTokens": 42}}
 #: the header that carries the key, and its value for the key k
 AUTH = {"openai": ("authorization", "Bearer {}"), "responses": ("authorization", "Bearer {}"),
-        "anthropic": ("x-api-key", "{}"), "gemini": ("x-goog-api-key", "{}")}
+        "anthropic": ("x-api-key", "{}"), "gemini": ("x-goog-api-key", "{}"),
+        "azure": ("api-key", "{}"), "vertex": ("x-goog-api-key", "{}")}
 #: the other headers the format needs (never secret)
 EXTRA_HEADERS = {"openai": {}, "responses": {}, "gemini": {},
-                 "anthropic": {"anthropic-version": "2023-06-01"}}
+                 "anthropic": {"anthropic-version": "2023-06-01"}, "azure": {}, "vertex": {}}
 
 # --- requests: the ladder, and where each step puts the schema -----------------------------
 
@@ -136,8 +170,11 @@ SCHEMA_AT: dict[str, dict[str, tuple[str | int, ...]]] = {
                OPENAPI_MODE: ("generationConfig", "responseSchema"),
                TOOLS: ("tools", 0, "functionDeclarations", 0, "parameters")},
 }
+LADDER |= {"azure": LADDER["openai"], "vertex": LADDER["gemini"]}
+SCHEMA_AT |= {"azure": SCHEMA_AT["openai"], "vertex": SCHEMA_AT["gemini"]}
 #: what is found there when it is not the JSON Schema as given (Gemini's OpenAPI subset)
-SENT_AS = {("gemini", OPENAPI_MODE): OPENAPI, ("gemini", TOOLS): OPENAPI}
+SENT_AS = {(name, mode): OPENAPI for name in ("gemini", "vertex")
+           for mode in (OPENAPI_MODE, TOOLS)}
 #: the JSON switch of a mode that puts the schema in the prompt (None: nothing is added)
 JSON_SWITCH: dict[tuple[str, str], tuple[tuple[str, ...], Any] | None] = {
     ("openai", JSON_OBJECT): (("response_format",), {"type": "json_object"}),
@@ -147,14 +184,18 @@ JSON_SWITCH: dict[tuple[str, str], tuple[tuple[str, ...], Any] | None] = {
     ("anthropic", PROMPT): None,
     ("gemini", JSON_OBJECT): (("generationConfig",), {"responseMimeType": "application/json"}),
 }
+JSON_SWITCH |= {(name, mode): JSON_SWITCH[(fmt, mode)] for name, fmt in FORMAT.items()
+                for f, mode in list(JSON_SWITCH) if f == fmt and name != fmt}
 #: where the strict switch of native structured output is (formats that have one)
 STRICT_AT = {"openai": ("response_format", "json_schema", "strict"),
-             "responses": ("text", "format", "strict")}
+             "responses": ("text", "format", "strict"),
+             "azure": ("response_format", "json_schema", "strict")}
 #: the fields that ask for a schema at all, none of which a prompt-only request carries
 ASKING = {"openai": ("response_format", "tools", "tool_choice"),
           "responses": ("text", "tools", "tool_choice"),
           "anthropic": ("output_config", "tools", "tool_choice"),
-          "gemini": ("tools", "toolConfig")}
+          "gemini": ("tools", "toolConfig"), "azure": ("response_format", "tools", "tool_choice"),
+          "vertex": ("tools", "toolConfig")}
 
 # --- answers in each format's shape ----------------------------------------------------------
 
@@ -165,6 +206,7 @@ USAGE = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
 
 def whole(name: str, tool: bool = False) -> Any:
     """A whole JSON answer carrying TEXT (as a forced tool's call with ``tool``)."""
+    name = FORMAT[name]
     if name == "openai":
         reply = (chat(None, tool_call=TEXT, finish_reason="tool_calls", model=MODEL) if tool
                  else chat(TEXT, model=MODEL))
@@ -179,6 +221,7 @@ def whole(name: str, tool: bool = False) -> Any:
 
 def streamed(name: str, tool: bool = False) -> Reply:
     """The same answer as an SSE stream."""
+    name = FORMAT[name]
     if name == "openai":
         return chat_stream(TEXT, tool_call=tool, model=MODEL,
                            finish_reason="tool_calls" if tool else "stop")
@@ -206,9 +249,9 @@ IDS = [step_id(c) for c in CASES]
 
 
 def test_every_provider_has_its_expectations_here():
-    assert set(NAMES) == {"openai", "responses", "anthropic", "gemini"}
-    for table in (FACTS, PATH, STREAM_PATH, COUNT_PATH, AUTH, EXTRA_HEADERS, LADDER,
-                  SCHEMA_AT, ASKING):
+    assert set(NAMES) == {"openai", "responses", "anthropic", "gemini", "azure", "vertex"}
+    for table in (FACTS, FORMAT, PATH, STREAM_PATH, QUERY, COUNT_PATH, AUTH, EXTRA_HEADERS,
+                  LADDER, SCHEMA_AT, ASKING):
         assert set(table) == set(NAMES), table
 
 
@@ -227,17 +270,19 @@ def test_facts_are_present_and_well_formed(name):
     assert type(p).__module__ == f"structmagic.providers.{name}"
     assert isinstance(p.title, str) and p.title and p.title == p.title.strip()
     assert repr(p) == f"<provider {name!r}: {p.title}>"
-    # environment variables: a key's end in _KEY, a base URL's in _BASE_URL; no repeats
-    for envs, suffix in ((p.key_envs, "_KEY"), (p.base_url_envs, "_BASE_URL")):
-        assert isinstance(envs, tuple) and envs and len(set(envs)) == len(envs)
+    # environment variables: a key's end in _KEY, a base URL's in _BASE_URL (Azure's own
+    # name, _ENDPOINT); no repeats. Only a provider with tokens of its own needs no key.
+    for envs, suffix in ((p.key_envs, "_KEY"), (p.base_url_envs, ("_BASE_URL", "_ENDPOINT"))):
+        assert isinstance(envs, tuple) and len(set(envs)) == len(envs)
+        assert envs or (envs is p.key_envs and p.token_source is not None)
         assert all(ENV_VAR.fullmatch(e) and e.endswith(suffix) for e in envs), envs
     # the vendor's base URL: https, a host name, no port, credentials, query or trailing /;
-    # its path is the version path a bare base URL gets
+    # its path is (or starts with) the version path a bare base URL gets
     url = urlsplit(p.default_base_url)
     assert url.scheme == "https" and url.hostname and "." in url.hostname
     assert url.port is None and not (url.username or url.password or url.query or url.fragment)
-    assert re.fullmatch(r"/v\d+(beta\d*|alpha\d*)?", p.version_path), p.version_path
-    assert url.path == p.version_path
+    assert re.fullmatch(r"/v\d+(beta\d*|alpha\d*)?|/openai", p.version_path), p.version_path
+    assert url.path == p.version_path or url.path.startswith(p.version_path + "/")
     assert isinstance(p.default_model, str) and re.fullmatch(r"[\w.:/-]+", p.default_model)
     # modes: native structured output first, no repeats, only modes the loop knows
     assert isinstance(p.modes, tuple) and p.modes[0] == JSON_SCHEMA
@@ -292,7 +337,7 @@ def test_facts_are_the_documented_ones(name):
            "modes": p.modes, "strict_schema": p.capabilities.strict_schema,
            "thinking": p.capabilities.thinking,
            "batch_flow": p.batch_api.flow if p.batch_api else None}
-    assert got == want
+    assert got == {k: v for k, v in want.items() if k != "needs"}
     header, value = AUTH[name]
     assert {k.lower(): v for k, v in p.auth_headers(KEY).items()} == {header: value.format(KEY)}
     assert {k.lower(): v for k, v in p.extra_headers().items()} == EXTRA_HEADERS[name]
@@ -303,6 +348,15 @@ def test_facts_drive_the_configuration(name, monkeypatch):
     from structmagic.config import resolve
 
     want = FACTS[name]
+    if "needs" in want:  # no vendor-wide URL: said at once, then made from the setting
+        env, given, made = want["needs"]
+        with pytest.raises(sm.ConfigError, match=env):
+            resolve(provider=name)
+        monkeypatch.setenv(env, given)
+        assert resolve(provider=name).base_url == made
+        monkeypatch.delenv(env)
+        want = {**want, "default_base_url": made}
+        monkeypatch.setenv(env, given)
     s = resolve(provider=name)
     assert (s.base_url, s.model, s.key()) == (want["default_base_url"], want["default_model"],
                                               None)
@@ -376,7 +430,7 @@ def test_each_step_of_the_ladder_round_trips_streamed(name, step):
     url, body = p.build(make_call(step.mode, strict=step.strict, stream=True), BASE)
     assert url == BASE + STREAM_PATH[name]
     # Gemini streams by its URL; the others by a body field
-    assert body.get("stream") is (None if name == "gemini" else True)
+    assert body.get("stream") is (None if FORMAT[name] == "gemini" else True)
     check_request(name, step, body)
     tool = step.mode == TOOLS
     translator, acc = p.stream(), Accumulator()
@@ -386,7 +440,7 @@ def test_each_step_of_the_ladder_round_trips_streamed(name, step):
         pieces += sum(1 for d in deltas if d.text or d.tool)
         acc.add(deltas)
     # the text came in pieces (a Gemini function call alone comes whole), and the stream ended
-    assert pieces > 1 or (name == "gemini" and tool)
+    assert pieces > 1 or (FORMAT[name] == "gemini" and tool)
     assert acc.done and acc.error is None
     check_answer(acc.completion(), tool)
 
@@ -425,9 +479,9 @@ def test_a_streamed_answer_reads_as_the_whole_one(name, step, shape):
     Completion its parser gives the whole answer: answer, reasoning, refusal, finish."""
     p = get_provider(name)
     blocks, (value, reasoning, finish) = {**TOOL_SHAPES, **TEXT_SHAPES}[shape]
-    whole_one = p.parse(mixed_body(name, blocks, model=MODEL), tool="city")
+    whole_one = p.parse(mixed_body(FORMAT[name], blocks, model=MODEL), tool="city")
     translator, acc = p.stream(), Accumulator(tool="city")
-    for event, data in split_sse(mixed_stream(name, blocks, model=MODEL).body.decode()):
+    for event, data in split_sse(mixed_stream(FORMAT[name], blocks, model=MODEL).body.decode()):
         acc.add(translator.feed(event, data))
     assert acc.done and acc.error is None
     streamed_one = acc.completion()
@@ -498,6 +552,7 @@ def error_reply(name: str, status: int, message: str,
     """An error answer in the format's documented shape, and its message as shown: Claude's
     error type and Gemini's status word are added in parentheses."""
     kind, state = ERROR_KIND[status]
+    name = FORMAT[name]
     if name == "anthropic":
         body: Any = {"type": "error", "error": {"type": kind, "message": message}}
         shown = f"{message} ({kind})"
@@ -519,6 +574,7 @@ def test_structured_reads_every_format(server, settings, name, stream):
     assert (res.provider, res.mode, res.attempts) == (name, JSON_SCHEMA, 1)
     (req,) = server.requests
     path, _, query = (STREAM_PATH if stream else PATH)[name].partition("?")
+    query = "&".join(q for q in (query, QUERY[name]) if q)
     assert (req.method, req.path, req.query) == ("POST", "/v1" + path, query)
     header, value = AUTH[name]
     assert req.headers[header] == value.format(CANARY)
@@ -610,7 +666,7 @@ def test_a_truncated_answer(server, settings, name, stream):
         "gemini": (lambda: gemini(cut, finish="MAX_TOKENS"),
                    lambda: gemini_stream(cut, finish="MAX_TOKENS")),
     }
-    server.queue(replies[name][stream]())
+    server.queue(replies[FORMAT[name]][stream]())
     with pytest.raises(sm.TruncatedError) as info:
         ask(name, stream=stream)
     assert info.value.message == ("The answer was cut off before the JSON was complete "
@@ -637,7 +693,7 @@ AT_THE_LIMIT = {
 @pytest.mark.parametrize("name", NAMES)
 def test_a_whole_answer_at_the_token_limit_is_kept(server, settings, name, stream):
     """The limit fell just after the closing brace: the JSON is complete and valid."""
-    server.queue(AT_THE_LIMIT[name][stream](TEXT))
+    server.queue(AT_THE_LIMIT[FORMAT[name]][stream](TEXT))
     res = ask(name, stream=stream)
     assert res.data == UNI and res.truncated and res.raw == res.text == TEXT
     assert "the answer reached the token limit (max_tokens)" in res._text().splitlines()[1]
@@ -649,7 +705,7 @@ def test_a_whole_answer_at_the_token_limit_is_kept(server, settings, name, strea
 def test_a_whole_but_invalid_answer_at_the_token_limit_is_not_reasked(server, settings, name,
                                                                       stream):
     whole_text = '{"city": "São Paulo"}'  # complete, but without the required population
-    server.queue(AT_THE_LIMIT[name][stream](whole_text))
+    server.queue(AT_THE_LIMIT[FORMAT[name]][stream](whole_text))
     with pytest.raises(sm.TruncatedError) as info:
         ask(name, stream=stream)
     err = info.value
@@ -670,7 +726,7 @@ def test_an_error_event_inside_the_stream(server, settings, name):
         "responses": (responses_stream(TEXT, error=message), message),
         "anthropic": (anthropic_stream(TEXT, error=message), f"{message} (overloaded_error)"),
         "gemini": (gemini_stream(TEXT, error=message), f"{message} (UNAVAILABLE)"),
-    }[name]
+    }[FORMAT[name]]
     server.queue(reply)
     with pytest.raises(sm.StreamError) as info:
         ask(name, stream=True)
@@ -695,7 +751,7 @@ BUSY_FIRST = {
 def test_a_busy_error_before_any_of_the_answer_is_retried(server, settings, sleeps, name):
     """Nothing of the answer had come: another attempt, as for a 529 (Claude's
     ``overloaded_error`` as the first event of a stream, and each format's like)."""
-    server.queue(Reply.sse([BUSY_FIRST[name]]), streamed(name))
+    server.queue(Reply.sse([BUSY_FIRST[FORMAT[name]]]), streamed(name))
     res = ask(name, stream=True)
     assert res.data == UNI and res.attempts == 2
     assert len(server.requests) == 2 and len(sleeps) == 1
@@ -706,7 +762,7 @@ def test_an_error_of_the_request_before_any_of_the_answer_is_not_retried(server,
                                                                          name):
     bad = {"type": "invalid_request_error", "message": "prompt is too long"}
     server.queue(Reply.sse([sse_event({"type": "error", "error": bad}, event="error")
-                            if name in ("anthropic", "responses")
+                            if FORMAT[name] in ("anthropic", "responses")
                             else sse_event({"error": bad})]))
     with pytest.raises(sm.StreamError, match="prompt is too long"):
         ask(name, stream=True)
@@ -757,9 +813,9 @@ FILTERED = {
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-@pytest.mark.parametrize("name", [n for n in NAMES if n in REFUSALS])
+@pytest.mark.parametrize("name", [n for n in NAMES if FORMAT[n] in REFUSALS])
 def test_a_refusal(server, settings, name, stream):
-    server.queue(REFUSALS[name][stream]())
+    server.queue(REFUSALS[FORMAT[name]][stream]())
     with pytest.raises(sm.RefusalError) as info:
         ask(name, stream=stream)
     assert info.value.message == f"The model refused to answer: {REFUSED}"
@@ -767,9 +823,9 @@ def test_a_refusal(server, settings, name, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-@pytest.mark.parametrize("name", [n for n in NAMES if n in FILTERED])
+@pytest.mark.parametrize("name", [n for n in NAMES if FORMAT[n] in FILTERED])
 def test_a_content_filter(server, settings, name, stream):
-    server.queue(FILTERED[name][stream]())
+    server.queue(FILTERED[FORMAT[name]][stream]())
     with pytest.raises(sm.ContentFilterError) as info:
         ask(name, stream=stream)
     assert info.value.message == "The provider's content filter stopped the answer."
