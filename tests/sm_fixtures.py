@@ -35,7 +35,7 @@ def settings(server, tmp_path, clock):
     """structmagic configured for the fake server, with the canary key and the tests'
     clock; restored after."""
     from structmagic import config
-    from structmagic.call import plan
+    from structmagic.call import plan, servercheck
 
     saved = config.configured()
     config.reset()
@@ -44,9 +44,11 @@ def settings(server, tmp_path, clock):
         connect_timeout=2.0, clock=clock,
     )
     plan.forget_learned_modes()
+    servercheck.forget_server_checks()
     yield config.resolve()
     config.reset(saved)
     plan.forget_learned_modes()
+    servercheck.forget_server_checks()
 
 
 class ManualClock:

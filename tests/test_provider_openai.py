@@ -94,7 +94,7 @@ def _body(reply: Reply) -> dict:
         (chat(TEXT, reasoning="vllm", reasoning_field="reasoning", usage=None), Completion(
             text=TEXT, reasoning="vllm", finish="stop", model="fake-model")),
         (chat(None, tool_call=TEXT, finish_reason="tool_calls", usage=None), Completion(
-            text=TEXT, finish="tool", model="fake-model")),
+            text=TEXT, finish="tool", model="fake-model", called=True)),
         (chat(None, refusal="No.", usage=None), Completion(
             refusal="No.", finish="stop", model="fake-model")),
         (chat('{"a', finish_reason="length", usage=None), Completion(
@@ -136,7 +136,7 @@ def test_stream_transcripts():
     assert c.usage == {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
     assert acc.done and acc.error is None
     tool = _play(chat_stream(TEXT, tool_call=True, finish_reason="tool_calls")).completion()
-    assert tool.text == TEXT and tool.finish == "tool"
+    assert tool.text == TEXT and tool.finish == "tool" and tool.called
     refused = _play(chat_stream("", refusal="I can't.")).completion()
     assert refused.refusal == "I can't."
 
