@@ -148,6 +148,8 @@ def test_no_check_in_replay_nor_for_a_recorded_call_in_cache_mode(server, settin
     server.reset()
     assert sm.structured("q", SCHEMA, cache="replay", cassette=cassette, **ON).from_cache
     assert sm.structured("q", SCHEMA, cache="cache", cassette=cassette, **ON).from_cache
+    with pytest.raises(sm.CassetteMissError):  # replay never goes to the server
+        sm.structured("unrecorded", SCHEMA, cache="replay", cassette=cassette, **ON)
     assert server.requests == [] and server_checks() == []
     # a call the recording does not hold is live: checked, and the check is not recorded
     server.responder = echo_schema_responder(make_instance)
