@@ -40,6 +40,7 @@ from .secret import Secret, describe_value, header_value
 __all__ = [
     "CACHE_MODES",
     "GROUNDING_MODES",
+    "SERVER_CHECKS",
     "SYSTEM_CLOCK",
     "Clock",
     "Declared",
@@ -60,6 +61,8 @@ __all__ = [
 CACHE_MODES = ("off", "replay", "record", "cache")
 #: ``require_grounding``: off; on (re-ask, then fail); warn (re-ask, then keep the answer)
 GROUNDING_MODES = ("off", "on", "warn")
+#: ``server_check``: auto (check servers that are not a known vendor's); off
+SERVER_CHECKS = ("auto", "off")
 
 
 class Clock:
@@ -147,6 +150,10 @@ def _grounding_modes() -> tuple[str, ...]:
     return GROUNDING_MODES
 
 
+def _server_checks() -> tuple[str, ...]:
+    return SERVER_CHECKS
+
+
 @dataclass(frozen=True)
 class Settings:
     """The effective settings of one call. Frozen; build with :func:`resolve`."""
@@ -214,6 +221,12 @@ class Settings:
         "fail the call with UngroundedError (on; the option alone) or are kept as they are "
         "(warn); implies grounding.", kind="switch", choices=_grounding_modes, cell=True,
         metavar="warn")
+    server_check: str = setting(
+        "auto", "In --mode auto, check once per base URL and model, with one small request, "
+        "whether a server that is not a known vendor's (a local vLLM, llama.cpp or Ollama, a "
+        "relay) enforces the schema, and ask one that ignores it through its own parameter "
+        "where it has one (auto); off: never.", kind="choice", env="STRUCTMAGIC_SERVER_CHECK",
+        choices=_server_checks, configurable=True)
     batch_manifest: str | None = setting(
         None, "The manifest of provider batch jobs (default: beside the cassette, else "
         "structmagic-batches.json in the working folder).", kind="path",

@@ -25,7 +25,9 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
     │   │                           (or whole but invalid)
     │   ├── ContentFilterError      finish_reason "content_filter" / safety
     │   ├── InvalidOutputError      not JSON, or not valid against the schema after the
-    │   │                           re-asks (.errors: list of ValidationIssue, .raw)
+    │   │   │                       re-asks (.errors: list of ValidationIssue, .raw)
+    │   │   └── SchemaIgnoredError  ... and the answers show that the server ignored the
+    │   │                           structured-output request (.reason: why we think so)
     │   └── UngroundedError         require_grounding: values still not found in the
     │                               source after the re-asks (.paths, .grounding)
     ├── StreamError                 the stream broke off or carried an error event
@@ -85,6 +87,7 @@ __all__ = [
     "RateLimitError",
     "RefusalError",
     "SchemaError",
+    "SchemaIgnoredError",
     "ServerError",
     "StreamError",
     "StructuredError",
@@ -290,6 +293,17 @@ class InvalidOutputError(AnswerError):
 
     def __str__(self) -> str:
         return _listed(self.message, self.errors, self.hint)
+
+
+class SchemaIgnoredError(InvalidOutputError):
+    """No valid value, and the answers show that the server ignored the structured-output
+    request: prose around the JSON, a wrapper object of its own, no JSON at all, or JSON of
+    another shape twice in a row. ``reason`` says which; the hint names what to try."""
+
+    def __init__(self, message: str, *, errors: list[ValidationIssue], reason: str,
+                 raw: str = "", **kw: Any) -> None:
+        self.reason = reason
+        super().__init__(message, errors=errors, raw=raw, **kw)
 
 
 class UngroundedError(AnswerError):

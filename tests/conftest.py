@@ -3,7 +3,10 @@
 - ``fake_server``: the session's :class:`fakeserver.FakeLLMServer` (started once), emptied
   (queue, recorded requests, responder) before and after each test that uses it.
 - ``isolated_env`` (autouse): no test sees a developer's API keys, base URLs, structmagic
-  settings or HTTP proxies, so nothing reaches the network.
+  settings or HTTP proxies, so nothing reaches the network; and the server check is off
+  (``STRUCTMAGIC_SERVER_CHECK=off``: every test talks to a loopback server, which the check
+  would otherwise ask first), so each test counts only its own requests. The tests of the
+  check turn it on (``server_check="auto"``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name in _ENV or name.startswith("STRUCTMAGIC_"):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STRUCTMAGIC_SERVER_CHECK", "off")
 
 
 # fixtures for structmagic configuration are added below by the lead

@@ -61,6 +61,7 @@ __all__ = [
     "chat",
     "chat_stream",
     "echo_schema_responder",
+    "local_server_responder",
     "sse_buffered",
     "sse_event",
     "sse_split_bytes",
@@ -456,6 +457,59 @@ def echo_schema_responder(make_instance: Callable[[Any], Any], *,
                                    finish_reason="tool_calls")
             return chat(None, tool_call=text, tool_name=tool, finish_reason="tool_calls")
         return chat_stream(text, pieces=pieces) if stream else chat(text)
+
+    return respond
+
+
+#: where each local server takes a schema of its own, and how to read it from the body
+OWN_PARAMETERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "structured_outputs": lambda body: (body.get("structured_outputs") or {}).get("json"),
+    "json_schema": lambda body: body.get("json_schema"),
+    "format": lambda body: body.get("format"),
+}
+#: what an unconstrained model writes, by ``answers`` (``{}`` is the JSON it makes)
+_UNCONSTRAINED = {
+    "prose": "Sure! Here is the information you asked for:\n{}\nLet me know if you need more.",
+    "fence": "Here you go:\n```json\n{}\n```",
+    "wrapper": "{}",
+    "other": "{}",
+    "none": "I think the answer is 9.8, as 0.8 is larger than 0.11.",
+}
+
+
+def local_server_responder(make_instance: Callable[[Any], Any], *, answers: str = "prose",
+                           enforces: str | None = None) -> Responder:
+    """A local server (vLLM, llama.cpp, Ollama) whose model runs unconstrained: HTTP 200 to
+    every chat request, ``response_format`` and ``tools`` ignored.
+
+    What the model writes to a request whose system prompt carries no schema, by
+    ``answers``: ``"prose"`` (prose around JSON of another shape), ``"fence"`` (that JSON in
+    a Markdown fence), ``"wrapper"`` (``{"response": "<prose>"}``, a wrapper of its own),
+    ``"other"`` (JSON of another shape alone), ``"none"`` (no JSON at all). A request whose
+    system prompt carries the schema (``json_object``, ``prompt``: "JSON Schema:\n...") is
+    followed as a model reads it: ``make_instance(that schema)``, with a line of prose before
+    it. ``enforces``: the server's own parameter it does enforce (``"structured_outputs"``
+    as vLLM, ``"json_schema"`` as llama.cpp, ``"format"`` as Ollama; see
+    :data:`OWN_PARAMETERS`): a request carrying it is answered with
+    ``make_instance(schema)``, the JSON alone. Streamed when the request asks for it.
+    """
+    other = {"weather": "sunny", "temperature_c": 21}
+
+    def respond(req: RecordedRequest) -> Reply:
+        body = req.json if isinstance(req.json, dict) else {}
+        own = OWN_PARAMETERS[enforces](body) if enforces is not None else None
+        system = next((m.get("content") for m in body.get("messages") or ()
+                       if isinstance(m, dict) and m.get("role") == "system"), None)
+        if own is not None:
+            text = json.dumps(make_instance(own), ensure_ascii=False)
+        elif isinstance(system, str) and "JSON Schema:\n" in system:
+            schema = json.loads(system.split("JSON Schema:\n", 1)[1])
+            text = "Here is the JSON:\n" + json.dumps(make_instance(schema), ensure_ascii=False)
+        elif answers == "wrapper":
+            text = json.dumps({"response": "It is sunny today, 21 degrees."})
+        else:
+            text = _UNCONSTRAINED[answers].replace("{}", json.dumps(other))
+        return chat_stream(text, pieces=5) if body.get("stream") else chat(text)
 
     return respond
 

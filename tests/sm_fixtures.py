@@ -35,18 +35,20 @@ def settings(server, tmp_path, clock):
     """structmagic configured for the fake server, with the canary key and the tests'
     clock; restored after."""
     from structmagic import config
-    from structmagic.call import plan
+    from structmagic.call import plan, servercheck
 
     saved = config.configured()
     config.reset()
     config.configure(
         base_url=server.url + "/v1", api_key=CANARY, model="test-model", timeout=10.0,
-        connect_timeout=2.0, clock=clock,
+        connect_timeout=2.0, clock=clock, server_check="off",
     )
     plan.forget_learned_modes()
+    servercheck.forget_server_checks()
     yield config.resolve()
     config.reset(saved)
     plan.forget_learned_modes()
+    servercheck.forget_server_checks()
 
 
 class ManualClock:
@@ -82,13 +84,17 @@ class ManualClock:
 
 @pytest.fixture(autouse=True)
 def clock():
-    """The clock structmagic waits on in every test (see :class:`ManualClock`)."""
+    """The clock structmagic waits on in every test (see :class:`ManualClock`); and the
+    server check off (every test talks to a loopback server, which the check would ask
+    first: each test counts only its own requests; the check's tests turn it on). Both are
+    configured again by ``settings``, and the check is off in the environment too
+    (conftest), for tests that reset the configuration."""
     from structmagic import config
 
     fake = ManualClock()
-    config.configure(clock=fake)
+    config.configure(clock=fake, server_check="off")
     yield fake
-    config.configure(clock=None)
+    config.configure(clock=None, server_check=None)
 
 
 @pytest.fixture

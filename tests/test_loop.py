@@ -144,7 +144,7 @@ def test_an_invalid_answer_with_prose_keeps_the_whole_text_in_its_error(server, 
     prose = 'Here you go: {"steps": []} Cheers'
     server.queue(chat(prose), chat(prose))
     with pytest.raises(sm.InvalidOutputError) as info:
-        sm.structured("q", SCHEMA)
+        sm.structured("q", SCHEMA, mode="json_schema")
     assert info.value.raw == prose
 
 
@@ -209,14 +209,16 @@ def test_a_recording_made_after_a_step_down_replays_in_a_fresh_kernel(server, se
     assert server.requests == []
 
 
-def test_no_json_at_all_says_the_server_may_have_ignored_the_format(server, settings):
+def test_no_json_at_all_says_the_server_ignored_the_format(server, settings):
     from providers import responses
 
     server.queue(responses("Sure! 9.8 is larger."), responses("It is 9.8."))
-    with pytest.raises(sm.InvalidOutputError) as info:
-        sm.structured("q", SCHEMA, provider="responses")
-    assert "may have ignored the structured-output request" in str(info.value)
+    with pytest.raises(sm.SchemaIgnoredError) as info:
+        sm.structured("q", SCHEMA, provider="responses", mode="json_schema")
+    assert "ignored the structured-output request (json_schema in the responses format)" in (
+        str(info.value))
     assert "try --provider openai" in str(info.value)
+    assert info.value.reason == "no JSON could be read from its answer"
 
 
 # --- the first request of a row: one builder for every path -------------------------------------
@@ -259,3 +261,96 @@ def test_the_first_request_of_a_row_is_the_same_on_every_path(server, settings, 
     assert estimated.input_tokens.expected == count_body(body)
     budget = ItemEstimator(["Which is larger?"], spec, given)
     assert budget.counted(0) == count_body(body)
+
+
+# --- a server that ignored the structured-output request ----------------------------------------
+
+
+def _local(server, **kw):
+    from fakeserver import local_server_responder
+    from instances import make_instance
+
+    server.responder = local_server_responder(make_instance, **kw)
+
+
+@pytest.mark.parametrize("answers", ["prose", "fence", "wrapper", "none"])
+def test_an_ignored_request_steps_down_at_once_and_is_remembered(server, settings, answers):
+    """One answer shows it (prose around the JSON, a fence, a wrapper object, no JSON): the
+    next way of another mode is asked at once, no re-ask spent, and remembered."""
+    _local(server, answers=answers)
+    res = sm.structured("q", SCHEMA, reasks=0)
+    assert res.data is not None and res.mode == "json_object" and res.attempts == 2
+    first, second = (r.json for r in server.requests)
+    assert first["response_format"]["type"] == "json_schema"
+    assert second["response_format"] == {"type": "json_object"}
+    assert len(second["messages"]) == 2  # its own first request: no re-ask turns
+    server.reset()
+    _local(server, answers=answers)
+    assert sm.structured("q", SCHEMA).mode == "json_object" and len(server.requests) == 1
+
+
+def test_json_of_another_shape_twice_in_a_row_steps_down(server, settings):
+    _local(server, answers="other")
+    res = sm.structured("q", SCHEMA)
+    assert res.mode == "json_object" and res.attempts == 3
+    kinds = [r.json.get("response_format", {}).get("type") for r in server.requests]
+    assert kinds == ["json_schema", "json_schema", "json_object"]
+    assert len(server.requests[1].json["messages"]) == 3  # one re-ask, then the step down
+
+
+def test_once_in_another_shape_is_only_reasked(server, settings):
+    server.queue(chat('{"weather": "sunny"}'), chat(TEXT))
+    res = sm.structured("q", SCHEMA)
+    assert res.mode == "json_schema" and res.attempts == 2
+    assert server.requests[1].json["response_format"]["type"] == "json_schema"
+
+
+@pytest.mark.parametrize("answers, reason", [
+    ("prose", "it wrote prose around the JSON"),
+    ("wrapper", "it wrapped the answer in an object of its own ('response')"),
+    ("none", "no JSON could be read from its answer"),
+    ("other", "two answers in a row had none of the schema's properties"),
+])
+def test_an_explicit_mode_says_the_server_ignored_it(server, settings, answers, reason):
+    _local(server, answers=answers)
+    with pytest.raises(sm.SchemaIgnoredError) as info:
+        sm.structured("q", SCHEMA, mode="json_schema")
+    err = info.value
+    assert isinstance(err, sm.InvalidOutputError) and err.reason == reason
+    assert err.message.startswith("The server ignored the structured-output request "
+                                  f"(json_schema in the openai format): {reason}.")
+    assert "--mode json_object" in err.hint and "--mode tools" in err.hint
+    assert "vLLM's structured_outputs" in err.hint and err.attempts == 2
+
+
+def test_prose_in_the_prompt_modes_is_no_sign(server, settings):
+    prose = 'Here it is: {"steps": []} done'
+    server.queue(chat(prose), chat(prose))
+    with pytest.raises(sm.InvalidOutputError) as info:
+        sm.structured("q", SCHEMA, mode="json_object")
+    assert type(info.value) is sm.InvalidOutputError and info.value.attempts == 2
+
+
+def test_a_forced_tool_answered_as_text_is_a_sign_a_call_is_not(server, settings):
+    # the tool's step: a call whose input is of another shape is only re-asked; text with
+    # no call is a sign
+    server.queue(chat(None, tool_call='{"weather": 1}'),
+                 chat('Sure! {"weather": 2} bye'))
+    with pytest.raises(sm.SchemaIgnoredError, match="prose around the JSON"):
+        sm.structured("q", SCHEMA, mode="tools")
+    assert len(server.requests) == 2
+    server.reset()
+    server.queue(chat(None, tool_call='{"weather": 1}'), chat(None, tool_call='{"weather": 2}'))
+    with pytest.raises(sm.InvalidOutputError) as info:
+        sm.structured("q", SCHEMA, mode="tools")
+    assert type(info.value) is sm.InvalidOutputError
+
+
+def test_a_wrapper_key_the_schema_has_is_no_sign():
+    from structmagic.call.ignored import Signs
+
+    signs = Signs({"type": "object", "properties": {"answer": {"type": "integer"}}})
+    step = Step("json_schema", True)
+    assert signs.see(step, Completion('{"answer": "x"}'), '{"answer": "x"}') is None
+    assert signs.see(step, Completion('{"result": {"a": 1}}'), '{"result": {"a": 1}}') == (
+        "it wrapped the answer in an object of its own ('result')")

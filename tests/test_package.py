@@ -13,7 +13,8 @@ EXPECTED_ALL = {
     "BatchError", "BatchInterrupted", "BatchJob", "BatchRowError", "BatchUnavailableError",
     "CassetteError", "CassetteMissError", "ConfigError",
     "ContentFilterError", "Extractor", "InputError", "Interrupted", "InvalidOutputError",
-    "NotRun", "RateLimitError", "RefusalError", "Result", "SchemaError", "SchemaSpec",
+    "NotRun", "RateLimitError", "RefusalError", "Result", "SchemaError",
+    "SchemaIgnoredError", "SchemaSpec",
     "ServerError",
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UngroundedError",
@@ -40,6 +41,7 @@ def test_error_tree():
     assert issubclass(e.UnsupportedInputError, e.BadRequestError)
     for cls in (e.RefusalError, e.TruncatedError, e.ContentFilterError, e.InvalidOutputError):
         assert issubclass(cls, e.AnswerError)
+    assert issubclass(e.SchemaIgnoredError, e.InvalidOutputError)
     assert issubclass(e.CassetteMissError, e.CassetteError)
     assert issubclass(e.BatchInterrupted, KeyboardInterrupt)
     assert issubclass(e.BatchUnavailableError, e.BatchError)

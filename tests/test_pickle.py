@@ -57,6 +57,9 @@ EXAMPLES = {
     E.ContentFilterError: lambda: E.ContentFilterError("filtered", raw="x", hint="h"),
     E.InvalidOutputError: lambda: E.InvalidOutputError("invalid", errors=ISSUES,
                                                        raw='{"a": "x", "b": 1}', hint="h"),
+    E.SchemaIgnoredError: lambda: E.SchemaIgnoredError(
+        "ignored", errors=ISSUES, reason="it wrote prose around the JSON",
+        raw='Sure! {"a": "x"}', hint="--mode json_object"),
     E.UngroundedError: lambda: E.UngroundedError(
         "1 value is not in the source text after 2 tries:", paths=["lines[0].qty"],
         grounding={"lines[0].qty": Grounding("ungrounded", value=7)},

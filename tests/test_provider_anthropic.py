@@ -98,7 +98,8 @@ def test_anthropic_build_options_and_thinking():
             usage={"prompt_tokens": 412, "completion_tokens": 210, "total_tokens": 622})),
         ("tool.json", Completion(
             text=json.dumps(ANSWER), finish="tool", model="claude-sonnet-4-5-20250929",
-            usage={"prompt_tokens": 530, "completion_tokens": 54, "total_tokens": 584})),
+            usage={"prompt_tokens": 530, "completion_tokens": 54, "total_tokens": 584},
+            called=True)),
         ("refusal.json", Completion(
             text="I can't help with", refusal="I can't help with", finish="refusal",
             model="claude-sonnet-4-5-20250929",

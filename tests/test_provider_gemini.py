@@ -120,7 +120,8 @@ def test_gemini_build_recursive_schema():
             usage={"prompt_tokens": 31, "completion_tokens": 257, "total_tokens": 288})),
         ("tool.json", Completion(
             text=json.dumps(ANSWER), finish="tool", model="gemini-2.5-flash",
-            usage={"prompt_tokens": 60, "completion_tokens": 58, "total_tokens": 118})),
+            usage={"prompt_tokens": 60, "completion_tokens": 58, "total_tokens": 118},
+            called=True)),
         ("truncated.json", Completion(
             text='{"city": "Paris", "pop', finish="length", model="gemini-2.5-flash",
             usage={"prompt_tokens": 31, "completion_tokens": 8, "total_tokens": 39})),

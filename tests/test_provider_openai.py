@@ -33,6 +33,8 @@ def test_facts():
     assert CHAT.name == "openai" and CHAT.default_base_url == "https://api.openai.com/v1"
     assert CHAT.key_envs == ("OPENAI_API_KEY",) and CHAT.base_url_envs == ("OPENAI_BASE_URL",)
     assert CHAT.modes == ("json_schema", "json_object", "tools", "prompt")
+    assert CHAT.server_modes == ("vllm_structured_outputs", "llamacpp_json_schema",
+                                 "ollama_format")
     assert CHAT.capabilities.strict_schema and CHAT.dialect is OPENAI_STRICT
     assert OPENAI_LIMITS.max_properties == 5000 and OPENAI_LIMITS.max_depth == 10
     assert OPENAI_LIMITS.max_enum_values == 1000 and OPENAI_LIMITS.max_total_chars == 120_000
@@ -53,6 +55,10 @@ def test_facts():
                 "strict": True}}],
             "tool_choice": {"type": "function", "function": {"name": "city"}}}),
         ("prompt", {}),
+        # servers' own ways, asked where the server check found one enforced
+        ("vllm_structured_outputs", {"structured_outputs": {"json": SCHEMA}}),
+        ("llamacpp_json_schema", {"json_schema": SCHEMA}),
+        ("ollama_format", {"format": SCHEMA}),
     ],
 )
 def test_build_every_mode(mode, extra):
@@ -62,6 +68,51 @@ def test_build_every_mode(mode, extra):
     no_key_anywhere(CHAT, url, body)
     assert CHAT.auth_headers(KEY) == {"Authorization": f"Bearer {KEY}"}
     assert CHAT.extra_headers() == {}
+
+
+PATTERNED = {"type": "object", "additionalProperties": False, "required": ["code", "tag"],
+             "properties": {"code": {"type": "string", "pattern": r"^\d{3}-\w+$"},
+                            "tag": {"type": "string", "pattern": r"^[\d\w.]\D\W[\D]\\d$",
+                                    "enum": [r"\d"]}}}
+PORTABLE = {**PATTERNED, "properties": {
+    "code": {"type": "string", "pattern": "^[0-9]{3}-[A-Za-z0-9_]+$"},
+    "tag": {"type": "string", "pattern": r"^[0-9A-Za-z0-9_.][^0-9][^A-Za-z0-9_][\D]\\d$",
+            "enum": [r"\d"]}}}  # \D inside a class, an escaped backslash, data: as they are
+
+
+def _schema_in(body):
+    for found in (body.get("response_format", {}).get("json_schema", {}).get("schema"),
+                  body.get("tools", [{}])[0].get("function", {}).get("parameters"),
+                  body.get("structured_outputs", {}).get("json"), body.get("json_schema"),
+                  body.get("format")):
+        if found is not None:
+            return found
+    raise AssertionError("no schema in the body")
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "tools", "vllm_structured_outputs",
+                                  "llamacpp_json_schema", "ollama_format"])
+def test_patterns_are_written_out_for_servers_that_are_not_vendors(mode):
+    """ECMA-262's \\d and \\w are exactly [0-9] and [A-Za-z0-9_]: written out for another
+    server's grammar engine (llama.cpp's rejects them), never for a vendor."""
+    call = make_call(mode, schema=PATTERNED)
+    _, local = CHAT.build(call, "http://localhost:8080/v1")
+    _, vendor = CHAT.build(call, "https://api.openai.com/v1")
+    assert _schema_in(local) == PORTABLE
+    assert _schema_in(vendor) is PATTERNED  # a vendor gets it as given
+    assert PATTERNED["properties"]["code"]["pattern"] == r"^\d{3}-\w+$"  # never changed
+
+
+def test_answers_are_checked_against_the_original_pattern(server, settings):
+    server.queue(chat('{"code": "12-x", "tag": "d"}'), chat('{"code": "123-x", "tag": "d"}'))
+    schema = {**PATTERNED, "properties": {**PATTERNED["properties"],
+                                          "tag": {"type": "string"}}}
+    res = sm.structured("q", schema)
+    assert res.data == {"code": "123-x", "tag": "d"} and res.attempts == 2
+    sent = server.requests[0].json["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["code"]["pattern"] == "^[0-9]{3}-[A-Za-z0-9_]+$"
+    assert "'12-x' does not match '^\\\\d{3}-\\\\w+$'" in (
+        server.requests[1].json["messages"][-1]["content"])
 
 
 def test_build_options():
@@ -94,7 +145,7 @@ def _body(reply: Reply) -> dict:
         (chat(TEXT, reasoning="vllm", reasoning_field="reasoning", usage=None), Completion(
             text=TEXT, reasoning="vllm", finish="stop", model="fake-model")),
         (chat(None, tool_call=TEXT, finish_reason="tool_calls", usage=None), Completion(
-            text=TEXT, finish="tool", model="fake-model")),
+            text=TEXT, finish="tool", model="fake-model", called=True)),
         (chat(None, refusal="No.", usage=None), Completion(
             refusal="No.", finish="stop", model="fake-model")),
         (chat('{"a', finish_reason="length", usage=None), Completion(
@@ -136,7 +187,7 @@ def test_stream_transcripts():
     assert c.usage == {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
     assert acc.done and acc.error is None
     tool = _play(chat_stream(TEXT, tool_call=True, finish_reason="tool_calls")).completion()
-    assert tool.text == TEXT and tool.finish == "tool"
+    assert tool.text == TEXT and tool.finish == "tool" and tool.called
     refused = _play(chat_stream("", refusal="I can't.")).completion()
     assert refused.refusal == "I can't."
 

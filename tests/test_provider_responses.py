@@ -100,7 +100,8 @@ def test_responses_build_options():
             usage={"prompt_tokens": 75, "completion_tokens": 401, "total_tokens": 476})),
         ("tool.json", Completion(
             text=json.dumps(ANSWER), finish="tool", model="gpt-4.1-2025-04-14",
-            usage={"prompt_tokens": 81, "completion_tokens": 19, "total_tokens": 100})),
+            usage={"prompt_tokens": 81, "completion_tokens": 19, "total_tokens": 100},
+            called=True)),
         ("refusal.json", Completion(
             text="", refusal="I'm sorry, but I can't help with that request.",
             finish="refusal", model="gpt-4.1-2025-04-14",

@@ -269,10 +269,18 @@ def test_reasks_option(server, settings):
     assert len(server.requests[-1].json["messages"]) == 1 + 2 * 3
 
 
-def test_no_json_at_all_is_reasked(server, settings):
+def test_no_json_at_all_steps_down_at_once_or_is_reasked(server, settings):
+    # --mode auto: the server ignored json_schema; asked the next way, no re-ask spent
     server.queue(chat("I believe 9.8 is larger."), chat(GOOD_TEXT))
     res = ask()
-    assert res.data == GOOD
+    assert res.data == GOOD and res.mode == "json_object" and res.attempts == 2
+    second = server.requests[1].json
+    assert second["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in second["messages"]] == ["system", "user"]
+    # a mode chosen explicitly is re-asked, the problem listed
+    server.reset()
+    server.queue(chat("I believe 9.8 is larger."), chat(GOOD_TEXT))
+    assert ask(mode="json_schema").data == GOOD
     assert "contains no JSON" in server.requests[1].json["messages"][-1]["content"]
 
 

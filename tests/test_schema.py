@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structmagic as sm
-from structmagic.schema import load_schema, validator_for
+from structmagic.schema import load_schema, portable_patterns, validator_for
 from structmagic.schema import spec as spec_module
 from structmagic.schema import validate as validate_module
 from structmagic.schema.intake import forget_schemas
@@ -95,7 +95,8 @@ def test_corpus_end_to_end_against_the_fake_server(server, settings, name, schem
     sent = server.requests[0].json["response_format"]["json_schema"]
     spec = load_schema(schema)
     assert sent["strict"] is (name not in NOT_STRICT)
-    assert sent["schema"] == oa(spec).request
+    # the request schema, its patterns written out for a server that is not a vendor's
+    assert sent["schema"] == portable_patterns(oa(spec).request)
     assert sent["name"] == spec.name
     assert_typed(spec, res.data)
 

@@ -4,6 +4,8 @@
   :func:`~.plan.first_call`, the first request of a row (the one builder the call, batch
   jobs, estimates and budgets share);
 - :mod:`.loop` — the request loop: ask → step down → read → re-ask;
+- :mod:`.ignored` — whether the answers show that the server ignored the structured-output
+  request (the loop then asks the next way at once, or says so in its error);
 - :mod:`.prompt` — templates, messages, the JSON read out of an answer;
 - :mod:`.partial` — partial values of a streaming answer; :mod:`.live` — passing them on;
 - :mod:`.media` — a call's images and documents, prepared for its provider;

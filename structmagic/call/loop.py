@@ -3,8 +3,12 @@
 - plan — what is sent (:mod:`.plan`): the ladder of ways to ask, started at the way that
   worked last time for this server, or — when answers come from a recording — at the first
   way the recording holds (:func:`start`); the first request is :meth:`Asking.first`'s;
+  the first live call to a server that is not a known vendor's checks once whether it
+  enforces the schema (:mod:`.servercheck`), which may reorder the ladder;
 - :func:`ask` — one request of a step through the transport (which does the HTTP retries);
 - :func:`step_down` — a server that rejects a way of asking is asked the next way;
+  :func:`step_past` — one whose answers show that it ignored the way of asking
+  (:mod:`.ignored`) is asked the next way of another mode at once, spending no re-ask;
 - :func:`read_answer` — the finish checked (refusal, filter), the JSON read out of the text,
   mapped back and validated against the user's own schema; an answer that reached the token
   limit is kept only when its JSON is complete and valid (``Result.truncated``), else it is a
@@ -28,22 +32,24 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..cost.prices import warm
 from ..cost.spend import Spend
-from ..providers import DEFAULT_PROVIDER
 from ..providers.base import AUTO, Call, Completion, Part, Step
 from ..transport import send
 from ..transport.status import MAX_ANSWER_DEPTH, too_deep
 from .grounding import grounder_for
+from .ignored import Signs, honoured_by, ignored_error
 from .live import Observer, PartialReporter
 from .plan import Asking, Conversation, learned, server_of
 from .prompt import answer_depth, find_json
 from .result import Result
+from .servercheck import check_server, wanted
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
     from ..schema import Conversion, SchemaSpec
 
-__all__ = ["Answer", "Tally", "ask", "check_finish", "read_answer", "run", "start", "step_down"]
+__all__ = ["Answer", "Tally", "ask", "check_finish", "read_answer", "recorded_step", "run",
+           "start", "step_down", "step_past"]
 
 
 @dataclass
@@ -97,6 +103,16 @@ def step_down(steps: list[Step], index: int, error: E.UnsupportedFormatError,
     if settings.mode != AUTO or index + 1 >= len(steps):
         raise error
     return index + 1
+
+
+def step_past(steps: list[Step], index: int, settings: Settings) -> int | None:
+    """The index of the next way to ask of another mode than ``steps[index]``'s (a server
+    that ignored json_schema ignores it strict or not), or None when there is none or the
+    mode was chosen explicitly."""
+    if settings.mode != AUTO:
+        return None
+    mode = steps[index].mode
+    return next((i for i in range(index + 1, len(steps)) if steps[i].mode != mode), None)
 
 
 def check_finish(c: Completion) -> None:
@@ -176,24 +192,19 @@ def read_answer(c: Completion, spec: SchemaSpec, request: Conversion) -> Answer:
 
 
 def _invalid(spec: SchemaSpec, settings: Settings, issues: list[E.ValidationIssue], raw: str,
-             step: Step, provider: Provider) -> E.InvalidOutputError:
+             step: Step, provider: Provider, ignored: str | None = None
+             ) -> E.InvalidOutputError:
     n = settings.reasks + 1
+    message = (f"The answer did not match the schema {spec.name!r} after {n} "
+               f"{'try' if n == 1 else 'tries'} ({len(issues)} "
+               f"{'problem' if len(issues) == 1 else 'problems'}):")
+    if ignored is not None:
+        return ignored_error(message, ignored, issues, raw, step, provider)
     hint = "Raise --reasks, simplify the schema, or try another model."
     if issues and all(i.path == "$" and "JSON" in i.message for i in issues):
         hint = (f"The server may have ignored the structured-output request ({step.mode} in "
-                f"the {provider.name} format). {_honoured_by(provider)}{hint}")
-    return E.InvalidOutputError(
-        f"The answer did not match the schema {spec.name!r} after {n} "
-        f"{'try' if n == 1 else 'tries'} ({len(issues)} "
-        f"{'problem' if len(issues) == 1 else 'problems'}):",
-        errors=issues, raw=raw, hint=hint)
-
-
-def _honoured_by(provider: Provider) -> str:
-    if provider.name == DEFAULT_PROVIDER:
-        return ""
-    return ("Servers that convert other formats to chat completions (llama.cpp's, for one) "
-            f"honour the schema only there: try --provider {DEFAULT_PROVIDER}. ")
+                f"the {provider.name} format). {honoured_by(provider)}{hint}")
+    return E.InvalidOutputError(message, errors=issues, raw=raw, hint=hint)
 
 
 # --- the call -----------------------------------------------------------------------------------
@@ -213,6 +224,9 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     asking = Asking(spec, settings)
     provider, request = asking.provider, asking.request
     talk = asking.conversation(prompt, parts)
+    if wanted(settings, provider) and recorded_step(asking, talk, stream=stream) is None:
+        check_server(settings, provider, gate=gate)  # once per (base URL, model)
+        asking.replan()
     steps = start(asking, talk, stream=stream)
     tally = Tally(spend=Spend(settings.provider, settings.model, settings.base_url,
                               settings.prices))
@@ -220,6 +234,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     grounder = grounder_for(settings, spec, prompt, parts, source, steps_field=steps_field)
     grounding = None
     reasks_left = settings.reasks
+    signs = Signs(request.request)
     index = 0
     try:
         while True:
@@ -259,8 +274,15 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     source=grounder.source if grounder is not None else None,
                     _spend=tally.spend,
                 )
+            if signs.see(step, completion, answer.raw) is not None:
+                past = step_past(steps, index, settings)
+                if past is not None:  # asked another way at once, no re-ask spent
+                    index = past
+                    talk.restart()
+                    continue
             if reasks_left <= 0:
-                raise _invalid(spec, settings, issues, completion.text, step, provider)
+                raise _invalid(spec, settings, issues, completion.text, step, provider,
+                               signs.reason)
             reasks_left -= 1
             talk.reask(completion.text, issues)
     except E.StructuredError as err:
@@ -274,10 +296,17 @@ def start(asking: Asking, talk: Conversation, *, stream: bool) -> list[Step]:
     """The ways to ask, from the first one to try: in replay and cache modes, the first way
     the recording holds (so a notebook recorded against a server that needed a step down
     replays offline, and the cache does not pay for a request the server will reject)."""
-    settings, steps = asking.settings, asking.steps
-    if settings.cache not in ("replay", "cache") or not settings.cassette or len(steps) < 2:
-        return steps
-    for i, step in enumerate(steps):
+    first = recorded_step(asking, talk, stream=stream)
+    return asking.steps if first is None else asking.steps[first:]
+
+
+def recorded_step(asking: Asking, talk: Conversation, *, stream: bool) -> int | None:
+    """The index of the first way to ask whose request the recording holds, in replay and
+    cache modes (None: none, or no recording is read)."""
+    settings = asking.settings
+    if settings.cache not in ("replay", "cache") or not settings.cassette:
+        return None
+    for i, step in enumerate(asking.steps):
         if send.is_recorded(asking.call(talk, step, stream=stream), settings, asking.provider):
-            return steps[i:]
-    return steps
+            return i
+    return None

@@ -2,8 +2,9 @@
 the first request of a row, built in one place.
 
 - :func:`plan` — the ladder of ways to ask for the schema: the provider's, best first
-  (``--mode auto``), or the one mode asked for; it starts at the way that worked last time
-  for this (provider, base URL, model) (:data:`learned`);
+  (``--mode auto``), or the one mode asked for; as the server check found it for this
+  server (:mod:`.servercheck`: its own way first); it starts at the way that worked last
+  time for this (provider, base URL, model) (:data:`learned`);
 - :class:`Conversation` — the messages of each request of a call, and the re-ask turns
   appended after an invalid answer;
 - :class:`Asking` — how the rows of one schema are asked with one set of settings (the
@@ -22,6 +23,7 @@ from .. import errors as E
 from ..providers import get_provider
 from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Part, Step
 from .prompt import build_messages, check_prompt, reask_messages
+from .servercheck import first_steps
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -80,7 +82,8 @@ def plan(settings: Settings, provider: Provider, request: Conversion) -> list[St
     """The ways to ask for ``request``, best first; never empty."""
     if settings.mode != AUTO:
         return [Step(settings.mode, request.strict and settings.mode in (JSON_SCHEMA, TOOLS))]
-    steps = list(provider.ladder(request, thinking=settings.thinking))
+    steps = first_steps(settings, provider,
+                        list(provider.ladder(request, thinking=settings.thinking)))
     start = learned.get(server_of(settings))
     if start is not None and start in steps:
         steps = steps[steps.index(start):]
@@ -106,6 +109,10 @@ class Conversation:
     def reask(self, answer: str, issues: Sequence[E.ValidationIssue]) -> None:
         """Append the invalid answer and what was wrong with it."""
         self.extra = self.extra + reask_messages(answer, issues)
+
+    def restart(self) -> None:
+        """Drop the turns appended so far: the next request is a new way's first."""
+        self.extra = ()
 
     def ask_again(self, answer: str, text: str) -> None:
         """Append an answer and what the user says of it (``text``): a re-ask for another
@@ -144,6 +151,10 @@ class Asking:
         self.provider = provider if provider is not None else get_provider(settings.provider)
         self.request = spec.request_for(self.provider)
         self.steps = plan(settings, self.provider, self.request)
+
+    def replan(self) -> None:
+        """Work out the ladder again (after the server check found something)."""
+        self.steps = plan(self.settings, self.provider, self.request)
 
     def conversation(self, prompt: str | Sequence[Mapping[str, Any]],
                      parts: Sequence[Part] = ()) -> Conversation:

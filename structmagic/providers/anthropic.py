@@ -412,6 +412,7 @@ class Anthropic(Provider):
             finish=finish,
             usage=_usage(body.get("usage")),
             model=body.get("model"),
+            called=chosen is not None,
         )
 
     def stream(self) -> _MessagesStream:

@@ -101,6 +101,9 @@ class Azure(OpenAIChat):
     #: the GA version of the data-plane API sent when none is configured
     default_api_version = "2024-10-21"
     price_table_id = "azure"
+    #: Azure enforces the schema itself, whatever host fronts it (an API gateway's): no
+    #: server check, no servers' own parameters
+    server_modes = ()
     batch_api = AzureBatchAPI()
 
     def base_url_for(self, options: Any) -> str:

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from ..inputs.parts import InputLimits, Part
 from ..schema import convert
@@ -65,6 +66,8 @@ __all__ = [
     "TRANSIENT_CODES",
     "TRANSIENT_ERRORS",
     "USER_MODES",
+    "VENDOR_HOSTS",
+    "VENDOR_HOST_SUFFIXES",
     "Accumulator",
     "Call",
     "Capabilities",
@@ -81,6 +84,7 @@ __all__ = [
     "content_text",
     "finish_kind",
     "has_parts",
+    "known_vendor",
     "mentions_format",
     "mentions_inputs",
     "read_count",
@@ -104,6 +108,28 @@ AUTO = "auto"
 USER_MODES = (AUTO, JSON_SCHEMA, JSON_OBJECT, TOOLS)
 #: modes that put the schema into the system prompt
 PROMPT_MODES = frozenset({JSON_OBJECT, PROMPT})
+
+
+#: the hosts of vendors' own APIs (and their subdomains): they enforce the structured-output
+#: request or reject it, so no server check is made there and the schema is sent as given
+VENDOR_HOSTS = frozenset({
+    "api.openai.com", "openrouter.ai", "api.groq.com", "api.together.xyz", "api.together.ai",
+    "api.fireworks.ai", "api.deepseek.com", "api.mistral.ai", "api.anthropic.com",
+    "generativelanguage.googleapis.com", "aiplatform.googleapis.com", "api.x.ai",
+    "api.cerebras.ai",
+})
+#: the endings of vendors' per-customer hosts (Azure OpenAI, Vertex AI)
+VENDOR_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com",
+                        "-aiplatform.googleapis.com")
+
+
+def known_vendor(base_url: str) -> bool:
+    """Whether ``base_url`` is a known vendor's API (:data:`VENDOR_HOSTS`,
+    :data:`VENDOR_HOST_SUFFIXES`), not a local server, a relay or another converter: the one
+    test of the server check and of the schema translated for other servers' grammars."""
+    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
+    return (host.endswith(VENDOR_HOST_SUFFIXES)
+            or any(host == h or host.endswith("." + h) for h in VENDOR_HOSTS))
 
 
 @dataclass(frozen=True)
@@ -207,7 +233,8 @@ class UsageReader:
 
 @dataclass
 class Completion:
-    """A parsed answer. ``finish`` is normalized: stop, length, content_filter, refusal, tool."""
+    """A parsed answer. ``finish`` is normalized: stop, length, content_filter, refusal, tool.
+    ``called``: the answer is a tool call's input (not the text)."""
 
     text: str = ""
     reasoning: str | None = None
@@ -215,6 +242,7 @@ class Completion:
     finish: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     model: str | None = None
+    called: bool = False
 
 
 @dataclass(slots=True)
@@ -364,6 +392,7 @@ class Accumulator:
     def completion(self) -> Completion:
         return Completion(
             text=self.partial_text(),
+            called=bool(self.calls),
             reasoning="".join(self.reasoning) or None,
             refusal="".join(self.refusal) or None,
             finish=self.finish,
@@ -399,6 +428,10 @@ class Provider:
     key_envs: ClassVar[tuple[str, ...]]
     #: the ways to ask for a schema, best first (the ``--mode auto`` ladder)
     modes: ClassVar[tuple[str, ...]]
+    #: servers' own ways of sending the schema (their own parameter), tried one by one by
+    #: the server check when a server ignores the native request; the first that a server
+    #: enforces is asked first there
+    server_modes: ClassVar[tuple[str, ...]] = ()
     #: what the API can do
     capabilities: ClassVar[Capabilities]
     #: the schema rules of its native structured output

@@ -6,7 +6,12 @@ mode: ``json_schema`` — ``response_format = {"type": "json_schema", "json_sche
 "json_object"}`` (the schema is in the system message); ``tools`` — one function tool
 ``{"name", "description"?, "parameters", "strict"?}`` forced by ``tool_choice``; ``prompt`` —
 nothing added. Plus ``temperature``, ``max_tokens``, and ``stream`` with
-``stream_options.include_usage``.
+``stream_options.include_usage``. Servers' own modes (:attr:`OpenAIChat.server_modes`, asked
+where the server check found one enforced): ``structured_outputs: {"json": schema}`` (vLLM),
+``json_schema: schema`` (llama.cpp), ``format: schema`` (Ollama). To a server that is not a
+known vendor's (:func:`~structmagic.providers.base.known_vendor`), ``\\d`` and ``\\w`` in
+the schema's patterns are written out as ``[0-9]`` and ``[A-Za-z0-9_]``
+(:func:`~structmagic.schema.portable_patterns`).
 
 Images and PDFs (:data:`OPENAI_INPUTS`): a user message with parts has list content — text as
 ``{"type": "text", "text"}``, an image as ``{"type": "image_url", "image_url": {"url": <URL or
@@ -34,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
-from ..schema import Dialect, Limits
+from ..schema import Dialect, Limits, portable_patterns
 from .base import (
     JSON_OBJECT,
     JSON_SCHEMA,
@@ -51,6 +56,7 @@ from .base import (
     content_text,
     finish_kind,
     has_parts,
+    known_vendor,
     transient_error,
 )
 from .batch import (
@@ -76,10 +82,13 @@ from .batch import (
 )
 
 __all__ = [
+    "LLAMACPP_JSON_SCHEMA",
+    "OLLAMA_FORMAT",
     "OPENAI_INPUTS",
     "OPENAI_LIMITS",
     "OPENAI_STRICT",
     "PROVIDER",
+    "VLLM_STRUCTURED_OUTPUTS",
     "OpenAIBatchAPI",
     "OpenAIChat",
     "error_message",
@@ -137,6 +146,15 @@ OPENAI_STRICT = Dialect(
     typed=True,
     limits=OPENAI_LIMITS,
 )
+
+
+#: servers' own ways of sending the schema on ``/chat/completions`` (modes of this format,
+#: asked first for a server the server check found enforcing one): vLLM's
+#: ``structured_outputs: {"json": schema}``, llama.cpp's ``json_schema: schema``, Ollama's
+#: ``format: schema``
+VLLM_STRUCTURED_OUTPUTS = "vllm_structured_outputs"
+LLAMACPP_JSON_SCHEMA = "llamacpp_json_schema"
+OLLAMA_FORMAT = "ollama_format"
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -301,6 +319,7 @@ class OpenAIChat(Provider):
     default_model = "gpt-4o-mini"
     key_envs = ("OPENAI_API_KEY",)
     modes = (JSON_SCHEMA, JSON_OBJECT, TOOLS, PROMPT)
+    server_modes = (VLLM_STRUCTURED_OUTPUTS, LLAMACPP_JSON_SCHEMA, OLLAMA_FORMAT)
     capabilities = Capabilities(strict_schema=True, streaming=True, thinking=False,
                                 images=True, documents=True, batch_api=True)
     dialect = OPENAI_STRICT
@@ -312,16 +331,24 @@ class OpenAIChat(Provider):
     def build(self, call: Call, base_url: str) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": call.model,
                                 "messages": [self._message(m) for m in call.messages]}
+        # another server's grammar engine may reject \d and \w: written out for it
+        schema = call.schema if known_vendor(base_url) else portable_patterns(call.schema)
         if call.mode == JSON_SCHEMA:
             spec = call.named()
-            spec["schema"] = call.schema
+            spec["schema"] = schema
             spec["strict"] = call.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
         elif call.mode == JSON_OBJECT:
             body["response_format"] = {"type": "json_object"}
+        elif call.mode == VLLM_STRUCTURED_OUTPUTS:
+            body["structured_outputs"] = {"json": schema}
+        elif call.mode == LLAMACPP_JSON_SCHEMA:
+            body["json_schema"] = schema
+        elif call.mode == OLLAMA_FORMAT:
+            body["format"] = schema
         elif call.mode == TOOLS:
             function = call.named()
-            function["parameters"] = call.schema
+            function["parameters"] = schema
             if call.strict:
                 function["strict"] = True
             body["tools"] = [{"type": "function", "function": function}]
@@ -380,6 +407,7 @@ class OpenAIChat(Provider):
             finish=finish_kind(choice.get("finish_reason")),
             usage=_usage(body.get("usage")),
             model=body.get("model"),
+            called=chosen is not None,
         )
 
     def stream(self) -> _ChatStream:

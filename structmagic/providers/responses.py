@@ -248,6 +248,7 @@ class Responses(Provider):
             finish=finish,
             usage=_usage(body.get("usage")),
             model=body.get("model"),
+            called=chosen is not None,
         )
 
     def stream(self) -> _ResponsesStream:

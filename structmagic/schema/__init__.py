@@ -11,7 +11,9 @@
 - :mod:`.mapback` — the answer back into the original schema's shape;
 - :mod:`.validate` — jsonschema validators and issues with their JSON paths;
 - :mod:`.spec` — :class:`SchemaSpec`, tying them together;
-- :mod:`.tree` — JSON paths, local ``$ref`` resolution, walking subschemas.
+- :mod:`.tree` — JSON paths, local ``$ref`` resolution, walking subschemas;
+- :mod:`.patterns` — ``pattern`` regexes written out for servers' grammar engines
+  (``\\d`` as ``[0-9]``, ``\\w`` as ``[A-Za-z0-9_]``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "issues_of",
     "json_path",
     "load_schema",
+    "portable_patterns",
     "schema_dsl",
     "to_openapi_schema",
     "validator_for",
@@ -49,6 +52,7 @@ _WHERE = {
     "issues_of": "validate",
     "json_path": "tree",
     "load_schema": "intake",
+    "portable_patterns": "patterns",
     "schema_dsl": "dsl",
     "to_openapi_schema": "openapi",
     "validator_for": "validate",
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
     from .intake import NAME_RULE, forget_schemas, is_schema_text, load_schema
     from .limits import Limits
     from .openapi import to_openapi_schema
+    from .patterns import portable_patterns
     from .spec import SchemaSpec
     from .tree import json_path
     from .validate import issues_of, validator_for
