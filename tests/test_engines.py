@@ -73,7 +73,7 @@ def test_a_key_travels_only_when_asked(settings):
 def test_a_secret_header_travels_only_as_the_name_of_a_variable(settings):
     """A literal value of a credential-like header would be pickled: refused, as a key is;
     ``env:VAR`` travels as the variable's name, read on each worker."""
-    with pytest.raises(sm.ConfigError, match="api-key.*env:VARIABLE.*ship_key=True"):
+    with pytest.raises(sm.ConfigError, match=r"api-key.*env:VARIABLE.*ship_key=True"):
         Extractor(SCHEMA, TEMPLATE, extra_headers={"api-key": "zK4-literal-9Qw"})
     ex = Extractor(SCHEMA, TEMPLATE, extra_headers={"api-key": "env:GATEWAY_KEY",
                                                     "X-Org": "acme"})
