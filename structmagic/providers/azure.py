@@ -103,7 +103,7 @@ class Azure(OpenAIChat):
     price_table_id = "azure"
     #: Azure enforces the schema itself, whatever host fronts it (an API gateway's): no
     #: server check, no servers' own parameters
-    server_modes = ()
+    server_modes = ()  # type: ignore[assignment]
     batch_api = AzureBatchAPI()
 
     def base_url_for(self, options: Any) -> str:
