@@ -20,10 +20,12 @@ from fakeserver import FakeLLMServer
 
 pytest_plugins = ["sm_fixtures", "batchapi_helpers"]
 
-_ENV = frozenset({
+CLEARED_ENV = frozenset({
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
     "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-    "GEMINI_BASE_URL",
+    "GEMINI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION",
+    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "VERTEX_BASE_URL",
+    "GOOGLE_APPLICATION_CREDENTIALS",
     # httpx honours these (trust_env): a proxy would see loopback traffic or reach the network
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
 })
@@ -48,7 +50,7 @@ def fake_server(fake_server_session: FakeLLMServer) -> Iterator[FakeLLMServer]:
 def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees a developer's real key or settings, nor reaches the network."""
     for name in list(os.environ):
-        if name in _ENV or name.startswith("STRUCTMAGIC_"):
+        if name in CLEARED_ENV or name.startswith("STRUCTMAGIC_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STRUCTMAGIC_SERVER_CHECK", "off")
 

@@ -155,3 +155,18 @@ def test_a_setting_is_checked_in_one_place_whoever_gives_it(monkeypatch):
         shell.run_line_magic("structured_config", "--retries -1")
     with pytest.raises(UsageError, match="Bad value for --retries: -1"):
         shell.run_cell_magic("structured", "s --retries -1", "q")
+
+
+def test_the_tests_clear_every_variable_structmagic_reads():
+    """A developer's (or a CI machine's) own Azure, Vertex or OpenAI variables never reach a
+    test: every variable a setting or a provider reads is cleared for each test."""
+    from conftest import CLEARED_ENV
+
+    from structmagic.config import declared
+    from structmagic.providers import get_provider, provider_names
+
+    read = {d.env for d in declared() if d.env}
+    for name in provider_names():
+        p = get_provider(name)
+        read |= set(p.key_envs) | set(p.base_url_envs)
+    assert read - CLEARED_ENV <= {v for v in read if v.startswith("STRUCTMAGIC_")}
