@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .cost.price import parse_prices
 from .errors import ConfigError
-from .providers import DEFAULT_PROVIDER, get_provider, provider_names
+from .providers import DEFAULT_PROVIDER, get_provider, provider_for_host, provider_names
 from .providers.base import AUTO, USER_MODES
 from .secret import Secret, describe_value, header_value
 
@@ -595,15 +595,8 @@ def provider_for_url(url: str) -> str | None:
     """The provider chosen for a base URL when none is configured: the one whose
     :attr:`~structmagic.providers.Provider.hosts` the URL's host ends with (an Azure
     resource's ``NAME.openai.azure.com``: ``azure``), else None."""
-    host = (urlsplit(url.strip()).hostname or "").lower()
-    if not host:
-        return None
-    for name in provider_names():
-        hosts = get_provider(name).hosts
-        if any(host == h.lstrip(".") or host.endswith(h if h.startswith(".") else "." + h)
-               for h in hosts):
-            return name
-    return None
+    host = urlsplit(url.strip()).hostname
+    return provider_for_host(host) if host else None
 
 
 def resolve(options: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:

@@ -24,7 +24,14 @@ A provider defined outside structmagic registers itself, before first use:
 from __future__ import annotations
 
 from .base import Provider
-from .registry import DEFAULT_PROVIDER, get_provider, provider_names, register, unregister
+from .registry import (
+    DEFAULT_PROVIDER,
+    get_provider,
+    provider_for_host,
+    provider_names,
+    register,
+    unregister,
+)
 
-__all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names", "register",
-           "unregister"]
+__all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_for_host", "provider_names",
+           "register", "unregister"]

@@ -42,6 +42,7 @@ The transport, retries, re-asks, cassette, partial parser and widget are shared 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -123,6 +124,7 @@ VENDOR_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com",
                         "-aiplatform.googleapis.com")
 
 
+@functools.lru_cache(maxsize=64)
 def known_vendor(base_url: str) -> bool:
     """Whether ``base_url`` is a known vendor's API (:data:`VENDOR_HOSTS`,
     :data:`VENDOR_HOST_SUFFIXES`), not a local server, a relay or another converter: the one

@@ -21,8 +21,8 @@ from ..errors import ConfigError
 from ..schema import Dialect
 from .base import Capabilities, Provider
 
-__all__ = ["DEFAULT_PROVIDER", "NOT_PROVIDERS", "get_provider", "provider_names", "register",
-           "unregister"]
+__all__ = ["DEFAULT_PROVIDER", "NOT_PROVIDERS", "get_provider", "provider_for_host",
+           "provider_names", "register", "unregister"]
 
 #: the provider used when none is configured
 DEFAULT_PROVIDER = "openai"
@@ -30,6 +30,8 @@ DEFAULT_PROVIDER = "openai"
 NOT_PROVIDERS = frozenset({"base", "batch", "registry"})
 
 _registry: dict[str, Provider] = {}
+#: the provider chosen for each host asked about (forgotten when a provider is registered)
+_by_host: dict[str, str | None] = {}
 _lock = threading.RLock()
 _builtin: tuple[str, ...] | None = None
 
@@ -99,6 +101,7 @@ def register(cls: P) -> P:
                           f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
     with _lock:
         _registry[name] = made
+        _by_host.clear()
     return cls
 
 
@@ -106,6 +109,7 @@ def unregister(name: str) -> None:
     """Forget the provider registered as ``name`` (a shipped one is loaded again on next use)."""
     with _lock:
         _registry.pop(name, None)
+        _by_host.clear()
 
 
 def _builtin_names() -> tuple[str, ...]:
@@ -139,3 +143,24 @@ def provider_names() -> tuple[str, ...]:
     names = set(_builtin_names()) | set(_registry)
     rest = sorted(n for n in names if n != DEFAULT_PROVIDER)
     return (DEFAULT_PROVIDER, *rest) if DEFAULT_PROVIDER in names else tuple(rest)
+
+
+def provider_for_host(host: str) -> str | None:
+    """The provider chosen for a base URL on ``host`` when none is configured: the one whose
+    :attr:`~structmagic.providers.Provider.hosts` ``host`` ends with (an Azure resource's
+    ``NAME.openai.azure.com``: ``azure``), else None."""
+    host = host.lower().rstrip(".")
+    if host in _by_host:
+        return _by_host[host]
+    found = None
+    for name in provider_names():
+        hosts = get_provider(name).hosts
+        if any(host == h.lstrip(".") or host.endswith(h if h.startswith(".") else "." + h)
+               for h in hosts):
+            found = name
+            break
+    with _lock:
+        if len(_by_host) >= 256:
+            _by_host.clear()
+        _by_host[host] = found
+    return found

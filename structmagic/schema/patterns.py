@@ -44,11 +44,27 @@ def portable_pattern(pattern: str) -> str:
     return "".join(out)
 
 
+#: the schemas made portable lately, by identity (a request schema is sent again and again)
+_made: dict[int, tuple[Any, Any]] = {}
+
+
 def portable_patterns(schema: Any) -> Any:
     """``schema`` with every ``pattern`` (and ``patternProperties`` key) made portable
-    (:func:`portable_pattern`); the very same object when nothing changes."""
+    (:func:`portable_pattern`); the very same object when nothing changes. A request schema
+    is not changed once made, so the result for the same object is kept and given again."""
+    found = _made.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    made = _portable(schema)
+    if len(_made) >= 256:
+        _made.clear()
+    _made[id(schema)] = (schema, made)
+    return made
+
+
+def _portable(schema: Any) -> Any:
     if isinstance(schema, list):
-        items = [portable_patterns(item) for item in schema]
+        items = [_portable(item) for item in schema]
         return items if any(a is not b for a, b in zip(items, schema, strict=True)) else schema
     if not isinstance(schema, dict):
         return schema
@@ -59,13 +75,13 @@ def portable_patterns(schema: Any) -> Any:
             new: Any = portable_pattern(value)
             changed = changed or new != value
         elif key == "patternProperties" and isinstance(value, dict):
-            new = {portable_pattern(k): portable_patterns(v) for k, v in value.items()}
+            new = {portable_pattern(k): _portable(v) for k, v in value.items()}
             changed = changed or list(new) != list(value) or any(
                 new[portable_pattern(k)] is not v for k, v in value.items())
         elif key in _DATA:
             new = value
         else:
-            new = portable_patterns(value)
+            new = _portable(value)
             changed = changed or new is not value
         out[key] = new
     return out if changed else schema

@@ -72,10 +72,10 @@ def _auth_class() -> type:
             self._tokens = settings.token_provider
             self._google = self._tokens is None and settings.uses_token
             self._key = None if settings.uses_token else settings.key()
-            self._source = settings.credential_source()
+            self._settings = settings
 
         def __repr__(self) -> str:
-            return f"<RequestAuth {self._source}>"
+            return f"<RequestAuth {self._settings.credential_source()}>"
 
         def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
             self._sign(request, fresh=False)
