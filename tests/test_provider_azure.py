@@ -293,3 +293,16 @@ def test_a_batch_job_through_the_resources_batch_api(fake, server):
     assert b'"url":"/chat/completions"' in upload.body and b'"model":"batch-global"' in upload.body
     (created,) = [r for r in batchy if r.path == "/openai/batches" and r.method == "POST"]
     assert created.json["endpoint"] == "/chat/completions"
+
+
+def test_an_ignored_schema_is_not_blamed_on_the_format(server, azure):
+    """Azure speaks Chat Completions: the hint never sends its users to --provider openai."""
+    from fakeserver import chat
+
+    azure.answer = lambda req: chat('Here it is: {"town": "Paris"} - hope that helps!')
+    with pytest.raises(sm.SchemaIgnoredError) as info:
+        ask(server, mode="json_schema", reasks=0)
+    err = info.value
+    assert err.message.startswith("The server ignored the structured-output request "
+                                  "(json_schema in the azure format): it wrote prose")
+    assert "--provider" not in err.hint and "--mode json_object" in err.hint

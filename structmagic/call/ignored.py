@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
-from ..providers import DEFAULT_PROVIDER
+from ..providers import DEFAULT_PROVIDER, get_provider
 from ..providers.base import PROMPT_MODES, TOOLS, Completion, Step
 
 if TYPE_CHECKING:
@@ -119,10 +119,17 @@ class Signs:
         return None
 
 
+def _chat(provider: Provider) -> bool:
+    """Whether ``provider`` speaks Chat Completions (the default provider, or a subclass of
+    it: Azure OpenAI)."""
+    return isinstance(provider, type(get_provider(DEFAULT_PROVIDER)))
+
+
 def honoured_by(provider: Provider) -> str:
     """What to try for a format that is not Chat Completions: servers that convert it
-    honour the schema only there (``""`` for Chat Completions itself)."""
-    if provider.name == DEFAULT_PROVIDER:
+    honour the schema only there (``""`` for Chat Completions itself, and for an endpoint of
+    it such as Azure OpenAI)."""
+    if _chat(provider):
         return ""
     return ("Servers that convert other formats to chat completions (llama.cpp's, for one) "
             f"honour the schema only there: try --provider {DEFAULT_PROVIDER}. ")
@@ -134,7 +141,7 @@ def ignored_error(message: str, reason: str, issues: list[E.ValidationIssue], ra
     ``step`` (``reason``: why we think so); ``message`` says how the answer failed."""
     own = ("; a local server may enforce a schema only through its own parameter (vLLM's "
            "structured_outputs, llama.cpp's json_schema, Ollama's format), which --mode auto "
-           "finds with server_check on" if provider.name == DEFAULT_PROVIDER else "")
+           "finds with server_check on" if _chat(provider) and provider.server_modes else "")
     return E.SchemaIgnoredError(
         f"The server ignored the structured-output request ({step.mode} in the "
         f"{provider.name} format): {reason}. {message}",
