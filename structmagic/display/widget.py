@@ -14,7 +14,8 @@ from a plain loop (no asyncio), failures kept visible::
     │               line saying right or wrong once checked
     ├── steps_box   VBox
     │   ├── earlier     Accordion (collapsed): "… 36 earlier steps", a VBox of chunk VBoxes
-    │   │               of step cards (shown past COLLAPSE_AFTER steps; scrolls when open)
+    │   │               of step cards (shown past COLLAPSE_AFTER steps; when open, one list
+    │   │               that scrolls as a whole: the chunks and cards never shrink)
     │   └── recent      VBox of the last step cards (all of them up to COLLAPSE_AFTER)
     ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
     │               steps, the whole value as a tree, updated live)
@@ -215,12 +216,15 @@ class StructuredWidget:
 
         # every step card shares one Layout and one style: a card is one widget (one comm
         # message to open), not three, which matters for 800 steps under the IOPub limit
-        self._card_layout = w.Layout(width="100%")
+        self._card_layout = w.Layout(width="100%", flex="none")
         self._card_style: Any = None
         self.header = w.HTML(layout=w.Layout(width="100%"))
         self.progress = w.HTML()
+        # one list that scrolls as a whole: its chunks keep their full height (flex: none)
+        # rather than shrink into scroll areas of their own
         self.earlier_list = w.VBox(layout=w.Layout(
             width="100%", max_height=R.EARLIER_MAX_HEIGHT, overflow="auto"))
+        self._chunk_layout = w.Layout(width="100%", flex="none", overflow="visible")
         self.earlier = w.Accordion(children=[self.earlier_list], selected_index=None,
                                    layout=w.Layout(display=_HIDDEN, width="100%"))
         self.earlier.set_title(0, "")
@@ -644,7 +648,7 @@ class StructuredWidget:
         cards = self._cards
         for j in range(min(old, split) // _CHUNK, (max(old, split) - 1) // _CHUNK + 1):
             while j >= len(self._chunks):
-                self._chunks.append(w.VBox(layout=w.Layout(width="100%")))
+                self._chunks.append(w.VBox(layout=self._chunk_layout))
             chunk = tuple(cards[j * _CHUNK:min((j + 1) * _CHUNK, split)])
             if chunk != self._chunks[j].children:
                 self._chunks[j].children = chunk
