@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import structmagic as sm
-from structmagic.display.render import DIFFER_BG
+from structmagic.display.markup import DIFFER_BG
 from structmagic.rows.compare import Target, parse_targets
 
 from fakeserver import Reply, chat
@@ -112,9 +112,11 @@ def test_a_field_only_a_later_model_answered_is_a_disagreement(server, settings)
     assert "Answers differ on: note" in comp._text()
     html = comp._repr_html_()
     m2 = html.split(">m2</div>")[1]
-    note_dt = next(cell for cell in m2.split("<dt")[1:] if "Note" in cell.split("</dt>")[0])
-    stars_dt = next(cell for cell in m2.split("<dt")[1:] if "Stars" in cell.split("</dt>")[0])
-    assert DIFFER_BG in note_dt.split(">")[0] and DIFFER_BG not in stars_dt.split(">")[0]
+    marked = m2.split('<div class="structmagic-differ"')
+    # one marked block, holding the label and the value of the field that differs
+    assert len(marked) == 2 and DIFFER_BG in marked[1].split(">")[0]
+    assert "Note" in marked[1].split("</dl>")[0] and "Stars" not in marked[1].split("</dl>")[0]
+    assert marked[1].index("Note") < marked[1].index(">x<") < marked[1].index("</div>")
     widget = ComparisonWidget(comp.targets, title="review")
     widget.finish(comp)
     assert widget.columns["m2"].differ == ("note",)
@@ -378,9 +380,10 @@ def test_the_widget_has_a_column_per_model_and_marks_differences(server, setting
     widget.finish(comp)
     assert [c.status for c in widget.columns.values()] == ["done", "done", "error"]
     assert len(widget.row.children) == 3
-    stars_row = [v for v in widget.columns["model-a"].answer.value.split("<div")
-                 if "Stars" in v]
-    assert stars_row and DIFFER_BG in stars_row[0]
+    answer = widget.columns["model-a"].answer.value
+    assert answer.count("structmagic-differ") == 1  # one highlight per differing field
+    marked = answer.split('class="structmagic-differ"')[1].split("</div></div>")[0]
+    assert DIFFER_BG in marked and "Stars" in marked
     assert "Answers differ on: Stars" in widget.note.value
     for text in widget_texts(widget.widget):
         assert_inert(text)

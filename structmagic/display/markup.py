@@ -27,6 +27,8 @@ __all__ = [
     "CJK_FONTS",
     "DEEPER",
     "DIFFER_BG",
+    "DIFFER_FG",
+    "DIFFER_STYLE",
     "FG",
     "FG_MUTED",
     "FONT",
@@ -57,8 +59,15 @@ ACCENT = "var(--jp-brand-color1, #1976d2)"
 OK = "var(--jp-success-color1, #388e3c)"
 BAD = "var(--jp-error-color1, #d32f2f)"
 WARN = "var(--jp-warn-color1, #f57c00)"
-#: the background of a field whose answers differ between models
-DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
+#: the background of a field whose answers differ between models, and its text: a pair that
+#: reads in both themes (light: black on grey 400, contrast 11.6; dark: white on grey 700,
+#: 6.2), with a warning-coloured edge (JupyterLab's ``--jp-warn-color3`` is pale in both
+#: themes, so the dark theme's white text on it could not be read)
+DIFFER_BG = "var(--jp-layout-color3, #bdbdbd)"
+DIFFER_FG = "var(--jp-ui-font-color0, #000000)"
+#: the style of one differing field's block (its label and its value, marked as one)
+DIFFER_STYLE = (f"background:{DIFFER_BG};color:{DIFFER_FG};border-left:3px solid {WARN};"
+                "border-radius:3px;padding:0.1em 0.4em;margin:0.1em 0;")
 # CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
 # font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
 # fonts-wqy-zenhei), before the browser's last-resort fallback.

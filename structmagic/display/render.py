@@ -53,7 +53,7 @@ from .markup import (
     BLOCK,
     BORDER,
     DEEPER,
-    DIFFER_BG,
+    DIFFER_STYLE,
     FG,
     FG_MUTED,
     LINE_HEIGHT,
@@ -350,11 +350,11 @@ def value_html(value: Any, labels: Mapping[str, str] | None = None,
     if isinstance(value, dict):
         if not value:
             return "<code>{}</code>"
-        items = "".join(
-            f'<dt style="font-weight:600;color:{FG_MUTED}{_differ(k, highlight)}">'
+        items = "".join(_marked(
+            k, highlight,
+            f'<dt style="font-weight:600;color:{FG_MUTED if k not in highlight else "inherit"}">'
             f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
-            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">'
-            f"{value_html(v, depth=depth + 1)}</dd>"
+            f'<dd style="margin:0 0 0.3em 1.2em">{value_html(v, depth=depth + 1)}</dd>')
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
@@ -419,14 +419,13 @@ def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None) -> str
     return earlier_html(split, "".join(cards[:split])) + "".join(cards[split:])
 
 
-def _differ(key: Any, highlight: Collection[str]) -> str:
-    """The extra style of a field whose answers differ between models (``""`` otherwise)."""
-    return f";background:{DIFFER_BG}" if key in highlight else ""
-
-
-def _marked(key: Any, highlight: Collection[str]) -> str:
-    """The style attribute of a marked (differing) row; ``""`` for the others."""
-    return f' style="padding:0 0.2em{_differ(key, highlight)}"' if key in highlight else ""
+def _marked(key: Any, highlight: Collection[str], markup: str) -> str:
+    """A field's label and value (``markup``), in one marked block when its answers differ
+    between models (``key`` in ``highlight``: class ``structmagic-differ``, a readable pair
+    of colours in both themes, :data:`DIFFER_STYLE`); as they are otherwise."""
+    if key not in highlight:
+        return markup
+    return f'<div class="structmagic-differ" style="{DIFFER_STYLE}">{markup}</div>'
 
 
 def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
@@ -437,7 +436,7 @@ def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
     if not fields:
         return ""
     rows = "".join(
-        f"<div{_marked(k, highlight)}>{_label_html(k, labels, '')}: {_field_html(v)}</div>"
+        _marked(k, highlight, f"<div>{_label_html(k, labels, '')}: {_field_html(v)}</div>")
         for k, v in fields.items()
     )
     return (
