@@ -335,6 +335,10 @@ def test_fail_before_anything_arrived():
     wdg.start()
     wdg.fail(KeyboardInterrupt("interrupted; nothing was bound"))
     assert wdg.step_widgets == () and "interrupted; nothing was bound" in wdg.error_view.value
+    # the user's own stop: a neutral badge and line, not an error's
+    assert wdg.status == "interrupted" and ">interrupted</span>" in wdg.header.value
+    assert render.BAD not in wdg.header.value and render.BAD not in wdg.error_view.value
+    assert "structmagic-error" not in wdg.error_view.value
 
 
 # --- reveal mode -------------------------------------------------------------------------------
@@ -816,6 +820,32 @@ def test_a_failed_call_shows_its_error_once(kernel_ip, server, settings, capfd, 
     first_line = str(exc).splitlines()[0]
     assert out.count(first_line) == 1, out  # once (the display's text), not twice
     assert f"{type(exc).__name__}\x1b[0m: see above" in out
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_interrupted_call_says_so_once_in_one_line(kernel_ip, server, settings, capfd,
+                                                       sigint, stream):
+    """The stop button: the widget says "interrupted" (a neutral badge) with the one
+    message; IPython's traceback is one short line, not frames through the magic and the
+    API with a second message."""
+    from fakeserver import Reply
+
+    server.queue(Reply.hang(5))
+    kernel_ip.user_ns["x"] = "before"
+    sigint.after_requests(1)
+    flag = "" if stream else " --no-stream"
+    res = kernel_ip.run_cell(f"%%structured math -o x{flag}\nq", store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, sm.CallInterrupted) and isinstance(exc, KeyboardInterrupt)
+    assert kernel_ip.user_ns["x"] == "before"
+    assert exc._render_traceback_() == ["\x1b[0;31mKeyboardInterrupt\x1b[0m: see above"]
+    final = kernel_ip.shown[-1][0]
+    assert final["text/plain"] == str(exc)
+    assert "structmagic-stopped" in final["text/html"] and render.BAD not in final["text/html"]
+    out, err = capfd.readouterr()
+    assert out.count(str(exc)) == 1, out  # one message, one wording
+    assert "Traceback" not in out + err and "magic.py" not in out + err
+    assert "KeyboardInterrupt\x1b[0m: see above" in out
 
 
 def test_without_a_widget_the_error_stays_one_paragraph(ip, kernel_ip, server, settings, capfd):

@@ -96,8 +96,9 @@ class ComparisonWidget:
             self.nav.layout.display = None
             self.show_step(1)
 
-    def fail(self, error: BaseException) -> None:
-        """The whole comparison failed (an interrupt): every column shows it."""
+    def fail(self, error: BaseException, *, partial: Any = None) -> None:
+        """The whole comparison failed (an interrupt): every column still running shows it
+        (``partial`` is not used: each column keeps what its own stream brought)."""
         for column in self.columns.values():
             if column.status in ("waiting", "streaming"):
                 column.fail(error)

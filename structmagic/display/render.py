@@ -88,6 +88,7 @@ __all__ = [
     "step_html",
     "step_text",
     "steps_html",
+    "stopped_html",
     "truncated_html",
     "value_html",
     "value_text",
@@ -555,6 +556,14 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
+
+
+def stopped_html(stop: BaseException) -> str:
+    """The user's own stop (an interrupt): one muted line with its message, escaped; not
+    an error's red."""
+    return (f'<div class="structmagic-stopped" style="{BLOCK}border-left:3px solid {BORDER};'
+            f'padding:0.2em 0.7em;color:{FG_MUTED}"><span style="{TEXT_STYLE}">'
+            f"{esc(str(stop) or 'interrupted')}</span></div>")
 
 
 # --- comparisons ------------------------------------------------------------------------------

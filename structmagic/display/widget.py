@@ -105,6 +105,7 @@ _BADGE_COLOUR = {
     "streaming": R.ACCENT,
     "done": R.OK,
     "error": R.BAD,
+    "interrupted": R.FG_MUTED,  # the user's own stop: neutral, not an error
 }
 _HIDDEN = "none"
 _SHOWN = None  # Layout.display None: the widget's default display
@@ -188,7 +189,7 @@ class StructuredWidget:
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self.min_interval = min_interval
         self._clock = clock.monotonic
-        #: "waiting" | "streaming" | "done" | "error"
+        #: "waiting" | "streaming" | "done" | "error" | "interrupted" (the user's own stop)
         self.status = "waiting"
         #: reveal mode: how many steps are shown (1..n after finish)
         self.revealed = 0
@@ -341,7 +342,7 @@ class StructuredWidget:
         ``min_interval`` has passed since the last render (O(1) otherwise). The state kept
         shows at the next render, or at :meth:`finish` / :meth:`fail`.
         """
-        if self.status in ("done", "error"):
+        if self.status in ("done", "error", "interrupted"):
             return  # the final state stays
         if partial is not None:
             self._value = partial
@@ -405,11 +406,12 @@ class StructuredWidget:
             partial = getattr(error, "partial", None)
         if partial is not None:
             self._value = partial
-        self.status = "error"
+        self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
         self.progress.value = ""
         if self._value is not None or self._dirty:
             self._render()
-        self.error_view.value = R.error_html(error, details=False)
+        self.error_view.value = (R.stopped_html(error) if self.status == "interrupted"
+                                 else R.error_html(error, details=False))
         raw = getattr(error, "raw", None)
         if isinstance(raw, str) and raw:
             self.raw_box.set_title(0, "Raw answer")
@@ -630,7 +632,7 @@ class StructuredWidget:
         a new tuple (never appended to in place), and only where what is shown changed.
         """
         n = len(self._cards)
-        if self.reveal and self.status != "error":
+        if self.reveal and self.status not in ("error", "interrupted"):
             n = min(self.revealed, n) if self.status == "done" else 0
         split = n - R.KEEP_RECENT if n > R.COLLAPSE_AFTER else 0
         self._fold(split)

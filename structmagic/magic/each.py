@@ -27,7 +27,7 @@ from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
-from ..errors import InputError, StructuredError
+from ..errors import CallInterrupted, InputError, StructuredError
 from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
@@ -88,9 +88,9 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
         if not opts.quiet:
             _display(value.attrs["scores"])
     if interrupted is not None:
-        raise KeyboardInterrupt(
+        raise CallInterrupted(
             f"{interrupted} (the finished items are bound"
-            f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)")
+            f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)") from None
     return None if opts.out is not None else value
 
 

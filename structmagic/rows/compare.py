@@ -28,7 +28,7 @@ from ..config import Clock, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.render import comparison_html, comparison_text, field_labels
 from ..display.showing import ShowsWidget
-from ..errors import ConfigError, StructuredError
+from ..errors import CallInterrupted, ConfigError, StructuredError
 from ..providers import provider_names
 from ..schema import load_schema
 from ..transport.work import Work
@@ -214,8 +214,8 @@ def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any, cloc
         stop_rows(pending, take, gate=gate, work=work, clock=clock,
                   on_finishing=say_finishing)
         pool.shutdown(wait=False, cancel_futures=True)
-        raise KeyboardInterrupt("interrupted: the comparison was stopped and nothing was "
-                                "bound") from None
+        raise CallInterrupted("interrupted: the comparison was stopped and nothing was "
+                              "bound") from None
     pool.shutdown(wait=True)
     return out
 

@@ -32,7 +32,7 @@ from ...call.grounding import Grounder, grounder_for
 from ...call.result import Result
 from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
-from ...errors import NOT_RUN, BatchInterrupted, NotRun
+from ...errors import NOT_RUN, BatchInterrupted, CallInterrupted, NotRun
 from ...grounding import NO_TEXT
 from ...providers import get_provider
 from ...providers.batch import (
@@ -212,7 +212,7 @@ class BatchJob:
                 if poll is None:
                     interval = min(MAX_POLL, interval * 1.5)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(
+            raise CallInterrupted(
                 f"left the wait: the batch job {self.key[:12]} keeps running at "
                 f"{self.record.provider}; run the same cell (or submit_batch with the same "
                 "rows) again to re-attach") from None
