@@ -16,6 +16,7 @@ a Dask DataFrame's partitions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -171,11 +172,13 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
             for t in targets}
     for bar in bars.values():
         bar.show()
+    started = time.monotonic()
     table = rows.compare.compare_each(prompts, spec, [t.label for t in targets], index=index,
                          concurrency=opts.concurrency or 16,
                          on_progress=lambda label, p: follow_rows(bars[label])(p), **options)
     for label, results in table.results.items():
-        finish_rows(bars[label], rows.counts.BatchProgress.of(results), quiet=opts.quiet)
+        finish_rows(bars[label], rows.counts.BatchProgress.of(results, started=started),
+                    quiet=opts.quiet)
     frame = table.frame
     frame.attrs["summary"] = table.summary
     if opts.out is not None:
