@@ -1017,7 +1017,9 @@ def test_magic_binds_the_dataframe_with_an_error_column(ip, fake, server, capfd)
     assert res.success, res.error_in_exec
     out = ip.user_ns["out"]
     assert list(out.index) == ["a", "b", "c"] and list(out["n"][["a", "c"]]) == [0, 2]
-    assert out.loc["b", "error"].startswith("BatchRowError: Row 1 came back with an error")
+    # named by its label in the frame's index, as --each names rows everywhere else
+    assert out.loc["b", "error"].startswith("BatchRowError: Row 'b' came back with an error")
+    assert "Row 1" not in out.loc["b", "error"]
     printed = capfd.readouterr().out
     assert "submitted batch job" in printed and "3 rows: 2 ok, 1 errored" in printed
 

@@ -43,13 +43,16 @@ def say(opts: CellOptions, text: str) -> None:
 
 
 def run_rows(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: Sequence[Any],
-             options: dict[str, Any]) -> Ran | rows.jobs.BatchJob:
+             options: dict[str, Any], index: Sequence[Any] | None = None
+             ) -> Ran | rows.jobs.BatchJob:
     """The rows' results and the interrupt that stopped them (if one did); the job itself
-    when not waiting for it (``--no-wait``)."""
+    when not waiting for it (``--no-wait``). A batch job's messages name each row by its
+    label in ``index`` (the frame's index), as the rest of ``--each`` does."""
     live = not opts.quiet and has_kernel(magics.shell)
     run = rows.start(prompts, spec, via=VIA[opts.batch_api], concurrency=opts.concurrency or 16,
                 batch_retry=opts.batch_retry, on_note=lambda text: say(opts, text), **options)
     if run.job is not None:
+        run.job.row_names = index
         return _follow_job(opts, run, run.job, live)
     bar = ProgressBar(spec.name, live=live, total=len(prompts))
     bar.show()

@@ -73,7 +73,7 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.max_cost is not None:
         _check_priced(settings)
         options["max_cost"] = opts.max_cost
-    ran = run_rows(magics, opts, spec, prompts, options)
+    ran = run_rows(magics, opts, spec, prompts, options, index)
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
