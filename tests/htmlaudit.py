@@ -55,9 +55,11 @@ POISON = [*POISON_HTML, MARKDOWN_IMAGE]
 ALLOWED_TAGS = frozenset({
     "div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
     "details", "summary", "br", "p", "small", "em", "label", "input", "mark", "a",
+    "table", "caption", "thead", "tbody", "tr", "th", "td",
 })
 #: the attributes our templates may use
-ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type", "id", "href"})
+ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type", "id", "href", "scope",
+                           "colspan"})
 #: the only ``<style>`` elements allowed: our own rules, as they are
 ALLOWED_CSS = frozenset({HANDOUT_CSS, GROUNDED_CSS})
 #: an id of ours; a link is ``#`` and one
