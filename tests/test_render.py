@@ -560,6 +560,36 @@ def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
     assert result_text(lines).splitlines()[0] == "Invoice — 1 line item"
 
 
+def test_only_reasoning_steps_are_called_steps():
+    """A receipt's lines are rows, not steps: a compact table when every item has the same
+    flat fields (labelled, numbered, numbers to the right), numbered cards otherwise; "Step"
+    for the steps field alone (named like one, or by --steps)."""
+    receipt = FakeResult({"shop": "Bakery <b>", "lines": [
+        {"item": "bread <i>", "qty": 2, "price": 3.5}, {"item": "milk", "qty": 1, "price": 1.2}]},
+        schema_name="Receipt", model=None)
+    page = result_html(receipt)
+    shown = assert_inert(page)
+    assert "Step" not in shown
+    table = page.split('class="structmagic-rows"')[1].split("</table>")[0]
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", table)
+    assert [re.sub("<[^>]+>", "", h) for h in heads] == ["#", "Item", "Qty", "Price"]
+    cells = [re.sub("<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", table)]
+    assert cells == ["1", "bread &lt;i&gt;", "2", "3.5", "2", "milk", "1", "1.2"]
+    assert "text-align:right" in table.split(">3.5<")[0].rsplit("<td", 1)[1]
+    # items of different shapes: numbered rows, folded past the limit as steps are
+    ragged = FakeResult({"entries": [{"a": i} if i % 2 else {"b": [i]} for i in range(12)]},
+                        schema_name="Log", model=None)
+    page = result_html(ragged)
+    assert "Step" not in assert_inert(page) and "… 8 earlier rows" in page
+    assert re.findall(r">(\d+)\.</div>", page) == [str(i) for i in range(1, 13)]
+    # reasoning steps, and a list named by --steps, are steps
+    steps = FakeResult({"steps": [{"x": 1}, {"x": 2}]}, model=None)
+    assert ">Step 2</div>" in result_html(steps)
+    chosen = FakeResult({"lines": [{"x": 1}]}, steps_field="lines", model=None)
+    assert ">Step 1</div>" in result_html(chosen) and "structmagic-rows" not in result_html(
+        chosen)
+
+
 # --- the handout (reveal mode's text/html) ----------------------------------------------------
 
 

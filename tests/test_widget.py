@@ -330,6 +330,23 @@ def test_fail_uses_the_errors_partial_and_raw():
     assert len(wdg2.step_widgets) == 2
 
 
+def test_a_list_that_is_not_steps_shows_as_numbered_rows():
+    """A receipt's lines stream in as numbered cards ("1.", "2."), never "Step 1"; the steps
+    field (named like one, or by --steps) keeps "Step"."""
+    wdg = StructuredWidget(title="receipt", min_interval=0)
+    wdg.start()
+    lines = {"shop": "Bakery", "lines": [{"item": f"thing {i}"} for i in range(1, 11)]}
+    wdg.update(lines)
+    wdg.finish(Result(data=lines, plain=lines, raw="{}", model="m", schema_name="receipt"))
+    assert not any("Step" in card for card in wdg.steps_html)
+    assert ">1.</div>" in wdg.steps_html[0] and ">10.</div>" in wdg.steps_html[-1]
+    assert wdg.earlier.titles[0] == "… 6 earlier rows"
+    chosen = StructuredWidget(title="receipt", steps_field="lines", min_interval=0)
+    chosen.start()
+    chosen.update(lines)
+    assert ">Step 1</div>" in chosen.steps_html[0]
+
+
 def test_fail_before_anything_arrived():
     wdg = StructuredWidget(title="t")
     wdg.start()

@@ -79,10 +79,14 @@ __all__ = [
     "field_labels",
     "find_steps",
     "humanize",
+    "is_flat_table",
+    "is_reasoning",
     "label_for",
+    "list_html",
     "other_fields",
     "result_html",
     "result_text",
+    "rows_html",
     "schema_titles",
     "singular",
     "step_html",
@@ -142,6 +146,15 @@ def find_steps(value: Any, *, field: str | None = None) -> tuple[str | None, lis
         if key not in PREFERRED_STEPS and _is_steps(v):
             return key, v
     return None, None
+
+
+def is_reasoning(field: str | None, *, explicit: bool = False) -> bool:
+    """Whether the list found by :func:`find_steps` holds reasoning steps (shown as "Step 1",
+    "Step 2" …): the field named by ``--steps`` (``explicit``), or one named like reasoning
+    steps (:data:`PREFERRED_STEPS`). Any other list of objects (a receipt's lines, an
+    invoice's items, a root list) shows as numbered rows, or as a table
+    (:func:`rows_html`)."""
+    return explicit or field in PREFERRED_STEPS
 
 
 def count_steps(field: str | None, steps: list[Any], *, explicit: bool = False) -> str:
@@ -377,11 +390,14 @@ def _field_html(v: Any) -> str:
 
 
 def step_html(i: int, step: Any, *, partial: bool = False,
-              labels: Mapping[str, str] | None = None, numbered: bool = True) -> str:
+              labels: Mapping[str, str] | None = None, numbered: bool = True,
+              row: bool = False) -> str:
     """Step ``i`` as a numbered card: each field's label in bold, its value as text.
 
     ``partial`` marks the step still arriving (a muted edge instead of the accent colour);
-    without ``numbered`` the card has no "Step i" title (a handout's summary carries it).
+    without ``numbered`` the card has no "Step i" title (a handout's summary carries it);
+    ``row``: an item of a list that is not reasoning steps, titled ``i.`` rather than
+    "Step i" (see :func:`is_reasoning`).
     """
     if isinstance(step, dict):
         fields = "".join(
@@ -395,29 +411,77 @@ def step_html(i: int, step: Any, *, partial: bool = False,
     return (
         f'<div style="{BLOCK}border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
         f'padding:0.35em 0.7em;margin:0.3em 0;border-radius:3px">'
-        + (f'<div style="font-weight:600;color:{ACCENT}">Step {int(i)}</div>' if numbered
-           else "")
+        + (f'<div style="font-weight:600;color:{ACCENT}">'
+           f'{f"{int(i)}." if row else f"Step {int(i)}"}</div>' if numbered else "")
         + f"{fields}</div>"
     )
 
 
-def earlier_html(count: int, cards: str) -> str:
+def earlier_html(count: int, cards: str, what: str = "earlier step") -> str:
     """Steps folded into one collapsed section: "… 36 earlier steps" (opens on click)."""
     return (
         f'<details class="structmagic-earlier" style="{BLOCK}margin:0.3em 0">'
-        f'<summary style="cursor:pointer;color:{FG_MUTED}">… {plural(int(count), "earlier step")}'
+        f'<summary style="cursor:pointer;color:{FG_MUTED}">… {plural(int(count), what)}'
         f'</summary><div style="max-height:{EARLIER_MAX_HEIGHT};overflow:auto">{cards}</div>'
         f"</details>"
     )
 
 
-def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None) -> str:
-    """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded."""
-    cards = [step_html(i, s, labels=labels) for i, s in enumerate(steps, 1)]
+def is_flat_table(items: list[Any]) -> bool:
+    """Whether every item is an object with the same fields, each a plain value (no object,
+    no list): such a list shows as one compact table."""
+    if not items or not all(isinstance(item, dict) and item for item in items):
+        return False
+    keys = list(items[0])
+    return all(list(item) == keys and not any(isinstance(v, (dict, list)) for v in item.values())
+               for item in items)
+
+
+def rows_html(items: list[Any], labels: Mapping[str, str] | None = None) -> str:
+    """A list of objects that is not reasoning steps: one compact table when every item has
+    the same flat fields (a numbered column, a column per field, labelled), else numbered
+    cards (``1.``, ``2.`` …), folded past :data:`COLLAPSE_AFTER` as steps are."""
+    if not is_flat_table(items):
+        return steps_html(items, labels, rows=True)
+    cell = f"padding:0.15em 0.6em;border-bottom:1px solid {BORDER};vertical-align:top;"
+    head = "".join(f'<th scope="col" style="{cell}text-align:left;color:{FG_MUTED}">'
+                   f"{_label_html(k, labels, '')}</th>" for k in items[0])
+    body = "".join(
+        f'<tr><td style="{cell}color:{FG_MUTED};text-align:right">{n}</td>'
+        + "".join(f'<td style="{cell}{TEXT_STYLE}{_align(v)}">{esc(v)}</td>'
+                  for v in item.values()) + "</tr>"
+        for n, item in enumerate(items, 1))
+    return (f'<div class="structmagic-rows" style="{BLOCK}overflow-x:auto;margin:0.3em 0">'
+            f'<table style="border-collapse:collapse;color:{FG}"><thead><tr>'
+            f'<th scope="col" style="{cell}color:{FG_MUTED}">#</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _align(value: Any) -> str:
+    """Numbers to the right, as tables of figures are read."""
+    return "text-align:right;" if isinstance(value, (int, float)) and not isinstance(
+        value, bool) else ""
+
+
+def list_html(field: str | None, items: list[Any], labels: Mapping[str, str] | None = None,
+              *, explicit: bool = False) -> str:
+    """The list :func:`find_steps` found: reasoning steps as step cards
+    (:func:`steps_html`), any other list as rows (:func:`rows_html`)."""
+    if is_reasoning(field, explicit=explicit):
+        return steps_html(items, labels)
+    return rows_html(items, labels)
+
+
+def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None, *,
+               rows: bool = False) -> str:
+    """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded (``rows``:
+    numbered rows rather than steps, see :func:`step_html`)."""
+    cards = [step_html(i, s, labels=labels, row=rows) for i, s in enumerate(steps, 1)]
     if len(cards) <= COLLAPSE_AFTER:
         return "".join(cards)
     split = len(cards) - KEEP_RECENT
-    return earlier_html(split, "".join(cards[:split])) + "".join(cards[split:])
+    return (earlier_html(split, "".join(cards[:split]), "earlier row" if rows else "earlier step")
+            + "".join(cards[split:]))
 
 
 def _marked(key: Any, highlight: Collection[str], markup: str) -> str:
@@ -520,7 +584,9 @@ def result_html(result: Any) -> str:
     if steps is None:
         body = value_html(value, labels)
     else:
-        body = steps_html(steps, labels) + final_html(other_fields(value, field), labels)
+        explicit = getattr(result, "steps_field", None) is not None
+        body = (list_html(field, steps, labels, explicit=explicit)
+                + final_html(other_fields(value, field), labels))
     grounding = getattr(result, "grounding", None)
     if grounding is not None:  # where each value came from, below the answer
         body += grounded_html(value, grounding, getattr(result, "source", None), labels)
@@ -597,8 +663,9 @@ def comparison_html(comparison: Any) -> str:
             value = result.plain
             field, steps = find_steps(value, field=getattr(result, "steps_field", None))
             body = (value_html(value, labels, differ) if steps is None else
-                    steps_html(steps, labels) + final_html(other_fields(value, field), labels,
-                                                           differ))
+                    list_html(field, steps, labels,
+                              explicit=getattr(result, "steps_field", None) is not None)
+                    + final_html(other_fields(value, field), labels, differ))
         cells.append(
             f'<div style="flex:1 1 0;min-width:0;border:1px solid {BORDER};border-radius:4px;'
             f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'

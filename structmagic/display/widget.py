@@ -205,6 +205,7 @@ class StructuredWidget:
         self._dirty = False
         self._content = False  # something to show has arrived (sticky until restart)
         self._field: str | None = None  # where the steps were found (kept while streaming)
+        self._rows = False  # the list is not reasoning steps: numbered rows, not "Step i"
         self._steps: list[Any] = []
         self._cards: list[w.HTML] = []  # one per step, in order (children: those shown)
         self._complete = 0  # the first _complete cards are final: never rendered again
@@ -598,11 +599,15 @@ class StructuredWidget:
         if field != self._field or n < self._complete:
             self._set_cards([])  # another list, or a new attempt: start over
         self._field = field
+        # "Step i" only for reasoning steps; any other list of objects as numbered rows
+        rows = not R.is_reasoning(field, explicit=self.steps_field is not None)
+        self._rows = rows
         cards = self._cards
         added: list[w.HTML] = []
         for i in range(self._complete, n):
             complete = final or i < n - 1
-            markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels)
+            markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels,
+                                 row=rows)
             if i < len(cards):
                 cards[i].value = markup
             else:
@@ -658,7 +663,8 @@ class StructuredWidget:
         if len(self.earlier_list.children) != used:
             self.earlier_list.children = tuple(self._chunks[:used])
         self._folded = split
-        self.earlier.set_title(0, f"… {R.plural(split, 'earlier step')}" if split else "")
+        what = "earlier row" if self._rows else "earlier step"
+        self.earlier.set_title(0, f"… {R.plural(split, what)}" if split else "")
         self.earlier.layout.display = _SHOWN if split else _HIDDEN
 
 
