@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -11,6 +12,7 @@ from IPython.core.error import UsageError
 
 import structmagic as sm
 from structmagic.display.markup import DIFFER_BG
+from structmagic.display.render import comparison_table_html
 from structmagic.rows.compare import Target, parse_targets
 
 from fakeserver import Reply, chat
@@ -111,17 +113,18 @@ def test_a_field_only_a_later_model_answered_is_a_disagreement(server, settings)
     assert comp.disagreements() == ["note"]
     assert "Answers differ on: note" in comp._text()
     html = comp._repr_html_()
-    m2 = html.split(">m2</div>")[1]
-    marked = m2.split('<div class="structmagic-differ"')
-    # one marked block, holding the label and the value of the field that differs
-    assert len(marked) == 2 and DIFFER_BG in marked[1].split(">")[0]
-    assert "Note" in marked[1].split("</dl>")[0] and "Stars" not in marked[1].split("</dl>")[0]
-    assert marked[1].index("Note") < marked[1].index(">x<") < marked[1].index("</div>")
+    grid = html.split('class="structmagic-answers"')[1]
+    rows = grid.split("<tr")[2:]  # the header row first
+    assert [re.sub("<[^>]+>", "", r.split("</th>")[0].split(">", 1)[1]) for r in rows] == [
+        "Stars", "Note"]
+    # one marked row, holding the label and each model's value of the field that differs
+    assert [r.startswith(' class="structmagic-differ"') for r in rows] == [False, True]
+    assert DIFFER_BG in rows[1] and ">x<" in rows[1] and ">—<" in rows[1]
     widget = ComparisonWidget(comp.targets, title="review")
     widget.finish(comp)
     assert widget.columns["m2"].differ == ("note",)
-    assert DIFFER_BG in widget.columns["m2"].answer.value
-    assert DIFFER_BG not in widget.columns["m1"].answer.value
+    assert widget.answers.value == comparison_table_html(comp.results, {}, ["note"])
+    assert widget.answers.value.count("structmagic-differ") == 1
     assert "Answers differ on: Note" in widget.note.value
 
 
@@ -380,9 +383,12 @@ def test_the_widget_has_a_column_per_model_and_marks_differences(server, setting
     widget.finish(comp)
     assert [c.status for c in widget.columns.values()] == ["done", "done", "error"]
     assert len(widget.row.children) == 3
-    answer = widget.columns["model-a"].answer.value
-    assert answer.count("structmagic-differ") == 1  # one highlight per differing field
-    marked = answer.split('class="structmagic-differ"')[1].split("</div></div>")[0]
+    # one grid of answers, a row per field; each column's own answer gives way to it
+    assert widget.answers.layout.display is None
+    assert all(c.answer.layout.display == "none" for c in widget.columns.values())
+    answers = widget.answers.value
+    assert answers.count("structmagic-differ") == 1  # one highlight per differing field
+    marked = answers.split('class="structmagic-differ"')[1].split("</tr>")[0]
     assert DIFFER_BG in marked and "Stars" in marked
     assert "Answers differ on: Stars" in widget.note.value
     for text in widget_texts(widget.widget):
@@ -456,3 +462,32 @@ def test_a_dataframe_given_as_prompts_says_to_give_a_column(server, settings):
     with pytest.raises(sm.InputError, match=r"not a DataFrame \(one of its columns"):
         sm.batch(pd.DataFrame({"text": ["a"]}), SCHEMA)
     assert server.requests == []
+
+
+def test_a_columns_header_is_one_line_with_its_own_time(server, settings, clock):
+    """Each column's header is one line (its label, status and time; the model, tokens and
+    cost on hover), the model not repeated when it is the label; a model that refused shows
+    its own time, not the time the slowest model ended."""
+    from structmagic.display.compare_widget import ComparisonWidget
+
+    def respond(req):
+        if req.json["model"] == "model-refuses":
+            clock.advance(2.0)  # the refusal takes 2 s (the only time that passes)
+            return chat(None, refusal="no")
+        return _by_model(req)
+
+    server.responder = respond
+    comp = sm.compare("q", SCHEMA, "model-a,model-refuses")
+    assert comp.results["model-refuses"].elapsed == 2.0  # measured on the settings' clock
+    widget = ComparisonWidget(comp.targets, title="review", clock=clock)
+    widget.start()
+    clock.advance(7.0)  # the slowest model ends 7 s later
+    widget.finish(comp)
+    slow, refused = widget.columns["model-a"], widget.columns["model-refuses"]
+    for column in (slow, refused):
+        header = column.header.value
+        assert header.count(f">{column.title}<") == 1  # the label once; the model is it
+        assert "white-space:nowrap" in header and "<br" not in header
+    assert "12 tokens" in slow.header.value.split('title="')[1].split('"')[0]
+    assert "12 tokens" not in re.sub(r'title="[^"]*"', "", slow.header.value)
+    assert ">2.0 s<" in refused.header.value and "7.0 s" not in refused.header.value

@@ -72,7 +72,11 @@ from .markup import (
 __all__ = [
     "DEEPER",
     "TRUNCATED_NOTE",
+    "answer_fields",
     "answer_text",
+    "comparison_html",
+    "comparison_table_html",
+    "comparison_text",
     "count_steps",
     "error_html",
     "error_text",
@@ -651,8 +655,56 @@ def comparison_text(comparison: Any) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def answer_fields(result: Any) -> dict[str, Any]:
+    """A result's final answer: its top-level fields besides the steps (the whole value,
+    under ``""``, when it is not an object)."""
+    value = result.plain
+    field, steps = find_steps(value, field=getattr(result, "steps_field", None))
+    if steps is None:
+        return dict(value) if isinstance(value, dict) else {"": value}
+    return other_fields(value, field)
+
+
+def comparison_table_html(results: Mapping[str, Any], labels: Mapping[str, str] | None = None,
+                          differ: Collection[str] = ()) -> str:
+    """The models' final answers in one grid: a row per field, a column per model, so that
+    each field sits at the same height for every model; a field whose answers differ is
+    marked as one row (class ``structmagic-differ``, :data:`DIFFER_STYLE`'s colours); a
+    model that failed shows ``—`` (its error is in its column). ``""`` when no model
+    answered."""
+    answers = {label: answer_fields(r) for label, r in results.items() if r.error is None}
+    if not answers:
+        return ""
+    keys: list[str] = []
+    for fields in answers.values():
+        keys += [k for k in fields if k not in keys]
+    cell = "padding:0.25em 0.5em;vertical-align:top;text-align:left;"
+    head = "".join(f'<th scope="col" style="{cell}color:{FG}">{esc(label)}</th>'
+                   for label in results)
+    body = []
+    for key in keys:
+        marked = key in differ
+        style = f"{cell}{DIFFER_STYLE}" if marked else f"{cell}border-top:1px solid {BORDER};"
+        cells = "".join(
+            f'<td style="{style}">'
+            + (_field_html(answers[label][key]) if key in answers.get(label, {}) else
+               f'<span style="color:{FG_MUTED if not marked else "inherit"}">—</span>')
+            + "</td>" for label in results)
+        name = _label_html(key, labels, "") if key else ""
+        row_class = ' class="structmagic-differ"' if marked else ""
+        body.append(f'<tr{row_class}><th scope="row" style="{style}font-weight:600">{name}</th>'
+                    f"{cells}</tr>")
+    return (f'<div class="structmagic-answers" style="{BLOCK}overflow-x:auto;margin:0.4em 0">'
+            f'<table style="border-collapse:collapse;table-layout:fixed;width:100%;color:{FG};'
+            f'border:2px solid {OK};background:{BG_SOFT}">'
+            f'<thead><tr><th scope="col" style="{cell}width:9em"></th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
 def comparison_html(comparison: Any) -> str:
-    """Self-contained HTML of a comparison: a column per model, differing fields marked."""
+    """Self-contained HTML of a comparison: a column per model (its steps, or its error),
+    then the final answers in one grid, a row per field (:func:`comparison_table_html`),
+    differing fields marked."""
     differ = comparison.disagreements()
     labels = getattr(comparison, "labels", None) or {}
     cells = []
@@ -662,17 +714,17 @@ def comparison_html(comparison: Any) -> str:
         else:
             value = result.plain
             field, steps = find_steps(value, field=getattr(result, "steps_field", None))
-            body = (value_html(value, labels, differ) if steps is None else
-                    list_html(field, steps, labels,
-                              explicit=getattr(result, "steps_field", None) is not None)
-                    + final_html(other_fields(value, field), labels, differ))
+            body = ("" if steps is None else list_html(
+                field, steps, labels, explicit=getattr(result, "steps_field", None) is not None))
         cells.append(
-            f'<div style="flex:1 1 0;min-width:0;border:1px solid {BORDER};border-radius:4px;'
+            f'<div style="min-width:0;border:1px solid {BORDER};border-radius:4px;'
             f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'
             f"{body}</div>")
     note = (f'<div style="color:{WARN}">Answers differ on: '
             f"{esc(', '.join(label_for(k, labels) for k in differ))}</div>" if differ else "")
+    columns = len(cells)
     return (f'<div class="structmagic-comparison" style="{BLOCK}color:{FG}">'
             f'<div style="font-weight:600">{esc(comparison.schema_name)}</div>'
-            f'<div style="display:flex;gap:0.6em;align-items:flex-start">{"".join(cells)}</div>'
-            f"{note}</div>")
+            f'<div style="display:grid;grid-template-columns:repeat({columns},minmax(0,1fr));'
+            f'gap:0.6em;align-items:start">{"".join(cells)}</div>'
+            f"{comparison_table_html(comparison.results, labels, differ)}{note}</div>")

@@ -155,7 +155,9 @@ class StructuredWidget:
     ``min_interval`` the least time in seconds between two renders while streaming,
     ``clock`` what tells the time (a :class:`~structmagic.config.Clock`; tests pass a fake).
     ``hide_answer`` and ``ask_first`` (reveal mode only, else a
-    :class:`~structmagic.ConfigError`): see the module doc.
+    :class:`~structmagic.ConfigError`): see the module doc. ``compact``: a column of a
+    comparison (a one-line header with the details on hover; once finished, the answer is
+    shown by the comparison's grid of answers, not here).
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class StructuredWidget:
         clock: Clock = SYSTEM_CLOCK,
         hide_answer: bool = False,
         ask_first: bool = False,
+        compact: bool = False,
     ) -> None:
         import ipywidgets as w
 
@@ -182,6 +185,9 @@ class StructuredWidget:
         self.reveal = reveal
         self.hide_answer = hide_answer
         self.ask_first = ask_first
+        #: a column of a comparison: a one-line header (the details on hover), and the final
+        #: answer shown by the comparison's grid rather than here once finished
+        self.compact = compact
         #: hide_answer: whether Show answer was pressed (until a step is hidden again)
         self.answer_shown = False
         #: ask_first: whether the last check was right (None: not checked yet)
@@ -392,7 +398,7 @@ class StructuredWidget:
             self.nav.layout.display = _SHOWN
             self.show_step(0 if self.ask_first else 1)
         else:
-            self.answer.layout.display = _SHOWN
+            self._show_answer_view(True)
             self.answer_shown = True
             self._show_extras()
         self._render_header()
@@ -400,9 +406,14 @@ class StructuredWidget:
             # the price table is still loading: the cost joins the header once it has
             when_loaded(self._render_header)
 
-    def fail(self, error: BaseException, *, partial: Any = None) -> None:
-        """The call failed: keep the steps received so far, show the error (escaped)."""
+    def fail(self, error: BaseException, *, partial: Any = None,
+             elapsed: float | None = None) -> None:
+        """The call failed: keep the steps received so far, show the error (escaped).
+        ``elapsed``: how long the call took (a comparison tells each model's own time, not
+        the time when the slowest one ended)."""
         self._error = error
+        if elapsed is not None:
+            self._elapsed = float(elapsed)
         if partial is None:
             partial = getattr(error, "partial", None)
         if partial is not None:
@@ -418,10 +429,11 @@ class StructuredWidget:
             self.raw_box.set_title(0, "Raw answer")
             self.raw_html.value = R.pre_html(raw, mono=True)
             self.raw_box.layout.display = _SHOWN
+        self._show_answer_view(True)  # what arrived (a comparison's column: its grid)
         if self.reveal:  # nothing more will come: show everything that did
             self.revealed = len(self._cards)
             self._show_cards()
-            self.answer.layout.display = _SHOWN
+            self._show_answer_view(True)
             self.answer_shown = True
             self._show_extras()
             self.ask_view.layout.display = _HIDDEN  # no answer to compare with
@@ -452,13 +464,20 @@ class StructuredWidget:
             self.answer_shown = False
         elif not self.hide_answer:
             self.answer_shown = True
-        self.answer.layout.display = _SHOWN if self.answer_shown else _HIDDEN
+        self._show_answer_view(self.answer_shown)
         self._show_extras()
         done = self.status == "done"
         self.prev_button.disabled = not done or k <= first
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
         self.answer_button.disabled = not done or k < n or self.answer_shown
+
+    def _show_answer_view(self, shown: bool) -> None:
+        """Show or hide the final answer (a finished column of a comparison never shows its
+        own: the comparison's grid does)."""
+        finished = self.status in ("done", "error", "interrupted")
+        elsewhere = self.compact and finished
+        self.answer.layout.display = _SHOWN if shown and not elsewhere else _HIDDEN
 
     def show_answer(self) -> None:
         """``hide_answer``: show the final answer (with the reasoning, raw JSON and answer
@@ -510,28 +529,34 @@ class StructuredWidget:
     def _render_header(self) -> None:
         colour = _BADGE_COLOUR.get(self.status, R.FG_MUTED)
         muted = f'<span style="color:{R.FG_MUTED}">'
-        parts = [f'<b style="color:{R.FG}">{R.esc(self.title)}</b>']
-        if self.model:
-            parts.append(f"{muted}{R.esc(self.model)}</span>")
-        parts.append(
-            f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
-            f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>'
-        )
+        badge = (f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
+                 f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>')
+        model = self.model if self.model and self.model != self.title else None
+        details = [model] if model else []
         tokens = R.usage_text(self._usage)
         if tokens:
-            parts.append(f"{muted}{R.esc(tokens)}</span>")
+            details.append(tokens)
         spend = result_spend(self._result)  # what the call cost (structmagic.cost)
         if spend:
-            parts.append(f"{muted}{R.esc(spend)}</span>")
+            details.append(spend)
         elapsed = self._elapsed
         if elapsed is None and self._t0 is not None:
             elapsed = self._clock() - self._t0
-        if elapsed is not None:
-            parts.append(f"{muted}{elapsed:.1f} s</span>")
-        self.header.value = (
-            f'<div style="{R.BLOCK}color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
-            + R.truncated_html(self._result)
-        )
+        time = f"{elapsed:.1f} s" if elapsed is not None else ""
+        title = f'<b style="color:{R.FG}">{R.esc(self.title)}</b>'
+        if self.compact:  # one line: the name, the status and the time; the rest on hover
+            shown = [title, badge] + ([f"{muted}{time}</span>"] if time else [])
+            tip = " · ".join([self.title, *details, *([time] if time else [])])
+            line = (f'<div class="structmagic-header" title="{R.esc(tip)}" style="{R.BLOCK}'
+                    f'color:{R.FG};padding:2px 0;white-space:nowrap;overflow:hidden;'
+                    f'text-overflow:ellipsis">{" ".join(shown)}</div>')
+        else:
+            shown = [title, *([f"{muted}{R.esc(model)}</span>"] if model else []), badge,
+                     *(f"{muted}{R.esc(d)}</span>" for d in details[1 if model else 0:]),
+                     *([f"{muted}{time}</span>"] if time else [])]
+            line = (f'<div class="structmagic-header" style="{R.BLOCK}color:{R.FG};'
+                    f'padding:2px 0">{" · ".join(shown)}</div>')
+        self.header.value = line + R.truncated_html(self._result)
 
     def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:
         """Where the steps are. While streaming, the field found first is kept (O(1))."""

@@ -180,11 +180,14 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
                    parts=media.parts(given, thumbnails=True), source=source)
 
     def one(target: Target) -> Result:
+        clock = settings[target.label].clock
+        started = clock.monotonic()
         try:
             return guarded(ask, target)
-        except StructuredError as exc:
+        except StructuredError as exc:  # its own time, for the column that shows it
             return Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
-                          model=target.model, provider=settings[target.label].provider)
+                          model=target.model, provider=settings[target.label].provider,
+                          elapsed=clock.monotonic() - started)
 
     results = _run_all(targets, one, gate, settings[targets[0].label].clock)
     return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
