@@ -17,6 +17,12 @@ through Playwright) against the loopback fake server, checking what a person wou
   screenshots in the light and the dark theme;
 - a comparison of three models (one slow, one refusing): a column each, the differing field
   marked, the refusal kept in its column while the others bind;
+- round two of what a user sees: a 100-step answer whose opened fold is one list
+  (consecutive steps adjacent on screen, none cut, one scroll area), while it streams, after,
+  and revealed after *Show all*; a comparison with one-line column headers and its answers
+  in one grid (each field at one height for every model), the differing fields readable
+  (computed colours' contrast at least 4.5) in the light and the dark theme; the progress
+  bar of ``--each`` on one line, with the run's own rate;
 - a grounded result (built by hand over a source with Chinese text and emoji) in its widget,
   light and dark: a value clicked scrolls the source box to its mark (a fragment link and
   :target rules, no script), a mark clicked shows its value, the marks readable (contrast
@@ -34,6 +40,7 @@ to show in screenshots.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -48,7 +55,7 @@ from typing import Any
 
 import pytest
 
-from fakeserver import FakeLLMServer, Reply, chat_stream
+from fakeserver import FakeLLMServer, Reply, chat, chat_stream
 from pdftext import pdf_text
 
 pytestmark = pytest.mark.browser
@@ -102,6 +109,25 @@ LONG, FORTY_CELL, SLOW, DENIED, AFTER = 1, 2, 3, 4, 5
 # each step's output, and the final answer.
 RECORDED_OUTPUTS = ["9 = 9", "9.11 与 9.80", "0.1 < 0.8", "9.8 > 9.11"]
 RECORDED_ANSWER = "9.8 比 9.11 大。"
+# What a user sees, round two: a 100-step answer streamed, the same revealed and shown
+# whole, a comparison whose answers differ, a column's progress bar.
+HUNDRED = {"steps": [{"explanation": f"Look at digit {i} of both numbers and compare them.",
+                      "output": f"result {i}"} for i in range(1, 101)],
+           "final_answer": "9.8 is larger than 9.11 (a hundred steps)"}
+REVIEW = {"type": "object", "properties": {
+    "sentiment": {"type": "string", "title": "Sentiment"},
+    "summary": {"type": "string"}, "stars": {"type": "integer"}},
+    "required": ["sentiment", "summary", "stars"], "additionalProperties": False}
+ROUND_TWO = [
+    f"%load_ext structmagic\nmath = {SCHEMA!r}\nreview = {REVIEW!r}\n"
+    "items = ['a', 'b', 'c', 'd', 'e']",
+    "%%structured math -o hundred\nhundred steps please",
+    "%%structured math -o taught --reveal\nhundred steps please",
+    "%%structured review -o rated --compare model-quick,model-slow,model-refuses\n"
+    "review please",
+    "%%structured math --each items -o rows\n{item} rows please",
+]
+HUNDRED_CELL, TAUGHT, RATED, ROWS = 1, 2, 3, 4
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -157,6 +183,20 @@ def _responder(req: Any) -> Reply:
                       else "9.11 is larger")
         return chat_stream(json.dumps(answer), pieces=30 if model == "model-quick" else 60,
                            delay=0.02 if model == "model-quick" else 0.05)
+    if "review please" in text:
+        model = (req.json or {}).get("model")
+        if model == "model-refuses":
+            return chat_stream("", refusal="I would rather not rate this.", pieces=3)
+        quick = model == "model-quick"
+        answer = {"sentiment": "positive" if quick else "mixed, leaning positive",
+                  "summary": ("Loved it." if quick else "Good value, though the battery "
+                              "could last longer and the case scratches easily."),
+                  "stars": 5 if quick else 4}
+        return chat_stream(json.dumps(answer), pieces=10, delay=0.02 if quick else 0.08)
+    if "hundred steps please" in text:  # ~3 s of streaming
+        return chat_stream(json.dumps(HUNDRED), pieces=300, delay=0.01)
+    if "rows please" in text:
+        return chat(json.dumps(ANSWER))
     if "unauthorized please" in text:
         return Reply.status(401, "Incorrect API key provided.")
     if "refuse" in text:
@@ -188,6 +228,10 @@ def _write_notebooks(work: Path) -> None:
         {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
          "execution_count": None, "id": f"compare-{i}"} for i, src in enumerate(COMPARE)]}
     (work / "compare.ipynb").write_text(json.dumps(compare), encoding="utf-8")
+    round_two = {**nb, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
+         "execution_count": None, "id": f"round-two-{i}"} for i, src in enumerate(ROUND_TWO)]}
+    (work / "roundtwo.ipynb").write_text(json.dumps(round_two), encoding="utf-8")
     # the walkthrough as stored, where no widget can be drawn: only text/html and text/plain
     stored = json.loads((ROOT / "notebooks" / "walkthrough.ipynb").read_text(encoding="utf-8"))
     stored["metadata"].pop("widgets", None)
@@ -695,21 +739,187 @@ def test_three_models_side_by_side(lab, browser):
             const rects = columns.map(c => c.getBoundingClientRect());
             return {columns: columns.map(c => c.innerText), tops: rects.map(r => Math.round(r.top)),
                     lefts: rects.map(r => Math.round(r.left)), text: box.innerText,
-                    marked: box.querySelectorAll('[style*="warn-color3"]').length,
+                    marked: box.querySelectorAll('.structmagic-answers .structmagic-differ')
+                        .length,
+                    answers: Array.from(box.querySelectorAll('.structmagic-answers tr'))
+                        .map(r => Array.from(r.cells).map(c => c.innerText.trim())),
                     errors: box.querySelectorAll('.structmagic-error').length};
         }"""))
         assert len(shown["columns"]) == 3
         assert len(set(shown["tops"])) == 1, shown["tops"]  # side by side, one row
         assert shown["lefts"] == sorted(shown["lefts"])
-        assert "9.8 is larger" in shown["columns"][0]
-        assert "9.11 is larger" in shown["columns"][1]
+        # the answers in one grid: a row per field, a column per model
+        assert shown["answers"][0] == ["", "model-quick", "model-slow", "model-refuses"]
+        final = next(r for r in shown["answers"] if r[0] == "Final answer")
+        assert final[1:] == ["9.8 is larger", "9.11 is larger", "—"], shown["answers"]
         assert "I would rather not compare numbers." in shown["columns"][2]
-        assert shown["errors"] == 1 and shown["marked"] >= 2
+        assert shown["errors"] == 1 and shown["marked"] == 1
         assert "Answers differ on: Final answer" in shown["text"]
         last = page.locator(".jp-Notebook .jp-Cell").nth(2)
         assert "['model-quick', 'model-refuses', 'model-slow']" in last.inner_text()
         page.locator(".structmagic-comparison").first.screenshot(
             path=str(ARTIFACTS / "compare-three-models.png"))
+    finally:
+        page.close()
+
+
+# The step cards of cell i's widget on show, in the order they are drawn: each card's step
+# number and box; and every element inside the widget's steps that scrolls on its own.
+STEP_CARDS = _drawn("""async i => {
+    const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+    const w = cell.querySelector('.structmagic-widget');
+    w.scrollIntoView({block: 'start'});
+    await drawn();
+    const cards = [];
+    w.querySelectorAll('.widget-html, .jupyter-widget-html').forEach(h => {
+        const m = /^Step (\\d+)$/m.exec(h.innerText.trim().split('\\n')[0]);
+        if (!m || h.offsetParent === null) return;
+        const r = h.getBoundingClientRect();
+        cards.push({step: Number(m[1]), top: r.top, bottom: r.bottom,
+                    clipped: h.scrollHeight > h.clientHeight + 1});
+    });
+    const scrollers = Array.from(w.querySelectorAll('*')).filter(e => {
+        const o = getComputedStyle(e).overflowY;
+        return (o === 'auto' || o === 'scroll') && e.scrollHeight > e.clientHeight + 1
+            && e.querySelector('.widget-html, .jupyter-widget-html');
+    }).map(e => ({cls: e.className, height: e.clientHeight, inner: e.scrollHeight}));
+    return {cards, scrollers};
+}""")
+
+# The contrast ratio (WCAG) of each marked (differing) cell's text on its background.
+DIFFER_CONTRAST = """box => {
+    const rgba = c => { const v = c.match(/[\\d.]+/g).map(Number);
+                        return {r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1}; };
+    const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = c => 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+    const out = [];
+    box.querySelectorAll('.structmagic-differ th, .structmagic-differ td').forEach(cell => {
+        const bg = rgba(getComputedStyle(cell).backgroundColor);
+        cell.querySelectorAll('b, span').forEach(t => {
+            if (!t.innerText.trim()) return;
+            const fg = rgba(getComputedStyle(t).color);
+            const mix = k => fg[k] * fg.a + bg[k] * (1 - fg.a);
+            const f = {r: mix('r'), g: mix('g'), b: mix('b')};
+            const [hi, lo] = [lum(f), lum(bg)].sort((a, b) => b - a);
+            out.push({text: t.innerText.slice(0, 20), ratio: (hi + 0.05) / (lo + 0.05),
+                      color: getComputedStyle(t).color,
+                      background: getComputedStyle(cell).backgroundColor});
+        });
+    });
+    return out;
+}"""
+
+
+def _one_list(page: Any, index: int, last: int, folded: int) -> dict[str, Any]:
+    """Steps 1..``last`` of cell index's widget are drawn in order, each right below the one
+    before (none cut, none out of place): the first ``folded`` in one list that scrolls as a
+    whole (its own scroll offset apart), then the others below it."""
+    shown = page.evaluate(STEP_CARDS, index)
+    cards = shown["cards"]
+    assert [c["step"] for c in cards] == list(range(1, last + 1)), cards
+    assert not any(c["clipped"] for c in cards), cards
+    for before, after in itertools.pairwise(cards):
+        if before["step"] != folded:  # the fold's end and the steps in view: two boxes
+            assert -1 <= after["top"] - before["bottom"] <= 24, (before, after)
+    assert len(shown["scrollers"]) <= 1, shown["scrollers"]  # the earlier list alone
+    return shown
+
+
+@pytest.mark.timeout(300)
+def test_round_two_long_answers_comparisons_and_bars(lab, browser):
+    """A 100-step answer: opened while it streams and after, the earlier steps are one list
+    (consecutive steps adjacent on screen, no step cut, one scroll area); the same revealed,
+    after Show all. A comparison: a one-line header per column, the answers in one grid (a
+    field at the same height for every model), the differing fields readable (contrast at
+    least 4.5) in the light and the dark theme. A progress bar: its line on one line."""
+    page = _open(browser, lab, "roundtwo.ipynb", 1200)
+    try:
+        _run_all(page)
+        widget = page.locator(".jp-Cell").nth(HUNDRED_CELL).locator(".structmagic-widget")
+        opened_while_streaming = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL) or ""
+            if "earlier steps" in text and "streaming" in text:
+                widget.get_by_text(re.compile(r"… \d+ earlier steps")).click()
+                page.wait_for_timeout(300)
+                if "streaming" in (page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL) or ""):
+                    folded = int(re.search(r"… (\d+) earlier steps",
+                                           page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL))[1])
+                    cards = page.evaluate(STEP_CARDS, HUNDRED_CELL)["cards"]
+                    assert [c["step"] for c in cards][:folded] == list(range(1, folded + 1))
+                    opened_while_streaming = True
+                    page.locator(".jp-Cell").nth(HUNDRED_CELL).screenshot(
+                        path=str(ARTIFACTS / "round-two-hundred-streaming.png"))
+                break
+            time.sleep(0.05)
+        assert opened_while_streaming, "the earlier steps did not open while streaming"
+        _wait_idle(page)
+        page.wait_for_function(
+            "(document.querySelector('.structmagic-comparison')?.textContent ?? '')"
+            ".includes('Answers differ on')", timeout=60_000)
+        page.wait_for_timeout(500)
+
+        # the 100 steps, done: the fold (still open) is one list, steps 1-96, then 97-100
+        widget.evaluate("w => w.scrollIntoView({block: 'start'})")
+        _one_list(page, HUNDRED_CELL, 100, 96)
+
+        # revealed, then Show all: the same
+        taught = page.locator(".jp-Cell").nth(TAUGHT).locator(".structmagic-widget")
+        taught.scroll_into_view_if_needed()
+        assert "Step 1\n" in taught.inner_text() and "Step 2\n" not in taught.inner_text()
+        taught.get_by_role("button", name="Show all").click()
+        page.wait_for_function("el => /Step 100\\n/.test(el.innerText)",
+                               arg=taught.element_handle(), timeout=10_000)
+        taught.get_by_text(re.compile(r"… 96 earlier steps")).click()
+        page.wait_for_timeout(500)
+        _one_list(page, TAUGHT, 100, 96)
+
+        # the comparison: one-line headers, the answers in one grid
+        box = page.locator(".structmagic-comparison").first
+        box.scroll_into_view_if_needed()
+        grid = box.evaluate("""b => {
+            const heads = Array.from(b.querySelectorAll('.structmagic-header')).map(h => ({
+                height: h.getBoundingClientRect().height,
+                line: parseFloat(getComputedStyle(h).lineHeight), title: h.title}));
+            const rows = Array.from(b.querySelectorAll('.structmagic-answers tbody tr'))
+                .map(r => ({name: r.cells[0].innerText.trim(),
+                            tops: Array.from(r.cells).map(c => Math.round(
+                                c.getBoundingClientRect().top))}));
+            return {heads, rows};
+        }""")
+        assert len(grid["heads"]) == 3
+        for head in grid["heads"]:
+            assert head["height"] <= 1.6 * head["line"] + 6, head  # one line
+            assert "tokens" in head["title"] or "model-refuses" in head["title"], head
+        assert [r["name"] for r in grid["rows"]] == ["Sentiment", "Summary", "Stars"]
+        for row in grid["rows"]:
+            assert len(set(row["tops"])) == 1, row  # the same height for every model
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            box.scroll_into_view_if_needed()
+            ratios = box.evaluate(DIFFER_CONTRAST)
+            assert len(ratios) >= 6, ratios  # three differing fields: a label and values
+            assert min(r["ratio"] for r in ratios) >= 4.5, ratios
+            box.screenshot(path=str(ARTIFACTS / f"round-two-compare-{theme}.png"))
+            page.locator(".jp-Cell").nth(HUNDRED_CELL).screenshot(
+                path=str(ARTIFACTS / f"round-two-hundred-{theme}.png"))
+
+            # the progress bar of --each: its line on one line beside the bar
+            bar = page.locator(".jp-Cell").nth(ROWS).locator(".structmagic-progress")
+            bar.scroll_into_view_if_needed()
+            line = bar.evaluate("""b => {
+                const text = b.querySelector('.widget-html-content > div[style]');
+                const r = text.getBoundingClientRect();
+                return {height: r.height, line: parseFloat(getComputedStyle(text).lineHeight),
+                        text: text.textContent};
+            }""")
+            assert line["height"] <= 1.6 * line["line"], line
+            assert "5/5 · 5 ok · 0 failed" in line["text"] and "/s ·" in line["text"], line
+            rate = float(re.search(r"([\d.]+)/s", line["text"])[1])
+            assert rate < 1000, line  # the run's own rate (250,000/s before)
+            bar.screenshot(path=str(ARTIFACTS / f"round-two-progress-{theme}.png"))
+        _theme(page, "light")
     finally:
         page.close()
 
