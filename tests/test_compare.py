@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -301,6 +302,79 @@ def test_the_magic_compares_a_column_and_scores_it(ip, server, settings):
     assert scores.loc[("sloppy", "summary"), "accuracy"] == pytest.approx(1 / 3)
     assert scores.loc[("sloppy", "summary"), "normalised"] == 1.0
     assert out.attrs["summary"].loc["sloppy", "valid"] == 1.0
+
+
+def _scored(server):
+    """Two models' scores on ROWS, and their summary."""
+    import pandas as pd
+
+    server.responder = _column_answer
+    table = sm.compare_each([f"Rate: {t}" for t, _ in ROWS], SCHEMA, "exact,sloppy")
+    labels = [e for _, e in ROWS]
+    scores = pd.concat({m: sm.score(r, labels, SCHEMA).table for m, r in table.results.items()},
+                       names=["model", "field"])
+    return scores, table.summary
+
+
+def test_scores_show_as_captioned_tables_and_a_chart(server, settings):
+    """Percentages, no column that is empty for every model, the best model of each field
+    marked, a caption on each table; the chart an image of a data: URI (the exported page
+    keeps it, and makes no request)."""
+    pytest.importorskip("matplotlib")
+    from structmagic.display.scores import ScoresView
+
+    scores, summary = _scored(server)
+    view = ScoresView(scores, summary, title="review <b>")
+    text = view._text()
+    assert text == ScoresView(scores, summary, title="review <b>")._text()  # deterministic
+    lines = text.splitlines()
+    assert lines[0].startswith("Each model's answers") and "valid answers" in lines[1]
+    assert "mean latency" in lines[1] and "cost" not in lines[1]  # unknown for all: dropped
+    assert "100%" in lines[2] and "1.0" not in text and "0.666667" not in text
+    scored = lines[lines.index(next(x for x in lines if x.startswith("Scores against"))):]
+    assert "best model of each is marked ★" in scored[0]
+    rows = {tuple(x.split()[:2]): x for x in scored[2:]}
+    assert rows[("Stars", "accuracy")].split()[-3:] == ["100%", "★", "66.7%"]
+    assert rows[("Summary", "normalised")].count("★") == 2  # a tie: both marked
+    assert not any(m in text for m in ("precision", "recall", "within"))  # empty: left out
+    page = view._repr_html_()
+    shown = assert_inert(page)
+    assert "review &lt;b&gt;" in page and page.count("<caption") == 2
+    assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/]+={0,2}"', page)
+    assert "http" not in page.split("<img", 1)[1].split(">", 1)[0]
+    assert "66.7%" in shown and "★" in shown
+
+
+def test_without_matplotlib_the_scores_say_what_to_install(server, settings, monkeypatch):
+    import sys
+
+    from structmagic.display.scores import CHART_HINT, ScoresView
+
+    scores, summary = _scored(server)
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    page = ScoresView(scores, summary)._repr_html_()
+    assert "<img" not in page and html.escape(CHART_HINT) in page
+    assert page.count("<table") == 2
+
+
+def test_the_magic_shows_one_view_of_its_scores(ip, server, settings, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    from structmagic.display.scores import ScoresView
+    from structmagic.magic import each
+
+    shown: list[object] = []
+    monkeypatch.setattr(each, "_display", shown.append)
+    server.responder = _column_answer
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame(
+        {"text": [t for t, _ in ROWS], "label": [e for _, e in ROWS]}))
+    res = ip.run_cell("%%structured schema --each df -o out --compare exact,sloppy "
+                      "--expect label\nRate: {text}", store_history=False)
+    assert res.success, res.error_in_exec
+    (view,) = shown  # one view: the summary and the scores, not two untitled tables
+    assert isinstance(view, ScoresView) and view.summary is not None
+    assert view.scores is ip.user_ns["out"].attrs["scores"]
 
 
 def test_expect_alone_scores_the_one_model(ip, server, settings):

@@ -28,6 +28,7 @@ from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar
+from ..display.scores import ScoresView
 from ..errors import CallInterrupted, InputError, StructuredError
 from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
@@ -87,7 +88,7 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if tabular and opts.expect is not None and interrupted is None:
         value.attrs["scores"] = _scores(opts, spec, source, {"": results})
         if not opts.quiet:
-            _display(value.attrs["scores"])
+            _display(ScoresView(value.attrs["scores"], title=spec.name))
     if interrupted is not None:
         raise CallInterrupted(
             f"{interrupted} (the finished items are bound"
@@ -185,10 +186,8 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
         magics.shell.user_ns[opts.out] = frame  # bound before scoring: paid for already
     if opts.expect is not None:
         frame.attrs["scores"] = _scores(opts, spec, source, table.results)
-    if not opts.quiet:
-        _display(table.summary)
-        if opts.expect is not None:
-            _display(frame.attrs["scores"])
+    if not opts.quiet:  # the summary and the scores, formatted, captioned, and a chart
+        _display(ScoresView(frame.attrs.get("scores"), table.summary, title=spec.name))
     return None if opts.out is not None else frame
 
 
