@@ -43,6 +43,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..inputs.thumbs import thumbnails_html
 from ..transport.status import MAX_ANSWER_DEPTH
 from .grounded import grounded_html, grounding_text
 from .markup import (
@@ -574,8 +575,10 @@ def result_html(result: Any) -> str:
     """Self-contained HTML of a result: no script, no remote resource, deterministic; with
     grounding (``result.grounding``), the values beside their source below the answer
     (:func:`structmagic.display.grounded.grounded_html`: deterministic but for its ids'
-    per-process counter). The raw JSON and, when the server wrote more around it, the whole
-    answer text are collapsed sections; an answer that reached the token limit says so
+    per-process counter). The call's images and documents show as thumbnails under the
+    title, inside the result's box (a click on one opens the picture at full width). The raw
+    JSON and, when the server wrote more around it, the whole answer text are collapsed
+    sections; an answer that reached the token limit says so
     under the title (:func:`truncated_html`)."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
@@ -584,7 +587,7 @@ def result_html(result: Any) -> str:
     head = (
         f'<div style="font-weight:600;color:{FG}">{esc(result.schema_name)}'
         f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'
-    ) + truncated_html(result)
+    ) + truncated_html(result) + thumbnails_html(tuple(getattr(result, "inputs", None) or ()))
     if steps is None:
         body = value_html(value, labels)
     else:
