@@ -22,7 +22,10 @@ through Playwright) against the loopback fake server, checking what a person wou
   and revealed after *Show all*; a comparison with one-line column headers and its answers
   in one grid (each field at one height for every model), the differing fields readable
   (computed colours' contrast at least 4.5) in the light and the dark theme; the progress
-  bar of ``--each`` on one line, with the run's own rate;
+  bar of ``--each`` on one line, with the run's own rate; a picture's thumbnail opening the
+  picture at the output's width by a click, and closing it;
+- a page made as an export would be (JavaScript off, every request blocked and counted):
+  a result's thumbnail inside its box, opening its picture; the scores' chart drawn; none;
 - a grounded result (built by hand over a source with Chinese text and emoji) in its widget,
   light and dark: a value clicked scrolls the source box to its mark (a fragment link and
   :target rules, no script), a mark clicked shows its value, the marks readable (contrast
@@ -126,8 +129,11 @@ ROUND_TWO = [
     "%%structured review -o rated --compare model-quick,model-slow,model-refuses\n"
     "review please",
     "%%structured math --each items -o rows\n{item} rows please",
+    "from PIL import Image, ImageDraw\nreceipt = Image.new('RGB', (600, 800), 'white')\n"
+    "ImageDraw.Draw(receipt).rectangle((100, 100, 500, 300), fill='navy')",
+    "%%structured math --image receipt -o read\nreceipt please",
 ]
-HUNDRED_CELL, TAUGHT, RATED, ROWS = 1, 2, 3, 4
+HUNDRED_CELL, TAUGHT, RATED, ROWS, RECEIPT = 1, 2, 3, 4, 6
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -195,6 +201,8 @@ def _responder(req: Any) -> Reply:
         return chat_stream(json.dumps(answer), pieces=10, delay=0.02 if quick else 0.08)
     if "hundred steps please" in text:  # ~3 s of streaming
         return chat_stream(json.dumps(HUNDRED), pieces=300, delay=0.01)
+    if "receipt please" in text:
+        return chat_stream(json.dumps(ANSWER), pieces=4)
     if "rows please" in text:
         return chat(json.dumps(ANSWER))
     if "unauthorized please" in text:
@@ -919,9 +927,91 @@ def test_round_two_long_answers_comparisons_and_bars(lab, browser):
             rate = float(re.search(r"([\d.]+)/s", line["text"])[1])
             assert rate < 1000, line  # the run's own rate (250,000/s before)
             bar.screenshot(path=str(ARTIFACTS / f"round-two-progress-{theme}.png"))
+
+            # a picture's thumbnail opens the picture at the output's width, and closes
+            receipt = page.locator(".jp-Cell").nth(RECEIPT).locator(".structmagic-widget")
+            receipt.scroll_into_view_if_needed()
+            _picture_opens(receipt, f"round-two-receipt-{theme}")
         _theme(page, "light")
     finally:
         page.close()
+
+
+def _picture_opens(where: Any, name: str) -> None:
+    """The first thumbnail under ``where``: its whole picture hidden, then shown by a click
+    as wide as the output allows (far wider than the thumbnail), then hidden again."""
+    picture = where.locator(".structmagic-picture").first
+    whole = picture.locator("img").nth(1)
+    assert not whole.is_visible()
+    thumb = picture.locator("summary img").bounding_box()
+    picture.locator("summary").click()
+    whole.wait_for(state="visible", timeout=5_000)
+    shown = whole.evaluate("""i => ({width: i.getBoundingClientRect().width,
+        natural: i.naturalWidth, src: i.src.slice(0, 22),
+        room: i.closest('.structmagic-inputs').getBoundingClientRect().width})""")
+    assert shown["src"] == "data:image/png;base64," or shown["src"].startswith("data:image/")
+    assert shown["natural"] > 0 and shown["width"] >= 3 * thumb["width"], shown
+    assert shown["width"] <= shown["room"] + 1, shown
+    picture.screenshot(path=str(ARTIFACTS / f"{name}-opened.png"))
+    picture.locator("summary").click()
+    assert not whole.is_visible()
+
+
+# A page made here as an export would be: a result read from a picture, and the scores of
+# two models with their chart (the chart made when matplotlib is installed).
+STATIC_PAGE = r'''
+import pandas as pd
+
+import structmagic as sm
+from structmagic.call.result import Result
+from structmagic.display.scores import ScoresView
+from structmagic.inputs import prepare_inputs
+from structmagic.providers import get_provider
+from PIL import Image, ImageDraw
+
+receipt = Image.new("RGB", (600, 800), "white")
+ImageDraw.Draw(receipt).rectangle((100, 100, 500, 300), fill="navy")
+(part,) = prepare_inputs([receipt], [], get_provider("openai"), thumbnails=True)
+value = {"total": 12.5, "currency": "EUR"}
+read = Result(data=value, plain=value, raw="{}", model="m", schema_name="receipt",
+              inputs=(part.summary(),))
+schema = {"type": "object", "properties": {"sentiment": {"enum": ["pos", "neg"]},
+          "stars": {"type": "integer"}}, "required": ["sentiment", "stars"]}
+labels = [{"sentiment": "pos", "stars": 5}, {"sentiment": "neg", "stars": 1}]
+answers = {"model-a": labels, "model-b": [labels[0], {"sentiment": "pos", "stars": 2}]}
+scores = pd.concat({m: sm.score(a, labels, schema).table for m, a in answers.items()},
+                   names=["model", "field"])
+PAGE = ("<!doctype html><meta charset=utf-8><body style='width:900px'>"
+        + read._repr_html_() + ScoresView(scores, title="review")._repr_html_() + "</body>")
+'''
+
+
+@pytest.mark.timeout(120)
+def test_exported_picture_and_chart_work_with_no_script_and_no_request(browser, tmp_path):
+    """An exported result's thumbnail sits in its box and opens the picture by a click with
+    JavaScript off; the scores' chart is an image in the page; nothing is requested."""
+    pytest.importorskip("matplotlib")
+    scope: dict[str, Any] = {}
+    exec(STATIC_PAGE, scope)
+    page_file = tmp_path / "export.html"
+    page_file.write_text(scope["PAGE"], encoding="utf-8")
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": 1000, "height": 1400})
+    page = context.new_page()
+    try:
+        requests = _offline(page, page_file)
+        page.goto(page_file.as_uri(), wait_until="load")
+        result = page.locator(".structmagic-result")
+        assert result.locator(".structmagic-picture").count() == 1  # inside the result's box
+        _picture_opens(result, "export-receipt")
+        chart = page.locator(".structmagic-chart img")
+        chart.scroll_into_view_if_needed()
+        drawn = chart.evaluate("i => ({natural: i.naturalWidth, width: i.width})")
+        assert drawn["natural"] > 300 and drawn["width"] > 300, drawn
+        page.locator(".structmagic-scores").screenshot(path=str(ARTIFACTS / "export-scores.png"))
+        assert requests == []
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
