@@ -358,6 +358,21 @@ def test_fail_before_anything_arrived():
     assert "structmagic-error" not in wdg.error_view.value
 
 
+def test_the_header_names_a_wire_format_other_than_the_default():
+    value = {"answer": "x"}
+    for provider, said in (("anthropic", "Claude Messages format"),
+                           ("gemini", "Gemini generateContent format"), ("openai", None)):
+        result = Result(data=value, plain=value, raw="{}", model="m", schema_name="s",
+                        provider=provider)
+        wdg = StructuredWidget(title="s")
+        wdg.finish(result)
+        page = render.result_html(result)
+        if said is None:
+            assert " format" not in wdg.header.value and " format" not in page
+        else:
+            assert said in wdg.header.value and said in page
+
+
 # --- reveal mode -------------------------------------------------------------------------------
 
 
@@ -377,10 +392,12 @@ def test_reveal_mode_buttons():
     assert wdg.prev_button.disabled and not wdg.next_button.disabled
     assert not wdg.all_button.disabled
     assert wdg.answer.layout.display == "none"
+    assert ">step 1 of 3<" in wdg.position.value and wdg.nav.children[-1] is wdg.position
     wdg.prev_button.click()  # at the start: stays at step 1
     assert wdg.revealed == 1
     wdg.next_button.click()
     assert visible(wdg) == [True, True, False] and wdg.revealed == 2
+    assert ">step 2 of 3<" in wdg.position.value
     assert not wdg.prev_button.disabled and not wdg.next_button.disabled
     wdg.prev_button.click()
     assert visible(wdg) == [True, False, False]

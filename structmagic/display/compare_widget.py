@@ -13,7 +13,7 @@ final answers in one grid.
     │            column per model, so that a field sits at the same height for every model;
     │            differing fields marked (readable in both themes)
     ├── nav      HBox: Previous / Next / Show all (reveal mode: every column in lockstep;
-    │            the answers show with the last step)
+    │            the answers show with the last step), and "step 3 of 6"
     └── note     HTML: the fields on which the answers differ
 
 Each column follows its own model's stream (:meth:`ComparisonWidget.observer`); every model
@@ -27,7 +27,7 @@ from typing import Any
 
 from ..config import SYSTEM_CLOCK, Clock
 from . import render as R
-from .widget import StructuredWidget, reveal_buttons, root_bundle
+from .widget import StructuredWidget, position_html, reveal_buttons, root_bundle
 
 __all__ = ["ComparisonWidget"]
 
@@ -130,4 +130,5 @@ class ComparisonWidget:
         self.prev_button.disabled = k <= 1
         self.next_button.disabled = k >= n
         self.all_button.disabled = k >= n
+        self.nav.children[-1].value = position_html(k, n)  # "step 3 of 6"
         self.answers.layout.display = None if self.answers.value and k >= n else "none"

@@ -44,6 +44,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
+from ..providers import DEFAULT_PROVIDER, get_provider
 from ..transport.status import MAX_ANSWER_DEPTH
 from .grounded import grounded_html, grounding_text
 from .markup import (
@@ -102,6 +103,7 @@ __all__ = [
     "value_html",
     "value_text",
     "waiting_html",
+    "wire_title",
 ]
 
 #: top-level keys tried first, in this order, when looking for the reasoning steps
@@ -571,6 +573,18 @@ def answer_text(result: Any) -> str:
     return text if isinstance(text, str) and text and text != getattr(result, "raw", "") else ""
 
 
+def wire_title(provider: Any) -> str:
+    """``"Claude Messages format"`` for a result that came in a wire format other than the
+    default (Chat Completions); ``""`` for the default or an unknown name."""
+    if not isinstance(provider, str) or provider == DEFAULT_PROVIDER:
+        return ""
+    try:
+        title = getattr(get_provider(provider), "title", "") or provider
+    except ConfigError:
+        return ""
+    return f"{title} format"
+
+
 def result_html(result: Any) -> str:
     """Self-contained HTML of a result: no script, no remote resource, deterministic; with
     grounding (``result.grounding``), the values beside their source below the answer
@@ -584,6 +598,8 @@ def result_html(result: Any) -> str:
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     about = f" · {esc(result.model)}" if getattr(result, "model", None) else ""
+    wire = wire_title(getattr(result, "provider", None))
+    about += f" · {esc(wire)}" if wire else ""
     head = (
         f'<div style="font-weight:600;color:{FG}">{esc(result.schema_name)}'
         f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'

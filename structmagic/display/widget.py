@@ -4,7 +4,8 @@ Modelled on tqdm's notebook bar: built once from stock widgets, its state change
 from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
-    ├── header      HTML: schema name, model, status badge, tokens, cost, elapsed; under
+    ├── header      HTML: schema name, model, the wire format when it is not the default
+    │               ("Claude Messages format"), status badge, tokens, cost, elapsed; under
     │               them, for an answer that reached the token limit just after its end
     │               (``result.truncated``), one line saying so
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
@@ -24,7 +25,7 @@ from a plain loop (no asyncio), failures kept visible::
     │               no script (see grounded.py); it shows and hides with the answer
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
-    │               [/ Show answer (hide_answer)]
+    │               [/ Show answer (hide_answer)], and where the reader is: "step 3 of 6"
     ├── reasoning_box  Accordion (collapsed): the model's own reasoning text
     ├── raw_box        Accordion (collapsed): the JSON as received (``result.raw``; on an
     │                  error, the whole raw answer)
@@ -98,7 +99,7 @@ from .handout import answer_field, check_answer
 if TYPE_CHECKING:
     import ipywidgets as w
 
-__all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
+__all__ = ["StructuredWidget", "position_html", "reveal_buttons", "root_bundle"]
 
 _BADGE_COLOUR = {
     "waiting": R.FG_MUTED,
@@ -118,7 +119,8 @@ _WRONG = "✗ Not quite. Open the steps to see the way."
 def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
                    show_all: Callable[[], None]) -> tuple[w.HBox, tuple[w.Button, ...]]:
     """The hidden, disabled Previous / Next / Show all row of reveal mode, wired to the three
-    callbacks."""
+    callbacks, with a line saying where the reader is (:func:`position_html`: its last
+    child, an ``HTML``)."""
     import ipywidgets as w
 
     buttons = (
@@ -130,7 +132,15 @@ def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
     )
     for button, action in zip(buttons, (previous, next_, show_all), strict=True):
         button.on_click(lambda _, act=action: act())
-    return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
+    where = w.HTML(layout=w.Layout(margin="0 0 0 0.6em"))
+    return (w.HBox([*buttons, where], layout=w.Layout(display=_HIDDEN, align_items="center")),
+            buttons)
+
+
+def position_html(k: int, n: int) -> str:
+    """Where the reader of a reveal is: "step 3 of 6" (``""`` when there are no steps)."""
+    return (f'<span style="{R.BLOCK}color:{R.FG_MUTED}">step {int(k)} of {int(n)}</span>'
+            if n else "")
 
 
 def _has_content(value: Any, depth: int = 0) -> bool:
@@ -247,8 +257,9 @@ class StructuredWidget:
         self.answer_button = w.Button(description="Show answer", icon="eye", disabled=True,
                                       layout=w.Layout(width="auto"))
         self.answer_button.on_click(lambda _: self.show_answer())
+        self.position = self.nav.children[-1]  # "step 3 of 6"
         if hide_answer:
-            self.nav.children = (*self.nav.children, self.answer_button)
+            self.nav.children = (*self.nav.children[:-1], self.answer_button, self.position)
         self.ask_text = w.Text(description="Your answer:", continuous_update=False,
                                placeholder="type it, then Enter or Check",
                                style={"description_width": "initial"},
@@ -467,6 +478,7 @@ class StructuredWidget:
         self._show_answer_view(self.answer_shown)
         self._show_extras()
         done = self.status == "done"
+        self.position.value = position_html(k, n)
         self.prev_button.disabled = not done or k <= first
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
@@ -533,6 +545,9 @@ class StructuredWidget:
                  f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>')
         model = self.model if self.model and self.model != self.title else None
         details = [model] if model else []
+        wire = R.wire_title(getattr(self._result, "provider", None))
+        if wire:  # not the default format: say which one answered
+            details.append(wire)
         tokens = R.usage_text(self._usage)
         if tokens:
             details.append(tokens)
