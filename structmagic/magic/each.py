@@ -11,7 +11,8 @@ NaN when unknown), aligned with the input's index; a field of the schema called 
 ``--max-cost``, rows the budget stopped have ``error`` "not run: budget". The rows run as
 parallel requests or through the provider's batch API (:mod:`.batches`); ``--compare``
 sends them to several models, ``--expect`` scores them, ``--engine dask`` maps the cell over
-a Dask DataFrame's partitions.
+a Dask DataFrame's partitions (``--compute`` follows them: a line per partition as it ends,
+or Dask's own progress on a distributed cluster).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..call.prompt import row_text
 from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
-from ..display.progress import ProgressBar
+from ..display.progress import ProgressBar, ended_style
 from ..display.scores import ScoresView
 from ..errors import CallInterrupted, InputError, StructuredError
 from ..grounding import NO_TEXT
@@ -207,11 +208,57 @@ def _on_engine(magics: Any, opts: CellOptions, spec: SchemaSpec, source: Any) ->
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
     lazy = source.map_partitions(extractor, meta=extractor.meta(source))
-    value = lazy.compute() if opts.compute else lazy
+    value = _compute(magics, opts, spec, lazy, extractor.added()["error"]) if opts.compute \
+        else lazy
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value
         return None
     return value
+
+
+def _compute(magics: Any, opts: CellOptions, spec: SchemaSpec, lazy: Any, error: str) -> Any:
+    """``--compute``: the Dask frame computed, followed as it runs. On a distributed cluster
+    (a ``Client`` is set up), Dask's own progress; on a local scheduler, the one progress
+    bar of structmagic, a step per partition as it ends (its rows, and how many failed:
+    ``error`` names their column). Nothing is shown with ``--quiet``."""
+    if opts.quiet:
+        return lazy.compute()
+    from dask.base import get_scheduler
+
+    scheduler = get_scheduler(collections=[lazy])  # what compute() would use
+    client = getattr(scheduler, "__self__", None)
+    if client is not None and type(client).__module__.startswith("distributed"):
+        from distributed import progress
+
+        future = client.compute(lazy)
+        progress(future)
+        return future.result()
+    from dask.callbacks import Callback
+
+    lazy = lazy.optimize()
+    keys = set(lazy.__dask_keys__())
+    title = f"{spec.name} · Dask"
+    bar = ProgressBar(title, live=has_kernel(magics.shell), total=lazy.npartitions)
+    bar.show()
+    seen = {"partitions": 0, "rows": 0, "failed": 0}
+
+    def ended(key: Any, result: Any, *_: Any) -> None:
+        if key not in keys:
+            return
+        seen["partitions"] += 1
+        seen["rows"] += len(result)
+        if error in getattr(result, "columns", ()):
+            seen["failed"] += int(result[error].notna().sum())
+        line = (f"{seen['partitions']}/{lazy.npartitions} partitions · {seen['rows']} rows · "
+                f"{seen['failed']} failed")
+        last = seen["partitions"] == lazy.npartitions
+        bar.update(seen["partitions"], lazy.npartitions, line, final=last,
+                   style=ended_style(seen["failed"]) if last else None)
+        if bar.box is None:  # no widget: a line a partition
+            print(f"structmagic: {title}: {line}", flush=True)
+
+    with Callback(posttask=ended):
+        return lazy.compute()
 
 
 def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None:
