@@ -708,6 +708,30 @@ def test_handout_steps_need_no_script_and_keep_their_look_in_both_themes():
         markup)
 
 
+def _sanitized_styles(markup: str) -> list[str]:
+    """Each style attribute as JupyterLab leaves it in untrusted output: every declaration
+    whose value uses var() dropped."""
+    out = []
+    for style in re.findall(r'style="([^"]*)"', markup):
+        kept = [d for d in style.split(";") if d.strip() and "var(" not in d]
+        out.append(";".join(kept))
+    return out
+
+
+def test_the_static_html_keeps_its_edges_where_output_is_sanitized():
+    """Untrusted output loses every style value with a var(): the step cards, the answer's
+    box, the result's box and an error's edge keep a plain colour given first (an edge reads
+    on a light and a dark page alike); the text keeps the page's own colour."""
+    page = result_html(FakeResult(MATH))
+    styles = _sanitized_styles(page)
+    assert any("border:1px solid #e0e0e0" in x for x in styles)  # the result's box
+    assert sum("border-left:3px solid #1976d2" in x for x in styles) == len(MATH["steps"])
+    assert any("border:2px solid #388e3c" in x for x in styles)  # the answer's box
+    assert not any(re.search(r"(^|;)\s*(color|background):", x) for x in styles)
+    error = _sanitized_styles(error_html(RefusalError("no")))
+    assert any("border-left:3px solid #d32f2f" in x for x in error)
+
+
 def test_handout_print_rules_open_every_step_and_nothing_else():
     markup = handout_html(FakeResult(MATH, raw="{}", reasoning="r"))
     root = _Tree(markup).root

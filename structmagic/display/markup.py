@@ -37,6 +37,7 @@ __all__ = [
     "OK",
     "TEXT_STYLE",
     "WARN",
+    "edge",
     "esc",
     "humanize",
     "is_plain_key",
@@ -48,6 +49,21 @@ __all__ = [
 #: what stands for the levels of a value deeper than any answer may be (a partial answer
 #: that is being refused: the renderers stop there rather than recurse without end)
 DEEPER = "…"
+
+_FALLBACK = re.compile(r"var\(--[\w-]+,\s*(#[0-9a-fA-F]{3,8})\)")
+
+
+def edge(prop: str, spec: str, colour: str) -> str:
+    """A border declaration that survives JupyterLab's sanitizer: ``prop: spec <hex>;`` with
+    the colour's plain fallback first, then the same with the theme's variable (which wins
+    where styles are kept). Untrusted output drops every value that uses ``var()``, so
+    without the first the step cards, the answer's box and a differing field's mark would
+    lose their edges there. Only for edges: an accent, a status colour or a grey line reads
+    on a light and a dark page alike (a text colour or a background would not)."""
+    plain = _FALLBACK.fullmatch(colour)
+    first = f"{prop}:{spec} {plain[1]};" if plain else ""
+    return f"{first}{prop}:{spec} {colour};"
+
 
 # Colours and fonts: JupyterLab theme variables, each with a light-theme fallback.
 FG = "var(--jp-ui-font-color1, #1f1f1f)"
@@ -66,8 +82,9 @@ WARN = "var(--jp-warn-color1, #f57c00)"
 DIFFER_BG = "var(--jp-layout-color3, #bdbdbd)"
 DIFFER_FG = "var(--jp-ui-font-color0, #000000)"
 #: the style of one differing field's block (its label and its value, marked as one)
-DIFFER_STYLE = (f"background:{DIFFER_BG};color:{DIFFER_FG};border-left:3px solid {WARN};"
-                "border-radius:3px;padding:0.1em 0.4em;margin:0.1em 0;")
+DIFFER_STYLE = (f"background:{DIFFER_BG};color:{DIFFER_FG};"
+                + edge("border-left", "3px solid", WARN)
+                + "border-radius:3px;padding:0.1em 0.4em;margin:0.1em 0;")
 # CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
 # font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
 # fonts-wqy-zenhei), before the browser's last-resort fallback.

@@ -63,6 +63,7 @@ from .markup import (
     OK,
     TEXT_STYLE,
     WARN,
+    edge,
     esc,
     humanize,
     is_plain_key,
@@ -414,9 +415,10 @@ def step_html(i: int, step: Any, *, partial: bool = False,
         )
     else:
         fields = f"<div>{_field_html(step)}</div>"
-    edge = BORDER if partial else ACCENT
+    mark = BORDER if partial else ACCENT
     return (
-        f'<div style="{BLOCK}border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
+        f'<div style="{BLOCK}{edge("border-left", "3px solid", mark)}background:{BG_CARD};'
+        f'color:{FG};'
         f'padding:0.35em 0.7em;margin:0.3em 0;border-radius:3px">'
         + (f'<div style="font-weight:600;color:{ACCENT}">'
            f'{f"{int(i)}." if row else f"Step {int(i)}"}</div>' if numbered else "")
@@ -450,7 +452,7 @@ def rows_html(items: list[Any], labels: Mapping[str, str] | None = None) -> str:
     cards (``1.``, ``2.`` …), folded past :data:`COLLAPSE_AFTER` as steps are."""
     if not is_flat_table(items):
         return steps_html(items, labels, rows=True)
-    cell = f"padding:0.15em 0.6em;border-bottom:1px solid {BORDER};vertical-align:top;"
+    cell = f"padding:0.15em 0.6em;{edge('border-bottom', '1px solid', BORDER)}vertical-align:top;"
     head = "".join(f'<th scope="col" style="{cell}text-align:left;color:{FG_MUTED}">'
                    f"{_label_html(k, labels, '')}</th>" for k in items[0])
     body = "".join(
@@ -512,7 +514,7 @@ def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
         for k, v in fields.items()
     )
     return (
-        f'<div class="structmagic-answer" style="{BLOCK}border:2px solid {OK};'
+        f'<div class="structmagic-answer" style="{BLOCK}{edge("border", "2px solid", OK)}'
         f'border-radius:4px;padding:0.4em 0.7em;margin:0.4em 0;color:{FG};background:{BG_SOFT}">'
         f"{rows}</div>"
     )
@@ -621,7 +623,8 @@ def result_html(result: Any) -> str:
     if answer_text(result):
         extra += details_html("Answer text", result.text)
     return (
-        f'<div class="structmagic-result" style="{BLOCK}color:{FG};border:1px solid {BORDER};'
+        f'<div class="structmagic-result" style="{BLOCK}color:{FG};'
+        f'{edge("border", "1px solid", BORDER)}'
         f'border-radius:4px;padding:0.5em 0.8em;max-width:100%">{head}{body}{extra}</div>'
     )
 
@@ -641,7 +644,7 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         if isinstance(raw, str) and raw:
             extra += details_html("Raw answer", raw, mono=True)
     return (
-        f'<div class="structmagic-error" style="{BLOCK}border-left:3px solid {BAD};'
+        f'<div class="structmagic-error" style="{BLOCK}{edge("border-left", "3px solid", BAD)}'
         f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
@@ -650,7 +653,8 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
 def stopped_html(stop: BaseException) -> str:
     """The user's own stop (an interrupt): one muted line with its message, escaped; not
     an error's red."""
-    return (f'<div class="structmagic-stopped" style="{BLOCK}border-left:3px solid {BORDER};'
+    return (f'<div class="structmagic-stopped" style="{BLOCK}'
+            f'{edge("border-left", "3px solid", BORDER)}'
             f'padding:0.2em 0.7em;color:{FG_MUTED}"><span style="{TEXT_STYLE}">'
             f"{esc(str(stop) or 'interrupted')}</span></div>")
 
@@ -703,7 +707,7 @@ def comparison_table_html(results: Mapping[str, Any], labels: Mapping[str, str] 
     body = []
     for key in keys:
         marked = key in differ
-        style = f"{cell}{DIFFER_STYLE}" if marked else f"{cell}border-top:1px solid {BORDER};"
+        style = cell + (DIFFER_STYLE if marked else edge("border-top", "1px solid", BORDER))
         cells = "".join(
             f'<td style="{style}">'
             + (_field_html(answers[label][key]) if key in answers.get(label, {}) else
@@ -715,7 +719,7 @@ def comparison_table_html(results: Mapping[str, Any], labels: Mapping[str, str] 
                     f"{cells}</tr>")
     return (f'<div class="structmagic-answers" style="{BLOCK}overflow-x:auto;margin:0.4em 0">'
             f'<table style="border-collapse:collapse;table-layout:fixed;width:100%;color:{FG};'
-            f'border:2px solid {OK};background:{BG_SOFT}">'
+            f'{edge("border", "2px solid", OK)}background:{BG_SOFT}">'
             f'<thead><tr><th scope="col" style="{cell}width:9em"></th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
@@ -736,7 +740,7 @@ def comparison_html(comparison: Any) -> str:
             body = ("" if steps is None else list_html(
                 field, steps, labels, explicit=getattr(result, "steps_field", None) is not None))
         cells.append(
-            f'<div style="min-width:0;border:1px solid {BORDER};border-radius:4px;'
+            f'<div style="min-width:0;{edge("border", "1px solid", BORDER)}border-radius:4px;'
             f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'
             f"{body}</div>")
     note = (f'<div style="color:{WARN}">Answers differ on: '

@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from ..cost.calc import money
-from .markup import BG_SOFT, BLOCK, BORDER, FG, FG_MUTED, TEXT_STYLE, esc, humanize
+from .markup import BG_SOFT, BLOCK, BORDER, FG, FG_MUTED, TEXT_STYLE, edge, esc, humanize
 
 __all__ = ["MEASURES", "ScoresView", "chart_png", "headline", "score_rows"]
 
@@ -244,7 +244,7 @@ def _table_html(caption: str, head: list[str],
                 rows: list[tuple[list[str], list[str], set[int]]]) -> str:
     """A captioned table: the row's names (left), then its figures (right), the marked
     figures (``best``) in bold on a highlight."""
-    cell = f"padding:0.2em 0.6em;border-bottom:1px solid {BORDER};{TEXT_STYLE}"
+    cell = f"padding:0.2em 0.6em;{edge('border-bottom', '1px solid', BORDER)}{TEXT_STYLE}"
     names = len(rows[0][0]) if rows else 1
     ths = "".join(
         f'<th scope="col" style="{cell}text-align:{"left" if i < names else "right"};'
