@@ -486,7 +486,7 @@ def test_reveal_steps_every_column_in_lockstep(server, settings):
     assert widget.revealed == 1 and not widget.next_button.disabled
     widget.next_button.click()
     assert [c.revealed for c in widget.columns.values()] == [2, 1]
-    assert ">step 2 of 3<" in widget.nav.children[-1].value
+    assert ">step 2 of 3<" in widget.position.value
     widget.all_button.click()
     assert [c.revealed for c in widget.columns.values()] == [3, 1]
     assert widget.next_button.disabled

@@ -64,6 +64,8 @@ class ComparisonWidget:
         self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
             lambda: self.show_step(self.revealed - 1), lambda: self.show_step(self.revealed + 1),
             lambda: self.show_step(self.steps()))
+        self.position = w.HTML()  # reveal mode: "step 3 of 6"
+        self.nav.children = (*self.nav.children, self.position)
         self.note = w.HTML()
         self.widget = w.VBox([self.header, self.row, self.answers, self.nav, self.note],
                              layout=w.Layout(width="100%"))
@@ -130,5 +132,5 @@ class ComparisonWidget:
         self.prev_button.disabled = k <= 1
         self.next_button.disabled = k >= n
         self.all_button.disabled = k >= n
-        self.nav.children[-1].value = position_html(k, n)  # "step 3 of 6"
+        self.position.value = position_html(k, n)  # "step 3 of 6"
         self.answers.layout.display = None if self.answers.value and k >= n else "none"

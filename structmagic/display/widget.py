@@ -10,7 +10,7 @@ from a plain loop (no asyncio), failures kept visible::
     │               (``result.truncated``), one line saying so
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
-    │               (reveal mode, while streaming)
+    │               (reveal mode, while streaming); then where the reader is: "step 3 of 6"
     ├── ask_view    VBox (ask_first): "Try it first." Your answer: [Text] [Check], and a
     │               line saying right or wrong once checked
     ├── steps_box   VBox
@@ -25,7 +25,7 @@ from a plain loop (no asyncio), failures kept visible::
     │               no script (see grounded.py); it shows and hides with the answer
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
-    │               [/ Show answer (hide_answer)], and where the reader is: "step 3 of 6"
+    │               [/ Show answer (hide_answer)]
     ├── reasoning_box  Accordion (collapsed): the model's own reasoning text
     ├── raw_box        Accordion (collapsed): the JSON as received (``result.raw``; on an
     │                  error, the whole raw answer)
@@ -119,8 +119,7 @@ _WRONG = "✗ Not quite. Open the steps to see the way."
 def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
                    show_all: Callable[[], None]) -> tuple[w.HBox, tuple[w.Button, ...]]:
     """The hidden, disabled Previous / Next / Show all row of reveal mode, wired to the three
-    callbacks, with a line saying where the reader is (:func:`position_html`: its last
-    child, an ``HTML``)."""
+    callbacks."""
     import ipywidgets as w
 
     buttons = (
@@ -132,15 +131,12 @@ def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
     )
     for button, action in zip(buttons, (previous, next_, show_all), strict=True):
         button.on_click(lambda _, act=action: act())
-    where = w.HTML(layout=w.Layout(margin="0 0 0 0.6em"))
-    return (w.HBox([*buttons, where], layout=w.Layout(display=_HIDDEN, align_items="center")),
-            buttons)
+    return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
 
 
 def position_html(k: int, n: int) -> str:
     """Where the reader of a reveal is: "step 3 of 6" (``""`` when there are no steps)."""
-    return (f'<span style="{R.BLOCK}color:{R.FG_MUTED}">step {int(k)} of {int(n)}</span>'
-            if n else "")
+    return R.waiting_html(f"step {int(k)} of {int(n)}") if n else ""
 
 
 def _has_content(value: Any, depth: int = 0) -> bool:
@@ -257,9 +253,8 @@ class StructuredWidget:
         self.answer_button = w.Button(description="Show answer", icon="eye", disabled=True,
                                       layout=w.Layout(width="auto"))
         self.answer_button.on_click(lambda _: self.show_answer())
-        self.position = self.nav.children[-1]  # "step 3 of 6"
         if hide_answer:
-            self.nav.children = (*self.nav.children[:-1], self.answer_button, self.position)
+            self.nav.children = (*self.nav.children, self.answer_button)
         self.ask_text = w.Text(description="Your answer:", continuous_update=False,
                                placeholder="type it, then Enter or Check",
                                style={"description_width": "initial"},
@@ -478,7 +473,7 @@ class StructuredWidget:
         self._show_answer_view(self.answer_shown)
         self._show_extras()
         done = self.status == "done"
-        self.position.value = position_html(k, n)
+        self.progress.value = position_html(k, n)  # the line under the header
         self.prev_button.disabled = not done or k <= first
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
