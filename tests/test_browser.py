@@ -995,12 +995,8 @@ def test_exported_picture_and_chart_work_with_no_script_and_no_request(browser, 
     exec(STATIC_PAGE, scope)
     page_file = tmp_path / "export.html"
     page_file.write_text(scope["PAGE"], encoding="utf-8")
-    context = browser.new_context(java_script_enabled=False,
-                                  viewport={"width": 1000, "height": 1400})
-    page = context.new_page()
+    context, page, requests = _static_page(browser, page_file, 1000, 1400)
     try:
-        requests = _offline(page, page_file)
-        page.goto(page_file.as_uri(), wait_until="load")
         result = page.locator(".structmagic-result")
         assert result.locator(".structmagic-picture").count() == 1  # inside the result's box
         _picture_opens(result, "export-receipt")
@@ -1027,6 +1023,19 @@ def exported(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
     return out
+
+
+def _static_page(browser: Any, page_file: Path, width: int, height: int
+                 ) -> tuple[Any, Any, list[str]]:
+    """``page_file`` opened as an exported page is read: JavaScript off, every request but
+    the page's own blocked and counted (:func:`_offline`); the context, the page and the
+    list of requests."""
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": width, "height": height})
+    page = context.new_page()
+    requests = _offline(page, page_file)
+    page.goto(page_file.as_uri(), wait_until="load")
+    return context, page, requests
 
 
 def _offline(page: Any, page_file: Path) -> list[str]:
@@ -1089,12 +1098,8 @@ def test_exported_handout_opens_step_by_step_without_javascript_and_prints_whole
     the step before it is open; no request beyond the page; then printed (print media, and
     Chromium's PDF): every step and the answer open."""
     page_file = (exported / "walkthrough.html").resolve()
-    context = browser.new_context(java_script_enabled=False,
-                                  viewport={"width": 1100, "height": 900})
-    page = context.new_page()
+    context, page, requests = _static_page(browser, page_file, 1100, 900)
     try:
-        requests = _offline(page, page_file)
-        page.goto(page_file.as_uri(), wait_until="load")
         handout = page.locator(".structmagic-handout")
         assert handout.count() == 1
         handout.scroll_into_view_if_needed()
@@ -1157,7 +1162,8 @@ def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
     """The walkthrough's stored outputs without their widget views, as an untrusted notebook
     shows them: JupyterLab sanitizes the handout (its <style> and every style value with a
     var() dropped, its input disabled), yet its steps open one at a time, the answer last,
-    its text takes the theme's colour (light and dark) and its summaries the accent."""
+    its text takes the theme's colour (light and dark) and its summaries the accent; the
+    stored result beside it keeps its step cards' edges and its boxes."""
     page = _open(browser, lab, "handout.ipynb", 1400)
     try:
         handout = page.locator(".jp-OutputArea-output .structmagic-handout")
@@ -1194,6 +1200,24 @@ def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
         for shown in colours.values():
             assert shown["card"] == "rgba(0, 0, 0, 0)", shown  # the page's own background
             assert shown["summary"] == "rgb(25, 118, 210)", shown  # the plain accent kept
+
+        # the stored result beside it, sanitized too, keeps its structure: the step cards'
+        # edges, the answer's box, the result's box (their plain colours, given first)
+        result = page.locator(".jp-OutputArea-output .structmagic-result").first
+        result.scroll_into_view_if_needed()
+        edges = result.evaluate("""r => {
+            const s = e => getComputedStyle(e);
+            const cards = Array.from(r.querySelectorAll('div')).filter(
+                d => /^Step \\d+/.test(d.innerText) && s(d).borderLeftWidth === '3px');
+            const answer = r.querySelector('.structmagic-answer');
+            return {cards: cards.length, card: cards.length ? s(cards[0]).borderLeftColor : null,
+                    answer: [s(answer).borderTopWidth, s(answer).borderTopColor],
+                    box: [s(r).borderTopWidth, s(r).borderTopColor]};
+        }""")
+        assert edges["cards"] >= 3 and edges["card"] == "rgb(25, 118, 210)", edges
+        assert edges["answer"] == ["2px", "rgb(56, 142, 60)"], edges
+        assert edges["box"] == ["1px", "rgb(224, 224, 224)"], edges
+        result.screenshot(path=str(ARTIFACTS / "result-sanitized-in-lab.png"))
     finally:
         page.close()
 
@@ -1375,12 +1399,8 @@ def test_exported_grounded_view_links_without_javascript(browser, grounded_expor
     are there, a value clicked scrolls the source box to its mark, a mark clicked shows its
     value; no request."""
     page_file = grounded_export.resolve()
-    context = browser.new_context(java_script_enabled=False,
-                                  viewport={"width": 1100, "height": 900})
-    page = context.new_page()
+    context, page, requests = _static_page(browser, page_file, 1100, 900)
     try:
-        requests = _offline(page, page_file)
-        page.goto(page_file.as_uri(), wait_until="load")
         view = page.locator(".structmagic-result .structmagic-grounded")
         assert view.count() == 1
         view.scroll_into_view_if_needed()
