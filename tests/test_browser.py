@@ -132,8 +132,10 @@ ROUND_TWO = [
     "from PIL import Image, ImageDraw\nreceipt = Image.new('RGB', (600, 800), 'white')\n"
     "ImageDraw.Draw(receipt).rectangle((100, 100, 500, 300), fill='navy')",
     "%%structured math --image receipt -o read\nreceipt please",
+    "%%structured math --each items --estimate --max-tokens 300\n{item}",
+    "%%structured math -o stopped\nstop me please",
 ]
-HUNDRED_CELL, TAUGHT, RATED, ROWS, RECEIPT = 1, 2, 3, 4, 6
+HUNDRED_CELL, TAUGHT, RATED, ROWS, RECEIPT, ESTIMATE, STOPPED = 1, 2, 3, 4, 6, 7, 8
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -201,6 +203,8 @@ def _responder(req: Any) -> Reply:
         return chat_stream(json.dumps(answer), pieces=10, delay=0.02 if quick else 0.08)
     if "hundred steps please" in text:  # ~3 s of streaming
         return chat_stream(json.dumps(HUNDRED), pieces=300, delay=0.01)
+    if "stop me please" in text:  # ~30 s: stopped long before its end
+        return chat_stream(json.dumps(ANSWER), pieces=300, delay=0.1)
     if "receipt please" in text:
         return chat_stream(json.dumps(ANSWER), pieces=4)
     if "rows please" in text:
@@ -839,7 +843,9 @@ def test_round_two_long_answers_comparisons_and_bars(lab, browser):
     (consecutive steps adjacent on screen, no step cut, one scroll area); the same revealed,
     after Show all. A comparison: a one-line header per column, the answers in one grid (a
     field at the same height for every model), the differing fields readable (contrast at
-    least 4.5) in the light and the dark theme. A progress bar: its line on one line."""
+    least 4.5) in the light and the dark theme. A progress bar: its line on one line. A
+    thumbnail opens its picture. The estimate as a table whose words never break. The stop
+    button: one short line and a neutral "interrupted" badge."""
     page = _open(browser, lab, "roundtwo.ipynb", 1200)
     try:
         _run_all(page)
@@ -862,11 +868,30 @@ def test_round_two_long_answers_comparisons_and_bars(lab, browser):
                 break
             time.sleep(0.05)
         assert opened_while_streaming, "the earlier steps did not open while streaming"
+
+        # the stop button while the last cell streams: one short line, a neutral badge
+        page.wait_for_function(
+            "i => /streaming/.test(document.querySelectorAll('.jp-Cell')[i]"
+            "?.querySelector('.structmagic-widget')?.textContent ?? '')",
+            arg=STOPPED, timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
         _wait_idle(page)
         page.wait_for_function(
             "(document.querySelector('.structmagic-comparison')?.textContent ?? '')"
             ".includes('Answers differ on')", timeout=60_000)
         page.wait_for_timeout(500)
+        stopped = _cell_errors(page, STOPPED)
+        assert stopped["stderr"] == ["KeyboardInterrupt: see above"], stopped
+        assert stopped["widgetErrors"] == 0 and "Traceback" not in stopped["text"], stopped
+        assert stopped["text"].count("nothing was bound") == 1, stopped["text"]
+        stop_widget = page.locator(".jp-Cell").nth(STOPPED).locator(".structmagic-widget")
+        badge = stop_widget.evaluate("""w => {
+            const b = Array.from(w.querySelectorAll('span')).find(
+                s => s.innerText.trim() === 'interrupted');
+            return b && {color: getComputedStyle(b).color,
+                         muted: getComputedStyle(w.querySelector('.structmagic-stopped')).color};
+        }""")
+        assert badge and badge["color"] == badge["muted"], badge  # neutral, not an error's red
 
         # the 100 steps, done: the fold (still open) is one list, steps 1-96, then 97-100
         widget.evaluate("w => w.scrollIntoView({block: 'start'})")
@@ -932,6 +957,33 @@ def test_round_two_long_answers_comparisons_and_bars(lab, browser):
             receipt = page.locator(".jp-Cell").nth(RECEIPT).locator(".structmagic-widget")
             receipt.scroll_into_view_if_needed()
             _picture_opens(receipt, f"round-two-receipt-{theme}")
+
+            # the estimate: a table whose words never break ("--exact" on one line)
+            estimate = page.locator(".jp-Cell").nth(ESTIMATE).locator(".structmagic-estimate")
+            estimate.scroll_into_view_if_needed()
+            words = estimate.evaluate(_drawn("""async e => {
+                await drawn();
+                const out = [];
+                const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+                for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                    for (const m of n.textContent.matchAll(/\\S+/g)) {
+                        const r = document.createRange();
+                        r.setStart(n, m.index);
+                        r.setEnd(n, m.index + m[0].length);
+                        const tops = new Set(Array.from(r.getClientRects())
+                            .map(x => Math.round(x.top)));
+                        if (tops.size > 1) out.push(m[0]);
+                    }
+                }
+                return {broken: out, text: e.innerText,
+                        math: e.querySelectorAll('mjx-container, .MathJax').length};
+            }"""))
+            assert "--exact" in words["text"] and words["broken"] == [], words
+            # money stays text: "$0.15 in / $0.60 out" is no formula to MathJax
+            assert words["math"] == 0 and "$0.15 in / $0.60 out" in words["text"], words
+            estimate.screenshot(path=str(ARTIFACTS / f"round-two-estimate-{theme}.png"))
+            page.locator(".jp-Cell").nth(STOPPED).screenshot(
+                path=str(ARTIFACTS / f"round-two-interrupted-{theme}.png"))
         _theme(page, "light")
     finally:
         page.close()

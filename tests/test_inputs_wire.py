@@ -342,7 +342,7 @@ def test_repr_names_the_inputs(server, settings):
     # the picture's thumbnail and the picture it opens; the URL as text, never loaded
     assert html.count("<img ") == 2 and "images.example.test/cat.png" in html
     # inside the result's box, under its title (an export keeps them together)
-    assert html.startswith('<div class="structmagic-result"')
+    assert html.startswith('<div class="structmagic-result ')
     assert html.index("structmagic-inputs") < html.index("Raw JSON")
     assert all(len(i.thumbnail or "") < 20_000 for i in res.inputs)
     assert not any(hasattr(i, "data") for i in res.inputs)  # no payload kept on the result

@@ -25,6 +25,7 @@ from structmagic.display.handout import (
     handout_html,
     normalised,
 )
+from structmagic.display.markup import NO_MATH
 from structmagic.display.render import (
     error_html,
     error_text,
@@ -730,6 +731,15 @@ def test_the_static_html_keeps_its_edges_where_output_is_sanitized():
     assert not any(re.search(r"(^|;)\s*(color|background):", x) for x in styles)
     error = _sanitized_styles(error_html(RefusalError("no")))
     assert any("border-left:3px solid #d32f2f" in x for x in error)
+
+
+def test_no_view_of_ours_is_typeset_as_math():
+    """JupyterLab runs MathJax over rendered HTML: every static view's root carries the class
+    that keeps it off, so "$3 and $4" (money, or a model's text) stays text."""
+    for page in (result_html(FakeResult({"answer": "$3 and $4"})), error_html(ValueError("$x$")),
+                 handout_html(FakeResult(MATH))):
+        first = _Tree(page).root.children[0]
+        assert NO_MATH in first.classes, page[:80]
 
 
 def test_handout_print_rules_open_every_step_and_nothing_else():

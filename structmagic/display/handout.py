@@ -239,7 +239,7 @@ def handout_html(result: Any, *, ask_first: bool = False) -> str:
                  f"open them in order; {last}.</div>")
     ask = try_html() if ask_first else ""
     return (
-        f'<div class="structmagic-result {HANDOUT_CLASS}" style="{R.BLOCK}color:{R.FG};'
+        f'<div class="structmagic-result {HANDOUT_CLASS} {R.NO_MATH}" style="{R.BLOCK}color:{R.FG};'
         f'{R.edge("border", "1px solid", R.BORDER)}border-radius:4px;padding:0.5em 0.8em;'
         f'max-width:100%">'
         f"<style>{HANDOUT_CSS}</style>{head}{ask}{count}{inner}</div>"

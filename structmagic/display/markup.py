@@ -34,6 +34,7 @@ __all__ = [
     "FONT",
     "LINE_HEIGHT",
     "MONO",
+    "NO_MATH",
     "OK",
     "TEXT_STYLE",
     "WARN",
@@ -97,6 +98,11 @@ LINE_HEIGHT = "1.5"
 #: the style every block of ours starts with: its own line height and font list
 BLOCK = f"line-height:{LINE_HEIGHT};font-family:{FONT};"
 TEXT_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;"
+
+
+#: the class that keeps JupyterLab's MathJax off our HTML (it typesets rendered HTML output:
+#: "$0.15 in / $0.60 out" would become formulas), on the root of every static view
+NO_MATH = "mathjax_ignore"
 
 
 def esc(value: Any) -> str:

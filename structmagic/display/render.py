@@ -60,6 +60,7 @@ from .markup import (
     FG_MUTED,
     LINE_HEIGHT,
     MONO,
+    NO_MATH,
     OK,
     TEXT_STYLE,
     WARN,
@@ -467,9 +468,10 @@ def rows_html(items: list[Any], labels: Mapping[str, str] | None = None) -> str:
 
 
 def _align(value: Any) -> str:
-    """Numbers to the right, as tables of figures are read."""
-    return "text-align:right;" if isinstance(value, (int, float)) and not isinstance(
-        value, bool) else ""
+    """Numbers to the right, as tables of figures are read; text to the left (JupyterLab's
+    tables would put it to the right)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return "text-align:right;" if number else "text-align:left;"
 
 
 def list_html(field: str | None, items: list[Any], labels: Mapping[str, str] | None = None,
@@ -623,7 +625,7 @@ def result_html(result: Any) -> str:
     if answer_text(result):
         extra += details_html("Answer text", result.text)
     return (
-        f'<div class="structmagic-result" style="{BLOCK}color:{FG};'
+        f'<div class="structmagic-result {NO_MATH}" style="{BLOCK}color:{FG};'
         f'{edge("border", "1px solid", BORDER)}'
         f'border-radius:4px;padding:0.5em 0.8em;max-width:100%">{head}{body}{extra}</div>'
     )
@@ -644,7 +646,8 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         if isinstance(raw, str) and raw:
             extra += details_html("Raw answer", raw, mono=True)
     return (
-        f'<div class="structmagic-error" style="{BLOCK}{edge("border-left", "3px solid", BAD)}'
+        f'<div class="structmagic-error {NO_MATH}" style="{BLOCK}'
+        f'{edge("border-left", "3px solid", BAD)}'
         f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
@@ -653,7 +656,7 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
 def stopped_html(stop: BaseException) -> str:
     """The user's own stop (an interrupt): one muted line with its message, escaped; not
     an error's red."""
-    return (f'<div class="structmagic-stopped" style="{BLOCK}'
+    return (f'<div class="structmagic-stopped {NO_MATH}" style="{BLOCK}'
             f'{edge("border-left", "3px solid", BORDER)}'
             f'padding:0.2em 0.7em;color:{FG_MUTED}"><span style="{TEXT_STYLE}">'
             f"{esc(str(stop) or 'interrupted')}</span></div>")
@@ -746,7 +749,7 @@ def comparison_html(comparison: Any) -> str:
     note = (f'<div style="color:{WARN}">Answers differ on: '
             f"{esc(', '.join(label_for(k, labels) for k in differ))}</div>" if differ else "")
     columns = len(cells)
-    return (f'<div class="structmagic-comparison" style="{BLOCK}color:{FG}">'
+    return (f'<div class="structmagic-comparison {NO_MATH}" style="{BLOCK}color:{FG}">'
             f'<div style="font-weight:600">{esc(comparison.schema_name)}</div>'
             f'<div style="display:grid;grid-template-columns:repeat({columns},minmax(0,1fr));'
             f'gap:0.6em;align-items:start">{"".join(cells)}</div>'

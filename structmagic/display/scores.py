@@ -22,7 +22,18 @@ import math
 from typing import Any
 
 from ..cost.calc import money
-from .markup import BG_SOFT, BLOCK, BORDER, FG, FG_MUTED, TEXT_STYLE, edge, esc, humanize
+from .markup import (
+    BG_SOFT,
+    BLOCK,
+    BORDER,
+    FG,
+    FG_MUTED,
+    NO_MATH,
+    TEXT_STYLE,
+    edge,
+    esc,
+    humanize,
+)
 
 __all__ = ["MEASURES", "ScoresView", "chart_png", "headline", "score_rows"]
 
@@ -223,7 +234,7 @@ class ScoresView:
             parts.append(self.chart_html())
             parts.append(_table_html(self.caption(), ["field", "measure", "n", *names], body))
         title = (f'<div style="font-weight:600">{esc(self.title)}</div>' if self.title else "")
-        return (f'<div class="structmagic-scores" style="{BLOCK}color:{FG}">{title}'
+        return (f'<div class="structmagic-scores {NO_MATH}" style="{BLOCK}color:{FG}">{title}'
                 f'{"".join(parts)}</div>')
 
 

@@ -38,7 +38,7 @@ from ..cost.media import input_tokens, request_tokens
 from ..cost.price import Price
 from ..cost.prices import price_for, table_info
 from ..cost.tokens import answer_tokens
-from ..display.markup import BLOCK, FG, FG_MUTED, TEXT_STYLE, esc
+from ..display.markup import BLOCK, FG, FG_MUTED, NO_MATH, TEXT_STYLE, esc
 from ..inputs.measure import measure_inputs
 from ..providers import get_provider
 from ..schema import load_schema
@@ -160,7 +160,7 @@ class Estimate:
     def _repr_html_(self) -> str:
         """A table (what, figures, where from), which wraps between words at any width; the
         same as :meth:`text`, escaped."""
-        cell = f"padding:0.15em 0.8em 0.15em 0;vertical-align:top;{TEXT_STYLE}"
+        cell = f"padding:0.15em 0.8em 0.15em 0;vertical-align:top;text-align:left;{TEXT_STYLE}"
         rows = "".join(
             f'<tr><th scope="row" style="{cell}text-align:left;font-weight:600;'
             f'white-space:nowrap">{esc(what)}</th><td style="{cell}">{esc(value)}</td>'
@@ -168,7 +168,7 @@ class Estimate:
             if what or value.startswith("set one") else
             f'<tr><td colspan="3" style="{cell}color:{FG_MUTED}">{esc(value)}</td></tr>'
             for what, value, origin in self.items())
-        return (f'<div class="structmagic-estimate" style="{BLOCK}color:{FG}">'
+        return (f'<div class="structmagic-estimate {NO_MATH}" style="{BLOCK}color:{FG}">'
                 f'<div style="font-weight:600">{esc(self.head())}</div>'
                 f'<table style="border-collapse:collapse;margin:0.2em 0 0 0.8em">'
                 f"<tbody>{rows}</tbody></table></div>")
