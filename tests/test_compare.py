@@ -566,3 +566,31 @@ def test_a_columns_header_is_one_line_with_its_own_time(server, settings, clock)
     assert "12 tokens" in slow.header.value.split('title="')[1].split('"')[0]
     assert "12 tokens" not in re.sub(r'title="[^"]*"', "", slow.header.value)
     assert ">2.0 s<" in refused.header.value and "7.0 s" not in refused.header.value
+
+
+def test_an_interrupted_comparison_says_so_once_in_one_line(ip, server, settings, monkeypatch,
+                                                            capfd, sigint):
+    """The stop button during a comparison: every column still waiting says "interrupted"
+    (a neutral badge), nothing is bound, and the traceback is one line."""
+    from structmagic.magic import cell
+
+    widgets = []
+    real = cell.ComparisonWidget
+
+    def record(*args, **kwargs):
+        widgets.append(real(*args, **kwargs))
+        return widgets[-1]
+
+    monkeypatch.setattr(cell, "ComparisonWidget", record)
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    server.responder = lambda req: Reply.hang(5)
+    ip.user_ns.update(schema=SCHEMA, out="before")
+    sigint.after_requests(2)  # both models asked, their answers held
+    res = ip.run_cell("%%structured schema -o out --compare m1,m2\nq", store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, sm.CallInterrupted) and ip.user_ns["out"] == "before"
+    assert exc._render_traceback_() == ["\x1b[0;31mKeyboardInterrupt\x1b[0m: see above"]
+    (widget,) = widgets
+    assert [c.status for c in widget.columns.values()] == ["interrupted", "interrupted"]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
