@@ -147,7 +147,7 @@ def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
                  "error is this one's __cause__.") from safe_cause(exc)
 
 
-def interrupted() -> KeyboardInterrupt:
+def interrupted() -> E.CallInterrupted:
     """A fresh interrupt, without the frames of httpx/httpcore below: a verbose traceback
-    shows each frame's locals, and the request headers live there."""
-    return KeyboardInterrupt("interrupted: the request was closed and nothing was bound")
+    shows each frame's locals, and the request headers live there; in IPython, one line."""
+    return E.CallInterrupted("interrupted: the request was closed and nothing was bound")

@@ -43,7 +43,9 @@ Every error that structmagic raises at run time derives from :class:`StructuredE
                                     interrupted
 
     KeyboardInterrupt
-    └── BatchInterrupted            an interrupted batch (.results: every row at its
+    └── CallInterrupted             the user's own stop: a call, a comparison or a cell
+        │                           interrupted (nothing bound, or the finished rows)
+        └── BatchInterrupted        an interrupted batch (.results: every row at its
                                     position, the unfinished ones with Interrupted)
 
 ``NotRun`` and ``Interrupted`` are never raised by a call: they are the ``error`` of a
@@ -55,7 +57,8 @@ Lower-level exceptions (httpx, json, jsonschema) are converted at the boundary w
 with its attributes (results are cached with pickle/joblib); the pickle is scrubbed too.
 
 In IPython, these errors render as one short paragraph (``_render_traceback_``), not a
-library traceback; the cell still fails.
+library traceback; the cell still fails. So do the interrupts structmagic raises
+(:class:`CallInterrupted`): one line, ``KeyboardInterrupt: …``.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ __all__ = [
     "BatchInterrupted",
     "BatchRowError",
     "BatchUnavailableError",
+    "CallInterrupted",
     "CassetteError",
     "CassetteMissError",
     "ConfigError",
@@ -158,14 +162,19 @@ class StructuredError(Exception):
         return f"{type(self).__name__}({self.message!r})"
 
     def _render_traceback_(self) -> list[str]:
-        # IPython calls this instead of formatting a traceback: one paragraph, no frames
-        # (so no locals can leak under %xmode Verbose), and the cell still fails. When the
-        # magic's widget already shows the message (it sets _shown_in_widget), one short line.
-        red, reset = "\x1b[0;31m", "\x1b[0m"
-        if getattr(self, "_shown_in_widget", False):
-            return [f"{red}{type(self).__name__}{reset}: see above"]
-        lines = str(self).splitlines() or [""]
-        return [f"{red}{type(self).__name__}{reset}: {lines[0]}", *lines[1:]]
+        return _short_traceback(self, type(self).__name__)
+
+
+def _short_traceback(error: BaseException, name: str) -> list[str]:
+    """What IPython shows of one of our errors instead of a traceback (it calls
+    ``_render_traceback_``): one paragraph, no frames (so no locals can leak under %xmode
+    Verbose), and the cell still fails. When the magic's widget already shows the message
+    (it sets ``_shown_in_widget``), one short line."""
+    red, reset = "\x1b[0;31m", "\x1b[0m"
+    if getattr(error, "_shown_in_widget", False):
+        return [f"{red}{name}{reset}: see above"]
+    lines = str(error).splitlines() or [""]
+    return [f"{red}{name}{reset}: {lines[0]}", *lines[1:]]
 
 
 def _rebuild(cls: type[StructuredError], args: tuple[Any, ...],
@@ -398,7 +407,16 @@ class Interrupted(StructuredError):
     """A row of a batch that had not finished when the batch was interrupted."""
 
 
-class BatchInterrupted(KeyboardInterrupt):
+class CallInterrupted(KeyboardInterrupt):
+    """The user stopped a call, a comparison or a cell (the stop button, Ctrl-C): the
+    requests were closed; the message says what was kept. A ``KeyboardInterrupt``, shown in
+    IPython as one line (``KeyboardInterrupt: …``), not a traceback through the library."""
+
+    def _render_traceback_(self) -> list[str]:
+        return _short_traceback(self, "KeyboardInterrupt")
+
+
+class BatchInterrupted(CallInterrupted):
     """The batch was interrupted. ``results`` holds every row at its input position (each a
     :class:`~structmagic.Result`), the unfinished ones with an :class:`Interrupted` error."""
 

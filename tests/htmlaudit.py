@@ -9,7 +9,8 @@ or ``href`` value that could run or fetch something (``javascript:``, ``url(``,
 links are the grounded view's own fragments (``<a href="#smg…-s3">``: a ``#`` and a plain
 id, nothing that leaves the page), the only ids plain ones. The ``<style>`` elements allowed
 are ours, exactly (``handout.HANDOUT_CSS``, ``grounded.GROUNDED_CSS``); an ``<input>`` only
-as a text box (the handout's "Your answer:").
+as a text box (the handout's "Your answer:"); an ``<img>`` only of a ``data:`` image made in
+the kernel (a thumbnail, a chart), never a URL.
 
     >>> assert_inert('<div style="color:red">&lt;img src=x onerror=alert(1)&gt;</div>')
     '<img src=x onerror=alert(1)>'
@@ -55,9 +56,13 @@ POISON = [*POISON_HTML, MARKDOWN_IMAGE]
 ALLOWED_TAGS = frozenset({
     "div", "span", "b", "strong", "ol", "ul", "li", "dl", "dt", "dd", "pre", "code",
     "details", "summary", "br", "p", "small", "em", "label", "input", "mark", "a",
+    "table", "caption", "thead", "tbody", "tr", "th", "td", "figure", "figcaption", "img",
 })
 #: the attributes our templates may use
-ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type", "id", "href"})
+ALLOWED_ATTRS = frozenset({"style", "class", "title", "open", "type", "id", "href", "scope",
+                           "colspan", "src", "alt"})
+#: an image is only ever one made in the kernel: a base64 ``data:`` URI of an image type
+DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}")
 #: the only ``<style>`` elements allowed: our own rules, as they are
 ALLOWED_CSS = frozenset({HANDOUT_CSS, GROUNDED_CSS})
 #: an id of ours; a link is ``#`` and one
@@ -84,11 +89,15 @@ class Audit(HTMLParser):
             self.bad.append(f"tag <{tag}>")
         if tag == "input" and dict(attrs).get("type") != "text":
             self.bad.append(f"<input type={dict(attrs).get('type')!r}>")
+        if tag == "img" and "src" not in dict(attrs):
+            self.bad.append("<img> without a data: image")
         if tag != "input" and "type" in dict(attrs):
             self.bad.append(f"attribute type= on <{tag}>")
         for name, value in attrs:
             if name == "id" and not PLAIN_ID.fullmatch(value or ""):
                 self.bad.append(f"id={value!r} on <{tag}>")
+            if name == "src" and (tag != "img" or not DATA_IMAGE.fullmatch(value or "")):
+                self.bad.append(f"src={(value or '')[:40]!r} on <{tag}>")
             if name == "href" and (tag != "a" or not (value or "").startswith("#")
                                    or not PLAIN_ID.fullmatch((value or "")[1:])):
                 self.bad.append(f"href={value!r} on <{tag}>")

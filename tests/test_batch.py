@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ import threading
 import pytest
 
 import structmagic as sm
+from structmagic.display.progress import BAR_WIDTH
 from structmagic.errors import BatchInterrupted
 from structmagic.rows.gate import RateGate
 
@@ -178,6 +180,57 @@ def test_progress_bar_final_state():
     finish_rows(bar, BatchProgress(total=4, done=4))  # a failure stays visible
     assert bar.bar.bar_style == "danger"
     assert repr(bar).startswith("<ProgressBar <b>x</b>: 4/4 · 4 ok")
+    # one bar: a narrow bar of its own width, one line beside it taking the rest
+    assert bar.box.children == (bar.bar, bar.label)
+    assert bar.bar.layout.width == BAR_WIDTH and bar.label.layout.flex == "1 1 auto"
+
+
+def test_the_final_line_has_the_runs_real_rate_and_elapsed_time():
+    import time
+
+    from structmagic.call.result import Result
+    from structmagic.rows.counts import BatchProgress
+
+    final = BatchProgress.of([Result(), Result(), Result(), Result()],
+                             started=time.monotonic() - 8.0)
+    line = final.line()
+    assert re.search(r"· 0\.5/s · 8\.0 s · ", line), line
+    assert "in flight" not in line  # nothing is, at the end
+
+
+def test_the_magics_bar_ends_on_the_runs_rate(ip, server, settings, monkeypatch):
+    """The final line of ``--each`` is counted from the start of the run (before the first
+    request), not from the moment the final counts were made (which gave rates of 250,000
+    rows a second)."""
+    import time
+
+    from structmagic.magic import batches
+
+    bars: list[object] = []
+    real = batches.ProgressBar
+
+    def record(*args, **kwargs):
+        bars.append(real(*args, **kwargs))
+        return bars[-1]
+
+    asked: list[float] = []
+
+    def respond(req):
+        asked.append(time.monotonic())
+        return chat('{"n": "x"}')
+
+    monkeypatch.setattr(batches, "ProgressBar", record)
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    server.responder = respond
+    ip.user_ns.update(schema=SCHEMA, items=["a", "b", "c"])
+    res = ip.run_cell("%%structured schema --each items -o out\n{item}", store_history=False)
+    ended = time.monotonic()
+    assert res.error_in_exec is None
+    (bar,) = bars
+    rate, elapsed = map(float, re.search(r"· ([\d.]+)/s · ([\d.]+) s", bar.line).groups())
+    # at least the time from the first request to the end, at most the whole cell's
+    assert ended - min(asked) - 0.01 <= elapsed
+    assert rate <= 3 / max(ended - min(asked) - 0.01, 1e-3)
 
 
 # --- interrupts: nothing new is sent, what is in flight (paid for) finishes, positions kept ---

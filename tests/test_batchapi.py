@@ -1017,7 +1017,9 @@ def test_magic_binds_the_dataframe_with_an_error_column(ip, fake, server, capfd)
     assert res.success, res.error_in_exec
     out = ip.user_ns["out"]
     assert list(out.index) == ["a", "b", "c"] and list(out["n"][["a", "c"]]) == [0, 2]
-    assert out.loc["b", "error"].startswith("BatchRowError: Row 1 came back with an error")
+    # named by its label in the frame's index, as --each names rows everywhere else
+    assert out.loc["b", "error"].startswith("BatchRowError: Row 'b' came back with an error")
+    assert "Row 1" not in out.loc["b", "error"]
     printed = capfd.readouterr().out
     assert "submitted batch job" in printed and "3 rows: 2 ok, 1 errored" in printed
 
@@ -1208,14 +1210,23 @@ def test_the_progress_bar_has_a_cost_slot(settings):
                      ended=False, elapsed=65, schema="invoice <b>", provider="openai",
                      model="m")
     follow_job(bar, st, final=True)
-    assert bar.aside_view.layout.display == "none" and "&lt;b&gt;" in bar.label.value
+    assert bar.box.children == (bar.bar, bar.label) and "&lt;b&gt;" in bar.label.value
     assert "3/10 done · 1 failed · 0:01:05" in bar.label.value
     assert bar.bar.value == 4 and bar.bar.max == 10 and bar.bar.bar_style == "info"
     st.cost, st.cost_estimated = 0.25, True
     follow_job(bar, st, final=True)
-    assert bar.aside_view.layout.display == "" and "expected ≥ $0.25" in bar.aside_view.value
-    assert "$0.25" not in bar.label.value
-    st.status, st.ended = "failed", True
+    # the cost in the same line, after one separator (no second column, no dangling "·")
+    assert bar.label.value.count("$0.25") == 1
+    assert "0:01:05 · expected ≥ $0.25</div>" in bar.label.value
+    assert bar.text.endswith("0:01:05 · expected ≥ $0.25")
+    st.status, st.ended = "completed", True  # ended with a failed row: amber, as --each ends
+    follow_job(bar, st)
+    assert bar.bar.bar_style == "warning"
+    st.failed, st.done = 0, 10
+    fresh = ProgressBar(live=True)
+    follow_job(fresh, st)
+    assert fresh.bar.bar_style == "success"
+    st.status = "failed"
     follow_job(bar, st)
     assert bar.bar.bar_style == "danger"
     unpriced = pricing.BatchPricer(replace(settings, model="m", prices={}))

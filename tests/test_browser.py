@@ -17,6 +17,15 @@ through Playwright) against the loopback fake server, checking what a person wou
   screenshots in the light and the dark theme;
 - a comparison of three models (one slow, one refusing): a column each, the differing field
   marked, the refusal kept in its column while the others bind;
+- round two of what a user sees: a 100-step answer whose opened fold is one list
+  (consecutive steps adjacent on screen, none cut, one scroll area), while it streams, after,
+  and revealed after *Show all*; a comparison with one-line column headers and its answers
+  in one grid (each field at one height for every model), the differing fields readable
+  (computed colours' contrast at least 4.5) in the light and the dark theme; the progress
+  bar of ``--each`` on one line, with the run's own rate; a picture's thumbnail opening the
+  picture at the output's width by a click, and closing it;
+- a page made as an export would be (JavaScript off, every request blocked and counted):
+  a result's thumbnail inside its box, opening its picture; the scores' chart drawn; none;
 - a grounded result (built by hand over a source with Chinese text and emoji) in its widget,
   light and dark: a value clicked scrolls the source box to its mark (a fragment link and
   :target rules, no script), a mark clicked shows its value, the marks readable (contrast
@@ -34,6 +43,7 @@ to show in screenshots.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -48,7 +58,7 @@ from typing import Any
 
 import pytest
 
-from fakeserver import FakeLLMServer, Reply, chat_stream
+from fakeserver import FakeLLMServer, Reply, chat, chat_stream
 from pdftext import pdf_text
 
 pytestmark = pytest.mark.browser
@@ -102,6 +112,30 @@ LONG, FORTY_CELL, SLOW, DENIED, AFTER = 1, 2, 3, 4, 5
 # each step's output, and the final answer.
 RECORDED_OUTPUTS = ["9 = 9", "9.11 与 9.80", "0.1 < 0.8", "9.8 > 9.11"]
 RECORDED_ANSWER = "9.8 比 9.11 大。"
+# What a user sees, round two: a 100-step answer streamed, the same revealed and shown
+# whole, a comparison whose answers differ, a column's progress bar.
+HUNDRED = {"steps": [{"explanation": f"Look at digit {i} of both numbers and compare them.",
+                      "output": f"result {i}"} for i in range(1, 101)],
+           "final_answer": "9.8 is larger than 9.11 (a hundred steps)"}
+REVIEW = {"type": "object", "properties": {
+    "sentiment": {"type": "string", "title": "Sentiment"},
+    "summary": {"type": "string"}, "stars": {"type": "integer"}},
+    "required": ["sentiment", "summary", "stars"], "additionalProperties": False}
+ROUND_TWO = [
+    f"%load_ext structmagic\nmath = {SCHEMA!r}\nreview = {REVIEW!r}\n"
+    "items = ['a', 'b', 'c', 'd', 'e']",
+    "%%structured math -o hundred\nhundred steps please",
+    "%%structured math -o taught --reveal\nhundred steps please",
+    "%%structured review -o rated --compare model-quick,model-slow,model-refuses\n"
+    "review please",
+    "%%structured math --each items -o rows\n{item} rows please",
+    "from PIL import Image, ImageDraw\nreceipt = Image.new('RGB', (600, 800), 'white')\n"
+    "ImageDraw.Draw(receipt).rectangle((100, 100, 500, 300), fill='navy')",
+    "%%structured math --image receipt -o read\nreceipt please",
+    "%%structured math --each items --estimate --max-tokens 300\n{item}",
+    "%%structured math -o stopped\nstop me please",
+]
+HUNDRED_CELL, TAUGHT, RATED, ROWS, RECEIPT, ESTIMATE, STOPPED = 1, 2, 3, 4, 6, 7, 8
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -157,6 +191,24 @@ def _responder(req: Any) -> Reply:
                       else "9.11 is larger")
         return chat_stream(json.dumps(answer), pieces=30 if model == "model-quick" else 60,
                            delay=0.02 if model == "model-quick" else 0.05)
+    if "review please" in text:
+        model = (req.json or {}).get("model")
+        if model == "model-refuses":
+            return chat_stream("", refusal="I would rather not rate this.", pieces=3)
+        quick = model == "model-quick"
+        answer = {"sentiment": "positive" if quick else "mixed, leaning positive",
+                  "summary": ("Loved it." if quick else "Good value, though the battery "
+                              "could last longer and the case scratches easily."),
+                  "stars": 5 if quick else 4}
+        return chat_stream(json.dumps(answer), pieces=10, delay=0.02 if quick else 0.08)
+    if "hundred steps please" in text:  # ~3 s of streaming
+        return chat_stream(json.dumps(HUNDRED), pieces=300, delay=0.01)
+    if "stop me please" in text:  # ~30 s: stopped long before its end
+        return chat_stream(json.dumps(ANSWER), pieces=300, delay=0.1)
+    if "receipt please" in text:
+        return chat_stream(json.dumps(ANSWER), pieces=4)
+    if "rows please" in text:
+        return chat(json.dumps(ANSWER))
     if "unauthorized please" in text:
         return Reply.status(401, "Incorrect API key provided.")
     if "refuse" in text:
@@ -188,6 +240,10 @@ def _write_notebooks(work: Path) -> None:
         {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
          "execution_count": None, "id": f"compare-{i}"} for i, src in enumerate(COMPARE)]}
     (work / "compare.ipynb").write_text(json.dumps(compare), encoding="utf-8")
+    round_two = {**nb, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
+         "execution_count": None, "id": f"round-two-{i}"} for i, src in enumerate(ROUND_TWO)]}
+    (work / "roundtwo.ipynb").write_text(json.dumps(round_two), encoding="utf-8")
     # the walkthrough as stored, where no widget can be drawn: only text/html and text/plain
     stored = json.loads((ROOT / "notebooks" / "walkthrough.ipynb").read_text(encoding="utf-8"))
     stored["metadata"].pop("widgets", None)
@@ -695,16 +751,21 @@ def test_three_models_side_by_side(lab, browser):
             const rects = columns.map(c => c.getBoundingClientRect());
             return {columns: columns.map(c => c.innerText), tops: rects.map(r => Math.round(r.top)),
                     lefts: rects.map(r => Math.round(r.left)), text: box.innerText,
-                    marked: box.querySelectorAll('[style*="warn-color3"]').length,
+                    marked: box.querySelectorAll('.structmagic-answers .structmagic-differ')
+                        .length,
+                    answers: Array.from(box.querySelectorAll('.structmagic-answers tr'))
+                        .map(r => Array.from(r.cells).map(c => c.innerText.trim())),
                     errors: box.querySelectorAll('.structmagic-error').length};
         }"""))
         assert len(shown["columns"]) == 3
         assert len(set(shown["tops"])) == 1, shown["tops"]  # side by side, one row
         assert shown["lefts"] == sorted(shown["lefts"])
-        assert "9.8 is larger" in shown["columns"][0]
-        assert "9.11 is larger" in shown["columns"][1]
+        # the answers in one grid: a row per field, a column per model
+        assert shown["answers"][0] == ["", "model-quick", "model-slow", "model-refuses"]
+        final = next(r for r in shown["answers"] if r[0] == "Final answer")
+        assert final[1:] == ["9.8 is larger", "9.11 is larger", "—"], shown["answers"]
         assert "I would rather not compare numbers." in shown["columns"][2]
-        assert shown["errors"] == 1 and shown["marked"] >= 2
+        assert shown["errors"] == 1 and shown["marked"] == 1
         assert "Answers differ on: Final answer" in shown["text"]
         last = page.locator(".jp-Notebook .jp-Cell").nth(2)
         assert "['model-quick', 'model-refuses', 'model-slow']" in last.inner_text()
@@ -712,6 +773,293 @@ def test_three_models_side_by_side(lab, browser):
             path=str(ARTIFACTS / "compare-three-models.png"))
     finally:
         page.close()
+
+
+# The step cards of cell i's widget on show, in the order they are drawn: each card's step
+# number and box; and every element inside the widget's steps that scrolls on its own.
+STEP_CARDS = _drawn("""async i => {
+    const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+    const w = cell.querySelector('.structmagic-widget');
+    w.scrollIntoView({block: 'start'});
+    await drawn();
+    const cards = [];
+    w.querySelectorAll('.widget-html, .jupyter-widget-html').forEach(h => {
+        const m = /^Step (\\d+)$/m.exec(h.innerText.trim().split('\\n')[0]);
+        if (!m || h.offsetParent === null) return;
+        const r = h.getBoundingClientRect();
+        cards.push({step: Number(m[1]), top: r.top, bottom: r.bottom,
+                    clipped: h.scrollHeight > h.clientHeight + 1});
+    });
+    const scrollers = Array.from(w.querySelectorAll('*')).filter(e => {
+        const o = getComputedStyle(e).overflowY;
+        return (o === 'auto' || o === 'scroll') && e.scrollHeight > e.clientHeight + 1
+            && e.querySelector('.widget-html, .jupyter-widget-html');
+    }).map(e => ({cls: e.className, height: e.clientHeight, inner: e.scrollHeight}));
+    return {cards, scrollers};
+}""")
+
+# The contrast ratio (WCAG) of each marked (differing) cell's text on its background.
+DIFFER_CONTRAST = """box => {
+    const rgba = c => { const v = c.match(/[\\d.]+/g).map(Number);
+                        return {r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1}; };
+    const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = c => 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+    const out = [];
+    box.querySelectorAll('.structmagic-differ th, .structmagic-differ td').forEach(cell => {
+        const bg = rgba(getComputedStyle(cell).backgroundColor);
+        cell.querySelectorAll('b, span').forEach(t => {
+            if (!t.innerText.trim()) return;
+            const fg = rgba(getComputedStyle(t).color);
+            const mix = k => fg[k] * fg.a + bg[k] * (1 - fg.a);
+            const f = {r: mix('r'), g: mix('g'), b: mix('b')};
+            const [hi, lo] = [lum(f), lum(bg)].sort((a, b) => b - a);
+            out.push({text: t.innerText.slice(0, 20), ratio: (hi + 0.05) / (lo + 0.05),
+                      color: getComputedStyle(t).color,
+                      background: getComputedStyle(cell).backgroundColor});
+        });
+    });
+    return out;
+}"""
+
+
+def _one_list(page: Any, index: int, last: int, folded: int) -> dict[str, Any]:
+    """Steps 1..``last`` of cell index's widget are drawn in order, each right below the one
+    before (none cut, none out of place): the first ``folded`` in one list that scrolls as a
+    whole (its own scroll offset apart), then the others below it."""
+    shown = page.evaluate(STEP_CARDS, index)
+    cards = shown["cards"]
+    assert [c["step"] for c in cards] == list(range(1, last + 1)), cards
+    assert not any(c["clipped"] for c in cards), cards
+    for before, after in itertools.pairwise(cards):
+        if before["step"] != folded:  # the fold's end and the steps in view: two boxes
+            assert -1 <= after["top"] - before["bottom"] <= 24, (before, after)
+    assert len(shown["scrollers"]) <= 1, shown["scrollers"]  # the earlier list alone
+    return shown
+
+
+@pytest.mark.timeout(300)
+def test_round_two_long_answers_comparisons_and_bars(lab, browser):
+    """A 100-step answer: opened while it streams and after, the earlier steps are one list
+    (consecutive steps adjacent on screen, no step cut, one scroll area); the same revealed,
+    after Show all. A comparison: a one-line header per column, the answers in one grid (a
+    field at the same height for every model), the differing fields readable (contrast at
+    least 4.5) in the light and the dark theme. A progress bar: its line on one line. A
+    thumbnail opens its picture. The estimate as a table whose words never break. The stop
+    button: one short line and a neutral "interrupted" badge."""
+    page = _open(browser, lab, "roundtwo.ipynb", 1200)
+    try:
+        _run_all(page)
+        widget = page.locator(".jp-Cell").nth(HUNDRED_CELL).locator(".structmagic-widget")
+        opened_while_streaming = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL) or ""
+            if "earlier steps" in text and "streaming" in text:
+                widget.get_by_text(re.compile(r"… \d+ earlier steps")).click()
+                page.wait_for_timeout(300)
+                if "streaming" in (page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL) or ""):
+                    folded = int(re.search(r"… (\d+) earlier steps",
+                                           page.evaluate(CELL_WIDGET_TEXT, HUNDRED_CELL))[1])
+                    cards = page.evaluate(STEP_CARDS, HUNDRED_CELL)["cards"]
+                    assert [c["step"] for c in cards][:folded] == list(range(1, folded + 1))
+                    opened_while_streaming = True
+                    page.locator(".jp-Cell").nth(HUNDRED_CELL).screenshot(
+                        path=str(ARTIFACTS / "round-two-hundred-streaming.png"))
+                break
+            time.sleep(0.05)
+        assert opened_while_streaming, "the earlier steps did not open while streaming"
+
+        # the stop button while the last cell streams: one short line, a neutral badge
+        page.wait_for_function(
+            "i => /streaming/.test(document.querySelectorAll('.jp-Cell')[i]"
+            "?.querySelector('.structmagic-widget')?.textContent ?? '')",
+            arg=STOPPED, timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+        _wait_idle(page)
+        page.wait_for_function(
+            "(document.querySelector('.structmagic-comparison')?.textContent ?? '')"
+            ".includes('Answers differ on')", timeout=60_000)
+        page.wait_for_timeout(500)
+        stopped = _cell_errors(page, STOPPED)
+        assert stopped["stderr"] == ["KeyboardInterrupt: see above"], stopped
+        assert stopped["widgetErrors"] == 0 and "Traceback" not in stopped["text"], stopped
+        assert stopped["text"].count("nothing was bound") == 1, stopped["text"]
+        stop_widget = page.locator(".jp-Cell").nth(STOPPED).locator(".structmagic-widget")
+        badge = stop_widget.evaluate("""w => {
+            const b = Array.from(w.querySelectorAll('span')).find(
+                s => s.innerText.trim() === 'interrupted');
+            return b && {color: getComputedStyle(b).color,
+                         muted: getComputedStyle(w.querySelector('.structmagic-stopped')).color};
+        }""")
+        assert badge and badge["color"] == badge["muted"], badge  # neutral, not an error's red
+
+        # the 100 steps, done: the fold (still open) is one list, steps 1-96, then 97-100
+        widget.evaluate("w => w.scrollIntoView({block: 'start'})")
+        _one_list(page, HUNDRED_CELL, 100, 96)
+
+        # revealed, then Show all: the same
+        taught = page.locator(".jp-Cell").nth(TAUGHT).locator(".structmagic-widget")
+        taught.scroll_into_view_if_needed()
+        assert "Step 1\n" in taught.inner_text() and "Step 2\n" not in taught.inner_text()
+        taught.get_by_role("button", name="Show all").click()
+        page.wait_for_function("el => /Step 100\\n/.test(el.innerText)",
+                               arg=taught.element_handle(), timeout=10_000)
+        taught.get_by_text(re.compile(r"… 96 earlier steps")).click()
+        page.wait_for_timeout(500)
+        _one_list(page, TAUGHT, 100, 96)
+
+        # the comparison: one-line headers, the answers in one grid
+        box = page.locator(".structmagic-comparison").first
+        box.scroll_into_view_if_needed()
+        grid = box.evaluate("""b => {
+            const heads = Array.from(b.querySelectorAll('.structmagic-header')).map(h => ({
+                height: h.getBoundingClientRect().height,
+                line: parseFloat(getComputedStyle(h).lineHeight), title: h.title}));
+            const rows = Array.from(b.querySelectorAll('.structmagic-answers tbody tr'))
+                .map(r => ({name: r.cells[0].innerText.trim(),
+                            tops: Array.from(r.cells).map(c => Math.round(
+                                c.getBoundingClientRect().top))}));
+            return {heads, rows};
+        }""")
+        assert len(grid["heads"]) == 3
+        for head in grid["heads"]:
+            assert head["height"] <= 1.6 * head["line"] + 6, head  # one line
+            assert "tokens" in head["title"] or "model-refuses" in head["title"], head
+        assert [r["name"] for r in grid["rows"]] == ["Sentiment", "Summary", "Stars"]
+        for row in grid["rows"]:
+            assert len(set(row["tops"])) == 1, row  # the same height for every model
+        for theme in ("light", "dark"):
+            _theme(page, theme)
+            box.scroll_into_view_if_needed()
+            ratios = box.evaluate(DIFFER_CONTRAST)
+            assert len(ratios) >= 6, ratios  # three differing fields: a label and values
+            assert min(r["ratio"] for r in ratios) >= 4.5, ratios
+            box.screenshot(path=str(ARTIFACTS / f"round-two-compare-{theme}.png"))
+            page.locator(".jp-Cell").nth(HUNDRED_CELL).screenshot(
+                path=str(ARTIFACTS / f"round-two-hundred-{theme}.png"))
+
+            # the progress bar of --each: its line on one line beside the bar
+            bar = page.locator(".jp-Cell").nth(ROWS).locator(".structmagic-progress")
+            bar.scroll_into_view_if_needed()
+            line = bar.evaluate("""b => {
+                const text = b.querySelector('.widget-html-content > div[style]');
+                const r = text.getBoundingClientRect();
+                return {height: r.height, line: parseFloat(getComputedStyle(text).lineHeight),
+                        text: text.textContent};
+            }""")
+            assert line["height"] <= 1.6 * line["line"], line
+            assert "5/5 · 5 ok · 0 failed" in line["text"] and "/s ·" in line["text"], line
+            rate = float(re.search(r"([\d.]+)/s", line["text"])[1])
+            assert rate < 1000, line  # the run's own rate (250,000/s before)
+            bar.screenshot(path=str(ARTIFACTS / f"round-two-progress-{theme}.png"))
+
+            # a picture's thumbnail opens the picture at the output's width, and closes
+            receipt = page.locator(".jp-Cell").nth(RECEIPT).locator(".structmagic-widget")
+            receipt.scroll_into_view_if_needed()
+            _picture_opens(receipt, f"round-two-receipt-{theme}")
+
+            # the estimate: a table whose words never break ("--exact" on one line)
+            estimate = page.locator(".jp-Cell").nth(ESTIMATE).locator(".structmagic-estimate")
+            estimate.scroll_into_view_if_needed()
+            words = estimate.evaluate(_drawn("""async e => {
+                await drawn();
+                const out = [];
+                const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+                for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                    for (const m of n.textContent.matchAll(/\\S+/g)) {
+                        const r = document.createRange();
+                        r.setStart(n, m.index);
+                        r.setEnd(n, m.index + m[0].length);
+                        const tops = new Set(Array.from(r.getClientRects())
+                            .map(x => Math.round(x.top)));
+                        if (tops.size > 1) out.push(m[0]);
+                    }
+                }
+                return {broken: out, text: e.innerText,
+                        math: e.querySelectorAll('mjx-container, .MathJax').length};
+            }"""))
+            assert "--exact" in words["text"] and words["broken"] == [], words
+            # money stays text: "$0.15 in / $0.60 out" is no formula to MathJax
+            assert words["math"] == 0 and "$0.15 in / $0.60 out" in words["text"], words
+            estimate.screenshot(path=str(ARTIFACTS / f"round-two-estimate-{theme}.png"))
+            page.locator(".jp-Cell").nth(STOPPED).screenshot(
+                path=str(ARTIFACTS / f"round-two-interrupted-{theme}.png"))
+        _theme(page, "light")
+    finally:
+        page.close()
+
+
+def _picture_opens(where: Any, name: str) -> None:
+    """The first thumbnail under ``where``: its whole picture hidden, then shown by a click
+    as wide as the output allows (far wider than the thumbnail), then hidden again."""
+    picture = where.locator(".structmagic-picture").first
+    whole = picture.locator("img").nth(1)
+    assert not whole.is_visible()
+    thumb = picture.locator("summary img").bounding_box()
+    picture.locator("summary").click()
+    whole.wait_for(state="visible", timeout=5_000)
+    shown = whole.evaluate("""i => ({width: i.getBoundingClientRect().width,
+        natural: i.naturalWidth, src: i.src.slice(0, 22),
+        room: i.closest('.structmagic-inputs').getBoundingClientRect().width})""")
+    assert shown["src"] == "data:image/png;base64," or shown["src"].startswith("data:image/")
+    assert shown["natural"] > 0 and shown["width"] >= 3 * thumb["width"], shown
+    assert shown["width"] <= shown["room"] + 1, shown
+    picture.screenshot(path=str(ARTIFACTS / f"{name}-opened.png"))
+    picture.locator("summary").click()
+    assert not whole.is_visible()
+
+
+# A page made here as an export would be: a result read from a picture, and the scores of
+# two models with their chart (the chart made when matplotlib is installed).
+STATIC_PAGE = r'''
+import pandas as pd
+
+import structmagic as sm
+from structmagic.call.result import Result
+from structmagic.display.scores import ScoresView
+from structmagic.inputs import prepare_inputs
+from structmagic.providers import get_provider
+from PIL import Image, ImageDraw
+
+receipt = Image.new("RGB", (600, 800), "white")
+ImageDraw.Draw(receipt).rectangle((100, 100, 500, 300), fill="navy")
+(part,) = prepare_inputs([receipt], [], get_provider("openai"), thumbnails=True)
+value = {"total": 12.5, "currency": "EUR"}
+read = Result(data=value, plain=value, raw="{}", model="m", schema_name="receipt",
+              inputs=(part.summary(),))
+schema = {"type": "object", "properties": {"sentiment": {"enum": ["pos", "neg"]},
+          "stars": {"type": "integer"}}, "required": ["sentiment", "stars"]}
+labels = [{"sentiment": "pos", "stars": 5}, {"sentiment": "neg", "stars": 1}]
+answers = {"model-a": labels, "model-b": [labels[0], {"sentiment": "pos", "stars": 2}]}
+scores = pd.concat({m: sm.score(a, labels, schema).table for m, a in answers.items()},
+                   names=["model", "field"])
+PAGE = ("<!doctype html><meta charset=utf-8><body style='width:900px'>"
+        + read._repr_html_() + ScoresView(scores, title="review")._repr_html_() + "</body>")
+'''
+
+
+@pytest.mark.timeout(120)
+def test_exported_picture_and_chart_work_with_no_script_and_no_request(browser, tmp_path):
+    """An exported result's thumbnail sits in its box and opens the picture by a click with
+    JavaScript off; the scores' chart is an image in the page; nothing is requested."""
+    pytest.importorskip("matplotlib")
+    scope: dict[str, Any] = {}
+    exec(STATIC_PAGE, scope)
+    page_file = tmp_path / "export.html"
+    page_file.write_text(scope["PAGE"], encoding="utf-8")
+    context, page, requests = _static_page(browser, page_file, 1000, 1400)
+    try:
+        result = page.locator(".structmagic-result")
+        assert result.locator(".structmagic-picture").count() == 1  # inside the result's box
+        _picture_opens(result, "export-receipt")
+        chart = page.locator(".structmagic-chart img")
+        chart.scroll_into_view_if_needed()
+        drawn = chart.evaluate("i => ({natural: i.naturalWidth, width: i.width})")
+        assert drawn["natural"] > 300 and drawn["width"] > 300, drawn
+        page.locator(".structmagic-scores").screenshot(path=str(ARTIFACTS / "export-scores.png"))
+        assert requests == []
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -727,6 +1075,19 @@ def exported(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
     return out
+
+
+def _static_page(browser: Any, page_file: Path, width: int, height: int
+                 ) -> tuple[Any, Any, list[str]]:
+    """``page_file`` opened as an exported page is read: JavaScript off, every request but
+    the page's own blocked and counted (:func:`_offline`); the context, the page and the
+    list of requests."""
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": width, "height": height})
+    page = context.new_page()
+    requests = _offline(page, page_file)
+    page.goto(page_file.as_uri(), wait_until="load")
+    return context, page, requests
 
 
 def _offline(page: Any, page_file: Path) -> list[str]:
@@ -789,12 +1150,8 @@ def test_exported_handout_opens_step_by_step_without_javascript_and_prints_whole
     the step before it is open; no request beyond the page; then printed (print media, and
     Chromium's PDF): every step and the answer open."""
     page_file = (exported / "walkthrough.html").resolve()
-    context = browser.new_context(java_script_enabled=False,
-                                  viewport={"width": 1100, "height": 900})
-    page = context.new_page()
+    context, page, requests = _static_page(browser, page_file, 1100, 900)
     try:
-        requests = _offline(page, page_file)
-        page.goto(page_file.as_uri(), wait_until="load")
         handout = page.locator(".structmagic-handout")
         assert handout.count() == 1
         handout.scroll_into_view_if_needed()
@@ -857,7 +1214,8 @@ def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
     """The walkthrough's stored outputs without their widget views, as an untrusted notebook
     shows them: JupyterLab sanitizes the handout (its <style> and every style value with a
     var() dropped, its input disabled), yet its steps open one at a time, the answer last,
-    its text takes the theme's colour (light and dark) and its summaries the accent."""
+    its text takes the theme's colour (light and dark) and its summaries the accent; the
+    stored result beside it keeps its step cards' edges and its boxes."""
     page = _open(browser, lab, "handout.ipynb", 1400)
     try:
         handout = page.locator(".jp-OutputArea-output .structmagic-handout")
@@ -894,6 +1252,24 @@ def test_handout_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
         for shown in colours.values():
             assert shown["card"] == "rgba(0, 0, 0, 0)", shown  # the page's own background
             assert shown["summary"] == "rgb(25, 118, 210)", shown  # the plain accent kept
+
+        # the stored result beside it, sanitized too, keeps its structure: the step cards'
+        # edges, the answer's box, the result's box (their plain colours, given first)
+        result = page.locator(".jp-OutputArea-output .structmagic-result").first
+        result.scroll_into_view_if_needed()
+        edges = result.evaluate("""r => {
+            const s = e => getComputedStyle(e);
+            const cards = Array.from(r.querySelectorAll('div')).filter(
+                d => /^Step \\d+/.test(d.innerText) && s(d).borderLeftWidth === '3px');
+            const answer = r.querySelector('.structmagic-answer');
+            return {cards: cards.length, card: cards.length ? s(cards[0]).borderLeftColor : null,
+                    answer: [s(answer).borderTopWidth, s(answer).borderTopColor],
+                    box: [s(r).borderTopWidth, s(r).borderTopColor]};
+        }""")
+        assert edges["cards"] >= 3 and edges["card"] == "rgb(25, 118, 210)", edges
+        assert edges["answer"] == ["2px", "rgb(56, 142, 60)"], edges
+        assert edges["box"] == ["1px", "rgb(224, 224, 224)"], edges
+        result.screenshot(path=str(ARTIFACTS / "result-sanitized-in-lab.png"))
     finally:
         page.close()
 
@@ -1075,12 +1451,8 @@ def test_exported_grounded_view_links_without_javascript(browser, grounded_expor
     are there, a value clicked scrolls the source box to its mark, a mark clicked shows its
     value; no request."""
     page_file = grounded_export.resolve()
-    context = browser.new_context(java_script_enabled=False,
-                                  viewport={"width": 1100, "height": 900})
-    page = context.new_page()
+    context, page, requests = _static_page(browser, page_file, 1100, 900)
     try:
-        requests = _offline(page, page_file)
-        page.goto(page_file.as_uri(), wait_until="load")
         view = page.locator(".structmagic-result .structmagic-grounded")
         assert view.count() == 1
         view.scroll_into_view_if_needed()

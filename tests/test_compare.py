@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 
 import pytest
 from IPython.core.error import UsageError
 
 import structmagic as sm
-from structmagic.display.render import DIFFER_BG
+from structmagic.display.markup import DIFFER_BG
+from structmagic.display.render import comparison_table_html
 from structmagic.rows.compare import Target, parse_targets
 
 from fakeserver import Reply, chat
@@ -111,15 +114,18 @@ def test_a_field_only_a_later_model_answered_is_a_disagreement(server, settings)
     assert comp.disagreements() == ["note"]
     assert "Answers differ on: note" in comp._text()
     html = comp._repr_html_()
-    m2 = html.split(">m2</div>")[1]
-    note_dt = next(cell for cell in m2.split("<dt")[1:] if "Note" in cell.split("</dt>")[0])
-    stars_dt = next(cell for cell in m2.split("<dt")[1:] if "Stars" in cell.split("</dt>")[0])
-    assert DIFFER_BG in note_dt.split(">")[0] and DIFFER_BG not in stars_dt.split(">")[0]
+    grid = html.split('class="structmagic-answers"')[1]
+    rows = grid.split("<tr")[2:]  # the header row first
+    assert [re.sub("<[^>]+>", "", r.split("</th>")[0].split(">", 1)[1]) for r in rows] == [
+        "Stars", "Note"]
+    # one marked row, holding the label and each model's value of the field that differs
+    assert [r.startswith(' class="structmagic-differ"') for r in rows] == [False, True]
+    assert DIFFER_BG in rows[1] and ">x<" in rows[1] and ">—<" in rows[1]
     widget = ComparisonWidget(comp.targets, title="review")
     widget.finish(comp)
     assert widget.columns["m2"].differ == ("note",)
-    assert DIFFER_BG in widget.columns["m2"].answer.value
-    assert DIFFER_BG not in widget.columns["m1"].answer.value
+    assert widget.answers.value == comparison_table_html(comp.results, {}, ["note"])
+    assert widget.answers.value.count("structmagic-differ") == 1
     assert "Answers differ on: Note" in widget.note.value
 
 
@@ -298,6 +304,79 @@ def test_the_magic_compares_a_column_and_scores_it(ip, server, settings):
     assert out.attrs["summary"].loc["sloppy", "valid"] == 1.0
 
 
+def _scored(server):
+    """Two models' scores on ROWS, and their summary."""
+    import pandas as pd
+
+    server.responder = _column_answer
+    table = sm.compare_each([f"Rate: {t}" for t, _ in ROWS], SCHEMA, "exact,sloppy")
+    labels = [e for _, e in ROWS]
+    scores = pd.concat({m: sm.score(r, labels, SCHEMA).table for m, r in table.results.items()},
+                       names=["model", "field"])
+    return scores, table.summary
+
+
+def test_scores_show_as_captioned_tables_and_a_chart(server, settings):
+    """Percentages, no column that is empty for every model, the best model of each field
+    marked, a caption on each table; the chart an image of a data: URI (the exported page
+    keeps it, and makes no request)."""
+    pytest.importorskip("matplotlib")
+    from structmagic.display.scores import ScoresView
+
+    scores, summary = _scored(server)
+    view = ScoresView(scores, summary, title="review <b>")
+    text = view._text()
+    assert text == ScoresView(scores, summary, title="review <b>")._text()  # deterministic
+    lines = text.splitlines()
+    assert lines[0].startswith("Each model's answers") and "valid answers" in lines[1]
+    assert "mean latency" in lines[1] and "cost" not in lines[1]  # unknown for all: dropped
+    assert "100%" in lines[2] and "1.0" not in text and "0.666667" not in text
+    scored = lines[lines.index(next(x for x in lines if x.startswith("Scores against"))):]
+    assert "best model of each is marked ★" in scored[0]
+    rows = {tuple(x.split()[:2]): x for x in scored[2:]}
+    assert rows[("Stars", "accuracy")].split()[-3:] == ["100%", "★", "66.7%"]
+    assert rows[("Summary", "normalised")].count("★") == 2  # a tie: both marked
+    assert not any(m in text for m in ("precision", "recall", "within"))  # empty: left out
+    page = view._repr_html_()
+    shown = assert_inert(page)
+    assert "review &lt;b&gt;" in page and page.count("<caption") == 2
+    assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/]+={0,2}"', page)
+    assert "http" not in page.split("<img", 1)[1].split(">", 1)[0]
+    assert "66.7%" in shown and "★" in shown
+
+
+def test_without_matplotlib_the_scores_say_what_to_install(server, settings, monkeypatch):
+    import sys
+
+    from structmagic.display.scores import CHART_HINT, ScoresView
+
+    scores, summary = _scored(server)
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    page = ScoresView(scores, summary)._repr_html_()
+    assert "<img" not in page and html.escape(CHART_HINT) in page
+    assert page.count("<table") == 2
+
+
+def test_the_magic_shows_one_view_of_its_scores(ip, server, settings, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    from structmagic.display.scores import ScoresView
+    from structmagic.magic import each
+
+    shown: list[object] = []
+    monkeypatch.setattr(each, "_display", shown.append)
+    server.responder = _column_answer
+    ip.user_ns.update(schema=SCHEMA, df=pd.DataFrame(
+        {"text": [t for t, _ in ROWS], "label": [e for _, e in ROWS]}))
+    res = ip.run_cell("%%structured schema --each df -o out --compare exact,sloppy "
+                      "--expect label\nRate: {text}", store_history=False)
+    assert res.success, res.error_in_exec
+    (view,) = shown  # one view: the summary and the scores, not two untitled tables
+    assert isinstance(view, ScoresView) and view.summary is not None
+    assert view.scores is ip.user_ns["out"].attrs["scores"]
+
+
 def test_expect_alone_scores_the_one_model(ip, server, settings):
     pd = pytest.importorskip("pandas")
     server.responder = _column_answer
@@ -378,9 +457,13 @@ def test_the_widget_has_a_column_per_model_and_marks_differences(server, setting
     widget.finish(comp)
     assert [c.status for c in widget.columns.values()] == ["done", "done", "error"]
     assert len(widget.row.children) == 3
-    stars_row = [v for v in widget.columns["model-a"].answer.value.split("<div")
-                 if "Stars" in v]
-    assert stars_row and DIFFER_BG in stars_row[0]
+    # one grid of answers, a row per field; each column's own answer gives way to it
+    assert widget.answers.layout.display is None
+    assert all(c.answer.layout.display == "none" for c in widget.columns.values())
+    answers = widget.answers.value
+    assert answers.count("structmagic-differ") == 1  # one highlight per differing field
+    marked = answers.split('class="structmagic-differ"')[1].split("</tr>")[0]
+    assert DIFFER_BG in marked and "Stars" in marked
     assert "Answers differ on: Stars" in widget.note.value
     for text in widget_texts(widget.widget):
         assert_inert(text)
@@ -403,6 +486,7 @@ def test_reveal_steps_every_column_in_lockstep(server, settings):
     assert widget.revealed == 1 and not widget.next_button.disabled
     widget.next_button.click()
     assert [c.revealed for c in widget.columns.values()] == [2, 1]
+    assert ">step 2 of 3<" in widget.position.value
     widget.all_button.click()
     assert [c.revealed for c in widget.columns.values()] == [3, 1]
     assert widget.next_button.disabled
@@ -453,3 +537,60 @@ def test_a_dataframe_given_as_prompts_says_to_give_a_column(server, settings):
     with pytest.raises(sm.InputError, match=r"not a DataFrame \(one of its columns"):
         sm.batch(pd.DataFrame({"text": ["a"]}), SCHEMA)
     assert server.requests == []
+
+
+def test_a_columns_header_is_one_line_with_its_own_time(server, settings, clock):
+    """Each column's header is one line (its label, status and time; the model, tokens and
+    cost on hover), the model not repeated when it is the label; a model that refused shows
+    its own time, not the time the slowest model ended."""
+    from structmagic.display.compare_widget import ComparisonWidget
+
+    def respond(req):
+        if req.json["model"] == "model-refuses":
+            clock.advance(2.0)  # the refusal takes 2 s (the only time that passes)
+            return chat(None, refusal="no")
+        return _by_model(req)
+
+    server.responder = respond
+    comp = sm.compare("q", SCHEMA, "model-a,model-refuses")
+    assert comp.results["model-refuses"].elapsed == 2.0  # measured on the settings' clock
+    widget = ComparisonWidget(comp.targets, title="review", clock=clock)
+    widget.start()
+    clock.advance(7.0)  # the slowest model ends 7 s later
+    widget.finish(comp)
+    slow, refused = widget.columns["model-a"], widget.columns["model-refuses"]
+    for column in (slow, refused):
+        header = column.header.value
+        assert header.count(f">{column.title}<") == 1  # the label once; the model is it
+        assert "white-space:nowrap" in header and "<br" not in header
+    assert "12 tokens" in slow.header.value.split('title="')[1].split('"')[0]
+    assert "12 tokens" not in re.sub(r'title="[^"]*"', "", slow.header.value)
+    assert ">2.0 s<" in refused.header.value and "7.0 s" not in refused.header.value
+
+
+def test_an_interrupted_comparison_says_so_once_in_one_line(ip, server, settings, monkeypatch,
+                                                            capfd, sigint):
+    """The stop button during a comparison: every column still waiting says "interrupted"
+    (a neutral badge), nothing is bound, and the traceback is one line."""
+    from structmagic.magic import cell
+
+    widgets = []
+    real = cell.ComparisonWidget
+
+    def record(*args, **kwargs):
+        widgets.append(real(*args, **kwargs))
+        return widgets[-1]
+
+    monkeypatch.setattr(cell, "ComparisonWidget", record)
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    server.responder = lambda req: Reply.hang(5)
+    ip.user_ns.update(schema=SCHEMA, out="before")
+    sigint.after_requests(2)  # both models asked, their answers held
+    res = ip.run_cell("%%structured schema -o out --compare m1,m2\nq", store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, sm.CallInterrupted) and ip.user_ns["out"] == "before"
+    assert exc._render_traceback_() == ["\x1b[0;31mKeyboardInterrupt\x1b[0m: see above"]
+    (widget,) = widgets
+    assert [c.status for c in widget.columns.values()] == ["interrupted", "interrupted"]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err

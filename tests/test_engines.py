@@ -311,6 +311,29 @@ def test_the_magic_hands_a_dask_frame_to_the_engine(ip, server, settings):
     assert "needs a Dask DataFrame" in str(res.error_in_exec)
 
 
+def test_compute_says_how_each_partition_went(ip, server, settings, capfd):
+    """``--compute`` is followed while it runs: a line per partition as it ends (its rows,
+    how many failed), on a local scheduler; nothing with ``--quiet``."""
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    server.responder = lambda req: (Reply.status(400, "bad row") if _row(req) == 4
+                                    else _answer(req))
+    ip.user_ns.update(schema=SCHEMA, ddf=dd.from_pandas(_frame(6), npartitions=3))
+    capfd.readouterr()
+    with dask.config.set(scheduler="synchronous"):
+        res = ip.run_cell("%%structured schema --each ddf --engine dask --compute -o out "
+                          "--retries 0\nRow {k}: {text}", store_history=False)
+        assert res.success, res.error_in_exec
+        lines = [x for x in capfd.readouterr().out.splitlines() if "partitions" in x]
+        # one line a partition, in whatever order the scheduler ran them
+        assert [x.split(" · ")[1:3] for x in lines] == [
+            [f"Dask: {k}/3 partitions", f"{2 * k} rows"] for k in (1, 2, 3)]
+        assert lines[-1] == "structmagic: schema · Dask: 3/3 partitions · 6 rows · 1 failed"
+        res = ip.run_cell("%%structured schema --each ddf --engine dask --compute -o out "
+                          "--quiet\nRow {k}: {text}", store_history=False)
+        assert res.success and "partitions" not in capfd.readouterr().out
+
+
 # --- images and documents from columns -------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ the real cost on a seeded synthetic column)."""
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from structmagic.cost.tokens import answer_tokens, count_body, count_text
 from structmagic.rows.estimate import spread
 
 from cost_helpers import SCHEMA, SyntheticUsage, column
+from htmlaudit import assert_inert
 
 BASES = {"openai": "/v1", "responses": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
 
@@ -81,6 +83,25 @@ def test_estimate_sends_nothing_and_counts_rows(server, priced):
     # notebook's stored estimate stays equal for nbval when the table is upgraded)
     assert "genai-prices" not in text
     assert "batch API" in text and "half the price" in text
+
+
+def test_the_estimate_shows_as_a_table_beside_its_text(server, priced):
+    """A notebook shows an HTML table (no preformatted text that breaks words at a narrow
+    width); its cells hold the same figures as the text, escaped."""
+    est = estimate(column(3), SCHEMA, max_tokens=50, model="test<model>")
+    page = est._repr_html_()
+    shown = assert_inert(page)
+    assert "<pre" not in page and "<table" in page and "structmagic-estimate" in page
+    assert "test<model>" in shown
+    for what, value, origin in est.items():
+        if what:
+            assert f">{html.escape(what)}</th>" in page
+        assert html.escape(value) in page and html.escape(origin) in page
+        assert value in est.text()
+    assert "test&lt;model&gt;" in page and "test<model>" not in page
+    # the text form is as it was: two columns of figures under the title
+    lines = est.text().splitlines()
+    assert lines[1].startswith("  input tokens   ") and lines[-1] == "  nothing was sent"
 
 
 def test_without_max_tokens_or_a_sample_the_high_end_is_unbounded(server, priced):

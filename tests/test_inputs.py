@@ -20,6 +20,7 @@ from structmagic.inputs.parts import InputLimits
 from structmagic.inputs.thumbs import thumbnails_html
 from structmagic.providers import Provider, get_provider
 
+from htmlaudit import assert_inert
 from media_helpers import (
     PDF,
     column_levels,
@@ -503,9 +504,31 @@ def test_thumbnails_are_small_safe_data_urls():
     assert parts[0].thumbnail.startswith("data:image/jpeg;base64,")
     assert len(parts[0].thumbnail) < 12_000
     markup = thumbnails_html([p.summary() for p in parts])
-    assert markup.count("<img ") == 1  # the URL is shown as text, never loaded
+    # the photo's thumbnail and the picture it opens; the URL is shown as text, never loaded
+    assert markup.count("<img ") == 2 and markup.count("<details") == 1
     assert "https://evil.test/x.png?&lt;script&gt;" in markup and "<script>" not in markup
     assert "PDF" in markup
+
+
+def test_a_thumbnail_opens_the_picture_at_full_width_with_no_script():
+    """A click on a thumbnail (a <details>' summary) shows the picture inline, as wide as
+    the output (at most PREVIEW_EDGE pixels, a data: URL made here): no new window, no
+    request, no script; the same in an export and where output is sanitized."""
+    from PIL import Image
+
+    from structmagic.inputs.pictures import PREVIEW_EDGE
+
+    (part,) = prepare_inputs([photo((2000, 1500))], [], OPENAI, thumbnails=True)
+    assert part.preview.startswith("data:image/jpeg;base64,")
+    whole = Image.open(io.BytesIO(base64.b64decode(part.preview.split(",", 1)[1])))
+    # the picture as the model saw it (as sent), at most PREVIEW_EDGE pixels
+    assert whole.size == (part.width, part.height) and max(whole.size) <= PREVIEW_EDGE
+    markup = thumbnails_html([part.summary()])
+    assert_inert(markup)
+    summary, rest = markup.split("</summary>")
+    assert "<summary" in summary and part.thumbnail in summary and "zoom-in" in summary
+    assert part.preview in rest and "max-width:100%" in rest.split(part.preview)[1]
+    assert part.summary() == replace(part.summary(), preview=None)  # display only
 
 
 def test_thumbnail_that_is_not_a_safe_data_url_is_not_an_img():

@@ -339,7 +339,11 @@ def test_repr_names_the_inputs(server, settings):
     lines = res._repr_mimebundle_()["text/plain"].splitlines()
     assert lines[1] == "inputs: 2 images, 1 PDF"
     html = res._repr_html_()
-    assert html.count("<img ") == 1 and "images.example.test/cat.png" in html
+    # the picture's thumbnail and the picture it opens; the URL as text, never loaded
+    assert html.count("<img ") == 2 and "images.example.test/cat.png" in html
+    # inside the result's box, under its title (an export keeps them together)
+    assert html.startswith('<div class="structmagic-result ')
+    assert html.index("structmagic-inputs") < html.index("Raw JSON")
     assert all(len(i.thumbnail or "") < 20_000 for i in res.inputs)
     assert not any(hasattr(i, "data") for i in res.inputs)  # no payload kept on the result
 
@@ -350,7 +354,8 @@ def test_widget_shows_thumbnails_above_the_steps(server, settings):
     widget = res.widget()
     children = list(widget.widget.children)
     assert children.index(widget.inputs_view) < children.index(widget.steps_box)
-    assert widget.inputs_view.value.count('<img src="data:image/png;base64,') == 1
+    assert widget.inputs_view.value.count('<img src="data:image/png;base64,') == 2
+    assert "<details" in widget.inputs_view.value  # a click opens the picture
     assert widget.inputs_view.layout.display is None
 
 

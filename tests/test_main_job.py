@@ -59,7 +59,7 @@ def test_readme_main_job_runs_offline(tmp_path):
     subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
     page = (tmp_path / "quickstart.html").read_text(encoding="utf-8")
-    results = re.findall(r'class="structmagic-result( structmagic-handout)?"', page)
+    results = re.findall(r'class="structmagic-result( structmagic-handout)? mathjax_ignore"', page)
     assert len(results) >= 3  # steps shown without a widget
     assert results.count(" structmagic-handout") == 1  # the --reveal cell: a handout
     assert "9.8 比 9.11 大" in page and "Step 4" in page
@@ -71,7 +71,7 @@ def test_readme_main_job_runs_offline(tmp_path):
     where.close()
     assert where.requests == []  # no CDN script, stylesheet, font or image
     assert "cdnjs" not in handout and "unpkg" not in handout
-    assert handout.count('class="structmagic-result structmagic-handout"') == 1
+    assert handout.count('class="structmagic-result structmagic-handout mathjax_ignore"') == 1
     assert where.found, "the final answer is not in the page"
     for stack in where.found:
         classes = [c for tag, c in stack if tag == "details"]

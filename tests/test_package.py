@@ -11,6 +11,7 @@ import structmagic
 EXPECTED_ALL = {
     "APIError", "APITimeoutError", "AnswerError", "AuthenticationError", "BadRequestError",
     "BatchError", "BatchInterrupted", "BatchJob", "BatchRowError", "BatchUnavailableError",
+    "CallInterrupted",
     "CassetteError", "CassetteMissError", "ConfigError",
     "ContentFilterError", "Extractor", "InputError", "Interrupted", "InvalidOutputError",
     "NotRun", "RateLimitError", "RefusalError", "Result", "SchemaError",
@@ -43,7 +44,8 @@ def test_error_tree():
         assert issubclass(cls, e.AnswerError)
     assert issubclass(e.SchemaIgnoredError, e.InvalidOutputError)
     assert issubclass(e.CassetteMissError, e.CassetteError)
-    assert issubclass(e.BatchInterrupted, KeyboardInterrupt)
+    assert issubclass(e.BatchInterrupted, e.CallInterrupted)
+    assert issubclass(e.CallInterrupted, KeyboardInterrupt)
     assert issubclass(e.BatchUnavailableError, e.BatchError)
     assert issubclass(e.BatchRowError, e.BatchError)
     for cls in (e.ConfigError, e.SchemaError, e.APIError, e.AnswerError, e.StreamError,

@@ -25,6 +25,7 @@ from structmagic.display.handout import (
     handout_html,
     normalised,
 )
+from structmagic.display.markup import NO_MATH
 from structmagic.display.render import (
     error_html,
     error_text,
@@ -343,7 +344,7 @@ def test_render_imports_no_widgets():
     '<span style="background:URL(https://evil.example/a.png)">a</span>',
     '<div style="width:expression(alert(1))">a</div>',
     '<ol start="3"><li>a</li></ol>',
-    "<table><tr><td>a</td></tr></table>",
+    "<form><table><tr><td>a</td></tr></table></form>",  # tables are ours, forms never
     "<img src=x/>",
     "<style>.structmagic-handout{display:none}</style>",  # only the handout's own CSS
     '<style media="print">x</style>',
@@ -540,9 +541,10 @@ def test_the_exported_page_loads_nothing_from_the_network(tmp_path):
     audit.feed(page)
     audit.close()
     assert audit.requests == []
-    assert "cdnjs" not in page and "unpkg" not in page and "mathjax" not in page.lower()
+    assert "cdnjs" not in page and "unpkg" not in page
+    assert "mathjax" not in page.lower().replace(NO_MATH, "")  # our class keeps it off: no loader
     assert len(re.findall(r'class="structmagic-result[ "]', page)) >= 2  # the content is there
-    assert page.count('class="structmagic-result structmagic-handout"') == 1  # --reveal's
+    assert page.count(f'class="structmagic-result structmagic-handout {NO_MATH}"') == 1
     assert "'WenQuanYi Zen Hei'" in page and "--jp-code-font-family" in page  # CJK fonts
     # the failed cell's message shows once without a widget renderer: its display's HTML
     # (the saved widget state, inert data here, holds it too), then a one-line traceback
@@ -558,6 +560,36 @@ def test_a_list_of_objects_not_named_like_steps_is_counted_by_its_own_name():
     assert result_text(receipt).splitlines()[0] == "Receipt — 2 items"
     lines = FakeResult({"line_items": [{"d": "x"}]}, schema_name="Invoice", model=None)
     assert result_text(lines).splitlines()[0] == "Invoice — 1 line item"
+
+
+def test_only_reasoning_steps_are_called_steps():
+    """A receipt's lines are rows, not steps: a compact table when every item has the same
+    flat fields (labelled, numbered, numbers to the right), numbered cards otherwise; "Step"
+    for the steps field alone (named like one, or by --steps)."""
+    receipt = FakeResult({"shop": "Bakery <b>", "lines": [
+        {"item": "bread <i>", "qty": 2, "price": 3.5}, {"item": "milk", "qty": 1, "price": 1.2}]},
+        schema_name="Receipt", model=None)
+    page = result_html(receipt)
+    shown = assert_inert(page)
+    assert "Step" not in shown
+    table = page.split('class="structmagic-rows"')[1].split("</table>")[0]
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", table)
+    assert [re.sub("<[^>]+>", "", h) for h in heads] == ["#", "Item", "Qty", "Price"]
+    cells = [re.sub("<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", table)]
+    assert cells == ["1", "bread &lt;i&gt;", "2", "3.5", "2", "milk", "1", "1.2"]
+    assert "text-align:right" in table.split(">3.5<")[0].rsplit("<td", 1)[1]
+    # items of different shapes: numbered rows, folded past the limit as steps are
+    ragged = FakeResult({"entries": [{"a": i} if i % 2 else {"b": [i]} for i in range(12)]},
+                        schema_name="Log", model=None)
+    page = result_html(ragged)
+    assert "Step" not in assert_inert(page) and "… 8 earlier rows" in page
+    assert re.findall(r">(\d+)\.</div>", page) == [str(i) for i in range(1, 13)]
+    # reasoning steps, and a list named by --steps, are steps
+    steps = FakeResult({"steps": [{"x": 1}, {"x": 2}]}, model=None)
+    assert ">Step 2</div>" in result_html(steps)
+    chosen = FakeResult({"lines": [{"x": 1}]}, steps_field="lines", model=None)
+    assert ">Step 1</div>" in result_html(chosen) and "structmagic-rows" not in result_html(
+        chosen)
 
 
 # --- the handout (reveal mode's text/html) ----------------------------------------------------
@@ -676,6 +708,39 @@ def test_handout_steps_need_no_script_and_keep_their_look_in_both_themes():
     assert "var(--jp-layout-color1, #ffffff)" in markup
     assert "line-height:1.5" in _root_style(markup) and "'Noto Sans CJK SC'" in _root_style(
         markup)
+
+
+def _sanitized_styles(markup: str) -> list[str]:
+    """Each style attribute as JupyterLab leaves it in untrusted output: every declaration
+    whose value uses var() dropped."""
+    out = []
+    for style in re.findall(r'style="([^"]*)"', markup):
+        kept = [d for d in style.split(";") if d.strip() and "var(" not in d]
+        out.append(";".join(kept))
+    return out
+
+
+def test_the_static_html_keeps_its_edges_where_output_is_sanitized():
+    """Untrusted output loses every style value with a var(): the step cards, the answer's
+    box, the result's box and an error's edge keep a plain colour given first (an edge reads
+    on a light and a dark page alike); the text keeps the page's own colour."""
+    page = result_html(FakeResult(MATH))
+    styles = _sanitized_styles(page)
+    assert any("border:1px solid #e0e0e0" in x for x in styles)  # the result's box
+    assert sum("border-left:3px solid #1976d2" in x for x in styles) == len(MATH["steps"])
+    assert any("border:2px solid #388e3c" in x for x in styles)  # the answer's box
+    assert not any(re.search(r"(^|;)\s*(color|background):", x) for x in styles)
+    error = _sanitized_styles(error_html(RefusalError("no")))
+    assert any("border-left:3px solid #d32f2f" in x for x in error)
+
+
+def test_no_view_of_ours_is_typeset_as_math():
+    """JupyterLab runs MathJax over rendered HTML: every static view's root carries the class
+    that keeps it off, so "$3 and $4" (money, or a model's text) stays text."""
+    for page in (result_html(FakeResult({"answer": "$3 and $4"})), error_html(ValueError("$x$")),
+                 handout_html(FakeResult(MATH))):
+        first = _Tree(page).root.children[0]
+        assert NO_MATH in first.classes, page[:80]
 
 
 def test_handout_print_rules_open_every_step_and_nothing_else():

@@ -330,11 +330,47 @@ def test_fail_uses_the_errors_partial_and_raw():
     assert len(wdg2.step_widgets) == 2
 
 
+def test_a_list_that_is_not_steps_shows_as_numbered_rows():
+    """A receipt's lines stream in as numbered cards ("1.", "2."), never "Step 1"; the steps
+    field (named like one, or by --steps) keeps "Step"."""
+    wdg = StructuredWidget(title="receipt", min_interval=0)
+    wdg.start()
+    lines = {"shop": "Bakery", "lines": [{"item": f"thing {i}"} for i in range(1, 11)]}
+    wdg.update(lines)
+    wdg.finish(Result(data=lines, plain=lines, raw="{}", model="m", schema_name="receipt"))
+    assert not any("Step" in card for card in wdg.steps_html)
+    assert ">1.</div>" in wdg.steps_html[0] and ">10.</div>" in wdg.steps_html[-1]
+    assert wdg.earlier.titles[0] == "… 6 earlier rows"
+    chosen = StructuredWidget(title="receipt", steps_field="lines", min_interval=0)
+    chosen.start()
+    chosen.update(lines)
+    assert ">Step 1</div>" in chosen.steps_html[0]
+
+
 def test_fail_before_anything_arrived():
     wdg = StructuredWidget(title="t")
     wdg.start()
     wdg.fail(KeyboardInterrupt("interrupted; nothing was bound"))
     assert wdg.step_widgets == () and "interrupted; nothing was bound" in wdg.error_view.value
+    # the user's own stop: a neutral badge and line, not an error's
+    assert wdg.status == "interrupted" and ">interrupted</span>" in wdg.header.value
+    assert render.BAD not in wdg.header.value and render.BAD not in wdg.error_view.value
+    assert "structmagic-error" not in wdg.error_view.value
+
+
+def test_the_header_names_a_wire_format_other_than_the_default():
+    value = {"answer": "x"}
+    for provider, said in (("anthropic", "Claude Messages format"),
+                           ("gemini", "Gemini generateContent format"), ("openai", None)):
+        result = Result(data=value, plain=value, raw="{}", model="m", schema_name="s",
+                        provider=provider)
+        wdg = StructuredWidget(title="s")
+        wdg.finish(result)
+        page = render.result_html(result)
+        if said is None:
+            assert " format" not in wdg.header.value and " format" not in page
+        else:
+            assert said in wdg.header.value and said in page
 
 
 # --- reveal mode -------------------------------------------------------------------------------
@@ -351,15 +387,17 @@ def test_reveal_mode_buttons():
     wdg.update(steps_value(3, final="9.8"))
     assert not any(visible(wdg)) and wdg.answer.layout.display == "none"
     wdg.finish(result_of(steps_value(3, final="9.8")))
-    assert wdg.progress.value == "" and wdg.nav.layout.display != "none"
+    assert "step 1 of 3" in wdg.progress.value and wdg.nav.layout.display != "none"
     assert visible(wdg) == [True, False, False] and wdg.revealed == 1
     assert wdg.prev_button.disabled and not wdg.next_button.disabled
     assert not wdg.all_button.disabled
     assert wdg.answer.layout.display == "none"
+    assert ">step 1 of 3<" in wdg.progress.value
     wdg.prev_button.click()  # at the start: stays at step 1
     assert wdg.revealed == 1
     wdg.next_button.click()
     assert visible(wdg) == [True, True, False] and wdg.revealed == 2
+    assert ">step 2 of 3<" in wdg.progress.value
     assert not wdg.prev_button.disabled and not wdg.next_button.disabled
     wdg.prev_button.click()
     assert visible(wdg) == [True, False, False]
@@ -816,6 +854,32 @@ def test_a_failed_call_shows_its_error_once(kernel_ip, server, settings, capfd, 
     first_line = str(exc).splitlines()[0]
     assert out.count(first_line) == 1, out  # once (the display's text), not twice
     assert f"{type(exc).__name__}\x1b[0m: see above" in out
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_interrupted_call_says_so_once_in_one_line(kernel_ip, server, settings, capfd,
+                                                       sigint, stream):
+    """The stop button: the widget says "interrupted" (a neutral badge) with the one
+    message; IPython's traceback is one short line, not frames through the magic and the
+    API with a second message."""
+    from fakeserver import Reply
+
+    server.queue(Reply.hang(5))
+    kernel_ip.user_ns["x"] = "before"
+    sigint.after_requests(1)
+    flag = "" if stream else " --no-stream"
+    res = kernel_ip.run_cell(f"%%structured math -o x{flag}\nq", store_history=False)
+    exc = res.error_in_exec
+    assert isinstance(exc, sm.CallInterrupted) and isinstance(exc, KeyboardInterrupt)
+    assert kernel_ip.user_ns["x"] == "before"
+    assert exc._render_traceback_() == ["\x1b[0;31mKeyboardInterrupt\x1b[0m: see above"]
+    final = kernel_ip.shown[-1][0]
+    assert final["text/plain"] == str(exc)
+    assert "structmagic-stopped" in final["text/html"] and render.BAD not in final["text/html"]
+    out, err = capfd.readouterr()
+    assert out.count(str(exc)) == 1, out  # one message, one wording
+    assert "Traceback" not in out + err and "magic.py" not in out + err
+    assert "KeyboardInterrupt\x1b[0m: see above" in out
 
 
 def test_without_a_widget_the_error_stays_one_paragraph(ip, kernel_ip, server, settings, capfd):

@@ -169,9 +169,10 @@ class Result(ShowsWidget):
     def _repr_html_(self) -> str:
         if self.error is not None:
             return error_html(self.error)
-        markup = (handout_html(self, ask_first=self.ask_first) if self.reveal
-                  else result_html(self))
-        if self.inputs:  # the thumbnails above the result
+        if not self.reveal:
+            return result_html(self)  # its inputs' thumbnails inside its box
+        markup = handout_html(self, ask_first=self.ask_first)
+        if self.inputs:  # the thumbnails above the handout
             return thumbnails_html(self.inputs) + markup
         return markup
 

@@ -2,7 +2,8 @@
 
 - :mod:`.render` — a result, its steps and its errors as escaped HTML and as plain text;
 - :mod:`.widget` — the live widget of one call; :mod:`.compare_widget` — models side by side;
-- :mod:`.progress` — the progress bar of a batch or a batch job;
+- :mod:`.progress` — the progress bar of a batch, a batch job or a Dask computation;
+- :mod:`.scores` — the scores of ``--expect``: captioned tables and a chart;
 - :mod:`.showing` — putting a widget on screen with a stable ``text/plain``;
 - :mod:`.kernel` — whether a kernel (and a person) is there to see it.
 

@@ -31,8 +31,9 @@ the element is a constant (no model text ever reaches it). JupyterLab shows untr
 ``text/html`` sanitized: it drops the ``<style>`` element (print then shows the steps as they
 were opened on screen), every style value that uses a ``var()`` (the theme's colours, borders
 and fonts: the text then takes the theme's colour from the page, and the summaries keep a
-plain accent colour given first) and disables the ``<input>``; ``<details>``, ``<summary>``
-and the layout stay, so the steps still open one at a time.
+plain accent colour given first, the edges their plain colour: ``render.edge``) and
+disables the ``<input>``; ``<details>``, ``<summary>`` and the layout stay, so the steps
+still open one at a time.
 
 Model text is escaped into our own templates exactly as in :mod:`.render`; the ask-first
 box is an ``<input type="text">`` in a ``<label>``: no form, no action, nothing sent.
@@ -238,7 +239,8 @@ def handout_html(result: Any, *, ask_first: bool = False) -> str:
                  f"open them in order; {last}.</div>")
     ask = try_html() if ask_first else ""
     return (
-        f'<div class="structmagic-result {HANDOUT_CLASS}" style="{R.BLOCK}color:{R.FG};'
-        f'border:1px solid {R.BORDER};border-radius:4px;padding:0.5em 0.8em;max-width:100%">'
+        f'<div class="structmagic-result {HANDOUT_CLASS} {R.NO_MATH}" style="{R.BLOCK}color:{R.FG};'
+        f'{R.edge("border", "1px solid", R.BORDER)}border-radius:4px;padding:0.5em 0.8em;'
+        f'max-width:100%">'
         f"<style>{HANDOUT_CSS}</style>{head}{ask}{count}{inner}</div>"
     )

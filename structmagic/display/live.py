@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import StructuredError
+from ..errors import CallInterrupted, StructuredError
 from .showing import show_failed, show_live, stop_live
 
 __all__ = ["Live"]
@@ -35,12 +35,14 @@ class Live:
             stop_live(self.handle)
 
     def failed(self, exc: BaseException) -> None:
-        """The widget stops and keeps the failure in view."""
-        if isinstance(exc, KeyboardInterrupt):
-            self.widget.fail(KeyboardInterrupt("interrupted; nothing was bound"))
-        elif isinstance(exc, StructuredError):
+        """The widget stops and keeps the failure in view: our errors and the user's own
+        stop (a :class:`~structmagic.CallInterrupted`: a neutral "interrupted" badge) shown
+        once, in the widget, their traceback one short line."""
+        if isinstance(exc, (StructuredError, CallInterrupted)):
             self.widget.fail(exc, partial=getattr(exc, "partial", None))
             show_failed(self.handle, self.widget, exc)
+        elif isinstance(exc, KeyboardInterrupt):  # not ours: its own words, its traceback
+            self.widget.fail(exc)
         else:  # a bug (or a cancelled task): the widget stops streaming, the traceback stays
             self.widget.fail(exc)
 

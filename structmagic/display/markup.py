@@ -27,14 +27,18 @@ __all__ = [
     "CJK_FONTS",
     "DEEPER",
     "DIFFER_BG",
+    "DIFFER_FG",
+    "DIFFER_STYLE",
     "FG",
     "FG_MUTED",
     "FONT",
     "LINE_HEIGHT",
     "MONO",
+    "NO_MATH",
     "OK",
     "TEXT_STYLE",
     "WARN",
+    "edge",
     "esc",
     "humanize",
     "is_plain_key",
@@ -47,6 +51,21 @@ __all__ = [
 #: that is being refused: the renderers stop there rather than recurse without end)
 DEEPER = "…"
 
+_FALLBACK = re.compile(r"var\(--[\w-]+,\s*(#[0-9a-fA-F]{3,8})\)")
+
+
+def edge(prop: str, spec: str, colour: str) -> str:
+    """A border declaration that survives JupyterLab's sanitizer: ``prop: spec <hex>;`` with
+    the colour's plain fallback first, then the same with the theme's variable (which wins
+    where styles are kept). Untrusted output drops every value that uses ``var()``, so
+    without the first the step cards, the answer's box and a differing field's mark would
+    lose their edges there. Only for edges: an accent, a status colour or a grey line reads
+    on a light and a dark page alike (a text colour or a background would not)."""
+    plain = _FALLBACK.fullmatch(colour)
+    first = f"{prop}:{spec} {plain[1]};" if plain else ""
+    return f"{first}{prop}:{spec} {colour};"
+
+
 # Colours and fonts: JupyterLab theme variables, each with a light-theme fallback.
 FG = "var(--jp-ui-font-color1, #1f1f1f)"
 FG_MUTED = "var(--jp-ui-font-color2, #616161)"
@@ -57,8 +76,16 @@ ACCENT = "var(--jp-brand-color1, #1976d2)"
 OK = "var(--jp-success-color1, #388e3c)"
 BAD = "var(--jp-error-color1, #d32f2f)"
 WARN = "var(--jp-warn-color1, #f57c00)"
-#: the background of a field whose answers differ between models
-DIFFER_BG = "var(--jp-warn-color3, #ffe0b2)"
+#: the background of a field whose answers differ between models, and its text: a pair that
+#: reads in both themes (light: black on grey 400, contrast 11.6; dark: white on grey 700,
+#: 6.2), with a warning-coloured edge (JupyterLab's ``--jp-warn-color3`` is pale in both
+#: themes, so the dark theme's white text on it could not be read)
+DIFFER_BG = "var(--jp-layout-color3, #bdbdbd)"
+DIFFER_FG = "var(--jp-ui-font-color0, #000000)"
+#: the style of one differing field's block (its label and its value, marked as one)
+DIFFER_STYLE = (f"background:{DIFFER_BG};color:{DIFFER_FG};"
+                + edge("border-left", "3px solid", WARN)
+                + "border-radius:3px;padding:0.1em 0.4em;margin:0.1em 0;")
 # CJK fonts after the theme's own list, so Chinese, Japanese and Korean text gets a real
 # font wherever one of these is installed (macOS, Windows, Linux with fonts-noto-cjk or
 # fonts-wqy-zenhei), before the browser's last-resort fallback.
@@ -71,6 +98,11 @@ LINE_HEIGHT = "1.5"
 #: the style every block of ours starts with: its own line height and font list
 BLOCK = f"line-height:{LINE_HEIGHT};font-family:{FONT};"
 TEXT_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;"
+
+
+#: the class that keeps JupyterLab's MathJax off our HTML (it typesets rendered HTML output:
+#: "$0.15 in / $0.60 out" would become formulas), on the root of every static view
+NO_MATH = "mathjax_ignore"
 
 
 def esc(value: Any) -> str:

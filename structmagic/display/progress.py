@@ -1,25 +1,44 @@
-"""The progress bar of many rows, or of a batch job: :class:`ProgressBar`.
+"""The progress bar of many rows, or of a batch job: :class:`ProgressBar`, the one bar.
 
 tqdm's notebook bar is the model: one state (how many of how many, a line of text, an
 aside such as the cost, a style), one text rendering (:attr:`ProgressBar.text`), one display
 method (:meth:`ProgressBar.show`). Where a kernel runs, a composite of stock ipywidgets (an
-``IntProgress``, an ``HTML`` line and an ``HTML`` aside hidden while empty) changed in place;
-elsewhere the same text. Every text is escaped into the ``HTML`` values (job ids and model
-names come from servers). Updates are throttled to one per ``min_interval`` seconds; the final
-state is always shown; a bar that turned red (``danger``: a failure, an interrupt) stays red.
+``IntProgress`` of a fixed, narrow width and one ``HTML`` line beside it, taking the rest:
+the line and the aside in one text, on one line where it fits, wrapping between words
+where it does not) changed in place; elsewhere the same text. Every text is escaped into
+the ``HTML`` value (job ids and model names come from servers). Updates are throttled to one
+per ``min_interval`` seconds; the final state is always shown; a bar that turned red
+(``danger``: a failure, an interrupt) stays red. :func:`ended_style` is the colour of every
+bar's end: green when every row is done, amber when some failed (rows or a job's lines
+alike), red for a job that failed.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from ..config import SYSTEM_CLOCK, Clock
+from .markup import BLOCK, FG, esc
 
-__all__ = ["STYLES", "ProgressBar"]
+__all__ = ["BAR_WIDTH", "STYLES", "ProgressBar", "ended_style"]
 
 #: the styles of ipywidgets' bars
 STYLES = ("info", "success", "warning", "danger")
+#: the bar's own width: the line beside it takes the rest of the row
+BAR_WIDTH = "12em"
+#: the line's style: the line height of our other blocks, wrapped between words only
+LINE_STYLE = f"{BLOCK}color:{FG};white-space:normal;overflow-wrap:normal;word-break:normal"
+
+
+def ended_style(failed: int, *, stopped: int = 0, status: str = "completed") -> str:
+    """The style a bar ends in: ``success`` when every row is done, ``warning`` when some
+    ``failed`` (or a budget ``stopped`` some, or a job ``expired`` / was ``cancelled``),
+    ``danger`` when a job ``failed`` as a whole."""
+    if status == "failed":
+        return "danger"
+    if failed or stopped or status in ("expired", "cancelled"):
+        return "warning"
+    return "success"
 
 
 class ProgressBar:
@@ -40,15 +59,17 @@ class ProgressBar:
         self.box: Any = None
         self.bar: Any = None
         self.label: Any = None
-        self.aside_view: Any = None
         if live:
             import ipywidgets as w
 
             self.bar = w.IntProgress(value=0, min=0, max=max(total, 1), bar_style="info",
-                                     layout=w.Layout(width="50%"))
-            self.label = w.HTML(value=html.escape(self.headline))
-            self.aside_view = w.HTML(value="", layout=w.Layout(display="none"))
-            self.box = w.HBox([self.bar, self.label, self.aside_view])
+                                     layout=w.Layout(width=BAR_WIDTH, flex="none"))
+            self.label = w.HTML(value=self._label_html(),
+                                layout=w.Layout(flex="1 1 auto", min_width="0",
+                                                margin="0 0 0 0.6em"))
+            self.box = w.HBox([self.bar, self.label],
+                              layout=w.Layout(width="100%", align_items="center"))
+            self.box.add_class("structmagic-progress")
 
     @property
     def headline(self) -> str:
@@ -57,8 +78,12 @@ class ProgressBar:
 
     @property
     def text(self) -> str:
-        """The bar as one line of text (what a terminal or a log shows)."""
-        return f"{self.headline} {self.aside}" if self.aside else self.headline
+        """The bar as one line of text (what a terminal or a log shows, and the widget's
+        line): the headline, then the aside after a ``·``."""
+        return f"{self.headline} · {self.aside}" if self.aside else self.headline
+
+    def _label_html(self) -> str:
+        return f'<div style="{LINE_STYLE}">{esc(self.text)}</div>'
 
     def __repr__(self) -> str:
         return f"<ProgressBar {self.text}>"
@@ -104,6 +129,4 @@ class ProgressBar:
         self.bar.max = max(self.total, 1)
         self.bar.value = min(self.done, self.bar.max)
         self.bar.bar_style = self.style
-        self.label.value = html.escape(self.headline)
-        self.aside_view.value = html.escape(self.aside)
-        self.aside_view.layout.display = "" if self.aside else "none"
+        self.label.value = self._label_html()

@@ -43,6 +43,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..inputs.thumbs import thumbnails_html
+from ..providers import DEFAULT_PROVIDER, get_provider
 from ..transport.status import MAX_ANSWER_DEPTH
 from .grounded import grounded_html, grounding_text
 from .markup import (
@@ -53,14 +55,16 @@ from .markup import (
     BLOCK,
     BORDER,
     DEEPER,
-    DIFFER_BG,
+    DIFFER_STYLE,
     FG,
     FG_MUTED,
     LINE_HEIGHT,
     MONO,
+    NO_MATH,
     OK,
     TEXT_STYLE,
     WARN,
+    edge,
     esc,
     humanize,
     is_plain_key,
@@ -72,26 +76,36 @@ from .markup import (
 __all__ = [
     "DEEPER",
     "TRUNCATED_NOTE",
+    "answer_fields",
     "answer_text",
+    "comparison_html",
+    "comparison_table_html",
+    "comparison_text",
     "count_steps",
     "error_html",
     "error_text",
     "field_labels",
     "find_steps",
     "humanize",
+    "is_flat_table",
+    "is_reasoning",
     "label_for",
+    "list_html",
     "other_fields",
     "result_html",
     "result_text",
+    "rows_html",
     "schema_titles",
     "singular",
     "step_html",
     "step_text",
     "steps_html",
+    "stopped_html",
     "truncated_html",
     "value_html",
     "value_text",
     "waiting_html",
+    "wire_title",
 ]
 
 #: top-level keys tried first, in this order, when looking for the reasoning steps
@@ -141,6 +155,15 @@ def find_steps(value: Any, *, field: str | None = None) -> tuple[str | None, lis
         if key not in PREFERRED_STEPS and _is_steps(v):
             return key, v
     return None, None
+
+
+def is_reasoning(field: str | None, *, explicit: bool = False) -> bool:
+    """Whether the list found by :func:`find_steps` holds reasoning steps (shown as "Step 1",
+    "Step 2" …): the field named by ``--steps`` (``explicit``), or one named like reasoning
+    steps (:data:`PREFERRED_STEPS`). Any other list of objects (a receipt's lines, an
+    invoice's items, a root list) shows as numbered rows, or as a table
+    (:func:`rows_html`)."""
+    return explicit or field in PREFERRED_STEPS
 
 
 def count_steps(field: str | None, steps: list[Any], *, explicit: bool = False) -> str:
@@ -350,11 +373,11 @@ def value_html(value: Any, labels: Mapping[str, str] | None = None,
     if isinstance(value, dict):
         if not value:
             return "<code>{}</code>"
-        items = "".join(
-            f'<dt style="font-weight:600;color:{FG_MUTED}{_differ(k, highlight)}">'
+        items = "".join(_marked(
+            k, highlight,
+            f'<dt style="font-weight:600;color:{FG_MUTED if k not in highlight else "inherit"}">'
             f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
-            f'<dd style="margin:0 0 0.3em 1.2em{_differ(k, highlight)}">'
-            f"{value_html(v, depth=depth + 1)}</dd>"
+            f'<dd style="margin:0 0 0.3em 1.2em">{value_html(v, depth=depth + 1)}</dd>')
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
@@ -376,11 +399,14 @@ def _field_html(v: Any) -> str:
 
 
 def step_html(i: int, step: Any, *, partial: bool = False,
-              labels: Mapping[str, str] | None = None, numbered: bool = True) -> str:
+              labels: Mapping[str, str] | None = None, numbered: bool = True,
+              row: bool = False) -> str:
     """Step ``i`` as a numbered card: each field's label in bold, its value as text.
 
     ``partial`` marks the step still arriving (a muted edge instead of the accent colour);
-    without ``numbered`` the card has no "Step i" title (a handout's summary carries it).
+    without ``numbered`` the card has no "Step i" title (a handout's summary carries it);
+    ``row``: an item of a list that is not reasoning steps, titled ``i.`` rather than
+    "Step i" (see :func:`is_reasoning`).
     """
     if isinstance(step, dict):
         fields = "".join(
@@ -390,43 +416,92 @@ def step_html(i: int, step: Any, *, partial: bool = False,
         )
     else:
         fields = f"<div>{_field_html(step)}</div>"
-    edge = BORDER if partial else ACCENT
+    mark = BORDER if partial else ACCENT
     return (
-        f'<div style="{BLOCK}border-left:3px solid {edge};background:{BG_CARD};color:{FG};'
+        f'<div style="{BLOCK}{edge("border-left", "3px solid", mark)}background:{BG_CARD};'
+        f'color:{FG};'
         f'padding:0.35em 0.7em;margin:0.3em 0;border-radius:3px">'
-        + (f'<div style="font-weight:600;color:{ACCENT}">Step {int(i)}</div>' if numbered
-           else "")
+        + (f'<div style="font-weight:600;color:{ACCENT}">'
+           f'{f"{int(i)}." if row else f"Step {int(i)}"}</div>' if numbered else "")
         + f"{fields}</div>"
     )
 
 
-def earlier_html(count: int, cards: str) -> str:
+def earlier_html(count: int, cards: str, what: str = "earlier step") -> str:
     """Steps folded into one collapsed section: "… 36 earlier steps" (opens on click)."""
     return (
         f'<details class="structmagic-earlier" style="{BLOCK}margin:0.3em 0">'
-        f'<summary style="cursor:pointer;color:{FG_MUTED}">… {plural(int(count), "earlier step")}'
+        f'<summary style="cursor:pointer;color:{FG_MUTED}">… {plural(int(count), what)}'
         f'</summary><div style="max-height:{EARLIER_MAX_HEIGHT};overflow:auto">{cards}</div>'
         f"</details>"
     )
 
 
-def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None) -> str:
-    """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded."""
-    cards = [step_html(i, s, labels=labels) for i, s in enumerate(steps, 1)]
+def is_flat_table(items: list[Any]) -> bool:
+    """Whether every item is an object with the same fields, each a plain value (no object,
+    no list): such a list shows as one compact table."""
+    if not items or not all(isinstance(item, dict) and item for item in items):
+        return False
+    keys = list(items[0])
+    return all(list(item) == keys and not any(isinstance(v, (dict, list)) for v in item.values())
+               for item in items)
+
+
+def rows_html(items: list[Any], labels: Mapping[str, str] | None = None) -> str:
+    """A list of objects that is not reasoning steps: one compact table when every item has
+    the same flat fields (a numbered column, a column per field, labelled), else numbered
+    cards (``1.``, ``2.`` …), folded past :data:`COLLAPSE_AFTER` as steps are."""
+    if not is_flat_table(items):
+        return steps_html(items, labels, rows=True)
+    cell = f"padding:0.15em 0.6em;{edge('border-bottom', '1px solid', BORDER)}vertical-align:top;"
+    head = "".join(f'<th scope="col" style="{cell}text-align:left;color:{FG_MUTED}">'
+                   f"{_label_html(k, labels, '')}</th>" for k in items[0])
+    body = "".join(
+        f'<tr><td style="{cell}color:{FG_MUTED};text-align:right">{n}</td>'
+        + "".join(f'<td style="{cell}{TEXT_STYLE}{_align(v)}">{esc(v)}</td>'
+                  for v in item.values()) + "</tr>"
+        for n, item in enumerate(items, 1))
+    return (f'<div class="structmagic-rows" style="{BLOCK}overflow-x:auto;margin:0.3em 0">'
+            f'<table style="border-collapse:collapse;color:{FG}"><thead><tr>'
+            f'<th scope="col" style="{cell}color:{FG_MUTED}">#</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _align(value: Any) -> str:
+    """Numbers to the right, as tables of figures are read; text to the left (JupyterLab's
+    tables would put it to the right)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return "text-align:right;" if number else "text-align:left;"
+
+
+def list_html(field: str | None, items: list[Any], labels: Mapping[str, str] | None = None,
+              *, explicit: bool = False) -> str:
+    """The list :func:`find_steps` found: reasoning steps as step cards
+    (:func:`steps_html`), any other list as rows (:func:`rows_html`)."""
+    if is_reasoning(field, explicit=explicit):
+        return steps_html(items, labels)
+    return rows_html(items, labels)
+
+
+def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None, *,
+               rows: bool = False) -> str:
+    """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded (``rows``:
+    numbered rows rather than steps, see :func:`step_html`)."""
+    cards = [step_html(i, s, labels=labels, row=rows) for i, s in enumerate(steps, 1)]
     if len(cards) <= COLLAPSE_AFTER:
         return "".join(cards)
     split = len(cards) - KEEP_RECENT
-    return earlier_html(split, "".join(cards[:split])) + "".join(cards[split:])
+    return (earlier_html(split, "".join(cards[:split]), "earlier row" if rows else "earlier step")
+            + "".join(cards[split:]))
 
 
-def _differ(key: Any, highlight: Collection[str]) -> str:
-    """The extra style of a field whose answers differ between models (``""`` otherwise)."""
-    return f";background:{DIFFER_BG}" if key in highlight else ""
-
-
-def _marked(key: Any, highlight: Collection[str]) -> str:
-    """The style attribute of a marked (differing) row; ``""`` for the others."""
-    return f' style="padding:0 0.2em{_differ(key, highlight)}"' if key in highlight else ""
+def _marked(key: Any, highlight: Collection[str], markup: str) -> str:
+    """A field's label and value (``markup``), in one marked block when its answers differ
+    between models (``key`` in ``highlight``: class ``structmagic-differ``, a readable pair
+    of colours in both themes, :data:`DIFFER_STYLE`); as they are otherwise."""
+    if key not in highlight:
+        return markup
+    return f'<div class="structmagic-differ" style="{DIFFER_STYLE}">{markup}</div>'
 
 
 def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
@@ -437,11 +512,11 @@ def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
     if not fields:
         return ""
     rows = "".join(
-        f"<div{_marked(k, highlight)}>{_label_html(k, labels, '')}: {_field_html(v)}</div>"
+        _marked(k, highlight, f"<div>{_label_html(k, labels, '')}: {_field_html(v)}</div>")
         for k, v in fields.items()
     )
     return (
-        f'<div class="structmagic-answer" style="{BLOCK}border:2px solid {OK};'
+        f'<div class="structmagic-answer" style="{BLOCK}{edge("border", "2px solid", OK)}'
         f'border-radius:4px;padding:0.4em 0.7em;margin:0.4em 0;color:{FG};background:{BG_SOFT}">'
         f"{rows}</div>"
     )
@@ -502,25 +577,43 @@ def answer_text(result: Any) -> str:
     return text if isinstance(text, str) and text and text != getattr(result, "raw", "") else ""
 
 
+def wire_title(provider: Any) -> str:
+    """``"Claude Messages format"`` for a result that came in a wire format other than the
+    default (Chat Completions); ``""`` for the default or an unknown name."""
+    if not isinstance(provider, str) or provider == DEFAULT_PROVIDER:
+        return ""
+    try:
+        title = getattr(get_provider(provider), "title", "") or provider
+    except ConfigError:
+        return ""
+    return f"{title} format"
+
+
 def result_html(result: Any) -> str:
     """Self-contained HTML of a result: no script, no remote resource, deterministic; with
     grounding (``result.grounding``), the values beside their source below the answer
     (:func:`structmagic.display.grounded.grounded_html`: deterministic but for its ids'
-    per-process counter). The raw JSON and, when the server wrote more around it, the whole
-    answer text are collapsed sections; an answer that reached the token limit says so
+    per-process counter). The call's images and documents show as thumbnails under the
+    title, inside the result's box (a click on one opens the picture at full width). The raw
+    JSON and, when the server wrote more around it, the whole answer text are collapsed
+    sections; an answer that reached the token limit says so
     under the title (:func:`truncated_html`)."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     about = f" · {esc(result.model)}" if getattr(result, "model", None) else ""
+    wire = wire_title(getattr(result, "provider", None))
+    about += f" · {esc(wire)}" if wire else ""
     head = (
         f'<div style="font-weight:600;color:{FG}">{esc(result.schema_name)}'
         f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'
-    ) + truncated_html(result)
+    ) + truncated_html(result) + thumbnails_html(tuple(getattr(result, "inputs", None) or ()))
     if steps is None:
         body = value_html(value, labels)
     else:
-        body = steps_html(steps, labels) + final_html(other_fields(value, field), labels)
+        explicit = getattr(result, "steps_field", None) is not None
+        body = (list_html(field, steps, labels, explicit=explicit)
+                + final_html(other_fields(value, field), labels))
     grounding = getattr(result, "grounding", None)
     if grounding is not None:  # where each value came from, below the answer
         body += grounded_html(value, grounding, getattr(result, "source", None), labels)
@@ -532,7 +625,8 @@ def result_html(result: Any) -> str:
     if answer_text(result):
         extra += details_html("Answer text", result.text)
     return (
-        f'<div class="structmagic-result" style="{BLOCK}color:{FG};border:1px solid {BORDER};'
+        f'<div class="structmagic-result {NO_MATH}" style="{BLOCK}color:{FG};'
+        f'{edge("border", "1px solid", BORDER)}'
         f'border-radius:4px;padding:0.5em 0.8em;max-width:100%">{head}{body}{extra}</div>'
     )
 
@@ -552,10 +646,20 @@ def error_html(error: BaseException, *, details: bool = True) -> str:
         if isinstance(raw, str) and raw:
             extra += details_html("Raw answer", raw, mono=True)
     return (
-        f'<div class="structmagic-error" style="{BLOCK}border-left:3px solid {BAD};'
+        f'<div class="structmagic-error {NO_MATH}" style="{BLOCK}'
+        f'{edge("border-left", "3px solid", BAD)}'
         f'padding:0.4em 0.7em;color:{FG}"><b style="color:{BAD}">{esc(type(error).__name__)}</b> '
         f'<span style="{TEXT_STYLE}">{esc(str(error))}</span>{extra}</div>'
     )
+
+
+def stopped_html(stop: BaseException) -> str:
+    """The user's own stop (an interrupt): one muted line with its message, escaped; not
+    an error's red."""
+    return (f'<div class="structmagic-stopped {NO_MATH}" style="{BLOCK}'
+            f'{edge("border-left", "3px solid", BORDER)}'
+            f'padding:0.2em 0.7em;color:{FG_MUTED}"><span style="{TEXT_STYLE}">'
+            f"{esc(str(stop) or 'interrupted')}</span></div>")
 
 
 # --- comparisons ------------------------------------------------------------------------------
@@ -577,8 +681,56 @@ def comparison_text(comparison: Any) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def answer_fields(result: Any) -> dict[str, Any]:
+    """A result's final answer: its top-level fields besides the steps (the whole value,
+    under ``""``, when it is not an object)."""
+    value = result.plain
+    field, steps = find_steps(value, field=getattr(result, "steps_field", None))
+    if steps is None:
+        return dict(value) if isinstance(value, dict) else {"": value}
+    return other_fields(value, field)
+
+
+def comparison_table_html(results: Mapping[str, Any], labels: Mapping[str, str] | None = None,
+                          differ: Collection[str] = ()) -> str:
+    """The models' final answers in one grid: a row per field, a column per model, so that
+    each field sits at the same height for every model; a field whose answers differ is
+    marked as one row (class ``structmagic-differ``, :data:`DIFFER_STYLE`'s colours); a
+    model that failed shows ``—`` (its error is in its column). ``""`` when no model
+    answered."""
+    answers = {label: answer_fields(r) for label, r in results.items() if r.error is None}
+    if not answers:
+        return ""
+    keys: list[str] = []
+    for fields in answers.values():
+        keys += [k for k in fields if k not in keys]
+    cell = "padding:0.25em 0.5em;vertical-align:top;text-align:left;"
+    head = "".join(f'<th scope="col" style="{cell}color:{FG}">{esc(label)}</th>'
+                   for label in results)
+    body = []
+    for key in keys:
+        marked = key in differ
+        style = cell + (DIFFER_STYLE if marked else edge("border-top", "1px solid", BORDER))
+        cells = "".join(
+            f'<td style="{style}">'
+            + (_field_html(answers[label][key]) if key in answers.get(label, {}) else
+               f'<span style="color:{FG_MUTED if not marked else "inherit"}">—</span>')
+            + "</td>" for label in results)
+        name = _label_html(key, labels, "") if key else ""
+        row_class = ' class="structmagic-differ"' if marked else ""
+        body.append(f'<tr{row_class}><th scope="row" style="{style}font-weight:600">{name}</th>'
+                    f"{cells}</tr>")
+    return (f'<div class="structmagic-answers" style="{BLOCK}overflow-x:auto;margin:0.4em 0">'
+            f'<table style="border-collapse:collapse;table-layout:fixed;width:100%;color:{FG};'
+            f'{edge("border", "2px solid", OK)}background:{BG_SOFT}">'
+            f'<thead><tr><th scope="col" style="{cell}width:9em"></th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
 def comparison_html(comparison: Any) -> str:
-    """Self-contained HTML of a comparison: a column per model, differing fields marked."""
+    """Self-contained HTML of a comparison: a column per model (its steps, or its error),
+    then the final answers in one grid, a row per field (:func:`comparison_table_html`),
+    differing fields marked."""
     differ = comparison.disagreements()
     labels = getattr(comparison, "labels", None) or {}
     cells = []
@@ -588,16 +740,17 @@ def comparison_html(comparison: Any) -> str:
         else:
             value = result.plain
             field, steps = find_steps(value, field=getattr(result, "steps_field", None))
-            body = (value_html(value, labels, differ) if steps is None else
-                    steps_html(steps, labels) + final_html(other_fields(value, field), labels,
-                                                           differ))
+            body = ("" if steps is None else list_html(
+                field, steps, labels, explicit=getattr(result, "steps_field", None) is not None))
         cells.append(
-            f'<div style="flex:1 1 0;min-width:0;border:1px solid {BORDER};border-radius:4px;'
+            f'<div style="min-width:0;{edge("border", "1px solid", BORDER)}border-radius:4px;'
             f'padding:0.4em 0.6em"><div style="font-weight:600;color:{FG}">{esc(label)}</div>'
             f"{body}</div>")
     note = (f'<div style="color:{WARN}">Answers differ on: '
             f"{esc(', '.join(label_for(k, labels) for k in differ))}</div>" if differ else "")
-    return (f'<div class="structmagic-comparison" style="{BLOCK}color:{FG}">'
+    columns = len(cells)
+    return (f'<div class="structmagic-comparison {NO_MATH}" style="{BLOCK}color:{FG}">'
             f'<div style="font-weight:600">{esc(comparison.schema_name)}</div>'
-            f'<div style="display:flex;gap:0.6em;align-items:flex-start">{"".join(cells)}</div>'
-            f"{note}</div>")
+            f'<div style="display:grid;grid-template-columns:repeat({columns},minmax(0,1fr));'
+            f'gap:0.6em;align-items:start">{"".join(cells)}</div>'
+            f"{comparison_table_html(comparison.results, labels, differ)}{note}</div>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .kernel import in_kernel
-from .render import error_html, error_text
+from .render import error_html, error_text, stopped_html
 
 __all__ = ["ShowsWidget", "show_failed", "show_live", "stop_live"]
 
@@ -76,7 +76,8 @@ def show_failed(handle: Any, widget: Any, exc: BaseException) -> None:
     widget (an export without widget state, a console). A new display rather than an update
     of the live one, which nbval would not see. The exception is marked, so that IPython
     renders it as one short line instead of the same paragraph again (see
-    ``StructuredError._render_traceback_``). The cell still fails.
+    ``StructuredError._render_traceback_``; an interrupt, ``CallInterrupted``, likewise, and
+    shown as a muted line rather than an error). The cell still fails.
     """
     if handle is None:
         return
@@ -84,7 +85,8 @@ def show_failed(handle: Any, widget: Any, exc: BaseException) -> None:
 
     stop_live(handle)
     bundle = dict(widget._repr_mimebundle_())
-    bundle["text/plain"] = error_text(exc)
-    bundle["text/html"] = error_html(exc)
+    stop = isinstance(exc, KeyboardInterrupt)  # the user's own stop: its words, no error
+    bundle["text/plain"] = str(exc) if stop else error_text(exc)
+    bundle["text/html"] = stopped_html(exc) if stop else error_html(exc)
     display(bundle, raw=True)
     exc._shown_in_widget = True  # type: ignore[attr-defined]

@@ -4,17 +4,19 @@ Modelled on tqdm's notebook bar: built once from stock widgets, its state change
 from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
-    ├── header      HTML: schema name, model, status badge, tokens, cost, elapsed; under
+    ├── header      HTML: schema name, model, the wire format when it is not the default
+    │               ("Claude Messages format"), status badge, tokens, cost, elapsed; under
     │               them, for an answer that reached the token limit just after its end
     │               (``result.truncated``), one line saying so
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
-    │               (reveal mode, while streaming)
+    │               (reveal mode, while streaming); then where the reader is: "step 3 of 6"
     ├── ask_view    VBox (ask_first): "Try it first." Your answer: [Text] [Check], and a
     │               line saying right or wrong once checked
     ├── steps_box   VBox
     │   ├── earlier     Accordion (collapsed): "… 36 earlier steps", a VBox of chunk VBoxes
-    │   │               of step cards (shown past COLLAPSE_AFTER steps; scrolls when open)
+    │   │               of step cards (shown past COLLAPSE_AFTER steps; when open, one list
+    │   │               that scrolls as a whole: the chunks and cards never shrink)
     │   └── recent      VBox of the last step cards (all of them up to COLLAPSE_AFTER)
     ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
     │               steps, the whole value as a tree, updated live)
@@ -97,13 +99,14 @@ from .handout import answer_field, check_answer
 if TYPE_CHECKING:
     import ipywidgets as w
 
-__all__ = ["StructuredWidget", "reveal_buttons", "root_bundle"]
+__all__ = ["StructuredWidget", "position_html", "reveal_buttons", "root_bundle"]
 
 _BADGE_COLOUR = {
     "waiting": R.FG_MUTED,
     "streaming": R.ACCENT,
     "done": R.OK,
     "error": R.BAD,
+    "interrupted": R.FG_MUTED,  # the user's own stop: neutral, not an error
 }
 _HIDDEN = "none"
 _SHOWN = None  # Layout.display None: the widget's default display
@@ -131,6 +134,11 @@ def reveal_buttons(previous: Callable[[], None], next_: Callable[[], None],
     return w.HBox(list(buttons), layout=w.Layout(display=_HIDDEN)), buttons
 
 
+def position_html(k: int, n: int) -> str:
+    """Where the reader of a reveal is: "step 3 of 6" (``""`` when there are no steps)."""
+    return R.waiting_html(f"step {int(k)} of {int(n)}") if n else ""
+
+
 def _has_content(value: Any, depth: int = 0) -> bool:
     """Whether a partial value holds anything to show (``{}``, ``{"steps": []}``, ``""``,
     ``None``: not yet); a value nested deeper than any answer may be has."""
@@ -153,7 +161,9 @@ class StructuredWidget:
     ``min_interval`` the least time in seconds between two renders while streaming,
     ``clock`` what tells the time (a :class:`~structmagic.config.Clock`; tests pass a fake).
     ``hide_answer`` and ``ask_first`` (reveal mode only, else a
-    :class:`~structmagic.ConfigError`): see the module doc.
+    :class:`~structmagic.ConfigError`): see the module doc. ``compact``: a column of a
+    comparison (a one-line header with the details on hover; once finished, the answer is
+    shown by the comparison's grid of answers, not here).
     """
 
     def __init__(
@@ -168,6 +178,7 @@ class StructuredWidget:
         clock: Clock = SYSTEM_CLOCK,
         hide_answer: bool = False,
         ask_first: bool = False,
+        compact: bool = False,
     ) -> None:
         import ipywidgets as w
 
@@ -180,6 +191,9 @@ class StructuredWidget:
         self.reveal = reveal
         self.hide_answer = hide_answer
         self.ask_first = ask_first
+        #: a column of a comparison: a one-line header (the details on hover), and the final
+        #: answer shown by the comparison's grid rather than here once finished
+        self.compact = compact
         #: hide_answer: whether Show answer was pressed (until a step is hidden again)
         self.answer_shown = False
         #: ask_first: whether the last check was right (None: not checked yet)
@@ -187,7 +201,7 @@ class StructuredWidget:
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self.min_interval = min_interval
         self._clock = clock.monotonic
-        #: "waiting" | "streaming" | "done" | "error"
+        #: "waiting" | "streaming" | "done" | "error" | "interrupted" (the user's own stop)
         self.status = "waiting"
         #: reveal mode: how many steps are shown (1..n after finish)
         self.revealed = 0
@@ -203,6 +217,7 @@ class StructuredWidget:
         self._dirty = False
         self._content = False  # something to show has arrived (sticky until restart)
         self._field: str | None = None  # where the steps were found (kept while streaming)
+        self._rows = False  # the list is not reasoning steps: numbered rows, not "Step i"
         self._steps: list[Any] = []
         self._cards: list[w.HTML] = []  # one per step, in order (children: those shown)
         self._complete = 0  # the first _complete cards are final: never rendered again
@@ -215,12 +230,15 @@ class StructuredWidget:
 
         # every step card shares one Layout and one style: a card is one widget (one comm
         # message to open), not three, which matters for 800 steps under the IOPub limit
-        self._card_layout = w.Layout(width="100%")
+        self._card_layout = w.Layout(width="100%", flex="none")
         self._card_style: Any = None
         self.header = w.HTML(layout=w.Layout(width="100%"))
         self.progress = w.HTML()
+        # one list that scrolls as a whole: its chunks keep their full height (flex: none)
+        # rather than shrink into scroll areas of their own
         self.earlier_list = w.VBox(layout=w.Layout(
             width="100%", max_height=R.EARLIER_MAX_HEIGHT, overflow="auto"))
+        self._chunk_layout = w.Layout(width="100%", flex="none", overflow="visible")
         self.earlier = w.Accordion(children=[self.earlier_list], selected_index=None,
                                    layout=w.Layout(display=_HIDDEN, width="100%"))
         self.earlier.set_title(0, "")
@@ -337,7 +355,7 @@ class StructuredWidget:
         ``min_interval`` has passed since the last render (O(1) otherwise). The state kept
         shows at the next render, or at :meth:`finish` / :meth:`fail`.
         """
-        if self.status in ("done", "error"):
+        if self.status in ("done", "error", "interrupted"):
             return  # the final state stays
         if partial is not None:
             self._value = partial
@@ -386,7 +404,7 @@ class StructuredWidget:
             self.nav.layout.display = _SHOWN
             self.show_step(0 if self.ask_first else 1)
         else:
-            self.answer.layout.display = _SHOWN
+            self._show_answer_view(True)
             self.answer_shown = True
             self._show_extras()
         self._render_header()
@@ -394,27 +412,34 @@ class StructuredWidget:
             # the price table is still loading: the cost joins the header once it has
             when_loaded(self._render_header)
 
-    def fail(self, error: BaseException, *, partial: Any = None) -> None:
-        """The call failed: keep the steps received so far, show the error (escaped)."""
+    def fail(self, error: BaseException, *, partial: Any = None,
+             elapsed: float | None = None) -> None:
+        """The call failed: keep the steps received so far, show the error (escaped).
+        ``elapsed``: how long the call took (a comparison tells each model's own time, not
+        the time when the slowest one ended)."""
         self._error = error
+        if elapsed is not None:
+            self._elapsed = float(elapsed)
         if partial is None:
             partial = getattr(error, "partial", None)
         if partial is not None:
             self._value = partial
-        self.status = "error"
+        self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
         self.progress.value = ""
         if self._value is not None or self._dirty:
             self._render()
-        self.error_view.value = R.error_html(error, details=False)
+        self.error_view.value = (R.stopped_html(error) if self.status == "interrupted"
+                                 else R.error_html(error, details=False))
         raw = getattr(error, "raw", None)
         if isinstance(raw, str) and raw:
             self.raw_box.set_title(0, "Raw answer")
             self.raw_html.value = R.pre_html(raw, mono=True)
             self.raw_box.layout.display = _SHOWN
+        self._show_answer_view(True)  # what arrived (a comparison's column: its grid)
         if self.reveal:  # nothing more will come: show everything that did
             self.revealed = len(self._cards)
             self._show_cards()
-            self.answer.layout.display = _SHOWN
+            self._show_answer_view(True)
             self.answer_shown = True
             self._show_extras()
             self.ask_view.layout.display = _HIDDEN  # no answer to compare with
@@ -445,13 +470,21 @@ class StructuredWidget:
             self.answer_shown = False
         elif not self.hide_answer:
             self.answer_shown = True
-        self.answer.layout.display = _SHOWN if self.answer_shown else _HIDDEN
+        self._show_answer_view(self.answer_shown)
         self._show_extras()
         done = self.status == "done"
+        self.progress.value = position_html(k, n)  # the line under the header
         self.prev_button.disabled = not done or k <= first
         self.next_button.disabled = not done or k >= n
         self.all_button.disabled = not done or k >= n
         self.answer_button.disabled = not done or k < n or self.answer_shown
+
+    def _show_answer_view(self, shown: bool) -> None:
+        """Show or hide the final answer (a finished column of a comparison never shows its
+        own: the comparison's grid does)."""
+        finished = self.status in ("done", "error", "interrupted")
+        elsewhere = self.compact and finished
+        self.answer.layout.display = _SHOWN if shown and not elsewhere else _HIDDEN
 
     def show_answer(self) -> None:
         """``hide_answer``: show the final answer (with the reasoning, raw JSON and answer
@@ -503,28 +536,37 @@ class StructuredWidget:
     def _render_header(self) -> None:
         colour = _BADGE_COLOUR.get(self.status, R.FG_MUTED)
         muted = f'<span style="color:{R.FG_MUTED}">'
-        parts = [f'<b style="color:{R.FG}">{R.esc(self.title)}</b>']
-        if self.model:
-            parts.append(f"{muted}{R.esc(self.model)}</span>")
-        parts.append(
-            f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
-            f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>'
-        )
+        badge = (f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
+                 f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>')
+        model = self.model if self.model and self.model != self.title else None
+        details = [model] if model else []
+        wire = R.wire_title(getattr(self._result, "provider", None))
+        if wire:  # not the default format: say which one answered
+            details.append(wire)
         tokens = R.usage_text(self._usage)
         if tokens:
-            parts.append(f"{muted}{R.esc(tokens)}</span>")
+            details.append(tokens)
         spend = result_spend(self._result)  # what the call cost (structmagic.cost)
         if spend:
-            parts.append(f"{muted}{R.esc(spend)}</span>")
+            details.append(spend)
         elapsed = self._elapsed
         if elapsed is None and self._t0 is not None:
             elapsed = self._clock() - self._t0
-        if elapsed is not None:
-            parts.append(f"{muted}{elapsed:.1f} s</span>")
-        self.header.value = (
-            f'<div style="{R.BLOCK}color:{R.FG};padding:2px 0">{" · ".join(parts)}</div>'
-            + R.truncated_html(self._result)
-        )
+        time = f"{elapsed:.1f} s" if elapsed is not None else ""
+        title = f'<b style="color:{R.FG}">{R.esc(self.title)}</b>'
+        if self.compact:  # one line: the name, the status and the time; the rest on hover
+            shown = [title, badge] + ([f"{muted}{time}</span>"] if time else [])
+            tip = " · ".join([self.title, *details, *([time] if time else [])])
+            line = (f'<div class="structmagic-header" title="{R.esc(tip)}" style="{R.BLOCK}'
+                    f'color:{R.FG};padding:2px 0;white-space:nowrap;overflow:hidden;'
+                    f'text-overflow:ellipsis">{" ".join(shown)}</div>')
+        else:
+            shown = [title, *([f"{muted}{R.esc(model)}</span>"] if model else []), badge,
+                     *(f"{muted}{R.esc(d)}</span>" for d in details[1 if model else 0:]),
+                     *([f"{muted}{time}</span>"] if time else [])]
+            line = (f'<div class="structmagic-header" style="{R.BLOCK}color:{R.FG};'
+                    f'padding:2px 0">{" · ".join(shown)}</div>')
+        self.header.value = line + R.truncated_html(self._result)
 
     def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:
         """Where the steps are. While streaming, the field found first is kept (O(1))."""
@@ -592,11 +634,15 @@ class StructuredWidget:
         if field != self._field or n < self._complete:
             self._set_cards([])  # another list, or a new attempt: start over
         self._field = field
+        # "Step i" only for reasoning steps; any other list of objects as numbered rows
+        rows = not R.is_reasoning(field, explicit=self.steps_field is not None)
+        self._rows = rows
         cards = self._cards
         added: list[w.HTML] = []
         for i in range(self._complete, n):
             complete = final or i < n - 1
-            markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels)
+            markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels,
+                                 row=rows)
             if i < len(cards):
                 cards[i].value = markup
             else:
@@ -626,7 +672,7 @@ class StructuredWidget:
         a new tuple (never appended to in place), and only where what is shown changed.
         """
         n = len(self._cards)
-        if self.reveal and self.status != "error":
+        if self.reveal and self.status not in ("error", "interrupted"):
             n = min(self.revealed, n) if self.status == "done" else 0
         split = n - R.KEEP_RECENT if n > R.COLLAPSE_AFTER else 0
         self._fold(split)
@@ -644,7 +690,7 @@ class StructuredWidget:
         cards = self._cards
         for j in range(min(old, split) // _CHUNK, (max(old, split) - 1) // _CHUNK + 1):
             while j >= len(self._chunks):
-                self._chunks.append(w.VBox(layout=w.Layout(width="100%")))
+                self._chunks.append(w.VBox(layout=self._chunk_layout))
             chunk = tuple(cards[j * _CHUNK:min((j + 1) * _CHUNK, split)])
             if chunk != self._chunks[j].children:
                 self._chunks[j].children = chunk
@@ -652,7 +698,8 @@ class StructuredWidget:
         if len(self.earlier_list.children) != used:
             self.earlier_list.children = tuple(self._chunks[:used])
         self._folded = split
-        self.earlier.set_title(0, f"… {R.plural(split, 'earlier step')}" if split else "")
+        what = "earlier row" if self._rows else "earlier step"
+        self.earlier.set_title(0, f"… {R.plural(split, what)}" if split else "")
         self.earlier.layout.display = _SHOWN if split else _HIDDEN
 
 

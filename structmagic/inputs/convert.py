@@ -52,6 +52,8 @@ DETAILS = ("low", "high", "auto")
 MAX_READ_BYTES = 100_000_000
 #: without Pillow, an image up to this size is its own thumbnail
 _RAW_THUMB_BYTES = 48_000
+#: ... and as the picture its thumbnail opens, up to this many bytes
+_RAW_PREVIEW_BYTES = 1_500_000
 _URL_TYPES = {".png": PNG, ".jpg": JPEG, ".jpeg": JPEG, ".gif": GIF, ".webp": WEBP, ".pdf": PDF}
 
 
@@ -352,19 +354,21 @@ class _Job:
                 f"{what} is an animated {TYPE_NAMES[mime]} ({frames} frames); the "
                 f"{self.provider.name} format takes still images: its first frame is sent, as "
                 f"PNG, with Pillow: {P.PILLOW_HINT} (or give one frame).")
-        thumb = None
-        if self.thumbnails and len(data) <= _RAW_THUMB_BYTES:
-            thumb = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        thumb = preview = None
+        if self.thumbnails and len(data) <= _RAW_PREVIEW_BYTES:  # no Pillow: as given
+            preview = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            thumb = preview if len(data) <= _RAW_THUMB_BYTES else None
         return Part(kind=IMAGE, mime=mime, data=data, size=len(data),
                     digest=hashlib.sha256(data).hexdigest(), detail=self.detail,
-                    label=src.label, thumbnail=thumb)
+                    label=src.label, thumbnail=thumb, preview=preview)
 
     def _as_given(self, src: Source, mime: str, data: bytes, img: Any, w: int, h: int
                   ) -> Part:
         return Part(kind=IMAGE, mime=mime, data=data, size=len(data),
                     digest=hashlib.sha256(data).hexdigest(), detail=self.detail,
                     width=w, height=h, label=src.label,
-                    thumbnail=P.thumbnail_url(img) if self.thumbnails else None)
+                    thumbnail=P.thumbnail_url(img) if self.thumbnails else None,
+                    preview=P.preview_url(img) if self.thumbnails else None)
 
     def _picture(self, src: Source, what: str, img: Any, source_mime: str | None, *,
                  source_digest: bytes | None = None) -> Part:
@@ -384,7 +388,8 @@ class _Job:
         return Part(kind=IMAGE, mime=pic.mime, data=pic.data, size=len(pic.data),
                     digest=digest, detail=self.detail, width=pic.width, height=pic.height,
                     label=src.label,
-                    thumbnail=P.thumbnail_url(pic.image) if self.thumbnails else None)
+                    thumbnail=P.thumbnail_url(pic.image) if self.thumbnails else None,
+                    preview=P.preview_url(pic.image) if self.thumbnails else None)
 
 
 def _size(img: Any, what: str) -> tuple[int, int]:

@@ -97,8 +97,9 @@ class Part:
     ``digest`` is a stable SHA-256 (hex) of the content as sent: of the bytes when they are
     sent as given; of the source and the processing when structmagic re-encoded them (so a
     recording does not depend on the encoder's version); of the URL for a URL part.
-    ``mime`` is None only for a URL whose type is unknown. ``label`` and ``thumbnail`` are
-    for display only (not compared).
+    ``mime`` is None only for a URL whose type is unknown. ``label``, ``thumbnail`` and
+    ``preview`` (the picture a click on the thumbnail opens) are for display only (not
+    compared).
     """
 
     kind: str
@@ -113,6 +114,7 @@ class Part:
     height: int | None = field(default=None, compare=False)
     label: str = field(default="", compare=False)
     thumbnail: str | None = field(default=None, compare=False, repr=False)
+    preview: str | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def b64(self) -> str:
@@ -139,7 +141,8 @@ class Part:
         """What a result keeps of this part (no payload)."""
         return InputSummary(kind=self.kind, mime=self.mime, size=self.size,
                             digest=self.digest, label=self.label, url=self.url,
-                            width=self.width, height=self.height, thumbnail=self.thumbnail)
+                            width=self.width, height=self.height, thumbnail=self.thumbnail,
+                            preview=self.preview)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class InputSummary:
     width: int | None = None
     height: int | None = None
     thumbnail: str | None = field(default=None, repr=False)
+    #: the picture a click on the thumbnail opens (a larger data: URL made in the kernel)
+    preview: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_pdf(self) -> bool:

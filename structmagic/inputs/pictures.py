@@ -51,6 +51,7 @@ __all__ = [
     "needs_turning",
     "open_image",
     "pillow",
+    "preview_url",
     "quiet",
     "shrink",
     "thumbnail_url",
@@ -62,6 +63,9 @@ PILLOW_HINT = "install Pillow: pip install 'structmagic[pillow]'"
 JPEG_QUALITY = 85
 #: the longest edge of a thumbnail, in pixels
 THUMB_EDGE = 96
+#: the longest edge of the picture a click on a thumbnail opens (to check a reading against
+#: the picture), in pixels
+PREVIEW_EDGE = 1280
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -395,23 +399,30 @@ def encode(img: Any, mime: str, what: str) -> Picture:
 
 
 @_quietly
-def thumbnail_url(img: Any) -> str | None:
-    """A small ``data:`` URL of ``img`` (at most :data:`THUMB_EDGE` pixels), made here from
-    the user's own pixels; None if it cannot be made."""
+def thumbnail_url(img: Any, edge: int = THUMB_EDGE, quality: int = 70) -> str | None:
+    """A small ``data:`` URL of ``img`` (at most ``edge`` pixels: :data:`THUMB_EDGE` for a
+    thumbnail, :data:`PREVIEW_EDGE` for the picture a click opens), made here from the
+    user's own pixels; None if it cannot be made."""
     try:
         if img.format == "JPEG":
-            img.draft("RGB", (THUMB_EDGE * 2, THUMB_EDGE * 2))
+            img.draft("RGB", (edge * 2, edge * 2))
         thumb = eight_bit(_upright(img), resizing=True)
         if thumb is img:
             thumb = thumb.copy()
-        thumb.thumbnail((THUMB_EDGE, THUMB_EDGE))
+        thumb.thumbnail((edge, edge))
         few = thumb.mode in ("P", "1") or thumb.getcolors(256) is not None
         mime = PNG if _has_alpha(thumb) or few else JPEG
         buf = io.BytesIO()
         if mime == JPEG:
-            thumb.convert("RGB").save(buf, "JPEG", quality=70)
+            thumb.convert("RGB").save(buf, "JPEG", quality=quality)
         else:
             thumb.save(buf, "PNG")
     except Exception:
         return None
     return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def preview_url(img: Any) -> str | None:
+    """The picture a thumbnail opens (at most :data:`PREVIEW_EDGE` pixels), a ``data:``
+    URL made here; None if it cannot be made."""
+    return thumbnail_url(img, PREVIEW_EDGE, JPEG_QUALITY)

@@ -12,6 +12,7 @@ lines printed hold no clock, so saved outputs stay the same from run to run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,16 +23,13 @@ from ..call.result import Result
 from ..config import resolve
 from ..cost.calc import money
 from ..display.kernel import has_kernel
-from ..display.progress import ProgressBar
+from ..display.progress import ProgressBar, ended_style
 from ..errors import BatchInterrupted, StructuredError
 from ..schema import SchemaSpec
 from .options import CellOptions
 
 __all__ = ["finish_rows", "follow_rows", "list_batches", "run_rows"]
 
-#: the bar's style when a job has ended so
-JOB_STYLES = {"completed": "success", "failed": "danger", "expired": "warning",
-              "cancelled": "warning"}
 #: what ``--batch-api`` names each road
 VIA = {None: "threads", "on": "batch-api", "auto": "auto"}
 
@@ -45,22 +43,27 @@ def say(opts: CellOptions, text: str) -> None:
 
 
 def run_rows(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: Sequence[Any],
-             options: dict[str, Any]) -> Ran | rows.jobs.BatchJob:
+             options: dict[str, Any], index: Sequence[Any] | None = None
+             ) -> Ran | rows.jobs.BatchJob:
     """The rows' results and the interrupt that stopped them (if one did); the job itself
-    when not waiting for it (``--no-wait``)."""
+    when not waiting for it (``--no-wait``). A batch job's messages name each row by its
+    label in ``index`` (the frame's index), as the rest of ``--each`` does."""
     live = not opts.quiet and has_kernel(magics.shell)
     run = rows.start(prompts, spec, via=VIA[opts.batch_api], concurrency=opts.concurrency or 16,
                 batch_retry=opts.batch_retry, on_note=lambda text: say(opts, text), **options)
     if run.job is not None:
+        run.job.row_names = index
         return _follow_job(opts, run, run.job, live)
     bar = ProgressBar(spec.name, live=live, total=len(prompts))
     bar.show()
+    started = time.monotonic()
     interrupted: BatchInterrupted | None = None
     try:
         results = run.results(on_progress=follow_rows(bar))
     except BatchInterrupted as exc:
         interrupted, results = exc, exc.results
-    finish_rows(bar, rows.counts.BatchProgress.of(results, max_cost=options.get("max_cost")),
+    finish_rows(bar, rows.counts.BatchProgress.of(results, max_cost=options.get("max_cost"),
+                                                  started=started),
                 interrupted=interrupted is not None, quiet=opts.quiet)
     return results, interrupted
 
@@ -84,7 +87,7 @@ def finish_rows(bar: ProgressBar, progress: rows.counts.BatchProgress, *, interr
                 quiet: bool = False) -> None:
     """The bar's last state: green when every row is done, amber when some failed or a
     budget stopped them, red when interrupted; printed where no widget shows it."""
-    style = "success" if progress.failed == 0 and not progress.not_run else "warning"
+    style = ended_style(progress.failed, stopped=progress.not_run)
     bar.update(progress.finished, progress.total, progress.line(), style=style, final=True)
     if interrupted:
         bar.note("interrupted", style="danger")
@@ -124,16 +127,18 @@ def _follow_job(opts: CellOptions, run: rows.dispatch.Run, job: rows.jobs.BatchJ
 
 def follow_job(bar: ProgressBar, status: rows.jobs.BatchStatus, *, final: bool = False
                ) -> None:
-    """Draw a job's status on ``bar``: the counts as its line, the cost aside."""
+    """Draw a job's status on ``bar``: the counts as its line, the cost aside; ended, in the
+    colour every bar ends in (:func:`~structmagic.display.progress.ended_style`: amber when
+    some of its rows failed)."""
     line = status.line()
     aside = ""
     if status.cost is not None:
         line = line.rsplit(" · ", 1)[0]
         what = "expected ≥" if status.cost_estimated else "cost"
-        aside = f"· {what} {money(status.cost)}"
+        aside = f"{what} {money(status.cost)}"
     bar.update(status.done + status.failed, status.total, line, aside=aside,
-               style=JOB_STYLES.get(status.status, "info") if status.ended else None,
-               final=final or status.ended)
+               style=ended_style(status.failed, status=status.status) if status.ended
+               else None, final=final or status.ended)
 
 
 # --- %structured_batches ------------------------------------------------------------------------

@@ -11,11 +11,13 @@ NaN when unknown), aligned with the input's index; a field of the schema called 
 ``--max-cost``, rows the budget stopped have ``error`` "not run: budget". The rows run as
 parallel requests or through the provider's batch API (:mod:`.batches`); ``--compare``
 sends them to several models, ``--expect`` scores them, ``--engine dask`` maps the cell over
-a Dask DataFrame's partitions.
+a Dask DataFrame's partitions (``--compute`` follows them: a line per partition as it ends,
+or Dask's own progress on a distributed cluster).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,8 +28,9 @@ from ..call.prompt import row_text
 from ..config import Settings
 from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
-from ..display.progress import ProgressBar
-from ..errors import InputError, StructuredError
+from ..display.progress import ProgressBar, ended_style
+from ..display.scores import ScoresView
+from ..errors import CallInterrupted, InputError, StructuredError
 from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
@@ -72,7 +75,7 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.max_cost is not None:
         _check_priced(settings)
         options["max_cost"] = opts.max_cost
-    ran = run_rows(magics, opts, spec, prompts, options)
+    ran = run_rows(magics, opts, spec, prompts, options, index)
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
@@ -86,11 +89,11 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if tabular and opts.expect is not None and interrupted is None:
         value.attrs["scores"] = _scores(opts, spec, source, {"": results})
         if not opts.quiet:
-            _display(value.attrs["scores"])
+            _display(ScoresView(value.attrs["scores"], title=spec.name))
     if interrupted is not None:
-        raise KeyboardInterrupt(
+        raise CallInterrupted(
             f"{interrupted} (the finished items are bound"
-            f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)")
+            f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)") from None
     return None if opts.out is not None else value
 
 
@@ -171,21 +174,21 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
             for t in targets}
     for bar in bars.values():
         bar.show()
+    started = time.monotonic()
     table = rows.compare.compare_each(prompts, spec, [t.label for t in targets], index=index,
                          concurrency=opts.concurrency or 16,
                          on_progress=lambda label, p: follow_rows(bars[label])(p), **options)
     for label, results in table.results.items():
-        finish_rows(bars[label], rows.counts.BatchProgress.of(results), quiet=opts.quiet)
+        finish_rows(bars[label], rows.counts.BatchProgress.of(results, started=started),
+                    quiet=opts.quiet)
     frame = table.frame
     frame.attrs["summary"] = table.summary
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = frame  # bound before scoring: paid for already
     if opts.expect is not None:
         frame.attrs["scores"] = _scores(opts, spec, source, table.results)
-    if not opts.quiet:
-        _display(table.summary)
-        if opts.expect is not None:
-            _display(frame.attrs["scores"])
+    if not opts.quiet:  # the summary and the scores, formatted, captioned, and a chart
+        _display(ScoresView(frame.attrs.get("scores"), table.summary, title=spec.name))
     return None if opts.out is not None else frame
 
 
@@ -205,11 +208,57 @@ def _on_engine(magics: Any, opts: CellOptions, spec: SchemaSpec, source: Any) ->
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
     lazy = source.map_partitions(extractor, meta=extractor.meta(source))
-    value = lazy.compute() if opts.compute else lazy
+    value = _compute(magics, opts, spec, lazy, extractor.added()["error"]) if opts.compute \
+        else lazy
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value
         return None
     return value
+
+
+def _compute(magics: Any, opts: CellOptions, spec: SchemaSpec, lazy: Any, error: str) -> Any:
+    """``--compute``: the Dask frame computed, followed as it runs. On a distributed cluster
+    (a ``Client`` is set up), Dask's own progress; on a local scheduler, the one progress
+    bar of structmagic, a step per partition as it ends (its rows, and how many failed:
+    ``error`` names their column). Nothing is shown with ``--quiet``."""
+    if opts.quiet:
+        return lazy.compute()
+    from dask.base import get_scheduler
+
+    scheduler = get_scheduler(collections=[lazy])  # what compute() would use
+    client = getattr(scheduler, "__self__", None)
+    if client is not None and type(client).__module__.startswith("distributed"):
+        from distributed import progress
+
+        future = client.compute(lazy)
+        progress(future)
+        return future.result()
+    from dask.callbacks import Callback
+
+    lazy = lazy.optimize()
+    keys = set(lazy.__dask_keys__())
+    title = f"{spec.name} · Dask"
+    bar = ProgressBar(title, live=has_kernel(magics.shell), total=lazy.npartitions)
+    bar.show()
+    seen = {"partitions": 0, "rows": 0, "failed": 0}
+
+    def ended(key: Any, result: Any, *_: Any) -> None:
+        if key not in keys:
+            return
+        seen["partitions"] += 1
+        seen["rows"] += len(result)
+        if error in getattr(result, "columns", ()):
+            seen["failed"] += int(result[error].notna().sum())
+        line = (f"{seen['partitions']}/{lazy.npartitions} partitions · {seen['rows']} rows · "
+                f"{seen['failed']} failed")
+        last = seen["partitions"] == lazy.npartitions
+        bar.update(seen["partitions"], lazy.npartitions, line, final=last,
+                   style=ended_style(seen["failed"]) if last else None)
+        if bar.box is None:  # no widget: a line a partition
+            print(f"structmagic: {title}: {line}", flush=True)
+
+    with Callback(posttask=ended):
+        return lazy.compute()
 
 
 def _check_engine_columns(opts: CellOptions, template: str, source: Any) -> None:

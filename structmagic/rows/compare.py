@@ -28,7 +28,7 @@ from ..config import Clock, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.render import comparison_html, comparison_text, field_labels
 from ..display.showing import ShowsWidget
-from ..errors import ConfigError, StructuredError
+from ..errors import CallInterrupted, ConfigError, StructuredError
 from ..providers import provider_names
 from ..schema import load_schema
 from ..transport.work import Work
@@ -180,11 +180,14 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
                    parts=media.parts(given, thumbnails=True), source=source)
 
     def one(target: Target) -> Result:
+        clock = settings[target.label].clock
+        started = clock.monotonic()
         try:
             return guarded(ask, target)
-        except StructuredError as exc:
+        except StructuredError as exc:  # its own time, for the column that shows it
             return Result(error=exc, schema_name=spec.name, attempts=exc.attempts,
-                          model=target.model, provider=settings[target.label].provider)
+                          model=target.model, provider=settings[target.label].provider,
+                          elapsed=clock.monotonic() - started)
 
     results = _run_all(targets, one, gate, settings[targets[0].label].clock)
     return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
@@ -214,8 +217,8 @@ def _run_all(targets: list[Target], fn: Callable[[Target], Any], gate: Any, cloc
         stop_rows(pending, take, gate=gate, work=work, clock=clock,
                   on_finishing=say_finishing)
         pool.shutdown(wait=False, cancel_futures=True)
-        raise KeyboardInterrupt("interrupted: the comparison was stopped and nothing was "
-                                "bound") from None
+        raise CallInterrupted("interrupted: the comparison was stopped and nothing was "
+                              "bound") from None
     pool.shutdown(wait=True)
     return out
 

@@ -37,10 +37,14 @@ class BatchProgress:
     finishing: int = 0
 
     @classmethod
-    def of(cls, results: Sequence[Result], *, max_cost: float | None = None
-           ) -> BatchProgress:
-        """The final counts of a batch's results."""
+    def of(cls, results: Sequence[Result], *, max_cost: float | None = None,
+           started: float | None = None) -> BatchProgress:
+        """The final counts of a batch's results; ``started`` (``time.monotonic()`` when the
+        run began) gives the run's real rate and elapsed time, where counting from now would
+        give an absurd one."""
         progress = cls(total=len(results), max_cost=max_cost)
+        if started is not None:
+            progress.started = started
         for res in results:
             progress.add(res)
         return progress
@@ -67,14 +71,22 @@ class BatchProgress:
         return self.done + self.failed
 
     @property
+    def elapsed(self) -> float:
+        """Seconds since the run began."""
+        return max(0.0, time.monotonic() - self.started)
+
+    @property
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed
         return self.finished / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
+        """``7/10 · 6 ok · 1 failed · 3 in flight · 2.1/s · 3.3 s · 420 tokens`` and the
+        cost; the in-flight count only while something is."""
+        flight = f" · {self.in_flight} in flight" if self.in_flight else ""
         text = (
-            f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed · "
-            f"{self.in_flight} in flight · {self.rate:.1f}/s · {self.tokens} tokens"
+            f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed{flight} · "
+            f"{self.rate:.1f}/s · {_seconds(self.elapsed)} · {self.tokens} tokens"
         )
         return text + self.cost_text()
 
@@ -98,3 +110,8 @@ class BatchProgress:
         if self.not_run:
             text += f" · {self.not_run} {NOT_RUN}"
         return text
+
+
+def _seconds(elapsed: float) -> str:
+    """``0.042 s``, ``3.4 s``: short runs with the digits that tell."""
+    return f"{elapsed:.3f} s" if elapsed < 1 else f"{elapsed:.1f} s"

@@ -38,6 +38,7 @@ from ..cost.media import input_tokens, request_tokens
 from ..cost.price import Price
 from ..cost.prices import price_for, table_info
 from ..cost.tokens import answer_tokens
+from ..display.markup import BLOCK, FG, FG_MUTED, NO_MATH, TEXT_STYLE, esc
 from ..inputs.measure import measure_inputs
 from ..providers import get_provider
 from ..schema import load_schema
@@ -105,44 +106,72 @@ class Estimate:
         return (f"<Estimate {self.rows} rows of {self.schema_name}: {expected} expected, "
                 f"model {self.model}>")
 
-    def text(self) -> str:
-        """The estimate as lines of text (what the magic prints)."""
-        lines = [f"Estimate for {_n(self.rows)} {'row' if self.rows == 1 else 'rows'} of "
-                 f"{self.schema_name} (model {self.model}, {self.provider} format):"]
-        lines.append(f"  input tokens   {_tokens(self.input_tokens)}  ({self.input_from})")
-        lines.append(f"  output tokens  {_tokens(self.output_tokens)}  ({self.output_from})")
+    def head(self) -> str:
+        """The first line: what is estimated."""
+        return (f"Estimate for {_n(self.rows)} {'row' if self.rows == 1 else 'rows'} of "
+                f"{self.schema_name} (model {self.model}, {self.provider} format):")
+
+    def items(self) -> list[tuple[str, str, str]]:
+        """The figures as ``(what, value, where from)`` rows, shared by the text and the
+        table (``what`` empty: the value goes on with the row above; the last row, with no
+        ``what``, says what was sent or what the sample cost)."""
+        out = [("input tokens", _tokens(self.input_tokens), self.input_from),
+               ("output tokens", _tokens(self.output_tokens), self.output_from)]
         if self.price is None:
-            lines.append(f"  price          unknown for {self.model} (not in {self.table})")
-            lines.append(f"                 set one: %structured_config --price "
-                         f"{self.model}=INPUT,OUTPUT (USD per million tokens)")
+            out.append(("price", f"unknown for {self.model} (not in {self.table})", ""))
+            out.append(("", f"set one: %structured_config --price {self.model}=INPUT,OUTPUT "
+                            "(USD per million tokens)", ""))
         else:
-            lines.append(f"  price          {self.price.describe()}  ({self.price.source}"
-                         + ("" if self.price.source.startswith(self.table.split(" (")[0])
-                            or self.price.source.startswith("your") else f"; {self.table}")
-                         + ")")
+            source = self.price.source
+            if not (source.startswith(self.table.split(" (")[0]) or source.startswith("your")):
+                source += f"; {self.table}"
+            out.append(("price", self.price.describe(), source))
         if self.cost is not None:
-            lines.append(f"  cost           {_money_range(self.cost)}")
+            out.append(("cost", _money_range(self.cost), ""))
         if self.batch_cost is not None:
-            lines.append(f"  batch API      {_money_range(self.batch_cost)}  ({self.batch_note})")
+            out.append(("batch API", _money_range(self.batch_cost), self.batch_note))
         elif self.price is not None and self.batch_note:
-            lines.append(f"  batch API      {self.batch_note}")
+            out.append(("batch API", self.batch_note, ""))
         if self.sample:
             spent = money(self.sample_cost)
             saved = f", {money(self.sample_saved)} saved by the recording" if (
                 self.sample_saved) else ""
-            lines.append(f"  the sample of {len(self.sample)} rows cost {spent}{saved}")
+            out.append(("", f"the sample of {len(self.sample)} rows cost {spent}{saved}", ""))
         else:
-            lines.append(f"  {self.sent}")
+            out.append(("", self.sent, ""))
+        return out
+
+    def text(self) -> str:
+        """The estimate as lines of text (what the magic prints)."""
+        lines = [self.head()]
+        for what, value, origin in self.items():
+            note = f"  ({origin})" if origin else ""
+            if what:
+                lines.append(f"  {what:<15}{value}{note}")
+            elif value.startswith("set one"):
+                lines.append(f"  {'':<15}{value}")
+            else:
+                lines.append(f"  {value}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
 
     def _repr_html_(self) -> str:
-        import html
-
-        return ('<pre style="white-space:pre-wrap;margin:0">' + html.escape(self.text())
-                + "</pre>")
+        """A table (what, figures, where from), which wraps between words at any width; the
+        same as :meth:`text`, escaped."""
+        cell = f"padding:0.15em 0.8em 0.15em 0;vertical-align:top;text-align:left;{TEXT_STYLE}"
+        rows = "".join(
+            f'<tr><th scope="row" style="{cell}text-align:left;font-weight:600;'
+            f'white-space:nowrap">{esc(what)}</th><td style="{cell}">{esc(value)}</td>'
+            f'<td style="{cell}color:{FG_MUTED}">{esc(origin)}</td></tr>'
+            if what or value.startswith("set one") else
+            f'<tr><td colspan="3" style="{cell}color:{FG_MUTED}">{esc(value)}</td></tr>'
+            for what, value, origin in self.items())
+        return (f'<div class="structmagic-estimate {NO_MATH}" style="{BLOCK}color:{FG}">'
+                f'<div style="font-weight:600">{esc(self.head())}</div>'
+                f'<table style="border-collapse:collapse;margin:0.2em 0 0 0.8em">'
+                f"<tbody>{rows}</tbody></table></div>")
 
 
 def _n(value: float) -> str:

@@ -52,10 +52,14 @@ class Collector:
     """The results of a job's rows, filled line by line."""
 
     def __init__(self, plan: Plan, index: RowIndex, job: str, *,
-                 grounder: Callable[[int], Grounder | None] | None = None) -> None:
+                 grounder: Callable[[int], Grounder | None] | None = None,
+                 names: Sequence[Any] | None = None) -> None:
         self.plan = plan
         self.index = index
         self.job = job
+        #: what each row is called in messages (the index of ``--each``'s frame), by
+        #: position; None: the position itself
+        self.names = names
         self.grounder = grounder  # a row's grounder, by position (None: grounding is off)
         self.results: list[Result | None] = [None] * index.size
         self.kinds: list[str | None] = [None] * index.size
@@ -96,8 +100,15 @@ class Collector:
             self.unreadable += 1
             if position is not None and self.kinds[position] is None:
                 self._fail(position, "errored", E.BatchRowError(
-                    f"Row {position}: its result in the batch job is not in the "
+                    f"{self.row(position)}: its result in the batch job is not in the "
                     f"{self.plan.provider.name} shape.", outcome="errored", job=self.job))
+
+    def row(self, position: int) -> str:
+        """``Row 3``, ``Row 'inv-7'``: a row named by its label (:attr:`names`), else by
+        its position."""
+        names = self.names
+        label = names[position] if names is not None and position < len(names) else position
+        return f"Row {label!r}"
 
     def add(self, outcome: RowOutcome, position: int | None = None) -> None:
         """One outcome; ``position`` when the API gives results in input order without ids."""
@@ -120,7 +131,7 @@ class Collector:
                     outcome.status) not in outcome.message:
                 detail = f": HTTP {outcome.status}{detail}"
             self._fail(found, kind, E.BatchRowError(
-                f"Row {found} {what} in the batch job{detail}", outcome=kind,
+                f"{self.row(found)} {what} in the batch job{detail}", outcome=kind,
                 status=outcome.status, code=outcome.code, job=self.job))
 
     def _answer(self, position: int, body: Any) -> None:
@@ -134,7 +145,8 @@ class Collector:
             return
         except _PARSE_ERRORS as exc:
             self._fail(position, "errored", E.BatchRowError(
-                f"Row {position}: the answer is not in the {plan.provider.name} shape ({exc}).",
+                f"{self.row(position)}: the answer is not in the {plan.provider.name} shape "
+                f"({exc}).",
                 outcome="errored", job=self.job))
             return
         for k, v in completion.usage.items():
@@ -159,7 +171,7 @@ class Collector:
         if issues:
             n = len(issues)
             self._fail(position, "invalid", E.InvalidOutputError(
-                f"Row {position}: the answer from the batch job did not match the schema "
+                f"{self.row(position)}: the answer from the batch job did not match the schema "
                 f"{plan.spec.name!r} ({n} {'problem' if n == 1 else 'problems'}):",
                 errors=issues, raw=completion.text), usage=usage, cost=cost)
             return
@@ -227,7 +239,7 @@ class Collector:
                 if self.kinds[position] in (None, "missing"):
                     code = f" ({err.code})" if err.code else ""
                     self._fail(position, FAILED, E.BatchRowError(
-                        f"Row {position} was rejected by the batch job (line {err.line} of "
+                        f"{self.row(position)} was rejected by the batch job (line {err.line} of "
                         f"its input file){code}: {err.message}", outcome=FAILED,
                         code=err.code, job=self.job))
             else:
@@ -238,7 +250,7 @@ class Collector:
             for position in rows:
                 if self.kinds[position] is None:
                     self._fail(position, FAILED, E.BatchRowError(
-                        f"Row {position}: the batch job failed: {text}", outcome=FAILED,
+                        f"{self.row(position)}: the batch job failed: {text}", outcome=FAILED,
                         code=whole[0].code, job=self.job))
 
     def finish_part(self, start: int, stop: int, status: str) -> None:
@@ -252,7 +264,7 @@ class Collector:
         for position in range(start, stop):
             if self.index.sent(position) and self.kinds[position] is None:
                 self._fail(position, kind, E.BatchRowError(
-                    f"Row {position}: {what}.", outcome=kind, job=self.job))
+                    f"{self.row(position)}: {what}.", outcome=kind, job=self.job))
 
     def unsent(self, position: int, error: E.StructuredError) -> None:
         self._fail(position, "unsent", error)

@@ -32,7 +32,7 @@ from ...call.grounding import Grounder, grounder_for
 from ...call.result import Result
 from ...config import SYSTEM_CLOCK, Clock, normalize_base_url, resolve
 from ...cost.calc import money
-from ...errors import NOT_RUN, BatchInterrupted, NotRun
+from ...errors import NOT_RUN, BatchInterrupted, CallInterrupted, NotRun
 from ...grounding import NO_TEXT
 from ...providers import get_provider
 from ...providers.batch import (
@@ -133,6 +133,9 @@ class BatchJob:
         self.media = media  # each row's images and files (submit.RowMedia), for re-runs
         #: True when this job was found in the manifest (submitted earlier)
         self.attached = attached
+        #: what each row is called in its error messages, by position (``--each`` sets its
+        #: frame's index); None: its position
+        self.row_names: Sequence[Any] | None = None
         self._persisted = persisted
         self.wire = Wire(plan.settings, plan.provider, settled=ended_by(plan.api))
         #: the provider's latest view of each part, by part index
@@ -212,7 +215,7 @@ class BatchJob:
                 if poll is None:
                     interval = min(MAX_POLL, interval * 1.5)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(
+            raise CallInterrupted(
                 f"left the wait: the batch job {self.key[:12]} keeps running at "
                 f"{self.record.provider}; run the same cell (or submit_batch with the same "
                 "rows) again to re-attach") from None
@@ -293,7 +296,8 @@ class BatchJob:
 
     def _collect(self) -> Collector:
         api, base = self.plan.api, self.plan.settings.base_url
-        collector = Collector(self.plan, self.index, self.key, grounder=self._grounder)
+        collector = Collector(self.plan, self.index, self.key, grounder=self._grounder,
+                              names=self.row_names)
         for position, error in self.unsent.items():
             collector.unsent(position, error)
         for part in self.record.parts:
