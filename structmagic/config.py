@@ -22,6 +22,7 @@ rate limits and batch jobs; tests give a fake one, so nothing in them sleeps.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -565,6 +566,12 @@ def split_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> tuple[str, dic
     """A base URL as its normalized form (see :func:`normalize_base_url`) and the query
     parameters it carried (an Azure portal's ``?api-version=...``), which every request
     sends. A fragment, or a key in the query, is a :class:`ConfigError`."""
+    base, params = _split_base_url(url, provider)
+    return base, dict(params)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_base_url(url: str, provider: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -582,7 +589,7 @@ def split_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> tuple[str, dic
     path = parts.path.rstrip("/")
     if not path:
         path = get_provider(provider).version_path
-    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), params
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), tuple(params.items())
 
 
 def normalize_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> str:

@@ -28,6 +28,7 @@ keeps it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,9 @@ __all__ = ["CLOUD_SCOPE", "forget_google_credentials", "google_token", "request_
 #: the OAuth scope Vertex AI's tokens are asked for
 CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
+#: extra headers or query parameters, as the settings keep them
+Pairs = tuple[tuple[str, Any], ...]
+
 _RequestAuth: Any = None
 _google: dict[str, Any] = {}
 _google_lock = threading.Lock()
@@ -54,28 +58,41 @@ _google_lock = threading.Lock()
 def request_auth(provider: Provider, settings: Settings) -> httpx.Auth:
     """The ``httpx.Auth`` that adds credentials, query parameters and headers to each
     request as it leaves (its repr names where the credentials come from, never them)."""
+    uses_token = settings.uses_token
+    return _request_auth(provider, settings.api_version, settings.extra_headers,
+                         settings.extra_query, settings.token_provider,
+                         uses_token and settings.token_provider is None,
+                         None if uses_token else settings.key())
+
+
+@functools.lru_cache(maxsize=32)
+def _request_auth(provider: Provider, version: str | None, headers: Pairs, query: Pairs,
+                  tokens: Any, google: bool, key: Secret | None) -> httpx.Auth:
     global _RequestAuth
     if _RequestAuth is None:
         _RequestAuth = _auth_class()
-    return _RequestAuth(provider, settings)
+    return _RequestAuth(provider, version, headers, query, tokens, google, key)
 
 
 def _auth_class() -> type:
     import httpx
 
     class RequestAuth(httpx.Auth):
-        def __init__(self, provider: Provider, settings: Settings) -> None:
+        def __init__(self, provider: Provider, version: str | None, headers: Pairs,
+                     query: Pairs, tokens: Any, google: bool, key: Secret | None) -> None:
             self._provider = provider
-            self._version = settings.api_version
-            self._headers = settings.extra_headers
-            self._query = settings.extra_query
-            self._tokens = settings.token_provider
-            self._google = self._tokens is None and settings.uses_token
-            self._key = None if settings.uses_token else settings.key()
-            self._settings = settings
+            self._version = version
+            self._headers = headers
+            self._query = query
+            self._tokens = tokens
+            self._google = google
+            self._key = key
 
         def __repr__(self) -> str:
-            return f"<RequestAuth {self._settings.credential_source()}>"
+            source = ("a token provider" if self._tokens is not None
+                      else "Application Default Credentials" if self._google
+                      else self._key.source if self._key is not None else "no key")
+            return f"<RequestAuth {source}>"
 
         def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
             self._sign(request, fresh=False)
