@@ -36,7 +36,7 @@ from .cost.price import parse_prices
 from .errors import ConfigError
 from .providers import DEFAULT_PROVIDER, get_provider, provider_for_host, provider_names
 from .providers.base import AUTO, USER_MODES
-from .secret import Secret, describe_value, header_value
+from .secret import CREDENTIAL_NAME, Secret, describe_value, header_value
 
 __all__ = [
     "CACHE_MODES",
@@ -557,11 +557,6 @@ def _env_value(name: str, provider: str) -> Any:
     return os.environ.get(env) or None if env else None
 
 
-#: query parameters that carry credentials: never in a base URL (which messages show)
-_KEY_PARAMS = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token",
-                         "code", "sig", "signature"})
-
-
 def split_base_url(url: str, provider: str = DEFAULT_PROVIDER) -> tuple[str, dict[str, str]]:
     """A base URL as its normalized form (see :func:`normalize_base_url`) and the query
     parameters it carried (an Azure portal's ``?api-version=...``), which every request
@@ -581,7 +576,7 @@ def _split_base_url(url: str, provider: str) -> tuple[str, tuple[tuple[str, str]
     if parts.fragment:
         raise ConfigError("The base URL must not carry a fragment (#...).")
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if any(name.lower() in _KEY_PARAMS for name in params):
+    if any(CREDENTIAL_NAME.search(name) for name in params):  # messages show a base URL
         raise ConfigError("The base URL must not carry a key in its query (keys go in "
                           "headers).", hint="Set the key as the API key (an environment "
                           "variable, or configure(api_key=...)), or a parameter as "
