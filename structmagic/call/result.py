@@ -25,6 +25,7 @@ from ..display.showing import ShowsWidget
 from ..display.widget import StructuredWidget
 from ..inputs import describe_inputs
 from ..inputs.thumbs import inputs_text, thumbnails_html
+from .doubt import doubt_of
 
 __all__ = ["Result"]
 
@@ -51,6 +52,18 @@ class Result(ShowsWidget):
     Responses answer) just after its JSON, which was complete and valid, so it was kept;
     the views say so in one line (check it is whole). An answer cut before its JSON ended
     is a :class:`~structmagic.TruncatedError` instead.
+
+    ``confidence`` (``confidence=True``) maps each leaf path of the answer (``lines[0].qty``,
+    the paths of ``grounding``) to the probability in [0, 1] the model gave the tokens that
+    wrote its value (see :mod:`structmagic.call.confidence`); it is None where the server
+    gave no log-probabilities, and ``confidence_reason`` then says why in one sentence.
+    ``agreement`` (``samples=K``) maps each leaf path to the share of the K answers that
+    gave the accepted value (``samples`` of them were read). ``reasks`` counts the times
+    the model was asked again (an answer that did not match the schema, or values not found
+    in the source). ``doubt`` (a property) is one number in [0, 1] built from all of these
+    (:func:`structmagic.call.doubt.doubt_of`: the largest of 1 minus the lowest confidence,
+    1 minus the lowest agreement, the share of values not grounded, and 0.4 for a re-ask;
+    1 for a failed row).
 
     ``labels`` (display only) maps field names to the labels the widget and the HTML show
     (the magic fills it from the schema's titles and ``--label``); a field without one
@@ -96,6 +109,16 @@ class Result(ShowsWidget):
     grounding: dict[str, Any] | None = field(default=None, repr=False)
     #: ``ground=True``: the :class:`~structmagic.grounding.Source` the values were looked for in
     source: Any = field(default=None, repr=False)
+    #: ``confidence=True``: each leaf value's probability by path, else None
+    confidence: dict[str, float] | None = field(default=None, repr=False)
+    #: why ``confidence`` is None although it was asked for (one sentence)
+    confidence_reason: str | None = field(default=None, repr=False)
+    #: ``samples=K`` (or a comparison): each leaf path's share of answers that agree
+    agreement: dict[str, float] | None = field(default=None, repr=False)
+    #: how many answers were read for this row (``samples=K``: K)
+    samples: int = field(default=1, repr=False)
+    #: how many times the model was asked again before the answer was accepted
+    reasks: int = field(default=0, repr=False)
     # descriptors (a dataclass takes them as fields): worked out when first read
     cost: Lazy = Lazy()  # noqa: RUF009
     saved: Lazy = Lazy()  # noqa: RUF009
@@ -112,11 +135,22 @@ class Result(ShowsWidget):
         # a Result pickled before ``text`` and ``truncated`` existed had only ``raw``
         state.setdefault("text", state.get("raw", ""))
         state.setdefault("truncated", False)
+        for name, default in (("confidence", None), ("confidence_reason", None),
+                              ("agreement", None), ("samples", 1), ("reasks", 0)):
+            state.setdefault(name, default)
         self.__dict__.update(state)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def doubt(self) -> float:
+        """How much to doubt this answer, in [0, 1] (see
+        :func:`structmagic.call.doubt.doubt_of`); 1 for a failed row."""
+        return doubt_of(failed=self.error is not None, confidence=self.confidence,
+                        agreement=self.agreement, grounding=self.grounding,
+                        reasks=self.reasks)
 
     def _settle(self) -> None:
         """Price the answers, once (the price table may have been loading until now)."""
