@@ -222,6 +222,16 @@ class Settings:
         "fail the call with UngroundedError (on; the option alone) or are kept as they are "
         "(warn); implies grounding.", kind="switch", choices=_grounding_modes, cell=True,
         metavar="warn")
+    confidence: bool = setting(
+        False, "Ask for the answer's token log-probabilities and give each field's confidence "
+        "(Result.confidence: the probability of the tokens that wrote its value), where the "
+        "wire format has them (Chat Completions, the Responses API, llama.cpp's and vLLM's "
+        "servers); elsewhere Result.confidence_reason says why there is none.", kind="flag",
+        cell=True)
+    samples: int = setting(
+        1, "Answers read for each row (K): each field's value is the one most of them gave, "
+        "and Result.agreement the share that agree; K requests (Chat Completions: one with "
+        "n=K), each costed.", kind="count", least=1, cell=True, metavar="K")
     server_check: str = setting(
         "auto", "In --mode auto, check once per base URL and model, with one small request, "
         "whether a server that is not a known vendor's (a local vLLM, llama.cpp or Ollama, a "

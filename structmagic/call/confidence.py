@@ -31,68 +31,17 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..grounding.paths import path_of, walk
+from ..providers.logprobs import LogProbs
 
-__all__ = [
-    "LogProbs",
-    "field_confidence",
-    "read_logprobs",
-    "value_spans",
-]
+__all__ = ["field_confidence", "value_spans"]
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _SPACE = re.compile(r"[ \t\n\r]*")
 _LITERALS = ("true", "false", "null")
-
-
-@dataclass(frozen=True, slots=True)
-class LogProbs:
-    """The tokens of an answer, in order: each token's UTF-8 bytes and its log-probability."""
-
-    tokens: tuple[bytes, ...]
-    logprobs: tuple[float, ...]
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __add__(self, other: LogProbs) -> LogProbs:
-        return LogProbs(self.tokens + other.tokens, self.logprobs + other.logprobs)
-
-
-def read_logprobs(items: Any) -> LogProbs:
-    """The OpenAI shape of token log-probabilities (Chat Completions'
-    ``choices[0].logprobs.content``, the Responses API's ``output_text.logprobs``,
-    llama.cpp's and vLLM's servers alike): a list of ``{"token", "logprob", "bytes"?}``.
-    ``bytes`` (a list of byte values) wins over ``token`` where given. ``ValueError`` for
-    anything else (a log-probability that is not a finite number at most 0, bytes that are
-    not bytes)."""
-    if not isinstance(items, list):
-        raise ValueError("the log-probabilities are not a list")
-    tokens: list[bytes] = []
-    logprobs: list[float] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ValueError("a token's log-probability is not an object")
-        lp = item.get("logprob")
-        if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not math.isfinite(lp) \
-                or lp > 1e-6:
-            raise ValueError(f"a log-probability is not a finite number at most 0: {lp!r}")
-        raw = item.get("bytes")
-        if isinstance(raw, list):
-            if not all(type(b) is int and 0 <= b <= 255 for b in raw):
-                raise ValueError("a token's bytes are not byte values")
-            token = bytes(raw)
-        elif isinstance(item.get("token"), str):
-            token = item["token"].encode("utf-8", "surrogatepass")
-        else:
-            raise ValueError("a token has neither 'bytes' nor 'token'")
-        tokens.append(token)
-        logprobs.append(min(float(lp), 0.0))
-    return LogProbs(tuple(tokens), tuple(logprobs))
 
 
 def value_spans(text: str, start: int = 0) -> list[tuple[tuple[str | int, ...], int, int]]:

@@ -35,6 +35,7 @@ from ..cost.spend import Spend
 from ..providers.base import AUTO, Call, Completion, Part, Step
 from ..transport import send
 from ..transport.status import MAX_ANSWER_DEPTH, too_deep
+from .confidence import field_confidence
 from .grounding import grounder_for
 from .ignored import Signs, honoured_by, ignored_error
 from .live import Observer, PartialReporter
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
     from ..providers import Provider
     from ..schema import Conversion, SchemaSpec
 
-__all__ = ["Answer", "Tally", "ask", "check_finish", "read_answer", "recorded_step", "run",
-           "start", "step_down", "step_past"]
+__all__ = ["Answer", "Tally", "ask", "check_finish", "measure", "read_answer", "recorded_step",
+           "refuses_logprobs", "run", "start", "step_down", "step_past"]
 
 
 @dataclass
@@ -236,16 +237,24 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     reasks_left = settings.reasks
     signs = Signs(request.request)
     index = 0
+    logprobs_refused: str | None = None  # why the server would not send log-probabilities
     try:
         while True:
             step = steps[index]
-            call = asking.call(talk, step, stream=stream)
+            call = asking.call(talk, step, stream=stream,
+                               logprobs=settings.confidence and logprobs_refused is None)
             reporter = PartialReporter(on_partial, observer) if stream else None
             if tally.attempts and observer is not None and hasattr(observer, "restart"):
                 observer.restart()  # a re-ask or a step down streams a new answer
             try:
                 completion = ask(call, settings, provider, tally, reporter=reporter, gate=gate)
-            except E.UnsupportedFormatError as err:
+            except E.BadRequestError as err:
+                if call.logprobs and refuses_logprobs(err):  # asked again without them
+                    logprobs_refused = (f"the server refused to send log-probabilities "
+                                        f"({err.message[:200]})")
+                    continue
+                if not isinstance(err, E.UnsupportedFormatError):
+                    raise
                 index = step_down(steps, index, err, settings)
                 continue
             answer = read_answer(completion, spec, request)
@@ -263,6 +272,9 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             if not issues:
                 if settings.mode == AUTO:
                     learned.remember(server_of(settings), step)
+                confidence, reason = (
+                    measure(completion, answer, request.wrapped, provider, step,
+                            logprobs_refused) if settings.confidence else (None, None))
                 return Result(
                     data=data, plain=plain, raw=answer.raw, text=completion.text,
                     truncated=answer.truncated, reasoning=completion.reasoning,
@@ -272,6 +284,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     provider=settings.provider, mode=step.mode, from_cache=tally.from_cache,
                     inputs=tuple(p.summary() for p in parts), grounding=grounding,
                     source=grounder.source if grounder is not None else None,
+                    confidence=confidence, confidence_reason=reason,
+                    reasks=settings.reasks - reasks_left,
                     _spend=tally.spend,
                 )
             if signs.see(step, completion, answer.raw) is not None:
@@ -290,6 +304,31 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
         if tally.usage and tally.spend is not None:  # answers before the failure were paid
             err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]
         raise
+
+
+def refuses_logprobs(err: E.APIError) -> bool:
+    """Whether an error answer refuses the log-probabilities asked for (a reasoning model's
+    "logprobs is not supported"), so the request is sent again without them."""
+    return err.status in (400, 422) and "logprob" in err.message.lower()
+
+
+def measure(completion: Completion, answer: Answer, wrapped: bool, provider: Provider,
+            step: Step, refused: str | None = None) -> tuple[dict[str, float] | None,
+                                                         str | None]:
+    """The accepted answer's per-field confidence, or None and why there is none (the
+    format has no log-probabilities, the server refused or did not send them)."""
+    why = refused or provider.logprobs_refusal(step.mode)
+    if why is None and completion.logprobs is None:
+        why = completion.logprobs_problem or (
+            "the server sent no log-probabilities with the answer (it may not support them, "
+            "or the model is a reasoning model)")
+    if why is None:
+        found, why = field_confidence(completion.text, answer.raw, completion.logprobs,
+                                      answer.plain, wrapped=wrapped)
+        if found is not None:
+            return found, None
+    why = why or "no log-probabilities were read"
+    return None, why[:1].upper() + why[1:] + "."
 
 
 def start(asking: Asking, talk: Conversation, *, stream: bool) -> list[Step]:

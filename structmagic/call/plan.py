@@ -122,8 +122,10 @@ class Conversation:
 
 
 def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
-              messages: tuple[Mapping[str, Any], ...], stream: bool) -> Call:
-    """The provider-neutral request of one step."""
+              messages: tuple[Mapping[str, Any], ...], stream: bool, *,
+              logprobs: bool | None = None) -> Call:
+    """The provider-neutral request of one step; ``logprobs`` (default: ``confidence``)
+    asks for the answer's token log-probabilities."""
     return Call(
         model=settings.model,
         messages=messages,
@@ -136,6 +138,7 @@ def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: S
         max_tokens=settings.max_tokens,
         stream=stream,
         thinking=settings.thinking,
+        logprobs=settings.confidence if logprobs is None else logprobs,
     )
 
 
@@ -163,10 +166,12 @@ class Asking:
         check_prompt(prompt, self.settings.system)
         return Conversation(prompt, self.settings.system, self.request.text, parts)
 
-    def call(self, talk: Conversation, step: Step, *, stream: bool = False) -> Call:
-        """The request of ``step`` with ``talk``'s messages so far."""
+    def call(self, talk: Conversation, step: Step, *, stream: bool = False,
+             logprobs: bool | None = None) -> Call:
+        """The request of ``step`` with ``talk``'s messages so far (``logprobs``: see
+        :func:`make_call`)."""
         return make_call(self.settings, self.spec, self.request, step,
-                         talk.messages(step.mode), stream)
+                         talk.messages(step.mode), stream, logprobs=logprobs)
 
     def first(self, prompt: str | Sequence[Mapping[str, Any]], parts: Sequence[Part] = (),
               *, stream: bool = False) -> Call:

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 
 from ..inputs.parts import InputLimits, Part
 from ..schema import convert
+from .logprobs import LogProbs
 
 if TYPE_CHECKING:
     from ..schema import Conversion, Dialect, SchemaSpec
@@ -184,6 +185,8 @@ class Call:
     max_tokens: int | None = None
     stream: bool = False
     thinking: bool = False
+    #: ask for the answer's token log-probabilities (``confidence=True``)
+    logprobs: bool = False
 
     def named(self, **head: Any) -> dict[str, Any]:
         """``{**head, "name": schema_name, "description"?: description}``: how every wire
@@ -236,7 +239,9 @@ class UsageReader:
 @dataclass
 class Completion:
     """A parsed answer. ``finish`` is normalized: stop, length, content_filter, refusal, tool.
-    ``called``: the answer is a tool call's input (not the text)."""
+    ``called``: the answer is a tool call's input (not the text). ``logprobs``: the tokens of
+    the text and their log-probabilities, when the server sent them (``logprobs_problem``
+    says why those it sent could not be read)."""
 
     text: str = ""
     reasoning: str | None = None
@@ -245,6 +250,8 @@ class Completion:
     usage: dict[str, int] = field(default_factory=dict)
     model: str | None = None
     called: bool = False
+    logprobs: LogProbs | None = None
+    logprobs_problem: str | None = None
 
 
 @dataclass(slots=True)
@@ -269,6 +276,8 @@ class Delta:
     done: bool = False  # the format's terminal event ([DONE], message_stop, ...)
     error: str | None = None  # an error event inside the stream (message)
     transient: bool = False  # that error is of a kind worth another attempt (overloaded...)
+    logprobs: LogProbs | None = None  # the log-probabilities of this piece's text tokens
+    logprobs_problem: str | None = None  # why this piece's log-probabilities were not read
 
 
 #: the error kinds (Claude's ``type``, OpenAI's ``type`` or ``code``, Gemini's ``status``)
@@ -326,8 +335,8 @@ class Accumulator:
     of the one :func:`chosen_call` picks, and the text beside them is not part of it.
     """
 
-    __slots__ = ("calls", "done", "error", "finish", "model", "names", "reasoning", "refusal",
-                 "text", "tool", "transient", "usage")
+    __slots__ = ("calls", "done", "error", "finish", "logprobs", "logprobs_problem", "model",
+                 "names", "reasoning", "refusal", "text", "tool", "transient", "usage")
 
     def __init__(self, tool: str | None = None) -> None:
         self.tool = tool
@@ -345,6 +354,9 @@ class Accumulator:
         self.error: str | None = None
         #: whether :attr:`error` is of a kind worth another attempt
         self.transient = False
+        #: the text's token log-probabilities, piece by piece
+        self.logprobs: list[LogProbs] = []
+        self.logprobs_problem: str | None = None
 
     def add(self, deltas: list[Delta]) -> None:
         """Take some pieces: text, each call's input, reasoning and refusal are appended;
@@ -374,6 +386,10 @@ class Accumulator:
                 self.transient = d.transient
             if d.done:
                 self.done = True
+            if d.logprobs is not None:
+                self.logprobs.append(d.logprobs)
+            if d.logprobs_problem and self.logprobs_problem is None:
+                self.logprobs_problem = d.logprobs_problem
 
     @property
     def started(self) -> bool:
@@ -400,7 +416,15 @@ class Accumulator:
             finish=self.finish,
             usage=self.usage,
             model=self.model,
+            logprobs=_joined(self.logprobs) if self.logprobs and not self.calls else None,
+            logprobs_problem=self.logprobs_problem,
         )
+
+
+def _joined(pieces: list[LogProbs]) -> LogProbs:
+    """The log-probabilities of a streamed text's pieces, as one."""
+    return LogProbs(tuple(t for p in pieces for t in p.tokens),
+                    tuple(lp for p in pieces for lp in p.logprobs))
 
 
 # --- the provider --------------------------------------------------------------------------
@@ -539,6 +563,12 @@ class Provider:
         if self.api_version_param is None:
             return {}
         return {self.api_version_param: api_version or self.default_api_version or ""}
+
+    def logprobs_refusal(self, mode: str) -> str | None:
+        """Why an answer asked for in ``mode`` comes with no token log-probabilities (one
+        sentence), or None when :meth:`build` asks for them (``Call.logprobs``)."""
+        return (f"the {self.title} format gives no token log-probabilities, so there is no "
+                "per-field confidence (samples=K gives agreement instead)")
 
     def parse(self, body: Any, tool: str | None = None) -> Completion:
         """A whole JSON answer as a :class:`Completion`; ``ValueError`` for another shape.

@@ -451,6 +451,13 @@ class Gemini(Provider):
             return f"{base_url}/{path}:streamGenerateContent?alt=sse", body
         return f"{base_url}/{path}:generateContent", body
 
+    def logprobs_refusal(self, mode: str) -> str | None:
+        """Always a reason: several Gemini models refuse ``responseLogprobs`` with an error,
+        so it is not asked for."""
+        return ("Gemini's log-probabilities are not asked for (several Gemini models refuse "
+                "them with an error), so there is no per-field confidence; samples=K gives "
+                "agreement instead")
+
     def auth_headers(self, key: str) -> dict[str, str]:
         """``x-goog-api-key: KEY`` (never ``?key=`` in the URL)."""
         return {"x-goog-api-key": key}

@@ -5,8 +5,9 @@ mode: ``json_schema`` — ``response_format = {"type": "json_schema", "json_sche
 "description"?, "schema", "strict"}}``; ``json_object`` — ``response_format = {"type":
 "json_object"}`` (the schema is in the system message); ``tools`` — one function tool
 ``{"name", "description"?, "parameters", "strict"?}`` forced by ``tool_choice``; ``prompt`` —
-nothing added. Plus ``temperature``, ``max_tokens``, and ``stream`` with
-``stream_options.include_usage``. Servers' own modes (:attr:`OpenAIChat.server_modes`, asked
+nothing added. Plus ``temperature``, ``max_tokens``, ``logprobs: true`` when the answer's token
+log-probabilities are asked for (``confidence``; not with a forced tool, whose calls have
+none), and ``stream`` with ``stream_options.include_usage``. Servers' own modes (:attr:`OpenAIChat.server_modes`, asked
 where the server check found one enforced): ``structured_outputs: {"json": schema}`` (vLLM),
 ``json_schema: schema`` (llama.cpp), ``format: schema`` (Ollama). To a server that is not a
 known vendor's (:func:`~structmagic.providers.base.known_vendor`), ``\\d`` and ``\\w`` in
@@ -26,7 +27,8 @@ is sent with ``strict: false``.
 Answer: ``choices[0].message`` — a tool call's ``arguments`` when it has ``tool_calls`` (the
 call named like the schema's tool, else the first; ``content`` beside them is not the answer),
 else ``content``; ``refusal``, ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM,
-OpenRouter); ``finish_reason``. Stream: ``chat.completion.chunk`` events with
+OpenRouter); ``finish_reason``; ``logprobs.content`` (the text's tokens, as llama.cpp's
+and vLLM's servers send them too). Stream: ``chat.completion.chunk`` events with
 ``choices[0].delta``, a usage-only last chunk with empty ``choices``, ``data: [DONE]``;
 ``delta.tool_calls[]`` pieces keyed by their ``index`` (the first names the function); an
 ``error`` object in a chunk (with or without ``choices``) is an error inside the stream.
@@ -59,6 +61,7 @@ from .base import (
     known_vendor,
     transient_error,
 )
+from .logprobs import logprobs_of
 from .batch import (
     CANCELLED,
     CANCELLING,
@@ -171,6 +174,12 @@ def _usage(raw: Any) -> dict[str, int]:
 
 def _name(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _logprobs(choice: Any) -> tuple[Any, str | None]:
+    """The content tokens' log-probabilities of a choice (``logprobs.content``), read."""
+    held = choice.get("logprobs") if isinstance(choice, dict) else None
+    return logprobs_of(held.get("content") if isinstance(held, dict) else None)
 
 
 def _reasoning(message: dict[str, Any]) -> str:
@@ -357,10 +366,20 @@ class OpenAIChat(Provider):
             body["temperature"] = call.temperature
         if call.max_tokens is not None:
             body["max_tokens"] = call.max_tokens
+        if call.logprobs and self.logprobs_refusal(call.mode) is None:
+            body["logprobs"] = True
         if call.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return f"{base_url}/chat/completions", body
+
+    def logprobs_refusal(self, mode: str) -> str | None:
+        """None (``logprobs: true`` is sent), but for a forced tool: tool calls come with
+        no log-probabilities."""
+        if mode == TOOLS:
+            return ("a forced tool call (mode tools) comes with no token log-probabilities, "
+                    "so there is no per-field confidence")
+        return None
 
     def _message(self, message: Any) -> dict[str, Any]:
         """A message as sent: as given, or with its parts rendered as content blocks."""
@@ -400,6 +419,7 @@ class OpenAIChat(Provider):
         chosen = chosen_call([_name(f.get("name")) for f in calls], tool)
         text = content_text(calls[chosen].get("arguments") if chosen is not None
                             else message.get("content"))
+        logprobs, problem = (None, None) if chosen is not None else _logprobs(choice)
         return Completion(
             text=text,
             reasoning=_reasoning(message) or None,
@@ -408,6 +428,8 @@ class OpenAIChat(Provider):
             usage=_usage(body.get("usage")),
             model=body.get("model"),
             called=chosen is not None,
+            logprobs=logprobs,
+            logprobs_problem=problem,
         )
 
     def stream(self) -> _ChatStream:
@@ -472,6 +494,7 @@ class _ChatStream:
             content = delta.get("content")
             if content:
                 out.text += content_text(content)
+            out.logprobs, out.logprobs_problem = _logprobs(choice)
             refusal = delta.get("refusal")
             if refusal:
                 out.refusal += refusal

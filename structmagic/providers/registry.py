@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_PROVIDER", "NOT_PROVIDERS", "get_provider", "provider_for_ho
 #: the provider used when none is configured
 DEFAULT_PROVIDER = "openai"
 #: the modules of this package that define no provider
-NOT_PROVIDERS = frozenset({"base", "batch", "registry"})
+NOT_PROVIDERS = frozenset({"base", "batch", "logprobs", "registry"})
 
 _registry: dict[str, Provider] = {}
 #: the provider chosen for each host asked about (forgotten when a provider is registered)

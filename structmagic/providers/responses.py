@@ -20,16 +20,20 @@ is required: ``auto`` unless asked) and ``{"type": "input_file", "filename", "fi
 <data URL>}`` or ``{"type": "input_file", "file_url"}`` beside its ``input_text``.
 
 Plus ``temperature``, ``max_output_tokens``, ``reasoning.summary = "auto"`` when thinking is
-asked for (so reasoning models send their summaries) and ``stream``.
+asked for (so reasoning models send their summaries), ``include =
+["message.output_text.logprobs"]`` when the answer's token log-probabilities are asked for
+(``confidence``; not with a forced tool, whose arguments have none), and ``stream``.
 
 Answer: ``output`` items -- ``message`` (``output_text`` / ``refusal`` parts), ``reasoning``
 (``summary_text`` parts, or ``reasoning_text`` content on open-weight servers),
+``output_text`` parts carry ``logprobs`` when they were asked for;
 ``function_call`` (``arguments``: the answer when there is one, the messages beside it are not;
 of several, the one named like the schema's tool, else the first); ``status: incomplete`` with
 ``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter`` is truncation / a
 content filter.
 
-Stream: typed SSE events whose data carries ``type``: ``response.output_text.delta``,
+Stream: typed SSE events whose data carries ``type``: ``response.output_text.delta`` (with
+its tokens' ``logprobs`` when asked for),
 ``response.refusal.delta``, ``response.reasoning_summary_text.delta``,
 ``response.function_call_arguments.delta`` (keyed by ``item_id``; ``response.output_item.added``
 names the function); ``response.completed`` / ``response.incomplete`` carry the whole response
@@ -67,9 +71,13 @@ from .base import (
     read_count,
     transient_error,
 )
+from .logprobs import logprobs_of
 from .openai import OPENAI_INPUTS, OPENAI_STRICT, OpenAIBatchAPI
 
-__all__ = ["PROVIDER", "RESPONSES_INPUTS", "Responses", "error_message"]
+__all__ = ["LOGPROBS_INCLUDE", "PROVIDER", "RESPONSES_INPUTS", "Responses", "error_message"]
+
+#: what ``include`` names to have the answer's text come with its token log-probabilities
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 #: as Chat Completions, and PDFs by URL too (``input_file.file_url``)
 RESPONSES_INPUTS = replace(OPENAI_INPUTS, document_urls=True)
@@ -182,9 +190,19 @@ class Responses(Provider):
             body["max_output_tokens"] = call.max_tokens
         if call.thinking:
             body["reasoning"] = {"summary": "auto"}
+        if call.logprobs and self.logprobs_refusal(call.mode) is None:
+            body["include"] = [LOGPROBS_INCLUDE]
         if call.stream:
             body["stream"] = True
         return f"{base_url}/responses", body
+
+    def logprobs_refusal(self, mode: str) -> str | None:
+        """None (``include: ["message.output_text.logprobs"]`` is sent), but for a forced
+        tool: its arguments come with no log-probabilities."""
+        if mode == TOOLS:
+            return ("a forced tool call (mode tools) comes with no token log-probabilities, "
+                    "so there is no per-field confidence")
+        return None
 
     def auth_headers(self, key: str) -> dict[str, str]:
         """``Authorization: Bearer KEY``."""
@@ -214,6 +232,8 @@ class Responses(Provider):
         if body.get("status") == "failed":
             raise ValueError(f"the response failed: {error_message(body) or 'no reason given'}")
         text: list[str] = []
+        logprobs: list[Any] = []
+        problem: str | None = None
         reasoning: list[str] = []
         refusal: list[str] = []
         arguments: list[str] = []
@@ -224,6 +244,9 @@ class Responses(Provider):
                 for part in _dicts(item.get("content")):
                     if part.get("type") in ("output_text", "text"):
                         text.append(str(part.get("text") or ""))
+                        read, why = logprobs_of(part.get("logprobs"))
+                        logprobs.append(read)
+                        problem = problem or why
                     elif part.get("type") == "refusal":
                         refusal.append(str(part.get("refusal") or ""))
             elif kind == "reasoning":
@@ -249,6 +272,9 @@ class Responses(Provider):
             usage=_usage(body.get("usage")),
             model=body.get("model"),
             called=chosen is not None,
+            logprobs=(None if chosen is not None or not logprobs or None in logprobs
+                      else sum(logprobs[1:], logprobs[0])),
+            logprobs_problem=problem,
         )
 
     def stream(self) -> _ResponsesStream:
@@ -318,7 +344,9 @@ class _ResponsesStream:
             return []
         kind = obj.get("type") or event
         if kind == "response.output_text.delta":
-            return [Delta(text=str(obj.get("delta") or ""))]
+            logprobs, problem = logprobs_of(obj.get("logprobs"))
+            return [Delta(text=str(obj.get("delta") or ""), logprobs=logprobs,
+                          logprobs_problem=problem)]
         if kind == "response.function_call_arguments.delta":
             key = _string(obj.get("item_id"))
             piece = str(obj.get("delta") or "")

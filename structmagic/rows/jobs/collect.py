@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import errors as E
 from ...call.grounding import Grounder
-from ...call.loop import read_answer
+from ...call.loop import measure, read_answer
 from ...call.result import Result
 from ...providers.batch import CANCELLED, EXPIRED, FAILED, SUCCEEDED, LineError, RowOutcome
 from .pricing import BatchPricer
@@ -188,12 +188,15 @@ class Collector:
                 self._fail(position, "invalid", grounder.error(
                     grounding, missing, plain, completion.text, 0), usage=usage, cost=cost)
                 return
+        confidence, reason = (measure(completion, answer, plan.request.wrapped, plan.provider,
+                                      plan.step) if plan.settings.confidence else (None, None))
         result = Result(
             data=data, plain=plain, raw=answer.raw, text=completion.text,
             truncated=answer.truncated, reasoning=completion.reasoning, usage=usage,
             model=completion.model or plan.settings.model, attempts=1,
             schema_name=plan.spec.name, provider=plan.provider.name, mode=plan.step.mode,
-            grounding=grounding, source=grounder.source if grounder is not None else None)
+            grounding=grounding, source=grounder.source if grounder is not None else None,
+            confidence=confidence, confidence_reason=reason)
         result.cost = cost
         self.results[position] = result
         self.kinds[position] = "ok"
