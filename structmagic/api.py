@@ -22,6 +22,7 @@ from .call.loop import run as run_loop
 from .call.media import Media
 from .call.prompt import check_prompt
 from .call.result import Result
+from .call.samples import sampled
 from .config import resolve
 from .display.render import field_labels
 from .redact import safe_cause
@@ -89,6 +90,14 @@ def structured(
     the call fails with :class:`~structmagic.UngroundedError` (``"warn"``: the answer is
     kept). Grounding is computed here; nothing more is sent.
 
+    ``confidence=True`` asks for the answer's token log-probabilities (Chat Completions, the
+    Responses API, llama.cpp's and vLLM's servers) and sets ``Result.confidence``: each leaf
+    path's probability (see :mod:`structmagic.call.confidence`); where there are none,
+    ``Result.confidence_reason`` says why and nothing fails. ``samples=K`` reads K answers
+    (one request with ``n=K`` in Chat Completions, else K requests): each field's value is
+    the one most of them gave, and ``Result.agreement`` the share that agree (see
+    :mod:`structmagic.call.samples`). ``Result.doubt`` sums up what is known.
+
     Raises a :class:`structmagic.StructuredError` subclass on any failure.
     """
     media = Media(images, files, detail=detail, inline=inline, downscale=downscale)
@@ -124,9 +133,20 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
     check_prompt(prompt, settings.system)
     if parts and observer is not None and hasattr(observer, "show_inputs"):
         observer.show_inputs([p.summary() for p in parts])
-    return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
-                    observer=observer, steps_field=steps_field, gate=gate, parts=parts,
-                    source=source)
+    asked = 0
+
+    def once(wanted: int = 1) -> Result:
+        nonlocal asked
+        if asked and observer is not None and hasattr(observer, "restart"):
+            observer.restart()  # the next sample streams a new answer
+        asked += 1
+        return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
+                        observer=observer, steps_field=steps_field, gate=gate, parts=parts,
+                        source=source, wanted_answers=wanted)
+
+    if settings.samples > 1:
+        return sampled(once, settings.samples, spec, steps_field=steps_field)
+    return once()
 
 
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -214,8 +214,13 @@ def _invalid(spec: SchemaSpec, settings: Settings, issues: list[E.ValidationIssu
 def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: Settings, *,
         stream: bool = False, on_partial: Callable[[Any], None] | None = None,
         observer: Observer | None = None, steps_field: str | None = None,
-        gate: Any = None, parts: Sequence[Part] = (), source: Any = None) -> Result:
+        gate: Any = None, parts: Sequence[Part] = (), source: Any = None,
+        wanted_answers: int | None = None) -> Result:
     """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``.
+
+    ``wanted_answers`` (``samples``; default: all of them) is how many answers the first
+    request asks for where the format takes several in one (the others are the result's
+    :meth:`~structmagic.Result.take_others`).
 
     ``parts`` are the call's images and documents, already prepared for the provider
     (:func:`structmagic.inputs.prepare_inputs`). ``source``: the text to ground the values
@@ -238,11 +243,15 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     signs = Signs(request.request)
     index = 0
     logprobs_refused: str | None = None  # why the server would not send log-probabilities
+    others: tuple[Completion, ...] = ()  # the first request's other answers (samples)
+    at_once = min(asking.answers_at_once, wanted_answers or asking.answers_at_once)
     try:
         while True:
             step = steps[index]
+            first = not talk.extra  # a row's first request, or a new way's first
             call = asking.call(talk, step, stream=stream,
-                               logprobs=settings.confidence and logprobs_refused is None)
+                               logprobs=settings.confidence and logprobs_refused is None,
+                               n=at_once if first and not others else 1)
             reporter = PartialReporter(on_partial, observer) if stream else None
             if tally.attempts and observer is not None and hasattr(observer, "restart"):
                 observer.restart()  # a re-ask or a step down streams a new answer
@@ -257,6 +266,8 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     raise
                 index = step_down(steps, index, err, settings)
                 continue
+            if call.n > 1:
+                others = completion.others
             answer = read_answer(completion, spec, request)
             plain, data, issues = answer.plain, answer.data, answer.issues
             if not issues and grounder is not None:
@@ -287,6 +298,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     confidence=confidence, confidence_reason=reason,
                     reasks=settings.reasks - reasks_left,
                     _spend=tally.spend,
+                    _others=tuple(other_answers(others, spec, asking, step, logprobs_refused)),
                 )
             if signs.see(step, completion, answer.raw) is not None:
                 past = step_past(steps, index, settings)
@@ -304,6 +316,29 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
         if tally.usage and tally.spend is not None:  # answers before the failure were paid
             err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]
         raise
+
+
+def other_answers(others: Sequence[Completion], spec: SchemaSpec, asking: Asking, step: Step,
+                  refused: str | None) -> list[Result]:
+    """The valid ones among the other answers of a request that asked for several
+    (``samples``), each as a :class:`Result` of its own value (no usage: the request's is
+    the first answer's); invalid ones are left out (they agree with nothing)."""
+    out = []
+    for completion in others:
+        try:
+            answer = read_answer(completion, spec, asking.request)
+        except E.StructuredError:
+            continue
+        if answer.issues:
+            continue
+        confidence, reason = (
+            measure(completion, answer, asking.request.wrapped, asking.provider, step,
+                    refused) if asking.settings.confidence else (None, None))
+        out.append(Result(data=answer.data, plain=answer.plain, raw=answer.raw,
+                          text=completion.text, model=completion.model, schema_name=spec.name,
+                          provider=asking.settings.provider, mode=step.mode,
+                          confidence=confidence, confidence_reason=reason))
+    return out
 
 
 def refuses_logprobs(err: E.APIError) -> bool:

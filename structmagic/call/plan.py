@@ -123,9 +123,9 @@ class Conversation:
 
 def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
               messages: tuple[Mapping[str, Any], ...], stream: bool, *,
-              logprobs: bool | None = None) -> Call:
+              logprobs: bool | None = None, n: int = 1) -> Call:
     """The provider-neutral request of one step; ``logprobs`` (default: ``confidence``)
-    asks for the answer's token log-probabilities."""
+    asks for the answer's token log-probabilities, ``n`` for that many answers."""
     return Call(
         model=settings.model,
         messages=messages,
@@ -139,6 +139,7 @@ def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: S
         stream=stream,
         thinking=settings.thinking,
         logprobs=settings.confidence if logprobs is None else logprobs,
+        n=n,
     )
 
 
@@ -167,17 +168,26 @@ class Asking:
         return Conversation(prompt, self.settings.system, self.request.text, parts)
 
     def call(self, talk: Conversation, step: Step, *, stream: bool = False,
-             logprobs: bool | None = None) -> Call:
-        """The request of ``step`` with ``talk``'s messages so far (``logprobs``: see
+             logprobs: bool | None = None, n: int = 1) -> Call:
+        """The request of ``step`` with ``talk``'s messages so far (``logprobs``, ``n``: see
         :func:`make_call`)."""
         return make_call(self.settings, self.spec, self.request, step,
-                         talk.messages(step.mode), stream, logprobs=logprobs)
+                         talk.messages(step.mode), stream, logprobs=logprobs, n=n)
+
+    @property
+    def answers_at_once(self) -> int:
+        """How many answers the first request of a row asks for: ``samples`` where the
+        format takes several in one request (:attr:`Provider.samples_in_one`), else 1."""
+        if self.settings.samples > 1 and self.provider.samples_in_one:
+            return self.settings.samples
+        return 1
 
     def first(self, prompt: str | Sequence[Mapping[str, Any]], parts: Sequence[Part] = (),
               *, stream: bool = False) -> Call:
         """The first request of a row: its prompt, images and documents (``parts``,
         prepared for the provider) asked the first way of the ladder."""
-        return self.call(self.conversation(prompt, parts), self.steps[0], stream=stream)
+        return self.call(self.conversation(prompt, parts), self.steps[0], stream=stream,
+                         n=self.answers_at_once)
 
 
 def first_call(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec,

@@ -8,10 +8,11 @@ one at a time without a script (:func:`structmagic.display.handout.handout_html`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cost.spend import Lazy
+from ..cost.spend import Lazy, Spend
 from ..display.handout import handout_html
 from ..display.render import (
     count_steps,
@@ -27,7 +28,7 @@ from ..inputs import describe_inputs
 from ..inputs.thumbs import inputs_text, thumbnails_html
 from .doubt import doubt_of
 
-__all__ = ["Result"]
+__all__ = ["Result", "joined_spend"]
 
 
 @dataclass(eq=False)
@@ -126,6 +127,8 @@ class Result(ShowsWidget):
     _spend: Any = field(default=None, repr=False)
     _widget: Any = field(default=None, repr=False)
     _shown_live: bool = field(default=False, repr=False)
+    #: ``samples=K`` in one request: the request's other valid answers, until combined
+    _others: tuple[Any, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.text:  # built from the JSON alone: nothing was around it
@@ -136,7 +139,8 @@ class Result(ShowsWidget):
         state.setdefault("text", state.get("raw", ""))
         state.setdefault("truncated", False)
         for name, default in (("confidence", None), ("confidence_reason", None),
-                              ("agreement", None), ("samples", 1), ("reasks", 0)):
+                              ("agreement", None), ("samples", 1), ("reasks", 0),
+                              ("_others", ())):
             state.setdefault(name, default)
         self.__dict__.update(state)
 
@@ -159,6 +163,12 @@ class Result(ShowsWidget):
             self.__dict__["_spend"] = None
             self.cost, self.saved = spend.resolve()
 
+    def take_others(self) -> tuple[Result, ...]:
+        """The other valid answers of a request that asked for several (``samples``), taken
+        (they are kept until then)."""
+        others, self._others = self._others, ()
+        return others
+
     @property
     def cost_pending(self) -> bool:
         """Whether reading ``cost`` would wait for the price table to load."""
@@ -172,6 +182,7 @@ class Result(ShowsWidget):
         state = dict(self.__dict__)
         state["_widget"] = None
         state["_shown_live"] = False
+        state["_others"] = ()
         return state
 
     def __repr__(self) -> str:
@@ -233,3 +244,16 @@ class Result(ShowsWidget):
             w.finish(self)
             self._widget = w
         return self._widget
+
+
+def joined_spend(results: Sequence[Result], paid: Sequence[dict[str, int]] = ()
+                 ) -> Spend | None:
+    """What the answers of several results (and the usage ``paid`` by failed requests)
+    cost together, priced when first read; None when none of them has a pending spend."""
+    spends = [s for s in (r.__dict__.get("_spend") for r in results) if s is not None]
+    if not spends:
+        return None
+    out = spends[0].joined(spends[1:])
+    for usage in paid:
+        out.add(usage, False)
+    return out

@@ -36,6 +36,14 @@ class Spend:
         with self._lock:
             self.answers.append((dict(usage), from_recording))
 
+    def joined(self, others: list[Spend]) -> Spend:
+        """A spend of this one's answers and ``others``' (priced as this one's model)."""
+        out = Spend(self.provider, self.model, self.base_url, self.overrides)
+        for spend in (self, *others):
+            with spend._lock:
+                out.answers.extend(spend.answers)
+        return out
+
     def ready(self) -> bool:
         """Whether :meth:`resolve` can price without waiting for the table to load."""
         return self.model in self.overrides or table_ready()

@@ -187,6 +187,9 @@ class Call:
     thinking: bool = False
     #: ask for the answer's token log-probabilities (``confidence=True``)
     logprobs: bool = False
+    #: answers asked for in this one request (``samples=K``, where the format takes it:
+    #: :attr:`Provider.samples_in_one`)
+    n: int = 1
 
     def named(self, **head: Any) -> dict[str, Any]:
         """``{**head, "name": schema_name, "description"?: description}``: how every wire
@@ -252,6 +255,8 @@ class Completion:
     called: bool = False
     logprobs: LogProbs | None = None
     logprobs_problem: str | None = None
+    #: the other answers of a request that asked for several (``Call.n``), in order
+    others: tuple[Completion, ...] = ()
 
 
 @dataclass(slots=True)
@@ -278,6 +283,7 @@ class Delta:
     transient: bool = False  # that error is of a kind worth another attempt (overloaded...)
     logprobs: LogProbs | None = None  # the log-probabilities of this piece's text tokens
     logprobs_problem: str | None = None  # why this piece's log-probabilities were not read
+    choice: int = 0  # which answer of a request that asked for several (``Call.n``)
 
 
 #: the error kinds (Claude's ``type``, OpenAI's ``type`` or ``code``, Gemini's ``status``)
@@ -336,7 +342,8 @@ class Accumulator:
     """
 
     __slots__ = ("calls", "done", "error", "finish", "logprobs", "logprobs_problem", "model",
-                 "names", "reasoning", "refusal", "text", "tool", "transient", "usage")
+                 "names", "others", "reasoning", "refusal", "text", "tool", "transient",
+                 "usage")
 
     def __init__(self, tool: str | None = None) -> None:
         self.tool = tool
@@ -357,12 +364,21 @@ class Accumulator:
         #: the text's token log-probabilities, piece by piece
         self.logprobs: list[LogProbs] = []
         self.logprobs_problem: str | None = None
+        #: the other answers' pieces (``Delta.choice`` > 0), each put together on its own
+        self.others: dict[int, Accumulator] = {}
 
     def add(self, deltas: list[Delta]) -> None:
         """Take some pieces: text, each call's input, reasoning and refusal are appended;
         the latest finish, usage and error win; the first model named wins; ``done`` is
-        sticky. A call is known from its first piece, its name from the first that names it."""
+        sticky. A call is known from its first piece, its name from the first that names it.
+        A piece of another answer (``choice`` > 0) goes to that answer's own accumulator."""
         for d in deltas:
+            if d.choice:
+                other = self.others.get(d.choice)
+                if other is None:
+                    other = self.others[d.choice] = Accumulator(self.tool)
+                other.add([d])
+                continue
             if d.text:
                 self.text.append(d.text)
             if d.tool or d.call is not None or d.name:
@@ -418,6 +434,7 @@ class Accumulator:
             model=self.model,
             logprobs=_joined(self.logprobs) if self.logprobs and not self.calls else None,
             logprobs_problem=self.logprobs_problem,
+            others=tuple(self.others[k].completion() for k in sorted(self.others)),
         )
 
 
@@ -477,6 +494,9 @@ class Provider:
     #: where a bearer token comes from when neither a key nor a token provider is given
     #: (``"google"``: Application Default Credentials); None: a key is needed
     token_source: ClassVar[str | None] = None
+    #: whether one request can ask for several answers (``n``: Chat Completions); otherwise
+    #: ``samples=K`` makes K requests
+    samples_in_one: ClassVar[bool] = False
     #: the query parameter that names the API version (Azure's ``api-version``), and the
     #: version sent when none is configured
     api_version_param: ClassVar[str | None] = None

@@ -64,8 +64,9 @@ def read_logprobs(items: Any) -> LogProbs:
 
 def logprobs_of(items: Any) -> tuple[LogProbs | None, str | None]:
     """:func:`read_logprobs` of ``items``, or ``(None, why)``; ``(None, None)`` when the
-    server sent none (``items`` None)."""
-    if items is None:
+    server sent none (``items`` None, or an empty list: what the Responses API sends when
+    they were not asked for)."""
+    if items is None or items == []:
         return None, None
     try:
         return read_logprobs(items), None

@@ -7,7 +7,8 @@ mode: ``json_schema`` — ``response_format = {"type": "json_schema", "json_sche
 ``{"name", "description"?, "parameters", "strict"?}`` forced by ``tool_choice``; ``prompt`` —
 nothing added. Plus ``temperature``, ``max_tokens``, ``logprobs: true`` when the answer's token
 log-probabilities are asked for (``confidence``; not with a forced tool, whose calls have
-none), and ``stream`` with ``stream_options.include_usage``. Servers' own modes (:attr:`OpenAIChat.server_modes`, asked
+none), ``n`` when several answers are (``samples``), and ``stream`` with
+``stream_options.include_usage``. Servers' own modes (:attr:`OpenAIChat.server_modes`, asked
 where the server check found one enforced): ``structured_outputs: {"json": schema}`` (vLLM),
 ``json_schema: schema`` (llama.cpp), ``format: schema`` (Ollama). To a server that is not a
 known vendor's (:func:`~structmagic.providers.base.known_vendor`), ``\\d`` and ``\\w`` in
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
@@ -61,7 +63,6 @@ from .base import (
     known_vendor,
     transient_error,
 )
-from .logprobs import logprobs_of
 from .batch import (
     CANCELLED,
     CANCELLING,
@@ -83,6 +84,7 @@ from .batch import (
     dump,
     json_int,
 )
+from .logprobs import logprobs_of
 
 __all__ = [
     "LLAMACPP_JSON_SCHEMA",
@@ -174,6 +176,12 @@ def _usage(raw: Any) -> dict[str, int]:
 
 def _name(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _index(choice: dict[str, Any]) -> int:
+    """A choice's ``index`` (0 when it has none)."""
+    index = choice.get("index", 0)
+    return index if type(index) is int else 0
 
 
 def _logprobs(choice: Any) -> tuple[Any, str | None]:
@@ -333,6 +341,8 @@ class OpenAIChat(Provider):
                                 images=True, documents=True, batch_api=True)
     dialect = OPENAI_STRICT
     inputs = OPENAI_INPUTS
+    #: ``n``: several answers in one request (``samples=K``)
+    samples_in_one = True
     price_table_id = "openai"
     #: the Batch API: 50% of the synchronous price, results within 24 h
     batch_price_factor = 0.5
@@ -368,6 +378,8 @@ class OpenAIChat(Provider):
             body["max_tokens"] = call.max_tokens
         if call.logprobs and self.logprobs_refusal(call.mode) is None:
             body["logprobs"] = True
+        if call.n > 1:
+            body["n"] = call.n
         if call.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -412,7 +424,15 @@ class OpenAIChat(Provider):
             raise ValueError("the answer has no 'choices' list")
         if not body["choices"]:
             raise ValueError("the answer's 'choices' list is empty")
-        choice = body["choices"][0] or {}
+        choices = [c if isinstance(c, dict) else {} for c in body["choices"]]
+        first, *rest = sorted(choices, key=_index)
+        usage, model = _usage(body.get("usage")), body.get("model")
+        return replace(self._choice(first, tool, usage, model),
+                       others=tuple(self._choice(c, tool, {}, model) for c in rest))
+
+    def _choice(self, choice: dict[str, Any], tool: str | None, usage: dict[str, int],
+                model: Any) -> Completion:
+        """One choice of an answer; ``usage``: the answer's (the first choice carries it)."""
         message = choice.get("message") or {}
         calls = [c.get("function") or {} for c in message.get("tool_calls") or ()
                  if isinstance(c, dict)]
@@ -425,8 +445,8 @@ class OpenAIChat(Provider):
             reasoning=_reasoning(message) or None,
             refusal=message.get("refusal") or None,
             finish=finish_kind(choice.get("finish_reason")),
-            usage=_usage(body.get("usage")),
-            model=body.get("model"),
+            usage=usage,
+            model=model,
             called=chosen is not None,
             logprobs=logprobs,
             logprobs_problem=problem,
@@ -483,36 +503,41 @@ class _ChatStream:
             return [Delta(error=error_message(obj) or "the server sent an error event",
                           transient=transient_error(obj))]
         out = Delta(model=obj.get("model"))
-        calls: list[Delta] = []
+        pieces: list[Delta] = []
         usage = obj.get("usage")
         if usage:
             out.usage = _usage(usage)
         for choice in obj.get("choices") or ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            if not isinstance(choice, dict):
                 continue
+            index = _index(choice)
+            # the first answer's pieces in ``out``; another's (``n`` > 1) in its own
+            piece = out if index == 0 else Delta(choice=index)
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
-                out.text += content_text(content)
-            out.logprobs, out.logprobs_problem = _logprobs(choice)
+                piece.text += content_text(content)
+            piece.logprobs, piece.logprobs_problem = _logprobs(choice)
             refusal = delta.get("refusal")
             if refusal:
-                out.refusal += refusal
+                piece.refusal += refusal
             reasoning = _reasoning(delta)
             if reasoning:
-                out.reasoning += reasoning
+                piece.reasoning += reasoning
             for call in delta.get("tool_calls") or ():
                 if not isinstance(call, dict):
                     continue
                 function = call.get("function") or {}
-                index = call.get("index", 0)
+                number = call.get("index", 0)
                 args = function.get("arguments")
-                calls.append(Delta(
+                pieces.append(Delta(
                     tool=args if isinstance(args, str) else "",
-                    call=index if isinstance(index, int) and not isinstance(index, bool) else 0,
-                    name=_name(function.get("name")) or None))
-            out.finish = finish_kind(choice.get("finish_reason")) or out.finish
-        return [out, *calls]
+                    call=number if isinstance(number, int) and not isinstance(number, bool)
+                    else 0, name=_name(function.get("name")) or None, choice=index))
+            piece.finish = finish_kind(choice.get("finish_reason")) or piece.finish
+            if piece is not out:
+                pieces.append(piece)
+        return [out, *pieces]
 
 
 #: the provider this module defines (see :mod:`structmagic.providers.registry`)
