@@ -7,7 +7,8 @@ see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it 
 :func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
 loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
 bio"``) into a JSON Schema; :func:`ground` finds each value of an answer in its source text
-(``ground=True`` does it for every call), :func:`grounding_frame` lists where, row by row.
+(``ground=True`` does it for every call), :func:`grounding_frame` lists where, row by row;
+:func:`rerun` runs again only the failed, doubtful or ungrounded rows of a column.
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -70,6 +71,7 @@ __all__ = [
     "grounding_frame",
     "load_ipython_extension",
     "load_schema",
+    "rerun",
     "schema_dsl",
     "score",
     "structured",
@@ -93,6 +95,7 @@ _LAZY = {
     "estimate": "rows.estimate",
     "ground": "grounding",
     "grounding_frame": "rows.frame",
+    "rerun": "rows.rerun",
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -146,6 +149,7 @@ if TYPE_CHECKING:
     from .rows.estimate import estimate
     from .rows.frame import grounding_frame
     from .rows.jobs import BatchJob, submit_batch
+    from .rows.rerun import rerun
     from .rows.score import score
     from .schema import SchemaSpec, load_schema, schema_dsl
 

@@ -6,16 +6,20 @@ column of ``--each``, and re-running only the rows that need it (``--only``,
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 
 import structmagic as sm
 from structmagic.call.doubt import REASK_DOUBT, doubt_of
 from structmagic.cost.price import Price
 from structmagic.grounding import Grounding
 
-from fakeserver import CREATED, Reply, chat
+from batch_helpers import SCHEMA as BATCH_SCHEMA
+from batch_helpers import Faults, prompt_number
+from fakeserver import CREATED, Reply
 from providers import responses
 
 SCHEMA = {
@@ -124,3 +128,149 @@ def test_doubt_is_the_strongest_reason():
     assert doubt_of(grounding={"a": found, "b": missing, "c": missing, "d": skipped}
                     ) == pytest.approx(2 / 3)
     assert doubt_of(confidence={"a": 0.99}, reasks=2) == REASK_DOUBT
+
+
+# --- the doubt column, the bar's last line ---------------------------------------------------
+
+
+def test_each_with_confidence_adds_a_doubt_column_and_counts_doubtful_rows(ip, server,
+                                                                            settings, capfd):
+    pd = pytest.importorskip("pandas")
+    text = json.dumps({"n": 1, "label": "x"})
+
+    def respond(req):
+        k = prompt_number(req)
+        # row k's tokens: one token of the whole answer with log-probability -k/4
+        return Reply.json({
+            "id": "c", "object": "chat.completion", "created": CREATED, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "logprobs": {"content": [{"token": text, "logprob": -k / 4,
+                                                   "bytes": list(text.encode())}]},
+                         "finish_reason": "stop"}]})
+
+    server.responder = respond
+    ip.user_ns.update(schema=BATCH_SCHEMA, s=pd.Series([0, 1, 2, 3, 4], index=list("abcde")))
+    res = ip.run_cell("%%structured schema --each s -o out --confidence\nitem {item}",
+                      store_history=False)
+    assert res.success, res.error_in_exec
+    assert all(r.json["logprobs"] is True for r in server.requests)
+    out = ip.user_ns["out"]
+    assert list(out.columns) == ["n", "label", "error", "cost", "doubt"]
+    # one token holds every value: each field's confidence is exp(-k/4)
+    want = [1 - math.exp(-k / 4) for k in range(5)]
+    assert out["doubt"].tolist() == pytest.approx(want)
+    assert list(out.sort_values("doubt", ascending=False).index) == list("edcba")
+    above = sum(d > 0.5 for d in want)
+    assert f"{above} doubtful (doubt > 0.5)" in capfd.readouterr().out
+
+
+def test_each_without_doubt_signals_adds_nothing(ip, server, settings, capfd):
+    pd = pytest.importorskip("pandas")
+    server.responder = Faults()
+    ip.user_ns.update(schema=BATCH_SCHEMA, s=pd.Series([0, 1]))
+    assert ip.run_cell("%%structured schema --each s -o out\nitem {item}",
+                       store_history=False).success
+    assert "doubt" not in ip.user_ns["out"].columns
+    assert "doubtful" not in capfd.readouterr().out
+
+
+# --- re-running only the rows that need it ---------------------------------------------------
+
+
+def test_only_failed_sends_exactly_those_rows_and_keeps_the_others(ip, server, settings,
+                                                                   capfd):
+    pd = pytest.importorskip("pandas")
+    n = 1000
+    labels = [f"r{(i * 7919) % n:04d}" for i in range(n)]  # an index that is not 0..n-1
+    column = pd.Series(list(range(n)), index=labels)
+    failing = {k for k in range(n) if k % 10 == 3}
+    server.responder = Faults(always={k: Reply.status(400, "no") for k in failing})
+    ip.user_ns.update(schema=BATCH_SCHEMA, col=column)
+    assert ip.run_cell("%%structured schema --each col -o out --retries 0 --quiet\n"
+                       "item {item}", store_history=False).success
+    out = ip.user_ns["out"]
+    assert out["error"].notna().sum() == 100 and len(server.requests) == n
+    before = out.copy()
+    server.reset()
+    server.responder = Faults()  # now every row answers
+    assert ip.run_cell("%%structured schema --each col -o out --only failed --retries 0\n"
+                       "item {item}", store_history=False).success
+    assert len(server.requests) == 100
+    assert sorted(prompt_number(r) for r in server.requests) == sorted(failing)
+    assert ip.user_ns["out"] is out  # written in place
+    assert list(out.index) == labels
+    kept = [k not in failing for k in range(n)]
+    # the same values (a column of numbers with no failed row left is int64 now, not float)
+    pd.testing.assert_frame_equal(out[kept], before[kept], check_dtype=False)
+    redone = out[[not k for k in kept]]
+    assert redone["error"].isna().all()
+    assert redone["n"].tolist() == sorted(failing)
+    assert "re-ran 100 failed of 1000 rows of out" in capfd.readouterr().out
+    # nothing left to re-run: nothing is sent
+    server.reset()
+    assert ip.run_cell("%%structured schema --each col -o out --only failed\nitem {item}",
+                       store_history=False).success
+    assert server.requests == []
+
+
+def test_only_doubtful_reruns_with_a_stronger_model(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    server.queue(choices({"n": 1, "label": "a"}, {"n": 1, "label": "a"}),
+                 choices({"n": 2, "label": "b"}, {"n": 3, "label": "c"}))
+    ip.user_ns.update(schema=BATCH_SCHEMA, s=pd.Series(["p", "q"], index=[10, 20]))
+    assert ip.run_cell("%%structured schema --each s -o out --samples 2 --concurrency 1 "
+                       "--quiet\n{item}", store_history=False).success
+    out = ip.user_ns["out"]
+    assert out["doubt"].tolist() == [0.0, 0.5]
+    server.queue(choices({"n": 3, "label": "c"}, {"n": 3, "label": "c"}))
+    assert ip.run_cell("%%structured schema --each s -o out --samples 2 --only doubtful "
+                       "--doubt-above 0.4 --model bigger-model --quiet\n{item}",
+                       store_history=False).success
+    (req,) = server.requests[2:]
+    assert req.json["model"] == "bigger-model" and req.json["messages"][-1]["content"] == "q"
+    assert out.loc[20, "label"] == "c" and out.loc[20, "doubt"] == 0.0
+    assert out.loc[10, "label"] == "a"
+
+
+def test_only_needs_the_previous_column(ip, server, settings):
+    pd = pytest.importorskip("pandas")
+    ip.user_ns.update(schema=BATCH_SCHEMA, s=pd.Series([0, 1]), t=pd.Series([0]))
+    with pytest.raises(UsageError, match="--each VAR -o NAME"):
+        ip.run_cell("%%structured schema --each s --only failed\n{item}",
+                    store_history=False).raise_error()
+    with pytest.raises(UsageError, match="holds nothing"):
+        ip.run_cell("%%structured schema --each s -o nope --only failed\n{item}",
+                    store_history=False).raise_error()
+    server.responder = Faults()
+    assert ip.run_cell("%%structured schema --each s -o out --quiet\nitem {item}",
+                       store_history=False).success
+    with pytest.raises(UsageError, match="out has 2 rows and t has 1"):
+        ip.run_cell("%%structured schema --each t -o out --only failed\n{item}",
+                    store_history=False).raise_error()
+    ip.user_ns["values"] = [1, 2]
+    with pytest.raises(UsageError, match="holds a list"):
+        ip.run_cell("%%structured schema --each s -o values --only failed\n{item}",
+                    store_history=False).raise_error()
+    with pytest.raises(UsageError, match="from 0 to 1"):
+        ip.run_cell("%%structured schema --each s -o out --doubt-above 2\n{item}",
+                    store_history=False).raise_error()
+    assert len(server.requests) == 2
+
+
+def test_rerun_in_python(server, settings):
+    server.responder = Faults(always={1: Reply.status(400, "no")})
+    prompts = ["item 0", "item 1", "item 2"]
+    results = sm.batch(prompts, BATCH_SCHEMA, retries=0)
+    assert [r.ok for r in results] == [True, False, True]
+    server.reset()
+    server.responder = Faults()
+    again = sm.rerun(results, prompts, BATCH_SCHEMA, only="failed", model="other-model")
+    assert [prompt_number(r) for r in server.requests] == [1]
+    assert server.requests[0].json["model"] == "other-model"
+    assert again[0] is results[0] and again[2] is results[2] and again[1].ok
+    with pytest.raises(sm.InputError, match="2 rows for 3 results"):
+        sm.rerun(results, prompts[:2], BATCH_SCHEMA)
+    with pytest.raises(sm.InputError, match="only must be one of"):
+        sm.rerun(results, prompts, BATCH_SCHEMA, only="slow")
+    with pytest.raises(sm.InputError, match="needs the results of a run"):
+        sm.rerun([1, 2, 3], prompts, BATCH_SCHEMA)

@@ -21,7 +21,7 @@ EXPECTED_ALL = {
     "UngroundedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
-    "estimate", "ground", "grounding_frame", "load_ipython_extension", "load_schema",
+    "estimate", "ground", "grounding_frame", "load_ipython_extension", "load_schema", "rerun",
     "schema_dsl", "score", "structured",
     "submit_batch", "unload_ipython_extension",
 }

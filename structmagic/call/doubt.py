@@ -23,12 +23,14 @@ from typing import Any
 
 from .grounding import grounded_share
 
-__all__ = ["DOUBT_ABOVE", "REASK_DOUBT", "doubt_of"]
+__all__ = ["DOUBT_ABOVE", "ONLY", "REASK_DOUBT", "doubt_of"]
 
 #: the doubt of an answer that needed a re-ask, when nothing else is known against it
 REASK_DOUBT = 0.4
 #: rows above this doubt are "doubtful" (``--doubt-above``, ``--only doubtful``)
 DOUBT_ABOVE = 0.5
+#: the rows a re-run can take (``--only``, :func:`structmagic.rerun`'s ``only=``)
+ONLY = ("failed", "doubtful", "ungrounded")
 
 
 def doubt_of(*, failed: bool = False, confidence: Mapping[str, float] | None = None,

@@ -28,7 +28,7 @@ from ..errors import BatchInterrupted, StructuredError
 from ..schema import SchemaSpec
 from .options import CellOptions
 
-__all__ = ["finish_rows", "follow_rows", "list_batches", "run_rows"]
+__all__ = ["doubt_counted", "finish_rows", "follow_rows", "list_batches", "run_rows"]
 
 #: what ``--batch-api`` names each road
 VIA = {None: "threads", "on": "batch-api", "auto": "auto"}
@@ -62,10 +62,19 @@ def run_rows(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: Sequence
         results = run.results(on_progress=follow_rows(bar))
     except BatchInterrupted as exc:
         interrupted, results = exc, exc.results
-    finish_rows(bar, rows.counts.BatchProgress.of(results, max_cost=options.get("max_cost"),
-                                                  started=started),
-                interrupted=interrupted is not None, quiet=opts.quiet)
+    finish_rows(bar, rows.counts.BatchProgress.of(
+        results, max_cost=options.get("max_cost"), started=started,
+        doubt_above=doubt_counted(opts, results)),
+        interrupted=interrupted is not None, quiet=opts.quiet)
     return results, interrupted
+
+
+def doubt_counted(opts: CellOptions, results: Sequence[Result]) -> float | None:
+    """The doubt above which the bar's last line counts rows as doubtful: when
+    ``--doubt-above`` was given, or doubt was measured (confidence, samples); else None."""
+    if opts.doubt_above is not None or any(rows.frame.measured_doubt(r) for r in results):
+        return opts.threshold
+    return None
 
 
 def follow_rows(bar: ProgressBar) -> Callable[[rows.counts.BatchProgress], None]:

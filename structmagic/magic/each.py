@@ -30,7 +30,7 @@ from ..cost.prices import price_for, unknown_price_hint
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar, ended_style
 from ..display.scores import ScoresView
-from ..errors import CallInterrupted, InputError, StructuredError
+from ..errors import CallInterrupted, InputError, Interrupted, StructuredError
 from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
@@ -75,6 +75,8 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.max_cost is not None:
         _check_priced(settings)
         options["max_cost"] = opts.max_cost
+    if opts.only is not None:
+        return _rerun(magics, opts, spec, prompts, options, index)
     ran = run_rows(magics, opts, spec, prompts, options, index)
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
@@ -95,6 +97,60 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
             f"{interrupted} (the finished items are bound"
             f"{' to ' + opts.out if opts.out else ''}; unfinished ones are marked)") from None
     return None if opts.out is not None else value
+
+
+#: the per-row options of ``--each`` (one entry a row)
+PER_ROW = ("images", "files", "source")
+
+
+def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
+           options: dict[str, Any], index: list[Any]) -> Any:
+    """``--only``: the rows of the previous ``-o NAME`` that ``--only`` names run again with
+    this cell's options, their new results written into NAME at the same index (a frame in
+    place, a list of Results anew); no other row is sent. A row an interrupt left unfinished
+    keeps its old result."""
+    assert opts.only is not None and opts.out is not None
+    previous = magics.shell.user_ns.get(opts.out)
+    found = rows.rerun.previous_results(previous)
+    if found is None:
+        what = ("nothing" if previous is None and opts.out not in magics.shell.user_ns
+                else f"a {type(previous).__name__}")
+        raise UsageError(
+            f"--only {opts.only} re-runs rows of the previous {opts.out}, which holds {what}: "
+            f"it must be the DataFrame --each bound in this kernel (over a Series or a "
+            f"DataFrame; a list binds values only) or a list of Results. Run the cell without "
+            f"--only first.")
+    old, old_index, frame = found
+    if len(old) != len(prompts):
+        raise UsageError(f"--only: {opts.out} has {len(old)} rows and {opts.each} has "
+                         f"{len(prompts)}: they are not the same column.")
+    positions = rows.rerun.select(old, opts.only, opts.threshold)
+    if not positions:
+        if not opts.quiet:
+            print(f"structmagic: no row of {opts.out} is {opts.only}: nothing was sent.")
+        return None
+    subset = {k: ([v[i] for i in positions] if k in PER_ROW and isinstance(v, list) else v)
+              for k, v in options.items()}
+    ran = run_rows(magics, opts, spec, [prompts[i] for i in positions], subset,
+                   [index[i] for i in positions])
+    if not isinstance(ran, tuple):
+        return ran  # --no-wait: the job, still running
+    results, interrupted = ran
+    merged = list(old)
+    for i, res in zip(positions, results, strict=True):
+        if not isinstance(res.error, Interrupted):
+            merged[i] = res
+    if frame is not None:
+        rows.rerun.update_frame(frame, merged, old_index, rows.frame.top_fields(spec))
+    else:
+        magics.shell.user_ns[opts.out] = merged
+    if not opts.quiet:
+        print(f"structmagic: re-ran {len(positions)} {opts.only} of {len(old)} rows of "
+              f"{opts.out}; the other rows were not sent.")
+    if interrupted is not None:
+        raise CallInterrupted(f"{interrupted} (the finished rows are written into "
+                              f"{opts.out}; unfinished ones keep their old values)") from None
+    return None
 
 
 def _prompts(magics: Any, opts: CellOptions, index: list[Any],

@@ -26,6 +26,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, argument_group
 
+from ..call.doubt import DOUBT_ABOVE, ONLY
 from ..config import Declared, check, declared, normalize_base_url
 from ..errors import ConfigError
 from ..secret import CREDENTIAL_NAME
@@ -152,6 +153,15 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              "the Dask workers (lazy; see --compute)."),
     argument("--compute", action="store_true",
              help="With --engine: compute the result and bind a pandas DataFrame."),
+    argument("--only", choices=ONLY,
+             help="With --each VAR -o NAME: run again only the rows of the previous NAME (the "
+             "DataFrame this cell bound, or a list of Results) that failed, are doubtful "
+             "(doubt above --doubt-above) or have values not found in the source "
+             "(ungrounded), with this cell's options; their new values are written into "
+             "NAME at the same index, and no other row is sent."),
+    argument("--doubt-above", metavar="NUMBER", type=float, default=None,
+             help="With --each: the doubt (0 to 1) above which a row is doubtful: counted in "
+             "the progress bar's last line, and re-run by --only doubtful (default 0.5)."),
     argument_group("Comparison"),
     argument("--compare", metavar="MODELS",
              help="Ask several models at once, side by side: MODEL[,MODEL...], each "
@@ -355,6 +365,10 @@ class CellOptions:
     concurrency: int | None = None
     engine: str | None = None
     compute: bool = False
+    #: ``--only``: re-run only these rows of the previous NAME
+    only: str | None = None
+    #: ``--doubt-above`` (None: not given; :data:`DOUBT_ABOVE` then applies)
+    doubt_above: float | None = None
     compare: str | None = None
     expect: str | None = None
     tol: float | None = None
@@ -365,6 +379,11 @@ class CellOptions:
     batch_api: str | None = None
     wait: bool = True
     batch_retry: str = "sync"
+
+    @property
+    def threshold(self) -> float:
+        """The doubt above which a row is doubtful (``--doubt-above``, else 0.5)."""
+        return DOUBT_ABOVE if self.doubt_above is None else self.doubt_above
 
     @property
     def media(self) -> dict[str, Any]:
@@ -399,7 +418,8 @@ def read_cell(magic: Any, line: str, cell: str) -> CellOptions:
         images=tuple(args.image or ()), files=tuple(args.file or ()), inline=args.inline,
         detail=args.detail, downscale=not args.no_downscale, each=args.each,
         concurrency=args.concurrency, engine=args.engine, compute=args.compute,
-        compare=args.compare, expect=args.expect, tol=args.tol, estimate=args.estimate,
+        only=args.only, doubt_above=args.doubt_above, compare=args.compare,
+        expect=args.expect, tol=args.tol, estimate=args.estimate,
         exact=args.exact, sample=args.sample, max_cost=args.max_cost,
         batch_api=args.batch_api, wait=not args.no_wait, batch_retry=args.batch_retry)
     check_columns(opts)
@@ -423,6 +443,17 @@ def check_columns(opts: CellOptions) -> None:
         raise UsageError("--engine and --compute go with --each VAR.")
     if opts.compute and not opts.engine:
         raise UsageError("--compute goes with --engine.")
+    if opts.only is not None and (opts.each is None or opts.out is None):
+        raise UsageError(f"--only {opts.only} re-runs rows of a column the cell bound before: "
+                         "use it with --each VAR -o NAME (NAME holding the earlier run).")
+    if opts.only is not None and (opts.compare or opts.engine or opts.estimate):
+        raise UsageError("--only re-runs rows of one column on one model in this kernel: not "
+                         "with --compare, --engine or --estimate.")
+    if opts.doubt_above is not None:
+        if not (math.isfinite(opts.doubt_above) and 0 <= opts.doubt_above <= 1):
+            raise UsageError("--doubt-above must be a number from 0 to 1.")
+        if opts.each is None:
+            raise UsageError("--doubt-above goes with --each VAR.")
 
 
 def check_grounding(opts: CellOptions) -> None:

@@ -35,14 +35,18 @@ class BatchProgress:
     max_cost: float | None = None
     #: the requests in flight an interrupt is letting finish (0: not interrupted)
     finishing: int = 0
+    #: the doubt above which a row counts as doubtful (None: not counted)
+    doubt_above: float | None = None
+    #: the valid rows whose doubt is above ``doubt_above``
+    doubtful: int = 0
 
     @classmethod
     def of(cls, results: Sequence[Result], *, max_cost: float | None = None,
-           started: float | None = None) -> BatchProgress:
+           started: float | None = None, doubt_above: float | None = None) -> BatchProgress:
         """The final counts of a batch's results; ``started`` (``time.monotonic()`` when the
         run began) gives the run's real rate and elapsed time, where counting from now would
-        give an absurd one."""
-        progress = cls(total=len(results), max_cost=max_cost)
+        give an absurd one; ``doubt_above`` counts the doubtful rows."""
+        progress = cls(total=len(results), max_cost=max_cost, doubt_above=doubt_above)
         if started is not None:
             progress.started = started
         for res in results:
@@ -56,6 +60,8 @@ class BatchProgress:
             return
         if res.error is None:
             self.done += 1
+            if self.doubt_above is not None and res.doubt > self.doubt_above:
+                self.doubtful += 1
         else:
             self.failed += 1
         self.tokens += res.usage.get("total_tokens", 0)
@@ -88,7 +94,13 @@ class BatchProgress:
             f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed{flight} · "
             f"{self.rate:.1f}/s · {_seconds(self.elapsed)} · {self.tokens} tokens"
         )
-        return text + self.cost_text()
+        return text + self.cost_text() + self.doubt_text()
+
+    def doubt_text(self) -> str:
+        """`` · 3 doubtful (doubt > 0.5)`` when doubtful rows are counted."""
+        if self.doubt_above is None:
+            return ""
+        return f" · {self.doubtful} doubtful (doubt > {self.doubt_above:g})"
 
     def finishing_line(self) -> str:
         """What the user is told as an interrupt's grace begins ("" when none has)."""

@@ -4,7 +4,9 @@ DataFrame of results with the columns structmagic puts beside the schema's field
 A table of answers (``--each`` over a DataFrame, an :class:`~structmagic.Extractor`'s output,
 a model comparison's frame) has a column per top-level field of the schema, then columns
 structmagic adds: ``error``, ``cost``, ``grounded`` (with grounding: the share of the values
-looked for that were found in the source, NaN when none was), and the Extractor's counts.
+looked for that were found in the source, NaN when none was), ``doubt`` (with
+``confidence`` or ``samples``: :attr:`~structmagic.Result.doubt`, 1 for a failed row; sort
+by it to see the rows to look at first), and the Extractor's counts.
 A field of the answers always keeps its name; an added column whose name a field (or a
 column kept from the input) already has is renamed, never merged into it: ``error`` becomes
 ``row_error``, ``cost`` becomes ``cost_usd``, any other ``row_<name>`` (with a leading ``_``
@@ -23,7 +25,8 @@ from ..schema.tree import resolve_ref
 from .runs import results_of
 
 __all__ = ["GROUNDING_COLUMNS", "RENAMED", "collect_rows", "grounded_column", "grounding_frame",
-           "own_column", "results_frame", "rows_of", "top_fields", "top_properties"]
+           "measured_doubt", "own_column", "results_frame", "rows_of", "top_fields",
+           "top_properties"]
 
 #: the columns of :func:`grounding_frame`
 GROUNDING_COLUMNS = ("row", "path", "value", "status", "start", "end", "page", "text", "score")
@@ -139,10 +142,22 @@ def results_frame(results: list[Any], index: list[Any],
             error_col]
     frame = frame.reindex(columns=cols)
     frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
+    taken = [*fields, error_col, cost_col]
     if any(res.grounding is not None for res in results):
-        name = own_column("grounded", [*fields, error_col, cost_col])
+        name = own_column("grounded", taken)
+        taken.append(name)
         frame[name] = pd.Series(grounded_column(results), index=frame.index, dtype="float64")
+    if any(measured_doubt(res) for res in results):
+        frame[own_column("doubt", taken)] = pd.Series([res.doubt for res in results],
+                                                      index=frame.index, dtype="float64")
     return frame
+
+
+def measured_doubt(result: Any) -> bool:
+    """Whether a row's doubt was measured beyond its re-asks: confidence or samples were
+    asked for (``confidence``, ``confidence_reason`` or ``agreement`` is set)."""
+    return (result.confidence is not None or result.confidence_reason is not None
+            or result.agreement is not None)
 
 
 def grounded_column(results: Sequence[Any]) -> list[float]:

@@ -1,0 +1,115 @@
+"""Re-running only the rows that need it: :func:`rerun`, and the magic's ``--only``.
+
+After a column has run, the rows worth another try are those that ``failed`` (an error,
+budget stops included), the ``doubtful`` ones (:attr:`~structmagic.Result.doubt` above a
+threshold, 0.5 by default) and the ``ungrounded`` ones (a value looked for in the source and
+not found). :func:`select` finds them; only they are sent again, with the options of the
+re-run (a stronger model, more re-asks); their new results take their places and every
+other row is kept as it was, index included. A frame the magic bound is updated in place
+(:func:`update_frame`): its columns are rebuilt from the merged results, so the other rows'
+values are those they had, and any column the user added is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..call.doubt import DOUBT_ABOVE, ONLY
+from ..call.result import Result
+from ..errors import InputError
+from ..schema import load_schema
+from .dispatch import batch
+from .frame import results_frame, rows_of, top_fields
+from .runs import remember, results_of
+
+__all__ = ["DOUBT_ABOVE", "ONLY", "matches", "previous_results", "rerun", "select",
+           "update_frame"]
+
+
+def matches(result: Result, only: str, doubt_above: float = DOUBT_ABOVE) -> bool:
+    """Whether ``result`` is a row ``only`` names."""
+    if only == "failed":
+        return result.error is not None
+    if only == "doubtful":
+        return result.error is None and result.doubt > doubt_above
+    if only == "ungrounded":
+        grounding = result.grounding if result.error is None else None
+        return bool(grounding) and any(rec.status == "ungrounded"
+                                       for rec in (grounding or {}).values())
+    raise InputError(f"only must be one of {', '.join(ONLY)}, not {only!r}.")
+
+
+def select(results: Sequence[Result], only: str, doubt_above: float = DOUBT_ABOVE
+           ) -> list[int]:
+    """The positions of the rows ``only`` names, in order."""
+    if only not in ONLY:
+        raise InputError(f"only must be one of {', '.join(ONLY)}, not {only!r}.")
+    return [i for i, res in enumerate(results) if matches(res, only, doubt_above)]
+
+
+def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | None:
+    """The results, index labels and frame of what an earlier run bound (the DataFrame the
+    magic made, or a list of :class:`~structmagic.Result`); None for anything else."""
+    made = results_of(previous)
+    if made is not None:
+        return made[0], made[1], previous
+    if isinstance(previous, (list, tuple)) and previous and all(
+            isinstance(r, Result) for r in previous):
+        return list(previous), list(range(len(previous))), None
+    return None
+
+
+def update_frame(frame: Any, results: Sequence[Result], index: Sequence[Any],
+                 fields: Sequence[str]) -> None:
+    """Write ``results`` (every row's, the re-run ones among them) into ``frame`` in place:
+    each column structmagic made is rebuilt from them, row by row in place; columns it did
+    not make are left alone; and the frame is remembered with its new results."""
+    rebuilt = results_frame(list(results), list(index), fields)
+    for column in rebuilt.columns:
+        frame[column] = rebuilt[column].set_axis(frame.index)
+    remember(frame, results, index)
+
+
+def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
+          doubt_above: float = DOUBT_ABOVE, **options: Any) -> Any:
+    """Run again only the rows of ``results`` that ``only`` names (``"failed"``,
+    ``"doubtful"``: :attr:`~structmagic.Result.doubt` above ``doubt_above``, or
+    ``"ungrounded"``), through :func:`~structmagic.batch` with ``options`` (a stronger
+    ``model=``, more ``reasks=`` ...); the other rows are not sent.
+
+    ``results`` is a list of :class:`~structmagic.Result` (from :func:`~structmagic.batch`)
+    or the DataFrame ``%%structured --each`` bound in this kernel; ``prompts`` and
+    ``schema`` are what the run was given (a Result keeps neither: holding every row's
+    prompt would double a big column's memory). ``images``, ``files`` and ``source``, when
+    given, are per row, for every row, as for ``batch``. A list gives a new list (the re-run
+    rows' new results in their places); a frame is updated in place (the re-run rows'
+    values, errors, costs; every other row as it was, index included) and returned.
+    """
+    found = previous_results(results)
+    if found is None:
+        raise InputError("rerun needs the results of a run: a list of structmagic.Result (as "
+                         "batch() returns them) or the DataFrame %%structured --each bound in "
+                         "this kernel (not a copy of it).")
+    previous, index, frame = found
+    items = list(rows_of(prompts, "prompts"))
+    if len(items) != len(previous):
+        raise InputError(f"prompts has {len(items)} rows for {len(previous)} results: give "
+                         "the prompts of the run, in its order.")
+    positions = select(previous, only, doubt_above)
+    merged = list(previous)
+    if positions:
+        for name in ("images", "files", "source"):
+            value = options.get(name)
+            if isinstance(value, (list, tuple)):
+                if len(value) != len(previous):
+                    raise InputError(f"{name} has {len(value)} rows for {len(previous)} "
+                                     "results.")
+                options[name] = [value[i] for i in positions]
+        again = batch([items[i] for i in positions], schema, **options)
+        for i, res in zip(positions, again, strict=True):
+            merged[i] = res
+    if frame is None:
+        return merged
+    update_frame(frame, merged, index, top_fields(load_schema(schema)))
+    return frame
