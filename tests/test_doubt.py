@@ -200,8 +200,7 @@ def test_only_failed_sends_exactly_those_rows_and_keeps_the_others(ip, server, s
     assert ip.user_ns["out"] is out  # written in place
     assert list(out.index) == labels
     kept = [k not in failing for k in range(n)]
-    # the same values (a column of numbers with no failed row left is int64 now, not float)
-    pd.testing.assert_frame_equal(out[kept], before[kept], check_dtype=False)
+    pd.testing.assert_frame_equal(out[kept], before[kept])
     redone = out[[not k for k in kept]]
     assert redone["error"].isna().all()
     assert redone["n"].tolist() == sorted(failing)
@@ -274,3 +273,21 @@ def test_rerun_in_python(server, settings):
         sm.rerun(results, prompts, BATCH_SCHEMA, only="slow")
     with pytest.raises(sm.InputError, match="needs the results of a run"):
         sm.rerun([1, 2, 3], prompts, BATCH_SCHEMA)
+
+
+def test_update_frame_widens_a_column_that_cannot_hold_the_new_value():
+    pd = pytest.importorskip("pandas")
+    from structmagic.rows.frame import results_frame
+    from structmagic.rows.rerun import update_frame
+
+    old = [sm.Result(data={"n": k, "label": "x"}, plain={"n": k, "label": "x"})
+           for k in range(3)]
+    frame = results_frame(old, ["a", "b", "c"], ["n", "label"])
+    frame["mine"] = [7, 8, 9]  # the user's own column
+    assert frame["n"].dtype == "int64"
+    failed = sm.Result(error=sm.RefusalError("no"))
+    update_frame(frame, [old[0], failed, old[2]], ["a", "b", "c"], ["n", "label"], [1])
+    assert frame["n"].tolist()[0] == 0 and frame["n"].tolist()[2] == 2
+    assert pd.isna(frame.loc["b", "n"]) and frame.loc["b", "error"].startswith("RefusalError")
+    assert frame["mine"].tolist() == [7, 8, 9]
+    assert sm.grounding_frame(frame).empty  # remembered with its new results

@@ -141,7 +141,8 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
         if not isinstance(res.error, Interrupted):
             merged[i] = res
     if frame is not None:
-        rows.rerun.update_frame(frame, merged, old_index, rows.frame.top_fields(spec))
+        rows.rerun.update_frame(frame, merged, old_index, rows.frame.top_fields(spec),
+                                positions)
     else:
         magics.shell.user_ns[opts.out] = merged
     if not opts.quiet:

@@ -6,12 +6,13 @@ threshold, 0.5 by default) and the ``ungrounded`` ones (a value looked for in th
 not found). :func:`select` finds them; only they are sent again, with the options of the
 re-run (a stronger model, more re-asks); their new results take their places and every
 other row is kept as it was, index included. A frame the magic bound is updated in place
-(:func:`update_frame`): its columns are rebuilt from the merged results, so the other rows'
-values are those they had, and any column the user added is left alone.
+(:func:`update_frame`): only the re-run rows' cells are written, so the other rows keep the
+values they had, and any column the user added is left alone.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,13 +62,31 @@ def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | Non
 
 
 def update_frame(frame: Any, results: Sequence[Result], index: Sequence[Any],
-                 fields: Sequence[str]) -> None:
-    """Write ``results`` (every row's, the re-run ones among them) into ``frame`` in place:
-    each column structmagic made is rebuilt from them, row by row in place; columns it did
-    not make are left alone; and the frame is remembered with its new results."""
-    rebuilt = results_frame(list(results), list(index), fields)
-    for column in rebuilt.columns:
-        frame[column] = rebuilt[column].set_axis(frame.index)
+                 fields: Sequence[str], positions: Sequence[int]) -> None:
+    """Write the re-run rows (``positions``, their new results among ``results``) into
+    ``frame`` in place: in each column structmagic makes, only those rows' cells are set
+    (a column whose type cannot hold a new value is widened to objects first); a column the
+    run adds now (``doubt``, ``grounded``) is made for every row; columns it did not make are
+    left alone. The frame is remembered with its new results."""
+    chosen = results_frame([results[i] for i in positions], [index[i] for i in positions],
+                           fields)
+    missing = [c for c in chosen.columns if c not in frame.columns]
+    whole = results_frame(list(results), list(index), fields) if missing else None
+    for column in chosen.columns:
+        if whole is not None and column in missing:
+            frame[column] = whole[column].set_axis(frame.index)
+            continue
+        at = frame.columns.get_loc(column)
+        if not isinstance(at, int):  # a name the frame has twice: not ours to guess
+            continue
+        values = chosen[column].tolist()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                frame.iloc[list(positions), at] = values
+        except (TypeError, ValueError, Warning):
+            frame[column] = frame[column].astype(object)
+            frame.iloc[list(positions), at] = values
     remember(frame, results, index)
 
 
@@ -111,5 +130,5 @@ def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
             merged[i] = res
     if frame is None:
         return merged
-    update_frame(frame, merged, index, top_fields(load_schema(schema)))
+    update_frame(frame, merged, index, top_fields(load_schema(schema)), positions)
     return frame
