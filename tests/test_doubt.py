@@ -291,3 +291,44 @@ def test_update_frame_widens_a_column_that_cannot_hold_the_new_value():
     assert pd.isna(frame.loc["b", "n"]) and frame.loc["b", "error"].startswith("RefusalError")
     assert frame["mine"].tolist() == [7, 8, 9]
     assert sm.grounding_frame(frame).empty  # remembered with its new results
+
+
+def test_extractor_adds_a_doubt_column_with_samples(server, settings):
+    pd = pytest.importorskip("pandas")
+    server.queue(choices({"n": 0, "label": "a"}, {"n": 0, "label": "b"}))
+    ex = sm.Extractor(BATCH_SCHEMA, "item {k}", samples=2)
+    assert ex.columns()[-1] == "doubt" and ex.meta()["doubt"].dtype == "float64"
+    assert ex.spark_schema().endswith("`doubt` DOUBLE")
+    out = ex(pd.DataFrame({"k": [0]}, index=["r"]))
+    assert server.requests[0].json["n"] == 2
+    assert out.loc["r", "doubt"] == 0.5 and out.loc["r", "label"] == "a"
+    assert "doubt" not in sm.Extractor(BATCH_SCHEMA, "item {k}").columns()
+
+
+# --- samples in the estimate, the batch API ---------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "responses"])
+def test_the_estimate_counts_every_sample(server, settings, provider):
+    sm.configure(prices={"test-model": (1, 2)})
+    try:
+        prompts = [f"item {k}: some words to count" for k in range(20)]
+        one = sm.estimate(prompts, BATCH_SCHEMA, provider=provider)
+        three = sm.estimate(prompts, BATCH_SCHEMA, provider=provider, samples=3)
+    finally:
+        sm.configure(prices=None)
+    assert server.requests == []
+    # Chat Completions asks for the three in one request (n=3): the input once
+    requests = 1 if provider == "openai" else 3
+    # (the request that asks for n=3 is a few tokens longer: it says so)
+    assert three.input_tokens.expected == pytest.approx(one.input_tokens.expected * requests,
+                                                        rel=0.03)
+    assert three.output_tokens.expected == pytest.approx(one.output_tokens.expected * 3)
+    assert three.cost.expected > one.cost.expected
+    assert "samples=3" in three.text()
+
+
+def test_samples_do_not_go_through_a_batch_job(server, settings):
+    with pytest.raises(sm.ConfigError, match="samples"):
+        sm.batch(["item 0"], BATCH_SCHEMA, samples=2, via="batch-api")
+    assert server.requests == []

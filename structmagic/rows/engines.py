@@ -18,8 +18,9 @@ threaded :func:`structmagic.batch` a cell uses::
 Calling it maps a pandas DataFrame (or Series) partition to a DataFrame with the same index
 and order: one column per top-level field of the schema (or one ``value`` column), then
 ``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
-``cost`` (USD; NaN when the price is unknown), and with ``ground=True`` ``grounded`` (the
-share of each row's values found in its source) — renamed ``row_error``, ``row_attempts``,
+``cost`` (USD; NaN when the price is unknown), with ``ground=True`` ``grounded`` (the
+share of each row's values found in its source), and with ``confidence=True`` or
+``samples=K`` ``doubt`` (:attr:`~structmagic.Result.doubt`) — renamed ``row_error``, ``row_attempts``,
 ``cost_usd`` ... when the schema has a field of that name, which keeps it
 (:meth:`Extractor.added`). A row that fails keeps its error and never fails the partition.
 ``images`` / ``files`` name columns whose cells go with each row as images / documents
@@ -101,7 +102,8 @@ class Extractor:
     and ``downscale`` are as for :func:`structmagic.structured`. With ``ground=True``, each
     row's values are grounded in the input column ``source`` names, else in the text layer of
     its files, else in the row's own values as the template fills them (never the
-    template's fixed words), and a ``grounded`` column is added.
+    template's fixed words), and a ``grounded`` column is added. With ``confidence=True`` or
+    ``samples=K``, a ``doubt`` column (:attr:`~structmagic.Result.doubt`) is added.
     """
 
     def __init__(self, schema: Any, template: str, *, keep: Sequence[str] = (),
@@ -136,6 +138,8 @@ class Extractor:
                 "Extractor. Write it as 'env:VARIABLE' (each worker reads the variable from its "
                 "own environment), or pass ship_key=True if you accept that risk.")
         self.grounded = settings.grounds
+        #: doubt is measured (``confidence``, ``samples``): a ``doubt`` column is added
+        self.doubted = settings.confidence or settings.samples > 1
         if source is not None and (not isinstance(source, str) or not self.grounded):
             raise ConfigError("source names the input column to ground the values in (a "
                               "str), with ground=True.")
@@ -196,7 +200,9 @@ class Extractor:
         it (then ``row_error``, ``cost_usd``, ``row_<role>``: :mod:`structmagic.rows.frame`)."""
         taken = [*self.keep, *self.fields()]
         names: dict[str, str] = {}
-        for role in (*EXTRA_COLUMNS, *(("grounded",) if self.grounded else ())):
+        extra = (*(("grounded",) if self.grounded else ()),
+                 *(("doubt",) if getattr(self, "doubted", False) else ()))
+        for role in (*EXTRA_COLUMNS, *extra):
             names[role] = own_column(role, [*taken, *names.values()])
         return names
 
@@ -236,8 +242,7 @@ class Extractor:
         added = self.added()
         parts += [f"`{added['error']}` STRING", *(f"`{added[c]}` BIGINT" for c in _COUNTS),
                   f"`{added['cost']}` DOUBLE"]
-        if "grounded" in added:
-            parts.append(f"`{added['grounded']}` DOUBLE")
+        parts += [f"`{added[c]}` DOUBLE" for c in ("grounded", "doubt") if c in added]
         return ", ".join(parts)
 
     def _field_types(self) -> dict[str, str]:
@@ -314,6 +319,9 @@ class Extractor:
         if "grounded" in added:
             out[added["grounded"]] = pd.Series(grounded_column(results), index=frame.index,
                                                dtype="float64")
+        if "doubt" in added:
+            out[added["doubt"]] = pd.Series([r.doubt for r in results], index=frame.index,
+                                            dtype="float64")
         return out
 
     def _sources(self, partition: Any, rows: Sequence[Any], todo: Sequence[int]) -> list[Any]:
@@ -380,7 +388,7 @@ def _dtype(role: str) -> str:
     """The dtype of an added column, by its role."""
     if role in _COUNTS:
         return "int64"
-    return "float64" if role in ("cost", "grounded") else "object"
+    return "float64" if role in ("cost", "grounded", "doubt") else "object"
 
 
 def _missing(value: Any) -> bool:

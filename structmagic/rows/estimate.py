@@ -391,6 +391,17 @@ def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, prov
     if media and exact_in is None:
         input_from += f"; {media}"
     output_tokens, output_from = _outputs(n, spec, settings.max_tokens, list(outputs))
+    k = settings.samples
+    if k > 1:  # what a sample measured holds its samples already
+        requests = 1 if provider.samples_in_one else k
+        if ratio_range is None and requests > 1:
+            input_tokens = input_tokens.scaled(requests)
+            input_from += f"; x{k}: samples={k} makes {k} requests a row"
+        elif ratio_range is None:
+            input_from += f"; samples={k} asks for {k} answers in one request (n={k})"
+        if not outputs:
+            output_tokens = output_tokens.scaled(k)
+            output_from += f"; x{k} answers a row (samples={k})"
     cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
     batch_cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=True)
     factor = provider.batch_price_factor

@@ -156,6 +156,11 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     for name in ("stream", "on_partial", "steps_field", "observer"):
         options.pop(name, None)
     settings = resolve(options)
+    if settings.samples > 1:
+        raise E.ConfigError(
+            f"samples={settings.samples} reads several answers a row and combines them as "
+            "they come; a provider batch job answers each row once. Run the rows as parallel "
+            "requests (via='threads', or without --batch-api).")
     if settings.grounds and any(f is not None for f in rows_media.files):
         check_reader()  # the answers are grounded in their PDFs' text: pypdf, before paying
     plan = plan_for(spec, settings)
