@@ -20,8 +20,8 @@ and order: one column per top-level field of the schema (or one ``value`` column
 ``error``, ``attempts``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
 ``cost`` (USD; NaN when the price is unknown), with ``ground=True`` ``grounded`` (the
 share of each row's values found in its source), and with ``confidence=True`` or
-``samples=K`` ``doubt`` (:attr:`~structmagic.Result.doubt`) — renamed ``row_error``, ``row_attempts``,
-``cost_usd`` ... when the schema has a field of that name, which keeps it
+``samples=K`` ``doubt`` (:attr:`~structmagic.Result.doubt`) — renamed ``row_error``,
+``row_attempts``, ``cost_usd`` ... when the schema has a field of that name, which keeps it
 (:meth:`Extractor.added`). A row that fails keeps its error and never fails the partition.
 ``images`` / ``files`` name columns whose cells go with each row as images / documents
 (read on the worker).
