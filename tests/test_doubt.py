@@ -332,3 +332,19 @@ def test_samples_do_not_go_through_a_batch_job(server, settings):
     with pytest.raises(sm.ConfigError, match="samples"):
         sm.batch(["item 0"], BATCH_SCHEMA, samples=2, via="batch-api")
     assert server.requests == []
+
+
+@pytest.mark.parametrize("provider", ["openai", "responses"])
+def test_a_budget_reserves_every_sample(settings, provider):
+    from structmagic.config import resolve
+    from structmagic.rows.budget import ItemEstimator
+
+    def first_guess(samples: int) -> tuple[float, float]:
+        chosen = resolve({"provider": provider, "samples": samples, "max_tokens": 100,
+                          "prices": {"test-model": (1, 2)}})
+        return ItemEstimator(["item 0"], sm.load_schema(BATCH_SCHEMA), chosen).learned()
+
+    ratio_1, out_1 = first_guess(1)
+    ratio_3, out_3 = first_guess(3)
+    assert out_1 == 100 and out_3 == 300
+    assert ratio_3 == ratio_1 * (1 if provider == "openai" else 3)

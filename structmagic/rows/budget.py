@@ -17,7 +17,9 @@ estimator counts them: :func:`structmagic.cost.media.request_tokens`), times the
 real to counted input tokens of the items finished so far (1.25 before any has); its output
 tokens: the mean plus two standard errors of the finished items' real output (re-asks
 included), capped by ``max_tokens`` -- before any item has finished, ``max_tokens``, or
-else twice the schema's typical answer. The items in flight
+else twice the schema's typical answer. With ``samples=K`` the first guesses count K
+answers (and K requests where the format asks for one answer at a time); the finished
+items' real usage holds them already. The items in flight
 are re-estimated as the finished ones teach (as that many items of their mean size). An
 item the recording already holds (``cache`` / ``replay`` mode) is estimated at 0: it costs
 nothing, which is how a re-run with a higher cap resumes without paying twice for the
@@ -79,8 +81,10 @@ class ItemEstimator:
             raise ConfigError(
                 f"--max-cost needs a price, and the {unknown_price_hint(settings.model)}.")
         _, typical = answer_tokens(spec.original)
-        # before any item has finished: the most an answer may take, else a generous guess
-        self._first_output = float(settings.max_tokens or 2 * typical)
+        # before any item has finished: the most an answer may take, else a generous guess;
+        # with samples=K, K answers a row, and K requests where the format asks one at once
+        self._first_output = float(settings.max_tokens or 2 * typical) * settings.samples
+        self._first_ratio = 1.25 * (1 if self.provider.samples_in_one else settings.samples)
         self._asking: Asking | None = None  # how the items are asked, worked out once
         self._lock = threading.Lock()
         self._real_in = 0
@@ -116,7 +120,7 @@ class ItemEstimator:
         counted input tokens so far (1.25 before any item has finished), and the mean plus
         two standard errors of the real output tokens (before any: the first guess)."""
         with self._lock:
-            ratio = self._real_in / self._counted_in if self._counted_in else 1.25
+            ratio = self._real_in / self._counted_in if self._counted_in else self._first_ratio
             n, total, squares = self._n_out, self._sum_out, self._sq_out
         if not n:
             return ratio, self._first_output
@@ -125,7 +129,7 @@ class ItemEstimator:
         spread = (squares - n * mean * mean) / (n - 1) if n > 1 else (0.5 * mean) ** 2
         sd = math.sqrt(max(0.0, spread))
         guess = mean + 2 * sd / math.sqrt(n)
-        cap = self.settings.max_tokens
+        cap = (self.settings.max_tokens or 0) * self.settings.samples  # K answers a row
         return ratio, (min(guess, cap) if cap else guess)
 
     def cost(self, tokens: int, learned: tuple[float, float] | None = None) -> float:
