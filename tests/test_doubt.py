@@ -348,3 +348,24 @@ def test_a_budget_reserves_every_sample(settings, provider):
     ratio_3, out_3 = first_guess(3)
     assert out_1 == 100 and out_3 == 300
     assert ratio_3 == ratio_1 * (1 if provider == "openai" else 3)
+
+
+# --- models that disagree ------------------------------------------------------------------
+
+
+def test_a_comparison_gives_each_answer_the_models_agreement(server, settings):
+    def by_model(req):
+        answer = {"m1": A, "m2": B, "m3": A}[req.json["model"]]
+        return Reply.json({"id": "c", "object": "chat.completion", "created": CREATED,
+                           "model": req.json["model"],
+                           "choices": [{"index": 0, "message": {
+                               "role": "assistant", "content": json.dumps(answer)},
+                               "finish_reason": "stop"}]})
+
+    server.responder = by_model
+    cmp = sm.compare("x", SCHEMA, "m1,m2,m3")
+    assert cmp.results["m1"].agreement == {"x": 2 / 3, "y": 2 / 3, "z": 1.0}
+    assert cmp.results["m2"].agreement == {"x": 1 / 3, "y": 1 / 3, "z": 1.0}
+    assert cmp.results["m2"].doubt == pytest.approx(2 / 3)
+    column = sm.compare_each(["a", "b"], SCHEMA, "m1,m2,m3")
+    assert [r.agreement["x"] for r in column.results["m3"]] == [2 / 3, 2 / 3]

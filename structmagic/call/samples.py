@@ -17,6 +17,9 @@ re-asks) and :func:`combine` makes one :class:`~structmagic.Result` of them:
 - usage, attempts, time and cost are those of every request made;
 - ``confidence`` (with ``confidence=True``) is, for each path, that of a sample that gave
   the accepted value; grounding is done again when the value was built from several.
+
+:func:`agree` gives the answers of several models to one prompt (a comparison) their
+``agreement`` the same way: the share of the models that gave each value.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .result import Result, joined_spend
 if TYPE_CHECKING:
     from ..schema import SchemaSpec
 
-__all__ = ["combine", "sampled"]
+__all__ = ["agree", "combine", "sampled"]
 
 
 def sampled(ask: Callable[[int], Result], k: int, spec: SchemaSpec, *,
@@ -102,15 +105,34 @@ def _parts_by_path(plain: Any) -> dict[str, list[str | int]]:
     return out
 
 
+def _votes(samples: Sequence[dict[str, str]]) -> dict[str, Counter[str]]:
+    votes: dict[str, Counter[str]] = {}
+    for sample in samples:
+        for path, canon in sample.items():
+            votes.setdefault(path, Counter())[canon] += 1
+    return votes
+
+
+def agree(results: Sequence[Result]) -> None:
+    """Several models' answers to one prompt (a comparison): each valid result's
+    ``agreement`` set to the share of all of them (failed ones too) that gave its value at
+    each path, unless it has one already (its own samples')."""
+    valid = [r for r in results if r.error is None]
+    if len(results) < 2 or not valid:
+        return
+    samples = [_leaves(r.plain) for r in valid]
+    votes = _votes(samples)
+    for res, sample in zip(valid, samples, strict=True):
+        if res.agreement is None:
+            res.agreement = {p: votes[p][c] / len(results) for p, c in sample.items()}
+
+
 def combine(results: Sequence[Result], k: int, spec: SchemaSpec, *,
             failures: Sequence[E.StructuredError] = (), steps_field: str | None = None
             ) -> Result:
     """One result of K samples (``results``: the valid ones, in the order they came)."""
     leaves = [_leaves(r.plain) for r in results]
-    votes: dict[str, Counter[str]] = {}
-    for sample in leaves:
-        for path, canon in sample.items():
-            votes.setdefault(path, Counter())[canon] += 1
+    votes = _votes(leaves)
     scores = [sum(votes[p][c] for p, c in sample.items()) for sample in leaves]
     base = max(range(len(results)), key=lambda i: (scores[i], -i))
     chosen = results[base]

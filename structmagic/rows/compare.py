@@ -2,7 +2,9 @@
 
 - :func:`compare` — one prompt to each model, concurrently: a :class:`Comparison` with each
   model's :class:`~structmagic.Result` (a failed model keeps its error, the others their
-  values), the fields where the valid answers disagree, and a side-by-side display;
+  values), the fields where the valid answers disagree, and a side-by-side display; each
+  valid answer's ``agreement`` is the share of the models that gave its value, field by
+  field, so its ``doubt`` counts the models' disagreement;
 - :func:`compare_each` — a whole column to each model: a :class:`ColumnComparison` whose
   ``frame`` has one column per field and model, named ``field@model`` (and ``error@model``,
   ``row_error@model`` when the schema has a field called ``error``),
@@ -24,6 +26,7 @@ from typing import Any
 from ..api import guarded, run
 from ..call.media import Media
 from ..call.result import Result
+from ..call.samples import agree
 from ..config import Clock, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.render import comparison_html, comparison_text, field_labels
@@ -190,6 +193,7 @@ def compare(prompt: Any, schema: Any, models: str | Sequence[str], *, stream: bo
                           elapsed=clock.monotonic() - started)
 
     results = _run_all(targets, one, gate, settings[targets[0].label].clock)
+    agree(list(results.values()))  # each answer's share of models that agree, by field
     return Comparison(spec.name, targets, {t.label: results[t.label] for t in targets},
                       steps_field=steps_field, labels=shown)
 
@@ -282,6 +286,8 @@ def compare_each(prompts: Sequence[Any], schema: Any, models: str | Sequence[str
 
     results = _run_all(targets, one, _Gates(), clocks[targets[0].label])
     ordered = {t.label: results[t.label] for t in targets}
+    for row in zip(*ordered.values(), strict=True):
+        agree(row)  # each answer's share of models that agree, by field
     return ColumnComparison(targets, ordered, _column_frame(spec, ordered, index),
                             _summary(ordered))
 
