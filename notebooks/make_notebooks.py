@@ -253,6 +253,64 @@ CAFE_ANSWER = {"vendor": "Corner Café", "total": 8.9,
 CAFE_SCHEMA = "vendor, total float, lines list[{item, qty int, price float}], paid enum[cash, card]?"
 
 
+#: the doubt notebook: shipping notes, the answers each model gives, and the fields the small
+#: model is unsure of (its tokens over those values carry low log-probabilities)
+NOTES = [
+    "Parcel 1187 for Marta Ruiz, 3 boxes, 12.5 kg, to Calle Mayor 4, Madrid.",
+    "Parcel 1188 for Jonas Berg, 1 box, 2.1 kg, to Storgatan 9, Uppsala.",
+    "Parcel 1189: Ana Popescu, 2 boxes, weight 7 or 1 kg (smudged), Strada Lunga 12, Brasov.",
+    "Parcel 1190 for Lukas Novak, 4 boxes, 20.0 kg, to Dlouha 3, Brno.",
+    "Parcel 1191, handwritten: E. Kowalsky? 1 box, 0.8 kg, ul. Dluga 5, Gdansk.",
+    "Parcel 1192 for Sofia Greco, 2 boxes, 5.4 kg, to Via Roma 21, Torino.",
+]
+NOTE_ANSWERS = [
+    {"parcel": 1187, "name": "Marta Ruiz", "boxes": 3, "kg": 12.5, "city": "Madrid"},
+    {"parcel": 1188, "name": "Jonas Berg", "boxes": 1, "kg": 2.1, "city": "Uppsala"},
+    {"parcel": 1189, "name": "Ana Popescu", "boxes": 2, "kg": 7.0, "city": "Brasov"},
+    {"parcel": 1190, "name": "Lukas Novak", "boxes": 4, "kg": 20.0, "city": "Brno"},
+    {"parcel": 1191, "name": "E. Kowalski", "boxes": 1, "kg": 0.8, "city": "Gdansk"},
+    {"parcel": 1192, "name": "Sofia Greco", "boxes": 2, "kg": 5.4, "city": "Torino"},
+]
+#: what the stronger model answers where it differs
+NOTE_BETTER = {NOTES[2]: {**NOTE_ANSWERS[2], "kg": 1.0},
+               NOTES[4]: {**NOTE_ANSWERS[4], "name": "E. Kowalsky"}}
+#: the small model's shaky fields, and the log-probability of each token over them
+NOTE_UNSURE = {NOTES[2]: {"kg": -0.9}, NOTES[4]: {"name": -0.45, "kg": -0.05}}
+NOTES_SMALL, NOTES_BIG = "gpt-4o-mini", "gpt-4o"
+
+
+def _logprobs(answer: str, unsure: dict[str, float]) -> list[dict]:
+    """The answer's tokens (four bytes each) and their log-probabilities: sure (-0.002) but
+    over the unsure fields' values."""
+    from structmagic.call.confidence import value_spans
+
+    raw = answer.encode("utf-8")
+    low: list[tuple[int, int, float]] = []
+    for parts, start, end in value_spans(answer):
+        if parts and parts[0] in unsure:
+            low.append((len(answer[:start].encode()), len(answer[:end].encode()),
+                        unsure[str(parts[0])]))
+    out = []
+    for at in range(0, len(raw), 4):
+        piece = raw[at:at + 4]
+        lp = min([v for s, e, v in low if at < e and at + len(piece) > s], default=-0.002)
+        out.append({"token": piece.decode("utf-8", "backslashreplace"), "logprob": lp,
+                    "bytes": list(piece), "top_logprobs": []})
+    return out
+
+
+def _note_reply(body: dict, text: str):  # type: ignore[no-untyped-def]
+    """A shipping note's answer: the model asked, with log-probabilities when asked."""
+    model = str(body.get("model") or NOTES_SMALL)
+    note = next(n for n in NOTES if n in text)
+    answer_value = (NOTE_BETTER.get(note, NOTE_ANSWERS[NOTES.index(note)])
+                    if model == NOTES_BIG else NOTE_ANSWERS[NOTES.index(note)])
+    answer = json.dumps(answer_value)
+    unsure = NOTE_UNSURE.get(note, {}) if model == NOTES_SMALL else {}
+    return chat(answer, model=model, usage=(60 + len(text) // 4, len(answer) // 3),
+                logprobs=_logprobs(answer, unsure) if body.get("logprobs") else None)
+
+
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
 PRIMES_REASONING = ("Primes between 10 and 20: drop the even numbers and 15; 11, 13, 17 and "
@@ -299,6 +357,8 @@ def responder(req):  # type: ignore[no-untyped-def]
         answer = json.dumps(_receipt_answer(height), ensure_ascii=False)
         return chat(answer, model=MODEL, usage=(85 + 40, len(answer) // 3))
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
+    if any(note in json.dumps(asked, ensure_ascii=False) for note in NOTES):
+        return _note_reply(body, json.dumps(asked, ensure_ascii=False))
     if "refuse" in json.dumps(asked):
         return chat_stream("", refusal=REFUSAL, pieces=4, model=MODEL, usage=(prompt_tokens, 9))
     scripted = _answer_for({"messages": asked})
@@ -936,9 +996,72 @@ print(job.summary_line())
     return nb
 
 
+def doubt() -> nbformat.NotebookNode:
+    """A column with a few doubtful rows: confidence, doubt, and re-running only those."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("""
+# Which rows to look at: confidence, doubt, and re-running only those
+
+After a column has run, the next question is which of its rows to check. `--confidence`
+asks the server for the log-probabilities of the answer's tokens (Chat Completions, the
+Responses API, llama.cpp's and vLLM's servers send them) and turns them into each field's
+confidence: the probability the model gave the tokens that wrote that value. Each row gets
+a `doubt` between 0 and 1 — here 1 minus its lowest field confidence — to sort by, and
+`--only doubtful` sends just those rows again, to a stronger model. Offline from
+`doubt.cassette.jsonl`.
+"""),
+        code(f"""
+%load_ext structmagic
+%structured_config --cache cache --cassette doubt.cassette.jsonl --model {NOTES_SMALL}
+"""),
+        code(f"""
+import pandas as pd
+
+parcel = "parcel int, name, boxes int, kg float, city"
+notes = pd.Series({NOTES!r},
+                  index=["n-01", "n-02", "n-03", "n-04", "n-05", "n-06"])
+"""),
+        md("""
+## A column, with each field's confidence
+
+The progress bar's last line counts the rows whose doubt is above `--doubt-above` (0.5 unless
+given); the bound frame has a `doubt` column.
+"""),
+        code("""
+%%structured "parcel int, name, boxes int, kg float, city" --each notes -o parcels --confidence
+Read the shipping note: {item}
+"""),
+        code('parcels.sort_values("doubt", ascending=False).round(3)'),
+        md("""
+One call shows where the doubt comes from: `Result.confidence` maps each field to its
+probability (the widget draws it as a bar beside the field).
+"""),
+        code("""
+import structmagic as sm
+
+unsure = sm.structured(f"Read the shipping note: {notes['n-05']}", parcel, confidence=True)
+{path: round(p, 3) for path, p in unsure.confidence.items()}
+"""),
+        md("""
+## Only the doubtful rows again, with a stronger model
+
+`--only doubtful` re-runs the rows of `parcels` whose doubt is above the threshold, with this
+cell's options, and writes their new values into the same frame at the same index; the other
+rows are not sent.
+"""),
+        code(f"""
+%%structured "parcel int, name, boxes int, kg float, city" --each notes -o parcels --confidence --only doubtful --model {NOTES_BIG}
+Read the shipping note: {{item}}
+"""),
+        code('parcels[["name", "kg", "doubt"]].round(3)'),
+    ]
+    return nb
+
+
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
              "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
-             "compare": compare, "batch_api": batch_api}
+             "compare": compare, "batch_api": batch_api, "doubt": doubt}
 
 #: the row faults of the recorded batch job of batch_api.ipynb: an answer that is not an
 #: Invoice, and a line with status_code 400 (and "error": null)

@@ -288,8 +288,10 @@ def chat(content: str | None = None, *, reasoning: str | None = None,
          reasoning_field: str = "reasoning_content", refusal: str | None = None,
          finish_reason: str | None = "stop", usage: tuple[int, int] | None = (10, 20),
          model: str = "fake-model", tool_call: str | None = None, tool_name: str = "response",
-         status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    """A ``chat.completion`` answer (``usage=None`` leaves the usage out)."""
+         status: int = 200, headers: dict[str, str] | None = None,
+         logprobs: list[dict[str, Any]] | None = None) -> Reply:
+    """A ``chat.completion`` answer (``usage=None`` leaves the usage out; ``logprobs``: the
+    content's tokens, ``{"token", "logprob", "bytes", "top_logprobs"}`` each)."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if reasoning is not None:
         message[reasoning_field] = reasoning
@@ -298,7 +300,9 @@ def chat(content: str | None = None, *, reasoning: str | None = None,
                                   "function": {"name": tool_name, "arguments": tool_call}}]
     body: dict[str, Any] = {
         "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
+        "choices": [{"index": 0, "message": message,
+                     "logprobs": None if logprobs is None else {"content": logprobs,
+                                                                "refusal": None},
                      "finish_reason": finish_reason}],
     }
     if usage is not None:
