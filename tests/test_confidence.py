@@ -330,3 +330,21 @@ def test_formats_without_them_say_why(server, settings, fmt):
     assert "logprobs" not in json.dumps(body).lower()
     assert res.ok and res.confidence is None
     assert res.confidence_reason.endswith(".") and "samples=K" in res.confidence_reason
+
+
+def test_log_probabilities_that_cannot_be_read_are_named(server, settings):
+    tokens = tokenize(ANSWER)
+    tokens[2] = {**tokens[2], "logprob": "very sure"}
+    server.queue(chat_logprobs(ANSWER, tokens))
+    res = sm.structured("x", SCHEMA, confidence=True)
+    assert res.ok and res.confidence is None
+    assert res.confidence_reason.startswith("The server's log-probabilities could not be read")
+
+
+def test_a_result_with_confidence_pickles(server, settings):
+    import pickle
+
+    server.queue(chat_logprobs(ANSWER, tokenize(ANSWER)))
+    res = sm.structured("x", SCHEMA, confidence=True)
+    back = pickle.loads(pickle.dumps(res))
+    assert back.confidence == res.confidence and back.doubt == res.doubt
