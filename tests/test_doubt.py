@@ -369,3 +369,30 @@ def test_a_comparison_gives_each_answer_the_models_agreement(server, settings):
     assert cmp.results["m2"].doubt == pytest.approx(2 / 3)
     column = sm.compare_each(["a", "b"], SCHEMA, "m1,m2,m3")
     assert [r.agreement["x"] for r in column.results["m3"]] == [2 / 3, 2 / 3]
+
+
+def test_streamed_samples_in_one_request_keep_their_answers_apart(server, settings):
+    from fakeserver import sse_event
+
+    a, b = json.dumps(A), json.dumps(B)
+    events = []
+    for i in range(0, max(len(a), len(b)), 5):  # the two answers' pieces interleaved
+        for index, text in ((0, a), (1, b)):
+            if text[i:i + 5]:
+                events.append(sse_event({
+                    "id": "c", "object": "chat.completion.chunk", "created": CREATED,
+                    "model": "m", "choices": [{"index": index, "delta": {
+                        "content": text[i:i + 5]}, "finish_reason": None}]}))
+    events.append(sse_event({"id": "c", "object": "chat.completion.chunk", "created": CREATED,
+                             "model": "m", "choices": [
+                                 {"index": 0, "delta": {}, "finish_reason": "stop"},
+                                 {"index": 1, "delta": {}, "finish_reason": "stop"}]}))
+    events.append("data: [DONE]\n\n")
+    server.queue(Reply.sse(events))
+    seen: list[Any] = []
+    res = sm.structured("x", SCHEMA, samples=2, stream=True, on_partial=seen.append)
+    assert server.requests[0].json["n"] == 2 and server.requests[0].json["stream"] is True
+    assert res.agreement == {"x": 0.5, "y": 0.5, "z": 1.0}
+    assert res.data == A  # the first of two equals
+    # what streamed live was the first answer alone, each partial a prefix of it
+    assert seen and all(set(p.items()) <= set(A.items()) for p in seen if isinstance(p, dict))

@@ -61,6 +61,8 @@ class PartialReporter:
 
     def __call__(self, deltas: list[Delta]) -> None:
         for d in deltas:
+            if d.choice:  # another answer of a request that asked for several: not shown
+                continue
             if d.tool:
                 if not self._following:
                     self._following, self._call = True, d.call

@@ -377,35 +377,39 @@ class Accumulator:
                 other = self.others.get(d.choice)
                 if other is None:
                     other = self.others[d.choice] = Accumulator(self.tool)
-                other.add([d])
-                continue
-            if d.text:
-                self.text.append(d.text)
-            if d.tool or d.call is not None or d.name:
-                pieces = self.calls.setdefault(d.call, [])
-                if d.tool:
-                    pieces.append(d.tool)
-                if d.name and d.call not in self.names:
-                    self.names[d.call] = d.name
-            if d.reasoning:
-                self.reasoning.append(d.reasoning)
-            if d.refusal:
-                self.refusal.append(d.refusal)
-            if d.finish:
-                self.finish = d.finish
-            if d.usage:
-                self.usage = d.usage
-            if d.model and self.model is None:
-                self.model = d.model
-            if d.error:
-                self.error = d.error
-                self.transient = d.transient
-            if d.done:
-                self.done = True
-            if d.logprobs is not None:
-                self.logprobs.append(d.logprobs)
-            if d.logprobs_problem and self.logprobs_problem is None:
-                self.logprobs_problem = d.logprobs_problem
+                other.take(d)
+            else:
+                self.take(d)
+
+    def take(self, d: Delta) -> None:
+        """Take one piece as this answer's, whatever its ``choice``."""
+        if d.text:
+            self.text.append(d.text)
+        if d.tool or d.call is not None or d.name:
+            pieces = self.calls.setdefault(d.call, [])
+            if d.tool:
+                pieces.append(d.tool)
+            if d.name and d.call not in self.names:
+                self.names[d.call] = d.name
+        if d.reasoning:
+            self.reasoning.append(d.reasoning)
+        if d.refusal:
+            self.refusal.append(d.refusal)
+        if d.finish:
+            self.finish = d.finish
+        if d.usage:
+            self.usage = d.usage
+        if d.model and self.model is None:
+            self.model = d.model
+        if d.error:
+            self.error = d.error
+            self.transient = d.transient
+        if d.done:
+            self.done = True
+        if d.logprobs is not None:
+            self.logprobs.append(d.logprobs)
+        if d.logprobs_problem and self.logprobs_problem is None:
+            self.logprobs_problem = d.logprobs_problem
 
     @property
     def started(self) -> bool:
