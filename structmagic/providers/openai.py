@@ -344,6 +344,9 @@ class OpenAIChat(Provider):
     #: ``n``: several answers in one request (``samples=K``)
     samples_in_one = True
     price_table_id = "openai"
+    #: OpenAI caches every prompt prefix of 1,024 tokens or more on its own, in steps of 128
+    cache_style = "auto"
+    cache_step = 128
     #: the Batch API: 50% of the synchronous price, results within 24 h
     batch_price_factor = 0.5
 
@@ -380,10 +383,16 @@ class OpenAIChat(Provider):
             body["logprobs"] = True
         if call.n > 1:
             body["n"] = call.n
+        if call.cache is not None and call.cache.key:
+            body["prompt_cache_key"] = call.cache.key
         if call.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return f"{base_url}/chat/completions", body
+
+    def cache_minimum(self, model: str) -> int:
+        """OpenAI caches prompts of 1,024 tokens or more (then in steps of 128)."""
+        return 1024
 
     def logprobs_refusal(self, mode: str) -> str | None:
         """None (``logprobs: true`` is sent), but for a forced tool: tool calls come with

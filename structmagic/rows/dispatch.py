@@ -52,6 +52,8 @@ class Run:
     batch_retry: str = "sync"
     note: str | None = None
     threads: dict[str, Any] = field(default_factory=dict)
+    #: hears what the run has to say (the prompt cache, a road not taken); None: warnings
+    on_note: Callable[[str], None] | None = None
 
     def results(self, *, on_progress: Callable[[BatchProgress], None] | None = None,
                 on_status: Callable[[BatchStatus], None] | None = None) -> list[Result]:
@@ -62,7 +64,8 @@ class Run:
             return self.job.results(retry=self.batch_retry, concurrency=self.concurrency,
                                     on_status=on_status)
         return run_threads(self.prompts, self.schema, concurrency=self.concurrency,
-                           on_progress=on_progress, **self.threads, **self.options)
+                           on_progress=on_progress, on_note=self.on_note, **self.threads,
+                           **self.options)
 
 
 def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
@@ -78,7 +81,8 @@ def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
                           f"{batch_retry!r}.")
     items = rows_of(prompts, "prompts")
     threads = {name: options.pop(name) for name in THREAD_OPTIONS if name in options}
-    run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads)
+    run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads,
+              on_note=on_note)
     if via == "threads":
         for name in JOB_OPTIONS:
             if name in options:

@@ -33,12 +33,15 @@ and the rest marked "not run: budget". Answers from the recording cost nothing, 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..api import guarded, run
+from ..call.caching import shared_prefix
 from ..call.media import Media, per_item
+from ..call.plan import Asking
 from ..call.result import Result
 from ..config import resolve
 from ..errors import BatchInterrupted, ConfigError, Interrupted, StructuredError
@@ -69,6 +72,7 @@ def run_threads(
     max_cost: float | None = None,
     cancel: threading.Event | None = None,
     source: Sequence[Any] | None = None,
+    on_note: Callable[[str], None] | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -87,6 +91,9 @@ def run_threads(
     task of :func:`~structmagic.abatch`), stops the batch as an interrupt does, but at once:
     the requests in flight are cut without a grace. ``source`` (with ``ground=True``): one
     text per prompt to ground its values in (None in the list: that row's default).
+    The rows' shared leading text is offered to the provider's prompt cache
+    (:mod:`structmagic.call.caching`); ``on_note(text)`` hears, once, when it is too short
+    to be cached (default: a warning).
 
     Raises :class:`BatchInterrupted` (a KeyboardInterrupt carrying the results) on
     interrupt; bad input (schema, options, a cap without a price) raises before any request;
@@ -115,6 +122,14 @@ def run_threads(
     elif gate.stopped:
         raise ConfigError("This gate was closed by an interrupted batch and lets nothing "
                           "through: give a new RateGate.")
+    shared = shared_prefix(items)
+    if items:
+        try:
+            note = Asking(spec, settings).cache_note(items[0], shared)
+        except StructuredError:  # the first row cannot be sent: it fails alone, below
+            note = None
+        if note is not None:
+            (on_note or _warn)(note)
     budget = None
     if max_cost is not None:
 
@@ -129,7 +144,7 @@ def run_threads(
         parts = media.parts(settings, images=each_row["images"][index],
                             files=each_row["files"][index])
         return run(items[index], spec, settings, stream=stream, steps_field=steps_field,
-                   gate=gate, parts=parts, source=each_row["source"][index])
+                   gate=gate, parts=parts, source=each_row["source"][index], shared=shared)
 
     def run_one(index: int) -> tuple[int, Result]:
         if budget is not None and not budget.start(index):  # the cap, checked again now
@@ -189,6 +204,10 @@ def run_threads(
         raise BatchInterrupted(marked) from None
     pool.shutdown(wait=True)
     return [r for r in results if r is not None]
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, stacklevel=4)
 
 
 class _Cancelled(Exception):
