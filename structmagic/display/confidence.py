@@ -237,7 +237,10 @@ def doubt_badge(result: Any) -> str:
     confidence or agreement is known."""
     if gauges_of(result) is None:
         return ""
-    doubt = _share(getattr(result, "doubt", None))
+    try:
+        doubt = _share(getattr(result, "doubt", None))
+    except (TypeError, ValueError):  # a map holding something not a number: no badge
+        return ""
     if doubt is None:
         return ""
     colour = WARN if doubt > 1 - LOW else FG_MUTED
