@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from structmagic.display.confidence import AT_MOST, BAR_FILL, BAR_LOW, BAR_TRACK, percent
+from structmagic.display.confidence import (
+    AT_MOST,
+    BAR_EDGE,
+    BAR_FILL,
+    BAR_LOW,
+    BAR_TRACK,
+    percent,
+)
 from structmagic.display.grounded import contrast
 from structmagic.display.handout import (
     HANDOUT_CSS,
@@ -1092,16 +1099,19 @@ def test_poisoned_paths_values_and_reasons_stay_inert():
 
 
 def test_the_bars_keep_their_colours_and_widths_where_output_is_sanitized():
-    """Untrusted output drops every style value with a var(): the bars' fills, widths and
-    outlines are plain values, so they stay; the colours read on both themes' backgrounds
-    (3:1 at least, as a chart's marks should)."""
+    """Untrusted output drops every style value with a var(): the bars' fills, widths,
+    tracks and edges are plain values, so they stay. The fills read on the track, and the bar
+    on every background of both themes (3:1 at least, as a chart's marks should): by its edge
+    on light ones, by its track on dark ones."""
     styles = _sanitized_styles(result_html(answer_of(INVOICE, confidence=INVOICE_CONFIDENCE)))
     assert sum(f"width:42%;background:{BAR_LOW}" in x for x in styles) == 2  # beside, table
-    assert sum(f"border:1px solid {BAR_TRACK}" in x and "display:inline-block" in x
-               for x in styles) == 2 * len(INVOICE_CONFIDENCE)
-    for colour in (BAR_FILL, BAR_LOW, BAR_TRACK):
-        for page in ("#ffffff", "#212121", "#111111"):  # light; dark cells and page
-            assert contrast(colour, page) >= 3, (colour, page)
+    assert sum(f"background:{BAR_TRACK};border:1px solid {BAR_EDGE}" in x
+               and "display:inline-block" in x for x in styles) == 2 * len(INVOICE_CONFIDENCE)
+    for fill in (BAR_FILL, BAR_LOW):
+        assert contrast(fill, BAR_TRACK) >= 3, fill
+    # light: the page, the answer's box, the track itself; dark: the same, and the page
+    for page in ("#ffffff", "#eeeeee", "#e0e0e0", "#212121", "#424242", "#111111"):
+        assert max(contrast(BAR_EDGE, page), contrast(BAR_TRACK, page)) >= 3, page
 
 
 json_key = st.text(max_size=6)

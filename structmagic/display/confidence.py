@@ -25,10 +25,15 @@ Paths are written as :mod:`structmagic.grounding.paths` writes them (``lines[0].
 ``lines[0]["unit price"]``, ``$``, ``[0].name``). Figures are floored (``0.999`` is 99%:
 never more sure than the model was). Nothing of this reaches ``text/plain``.
 
-Colours: the bars are plain hex colours (no theme variable), a blue and a deep orange that
-keep a contrast of 3:1 at least with both JupyterLab themes' backgrounds, so they look the
-same in the widget, an export and an untrusted notebook (whose sanitizer drops every style
-value that uses ``var()``); the figures' text colours are theme variables, as elsewhere.
+Colours: a bar is drawn whole in plain hex colours (no theme variable), so it looks the same
+in the widget, an export and an untrusted notebook (whose sanitizer drops every style value
+that uses ``var()``), on a light page or a dark one: a light track (:data:`BAR_TRACK`) with a
+grey edge (:data:`BAR_EDGE`), filled in blue (:data:`BAR_FILL`) or, under :data:`LOW`, deep
+orange (:data:`BAR_LOW`). The fill reads on the track (contrast 3.3:1 at least), and the bar
+on the page: by its edge on light pages (3.5:1 on #e0e0e0 and lighter), by its track on dark
+ones (7.6:1 on #424242 and darker). No colour could do both alone: none keeps 3:1 with both
+JupyterLab's light ``#eeeeee`` and its dark ``#424242``. The figures' text colours are
+theme variables, as elsewhere.
 
 Safety: paths, values and reasons are model-written or come from the call: every one is
 escaped (:func:`structmagic.display.markup.esc`) into our own templates; no script, no link,
@@ -57,6 +62,7 @@ from .markup import (
 
 __all__ = [
     "AT_MOST",
+    "BAR_EDGE",
     "BAR_FILL",
     "BAR_LOW",
     "BAR_TRACK",
@@ -76,17 +82,20 @@ LOW = 0.5
 LOWEST = 3
 #: the most rows the table of values shows ("… N more" after them)
 AT_MOST = 20
-#: a bar's fill (contrast 4.6 on white, 3.5 on JupyterLab's dark #212121)
+#: a bar's fill (contrast 3.5 on the track)
 BAR_FILL = "#1976d2"
-#: the fill of a bar under LOW (contrast 3.7 on white, 4.3 on #212121)
-BAR_LOW = "#e65100"
-#: a bar's outline, the empty part's edge (contrast 3.4 on white, 4.7 on #212121)
-BAR_TRACK = "#8a8a8a"
+#: the fill of a bar under LOW (contrast 3.4 on the track)
+BAR_LOW = "#d84315"
+#: a bar's track, its empty part (contrast 7.6 on #424242, 12.2 on #212121)
+BAR_TRACK = "#e0e0e0"
+#: a bar's edge (contrast 4.6 on white, 4.0 on #eeeeee, 3.5 on the track)
+BAR_EDGE = "#757575"
 #: the longest value the table shows whole (longer ones are cut, "…" after)
 VALUE_CHARS = 60
 
-_TRACK = (f"display:inline-block;width:2.5em;height:0.55em;border:1px solid {BAR_TRACK};"
-          "border-radius:2px;margin:0 0.3em 0 0.5em;vertical-align:middle;overflow:hidden")
+_TRACK = (f"display:inline-block;width:2.5em;height:0.55em;background:{BAR_TRACK};"
+          f"border:1px solid {BAR_EDGE};border-radius:2px;margin:0 0.3em 0 0.5em;"
+          "vertical-align:middle;overflow:hidden")
 _CELL = "padding:0.1em 0.6em;vertical-align:top;text-align:left;"
 
 
