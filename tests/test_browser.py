@@ -57,6 +57,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +438,25 @@ def _theme(page: Any, name: str) -> None:
     page.wait_for_function("t => document.body.dataset.jpThemeName === t",
                            arg=f"JupyterLab {name.title()}", timeout=20_000)
     page.wait_for_timeout(800)
+
+
+def _each_theme(page: Any, view: Any) -> Iterator[str]:
+    """The light theme, then the dark one, ``view`` scrolled into sight in each; the light
+    one again after."""
+    for theme in ("light", "dark"):
+        _theme(page, theme)
+        view.scroll_into_view_if_needed()
+        yield theme
+    _theme(page, "light")
+
+
+def _run_until(page: Any, selector: str, least: int) -> None:
+    """Run every cell, wait for the kernel to be idle and for ``least`` elements matching
+    ``selector`` to be drawn."""
+    _run_all(page)
+    _wait_idle(page)
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length >= n",
+                           arg=[selector, least], timeout=60_000)
 
 
 # Cell text is read after scrolling the cell into view: JupyterLab does not lay out cells far
@@ -1415,17 +1435,12 @@ def test_grounded_view_in_jupyterlab(lab, browser):
     a fragment link and :target rules), a mark clicked shows its value; the marks readable."""
     page = _open(browser, lab, "grounded.ipynb", 1300)
     try:
-        _run_all(page)
-        _wait_idle(page)
         view = page.locator(".jp-OutputArea-output .structmagic-widget .structmagic-grounded")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.jp-OutputArea-output .structmagic-widget "
-            ".structmagic-grounded mark').length >= 5", timeout=60_000)
+        _run_until(page, ".jp-OutputArea-output .structmagic-widget .structmagic-grounded mark",
+                   5)
         assert view.count() == 1
         view.scroll_into_view_if_needed()
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            view.scroll_into_view_if_needed()
+        for theme in _each_theme(page, view):
             _check_grounded_view(page, view, f"grounded-widget-{theme}")
             # the links scrolled the source box and the notebook, nothing else: the page
             # itself and JupyterLab's own panels stay where they were, menu bar on top
@@ -1439,7 +1454,6 @@ def test_grounded_view_in_jupyterlab(lab, browser):
             assert re.fullmatch(r"#smg[0-9a-f]+-\d+-f0", shell["hash"]), shell
             page.locator(".jp-OutputArea-output .structmagic-widget").screenshot(
                 path=str(ARTIFACTS / f"grounded-widget-{theme}.png"))
-        _theme(page, "light")
         # the same notebook still open, its widget still there, its kernel idle
         assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == (
             "grounded.ipynb")
@@ -1459,12 +1473,8 @@ def test_grounded_view_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
         view = page.locator(".jp-OutputArea-output .structmagic-grounded")
         assert view.count() == 1
         assert view.locator("style").count() == 0  # dropped from untrusted output
-        view.scroll_into_view_if_needed()
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            view.scroll_into_view_if_needed()
+        for theme in _each_theme(page, view):
             _check_grounded_view(page, view, f"grounded-untrusted-{theme}", styled=False)
-        _theme(page, "light")
     finally:
         page.close()
 
@@ -1583,28 +1593,19 @@ def test_confidence_bars_in_jupyterlab(lab, browser):
     first; the table of values lowest first."""
     page = _open(browser, lab, "confident.ipynb", 1300)
     try:
-        _run_all(page)
-        _wait_idle(page)
         widget = page.locator(".jp-OutputArea-output .structmagic-widget")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.jp-OutputArea-output .structmagic-widget "
-            ".structmagic-gauge').length >= 12", timeout=60_000)
+        _run_until(page, ".jp-OutputArea-output .structmagic-widget .structmagic-gauge",
+                   len(CONFIDENT))
         assert widget.count() == 1
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            widget.scroll_into_view_if_needed()
+        for theme in _each_theme(page, widget):
             _check_bars(widget, f"confidence-widget-{theme}", styled=True)
-        _theme(page, "light")
     finally:
         page.close()
     page = _open(browser, lab, "confident-stored.ipynb", 1300)
     try:
         view = page.locator(".jp-OutputArea-output .structmagic-result")
         assert view.count() == 1
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            view.scroll_into_view_if_needed()
+        for theme in _each_theme(page, view):
             _check_bars(view, f"confidence-untrusted-{theme}", styled=False)
-        _theme(page, "light")
     finally:
         page.close()

@@ -54,6 +54,7 @@ from .markup import (
     FG_MUTED,
     TEXT_STYLE,
     WARN,
+    badge,
     edge,
     esc,
     plural,
@@ -90,6 +91,9 @@ BAR_LOW = "#d84315"
 BAR_TRACK = "#e0e0e0"
 #: a bar's edge (contrast 4.6 on white, 4.0 on #eeeeee, 3.5 on the track)
 BAR_EDGE = "#757575"
+#: the doubt badge's tooltip
+DOUBT_TIP = ("how much to doubt this answer, 0 to 1: its weakest value, or the strongest "
+             "other reason (a re-ask, values not found)")
 #: the longest value the table shows whole (longer ones are cut, "…" after)
 VALUE_CHARS = 60
 
@@ -252,12 +256,8 @@ def doubt_badge(result: Any) -> str:
         return ""
     if doubt is None:
         return ""
-    colour = WARN if doubt > 1 - LOW else FG_MUTED
-    return (f'<span class="structmagic-doubt" title="how much to doubt this answer, 0 to 1: '
-            f'its weakest value, or the strongest other reason (a re-ask, values not found)" '
-            f'style="color:{colour};{edge("border", "1px solid", colour)}border-radius:8px;'
-            f'padding:0 6px;font-size:85%;font-weight:400;white-space:nowrap">'
-            f"doubt {doubt:.2f}</span>")
+    return badge(f"doubt {doubt:.2f}", WARN if doubt > 1 - LOW else FG_MUTED,
+                 title=DOUBT_TIP, name="structmagic-doubt")
 
 
 def _value_text(value: Any) -> str:

@@ -556,8 +556,7 @@ class StructuredWidget:
     def _render_header(self) -> None:
         colour = _BADGE_COLOUR.get(self.status, R.FG_MUTED)
         muted = f'<span style="color:{R.FG_MUTED}">'
-        badge = (f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
-                 f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>')
+        badge = R.badge(self.status, colour)
         model = self.model if self.model and self.model != self.title else None
         details = [model] if model else []
         wire = R.wire_title(getattr(self._result, "provider", None))
