@@ -627,7 +627,8 @@ def result_html(result: Any) -> str:
     under the title (:func:`truncated_html`). With confidence or agreement
     (:mod:`structmagic.display.confidence`), each value has its bars beside it, the lowest
     are named under the title, beside which the doubt's badge shows, and a collapsed table
-    of the values, lowest first, follows the answer; confidence asked for but not given
+    of the values, lowest first, follows the answer (and its grounding); confidence asked
+    for but not given
     says why in one muted line."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
@@ -649,10 +650,10 @@ def result_html(result: Any) -> str:
         explicit = getattr(result, "steps_field", None) is not None
         body = (list_html(field, steps, labels, explicit=explicit, gauges=gauges)
                 + final_html(other_fields(value, field), labels, gauges=gauges))
-    body += table_html(result)
     grounding = getattr(result, "grounding", None)
     if grounding is not None:  # where each value came from, below the answer
         body += grounded_html(value, grounding, getattr(result, "source", None), labels)
+    body += table_html(result)  # the values, lowest first (with confidence or agreement)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += details_html("Model reasoning", result.reasoning)

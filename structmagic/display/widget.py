@@ -22,12 +22,12 @@ from a plain loop (no asyncio), failures kept visible::
     │   └── recent      VBox of the last step cards (all of them up to COLLAPSE_AFTER)
     ├── answer      HTML: the other top-level fields, highlighted (or, when the value has no
     │               steps, the whole value as a tree, updated live)
-    ├── confidence_view HTML (hidden until a result with confidence or agreement finishes):
-    │               the values, lowest first, in a collapsed table (confidence.py); it shows
-    │               and hides with the answer
     ├── ground_view HTML (hidden until a result with grounding finishes): where each value
     │               came from, the values beside the source text, linked both ways with
     │               no script (see grounded.py); it shows and hides with the answer
+    ├── confidence_view HTML (hidden until a result with confidence or agreement finishes):
+    │               the values, lowest first, in a collapsed table (confidence.py); it shows
+    │               and hides with the answer
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
     │               [/ Show answer (hide_answer)]
@@ -298,7 +298,7 @@ class StructuredWidget:
         self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
             [self.header, self.inputs_view, self.progress, self.ask_view, self.steps_box,
-             self.answer, self.confidence_view, self.ground_view, self.error_view, self.nav,
+             self.answer, self.ground_view, self.confidence_view, self.error_view, self.nav,
              self.reasoning_box, self.raw_box, self.text_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
