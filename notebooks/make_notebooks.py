@@ -1035,14 +1035,16 @@ Read the shipping note: {item}
         code('parcels.sort_values("doubt", ascending=False).round(3)'),
         md("""
 One call shows where the doubt comes from: `Result.confidence` maps each field to its
-probability (the widget draws it as a bar beside the field).
+probability, and the widget (or, in an export, the result's HTML) draws it as a bar beside
+the field, the low ones in orange.
 """),
         code("""
 import structmagic as sm
 
 unsure = sm.structured(f"Read the shipping note: {notes['n-05']}", parcel, confidence=True)
-{path: round(p, 3) for path, p in unsure.confidence.items()}
+unsure
 """),
+        code("{path: round(p, 3) for path, p in unsure.confidence.items()}"),
         md("""
 ## Only the doubtful rows again, with a stronger model
 
