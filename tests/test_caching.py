@@ -204,3 +204,28 @@ def sm_money(value: float) -> str:
     from structmagic.cost.calc import money
 
     return money(value)
+
+
+def test_the_magic_shows_the_caches_share_and_says_when_nothing_is_cached(ip, server,
+                                                                          settings, capfd):
+    pd = pytest.importorskip("pandas")
+    server.responder = BillingCache("anthropic")
+    ip.user_ns.update(schema=SCHEMA, tickets=pd.Series(range(6)), rule=INSTRUCTION)
+    sm.configure(prices={"test-model": CLAUDE_PRICE})
+    try:
+        assert ip.run_cell("%%structured schema --each tickets -o out --provider anthropic "
+                           "--cache-ttl 1h --concurrency 1\n{rule}\n\nThe ticket: item {item}",
+                           store_history=False).success
+        out = capfd.readouterr().out
+        assert "cached 8" in out and "saved by the cache" in out
+        assert server.requests[0].json["messages"][0]["content"][0]["cache_control"] == {
+            "type": "ephemeral", "ttl": "1h"}
+        server.reset()
+        server.responder = BillingCache("anthropic")
+        ip.user_ns["rule"] = INSTRUCTION[:1600]
+        assert ip.run_cell("%%structured schema --each tickets -o out --provider anthropic\n"
+                           "{rule}\n\nThe ticket: item {item}", store_history=False).success
+        out = capfd.readouterr().out
+        assert out.count("structmagic: nothing will be cached") == 1
+    finally:
+        sm.configure(prices=None)
