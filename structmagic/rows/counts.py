@@ -35,8 +35,8 @@ class BatchProgress:
     max_cost: float | None = None
     #: the requests in flight an interrupt is letting finish (0: not interrupted)
     finishing: int = 0
-    #: input tokens of the answers from the server, and how many of them its prompt cache
-    #: served; what that saved (USD)
+    #: input tokens of the answers, and how many of them the provider's prompt cache served
+    #: (as each answer's usage says, recorded ones too); what that saved on the live ones
     input_tokens: int = 0
     cached_tokens: int = 0
     cache_saved: float = 0.0
@@ -70,10 +70,11 @@ class BatchProgress:
         else:
             self.failed += 1
         self.tokens += res.usage.get("total_tokens", 0)
-        if not res.from_cache:
-            self.input_tokens += res.usage.get("prompt_tokens", 0)
-            self.cached_tokens += res.usage.get("cached_tokens", 0)
-            self.cache_saved += res.cache_saved or 0.0
+        # the share the cache served, as each answer's usage says (a recorded one's too);
+        # what it saved, on the live answers (a recorded one cost nothing now)
+        self.input_tokens += res.usage.get("prompt_tokens", 0)
+        self.cached_tokens += res.usage.get("cached_tokens", 0)
+        self.cache_saved += res.cache_saved or 0.0
         if res.cost is None:
             self.unpriced += 1
         else:
