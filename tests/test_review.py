@@ -441,6 +441,26 @@ def test_model_text_is_escaped_in_every_part_of_the_widget(server, settings, tmp
     assert got["name"].value == poison  # a text box's value: plain text
 
 
+def test_the_source_shows_the_grounded_values_when_grounding_ran(server, settings, tmp_path):
+    from structmagic.display.grounded import GROUNDED_CLASS
+
+    server.responder = respond
+    results = sm.batch(NOTES, PARCEL, ground=True)
+    rv = sm.review(results, corrections=tmp_path / "c.jsonl")
+    assert GROUNDED_CLASS in rv.widget.source.value  # the values' spans in the note
+    assert_inert(rv.widget.source.value)
+    plain = sm.review(sm.batch(NOTES, PARCEL), corrections=tmp_path / "c.jsonl")
+    assert "No source text for this row" in plain.widget.source.value
+
+
+def test_the_magic_reviews_only_a_columns_results(ip, settings):
+    ip.user_ns["values"] = [{"a": 1}]
+    with pytest.raises(UsageError, match="holds a list, not the DataFrame"):
+        ip.run_line_magic("structured_review", "values")
+    with pytest.raises(UsageError, match="no variable named 'nothing'"):
+        ip.run_line_magic("structured_review", "nothing")
+
+
 # --- labels ------------------------------------------------------------------------------
 
 
