@@ -1102,6 +1102,76 @@ Read the shipping note: {{item}}
     return nb
 
 
+def review() -> nbformat.NotebookNode:
+    """A small column reviewed (two corrections, one acceptance), then scored against it."""
+    column = ('%%structured "parcel int, name, boxes int, kg float, city" --each notes '
+              '-o parcels --confidence{options}\nRead the shipping note: {{item}}')
+    cells = [
+        md("""
+# Review in the notebook: corrections become labels
+
+A finished column is only as good as its worst rows, and measuring it needs labels. Here the
+doubtful rows of a small column are looked at and corrected in the notebook, each answer kept
+at once in a corrections file, and then the same column cell scores the model against them
+with `--expect corrections`. Offline from `review.cassette.jsonl`; the corrections are in
+`review.corrections.jsonl` beside it (the corrections file's default place).
+"""),
+        code(f"""
+%load_ext structmagic
+%structured_config --cache cache --cassette review.cassette.jsonl --model {NOTES_SMALL}
+"""),
+        code(f"""
+import pandas as pd
+
+notes = pd.Series({NOTES!r},
+                  index=["n-01", "n-02", "n-03", "n-04", "n-05", "n-06"])
+"""),
+        md("""
+## The column
+
+`--confidence` gives each row a doubt, so the review can show the most doubtful rows first.
+"""),
+        code(column.format(options="")),
+        md("""
+## The review
+
+In JupyterLab, `%structured_review parcels --source notes` opens a widget over the column:
+one row at a time, the most doubtful first, its note beside it and each field as an input
+(a box for text and numbers, a dropdown for an enum, a checkbox for a boolean). *Accept*
+says the model's value is right, *Save correction* saves what the inputs say (checked
+against the schema first), and each answer is written to the corrections file at once. A run
+of a notebook cannot click, so here the same answers are given from Python: the smudged
+weight of n-03 is 1 kg on the slip, n-05's name is written as the note writes it, and n-01 is
+right. (Saving the same answer again writes nothing, so running this notebook again leaves
+the file as it ships.)
+"""),
+        code("""
+import structmagic as sm
+
+rv = sm.review(parcels, source=notes)
+rv.correct("n-03", {"kg": 1.0})
+rv.correct("n-05", {"name": "E. Kowalsky"})
+rv.accept("n-01")
+rv.count_line()
+"""),
+        md("""
+The widget opens on the next row to look at. In the bound frame the reviewed values win, and
+a `reviewed` column says which rows were reviewed (`--only` never re-runs them).
+"""),
+        code("%structured_review parcels --source notes"),
+        code('parcels[["name", "kg", "reviewed"]]'),
+        md("""
+## Scored against the review
+
+The same column cell with `--expect corrections`: the rows are answered from the recording,
+matched to their reviews by their input key, and the two corrected rows count as the
+model's errors. The line above the scores says which rows were scored.
+"""),
+        code(column.format(options=" --expect corrections")),
+    ]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
 def pay_once() -> nbformat.NotebookNode:
     """Repeated rows sent once, and a long shared guide served from the prompt cache."""
     nb = nbformat.v4.new_notebook()
@@ -1151,7 +1221,7 @@ they cost nothing now.
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
              "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
              "compare": compare, "batch_api": batch_api, "doubt": doubt,
-             "pay_once": pay_once}
+             "pay_once": pay_once, "review": review}
 
 #: the row faults of the recorded batch job of batch_api.ipynb: an answer that is not an
 #: Invoice, and a line with status_code 400 (and "error": null)
@@ -1198,6 +1268,7 @@ def main() -> None:
                 fake.faults = dict(BATCH_FAULTS)
             cassette = HERE / f"{name}.cassette.jsonl"
             cassette.unlink(missing_ok=True)
+            (HERE / f"{name}.corrections.jsonl").unlink(missing_ok=True)  # made anew too
             nb = build()
             run(nb, {**base_env, "OPENAI_BASE_URL": server.url + "/v1",
                      "ANTHROPIC_BASE_URL": server.url + "/v1",

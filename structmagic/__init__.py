@@ -1,14 +1,17 @@
 """structmagic: schema-validated, streamed LLM answers in Jupyter.
 
 ``%load_ext structmagic`` registers ``%%structured``, ``%structured_config``,
-``%structured_schema`` and ``%structured_batches``; the same machinery is available from
-Python as :func:`structured`, :func:`batch` and :func:`submit_batch` (a provider batch job,
-see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs,
-:func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
-loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
-bio"``) into a JSON Schema; :func:`ground` finds each value of an answer in its source text
-(``ground=True`` does it for every call), :func:`grounding_frame` lists where, row by row;
-:func:`rerun` runs again only the failed, doubtful or ungrounded rows of a column.
+``%structured_schema``, ``%structured_batches`` and ``%structured_review``; the same
+machinery is available from Python as :func:`structured`, :func:`batch` and
+:func:`submit_batch` (a provider batch job, see :class:`BatchJob`), :func:`estimate` says
+what a batch would cost before it runs, :func:`astructured`, :func:`astream` and
+:func:`abatch` are their async twins (for an event loop that runs), and :func:`schema_dsl`
+turns schema text (``"name, age int, bio: a short bio"``) into a JSON Schema; :func:`ground`
+finds each value of an answer in its source text (``ground=True`` does it for every call),
+:func:`grounding_frame` lists where, row by row; :func:`rerun` runs again only the failed,
+doubtful or ungrounded rows of a column; :func:`review` walks a column's rows in a widget to
+accept or correct each (kept in a corrections file: :func:`load_corrections` reads it, as
+labels for :func:`score` or few-shot examples).
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -69,9 +72,11 @@ __all__ = [
     "estimate",
     "ground",
     "grounding_frame",
+    "load_corrections",
     "load_ipython_extension",
     "load_schema",
     "rerun",
+    "review",
     "schema_dsl",
     "score",
     "structured",
@@ -96,6 +101,8 @@ _LAZY = {
     "ground": "grounding",
     "grounding_frame": "rows.frame",
     "rerun": "rows.rerun",
+    "review": "rows.review",
+    "load_corrections": "transport.corrections",
     "Result": "call.result",
     "SchemaSpec": "schema",
     "load_schema": "schema",
@@ -150,8 +157,10 @@ if TYPE_CHECKING:
     from .rows.frame import grounding_frame
     from .rows.jobs import BatchJob, submit_batch
     from .rows.rerun import rerun
+    from .rows.review import review
     from .rows.score import score
     from .schema import SchemaSpec, load_schema, schema_dsl
+    from .transport.corrections import load_corrections
 
 
 def __getattr__(name: str) -> Any:
@@ -171,7 +180,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext structmagic``: register ``%%structured``, ``%structured_config``,
-    ``%structured_schema`` and ``%structured_batches``."""
+    ``%structured_schema``, ``%structured_batches`` and ``%structured_review``."""
     ipython.register_magics(__getattr__("StructuredMagics"))
 
 

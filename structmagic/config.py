@@ -23,6 +23,7 @@ rate limits and batch jobs; tests give a fake one, so nothing in them sleeps.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
@@ -46,6 +47,8 @@ __all__ = [
     "SYSTEM_CLOCK",
     "Clock",
     "Declared",
+    "Examples",
+    "FromCorrections",
     "Secret",
     "Settings",
     "check",
@@ -101,7 +104,7 @@ SYSTEM_CLOCK = Clock()
 
 #: what :func:`check` does with a value of each kind
 KINDS = ("text", "url", "path", "choice", "count", "number", "seconds", "flag", "switch",
-         "secret", "client", "prices", "clock", "callable", "headers", "query")
+         "secret", "client", "prices", "clock", "callable", "headers", "query", "examples")
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,19 @@ def _grounding_modes() -> tuple[str, ...]:
 
 def _server_checks() -> tuple[str, ...]:
     return SERVER_CHECKS
+
+
+@dataclass(frozen=True)
+class FromCorrections:
+    """``examples="corrections:K"``: K reviewed rows of the corrections file (see
+    :mod:`structmagic.transport.corrections`), chosen when the schema is known."""
+
+    k: int
+
+
+#: what ``examples`` holds once checked: ``(input text, value as JSON text)`` pairs, or K
+#: reviewed rows of the corrections file
+Examples = tuple[tuple[str, str], ...] | FromCorrections
 
 
 @dataclass(frozen=True)
@@ -254,6 +270,17 @@ class Settings:
         "relay) enforces the schema, and ask one that ignores it through its own parameter "
         "where it has one (auto); off: never.", kind="choice", env="STRUCTMAGIC_SERVER_CHECK",
         choices=_server_checks, configurable=True)
+    corrections: str | None = setting(
+        None, "The corrections file of reviewed rows (JSON lines), written by "
+        "%structured_review, read as labels (--expect corrections) and as few-shot examples "
+        "(corrections:K) (default: beside the cassette, else structmagic-corrections.jsonl "
+        "in the working folder).", kind="path", env="STRUCTMAGIC_CORRECTIONS",
+        configurable=True, cell=True, metavar="PATH")
+    examples: Examples = setting(
+        (), "Few-shot examples sent before each row (the same for every row, so the prompt "
+        "cache still serves them): corrections:K takes K reviewed rows that kept their source "
+        "text from the corrections file (source -> reviewed value); from Python also a list of "
+        "(input text, value) pairs.", kind="examples", cell=True, metavar="corrections:K")
     batch_manifest: str | None = setting(
         None, "The manifest of provider batch jobs (default: beside the cassette, else "
         "structmagic-batches.json in the working folder).", kind="path",
@@ -363,6 +390,10 @@ class Settings:
         shown["prices"] = "; ".join(
             f"{model} {price.describe()}" for model, price in sorted(self.prices.items())
         ) or "from the price table (none of your own)"
+        shown["examples"] = (
+            f"{self.examples.k} reviewed rows of the corrections file"
+            if isinstance(self.examples, FromCorrections)
+            else f"{len(self.examples)} given" if self.examples else "none")
         key = self.key()
         shown["api_key"] = (f"not needed: a token from {self.credential_source()}"
                             if self.uses_token else f"set ({key.source})" if key else "not set")
@@ -511,6 +542,46 @@ def _pair_key(setting: str, name: str) -> str:
     return name.lower() if setting == "extra_headers" else name
 
 
+_FROM_CORRECTIONS = re.compile(r"^\s*corrections\s*:\s*(\d+)\s*$")
+
+
+def _examples(decl: Declared, value: Any) -> Examples:
+    """``"corrections:K"`` (K at least 1), or ``(input text, value)`` pairs (or
+    ``{"input", "output"}`` dicts): each value kept as compact JSON text."""
+    if isinstance(value, FromCorrections):
+        return value
+    if isinstance(value, str):
+        found = _FROM_CORRECTIONS.match(value)
+        if found is None or int(found[1]) < 1:
+            raise ConfigError(f"Bad value for {decl.option}: {value!r}; write corrections:K "
+                              "(K reviewed rows of the corrections file, K at least 1).")
+        return FromCorrections(int(found[1]))
+    if isinstance(value, Mapping) or not hasattr(value, "__iter__"):
+        raise TypeError
+    pairs = []
+    for item in value:
+        if isinstance(item, Mapping) and set(item) == {"input", "output"}:
+            text, output = item["input"], item["output"]
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            text, output = item
+        else:
+            raise ConfigError(f"Bad value for {decl.option}: each example is an (input text, "
+                              "value) pair or an {'input', 'output'} dict.")
+        if not isinstance(text, str):
+            raise ConfigError(f"Bad value for {decl.option}: an example's input is a text, not "
+                              f"{type(text).__name__}.")
+        if not isinstance(output, str):
+            try:
+                output = json.dumps(output, ensure_ascii=False, allow_nan=False,
+                                    separators=(",", ":"))
+            except (TypeError, ValueError):
+                raise ConfigError(f"Bad value for {decl.option}: an example's value must be "
+                                  "JSON (dicts, lists, strings, finite numbers, booleans, "
+                                  "None).") from None
+        pairs.append((text, output))
+    return tuple(pairs)
+
+
 def _clock(decl: Declared, value: Any) -> Any:
     if not all(callable(getattr(value, m, None)) for m in ("monotonic", "time", "sleep")):
         raise TypeError
@@ -523,7 +594,7 @@ _CHECKS: dict[str, Callable[[Declared, Any], Any]] = {
     "count": _count, "number": _number, "seconds": _number, "flag": _flag,
     "switch": _switch,
     "prices": _prices, "secret": _secret, "clock": _clock, "callable": _callable,
-    "headers": _pairs, "query": _pairs,
+    "headers": _pairs, "query": _pairs, "examples": _examples,
 }
 assert set(_CHECKS) == set(KINDS)
 

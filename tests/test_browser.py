@@ -35,6 +35,10 @@ through Playwright) against the loopback fake server, checking what a person wou
   output, light and dark: a bar beside each value as full as its figure, the two under 50%
   in the warning colour, every bar readable on its background (contrast measured), the
   lowest named first under the title, the table of values opened, lowest first;
+- a small column reviewed in its widget, light and dark: a wrong number refused next to its
+  field, a number and an enum corrected, the rows moved with the arrow keys on the Row slider,
+  a row accepted with Enter; the kernel restarted and the same column cell run with
+  ``--expect corrections``: the two corrected rows count as the model's errors;
 - the README's export, opened with every request blocked and counted: none;
 - the exported walkthrough, a handout, with JavaScript off: the answer hidden at first, the
   steps opened by a click and by the keyboard, no request; printed to PDF (Chromium's own
@@ -143,6 +147,23 @@ ROUND_TWO = [
     "%%structured math -o stopped\nstop me please",
 ]
 HUNDRED_CELL, TAUGHT, RATED, ROWS, RECEIPT, ESTIMATE, STOPPED = 1, 2, 3, 4, 6, 7, 8
+# A small column reviewed in the browser (notes in the order the model is least sure of them:
+# c, b, a), then scored against the review after a kernel restart.
+PARCEL = {"type": "object", "properties": {
+    "name": {"type": "string"}, "kg": {"type": "number"}, "mood": {"enum": ["calm", "urgent"]}},
+    "required": ["name", "kg", "mood"], "additionalProperties": False}
+PARCEL_NOTES = {"a": "review note 0: Ada, 1.5 kg, calm", "b": "review note 1: Bo, 2 kg, urgent",
+                "c": "review note 2: Cy, 3 kg, calm"}
+PARCEL_ANSWERS = [{"name": "Ada", "kg": 1.5, "mood": "calm"},
+                  {"name": "Bo", "kg": 2.0, "mood": "calm"},
+                  {"name": "Cy", "kg": 30.0, "mood": "calm"}]
+REVIEWING = [
+    "%load_ext structmagic\n%structured_config --server-check off"
+    f"\nimport pandas as pd\nparcel = {PARCEL!r}\nnotes = pd.Series({PARCEL_NOTES!r})",
+    "%%structured parcel --each notes -o out --confidence --quiet\n{item}",
+    "%structured_review out --source notes",
+    "%%structured parcel --each notes -o out --confidence --expect corrections\n{item}",
+]
 COMPARE = [
     f"%load_ext structmagic\nmath = {SCHEMA!r}",
     "%%structured math -o trio --compare model-quick,model-slow,model-refuses\n"
@@ -231,6 +252,12 @@ def _responder(req: Any) -> Reply:
                               "could last longer and the case scratches easily."),
                   "stars": 5 if quick else 4}
         return chat_stream(json.dumps(answer), pieces=10, delay=0.02 if quick else 0.08)
+    if "review note" in text:  # note k: one token of log-probability -k/2 (c least sure)
+        k = int(text.rsplit("review note ", 1)[1][0])
+        answer = json.dumps(PARCEL_ANSWERS[k])
+        sure = [{"token": answer, "logprob": -k / 2, "bytes": list(answer.encode()),
+                 "top_logprobs": []}]
+        return chat(answer, logprobs=sure if (req.json or {}).get("logprobs") else None)
     if "hundred steps please" in text:  # ~3 s of streaming
         return chat_stream(json.dumps(HUNDRED), pieces=300, delay=0.01)
     if "stop me please" in text:  # ~30 s: stopped long before its end
@@ -274,6 +301,10 @@ def _write_notebooks(work: Path) -> None:
         {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
          "execution_count": None, "id": f"round-two-{i}"} for i, src in enumerate(ROUND_TWO)]}
     (work / "roundtwo.ipynb").write_text(json.dumps(round_two), encoding="utf-8")
+    reviewing = {**nb, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
+         "execution_count": None, "id": f"review-{i}"} for i, src in enumerate(REVIEWING)]}
+    (work / "reviewing.ipynb").write_text(json.dumps(reviewing), encoding="utf-8")
     # the walkthrough as stored, where no widget can be drawn: only text/html and text/plain
     stored = json.loads((ROOT / "notebooks" / "walkthrough.ipynb").read_text(encoding="utf-8"))
     stored["metadata"].pop("widgets", None)
@@ -1607,5 +1638,99 @@ def test_confidence_bars_in_jupyterlab(lab, browser):
         assert view.count() == 1
         for theme in _each_theme(page, view):
             _check_bars(view, f"confidence-untrusted-{theme}", styled=False)
+    finally:
+        page.close()
+
+
+# The colours of the review's count line and of the page behind it.
+COUNT_COLOURS = """w => {
+    const count = w.querySelector('.structmagic-review-count div');
+    return {fg: getComputedStyle(count).color,
+            bg: getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor};
+}"""
+
+
+def _review_says(widget: Any, text: str) -> None:
+    widget.page.wait_for_function("([el, t]) => el.innerText.includes(t)",
+                                  arg=[widget.element_handle(), text], timeout=20_000)
+
+
+def _slider_at(handle: Any, value: int) -> None:
+    handle.page.wait_for_function(
+        "([el, v]) => Number(el.getAttribute('aria-valuenow')) === v",
+        arg=[handle.element_handle(), value], timeout=20_000)
+
+
+@pytest.mark.timeout(300)
+def test_review_corrections_become_labels_in_jupyterlab(lab, browser):
+    """Open the review on a small column, correct a number and an enum, accept a row (the
+    keys: arrows on the Row slider, Enter in the box), in the light and the dark theme;
+    restart the kernel and run the same column cell with --expect corrections: the two
+    corrected rows count as the model's errors."""
+    _, server = lab
+    first = len(server.requests)  # the module's server: earlier tests' requests come first
+    page = _open(browser, lab, "reviewing.ipynb", 1400)
+    try:
+        _run_until(page, ".jp-OutputArea-output .structmagic-review", 1)
+        widget = page.locator(".jp-OutputArea-output .structmagic-review")
+        widget.scroll_into_view_if_needed()
+        _review_says(widget, "0 reviewed · 0 corrected · 3 left")
+        assert "row c" in widget.inner_text() and "1 of 3" in widget.inner_text()
+        save = widget.get_by_role("button", name="Save correction")
+        kg = widget.get_by_label("Kg", exact=True)
+        # a wrong number is refused next to its field, and nothing is saved
+        kg.fill("heavy")
+        save.click()
+        _review_says(widget, "Not saved: 1 problem")
+        assert "not a number: heavy" in widget.inner_text()
+        # a number corrected (row c), then an enum (row b)
+        kg.fill("3")
+        save.click()
+        _review_says(widget, "1 reviewed · 1 corrected · 2 left")
+        _review_says(widget, "row b")
+        widget.get_by_label("Mood", exact=True).select_option("urgent")
+        save.click()
+        _review_says(widget, "2 reviewed · 2 corrected · 1 left")
+        _review_says(widget, "3 of 3")
+        # the arrow keys move on the Row slider; Enter in the small box accepts
+        handle = widget.locator(".structmagic-review-row .noUi-handle")
+        _slider_at(handle, 3)  # the kernel's move has reached the slider
+        handle.focus()
+        handle.press("ArrowLeft")
+        _review_says(widget, "2 of 3")
+        assert "row b" in widget.inner_text()
+        _slider_at(handle, 2)
+        handle.press("ArrowRight")
+        _review_says(widget, "3 of 3")
+        widget.locator(".structmagic-review-keys input").press("Enter")
+        _review_says(widget, "3 reviewed · 2 corrected · 0 left")
+        for theme in _each_theme(page, widget):
+            colours = widget.evaluate(COUNT_COLOURS)
+            assert contrast(_rgb_hex(colours["fg"]), _rgb_hex(colours["bg"])) >= 4.5, colours
+            widget.screenshot(path=str(ARTIFACTS / f"review-{theme}.png"))
+
+        # a kernel restart, then every cell again: each row matched to its review (in the
+        # default file, in the notebook's folder) by its input key
+        asked = len(server.requests)
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:restart-run-all'); }")
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        last = page.locator(".jp-Notebook .jp-Cell").nth(len(REVIEWING) - 1)
+        page.wait_for_function(
+            "el => el.innerText.includes('3 of 3 rows scored')",
+            arg=last.element_handle(), timeout=90_000)
+        _wait_idle(page)
+        last.scroll_into_view_if_needed()
+        text = last.inner_text()
+        assert ("3 of 3 rows scored against the corrections of structmagic-corrections.jsonl."
+                in text)
+        assert re.search(r"Kg\s+within tolerance\s+3\s+66\.7%", text), text
+        assert re.search(r"Mood\s+accuracy\s+3\s+66\.7%", text), text
+        assert re.search(r"Name\s+accuracy\s+3\s+100%", text), text
+        # the same requests again, so the same input keys
+        bodies = [json.dumps(r.json, sort_keys=True) for r in server.requests]
+        assert set(bodies[asked:]) == set(bodies[first:asked]) and len(set(bodies[first:])) == 3
+        again = page.locator(".jp-OutputArea-output .structmagic-review")
+        _review_says(again, "3 reviewed · 2 corrected · 0 left")
+        last.screenshot(path=str(ARTIFACTS / "review-scored.png"))
     finally:
         page.close()

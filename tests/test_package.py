@@ -21,8 +21,8 @@ EXPECTED_ALL = {
     "UngroundedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
     "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
-    "estimate", "ground", "grounding_frame", "load_ipython_extension", "load_schema", "rerun",
-    "schema_dsl", "score", "structured",
+    "estimate", "ground", "grounding_frame", "load_corrections", "load_ipython_extension",
+    "load_schema", "rerun", "review", "schema_dsl", "score", "structured",
     "submit_batch", "unload_ipython_extension",
 }
 

@@ -1,7 +1,8 @@
 """How the rows of a run let the provider's prompt cache serve what they share.
 
 Every request is laid out stable-first (:func:`~structmagic.call.prompt.build_messages`):
-the system prompt, the schema's instructions, then the row. The rows of a column also share
+the system prompt, the schema's instructions, the few-shot examples (``examples``), then
+the row. The rows of a column also share
 the leading text of their prompts (a template's words before its first field):
 :func:`shared_prefix` finds it (cut back to a word boundary), and the run passes its length
 to every call. :func:`cache_hint` then says what the request carries:
@@ -13,7 +14,8 @@ to every call. :func:`cache_hint` then says what the request carries:
   sent to OpenAI's own API (other servers may refuse a parameter they do not know), or
   anywhere when you set it.
 - Claude (``"marked"``): only where a breakpoint asks; one ``cache_control`` on the last
-  shared block (the shared leading text of the user's turn, else the system prompt), with
+  shared block (the shared leading text of the row's turn, else the last few-shot example,
+  else the system prompt), with
   ``cache_ttl``, when the shared part reaches the model's minimum cacheable length
   (:meth:`Provider.cache_minimum`) — below it Claude caches nothing and says nothing, so
   nothing is marked, and :func:`cache_note` says so.
@@ -70,44 +72,55 @@ def _json_tokens(value: Any) -> int:
     return count_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
-def shared_tokens(messages: Sequence[Mapping[str, Any]], prefix: int, schema: Any,
-                  mode: str) -> int:
-    """The tokens every row of a run shares: the system prompt, the schema where the mode
-    sends it as its own parameter, and the first ``prefix`` characters of the user's text,
-    each counted as the request carries it."""
-    total = 0
+def _shared_parts(messages: Sequence[Mapping[str, Any]], prefix: int, turn: int
+                  ) -> tuple[list[str], str | None]:
+    """The texts every row of a run shares, in order: the system prompt's, then the ``turn``
+    messages before the row (few-shot examples); and the first ``prefix`` characters of the
+    row's own turn (None when it is not text)."""
+    whole: list[str] = []
+    seen = 0
     for message in messages:
-        if message.get("role") in ("system", "developer"):
-            total += _json_tokens(content_text(message.get("content")))
-        elif message.get("role") == "user":
-            content = message.get("content")
-            if prefix and isinstance(content, str):
-                total += _json_tokens(content[:prefix])
-            break
+        role = message.get("role")
+        if role in ("system", "developer"):
+            whole.append(content_text(message.get("content")))
+        elif seen < turn:
+            whole.append(content_text(message.get("content")))
+            seen += 1
+        else:
+            content = message.get("content") if role == "user" else None
+            return whole, content[:prefix] if isinstance(content, str) else None
+    return whole, None
+
+
+def shared_tokens(messages: Sequence[Mapping[str, Any]], prefix: int, schema: Any,
+                  mode: str, *, turn: int = 0) -> int:
+    """The tokens every row of a run shares: the system prompt, the ``turn`` few-shot
+    messages before the row, the schema where the mode sends it as its own parameter, and
+    the first ``prefix`` characters of the row's text, each counted as the request carries
+    it."""
+    whole, lead = _shared_parts(messages, prefix, turn)
+    total = sum(_json_tokens(text) for text in whole)
+    if prefix and lead is not None:
+        total += _json_tokens(lead)
     if mode in (JSON_SCHEMA, TOOLS):
         total += _json_tokens(schema)
     return total
 
 
 def _derived_key(settings: Settings, messages: Sequence[Mapping[str, Any]], prefix: int,
-                 schema_name: str) -> str:
-    parts = [settings.model, schema_name]
-    for message in messages:
-        if message.get("role") in ("system", "developer"):
-            parts.append(content_text(message.get("content")))
-        elif message.get("role") == "user":
-            content = message.get("content")
-            parts.append(content[:prefix] if isinstance(content, str) else "")
-            break
+                 schema_name: str, turn: int) -> str:
+    whole, lead = _shared_parts(messages, prefix, turn)
+    parts = [settings.model, schema_name, *whole, lead or ""]
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return "structmagic-" + digest[:24]
 
 
 def cache_hint(settings: Settings, provider: Provider, messages: Sequence[Mapping[str, Any]],
-               schema: Any, schema_name: str, mode: str, shared: int | None
-               ) -> CacheHint | None:
+               schema: Any, schema_name: str, mode: str, shared: int | None, *,
+               turn: int = 0) -> CacheHint | None:
     """What a request of a run (``shared``: its prompts' shared leading characters; None
-    for a single call) asks of the provider's prompt cache; None: nothing."""
+    for a single call) asks of the provider's prompt cache; None: nothing. ``turn``: how
+    many messages (few-shot examples) every row has before its own turn."""
     if shared is None and not settings.prompt_cache_key:
         return None
     prefix = shared or 0
@@ -115,18 +128,18 @@ def cache_hint(settings: Settings, provider: Provider, messages: Sequence[Mappin
     host = (urlsplit(settings.base_url).hostname or "").lower()
     if key is None and shared is not None and provider.cache_style == "auto" and (
             host in KEY_HOSTS):
-        key = _derived_key(settings, messages, prefix, schema_name)
+        key = _derived_key(settings, messages, prefix, schema_name, turn)
     mark = False
     if provider.cache_style == "marked" and shared is not None:
         minimum = provider.cache_minimum(settings.model) or 0
-        mark = shared_tokens(messages, prefix, schema, mode) >= minimum
+        mark = shared_tokens(messages, prefix, schema, mode, turn=turn) >= minimum
     if key is None and not mark:
         return None
-    return CacheHint(prefix=prefix, key=key, mark=mark, ttl=settings.cache_ttl)
+    return CacheHint(prefix=prefix, key=key, mark=mark, ttl=settings.cache_ttl, turn=turn)
 
 
 def cache_note(settings: Settings, provider: Provider, messages: Sequence[Mapping[str, Any]],
-               schema: Any, mode: str, shared: int) -> str | None:
+               schema: Any, mode: str, shared: int, *, turn: int = 0) -> str | None:
     """One sentence when a run's shared part is below the provider's minimum cacheable
     length, so nothing of it will be cached — said when the shared part is at least a
     quarter of that minimum (someone is likely counting on the cache) or a cache setting
@@ -134,7 +147,7 @@ def cache_note(settings: Settings, provider: Provider, messages: Sequence[Mappin
     minimum = provider.cache_minimum(settings.model)
     if minimum is None:
         return None
-    tokens = shared_tokens(messages, shared, schema, mode)
+    tokens = shared_tokens(messages, shared, schema, mode, turn=turn)
     asked = settings.prompt_cache_key is not None or settings.cache_ttl != "5m"
     if tokens >= minimum or (tokens * 4 < minimum and not asked):
         return None

@@ -221,7 +221,9 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     ``wanted_answers`` (``samples``; default: all of them) is how many answers the first
     request asks for where the format takes several in one (the others are the result's
     :meth:`~structmagic.Result.take_others`). ``shared``: in a run of many rows, how many
-    leading characters their prompts share (:mod:`.caching`); None for a single call.
+    leading characters their prompts share (:mod:`.caching`); None for a single call. A row
+    of a run gets its input key (:meth:`Asking.input_key`); a single call does no work for
+    it.
 
     ``parts`` are the call's images and documents, already prepared for the provider
     (:func:`structmagic.inputs.prepare_inputs`). ``source``: the text to ground the values
@@ -298,6 +300,10 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
                     source=grounder.source if grounder is not None else None,
                     confidence=confidence, confidence_reason=reason,
                     reasks=settings.reasks - reasks_left,
+                    # a row of a run: what its corrections are matched by (the key of the
+                    # first way asked; a single call does no work for it)
+                    input_key=asking.input_key(talk, steps[0]) if shared is not None else "",
+                    schema=spec.original,
                     _spend=tally.spend,
                     _others=tuple(other_answers(others, spec, asking, step, logprobs_refused)),
                 )

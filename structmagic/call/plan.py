@@ -15,15 +15,19 @@ the first request of a row, built in one place.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..config import FromCorrections
 from ..providers import get_provider
 from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, CacheHint, Call, Part, Step
+from ..transport.corrections import corrections_path, load_corrections
+from ..transport.send import key_of
 from .caching import cache_hint, cache_note, shared_tokens
-from .prompt import build_messages, check_prompt, reask_messages
+from .prompt import build_messages, check_prompt, example_turns, reask_messages
 from .servercheck import first_steps
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ __all__ = [
     "Asking",
     "Conversation",
     "LearnedModes",
+    "examples_for",
     "first_call",
     "forget_learned_modes",
     "learned",
@@ -96,16 +101,25 @@ class Conversation:
     where the mode needs it), and the re-ask turns appended after invalid answers."""
 
     def __init__(self, prompt: str | Sequence[Mapping[str, Any]], system: str | None,
-                 schema_text: str, parts: Sequence[Part] = ()) -> None:
+                 schema_text: str, parts: Sequence[Part] = (),
+                 examples: Sequence[Mapping[str, Any]] = ()) -> None:
         self.prompt = prompt
         self.system = system
         self.schema_text = schema_text
         self.parts = tuple(parts)  # images and documents, in the user message
+        self.examples = tuple(examples)  # few-shot turns, before the row
         self.extra: tuple[Mapping[str, Any], ...] = ()
 
     def messages(self, mode: str) -> tuple[Mapping[str, Any], ...]:
+        """The messages of the next request."""
+        return self.first(mode) + self.extra
+
+    def first(self, mode: str, *, examples: bool = True) -> tuple[dict[str, Any], ...]:
+        """The messages of the first request (``examples=False``: without the few-shot
+        turns, as the row's input key is made)."""
         return build_messages(self.prompt, system=self.system, mode=mode,
-                              schema_text=self.schema_text, parts=self.parts) + self.extra
+                              schema_text=self.schema_text, parts=self.parts,
+                              examples=self.examples if examples else ())
 
     def reask(self, answer: str, issues: Sequence[E.ValidationIssue]) -> None:
         """Append the invalid answer and what was wrong with it."""
@@ -159,6 +173,7 @@ class Asking:
         self.provider = provider if provider is not None else get_provider(settings.provider)
         self.request = spec.request_for(self.provider)
         self.steps = plan(settings, self.provider, self.request)
+        self.examples = example_turns(examples_for(settings, spec))
 
     def replan(self) -> None:
         """Work out the ladder again (after the server check found something)."""
@@ -169,7 +184,8 @@ class Asking:
         """A row's messages; :class:`~structmagic.InputError` for a prompt no request can
         carry (checked here, before anything else is done with it)."""
         check_prompt(prompt, self.settings.system)
-        return Conversation(prompt, self.settings.system, self.request.text, parts)
+        return Conversation(prompt, self.settings.system, self.request.text, parts,
+                            self.examples)
 
     def call(self, talk: Conversation, step: Step, *, stream: bool = False,
              logprobs: bool | None = None, n: int = 1, shared: int | None = None) -> Call:
@@ -179,9 +195,19 @@ class Asking:
         messages = talk.messages(step.mode)
         hint = (None if shared is None and self.settings.prompt_cache_key is None else
                 cache_hint(self.settings, self.provider, messages, self.request.request,
-                           self.spec.name, step.mode, shared))
+                           self.spec.name, step.mode, shared, turn=len(talk.examples)))
         return make_call(self.settings, self.spec, self.request, step, messages, stream,
                          logprobs=logprobs, n=n, cache=hint)
+
+    def input_key(self, talk: Conversation, step: Step) -> str:
+        """The row's input key: the recording's key of its first request (``step``, before
+        any re-ask) asked plainly — one answer, no log-probabilities, no few-shot examples
+        — so that what is added to ask it (``confidence``, ``samples``, ``examples``) does
+        not change it. What a correction is matched by
+        (:mod:`structmagic.transport.corrections`)."""
+        call = make_call(self.settings, self.spec, self.request, step,
+                         talk.first(step.mode, examples=False), False, logprobs=False, n=1)
+        return key_of(call, self.settings, self.provider)
 
     @property
     def answers_at_once(self) -> int:
@@ -196,7 +222,7 @@ class Asking:
         leading characters its prompts share; :func:`.caching.shared_tokens`)."""
         step = self.steps[0]
         return shared_tokens(self.conversation(prompt).messages(step.mode), shared,
-                             self.request.request, step.mode)
+                             self.request.request, step.mode, turn=len(self.examples))
 
     def cache_note(self, prompt: str | Sequence[Mapping[str, Any]], shared: int) -> str | None:
         """What a run whose prompts share ``shared`` leading characters is told about its
@@ -205,7 +231,7 @@ class Asking:
         step = self.steps[0]
         return cache_note(self.settings, self.provider,
                           self.conversation(prompt).messages(step.mode),
-                          self.request.request, step.mode, shared)
+                          self.request.request, step.mode, shared, turn=len(self.examples))
 
     def first(self, prompt: str | Sequence[Mapping[str, Any]], parts: Sequence[Part] = (),
               *, stream: bool = False) -> Call:
@@ -213,6 +239,26 @@ class Asking:
         prepared for the provider) asked the first way of the ladder."""
         return self.call(self.conversation(prompt, parts), self.steps[0], stream=stream,
                          n=self.answers_at_once)
+
+
+def examples_for(settings: Settings, spec: SchemaSpec) -> tuple[tuple[str, str], ...]:
+    """The few-shot examples of ``settings`` for ``spec``, as ``(input text, value as JSON
+    text)`` pairs: those given, or ``corrections:K``'s K reviewed rows of this schema that
+    kept their source text (:meth:`~structmagic.transport.corrections.Corrections.examples`);
+    a :class:`~structmagic.ConfigError` when the corrections file has none."""
+    given = settings.examples
+    if not isinstance(given, FromCorrections):
+        return given
+    path = corrections_path(settings)
+    chosen = load_corrections(path).examples(given.k, spec.digest)
+    if not chosen:
+        raise E.ConfigError(
+            f"--examples corrections:{given.k}: the corrections file {path} has no reviewed "
+            f"row of the schema {spec.name!r} (this version of it) that kept its source "
+            "text.", hint="Review rows with their source (structmagic.review(..., "
+            "source=texts), or %structured_review NAME --source VAR) first.")
+    return tuple((r.source or "", json.dumps(r.reviewed, ensure_ascii=False,
+                                             separators=(",", ":"))) for r in chosen)
 
 
 def first_call(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec,

@@ -23,6 +23,7 @@ __all__ = [
     "build_messages",
     "check_prompt",
     "check_text",
+    "example_turns",
     "extract_json",
     "fill_template",
     "find_json",
@@ -49,13 +50,16 @@ def build_messages(
     mode: str,
     schema_text: str,
     parts: Sequence[Any] = (),
+    examples: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], ...]:
-    """The messages of a call: system (+ schema instruction where the mode needs it), user.
+    """The messages of a call: system (+ schema instruction where the mode needs it), the
+    few-shot ``examples`` (turns every row shares, :func:`example_turns`), then the row.
 
     ``prompt`` is the user message, or a whole list of messages to send as they are.
     ``parts`` (images and documents, :class:`structmagic.inputs.Part`) go into the user
     message, before its text: its content becomes ``[*parts, text]`` (with a list of
-    messages, the last user message's).
+    messages, the last user message's). Stable first: what every row of a run shares comes
+    before the row, so the prompt cache can serve it.
     """
     if isinstance(prompt, str):
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
@@ -73,7 +77,20 @@ def build_messages(
             parts.insert(0, messages[0]["content"])
             messages = messages[1:]
         messages.insert(0, {"role": "system", "content": "\n\n".join(parts)})
+    if examples:
+        at = 1 if messages and messages[0].get("role") == "system" else 0
+        messages[at:at] = [dict(m) for m in examples]
     return tuple(messages)
+
+
+def example_turns(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], ...]:
+    """Few-shot examples as turns: for each ``(input text, value as JSON text)``, the input
+    as the user's turn and the value as the assistant's answer."""
+    turns: list[dict[str, Any]] = []
+    for text, value in pairs:
+        turns.append({"role": "user", "content": text})
+        turns.append({"role": "assistant", "content": value})
+    return tuple(turns)
 
 
 def _attach(messages: list[dict[str, Any]], parts: Sequence[Any]) -> None:

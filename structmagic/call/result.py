@@ -69,6 +69,12 @@ class Result(ShowsWidget):
     1 minus the lowest agreement, the share of values not grounded, and 0.4 for a re-ask;
     1 for a failed row).
 
+    ``input_key`` (a row of a run: ``batch()``, ``--each``) is what matches the row to its
+    reviewed value in a corrections file (:mod:`structmagic.transport.corrections`): the
+    recording's key of the row's first request, asked plainly (one answer, no
+    log-probabilities, no few-shot examples); ``schema`` is the JSON Schema the answer was
+    checked against, so that :func:`structmagic.score` needs no schema for Results.
+
     ``labels`` (display only) maps field names to the labels the widget and the HTML show
     (the magic fills it from the schema's titles and ``--label``); a field without one
     shows its key made readable (``final_answer`` → "Final answer"). The text form keeps
@@ -123,6 +129,11 @@ class Result(ShowsWidget):
     samples: int = field(default=1, repr=False)
     #: how many times the model was asked again before the answer was accepted
     reasks: int = field(default=0, repr=False)
+    #: a row of a run: its input key (the recording's key of its first request, asked
+    #: plainly), which matches the row to its corrections; "" for a single call
+    input_key: str = field(default="", repr=False)
+    #: the JSON Schema the answer was checked against (the original), for scoring
+    schema: Any = field(default=None, repr=False)
     # descriptors (a dataclass takes them as fields): worked out when first read
     cost: Lazy = Lazy()  # noqa: RUF009
     saved: Lazy = Lazy()  # noqa: RUF009
@@ -144,7 +155,7 @@ class Result(ShowsWidget):
         state.setdefault("truncated", False)
         for name, default in (("confidence", None), ("confidence_reason", None),
                               ("agreement", None), ("samples", 1), ("reasks", 0),
-                              ("_others", ())):
+                              ("_others", ()), ("input_key", ""), ("schema", None)):
             state.setdefault(name, default)
         self.__dict__.update(state)
 

@@ -181,6 +181,7 @@ def combine(results: Sequence[Result], k: int, spec: SchemaSpec, *,
         confidence=confidence if confidence is not None else None,
         confidence_reason=None if confidence is not None else chosen.confidence_reason,
         agreement=agreement, samples=k, reasks=chosen.reasks,
+        input_key=chosen.input_key, schema=chosen.schema,
         _spend=joined_spend(results, [f.usage for f in failures if f.usage]),
     )
     return out

@@ -10,6 +10,9 @@ chart is a PNG embedded as a ``data:`` URI, so an exported page keeps it and mak
 request. Every name (fields, models) is escaped into our own template; the ``text/plain``
 form is the same tables as aligned text, deterministic (nbval compares it).
 
+With ``--expect corrections``, a ``note`` first says how many rows were scored against the
+corrections file, and which reviewed rows were not used, and why.
+
 The scores themselves stay plain DataFrames (``frame.attrs["scores"]``, ``.summary``):
 this is only their display.
 """
@@ -155,10 +158,12 @@ class ScoresView:
     """The display of a run's scores (``scores``: a score table, or one indexed by model and
     field) and its per-model ``summary`` (optional): captioned tables, and a chart."""
 
-    def __init__(self, scores: Any = None, summary: Any = None, *, title: str = "") -> None:
+    def __init__(self, scores: Any = None, summary: Any = None, *, title: str = "",
+                 note: str = "") -> None:
         self.scores = scores
         self.summary = summary
         self.title = title
+        self.note = note
         self.models, self.rows = score_rows(scores) if scores is not None else ([], [])
 
     def __repr__(self) -> str:
@@ -184,7 +189,7 @@ class ScoresView:
     # --- text --------------------------------------------------------------------------------
 
     def _text(self) -> str:
-        parts = []
+        parts = [self.note] if self.note else []
         if self.summary is not None:
             heads, rows = _summary_rows(self.summary)
             parts.append(self.summary_caption() + ":\n" + _aligned(
@@ -234,8 +239,10 @@ class ScoresView:
             parts.append(self.chart_html())
             parts.append(_table_html(self.caption(), ["field", "measure", "n", *names], body))
         title = (f'<div style="font-weight:600">{esc(self.title)}</div>' if self.title else "")
+        note = (f'<div class="structmagic-scores-note" style="color:{FG_MUTED}">'
+                f"{esc(self.note)}</div>" if self.note else "")
         return (f'<div class="structmagic-scores {NO_MATH}" style="{BLOCK}color:{FG}">{title}'
-                f'{"".join(parts)}</div>')
+                f'{note}{"".join(parts)}</div>')
 
 
 def _aligned(head: list[str], rows: list[list[str]], names: int = 1) -> str:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["Tree", "leaves", "path_of", "walk"]
+__all__ = ["Tree", "leaves", "parts_of", "path_of", "walk"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -64,6 +64,38 @@ def path_of(parts: Sequence[str | int]) -> str:
     if not parts:
         return "$"
     return "".join(_step(part, i == 0) for i, part in enumerate(parts))
+
+
+_KEY_STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_DECODER = json.JSONDecoder()
+
+
+def parts_of(path: str) -> list[str | int]:
+    """The keys and indexes of a path, as :func:`path_of` wrote it (``[]`` for ``"$"``):
+    ``parts_of('lines[0]["unit price"]') == ["lines", 0, "unit price"]``. A text that is not
+    such a path is a :class:`ValueError`."""
+    if path == "$":
+        return []
+    parts: list[str | int] = []
+    at = 0
+    while at < len(path):
+        if path.startswith('["', at):
+            try:
+                key, end = _DECODER.raw_decode(path, at + 1)
+            except ValueError:
+                raise ValueError(f"not a path: {path!r}") from None
+            if not isinstance(key, str) or path[end:end + 1] != "]":
+                raise ValueError(f"not a path: {path!r}")
+            parts.append(key)
+            at = end + 1
+            continue
+        found = _KEY_STEP.match(path, at)
+        dotted = found is not None and path[at] == "."
+        if found is None or (found[1] is not None and dotted == (at == 0)):
+            raise ValueError(f"not a path: {path!r}")
+        parts.append(found[1] if found[1] is not None else int(found[2]))
+        at = found.end()
+    return parts
 
 
 def _children(container: Any) -> Iterator[tuple[str | int, Any]]:

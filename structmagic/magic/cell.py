@@ -23,6 +23,7 @@ from IPython.core.error import UsageError
 from .. import rows
 from ..api import structured
 from ..call.grounding import given_source
+from ..call.plan import examples_for
 from ..config import Settings, resolve
 from ..display.compare_widget import ComparisonWidget
 from ..display.kernel import has_kernel
@@ -46,6 +47,7 @@ def run_cell(magics: Any, opts: CellOptions) -> Any:
     labels = _labels(opts.labels, spec)
     try:
         settings = resolve(opts.settings)
+        examples_for(settings, spec)  # --examples corrections:K with none to take: say so now
     except StructuredError as exc:
         raise UsageError(str(exc)) from None
     if opts.estimate:

@@ -25,8 +25,9 @@ from IPython.core.error import UsageError
 
 from .. import rows
 from ..call.prompt import row_text
-from ..config import Settings
+from ..config import FromCorrections, Settings
 from ..cost.prices import price_for, unknown_price_hint
+from ..display import render as R
 from ..display.kernel import has_kernel
 from ..display.progress import ProgressBar, ended_style
 from ..display.scores import ScoresView
@@ -34,11 +35,15 @@ from ..errors import CallInterrupted, InputError, Interrupted, StructuredError
 from ..grounding import NO_TEXT
 from ..inputs.convert import is_blank
 from ..schema import SchemaSpec
+from ..transport.corrections import corrections_path, load_corrections
 from .batches import finish_rows, follow_rows, run_rows
 from .notebook import Layered, fill
 from .options import CellOptions
 
-__all__ = ["each_rows", "row_media", "row_prompts", "row_sources", "run_each"]
+__all__ = ["CORRECTIONS", "each_rows", "row_media", "row_prompts", "row_sources", "run_each"]
+
+#: ``--expect corrections``: score against the corrections file, not a column
+CORRECTIONS = "corrections"
 
 
 def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
@@ -65,18 +70,21 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
         return _on_engine(magics, opts, spec, source)
     index, records, kind = each_rows(source)
     prompts = _prompts(magics, opts, index, records)
-    if opts.expect is not None:
+    if opts.expect == CORRECTIONS and not _has_pandas():
+        raise UsageError('--expect shows its scores as tables: pip install '
+                         '"structmagic[pandas]".')
+    if opts.expect is not None and opts.expect != CORRECTIONS:
         _expected(opts, spec, source)  # a bad column fails before any request
     options = {**opts.settings, **opts.media, **row_media(magics, opts, index, records)}
     if settings.grounds:
         options["source"] = row_sources(magics, opts, index, records)
     if opts.compare is not None:
-        return _compare(magics, opts, spec, options, source, index, prompts)
+        return _compare(magics, opts, spec, settings, options, source, index, prompts)
     if opts.max_cost is not None:
         _check_priced(settings)
         options["max_cost"] = opts.max_cost
     if opts.only is not None:
-        return _rerun(magics, opts, spec, prompts, options, index)
+        return _rerun(magics, opts, spec, settings, prompts, options, index)
     ran = run_rows(magics, opts, spec, prompts, options, index)
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
@@ -86,12 +94,17 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if tabular:
         value = rows.frame.results_frame(results, index, rows.frame.top_fields(spec))
         rows.runs.remember(value, results, index)
+        # a row reviewed before keeps its reviewed value (and the reviewed column says so)
+        rows.review.apply_corrections(value, results, corrections_path(settings), spec)
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
-    if tabular and opts.expect is not None and interrupted is None:
-        value.attrs["scores"] = _scores(opts, spec, source, {"": results})
+    if opts.expect is not None and interrupted is None and (
+            tabular or opts.expect == CORRECTIONS):
+        scores, note = _scores(opts, spec, settings, source, {"": results})
+        if tabular:
+            value.attrs["scores"] = scores
         if not opts.quiet:
-            _display(ScoresView(value.attrs["scores"], title=spec.name))
+            _display(ScoresView(scores, title=spec.name, note=note))
     if interrupted is not None:
         raise CallInterrupted(
             f"{interrupted} (the finished items are bound"
@@ -103,15 +116,15 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
 PER_ROW = ("images", "files", "source")
 
 
-def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
-           options: dict[str, Any], index: list[Any]) -> Any:
+def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
+           prompts: list[str], options: dict[str, Any], index: list[Any]) -> Any:
     """``--only``: the rows of the previous ``-o NAME`` that ``--only`` names run again with
     this cell's options, their new results written into NAME at the same index (a frame in
-    place, a list of Results anew); no other row is sent. A row an interrupt left unfinished
-    keeps its old result."""
+    place, a list of Results anew); no other row is sent, and never a row reviewed in the
+    corrections file. A row an interrupt left unfinished keeps its old result."""
     assert opts.only is not None and opts.out is not None
     previous = magics.shell.user_ns.get(opts.out)
-    found = rows.rerun.previous_results(previous)
+    found = rows.runs.previous_results(previous)
     if found is None:
         what = ("nothing" if previous is None and opts.out not in magics.shell.user_ns
                 else f"a {type(previous).__name__}")
@@ -124,10 +137,15 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
     if len(old) != len(prompts):
         raise UsageError(f"--only: {opts.out} has {len(old)} rows and {opts.each} has "
                          f"{len(prompts)}: they are not the same column.")
-    positions = rows.rerun.select(old, opts.only, opts.threshold)
+    reviewed = rows.review.reviewed_positions(old, corrections_path(settings))
+    positions = [i for i in rows.rerun.select(old, opts.only, opts.threshold)
+                 if i not in reviewed]
+    kept = (f" ({R.plural(len(reviewed), 'reviewed row')} kept as reviewed)" if reviewed
+            else "")
     if not positions:
         if not opts.quiet:
-            print(f"structmagic: no row of {opts.out} is {opts.only}: nothing was sent.")
+            print(f"structmagic: no row of {opts.out} is {opts.only}{kept}: nothing was "
+                  "sent.")
         return None
     subset = {k: ([v[i] for i in positions] if k in PER_ROW and isinstance(v, list) else v)
               for k, v in options.items()}
@@ -147,7 +165,7 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
         magics.shell.user_ns[opts.out] = merged
     if not opts.quiet:
         print(f"structmagic: re-ran {len(positions)} {opts.only} of {len(old)} rows of "
-              f"{opts.out}; the other rows were not sent.")
+              f"{opts.out}; the other rows were not sent{kept}.")
     if interrupted is not None:
         raise CallInterrupted(f"{interrupted} (the finished rows are written into "
                               f"{opts.out}; unfinished ones keep their old values)") from None
@@ -193,18 +211,36 @@ def _expected(opts: CellOptions, spec: SchemaSpec, source: Any) -> list[Any]:
     return out
 
 
-def _scores(opts: CellOptions, spec: SchemaSpec, source: Any,
-            results: dict[str, list[Any]]) -> Any:
-    """Per field (and per model when there are several) scores against ``--expect``."""
+def _scores(opts: CellOptions, spec: SchemaSpec, settings: Settings, source: Any,
+            results: dict[str, list[Any]]) -> tuple[Any, str]:
+    """Per field (and per model when there are several) scores against ``--expect``, and
+    what the scores' note says (with ``--expect corrections``: the rows scored, and the
+    records not used and why)."""
     import pandas as pd
 
-    labels = _expected(opts, spec, source)
     tol = 1e-6 if opts.tol is None else opts.tol
-    tables = {model: rows.score.score(answers, labels, spec.original, tol=tol).table
+    if opts.expect == CORRECTIONS:
+        labels: Any = _reviewed(settings, spec)
+    else:
+        labels = _expected(opts, spec, source)
+    scored = {model: rows.score.score(answers, labels, spec.original, tol=tol)
               for model, answers in results.items()}
+    notes = [f"{model}: {s.note}" if model else s.note for model, s in scored.items()
+             if s.note]
+    tables = {model: s.table for model, s in scored.items()}
     if list(tables) == [""]:
-        return tables[""]
-    return pd.concat(tables, names=["model", "field"])
+        return tables[""], " ".join(notes)
+    return pd.concat(tables, names=["model", "field"]), " ".join(notes)
+
+
+def _reviewed(settings: Settings, spec: SchemaSpec) -> Any:
+    """``--expect corrections``: the corrections file, the rows taught as examples (with
+    ``--examples corrections:K``) set aside."""
+    found = load_corrections(corrections_path(settings))
+    if isinstance(settings.examples, FromCorrections):
+        taught = found.examples(settings.examples.k, spec.digest)
+        found = found.excluding((r.key for r in taught), "taught as examples, not scored")
+    return found
 
 
 def _display(value: Any) -> None:
@@ -213,8 +249,9 @@ def _display(value: Any) -> None:
     display(value)
 
 
-def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str, Any],
-             source: Any, index: list[Any], prompts: list[str]) -> Any:
+def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
+             options: dict[str, Any], source: Any, index: list[Any], prompts: list[str]
+             ) -> Any:
     """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
     columns, its per-model summary (and scores with ``--expect``) shown and kept in
     ``frame.attrs``."""
@@ -243,9 +280,12 @@ def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = frame  # bound before scoring: paid for already
     if opts.expect is not None:
-        frame.attrs["scores"] = _scores(opts, spec, source, table.results)
+        frame.attrs["scores"], note = _scores(opts, spec, settings, source, table.results)
+    else:
+        note = ""
     if not opts.quiet:  # the summary and the scores, formatted, captioned, and a chart
-        _display(ScoresView(frame.attrs.get("scores"), table.summary, title=spec.name))
+        _display(ScoresView(frame.attrs.get("scores"), table.summary, title=spec.name,
+                            note=note))
     return None if opts.out is not None else frame
 
 

@@ -1,9 +1,9 @@
-"""The magics' class: ``%%structured``, ``%structured_config``, ``%structured_schema`` and
-``%structured_batches``.
+"""The magics' class: ``%%structured``, ``%structured_config``, ``%structured_schema``,
+``%structured_batches`` and ``%structured_review``.
 
 Thin on purpose: each magic reads its line (:mod:`.options`) and hands the work on
-(:mod:`.cell`, :mod:`.configuring`, :mod:`.schema_text`, :mod:`.batches`). The settings
-that can be configured are traits of this class, made from their declarations
+(:mod:`.cell`, :mod:`.configuring`, :mod:`.schema_text`, :mod:`.batches`, :mod:`.reviewing`).
+The settings that can be configured are traits of this class, made from their declarations
 (:func:`structmagic.config.declared`): ``%config StructuredMagics.model = "gpt-4o-mini"``
 and ``%structured_config --model gpt-4o-mini`` set the same value, and a trait left unset
 (None) lets the layers below show.
@@ -25,13 +25,16 @@ from .options import (
     BATCHES_ARGUMENTS,
     CELL_ARGUMENTS,
     CONFIG_ARGUMENTS,
+    REVIEW_ARGUMENTS,
     SCHEMA_ARGUMENTS,
     arguments,
     read_batches,
     read_cell,
     read_config,
+    read_review,
     read_schema,
 )
+from .reviewing import open_review
 from .schema_text import show_schema
 
 __all__ = ["SettingTraits", "StructuredMagics"]
@@ -67,7 +70,7 @@ def _layer(value: Any) -> Any:
 @magics_class
 class StructuredMagics(SettingTraits):
     """Schema-validated LLM answers in a cell: ``%%structured``, ``%structured_config``,
-    ``%structured_schema`` and ``%structured_batches``."""
+    ``%structured_schema``, ``%structured_batches`` and ``%structured_review``."""
 
     stream = Bool(True, help="Stream answers into the live widget by default.").tag(config=True)
 
@@ -148,3 +151,25 @@ class StructuredMagics(SettingTraits):
         (one line says so; ``--cancel`` of it fails saying so).
         """
         list_batches(*read_batches(self.structured_batches, line))
+
+    @magic_arguments()
+    @arguments(*REVIEW_ARGUMENTS)
+    @line_magic
+    def structured_review(self, line: str) -> Any:
+        """Review the rows of a column one at a time: accept or correct each answer.
+
+        ``%structured_review NAME`` opens a widget over NAME (the DataFrame ``%%structured
+        --each VAR -o NAME`` bound, or a list of Results), the most doubtful rows first when
+        their doubt was measured: the row's source text (``--source VAR``; the grounded view
+        when grounding ran) and each field as an input (a text box, a number, a dropdown for
+        an enum, a checkbox for a boolean, an array's items as rows to edit, add and
+        remove). Accept, Save correction (checked against the schema first), Skip,
+        Previous, Next; Enter in the small box accepts, the arrow keys move on the Row
+        slider. Each answer is written at once to the corrections file (``--corrections
+        PATH``), which survives a kernel restart; a reviewed row's value wins in NAME (a
+        ``reviewed`` column says which rows were), and ``--only`` never re-runs it. Then the
+        same column cell with ``--expect corrections`` scores the model against the review,
+        and ``--examples corrections:K`` teaches with K reviewed rows.
+        """
+        assert self.shell is not None
+        return open_review(self.shell.user_ns, *read_review(self.structured_review, line))

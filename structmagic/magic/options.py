@@ -37,6 +37,7 @@ __all__ = [
     "BATCHES_ARGUMENTS",
     "CELL_ARGUMENTS",
     "CONFIG_ARGUMENTS",
+    "REVIEW_ARGUMENTS",
     "SCHEMA_ARGUMENTS",
     "CellOptions",
     "ConfigOptions",
@@ -45,6 +46,7 @@ __all__ = [
     "parse",
     "read_cell",
     "read_config",
+    "read_review",
     "read_schema",
     "split_line",
 ]
@@ -169,7 +171,10 @@ CELL_ARGUMENTS: tuple[Decorator, ...] = (
              "field@model columns."),
     argument("--expect", metavar="COLUMN",
              help="With --each over a DataFrame: score the answers against the expected "
-             "values in COLUMN, field by field (an empty cell, None or NaN, is not scored)."),
+             "values in COLUMN, field by field (an empty cell, None or NaN, is not scored). "
+             "--expect corrections scores the rows reviewed in the corrections file (see "
+             "%%structured_review?) instead, matched by their input key; with --examples "
+             "corrections:K, the rows taught as examples are not scored."),
     argument("--tol", metavar="NUMBER", type=float, default=None,
              help="With --expect: how far a number may be from the expected one (default "
              "1e-6)."),
@@ -213,6 +218,16 @@ SCHEMA_ARGUMENTS: tuple[Decorator, ...] = (
              "a notebook variable holding it."),
     argument("--multi", action="store_true",
              help="Wrap it as %%%%structured --multi does: {\"items\": [objects of the schema]}."),
+)
+
+REVIEW_ARGUMENTS: tuple[Decorator, ...] = (
+    argument("name", help="The column to review: the DataFrame %%structured --each VAR -o NAME "
+             "bound in this kernel, or a list of Results."),
+    *(setting_argument(d) for d in declared() if d.name == "corrections"),
+    argument("--source", metavar="VAR",
+             help="Each row's source text, a notebook variable: a list in the rows' order, "
+             "or a Series or dict by the rows' index labels. Shown beside the row, and kept "
+             "with its record (what --examples corrections:K teaches with)."),
 )
 
 BATCHES_ARGUMENTS: tuple[Decorator, ...] = (
@@ -566,3 +581,10 @@ def read_batches(magic: Any, line: str) -> tuple[str | None, str | None, bool]:
     """``%structured_batches``: (the job to cancel, the manifest, whether to refresh)."""
     args = parse(magic, line)
     return args.cancel, args.manifest, not args.no_refresh
+
+
+def read_review(magic: Any, line: str) -> tuple[str, str | None, str | None]:
+    """``%structured_review``: (the name reviewed, the corrections file, the source's
+    variable)."""
+    args = parse(magic, line)
+    return args.name, args.corrections, args.source

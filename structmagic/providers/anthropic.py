@@ -482,23 +482,29 @@ CACHE_MINIMUM = 1024
 
 def _mark_cache(body: dict[str, Any], hint: CacheHint) -> None:
     """A cache breakpoint (``cache_control``) on the last block every row shares: the first
-    ``hint.prefix`` characters of the first user turn, split off as a text block of their
-    own; else the system prompt, as a block."""
+    ``hint.prefix`` characters of the row's turn (after the ``hint.turn`` few-shot messages),
+    split off as a text block of their own; else the last few-shot message; else the system
+    prompt, as a block."""
     control: dict[str, Any] = {"type": "ephemeral"}
     if hint.ttl != "5m":
         control["ttl"] = hint.ttl
-    for message in body["messages"]:
-        if message["role"] != "user":
-            continue
-        content = message["content"]
+    messages = body["messages"]
+    if len(messages) > hint.turn and messages[hint.turn]["role"] == "user":
+        content = messages[hint.turn]["content"]
         if hint.prefix and isinstance(content, str) and len(content) >= hint.prefix:
             blocks: list[dict[str, Any]] = [{"type": "text", "text": content[:hint.prefix],
                                              "cache_control": control}]
             if content[hint.prefix:]:
                 blocks.append({"type": "text", "text": content[hint.prefix:]})
-            message["content"] = blocks
+            messages[hint.turn]["content"] = blocks
             return
-        break
+    if 0 < hint.turn <= len(messages):
+        last = messages[hint.turn - 1]
+        blocks = [dict(b) for b in _blocks(last["content"])]
+        if blocks:
+            blocks[-1]["cache_control"] = control
+            last["content"] = blocks
+            return
     if isinstance(body.get("system"), str):
         body["system"] = [{"type": "text", "text": body["system"], "cache_control": control}]
 

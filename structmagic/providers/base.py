@@ -171,7 +171,8 @@ class CacheHint:
     prompt, the schema's instructions, and the first ``prefix`` characters of the user's
     text, which every row of the run shares).
 
-    ``key``: OpenAI's ``prompt_cache_key`` (the same for every row of a run); ``mark``:
+    ``key``: OpenAI's ``prompt_cache_key`` (the same for every row of a run); ``turn``: how
+    many messages (few-shot examples) come before the row's turn, shared too; ``mark``:
     put a cache breakpoint (Claude's ``cache_control``) on the last shared block, with
     ``ttl`` (``"5m"`` or ``"1h"``), set only when the shared part reaches the model's
     minimum cacheable length.
@@ -181,6 +182,8 @@ class CacheHint:
     key: str | None = None
     mark: bool = False
     ttl: str = "5m"
+    #: how many messages every row has before its own turn (few-shot examples)
+    turn: int = 0
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@
 - :mod:`.estimate` — :func:`~structmagic.estimate`, what a column will cost;
 - :mod:`.frame` — rows in and results out as tables;
 - :mod:`.rerun` — :func:`~structmagic.rerun`, only the failed, doubtful or ungrounded rows again;
+- :mod:`.review` — :func:`~structmagic.review`, a column's rows accepted or corrected in a
+  widget, kept in the corrections file;
 - :mod:`.compare` and :mod:`.score` — models side by side, and against labels;
 - :mod:`.engines` — the :class:`~structmagic.Extractor` for Dask, Ray and Spark.
 
@@ -28,7 +30,7 @@ __all__ = ["VIAS", "Run", "batch", "start"]
 _LAZY = {"VIAS": "dispatch", "Run": "dispatch", "batch": "dispatch", "start": "dispatch"}
 #: the modules and packages of this package, loaded when first read as attributes
 MODULES = ("aio", "budget", "compare", "counts", "dispatch", "engines", "estimate", "frame",
-           "gate", "jobs", "rerun", "runs", "score", "stop", "threads")
+           "gate", "jobs", "rerun", "review", "runs", "score", "stop", "threads")
 
 if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first read)
     from . import aio as aio
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first
     from . import gate as gate
     from . import jobs as jobs
     from . import rerun as rerun
+    from . import review as review
     from . import runs as runs
     from . import score as score
     from . import stop as stop

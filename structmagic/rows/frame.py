@@ -16,6 +16,7 @@ added until it is free).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from .runs import results_of
 
 __all__ = ["GROUNDING_COLUMNS", "RENAMED", "collect_rows", "grounded_column", "grounding_frame",
            "measured_doubt", "own_column", "results_frame", "rows_of", "top_fields",
-           "top_properties"]
+           "top_properties", "write_cells"]
 
 #: the columns of :func:`grounding_frame`
 GROUNDING_COLUMNS = ("row", "path", "value", "status", "start", "end", "page", "text", "score")
@@ -151,6 +152,20 @@ def results_frame(results: list[Any], index: list[Any],
         frame[own_column("doubt", taken)] = pd.Series([res.doubt for res in results],
                                                       index=frame.index, dtype="float64")
     return frame
+
+
+def write_cells(frame: Any, at: int, positions: Sequence[int], values: Sequence[Any]) -> None:
+    """Set the cells of column number ``at`` at row ``positions`` to ``values``, in place,
+    one cell each (a list or a dict is one cell's value); a column whose type cannot hold a
+    value is widened to objects first."""
+    for position, value in zip(positions, values, strict=True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                frame.iat[position, at] = value
+        except (TypeError, ValueError, Warning):
+            frame.isetitem(at, frame.iloc[:, at].astype(object))
+            frame.iat[position, at] = value
 
 
 def measured_doubt(result: Any) -> bool:

@@ -4,15 +4,15 @@ After a column has run, the rows worth another try are those that ``failed`` (an
 budget stops included), the ``doubtful`` ones (:attr:`~structmagic.Result.doubt` above a
 threshold, 0.5 by default) and the ``ungrounded`` ones (a value looked for in the source and
 not found). :func:`select` finds them; only they are sent again, with the options of the
-re-run (a stronger model, more re-asks); their new results take their places and every
-other row is kept as it was, index included. A frame the magic bound is updated in place
-(:func:`update_frame`): only the re-run rows' cells are written, so the other rows keep the
-values they had, and any column the user added is left alone.
+re-run (a stronger model, more re-asks) — never a row reviewed in the corrections file
+(:mod:`.review`: a person's answer is not overwritten by a model's); their new results take
+their places and every other row is kept as it was, index included. A frame the magic bound
+is updated in place (:func:`update_frame`): only the re-run rows' cells are written, so the
+other rows keep the values they had, and any column the user added is left alone.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,11 +21,11 @@ from ..call.result import Result
 from ..errors import InputError
 from ..schema import load_schema
 from .dispatch import batch
-from .frame import results_frame, rows_of, top_fields
-from .runs import remember, results_of
+from .frame import results_frame, rows_of, top_fields, write_cells
+from .review import corrections_of, reviewed_positions
+from .runs import previous_results, remember
 
-__all__ = ["DOUBT_ABOVE", "ONLY", "matches", "previous_results", "rerun", "select",
-           "update_frame"]
+__all__ = ["DOUBT_ABOVE", "ONLY", "matches", "rerun", "select", "update_frame"]
 
 
 def matches(result: Result, only: str, doubt_above: float = DOUBT_ABOVE) -> bool:
@@ -49,18 +49,6 @@ def select(results: Sequence[Result], only: str, doubt_above: float = DOUBT_ABOV
     return [i for i, res in enumerate(results) if matches(res, only, doubt_above)]
 
 
-def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | None:
-    """The results, index labels and frame of what an earlier run bound (the DataFrame the
-    magic made, or a list of :class:`~structmagic.Result`); None for anything else."""
-    made = results_of(previous)
-    if made is not None:
-        return made[0], made[1], previous
-    if isinstance(previous, (list, tuple)) and previous and all(
-            isinstance(r, Result) for r in previous):
-        return list(previous), list(range(len(previous))), None
-    return None
-
-
 def update_frame(frame: Any, results: Sequence[Result], index: Sequence[Any],
                  fields: Sequence[str], positions: Sequence[int]) -> None:
     """Write the re-run rows (``positions``, their new results among ``results``) into
@@ -79,14 +67,7 @@ def update_frame(frame: Any, results: Sequence[Result], index: Sequence[Any],
         at = frame.columns.get_loc(column)
         if not isinstance(at, int):  # a name the frame has twice: not ours to guess
             continue
-        values = chosen[column].tolist()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                frame.iloc[list(positions), at] = values
-        except (TypeError, ValueError, Warning):
-            frame[column] = frame[column].astype(object)
-            frame.iloc[list(positions), at] = values
+        write_cells(frame, at, positions, chosen[column].tolist())
     remember(frame, results, index)
 
 
@@ -95,7 +76,9 @@ def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
     """Run again only the rows of ``results`` that ``only`` names (``"failed"``,
     ``"doubtful"``: :attr:`~structmagic.Result.doubt` above ``doubt_above``, or
     ``"ungrounded"``), through :func:`~structmagic.batch` with ``options`` (a stronger
-    ``model=``, more ``reasks=`` ...); the other rows are not sent.
+    ``model=``, more ``reasks=`` ...); the other rows are not sent, and never a row reviewed
+    in the corrections file (``corrections=``, else the configured one: see
+    :func:`structmagic.review`).
 
     ``results`` is a list of :class:`~structmagic.Result` (from :func:`~structmagic.batch`)
     or the DataFrame ``%%structured --each`` bound in this kernel; ``prompts`` and
@@ -115,7 +98,8 @@ def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
     if len(items) != len(previous):
         raise InputError(f"prompts has {len(items)} rows for {len(previous)} results: give "
                          "the prompts of the run, in its order.")
-    positions = select(previous, only, doubt_above)
+    reviewed = reviewed_positions(previous, corrections_of(options))
+    positions = [i for i in select(previous, only, doubt_above) if i not in reviewed]
     merged = list(previous)
     if positions:
         for name in ("images", "files", "source"):

@@ -14,7 +14,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["remember", "results_of"]
+from ..call.result import Result
+
+__all__ = ["previous_results", "remember", "results_of"]
 
 _lock = threading.Lock()
 #: id of a table -> (a weak reference to it, its results, its index labels)
@@ -47,3 +49,15 @@ def results_of(table: Any) -> tuple[list[Any], list[Any]] | None:
     if entry is None or entry[0]() is not table:
         return None
     return entry[1], entry[2]
+
+
+def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | None:
+    """The results, index labels and frame of what an earlier run bound (the DataFrame the
+    magic made, or a list of :class:`~structmagic.Result`); None for anything else."""
+    made = results_of(previous)
+    if made is not None:
+        return made[0], made[1], previous
+    if isinstance(previous, (list, tuple)) and previous and all(
+            isinstance(r, Result) for r in previous):
+        return list(previous), list(range(len(previous))), None
+    return None

@@ -45,6 +45,7 @@ from ..errors import ConfigError
 from ..inputs.convert import is_blank
 from ..schema import load_schema
 from ..schema.tree import resolve_ref
+from ..transport.corrections import Corrections
 from .frame import rows_of
 
 __all__ = ["Score", "score"]
@@ -64,6 +65,8 @@ class Score:
     table: Any
     confusion: dict[str, Any] = field(default_factory=dict)
     rows: int = 0
+    #: with corrections as labels: how many rows were scored, and what was not used and why
+    note: str = ""
 
     def _repr_html_(self) -> str:
         html = getattr(self.table, "to_html", None)
@@ -73,12 +76,30 @@ class Score:
         return f"<Score: {self.rows} rows, {len(_records(self.table))} fields>"
 
 
-def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any, *,
+def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any = None, *,
           tol: float = 1e-6) -> Score:
     """Score ``answers`` (values, or :class:`~structmagic.Result` objects) against ``labels``
-    (the expected values, aligned with them), field by field (see the module doc)."""
+    (the expected values, aligned with them), field by field (see the module doc).
+
+    ``labels`` may be a corrections file read (:func:`structmagic.load_corrections`): each
+    answer (a Result of a column) is then scored against its row's reviewed value, matched
+    by its input key and the schema's hash; rows without one are not scored, and
+    :attr:`Score.note` says how many were and which records were not used, and why.
+    ``schema`` may be left out for Results (each carries its own)."""
 
     answers = rows_of(answers, "answers")
+    if schema is None:
+        schema = next((a.schema for a in answers if getattr(a, "schema", None) is not None),
+                      None)
+        if schema is None:
+            raise ConfigError("score needs the schema: give it (score(answers, labels, "
+                              "schema)); only Results of a run carry their own.")
+    note = ""
+    if isinstance(labels, Corrections):
+        spec = load_schema(schema)
+        name = next((a.schema_name for a in answers if hasattr(a, "schema_name")), spec.name)
+        labels, note = labels.labels_for([getattr(a, "input_key", "") for a in answers],
+                                         name, spec.digest)
     if not _is_frame(labels):
         labels = rows_of(labels, "labels")
     if len(answers) != len(labels):
@@ -103,7 +124,7 @@ def score(answers: Sequence[Any], labels: Sequence[Any] | Any, schema: Any, *,
         table["n"] = table["n"].astype("int64")
         for column in _MEASURES:
             table[column] = table[column].astype("float64")
-    return Score(table=table, confusion=confusion, rows=len(labels))
+    return Score(table=table, confusion=confusion, rows=len(labels), note=note)
 
 
 def field_kinds(schema: Any) -> dict[str, tuple[str, list[Any] | None]]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,13 +28,22 @@ if TYPE_CHECKING:
 
     from .dialect import Conversion
 
-__all__ = ["SchemaSpec"]
+__all__ = ["SchemaSpec", "schema_digest"]
 
 #: answers a spec checks with jsonschema alone before it asks for the compiled first check:
 #: its import (about 40 ms) is paid where many answers are checked, not by a single cell
 FAST_AFTER = 32
 _WRAPPED = ('expected an object {"value": ...} (the schema\'s root is not an object, so the '
             "answer is wrapped)")
+
+
+def schema_digest(schema: Any) -> str:
+    """A short hash of a JSON Schema (its canonical JSON: keys sorted), the same for the same
+    schema in any process: what tells a correction made for one version of a schema from
+    one made for another."""
+    text = json.dumps(schema, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -79,6 +90,11 @@ class SchemaSpec:
             with self._lock:
                 found = self._requests.setdefault(provider.name, found)
         return found
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """:func:`schema_digest` of the original schema (worked out once)."""
+        return schema_digest(self.original)
 
     @functools.cached_property
     def _validator(self) -> Validator:

@@ -28,17 +28,14 @@ from typing import Any
 
 from ..errors import CassetteError
 from ..redact import scrub
-
-try:
-    import fcntl
-except ImportError:  # Windows: appends are not locked
-    fcntl = None  # type: ignore[assignment]
+from .lines import flock, line_problem
 
 __all__ = [
     "Cassette",
     "CassetteWarning",
     "Exchange",
     "bad_entry",
+    "beside",
     "cassette_for",
     "forget_cassettes",
     "request_key",
@@ -161,30 +158,6 @@ def _warn_once(key: tuple[Any, ...], message: str) -> None:
     warnings.warn(message, CassetteWarning, stacklevel=3)
 
 
-def _flock(fd: int, *, exclusive: bool) -> bool:
-    """An advisory lock on ``fd`` until it is closed; False where there is none to take."""
-    if fcntl is None:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-    except OSError:  # a file system without locks
-        return False
-    return True
-
-
-def _problem(exc: BaseException, raw: bytes) -> str:
-    """What is wrong with a damaged line, without quoting it."""
-    if raw.lstrip().startswith((b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")):
-        return "a merge-conflict marker"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not JSON: {exc.msg} at column {exc.colno}"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(exc, KeyError):
-        return f"no {exc.args[0]!r} field"
-    return str(exc)
-
-
 def _unwritable(path: Path) -> str | None:
     """Why an exchange could not be appended to ``path`` now, or None. Changes nothing."""
     if os.path.lexists(path):
@@ -262,7 +235,7 @@ class Cassette:
             return
         try:
             with open(self.path, "rb") as fh:
-                have_lock = locked or _flock(fh.fileno(), exclusive=False)
+                have_lock = locked or flock(fh.fileno(), exclusive=False)
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):  # /dev/null, a pipe: nothing to read
                     self._forget()
@@ -337,7 +310,7 @@ class Cassette:
                 _warn_once(
                     (str(self.path), st.st_dev, st.st_ino, lineno),
                     f"{self.path}:{lineno}: this line of the recording {what} and was "
-                    f"skipped ({_problem(exc, raw)}); the other entries still replay.",
+                    f"skipped ({line_problem(exc, raw)}); the other entries still replay.",
                 )
             return None
 
@@ -407,7 +380,7 @@ class Cassette:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
-            locked = _flock(fd, exclusive=True)
+            locked = flock(fd, exclusive=True)
             self._sync(locked=locked)  # what others appended: read it, and see how it ends
             if self._stamp is not None and self._stamp[2] > self._offset:
                 data = b"\n" + data  # the last line was cut off: ours starts on a new line
@@ -421,6 +394,16 @@ class Cassette:
 
 _cassettes: dict[str, Cassette] = {}
 _cassettes_lock = threading.Lock()
+
+
+def beside(cassette: str | None, suffix: str) -> Path | None:
+    """A file that goes with the recording ``cassette``: its name without ``.jsonl`` and
+    ``.cassette``, then ``suffix`` (``notes.cassette.jsonl`` → ``notes.corrections.jsonl``);
+    None without a cassette."""
+    if not cassette:
+        return None
+    path = Path(cassette).expanduser()
+    return path.with_name(path.name.removesuffix(".jsonl").removesuffix(".cassette") + suffix)
 
 
 def cassette_for(path: str) -> Cassette:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..providers import Provider
 
-__all__ = ["DeltaSink", "Sent", "is_recorded", "send"]
+__all__ = ["DeltaSink", "Sent", "is_recorded", "key_of", "send"]
 
 log = logging.getLogger("structmagic")
 
@@ -135,9 +135,17 @@ def is_recorded(call: Call, settings: Settings, provider: Provider) -> bool:
     """Whether the recording holds an answer to ``call`` (False when none is configured)."""
     if settings.cache == "off" or not settings.cassette:
         return False
-    request = _prepare(call, settings, provider)
-    key = request_key(provider.name, request.path, request.recorded_body())
-    return cassette_for(settings.cassette).get(key) is not None
+    return cassette_for(settings.cassette).get(key_of(call, settings, provider)) is not None
+
+
+def key_of(call: Call, settings: Settings, provider: Provider) -> str:
+    """The recording's key of ``call`` (:func:`~.cassette.request_key` of the body as it
+    would be recorded), whether or not a recording is configured; nothing is encoded or
+    sent."""
+    url, body = build(call, settings, provider)
+    parts = message_parts(call.messages)
+    return request_key(provider.name, urlsplit(url).path,
+                       payload_refs(body, parts) if parts else body)
 
 
 def _prepare(call: Call, settings: Settings, provider: Provider) -> Prepared:
