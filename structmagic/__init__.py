@@ -2,8 +2,9 @@
 
 ``%load_ext structmagic`` registers ``%%structured``, ``%structured_config``,
 ``%structured_schema`` and ``%structured_batches``; the same machinery is available from
-Python as :func:`structured`, :func:`batch` and :func:`submit_batch` (a provider batch job,
-see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs,
+Python as :func:`structured`, :func:`batch` (:func:`batch_iter` yields its results one by
+one, in input order) and :func:`submit_batch` (a provider batch job, see :class:`BatchJob`),
+:func:`estimate` says what a batch would cost before it runs,
 :func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
 loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
 bio"``) into a JSON Schema; :func:`ground` finds each value of an answer in its source text
@@ -63,6 +64,7 @@ __all__ = [
     "astream",
     "astructured",
     "batch",
+    "batch_iter",
     "compare",
     "compare_each",
     "configure",
@@ -85,6 +87,7 @@ _LAZY = {
     "astream": "rows.aio",
     "abatch": "rows.aio",
     "batch": "rows.dispatch",
+    "batch_iter": "rows.dispatch",
     "Extractor": "rows.engines",
     "compare": "rows.compare",
     "compare_each": "rows.compare",
@@ -144,7 +147,7 @@ if TYPE_CHECKING:
     from .magic import StructuredMagics
     from .rows.aio import abatch, astream, astructured
     from .rows.compare import compare, compare_each
-    from .rows.dispatch import batch
+    from .rows.dispatch import batch, batch_iter
     from .rows.engines import Extractor
     from .rows.estimate import estimate
     from .rows.frame import grounding_frame

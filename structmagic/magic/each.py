@@ -136,6 +136,7 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
+    rows.unique.renumber(results, positions)
     merged = list(old)
     for i, res in zip(positions, results, strict=True):
         if not isinstance(res.error, Interrupted):

@@ -23,6 +23,7 @@ from ..schema import load_schema
 from .dispatch import batch
 from .frame import results_frame, rows_of, top_fields
 from .runs import remember, results_of
+from .unique import renumber
 
 __all__ = ["DOUBT_ABOVE", "ONLY", "matches", "previous_results", "rerun", "select",
            "update_frame"]
@@ -126,6 +127,7 @@ def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
                                      "results.")
                 options[name] = [value[i] for i in positions]
         again = batch([items[i] for i in positions], schema, **options)
+        renumber(again, positions)
         for i, res in zip(positions, again, strict=True):
             merged[i] = res
     if frame is None:

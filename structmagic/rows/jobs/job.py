@@ -46,6 +46,7 @@ from ...providers.batch import (
     JobInfo,
 )
 from ..threads import run_threads
+from ..unique import renumber
 from .collect import RETRIED, Collector
 from .kept import kept_result, restore
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord, safe_url, usable_id
@@ -398,6 +399,7 @@ class BatchJob:
         try:
             again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
                                 concurrency=concurrency, **options)
+            renumber(again, positions)
         except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
             if cap is None:
                 raise
