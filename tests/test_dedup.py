@@ -313,3 +313,51 @@ def test_an_interrupt_in_on_result_stops_the_rows(server, settings, sigint):
     assert got == [0, 1, 2, 3]
     assert info.value.start == 3 and info.value.results[0].data["n"] == 3
     assert len(server.requests) < 500
+
+
+# --- a provider batch job --------------------------------------------------------------------
+
+
+def test_a_batch_job_has_one_line_per_unique_request(ip, fake, server, tmp_path, capfd):
+    """10,000 rows, 30% of them repeats: 7,000 lines in the job, every row answered in the
+    bound frame, in input order; collecting again sends nothing."""
+    pd = pytest.importorskip("pandas")
+    rows = column(10_000, 0.3, seed=11)
+    df = pd.DataFrame({"text": rows}, index=[f"r{i}" for i in range(len(rows))])
+    ip.user_ns.update(schema=SCHEMA, df=df)
+    cell = "%%structured schema --each df -o out --batch-api\n{text}"
+    res = ip.run_cell(cell, store_history=False)
+    assert res.success, res.error_in_exec
+    (job_id,) = fake.creates
+    sent = [body["messages"][-1]["content"] for _, body in fake.jobs[job_id].rows]
+    assert len(sent) == 7_000 and sorted(set(sent)) == sorted(set(rows))
+    out = ip.user_ns["out"]
+    assert len(out) == 10_000 and list(out.index) == list(df.index)
+    assert list(out["n"]) == _numbers(rows) and out["error"].isna().all()
+    printed = capfd.readouterr().out
+    assert "10000 rows, 7000 unique, in 1 part" in printed
+    assert "10000 rows: 10000 ok; 7000 unique of 10000 rows" in printed
+    assert ip.run_cell(cell, store_history=False).success  # re-attached, collected again
+    assert fake.creates == [job_id]
+
+
+def test_a_failed_line_fails_its_repeats_and_is_re_run_once(fake, server, settings):
+    fake.faults = {1: "http400"}  # row 1's line ("item 1"), repeated by rows 3 and 4
+    job = sm.submit_batch(["item 0", "item 1", "item 2", "item 1", "item 1"], SCHEMA)
+    results = job.results(retry="none")
+    assert [r.duplicate_of for r in results] == [None, None, None, 1, 1]
+    assert all(isinstance(r.error, sm.BatchRowError) for r in (results[1], *results[3:]))
+    assert results[3] is not results[1] and results[3].error is results[1].error
+    assert job.summary == {"ok": 2, "errored": 3, "repeated": 2}
+    before = len(server.requests)
+    again = job.results()  # the failed line re-run synchronously, once (not three times)
+    synchronous = [r for r in server.requests[before:] if r.path.endswith("/completions")]
+    assert len(synchronous) == 1 and all(r.ok for r in again)
+    assert [r.data["n"] for r in again] == [0, 1, 2, 1, 1]
+    assert job.summary["retried"] == 3 and job.summary["retried_ok"] == 3
+
+
+def test_a_batch_job_without_dedup_sends_every_row(fake, server, settings):
+    job = sm.submit_batch(["item 0", "item 0", "item 0"], SCHEMA, dedup=False)
+    assert len(fake.jobs[job.ids[0]].rows) == 3 and job.unique == 3
+    assert all(r.ok and r.duplicate_of is None for r in job.results())
