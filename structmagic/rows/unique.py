@@ -36,6 +36,7 @@ from array import array
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
+from ..call.media import Nones
 from ..call.result import Result
 
 __all__ = ["FirstSeen", "Repeats", "copy_of", "renumber", "row_key"]
@@ -152,10 +153,11 @@ class Repeats:
            files: Sequence[Any], source: Sequence[Any]) -> Repeats:
         """The repeats among ``size`` rows (each with its images, files and source, one
         entry a row), or none when ``on`` is false."""
-        def key_of(i: int) -> Hashable:
-            return row_key(prompts[i], images[i], files[i], source[i])
-
-        return cls(size, key_of if on else None)
+        if not on:
+            return cls(size, None)
+        if all(isinstance(v, Nones) for v in (images, files, source)):
+            return cls(size, lambda i: _prompt_key(prompts[i]))  # the prompts alone
+        return cls(size, lambda i: row_key(prompts[i], images[i], files[i], source[i]))
 
     @property
     def any(self) -> bool:
