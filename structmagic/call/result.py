@@ -29,7 +29,7 @@ from ..inputs import describe_inputs
 from ..inputs.thumbs import inputs_text, thumbnails_html
 from .doubt import doubt_of
 
-__all__ = ["RARE", "Rare", "Result", "joined_spend"]
+__all__ = ["RARE", "Rare", "Result", "joined_spend", "shared_keys"]
 
 
 T = TypeVar("T")
@@ -178,6 +178,11 @@ class Result(ShowsWidget):
             self.text = self.raw
         if type(self.model) is str:  # one string for a column's rows, not one a row
             self.model = sys.intern(self.model)
+        if type(self.plain) in (dict, list):  # its objects' keys: one string for all rows
+            plain = shared_keys(self.plain)
+            if self.data is self.plain:
+                self.data = plain
+            self.plain = plain
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a Result pickled before ``text`` and ``truncated`` existed had only ``raw``
@@ -294,6 +299,24 @@ class Result(ShowsWidget):
             w.finish(self)
             self._widget = w
         return self._widget
+
+
+def shared_keys(value: Any) -> Any:
+    """``value`` (plain JSON) with every object key interned: the answers of a column repeat
+    the schema's field names, and JSON text read anew makes new strings of them for every
+    answer (some 50 bytes each). A value nested too deep is left as it is."""
+    try:
+        return _interned(value)
+    except RecursionError:
+        return value
+
+
+def _interned(value: Any) -> Any:
+    if type(value) is dict:
+        return {sys.intern(k) if type(k) is str else k: _interned(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_interned(v) for v in value]
+    return value
 
 
 #: the fields of a Result kept apart unless set (:class:`Rare`)

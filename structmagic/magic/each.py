@@ -41,7 +41,7 @@ from .options import CellOptions
 __all__ = ["each_rows", "row_media", "row_prompts", "row_sources", "run_each"]
 
 
-def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
+def each_rows(source: Any) -> tuple[Sequence[Any], Sequence[dict[str, Any]], str]:
     """The index and the template fields of each row of ``--each``'s value, and its kind."""
     try:
         return rows.frame.collect_rows(source)
@@ -51,7 +51,7 @@ def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
 
 
 def row_prompts(magics: Any, opts: CellOptions, source: Any
-                ) -> tuple[list[Any], list[str], str]:
+                ) -> tuple[Sequence[Any], list[str], str]:
     """The index, the prompt of every row (the body filled from the row, then the
     notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
     index, records, kind = each_rows(source)
@@ -78,14 +78,16 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.only is not None:
         return _rerun(magics, opts, spec, prompts, options, index)
     ran = run_rows(magics, opts, spec, prompts, options, index)
+    del prompts, options  # sent: a long column's let go before its frame is built
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
     tabular = kind in ("DataFrame", "Series") and _has_pandas()
-    value: Any = [r.data for r in results]
     if tabular:
         value = rows.frame.results_frame(results, index, rows.frame.top_fields(spec))
         rows.runs.remember(value, results, index)
+    else:
+        value = [r.data for r in results]
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
     if tabular and opts.expect is not None and interrupted is None:
@@ -104,7 +106,7 @@ PER_ROW = ("images", "files", "source")
 
 
 def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
-           options: dict[str, Any], index: list[Any]) -> Any:
+           options: dict[str, Any], index: Sequence[Any]) -> Any:
     """``--only``: the rows of the previous ``-o NAME`` that ``--only`` names run again with
     this cell's options, their new results written into NAME at the same index (a frame in
     place, a list of Results anew); no other row is sent. A row an interrupt left unfinished
@@ -155,8 +157,8 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, prompts: list[str],
     return None
 
 
-def _prompts(magics: Any, opts: CellOptions, index: list[Any],
-             records: list[dict[str, Any]]) -> list[str]:
+def _prompts(magics: Any, opts: CellOptions, index: Sequence[Any],
+             records: Sequence[dict[str, Any]]) -> list[str]:
     ns = magics.shell.user_ns
     if not opts.interpolate:
         return [opts.body for _ in records]
@@ -215,7 +217,7 @@ def _display(value: Any) -> None:
 
 
 def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, options: dict[str, Any],
-             source: Any, index: list[Any], prompts: list[str]) -> Any:
+             source: Any, index: Sequence[Any], prompts: list[str]) -> Any:
     """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
     columns, its per-model summary (and scores with ``--expect``) shown and kept in
     ``frame.attrs``."""

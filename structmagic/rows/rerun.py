@@ -50,7 +50,7 @@ def select(results: Sequence[Result], only: str, doubt_above: float = DOUBT_ABOV
     return [i for i, res in enumerate(results) if matches(res, only, doubt_above)]
 
 
-def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | None:
+def previous_results(previous: Any) -> tuple[list[Result], Sequence[Any], Any] | None:
     """The results, index labels and frame of what an earlier run bound (the DataFrame the
     magic made, or a list of :class:`~structmagic.Result`); None for anything else."""
     made = results_of(previous)
