@@ -162,7 +162,7 @@ class Result(ShowsWidget):
     reasks: Rare[int] = Rare(0)
     #: a row of a run that asked what an earlier row asked (``dedup``): that row's input
     #: position; this result is a copy of its answer, sent once (None: this row was sent)
-    duplicate_of: Rare[int | None] = Rare(None)
+    duplicate_of: int | None = field(default=None, repr=False)
     # descriptors (a dataclass takes them as fields): worked out when first read
     cost: Lazy = Lazy()  # noqa: RUF009
     saved: Lazy = Lazy()  # noqa: RUF009
@@ -188,13 +188,15 @@ class Result(ShowsWidget):
         # a Result pickled before ``text`` and ``truncated`` existed had only ``raw``
         state = dict(state)
         state.setdefault("text", state.get("raw", ""))
+        state.setdefault("duplicate_of", None)
         # a Result pickled before the rare fields were kept apart had each in its state (one
         # pickled before a field existed lacks it: it reads as its default)
         given = {name: state.pop(name) for name in RARE if name in state}
         if isinstance(state.get("_rare"), dict):
             given.update(state.pop("_rare"))
         state.pop("_rare", None)
-        self.__dict__.update(state)
+        for name, value in state.items():  # one by one, so the attribute table stays shared
+            object.__setattr__(self, name, value)
         for name, value in given.items():
             if name in RARE:
                 setattr(self, name, value)
