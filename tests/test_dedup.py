@@ -105,12 +105,14 @@ def test_dedup_false_sends_every_row(server, settings):
     assert all(r.duplicate_of is None and r.attempts == 1 for r in results)
 
 
-def test_no_dedup_on_the_magic_line_sends_every_row(ip, server, settings):
+def test_no_dedup_on_the_magic_line_sends_every_row(ip, server, settings, capfd):
     server.responder = Faults()
     ip.user_ns.update(schema=SCHEMA, texts=["1", "1", "2", "1"])
-    assert ip.run_cell("%%structured schema --each texts -o out --quiet\nitem {item}",
+    assert ip.run_cell("%%structured schema --each texts -o out\nitem {item}",
                        store_history=False).success
     assert len(server.requests) == 2
+    printed = capfd.readouterr().out  # the progress bar's last line, with no widget
+    assert "4/4 · 4 ok" in printed and "2 unique of 4 rows" in printed
     server.reset()
     server.responder = Faults()
     assert ip.run_cell("%%structured schema --each texts -o out --quiet --no-dedup\n"

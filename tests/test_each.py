@@ -52,6 +52,7 @@ def test_the_rows_of_a_frame_are_made_a_chunk_at_a_time_as_pandas_gives_records(
                        "c": pd.Categorical(["p", "q"] * (n // 2) + ["p"]),
                        "o": [{"i": i} if i % 3 else None for i in range(n)]})
     index, rows, kind = collect_rows(df)
+    assert kind == "DataFrame" and index is df.index
     made = []
     chunk = rows._chunk
     rows._chunk = lambda a, b: made.append((a, b)) or chunk(a, b)
