@@ -22,7 +22,6 @@ Figures are printed with their limits, not asserted (the test suite checks the b
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -30,17 +29,12 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-import _common  # noqa: F401 - the server check off, the repository's own copy on the path
 import httpx
+from _common import SCORE_SCHEMA  # (and: the server check off, this repository's copy first)
 
 import structmagic as sm
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["name", "score"],
-    "additionalProperties": False,
-}
+SCHEMA = SCORE_SCHEMA
 KIB = 1024
 
 
@@ -161,7 +155,6 @@ def bench_estimate(n: int) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     estimate_rows = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
-    os.environ.setdefault("STRUCTMAGIC_SERVER_CHECK", "off")
     sm.configure(base_url="http://bench.invalid/v1", api_key="sk-bench-000000000000",
                  model="bench", http_client=httpx.Client(transport=httpx.MockTransport(_answer)))
     sm.batch(prompts(50), SCHEMA)  # what loads once: the price table, the schema's checks
