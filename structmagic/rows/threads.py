@@ -9,6 +9,12 @@ queued, so memory stays flat in the number of items. Threads, not
 asyncio: a Jupyter kernel already runs an event loop, and the main thread stays free to
 take a KeyboardInterrupt at once.
 
+Rows that would send the same request are sent once (``dedup``, :mod:`.unique`): the others
+are never queued, and each gets a copy of its original's result when its turn comes. Results
+are handed over in input order (:meth:`Rows.stream`): :func:`run_threads` collects them (or
+hands each to ``on_result``), :func:`iter_rows` yields them, with at most a window of rows
+sent ahead of the last one handed over.
+
 A failed item is a :class:`Result` with ``.error`` set and ``.data`` None; it never stops
 the others. An interrupt (:mod:`.stop`) sends nothing more (no new item, retry, re-ask or
 step down: every request passes the shared gate, which is closed) and gives the requests in
