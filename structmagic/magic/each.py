@@ -8,7 +8,9 @@ DataFrame when pandas is installed — a DataFrame with one column per top-level
 ``error`` column and a ``cost`` column (USD per row; 0 for a row answered from the recording,
 NaN when unknown), aligned with the input's index; a field of the schema called ``error`` or
 ``cost`` keeps its name, and those columns are then ``row_error`` / ``cost_usd``. With
-``--max-cost``, rows the budget stopped have ``error`` "not run: budget". The rows run as
+``--max-cost``, rows the budget stopped have ``error`` "not run: budget". Rows whose prompt
+(and images, files, source) repeat an earlier row's are sent once and given its answer
+(``--no-dedup`` sends every row: :mod:`structmagic.rows.unique`). The rows run as
 parallel requests or through the provider's batch API (:mod:`.batches`); ``--compare``
 sends them to several models, ``--expect`` scores them, ``--engine dask`` maps the cell over
 a Dask DataFrame's partitions (``--compute`` follows them: a line per partition as it ends,
