@@ -28,6 +28,7 @@ from nbclient import NotebookClient
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from cache_billing import BillingCache  # noqa: E402
 from fakebatch import FakeBatchAPI  # noqa: E402
 from fakeserver import FakeLLMServer, chat, chat_stream  # noqa: E402
 from pdfmake import make_pdf  # noqa: E402
@@ -311,6 +312,44 @@ def _note_reply(body: dict, text: str):  # type: ignore[no-untyped-def]
                 logprobs=_logprobs(answer, unsure) if body.get("logprobs") else None)
 
 
+#: the pay-once notebook: a long labelling guide every row shares, and tickets, some repeated
+PAY_GUIDE = "\n".join(
+    f"{i}. " + rule for i, rule in enumerate([
+        "A ticket about an invoice, a refund, a charge, a card or a price is billing.",
+        "A ticket that reports something that does not work as it should is a bug.",
+        "A ticket that asks for something new, or for a change, is a feature.",
+        "Anything else is other: praise, questions about the company, spam.",
+        "A ticket is urgent when the customer cannot work, loses money, or says so.",
+        "Read the whole ticket before you choose; the subject line can mislead.",
+        "When a ticket fits two categories, choose the one the customer asks about.",
+        "Never guess urgency from capital letters or exclamation marks alone.",
+    ] * 9, start=1))
+TICKETS = [
+    "I was charged twice for my March invoice, please refund one.",
+    "The export button does nothing since the last update.",
+    "Could you add a dark mode to the dashboard?",
+    "The export button does nothing since the last update.",
+    "I was charged twice for my March invoice, please refund one.",
+    "Our whole team is locked out after the password reset, we cannot work!",
+    "Could you add a dark mode to the dashboard?",
+    "Love the new reports, thank you.",
+]
+TICKET_ANSWERS = {
+    TICKETS[0]: {"category": "billing", "urgent": False},
+    TICKETS[1]: {"category": "bug", "urgent": False},
+    TICKETS[2]: {"category": "feature", "urgent": False},
+    TICKETS[5]: {"category": "bug", "urgent": True},
+    TICKETS[7]: {"category": "other", "urgent": False},
+}
+#: bills the pay-once notebook's recording as OpenAI does (set for each recording run)
+PAY_BILLING: BillingCache | None = None
+
+
+def _ticket_answer(req) -> str:  # type: ignore[no-untyped-def]
+    text = json.dumps(req.json.get("messages"), ensure_ascii=False)
+    return json.dumps(next(a for t, a in TICKET_ANSWERS.items() if t in text))
+
+
 WALK_REASONING = ("The user compares 9.11 and 9.8. Align the decimals: 9.80 vs 9.11. "
                   "Tenths: 8 > 1, so 9.8 is larger.")
 PRIMES_REASONING = ("Primes between 10 and 20: drop the even numbers and 15; 11, 13, 17 and "
@@ -357,6 +396,8 @@ def responder(req):  # type: ignore[no-untyped-def]
         answer = json.dumps(_receipt_answer(height), ensure_ascii=False)
         return chat(answer, model=MODEL, usage=(85 + 40, len(answer) // 3))
     prompt_tokens = 40 + len(json.dumps(asked, ensure_ascii=False)) // 4
+    if PAY_BILLING is not None and PAY_GUIDE[:60] in json.dumps(asked, ensure_ascii=False):
+        return PAY_BILLING(req)
     if any(note in json.dumps(asked, ensure_ascii=False) for note in NOTES):
         return _note_reply(body, json.dumps(asked, ensure_ascii=False))
     if "refuse" in json.dumps(asked):
@@ -1035,14 +1076,16 @@ Read the shipping note: {item}
         code('parcels.sort_values("doubt", ascending=False).round(3)'),
         md("""
 One call shows where the doubt comes from: `Result.confidence` maps each field to its
-probability (the widget draws it as a bar beside the field).
+probability, and the widget (or, in an export, the result's HTML) draws it as a bar beside
+the field, the low ones in orange.
 """),
         code("""
 import structmagic as sm
 
 unsure = sm.structured(f"Read the shipping note: {notes['n-05']}", parcel, confidence=True)
-{path: round(p, 3) for path, p in unsure.confidence.items()}
+unsure
 """),
+        code("{path: round(p, 3) for path, p in unsure.confidence.items()}"),
         md("""
 ## Only the doubtful rows again, with a stronger model
 
@@ -1059,9 +1102,56 @@ Read the shipping note: {{item}}
     return nb
 
 
+def pay_once() -> nbformat.NotebookNode:
+    """Repeated rows sent once, and a long shared guide served from the prompt cache."""
+    nb = nbformat.v4.new_notebook()
+    cell = ('%%structured "category enum[billing, bug, feature, other], urgent bool" '
+            '--each tickets -o tagged{options}\n{{guide}}\n\nThe ticket: {{item}}')
+    nb.cells = [
+        md("""
+# Paying once: repeated rows, and the prompt cache
+
+A column is mostly the same request again: here a long labelling guide that every row shares,
+then one ticket — and some tickets are pasted twice. structmagic sends identical rows once
+(each row still gets its own result; a copy costs nothing), lays every request out with the
+shared part first, and lets the provider's prompt cache serve it: OpenAI caches any prefix
+of 1,024 tokens or more on its own (and, on OpenAI's own API, each request of the column
+carries the same `prompt_cache_key`). Offline from `pay_once.cassette.jsonl`, recorded against a server that
+bills the cache as OpenAI does.
+"""),
+        code("""
+%load_ext structmagic
+%structured_config --cache cache --cassette pay_once.cassette.jsonl --model gpt-4o-mini
+# your price, USD per million tokens: input, output, cached input
+%structured_config --price gpt-4o-mini=0.15,0.6,0.075
+"""),
+        code(f"""
+import pandas as pd
+
+guide = {PAY_GUIDE!r}
+tickets = pd.Series({TICKETS!r}, index=[f"t-{{i:02d}}" for i in range(1, 9)])
+"""),
+        md("""
+## Before: what the column will cost, with and without the cache
+"""),
+        code(cell.format(options=" --estimate")),
+        md("""
+## The run
+
+The progress bar's line says how many rows were unique, how much of the input the cache
+served, and (on a live run) what that saved; here the answers come from the recording, so
+they cost nothing now.
+"""),
+        code(cell.format(options="")),
+        code("tagged"),
+    ]
+    return nb
+
+
 NOTEBOOKS = {"quickstart": quickstart, "extraction": extraction, "providers": providers,
              "walkthrough": walkthrough, "receipts": receipts, "engines": engines,
-             "compare": compare, "batch_api": batch_api, "doubt": doubt}
+             "compare": compare, "batch_api": batch_api, "doubt": doubt,
+             "pay_once": pay_once}
 
 #: the row faults of the recorded batch job of batch_api.ipynb: an answer that is not an
 #: Invoice, and a line with status_code 400 (and "error": null)
@@ -1096,9 +1186,11 @@ def main() -> None:
         (HERE / "lease.pdf").write_bytes(make_pdf([page.split("\n") for page in LEASE_PAGES]))
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("OPENAI_", "STRUCTMAGIC_", "ANTHROPIC_", "GEMINI_"))}
+    global PAY_BILLING
     with FakeLLMServer() as server:
         for name, build in notebooks.items():
             server.responder = responder
+            PAY_BILLING = BillingCache("openai", answer=_ticket_answer)
             if name == "batch_api":  # the batch routes; each poll moves the job one state on
                 fake = FakeBatchAPI(server, step_per_poll=True,
                                     answer=lambda body: json.dumps(_answer_for(body),

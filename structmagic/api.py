@@ -124,11 +124,12 @@ def _structured(prompt: Any, schema: Any, options: dict[str, Any], media: Media,
 def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = False,
         on_partial: Callable[[Any], None] | None = None, observer: Observer | None = None,
         steps_field: str | None = None, gate: Any = None, parts: Sequence[Part] = (),
-        source: Any = None) -> Result:
+        source: Any = None, shared: int | None = None) -> Result:
     """One call with settings and schema already resolved (what :func:`batch` runs per item).
 
     ``parts``: the call's images and documents, prepared for the provider (:class:`Media`);
-    ``source``: the text to ground the values in (``ground``).
+    ``source``: the text to ground the values in (``ground``); ``shared``: in a run, how many
+    leading characters its prompts share (the prompt cache is asked to serve them).
     """
     check_prompt(prompt, settings.system)
     if parts and observer is not None and hasattr(observer, "show_inputs"):
@@ -142,7 +143,7 @@ def run(prompt: Any, spec: SchemaSpec, settings: Settings, *, stream: bool = Fal
         asked += 1
         return run_loop(prompt, spec, settings, stream=stream, on_partial=on_partial,
                         observer=observer, steps_field=steps_field, gate=gate, parts=parts,
-                        source=source, wanted_answers=wanted)
+                        source=source, wanted_answers=wanted, shared=shared)
 
     if settings.samples > 1:
         return sampled(once, settings.samples, spec, steps_field=steps_field)

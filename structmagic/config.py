@@ -40,6 +40,7 @@ from .secret import CREDENTIAL_NAME, Secret, describe_value, header_value
 
 __all__ = [
     "CACHE_MODES",
+    "CACHE_TTLS",
     "GROUNDING_MODES",
     "SERVER_CHECKS",
     "SYSTEM_CLOCK",
@@ -62,6 +63,9 @@ __all__ = [
 CACHE_MODES = ("off", "replay", "record", "cache")
 #: ``require_grounding``: off; on (re-ask, then fail); warn (re-ask, then keep the answer)
 GROUNDING_MODES = ("off", "on", "warn")
+#: how long Claude keeps a prompt-cache entry (``cache_ttl``): its write costs 1.25x the
+#: input price for 5 minutes, 2x for an hour
+CACHE_TTLS = ("5m", "1h")
 #: ``server_check``: auto (check servers that are not a known vendor's); off
 SERVER_CHECKS = ("auto", "off")
 
@@ -148,6 +152,10 @@ def _modes() -> tuple[str, ...]:
 
 def _cache_modes() -> tuple[str, ...]:
     return CACHE_MODES
+
+
+def _cache_ttls() -> tuple[str, ...]:
+    return CACHE_TTLS
 
 
 def _grounding_modes() -> tuple[str, ...]:
@@ -241,6 +249,14 @@ class Settings:
         "that costs 0: Result.duplicate_of names the row that was sent). --no-dedup sends "
         "every row: for sampling on purpose at a temperature above 0.", kind="flag",
         cell=True)
+    prompt_cache_key: str | None = setting(
+        None, "OpenAI's prompt_cache_key, sent with every request (default: one derived from "
+        "the shared prefix of a column's rows, the same for every row, sent to OpenAI's own "
+        "API).", configurable=True, cell=True, metavar="KEY")
+    cache_ttl: str = setting(
+        "5m", "How long Claude keeps the cached shared prefix of a column's rows: 5m (a write "
+        "costs 1.25x the input price) or 1h (2x).", kind="choice", choices=_cache_ttls,
+        configurable=True, cell=True)
     server_check: str = setting(
         "auto", "In --mode auto, check once per base URL and model, with one small request, "
         "whether a server that is not a known vendor's (a local vLLM, llama.cpp or Ollama, a "

@@ -31,6 +31,10 @@ through Playwright) against the loopback fake server, checking what a person wou
   :target rules, no script), a mark clicked shows its value, the marks readable (contrast
   measured); the same as stored untrusted output (its <style> dropped), and exported (no
   request, JavaScript off);
+- a result with a confidence per value (built by hand), in its widget and as stored untrusted
+  output, light and dark: a bar beside each value as full as its figure, the two under 50%
+  in the warning colour, every bar readable on its background (contrast measured), the
+  lowest named first under the title, the table of values opened, lowest first;
 - the README's export, opened with every request blocked and counted: none;
 - the exported walkthrough, a handout, with JavaScript off: the answer hidden at first, the
   steps opened by a click and by the keyboard, no request; printed to PDF (Chromium's own
@@ -53,10 +57,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from structmagic.display.grounded import contrast
 
 from fakeserver import FakeLLMServer, Reply, chat, chat_stream
 from pdftext import pdf_text
@@ -174,6 +181,29 @@ grounded'''
 # the fields' indices in the grounding (the ids' k): the first value, the total at the end
 SUPPLIER, TOTAL = 0, 4
 
+# A result with a confidence per value, built by hand: an invoice of three lines (a row's
+# item poisoned), two values under 50%.
+CONFIDENT_CELL = r'''import json
+from structmagic.call.result import Result
+
+value = {"invoice_no": "INV-2024-001", "total": 1234.0, "currency": "EUR",
+         "lines": [{"item": "widgets", "qty": 3, "unit price": 12.5},
+                   {"item": "gadgets", "qty": 7, "unit price": 4.25},
+                   {"item": "<img src=x onerror=alert(1)>", "qty": 1, "unit price": 0.5}]}
+confidence = {"invoice_no": 0.97, "total": 0.61, "currency": 0.35, "lines[0].item": 0.99,
+              "lines[0].qty": 0.88, 'lines[0]["unit price"]': 0.9, "lines[1].item": 0.95,
+              "lines[1].qty": 0.23, 'lines[1]["unit price"]': 0.8, "lines[2].item": 0.75,
+              "lines[2].qty": 0.92, 'lines[2]["unit price"]': 0.66}
+confident = Result(data=value, plain=value, raw=json.dumps(value), model="model-x",
+                   schema_name="invoice", confidence=confidence)
+confident'''
+# the confidences the cell gives, in percent, and the two under 50%, lowest first
+CONFIDENT = {"invoice_no": 97, "total": 61, "currency": 35, "lines[0].item": 99,
+             "lines[0].qty": 88, 'lines[0]["unit price"]': 90, "lines[1].item": 95,
+             "lines[1].qty": 23, 'lines[1]["unit price"]': 80, "lines[2].item": 75,
+             "lines[2].qty": 92, 'lines[2]["unit price"]': 66}
+CONFIDENT_LOW = ["lines[1].qty", "currency"]
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -253,22 +283,31 @@ def _write_notebooks(work: Path) -> None:
     (work / "handout.ipynb").write_text(json.dumps(stored), encoding="utf-8")
     _write_grounded(work / "grounded.ipynb")
     _write_grounded(work / "grounded-stored.ipynb", stored=True)
+    _write_result_cell(work / "confident.ipynb", CONFIDENT_CELL, "confident")
+    _write_result_cell(work / "confident-stored.ipynb", CONFIDENT_CELL, "confident",
+                       stored=True)
 
 
 def _write_grounded(path: Path, *, stored: bool = False) -> None:
-    """A notebook of one cell, :data:`GROUNDED_CELL`; ``stored``: with the output it gives
-    where no widget is drawn (its text/html and text/plain, made here as the kernel would)."""
+    """A notebook of one cell, :data:`GROUNDED_CELL` (see :func:`_write_result_cell`)."""
+    _write_result_cell(path, GROUNDED_CELL, "grounded", stored=stored)
+
+
+def _write_result_cell(path: Path, cell: str, name: str, *, stored: bool = False) -> None:
+    """A notebook of one cell, ``cell``, whose value is the Result it names ``name``;
+    ``stored``: with the output it gives where no widget is drawn (its text/html and
+    text/plain, made here as the kernel would)."""
     outputs: list[dict[str, Any]] = []
     if stored:
         scope: dict[str, Any] = {}
-        exec(GROUNDED_CELL, scope)  # the cell's own code: a Result built by hand
-        result = scope["grounded"]
+        exec(cell, scope)  # the cell's own code: a Result built by hand
+        result = scope[name]
         outputs = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
                     "data": {"text/html": result._repr_html_(),
                              "text/plain": result._text()}}]
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": GROUNDED_CELL,
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": cell,
                      "outputs": outputs, "execution_count": 1 if stored else None,
-                     "id": "grounded-0"}],
+                     "id": f"{name}-0"}],
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                       "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
@@ -399,6 +438,25 @@ def _theme(page: Any, name: str) -> None:
     page.wait_for_function("t => document.body.dataset.jpThemeName === t",
                            arg=f"JupyterLab {name.title()}", timeout=20_000)
     page.wait_for_timeout(800)
+
+
+def _each_theme(page: Any, view: Any) -> Iterator[str]:
+    """The light theme, then the dark one, ``view`` scrolled into sight in each; the light
+    one again after."""
+    for theme in ("light", "dark"):
+        _theme(page, theme)
+        view.scroll_into_view_if_needed()
+        yield theme
+    _theme(page, "light")
+
+
+def _run_until(page: Any, selector: str, least: int) -> None:
+    """Run every cell, wait for the kernel to be idle and for ``least`` elements matching
+    ``selector`` to be drawn."""
+    _run_all(page)
+    _wait_idle(page)
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length >= n",
+                           arg=[selector, least], timeout=60_000)
 
 
 # Cell text is read after scrolling the cell into view: JupyterLab does not lay out cells far
@@ -1377,17 +1435,12 @@ def test_grounded_view_in_jupyterlab(lab, browser):
     a fragment link and :target rules), a mark clicked shows its value; the marks readable."""
     page = _open(browser, lab, "grounded.ipynb", 1300)
     try:
-        _run_all(page)
-        _wait_idle(page)
         view = page.locator(".jp-OutputArea-output .structmagic-widget .structmagic-grounded")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.jp-OutputArea-output .structmagic-widget "
-            ".structmagic-grounded mark').length >= 5", timeout=60_000)
+        _run_until(page, ".jp-OutputArea-output .structmagic-widget .structmagic-grounded mark",
+                   5)
         assert view.count() == 1
         view.scroll_into_view_if_needed()
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            view.scroll_into_view_if_needed()
+        for theme in _each_theme(page, view):
             _check_grounded_view(page, view, f"grounded-widget-{theme}")
             # the links scrolled the source box and the notebook, nothing else: the page
             # itself and JupyterLab's own panels stay where they were, menu bar on top
@@ -1401,7 +1454,6 @@ def test_grounded_view_in_jupyterlab(lab, browser):
             assert re.fullmatch(r"#smg[0-9a-f]+-\d+-f0", shell["hash"]), shell
             page.locator(".jp-OutputArea-output .structmagic-widget").screenshot(
                 path=str(ARTIFACTS / f"grounded-widget-{theme}.png"))
-        _theme(page, "light")
         # the same notebook still open, its widget still there, its kernel idle
         assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == (
             "grounded.ipynb")
@@ -1421,12 +1473,8 @@ def test_grounded_view_in_jupyterlab_where_no_widget_is_drawn(lab, browser):
         view = page.locator(".jp-OutputArea-output .structmagic-grounded")
         assert view.count() == 1
         assert view.locator("style").count() == 0  # dropped from untrusted output
-        view.scroll_into_view_if_needed()
-        for theme in ("light", "dark"):
-            _theme(page, theme)
-            view.scroll_into_view_if_needed()
+        for theme in _each_theme(page, view):
             _check_grounded_view(page, view, f"grounded-untrusted-{theme}", styled=False)
-        _theme(page, "light")
     finally:
         page.close()
 
@@ -1461,3 +1509,103 @@ def test_exported_grounded_view_links_without_javascript(browser, grounded_expor
         assert requests == []
     finally:
         context.close()
+
+
+# Each gauge of a view shown (not inside a closed <details>): its bar's size, how full it is,
+# its fill's, track's and edge's colours, and the colour behind it (the first ancestor with a
+# background).
+GAUGES = """v => Array.from(v.querySelectorAll('.structmagic-gauge'))
+    .filter(g => !g.closest('details:not([open])'))
+    .map(g => {
+        const bar = g.querySelector('.structmagic-bar'), fill = bar.firstElementChild;
+        const b = bar.getBoundingClientRect(), f = fill.getBoundingClientRect();
+        let behind = 'rgba(0, 0, 0, 0)', e = g;
+        while (e && (behind === 'rgba(0, 0, 0, 0)' || behind === 'transparent')) {
+            behind = getComputedStyle(e).backgroundColor; e = e.parentElement; }
+        const s = getComputedStyle(bar);
+        return {title: g.title, low: g.classList.contains('structmagic-low'),
+                figure: g.innerText.trim(), width: b.width, height: b.height,
+                inner: bar.clientWidth, filled: f.width, fill: getComputedStyle(fill)
+                .backgroundColor, track: s.backgroundColor, edge: s.borderTopColor, behind,
+                shown: s.visibility === 'visible'};
+    })"""
+
+# The line naming the lowest values: its text, and for each value named, its figure's
+# weight and colour against the line's own.
+LOWEST_LINE = """v => { const line = v.querySelector('.structmagic-lowest');
+    return {text: line.innerText, colour: getComputedStyle(line).color,
+            figures: Array.from(line.querySelectorAll('span[title]')).map(s => {
+                const b = s.querySelector('b');
+                return {text: s.innerText, bold: !!b && +getComputedStyle(b).fontWeight >= 600,
+                        colour: getComputedStyle(b || s).color}; })}; }"""
+
+
+def _rgb_hex(css: str) -> str:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _check_bars(view: Any, name: str, *, styled: bool) -> None:
+    """The bars of the confident result as a person sees them: one beside each of its 12
+    values, each drawn as full as its figure, the two under 50% in the warning colour, every
+    fill readable on its track and every bar on what is behind it (3:1, as a chart's marks:
+    by its edge or its track); the lowest named first in
+    the line under the title, bold (``styled``: in the warning colour too); the table of
+    values, opened, lowest first; screenshots."""
+    gauges = view.evaluate(GAUGES)
+    assert len(gauges) == len(CONFIDENT), gauges
+    assert sorted(g["title"] for g in gauges) == sorted(
+        f"confidence {p}%" for p in CONFIDENT.values())
+    for g in gauges:
+        share = int(g["figure"].rstrip("%")) / 100
+        assert g["shown"] and g["width"] >= 20 and g["height"] >= 5, g
+        assert abs(g["filled"] - g["inner"] * share) <= 1.5, g
+        assert g["low"] == (share < 0.5), g
+        assert g["fill"] == ("rgb(216, 67, 21)" if share < 0.5 else "rgb(25, 118, 210)"), g
+        track, behind = _rgb_hex(g["track"]), _rgb_hex(g["behind"])
+        assert contrast(_rgb_hex(g["fill"]), track) >= 3, g
+        assert max(contrast(track, behind), contrast(_rgb_hex(g["edge"]), behind)) >= 3, g
+    lowest = view.evaluate(LOWEST_LINE)
+    assert lowest["text"] == "lowest confidence: lines[1].qty 23% · currency 35% · total 61%", (
+        lowest)
+    assert [f["bold"] for f in lowest["figures"]] == [True, True, False], lowest
+    if styled:  # the warning colour (a theme variable: dropped where output is sanitized)
+        assert lowest["figures"][0]["colour"] != lowest["figures"][2]["colour"], lowest
+    assert view.locator(".structmagic-doubt").inner_text() == "doubt 0.77"
+    view.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    table = view.locator("details.structmagic-confidence")
+    table.locator("summary").click()
+    rows = table.evaluate(GAUGES)
+    assert [r["figure"] for r in rows] == [f"{p}%" for p in sorted(CONFIDENT.values())], rows
+    assert [r["low"] for r in rows[:3]] == [True, True, False]
+    assert table.locator("code").first.inner_text() == CONFIDENT_LOW[0]
+    view.screenshot(path=str(ARTIFACTS / f"{name}-table.png"))
+    table.locator("summary").click()  # closed again, for the next theme
+    assert "<img src=x onerror=alert(1)>" in view.inner_text()  # text, not an image
+    assert view.locator("img").count() == 0
+
+
+@pytest.mark.timeout(300)
+def test_confidence_bars_in_jupyterlab(lab, browser):
+    """A result with a confidence per value, in its widget and as stored untrusted output
+    (no widget drawn: its text/html sanitized, every var() dropped), in the light and the
+    dark theme: a bar beside each value, as full as its figure, the lowest marked and named
+    first; the table of values lowest first."""
+    page = _open(browser, lab, "confident.ipynb", 1300)
+    try:
+        widget = page.locator(".jp-OutputArea-output .structmagic-widget")
+        _run_until(page, ".jp-OutputArea-output .structmagic-widget .structmagic-gauge",
+                   len(CONFIDENT))
+        assert widget.count() == 1
+        for theme in _each_theme(page, widget):
+            _check_bars(widget, f"confidence-widget-{theme}", styled=True)
+    finally:
+        page.close()
+    page = _open(browser, lab, "confident-stored.ipynb", 1300)
+    try:
+        view = page.locator(".jp-OutputArea-output .structmagic-result")
+        assert view.count() == 1
+        for theme in _each_theme(page, view):
+            _check_bars(view, f"confidence-untrusted-{theme}", styled=False)
+    finally:
+        page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from dataclasses import fields
 
 import pytest
@@ -128,9 +129,10 @@ def test_each_setting_is_declared_once_and_everything_else_is_made_from_it():
     config_help = StructuredMagics.structured_config.__doc__
     cell_help = StructuredMagics.structured.__doc__
     for decl in declared():
-        assert (decl.option in config_help) == decl.configurable, decl.name
-        assert (f" {decl.option} " in cell_help or f"[{decl.option}" in cell_help) == decl.cell, \
-            decl.name
+        # the option whole: --cache is not --cache-ttl
+        whole = re.compile(re.escape(decl.option) + r"(?![\w-])")
+        assert bool(whole.search(config_help)) == decl.configurable, decl.name
+        assert bool(whole.search(cell_help)) == decl.cell, decl.name
 
 
 def test_a_setting_is_checked_in_one_place_whoever_gives_it(monkeypatch):

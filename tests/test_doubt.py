@@ -396,3 +396,15 @@ def test_streamed_samples_in_one_request_keep_their_answers_apart(server, settin
     assert res.data == A  # the first of two equals
     # what streamed live was the first answer alone, each partial a prefix of it
     assert seen and all(set(p.items()) <= set(A.items()) for p in seen if isinstance(p, dict))
+
+
+def test_a_field_called_doubt_keeps_its_name():
+    pytest.importorskip("pandas")
+    from structmagic.rows.frame import results_frame
+
+    answer = {"doubt": "the reader's own", "n": 1}
+    res = sm.Result(data=answer, plain=answer, confidence={"doubt": 0.9, "n": 0.2})
+    frame = results_frame([res], ["a"], ["doubt", "n"])
+    assert list(frame.columns) == ["doubt", "n", "error", "cost", "row_doubt"]
+    assert frame.loc["a", "doubt"] == "the reader's own"
+    assert frame.loc["a", "row_doubt"] == pytest.approx(0.8)

@@ -691,3 +691,23 @@ def test_the_widget_keeps_hostile_values_and_sources_inert():
         value.encode("utf-8")
     assert "&lt;img src=x onerror=alert(1)&gt;" in wdg.ground_view.value
     assert_inert(result_html(res))
+
+
+def test_grounding_and_confidence_show_together_the_table_after_the_view():
+    """A result both grounded and with confidence: the bars beside the answer's values, the
+    grounded view below it, then the table of values lowest first (in the widget too)."""
+    confidence = {"supplier": 0.99, "invoice_no": 0.97, "date": 0.9, "lines[0].qty": 0.45,
+                  'lines[0]["unit price"]': 0.8, "total": 0.6, "paid": 0.95}
+    res = grounded_result(confidence=confidence)
+    markup = result_html(res)
+    assert_inert(markup)
+    view = markup.index('class="structmagic-grounded"')
+    table = markup.index('class="structmagic-confidence"')
+    assert markup.index("structmagic-gauge") < view < table
+    assert "doubt 0.55" in markup  # 1 - 0.45 beats the 1 of 6 values not found
+    wdg = StructuredWidget(title="invoice")
+    wdg.finish(res)
+    children = list(wdg.widget.children)
+    assert children.index(wdg.confidence_view) == children.index(wdg.ground_view) + 1
+    assert wdg.ground_view.value and wdg.confidence_view.value
+    assert "structmagic-gauge" in wdg.answer.value

@@ -15,6 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from structmagic.display.confidence import (
+    AT_MOST,
+    BAR_EDGE,
+    BAR_FILL,
+    BAR_LOW,
+    BAR_TRACK,
+    percent,
+)
+from structmagic.display.grounded import contrast
 from structmagic.display.handout import (
     HANDOUT_CSS,
     NEST_LIMIT,
@@ -25,7 +34,7 @@ from structmagic.display.handout import (
     handout_html,
     normalised,
 )
-from structmagic.display.markup import NO_MATH
+from structmagic.display.markup import FG_MUTED, NO_MATH, WARN
 from structmagic.display.render import (
     error_html,
     error_text,
@@ -47,7 +56,9 @@ from structmagic.display.render import (
     waiting_html,
 )
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
+from structmagic.grounding.paths import leaves, path_of
 
+from confidence_helpers import answer_of, gauges_in, outside_table
 from htmlaudit import POISON, POISON_HTML, assert_inert
 
 
@@ -889,3 +900,233 @@ def test_a_list_of_one_is_counted_in_the_singular():
         "1 line", "1 entry", "1 address", "1 box", "1 status", "1 line item"]
     assert count_steps("lines", [1, 2]) == "2 lines"
     assert count_steps("steps", [1], explicit=True) == "1 step"
+
+
+# --- confidence and agreement -----------------------------------------------------------------
+
+INVOICE = {"invoice_no": "INV-7", "total": 12.5,
+           "lines": [{"item": "bolt", "qty": 3, "unit price": 1.5},
+                     {"item": "nut", "qty": 10, "unit price": 0.2}]}
+INVOICE_CONFIDENCE = {"invoice_no": 0.97, "total": 0.61, "lines[0].item": 0.99,
+                      "lines[0].qty": 0.42, 'lines[0]["unit price"]': 0.88,
+                      "lines[1].item": 0.95, "lines[1].qty": 0.7,
+                      'lines[1]["unit price"]': 0.8}
+
+
+def test_each_value_has_its_bar_with_its_percentage_beside_it():
+    """Every value shown has a gauge beside it, in the order the view shows the values (the
+    rows' table, then the final answer), its fill as wide as its figure says; under 50% the
+    bar turns the warning colour and is marked."""
+    res = answer_of(INVOICE, confidence=INVOICE_CONFIDENCE)
+    markup = result_html(res)
+    assert_inert(markup)
+    shown = gauges_in(outside_table(markup))
+    order = ["lines[0].item", "lines[0].qty", 'lines[0]["unit price"]', "lines[1].item",
+             "lines[1].qty", 'lines[1]["unit price"]', "invoice_no", "total"]
+    assert [g.title for g in shown] == [
+        f"confidence {percent(INVOICE_CONFIDENCE[p])}%" for p in order]
+    assert [g.figure for g in shown] == ["99%", "42%", "88%", "95%", "70%", "80%", "97%", "61%"]
+    assert [g.width for g in shown] == [99, 42, 88, 95, 70, 80, 97, 61]
+    assert [g.low for g in shown] == [False, True] + [False] * 6
+    assert [g.fill for g in shown] == [BAR_FILL, BAR_LOW] + [BAR_FILL] * 6
+    # the cell of lines[0].qty holds its value and then its bar
+    assert re.search(r">3<span class=\"structmagic-gauge structmagic-low\"", markup)
+
+
+@pytest.mark.parametrize(("value", "confidence"), [
+    ("just text", {"$": 0.3}),  # a scalar root
+    ([{"name": "a"}, {"name": "b"}], {"[0].name": 0.9, "[1].name": 0.2}),  # a root list
+    ({"steps": [{"explanation": "e", "output": "o"}], "final_answer": "x"},
+     {"steps[0].explanation": 0.8, "steps[0].output": 0.1, "final_answer": 0.6}),
+    ({"a": {"b": [1, {"c d": True}]}, "e": None},
+     {"a.b[0]": 0.5, 'a.b[1]["c d"]': 0.49, "e": 1.0}),
+])
+def test_bars_follow_the_answers_paths_in_every_shape(value, confidence):
+    """Paths as grounding writes them (``$``, ``[0].name``, ``a.b[1]["c d"]``): each leaf's
+    bar shows its own figure, whatever shape the view gives the answer."""
+    shown = gauges_in(outside_table(result_html(answer_of(value, confidence=confidence))))
+    assert sorted(g.title for g in shown) == sorted(
+        f"confidence {percent(p)}%" for p in confidence.values())
+    assert sum(g.low for g in shown) == sum(p < 0.5 for p in confidence.values())
+
+
+def test_the_lowest_values_are_named_under_the_title():
+    markup = result_html(answer_of(INVOICE, confidence=INVOICE_CONFIDENCE))
+    head = markup.split('<div class="structmagic-lowest"', 1)[1].split("</div>", 1)[0]
+    assert assert_inert("<div" + head + "</div>").endswith(
+        "lowest confidence: lines[0].qty 42% · total 61% · lines[1].qty 70%")
+    assert head.count(f'color:{WARN}') == 1  # only the one under 50% in the warning colour
+    shown = assert_inert(markup)
+    assert shown.index("lowest confidence") < shown.index("Total")  # at the top
+
+
+def test_the_table_lists_the_values_lowest_first_and_stops_at_twenty():
+    """200 values: the table's rows are the 20 lowest, lowest first (ties in the answer's
+    order), then "… 180 more"; three values: the line under the title names them all and
+    there is no table."""
+    lines = [{"sku": f"s{i}", "qty": i} for i in range(100)]
+    confidence = {}
+    for i in range(100):
+        confidence[f"lines[{i}].sku"] = 0.9
+        confidence[f"lines[{i}].qty"] = ((i * 37) % 100) / 100
+    markup = result_html(answer_of({"lines": lines}, confidence=confidence))
+    assert_inert(markup)
+    table = markup.split('<details class="structmagic-confidence"', 1)[1]
+    assert "<details open" not in markup  # collapsed
+    rows = re.findall(r"<tr><td[^>]*><code[^>]*>([^<]*)</code>", table)
+    expected = sorted(confidence, key=lambda p: confidence[p])[:20]
+    assert rows == expected and len(rows) == AT_MOST
+    assert [g.width for g in gauges_in(table)] == [percent(confidence[p]) for p in expected]
+    assert "… 180 more" in assert_inert(table)
+    assert "Confidence by value: the 20 lowest of 200 values" in assert_inert(table)
+    assert len(gauges_in(outside_table(markup))) == 200  # every value has its bar
+    three = result_html(answer_of({"a": 1, "b": 2, "c": 3},
+                                  confidence={"a": 0.2, "b": 0.9, "c": 0.5}))
+    assert "structmagic-confidence" not in three
+    assert "lowest confidence: a 20% · c 50% · b 90%" in assert_inert(three)
+
+
+def test_ties_in_the_table_keep_the_answers_order():
+    value = {"d": 1, "c": 2, "b": 3, "a": 4}
+    confidence = {"a": 0.5, "b": 0.5, "c": 0.5, "d": 0.5}
+    table = result_html(answer_of(value, confidence=confidence))
+    assert re.findall(r"<code[^>]*>([a-d])</code></td>", table) == ["d", "c", "b", "a"]
+
+
+def test_agreement_is_shown_as_the_samples_that_agree():
+    value = {"steps": [{"explanation": "e", "output": "o"}], "final_answer": "x"}
+    res = answer_of(value, agreement={"steps[0].explanation": 1.0, "steps[0].output": 1 / 3,
+                                      "final_answer": 2 / 3}, samples=3)
+    markup = result_html(res)
+    shown = gauges_in(outside_table(markup))
+    assert [(g.title, g.figure, g.width, g.low) for g in shown] == [
+        ("3 of 3 samples agree", "3/3", 100, False),
+        ("1 of 3 samples agree", "1/3", 33, True),
+        ("2 of 3 samples agree", "2/3", 66, False)]
+    assert "lowest agreement of 3 samples: steps[0].output 1/3 · final_answer 2/3 · " \
+           "steps[0].explanation 3/3" in assert_inert(markup)
+    # a share of no whole number of samples (or one sample: a comparison) as a percentage
+    odd = answer_of({"a": 1}, agreement={"a": 0.5}, samples=1)
+    assert [(g.title, g.figure) for g in gauges_in(result_html(odd))] == [
+        ("agreement 50%", "50%")]
+
+
+def test_confidence_and_agreement_together():
+    res = answer_of({"a": "x", "b": "y", "c": "z", "d": "w"},
+                    confidence={"a": 0.9, "b": 0.3, "c": 0.8, "d": 0.7},
+                    agreement={"a": 0.25, "b": 1.0, "c": 1.0, "d": 0.75}, samples=4)
+    markup = result_html(res)
+    shown = gauges_in(outside_table(markup))
+    assert [g.figure for g in shown] == ["90%", "1/4", "30%", "4/4", "80%", "4/4", "70%", "3/4"]
+    text = assert_inert(markup)
+    assert "lowest confidence: b 30% · d 70% · c 80%" in text
+    assert "lowest agreement of 4 samples: a 1/4 · d 3/4 · b 4/4" in text
+    table = markup.split('<details class="structmagic-confidence"', 1)[1]
+    assert "Confidence and agreement by value: all 4 values, lowest first" in assert_inert(table)
+    # lowest first by the lower of the two: a (0.25), b (0.3), d (0.7), c (0.8)
+    assert re.findall(r"<code[^>]*>([a-d])</code></td>", table) == ["a", "b", "d", "c"]
+
+
+def test_without_confidence_one_muted_line_says_why():
+    reason = "Claude's Messages API gives no log-probabilities."
+    markup = result_html(answer_of({"a": 1}, confidence_reason=reason))
+    shown = assert_inert(markup)
+    assert shown.count(f"confidence: not available — {reason}") == 1
+    line = markup.split('class="structmagic-no-confidence"', 1)[1].split(">", 1)[0]
+    assert FG_MUTED in line
+    assert not gauges_in(markup) and "structmagic-doubt" not in markup  # nothing known
+    assert "not available" not in assert_inert(result_html(answer_of({"a": 1})))
+    # with agreement known, the reason still says why confidence is missing
+    both = assert_inert(result_html(answer_of({"a": 1}, confidence_reason=reason,
+                                              agreement={"a": 1.0}, samples=2)))
+    assert "lowest agreement of 2 samples: a 2/2" in both and "not available" in both
+
+
+def test_the_doubt_badge_shows_only_with_confidence_or_agreement():
+    assert "structmagic-doubt" not in result_html(answer_of({"a": 1}, reasks=1))
+    markup = result_html(answer_of(INVOICE, confidence=INVOICE_CONFIDENCE))
+    badge = markup.split('<span class="structmagic-doubt"', 1)[1].split("</span>", 1)[0]
+    assert badge.endswith(">doubt 0.58") and f"color:{WARN}" in badge
+    calm = result_html(answer_of({"a": 1}, confidence={"a": 0.9}))
+    badge = calm.split('<span class="structmagic-doubt"', 1)[1].split("</span>", 1)[0]
+    assert badge.endswith(">doubt 0.10") and f"color:{FG_MUTED}" in badge
+    head = assert_inert(calm.split("</div>", 1)[0])
+    assert head == "invoice · m doubt 0.10"  # beside the title
+
+
+def test_figures_are_floored_and_odd_numbers_ignored():
+    assert [percent(p) for p in (0.0, 0.29, 0.5, 0.999, 1.0)] == [0, 29, 50, 99, 100]
+    value = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    res = answer_of(value, confidence={"a": 1.5, "b": -0.2, "c": float("nan"), "d": "high",
+                                       "e": True})
+    shown = gauges_in(outside_table(result_html(res)))
+    assert [(g.title, g.width) for g in shown] == [("confidence 100%", 100),
+                                                  ("confidence 0%", 0)]
+    nothing = answer_of(value, confidence={"a": float("inf")})
+    assert not gauges_in(result_html(nothing))
+
+
+def test_confidence_never_reaches_text_plain():
+    reason = "no log-probabilities"
+    for value in (INVOICE, MATH, "text", [{"a": 1}]):
+        plain = answer_of(value)
+        for extra in ({"confidence": {"total": 0.1, "$": 0.2}},
+                      {"agreement": {"total": 0.5}, "samples": 2},
+                      {"confidence_reason": reason}):
+            res = answer_of(value, **extra)
+            assert result_text(res) == result_text(plain)
+            assert res._text() == plain._text() and repr(res) == repr(plain)
+            assert "%" not in res._text() and "doubt" not in res._text()
+
+
+def test_poisoned_paths_values_and_reasons_stay_inert():
+    value = {p: p for p in POISON}
+    value["lines"] = [{p: p} for p in POISON]
+    confidence = {**{path_of([p]): 0.1 for p in POISON},
+                  **{path_of(["lines", i, p]): 0.2 for i, p in enumerate(POISON)},
+                  "<script>alert(1)</script>": 0.0}  # a path not in the answer
+    res = answer_of(value, confidence=confidence, agreement=confidence, samples=2,
+                    schema_name=POISON[0])
+    reasoned = answer_of(value, confidence_reason=" ".join(POISON))
+    for markup in (result_html(res), result_html(reasoned)):
+        shown = assert_inert(markup)
+        assert "&lt;img src=x onerror=alert(1)&gt;" in markup
+        assert "<img" not in markup and "<script" not in markup
+        assert POISON_HTML[0] in shown
+    table = result_html(res).split('<details class="structmagic-confidence"', 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table  # the stray path, escaped
+    assert len(gauges_in(outside_table(result_html(res)))) == 2 * 2 * len(POISON)
+
+
+def test_the_bars_keep_their_colours_and_widths_where_output_is_sanitized():
+    """Untrusted output drops every style value with a var(): the bars' fills, widths,
+    tracks and edges are plain values, so they stay. The fills read on the track, and the bar
+    on every background of both themes (3:1 at least, as a chart's marks should): by its edge
+    on light ones, by its track on dark ones."""
+    styles = _sanitized_styles(result_html(answer_of(INVOICE, confidence=INVOICE_CONFIDENCE)))
+    assert sum(f"width:42%;background:{BAR_LOW}" in x for x in styles) == 2  # beside, table
+    assert sum(f"background:{BAR_TRACK};border:1px solid {BAR_EDGE}" in x
+               and "display:inline-block" in x for x in styles) == 2 * len(INVOICE_CONFIDENCE)
+    for fill in (BAR_FILL, BAR_LOW):
+        assert contrast(fill, BAR_TRACK) >= 3, fill
+    # light: the page, the answer's box, the track itself; dark: the same, and the page
+    for page in ("#ffffff", "#eeeeee", "#e0e0e0", "#212121", "#424242", "#111111"):
+        assert max(contrast(BAR_EDGE, page), contrast(BAR_TRACK, page)) >= 3, page
+
+
+json_key = st.text(max_size=6)
+json_tree = st.recursive(
+    json_leaf, lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(json_key, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_tree, share=st.floats(0, 1))
+def test_any_answer_has_one_bar_per_value_and_stays_inert(value, share):
+    """Whatever its shape (tree, steps, rows' table, a root list), every leaf the view
+    shows gets exactly one bar, found by the path grounding gives it."""
+    confidence = {path: share for path, _ in leaves(value)}
+    markup = result_html(answer_of(value, confidence=confidence))
+    assert_inert(markup)
+    assert len(gauges_in(outside_table(markup))) == len(confidence)
+    assert result_html(answer_of(copy.deepcopy(value), confidence=confidence)) == markup

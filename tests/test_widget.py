@@ -16,7 +16,9 @@ from structmagic.call.result import Result
 from structmagic.display import render
 from structmagic.display.widget import StructuredWidget
 from structmagic.errors import InvalidOutputError, RefusalError, StreamError, ValidationIssue
+from structmagic.grounding.paths import leaves
 
+from confidence_helpers import gauges_in
 from htmlaudit import POISON, assert_inert, widget_texts
 
 
@@ -942,3 +944,120 @@ def test_a_streamed_answer_nested_too_deep_fails_cleanly_in_the_widget(server, s
         nested = [nested]
     assert render.esc(nested) == render.DEEPER  # deeper than json.dumps goes
     assert repr(wdg).startswith("<StructuredWidget t: error")
+
+
+# --- confidence and agreement -----------------------------------------------------------------
+
+
+def steps_confidence(n: int) -> dict[str, float]:
+    """A confidence per value of ``steps_value(n, final=...)``: step i's output is the
+    weakest (0.3 for the first), the final answer 0.8."""
+    confidence = {"final_answer": 0.8}
+    for i in range(n):
+        confidence[f"steps[{i}].explanation"] = 0.9
+        confidence[f"steps[{i}].output"] = 0.3 + i / 100
+    return confidence
+
+
+def test_a_finished_answer_shows_a_bar_beside_each_value_in_its_cards_and_answer():
+    """While the answer streams nothing is known; once finished with confidence, every
+    card is rendered once more with its values' bars (the cards kept), the final answer
+    has its bar, the header names the lowest and shows the doubt, and the table of values
+    lowest first is there (collapsed)."""
+    wdg = StructuredWidget(title="math", min_interval=0)
+    wdg.start()
+    for n in range(1, 6):
+        wdg.update(steps_value(n, last_partial=True))
+    assert not any(gauges_in(h) for h in wdg.steps_html)
+    cards = [id(c) for c in wdg.step_widgets]
+    confidence = steps_confidence(5)
+    wdg.finish(result_of(steps_value(5, final="9.8"), confidence=confidence))
+    assert [id(c) for c in wdg.step_widgets] == cards
+    for i, markup in enumerate(wdg.steps_html):
+        shown = gauges_in(markup)
+        assert [g.figure for g in shown] == ["90%", f"{30 + i}%"]
+        assert [g.low for g in shown] == [False, True]
+    assert [g.figure for g in gauges_in(wdg.answer.value)] == ["80%"]
+    header = assert_inert(wdg.header.value)
+    assert ("lowest confidence: steps[0].output 30% · steps[1].output 31% · "
+            "steps[2].output 32%") in header
+    assert "doubt 0.70" in header
+    table = wdg.confidence_view.value
+    assert wdg.confidence_view.layout.display != "none"
+    assert "<details" in table and "<details open" not in table
+    assert "all 11 values, lowest first" in assert_inert(table)
+    assert [g.figure for g in gauges_in(table)][:3] == ["30%", "31%", "32%"]
+    assert wdg.steps_html == [
+        render.step_html(i + 1, s, gauges=wdg._gauges, at=("steps", i))
+        for i, s in enumerate(steps_value(5)["steps"])]
+
+
+def test_without_confidence_the_finished_cards_are_not_rendered_again():
+    wdg = StructuredWidget(title="math", min_interval=0)
+    wdg.start()
+    wdg.update(steps_value(4, last_partial=False))
+    before = list(wdg.steps_html)
+    wdg.finish(result_of(steps_value(4, final="x")))
+    assert wdg.steps_html[:3] == before[:3]  # the finished ones were not rendered again
+    assert wdg.confidence_view.value == "" and wdg.confidence_view.layout.display == "none"
+    assert "doubt" not in wdg.header.value and "lowest" not in wdg.header.value
+
+
+def test_a_tree_and_rows_get_their_bars_by_path():
+    tree = StructuredWidget(title="person")
+    tree.finish(result_of({"name": "Ada", "langs": ["en", "fr"]},
+                          confidence={"name": 0.95, "langs[0]": 0.9, "langs[1]": 0.4}))
+    assert [(g.figure, g.low) for g in gauges_in(tree.answer.value)] == [
+        ("95%", False), ("90%", False), ("40%", True)]
+    rows = StructuredWidget(title="receipt")
+    value = {"lines": [{"item": "a", "qty": 1}, {"item": "b", "qty": 2}], "total": 3}
+    rows.finish(result_of(value, agreement={"lines[1].qty": 0.5, "total": 1.0}, samples=2))
+    assert gauges_in(rows.steps_html[0]) == []
+    assert [(g.title, g.figure) for g in gauges_in(rows.steps_html[1])] == [
+        ("1 of 2 samples agree", "1/2")]
+    assert "lowest agreement of 2 samples: lines[1].qty 1/2 · total 2/2" in assert_inert(
+        rows.header.value)
+
+
+def test_no_confidence_says_why_in_the_header_without_a_badge():
+    reason = "Claude's Messages API gives no log-probabilities."
+    wdg = StructuredWidget(title="t")
+    wdg.finish(result_of({"a": 1}, confidence_reason=reason, reasks=1))
+    header = assert_inert(wdg.header.value)
+    assert header.count(f"confidence: not available — {reason}") == 1
+    assert "doubt" not in header and not gauges_in(wdg.answer.value)
+
+
+def test_the_table_hides_with_the_answer_and_a_comparisons_column_keeps_one_line():
+    wdg = StructuredWidget(title="t", reveal=True, hide_answer=True, min_interval=0)
+    wdg.finish(result_of(steps_value(2, final="9.8"), confidence=steps_confidence(2)))
+    assert wdg.confidence_view.value and wdg.confidence_view.layout.display == "none"
+    wdg.all_button.click()
+    wdg.answer_button.click()
+    assert wdg.confidence_view.layout.display != "none"
+    column = StructuredWidget(title="t", compact=True)
+    column.finish(result_of({"a": 1}, confidence={"a": 0.2}))
+    assert "lowest" not in column.header.value and "doubt 0.80" in column.header.value
+
+
+def test_a_result_with_confidence_shows_its_bars_in_its_own_widget():
+    res = result_of({"name": "Ada"}, confidence={"name": 0.25})
+    wdg = res.widget()
+    assert [(g.figure, g.low) for g in gauges_in(wdg.answer.value)] == [("25%", True)]
+    bundle = res._repr_mimebundle_()
+    assert bundle["text/plain"] == result_of({"name": "Ada"})._text()  # no bar in text
+
+
+def test_poisoned_paths_and_reasons_stay_text_in_the_widget():
+    value = {p: [p, {p: p}] for p in POISON}
+    confidence = {path: 0.1 for path, _ in leaves(value)}
+    confidence["<svg onload=alert(1)>"] = 0.0
+    wdg = StructuredWidget(title="t")
+    wdg.finish(result_of(value, confidence=confidence, agreement=confidence, samples=3))
+    assert len(gauges_in(wdg.answer.value)) == 2 * len(leaves(value))  # both measures
+    other = StructuredWidget(title="t")
+    other.finish(result_of(value, confidence_reason=" ".join(POISON)))
+    texts = widget_texts(wdg.widget) + widget_texts(other.widget)
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in texts)
+    for text in texts:
+        assert_inert(text)

@@ -215,12 +215,13 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
         stream: bool = False, on_partial: Callable[[Any], None] | None = None,
         observer: Observer | None = None, steps_field: str | None = None,
         gate: Any = None, parts: Sequence[Part] = (), source: Any = None,
-        wanted_answers: int | None = None) -> Result:
+        wanted_answers: int | None = None, shared: int | None = None) -> Result:
     """One call: a validated :class:`Result`, or a :class:`StructuredError` with ``attempts``.
 
     ``wanted_answers`` (``samples``; default: all of them) is how many answers the first
     request asks for where the format takes several in one (the others are the result's
-    :meth:`~structmagic.Result.take_others`).
+    :meth:`~structmagic.Result.take_others`). ``shared``: in a run of many rows, how many
+    leading characters their prompts share (:mod:`.caching`); None for a single call.
 
     ``parts`` are the call's images and documents, already prepared for the provider
     (:func:`structmagic.inputs.prepare_inputs`). ``source``: the text to ground the values
@@ -251,7 +252,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
             first = not talk.extra  # a row's first request, or a new way's first
             call = asking.call(talk, step, stream=stream,
                                logprobs=settings.confidence and logprobs_refused is None,
-                               n=at_once if first and not others else 1)
+                               n=at_once if first and not others else 1, shared=shared)
             reporter = PartialReporter(on_partial, observer) if stream else None
             if tally.attempts and observer is not None and hasattr(observer, "restart"):
                 observer.restart()  # a re-ask or a step down streams a new answer
@@ -314,7 +315,7 @@ def run(prompt: str | Sequence[Mapping[str, Any]], spec: SchemaSpec, settings: S
     except E.StructuredError as err:
         err.attempts = tally.attempts
         if tally.usage and tally.spend is not None:  # answers before the failure were paid
-            err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]
+            err.usage, err.cost = dict(tally.usage), tally.spend.resolve()[0]  # its cost
         raise
 
 

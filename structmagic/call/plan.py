@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..providers import get_provider
-from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, Call, Part, Step
+from ..providers.base import AUTO, JSON_SCHEMA, TOOLS, CacheHint, Call, Part, Step
+from .caching import cache_hint, cache_note, shared_tokens
 from .prompt import build_messages, check_prompt, reask_messages
 from .servercheck import first_steps
 
@@ -123,9 +124,11 @@ class Conversation:
 
 def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: Step,
               messages: tuple[Mapping[str, Any], ...], stream: bool, *,
-              logprobs: bool | None = None, n: int = 1) -> Call:
+              logprobs: bool | None = None, n: int = 1, cache: CacheHint | None = None
+              ) -> Call:
     """The provider-neutral request of one step; ``logprobs`` (default: ``confidence``)
-    asks for the answer's token log-probabilities, ``n`` for that many answers."""
+    asks for the answer's token log-probabilities, ``n`` for that many answers, ``cache``
+    what the provider's prompt cache is asked (:mod:`.caching`)."""
     return Call(
         model=settings.model,
         messages=messages,
@@ -140,6 +143,7 @@ def make_call(settings: Settings, spec: SchemaSpec, request: Conversion, step: S
         thinking=settings.thinking,
         logprobs=settings.confidence if logprobs is None else logprobs,
         n=n,
+        cache=cache,
     )
 
 
@@ -168,11 +172,16 @@ class Asking:
         return Conversation(prompt, self.settings.system, self.request.text, parts)
 
     def call(self, talk: Conversation, step: Step, *, stream: bool = False,
-             logprobs: bool | None = None, n: int = 1) -> Call:
+             logprobs: bool | None = None, n: int = 1, shared: int | None = None) -> Call:
         """The request of ``step`` with ``talk``'s messages so far (``logprobs``, ``n``: see
-        :func:`make_call`)."""
-        return make_call(self.settings, self.spec, self.request, step,
-                         talk.messages(step.mode), stream, logprobs=logprobs, n=n)
+        :func:`make_call`); ``shared``: in a run, how many leading characters its prompts
+        share (the prompt cache is asked to serve them: :func:`.caching.cache_hint`)."""
+        messages = talk.messages(step.mode)
+        hint = (None if shared is None and self.settings.prompt_cache_key is None else
+                cache_hint(self.settings, self.provider, messages, self.request.request,
+                           self.spec.name, step.mode, shared))
+        return make_call(self.settings, self.spec, self.request, step, messages, stream,
+                         logprobs=logprobs, n=n, cache=hint)
 
     @property
     def answers_at_once(self) -> int:
@@ -181,6 +190,22 @@ class Asking:
         if self.settings.samples > 1 and self.provider.samples_in_one:
             return self.settings.samples
         return 1
+
+    def shared_tokens(self, prompt: str | Sequence[Mapping[str, Any]], shared: int) -> int:
+        """The tokens the requests of a run share, from its first row (``shared``: the
+        leading characters its prompts share; :func:`.caching.shared_tokens`)."""
+        step = self.steps[0]
+        return shared_tokens(self.conversation(prompt).messages(step.mode), shared,
+                             self.request.request, step.mode)
+
+    def cache_note(self, prompt: str | Sequence[Mapping[str, Any]], shared: int) -> str | None:
+        """What a run whose prompts share ``shared`` leading characters is told about its
+        prompt cache, from its first row: that nothing will be cached, and why (None:
+        nothing to say; see :func:`.caching.cache_note`)."""
+        step = self.steps[0]
+        return cache_note(self.settings, self.provider,
+                          self.conversation(prompt).messages(step.mode),
+                          self.request.request, step.mode, shared)
 
     def first(self, prompt: str | Sequence[Mapping[str, Any]], parts: Sequence[Part] = (),
               *, stream: bool = False) -> Call:

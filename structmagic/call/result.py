@@ -86,7 +86,10 @@ class Result(ShowsWidget):
     be retried or re-asked), ``elapsed`` seconds. ``cost`` is what the call cost in USD
     (re-asks included; 0 for an answer from the recording; None when the price or the
     token counts are unknown), ``saved`` what the answers from the recording would have
-    cost. In a batch, a failed item has ``error`` set and ``data``/``plain`` None.
+    cost; ``cache_saved`` what the provider's prompt cache saved on the call (its cost with
+    every input token at the input price, less its cost: negative when cache writes cost
+    more than reads saved; None when unknown). In a batch, a failed item has ``error`` set
+    and ``data``/``plain`` None.
 
     ``truncated`` is True when the answer reached the token limit (``finish_reason``
     ``length``, Claude's ``max_tokens``, Gemini's ``MAX_TOKENS``, an ``incomplete``
@@ -166,6 +169,7 @@ class Result(ShowsWidget):
     # descriptors (a dataclass takes them as fields): worked out when first read
     cost: Lazy = Lazy()  # noqa: RUF009
     saved: Lazy = Lazy()  # noqa: RUF009
+    cache_saved: Lazy = Lazy()  # noqa: RUF009
     #: the answers' usage, priced on the first read of ``cost`` or ``saved``
     _spend: Any = field(default=None, repr=False)
     _widget: Rare[Any] = Rare(None)
@@ -218,7 +222,7 @@ class Result(ShowsWidget):
         spend = self.__dict__.get("_spend")
         if spend is not None:
             self.__dict__["_spend"] = None
-            self.cost, self.saved = spend.resolve()
+            self.cost, self.saved, self.cache_saved = spend.resolve()
 
     def take_others(self) -> tuple[Result, ...]:
         """The other valid answers of a request that asked for several (``samples``), taken

@@ -169,12 +169,14 @@ def combine(results: Sequence[Result], k: int, spec: SchemaSpec, *,
         for key, n in part.items():
             usage[key] = usage.get(key, 0) + int(n)
     out = Result(
-        data=data, plain=plain, raw=chosen.raw if plain is chosen.plain else _canon(plain),
+        data=data, plain=plain,
+        raw=chosen.raw if plain is chosen.plain else json.dumps(plain, ensure_ascii=False),
         text=chosen.text, reasoning=chosen.reasoning, usage=usage, model=chosen.model,
         attempts=sum(r.attempts for r in results) + sum(f.attempts for f in failures),
         elapsed=sum(r.elapsed for r in results), schema_name=chosen.schema_name,
         steps_field=chosen.steps_field, provider=chosen.provider, mode=chosen.mode,
-        from_cache=all(r.from_cache for r in results if r.attempts), truncated=chosen.truncated,
+        from_cache=results[0].from_cache and all(r.from_cache for r in results if r.attempts),
+        truncated=chosen.truncated,
         inputs=chosen.inputs, grounding=grounding, source=chosen.source,
         confidence=confidence if confidence is not None else None,
         confidence_reason=None if confidence is not None else chosen.confidence_reason,

@@ -3,7 +3,8 @@
 Usage is structmagic's: ``prompt_tokens`` (all input, cached included), ``completion_tokens``
 (the answer, reasoning included), and when the server says so ``cached_tokens`` (input read
 from the provider's prompt cache, priced lower) and ``cache_write_tokens`` (Anthropic's cache
-writes, priced higher). A usage whose counts were not understood
+writes, priced higher; ``cache_write_1h_tokens`` of them were written for an hour, at twice
+the input price). A usage whose counts were not understood
 (:data:`~structmagic.providers.base.NOT_UNDERSTOOD`), or any count that is not a number of
 tokens (a bool, a string, NaN, infinite, negative, too large for a float), has no cost: None,
 never an exception.
@@ -18,7 +19,10 @@ from typing import Any
 from ..providers.base import NOT_UNDERSTOOD
 from .price import Price
 
-__all__ = ["cost_of", "money", "result_spend", "spend_label"]
+__all__ = ["cache_saving", "cost_of", "money", "result_spend", "spend_label"]
+
+#: Claude's price of an hour-long cache write, as a multiple of the input price
+HOUR_WRITE = 2.0
 
 
 def cost_of(usage: Mapping[str, Any] | None, price: Price | None, *,
@@ -28,7 +32,8 @@ def cost_of(usage: Mapping[str, Any] | None, price: Price | None, *,
     if price is None or not usage or usage.get(NOT_UNDERSTOOD):
         return None
     counts: dict[str, float] = {}
-    for key in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
+    for key in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                "cache_write_1h_tokens"):
         value = usage.get(key)
         if value is None:
             continue
@@ -45,10 +50,24 @@ def cost_of(usage: Mapping[str, Any] | None, price: Price | None, *,
     inp, out, cached_rate, write_rate = rates
     cached = min(counts.get("cached_tokens", 0.0), prompt)
     written = min(counts.get("cache_write_tokens", 0.0), prompt - cached)
+    hour = min(counts.get("cache_write_1h_tokens", 0.0), written)  # of them, an hour long
     plain = prompt - cached - written
-    total = (plain * inp + cached * cached_rate + written * write_rate
-             + completion * out) / 1_000_000
+    total = (plain * inp + cached * cached_rate + (written - hour) * write_rate
+             + hour * inp * HOUR_WRITE + completion * out) / 1_000_000
     return total if math.isfinite(total) else None
+
+
+def cache_saving(usage: Mapping[str, Any] | None, price: Price | None, *,
+                 batch_tier: bool = False) -> float | None:
+    """USD the provider's prompt cache saved on one request: its cost with every input token
+    at the input price, less its cost (negative when cache writes cost more than reads
+    saved); None when either cost is unknown, 0.0 when nothing was read or written."""
+    if not usage or not (usage.get("cached_tokens") or usage.get("cache_write_tokens")):
+        return 0.0 if usage and not usage.get(NOT_UNDERSTOOD) else None
+    plain = {k: v for k, v in usage.items() if not k.startswith("cache")}
+    paid = cost_of(usage, price, batch_tier=batch_tier)
+    without = cost_of(plain, price, batch_tier=batch_tier)
+    return None if paid is None or without is None else without - paid
 
 
 def _count(value: Any) -> float | None:

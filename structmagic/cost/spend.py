@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .calc import cost_of
+from .calc import cache_saving, cost_of
 from .price import Price
 from .prices import price_for, table_ready
 
@@ -48,13 +48,16 @@ class Spend:
         """Whether :meth:`resolve` can price without waiting for the table to load."""
         return self.model in self.overrides or table_ready()
 
-    def resolve(self) -> tuple[float | None, float | None]:
-        """``(cost, saved)``: the live answers' cost (None when any is unknown; 0 when all
-        came from the recording) and what the recorded ones would have cost (None: none)."""
+    def resolve(self) -> tuple[float | None, float | None, float | None]:
+        """``(cost, saved, cache_saved)``: the live answers' cost (None when any is unknown;
+        0 when all came from the recording), what the recorded ones would have cost (None:
+        none), and what the provider's prompt cache saved on the live ones
+        (:func:`~structmagic.cost.calc.cache_saving`; None when unknown)."""
         price = price_for(self.provider, self.model, base_url=self.base_url,
                           overrides=self.overrides)
         cost: float | None = 0.0
         saved: float | None = None
+        by_cache: float | None = 0.0
         with self._lock:
             answers = list(self.answers)
         for usage, recorded in answers:
@@ -62,9 +65,13 @@ class Spend:
             if recorded:
                 if spent is not None:
                     saved = (saved or 0.0) + spent
-            elif cost is not None:
+                continue
+            if cost is not None:
                 cost = None if spent is None else cost + spent
-        return cost, saved
+            if by_cache is not None:
+                gain = cache_saving(usage, price)
+                by_cache = None if gain is None else by_cache + gain
+        return cost, saved, by_cache
 
 
 class Lazy:

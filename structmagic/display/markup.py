@@ -38,6 +38,7 @@ __all__ = [
     "OK",
     "TEXT_STYLE",
     "WARN",
+    "badge",
     "edge",
     "esc",
     "humanize",
@@ -158,6 +159,16 @@ def label_for(key: Any, labels: Mapping[str, str] | None = None) -> str:
     if labels and isinstance(key, str) and key in labels:
         return labels[key]
     return humanize(key)
+
+
+def badge(text: str, colour: str, *, title: str = "", name: str = "") -> str:
+    """A small rounded badge of ``text`` (escaped) in ``colour``, its edge too (the widget's
+    status, a result's doubt); ``title``: its tooltip, ``name``: its class."""
+    cls = f' class="{esc(name)}"' if name else ""
+    tip = f' title="{esc(title)}"' if title else ""
+    return (f'<span{cls}{tip} style="color:{colour};{edge("border", "1px solid", colour)}'
+            "border-radius:8px;padding:0 6px;font-size:90%;font-weight:400;white-space:nowrap"
+            f'">{esc(text)}</span>')
 
 
 def plural(n: int, word: str) -> str:

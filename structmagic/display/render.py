@@ -23,6 +23,10 @@ A result with grounding (``result.grounding``) shows, below its answer, where ea
 came from (:mod:`.grounded`): the one view with links, each to a ``#`` fragment of its own,
 and a constant ``<style>``; its ``text/plain`` gets one summary line.
 
+A result with confidence or agreement (``result.confidence``, ``result.agreement``) shows a
+small bar beside each value, its lowest values named under the title and its doubt beside
+it (:mod:`.confidence`); its ``text/plain`` is the same as without.
+
 The colours, fonts, escaping and labels every view shares are in :mod:`.markup`; they are
 re-exported here (``render.FG``, ``render.esc``, ``render.label_for``).
 
@@ -46,6 +50,7 @@ from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
 from ..providers import DEFAULT_PROVIDER, get_provider
 from ..transport.status import MAX_ANSWER_DEPTH
+from .confidence import Gauges, doubt_badge, gauges_of, notes_html, table_html
 from .grounded import grounded_html, grounding_text
 from .markup import (
     ACCENT,
@@ -64,6 +69,7 @@ from .markup import (
     OK,
     TEXT_STYLE,
     WARN,
+    badge,
     edge,
     esc,
     humanize,
@@ -78,6 +84,7 @@ __all__ = [
     "TRUNCATED_NOTE",
     "answer_fields",
     "answer_text",
+    "badge",
     "comparison_html",
     "comparison_table_html",
     "comparison_text",
@@ -359,14 +366,17 @@ def error_text(error: BaseException) -> str:
 
 
 def value_html(value: Any, labels: Mapping[str, str] | None = None,
-               highlight: Collection[str] = (), *, depth: int = 0) -> str:
+               highlight: Collection[str] = (), *, depth: int = 0,
+               gauges: Gauges | None = None, at: tuple[str | int, ...] = ()) -> str:
     """A readable tree as HTML (nested ``<dl>``/``<ol>`` of our own), every key/string escaped.
 
     With ``labels`` (even empty), the top level's keys show as labels (:func:`label_for`);
     deeper keys, which may be data rather than field names, are shown as they are. Top-level
     keys in ``highlight`` are marked (answers that differ between models). Levels deeper
     than :data:`MAX_ANSWER_DEPTH` (a partial answer that is being refused) show as
-    :data:`DEEPER`.
+    :data:`DEEPER`. With ``gauges``, each leaf value has its bars beside it
+    (:meth:`structmagic.display.confidence.Gauges.beside`; ``at``: the keys and indexes
+    leading from the answer's root to ``value``).
     """
     if depth > MAX_ANSWER_DEPTH:
         return f"<code>{DEEPER}</code>"
@@ -377,45 +387,52 @@ def value_html(value: Any, labels: Mapping[str, str] | None = None,
             k, highlight,
             f'<dt style="font-weight:600;color:{FG_MUTED if k not in highlight else "inherit"}">'
             f"{esc(k) if labels is None else _label_html(k, labels, 'font-weight:600')}</dt>"
-            f'<dd style="margin:0 0 0.3em 1.2em">{value_html(v, depth=depth + 1)}</dd>')
+            f'<dd style="margin:0 0 0.3em 1.2em">'
+            f"{value_html(v, depth=depth + 1, gauges=gauges, at=(*at, k))}</dd>")
             for k, v in value.items()
         )
         return f'<dl style="margin:0">{items}</dl>'
     if isinstance(value, list):
         if not value:
             return "<code>[]</code>"
-        items = "".join(f"<li>{value_html(v, depth=depth + 1)}</li>" for v in value)
+        items = "".join(f"<li>{value_html(v, depth=depth + 1, gauges=gauges, at=(*at, i))}</li>"
+                        for i, v in enumerate(value))
         return f'<ol style="margin:0;padding-left:1.6em">{items}</ol>'
+    bars = gauges.beside(at) if gauges else ""
     if isinstance(value, str):
-        return f'<span style="{TEXT_STYLE}">{esc(value)}</span>'
-    return f"<code>{esc(value)}</code>"
+        return f'<span style="{TEXT_STYLE}">{esc(value)}</span>{bars}'
+    return f"<code>{esc(value)}</code>{bars}"
 
 
-def _field_html(v: Any) -> str:
-    """A field's value: a string as pre-wrapped text, a container as a tree."""
+def _field_html(v: Any, gauges: Gauges | None = None, at: tuple[str | int, ...] = ()) -> str:
+    """A field's value: a string as pre-wrapped text, a container as a tree (with
+    ``gauges``, each leaf's bars beside it; ``at``: the value's place in the answer)."""
     if isinstance(v, (dict, list)) and v:
-        return f'<div style="margin-left:1.2em">{value_html(v)}</div>'
-    return f'<span style="{TEXT_STYLE}">{esc(v)}</span>'
+        return f'<div style="margin-left:1.2em">{value_html(v, gauges=gauges, at=at)}</div>'
+    bars = gauges.beside(at) if gauges and not isinstance(v, (dict, list)) else ""
+    return f'<span style="{TEXT_STYLE}">{esc(v)}</span>{bars}'
 
 
 def step_html(i: int, step: Any, *, partial: bool = False,
               labels: Mapping[str, str] | None = None, numbered: bool = True,
-              row: bool = False) -> str:
+              row: bool = False, gauges: Gauges | None = None,
+              at: tuple[str | int, ...] = ()) -> str:
     """Step ``i`` as a numbered card: each field's label in bold, its value as text.
 
     ``partial`` marks the step still arriving (a muted edge instead of the accent colour);
     without ``numbered`` the card has no "Step i" title (a handout's summary carries it);
     ``row``: an item of a list that is not reasoning steps, titled ``i.`` rather than
-    "Step i" (see :func:`is_reasoning`).
+    "Step i" (see :func:`is_reasoning`). ``gauges``: each value's bars beside it, the
+    step being at ``at`` in the answer (``("steps", 2)``).
     """
     if isinstance(step, dict):
         fields = "".join(
             f'<div style="margin:0.15em 0">{_label_html(k, labels, f"color:{FG_MUTED}")} '
-            f"{_field_html(v)}</div>"
+            f"{_field_html(v, gauges, (*at, k))}</div>"
             for k, v in step.items()
         )
     else:
-        fields = f"<div>{_field_html(step)}</div>"
+        fields = f"<div>{_field_html(step, gauges, at)}</div>"
     mark = BORDER if partial else ACCENT
     return (
         f'<div style="{BLOCK}{edge("border-left", "3px solid", mark)}background:{BG_CARD};'
@@ -447,19 +464,22 @@ def is_flat_table(items: list[Any]) -> bool:
                for item in items)
 
 
-def rows_html(items: list[Any], labels: Mapping[str, str] | None = None) -> str:
+def rows_html(items: list[Any], labels: Mapping[str, str] | None = None,
+              gauges: Gauges | None = None, at: tuple[str | int, ...] = ()) -> str:
     """A list of objects that is not reasoning steps: one compact table when every item has
     the same flat fields (a numbered column, a column per field, labelled), else numbered
-    cards (``1.``, ``2.`` …), folded past :data:`COLLAPSE_AFTER` as steps are."""
+    cards (``1.``, ``2.`` …), folded past :data:`COLLAPSE_AFTER` as steps are (``gauges``:
+    each value's bars beside it, the list being at ``at`` in the answer)."""
     if not is_flat_table(items):
-        return steps_html(items, labels, rows=True)
+        return steps_html(items, labels, rows=True, gauges=gauges, at=at)
     cell = f"padding:0.15em 0.6em;{edge('border-bottom', '1px solid', BORDER)}vertical-align:top;"
     head = "".join(f'<th scope="col" style="{cell}text-align:left;color:{FG_MUTED}">'
                    f"{_label_html(k, labels, '')}</th>" for k in items[0])
     body = "".join(
         f'<tr><td style="{cell}color:{FG_MUTED};text-align:right">{n}</td>'
-        + "".join(f'<td style="{cell}{TEXT_STYLE}{_align(v)}">{esc(v)}</td>'
-                  for v in item.values()) + "</tr>"
+        + "".join(f'<td style="{cell}{TEXT_STYLE}{_align(v)}">{esc(v)}'
+                  f'{gauges.beside((*at, n - 1, k)) if gauges else ""}</td>'
+                  for k, v in item.items()) + "</tr>"
         for n, item in enumerate(items, 1))
     return (f'<div class="structmagic-rows" style="{BLOCK}overflow-x:auto;margin:0.3em 0">'
             f'<table style="border-collapse:collapse;color:{FG}"><thead><tr>'
@@ -475,19 +495,24 @@ def _align(value: Any) -> str:
 
 
 def list_html(field: str | None, items: list[Any], labels: Mapping[str, str] | None = None,
-              *, explicit: bool = False) -> str:
+              *, explicit: bool = False, gauges: Gauges | None = None) -> str:
     """The list :func:`find_steps` found: reasoning steps as step cards
-    (:func:`steps_html`), any other list as rows (:func:`rows_html`)."""
+    (:func:`steps_html`), any other list as rows (:func:`rows_html`); ``gauges``: each
+    value's bars beside it."""
+    at = (field,) if field else ()
     if is_reasoning(field, explicit=explicit):
-        return steps_html(items, labels)
-    return rows_html(items, labels)
+        return steps_html(items, labels, gauges=gauges, at=at)
+    return rows_html(items, labels, gauges, at)
 
 
 def steps_html(steps: list[Any], labels: Mapping[str, str] | None = None, *,
-               rows: bool = False) -> str:
+               rows: bool = False, gauges: Gauges | None = None,
+               at: tuple[str | int, ...] = ()) -> str:
     """Every step's card; past :data:`COLLAPSE_AFTER`, all but the last few folded (``rows``:
-    numbered rows rather than steps, see :func:`step_html`)."""
-    cards = [step_html(i, s, labels=labels, row=rows) for i, s in enumerate(steps, 1)]
+    numbered rows rather than steps, see :func:`step_html`; ``gauges``: each value's bars
+    beside it, the list being at ``at`` in the answer)."""
+    cards = [step_html(i, s, labels=labels, row=rows, gauges=gauges, at=(*at, i - 1))
+             for i, s in enumerate(steps, 1)]
     if len(cards) <= COLLAPSE_AFTER:
         return "".join(cards)
     split = len(cards) - KEEP_RECENT
@@ -505,14 +530,16 @@ def _marked(key: Any, highlight: Collection[str], markup: str) -> str:
 
 
 def final_html(fields: dict[str, Any], labels: Mapping[str, str] | None = None,
-               highlight: Collection[str] = ()) -> str:
+               highlight: Collection[str] = (), gauges: Gauges | None = None) -> str:
     """The other top-level fields (the final answer), highlighted; ``""`` when none.
 
-    Fields in ``highlight`` (answers that differ between models) are marked."""
+    Fields in ``highlight`` (answers that differ between models) are marked; with
+    ``gauges``, each value has its bars beside it."""
     if not fields:
         return ""
     rows = "".join(
-        _marked(k, highlight, f"<div>{_label_html(k, labels, '')}: {_field_html(v)}</div>")
+        _marked(k, highlight,
+                f"<div>{_label_html(k, labels, '')}: {_field_html(v, gauges, (k,))}</div>")
         for k, v in fields.items()
     )
     return (
@@ -597,26 +624,36 @@ def result_html(result: Any) -> str:
     title, inside the result's box (a click on one opens the picture at full width). The raw
     JSON and, when the server wrote more around it, the whole answer text are collapsed
     sections; an answer that reached the token limit says so
-    under the title (:func:`truncated_html`)."""
+    under the title (:func:`truncated_html`). With confidence or agreement
+    (:mod:`structmagic.display.confidence`), each value has its bars beside it, the lowest
+    are named under the title, beside which the doubt's badge shows, and a collapsed table
+    of the values, lowest first, follows the answer (and its grounding); confidence asked
+    for but not given
+    says why in one muted line."""
     value = result.plain
     labels = getattr(result, "labels", None) or {}
     field, steps = find_steps(value, field=getattr(result, "steps_field", None))
     about = f" · {esc(result.model)}" if getattr(result, "model", None) else ""
     wire = wire_title(getattr(result, "provider", None))
     about += f" · {esc(wire)}" if wire else ""
+    badge = doubt_badge(result)
     head = (
         f'<div style="font-weight:600;color:{FG}">{esc(result.schema_name)}'
-        f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span></div>'
-    ) + truncated_html(result) + thumbnails_html(tuple(getattr(result, "inputs", None) or ()))
+        f'<span style="font-weight:400;color:{FG_MUTED}">{about}</span>'
+        f'{" " + badge if badge else ""}</div>'
+    ) + notes_html(result) + truncated_html(result) + thumbnails_html(
+        tuple(getattr(result, "inputs", None) or ()))
+    gauges = gauges_of(result)
     if steps is None:
-        body = value_html(value, labels)
+        body = value_html(value, labels, gauges=gauges)
     else:
         explicit = getattr(result, "steps_field", None) is not None
-        body = (list_html(field, steps, labels, explicit=explicit)
-                + final_html(other_fields(value, field), labels))
+        body = (list_html(field, steps, labels, explicit=explicit, gauges=gauges)
+                + final_html(other_fields(value, field), labels, gauges=gauges))
     grounding = getattr(result, "grounding", None)
     if grounding is not None:  # where each value came from, below the answer
         body += grounded_html(value, grounding, getattr(result, "source", None), labels)
+    body += table_html(result)  # the values, lowest first (with confidence or agreement)
     extra = ""
     if getattr(result, "reasoning", None):
         extra += details_html("Model reasoning", result.reasoning)

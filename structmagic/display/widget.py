@@ -5,9 +5,11 @@ from a plain loop (no asyncio), failures kept visible::
 
     widget (VBox, class "structmagic-widget")
     ├── header      HTML: schema name, model, the wire format when it is not the default
-    │               ("Claude Messages format"), status badge, tokens, cost, elapsed; under
-    │               them, for an answer that reached the token limit just after its end
-    │               (``result.truncated``), one line saying so
+    │               ("Claude Messages format"), status badge, the doubt's badge (with
+    │               confidence or agreement), tokens, cost, elapsed; under them the lowest
+    │               values' line per measure or why there is no confidence
+    │               (confidence.py), and, for an answer that reached the token limit just
+    │               after its end (``result.truncated``), one line saying so
     ├── inputs_view HTML: thumbnails of the call's images and documents (see inputs/thumbs.py)
     ├── progress    HTML: "waiting for the answer…" until content arrives; "receiving step 3…"
     │               (reveal mode, while streaming); then where the reader is: "step 3 of 6"
@@ -23,6 +25,9 @@ from a plain loop (no asyncio), failures kept visible::
     ├── ground_view HTML (hidden until a result with grounding finishes): where each value
     │               came from, the values beside the source text, linked both ways with
     │               no script (see grounded.py); it shows and hides with the answer
+    ├── confidence_view HTML (hidden until a result with confidence or agreement finishes):
+    │               the values, lowest first, in a collapsed table (confidence.py); it shows
+    │               and hides with the answer
     ├── error_view  HTML: the error's type and message, kept visible
     ├── nav         HBox: Previous / Next / Show all (reveal mode, once the answer is complete)
     │               [/ Show answer (hide_answer)]
@@ -41,6 +46,10 @@ Usage (what the magic does)::
     for partial in stream:      # once per network read: cheap, throttled
         w.update(partial, reasoning=..., usage=...)
     w.finish(result)            # or w.fail(error, partial=...)
+
+Confidence: once a result with ``confidence`` or ``agreement`` finishes, every value in the
+step cards and the answer has its bars beside it (the cards are rendered once more, at
+:meth:`finish`, for that); nothing of it shows while the answer streams.
 
 Safety: every model, schema and error string is escaped in the kernel (see ``render.py``)
 into fixed templates before it reaches an ``HTML`` value, so saved widget state and HTML
@@ -92,6 +101,7 @@ from ..cost.prices import when_loaded
 from ..errors import ConfigError
 from ..inputs.thumbs import thumbnails_html
 from ..transport.status import MAX_ANSWER_DEPTH
+from . import confidence as C
 from . import render as R
 from .grounded import grounded_html
 from .handout import answer_field, check_answer
@@ -224,6 +234,7 @@ class StructuredWidget:
         self._folded = 0  # the first _folded cards sit in the collapsed "earlier" section
         self._chunks: list[w.VBox] = []  # the earlier section's boxes, _CHUNK cards each
         self._result: Any = None
+        self._gauges: C.Gauges | None = None  # the finished result's confidence, agreement
         self._error: BaseException | None = None
         #: top-level fields marked as differing from other models' answers (comparisons)
         self.differ: tuple[str, ...] = ()
@@ -245,6 +256,7 @@ class StructuredWidget:
         self.recent = w.VBox(layout=w.Layout(width="100%"))
         self.steps_box = w.VBox([self.earlier, self.recent], layout=w.Layout(width="100%"))
         self.answer = w.HTML(layout=w.Layout(width="100%"))
+        self.confidence_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.ground_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.error_view = w.HTML(layout=w.Layout(width="100%"))
         self.nav, (self.prev_button, self.next_button, self.all_button) = reveal_buttons(
@@ -286,8 +298,8 @@ class StructuredWidget:
         self.inputs_view = w.HTML(layout=w.Layout(display=_HIDDEN, width="100%"))
         self.widget = w.VBox(
             [self.header, self.inputs_view, self.progress, self.ask_view, self.steps_box,
-             self.answer, self.ground_view, self.error_view, self.nav, self.reasoning_box,
-             self.raw_box, self.text_box],
+             self.answer, self.ground_view, self.confidence_view, self.error_view, self.nav,
+             self.reasoning_box, self.raw_box, self.text_box],
             layout=w.Layout(width="100%", padding="4px"),
         )
         self.widget.add_class("structmagic-widget")
@@ -385,7 +397,11 @@ class StructuredWidget:
         self._elapsed = float(elapsed) if isinstance(elapsed, (int, float)) else None
         self.status = "done"
         self.progress.value = ""
+        self._gauges = C.gauges_of(result)
+        if self._gauges is not None:
+            self._complete = 0  # every card once more, with its values' bars
         self._render(final=True)
+        self.confidence_view.value = C.table_html(result)
         grounding = getattr(result, "grounding", None)
         if grounding is not None:
             self.ground_view.value = grounded_html(
@@ -453,8 +469,10 @@ class StructuredWidget:
             value = self._value
             field, steps = self._locate(value, True)
             self.answer.value = (
-                R.final_html(R.other_fields(value, field), self.labels, self.differ)
-                if steps is not None else R.value_html(value, self.labels, self.differ))
+                R.final_html(R.other_fields(value, field), self.labels, self.differ,
+                             self._gauges)
+                if steps is not None else R.value_html(value, self.labels, self.differ,
+                                                       gauges=self._gauges))
 
     # --- reveal mode -------------------------------------------------------------------------
 
@@ -495,8 +513,8 @@ class StructuredWidget:
 
     def _show_extras(self) -> None:
         """The reasoning, raw JSON and answer text sections, hidden with the answer
-        (``hide_answer``); the grounded view, which shows the answer's values, shown with the
-        answer."""
+        (``hide_answer``); the confidence table and the grounded view, which show the answer's
+        values, shown with the answer."""
         hidden = self.hide_answer and not self.answer_shown
         self.reasoning_box.layout.display = (
             _HIDDEN if hidden or not self._shown_reasoning else _SHOWN)
@@ -505,6 +523,8 @@ class StructuredWidget:
             _HIDDEN if hidden or not self.text_html.value else _SHOWN)
         self.ground_view.layout.display = (
             _SHOWN if self.answer_shown and self.ground_view.value else _HIDDEN)
+        self.confidence_view.layout.display = (
+            _SHOWN if self.answer_shown and self.confidence_view.value else _HIDDEN)
 
     # --- try it first ------------------------------------------------------------------------
 
@@ -536,8 +556,7 @@ class StructuredWidget:
     def _render_header(self) -> None:
         colour = _BADGE_COLOUR.get(self.status, R.FG_MUTED)
         muted = f'<span style="color:{R.FG_MUTED}">'
-        badge = (f'<span style="color:{colour};border:1px solid {colour};border-radius:8px;'
-                 f'padding:0 6px;font-size:90%">{R.esc(self.status)}</span>')
+        badge = R.badge(self.status, colour)
         model = self.model if self.model and self.model != self.title else None
         details = [model] if model else []
         wire = R.wire_title(getattr(self._result, "provider", None))
@@ -554,6 +573,9 @@ class StructuredWidget:
             elapsed = self._clock() - self._t0
         time = f"{elapsed:.1f} s" if elapsed is not None else ""
         title = f'<b style="color:{R.FG}">{R.esc(self.title)}</b>'
+        doubt = C.doubt_badge(self._result)  # with confidence or agreement only
+        if doubt:
+            badge += " " + doubt
         if self.compact:  # one line: the name, the status and the time; the rest on hover
             shown = [title, badge] + ([f"{muted}{time}</span>"] if time else [])
             tip = " · ".join([self.title, *details, *([time] if time else [])])
@@ -566,7 +588,8 @@ class StructuredWidget:
                      *([f"{muted}{time}</span>"] if time else [])]
             line = (f'<div class="structmagic-header" style="{R.BLOCK}color:{R.FG};'
                     f'padding:2px 0">{" · ".join(shown)}</div>')
-        self.header.value = line + R.truncated_html(self._result)
+        notes = "" if self.compact else C.notes_html(self._result)  # the lowest values
+        self.header.value = line + notes + R.truncated_html(self._result)
 
     def _locate(self, value: Any, final: bool) -> tuple[str | None, list[Any] | None]:
         """Where the steps are. While streaming, the field found first is kept (O(1))."""
@@ -596,9 +619,10 @@ class StructuredWidget:
             self._content = final or bool(self._cards) or _has_content(value)
         if steps is not None:
             self.answer.value = R.final_html(R.other_fields(value, field), self.labels,
-                                             self.differ)
+                                             self.differ, self._gauges)
         elif self._content:
-            self.answer.value = (R.value_html(value, self.labels, self.differ)
+            self.answer.value = (R.value_html(value, self.labels, self.differ,
+                                              gauges=self._gauges)
                                  if value is not None else "")
         else:
             self.answer.value = ""  # not "{}": the waiting line says what is going on
@@ -639,10 +663,11 @@ class StructuredWidget:
         self._rows = rows
         cards = self._cards
         added: list[w.HTML] = []
+        at = (field,) if field else ()  # where the list is in the answer (the bars' paths)
         for i in range(self._complete, n):
             complete = final or i < n - 1
             markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels,
-                                 row=rows)
+                                 row=rows, gauges=self._gauges, at=(*at, i))
             if i < len(cards):
                 cards[i].value = markup
             else:

@@ -55,6 +55,7 @@ from .base import (
     JSON_SCHEMA,
     PROMPT,
     TOOLS,
+    CacheHint,
     Call,
     Capabilities,
     Completion,
@@ -89,6 +90,8 @@ from .batch import (
 )
 
 __all__ = [
+    "CACHE_MINIMUM",
+    "CACHE_MINIMUMS",
     "CLAUDE_INPUTS",
     "CLAUDE_OUTPUTS",
     "DEFAULT_MAX_TOKENS",
@@ -183,6 +186,9 @@ def _usage(raw: Any) -> dict[str, int]:
         out["cached_tokens"] = cached
     if written:  # part of prompt_tokens, priced higher
         out["cache_write_tokens"] = written
+        hour = read.count("ephemeral_1h_input_tokens", within="cache_creation")
+        if hour:  # of them, written for an hour (priced higher still)
+            out["cache_write_1h_tokens"] = min(hour, written)
     return read.usage(out)
 
 
@@ -312,6 +318,8 @@ class Anthropic(Provider):
     rejection_words = ("output_format", "json outputs", "forced tool use")
     inputs = CLAUDE_INPUTS
     price_table_id = "anthropic"
+    #: Claude caches only where a breakpoint asks (``cache_control``)
+    cache_style = "marked"
     #: Message Batches: 50% of the synchronous price, within 24 h
     batch_price_factor = 0.5
 
@@ -343,6 +351,8 @@ class Anthropic(Provider):
         if system:
             body["system"] = "\n\n".join(system)
         body["messages"] = messages
+        if call.cache is not None and call.cache.mark:
+            _mark_cache(body, call.cache)
         if call.mode == JSON_SCHEMA:
             body["output_config"] = {"format": {"type": "json_schema", "schema": call.schema}}
         elif call.mode == TOOLS:
@@ -359,6 +369,10 @@ class Anthropic(Provider):
         if call.stream:
             body["stream"] = True
         return f"{base_url}/messages", body
+
+    def cache_minimum(self, model: str) -> int:
+        """Claude's minimum cacheable prompt, by model (:data:`CACHE_MINIMUMS`)."""
+        return next((n for name, n in CACHE_MINIMUMS if model.startswith(name)), CACHE_MINIMUM)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         """``x-api-key: KEY``."""
@@ -457,6 +471,36 @@ def _name(value: Any) -> str | None:
 
 def _blocks(content: str | list[Any]) -> list[Any]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+#: the fewest prompt tokens Claude caches, by model (the first name that starts the model's
+#: wins; else :data:`CACHE_MINIMUM`)
+CACHE_MINIMUMS = (("claude-opus-4-5", 4096), ("claude-haiku-4-5", 4096),
+                  ("claude-3-5-haiku", 2048), ("claude-3-haiku", 2048))
+CACHE_MINIMUM = 1024
+
+
+def _mark_cache(body: dict[str, Any], hint: CacheHint) -> None:
+    """A cache breakpoint (``cache_control``) on the last block every row shares: the first
+    ``hint.prefix`` characters of the first user turn, split off as a text block of their
+    own; else the system prompt, as a block."""
+    control: dict[str, Any] = {"type": "ephemeral"}
+    if hint.ttl != "5m":
+        control["ttl"] = hint.ttl
+    for message in body["messages"]:
+        if message["role"] != "user":
+            continue
+        content = message["content"]
+        if hint.prefix and isinstance(content, str) and len(content) >= hint.prefix:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": content[:hint.prefix],
+                                             "cache_control": control}]
+            if content[hint.prefix:]:
+                blocks.append({"type": "text", "text": content[hint.prefix:]})
+            message["content"] = blocks
+            return
+        break
+    if isinstance(body.get("system"), str):
+        body["system"] = [{"type": "text", "text": body["system"], "cache_control": control}]
 
 
 def _merged(first: str | list[Any], second: str | list[Any]) -> str | list[Any]:

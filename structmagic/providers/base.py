@@ -71,6 +71,7 @@ __all__ = [
     "VENDOR_HOSTS",
     "VENDOR_HOST_SUFFIXES",
     "Accumulator",
+    "CacheHint",
     "Call",
     "Capabilities",
     "Completion",
@@ -165,6 +166,24 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class CacheHint:
+    """How a request lets the provider's prompt cache serve its shared part (the system
+    prompt, the schema's instructions, and the first ``prefix`` characters of the user's
+    text, which every row of the run shares).
+
+    ``key``: OpenAI's ``prompt_cache_key`` (the same for every row of a run); ``mark``:
+    put a cache breakpoint (Claude's ``cache_control``) on the last shared block, with
+    ``ttl`` (``"5m"`` or ``"1h"``), set only when the shared part reaches the model's
+    minimum cacheable length.
+    """
+
+    prefix: int = 0
+    key: str | None = None
+    mark: bool = False
+    ttl: str = "5m"
+
+
+@dataclass(frozen=True)
 class Call:
     """One request, provider-neutral.
 
@@ -190,6 +209,8 @@ class Call:
     #: answers asked for in this one request (``samples=K``, where the format takes it:
     #: :attr:`Provider.samples_in_one`)
     n: int = 1
+    #: how the provider's prompt cache is to serve the shared part (None: nothing asked)
+    cache: CacheHint | None = None
 
     def named(self, **head: Any) -> dict[str, Any]:
         """``{**head, "name": schema_name, "description"?: description}``: how every wire
@@ -587,6 +608,17 @@ class Provider:
         if self.api_version_param is None:
             return {}
         return {self.api_version_param: api_version or self.default_api_version or ""}
+
+    def cache_minimum(self, model: str) -> int | None:
+        """The fewest prompt tokens the provider caches for ``model`` (None: its prompt cache
+        is unknown, and nothing is arranged for it)."""
+        return None
+
+    #: how its prompt cache is asked for: ``"auto"`` (every long prefix is cached, nothing
+    #: to ask), ``"marked"`` (only where a breakpoint asks: Claude), None (none known)
+    cache_style: ClassVar[str | None] = None
+    #: the steps a cached prefix is counted in past the minimum (OpenAI: 128); 0: any length
+    cache_step: ClassVar[int] = 0
 
     def logprobs_refusal(self, mode: str) -> str | None:
         """Why an answer asked for in ``mode`` comes with no token log-probabilities (one

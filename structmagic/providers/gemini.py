@@ -381,6 +381,8 @@ class Gemini(Provider):
                        "mime type")
     inputs = GEMINI_INPUTS
     price_table_id = "google"
+    #: Gemini caches long prefixes on its own (implicit caching)
+    cache_style = "auto"
     #: batchGenerateContent: 50% of the synchronous price, target 24 h
     batch_price_factor = 0.5
 
@@ -450,6 +452,10 @@ class Gemini(Provider):
         if call.stream:
             return f"{base_url}/{path}:streamGenerateContent?alt=sse", body
         return f"{base_url}/{path}:generateContent", body
+
+    def cache_minimum(self, model: str) -> int:
+        """Gemini's implicit caching: 4,096 tokens on Pro models, 1,024 on the others."""
+        return 4096 if "-pro" in model else 1024
 
     def logprobs_refusal(self, mode: str) -> str | None:
         """Always a reason: several Gemini models refuse ``responseLogprobs`` with an error,

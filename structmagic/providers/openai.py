@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..inputs.parts import IMAGE, IMAGE_TYPES, PDF, InputLimits, MediaTokens, Part
@@ -344,6 +343,9 @@ class OpenAIChat(Provider):
     #: ``n``: several answers in one request (``samples=K``)
     samples_in_one = True
     price_table_id = "openai"
+    #: OpenAI caches every prompt prefix of 1,024 tokens or more on its own, in steps of 128
+    cache_style = "auto"
+    cache_step = 128
     #: the Batch API: 50% of the synchronous price, results within 24 h
     batch_price_factor = 0.5
 
@@ -380,10 +382,16 @@ class OpenAIChat(Provider):
             body["logprobs"] = True
         if call.n > 1:
             body["n"] = call.n
+        if call.cache is not None and call.cache.key:
+            body["prompt_cache_key"] = call.cache.key
         if call.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return f"{base_url}/chat/completions", body
+
+    def cache_minimum(self, model: str) -> int:
+        """OpenAI caches prompts of 1,024 tokens or more (then in steps of 128)."""
+        return 1024
 
     def logprobs_refusal(self, mode: str) -> str | None:
         """None (``logprobs: true`` is sent), but for a forced tool: tool calls come with
@@ -425,14 +433,16 @@ class OpenAIChat(Provider):
         if not body["choices"]:
             raise ValueError("the answer's 'choices' list is empty")
         choices = [c if isinstance(c, dict) else {} for c in body["choices"]]
-        first, *rest = sorted(choices, key=_index)
+        if len(choices) > 1:
+            choices.sort(key=_index)
         usage, model = _usage(body.get("usage")), body.get("model")
-        return replace(self._choice(first, tool, usage, model),
-                       others=tuple(self._choice(c, tool, {}, model) for c in rest))
+        others = tuple(self._choice(c, tool, {}, model) for c in choices[1:])
+        return self._choice(choices[0], tool, usage, model, others)
 
     def _choice(self, choice: dict[str, Any], tool: str | None, usage: dict[str, int],
-                model: Any) -> Completion:
-        """One choice of an answer; ``usage``: the answer's (the first choice carries it)."""
+                model: Any, others: tuple[Completion, ...] = ()) -> Completion:
+        """One choice of an answer; ``usage``: the answer's (the first choice carries it);
+        ``others``: the answer's other choices."""
         message = choice.get("message") or {}
         calls = [c.get("function") or {} for c in message.get("tool_calls") or ()
                  if isinstance(c, dict)]
@@ -450,6 +460,7 @@ class OpenAIChat(Provider):
             called=chosen is not None,
             logprobs=logprobs,
             logprobs_problem=problem,
+            others=others,
         )
 
     def stream(self) -> _ChatStream:

@@ -157,6 +157,9 @@ class Responses(Provider):
     rejection_words = ("text.format", "'text'", "response_format")
     inputs = RESPONSES_INPUTS
     price_table_id = "openai"
+    #: OpenAI caches every prompt prefix of 1,024 tokens or more on its own, in steps of 128
+    cache_style = "auto"
+    cache_step = 128
     #: the Batch API (``/v1/responses`` lines): 50% of the synchronous price, within 24 h
     batch_price_factor = 0.5
 
@@ -192,9 +195,15 @@ class Responses(Provider):
             body["reasoning"] = {"summary": "auto"}
         if call.logprobs and self.logprobs_refusal(call.mode) is None:
             body["include"] = [LOGPROBS_INCLUDE]
+        if call.cache is not None and call.cache.key:
+            body["prompt_cache_key"] = call.cache.key
         if call.stream:
             body["stream"] = True
         return f"{base_url}/responses", body
+
+    def cache_minimum(self, model: str) -> int:
+        """OpenAI caches prompts of 1,024 tokens or more (then in steps of 128)."""
+        return 1024
 
     def logprobs_refusal(self, mode: str) -> str | None:
         """None (``include: ["message.output_text.logprobs"]`` is sent), but for a forced

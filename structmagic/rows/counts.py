@@ -37,6 +37,11 @@ class BatchProgress:
     max_cost: float | None = None
     #: the requests in flight an interrupt is letting finish (0: not interrupted)
     finishing: int = 0
+    #: input tokens of the answers, and how many of them the provider's prompt cache served
+    #: (as each answer's usage says, recorded ones too); what that saved on the live ones
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    cache_saved: float = 0.0
     #: the doubt above which a row counts as doubtful (None: not counted)
     doubt_above: float | None = None
     #: the valid rows whose doubt is above ``doubt_above``
@@ -73,6 +78,11 @@ class BatchProgress:
             self.failed += 1
         if res.duplicate_of is None:  # a copy sent nothing
             self.tokens += res.usage.get("total_tokens", 0)
+            # the share the cache served, as each answer's usage says (a recorded one's
+            # too); what it saved, on the live answers (a recorded one cost nothing now)
+            self.input_tokens += res.usage.get("prompt_tokens", 0)
+            self.cached_tokens += res.usage.get("cached_tokens", 0)
+            self.cache_saved += res.cache_saved or 0.0
         if res.cost is None:
             self.unpriced += 1
         else:
@@ -105,7 +115,18 @@ class BatchProgress:
         )
         if self.unique is not None and self.unique < self.total:
             text += f" · {self.unique} unique of {self.total} rows"
-        return text + self.cost_text() + self.doubt_text()
+        return text + self.cost_text() + self.cache_text() + self.doubt_text()
+
+    def cache_text(self) -> str:
+        """`` · cached 91% of input · $0.012 saved by the cache`` once the provider's prompt
+        cache served any of the input ("" before)."""
+        if not self.cached_tokens or not self.input_tokens:
+            return ""
+        share = self.cached_tokens / self.input_tokens
+        text = f" · cached {share:.0%} of input"
+        if self.cache_saved > 0:
+            text += f" · {money(self.cache_saved)} saved by the cache"
+        return text
 
     def doubt_text(self) -> str:
         """`` · 3 doubtful (doubt > 0.5)`` when doubtful rows are counted."""

@@ -53,6 +53,8 @@ class Run:
     batch_retry: str = "sync"
     note: str | None = None
     threads: dict[str, Any] = field(default_factory=dict)
+    #: hears what the run has to say (the prompt cache, a road not taken); None: warnings
+    on_note: Callable[[str], None] | None = None
 
     def results(self, *, on_progress: Callable[[BatchProgress], None] | None = None,
                 on_status: Callable[[BatchStatus], None] | None = None,
@@ -71,7 +73,8 @@ class Run:
                 on_result(index, res)
             return []
         return run_threads(self.prompts, self.schema, concurrency=self.concurrency,
-                           on_progress=on_progress, on_result=on_result, **self.threads,
+                           on_progress=on_progress, on_result=on_result,
+                           on_note=self.on_note, **self.threads,
                            **self.options)
 
 
@@ -88,7 +91,8 @@ def start(prompts: Iterable[Any], schema: Any, *, via: str = "threads",
                           f"{batch_retry!r}.")
     items = rows_of(prompts, "prompts")
     threads = {name: options.pop(name) for name in THREAD_OPTIONS if name in options}
-    run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads)
+    run = Run(items, schema, concurrency, options, batch_retry=batch_retry, threads=threads,
+              on_note=on_note)
     if via == "threads":
         for name in JOB_OPTIONS:
             if name in options:

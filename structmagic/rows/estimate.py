@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
 from ..api import guarded, interrupted
+from ..call.caching import ExpectedCache, expected_cache, shared_prefix
 from ..call.media import Media, per_item
 from ..call.plan import Asking
 from ..config import resolve
@@ -102,6 +103,12 @@ class Estimate:
     cost: Range | None
     batch_cost: Range | None
     batch_note: str = ""
+    #: the provider's prompt cache: expected tokens read and written (all rows), in words,
+    #: and the cost without it (None: nothing expected from it)
+    cache_reads: float = 0.0
+    cache_writes: float = 0.0
+    cache_note: str = ""
+    uncached_cost: Range | None = None
     sample: list[Result] = field(default_factory=list, repr=False)
     sample_cost: float | None = None
     sample_saved: float | None = None
@@ -141,8 +148,15 @@ class Estimate:
             if not (source.startswith(self.table.split(" (")[0]) or source.startswith("your")):
                 source += f"; {self.table}"
             out.append(("price", self.price.describe(), source))
+        if self.cache_note:
+            figures = (f"~{_n(self.cache_reads)} read, ~{_n(self.cache_writes)} written"
+                       if self.cache_reads or self.cache_writes else "none expected")
+            out.append(("prompt cache", figures, self.cache_note))
         if self.cost is not None:
-            out.append(("cost", _money_range(self.cost), ""))
+            out.append(("cost", _money_range(self.cost), "with the prompt cache"
+                        if self.uncached_cost is not None else ""))
+        if self.uncached_cost is not None:
+            out.append(("without cache", _money_range(self.uncached_cost), ""))
         if self.batch_cost is not None:
             out.append(("batch API", _money_range(self.batch_cost), self.batch_note))
         elif self.price is not None and self.batch_note:
@@ -329,9 +343,18 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
                 return media.parts(settings, images=images[i], files=files[i])
         exact_in = exact_total(row_calls(items, spec, settings, provider, parts, positions),
                                settings, provider, concurrency)
+    cache = None
+    if items:
+        try:
+            shared = Asking(spec, settings, provider).shared_tokens(items[0],
+                                                                    shared_prefix(items))
+        except E.StructuredError:  # the first row cannot be sent: named above, never here
+            shared = 0
+        cache = expected_cache(provider, settings.model, len(positions), shared,
+                               ttl=settings.cache_ttl)
     return _assemble(len(positions), tally.total, spec, settings, provider, rows=len(items),
                      sampled=sampled, ratio_range=ratio_range, outputs=outputs,
-                     exact_in=exact_in, media=tally.text())
+                     exact_in=exact_in, media=tally.text(), cache=cache)
 
 
 @dataclass
@@ -390,10 +413,12 @@ def local_estimate(counted: Sequence[int], spec: SchemaSpec, settings: Settings,
 def _assemble(n: int, counted: int, spec: SchemaSpec, settings: Settings, provider: Provider,
               *, rows: int | None = None, sampled: Sequence[Result] = (),
               ratio_range: Range | None = None, outputs: Sequence[int] = (),
-              exact_in: int | None = None, media: str = "") -> Estimate:
+              exact_in: int | None = None, media: str = "",
+              cache: ExpectedCache | None = None) -> Estimate:
     """The estimate of ``n`` rows sent (of ``rows``, the others repeats), from their input
     tokens counted locally, ``counted`` in all (and what a sample or the count endpoint
-    measured)."""
+    measured); ``cache``: what the provider's prompt cache is expected to serve on the
+    ordinary path (the batch path counts none)."""
     exact = exact_in is not None
     price = price_for(provider, settings.model, base_url=settings.base_url,
                       overrides=settings.prices)
@@ -422,7 +447,10 @@ def _assemble(n: int, counted: int, spec: SchemaSpec, settings: Settings, provid
         if not outputs:
             output_tokens = output_tokens.scaled(k)
             output_from += f"; x{k} answers a row (samples={k})"
-    cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
+    cached = cache if cache is not None and (cache.reads or cache.writes) else None
+    cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=False, cache=cached)
+    uncached = (_cost_range(n, input_tokens, output_tokens, price, batch_tier=False)
+                if cached is not None else None)
     batch_cost = _cost_range(n, input_tokens, output_tokens, price, batch_tier=True)
     factor = provider.batch_price_factor
     if factor is None:
@@ -431,6 +459,8 @@ def _assemble(n: int, counted: int, spec: SchemaSpec, settings: Settings, provid
         note = "the table's batch price; results within 24 h"
     else:
         note = f"{_share(factor)} the price; results within 24 h"
+    if cached is not None:
+        note += "; no prompt cache counted (not promised for batch requests)"
     spent = [r.cost for r in sampled]
     return Estimate(
         rows=n if rows is None else rows, unique=n, schema_name=spec.name,
@@ -438,6 +468,9 @@ def _assemble(n: int, counted: int, spec: SchemaSpec, settings: Settings, provid
         input_tokens=input_tokens, output_tokens=output_tokens, input_from=input_from,
         output_from=output_from, price=price, table=table_info(), cost=cost,
         batch_cost=batch_cost, batch_note=note, sample=list(sampled),
+        cache_reads=cache.reads if cache is not None else 0.0,
+        cache_writes=cache.writes if cache is not None else 0.0,
+        cache_note=cache.note if cache is not None else "", uncached_cost=uncached,
         sample_cost=None if any(c is None for c in spent) else sum(c or 0.0 for c in spent),
         sample_saved=sum(r.saved or 0.0 for r in sampled) or None,
         sent=(f"sent only the {_n(n)} token-count requests" if exact
@@ -511,15 +544,19 @@ def _outputs(n: int, spec: SchemaSpec, max_tokens: int | None, sampled: list[int
             "guessed from the schema; --sample K measures it")
 
 
-def _cost_range(n: int, inp: Range, out: Range, price: Price | None, *, batch_tier: bool
-                ) -> Range | None:
-    """The column's cost at each end (each row priced on its own: tiers are per request)."""
+def _cost_range(n: int, inp: Range, out: Range, price: Price | None, *, batch_tier: bool,
+                cache: ExpectedCache | None = None) -> Range | None:
+    """The column's cost at each end (each row priced on its own: tiers are per request;
+    ``cache``: the prompt cache's expected reads and writes, spread over the rows)."""
     if price is None or n == 0:
         return None if price is None else Range(0.0, 0.0, 0.0)
+    reads = round(cache.reads / n) if cache is not None else 0
+    writes = round(cache.writes / n) if cache is not None else 0
 
     def one(tokens_in: float, tokens_out: float) -> float | None:
         usage = {"prompt_tokens": round(tokens_in / n), "completion_tokens":
-                 round(tokens_out / n)}
+                 round(tokens_out / n), "cached_tokens": reads, "cache_write_tokens": writes,
+                 "cache_write_1h_tokens": writes if cache is not None and cache.hour else 0}
         each = cost_of(usage, price, batch_tier=batch_tier)
         return None if each is None else each * n
 

@@ -39,12 +39,15 @@ and the rest marked "not run: budget". Answers from the recording cost nothing, 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..api import guarded, run
+from ..call.caching import shared_prefix
 from ..call.media import Media, per_item
+from ..call.plan import Asking
 from ..call.result import Result
 from ..config import resolve
 from ..errors import BatchInterrupted, ConfigError, Interrupted, StructuredError
@@ -77,6 +80,7 @@ def run_threads(
     max_cost: float | None = None,
     cancel: threading.Event | None = None,
     source: Sequence[Any] | None = None,
+    on_note: Callable[[str], None] | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -95,6 +99,9 @@ def run_threads(
     task of :func:`~structmagic.abatch`), stops the batch as an interrupt does, but at once:
     the requests in flight are cut without a grace. ``source`` (with ``ground=True``): one
     text per prompt to ground its values in (None in the list: that row's default).
+    The rows' shared leading text is offered to the provider's prompt cache
+    (:mod:`structmagic.call.caching`); ``on_note(text)`` hears, once, when it is too short
+    to be cached (default: a warning).
 
     Rows that would send the same request are sent once (``dedup``, on by default: see
     :mod:`structmagic.rows.unique`). ``on_result(index, result)`` is called from the calling
@@ -113,7 +120,8 @@ def run_threads(
                 max_requests_per_minute=max_requests_per_minute,
                 max_tokens_per_minute=max_tokens_per_minute, gate=gate, images=images,
                 files=files, detail=detail, inline=inline, downscale=downscale,
-                max_cost=max_cost, cancel=cancel, source=source, options=options)
+                max_cost=max_cost, cancel=cancel, source=source, on_note=on_note,
+                options=options)
     results: list[Result] = []
     stream = rows.stream(None if on_result is None else window_for(concurrency))
     try:
@@ -173,7 +181,7 @@ def window_for(concurrency: int) -> int:
 #: what :class:`Rows` takes besides the options of a call
 ROW_OPTIONS = ("on_progress", "max_requests_per_minute", "max_tokens_per_minute", "gate",
                "images", "files", "detail", "inline", "downscale", "max_cost", "cancel",
-               "source")
+               "source", "on_note")
 
 
 class Rows:
@@ -187,6 +195,7 @@ class Rows:
                  detail: str | None = None, inline: bool = False, downscale: bool = True,
                  max_cost: float | None = None, cancel: threading.Event | None = None,
                  source: Sequence[Any] | None = None,
+                 on_note: Callable[[str], None] | None = None,
                  options: dict[str, Any] | None = None) -> None:
         if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
             raise ConfigError(f"concurrency must be a whole number of at least 1, not "
@@ -214,6 +223,14 @@ class Rows:
             raise ConfigError("This gate was closed by an interrupted batch and lets nothing "
                               "through: give a new RateGate.")
         self.gate = gate
+        self.shared = shared_prefix(items)  # the rows' shared leading text, for the cache
+        if items:
+            try:
+                note = Asking(self.spec, settings).cache_note(items[0], self.shared)
+            except StructuredError:  # the first row cannot be sent: it fails alone, later
+                note = None
+            if note is not None:
+                (on_note or _warn)(note)
         self.budget: Budget | None = None
         if max_cost is not None:
             self.budget = Budget(max_cost)  # the cap checked before the price is looked up
@@ -242,7 +259,7 @@ class Rows:
                                  files=each_row["files"][index])
         return run(self.items[index], self.spec, settings, stream=self.stream_answers,
                    steps_field=self.steps_field, gate=self.gate, parts=parts,
-                   source=each_row["source"][index])
+                   source=each_row["source"][index], shared=self.shared)
 
     def _run_one(self, index: int) -> tuple[int, Result]:
         budget = self.budget
@@ -368,6 +385,10 @@ class Rows:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, stacklevel=5)
 
 
 class _Cancelled(Exception):

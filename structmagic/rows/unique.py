@@ -198,7 +198,7 @@ def copy_of(result: Result, original: int) -> Result:
     worth = None if result.cost is None else result.cost + (result.saved or 0.0)
     out.attempts, out.elapsed, out.from_cache = 0, 0.0, False
     out.duplicate_of = original
-    out.cost, out.saved = 0.0, worth or None
+    out.cost, out.saved, out.cache_saved = 0.0, worth or None, None
     return out
 
 

@@ -48,6 +48,8 @@ __all__ = [
 #: identify an account, anything carrying a key) is dropped
 KEPT_HEADERS = ("content-type", "x-request-id", "openai-model")
 _STREAM_KEYS = ("stream", "stream_options")
+#: what only asks a provider's prompt cache to serve the request (never what it answers)
+_CACHE_KEYS = ("prompt_cache_key",)
 
 
 def _normal_path(path: str) -> str:
@@ -55,10 +57,35 @@ def _normal_path(path: str) -> str:
     return re.sub(r":streamGenerateContent$", ":generateContent", path)
 
 
+def _unmarked(content: Any) -> Any:
+    """A system prompt or a turn's content without cache breakpoints: text blocks that
+    carried one (and the text split off with it) read as the one string they were."""
+    if not isinstance(content, list) or not any(
+            isinstance(b, dict) and "cache_control" in b for b in content):
+        return content
+    blocks = [{k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict)
+              else b for b in content]
+    if all(isinstance(b, dict) and b.keys() == {"type", "text"} and b["type"] == "text"
+           for b in blocks):
+        return "".join(b["text"] for b in blocks)
+    return blocks
+
+
 def request_key(provider: str, path: str, body: Any) -> str:
-    """The cassette key of a request: provider + endpoint path + body, headers excluded."""
+    """The cassette key of a request: provider + endpoint path + body, headers excluded; what
+    only asks a prompt cache to serve it (OpenAI's ``prompt_cache_key``, Claude's
+    ``cache_control`` breakpoints) is left out, so a recording made without them answers a
+    request with them, and the other way round."""
     if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in _STREAM_KEYS}
+        body = {k: v for k, v in body.items() if k not in _STREAM_KEYS and k not in _CACHE_KEYS}
+        if "system" in body:
+            body["system"] = _unmarked(body["system"])
+        messages = body.get("messages")
+        if isinstance(messages, list) and any(
+                isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages):
+            body["messages"] = [{**m, "content": _unmarked(m["content"])}
+                                if isinstance(m, dict) and "content" in m else m
+                                for m in messages]
     text = json.dumps(
         {"provider": provider, "path": _normal_path(path), "body": body},
         sort_keys=True,
