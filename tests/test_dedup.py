@@ -75,6 +75,7 @@ def test_a_copy_is_its_own_result_costs_nothing_and_names_its_original(server, s
     assert first.cost == pytest.approx(2e-6 * 1 + 1e-5 * 1) and first.saved is None
     assert copy.cost == 0 and copy.saved == pytest.approx(first.cost)
     assert (copy.attempts, copy.elapsed) == (0, 0.0)
+    assert copy.cache_saved is None  # no request: the prompt cache saved nothing on it
     copy.data["label"] = "changed"  # a user's edit of one row leaves the others alone
     assert first.data["label"] == "item 1" and results[3].data["label"] == "item 1"
     back = pickle.loads(pickle.dumps(copy))
