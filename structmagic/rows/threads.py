@@ -166,9 +166,12 @@ def iter_rows(prompts: Iterable[Any], schema: Any, *, concurrency: int = 16,
     return _results(rows.stream(window or window_for(concurrency)))
 
 
-def _results(stream: Iterator[tuple[int, Result]]) -> Iterator[Result]:
-    for _, res in stream:
-        yield res
+def _results(stream: Generator[tuple[int, Result], None, None]) -> Iterator[Result]:
+    try:
+        for _, res in stream:
+            yield res
+    finally:  # left early: the rows stop now, not when the stream is collected
+        stream.close()
 
 
 def window_for(concurrency: int) -> int:
