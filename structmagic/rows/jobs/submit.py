@@ -2,9 +2,10 @@
 
 ::
 
-    rows     each row's line, built as the synchronous call builds its request (rows.py),
+    rows     each row's line, built as the synchronous call builds its request (lines.py),
              streamed into input files split at the provider's limits (jsonl.py); the job
-             key is the hash of every row's id
+             key is the hash of every row's id. A row that repeats an earlier one has no
+             line (``dedup``): it gets a copy of that row's result (structmagic.rows.unique)
     manifest the key looked up: a known job is re-attached (nothing is sent again); a new
              one is written down before anything is sent
     parts    per part: intent written → (upload the file → file id written) → create →
