@@ -23,13 +23,21 @@ sys.path.insert(0, str(ROOT))
 
 from fakeserver import FakeLLMServer, Reply, chat, chat_stream  # noqa: E402
 
-__all__ = ["MATH_SCHEMA", "FakeLLMServer", "Reply", "best", "chat", "chat_stream",
-           "interleave", "median", "server_process"]
+__all__ = ["MATH_SCHEMA", "SCORE_SCHEMA", "FakeLLMServer", "Reply", "best", "chat",
+           "chat_stream", "interleave", "median", "server_process"]
 
 #: the seed's math_reasoning schema (from the test corpus)
 from schema_corpus import MATH  # noqa: E402
 
 MATH_SCHEMA = MATH["json_schema"]["schema"]
+
+#: a small answer of two fields (the batch and memory benchmarks)
+SCORE_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "score": {"type": "integer"}},
+    "required": ["name", "score"],
+    "additionalProperties": False,
+}
 
 
 def median(xs: list[float]) -> float:

@@ -23,16 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jsonschema
-from _common import chat, interleave, median, server_process
+from _common import SCORE_SCHEMA, chat, interleave, median, server_process
 
 import structmagic as sm
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["name", "score"],
-    "additionalProperties": False,
-}
+SCHEMA = SCORE_SCHEMA
 LATENCY = 0.05
 REPLY = chat(json.dumps({"name": "x", "score": 3}))
 

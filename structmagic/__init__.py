@@ -2,16 +2,17 @@
 
 ``%load_ext structmagic`` registers ``%%structured``, ``%structured_config``,
 ``%structured_schema``, ``%structured_batches`` and ``%structured_review``; the same
-machinery is available from Python as :func:`structured`, :func:`batch` and
-:func:`submit_batch` (a provider batch job, see :class:`BatchJob`), :func:`estimate` says
-what a batch would cost before it runs, :func:`astructured`, :func:`astream` and
-:func:`abatch` are their async twins (for an event loop that runs), and :func:`schema_dsl`
-turns schema text (``"name, age int, bio: a short bio"``) into a JSON Schema; :func:`ground`
-finds each value of an answer in its source text (``ground=True`` does it for every call),
-:func:`grounding_frame` lists where, row by row; :func:`rerun` runs again only the failed,
-doubtful or ungrounded rows of a column; :func:`review` walks a column's rows in a widget to
-accept or correct each (kept in a corrections file: :func:`load_corrections` reads it, as
-labels for :func:`score` or few-shot examples).
+machinery is available from Python as :func:`structured`, :func:`batch` (:func:`batch_iter`
+yields its results one by one, in input order) and :func:`submit_batch` (a provider batch
+job, see :class:`BatchJob`), :func:`estimate` says what a batch would cost before it runs,
+:func:`astructured`, :func:`astream` and :func:`abatch` are their async twins (for an event
+loop that runs), and :func:`schema_dsl` turns schema text (``"name, age int, bio: a short
+bio"``) into a JSON Schema; :func:`ground` finds each value of an answer in its source text
+(``ground=True`` does it for every call), :func:`grounding_frame` lists where, row by row;
+:func:`rerun` runs again only the failed, doubtful or ungrounded rows of a column;
+:func:`review` walks a column's rows in a widget to accept or correct each (kept in a
+corrections file: :func:`load_corrections` reads it, as labels for :func:`score` or few-shot
+examples).
 
 Importing the package is cheap and has no side effects: every public name below is loaded
 on first use.
@@ -66,6 +67,7 @@ __all__ = [
     "astream",
     "astructured",
     "batch",
+    "batch_iter",
     "compare",
     "compare_each",
     "configure",
@@ -90,6 +92,7 @@ _LAZY = {
     "astream": "rows.aio",
     "abatch": "rows.aio",
     "batch": "rows.dispatch",
+    "batch_iter": "rows.dispatch",
     "Extractor": "rows.engines",
     "compare": "rows.compare",
     "compare_each": "rows.compare",
@@ -151,7 +154,7 @@ if TYPE_CHECKING:
     from .magic import StructuredMagics
     from .rows.aio import abatch, astream, astructured
     from .rows.compare import compare, compare_each
-    from .rows.dispatch import batch
+    from .rows.dispatch import batch, batch_iter
     from .rows.engines import Extractor
     from .rows.estimate import estimate
     from .rows.frame import grounding_frame

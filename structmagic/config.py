@@ -126,21 +126,24 @@ class Declared:
     #: the option's name when it is not ``--<name>``
     flag: str | None = None
     metavar: str | None = None
+    #: a ``flag`` that is on by default: its option (``--no-<name>``) turns it off
+    negated: bool = False
 
     @property
     def option(self) -> str:
-        """The magics' option: ``--max-tokens``."""
-        return self.flag or "--" + self.name.replace("_", "-")
+        """The magics' option: ``--max-tokens`` (``--no-dedup`` for a negated flag)."""
+        return self.flag or ("--no-" if self.negated else "--") + self.name.replace("_", "-")
 
 
 def setting(default: Any = None, help: str = "", *, kind: str = "text", env: str | None = None,
             least: int = 0, choices: Callable[[], tuple[str, ...]] | None = None,
             configurable: bool = False, cell: bool = False, flag: str | None = None,
             metavar: str | None = None, shown: bool = True, factory: Any = None) -> Any:
-    """A field of :class:`Settings` and its declaration (the field's name is added later)."""
+    """A field of :class:`Settings` and its declaration (the field's name is added later). A
+    ``flag`` whose default is True is turned off by its option (``--no-<name>``)."""
     assert kind in KINDS, kind
     meta = {"declared": Declared("", kind, help, env, least, choices, configurable, cell, flag,
-                                 metavar)}
+                                 metavar, negated=kind == "flag" and default is True)}
     if factory is not None:
         return field(default_factory=factory, repr=shown, compare=shown, metadata=meta)
     return field(default=default, repr=shown, compare=shown, metadata=meta)
@@ -256,6 +259,12 @@ class Settings:
         1, "Answers read for each row (K): each field's value is the one most of them gave, "
         "and Result.agreement the share that agree; K requests (Chat Completions: one with "
         "n=K), each costed.", kind="count", least=1, cell=True, metavar="K")
+    dedup: bool = setting(
+        True, "Rows of one run that would send the same request (the same prompt, images, "
+        "files and source) are sent once, and every row that asked gets the answer (a copy "
+        "that costs 0: Result.duplicate_of names the row that was sent). --no-dedup sends "
+        "every row: for sampling on purpose at a temperature above 0.", kind="flag",
+        cell=True)
     prompt_cache_key: str | None = setting(
         None, "OpenAI's prompt_cache_key, sent with every request (default: one derived from "
         "the shared prefix of a column's rows, the same for every row, sent to OpenAI's own "

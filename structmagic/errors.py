@@ -418,12 +418,17 @@ class CallInterrupted(KeyboardInterrupt):
 
 class BatchInterrupted(CallInterrupted):
     """The batch was interrupted. ``results`` holds every row at its input position (each a
-    :class:`~structmagic.Result`), the unfinished ones with an :class:`Interrupted` error."""
+    :class:`~structmagic.Result`), the unfinished ones with an :class:`Interrupted` error;
+    where the rows were handed over one by one as they finished (``batch_iter``,
+    ``on_result``), only the rows from the first one not handed over: ``results[i]`` is
+    the row at input position ``start + i``."""
 
-    def __init__(self, results: list[Any]) -> None:
+    def __init__(self, results: list[Any], start: int = 0) -> None:
         self.results = results
+        self.start = start
         done = sum(1 for r in results if not isinstance(r.error, Interrupted))
-        super().__init__(f"batch interrupted: {done} of {len(results)} items finished")
+        rows = f"items from item {start}" if start else "items"
+        super().__init__(f"batch interrupted: {done} of {len(results)} {rows} finished")
 
     def __reduce__(self) -> Any:
-        return type(self), (self.results,)
+        return type(self), (self.results, self.start)

@@ -218,7 +218,7 @@ def test_an_async_client_of_the_users_carries_the_requests(server, settings, str
         async with httpx.AsyncClient(event_hooks={"request": [hook]}) as client:
             one = await sm.astructured("item 7", SCHEMA, http_client=client, stream=stream)
             rows = await sm.abatch(["item 7"] * 3, SCHEMA, http_client=client,
-                                   concurrency=3, stream=stream)
+                                   concurrency=3, stream=stream, dedup=False)
             return one, rows, client.is_closed
 
     one, rows, closed = asyncio.run(main())

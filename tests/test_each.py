@@ -19,7 +19,7 @@ from fakeserver import chat
 
 def test_collect_rows_from_each_kind():
     index, rows, kind = collect_rows(["a", "b"])
-    assert (index, rows, kind) == ([0, 1], [{"item": "a"}, {"item": "b"}], "list")
+    assert (index, list(rows), kind) == ([0, 1], [{"item": "a"}, {"item": "b"}], "list")
     index, rows, kind = collect_rows(x for x in (1, 2, 3))
     assert index == [0, 1, 2] and kind == "list"
     with pytest.raises(InputError, match="a list, a pandas Series or a DataFrame, not dict"):
@@ -33,10 +33,38 @@ def test_collect_rows_from_pandas():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"k": [1, 2], "t": ["x", "y"]}, index=["r1", "r2"])
     index, rows, kind = collect_rows(df)
-    assert kind == "DataFrame" and index == ["r1", "r2"]
+    assert kind == "DataFrame" and index is df.index  # kept as it is: no label made again
     assert rows[0] == {"k": 1, "t": "x", "item": {"k": 1, "t": "x"}}
     index, rows, kind = collect_rows(pd.Series([5, 6], index=[7, 9]))
-    assert (index, rows, kind) == ([7, 9], [{"item": 5}, {"item": 6}], "Series")
+    assert (list(index), list(rows), kind) == ([7, 9], [{"item": 5}, {"item": 6}], "Series")
+
+
+def test_the_rows_of_a_frame_are_made_a_chunk_at_a_time_as_pandas_gives_records():
+    """Each row's fields are those of ``to_dict("records")`` (Python values, a timestamp a
+    Timestamp), made when read: no dict a row is held for the whole column."""
+    pd = pytest.importorskip("pandas")
+    from structmagic.rows.frame import RowFields
+
+    n = 2 * RowFields.CHUNK + 5
+    df = pd.DataFrame({"k": range(n), "x": [i / 2 for i in range(n)],
+                       "t": [f"row {i}" for i in range(n)], "b": [i % 2 == 0 for i in range(n)],
+                       "d": pd.date_range("2026-01-01", periods=n, freq="h"),
+                       "c": pd.Categorical(["p", "q"] * (n // 2) + ["p"]),
+                       "o": [{"i": i} if i % 3 else None for i in range(n)]})
+    index, rows, kind = collect_rows(df)
+    assert kind == "DataFrame" and index is df.index
+    made = []
+    chunk = rows._chunk
+    rows._chunk = lambda a, b: made.append((a, b)) or chunk(a, b)
+    whole = [{**{str(k): v for k, v in rec.items()}, "item": dict(rec)}
+             for rec in df.to_dict("records")]
+    assert list(rows) == whole and len(rows) == n
+    assert made == [(0, 1024), (1024, 2048), (2048, n)]
+    assert rows[n - 1] == whole[-1] and rows[-1] == whole[-1] and rows[3] == whole[3]
+    assert type(rows[3]["k"]) is int and type(rows[3]["item"]["x"]) is float
+    assert rows[1:3] == whole[1:3]
+    with pytest.raises(IndexError):
+        rows[n]
 
 
 def test_results_frame_aligns_values_and_errors():

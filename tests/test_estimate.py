@@ -115,7 +115,7 @@ def test_each_end_of_the_cost_is_priced_with_that_ends_token_counts(server, sett
     tokens (per row, times the rows): the high end uses the high input count."""
     n = 4
     est = estimate(["the same row, four times over"] * n, SCHEMA, model="m",
-                   prices={"m": (1.0, 2.0)}, max_tokens=100)
+                   prices={"m": (1.0, 2.0)}, max_tokens=100, dedup=False)  # four sent
     inp, out = est.input_tokens, est.output_tokens
     assert est.price.source == "your price for m" and server.requests == []
     assert inp.low < inp.expected < inp.high and out.high == n * 100
@@ -182,6 +182,58 @@ def test_sample_rows_recorded_are_not_paid_again(server, priced, tmp_path):
     assert sum(r.from_cache for r in results) == 4
     assert real_cost(results) + est.sample_cost == pytest.approx(
         real_cost(results) + real_cost(est.sample))
+
+
+# --- rows that repeat others ----------------------------------------------------------------------
+
+
+def test_repeated_rows_are_estimated_once_as_the_run_sends_them(server, priced):
+    prompts = column(10)
+    est = estimate([*prompts, *prompts[:4], prompts[0]], SCHEMA, max_tokens=100)
+    alone = estimate(prompts, SCHEMA, max_tokens=100)
+    assert (est.rows, est.unique) == (15, 10) and server.requests == []
+    assert est.input_tokens == alone.input_tokens and est.cost == alone.cost
+    assert est.text().startswith("Estimate for 10 unique of 15 rows of response")
+    every = estimate([*prompts, *prompts[:4], prompts[0]], SCHEMA, max_tokens=100,
+                     dedup=False)
+    assert every.unique == every.rows == 15 and every.cost.expected > est.cost.expected
+    assert every.text().startswith("Estimate for 15 rows of response")
+
+
+def test_a_sample_runs_rows_that_differ(server, priced):
+    usage = SyntheticUsage()
+    server.responder = usage
+    prompts = column(3) * 4
+    est = estimate(prompts, SCHEMA, sample=3)
+    assert len(usage.answered) == 3 and est.unique == 3
+    assert sorted(json.dumps(r.json["messages"]) for r in server.requests) == sorted(
+        json.dumps([{"role": "user", "content": p}]) for p in prompts[:3])
+
+
+def test_exact_counts_only_the_rows_sent(server, priced):
+    sm.configure(base_url=server.url + "/v1")
+    server.responder = SyntheticUsage()
+    est = estimate(column(4) * 3, SCHEMA, exact=True, provider="anthropic")
+    assert len(server.requests) == 4 and (est.rows, est.unique) == (12, 4)
+    assert "sent only the 4 token-count requests" in est.text()
+
+
+def test_an_estimate_reads_the_rows_one_at_a_time(settings, priced):
+    """Each row's request is built, counted and let go: the memory an estimate takes does
+    not grow with the column (a few bytes a row for its bookkeeping, none for requests)."""
+    import tracemalloc
+
+    def peak(rows: int) -> int:
+        prompts = [f"Classify this product review, number {i}: fine." for i in range(rows)]
+        tracemalloc.start()
+        estimate(prompts, SCHEMA, max_tokens=100)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    peak(200)  # what loads once (the price table, the schema's conversion)
+    small, large = peak(2_000), peak(20_000)
+    assert (large - small) / 18_000 < 64  # bytes a row
 
 
 # --- --exact --------------------------------------------------------------------------------------
@@ -263,6 +315,13 @@ def test_magic_estimate_prints_binds_and_sends_nothing(ip, server, priced, capfd
     assert server.requests == []
     est = ip.user_ns["est"]
     assert est.rows == 12 and "Estimate for 12 rows" in capfd.readouterr().out
+    ip.user_ns["texts"] = column(12) + column(3)
+    res = ip.run_cell("%%structured schema --each texts --estimate\n{item}",
+                      store_history=False)
+    assert res.success and "Estimate for 12 unique of 15 rows" in capfd.readouterr().out
+    res = ip.run_cell("%%structured schema --each texts --estimate --no-dedup\n{item}",
+                      store_history=False)
+    assert res.success and "Estimate for 15 rows" in capfd.readouterr().out
     # a single cell: one row
     res = ip.run_cell("%%structured schema --estimate\nitem 1", store_history=False)
     assert res.success and res.result.rows == 1

@@ -20,9 +20,10 @@ EXPECTED_ALL = {
     "StreamError", "StructuredError", "StructuredMagics", "TransportError", "TruncatedError",
     "UngroundedError",
     "UnsupportedFormatError", "UnsupportedInputError", "ValidationIssue", "__version__",
-    "abatch", "astream", "astructured", "batch", "compare", "compare_each", "configure",
-    "estimate", "ground", "grounding_frame", "load_corrections", "load_ipython_extension",
-    "load_schema", "rerun", "review", "schema_dsl", "score", "structured",
+    "abatch", "astream", "astructured", "batch", "batch_iter", "compare", "compare_each",
+    "configure", "estimate", "ground", "grounding_frame", "load_corrections",
+    "load_ipython_extension", "load_schema", "rerun", "review", "schema_dsl", "score",
+    "structured",
     "submit_batch", "unload_ipython_extension",
 }
 

@@ -161,7 +161,7 @@ def test_a_results_json_text_whole_answer_and_truncation_pickle(server, settings
     back = pickle.loads(pickle.dumps(res))
     assert (back.raw, back.text, back.truncated) == ('{"a": 1}', prose, True)
     old = pickle.loads(pickle.dumps(Result(raw='{"a": 1}')))
-    del old.__dict__["text"], old.__dict__["truncated"]  # as pickled before they existed
+    del old.__dict__["text"]  # as pickled before it existed (and "truncated": rare, absent)
     again = pickle.loads(pickle.dumps(old))
     assert again.text == '{"a": 1}' and again.truncated is False
 
@@ -177,3 +177,37 @@ def test_result_pickles_without_its_widget():
     assert back._widget is None and back._shown_live is False
     assert res._widget is not None  # the original keeps its widget
     assert back.widget() is not None  # and the copy can build its own
+
+
+def test_a_copys_original_and_the_rare_fields_pickle_and_old_pickles_load():
+    res = Result(data={"a": 1}, plain={"a": 1}, raw='{"a": 1}', duplicate_of=3, reasks=2,
+                 confidence={"a": 0.5}, labels={"a": "A"})
+    res.reveal = True
+    back = pickle.loads(pickle.dumps(res))
+    assert (back.duplicate_of, back.reasks, back.confidence, back.labels, back.reveal) == (
+        3, 2, {"a": 0.5}, {"a": "A"}, True)
+    assert back.confidence is not res.confidence  # its own, not the original's
+    # as a Result was pickled before duplicate_of existed, each field in its own state
+    old = {k: v for k, v in back.__getstate__().items() if k not in ("duplicate_of", "_rare")}
+    old.update(confidence={"a": 0.5}, labels=None, reveal=False, _widget=None,
+               _shown_live=False, _others=(), grounding=None)
+    again = Result.__new__(Result)
+    again.__setstate__(old)
+    assert again.duplicate_of is None and again.confidence == {"a": 0.5}
+    assert again.labels is None and again.reveal is False and again.data == {"a": 1}
+
+
+def test_a_result_unpickled_takes_no_more_memory_than_one_made():
+    """Its attributes are set one by one: a dict update would give it an attribute table of
+    its own (some 1.5 KiB more a result, for a column of them read back from a cache)."""
+    import sys
+
+    made = Result(data={"a": 1}, plain={"a": 1}, raw='{"a": 1}', model="m", attempts=1)
+    back = pickle.loads(pickle.dumps(made))
+    assert sys.getsizeof(back.__dict__) == sys.getsizeof(made.__dict__)
+
+
+def test_an_interrupted_batch_keeps_where_its_rows_start():
+    stopped = E.BatchInterrupted([Result(error=E.Interrupted("not finished"))], start=7)
+    back = pickle.loads(pickle.dumps(stopped))
+    assert back.start == 7 and len(back.results) == 1 and str(back) == str(stopped)

@@ -9,8 +9,9 @@ are known; a URL to send inline is fetched through the call's own HTTP client
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import InputError
 from ..inputs import Part, prepare_inputs
@@ -20,7 +21,7 @@ from ..transport.fetch import fetcher
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Media", "per_item"]
+__all__ = ["Media", "Nones", "per_item"]
 
 
 class Media:
@@ -47,12 +48,41 @@ class Media:
                               downscale=self.downscale, thumbnails=thumbnails)
 
 
+class Nones(Sequence[None]):
+    """``n`` entries that are all None, held in no memory (a column's ``images`` when it
+    has none: a list of a million Nones takes 8 MB)."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> None: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[None]: ...
+
+    def __getitem__(self, index: int | slice) -> Sequence[None] | None:
+        if isinstance(index, slice):
+            return Nones(len(range(*index.indices(self._n))))
+        if not -self._n <= index < self._n:
+            raise IndexError("index out of range")
+        return None
+
+    def __iter__(self) -> Iterator[None]:
+        return itertools.repeat(None, self._n)
+
+    def __repr__(self) -> str:
+        return f"Nones({self._n})"
+
+
 def per_item(name: str, value: Sequence[Any] | None, n: int, *,
              entry: str = "an image, a list of them, or None") -> Sequence[Any]:
     """``images`` / ``files`` (or ``source``) of a batch: one entry per prompt (None: none
-    for any); ``entry`` says what one entry is, for the error."""
+    for any, :class:`Nones`); ``entry`` says what one entry is, for the error."""
     if value is None:
-        return [None] * n
+        return Nones(n)
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
         raise InputError(f"{name} of a batch needs one entry per prompt (a list), not a "
                          f"{type(value).__name__}.")

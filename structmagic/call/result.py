@@ -8,9 +8,10 @@ one at a time without a script (:func:`structmagic.display.handout.handout_html`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, TypeVar
 
 from ..cost.spend import Lazy, Spend
 from ..display.handout import handout_html
@@ -28,7 +29,46 @@ from ..inputs import describe_inputs
 from ..inputs.thumbs import inputs_text, thumbnails_html
 from .doubt import doubt_of
 
-__all__ = ["Result", "joined_spend"]
+__all__ = ["RARE", "Rare", "Result", "joined_spend", "shared_keys"]
+
+
+T = TypeVar("T")
+
+
+class Rare(Generic[T]):
+    """A field of :class:`Result` that most results leave at its default: set to anything
+    else, it is kept in the result's ``_rare`` dict, else not kept at all.
+
+    A column of a million rows holds a million results. CPython keeps an instance's
+    attributes in an array of 8 bytes a name its class has ever used, and only while the
+    class has used fewer than 30 names (beyond, each instance gets a dict of its own, some
+    1.5 KiB): so the fields that only the display, grounding, confidence, samples, a
+    truncated answer or a copy set stay out of it, and a result takes a few hundred bytes
+    beside its answer.
+    """
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object | None, objtype: Any = None) -> T:
+        if obj is None:
+            return self.default  # the dataclass default
+        rare = obj.__dict__.get("_rare")
+        return self.default if rare is None else rare.get(self.name, self.default)
+
+    def __set__(self, obj: object, value: T) -> None:
+        rare = obj.__dict__.get("_rare")
+        if value is self.default:
+            if rare is not None:
+                rare.pop(self.name, None)
+            return
+        if rare is None:
+            rare = obj.__dict__["_rare"] = {}
+        rare[self.name] = value
 
 
 @dataclass(eq=False)
@@ -94,41 +134,44 @@ class Result(ShowsWidget):
     raw: str = ""
     #: the whole answer text as received (prose around the JSON included)
     text: str = ""
-    reasoning: str | None = None
+    reasoning: Rare[str | None] = Rare(None)
     usage: dict[str, int] = field(default_factory=dict)
     model: str | None = None
     attempts: int = 0
     elapsed: float = 0.0
     schema_name: str = "response"
-    steps_field: str | None = None
+    steps_field: Rare[str | None] = Rare(None)
     provider: str = "openai"
     mode: str = "json_schema"
     error: BaseException | None = None
-    from_cache: bool = False
+    from_cache: Rare[bool] = Rare(False)
     #: the answer reached the token limit just after its complete, valid JSON
-    truncated: bool = False
-    labels: dict[str, str] | None = field(default=None, repr=False)
-    reveal: bool = field(default=False, repr=False)
-    hide_answer: bool = field(default=False, repr=False)
-    ask_first: bool = field(default=False, repr=False)
+    truncated: Rare[bool] = Rare(False)
+    labels: Rare[dict[str, str] | None] = Rare(None)
+    reveal: Rare[bool] = Rare(False)
+    hide_answer: Rare[bool] = Rare(False)
+    ask_first: Rare[bool] = Rare(False)
     #: the call's images and documents as shown (:class:`structmagic.inputs.InputSummary`:
     #: type, size, label, thumbnail; never the bytes)
-    inputs: tuple[Any, ...] = ()
+    inputs: Rare[tuple[Any, ...]] = Rare(())
     #: ``ground=True``: each leaf value's :class:`~structmagic.grounding.Grounding` by path
     #: (``"lines[0].qty"``), else None
-    grounding: dict[str, Any] | None = field(default=None, repr=False)
+    grounding: Rare[dict[str, Any] | None] = Rare(None)
     #: ``ground=True``: the :class:`~structmagic.grounding.Source` the values were looked for in
-    source: Any = field(default=None, repr=False)
+    source: Rare[Any] = Rare(None)
     #: ``confidence=True``: each leaf value's probability by path, else None
-    confidence: dict[str, float] | None = field(default=None, repr=False)
+    confidence: Rare[dict[str, float] | None] = Rare(None)
     #: why ``confidence`` is None although it was asked for (one sentence)
-    confidence_reason: str | None = field(default=None, repr=False)
+    confidence_reason: Rare[str | None] = Rare(None)
     #: ``samples=K`` (or a comparison): each leaf path's share of answers that agree
-    agreement: dict[str, float] | None = field(default=None, repr=False)
+    agreement: Rare[dict[str, float] | None] = Rare(None)
     #: how many answers were read for this row (``samples=K``: K)
-    samples: int = field(default=1, repr=False)
+    samples: Rare[int] = Rare(1)
     #: how many times the model was asked again before the answer was accepted
-    reasks: int = field(default=0, repr=False)
+    reasks: Rare[int] = Rare(0)
+    #: a row of a run that asked what an earlier row asked (``dedup``): that row's input
+    #: position; this result is a copy of its answer, sent once (None: this row was sent)
+    duplicate_of: int | None = field(default=None, repr=False)
     #: a row of a run: its input key (the recording's key of its first request, asked
     #: plainly), which matches the row to its corrections; "" for a single call
     input_key: str = field(default="", repr=False)
@@ -140,24 +183,40 @@ class Result(ShowsWidget):
     cache_saved: Lazy = Lazy()  # noqa: RUF009
     #: the answers' usage, priced on the first read of ``cost`` or ``saved``
     _spend: Any = field(default=None, repr=False)
-    _widget: Any = field(default=None, repr=False)
-    _shown_live: bool = field(default=False, repr=False)
+    _widget: Rare[Any] = Rare(None)
+    _shown_live: Rare[bool] = Rare(False)
     #: ``samples=K`` in one request: the request's other valid answers, until combined
-    _others: tuple[Any, ...] = field(default=(), repr=False)
+    _others: Rare[tuple[Any, ...]] = Rare(())
 
     def __post_init__(self) -> None:
         if not self.text:  # built from the JSON alone: nothing was around it
             self.text = self.raw
+        if type(self.model) is str:  # one string for a column's rows, not one a row
+            self.model = sys.intern(self.model)
+        if type(self.plain) in (dict, list):  # its objects' keys: one string for all rows
+            plain = shared_keys(self.plain)
+            if self.data is self.plain:
+                self.data = plain
+            self.plain = plain
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a Result pickled before ``text`` and ``truncated`` existed had only ``raw``
+        state = dict(state)
         state.setdefault("text", state.get("raw", ""))
-        state.setdefault("truncated", False)
-        for name, default in (("confidence", None), ("confidence_reason", None),
-                              ("agreement", None), ("samples", 1), ("reasks", 0),
-                              ("_others", ()), ("input_key", ""), ("schema", None)):
-            state.setdefault(name, default)
-        self.__dict__.update(state)
+        state.setdefault("duplicate_of", None)
+        state.setdefault("input_key", "")
+        state.setdefault("schema", None)
+        # a Result pickled before the rare fields were kept apart had each in its state (one
+        # pickled before a field existed lacks it: it reads as its default)
+        given = {name: state.pop(name) for name in RARE if name in state}
+        if isinstance(state.get("_rare"), dict):
+            given.update(state.pop("_rare"))
+        state.pop("_rare", None)
+        for name, value in state.items():  # one by one, so the attribute table stays shared
+            object.__setattr__(self, name, value)
+        for name, value in given.items():
+            if name in RARE:
+                setattr(self, name, value)
 
     @property
     def ok(self) -> bool:
@@ -195,9 +254,9 @@ class Result(ShowsWidget):
         # to one kernel's frontend; ``error`` pickles too (see structmagic.errors).
         self._settle()
         state = dict(self.__dict__)
-        state["_widget"] = None
-        state["_shown_live"] = False
-        state["_others"] = ()
+        rare = {k: v for k, v in (state.pop("_rare", None) or {}).items() if k not in _LIVE}
+        if rare:
+            state["_rare"] = rare
         return state
 
     def __repr__(self) -> str:
@@ -259,6 +318,31 @@ class Result(ShowsWidget):
             w.finish(self)
             self._widget = w
         return self._widget
+
+
+def shared_keys(value: Any) -> Any:
+    """``value`` (plain JSON) with every object key interned: the answers of a column repeat
+    the schema's field names, and JSON text read anew makes new strings of them for every
+    answer (some 50 bytes each). A value nested too deep is left as it is."""
+    try:
+        return _interned(value)
+    except RecursionError:
+        return value
+
+
+def _interned(value: Any) -> Any:
+    if type(value) is dict:
+        return {sys.intern(k) if type(k) is str else k: _interned(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_interned(v) for v in value]
+    return value
+
+
+#: the fields of a Result kept apart unless set (:class:`Rare`)
+RARE = frozenset(f.name for f in fields(Result) if isinstance(Result.__dict__.get(f.name), Rare))
+#: what belongs to one kernel's frontend, or to one call until it is combined: never pickled
+#: nor copied
+_LIVE = frozenset({"_widget", "_shown_live", "_others"})
 
 
 def joined_spend(results: Sequence[Result], paid: Sequence[dict[str, int]] = ()

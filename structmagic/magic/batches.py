@@ -109,8 +109,9 @@ def _follow_job(opts: CellOptions, run: rows.dispatch.Run, job: rows.jobs.BatchJ
     """A batch job in the cell: a line, a bar, the wait, the summary."""
     record = job.record
     parts = len(record.parts)
+    unique = f", {job.unique} unique," if job.unique < record.rows else ""
     say(opts, f"{'re-attached to' if job.attached else 'submitted'} batch job {job.key[:12]} "
-              f"({record.provider}, {record.rows} rows in {parts} "
+              f"({record.provider}, {record.rows} rows{unique} in {parts} "
               f"{'part' if parts == 1 else 'parts'}; manifest {job.manifest.path.name})")
     bar = ProgressBar(live=live)
     bar.show()

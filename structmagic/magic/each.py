@@ -8,7 +8,9 @@ DataFrame when pandas is installed — a DataFrame with one column per top-level
 ``error`` column and a ``cost`` column (USD per row; 0 for a row answered from the recording,
 NaN when unknown), aligned with the input's index; a field of the schema called ``error`` or
 ``cost`` keeps its name, and those columns are then ``row_error`` / ``cost_usd``. With
-``--max-cost``, rows the budget stopped have ``error`` "not run: budget". The rows run as
+``--max-cost``, rows the budget stopped have ``error`` "not run: budget". Rows whose prompt
+(and images, files, source) repeat an earlier row's are sent once and given its answer
+(``--no-dedup`` sends every row: :mod:`structmagic.rows.unique`). The rows run as
 parallel requests or through the provider's batch API (:mod:`.batches`); ``--compare``
 sends them to several models, ``--expect`` scores them, ``--engine dask`` maps the cell over
 a Dask DataFrame's partitions (``--compute`` follows them: a line per partition as it ends,
@@ -46,7 +48,7 @@ __all__ = ["CORRECTIONS", "each_rows", "row_media", "row_prompts", "row_sources"
 CORRECTIONS = "corrections"
 
 
-def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
+def each_rows(source: Any) -> tuple[Sequence[Any], Sequence[dict[str, Any]], str]:
     """The index and the template fields of each row of ``--each``'s value, and its kind."""
     try:
         return rows.frame.collect_rows(source)
@@ -56,7 +58,7 @@ def each_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
 
 
 def row_prompts(magics: Any, opts: CellOptions, source: Any
-                ) -> tuple[list[Any], list[str], str]:
+                ) -> tuple[Sequence[Any], list[str], str]:
     """The index, the prompt of every row (the body filled from the row, then the
     notebook), and the kind of input; a UsageError names a row whose prompt cannot be made."""
     index, records, kind = each_rows(source)
@@ -86,16 +88,18 @@ def run_each(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Setting
     if opts.only is not None:
         return _rerun(magics, opts, spec, settings, prompts, options, index)
     ran = run_rows(magics, opts, spec, prompts, options, index)
+    del prompts, options  # sent: a long column's let go before its frame is built
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
     tabular = kind in ("DataFrame", "Series") and _has_pandas()
-    value: Any = [r.data for r in results]
     if tabular:
         value = rows.frame.results_frame(results, index, rows.frame.top_fields(spec))
         rows.runs.remember(value, results, index)
         # a row reviewed before keeps its reviewed value (and the reviewed column says so)
         rows.review.apply_corrections(value, results, corrections_path(settings), spec)
+    else:
+        value = [r.data for r in results]
     if opts.out is not None:
         magics.shell.user_ns[opts.out] = value  # bound before scoring: paid for already
     if opts.expect is not None and interrupted is None and (
@@ -117,7 +121,7 @@ PER_ROW = ("images", "files", "source")
 
 
 def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
-           prompts: list[str], options: dict[str, Any], index: list[Any]) -> Any:
+           prompts: list[str], options: dict[str, Any], index: Sequence[Any]) -> Any:
     """``--only``: the rows of the previous ``-o NAME`` that ``--only`` names run again with
     this cell's options, their new results written into NAME at the same index (a frame in
     place, a list of Results anew); no other row is sent, and never a row reviewed in the
@@ -154,6 +158,7 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
     if not isinstance(ran, tuple):
         return ran  # --no-wait: the job, still running
     results, interrupted = ran
+    rows.unique.renumber(results, positions)
     merged = list(old)
     for i, res in zip(positions, results, strict=True):
         if not isinstance(res.error, Interrupted):
@@ -172,8 +177,8 @@ def _rerun(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
     return None
 
 
-def _prompts(magics: Any, opts: CellOptions, index: list[Any],
-             records: list[dict[str, Any]]) -> list[str]:
+def _prompts(magics: Any, opts: CellOptions, index: Sequence[Any],
+             records: Sequence[dict[str, Any]]) -> list[str]:
     ns = magics.shell.user_ns
     if not opts.interpolate:
         return [opts.body for _ in records]
@@ -250,7 +255,7 @@ def _display(value: Any) -> None:
 
 
 def _compare(magics: Any, opts: CellOptions, spec: SchemaSpec, settings: Settings,
-             options: dict[str, Any], source: Any, index: list[Any], prompts: list[str]
+             options: dict[str, Any], source: Any, index: Sequence[Any], prompts: list[str]
              ) -> Any:
     """``--each VAR --compare MODELS``: the column to every model; a frame of field@model
     columns, its per-model summary (and scores with ``--expect``) shown and kept in

@@ -68,9 +68,8 @@ def arguments(*decorators: Decorator) -> Decorator:
 def setting_argument(decl: Declared) -> Decorator:
     """The option of a setting, from its declaration."""
     kw: dict[str, Any] = {"help": decl.help, "dest": decl.name}
-    if decl.kind == "flag":
-        kw["action"] = "store_true"
-        kw["default"] = None
+    if decl.kind == "flag":  # --thinking sets it; --no-dedup turns one that is on by default off
+        kw.update(action="store_const", const=not decl.negated, default=None)
     elif decl.kind == "count":
         kw["type"] = int
     elif decl.kind in ("number", "seconds"):

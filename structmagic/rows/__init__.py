@@ -1,7 +1,9 @@
 """Many rows: one schema over a column, without IPython.
 
 - :mod:`.dispatch` — :func:`batch`, the one way many rows run (parallel requests, a provider
-  batch job, or either), and :func:`start`, the same in two steps;
+  batch job, or either), :func:`start`, the same in two steps, and :func:`batch_iter`, the
+  results one by one in input order;
+- :mod:`.unique` — identical rows sent once (``dedup``);
 - :mod:`.threads` (parallel requests), :mod:`.gate` (their shared pacing), :mod:`.counts`
   (a batch's progress), :mod:`.budget` (``max_cost``);
 - :mod:`.jobs` — provider batch jobs: submit or re-attach, wait, collect;
@@ -24,13 +26,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["VIAS", "Run", "batch", "start"]
+__all__ = ["VIAS", "Run", "batch", "batch_iter", "start"]
 
 #: the dispatcher's names, from :mod:`.dispatch`
-_LAZY = {"VIAS": "dispatch", "Run": "dispatch", "batch": "dispatch", "start": "dispatch"}
+_LAZY = {"VIAS": "dispatch", "Run": "dispatch", "batch": "dispatch", "batch_iter": "dispatch",
+         "start": "dispatch"}
 #: the modules and packages of this package, loaded when first read as attributes
 MODULES = ("aio", "budget", "compare", "counts", "dispatch", "engines", "estimate", "frame",
-           "gate", "jobs", "rerun", "review", "runs", "score", "stop", "threads")
+           "gate", "jobs", "rerun", "review", "runs", "score", "stop", "threads", "unique")
 
 if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first read)
     from . import aio as aio
@@ -49,7 +52,8 @@ if TYPE_CHECKING:  # the modules, as the type checker sees them (loaded on first
     from . import score as score
     from . import stop as stop
     from . import threads as threads
-    from .dispatch import VIAS, Run, batch, start
+    from . import unique as unique
+    from .dispatch import VIAS, Run, batch, batch_iter, start
 
 
 if not TYPE_CHECKING:  # the type checker sees the imports above, and every typo

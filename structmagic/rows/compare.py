@@ -323,7 +323,8 @@ def _summary(results: dict[str, list[Result]]) -> Any:
     records = []
     for label, rows in results.items():
         ok = [r for r in rows if r.error is None]
-        live = [r for r in ok if not r.from_cache]  # a replayed answer's time is not the model's
+        # a replayed answer's time is not the model's, nor is a repeated row's (sent once)
+        live = [r for r in ok if not r.from_cache and r.duplicate_of is None]
         costs: list[float | None] = [getattr(r, "cost", None) for r in rows]
         records.append({
             "model": label,

@@ -17,9 +17,11 @@ __all__ = ["BatchProgress"]
 @dataclass
 class BatchProgress:
     """Counts shown by the progress bar; updated in place. ``cost`` sums the known costs
-    (``unpriced`` counts items whose cost is unknown), ``saved`` what the recording saved,
-    ``not_run`` the items a budget (``max_cost``) stopped, ``finishing`` the requests in
-    flight an interrupt is letting finish."""
+    (``unpriced`` counts items whose cost is unknown), ``saved`` what the recording and the
+    rows sent once for several saved, ``not_run`` the items a budget (``max_cost``) stopped,
+    ``finishing`` the requests in flight an interrupt is letting finish, ``unique`` the rows
+    sent when some repeat an earlier one (:mod:`structmagic.rows.unique`; None: every row
+    is sent). ``tokens`` counts the tokens of the requests sent (a copy's are not)."""
 
     total: int
     done: int = 0
@@ -44,6 +46,8 @@ class BatchProgress:
     doubt_above: float | None = None
     #: the valid rows whose doubt is above ``doubt_above``
     doubtful: int = 0
+    #: the rows sent, when fewer than ``total`` (the others repeat one of them); else None
+    unique: int | None = None
 
     @classmethod
     def of(cls, results: Sequence[Result], *, max_cost: float | None = None,
@@ -56,6 +60,9 @@ class BatchProgress:
             progress.started = started
         for res in results:
             progress.add(res)
+        copies = sum(1 for res in results if res.duplicate_of is not None)
+        if copies:
+            progress.unique = len(results) - copies
         return progress
 
     def add(self, res: Result) -> None:
@@ -69,12 +76,13 @@ class BatchProgress:
                 self.doubtful += 1
         else:
             self.failed += 1
-        self.tokens += res.usage.get("total_tokens", 0)
-        # the share the cache served, as each answer's usage says (a recorded one's too);
-        # what it saved, on the live answers (a recorded one cost nothing now)
-        self.input_tokens += res.usage.get("prompt_tokens", 0)
-        self.cached_tokens += res.usage.get("cached_tokens", 0)
-        self.cache_saved += res.cache_saved or 0.0
+        if res.duplicate_of is None:  # a copy sent nothing
+            self.tokens += res.usage.get("total_tokens", 0)
+            # the share the cache served, as each answer's usage says (a recorded one's
+            # too); what it saved, on the live answers (a recorded one cost nothing now)
+            self.input_tokens += res.usage.get("prompt_tokens", 0)
+            self.cached_tokens += res.usage.get("cached_tokens", 0)
+            self.cache_saved += res.cache_saved or 0.0
         if res.cost is None:
             self.unpriced += 1
         else:
@@ -98,12 +106,15 @@ class BatchProgress:
 
     def line(self) -> str:
         """``7/10 · 6 ok · 1 failed · 3 in flight · 2.1/s · 3.3 s · 420 tokens`` and the
-        cost; the in-flight count only while something is."""
+        cost; the in-flight count only while something is; ``· 7 unique of 10 rows`` when
+        some rows repeat others (sent once)."""
         flight = f" · {self.in_flight} in flight" if self.in_flight else ""
         text = (
             f"{self.finished}/{self.total} · {self.done} ok · {self.failed} failed{flight} · "
             f"{self.rate:.1f}/s · {_seconds(self.elapsed)} · {self.tokens} tokens"
         )
+        if self.unique is not None and self.unique < self.total:
+            text += f" · {self.unique} unique of {self.total} rows"
         return text + self.cost_text() + self.cache_text() + self.doubt_text()
 
     def cache_text(self) -> str:

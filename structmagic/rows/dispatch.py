@@ -3,6 +3,7 @@
 ::
 
     batch(prompts, schema, via=...)        start(...) -> Run, then Run.results()
+    batch_iter(prompts, schema)            parallel requests, each result yielded in order
       via="threads"     parallel requests           (:mod:`.threads`, paced by :mod:`.gate`)
       via="batch-api"   a provider batch job         (:mod:`.jobs`; its failed rows re-run
                                                       with threads)
@@ -16,7 +17,7 @@ for it (the magic's ``--batch-api``, ``--no-wait``).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,9 @@ from .frame import rows_of
 from .gate import RateGate
 from .jobs.job import RETRY_MODES, BatchJob, BatchStatus
 from .jobs.submit import submit_batch
-from .threads import run_threads
+from .threads import iter_rows, run_threads
 
-__all__ = ["VIAS", "Run", "batch", "start"]
+__all__ = ["VIAS", "Run", "batch", "batch_iter", "start"]
 
 #: the roads many rows can take
 VIAS = ("threads", "batch-api", "auto")
@@ -56,15 +57,24 @@ class Run:
     on_note: Callable[[str], None] | None = None
 
     def results(self, *, on_progress: Callable[[BatchProgress], None] | None = None,
-                on_status: Callable[[BatchStatus], None] | None = None) -> list[Result]:
+                on_status: Callable[[BatchStatus], None] | None = None,
+                on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
         """Every row's :class:`~structmagic.Result`, in input order: the job waited for and
         collected (``on_status`` sees each poll), or the rows run (``on_progress`` sees each
-        finished row). Raises :class:`~structmagic.BatchInterrupted` on an interrupt."""
+        finished row). With ``on_result(index, result)``, each row's result is handed to it
+        in input order instead, and not kept (an empty list is returned). Raises
+        :class:`~structmagic.BatchInterrupted` on an interrupt."""
         if self.job is not None:
-            return self.job.results(retry=self.batch_retry, concurrency=self.concurrency,
-                                    on_status=on_status)
+            results = self.job.results(retry=self.batch_retry, concurrency=self.concurrency,
+                                       on_status=on_status)
+            if on_result is None:
+                return results
+            for index, res in enumerate(results):
+                on_result(index, res)
+            return []
         return run_threads(self.prompts, self.schema, concurrency=self.concurrency,
-                           on_progress=on_progress, on_note=self.on_note, **self.threads,
+                           on_progress=on_progress, on_result=on_result,
+                           on_note=self.on_note, **self.threads,
                            **self.options)
 
 
@@ -117,6 +127,7 @@ def batch(
     gate: RateGate | None = None,
     via: str = "threads",
     batch_retry: str = "sync",
+    on_result: Callable[[int, Result], None] | None = None,
     **options: Any,
 ) -> list[Result]:
     """Run :func:`structured` over ``prompts``; results in input order, failures kept.
@@ -132,6 +143,15 @@ def batch(
     from ``max_requests_per_minute`` / ``max_tokens_per_minute``. An interrupted batch
     closes its gate. ``max_cost`` (USD) stops the batch before it would pass that cap (see
     :mod:`structmagic.rows.threads`); it needs a known price.
+
+    Rows of the run that would send the same request (the same prompt, images, files and
+    source) are sent once, and the others get a copy of the answer (``duplicate_of`` names
+    the row sent; it costs 0 and ``saved`` says what it saved); ``dedup=False`` sends every
+    row (see :mod:`structmagic.rows.unique`). ``on_result(index, result)`` is called with
+    each row's result in input order, as soon as that row and every row before it have
+    finished (from the calling thread); the results it is given are not kept, and ``batch``
+    returns an empty list: a column of any length then runs in bounded memory (so does
+    :func:`batch_iter`).
 
     Raises :class:`~structmagic.BatchInterrupted` (a KeyboardInterrupt carrying the results)
     on interrupt; bad input (schema, options, a cap without a price) raises before any
@@ -154,4 +174,37 @@ def batch(
             options[name] = value
     run = start(prompts, schema, via=via, concurrency=concurrency, batch_retry=batch_retry,
                 **options)
-    return run.results(on_progress=on_progress)
+    return run.results(on_progress=on_progress, on_result=on_result)
+
+
+def batch_iter(prompts: Iterable[Any], schema: Any, *, concurrency: int = 16,
+               window: int | None = None, **options: Any) -> Iterator[Result]:
+    """Run :func:`structured` over ``prompts`` as parallel requests, yielding each row's
+    :class:`~structmagic.Result` in input order as soon as it and every row before it have
+    finished: write them out in chunks (to Parquet, a database) without holding them all.
+
+    Options are those of :func:`batch` (``on_progress``, ``max_cost``, ``gate``, ``images``
+    ...; identical rows are sent once unless ``dedup=False``), except ``via``: a provider
+    batch job answers every row at once (use :func:`batch` with ``via="batch-api"``). At most
+    ``window`` rows (default ``max(256, 16 * concurrency)``) past the last one yielded are
+    sent ahead, and a result is held only until it is yielded (one that later rows repeat,
+    until the last of them), so memory stays bounded whatever the number of rows.
+
+    Bad input raises here, before anything is sent; the rows are sent as the results are
+    asked for. Leaving the loop early (``break``, an exception in its body) stops the rows
+    at once: nothing more is sent and the requests in flight are cut. An interrupt while
+    waiting gives the requests in flight their grace and raises
+    :class:`~structmagic.BatchInterrupted`, whose ``results`` are the rows from the first
+    one not yielded (its ``start``) to the last one sent.
+
+    ::
+
+        for i, res in enumerate(structmagic.batch_iter(texts, Invoice)):
+            writer.add(i, res)
+    """
+    for name in ("via", "batch_retry", *JOB_OPTIONS):
+        if name in options:
+            raise ConfigError(f"{name} is an option of a provider batch job, whose rows come "
+                              "back at once: use batch(..., via='batch-api').")
+    return iter_rows(rows_of(prompts, "prompts"), schema, concurrency=concurrency,
+                     window=window, **options)

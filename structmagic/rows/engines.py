@@ -70,6 +70,7 @@ from .frame import (
 )
 from .gate import RateGate
 from .threads import run_threads
+from .unique import renumber
 
 __all__ = ["Extractor", "template_fields"]
 
@@ -292,6 +293,7 @@ class Extractor:
                 media["source"] = self._sources(partition, rows, todo)
             done = run_threads([prompts[i] for i in todo], self._spec, concurrency=self.concurrency,
                          gate=self._gate(), **media, **self.media, **self.options)
+            renumber(done, todo)
             for i, res in zip(todo, done, strict=True):
                 results[i] = res
         fields = self.fields()

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ from ..schema import load_schema
 from ..transport.request import build
 from .frame import rows_of
 from .threads import run_threads
+from .unique import Repeats
 
 if TYPE_CHECKING:
     from ..call.result import Result
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
     from ..providers.base import Call
     from ..schema import SchemaSpec
 
-__all__ = ["Estimate", "Range", "estimate", "local_estimate", "row_calls"]
+__all__ = ["Estimate", "Range", "estimate", "exact_total", "local_estimate", "row_calls"]
 
 #: the local count's band: a vendor's tokenizer is rarely further off on prose
 LOCAL_LOW, LOCAL_HIGH = 0.8, 1.25
@@ -82,6 +85,9 @@ class Estimate:
     ``cost`` is the ordinary (threaded) path; ``batch_cost`` the provider's batch API (None
     without one, or without a price); both None when the price is unknown. ``sample`` holds
     the sampled rows' results (their real ``cost``), ``sample_cost`` what they cost.
+    ``unique`` counts the rows that will be sent: the others repeat one of them, and get a
+    copy of its answer for nothing (``dedup``); the tokens and costs are those of the
+    ``unique`` rows.
     """
 
     rows: int
@@ -107,6 +113,11 @@ class Estimate:
     sample_cost: float | None = None
     sample_saved: float | None = None
     sent: str = "nothing was sent"
+    unique: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.unique is None:
+            self.unique = self.rows
 
     def __repr__(self) -> str:
         expected = money(self.cost.expected) if self.cost else "price unknown"
@@ -114,9 +125,13 @@ class Estimate:
                 f"model {self.model}>")
 
     def head(self) -> str:
-        """The first line: what is estimated."""
-        return (f"Estimate for {_n(self.rows)} {'row' if self.rows == 1 else 'rows'} of "
-                f"{self.schema_name} (model {self.model}, {self.provider} format):")
+        """The first line: what is estimated (``7,000 unique of 10,000 rows`` when rows
+        repeat others: those are sent once)."""
+        rows = f"{_n(self.rows)} {'row' if self.rows == 1 else 'rows'}"
+        if self.unique is not None and self.unique < self.rows:
+            rows = f"{_n(self.unique)} unique of {rows}"
+        return (f"Estimate for {rows} of {self.schema_name} (model {self.model}, "
+                f"{self.provider} format):")
 
     def items(self) -> list[tuple[str, str, str]]:
         """The figures as ``(what, value, where from)`` rows, shared by the text and the
@@ -208,37 +223,33 @@ def _money_range(r: Range) -> str:
 
 
 def row_calls(prompts: Sequence[Any], spec: SchemaSpec, settings: Settings,
-              provider: Provider, parts: Sequence[Sequence[Part]] | None = None) -> list[Call]:
-    """The first request of each row, as the request loop would send it (with each row's
-    ``parts``, its images and documents, when given)."""
+              provider: Provider, parts: Callable[[int], Sequence[Part]] | None = None,
+              positions: Iterable[int] | None = None) -> Iterator[Call]:
+    """The first request of each row (of those at ``positions``, by default all), as the
+    request loop would send it, one at a time (with each row's images and documents,
+    ``parts(position)``, when given)."""
     asking = Asking(spec, settings, provider)
-    return [_row(i, lambda i=i, prompt=prompt: asking.first(
-        prompt, parts[i] if parts is not None else ())) for i, prompt in enumerate(prompts)]
+    for i in range(len(prompts)) if positions is None else positions:
+        yield _row(i, lambda i=i: asking.first(prompts[i], parts(i) if parts else ()))
 
 
-def local_counts(calls: Iterable[Call], settings: Settings, provider: Provider,
-                 media: Sequence[Sequence[Measured]] | None = None) -> list[int]:
-    """The heuristic input tokens of each request (its body as it would be sent), with each
-    row's images and documents (``media``, measured) by the provider's rule: the one count
-    of :func:`structmagic.cost.media.request_tokens`."""
-    return [request_tokens(build(call, settings, provider)[1],
-                           media[i] if media is not None else (), provider.inputs)
-            for i, call in enumerate(calls)]
-
-
-def exact_counts(calls: Sequence[Call], settings: Settings, provider: Provider,
-                 concurrency: int) -> list[int]:
-    """The provider's own input-token count of each request (``concurrency`` at a time)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def exact_total(calls: Iterable[Call], settings: Settings, provider: Provider,
+                concurrency: int) -> int:
+    """The provider's own input-token count of the requests, summed (``concurrency`` at a
+    time, the requests made as they are counted)."""
     if not has_count_endpoint(provider):
         raise no_count_endpoint(provider)
-    if not calls:
-        return []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(calls))),
+    total = 0
+    pending: set[Future[int]] = set()
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency),
                               thread_name_prefix="structmagic-count")
     try:
-        return list(pool.map(lambda c: count_tokens(c, settings, provider), calls))
+        for call in calls:
+            pending.add(pool.submit(count_tokens, call, settings, provider))
+            if len(pending) >= 2 * concurrency:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                total += sum(f.result() for f in finished)
+        return total + sum(f.result() for f in pending)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -263,13 +274,18 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
     ``detail``: locally, an image counts by its size as the provider counts it and a PDF by
     its pages (:mod:`structmagic.cost.media`). ``exact=True`` counts input tokens with the
     provider's count endpoint; ``sample=K`` runs K rows (spread over the column) and
-    extrapolates from their real usage. Returns an :class:`Estimate`; raises a
+    extrapolates from their real usage. Rows that repeat an earlier row are not counted:
+    the run sends them once (``dedup``; the estimate says "N unique of M rows"). The rows
+    are read one at a time, each request built, counted and let go: a million rows take a
+    few tens of MB. Returns an :class:`Estimate`; raises a
     :class:`~structmagic.StructuredError` on bad input, before any request.
     """
 
     items = rows_of(prompts, "prompts")
     each_row = {name: per_item(name, value, len(items))
                 for name, value in (("images", images), ("files", files))}
+    each_row["source"] = per_item("source", options.get("source"), len(items),
+                                  entry="a text, or None")
     media = Media(detail=detail, inline=inline, downscale=downscale)
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
         raise E.ConfigError(f"sample must be a whole number of rows >= 0, not {sample!r}.")
@@ -298,24 +314,35 @@ def estimate(prompts: Iterable[Any], schema: Any, *, images: Sequence[Any] | Non
 def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provider: Provider,
               *, sample: int, exact: bool, concurrency: int, options: Mapping[str, Any],
               each_row: Mapping[str, Sequence[Any]], media: Any) -> Estimate:
-    calls = row_calls(items, spec, settings, provider)
-    inputs = _media_counts(each_row, media, provider)
-    counted = local_counts(calls, settings, provider,
-                           inputs.measured if inputs is not None else None)
+    images, files = each_row["images"], each_row["files"]
+    repeats = Repeats.of(len(items), settings.dedup, items, images, files, each_row["source"])
+    positions: Sequence[int] = range(len(items))
+    if repeats.any:  # the rows the run sends
+        positions = array("q", (p for p in positions if repeats.original(p) == p))
+    picks = [positions[j] for j in spread(len(positions), sample)]
+    with_media = any(v is not None for v in images) or any(v is not None for v in files)
+    tally = _Tally(set(picks))
+    for p, call in zip(positions, row_calls(items, spec, settings, provider,
+                                            positions=positions), strict=True):
+        measured = _row(p, lambda p=p: measure_inputs(images[p], files[p],
+                                                      detail=media.detail)
+                        ) if with_media else ()
+        tally.add(p, request_tokens(build(call, settings, provider)[1], measured,
+                                    provider.inputs), measured, provider.inputs)
     sampled: list[Result] = []
     ratio_range: Range | None = None
     outputs: list[int] = []
     if sample:
-        sampled, ratio_range, outputs = _run_sample(items, spec, counted, sample, concurrency,
-                                                    options, each_row, media)
+        sampled, ratio_range, outputs = _run_sample(items, spec, tally.picked, picks,
+                                                    concurrency, options, each_row, media)
     exact_in = None
     if exact:
-        if inputs is not None:  # the count endpoint sees the images and documents
-            parts = [_row(i, lambda i=i: media.parts(
-                settings, images=each_row["images"][i], files=each_row["files"][i]))
-                for i in range(len(items))]
-            calls = row_calls(items, spec, settings, provider, parts)
-        exact_in = exact_counts(calls, settings, provider, concurrency)
+        parts = None
+        if with_media:  # the count endpoint sees the images and documents
+            def parts(i: int) -> Sequence[Part]:
+                return media.parts(settings, images=images[i], files=files[i])
+        exact_in = exact_total(row_calls(items, spec, settings, provider, parts, positions),
+                               settings, provider, concurrency)
     cache = None
     if items:
         try:
@@ -323,22 +350,38 @@ def _estimate(items: Sequence[Any], spec: SchemaSpec, settings: Settings, provid
                                                                     shared_prefix(items))
         except E.StructuredError:  # the first row cannot be sent: named above, never here
             shared = 0
-        cache = expected_cache(provider, settings.model, len(items), shared,
+        cache = expected_cache(provider, settings.model, len(positions), shared,
                                ttl=settings.cache_ttl)
-    return _assemble(counted, spec, settings, provider, sampled=sampled,
-                     ratio_range=ratio_range, outputs=outputs, exact_in=exact_in,
-                     media=inputs.text() if inputs is not None else "", cache=cache)
+    return _assemble(len(positions), tally.total, spec, settings, provider, rows=len(items),
+                     sampled=sampled, ratio_range=ratio_range, outputs=outputs,
+                     exact_in=exact_in, media=tally.text(), cache=cache)
 
 
 @dataclass
-class _MediaCount:
-    """The images and PDF pages of a column: each row's, measured, and its tokens."""
+class _Tally:
+    """What the rows read so far add up to: their input tokens (and those of the rows a
+    sample will run, by position), and their images and PDF pages."""
 
-    measured: list[tuple[Measured, ...]]
-    tokens: list[int]
+    sampled: set[int]
+    total: int = 0
+    picked: dict[int, int] = field(default_factory=dict)
     images: int = 0
     pages: int = 0
     documents: int = 0
+    media_tokens: int = 0
+
+    def add(self, position: int, tokens: int, measured: Sequence[Measured],
+            limits: Any) -> None:
+        self.total += tokens
+        if position in self.sampled:
+            self.picked[position] = tokens
+        for m in measured:
+            self.media_tokens += input_tokens(m, limits)
+            if m.kind == "image":
+                self.images += 1
+            else:
+                self.documents += 1
+                self.pages += m.pages
 
     def text(self) -> str:
         words = []
@@ -347,31 +390,8 @@ class _MediaCount:
         if self.documents:
             words.append(f"{_n(self.documents)} PDF{'' if self.documents == 1 else 's'} of "
                          f"{_n(self.pages)} page{'' if self.pages == 1 else 's'}")
-        return (f"{' and '.join(words)}: {_n(sum(self.tokens))} input tokens by the "
+        return (f"{' and '.join(words)}: {_n(self.media_tokens)} input tokens by the "
                 "provider's rule") if words else ""
-
-
-def _media_counts(each_row: Mapping[str, Sequence[Any]], media: Any, provider: Provider
-                  ) -> _MediaCount | None:
-    """Each row's images' and documents' tokens (None when no row has any)."""
-
-    images, files = each_row["images"], each_row["files"]
-    if all(v is None for v in images) and all(v is None for v in files):
-        return None
-    limits = provider.inputs
-    count = _MediaCount(measured=[], tokens=[])
-    for i, (row_images, row_files) in enumerate(zip(images, files, strict=True)):
-        measured = _row(i, lambda a=row_images, b=row_files: measure_inputs(
-            a, b, detail=media.detail))
-        count.measured.append(measured)
-        count.tokens.append(sum(input_tokens(m, limits) for m in measured))
-        for m in measured:
-            if m.kind == "image":
-                count.images += 1
-            else:
-                count.documents += 1
-                count.pages += m.pages
-    return count
 
 
 def _row(i: int, work: Any) -> Any:
@@ -385,31 +405,32 @@ def _row(i: int, work: Any) -> Any:
 def local_estimate(counted: Sequence[int], spec: SchemaSpec, settings: Settings,
                    provider: Provider) -> Estimate:
     """The estimate of rows whose input tokens are already counted locally (``counted``,
-    one a row, e.g. from a batch job's input lines): what :func:`estimate` gives without
-    ``sample`` or ``exact``, with no request built again."""
-    return _assemble(counted, spec, settings, provider)
+    one a row sent, e.g. from a batch job's input lines): what :func:`estimate` gives
+    without ``sample`` or ``exact``, with no request built again."""
+    return _assemble(len(counted), sum(counted), spec, settings, provider)
 
 
-def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, provider: Provider,
-              *, sampled: Sequence[Result] = (), ratio_range: Range | None = None,
-              outputs: Sequence[int] = (), exact_in: Sequence[int] | None = None,
-              media: str = "", cache: ExpectedCache | None = None) -> Estimate:
-    """The estimate from each row's input-token count (and what a sample or the count
-    endpoint measured); ``cache``: what the provider's prompt cache is expected to serve on
-    the ordinary path (the batch path counts none)."""
-    n = len(counted)
+def _assemble(n: int, counted: int, spec: SchemaSpec, settings: Settings, provider: Provider,
+              *, rows: int | None = None, sampled: Sequence[Result] = (),
+              ratio_range: Range | None = None, outputs: Sequence[int] = (),
+              exact_in: int | None = None, media: str = "",
+              cache: ExpectedCache | None = None) -> Estimate:
+    """The estimate of ``n`` rows sent (of ``rows``, the others repeats), from their input
+    tokens counted locally, ``counted`` in all (and what a sample or the count endpoint
+    measured); ``cache``: what the provider's prompt cache is expected to serve on the
+    ordinary path (the batch path counts none)."""
     exact = exact_in is not None
     price = price_for(provider, settings.model, base_url=settings.base_url,
                       overrides=settings.prices)
     if exact_in is not None:
-        total = float(sum(exact_in))
+        total = float(exact_in)
         input_tokens = Range(total, total, total)
         input_from = f"counted by the {provider.name} token-count endpoint"
     elif ratio_range is not None:
-        input_tokens = ratio_range.scaled(sum(counted))
+        input_tokens = ratio_range.scaled(counted)
         input_from = f"counted locally, scaled by the sample's ratio {ratio_range.expected:.2f}"
     else:
-        total = float(sum(counted))
+        total = float(counted)
         input_tokens = Range(total * LOCAL_LOW, total, total * LOCAL_HIGH)
         input_from = "counted locally: ~4 characters a token; --exact asks the server"
     if media and exact_in is None:
@@ -442,7 +463,8 @@ def _assemble(counted: Sequence[int], spec: SchemaSpec, settings: Settings, prov
         note += "; no prompt cache counted (not promised for batch requests)"
     spent = [r.cost for r in sampled]
     return Estimate(
-        rows=n, schema_name=spec.name, provider=provider.name, model=settings.model,
+        rows=n if rows is None else rows, unique=n, schema_name=spec.name,
+        provider=provider.name, model=settings.model,
         input_tokens=input_tokens, output_tokens=output_tokens, input_from=input_from,
         output_from=output_from, price=price, table=table_info(), cost=cost,
         batch_cost=batch_cost, batch_note=note, sample=list(sampled),
@@ -460,19 +482,19 @@ def _share(factor: float) -> str:
     return "half" if factor == 0.5 else f"{factor:.0%} of"
 
 
-def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: list[int], k: int,
-                concurrency: int, options: Mapping[str, Any],
+def _run_sample(items: Sequence[Any], spec: SchemaSpec, counted: Mapping[int, int],
+                picks: Sequence[int], concurrency: int, options: Mapping[str, Any],
                 each_row: Mapping[str, Sequence[Any]], media: Any
                 ) -> tuple[list[Result], Range | None, list[int]]:
-    """Run ``k`` rows for real; the input ratio (real / local count) and each row's output."""
+    """Run the rows at ``picks`` for real; the input ratio (real / local count,
+    ``counted`` by position) and each row's output."""
 
-    picks = spread(len(items), k)
     picked: dict[str, Any] = {name: [values[i] for i in picks]
                               for name, values in each_row.items()
-                              if any(v is not None for v in values)}
+                              if any(values[i] is not None for i in picks)}
     results = run_threads([items[i] for i in picks], spec, concurrency=concurrency,
-                    detail=media.detail, inline=media.inline, downscale=media.downscale,
-                    **picked, **options)
+                          detail=media.detail, inline=media.inline, downscale=media.downscale,
+                          **picked, **options)
     ratios: list[float] = []
     outputs: list[int] = []
     for i, res in zip(picks, results, strict=True):

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from array import array
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from ..call.grounding import grounded_share
 from ..errors import NOT_RUN, InputError, NotRun
 from ..schema.tree import resolve_ref
 from .runs import results_of
 
-__all__ = ["GROUNDING_COLUMNS", "RENAMED", "collect_rows", "grounded_column", "grounding_frame",
-           "measured_doubt", "own_column", "results_frame", "rows_of", "top_fields",
-           "top_properties", "write_cells"]
+__all__ = ["GROUNDING_COLUMNS", "RENAMED", "RowFields", "collect_rows", "grounded_column",
+           "grounding_frame", "measured_doubt", "own_column", "results_frame", "rows_of",
+           "top_fields", "top_properties", "write_cells"]
 
 #: the columns of :func:`grounding_frame`
 GROUNDING_COLUMNS = ("row", "path", "value", "status", "start", "end", "page", "text", "score")
@@ -81,33 +82,76 @@ def rows_of(source: Any, what: str) -> Sequence[Any]:
     return source if isinstance(source, Sequence) else list(source)
 
 
-def collect_rows(source: Any) -> tuple[list[Any], list[dict[str, Any]], str]:
-    """The index and the template fields of each row, and the kind of input."""
+def collect_rows(source: Any) -> tuple[Sequence[Any], Sequence[dict[str, Any]], str]:
+    """The index (a pandas Index as it is, else the positions) and the template fields of
+    each row (:class:`RowFields`: each row's made when it is read), and the kind of
+    input."""
     kind = type(source).__name__
     module = type(source).__module__.split(".", 1)[0]
     if module == "pandas" and kind == "DataFrame":
-        index = list(source.index)
-        rows = [
+        return source.index, RowFields(len(source), lambda a, b: [
             {**{str(k): v for k, v in rec.items()}, "item": dict(rec)}
-            for rec in source.to_dict("records")
-        ]
-        return index, rows, "DataFrame"
+            for rec in source.iloc[a:b].to_dict("records")]), "DataFrame"
     if module == "pandas" and kind == "Series":
-        return list(source.index), [{"item": v} for v in source.tolist()], "Series"
+        return source.index, RowFields(len(source), lambda a, b: [
+            {"item": v} for v in source.iloc[a:b].tolist()]), "Series"
     if isinstance(source, (str, bytes, Mapping)) or not hasattr(source, "__iter__"):
         raise InputError(f"Rows come from a list, a pandas Series or a DataFrame, not {kind}.")
     items = list(source)
-    return list(range(len(items))), [{"item": v} for v in items], "list"
+    return list(range(len(items))), RowFields(len(items), lambda a, b: [
+        {"item": v} for v in items[a:b]]), "list"
 
 
-def results_frame(results: list[Any], index: list[Any],
+class RowFields(Sequence[dict[str, Any]]):
+    """The template fields of each row of ``--each``'s value (a DataFrame row's columns and
+    ``item``; a list's or a Series' ``item``), made a chunk of rows at a time as they are
+    read: a dict a row for a million rows would take a GB. ``chunk(start, stop)`` makes
+    the rows ``start`` to ``stop - 1``; reading a row again makes it again."""
+
+    CHUNK = 1024
+
+    def __init__(self, size: int, chunk: Callable[[int, int], list[dict[str, Any]]]) -> None:
+        self._size = size
+        self._chunk = chunk
+        self._last: tuple[int, list[dict[str, Any]]] = (-1, [])
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for start in range(0, self._size, self.CHUNK):
+            yield from self._chunk(start, min(start + self.CHUNK, self._size))
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._size))]
+        if i < 0:
+            i += self._size
+        if not 0 <= i < self._size:
+            raise IndexError("row index out of range")
+        first = i - i % self.CHUNK
+        if self._last[0] != first:
+            self._last = (first, self._chunk(first, min(first + self.CHUNK, self._size)))
+        return self._last[1][i - first]
+
+
+def results_frame(results: list[Any], index: Sequence[Any],
                   fields: Sequence[str] | None = None, *, typed: bool = True) -> Any:
     """A DataFrame: one column per top-level field (``fields``, the schema's; by default the
     answers' own keys), plus ``error`` and ``cost``, aligned with ``index``. A field named
     ``error`` or ``cost`` keeps its name; structmagic's column is then ``row_error`` or
     ``cost_usd`` (:func:`own_column`). An answer that is not an object goes in a
     ``value`` column: the typed value (a Pydantic model ...), or with ``typed=False`` the
-    plain JSON value."""
+    plain JSON value. A row without a field's value has NaN there.
+
+    The frame is built from one tuple a row (not a dict a row, three times its size), read
+    by pandas as it reads records: a column of a million rows is built in a few hundred MB
+    beside its results."""
     import pandas as pd
 
     if fields is None:
@@ -119,29 +163,36 @@ def results_frame(results: list[Any], index: list[Any],
         fields = list(seen)
     error_col = own_column("error", fields)
     cost_col = own_column("cost", [*fields, error_col])
-    records: list[dict[str, Any]] = []
-    costs: list[float] = []
-    for res in results:
-        rec: dict[str, Any] = {}
-        if res.error is None:
-            if isinstance(res.plain, dict):
-                rec.update(res.plain)
-            else:
-                rec["value"] = res.data if typed else res.plain
-        if res.error is None:
-            rec[error_col] = None
-        elif isinstance(res.error, NotRun):
-            rec[error_col] = NOT_RUN
-        else:
-            rec[error_col] = f"{type(res.error).__name__}: {res.error}"
-        records.append(rec)
-        costs.append(float("nan") if res.cost is None else float(res.cost))
-    frame = pd.DataFrame.from_records(records, index=pd.Index(index) if index else None)
     # the schema's fields in its order (a column even when no row has a value), then any
     # other key the answers have, then the error
-    cols = [*fields, *(c for c in frame.columns if c not in fields and c != error_col),
-            error_col]
-    frame = frame.reindex(columns=cols)
+    cols: dict[Any, None] = dict.fromkeys(fields)
+    for res in results:
+        if res.error is None:
+            cols.update(dict.fromkeys(res.plain if isinstance(res.plain, dict) else ("value",)))
+    cols.pop(error_col, None)
+    columns = [*cols, error_col]
+    nan = float("nan")
+    nans = (nan,) * len(cols)
+    rows: list[tuple[Any, ...]] = []
+    costs = array("d")
+    for res in results:
+        if res.error is None:
+            plain = res.plain
+            answer = plain if isinstance(plain, dict) else {
+                "value": res.data if typed else plain}
+            rows.append((*map(answer.get, cols, nans), None))
+        else:
+            error = (NOT_RUN if isinstance(res.error, NotRun)
+                     else f"{type(res.error).__name__}: {res.error}")
+            rows.append((*nans, error))
+        cost = res.cost
+        costs.append(nan if cost is None else float(cost))
+    if rows:
+        frame = pd.DataFrame.from_records(rows, columns=columns,
+                                          index=pd.Index(index) if len(index) else None)
+    else:  # no rows: columns of no values (float64, as pandas makes them)
+        frame = pd.DataFrame().reindex(columns=columns)
+    del rows
     frame[cost_col] = pd.Series(costs, index=frame.index, dtype="float64")
     taken = [*fields, error_col, cost_col]
     if any(res.grounding is not None for res in results):

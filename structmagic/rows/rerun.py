@@ -24,6 +24,7 @@ from .dispatch import batch
 from .frame import results_frame, rows_of, top_fields, write_cells
 from .review import corrections_of, reviewed_positions
 from .runs import previous_results, remember
+from .unique import renumber
 
 __all__ = ["DOUBT_ABOVE", "ONLY", "matches", "rerun", "select", "update_frame"]
 
@@ -110,6 +111,7 @@ def rerun(results: Any, prompts: Any, schema: Any, *, only: str = "failed",
                                      "results.")
                 options[name] = [value[i] for i in positions]
         again = batch([items[i] for i in positions], schema, **options)
+        renumber(again, positions)
         for i, res in zip(positions, again, strict=True):
             merged[i] = res
     if frame is None:

@@ -20,11 +20,12 @@ __all__ = ["previous_results", "remember", "results_of"]
 
 _lock = threading.Lock()
 #: id of a table -> (a weak reference to it, its results, its index labels)
-_runs: dict[int, tuple[weakref.ref[Any], list[Any], list[Any]]] = {}
+_runs: dict[int, tuple[weakref.ref[Any], list[Any], Sequence[Any]]] = {}
 
 
 def remember(table: Any, results: Sequence[Any], index: Sequence[Any]) -> None:
-    """Keep ``results`` (and the rows' ``index`` labels) for ``table`` while it lives."""
+    """Keep ``results`` (and the rows' ``index`` labels: a pandas Index as it is, it cannot
+    change; anything else copied) for ``table`` while it lives."""
     key = id(table)
 
     def forget(_: Any, key: int = key) -> None:
@@ -38,10 +39,14 @@ def remember(table: Any, results: Sequence[Any], index: Sequence[Any]) -> None:
     except TypeError:  # a value that takes no weak reference (a list): nothing to remember
         return
     with _lock:
-        _runs[key] = (ref, list(results), list(index))
+        _runs[key] = (ref, list(results), index if _is_index(index) else list(index))
 
 
-def results_of(table: Any) -> tuple[list[Any], list[Any]] | None:
+def _is_index(value: Any) -> bool:
+    return type(value).__module__.split(".", 1)[0] == "pandas" and hasattr(value, "is_unique")
+
+
+def results_of(table: Any) -> tuple[list[Any], Sequence[Any]] | None:
     """The results and index labels ``table`` was made from, or None when it is not a table
     the magic made (or no longer the same object)."""
     with _lock:
@@ -51,7 +56,7 @@ def results_of(table: Any) -> tuple[list[Any], list[Any]] | None:
     return entry[1], entry[2]
 
 
-def previous_results(previous: Any) -> tuple[list[Result], list[Any], Any] | None:
+def previous_results(previous: Any) -> tuple[list[Result], Sequence[Any], Any] | None:
     """The results, index labels and frame of what an earlier run bound (the DataFrame the
     magic made, or a list of :class:`~structmagic.Result`); None for anything else."""
     made = results_of(previous)

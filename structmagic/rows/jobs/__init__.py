@@ -16,7 +16,8 @@ configured now for its provider: the manifest is a shared file, and a record nam
 host is shown, not contacted.
 
 The modules, in the order a job uses them: ``lines`` (one request per row, as the
-synchronous path builds it; ids and the row index), ``jsonl`` (input files streamed to disk,
+synchronous path builds it, a row that repeats an earlier one left out; ids and the row
+index), ``jsonl`` (input files streamed to disk,
 split at the provider's limits), ``manifest`` (the jobs on disk, each record checked whole
 when read), ``wire`` (the batch API's HTTP, through the one request path of every call;
 recordings), ``submit`` (submit or re-attach, never twice; a job lost in a crash found by

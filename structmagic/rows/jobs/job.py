@@ -46,6 +46,7 @@ from ...providers.batch import (
     JobInfo,
 )
 from ..threads import run_threads
+from ..unique import Repeats, copy_of, renumber
 from .collect import RETRIED, Collector
 from .kept import kept_result, restore
 from .manifest import COLLECTED, JobRecord, Manifest, PartRecord, safe_url, usable_id
@@ -123,7 +124,8 @@ class BatchJob:
 
     def __init__(self, record: JobRecord, manifest: Manifest, plan: Plan, index: RowIndex,
                  prompts: Sequence[Any], unsent: dict[int, E.StructuredError], *,
-                 attached: bool = False, persisted: bool = True, media: Any = None) -> None:
+                 attached: bool = False, persisted: bool = True, media: Any = None,
+                 repeats: Repeats | None = None) -> None:
         self.record = record
         self.manifest = manifest
         self.plan = plan
@@ -131,6 +133,8 @@ class BatchJob:
         self.prompts = prompts
         self.unsent = unsent
         self.media = media  # each row's images and files (submit.RowMedia), for re-runs
+        #: the rows that repeat an earlier row: not sent, given a copy of its result
+        self.repeats = repeats if repeats is not None else Repeats(len(prompts), None)
         #: True when this job was found in the manifest (submitted earlier)
         self.attached = attached
         #: what each row is called in its error messages, by position (``--each`` sets its
@@ -151,6 +155,12 @@ class BatchJob:
     @property
     def key(self) -> str:
         return self.record.key
+
+    @property
+    def unique(self) -> int:
+        """How many rows the job sends: each row that repeats an earlier row
+        (:mod:`structmagic.rows.unique`) gets a copy of that row's result instead."""
+        return self.repeats.unique
 
     @property
     def ids(self) -> list[str]:
@@ -265,14 +275,24 @@ class BatchJob:
                 f"{status.counts()}).", job=self.key,
                 hint="Wait for it (results() waits by default), or run the cell again later.")
         collector = self._collect()
-        counts = collector.counts()
-        results: list[Result] = [r if r is not None else _lost(self.plan) for r in
-                                 collector.results]
+        kinds = collector.kinds
+        repeats = self.repeats
+        results: list[Result] = []
+        for p, res in enumerate(collector.results):  # a repeated row: its original's, for now
+            original = repeats.original(p)
+            results.append(res if res is not None else results[original] if original != p
+                           else _lost(self.plan))
         self.record.usage = dict(collector.usage)
         self.record.cost = collector.cost()
-        self._rerun(results, collector.kinds, counts, concurrency, retry)
-        self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok", "not_run")
-                        if counts.get(k)}
+        self._rerun(results, kinds, concurrency, retry)
+        for p in range(len(results)):  # each repeated row: a copy of its original's result
+            original = repeats.original(p)
+            if original != p:
+                results[p] = copy_of(results[original], original)
+                kinds[p] = kinds[original]
+        counts = self._counts(results, kinds)
+        self.summary = {k: counts[k] for k in (*_ORDER, "retried", "retried_ok", "not_run",
+                                               "repeated") if counts.get(k)}
         if collector.unknown:
             self.summary["unknown_lines"] = collector.unknown
         if collector.unreadable:
@@ -292,6 +312,9 @@ class BatchJob:
                      f"{s['retried'] - s.get('retried_ok', 0)} failed")
         if s.get("not_run"):
             text += f"; {s['not_run']} {NOT_RUN}"
+        if s.get("repeated"):
+            text += (f"; {self.record.rows - s['repeated']} unique of {self.record.rows} rows "
+                     "(each repeat got its original's answer)")
         return text
 
     def _collect(self) -> Collector:
@@ -327,8 +350,8 @@ class BatchJob:
                 source = NO_TEXT
         return grounder_for(settings, self.plan.spec, self.prompts[position], parts, source)
 
-    def _rerun(self, results: list[Result], kinds: list[str | None], counts: Counter[str],
-               concurrency: int, retry: str) -> None:
+    def _rerun(self, results: list[Result], kinds: list[str | None], concurrency: int,
+               retry: str) -> None:
         """The failed rows: their kept results from an earlier re-run, and (``retry``) those
         to run now, run, and kept."""
         failed = [p for p, kind in enumerate(kinds) if kind in RETRIED]
@@ -354,10 +377,20 @@ class BatchJob:
             self._save()
             raise BatchInterrupted(results) from None
         self._keep(positions, again, results, kept)
-        reran = [p for p in failed if str(p) in self.record.rerun]
+
+    def _counts(self, results: list[Result], kinds: list[str | None]) -> Counter[str]:
+        """Each row's outcome in the job (a repeated row's is its original's), the failed
+        rows re-run synchronously (kept with the job), how many of them ended well, those
+        a cap left out, and the rows that repeat an earlier one."""
+        counts = Counter(k for k in kinds if k is not None)
+        original = self.repeats.original
+        failed = [p for p, kind in enumerate(kinds) if kind in RETRIED]
+        reran = [p for p in failed if str(original(p)) in self.record.rerun]
         counts["retried"] = len(reran)
         counts["retried_ok"] = sum(1 for p in reran if results[p].error is None)
         counts["not_run"] = sum(1 for p in failed if isinstance(results[p].error, NotRun))
+        counts["repeated"] = len(results) - self.repeats.unique
+        return counts
 
     def _keep(self, positions: list[int], again: Sequence[Result], results: list[Result],
               kept: dict[int, Result]) -> None:
@@ -398,6 +431,7 @@ class BatchJob:
         try:
             again = run_threads([self.prompts[p] for p in positions], self.plan.spec,
                                 concurrency=concurrency, **options)
+            renumber(again, positions)
         except E.ConfigError as exc:  # the re-run's cap cannot be kept (no price)
             if cap is None:
                 raise

@@ -194,8 +194,8 @@ _NAME = re.compile(r"structmagic-[0-9a-f]{20}(?:-g[1-9][0-9]{0,5})?")
 _MARK = re.compile(r"(?:[0-9a-f]{10})?")
 #: the outcomes a job's summary counts (collect.py, job.py)
 _SUMMARY = frozenset({"ok", "invalid", "refused", "errored", "expired", "cancelled", "missing",
-                      "failed", "unsent", "retried", "retried_ok", "not_run", "unknown_lines",
-                      "unreadable_lines"})
+                      "failed", "unsent", "retried", "retried_ok", "not_run", "repeated",
+                      "unknown_lines", "unreadable_lines"})
 #: bounds on what a record may hold: rows, bytes of a part, generations, Unix times
 MAX_ROWS = 10**9
 MAX_BYTES = 2**50

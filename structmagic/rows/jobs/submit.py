@@ -2,9 +2,10 @@
 
 ::
 
-    rows     each row's line, built as the synchronous call builds its request (rows.py),
+    rows     each row's line, built as the synchronous call builds its request (lines.py),
              streamed into input files split at the provider's limits (jsonl.py); the job
-             key is the hash of every row's id
+             key is the hash of every row's id. A row that repeats an earlier one has no
+             line (``dedup``): it gets a copy of that row's result (structmagic.rows.unique)
     manifest the key looked up: a known job is re-attached (nothing is sent again); a new
              one is written down before anything is sent
     parts    per part: intent written → (upload the file → file id written) → create →
@@ -55,6 +56,7 @@ from ...transport.request import Retry, with_retries
 from ..budget import check_cap
 from ..estimate import local_estimate
 from ..frame import rows_of
+from ..unique import Repeats
 from .job import BatchJob, note_info
 from .jsonl import Part, PartWriter, inline_body, inline_size, read_lines
 from .lines import Plan, RowIndex, build_lines, mark_of, plan_for
@@ -182,15 +184,16 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
     try:
         tokens = RowTokens()
         mark = secrets.token_hex(5)  # this submission's, if it is a new one
+        repeats = rows_media.repeats(len(items), items, settings.dedup)
         parts, index, unsent, content = _write(plan, items, folder, limits, rows_media,
-                                               tokens, mark=mark)
+                                               tokens, mark=mark, repeats=repeats)
         # the manifest's key: the content, on this server; the job's name at the provider
         # (and in recordings): the content only, so a recording replays on any base URL
         key = hashlib.sha256(f"{content}\n{safe_url(settings.base_url)}".encode()).hexdigest()
         if not parts:  # nothing could be sent: no job, every row keeps its error
             record = _record(plan, key, content, items, [], generation=0, mark=mark)
             return BatchJob(record, store, plan, index, items, unsent, persisted=False,
-                            media=rows_media)
+                            media=rows_media, repeats=repeats)
         with store.locked():
             known = store.get(key)
             if known is not None:
@@ -211,9 +214,9 @@ def submit_batch(prompts: Iterable[Any], schema: Any, *, manifest: str | None = 
                 if (record.state == SUBMITTING and record.mark != mark
                         and not plan.api.named):  # the rows' ids carry the record's mark
                     parts = _write(plan, items, folder, limits, rows_media,
-                                   mark=record.mark)[0]
+                                   mark=record.mark, repeats=repeats)[0]
             job = BatchJob(record, store, plan, index, items, unsent, attached=attached,
-                           media=rows_media)
+                           media=rows_media, repeats=repeats)
             if cap is not None:
                 job.max_cost = cap  # this call's cap bounds what is spent from now on
             if record.state == SUBMITTING:
@@ -262,6 +265,13 @@ class RowMedia:
         """Row ``position``'s ``source=`` (None: its default)."""
         return self.source[position] if self.source else None
 
+    def repeats(self, size: int, prompts: Sequence[Any], on: bool) -> Repeats:
+        """The rows (of ``prompts``, with these images, files and sources) that repeat an
+        earlier row: sent once (``dedup``, :mod:`structmagic.rows.unique`)."""
+        none = [None] * size
+        return Repeats.of(size, on, prompts, self.images or none, self.files or none,
+                          self.source or none)
+
 
 @dataclass
 class RowTokens:
@@ -276,12 +286,14 @@ class RowTokens:
 
 
 def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
-           media: RowMedia | None = None, tokens: RowTokens | None = None, *, mark: str = ""
+           media: RowMedia | None = None, tokens: RowTokens | None = None, *, mark: str = "",
+           repeats: Repeats | None = None
            ) -> tuple[list[Part], RowIndex, dict[int, E.StructuredError], str]:
     """Every row's line into the input files; the parts, the row index, the rows that
     cannot be sent (with their errors), and the hash of the job's content. ``tokens``
     gets each sent row's input tokens; ``mark``, the submission's, goes into each row's id
-    where the API keeps no name of ours."""
+    where the API keeps no name of ours. A row that ``repeats`` an earlier one has no line
+    (it gets a copy of that row's result)."""
     api = plan.api
     container = api.inline_container("x" * 64)
     overhead = len(container[0]) + len(container[2]) if container else 0
@@ -292,6 +304,8 @@ def _write(plan: Plan, items: Sequence[Any], folder: Path, limits: BatchLimits,
         "structmagic batch 1", plan.provider.name, plan.endpoint, plan.settings.model,
         plan.spec.name, "")).encode("utf-8"))
     for position, prompt in enumerate(items):
+        if repeats is not None and repeats.original(position) != position:
+            continue
         try:
             parts = media.parts(plan.settings, position) if media is not None else ()
             line, digest, counted, plain = build_lines(plan, position, prompt, parts, mark)
