@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from structmagic.display.confidence import (
@@ -1122,6 +1122,8 @@ json_tree = st.recursive(
 
 @settings(max_examples=150, deadline=None)
 @given(value=json_tree, share=st.floats(0, 1))
+@example(value={"": [{"": None}]}, share=0.0)  # a field called "" is not the root
+@example(value=[{"": None}], share=0.0)
 def test_any_answer_has_one_bar_per_value_and_stays_inert(value, share):
     """Whatever its shape (tree, steps, rows' table, a root list), every leaf the view
     shows gets exactly one bar, found by the path grounding gives it."""

@@ -495,11 +495,13 @@ def _align(value: Any) -> str:
 
 
 def list_html(field: str | None, items: list[Any], labels: Mapping[str, str] | None = None,
-              *, explicit: bool = False, gauges: Gauges | None = None) -> str:
+              *, explicit: bool = False, gauges: Gauges | None = None,
+              root: bool = False) -> str:
     """The list :func:`find_steps` found: reasoning steps as step cards
     (:func:`steps_html`), any other list as rows (:func:`rows_html`); ``gauges``: each
-    value's bars beside it."""
-    at = (field,) if field else ()
+    value's bars beside it; ``root``: the list is the answer itself (not its field ``field``,
+    which may be called ``""`` too)."""
+    at: tuple[str | int, ...] = () if root or field is None else (field,)
     if is_reasoning(field, explicit=explicit):
         return steps_html(items, labels, gauges=gauges, at=at)
     return rows_html(items, labels, gauges, at)
@@ -648,7 +650,8 @@ def result_html(result: Any) -> str:
         body = value_html(value, labels, gauges=gauges)
     else:
         explicit = getattr(result, "steps_field", None) is not None
-        body = (list_html(field, steps, labels, explicit=explicit, gauges=gauges)
+        body = (list_html(field, steps, labels, explicit=explicit, gauges=gauges,
+                          root=isinstance(value, list))
                 + final_html(other_fields(value, field), labels, gauges=gauges))
     grounding = getattr(result, "grounding", None)
     if grounding is not None:  # where each value came from, below the answer

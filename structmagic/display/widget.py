@@ -663,7 +663,10 @@ class StructuredWidget:
         self._rows = rows
         cards = self._cards
         added: list[w.HTML] = []
-        at = (field,) if field else ()  # where the list is in the answer (the bars' paths)
+        # where the list is in the answer (the bars' paths): the root, or its field (which
+        # may be called "" too)
+        at: tuple[str | int, ...] = (() if isinstance(self._value, list) or field is None
+                                     else (field,))
         for i in range(self._complete, n):
             complete = final or i < n - 1
             markup = R.step_html(i + 1, steps[i], partial=not complete, labels=self.labels,
