@@ -1214,6 +1214,20 @@ they cost nothing now.
 """),
         code(cell.format(options="")),
         code("tagged"),
+        md("""
+The same rows from Python: each result says whether it was sent (`duplicate_of` is None) or
+copied, and its usage what the cache served.
+"""),
+        code("""
+import structmagic as sm
+
+results = sm.batch([f"{guide}\\n\\nThe ticket: {t}" for t in tickets],
+                   "category enum[billing, bug, feature, other], urgent bool")
+sent = [r for r in results if r.duplicate_of is None]
+cached = sum(r.usage.get("cached_tokens", 0) for r in sent)
+print(f"{len(sent)} of {len(results)} rows sent; "
+      f"the cache served {cached / sum(r.usage['prompt_tokens'] for r in sent):.0%} of their input")
+"""),
     ]
     return nb
 
