@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..call.doubt import DOUBT_ABOVE, ONLY
+from ..call.grounding import ungrounded_paths
 from ..call.result import Result
 from ..errors import InputError
 from ..schema import load_schema
@@ -29,24 +30,27 @@ from .unique import renumber
 __all__ = ["DOUBT_ABOVE", "ONLY", "matches", "rerun", "select", "update_frame"]
 
 
+def _checked(only: str) -> str:
+    if only not in ONLY:
+        raise InputError(f"only must be one of {', '.join(ONLY)}, not {only!r}.")
+    return only
+
+
 def matches(result: Result, only: str, doubt_above: float = DOUBT_ABOVE) -> bool:
     """Whether ``result`` is a row ``only`` names."""
-    if only == "failed":
+    if _checked(only) == "failed":
         return result.error is not None
+    if result.error is not None:
+        return False
     if only == "doubtful":
-        return result.error is None and result.doubt > doubt_above
-    if only == "ungrounded":
-        grounding = result.grounding if result.error is None else None
-        return bool(grounding) and any(rec.status == "ungrounded"
-                                       for rec in (grounding or {}).values())
-    raise InputError(f"only must be one of {', '.join(ONLY)}, not {only!r}.")
+        return result.doubt > doubt_above
+    return bool(result.grounding) and bool(ungrounded_paths(result.grounding or {}))
 
 
 def select(results: Sequence[Result], only: str, doubt_above: float = DOUBT_ABOVE
            ) -> list[int]:
     """The positions of the rows ``only`` names, in order."""
-    if only not in ONLY:
-        raise InputError(f"only must be one of {', '.join(ONLY)}, not {only!r}.")
+    _checked(only)
     return [i for i, res in enumerate(results) if matches(res, only, doubt_above)]
 
 
